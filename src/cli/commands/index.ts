@@ -1,0 +1,5 @@
+/** Every CLI command, in the order `aos --help` lists them. Add one line per command module. */
+import type { Command } from 'commander';
+import { register as config } from './config.js';
+
+export const COMMANDS: Array<(program: Command) => void> = [config];

@@ -1,0 +1,103 @@
+/**
+ * The shape of config.yaml. Keys are snake_case as in the seeds; unknown keys are errors (a typo must not
+ * be silently ignored). Each subsystem owns its section; defaults come from src/param.ts.
+ */
+import { z } from 'zod';
+import * as P from '../param.js';
+
+const modelEntry = z.strictObject({
+  name: z.string().min(1),
+  provider: z.string().min(1),
+  base_url: z.string().url().optional(),
+  api_key: z.string().optional(),
+  /** Concurrent calls allowed to this model (scheduler slots). */
+  max_concurrency: z.number().int().positive().optional(),
+  context_window: z.number().int().positive().optional(),
+  max_output_tokens: z.number().int().positive().optional(),
+});
+
+const rateLimit = z.strictObject({
+  rpm: z.number().positive().optional(),
+  tpm: z.number().positive().optional(),
+});
+
+const policySection = z.strictObject({
+  permission_level: z.enum(['readonly', 'standard', 'elevated', 'admin']).default('standard'),
+  allowed_paths: z.array(z.string()).default([]),
+  blocked_paths: z.array(z.string()).default([]),
+  network_allow: z.array(z.string()).default([]),
+  allowed_tools: z.array(z.string()).optional(),
+  ask_tools: z.array(z.string()).default([]),
+  max_memory_mb: z.number().int().positive().default(512),
+  max_cpu_seconds: z.number().int().positive().default(30),
+  max_processes: z.number().int().positive().default(64),
+  max_file_size_mb: z.number().int().positive().default(64),
+  max_wall_seconds: z.number().int().positive().default(60),
+});
+
+const mcpServer = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only'),
+  transport: z.enum(['stdio', 'http']).optional(),
+  command: z.string().optional(),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  url: z.string().url().optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+  sandbox: z.boolean().default(true),
+  timeout_ms: z.number().int().positive().optional(),
+});
+
+export const configSchema = z.strictObject({
+  /** Where embedded state, keys and audit anchors live. */
+  data_dir: z.string().default(P.DEFAULT_DATA_DIR),
+  api_keys: z.record(z.string(), z.string()).default({}),
+  llms: z.strictObject({ models: z.array(modelEntry).default([]) }).default({ models: [] }),
+  default_model: z.string().optional(),
+  storage: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^(pglite:\/\/|postgres:\/\/|postgresql:\/\/|memory:\/\/)/, 'pglite://PATH, memory:// or postgres://…')
+        .default(P.DEFAULT_STORAGE_URL),
+      pool_max: z.number().int().positive().default(P.PG_POOL_MAX),
+      snapshot_every_steps: z.number().int().positive().default(P.SNAPSHOT_EVERY_STEPS),
+    })
+    .prefault({}),
+  server: z
+    .strictObject({
+      host: z.string().default(P.DEFAULT_HOST),
+      port: z.number().int().min(0).max(65535).default(P.DEFAULT_PORT),
+      cors_origins: z.array(z.string()).default([]),
+      demo_agents: z.boolean().default(true),
+    })
+    .prefault({}),
+  scheduler: z
+    .strictObject({
+      policy: z.enum(['fair', 'fifo', 'round_robin']).default('fair'),
+      slots_per_model: z.number().int().positive().default(P.DEFAULT_SLOTS_PER_MODEL),
+      time_slice_steps: z.number().int().positive().default(4),
+      time_slice_tokens: z.number().int().positive().default(32_000),
+      aging_ms: z.number().int().positive().default(5_000),
+      rate_limits: z.record(z.string(), rateLimit).default({}),
+    })
+    .prefault({}),
+  security: z
+    .strictObject({
+      sandbox: z.enum(['auto', 'bubblewrap', 'none', 'docker']).default('auto'),
+      workspace: z.string().default('./workspace'),
+      default_policy: policySection.prefault({}),
+      approval_timeout_s: z.number().int().positive().default(P.APPROVAL_TIMEOUT_MS / 1000),
+      audit_anchor_interval_s: z.number().int().positive().default(60),
+    })
+    .prefault({}),
+  mcp: z.strictObject({ servers: z.array(mcpServer).default([]) }).prefault({}),
+  plugins: z
+    .array(z.union([z.string(), z.strictObject({ module: z.string(), options: z.record(z.string(), z.unknown()).default({}) })]))
+    .default([]),
+});
+
+export type AosConfig = z.infer<typeof configSchema>;
+export type AosConfigInput = z.input<typeof configSchema>;
+export type ModelConfigEntry = z.infer<typeof modelEntry>;
+export type McpServerConfig = z.infer<typeof mcpServer>;
+export type PolicyConfig = z.infer<typeof policySection>;

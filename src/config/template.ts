@@ -1,0 +1,80 @@
+/** The commented config.yaml that `aos config init` writes; config.example.yaml is the same text. */
+export const CONFIG_TEMPLATE = `# agent-os-kernel configuration.
+# Values may use \${ENV_VAR} or \${ENV_VAR:-default}; unset variables become empty strings.
+# Every key is optional: with no file at all the kernel runs on defaults and the built-in simulator.
+
+# Where embedded state lives (PGlite data, API tokens, audit anchors and signing key).
+data_dir: ./.aos
+
+# API keys per provider. A model whose provider has no key here (or in its environment variable,
+# e.g. DEEPSEEK_API_KEY) is listed by \`aos models\` as "no key".
+api_keys:
+  openai: "\${OPENAI_API_KEY}"
+  anthropic: "\${ANTHROPIC_API_KEY}"
+  deepseek: "\${DEEPSEEK_API_KEY}"
+  kimi: "\${KIMI_API_KEY}"
+  minimax: "\${MINIMAX_API_KEY}"
+  qwen: "\${DASHSCOPE_API_KEY}"
+
+# Models the kernel may use. provider is a preset name (openai, anthropic, deepseek, kimi, qwen, minimax,
+# zhipu, gemini, groq, openrouter, siliconflow, together, vllm, ollama, lmstudio, simulated);
+# base_url overrides the preset's endpoint (self-hosted vLLM/Ollama, proxies).
+llms:
+  models:
+    - name: "deepseek-chat"
+      provider: "deepseek"
+    - name: "moonshot-v1-32k"
+      provider: "kimi"
+    - name: "qwen-turbo"
+      provider: "qwen"
+    - name: "sim-react"
+      provider: "simulated"
+
+# Used when a process does not name a model. With no key configured for it, the kernel falls back to
+# the simulator and says so.
+default_model: "deepseek-chat"
+
+storage:
+  # pglite://PATH (embedded, default), memory:// (embedded, not persisted) or postgres://user@host:5432/db
+  url: "\${AOS_STORAGE_URL:-pglite://./.aos/data}"
+  snapshot_every_steps: 10
+
+server:
+  host: 127.0.0.1        # loopback only; anything else exposes the API to your network
+  port: 7878
+  cors_origins: []       # closed by default
+  demo_agents: true      # run demo agents on the simulator when no provider key is configured
+
+scheduler:
+  policy: fair           # fair | fifo | round_robin
+  slots_per_model: 4     # concurrent LLM calls per model: the kernel's "CPUs"
+  time_slice_steps: 4    # a process yields after this many steps when others are waiting
+  time_slice_tokens: 32000
+  aging_ms: 5000         # waiting this long raises a process one priority level
+  rate_limits:           # per provider; the kernel paces itself below them (no self-inflicted 429s)
+    deepseek: { rpm: 500, tpm: 1000000 }
+
+security:
+  sandbox: auto          # auto | bubblewrap | none | docker
+  workspace: ./workspace # tools' working directory; writes outside it are refused
+  default_policy:
+    permission_level: standard   # readonly | standard | elevated | admin
+    allowed_paths: ["./workspace"]
+    blocked_paths: ["~/.ssh", "/etc/shadow"]
+    network_allow: []            # domains tools may reach, e.g. ["api.github.com"]
+    ask_tools: ["shell"]         # tools that wait for a human approval
+    max_memory_mb: 512
+    max_cpu_seconds: 30
+    max_wall_seconds: 60
+  approval_timeout_s: 600        # unanswered approvals are denied
+  audit_anchor_interval_s: 60    # signed anchors of the audit chain heads, written outside the database
+
+mcp:
+  servers: []
+  # - name: filesystem
+  #   command: npx
+  #   args: ["@modelcontextprotocol/server-filesystem", "./workspace"]
+
+plugins: []
+  # - ./plugins/my-plugin.mjs
+`;
