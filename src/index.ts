@@ -13,6 +13,22 @@ export { redact } from './util/redact.js';
 
 // ── storage ──
 export type { StorageDriver, StorageCapabilities, Queryable, QueryResult } from './storage/driver.js';
+export { openStorage, parseStorageUrl, type OpenStorageOptions } from './storage/open.js';
+export { createStorage, storageOn, type Storage, type CreateStorageOptions } from './storage/storage.js';
+export { PgliteDriver } from './storage/pglite/PgliteDriver.js';
+export { PostgresDriver } from './storage/postgres/PostgresDriver.js';
+export { migrate, MIGRATIONS, type Migration } from './storage/migrations/index.js';
+export { StateStore } from './storage/state/StateStore.js';
+export type * from './storage/state/types.js';
+export { ZERO_USAGE, PROCESS_STATES } from './storage/state/types.js';
+export {
+  AuditLog,
+  auditHash,
+  type AuditEntry,
+  type AuditEntryInput,
+  type AuditHead,
+  type VerifyResult,
+} from './storage/audit/AuditLog.js';
 
 // ── llm ──
 export type {

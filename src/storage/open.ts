@@ -1,0 +1,82 @@
+/**
+ * openStorage(url): picks the driver from the URL and applies pending migrations.
+ *   memory://            in-memory PGlite (tests, examples; gone on close)
+ *   pglite://PATH        file-backed PGlite; PATH relative to the working directory
+ *   postgres://…         a `pg` pool; `?schema=NAME` (or opts.schema) selects the schema
+ */
+import { join, resolve } from 'node:path';
+import { KernelError } from '../errors.js';
+import { redactString } from '../util/redact.js';
+import type { StorageDriver } from './driver.js';
+import { migrate } from './migrations/index.js';
+import { PgliteDriver } from './pglite/PgliteDriver.js';
+import { PostgresDriver } from './postgres/PostgresDriver.js';
+
+export interface OpenStorageOptions {
+  /** Base for an empty `pglite://` path (the data lives in DATA_DIR/data). */
+  dataDir?: string;
+  /** Schema holding the kernel's tables (default `public`). */
+  schema?: string;
+  poolMax?: number;
+  /** Apply pending migrations (default true). */
+  migrate?: boolean;
+}
+
+export type ParsedStorageUrl =
+  | { kind: 'memory' }
+  | { kind: 'pglite'; dataDir: string }
+  | { kind: 'postgres'; url: string; schema: string | undefined };
+
+export function parseStorageUrl(url: string, opts: OpenStorageOptions = {}): ParsedStorageUrl {
+  if (url.startsWith('memory://')) return { kind: 'memory' };
+  if (url.startsWith('pglite://')) {
+    const path = url.slice('pglite://'.length);
+    if (path === '' && !opts.dataDir) {
+      throw new KernelError(
+        'EINVAL',
+        `storage url "${url}" has no path: use pglite://./.aos/data or pglite:///abs/dir`,
+      );
+    }
+    return { kind: 'pglite', dataDir: resolve(path === '' ? join(opts.dataDir ?? '.', 'data') : path) };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new KernelError('EINVAL', `storage url "${redactString(url)}" is not a valid URL`);
+    }
+    const schema = u.searchParams.get('schema') ?? undefined;
+    u.searchParams.delete('schema');
+    return { kind: 'postgres', url: u.toString(), schema };
+  }
+  throw new KernelError(
+    'EINVAL',
+    `storage url "${redactString(url)}" is not supported: use memory://, pglite://PATH or postgres://user@host:5432/db`,
+    { details: { url: redactString(url) } },
+  );
+}
+
+export async function openStorage(url: string, opts: OpenStorageOptions = {}): Promise<StorageDriver> {
+  const p = parseStorageUrl(url, opts);
+  const driver: StorageDriver =
+    p.kind === 'postgres'
+      ? await PostgresDriver.open({
+          url: p.url,
+          schema: opts.schema ?? p.schema,
+          ...(opts.poolMax ? { poolMax: opts.poolMax } : {}),
+        })
+      : await PgliteDriver.open({
+          ...(p.kind === 'pglite' ? { dataDir: p.dataDir } : {}),
+          ...(opts.schema ? { schema: opts.schema } : {}),
+        });
+  if (opts.migrate !== false) {
+    try {
+      await migrate(driver);
+    } catch (err) {
+      await driver.close().catch(() => undefined);
+      throw err;
+    }
+  }
+  return driver;
+}

@@ -1,0 +1,144 @@
+/**
+ * PgliteDriver: embedded PostgreSQL (WASM) with real pgvector. One connection, so every statement and
+ * transaction goes through one mutex; LISTEN/NOTIFY is in-process. A file-backed data dir is guarded by a
+ * lockfile (./lockfile.ts). PGlite does not fsync: committed rows survive kill -9, not a power cut.
+ */
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
+import { KernelError } from '../../errors.js';
+import type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from '../driver.js';
+import { backendError, ident } from '../sql.js';
+import { acquireDirLock, type DirLock } from './lockfile.js';
+
+export interface PgliteOptions {
+  /** Directory for the database files; omitted = in-memory (lost on close). */
+  dataDir?: string;
+  schema?: string;
+}
+
+/** FIFO mutex: PGlite has one backend, so the kernel's statements must not interleave with a transaction. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+export class PgliteDriver implements StorageDriver {
+  readonly kind = 'pglite' as const;
+  readonly capabilities: StorageCapabilities = {
+    multipleConnections: false,
+    listenNotify: true,
+    vector: true,
+  };
+  readonly location: string;
+  readonly schema: string;
+  private readonly mutex = new Mutex();
+  private closed = false;
+
+  private constructor(
+    private readonly db: PGlite,
+    private readonly lock: DirLock | null,
+    location: string,
+    schema: string,
+  ) {
+    this.location = location;
+    this.schema = schema;
+  }
+
+  static async open(opts: PgliteOptions = {}): Promise<PgliteDriver> {
+    const schema = opts.schema ?? 'public';
+    ident(schema);
+    const lock = opts.dataDir ? acquireDirLock(opts.dataDir) : null;
+    const location = opts.dataDir ? `pglite://${opts.dataDir}` : 'memory://';
+    let db: PGlite;
+    try {
+      db = await PGlite.create({
+        ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+        extensions: { vector },
+      });
+    } catch (err) {
+      lock?.release();
+      throw new KernelError(
+        'EBACKEND',
+        `cannot open PGlite at ${location}: ${(err as Error).message}. If the directory holds files from ` +
+          `another program or another PostgreSQL version, point storage.url at an empty directory.`,
+        { cause: err, details: { location } },
+      );
+    }
+    try {
+      await db.exec('CREATE EXTENSION IF NOT EXISTS vector');
+      if (schema !== 'public') await db.exec(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+      await db.exec(`SET search_path TO ${ident(schema)}, public`);
+    } catch (err) {
+      await db.close().catch(() => undefined);
+      lock?.release();
+      throw backendError(err, location);
+    }
+    return new PgliteDriver(db, lock, location, schema);
+  }
+
+  query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+    this.assertOpen();
+    return this.mutex.run(() => run<R>(this.db, sql, params, this.location));
+  }
+
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    return this.mutex.run(() =>
+      this.db.transaction(async (t: Transaction) => {
+        const tx: Queryable = {
+          query: <R>(sql: string, params: readonly unknown[] = []) => run<R>(t, sql, params, this.location),
+        };
+        return fn(tx);
+      }),
+    );
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    this.assertOpen();
+    const unsub = await this.mutex.run(() => this.db.listen(channel, onNotify));
+    return async () => {
+      if (!this.closed) await this.mutex.run(() => unsub());
+    };
+  }
+
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.mutex.run(() => this.db.close());
+    } finally {
+      this.lock?.release();
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new KernelError('ESTATE', `storage ${this.location} is closed; open it again with openStorage()`);
+    }
+  }
+}
+
+async function run<R>(
+  q: Pick<PGlite, 'query'> | Transaction,
+  sql: string,
+  params: readonly unknown[],
+  location: string,
+): Promise<QueryResult<R>> {
+  try {
+    const res = await q.query<R>(sql, params as unknown[]);
+    return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
+  } catch (err) {
+    throw backendError(err, location, sql);
+  }
+}

@@ -1,0 +1,220 @@
+/**
+ * PostgresDriver: a `pg` pool against a real server. Every pooled connection gets the driver's schema as
+ * its search_path; LISTEN runs on one dedicated client. pgvector is used when `CREATE EXTENSION vector`
+ * works, otherwise the capability is off and the stores fall back to exact search over `real[]`.
+ */
+import pg from 'pg';
+import { KernelError } from '../../errors.js';
+import { PG_CONNECT_TIMEOUT_MS, PG_POOL_MAX } from '../../param.js';
+import { logger } from '../../util/log.js';
+import { redactString } from '../../util/redact.js';
+import type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from '../driver.js';
+import { backendError, ident, sqlState } from '../sql.js';
+
+const log = logger('storage.postgres');
+
+export interface PostgresOptions {
+  url: string;
+  schema?: string;
+  poolMax?: number;
+}
+
+type Handler = (payload: string) => void;
+
+export class PostgresDriver implements StorageDriver {
+  readonly kind = 'postgres' as const;
+  readonly capabilities: StorageCapabilities;
+  readonly location: string;
+  readonly schema: string;
+  private listenClient: pg.Client | null = null;
+  private readonly handlers = new Map<string, Set<Handler>>();
+  private closed = false;
+
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly config: pg.ClientConfig,
+    location: string,
+    schema: string,
+    vectorOk: boolean,
+  ) {
+    this.location = location;
+    this.schema = schema;
+    this.capabilities = { multipleConnections: true, listenNotify: true, vector: vectorOk };
+  }
+
+  static async open(opts: PostgresOptions): Promise<PostgresDriver> {
+    const schema = opts.schema ?? 'public';
+    const location = redactString(opts.url);
+    const config: pg.ClientConfig = {
+      connectionString: opts.url,
+      connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
+      options: `-c search_path=${ident(schema)},public`,
+      application_name: 'agent-os-kernel',
+    };
+    const pool = new pg.Pool({ ...config, max: opts.poolMax ?? PG_POOL_MAX });
+    pool.on('error', (err) => log.warn(`idle connection error: ${err.message}`, { location }));
+    let vectorOk = false;
+    try {
+      const client = await pool.connect().catch((err: unknown) => {
+        throw connectError(err, location);
+      });
+      try {
+        if (schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+        vectorOk = await tryCreateVector(client);
+      } finally {
+        client.release();
+      }
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw backendError(err, location);
+    }
+    return new PostgresDriver(pool, config, location, schema, vectorOk);
+  }
+
+  async query<R = Record<string, unknown>>(
+    sql: string,
+    params: readonly unknown[] = [],
+  ): Promise<QueryResult<R>> {
+    this.assertOpen();
+    try {
+      const res = await this.pool.query(sql, params as unknown[]);
+      return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
+    } catch (err) {
+      throw wrap(err, this.location, sql);
+    }
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw connectError(err, this.location);
+    });
+    const location = this.location;
+    const tx: Queryable = {
+      async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
+        try {
+          const res = await client.query(sql, params as unknown[]);
+          return { rows: res.rows as R[], rowCount: res.rowCount ?? res.rows.length };
+        } catch (err) {
+          throw wrap(err, location, sql);
+        }
+      },
+    };
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const out = await fn(tx);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch {
+        broken = true; // connection is unusable: drop it from the pool
+      }
+      throw wrap(err, location);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async listen(channel: string, onNotify: Handler): Promise<() => Promise<void>> {
+    this.assertOpen();
+    const client = await this.listener();
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+      await client.query(`LISTEN ${quoteChannel(channel)}`).catch((err: unknown) => {
+        throw wrap(err, this.location);
+      });
+    }
+    set.add(onNotify);
+    return async () => {
+      const s = this.handlers.get(channel);
+      if (!s?.delete(onNotify) || s.size > 0) return;
+      this.handlers.delete(channel);
+      if (this.listenClient && !this.closed)
+        await this.listenClient.query(`UNLISTEN ${quoteChannel(channel)}`);
+    };
+  }
+
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const l = this.listenClient;
+    this.listenClient = null;
+    await Promise.allSettled([l?.end(), this.pool.end()]);
+  }
+
+  private async listener(): Promise<pg.Client> {
+    if (this.listenClient) return this.listenClient;
+    const client = new pg.Client(this.config);
+    client.on('notification', (msg) => {
+      for (const h of this.handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
+    });
+    client.on('error', (err) => {
+      // NOTIFY is only a wake-up hint; pollers still find the work. Reconnect on the next listen().
+      log.warn(`listen connection lost: ${err.message}`, { location: this.location });
+      if (this.listenClient === client) this.listenClient = null;
+    });
+    await client.connect().catch((err: unknown) => {
+      throw connectError(err, this.location);
+    });
+    this.listenClient = client;
+    return client;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new KernelError('ESTATE', `storage ${this.location} is closed; open it again with openStorage()`);
+    }
+  }
+}
+
+async function tryCreateVector(client: pg.PoolClient): Promise<boolean> {
+  try {
+    await client.query('CREATE EXTENSION IF NOT EXISTS vector');
+    return true;
+  } catch (err) {
+    log.debug(`pgvector unavailable (${sqlState(err) ?? '?'}): ${(err as Error).message}`);
+    return false;
+  }
+}
+
+function quoteChannel(channel: string): string {
+  return `"${channel.replace(/"/g, '""')}"`;
+}
+
+function wrap(err: unknown, location: string, sql?: string): KernelError {
+  const e = err as { code?: string };
+  if (e?.code === 'ECONNREFUSED' || e?.code === 'ENOTFOUND' || e?.code === 'ETIMEDOUT') {
+    return connectError(err, location);
+  }
+  return backendError(err, location, sql);
+}
+
+function connectError(err: unknown, location: string): KernelError {
+  if (err instanceof KernelError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  const state = sqlState(err);
+  const fix =
+    state === '28P01' || state === '28000'
+      ? 'check the user and password in storage.url'
+      : state === '3D000'
+        ? 'create the database (createdb NAME) or fix the database name in storage.url'
+        : 'start the server (e.g. `pg_ctlcluster <version> main start`) or fix host/port in storage.url';
+  return new KernelError(
+    'EBACKEND',
+    `cannot connect to PostgreSQL at ${location}: ${redactString(msg)}; ${fix}`,
+    {
+      cause: err,
+      retryable: state === undefined,
+      details: { location, sqlState: state },
+    },
+  );
+}

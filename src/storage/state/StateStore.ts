@@ -1,0 +1,395 @@
+/**
+ * The state role: process table, per-step log, snapshots, retention, and agents' shared kv. A step commits
+ * once: (pid, step_no) is unique, and the step row, the process row and any periodic snapshot are written
+ * in one transaction. Writers that hold a lease pass expectEpoch; a row owned by a newer epoch is EFENCED.
+ */
+import { KernelError } from '../../errors.js';
+import { SNAPSHOT_EVERY_STEPS, STEP_LOG_RETAIN_SNAPSHOTS, TERMINATED_RETAIN_MS } from '../../param.js';
+import type { Queryable, StorageDriver } from '../driver.js';
+import { inTx, num } from '../sql.js';
+import {
+  type CommitStepInput,
+  type CommitStepResult,
+  type CreateProcessInput,
+  type KvEntry,
+  PROCESS_STATES,
+  type ProcessPatch,
+  type ProcessRow,
+  type ProcessState,
+  type PruneResult,
+  type SnapshotReason,
+  type SnapshotRow,
+  type StepRow,
+  ZERO_USAGE,
+} from './types.js';
+
+export interface StateStoreOptions {
+  /** Periodic snapshot every K committed steps (config storage.snapshot_every_steps). */
+  snapshotEverySteps?: number;
+}
+
+type Row = Record<string, unknown>;
+
+/** camelCase patch field → column, and whether the column is jsonb. */
+const COLUMNS: Record<keyof ProcessPatch, [string, boolean]> = {
+  name: ['name', false],
+  task: ['task', false],
+  priority: ['priority', false],
+  state: ['state', false],
+  waitOn: ['wait_on', false],
+  model: ['model', false],
+  program: ['program', false],
+  policy: ['policy', true],
+  budgets: ['budgets', true],
+  usage: ['usage', true],
+  stepNo: ['step_no', false],
+  programState: ['program_state', true],
+  result: ['result', true],
+  exitReason: ['exit_reason', false],
+  checkpointId: ['checkpoint_id', false],
+  ownerNode: ['owner_node', false],
+  leaseEpoch: ['lease_epoch', false],
+  vruntime: ['vruntime', false],
+  parentPid: ['parent_pid', false],
+};
+
+export function jsonParam(v: unknown): string | null {
+  return v === undefined || v === null ? null : JSON.stringify(v);
+}
+
+export class StateStore {
+  readonly snapshotEverySteps: number;
+
+  constructor(
+    private readonly driver: StorageDriver,
+    opts: StateStoreOptions = {},
+  ) {
+    this.snapshotEverySteps = opts.snapshotEverySteps ?? SNAPSHOT_EVERY_STEPS;
+    if (!Number.isInteger(this.snapshotEverySteps) || this.snapshotEverySteps < 1) {
+      throw new KernelError(
+        'EINVAL',
+        `snapshotEverySteps must be a positive integer, got ${this.snapshotEverySteps}`,
+      );
+    }
+  }
+
+  // ── processes ──
+
+  async createProcess(input: CreateProcessInput, tx?: Queryable): Promise<ProcessRow> {
+    if (!input.name) throw new KernelError('EINVAL', 'createProcess: name is required');
+    if (input.state !== undefined) checkState(input.state);
+    const q = tx ?? this.driver;
+    const { rows } = await q.query<Row>(
+      `INSERT INTO processes (parent_pid, name, task, priority, state, model, program, policy, budgets, usage,
+         program_state, owner_node, lease_epoch, vruntime)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14)
+       RETURNING *`,
+      [
+        input.parentPid ?? null,
+        input.name,
+        input.task ?? '',
+        input.priority ?? 50,
+        input.state ?? 'new',
+        input.model ?? null,
+        input.program ?? 'react',
+        JSON.stringify(input.policy ?? {}),
+        JSON.stringify(input.budgets ?? {}),
+        JSON.stringify(ZERO_USAGE),
+        jsonParam(input.programState),
+        input.ownerNode ?? null,
+        input.leaseEpoch ?? 0,
+        input.vruntime ?? 0,
+      ],
+    );
+    return toProcess(rows[0]!);
+  }
+
+  async getProcess(pid: number, tx?: Queryable): Promise<ProcessRow | null> {
+    const { rows } = await (tx ?? this.driver).query<Row>('SELECT * FROM processes WHERE pid = $1', [pid]);
+    return rows[0] ? toProcess(rows[0]) : null;
+  }
+
+  async listProcesses(
+    opts: { states?: ProcessState[]; limit?: number; offset?: number } = {},
+  ): Promise<ProcessRow[]> {
+    for (const s of opts.states ?? []) checkState(s);
+    const { rows } = await this.driver.query<Row>(
+      `SELECT * FROM processes WHERE ($1::text[] IS NULL OR state = ANY($1::text[]))
+       ORDER BY pid LIMIT $2 OFFSET $3`,
+      [opts.states ?? null, opts.limit ?? 1000, opts.offset ?? 0],
+    );
+    return rows.map(toProcess);
+  }
+
+  async updateProcess(
+    pid: number,
+    patch: ProcessPatch,
+    opts: { expectEpoch?: number } = {},
+    tx?: Queryable,
+  ): Promise<ProcessRow> {
+    return this.applyPatch(tx ?? this.driver, pid, patch, opts.expectEpoch);
+  }
+
+  // ── steps and snapshots ──
+
+  /** Inserts the step, updates the process and writes a snapshot when due — all or nothing. */
+  async commitStep(input: CommitStepInput, tx?: Queryable): Promise<CommitStepResult> {
+    if (!Number.isInteger(input.stepNo) || input.stepNo < 1) {
+      throw new KernelError('EINVAL', `commitStep: stepNo must be an integer >= 1, got ${input.stepNo}`);
+    }
+    return inTx(this.driver, tx, async (q) => {
+      const ins = await q.query(
+        `INSERT INTO steps (pid, step_no, kind, record, usage) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
+         ON CONFLICT (pid, step_no) DO NOTHING`,
+        [
+          input.pid,
+          input.stepNo,
+          input.kind,
+          JSON.stringify(input.record ?? null),
+          JSON.stringify(input.usage ?? {}),
+        ],
+      );
+      if (ins.rowCount === 0) {
+        throw new KernelError(
+          'ECONFLICT',
+          `step ${input.stepNo} of pid ${input.pid} is already committed; a step commits once (another node ` +
+            `or a retry got there first — reload the process and continue from its step_no)`,
+          { details: { pid: input.pid, stepNo: input.stepNo } },
+        );
+      }
+      const process = await this.applyPatch(
+        q,
+        input.pid,
+        { ...input.processPatch, stepNo: input.stepNo },
+        input.expectEpoch,
+      );
+      let snapshotId: number | null = null;
+      if (input.stepNo % this.snapshotEverySteps === 0)
+        snapshotId = await this.snapshot(q, input.pid, 'periodic');
+      return { process, snapshotId };
+    });
+  }
+
+  async listSteps(pid: number, opts: { after?: number; limit?: number } = {}): Promise<StepRow[]> {
+    const { rows } = await this.driver.query<Row>(
+      'SELECT * FROM steps WHERE pid = $1 AND step_no > $2 ORDER BY step_no LIMIT $3',
+      [pid, opts.after ?? 0, opts.limit ?? 1000],
+    );
+    return rows.map((r) => ({
+      pid: num(r.pid),
+      stepNo: num(r.step_no),
+      kind: String(r.kind),
+      record: r.record,
+      usage: (r.usage ?? {}) as StepRow['usage'],
+      createdAt: r.created_at as Date,
+    }));
+  }
+
+  /** Snapshot of the process as it stands; 'checkpoint' also records it as the process's checkpoint. */
+  checkpoint(pid: number, reason: SnapshotReason = 'checkpoint', tx?: Queryable): Promise<number> {
+    return inTx(this.driver, tx, async (q) => {
+      const id = await this.snapshot(q, pid, reason);
+      if (reason === 'checkpoint') {
+        await q.query('UPDATE processes SET checkpoint_id = $2, updated_at = now() WHERE pid = $1', [
+          pid,
+          id,
+        ]);
+      }
+      return id;
+    });
+  }
+
+  async getSnapshot(id: number): Promise<SnapshotRow | null> {
+    const { rows } = await this.driver.query<Row>('SELECT * FROM snapshots WHERE id = $1', [id]);
+    return rows[0] ? toSnapshot(rows[0]) : null;
+  }
+
+  async latestSnapshot(pid: number): Promise<SnapshotRow | null> {
+    const { rows } = await this.driver.query<Row>(
+      'SELECT * FROM snapshots WHERE pid = $1 ORDER BY id DESC LIMIT 1',
+      [pid],
+    );
+    return rows[0] ? toSnapshot(rows[0]) : null;
+  }
+
+  /**
+   * Retention. Per process, steps at or before the `retainSnapshots`-th newest snapshot are covered by it and
+   * deleted, as are older periodic snapshots (explicit checkpoints and exit snapshots stay while the process
+   * does). Terminated processes untouched for `terminatedRetainMs` go with all their rows.
+   */
+  prune(
+    opts: { now?: Date; retainSnapshots?: number; terminatedRetainMs?: number } = {},
+  ): Promise<PruneResult> {
+    const keep = opts.retainSnapshots ?? STEP_LOG_RETAIN_SNAPSHOTS;
+    const cutoff = new Date(
+      (opts.now ?? new Date()).getTime() - (opts.terminatedRetainMs ?? TERMINATED_RETAIN_MS),
+    );
+    return this.driver.transaction(async (q) => {
+      const steps = await q.query(
+        `WITH ranked AS (
+           SELECT pid, step_no, row_number() OVER (PARTITION BY pid ORDER BY step_no DESC, id DESC) AS rn
+           FROM snapshots),
+         edge AS (SELECT pid, step_no FROM ranked WHERE rn = $1)
+         DELETE FROM steps s USING edge WHERE s.pid = edge.pid AND s.step_no <= edge.step_no`,
+        [keep],
+      );
+      const snaps = await q.query(
+        `WITH ranked AS (
+           SELECT id, row_number() OVER (PARTITION BY pid ORDER BY step_no DESC, id DESC) AS rn
+           FROM snapshots WHERE reason = 'periodic')
+         DELETE FROM snapshots s USING ranked WHERE s.id = ranked.id AND ranked.rn > $1`,
+        [keep],
+      );
+      const procs = await q.query("DELETE FROM processes WHERE state = 'terminated' AND updated_at < $1", [
+        cutoff,
+      ]);
+      return { steps: steps.rowCount, snapshots: snaps.rowCount, processes: procs.rowCount };
+    });
+  }
+
+  // ── kv: agents' shared named keys with compare-and-set ──
+
+  async kvGet(ns: string, key: string, tx?: Queryable): Promise<KvEntry | null> {
+    const { rows } = await (tx ?? this.driver).query<Row>(
+      'SELECT value, version, updated_at FROM kv WHERE ns = $1 AND key = $2',
+      [ns, key],
+    );
+    const r = rows[0];
+    return r ? { value: r.value, version: num(r.version), updatedAt: r.updated_at as Date } : null;
+  }
+
+  /** Writes value if the stored version is expectedVersion (null = key must not exist); returns the new version. */
+  async kvCas(
+    ns: string,
+    key: string,
+    expectedVersion: number | null,
+    value: unknown,
+    tx?: Queryable,
+  ): Promise<number> {
+    const q = tx ?? this.driver;
+    const json = JSON.stringify(value ?? null);
+    const { rows } =
+      expectedVersion === null
+        ? await q.query<Row>(
+            `INSERT INTO kv (ns, key, version, value) VALUES ($1, $2, 1, $3::jsonb)
+             ON CONFLICT (ns, key) DO NOTHING RETURNING version`,
+            [ns, key, json],
+          )
+        : await q.query<Row>(
+            `UPDATE kv SET value = $4::jsonb, version = version + 1, updated_at = now()
+             WHERE ns = $1 AND key = $2 AND version = $3 RETURNING version`,
+            [ns, key, expectedVersion, json],
+          );
+    if (!rows[0]) {
+      const cur = await this.kvGet(ns, key, tx);
+      throw new KernelError(
+        'ECONFLICT',
+        `kv ${ns}/${key}: expected version ${expectedVersion ?? '(absent)'} but found ${cur ? cur.version : '(absent)'}; ` +
+          'read it again and retry',
+        { details: { ns, key, expectedVersion, actualVersion: cur?.version ?? null }, retryable: true },
+      );
+    }
+    return num(rows[0].version);
+  }
+
+  // ── internals ──
+
+  private async applyPatch(
+    q: Queryable,
+    pid: number,
+    patch: ProcessPatch,
+    expectEpoch?: number,
+  ): Promise<ProcessRow> {
+    const sets: string[] = ['updated_at = now()'];
+    const params: unknown[] = [pid];
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === undefined) continue;
+      const col = COLUMNS[k as keyof ProcessPatch];
+      if (!col) throw new KernelError('EINVAL', `updateProcess: "${k}" is not a writable process field`);
+      if (k === 'state') checkState(v as ProcessState);
+      params.push(col[1] ? jsonParam(v) : v);
+      sets.push(`${col[0]} = $${params.length}${col[1] ? '::jsonb' : ''}`);
+    }
+    let where = 'pid = $1';
+    if (expectEpoch !== undefined) {
+      params.push(expectEpoch);
+      where += ` AND lease_epoch = $${params.length}`;
+    }
+    const { rows } = await q.query<Row>(
+      `UPDATE processes SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
+      params,
+    );
+    if (rows[0]) return toProcess(rows[0]);
+    const cur = await q.query<Row>('SELECT lease_epoch, owner_node FROM processes WHERE pid = $1', [pid]);
+    if (!cur.rows[0]) throw new KernelError('ENOPROC', `no process with pid ${pid}`, { details: { pid } });
+    throw new KernelError(
+      'EFENCED',
+      `pid ${pid} is owned by lease epoch ${num(cur.rows[0].lease_epoch)} (node ${String(cur.rows[0].owner_node)}), ` +
+        `not ${expectEpoch}: this writer lost its lease and must stop driving the process`,
+      { details: { pid, expectEpoch, actualEpoch: num(cur.rows[0].lease_epoch) } },
+    );
+  }
+
+  private async snapshot(q: Queryable, pid: number, reason: SnapshotReason): Promise<number> {
+    const { rows } = await q.query<Row>(
+      `INSERT INTO snapshots (pid, step_no, program_state, process, reason)
+       SELECT pid, step_no, program_state, to_jsonb(p) - 'program_state', $2 FROM processes p WHERE pid = $1
+       RETURNING id`,
+      [pid, reason],
+    );
+    if (!rows[0]) throw new KernelError('ENOPROC', `no process with pid ${pid}`, { details: { pid } });
+    return num(rows[0].id);
+  }
+}
+
+function checkState(s: string): void {
+  if (!PROCESS_STATES.includes(s as ProcessState)) {
+    throw new KernelError(
+      'EINVAL',
+      `invalid process state "${s}": expected one of ${PROCESS_STATES.join(', ')}`,
+    );
+  }
+}
+
+export function toProcess(r: Row): ProcessRow {
+  return {
+    pid: num(r.pid),
+    parentPid: r.parent_pid === null || r.parent_pid === undefined ? null : num(r.parent_pid),
+    name: String(r.name),
+    task: String(r.task),
+    priority: num(r.priority),
+    state: r.state as ProcessState,
+    waitOn: (r.wait_on as string | null) ?? null,
+    model: (r.model as string | null) ?? null,
+    program: String(r.program),
+    policy: (r.policy ?? {}) as Record<string, unknown>,
+    budgets: (r.budgets ?? {}) as Record<string, unknown>,
+    usage: { ...ZERO_USAGE, ...((r.usage ?? {}) as object) },
+    stepNo: num(r.step_no),
+    programState: r.program_state ?? null,
+    result: r.result ?? null,
+    exitReason: (r.exit_reason as string | null) ?? null,
+    checkpointId: r.checkpoint_id === null || r.checkpoint_id === undefined ? null : num(r.checkpoint_id),
+    ownerNode: (r.owner_node as string | null) ?? null,
+    leaseEpoch: num(r.lease_epoch),
+    vruntime: num(r.vruntime),
+    createdAt: toDate(r.created_at),
+    updatedAt: toDate(r.updated_at),
+  };
+}
+
+function toSnapshot(r: Row): SnapshotRow {
+  return {
+    id: num(r.id),
+    pid: num(r.pid),
+    stepNo: num(r.step_no),
+    programState: r.program_state ?? null,
+    process: (r.process ?? {}) as Record<string, unknown>,
+    reason: r.reason as SnapshotReason,
+    createdAt: toDate(r.created_at),
+  };
+}
+
+function toDate(v: unknown): Date {
+  return v instanceof Date ? v : new Date(String(v));
+}

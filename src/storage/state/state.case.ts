@@ -1,0 +1,168 @@
+/** Conformance suite of StateStore, run once per backend by state.test.ts. */
+import { expect, it } from 'vitest';
+import { KernelError } from '../../errors.js';
+import type { Suite } from '../testing/backends.case.js';
+import { StateStore } from './StateStore.js';
+
+export const stateCases: Suite = (ctx) => {
+  const store = () => new StateStore(ctx().driver, { snapshotEverySteps: 5 });
+
+  it('creates, reads, lists and updates processes', async () => {
+    const s = store();
+    const p = await s.createProcess({ name: 'a', task: 'do x', priority: 10, policy: { tools: ['sh'] } });
+    expect(p.pid).toBeGreaterThan(0);
+    expect(p.state).toBe('new');
+    expect(p.usage.tokensIn).toBe(0);
+    expect(p.policy).toEqual({ tools: ['sh'] });
+    const got = await s.getProcess(p.pid);
+    expect(got?.task).toBe('do x');
+    const up = await s.updateProcess(p.pid, { state: 'ready', vruntime: 12.5, waitOn: 'pid:3' });
+    expect(up.state).toBe('ready');
+    expect(up.vruntime).toBe(12.5);
+    expect(up.updatedAt.getTime()).toBeGreaterThanOrEqual(p.updatedAt.getTime());
+    const ready = await s.listProcesses({ states: ['ready'] });
+    expect(ready.map((r) => r.pid)).toContain(p.pid);
+    const none = await s.listProcesses({ states: ['zombie'] });
+    expect(none.map((r) => r.pid)).not.toContain(p.pid);
+    expect(await s.getProcess(999_999)).toBeNull();
+  });
+
+  it('rejects bad input with EINVAL and unknown pids with ENOPROC', async () => {
+    const s = store();
+    await expect(s.updateProcess(1, { state: 'flying' as never })).rejects.toMatchObject({ code: 'EINVAL' });
+    await expect(s.updateProcess(999_999, { priority: 1 })).rejects.toMatchObject({ code: 'ENOPROC' });
+    await expect(s.updateProcess(1, { bogus: 1 } as never)).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('fences a writer whose epoch is stale', async () => {
+    const s = store();
+    const p = await s.createProcess({ name: 'f', leaseEpoch: 3 });
+    await s.updateProcess(p.pid, { priority: 7 }, { expectEpoch: 3 });
+    const err = await s.updateProcess(p.pid, { priority: 8 }, { expectEpoch: 2 }).catch((e: unknown) => e);
+    expect(KernelError.is(err, 'EFENCED')).toBe(true);
+    expect((err as KernelError).details).toMatchObject({ pid: p.pid, expectEpoch: 2, actualEpoch: 3 });
+    expect((await s.getProcess(p.pid))?.priority).toBe(7);
+  });
+
+  it('commits a step once, atomically, with periodic snapshots', async () => {
+    const s = store();
+    const p = await s.createProcess({ name: 'steps', leaseEpoch: 1 });
+    for (let i = 1; i <= 12; i++) {
+      const r = await s.commitStep({
+        pid: p.pid,
+        stepNo: i,
+        kind: 'llm',
+        record: { i },
+        usage: { tokensIn: 10 },
+        processPatch: { programState: { at: i }, usage: { ...p.usage, tokensIn: 10 * i } },
+        expectEpoch: 1,
+      });
+      expect(r.process.stepNo).toBe(i);
+      expect(r.snapshotId === null).toBe(i % 5 !== 0);
+    }
+    // a duplicate step is refused and writes nothing (the process row is untouched too)
+    const dup = await s
+      .commitStep({
+        pid: p.pid,
+        stepNo: 12,
+        kind: 'llm',
+        record: { dup: true },
+        processPatch: { priority: 1 },
+      })
+      .catch((e: unknown) => e);
+    expect(KernelError.is(dup, 'ECONFLICT')).toBe(true);
+    const after = await s.getProcess(p.pid);
+    expect(after?.priority).toBe(50);
+    expect(after?.usage.tokensIn).toBe(120);
+    const steps = await s.listSteps(p.pid);
+    expect(steps.map((x) => x.stepNo)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    expect(steps[11]?.record).toEqual({ i: 12 });
+    expect((await s.listSteps(p.pid, { after: 10 })).map((x) => x.stepNo)).toEqual([11, 12]);
+    // a fenced step rolls back its step row as well
+    const fenced = await s
+      .commitStep({ pid: p.pid, stepNo: 13, kind: 'llm', record: {}, expectEpoch: 0 })
+      .catch((e) => e);
+    expect(KernelError.is(fenced, 'EFENCED')).toBe(true);
+    expect((await s.listSteps(p.pid, { after: 12 })).length).toBe(0);
+    const snap = await s.latestSnapshot(p.pid);
+    expect(snap?.stepNo).toBe(10);
+    expect(snap?.programState).toEqual({ at: 10 });
+    expect(snap?.process.pid).toBe(p.pid);
+    expect(snap?.reason).toBe('periodic');
+  });
+
+  it('commitStep joins a caller transaction and rolls back with it', async () => {
+    const s = store();
+    const p = await s.createProcess({ name: 'tx' });
+    await expect(
+      ctx().driver.transaction(async (tx) => {
+        await s.commitStep({ pid: p.pid, stepNo: 1, kind: 'tool', record: {} }, tx);
+        throw new Error('syscall failed after the step');
+      }),
+    ).rejects.toThrow(/syscall failed/);
+    expect(await s.listSteps(p.pid)).toEqual([]);
+    expect((await s.getProcess(p.pid))?.stepNo).toBe(0);
+  });
+
+  it('checkpoints and restores snapshots', async () => {
+    const s = store();
+    const p = await s.createProcess({ name: 'cp', programState: { msgs: ['hi'] } });
+    const id = await s.checkpoint(p.pid);
+    expect((await s.getProcess(p.pid))?.checkpointId).toBe(id);
+    const snap = await s.getSnapshot(id);
+    expect(snap?.programState).toEqual({ msgs: ['hi'] });
+    expect(snap?.reason).toBe('checkpoint');
+    expect(await s.getSnapshot(9_999_999)).toBeNull();
+    await expect(s.checkpoint(9_999_999)).rejects.toMatchObject({ code: 'ENOPROC' });
+  });
+
+  it('prune bounds the step log and snapshot count, and removes old terminated processes', async () => {
+    const s = store();
+    const p = await s.createProcess({ name: 'long' });
+    const count = async () => {
+      const r = await ctx().driver.query<{ steps: number; snaps: number }>(
+        'SELECT (SELECT count(*) FROM steps WHERE pid = $1)::int AS steps, (SELECT count(*) FROM snapshots WHERE pid = $1)::int AS snaps',
+        [p.pid],
+      );
+      return r.rows[0]!;
+    };
+    for (let round = 0; round < 4; round++) {
+      for (let i = 1; i <= 25; i++) {
+        const stepNo = round * 25 + i;
+        await s.commitStep({ pid: p.pid, stepNo, kind: 'llm', record: { stepNo } });
+      }
+      await s.prune({ retainSnapshots: 3 });
+      const c = await count();
+      // steps after the 3rd-newest snapshot (at most 3 snapshot periods of 5 steps), never more
+      expect(c.steps).toBeLessThanOrEqual(3 * 5);
+      expect(c.snaps).toBe(3);
+    }
+    const steps = await s.listSteps(p.pid);
+    expect(steps.map((x) => x.stepNo)).toEqual([91, 92, 93, 94, 95, 96, 97, 98, 99, 100]);
+
+    const dead = await s.createProcess({ name: 'dead', state: 'terminated' });
+    const live = await s.createProcess({ name: 'live', state: 'terminated' });
+    const now = new Date(Date.now() + 10_000);
+    await ctx().driver.query("UPDATE processes SET updated_at = now() - interval '8 days' WHERE pid = $1", [
+      dead.pid,
+    ]);
+    const r = await s.prune({ now });
+    expect(r.processes).toBeGreaterThanOrEqual(1);
+    expect(await s.getProcess(dead.pid)).toBeNull();
+    expect(await s.getProcess(live.pid)).not.toBeNull();
+  });
+
+  it('kv compare-and-set', async () => {
+    const s = store();
+    const ns = `ns${Math.random()}`;
+    expect(await s.kvGet(ns, 'k')).toBeNull();
+    const v1 = await s.kvCas(ns, 'k', null, { n: 1 });
+    expect(v1).toBe(1);
+    await expect(s.kvCas(ns, 'k', null, { n: 2 })).rejects.toMatchObject({ code: 'ECONFLICT' });
+    const v2 = await s.kvCas(ns, 'k', 1, { n: 2 });
+    expect(v2).toBe(2);
+    const err = await s.kvCas(ns, 'k', 1, { n: 3 }).catch((e: KernelError) => e);
+    expect(err).toMatchObject({ code: 'ECONFLICT', details: { actualVersion: 2 } });
+    expect((await s.kvGet(ns, 'k'))?.value).toEqual({ n: 2 });
+  });
+};

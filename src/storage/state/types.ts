@@ -1,0 +1,153 @@
+/** Row types of the state role: the process control block as stored, step records and snapshots. */
+
+export type ProcessState = 'new' | 'ready' | 'running' | 'waiting' | 'suspended' | 'zombie' | 'terminated';
+export const PROCESS_STATES: readonly ProcessState[] = [
+  'new',
+  'ready',
+  'running',
+  'waiting',
+  'suspended',
+  'zombie',
+  'terminated',
+];
+
+/** Cumulative accounting of one process (or one step's share of it). */
+export interface ProcessUsage {
+  tokensIn: number;
+  tokensCached: number;
+  tokensOut: number;
+  apiCalls: number;
+  toolCalls: number;
+  cost: number;
+  llmMs: number;
+}
+
+export const ZERO_USAGE: ProcessUsage = {
+  tokensIn: 0,
+  tokensCached: 0,
+  tokensOut: 0,
+  apiCalls: 0,
+  toolCalls: 0,
+  cost: 0,
+  llmMs: 0,
+};
+
+export interface ProcessRow {
+  pid: number;
+  parentPid: number | null;
+  name: string;
+  task: string;
+  priority: number;
+  state: ProcessState;
+  waitOn: string | null;
+  model: string | null;
+  program: string;
+  policy: Record<string, unknown>;
+  budgets: Record<string, unknown>;
+  usage: ProcessUsage;
+  stepNo: number;
+  programState: unknown;
+  result: unknown;
+  exitReason: string | null;
+  /** Snapshot id of the latest explicit checkpoint. */
+  checkpointId: number | null;
+  ownerNode: string | null;
+  leaseEpoch: number;
+  vruntime: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface CreateProcessInput {
+  name: string;
+  task?: string;
+  parentPid?: number | null;
+  priority?: number;
+  state?: ProcessState;
+  model?: string | null;
+  program?: string;
+  policy?: Record<string, unknown>;
+  budgets?: Record<string, unknown>;
+  programState?: unknown;
+  ownerNode?: string | null;
+  leaseEpoch?: number;
+  vruntime?: number;
+}
+
+/** Fields a writer may change; pid and created_at never change. */
+export type ProcessPatch = Partial<
+  Pick<
+    ProcessRow,
+    | 'name'
+    | 'task'
+    | 'priority'
+    | 'state'
+    | 'waitOn'
+    | 'model'
+    | 'program'
+    | 'policy'
+    | 'budgets'
+    | 'usage'
+    | 'stepNo'
+    | 'programState'
+    | 'result'
+    | 'exitReason'
+    | 'checkpointId'
+    | 'ownerNode'
+    | 'leaseEpoch'
+    | 'vruntime'
+    | 'parentPid'
+  >
+>;
+
+export interface StepRow {
+  pid: number;
+  stepNo: number;
+  kind: string;
+  record: unknown;
+  usage: Partial<ProcessUsage>;
+  createdAt: Date;
+}
+
+export type SnapshotReason = 'periodic' | 'checkpoint' | 'exit';
+
+export interface SnapshotRow {
+  id: number;
+  pid: number;
+  stepNo: number;
+  programState: unknown;
+  /** The process row at the time of the snapshot (snake_case, as stored). */
+  process: Record<string, unknown>;
+  reason: SnapshotReason;
+  createdAt: Date;
+}
+
+export interface CommitStepInput {
+  pid: number;
+  stepNo: number;
+  kind: string;
+  record: unknown;
+  usage?: Partial<ProcessUsage>;
+  /** Applied to the process row in the same transaction (step_no is set to stepNo regardless). */
+  processPatch?: ProcessPatch;
+  /** Lease epoch the writer holds; a different epoch on the row means it was fenced off (EFENCED). */
+  expectEpoch?: number;
+}
+
+export interface CommitStepResult {
+  process: ProcessRow;
+  /** Id of the periodic snapshot written with this step, if one was due. */
+  snapshotId: number | null;
+}
+
+export interface PruneResult {
+  steps: number;
+  snapshots: number;
+  processes: number;
+}
+
+export interface KvEntry {
+  value: unknown;
+  version: number;
+  updatedAt: Date;
+}
