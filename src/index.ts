@@ -29,6 +29,22 @@ export {
   type AuditHead,
   type VerifyResult,
 } from './storage/audit/AuditLog.js';
+export {
+  Coordination,
+  MAILBOX_CHANNEL,
+  type Lease,
+  type MailMessage,
+  type QueueItem,
+} from './storage/coordination/Coordination.js';
+export {
+  MemoryStore,
+  type MemoryHit,
+  type MemoryInput,
+  type MemoryRecord,
+  type MemorySearch,
+} from './storage/memory/MemoryStore.js';
+export { HashingEmbedder, type Embedder } from './storage/memory/embedder.js';
+export { VectorStore, type VectorHit, type VectorItem, type ExactStrategy } from './storage/vectors/VectorStore.js';
 
 // ── llm ──
 export type {

@@ -3,28 +3,43 @@
  * `createStorage(url)` is the one call; `storage.close()` closes the driver (and releases a PGlite lock).
  */
 import { AuditLog } from './audit/AuditLog.js';
+import { Coordination } from './coordination/Coordination.js';
 import type { StorageDriver } from './driver.js';
+import type { Embedder } from './memory/embedder.js';
+import { MemoryStore } from './memory/MemoryStore.js';
 import { type OpenStorageOptions, openStorage } from './open.js';
 import { StateStore } from './state/StateStore.js';
+import { type ExactStrategy, VectorStore } from './vectors/VectorStore.js';
 
 export interface CreateStorageOptions extends OpenStorageOptions {
   snapshotEverySteps?: number;
+  /** Embedder for memories (default: the local HashingEmbedder). */
+  embedder?: Embedder;
+  /** Exact-search strategy when pgvector is missing (default 'sql'). */
+  exactVectorSearch?: ExactStrategy;
 }
 
 export interface Storage {
   readonly driver: StorageDriver;
+  readonly memory: MemoryStore;
   readonly state: StateStore;
+  readonly vectors: VectorStore;
+  readonly coordination: Coordination;
   readonly audit: AuditLog;
   close(): Promise<void>;
 }
 
+/** Binds the roles to an already-open (and migrated) driver. */
 export function storageOn(driver: StorageDriver, opts: CreateStorageOptions = {}): Storage {
   return {
     driver,
+    memory: new MemoryStore(driver, opts.embedder ? { embedder: opts.embedder } : {}),
     state: new StateStore(
       driver,
       opts.snapshotEverySteps ? { snapshotEverySteps: opts.snapshotEverySteps } : {},
     ),
+    vectors: new VectorStore(driver, opts.exactVectorSearch ? { exact: opts.exactVectorSearch } : {}),
+    coordination: new Coordination(driver),
     audit: new AuditLog(driver),
     close: () => driver.close(),
   };

@@ -1,0 +1,109 @@
+/** Conformance suite of MemoryStore (and the hashing embedder), run once per backend by memory.test.ts. */
+import { expect, it } from 'vitest';
+import { EMBEDDING_DIM } from '../../param.js';
+import type { Suite } from '../testing/backends.case.js';
+import { cosine, type Embedder, HashingEmbedder } from './embedder.js';
+import { MemoryStore } from './MemoryStore.js';
+
+const FACTS = [
+  'The deploy key for the staging cluster rotates every Monday',
+  'Alice prefers concise answers with code samples',
+  'The billing service is written in Go and talks to PostgreSQL',
+  'Kubernetes pods restart when the liveness probe fails',
+  'Coffee machine on floor three is broken',
+  'PostgreSQL vacuum settings were tuned for the billing database',
+];
+
+export const memoryCases: Suite = (ctx) => {
+  const owner = () => `agent-${Math.random().toString(36).slice(2, 8)}`;
+
+  it('stores, gets, counts and deletes memories', async () => {
+    const m = new MemoryStore(ctx().driver);
+    const o = owner();
+    const recs = await m.storeMany(FACTS.map((content, i) => ({ owner: o, content, metadata: { i } })));
+    expect(recs.length).toBe(FACTS.length);
+    expect(await m.count(o)).toBe(FACTS.length);
+    const one = await m.get(recs[1]!.id);
+    expect(one?.content).toBe(FACTS[1]);
+    expect(one?.metadata).toEqual({ i: 1 });
+    expect(await m.delete(recs[1]!.id)).toBe(true);
+    expect(await m.delete(recs[1]!.id)).toBe(false);
+    expect(await m.get(recs[1]!.id)).toBeNull();
+    // re-storing an id replaces it
+    await m.store({ id: recs[0]!.id, owner: o, content: 'replaced' });
+    expect((await m.get(recs[0]!.id))?.content).toBe('replaced');
+    expect(await m.deleteOwner(o)).toBe(FACTS.length - 1);
+    await expect(m.store({ owner: '', content: 'x' })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('hybrid search ranks lexical matches first, fuses both arms, and stays within the owner', async () => {
+    const m = new MemoryStore(ctx().driver);
+    const o = owner();
+    const stranger = owner();
+    await m.storeMany(FACTS.map((content) => ({ owner: o, content })));
+    await m.store({ owner: stranger, content: 'PostgreSQL billing database secrets' });
+    const hits = await m.search({ owner: o, query: 'postgresql billing', k: 3 });
+    expect(hits.length).toBe(3);
+    expect(hits.every((h) => h.owner === o)).toBe(true);
+    const top2 = hits
+      .slice(0, 2)
+      .map((h) => h.content)
+      .sort();
+    expect(top2).toEqual([FACTS[2], FACTS[5]].sort());
+    expect(hits[0]!.vectorRank).not.toBeNull();
+    expect(hits[0]!.textRank).not.toBeNull();
+    expect(hits[0]!.score).toBeGreaterThan(hits[2]!.score);
+    // text-only and vector-only modes
+    const text = await m.search({ owner: o, query: 'coffee', mode: 'text' });
+    expect(text.map((h) => h.content)).toEqual([FACTS[4]]);
+    expect(text[0]!.vectorRank).toBeNull();
+    const vec = await m.search({ owner: o, query: 'kubernetes pod restarts', mode: 'vector', k: 1 });
+    expect(vec[0]!.content).toBe(FACTS[3]);
+    // the vector arm finds a fragment match the full-text arm cannot (trigram overlap: "deploying" ~ "deploy")
+    const frag = await m.search({ owner: o, query: 'deploying', k: 1 });
+    expect(frag[0]!.content).toBe(FACTS[0]);
+    expect(frag[0]!.textRank).toBeNull();
+  });
+
+  it('filters by namespace and metadata; rejects a bad k', async () => {
+    const m = new MemoryStore(ctx().driver);
+    const o = owner();
+    await m.store({ owner: o, namespace: 'work', content: 'standup at nine', metadata: { team: 'core' } });
+    await m.store({
+      owner: o,
+      namespace: 'home',
+      content: 'standup paddle board',
+      metadata: { team: 'none' },
+    });
+    const work = await m.search({ owner: o, namespace: 'work', query: 'standup' });
+    expect(work.map((h) => h.namespace)).toEqual(['work']);
+    const meta = await m.search({ owner: o, query: 'standup', metadata: { team: 'none' } });
+    expect(meta.map((h) => h.content)).toEqual(['standup paddle board']);
+    expect(await m.search({ owner: o, query: '   ' })).toEqual([]);
+    await expect(m.search({ owner: o, query: 'x', k: 0 })).rejects.toMatchObject({ code: 'EINVAL' });
+  });
+
+  it('refuses an embedder of the wrong dimension', () => {
+    const bad: Embedder = { dimensions: 3, name: 'tiny', embed: async (t) => t.map(() => [1, 0, 0]) };
+    expect(() => new MemoryStore(ctx().driver, { embedder: bad })).toThrow(/EMBEDDING_DIM/);
+  });
+};
+
+/** Backend-independent checks of the hashing embedder. */
+export function hashingEmbedderCases(): void {
+  it('is deterministic, normalised and lexical', async () => {
+    const e = new HashingEmbedder();
+    const [a, a2, b, c] = await e.embed([
+      'restart the billing service',
+      'restart the billing service',
+      'restarting billing services',
+      'a recipe for banana bread',
+    ]);
+    expect(a).toEqual(a2);
+    expect(a!.length).toBe(EMBEDDING_DIM);
+    expect(Math.hypot(...a!)).toBeCloseTo(1, 6);
+    expect(cosine(a!, b!)).toBeGreaterThan(0.4);
+    expect(cosine(a!, c!)).toBeLessThan(0.2);
+    expect((await e.embed(['']))[0]!.every((x) => x === 0)).toBe(true);
+  });
+}
