@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   EINTEGRITY: 'integrity check failed',
   EOVERFLOW: 'does not fit',
   ESANDBOX: 'sandbox failure',
+  ETOOL: 'a tool failed while running',
   ESTATE: 'illegal state for this operation',
   EUNSUPPORTED: 'not supported by this backend',
 } as const;

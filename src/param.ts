@@ -47,6 +47,24 @@ export const OUTPUT_RESERVE_TOKENS = 4_096; // window space kept free for the mo
 export const TOOL_TIMEOUT_MS = 30_000; // default per tool call
 export const TOOL_OUTPUT_MAX_BYTES = 1_000_000; // hard cap on captured tool output
 export const APPROVAL_TIMEOUT_MS = 10 * 60_000; // an unanswered approval is denied after this
+export const TOOL_MODEL_OUTPUT_MAX_BYTES = 32_768; // what the model reads of one result; the rest is paged/truncated
+export const SANDBOX_MEMORY_MB = 512; // default address-space / memory-cgroup limit of a sandboxed command
+export const SANDBOX_CPU_SECONDS = 30; // default RLIMIT_CPU of a sandboxed command
+export const SANDBOX_MAX_PROCESSES = 64; // default process cap (pids cgroup, or RLIMIT_NPROC when not root)
+export const SANDBOX_FILE_SIZE_MB = 64; // default RLIMIT_FSIZE of a sandboxed command
+export const SANDBOX_WALL_SECONDS = 60; // wall-clock kill of a sandboxed command
+export const SANDBOX_KILL_GRACE_MS = 500; // SIGTERM → SIGKILL grace when a sandboxed command is stopped
+export const MCP_CONNECT_TIMEOUT_MS = 20_000; // MCP initialize + tools/list
+export const MCP_CALL_TIMEOUT_MS = 60_000; // one MCP tools/call unless the server config says otherwise
+export const MCP_RECONNECT_MAX = 5; // reconnect attempts before an MCP server is marked down
+export const MCP_RECONNECT_BASE_MS = 250; // exponential backoff base between reconnect attempts
+export const TOOL_RATE_PER_MINUTE = 600; // default per-tool call rate (token bucket) per process
+export const TOOL_CIRCUIT_FAILURES = 5; // consecutive tool failures that open its circuit
+export const TOOL_CIRCUIT_OPEN_MS = 30_000; // open circuit duration before a half-open probe
+export const HTTP_FETCH_MAX_REDIRECTS = 5; // http_fetch follows at most this many redirects (each re-checked)
+export const AUDIT_ANCHOR_INTERVAL_MS = 60_000; // signed anchor of the audit chain heads written this often
+export const AUDIT_ANCHOR_FILE = 'audit-anchors.jsonl'; // under the data dir, outside the database
+export const AUDIT_KEY_FILE = 'keys/audit-ed25519.pem'; // anchor signing key under the data dir, mode 0600
 
 // ── api ───────────────────────────────────────────────────────────────────────────────────────────
 export const API_BODY_LIMIT_BYTES = 1_048_576; // request bodies above this are refused

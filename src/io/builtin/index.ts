@@ -1,0 +1,57 @@
+/** The built-in tool set, registered un-namespaced (`read_file`, `shell`, …). */
+import type { AnyTool } from '../tool.js';
+import { calculatorTool } from './calculator.js';
+import { editFileTool, listDirTool, readFileTool, writeFileTool } from './fs.js';
+import { httpFetchTool } from './http.js';
+import { searchTool } from './search.js';
+import { shellTool } from './shell.js';
+import {
+  finalAnswerTool,
+  memorySearchTool,
+  memoryStoreTool,
+  receiveMessagesTool,
+  recallTool,
+  sendMessageTool,
+  spawnAgentTool,
+  waitTool,
+} from './sys.js';
+
+export function builtinTools(): AnyTool[] {
+  return [
+    readFileTool,
+    writeFileTool,
+    editFileTool,
+    listDirTool,
+    searchTool,
+    shellTool,
+    httpFetchTool,
+    calculatorTool,
+    memoryStoreTool,
+    memorySearchTool,
+    recallTool,
+    spawnAgentTool,
+    sendMessageTool,
+    receiveMessagesTool,
+    waitTool,
+    finalAnswerTool,
+  ] as AnyTool[];
+}
+
+export {
+  calculatorTool,
+  editFileTool,
+  finalAnswerTool,
+  httpFetchTool,
+  listDirTool,
+  memorySearchTool,
+  memoryStoreTool,
+  readFileTool,
+  receiveMessagesTool,
+  recallTool,
+  searchTool,
+  sendMessageTool,
+  shellTool,
+  spawnAgentTool,
+  waitTool,
+  writeFileTool,
+};

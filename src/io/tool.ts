@@ -1,0 +1,81 @@
+/**
+ * The device seam: what a tool is (`Tool`), what it sees when it runs (`ToolContext`) and what the model
+ * reads back (`ToolResult`). Definitions only — the registry is ./registry.ts, execution is ./executor.ts,
+ * built-in tools are ./builtin/, CLI wrappers ./cli-tool.ts, MCP-backed tools ./mcp/.
+ */
+import type { z } from 'zod';
+import type { KernelErrorCode } from '../errors.js';
+import type { SecurityPolicy } from '../security/policy.js';
+import type { Sandbox } from '../security/sandbox.js';
+
+/** Capabilities a tool needs; the policy grants or refuses each one. */
+export type Permission = 'fs.read' | 'fs.write' | 'net' | 'exec' | 'ipc' | 'mem';
+
+export const PERMISSIONS: readonly Permission[] = ['fs.read', 'fs.write', 'net', 'exec', 'ipc', 'mem'];
+
+/** Kernel syscalls reachable from a tool (`mem.store`, `mem.search`, `mem.recall`, `proc.spawn`, …). */
+export interface SyscallPort {
+  call(name: string, args: unknown): Promise<unknown>;
+}
+
+export interface ToolContext {
+  pid: number;
+  stepNo: number;
+  callIndex: number;
+  /** `${pid}:${stepNo}:${callIndex}` — the same for a retried step, so side effects reconcile. */
+  idempotencyKey: string;
+  policy: SecurityPolicy;
+  /** Absolute path of the process's workspace (cwd of sandboxed commands). */
+  workspace: string;
+  sandbox: Sandbox;
+  signal: AbortSignal;
+  sys: SyscallPort;
+}
+
+export interface Tool<I = unknown, O = unknown> {
+  /** Bare name (`read_file`); with `namespace` the full name is `namespace.name` (`filesystem.read_file`). */
+  name: string;
+  namespace?: string;
+  description: string;
+  input: z.ZodType<I>;
+  output?: z.ZodType<O>;
+  permissions: Permission[];
+  timeoutMs?: number;
+  /** Safe to run twice with the same arguments. Non-idempotent results are recorded by idempotency key. */
+  idempotent?: boolean;
+  /** Pre-built JSON Schema for the arguments (MCP tools bring their own); otherwise derived from `input`. */
+  jsonSchema?: Record<string, unknown>;
+  run(args: I, ctx: ToolContext): Promise<O>;
+}
+
+/** A tool whose input/output types are erased, as the registry stores it. */
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds tools of every argument type
+export type AnyTool = Tool<any, any>;
+
+export interface ToolResult {
+  ok: boolean;
+  /** What the model reads (capped at TOOL_OUTPUT_MAX_BYTES, marked when truncated). */
+  output: string;
+  data?: unknown;
+  error?: { code: KernelErrorCode; message: string; details?: Record<string, unknown> };
+  truncated: boolean;
+  durationMs: number;
+  idempotencyKey: string;
+  /** True when the result came from the idempotency record of an earlier attempt, not a new run. */
+  replayed?: boolean;
+}
+
+/** Identity helper that keeps the argument type inferred from the zod schema. */
+export function defineTool<S extends z.ZodType, O>(
+  tool: Omit<Tool<z.infer<S>, O>, 'input'> & { input: S },
+): Tool<z.infer<S>, O> {
+  return tool as Tool<z.infer<S>, O>;
+}
+
+export function fullToolName(t: Pick<Tool, 'name' | 'namespace'>): string {
+  return t.namespace ? `${t.namespace}.${t.name}` : t.name;
+}
+
+export function idempotencyKey(pid: number, stepNo: number, callIndex: number): string {
+  return `${pid}:${stepNo}:${callIndex}`;
+}

@@ -1,0 +1,254 @@
+/**
+ * Per-process security policy: decides *whether* (the sandbox in ./sandbox.ts decides *how*). Permission
+ * levels grant tool permissions and path access; paths are resolved through realpath, so symlinks and
+ * `..` cannot escape; hosts are checked against a domain allowlist. Accepts the seeds' snake_case shape.
+ */
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, basename, resolve, sep } from 'node:path';
+import { isIP } from 'node:net';
+import { KernelError } from '../errors.js';
+import type { Permission } from '../io/tool.js';
+import { toolMatches } from '../io/registry.js';
+import * as P from '../param.js';
+
+export type PermissionLevel = 'readonly' | 'standard' | 'elevated' | 'admin';
+export const PERMISSION_LEVELS: readonly PermissionLevel[] = ['readonly', 'standard', 'elevated', 'admin'];
+
+const LEVEL_PERMS: Record<PermissionLevel, readonly Permission[]> = {
+  readonly: ['fs.read', 'mem'],
+  standard: ['fs.read', 'fs.write', 'exec', 'mem', 'ipc', 'net'],
+  elevated: ['fs.read', 'fs.write', 'exec', 'mem', 'ipc', 'net'],
+  admin: ['fs.read', 'fs.write', 'exec', 'mem', 'ipc', 'net'],
+};
+
+/** Paths no level may touch unless a policy explicitly lifts them (it cannot: they are always added). */
+export function defaultBlockedPaths(): string[] {
+  const home = homedir();
+  return [
+    '/etc/shadow',
+    '/etc/gshadow',
+    '/etc/sudoers',
+    '/etc/ssl/private',
+    '/root/.ssh',
+    join(home, '.ssh'),
+    join(home, '.aws'),
+    join(home, '.gnupg'),
+    join(home, '.config/gcloud'),
+    join(home, '.docker'),
+    join(home, '.kube'),
+    join(home, '.netrc'),
+    join(home, '.pgpass'),
+    '/proc/self/environ',
+  ];
+}
+
+export interface ResourceLimits {
+  memoryMb: number;
+  cpuSeconds: number;
+  processes: number;
+  fileSizeMb: number;
+  wallSeconds: number;
+}
+
+/** The seeds' shape (snake_case), as in config.yaml `security.default_policy`. All keys optional. */
+export interface SecurityPolicyOptions {
+  permission_level?: PermissionLevel;
+  allowed_paths?: string[];
+  blocked_paths?: string[];
+  network_allow?: string[];
+  allowed_tools?: string[];
+  ask_tools?: string[];
+  max_memory_mb?: number;
+  max_cpu_seconds?: number;
+  max_processes?: number;
+  max_file_size_mb?: number;
+  max_wall_seconds?: number;
+}
+
+export type ToolDecision = { decision: 'allow' | 'ask' | 'deny'; reason: string };
+
+export class SecurityPolicy {
+  readonly level: PermissionLevel;
+  readonly allowedPaths: readonly string[];
+  readonly blockedPaths: readonly string[];
+  readonly networkAllow: readonly string[];
+  readonly allowedTools: readonly string[] | undefined;
+  readonly askTools: readonly string[];
+  readonly limits: Readonly<ResourceLimits>;
+
+  constructor(opts: SecurityPolicyOptions = {}) {
+    const level = opts.permission_level ?? 'standard';
+    if (!PERMISSION_LEVELS.includes(level)) {
+      throw new KernelError('EINVAL', `permission_level "${String(level)}" is not one of ${PERMISSION_LEVELS.join(', ')}`);
+    }
+    this.level = level;
+    this.allowedPaths = (opts.allowed_paths ?? []).map((p) => realRoot(p));
+    this.blockedPaths = [...new Set([...defaultBlockedPaths(), ...(opts.blocked_paths ?? [])].map((p) => realRoot(p)))];
+    this.networkAllow = (opts.network_allow ?? []).map((d) => d.toLowerCase().trim());
+    this.allowedTools = opts.allowed_tools;
+    this.askTools = opts.ask_tools ?? [];
+    const num = (v: number | undefined, def: number, key: string) => {
+      if (v === undefined) return def;
+      if (!Number.isFinite(v) || v <= 0) throw new KernelError('EINVAL', `${key} must be a positive number, got ${v}`);
+      return v;
+    };
+    this.limits = Object.freeze({
+      memoryMb: num(opts.max_memory_mb, P.SANDBOX_MEMORY_MB, 'max_memory_mb'),
+      cpuSeconds: num(opts.max_cpu_seconds, P.SANDBOX_CPU_SECONDS, 'max_cpu_seconds'),
+      processes: num(opts.max_processes, P.SANDBOX_MAX_PROCESSES, 'max_processes'),
+      fileSizeMb: num(opts.max_file_size_mb, P.SANDBOX_FILE_SIZE_MB, 'max_file_size_mb'),
+      wallSeconds: num(opts.max_wall_seconds, P.SANDBOX_WALL_SECONDS, 'max_wall_seconds'),
+    });
+  }
+
+  /** The policy as the seeds' snake_case options (for checkpoints and child processes). */
+  toJSON(): Required<Omit<SecurityPolicyOptions, 'allowed_tools'>> & { allowed_tools?: string[] } {
+    return {
+      permission_level: this.level,
+      allowed_paths: [...this.allowedPaths],
+      blocked_paths: [...this.blockedPaths],
+      network_allow: [...this.networkAllow],
+      ...(this.allowedTools ? { allowed_tools: [...this.allowedTools] } : {}),
+      ask_tools: [...this.askTools],
+      max_memory_mb: this.limits.memoryMb,
+      max_cpu_seconds: this.limits.cpuSeconds,
+      max_processes: this.limits.processes,
+      max_file_size_mb: this.limits.fileSizeMb,
+      max_wall_seconds: this.limits.wallSeconds,
+    };
+  }
+
+  permits(perm: Permission): boolean {
+    return LEVEL_PERMS[this.level].includes(perm);
+  }
+
+  /** Whether a tool may run: level grants its permissions, allowed_tools lists it, ask_tools asks first. */
+  checkTool(fullName: string, permissions: readonly Permission[]): ToolDecision {
+    if (this.allowedTools && !this.allowedTools.some((p) => toolMatches(p, fullName))) {
+      return { decision: 'deny', reason: `tool "${fullName}" is not in this process's allowed_tools` };
+    }
+    const missing = permissions.filter((p) => !this.permits(p));
+    if (missing.length) {
+      return {
+        decision: 'deny',
+        reason: `tool "${fullName}" needs ${missing.join(', ')}, which permission level "${this.level}" does not grant`,
+      };
+    }
+    if (this.askTools.some((p) => toolMatches(p, fullName))) {
+      return { decision: 'ask', reason: `tool "${fullName}" is marked ask: a human must approve it` };
+    }
+    return { decision: 'allow', reason: `level ${this.level}` };
+  }
+
+  /**
+   * Resolves `path` (relative to `workspace`) to a real absolute path and checks it. Symlinks are followed
+   * for every existing component, so a link inside the workspace that points outside is caught; `..` is
+   * resolved before the check. Throws EPERM naming the path and the rule.
+   */
+  resolvePath(path: string, mode: 'read' | 'write', workspace: string): string {
+    if (typeof path !== 'string' || path.length === 0) throw new KernelError('EINVAL', 'path must be a non-empty string');
+    if (path.includes('\0')) throw new KernelError('EINVAL', 'path contains a NUL byte');
+    const expanded = path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
+    const ws = realRoot(workspace);
+    const abs = isAbsolute(expanded) ? resolve(expanded) : resolve(ws, expanded);
+    const real = realpathLoose(abs);
+    const blocked = this.blockedPaths.find((b) => within(real, b) || within(abs, b));
+    if (blocked) {
+      throw new KernelError('EPERM', `access to ${path} is blocked by policy (blocked path ${blocked})`, {
+        details: { path, resolved: real, rule: 'blocked_paths' },
+      });
+    }
+    if (this.level === 'admin') return real;
+    const roots = mode === 'read' || this.level === 'elevated' ? [ws, ...this.allowedPaths] : [ws];
+    if (mode === 'write' && !this.permits('fs.write')) {
+      throw new KernelError('EPERM', `permission level "${this.level}" cannot write files (${path})`, {
+        details: { path, rule: 'permission_level' },
+      });
+    }
+    if (!roots.some((r) => within(real, r))) {
+      const why = real !== abs ? ` (it resolves through a symlink to ${real})` : '';
+      throw new KernelError(
+        'EPERM',
+        `${mode} access to ${path} is outside the allowed paths${why}; allowed for ${mode}: ${roots.join(', ')}`,
+        { details: { path, resolved: real, rule: 'allowed_paths', mode } },
+      );
+    }
+    return real;
+  }
+
+  /** Whether the network allowlist admits `host` (a domain or an IP literal). */
+  hostAllowed(host: string): boolean {
+    const h = host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+    return this.networkAllow.some((p) => {
+      if (p === '*') return true;
+      if (p.startsWith('*.')) return h.endsWith(p.slice(1)) && h.length > p.length - 1;
+      return h === p;
+    });
+  }
+
+  /** Throws EPERM unless `host` is allowed; also refuses private addresses the host resolved to. */
+  checkHost(host: string, resolvedIps: readonly string[] = []): void {
+    if (!this.permits('net')) {
+      throw new KernelError('EPERM', `permission level "${this.level}" has no network access`, { details: { host } });
+    }
+    if (!this.hostAllowed(host)) {
+      throw new KernelError(
+        'EPERM',
+        `network access to ${host} is not allowed; add it to network_allow (allowed: ${this.networkAllow.join(', ') || 'none'})`,
+        { details: { host, rule: 'network_allow' } },
+      );
+    }
+    // DNS rebinding: a public name that resolves to a private address is refused unless that
+    // address (or `localhost`) was allowed literally.
+    const literal = isIP(host.replace(/^\[|\]$/g, '')) !== 0 || host === 'localhost';
+    if (!literal) {
+      const priv = resolvedIps.find((ip) => isPrivateAddress(ip) && !this.hostAllowed(ip));
+      if (priv) {
+        throw new KernelError('EPERM', `${host} resolves to private address ${priv}, which is not in network_allow`, {
+          details: { host, ip: priv, rule: 'network_allow' },
+        });
+      }
+    }
+  }
+}
+
+export function isPrivateAddress(ip: string): boolean {
+  const v = ip.toLowerCase();
+  if (v === '::1' || v === '::' || v.startsWith('fe80:') || v.startsWith('fc') || v.startsWith('fd')) return true;
+  const m = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(v);
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+}
+
+function within(p: string, root: string): boolean {
+  return p === root || p.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+function realRoot(p: string): string {
+  const expanded = p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p;
+  return realpathLoose(resolve(expanded));
+}
+
+/** realpath of the longest existing prefix, with the missing tail appended (for files not yet created). */
+export function realpathLoose(abs: string, depth = 0): string {
+  try {
+    return realpathSync(abs);
+  } catch {
+    const parent = dirname(abs);
+    if (parent === abs) return abs;
+    const realParent = realpathLoose(parent, depth);
+    const candidate = join(realParent, basename(abs));
+    // A dangling symlink: writing through it would create its target, so follow it (bounded, like ELOOP).
+    try {
+      if (lstatSync(candidate).isSymbolicLink()) {
+        if (depth >= 40) throw new KernelError('EPERM', `too many levels of symbolic links at ${abs}`);
+        return realpathLoose(resolve(realParent, readlinkSync(candidate)), depth + 1);
+      }
+    } catch (err) {
+      if (err instanceof KernelError) throw err;
+    }
+    return candidate;
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * BubblewrapSandbox: drives `bwrap` directly. Each command gets fresh user/pid/ipc/uts/net namespaces, no
+ * capabilities, a minimal read-only root (/usr plus a short list of /etc files; no /home, /root, /etc/shadow),
+ * a private /tmp, and only the request's paths bound in. Limits: `prlimit` inside (CPU, file size, and
+ * address space / process count when no cgroup can do it), a per-command pids+memory cgroup when the kernel
+ * runs as root, and a wall-clock kill of the whole PID namespace. Network: none (an empty net namespace)
+ * unless hosts are allowed, in which case an allowlisting proxy is reachable inside (see ./proxy.ts).
+ * We do not use @anthropic-ai/sandbox-runtime: its current releases need Node >= 22.12 and zod 3.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { KernelError } from '../../errors.js';
+import * as P from '../../param.js';
+import type { ResourceLimits } from '../policy.js';
+import type { Sandbox, SandboxCapabilities, SandboxRequest, SandboxResult, WrappedCommand } from '../sandbox.js';
+import { createCommandCgroup, joinScript } from './cgroup.js';
+import { startAllowlistProxy } from './proxy.js';
+import { runSupervised } from './run.js';
+
+/** /etc entries a program needs to run (users, DNS, TLS roots, dynamic linker); nothing secret. */
+const ETC_FILES = [
+  'passwd', 'group', 'hosts', 'resolv.conf', 'nsswitch.conf', 'host.conf', 'gai.conf', 'ld.so.cache', 'ld.so.conf',
+  'ld.so.conf.d', 'ssl/certs', 'ssl/openssl.cnf', 'ca-certificates', 'ca-certificates.conf', 'alternatives',
+  'localtime', 'mime.types', 'gitconfig', 'inputrc', 'magic', 'protocols', 'services',
+];
+const PROXY_PORT = 3128;
+const PROXY_SOCKET = '/run/aos-proxy.sock';
+
+let bwrapChecked: string | null = null;
+
+/** Verifies bwrap exists and can create namespaces here; throws ESANDBOX with the fix otherwise. */
+export function checkBubblewrap(bin = 'bwrap'): void {
+  if (bwrapChecked === bin) return;
+  try {
+    execFileSync(bin, ['--unshare-all', '--die-with-parent', ...rootArgs(), '--', '/usr/bin/true'], {
+      stdio: 'pipe',
+      timeout: 10_000,
+    });
+    bwrapChecked = bin;
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    throw new KernelError(
+      'ESANDBOX',
+      `bubblewrap cannot create a sandbox here (${msg.split('\n')[0]}); install the "bubblewrap" package and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), or set security.sandbox: none`,
+      { cause: err },
+    );
+  }
+}
+
+export interface BubblewrapOptions {
+  /** Path of the bwrap binary. */
+  bwrap?: string;
+}
+
+export class BubblewrapSandbox implements Sandbox {
+  readonly name = 'bubblewrap';
+  readonly capabilities: SandboxCapabilities = {
+    filesystemIsolation: true,
+    networkIsolation: true,
+    networkAllowlist: true,
+    resourceLimits: true,
+    processIsolation: true,
+  };
+  private readonly bin: string;
+
+  constructor(opts: BubblewrapOptions = {}) {
+    this.bin = opts.bwrap ?? 'bwrap';
+    checkBubblewrap(this.bin);
+  }
+
+  async exec(req: SandboxRequest): Promise<SandboxResult> {
+    const w = await this.wrap(req);
+    try {
+      return await runSupervised(w.command, w.args, {
+        cwd: w.cwd,
+        env: w.env,
+        ...(req.stdin !== undefined ? { stdin: req.stdin } : {}),
+        ...(req.signal ? { signal: req.signal } : {}),
+        timeoutMs: req.limits.wallSeconds * 1000,
+        maxOutputBytes: req.maxOutputBytes ?? P.TOOL_OUTPUT_MAX_BYTES,
+      });
+    } finally {
+      await w.cleanup();
+    }
+  }
+
+  async wrap(req: Omit<SandboxRequest, 'stdin' | 'maxOutputBytes' | 'signal'>): Promise<WrappedCommand> {
+    const cleanups: Array<() => Promise<void> | void> = [];
+    const cleanup = async () => {
+      for (const c of cleanups.reverse()) await c();
+    };
+    try {
+      const cg = createCommandCgroup(req.limits);
+      if (cg) cleanups.push(() => cg.release());
+      const a: string[] = ['--die-with-parent', '--new-session', '--unshare-all', '--cap-drop', 'ALL'];
+      a.push('--hostname', 'aos-sandbox');
+      a.push(...rootArgs());
+      // The Node runtime that started us, when it lives outside /usr (nvm, volta, a tarball).
+      const nodePrefix = dirname(dirname(process.execPath));
+      if (!nodePrefix.startsWith('/usr')) a.push('--ro-bind', nodePrefix, nodePrefix);
+      a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/run', '--dir', '/var/tmp');
+      const binds: Array<[string, boolean]> = [
+        ...(req.readPaths ?? []).map((p) => [resolve(p), false] as [string, boolean]),
+        ...(req.writePaths ?? []).map((p) => [resolve(p), true] as [string, boolean]),
+      ];
+      // Parents before children, so a read-only parent does not hide a writable child.
+      binds.sort((x, y) => x[0].length - y[0].length);
+      for (const [p, rw] of binds) a.push(rw ? '--bind' : '--ro-bind', p, p);
+      a.push('--chdir', resolve(req.cwd));
+
+      const env: Record<string, string> = {
+        PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
+        HOME: '/tmp',
+        TMPDIR: '/tmp',
+        LANG: process.env.LANG ?? 'C.UTF-8',
+        TERM: 'dumb',
+        ...(req.env ?? {}),
+      };
+      const network = req.network ?? [];
+      let inner: string[] = [req.command, ...req.args];
+      if (network.includes('*')) {
+        a.push('--share-net');
+      } else if (network.length > 0) {
+        const dir = mkdtempSync(join(tmpdir(), 'aos-proxy-'));
+        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+        const sock = join(dir, 'proxy.sock');
+        const proxy = await startAllowlistProxy(sock, network);
+        cleanups.push(() => proxy.close());
+        a.push('--bind', sock, PROXY_SOCKET);
+        const url = `http://127.0.0.1:${PROXY_PORT}`;
+        Object.assign(env, { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, ALL_PROXY: url, NO_PROXY: '' });
+        // Inside the empty net namespace only loopback exists; socat bridges it to the proxy's socket.
+        inner = [
+          '/bin/sh',
+          '-c',
+          `socat TCP-LISTEN:${PROXY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${PROXY_SOCKET} & ` +
+            `i=0; while [ $i -lt 100 ] && ! (echo > /dev/tcp/127.0.0.1/${PROXY_PORT}) 2>/dev/null; do i=$((i+1)); sleep 0.02; done; "$@"; rc=$?; kill %1 2>/dev/null; exit $rc`,
+          'sh',
+          ...inner,
+        ];
+        // /dev/tcp is a bash feature; use bash for the wait loop.
+        inner[0] = '/bin/bash';
+      }
+      a.push('--', ...prlimitArgs(req.limits, { pids: !!cg?.enforcesPids, memory: !!cg?.enforcesMemory }), ...inner);
+      const outer = cg ? ['/bin/sh', ['-c', joinScript(cg.procsFiles), 'sh', this.bin, ...a]] : [this.bin, a];
+      return {
+        command: outer[0] as string,
+        args: outer[1] as string[],
+        env,
+        cwd: resolve(req.cwd),
+        cleanup,
+      };
+    } catch (err) {
+      await cleanup();
+      throw err;
+    }
+  }
+}
+
+/** Root filesystem: /usr read-only, the merged-/usr symlinks, a short list of /etc files. */
+function rootArgs(): string[] {
+  const a = ['--ro-bind', '/usr', '/usr'];
+  for (const d of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
+    const p = `/${d}`;
+    if (!existsSync(p)) continue;
+    if (lstatSync(p).isSymbolicLink()) a.push('--symlink', `usr/${d}`, p);
+    else a.push('--ro-bind', p, p);
+  }
+  for (const f of ETC_FILES) a.push('--ro-bind-try', `/etc/${f}`, `/etc/${f}`);
+  return a;
+}
+
+/** `prlimit` prefix; process count and memory only where no cgroup enforces them. */
+export function prlimitArgs(l: ResourceLimits, cgroup: { pids: boolean; memory: boolean }): string[] {
+  const mb = 1024 * 1024;
+  const out = ['prlimit', `--cpu=${Math.ceil(l.cpuSeconds)}`, `--fsize=${Math.floor(l.fileSizeMb * mb)}`, '--core=0'];
+  if (!cgroup.memory) out.push(`--as=${Math.floor(l.memoryMb * mb)}`);
+  if (!cgroup.pids) out.push(`--nproc=${Math.floor(l.processes) + currentUserProcesses()}`);
+  out.push('--');
+  return out;
+}
+
+/** RLIMIT_NPROC counts every process of the uid, so the cap is relative to what already runs. */
+function currentUserProcesses(): number {
+  try {
+    const uid = process.getuid?.() ?? 0;
+    const out = execFileSync('ps', ['-U', String(uid), '-o', 'pid='], { encoding: 'utf8' });
+    return out.split('\n').filter(Boolean).length;
+  } catch {
+    return 0;
+  }
+}
