@@ -61,6 +61,37 @@ export type {
 
 // ── kernel ──
 
+// ── scheduler ──
+export {
+  Scheduler,
+  createPolicy,
+  type CallUsage,
+  type DispatchSample,
+  type Grant,
+  type QuotaDenial,
+  type SchedEntity,
+  type SchedulerHooks,
+  type SchedulerOptions,
+  type SchedulerStats,
+} from './scheduler/Scheduler.js';
+export type { Clock, Pid, Rank, RunQueue, SchedPolicy, SchedRecord } from './scheduler/policy.js';
+export { FairPolicy } from './scheduler/policies/FairPolicy.js';
+export { FifoPolicy } from './scheduler/policies/FifoPolicy.js';
+export { RoundRobinPolicy } from './scheduler/policies/RoundRobinPolicy.js';
+export { RateLimiter, RateLimits, type RateLimit } from './scheduler/ratelimit.js';
+export {
+  budgetHeadroom,
+  checkBudget,
+  emptyUsage,
+  parseBudget,
+  type Budget,
+  type BudgetAction,
+  type BudgetExceeded,
+  type BudgetKind,
+  type BudgetUsage,
+} from './scheduler/budget.js';
+export { schedulerOptionsFromConfig } from './scheduler/config.js';
+
 // ── context ──
 
 // ── io / security ──

@@ -38,6 +38,14 @@ export const PRIORITY_MAX = 99; // least urgent
 export const PRIORITY_DEFAULT = 50;
 export const DEFAULT_MAX_STEPS = 50; // step limit of the built-in ReAct program
 export const DEFAULT_SLOTS_PER_MODEL = 4; // concurrent LLM calls per model (the "CPUs")
+export const DEFAULT_WEIGHT = 1; // fair-share weight of a process that names none (share ∝ weight)
+export const TIME_SLICE_STEPS = 4; // a process yields after this many steps when peers are waiting
+export const TIME_SLICE_TOKENS = 32_000; // ... or after this many tokens, whichever comes first
+export const AGING_MS = 5_000; // waiting this long raises a ready class one priority level
+export const DEFAULT_EST_REQUEST_TOKENS = 4_096; // tokens reserved for a call whose size the caller did not estimate
+export const RATE_WINDOW_MS = 60_000; // provider RPM/TPM limits hold over every window this long
+export const RATE_BURST_MS = 10_000; // a rate bucket holds this much refill: bounds the start-up burst
+export const GLOBAL_RATE_LIMIT_KEY = 'global'; // scheduler.rate_limits key that limits all providers together
 export const KILL_GRACE_MS = 5_000; // graceful kill before it is forced
 
 // ── context ───────────────────────────────────────────────────────────────────────────────────────

@@ -75,9 +75,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       policy: z.enum(['fair', 'fifo', 'round_robin']).default('fair'),
       slots_per_model: z.number().int().positive().default(P.DEFAULT_SLOTS_PER_MODEL),
-      time_slice_steps: z.number().int().positive().default(4),
-      time_slice_tokens: z.number().int().positive().default(32_000),
-      aging_ms: z.number().int().positive().default(5_000),
+      time_slice_steps: z.number().int().positive().default(P.TIME_SLICE_STEPS),
+      time_slice_tokens: z.number().int().positive().default(P.TIME_SLICE_TOKENS),
+      aging_ms: z.number().int().positive().default(P.AGING_MS),
       rate_limits: z.record(z.string(), rateLimit).default({}),
     })
     .prefault({}),

@@ -1,0 +1,534 @@
+/**
+ * The scheduler: the ready queue and the LLM slots it hands out. Synchronous; the kernel loop (src/kernel)
+ * drives it:
+ *
+ *   enqueue(entity) ─► dispatch(now) ─► { pid, model, slot } ─► LLM call ─► release(slot, usage)
+ *        ▲                  │ null: nothing runnable; sleep until nextWakeAt() or the next event
+ *        └── after the step: timeSliceExpired(pid, used) ? enqueue(e) : enqueue(e, { continuing: true })
+ *
+ * The CPUs are the slots of each model (lanes); a process holds a slot only for its LLM call, so one
+ * waiting on a tool, a message or an approval is simply not here. A call is dispatched only when its
+ * provider's rate limiters admit its estimated tokens (./ratelimit.ts); the policy (./policy.ts) decides the
+ * order; priority inheritance (./inherit.ts) lifts processes that others wait on. Budgets are ./budget.ts.
+ */
+import { performance } from 'node:perf_hooks';
+import { KernelError } from '../errors.js';
+import * as P from '../param.js';
+import { WaitGraph } from './inherit.js';
+import { FairPolicy } from './policies/FairPolicy.js';
+import { FifoPolicy } from './policies/FifoPolicy.js';
+import { RoundRobinPolicy } from './policies/RoundRobinPolicy.js';
+import { type Clock, type Pid, type Rank, type RunQueue, type SchedPolicy, type SchedRecord, rankLess } from './policy.js';
+import { type RateLimit, type RateLimiter, type RateLimiterOptions, RateLimits, type RateTicket } from './ratelimit.js';
+
+/** What the kernel enqueues: a ready process and the call it is about to make. */
+export interface SchedEntity {
+  pid: Pid;
+  /** 0–99, lower is more urgent. */
+  priority: number;
+  /** Fair-share weight (default DEFAULT_WEIGHT). */
+  weight?: number;
+  model: string;
+  provider: string;
+  /** Restored virtual runtime (e.g. from the PCB after a reboot); default: kept, or the class minimum. */
+  vruntime?: number;
+  parentPid?: Pid | null;
+  /** Expected tokens of the next call (prompt + max output); reserved against TPM limits. */
+  estTokens?: number;
+}
+
+export interface Grant {
+  pid: Pid;
+  model: string;
+  provider: string;
+  /** Opaque id of this grant: pass it to release(). */
+  slot: number;
+  /** Which of the model's slots (0 … capacity-1), for dashboards. */
+  slotIndex: number;
+  /** Tokens reserved against the rate limits. */
+  estTokens: number;
+  /** Time it spent ready before this dispatch (clock ms). */
+  waitedMs: number;
+}
+
+export interface CallUsage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Requests actually sent (retries included); default 1. */
+  apiCalls?: number;
+}
+
+export interface DispatchSample {
+  pid: Pid;
+  model: string;
+  waitedMs: number;
+  /** Real time the decision took (performance.now), for the scheduling-latency histogram. */
+  decisionMs: number;
+}
+
+export interface QuotaDenial {
+  pid: Pid;
+  kind: 'rpm' | 'tpm';
+  scope: string;
+  until: number;
+}
+
+/** Callbacks for the kernel's metrics (the prom-client registry lives in src/metrics). */
+export interface SchedulerHooks {
+  onDispatch?(s: DispatchSample): void;
+  onPreempt?(pid: Pid): void;
+  onQuotaDenied?(d: QuotaDenial): void;
+}
+
+export interface SchedulerOptions {
+  /** A policy instance or a name; default 'fair'. */
+  policy?: SchedPolicy | 'fair' | 'fifo' | 'round_robin';
+  clock?: Clock;
+  slotsPerModel?: number;
+  /** Per-model slot counts overriding slotsPerModel (config: llms.models[].max_concurrency). */
+  slots?: Record<string, number>;
+  timeSliceSteps?: number;
+  timeSliceTokens?: number;
+  agingMs?: number;
+  /** Per provider, plus GLOBAL_RATE_LIMIT_KEY ('global') for all of them together. */
+  rateLimits?: Record<string, RateLimit>;
+  rateLimiter?: RateLimiterOptions;
+  hooks?: SchedulerHooks;
+}
+
+export interface SchedulerStats {
+  policy: string;
+  runQueue: number;
+  runQueueByModel: Record<string, number>;
+  slots: Record<string, { busy: number; total: number }>;
+  dispatches: number;
+  preemptions: number;
+  quotaDenials: { rpm: number; tpm: number };
+  rateLimits: Record<string, { used: number; limit: number }>;
+}
+
+interface Lane {
+  model: string;
+  capacity: number;
+  busy: number;
+  freeIdx: number[];
+  queue: RunQueue;
+  /** `${pid}:${limiter}` of the last denial, so a head waiting on a limiter counts one denial, not one per poll. */
+  denied: string | null;
+}
+
+interface Held {
+  grant: Grant;
+  lane: Lane;
+  ticket: RateTicket;
+}
+
+export function createPolicy(name: 'fair' | 'fifo' | 'round_robin', agingMs: number = P.AGING_MS): SchedPolicy {
+  switch (name) {
+    case 'fair':
+      return new FairPolicy({ agingMs });
+    case 'fifo':
+      return new FifoPolicy();
+    case 'round_robin':
+      return new RoundRobinPolicy();
+    default:
+      throw new KernelError('ECONFIG', `unknown scheduler policy "${String(name)}": use fair, fifo or round_robin`, {
+        details: { key: 'scheduler.policy' },
+      });
+  }
+}
+
+export class Scheduler {
+  readonly policy: SchedPolicy;
+  readonly timeSliceSteps: number;
+  readonly timeSliceTokens: number;
+  private readonly clock: Clock;
+  private readonly slotsPerModel: number;
+  private readonly slotOverrides: Record<string, number>;
+  private readonly limits: RateLimits;
+  private readonly hooks: SchedulerHooks;
+  private readonly records = new Map<Pid, SchedRecord>();
+  private readonly lanes = new Map<string, Lane>();
+  private readonly held = new Map<number, Held>();
+  private readonly waits = new WaitGraph();
+  private lastNow = Number.NEGATIVE_INFINITY;
+  private nextSlot = 0;
+  private queued = 0;
+  private counters = { dispatches: 0, preemptions: 0, rpm: 0, tpm: 0 };
+
+  constructor(opts: SchedulerOptions = {}) {
+    const agingMs = positive(opts.agingMs ?? P.AGING_MS, 'agingMs');
+    this.policy = typeof opts.policy === 'object' ? opts.policy : createPolicy(opts.policy ?? 'fair', agingMs);
+    this.clock = opts.clock ?? Date.now;
+    this.slotsPerModel = positiveInt(opts.slotsPerModel ?? P.DEFAULT_SLOTS_PER_MODEL, 'slotsPerModel');
+    this.slotOverrides = { ...(opts.slots ?? {}) };
+    for (const [m, n] of Object.entries(this.slotOverrides)) positiveInt(n, `slots.${m}`);
+    this.timeSliceSteps = positiveInt(opts.timeSliceSteps ?? P.TIME_SLICE_STEPS, 'timeSliceSteps');
+    this.timeSliceTokens = positive(opts.timeSliceTokens ?? P.TIME_SLICE_TOKENS, 'timeSliceTokens');
+    this.limits = new RateLimits(opts.rateLimits ?? {}, opts.rateLimiter ?? {});
+    this.hooks = opts.hooks ?? {};
+  }
+
+  // ── the ready queue ───────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Makes a process ready. `continuing`: it is between steps of an unexpired time slice and goes to the
+   * front of its class. A process already queued or holding a slot cannot be enqueued again.
+   */
+  enqueue(entity: SchedEntity, opts: { continuing?: boolean; now?: number } = {}): void {
+    validateEntity(entity);
+    const now = this.time(opts.now);
+    let rec = this.records.get(entity.pid);
+    if (rec?.state === 'ready') throw stateError(entity.pid, 'is already in the ready queue; remove() it first');
+    if (rec?.state === 'running') throw stateError(entity.pid, 'holds an LLM slot; release() it before enqueueing again');
+    if (!rec) {
+      rec = {
+        pid: entity.pid,
+        priority: entity.priority,
+        schedPrio: entity.priority,
+        weight: entity.weight ?? P.DEFAULT_WEIGHT,
+        vruntime: 0,
+        model: entity.model,
+        provider: entity.provider,
+        parentPid: entity.parentPid ?? null,
+        estTokens: P.DEFAULT_EST_REQUEST_TOKENS,
+        state: 'idle',
+        enqueuedAt: now,
+        continuing: false,
+      };
+      this.records.set(rec.pid, rec);
+    }
+    rec.priority = entity.priority;
+    if (entity.weight !== undefined) rec.weight = entity.weight;
+    if (entity.vruntime !== undefined) rec.vruntime = entity.vruntime;
+    if (entity.parentPid !== undefined) rec.parentPid = entity.parentPid;
+    if (entity.estTokens !== undefined) rec.estTokens = entity.estTokens;
+    rec.model = entity.model;
+    rec.provider = entity.provider;
+    rec.schedPrio = this.waits.inherited(rec.pid, (p) => this.records.get(p)?.priority);
+    rec.continuing = opts.continuing === true;
+    rec.enqueuedAt = now;
+    const parent = rec.parentPid === null ? undefined : this.records.get(rec.parentPid);
+    this.policy.place(rec, parent);
+    rec.state = 'ready';
+    this.lane(rec.model).queue.push(rec, now);
+    this.queued++;
+  }
+
+  /** Takes a process out of the ready queue (suspend, kill, wait); its record and vruntime are kept. */
+  remove(pid: Pid): boolean {
+    const rec = this.records.get(pid);
+    if (rec?.state !== 'ready') return false;
+    this.lane(rec.model).queue.remove(pid);
+    rec.state = 'idle';
+    this.queued--;
+    return true;
+  }
+
+  /** The process exited: drops everything the scheduler knows about it (a held slot stays until released). */
+  forget(pid: Pid): void {
+    const rec = this.records.get(pid);
+    if (!rec) return;
+    this.remove(pid);
+    const affected = new Set<Pid>();
+    for (const h of this.waits.drop(pid)) for (const p of this.waits.downstream(h)) affected.add(p);
+    this.policy.forget(rec);
+    this.records.delete(pid);
+    this.recompute([...affected]);
+  }
+
+  /** Changes a process's base priority (renice). */
+  setPriority(pid: Pid, priority: number): void {
+    checkPriority(priority);
+    const rec = this.known(pid);
+    rec.priority = priority;
+    this.recompute(this.waits.downstream(pid));
+  }
+
+  // ── dispatch and release ──────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Picks the most urgent ready process whose model has a free slot and whose provider's limiters admit
+   * its estimated tokens, reserves both, and returns the grant; null when nothing can run now.
+   */
+  dispatch(now?: number): Grant | null {
+    const started = performance.now();
+    const t = this.time(now);
+    const plan = this.plan(t);
+    if (!plan.pick) return null;
+    const { lane, rec } = plan.pick;
+    lane.queue.pop(t);
+    this.queued--;
+    lane.denied = null;
+    const ticket = this.limits.reserve(rec.provider, rec.estTokens, t);
+    const slotIndex = lane.freeIdx.pop() as number;
+    lane.busy++;
+    const grant: Grant = {
+      pid: rec.pid,
+      model: lane.model,
+      provider: rec.provider,
+      slot: ++this.nextSlot,
+      slotIndex,
+      estTokens: rec.estTokens,
+      waitedMs: t - rec.enqueuedAt,
+    };
+    this.held.set(grant.slot, { grant, lane, ticket });
+    rec.state = 'running';
+    this.policy.started(rec);
+    this.counters.dispatches++;
+    this.hooks.onDispatch?.({ pid: rec.pid, model: lane.model, waitedMs: grant.waitedMs, decisionMs: performance.now() - started });
+    return grant;
+  }
+
+  /**
+   * The call on `slot` finished (or failed): frees the slot, charges the process's vruntime with the tokens
+   * used, and replaces the rate-limit reservation by the actual usage. Returns the pid and its new vruntime
+   * (for the PCB).
+   */
+  release(slot: number, usage: CallUsage, now?: number): { pid: Pid; vruntime: number } {
+    const h = this.held.get(slot);
+    if (!h) throw new KernelError('ESTATE', `slot ${slot} is not held: released twice, or never dispatched`, { details: { slot } });
+    const t = this.time(now);
+    const tokens = nonNegative(usage.inputTokens, 'inputTokens') + nonNegative(usage.outputTokens, 'outputTokens');
+    this.held.delete(slot);
+    h.lane.busy--;
+    if (h.grant.slotIndex < h.lane.capacity) h.lane.freeIdx.push(h.grant.slotIndex); // capacity may have shrunk
+    this.limits.reconcile(h.ticket, { tokens, requests: usage.apiCalls ?? 1 }, t);
+    const rec = this.records.get(h.grant.pid);
+    if (!rec) return { pid: h.grant.pid, vruntime: 0 };
+    if (rec.state === 'running') rec.state = 'idle';
+    this.policy.charge(rec, tokens);
+    return { pid: rec.pid, vruntime: rec.vruntime };
+  }
+
+  /**
+   * Asked between steps: has `pid` used up its time slice (`used` counts steps and tokens since its slice
+   * began) while a process of equal or more urgent effective priority waits for its model? True means
+   * yield: enqueue it normally (to the back of its class) and start a new slice; false means enqueue it
+   * with `{ continuing: true }`. A used-up slice with nobody waiting keeps running.
+   */
+  timeSliceExpired(pid: Pid, used: { steps: number; tokens: number }, now?: number): boolean {
+    const rec = this.known(pid);
+    if (used.steps < this.timeSliceSteps && used.tokens < this.timeSliceTokens) return false;
+    if (!this.policy.preemptive) return false;
+    const best = this.lanes.get(rec.model)?.queue.bestPrio(this.time(now));
+    if (best === undefined || best > rec.schedPrio) return false;
+    this.counters.preemptions++;
+    this.hooks.onPreempt?.(pid);
+    return true;
+  }
+
+  /**
+   * When the next dispatch can succeed without any other event: `now` if one can run now, the moment a
+   * rate limiter admits a blocked call, or null (nothing ready, or every ready lane's slots are busy — a
+   * release() will be the event). Aging needs no wake-up: effective priority is computed at decision time.
+   */
+  nextWakeAt(now?: number): number | null {
+    const t = this.time(now);
+    const plan = this.plan(t);
+    if (plan.pick) return t;
+    return plan.wakeAt === null ? null : Math.ceil(plan.wakeAt);
+  }
+
+  // ── priority inheritance ──────────────────────────────────────────────────────────────────────────
+
+  /** `waiterPid` now waits on `holderPid`: the holder (and what it waits on) runs at least at the waiter's priority. */
+  inherit(waiterPid: Pid, holderPid: Pid): void {
+    this.known(waiterPid);
+    this.known(holderPid);
+    this.waits.add(waiterPid, holderPid);
+    this.recompute(this.waits.downstream(holderPid));
+  }
+
+  /** The wait is over (all of the waiter's waits when holderPid is omitted). */
+  uninherit(waiterPid: Pid, holderPid?: Pid): void {
+    const former = this.waits.remove(waiterPid, holderPid);
+    const affected = new Set<Pid>();
+    for (const h of former) for (const p of this.waits.downstream(h)) affected.add(p);
+    this.recompute([...affected]);
+  }
+
+  // ── introspection (metrics, dashboards, persistence) ──────────────────────────────────────────────
+
+  priorityOf(pid: Pid): { base: number; effective: number } | undefined {
+    const r = this.records.get(pid);
+    return r && { base: r.priority, effective: r.schedPrio };
+  }
+
+  vruntimeOf(pid: Pid): number | undefined {
+    return this.records.get(pid)?.vruntime;
+  }
+
+  stateOf(pid: Pid): 'idle' | 'ready' | 'running' | undefined {
+    return this.records.get(pid)?.state;
+  }
+
+  /** Ready processes of one model (or all), most urgent first is NOT guaranteed: for listings only. */
+  *ready(model?: string): IterableIterator<Pid> {
+    for (const lane of this.lanes.values()) {
+      if (model !== undefined && lane.model !== model) continue;
+      for (const r of lane.queue.records()) yield r.pid;
+    }
+  }
+
+  get runQueueLength(): number {
+    return this.queued;
+  }
+
+  /** Configures a model's slot count up front (otherwise a lane is created on first use). */
+  setSlots(model: string, slots: number): void {
+    positiveInt(slots, `slots.${model}`);
+    this.slotOverrides[model] = slots;
+    const lane = this.lanes.get(model);
+    if (!lane) return;
+    const old = lane.capacity;
+    lane.capacity = slots;
+    // Indices ≥ the new capacity leave the free list; busy ones simply are not returned to it beyond capacity.
+    lane.freeIdx = lane.freeIdx.filter((i) => i < slots);
+    for (let i = old; i < slots; i++) lane.freeIdx.push(i);
+  }
+
+  stats(now?: number): SchedulerStats {
+    const t = this.time(now);
+    const runQueueByModel: Record<string, number> = {};
+    const slots: Record<string, { busy: number; total: number }> = {};
+    for (const lane of this.lanes.values()) {
+      runQueueByModel[lane.model] = lane.queue.size;
+      slots[lane.model] = { busy: lane.busy, total: lane.capacity };
+    }
+    return {
+      policy: this.policy.name,
+      runQueue: this.queued,
+      runQueueByModel,
+      slots,
+      dispatches: this.counters.dispatches,
+      preemptions: this.counters.preemptions,
+      quotaDenials: { rpm: this.counters.rpm, tpm: this.counters.tpm },
+      rateLimits: this.limits.snapshot(t),
+    };
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────────────────────────────
+
+  /** One pass over the lanes: what to dispatch now, or when to look again. */
+  private plan(now: number): { pick: { lane: Lane; rec: SchedRecord } | null; wakeAt: number | null } {
+    const heads: { lane: Lane; rec: SchedRecord; rank: Rank }[] = [];
+    for (const lane of this.lanes.values()) {
+      if (lane.busy >= lane.capacity || lane.freeIdx.length === 0 || lane.queue.size === 0) continue;
+      const h = lane.queue.peek(now);
+      if (h) heads.push({ lane, rec: h.rec, rank: h.rank });
+    }
+    if (heads.length > 1) heads.sort((a, b) => (rankLess(a.rank, b.rank) ? -1 : rankLess(b.rank, a.rank) ? 1 : 0));
+    let blocked: Set<RateLimiter> | undefined;
+    let wakeAt: number | null = null;
+    for (const h of heads) {
+      const denial = this.limits.check(h.rec.provider, h.rec.estTokens, now, blocked);
+      if (!denial) return { pick: h, wakeAt: null };
+      if (denial.until > now) {
+        wakeAt = wakeAt === null ? denial.until : Math.min(wakeAt, denial.until);
+        const key = `${h.rec.pid}:${denial.limiter.name}`;
+        if (h.lane.denied !== key) {
+          h.lane.denied = key;
+          this.counters[denial.kind]++;
+          this.hooks.onQuotaDenied?.({ pid: h.rec.pid, kind: denial.kind, scope: denial.scope, until: denial.until });
+        }
+      }
+      blocked ??= new Set();
+      blocked.add(denial.limiter);
+    }
+    return { pick: null, wakeAt };
+  }
+
+  /** Re-derives inherited priorities; a ready process whose priority changed is re-queued in its new class. */
+  private recompute(pids: Pid[]): void {
+    for (const pid of pids) {
+      const rec = this.records.get(pid);
+      if (!rec) continue;
+      const prio = this.waits.inherited(pid, (p) => this.records.get(p)?.priority);
+      if (prio === rec.schedPrio) continue;
+      rec.schedPrio = prio;
+      if (rec.state === 'ready') {
+        const q = this.lane(rec.model).queue;
+        q.remove(pid);
+        q.push(rec, rec.enqueuedAt); // keeps its arrival time, so aging credit is not lost
+      }
+    }
+  }
+
+  private lane(model: string): Lane {
+    let lane = this.lanes.get(model);
+    if (!lane) {
+      const capacity = this.slotOverrides[model] ?? this.slotsPerModel;
+      lane = {
+        model,
+        capacity,
+        busy: 0,
+        freeIdx: Array.from({ length: capacity }, (_, i) => capacity - 1 - i),
+        queue: this.policy.createQueue(),
+        denied: null,
+      };
+      this.lanes.set(model, lane);
+    }
+    return lane;
+  }
+
+  private known(pid: Pid): SchedRecord {
+    const rec = this.records.get(pid);
+    if (!rec) throw new KernelError('ENOPROC', `pid ${pid} is not known to the scheduler: enqueue it first`, { details: { pid } });
+    return rec;
+  }
+
+  /** The scheduler's notion of now never goes backwards, even if a caller passes an older time. */
+  private time(now: number | undefined): number {
+    const t = now ?? this.clock();
+    if (t > this.lastNow) this.lastNow = t;
+    return this.lastNow;
+  }
+}
+
+function stateError(pid: Pid, what: string): KernelError {
+  return new KernelError('ESTATE', `pid ${pid} ${what}`, { details: { pid } });
+}
+
+function checkPriority(p: unknown): void {
+  if (typeof p !== 'number' || !Number.isInteger(p) || p < P.PRIORITY_MIN || p > P.PRIORITY_MAX) {
+    throw new KernelError('EINVAL', `priority must be an integer ${P.PRIORITY_MIN}–${P.PRIORITY_MAX} (lower is more urgent), got ${String(p)}`, {
+      details: { field: 'priority' },
+    });
+  }
+}
+
+function validateEntity(e: SchedEntity): void {
+  if (typeof e !== 'object' || e === null) throw new KernelError('EINVAL', 'enqueue() needs an entity { pid, priority, model, provider }');
+  if (typeof e.pid !== 'number' || !Number.isInteger(e.pid)) throw new KernelError('EINVAL', `pid must be an integer, got ${String(e.pid)}`);
+  checkPriority(e.priority);
+  if (e.weight !== undefined && !(Number.isFinite(e.weight) && e.weight > 0)) {
+    throw new KernelError('EINVAL', `weight of pid ${e.pid} must be a positive number, got ${String(e.weight)}`, { details: { pid: e.pid } });
+  }
+  for (const k of ['model', 'provider'] as const) {
+    if (typeof e[k] !== 'string' || e[k].length === 0) {
+      throw new KernelError('EINVAL', `${k} of pid ${e.pid} must be a non-empty string`, { details: { pid: e.pid } });
+    }
+  }
+  if (e.vruntime !== undefined && !(Number.isFinite(e.vruntime) && e.vruntime >= 0)) {
+    throw new KernelError('EINVAL', `vruntime of pid ${e.pid} must be a finite number ≥ 0`, { details: { pid: e.pid } });
+  }
+  if (e.estTokens !== undefined && !(Number.isFinite(e.estTokens) && e.estTokens >= 0)) {
+    throw new KernelError('EINVAL', `estTokens of pid ${e.pid} must be a finite number ≥ 0`, { details: { pid: e.pid } });
+  }
+}
+
+function positive(n: number, name: string): number {
+  if (!(Number.isFinite(n) && n > 0)) throw new KernelError('ECONFIG', `scheduler ${name} must be a positive number, got ${n}`);
+  return n;
+}
+
+function positiveInt(n: number, name: string): number {
+  if (!(Number.isInteger(n) && n > 0)) throw new KernelError('ECONFIG', `scheduler ${name} must be a positive integer, got ${n}`);
+  return n;
+}
+
+function nonNegative(n: number, name: string): number {
+  if (!(Number.isFinite(n) && n >= 0)) throw new KernelError('EINVAL', `release(): ${name} must be a finite number ≥ 0, got ${n}`);
+  return n;
+}

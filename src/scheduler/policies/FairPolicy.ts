@@ -1,0 +1,221 @@
+/**
+ * The default policy: priority classes with aging, weighted fair share by virtual runtime within a class.
+ *
+ * - Class: a process's scheduling priority (0–99, lower first; inherited priority counts).
+ * - Aging: a class's effective priority rises one level per `agingMs` its oldest ready member has waited,
+ *   so a class that keeps losing to more urgent ones is eventually served; inside the class, vruntime then
+ *   guarantees every member its turn (served members' vruntime grows). Because the effective priority is
+ *   computed at decision time from arrival times, aging needs no timer and no re-sorting.
+ * - Fair share: vruntime += tokens × DEFAULT_WEIGHT / weight; the lowest vruntime runs first. A record
+ *   (re)entering the queue starts no lower than its class's minimum vruntime (CFS placement), so a
+ *   newcomer or a long sleeper cannot monopolise the class; a child starts no lower than its parent.
+ *
+ * Per lane, each non-empty class keeps two indexed heaps (by vruntime, by arrival); the class minimum
+ * vruntime is shared by all lanes so shares are fair across models too. peek/pop scan the non-empty classes
+ * (at most 100) and touch two heaps: O(C + log n).
+ */
+import { IndexedHeap } from '../heap.js';
+import { DEFAULT_WEIGHT, PRIORITY_MAX, PRIORITY_MIN } from '../../param.js';
+import type { Pid, Rank, RunQueue, SchedPolicy, SchedRecord } from '../policy.js';
+
+interface Node {
+  rec: SchedRecord;
+  cls: number;
+  key: number;
+  seq: number;
+  t0: number;
+  posV: number;
+  posT: number;
+}
+
+interface ClassQueue {
+  byV: IndexedHeap<Node>;
+  byT: IndexedHeap<Node>;
+}
+
+const lessV = (a: Node, b: Node): boolean => (a.key !== b.key ? a.key < b.key : a.seq < b.seq);
+const lessT = (a: Node, b: Node): boolean => (a.t0 !== b.t0 ? a.t0 < b.t0 : a.seq < b.seq);
+
+export interface FairPolicyOptions {
+  /** Waiting this long raises a class one priority level. */
+  agingMs: number;
+}
+
+export class FairPolicy implements SchedPolicy {
+  readonly name = 'fair';
+  readonly preemptive = true;
+  readonly agingMs: number;
+  /** Monotonic minimum vruntime per class, shared by every lane. */
+  private readonly minV = new Float64Array(PRIORITY_MAX + 1);
+  private readonly running: Set<SchedRecord>[] = [];
+  private readonly queues: FairQueue[] = [];
+  private seq = 0;
+
+  constructor(opts: FairPolicyOptions) {
+    this.agingMs = opts.agingMs;
+  }
+
+  createQueue(): RunQueue {
+    const q = new FairQueue(this);
+    this.queues.push(q);
+    return q;
+  }
+
+  place(rec: SchedRecord, parent: SchedRecord | undefined): void {
+    let floor = this.minV[rec.priority] ?? 0;
+    if (parent && parent.priority === rec.priority) floor = Math.max(floor, parent.vruntime);
+    if (rec.vruntime < floor) rec.vruntime = floor;
+  }
+
+  started(rec: SchedRecord): void {
+    let set = this.running[rec.priority];
+    if (!set) {
+      set = new Set();
+      this.running[rec.priority] = set;
+    }
+    set.add(rec);
+    this.refreshMin(rec.priority);
+  }
+
+  charge(rec: SchedRecord, tokens: number): void {
+    this.running[rec.priority]?.delete(rec);
+    rec.vruntime += (tokens * DEFAULT_WEIGHT) / rec.weight;
+    // Counted as present: it is usually re-queued right after, and must not find the floor raised past it
+    // merely because it was briefly neither running nor queued.
+    this.refreshMin(rec.priority, rec.vruntime);
+  }
+
+  forget(rec: SchedRecord): void {
+    this.running[rec.priority]?.delete(rec);
+  }
+
+  /** The class's minimum vruntime (what a newcomer starts at). */
+  classMinVruntime(cls: number): number {
+    return this.minV[cls] ?? 0;
+  }
+
+  /** @internal */
+  nextSeq(): number {
+    return ++this.seq;
+  }
+
+  /**
+   * minV(c) = max(minV(c), min vruntime over ready and running natives of c). Ready natives are found at
+   * each lane's class head; a continuing head (queued by slice, not by vruntime) is skipped, which can only
+   * keep the floor lower — harmless.
+   */
+  private refreshMin(cls: number, also = Number.POSITIVE_INFINITY): void {
+    let m = also;
+    for (const q of this.queues) {
+      const head = q.classHead(cls);
+      if (head && Number.isFinite(head.key) && head.rec.priority === cls) m = Math.min(m, head.rec.vruntime);
+    }
+    const run = this.running[cls];
+    if (run) for (const r of run) m = Math.min(m, r.vruntime);
+    if (Number.isFinite(m) && m > (this.minV[cls] ?? 0)) this.minV[cls] = m;
+  }
+}
+
+class FairQueue implements RunQueue {
+  private readonly classes: (ClassQueue | undefined)[] = [];
+  /** Non-empty classes, ascending. */
+  private readonly live: number[] = [];
+  private readonly nodes = new Map<Pid, Node>();
+
+  constructor(private readonly policy: FairPolicy) {}
+
+  get size(): number {
+    return this.nodes.size;
+  }
+
+  push(rec: SchedRecord, now: number): void {
+    const cls = Math.min(PRIORITY_MAX, Math.max(PRIORITY_MIN, rec.schedPrio));
+    // A process running above its base class (inherited priority) joins that class at its minimum: its own
+    // vruntime is in another class's scale.
+    const key = rec.continuing
+      ? Number.NEGATIVE_INFINITY
+      : cls === rec.priority
+        ? rec.vruntime
+        : this.policy.classMinVruntime(cls);
+    const node: Node = { rec, cls, key, seq: this.policy.nextSeq(), t0: now, posV: -1, posT: -1 };
+    let cq = this.classes[cls];
+    if (!cq) {
+      cq = { byV: new IndexedHeap<Node>(lessV, 'posV'), byT: new IndexedHeap<Node>(lessT, 'posT') };
+      this.classes[cls] = cq;
+    }
+    if (cq.byV.size === 0) insertSorted(this.live, cls);
+    cq.byV.push(node);
+    cq.byT.push(node);
+    this.nodes.set(rec.pid, node);
+  }
+
+  remove(pid: Pid): boolean {
+    const node = this.nodes.get(pid);
+    if (!node) return false;
+    this.unlink(node);
+    return true;
+  }
+
+  peek(now: number): { rec: SchedRecord; rank: Rank } | undefined {
+    const best = this.best(now);
+    if (!best) return undefined;
+    const node = (this.classes[best.cls] as ClassQueue).byV.peek() as Node;
+    return { rec: node.rec, rank: { prio: best.prio, cls: best.cls, key: node.key, seq: node.seq } };
+  }
+
+  pop(now: number): SchedRecord | undefined {
+    const best = this.best(now);
+    if (!best) return undefined;
+    const node = (this.classes[best.cls] as ClassQueue).byV.peek() as Node;
+    this.unlink(node);
+    return node.rec;
+  }
+
+  bestPrio(now: number): number | undefined {
+    return this.best(now)?.prio;
+  }
+
+  *records(): IterableIterator<SchedRecord> {
+    for (const n of this.nodes.values()) yield n.rec;
+  }
+
+  /** @internal the by-vruntime head of one class (for the policy's minimum). */
+  classHead(cls: number): Node | undefined {
+    return this.classes[cls]?.byV.peek();
+  }
+
+  /** The class to serve now: lowest effective priority after aging; ties go to the lower base class. */
+  private best(now: number): { cls: number; prio: number } | undefined {
+    let bestCls = -1;
+    let bestPrio = Number.POSITIVE_INFINITY;
+    const aging = this.policy.agingMs;
+    for (const cls of this.live) {
+      if (bestPrio === PRIORITY_MIN) break; // a later (higher) class can at best tie, and ties go to the lower class
+      const oldest = (this.classes[cls] as ClassQueue).byT.peek() as Node;
+      const waited = Math.max(0, now - oldest.t0);
+      const eff = Math.max(PRIORITY_MIN, cls - Math.floor(waited / aging));
+      if (eff < bestPrio) {
+        bestPrio = eff;
+        bestCls = cls;
+      }
+    }
+    return bestCls < 0 ? undefined : { cls: bestCls, prio: bestPrio };
+  }
+
+  private unlink(node: Node): void {
+    const cq = this.classes[node.cls] as ClassQueue;
+    cq.byV.remove(node);
+    cq.byT.remove(node);
+    this.nodes.delete(node.rec.pid);
+    if (cq.byV.size === 0) {
+      const i = this.live.indexOf(node.cls);
+      if (i >= 0) this.live.splice(i, 1);
+    }
+  }
+}
+
+function insertSorted(arr: number[], v: number): void {
+  let i = arr.length;
+  while (i > 0 && (arr[i - 1] as number) > v) i--;
+  arr.splice(i, 0, v);
+}

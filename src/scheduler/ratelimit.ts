@@ -1,0 +1,227 @@
+/**
+ * Provider rate limits (RPM and TPM), global and per provider, enforced before a call is made so the
+ * kernel itself never causes a 429.
+ *
+ * Each limit is a token bucket (refilled at limit per minute, holding at most `burstMs` worth, which
+ * spreads a start-up burst) combined with an exact sliding 60-second log. A bucket alone is not enough:
+ * one that holds a full minute admits up to 2× the limit in some 60-second window (full bucket + a minute
+ * of refill). The log caps every window at the limit; the bucket paces within it. Long-run throughput is
+ * the full limit.
+ *
+ * Tokens are reserved before the call (the caller's estimate: prompt tokens + max output) and reconciled
+ * after it with the provider's usage: a refund when the call used less, a charge (debt, delaying later
+ * calls) when it used more. The never-exceeded guarantee holds when estimates are upper bounds.
+ */
+import { KernelError } from '../errors.js';
+import { GLOBAL_RATE_LIMIT_KEY, RATE_BURST_MS, RATE_WINDOW_MS } from '../param.js';
+
+export interface RateLimit {
+  /** Requests per minute. */
+  rpm?: number;
+  /** Tokens (input + output) per minute. */
+  tpm?: number;
+}
+
+export interface RateLimiterOptions {
+  windowMs?: number;
+  burstMs?: number;
+}
+
+interface Entry {
+  t: number;
+  amount: number;
+}
+
+/** One limit on one quantity (requests or tokens) per sliding window. */
+export class RateLimiter {
+  readonly windowMs: number;
+  /** Bucket capacity. */
+  readonly burst: number;
+  private readonly ratePerMs: number;
+  private tokens: number;
+  private last: number;
+  /** Admissions still inside the window, oldest first (a deque: `head` is the first live index). */
+  private log: Entry[] = [];
+  private head = 0;
+  private inWindow = 0;
+
+  constructor(
+    readonly name: string,
+    readonly limit: number,
+    opts: RateLimiterOptions = {},
+  ) {
+    if (!(Number.isFinite(limit) && limit > 0)) {
+      throw new KernelError('ECONFIG', `rate limit ${name} must be a positive number, got ${limit}`, {
+        details: { limit: name },
+      });
+    }
+    this.windowMs = opts.windowMs ?? RATE_WINDOW_MS;
+    const burstMs = Math.min(opts.burstMs ?? RATE_BURST_MS, this.windowMs);
+    this.ratePerMs = limit / this.windowMs;
+    this.burst = Math.max(1, (limit * burstMs) / this.windowMs);
+    this.tokens = this.burst;
+    this.last = Number.NEGATIVE_INFINITY;
+  }
+
+  /** Amount admitted in the window ending at `now` (after expiring old entries). */
+  used(now: number): number {
+    this.expire(now);
+    return this.inWindow;
+  }
+
+  canAdmit(amount: number, now: number): boolean {
+    return this.admitAt(amount, now) <= now;
+  }
+
+  /**
+   * Earliest time ≥ now at which `amount` will be admitted if nothing else is admitted meanwhile. Both
+   * conditions only get easier with time (the bucket fills, the window drains), so it is the later of the two.
+   */
+  admitAt(amount: number, now: number): number {
+    this.refill(now);
+    this.expire(now);
+    // A request bigger than the bucket waits for a full bucket (then runs into debt); bigger than the
+    // limit, for an empty window: there is no way to send it within the limit, only to send it alone.
+    const need = Math.min(amount, this.burst);
+    let t = now;
+    if (this.tokens + 1e-9 < need) t = now + (need - this.tokens) / this.ratePerMs;
+    const cap = Math.max(this.limit, amount);
+    if (this.inWindow + amount > cap + 1e-9) {
+      let sum = this.inWindow;
+      for (let i = this.head; i < this.log.length; i++) {
+        const e = this.log[i] as Entry;
+        sum -= e.amount;
+        if (sum + amount <= cap + 1e-9) {
+          t = Math.max(t, e.t + this.windowMs);
+          break;
+        }
+      }
+    }
+    return t;
+  }
+
+  /** Takes `amount` now (the caller checked `canAdmit`). The returned entry is what `reconcile` adjusts. */
+  reserve(amount: number, now: number): Entry {
+    this.refill(now);
+    this.expire(now);
+    this.tokens -= amount;
+    const e = { t: now, amount };
+    this.log.push(e);
+    this.inWindow += amount;
+    return e;
+  }
+
+  /** Replaces a reservation by what was actually used. */
+  reconcile(entry: Entry, actual: number, now: number): void {
+    this.refill(now);
+    this.expire(now);
+    const delta = actual - entry.amount;
+    if (delta === 0) return;
+    this.tokens = Math.min(this.burst, this.tokens - delta);
+    if (entry.t > now - this.windowMs) this.inWindow += delta;
+    entry.amount = actual;
+  }
+
+  private refill(now: number): void {
+    if (now > this.last) {
+      if (Number.isFinite(this.last)) this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.ratePerMs);
+      this.last = now;
+    }
+  }
+
+  private expire(now: number): void {
+    const cutoff = now - this.windowMs;
+    while (this.head < this.log.length && (this.log[this.head] as Entry).t <= cutoff) {
+      this.inWindow -= (this.log[this.head] as Entry).amount;
+      this.head++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.log.length) {
+      this.log = this.log.slice(this.head);
+      this.head = 0;
+    }
+    if (this.head === this.log.length) this.inWindow = 0; // no float drift when empty
+  }
+}
+
+/** What one admitted call holds on each limiter, to reconcile after it. */
+export interface RateTicket {
+  requests: { limiter: RateLimiter; entry: Entry }[];
+  tokens: { limiter: RateLimiter; entry: Entry }[];
+}
+
+export interface RateDenial {
+  limiter: RateLimiter;
+  kind: 'rpm' | 'tpm';
+  scope: string;
+  /** When this limiter would admit the call. */
+  until: number;
+}
+
+/**
+ * All limiters: `limits[GLOBAL_RATE_LIMIT_KEY]` applies to every call, `limits[provider]` to that
+ * provider's. Providers without an entry are limited only globally.
+ */
+export class RateLimits {
+  private readonly byScope = new Map<string, { rpm?: RateLimiter; tpm?: RateLimiter }>();
+
+  constructor(limits: Record<string, RateLimit> = {}, opts: RateLimiterOptions = {}) {
+    for (const [scope, l] of Object.entries(limits)) {
+      const entry: { rpm?: RateLimiter; tpm?: RateLimiter } = {};
+      if (l.rpm !== undefined) entry.rpm = new RateLimiter(`${scope}.rpm`, l.rpm, opts);
+      if (l.tpm !== undefined) entry.tpm = new RateLimiter(`${scope}.tpm`, l.tpm, opts);
+      this.byScope.set(scope, entry);
+    }
+  }
+
+  /** The limiters a call to `provider` passes, with their kinds and scopes. */
+  limitersFor(provider: string): { limiter: RateLimiter; kind: 'rpm' | 'tpm'; scope: string }[] {
+    const out: { limiter: RateLimiter; kind: 'rpm' | 'tpm'; scope: string }[] = [];
+    for (const scope of [GLOBAL_RATE_LIMIT_KEY, provider]) {
+      const e = this.byScope.get(scope);
+      if (e?.rpm) out.push({ limiter: e.rpm, kind: 'rpm', scope });
+      if (e?.tpm) out.push({ limiter: e.tpm, kind: 'tpm', scope });
+    }
+    return out;
+  }
+
+  /** The first limiter that would refuse a call of `estTokens` now, or null when all admit it. */
+  check(provider: string, estTokens: number, now: number, skip?: ReadonlySet<RateLimiter>): RateDenial | null {
+    for (const l of this.limitersFor(provider)) {
+      const until = l.limiter.admitAt(l.kind === 'rpm' ? 1 : estTokens, now);
+      // A limiter a more urgent call is waiting for is not given to a less urgent one (no overtaking).
+      if (until > now || skip?.has(l.limiter)) return { ...l, until };
+    }
+    return null;
+  }
+
+  /** Earliest time all limiters admit the call. */
+  admitAt(provider: string, estTokens: number, now: number): number {
+    let t = now;
+    for (const l of this.limitersFor(provider)) t = Math.max(t, l.limiter.admitAt(l.kind === 'rpm' ? 1 : estTokens, now));
+    return t;
+  }
+
+  reserve(provider: string, estTokens: number, now: number): RateTicket {
+    const ticket: RateTicket = { requests: [], tokens: [] };
+    for (const l of this.limitersFor(provider)) {
+      if (l.kind === 'rpm') ticket.requests.push({ limiter: l.limiter, entry: l.limiter.reserve(1, now) });
+      else ticket.tokens.push({ limiter: l.limiter, entry: l.limiter.reserve(estTokens, now) });
+    }
+    return ticket;
+  }
+
+  /** After the call: `tokens` actually used (input + output), `requests` actually sent (retries count). */
+  reconcile(ticket: RateTicket, actual: { tokens: number; requests: number }, now: number): void {
+    for (const r of ticket.requests) r.limiter.reconcile(r.entry, actual.requests, now);
+    for (const r of ticket.tokens) r.limiter.reconcile(r.entry, actual.tokens, now);
+  }
+
+  /** Usage of every limiter in the current window, for dashboards: `{ 'deepseek.tpm': { used, limit } }`. */
+  snapshot(now: number): Record<string, { used: number; limit: number }> {
+    const out: Record<string, { used: number; limit: number }> = {};
+    for (const e of this.byScope.values()) {
+      for (const l of [e.rpm, e.tpm]) if (l) out[l.name] = { used: l.used(now), limit: l.limit };
+    }
+    return out;
+  }
+}
