@@ -1,0 +1,191 @@
+/**
+ * Anthropic's Messages API on the official `@anthropic-ai/sdk`. Request shaping is in ./wire.ts; here we
+ * read responses and the raw event stream (message_start → content_block_* → message_delta → message_stop),
+ * normalising usage so `input` includes cache reads and writes like every other provider's.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import type { Message, MessageCreateParamsNonStreaming, MessageCreateParamsStreaming, RawMessageStreamEvent } from '@anthropic-ai/sdk/resources/messages';
+import { KernelError } from '../../errors.js';
+import { ANTHROPIC_DEFAULT_MAX_TOKENS, LLM_REQUEST_TIMEOUT_MS } from '../../param.js';
+import { canonicalModelId, findModel } from '../catalog.js';
+import { callSignal, toKernelError } from '../errors.js';
+import type { ChatRequest, ChatResponse, Model, ModelProvider, StreamEvent, ToolCall } from '../model.js';
+import { assembleResponse, mapFinishReason } from '../response.js';
+import { normaliseAnthropicUsage } from '../usage.js';
+import { buildMessagesBody } from './wire.js';
+
+export interface AnthropicOptions {
+  apiKey?: string;
+  baseUrl?: string;
+  name?: string;
+  defaultTimeoutMs?: number;
+  headers?: Record<string, string>;
+}
+
+type Loose = Record<string, unknown>;
+
+export class AnthropicProvider implements ModelProvider {
+  readonly name: string;
+  readonly client: Anthropic;
+  readonly baseUrl: string;
+  readonly defaultTimeoutMs: number;
+
+  constructor(opts: AnthropicOptions = {}) {
+    this.name = opts.name ?? 'anthropic';
+    this.baseUrl = (opts.baseUrl ?? 'https://api.anthropic.com').replace(/\/+$/, '').replace(/\/v1$/, '');
+    this.defaultTimeoutMs = opts.defaultTimeoutMs ?? LLM_REQUEST_TIMEOUT_MS;
+    this.client = new Anthropic({
+      apiKey: opts.apiKey || 'no-key',
+      baseURL: this.baseUrl,
+      maxRetries: 0,
+      timeout: 2 ** 31 - 1,
+      ...(opts.headers ? { defaultHeaders: opts.headers } : {}),
+    });
+  }
+
+  model(id: string): Model {
+    return new AnthropicModel(this, id);
+  }
+}
+
+class AnthropicModel implements Model {
+  readonly provider: string;
+  private readonly wireId: string;
+  private readonly maxTokens: number;
+
+  constructor(
+    private readonly p: AnthropicProvider,
+    readonly id: string,
+  ) {
+    this.provider = p.name;
+    this.wireId = canonicalModelId(id);
+    this.maxTokens = Math.min(findModel(id, 'anthropic')?.maxOutput ?? ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_DEFAULT_MAX_TOKENS);
+  }
+
+  private ctx(call: ReturnType<typeof callSignal>, timeoutMs: number) {
+    return { provider: this.provider, model: this.id, call, timeoutMs, envKey: 'ANTHROPIC_API_KEY' };
+  }
+
+  async chat(req: ChatRequest): Promise<ChatResponse> {
+    const startedAt = performance.now();
+    const body = buildMessagesBody(this.wireId, req, this.maxTokens, false) as unknown as MessageCreateParamsNonStreaming;
+    const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
+    const call = callSignal(req.signal, timeoutMs);
+    let res: Message;
+    try {
+      res = await this.p.client.messages.create(body, { signal: call.signal });
+    } catch (err) {
+      throw toKernelError(err, this.ctx(call, timeoutMs));
+    } finally {
+      call.dispose();
+    }
+    let content = '';
+    let reasoning = '';
+    const toolCalls: ToolCall[] = [];
+    for (const b of res.content as unknown as Loose[]) {
+      if (b.type === 'text') content += String(b.text ?? '');
+      else if (b.type === 'thinking') reasoning += String(b.thinking ?? '');
+      else if (b.type === 'tool_use') toolCalls.push({ id: String(b.id), name: String(b.name), arguments: JSON.stringify(b.input ?? {}) });
+    }
+    return assembleResponse({
+      model: res.model || this.id,
+      provider: this.provider,
+      catalogId: this.id,
+      content,
+      ...(reasoning ? { reasoning } : {}),
+      toolCalls,
+      finishReason: mapFinishReason(res.stop_reason, toolCalls.length > 0),
+      usage: normaliseAnthropicUsage(res.usage as unknown as Loose),
+      startedAt,
+    });
+  }
+
+  async *stream(req: ChatRequest): AsyncGenerator<StreamEvent> {
+    const startedAt = performance.now();
+    const body = buildMessagesBody(this.wireId, req, this.maxTokens, true) as unknown as MessageCreateParamsStreaming;
+    const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
+    const call = callSignal(req.signal, timeoutMs);
+    let content = '';
+    let reasoning = '';
+    let wireModel = '';
+    let stop: string | null | undefined;
+    let stopped = false;
+    const usage: Loose = {};
+    const calls: ToolCall[] = [];
+    const toolIndexOfBlock = new Map<number, number>();
+    try {
+      const stream = await this.p.client.messages.create(body, { signal: call.signal });
+      for await (const ev of stream as AsyncIterable<RawMessageStreamEvent>) {
+        const e = ev as unknown as Loose;
+        switch (e.type) {
+          case 'message_start': {
+            const m = (e.message ?? {}) as Loose;
+            wireModel = String(m.model ?? '');
+            Object.assign(usage, m.usage ?? {});
+            break;
+          }
+          case 'content_block_start': {
+            const b = (e.content_block ?? {}) as Loose;
+            if (b.type === 'tool_use') {
+              const index = calls.length;
+              toolIndexOfBlock.set(Number(e.index), index);
+              calls.push({ id: String(b.id), name: String(b.name), arguments: '' });
+              yield { type: 'tool_call', index, id: String(b.id), name: String(b.name), argumentsDelta: '' };
+            }
+            break;
+          }
+          case 'content_block_delta': {
+            const d = (e.delta ?? {}) as Loose;
+            if (d.type === 'text_delta') {
+              content += String(d.text);
+              yield { type: 'text', delta: String(d.text) };
+            } else if (d.type === 'thinking_delta') {
+              reasoning += String(d.thinking);
+              yield { type: 'reasoning', delta: String(d.thinking) };
+            } else if (d.type === 'input_json_delta') {
+              const index = toolIndexOfBlock.get(Number(e.index));
+              const slot = index === undefined ? undefined : calls[index];
+              if (index !== undefined && slot) {
+                slot.arguments += String(d.partial_json);
+                yield { type: 'tool_call', index, argumentsDelta: String(d.partial_json) };
+              }
+            }
+            break;
+          }
+          case 'message_delta': {
+            const d = (e.delta ?? {}) as Loose;
+            if (d.stop_reason) stop = String(d.stop_reason);
+            // message_delta usage is cumulative; its non-null fields supersede message_start's.
+            for (const [k, v] of Object.entries((e.usage ?? {}) as Loose)) if (v !== null && v !== undefined) usage[k] = v;
+            break;
+          }
+          case 'message_stop':
+            stopped = true;
+            break;
+        }
+      }
+    } catch (err) {
+      throw toKernelError(err, this.ctx(call, timeoutMs));
+    } finally {
+      call.dispose();
+    }
+    if (!stopped || !stop) {
+      throw new KernelError('EPROVIDER', `${this.provider}/${this.id}: stream ended before message_stop; the connection was cut or the server is broken — retry`, {
+        retryable: true,
+        details: { provider: this.provider, model: this.id, reason: 'truncated_stream', partialContent: content },
+      });
+    }
+    const response = assembleResponse({
+      model: wireModel || this.id,
+      provider: this.provider,
+      catalogId: this.id,
+      content,
+      ...(reasoning ? { reasoning } : {}),
+      toolCalls: calls,
+      finishReason: mapFinishReason(stop, calls.length > 0),
+      usage: normaliseAnthropicUsage(usage),
+      startedAt,
+    });
+    yield { type: 'done', response };
+  }
+}

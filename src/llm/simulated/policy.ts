@@ -1,0 +1,182 @@
+/**
+ * The simulator's rule-based policy, for demos and benchmarks: it reads the task (the last user message)
+ * and the offered tools and behaves like a small tool-using agent — arithmetic goes to a calculator tool,
+ * a path goes to read_file / list_dir, a tool the task names gets called, then it answers (through a
+ * `final_answer` tool when one is offered, else as text) using what the tools returned. Deterministic:
+ * the same conversation and seed give the same turn. It is rules, not a language model, and says so.
+ */
+import { sha256Hex } from '../../util/canonical.js';
+import { findModel } from '../catalog.js';
+import type { ChatMessage, ToolCall, ToolSpec } from '../model.js';
+import type { SimRequest } from './scenario.js';
+
+export interface SimTurn {
+  content: string;
+  reasoning?: string;
+  toolCalls: ToolCall[];
+}
+
+export type Policy = (req: SimRequest, seed: number) => SimTurn;
+
+const MAX_TOOL_ROUNDS = 8; // the policy answers after this many tool rounds, whatever is left
+const FINISH_TOOLS = ['final_answer', 'finish', 'answer', 'submit'];
+const ARITH = /\(?-?\d+(?:\.\d+)?\)?(?:\s*(?:[-+*/^%×÷]|\*\*)\s*\(?-?\d+(?:\.\d+)?\)?)+/g;
+const PATH = /(?:^|[\s"'`(])((?:\.{1,2}\/|\/|~\/)?[\w@.-]+(?:\/[\w@.-]+)*\/?)(?=$|[\s"'`),;:!?])/g;
+
+interface Seen {
+  calls: Array<{ name: string; args: string }>;
+  results: Array<{ name: string; content: string; args: string }>;
+  rounds: number;
+}
+
+function sinceTask(messages: ChatMessage[]): { task: string; seen: Seen } {
+  let start = -1;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    if (messages[i]!.role === 'user') {
+      start = i;
+      break;
+    }
+  }
+  const task = start >= 0 ? messages[start]!.content : '';
+  const seen: Seen = { calls: [], results: [], rounds: 0 };
+  const argsById = new Map<string, { name: string; args: string }>();
+  for (const m of messages.slice(start + 1)) {
+    if (m.role === 'assistant' && m.toolCalls?.length) {
+      seen.rounds++;
+      for (const tc of m.toolCalls) {
+        seen.calls.push({ name: tc.name, args: tc.arguments });
+        argsById.set(tc.id, { name: tc.name, args: tc.arguments });
+      }
+    } else if (m.role === 'tool') {
+      const c = argsById.get(m.toolCallId ?? '');
+      seen.results.push({ name: m.name ?? c?.name ?? 'tool', content: m.content, args: c?.args ?? '{}' });
+    }
+  }
+  return { task, seen };
+}
+
+function props(t: ToolSpec): { names: string[]; required: string[]; types: Record<string, string> } {
+  const p = (t.parameters.properties ?? {}) as Record<string, { type?: string }>;
+  const types: Record<string, string> = {};
+  for (const [k, v] of Object.entries(p)) types[k] = typeof v?.type === 'string' ? v.type : 'string';
+  const required = Array.isArray(t.parameters.required) ? (t.parameters.required as string[]) : [];
+  return { names: Object.keys(p), required, types };
+}
+
+/** Arguments for a tool from its schema: `primary` goes to the first string parameter. */
+function argsFor(t: ToolSpec, primary: string, task: string): Record<string, unknown> {
+  const { names, required, types } = props(t);
+  const out: Record<string, unknown> = {};
+  const want = required.length ? required : names.slice(0, 1);
+  let primaryUsed = false;
+  for (const k of want) {
+    const ty = types[k] ?? 'string';
+    if (ty === 'number' || ty === 'integer') out[k] = Number(/-?\d+(?:\.\d+)?/.exec(task)?.[0] ?? 1);
+    else if (ty === 'boolean') out[k] = true;
+    else if (ty === 'array') out[k] = [primary];
+    else if (ty === 'object') out[k] = {};
+    else {
+      out[k] = primaryUsed ? task : primary;
+      primaryUsed = true;
+    }
+  }
+  return out;
+}
+
+function pickTool(tools: ToolSpec[], ...names: string[]): ToolSpec | undefined {
+  for (const n of names) {
+    const t = tools.find((x) => x.name === n);
+    if (t) return t;
+  }
+  return undefined;
+}
+
+function callId(seed: number, messages: ChatMessage[], k: number): string {
+  return `call_${sha256Hex(`${seed}:${messages.length}:${k}:${messages[messages.length - 1]?.content ?? ''}`).slice(0, 20)}`;
+}
+
+function summarise(task: string, seen: Seen): string {
+  if (seen.results.length === 0) {
+    return `(simulated) I have no tools to use for this, so here is a restatement of the task: ${task.slice(0, 200)}`;
+  }
+  const lines = seen.results.map((r) => {
+    let a: Record<string, unknown> = {};
+    try {
+      a = JSON.parse(r.args) as Record<string, unknown>;
+    } catch {}
+    const what = Object.values(a).find((v) => typeof v === 'string') ?? '';
+    const body = r.content.length > 300 ? `${r.content.slice(0, 300)}…` : r.content;
+    return /calc|math/.test(r.name) ? `${what} = ${body.trim()}` : `${r.name}(${String(what)}): ${body.trim()}`;
+  });
+  return `(simulated) Based on ${seen.results.length} tool result(s):\n${lines.join('\n')}`;
+}
+
+export const reactPolicy: Policy = (req, seed) => {
+  const { task, seen } = sinceTask(req.messages);
+  const tools = req.tools;
+  const called = (name: string, args: Record<string, unknown>) => {
+    const a = JSON.stringify(args);
+    return seen.calls.some((c) => c.name === name && c.args === a);
+  };
+  const thinks = findModel(req.model)?.capabilities.reasoning === true || /reason|think|r1|minimax-m/i.test(req.model);
+  const plan: Array<{ tool: ToolSpec; args: Record<string, unknown> }> = [];
+
+  if (seen.rounds < MAX_TOOL_ROUNDS && !seen.calls.some((c) => FINISH_TOOLS.includes(c.name))) {
+    const calc = tools.find((t) => /calc|math|arith/i.test(t.name));
+    if (calc) {
+      for (const m of task.match(ARITH) ?? []) {
+        const args = argsFor(calc, m.trim(), task);
+        if (!called(calc.name, args)) plan.push({ tool: calc, args });
+      }
+    }
+    if (plan.length === 0) {
+      const reader = pickTool(tools, 'read_file', 'fs_read', 'cat');
+      const lister = pickTool(tools, 'list_dir', 'list_directory', 'ls', 'fs_list');
+      for (const m of task.matchAll(PATH)) {
+        const p = m[1]!;
+        const isFile = /\.[A-Za-z0-9]{1,8}$/.test(p) && !/^\d+(\.\d+)*$/.test(p);
+        const isDir = p.endsWith('/') || (p.includes('/') && !isFile);
+        const tool = isFile ? reader : isDir ? (lister ?? reader) : undefined;
+        if (!tool) continue;
+        const args = argsFor(tool, p.replace(/\/$/, '') || '/', task);
+        if (!called(tool.name, args)) {
+          plan.push({ tool, args });
+          break;
+        }
+      }
+    }
+    if (plan.length === 0) {
+      const words = new Set(task.toLowerCase().split(/[^a-z0-9_]+/));
+      for (const t of tools) {
+        if (FINISH_TOOLS.includes(t.name)) continue;
+        const named = task.includes(t.name) || t.name.split('_').some((part) => part.length >= 5 && words.has(part));
+        if (!named || seen.calls.some((c) => c.name === t.name)) continue;
+        plan.push({ tool: t, args: argsFor(t, task.slice(0, 200), task) });
+        break;
+      }
+    }
+  }
+
+  const reasoning = thinks
+    ? plan.length
+      ? `The task needs ${plan.map((p) => p.tool.name).join(', ')} first.`
+      : `Enough information gathered after ${seen.results.length} tool result(s); answering.`
+    : undefined;
+  if (plan.length) {
+    return {
+      content: '',
+      ...(reasoning ? { reasoning } : {}),
+      toolCalls: plan.map((p, k) => ({ id: callId(seed, req.messages, k), name: p.tool.name, arguments: JSON.stringify(p.args) })),
+    };
+  }
+  const answer = summarise(task, seen);
+  const finish = pickTool(tools, ...FINISH_TOOLS);
+  if (finish && !seen.calls.some((c) => c.name === finish.name)) {
+    return {
+      content: '',
+      ...(reasoning ? { reasoning } : {}),
+      toolCalls: [{ id: callId(seed, req.messages, 0), name: finish.name, arguments: JSON.stringify(argsFor(finish, answer, answer)) }],
+    };
+  }
+  return { content: answer, ...(reasoning ? { reasoning } : {}), toolCalls: [] };
+};
