@@ -31,6 +31,14 @@ export const LLM_RETRY_MAX_MS = 30_000; // cap on one backoff wait (Retry-After 
 export const CIRCUIT_FAILURE_THRESHOLD = 5; // consecutive failures that open a provider's circuit
 export const CIRCUIT_OPEN_MS = 30_000; // how long the circuit stays open before a half-open probe
 export const SIM_DEFAULT_PORT = 7979; // `aos sim-llm` default port
+export const ANTHROPIC_DEFAULT_MAX_TOKENS = 8_192; // max_tokens sent to Anthropic when the request names none (the API requires one)
+export const SIM_CACHE_MIN_TOKENS = 1_024; // simulator: shortest prefix OpenAI-style caching reports
+export const SIM_CACHE_BLOCK_TOKENS = 128; // simulator: cached-token counts grow in steps of this many
+export const SIM_CACHE_MAX_PREFIXES = 200_000; // simulator: cached prefix blocks kept (LRU) before eviction
+export const SIM_EMBEDDING_DIM = 256; // simulator /v1/embeddings default dimension (hashing embedding)
+export const SIM_TTFT_MS = 0; // simulator: default time to first token
+export const SIM_PER_TOKEN_MS = 0; // simulator: default delay per output token
+export const SIM_MAX_CONCURRENCY = 64; // simulator: requests served at once; the rest queue
 
 // ── kernel / scheduler ────────────────────────────────────────────────────────────────────────────
 export const PRIORITY_MIN = 0; // most urgent (as in the seeds)
