@@ -60,6 +60,15 @@ export type {
 } from './llm/model.js';
 
 // ── kernel ──
+export { Kernel, createKernel, type KernelOptions, type SpawnOptions, type ProcessInfo, type KernelStatus } from './kernel/Kernel.js';
+export { type AgentProgram, type StepResult, type StepRecord, continueWith, done, fail } from './kernel/program.js';
+export type { Sys, SyscallName, SyscallArgs, SyscallResults } from './kernel/syscalls.js';
+export type { ContextHandle } from './kernel/context.js';
+export { reactProgram, REACT_SYSTEM_PROMPT } from './kernel/react.js';
+export { type ModelResolver, resolverFromProvider, createModelResolver } from './kernel/models.js';
+export { HookBus, Hooks, type HookName, type HookEvents } from './hooks/bus.js';
+export type { KernelPlugin } from './hooks/plugins.js';
+export type { ProcessState, WaitReason } from './kernel/pcb.js';
 
 // ── scheduler ──
 export {

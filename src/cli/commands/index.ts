@@ -1,5 +1,6 @@
 /** Every CLI command, in the order `aos --help` lists them. Add one line per command module. */
 import type { Command } from 'commander';
 import { register as config } from './config.js';
+import { register as run } from './run.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [config];
+export const COMMANDS: Array<(program: Command) => void> = [config, run];

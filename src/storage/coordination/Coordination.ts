@@ -220,13 +220,27 @@ export class Coordination {
     return rows.map(toMessage).sort((a, b) => a.id - b.id);
   }
 
-  /** Undelivered messages for `to`, without taking them. */
-  async peek(to: string, opts: { limit?: number } = {}): Promise<MailMessage[]> {
+  /** Undelivered messages for `to` (optionally one topic), without taking them. */
+  async peek(to: string, opts: { limit?: number; topic?: string } = {}): Promise<MailMessage[]> {
     const { rows } = await this.driver.query<Row>(
-      'SELECT * FROM mailbox WHERE recipient = $1 AND delivered_at IS NULL ORDER BY id LIMIT $2',
-      [to, opts.limit ?? 100],
+      `SELECT * FROM mailbox WHERE recipient = $1 AND delivered_at IS NULL AND ($3::text IS NULL OR topic = $3)
+       ORDER BY id LIMIT $2`,
+      [to, opts.limit ?? 100, opts.topic ?? null],
     );
     return rows.map(toMessage);
+  }
+
+  /**
+   * Marks peeked messages delivered, in the receiver's step transaction: a receiver that crashes before
+   * its step commits sees the same messages again (exactly-once per committed step).
+   */
+  async ack(to: string, ids: readonly number[], tx?: Queryable): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { rowCount } = await (tx ?? this.driver).query(
+      'UPDATE mailbox SET delivered_at = now() WHERE recipient = $1 AND id = ANY($2::bigint[]) AND delivered_at IS NULL',
+      [to, ids],
+    );
+    return rowCount;
   }
 }
 

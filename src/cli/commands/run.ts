@@ -1,0 +1,112 @@
+/** `aos run "<task>"`: one agent, its steps shown live, exit code 0 when it answers and 1 when it fails. */
+import type { Command } from 'commander';
+import { KernelError } from '../../errors.js';
+import { createKernel } from '../../kernel/Kernel.js';
+import type { StepRecord } from '../../kernel/program.js';
+import { setLogLevel } from '../../util/log.js';
+import { style } from '../format.js';
+
+interface RunOpts {
+  model?: string;
+  priority?: string;
+  maxSteps?: string;
+  storage?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('run one agent on a task and show its steps live')
+    .argument('<task>', 'what the agent should do')
+    .option('-m, --model <name>', 'model (default: default_model from config, else the simulator)')
+    .option('-p, --priority <n>', 'priority 0–99, lower is more urgent', '50')
+    .option('--max-steps <n>', 'step limit', '20')
+    .option('--storage <url>', 'storage URL (default from config; memory:// keeps nothing)')
+    .option('--json', 'print one JSON event per line instead of the live view')
+    .option('-q, --quiet', 'print only the answer')
+    .action(async (task: string, opts: RunOpts) => {
+      process.exitCode = await runTask(task, opts, program.opts().config as string | undefined);
+    });
+}
+
+export async function runTask(task: string, opts: RunOpts, configPath?: string): Promise<number> {
+  setLogLevel(opts.json || opts.quiet ? 'error' : 'warn');
+  const kernel = await createKernel({
+    ...(configPath ? { configPath } : {}),
+    ...(opts.storage ? { storage: opts.storage } : {}),
+    recover: false,
+    plugins: true,
+  });
+  const out = (s: string) => process.stdout.write(s);
+  const maxSteps = Number(opts.maxSteps ?? 20);
+  try {
+    const model = opts.model ?? kernel.models.defaultModel();
+    const info = kernel.models.describe(model);
+    if (!opts.json && !opts.quiet) {
+      out(
+        `${style.bold('aos run')}  model ${style.cyan(model)}${info.simulated ? style.yellow(' (simulator — not a real model)') : ''}\n`,
+      );
+    }
+    let pidRef = 0;
+    kernel.hooks.on('proc.step', (e) => {
+      if (e.pid !== pidRef) return;
+      if (opts.json)
+        out(`${JSON.stringify({ event: 'step', pid: e.pid, step: e.stepNo, record: e.record })}\n`);
+      else if (!opts.quiet) out(renderStep(e.stepNo, maxSteps, e.record as StepRecord));
+    });
+    const pid = await kernel.spawn({
+      name: 'cli',
+      task,
+      priority: Number(opts.priority ?? 50),
+      model,
+      args: { maxSteps },
+    });
+    pidRef = pid;
+    const st = await kernel.wait(pid);
+    const p = await kernel.get(pid);
+    const ok = st.exitReason === null && (st.state === 'terminated' || st.state === 'zombie');
+    if (opts.json) {
+      out(
+        `${JSON.stringify({ event: 'exit', pid, ok, result: st.result, exitReason: st.exitReason, usage: p.usage, steps: p.stepNo })}\n`,
+      );
+    } else if (opts.quiet) {
+      out(ok ? `${String(st.result)}\n` : '');
+      if (!ok) process.stderr.write(`aos: agent failed: ${st.exitReason}\n`);
+    } else {
+      const u = p.usage;
+      out(
+        `${style.dim(`── pid ${pid} · ${p.stepNo} steps · tokens in ${u.tokensIn} (cached ${u.tokensCached}) out ${u.tokensOut} · $${u.cost.toFixed(6)}`)}\n`,
+      );
+      out(
+        ok
+          ? `${style.green('answer:')} ${String(st.result)}\n`
+          : `${style.red('failed:')} ${st.exitReason}\n`,
+      );
+    }
+    return ok ? 0 : 1;
+  } catch (err) {
+    if (err instanceof KernelError) throw err;
+    throw KernelError.wrap(err, 'EINVAL', 'aos run');
+  } finally {
+    await kernel.shutdown();
+  }
+}
+
+function clip(s: string, n = 300): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > n ? `${one.slice(0, n)}…` : one;
+}
+
+export function renderStep(stepNo: number, maxSteps: number, r: StepRecord): string {
+  const lines = [`${style.bold(`[step ${stepNo}/${maxSteps}]`)}`];
+  if (r.thought) lines.push(`  ${style.magenta('thought')} ${clip(r.thought)}`);
+  for (const c of r.toolCalls ?? []) {
+    lines.push(`  ${style.cyan('call')}    ${c.name}(${clip(c.arguments, 200)})`);
+    if (c.output !== undefined)
+      lines.push(`  ${c.ok === false ? style.red('error') : style.green('result')}  ${clip(c.output)}`);
+  }
+  if (r.text && r.kind !== 'answer') lines.push(`  ${style.dim('text')}    ${clip(r.text)}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,819 @@
+/**
+ * The kernel: process table, boot order, lifecycle. Agents run as step functions (./program.ts) driven by
+ * ./runner.ts; they reach the world only through the syscall table (./syscalls.ts, mechanisms in
+ * ./services.ts). LLM slots (the CPUs) are arbitrated by the scheduler through ./cpu.ts. Every step
+ * commits in one transaction (step log + process row + audit + outgoing mail), so a crash loses at most
+ * the in-flight model call; boot resumes every live process from its last committed step.
+ */
+import { hostname } from 'node:os';
+import { dirname } from 'node:path';
+import { loadConfig, parseConfig } from '../config/load.js';
+import type { AosConfig, AosConfigInput } from '../config/schema.js';
+import { KernelError, panic } from '../errors.js';
+import { HookBus } from '../hooks/bus.js';
+import { loadPlugins } from '../hooks/plugins.js';
+import { type KernelMetrics, createKernelMetrics } from '../metrics/registry.js';
+import { KILL_GRACE_MS, PRIORITY_DEFAULT } from '../param.js';
+import { type Storage, createStorage } from '../storage/storage.js';
+import type { ProcessRow, ProcessState } from '../storage/state/types.js';
+import { logger } from '../util/log.js';
+import { type BudgetVerdict, checkProcessBudget } from './budget.js';
+import { contextHandle, createContextManager } from './context.js';
+import { Cpu } from './cpu.js';
+import type { ContextManager } from '../context/manager.js';
+import { type ModelResolver, createModelResolver } from './models.js';
+import { type Pcb, type WaitReason, describeWait, isLive, transition } from './pcb.js';
+import { type AgentProgram, ProgramRegistry, type StepRecord, type StepResult } from './program.js';
+import { reactProgram } from './react.js';
+import {
+  type ProcControl,
+  addUsage,
+  newStepUsage,
+  preemptionPoint,
+  processPatch,
+  runProcess,
+  scheduleForcedKill,
+} from './runner.js';
+import {
+  type KernelServices,
+  type ProcStatus,
+  type StepContext,
+  type Sys,
+  createServices,
+} from './services.js';
+import { BLOCKING, type SyscallName, parseSyscallArgs } from './syscalls.js';
+import { type ToolRuntime, createToolRuntime } from './tools.js';
+
+const log = logger('kernel');
+
+export interface KernelOptions {
+  /** Inline configuration (config.yaml's shape); when absent, `configPath` or ./config.yaml is read. */
+  config?: AosConfigInput;
+  configPath?: string;
+  /** Storage URL overriding config.storage.url (`memory://`, `pglite://DIR`, `postgres://…`). */
+  storage?: string;
+  nodeId?: string;
+  /** Model lookup; defaults to the configured providers, falling back to the simulator. */
+  models?: ModelResolver;
+  programs?: Array<AgentProgram<any>>;
+  /** Resume live processes found in storage (default true). */
+  recover?: boolean;
+  /** Load `plugins:` from config (default true). */
+  plugins?: boolean;
+}
+
+export interface SpawnOptions {
+  name: string;
+  task: string;
+  priority?: number;
+  model?: string;
+  program?: string;
+  policy?: Record<string, unknown>;
+  budgets?: { maxTokens?: number; maxCostUsd?: number; maxSteps?: number; maxWallMs?: number };
+  args?: unknown;
+  parentPid?: number | null;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  parentPid: number | null;
+  name: string;
+  task: string;
+  state: ProcessState;
+  waitOn: string;
+  priority: number;
+  model: string;
+  program: string;
+  stepNo: number;
+  usage: Pcb['usage'];
+  result: unknown;
+  exitReason: string | null;
+}
+
+export interface KernelStatus {
+  nodeId: string;
+  uptimeMs: number;
+  processes: ProcessInfo[];
+  counts: Record<ProcessState, number>;
+  scheduler: ReturnType<Cpu['snapshot']>;
+}
+
+export class Kernel {
+  readonly nodeId: string;
+  readonly hooks = new HookBus();
+  readonly programs = new ProgramRegistry();
+  readonly metrics: KernelMetrics;
+  config!: AosConfig;
+  configFile: string | null = null;
+  storage!: Storage;
+  models!: ModelResolver;
+  cpu!: Cpu;
+  tools!: ToolRuntime;
+  context!: ContextManager;
+  private services!: KernelServices;
+  private readonly procs = new Map<number, ProcControl>();
+  private readonly exitWaiters = new Map<number, Array<(s: ProcStatus) => void>>();
+  private readonly idleWaiters: Array<() => void> = [];
+  private teardowns: Array<() => void | Promise<void>> = [];
+  private stopping = false;
+  private readonly bootedAt = Date.now();
+
+  private constructor(private readonly opts: KernelOptions) {
+    this.nodeId = opts.nodeId ?? `${hostname()}:${process.pid}`;
+    this.metrics = createKernelMetrics();
+  }
+
+  static async create(opts: KernelOptions = {}): Promise<Kernel> {
+    const k = new Kernel(opts);
+    try {
+      await k.boot();
+    } catch (err) {
+      await k.shutdown().catch(() => undefined);
+      throw err;
+    }
+    return k;
+  }
+
+  /** The boot sequence, in order. */
+  private async boot(): Promise<void> {
+    this.loadConfiguration(); // config.yaml or inline options, validated
+    this.storage = await createStorage(this.opts.storage ?? this.config.storage.url, {
+      dataDir: this.config.data_dir,
+      snapshotEverySteps: this.config.storage.snapshot_every_steps,
+    }); // driver + migrations + the five stores
+    this.models = this.opts.models ?? createModelResolver(this.config); // providers, catalogue, simulator
+    this.cpu = new Cpu(this.config, this.metrics, this.models); // scheduler: slots, queue, rate limits
+    this.context = createContextManager(this); // pages, replacement, swap to storage
+    this.tools = await createToolRuntime(this); // registry, sandbox, executor, approvals, MCP
+    this.services = createServices(this); // syscall mechanisms
+    this.programs.register(reactProgram); // built-in ReAct agent
+    for (const p of this.opts.programs ?? []) this.programs.register(p); // user programs
+    if (this.opts.plugins !== false && this.config.plugins.length > 0) {
+      const base = this.configFile ? dirname(this.configFile) : process.cwd();
+      const loaded = await loadPlugins(this.config.plugins, this, base); // hook bus plugins
+      for (const p of loaded) if (p.teardown) this.teardowns.push(p.teardown);
+    }
+    this.hooks.emit('kernel.boot', { nodeId: this.nodeId });
+    if (this.opts.recover !== false) await this.recover(); // resume live processes from their last step
+  }
+
+  private loadConfiguration(): void {
+    if (this.opts.config) {
+      this.config = parseConfig(this.opts.config, '<createKernel options>').config;
+    } else {
+      const loaded = loadConfig(this.opts.configPath ? { path: this.opts.configPath } : {});
+      this.config = loaded.config;
+      this.configFile = loaded.file;
+    }
+  }
+
+  // ── public API ───────────────────────────────────────────────────────────────────────────────────
+
+  async spawn(o: SpawnOptions): Promise<number> {
+    if (this.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; spawn refused');
+    const program = this.programs.get(o.program ?? 'react');
+    const model = o.model ?? this.models.defaultModel();
+    this.models.resolve(model); // fail now, not at the first step, when the model is unknown
+    let req = {
+      parentPid: o.parentPid ?? null,
+      name: o.name,
+      task: o.task,
+      priority: o.priority ?? PRIORITY_DEFAULT,
+      model,
+    };
+    if (this.hooks.has('proc.spawn.before')) req = await this.hooks.before('proc.spawn.before', req);
+    if (!Number.isInteger(req.priority) || req.priority < 0 || req.priority > 99) {
+      throw new KernelError(
+        'EINVAL',
+        `priority must be an integer 0–99 (lower is more urgent), got ${req.priority}`,
+      );
+    }
+    const row = await this.storage.state.createProcess({
+      name: req.name,
+      task: req.task,
+      parentPid: req.parentPid,
+      priority: req.priority,
+      state: 'new',
+      model,
+      program: program.name,
+      policy: o.policy ?? {},
+      budgets: o.budgets ?? {},
+      ownerNode: this.nodeId,
+    });
+    const programState = await program.init({ pid: row.pid, name: row.name, task: row.task, args: o.args });
+    const updated = await this.storage.state.updateProcess(row.pid, { programState, state: 'ready' });
+    const pc = this.adopt(updated);
+    this.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
+    this.start(pc);
+    return row.pid;
+  }
+
+  /** Seed-compatible alias. */
+  spawnAgent(o: SpawnOptions): Promise<number> {
+    return this.spawn(o);
+  }
+
+  /** Runs until every process has exited (or `timeoutMs` passes). Processes start running at spawn. */
+  async run(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.liveCount() === 0) return;
+    await new Promise<void>((resolve, reject) => {
+      this.idleWaiters.push(resolve);
+      if (opts.timeoutMs) {
+        setTimeout(
+          () =>
+            reject(
+              new KernelError('ETIMEDOUT', `kernel.run: processes still live after ${opts.timeoutMs} ms`),
+            ),
+          opts.timeoutMs,
+        ).unref();
+      }
+    });
+  }
+
+  async wait(pid: number, timeoutMs?: number): Promise<ProcStatus> {
+    const pc = this.procs.get(pid);
+    if (!pc || !isLive(pc.pcb.state)) {
+      const row = await this.storage.state.getProcess(pid);
+      if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
+      if (!isLive(row.state) || !pc) return statusOfRow(row);
+    }
+    return new Promise<ProcStatus>((resolve, reject) => {
+      const list = this.exitWaiters.get(pid) ?? [];
+      list.push(resolve);
+      this.exitWaiters.set(pid, list);
+      if (timeoutMs !== undefined) {
+        setTimeout(
+          () => reject(new KernelError('ETIMEDOUT', `process ${pid} still running after ${timeoutMs} ms`)),
+          timeoutMs,
+        ).unref();
+      }
+    });
+  }
+
+  async status(): Promise<KernelStatus> {
+    const rows = await this.storage.state.listProcesses({ limit: 1000 });
+    const processes = rows.map((r) => this.info(r));
+    const counts = {
+      new: 0,
+      ready: 0,
+      running: 0,
+      waiting: 0,
+      suspended: 0,
+      zombie: 0,
+      terminated: 0,
+    } as Record<ProcessState, number>;
+    for (const p of processes) counts[p.state] += 1;
+    return {
+      nodeId: this.nodeId,
+      uptimeMs: Date.now() - this.bootedAt,
+      processes,
+      counts,
+      scheduler: this.cpu.snapshot(),
+    };
+  }
+
+  async printStatus(out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
+    const s = await this.status();
+    out(
+      `node ${s.nodeId}  processes ${s.processes.length}  ${Object.entries(s.counts)
+        .filter(([, n]) => n)
+        .map(([k, n]) => `${k}=${n}`)
+        .join(' ')}\n`,
+    );
+    out(
+      `${'PID'.padEnd(6)}${'STATE'.padEnd(12)}${'PRI'.padEnd(5)}${'STEP'.padEnd(6)}${'TOKENS'.padEnd(9)}NAME\n`,
+    );
+    for (const p of s.processes) {
+      const tok = p.usage.tokensIn + p.usage.tokensOut;
+      out(
+        `${String(p.pid).padEnd(6)}${p.state.padEnd(12)}${String(p.priority).padEnd(5)}${String(p.stepNo).padEnd(6)}${String(tok).padEnd(9)}${p.name}\n`,
+      );
+    }
+  }
+
+  async get(pid: number): Promise<ProcessInfo> {
+    const pc = this.procs.get(pid);
+    if (pc) return this.infoOf(pc.pcb);
+    const row = await this.storage.state.getProcess(pid);
+    if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
+    return this.info(row);
+  }
+
+  async suspend(pid: number): Promise<void> {
+    const pc = this.live(pid);
+    if (pc.pcb.state === 'suspended') return;
+    pc.suspendRequested = true;
+  }
+
+  async resume(pid: number): Promise<void> {
+    let pc = this.procs.get(pid);
+    if (!pc) {
+      const row = await this.storage.state.getProcess(pid);
+      if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
+      if (row.state !== 'suspended')
+        throw new KernelError('ESTATE', `process ${pid} is ${row.state}, not suspended`);
+      pc = this.adopt(row);
+      pc.suspendRequested = true;
+      this.start(pc);
+    }
+    pc.suspendRequested = false;
+    for (const w of pc.resumeWaiters.splice(0)) w();
+  }
+
+  /** Graceful first: the current step finishes or is abandoned cleanly; in-flight calls are aborted after `graceMs`. */
+  async kill(pid: number, reason = 'killed by request', graceMs = KILL_GRACE_MS): Promise<ProcStatus> {
+    const pc = this.live(pid);
+    pc.killReason = reason;
+    if (pc.pcb.state === 'suspended' || pc.pcb.state === 'new') {
+      for (const w of pc.resumeWaiters.splice(0)) w();
+    }
+    this.cpu.cancel(pid);
+    const timer = scheduleForcedKill(pc, graceMs);
+    const st = await this.wait(pid);
+    clearTimeout(timer);
+    return st;
+  }
+
+  /** Writes an explicit snapshot of the process's committed state; returns its checkpoint id. */
+  async checkpoint(pid: number): Promise<number> {
+    const row = await this.storage.state.getProcess(pid);
+    if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
+    return this.storage.state.checkpoint(pid, 'checkpoint');
+  }
+
+  /** Starts a new process from any checkpoint (explicit or periodic snapshot). */
+  async restore(checkpointId: number, o: { name?: string; priority?: number } = {}): Promise<number> {
+    const snap = await this.storage.state.getSnapshot(checkpointId);
+    if (!snap) throw new KernelError('ENOTFOUND', `no checkpoint ${checkpointId}`);
+    const p = snap.process as Record<string, unknown>;
+    const row = await this.storage.state.createProcess({
+      name: o.name ?? `${String(p.name)}@${checkpointId}`,
+      task: String(p.task ?? ''),
+      parentPid: null,
+      priority: o.priority ?? Number(p.priority ?? PRIORITY_DEFAULT),
+      state: 'ready',
+      model: (p.model as string | null) ?? this.models.defaultModel(),
+      program: String(p.program ?? 'react'),
+      policy: (p.policy as Record<string, unknown>) ?? {},
+      budgets: (p.budgets as Record<string, unknown>) ?? {},
+      programState: snap.programState,
+      ownerNode: this.nodeId,
+    });
+    const pc = this.adopt(row);
+    this.start(pc);
+    return row.pid;
+  }
+
+  /** Seed-compatible alias. */
+  restoreCheckpoint(checkpointId: number): Promise<number> {
+    return this.restore(checkpointId);
+  }
+
+  async steps(pid: number, opts: { after?: number; limit?: number } = {}) {
+    return this.storage.state.listSteps(pid, opts);
+  }
+
+  /** Invokes a syscall on behalf of a process from outside a step (API, tests). Audited directly. */
+  async syscall<K extends SyscallName>(pid: number, name: K, args: unknown) {
+    const pc = this.live(pid);
+    const step: StepContext = {
+      stepNo: pc.pcb.stepNo,
+      signal: pc.abort.signal,
+      callIndex: 0,
+      outbox: [],
+      acks: [],
+      auditEntries: [],
+    };
+    const res = await this.sysFor(pc, step).call(name, args as never);
+    await this.storage.driver.transaction(async (tx) => {
+      for (const m of step.outbox)
+        await this.storage.coordination.send(
+          { from: String(pid), to: String(m.to), ...(m.topic ? { topic: m.topic } : {}), body: m.body },
+          tx,
+        );
+      if (step.acks.length) await this.storage.coordination.ack(String(pid), step.acks, tx);
+      for (const e of step.auditEntries)
+        await this.storage.audit.append(
+          { stream: `proc:${pid}`, kind: e.kind, actor: `pid:${pid}`, payload: e.payload },
+          tx,
+        );
+    });
+    this.afterCommit(step);
+    return res;
+  }
+
+  /** Stops every process loop (state is already committed), closes tools and storage. Idempotent. */
+  async shutdown(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const pc of this.procs.values()) {
+      for (const w of pc.resumeWaiters.splice(0)) w();
+      pc.abort.abort(new KernelError('EABORTED', 'kernel shutdown'));
+    }
+    this.cpu?.close();
+    await Promise.allSettled([...this.procs.values()].map((pc) => pc.loop));
+    for (const t of this.teardowns.reverse())
+      await Promise.resolve(t()).catch((e) => log.warn(`plugin teardown failed: ${String(e)}`));
+    if (this.tools) await this.tools.close();
+    this.hooks.emit('kernel.shutdown', { nodeId: this.nodeId });
+    if (this.storage) await this.storage.close();
+  }
+
+  // ── internals used by the runner and services ─────────────────────────────────────────────────────
+
+  isStopping(): boolean {
+    return this.stopping;
+  }
+
+  live(pid: number): ProcControl {
+    const pc = this.procs.get(pid);
+    if (!pc || !isLive(pc.pcb.state)) throw new KernelError('ENOPROC', `no live process ${pid} on this node`);
+    return pc;
+  }
+
+  control(pid: number): ProcControl | undefined {
+    return this.procs.get(pid);
+  }
+
+  setState(pc: ProcControl, to: ProcessState, waitOn: WaitReason | null = null): void {
+    const from = pc.pcb.state;
+    if (from === to && to !== 'waiting') return;
+    transition(pc.pcb, to, waitOn);
+    this.metrics.processes.dec({ state: from });
+    this.metrics.processes.inc({ state: to });
+    this.hooks.emit('proc.state', { pid: pc.pcb.pid, from, to, waitOn: describeWait(waitOn) });
+  }
+
+  /** Parks a process whose suspension was requested until resume() (or kill) wakes it. */
+  async park(pc: ProcControl, reason?: string): Promise<void> {
+    if (pc.pcb.state !== 'suspended') {
+      this.setState(pc, 'suspended');
+      await this.storage.state.updateProcess(pc.pcb.pid, {
+        state: 'suspended',
+        ...(reason ? { exitReason: reason } : {}),
+      });
+    }
+    while (pc.suspendRequested && pc.killReason === null && !this.stopping) {
+      await new Promise<void>((r) => pc.resumeWaiters.push(r));
+    }
+    if (pc.killReason === null && !this.stopping) {
+      this.setState(pc, 'ready');
+      await this.storage.state.updateProcess(pc.pcb.pid, { state: 'ready', exitReason: null });
+    }
+  }
+
+  budgetExceeded(pc: ProcControl): BudgetVerdict | null {
+    return checkProcessBudget(pc.pcb, Date.now() - pc.startedAt);
+  }
+
+  sliceExpired(pc: ProcControl): boolean {
+    return this.cpu.timeSliceExpired(pc.pcb, pc.slice);
+  }
+
+  /** Accounts one LLM call's usage to the process and the step being built. */
+  account(pc: ProcControl, d: Partial<Pcb['usage']>, model: string): void {
+    addUsage(pc.pcb.usage, d);
+    addUsage(pc.stepUsage, d);
+    pc.slice.tokens += (d.tokensIn ?? 0) + (d.tokensOut ?? 0);
+    this.metrics.tokens.inc({ kind: 'input', model }, (d.tokensIn ?? 0) - (d.tokensCached ?? 0));
+    this.metrics.tokens.inc({ kind: 'cached', model }, d.tokensCached ?? 0);
+    this.metrics.tokens.inc({ kind: 'output', model }, d.tokensOut ?? 0);
+    if (d.cost) this.metrics.costUsd.inc({ model }, d.cost);
+  }
+
+  sysFor(pc: ProcControl, step: StepContext): Sys {
+    const k = this;
+    return {
+      pid: pc.pcb.pid,
+      stepNo: step.stepNo,
+      signal: step.signal,
+      context: contextHandle(k, pc.pcb),
+      async call(name, rawArgs) {
+        await preemptionPoint(k, pc);
+        let args = parseSyscallArgs(name, rawArgs);
+        if (k.hooks.has('syscall.before')) {
+          const ev = await k.hooks.before('syscall.before', { pid: pc.pcb.pid, name, args });
+          args = parseSyscallArgs(name, ev.args);
+        }
+        const t0 = performance.now();
+        const handler = k.services[name] as (p: Pcb, s: StepContext, a: unknown) => Promise<unknown>;
+        try {
+          const result = await handler(pc.pcb, step, args);
+          const ms = performance.now() - t0;
+          k.metrics.syscalls.inc({ name, outcome: 'ok' });
+          k.metrics.syscallSeconds.observe({ name }, ms / 1000);
+          // Tool calls are audited by the executor (policy decision, approval, output) when they happen.
+          if (name !== 'io.tool_call') {
+            step.auditEntries.push({
+              kind: name,
+              payload: {
+                args: auditArgs(name, args),
+                ok: true,
+                ms: Math.round(ms * 100) / 100,
+                result: auditResult(name, result),
+              },
+            });
+          }
+          k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, result, ms });
+          if (!BLOCKING.has(name)) await preemptionPoint(k, pc);
+          return result as never;
+        } catch (err) {
+          const ms = performance.now() - t0;
+          const kerr = KernelError.wrap(err, 'EINVAL', name);
+          k.metrics.syscalls.inc({ name, outcome: kerr.code });
+          step.auditEntries.push({
+            kind: name,
+            payload: {
+              args: auditArgs(name, args),
+              ok: false,
+              ms: Math.round(ms * 100) / 100,
+              error: kerr.toJSON(),
+            },
+          });
+          k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, error: kerr, ms });
+          throw err;
+        }
+      },
+    };
+  }
+
+  /** One transaction: step row + process row + audit entries + outgoing mail. */
+  async commitStep(
+    pc: ProcControl,
+    step: StepContext,
+    res: StepResult<unknown>,
+    record: StepRecord,
+  ): Promise<void> {
+    const pcb = pc.pcb;
+    pcb.programState = res.state;
+    const t0 = performance.now();
+    await this.storage.driver.transaction(async (tx) => {
+      await this.storage.state.commitStep(
+        {
+          pid: pcb.pid,
+          stepNo: step.stepNo,
+          kind: record.kind,
+          record,
+          usage: pc.stepUsage,
+          processPatch: { ...processPatch(pcb), state: res.kind === 'continue' ? 'ready' : pcb.state },
+          expectEpoch: pcb.leaseEpoch,
+        },
+        tx,
+      );
+      for (const m of step.outbox) {
+        await this.storage.coordination.send(
+          { from: String(pcb.pid), to: String(m.to), ...(m.topic ? { topic: m.topic } : {}), body: m.body },
+          tx,
+        );
+      }
+      if (step.acks.length) await this.storage.coordination.ack(String(pcb.pid), step.acks, tx);
+      for (const e of step.auditEntries) {
+        await this.storage.audit.append(
+          { stream: `proc:${pcb.pid}`, kind: e.kind, actor: `pid:${pcb.pid}`, payload: e.payload },
+          tx,
+        );
+      }
+    });
+    this.metrics.stepCommitSeconds.observe((performance.now() - t0) / 1000);
+    pcb.stepNo = step.stepNo;
+    this.metrics.steps.inc();
+    this.hooks.emit('proc.step', { pid: pcb.pid, stepNo: step.stepNo, kind: record.kind, record });
+    this.afterCommit(step);
+  }
+
+  private afterCommit(step: StepContext): void {
+    for (const m of step.outbox) this.services.wakeMailbox(m.to);
+  }
+
+  /** Ends a process: zombie until its parent collects it, terminated when nobody will. */
+  async exitProcess(
+    pc: ProcControl,
+    outcome: 'done' | 'failed' | 'killed',
+    result: unknown,
+    reason: string | null,
+  ): Promise<void> {
+    const pcb = pc.pcb;
+    if (!isLive(pcb.state)) return;
+    this.cpu.forget(pcb.pid);
+    pcb.result = result ?? null;
+    pcb.exitReason = outcome === 'done' ? null : `${outcome}: ${reason ?? ''}`.trim();
+    const parentLive =
+      pcb.parentPid !== null &&
+      this.procs.has(pcb.parentPid) &&
+      isLive(this.procs.get(pcb.parentPid)!.pcb.state);
+    this.setState(pc, 'zombie');
+    if (!parentLive) this.setState(pc, 'terminated');
+    await this.storage.driver.transaction(async (tx) => {
+      await this.storage.state.updateProcess(pcb.pid, { ...processPatch(pcb), state: pcb.state }, {}, tx);
+      await this.storage.audit.append(
+        {
+          stream: `proc:${pcb.pid}`,
+          kind: 'proc.exit',
+          actor: 'kernel',
+          payload: { outcome, reason: pcb.exitReason, steps: pcb.stepNo, usage: pcb.usage },
+        },
+        tx,
+      );
+    });
+    await this.storage.state
+      .checkpoint(pcb.pid, 'exit')
+      .catch((e) => log.warn(`exit snapshot of ${pcb.pid} failed: ${String(e)}`));
+    if (this.context.has(pcb.pid))
+      await this.context.close(pcb.pid, { keepSwap: true }).catch(() => undefined);
+    this.hooks.emit('proc.exit', {
+      pid: pcb.pid,
+      state: pcb.state,
+      reason: pcb.exitReason,
+      result: pcb.result,
+    });
+    const st = statusOf(pcb);
+    for (const w of this.exitWaiters.get(pcb.pid) ?? []) w(st);
+    this.exitWaiters.delete(pcb.pid);
+    // Orphaned zombies are reaped: nobody is left to collect them.
+    for (const child of this.procs.values()) {
+      if (child.pcb.parentPid === pcb.pid && child.pcb.state === 'zombie') await this.reap(child.pcb.pid);
+    }
+    this.checkIdle();
+  }
+
+  /** Collects a zombie child (zombie → terminated). */
+  async reap(pid: number): Promise<void> {
+    const pc = this.procs.get(pid);
+    if (!pc || pc.pcb.state !== 'zombie') return;
+    this.setState(pc, 'terminated');
+    await this.storage.state.updateProcess(pid, { state: 'terminated' });
+  }
+
+  forget(pc: ProcControl): void {
+    this.cpu.forget(pc.pcb.pid);
+    this.procs.delete(pc.pcb.pid);
+    this.checkIdle();
+  }
+
+  liveCount(): number {
+    let n = 0;
+    for (const pc of this.procs.values()) if (isLive(pc.pcb.state)) n += 1;
+    return n;
+  }
+
+  // ── process table ────────────────────────────────────────────────────────────────────────────────
+
+  private adopt(row: ProcessRow): ProcControl {
+    if (this.procs.has(row.pid)) panic(`process ${row.pid} adopted twice`);
+    const pcb: Pcb = {
+      pid: row.pid,
+      parentPid: row.parentPid,
+      name: row.name,
+      task: row.task,
+      program: row.program,
+      createdAt: row.createdAt.getTime(),
+      priority: row.priority,
+      model: row.model ?? this.models.defaultModel(),
+      state: row.state === 'running' || row.state === 'waiting' || row.state === 'new' ? 'ready' : row.state,
+      waitOn: null,
+      vruntime: row.vruntime,
+      usage: { ...newStepUsage(), ...row.usage },
+      budgets: row.budgets as Pcb['budgets'],
+      stepNo: row.stepNo,
+      programState: row.programState,
+      result: row.result,
+      exitReason: row.exitReason,
+      policy: row.policy,
+      ownerNode: this.nodeId,
+      leaseEpoch: row.leaseEpoch,
+    };
+    const pc: ProcControl = {
+      pcb,
+      killReason: null,
+      suspendRequested: pcb.state === 'suspended',
+      resumeWaiters: [],
+      abort: new AbortController(),
+      loop: null,
+      stepUsage: newStepUsage(),
+      slice: { steps: 0, tokens: 0 },
+      startedAt: Date.now(),
+    };
+    this.procs.set(row.pid, pc);
+    this.metrics.processes.inc({ state: pcb.state });
+    return pc;
+  }
+
+  private start(pc: ProcControl): void {
+    pc.loop = runProcess(this, pc).catch(async (err) => {
+      // A panic or storage failure inside one process must not take the kernel down silently.
+      log.error(`process ${pc.pcb.pid} loop crashed: ${err instanceof Error ? err.message : String(err)}`);
+      if (isLive(pc.pcb.state) && !this.stopping) {
+        await this.exitProcess(pc, 'failed', null, `kernel error: ${String(err)}`).catch(() => undefined);
+      }
+    });
+  }
+
+  private async recover(): Promise<void> {
+    const rows = await this.storage.state.listProcesses({
+      states: ['new', 'ready', 'running', 'waiting', 'suspended'],
+      limit: 100_000,
+    });
+    for (const row of rows) {
+      if (this.procs.has(row.pid)) continue;
+      const pc = this.adopt(row);
+      if (row.state !== 'suspended') this.start(pc);
+    }
+    if (rows.length) log.info(`recovered ${rows.length} live process(es) from storage`);
+  }
+
+  private checkIdle(): void {
+    if (this.liveCount() > 0) return;
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private infoOf(pcb: Pcb): ProcessInfo {
+    return {
+      pid: pcb.pid,
+      parentPid: pcb.parentPid,
+      name: pcb.name,
+      task: pcb.task,
+      state: pcb.state,
+      waitOn: describeWait(pcb.waitOn),
+      priority: pcb.priority,
+      model: pcb.model,
+      program: pcb.program,
+      stepNo: pcb.stepNo,
+      usage: pcb.usage,
+      result: pcb.result,
+      exitReason: pcb.exitReason,
+    };
+  }
+
+  private info(row: ProcessRow): ProcessInfo {
+    const pc = this.procs.get(row.pid);
+    if (pc) return this.infoOf(pc.pcb);
+    return {
+      pid: row.pid,
+      parentPid: row.parentPid,
+      name: row.name,
+      task: row.task,
+      state: row.state,
+      waitOn: row.waitOn ?? '',
+      priority: row.priority,
+      model: row.model ?? '',
+      program: row.program,
+      stepNo: row.stepNo,
+      usage: row.usage,
+      result: row.result,
+      exitReason: row.exitReason,
+    };
+  }
+}
+
+export function createKernel(opts: KernelOptions = {}): Promise<Kernel> {
+  return Kernel.create(opts);
+}
+
+function statusOf(pcb: Pcb): ProcStatus {
+  return { pid: pcb.pid, name: pcb.name, state: pcb.state, result: pcb.result, exitReason: pcb.exitReason };
+}
+
+function statusOfRow(row: ProcessRow): ProcStatus {
+  return { pid: row.pid, name: row.name, state: row.state, result: row.result, exitReason: row.exitReason };
+}
+
+/** Keeps audit entries small: message bodies and prompts are summarised, not copied whole. */
+function auditArgs(name: SyscallName, args: unknown): unknown {
+  if (name === 'llm.chat') {
+    const a = args as { messages: unknown[]; tools?: unknown[] };
+    return { messages: a.messages.length, tools: a.tools?.length ?? 0 };
+  }
+  return truncateDeep(args);
+}
+
+function auditResult(name: SyscallName, result: unknown): unknown {
+  if (name === 'llm.chat') {
+    const r = result as {
+      content: string;
+      toolCalls: unknown[];
+      usage: unknown;
+      model: string;
+      finishReason: string;
+      reasoning?: string;
+    };
+    return {
+      model: r.model,
+      finish: r.finishReason,
+      content: truncateDeep(r.content),
+      reasoning: truncateDeep(r.reasoning),
+      toolCalls: truncateDeep(r.toolCalls),
+      usage: r.usage,
+    };
+  }
+  return truncateDeep(result);
+}
+
+function truncateDeep(v: unknown, depth = 0): unknown {
+  if (typeof v === 'string')
+    return v.length > 2000 ? `${v.slice(0, 2000)}… [${v.length - 2000} more chars]` : v;
+  if (v === null || typeof v !== 'object' || depth > 6) return v;
+  if (Array.isArray(v)) return v.slice(0, 50).map((x) => truncateDeep(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = truncateDeep(x, depth + 1);
+  return out;
+}

@@ -1,0 +1,94 @@
+/**
+ * The process control block and its state machine. Every state change goes through transition(); an
+ * illegal one is a kernel bug and panics. Fields are grouped by who may touch them.
+ */
+import { panic } from '../errors.js';
+import type { ProcessState, ProcessUsage } from '../storage/state/types.js';
+
+export type { ProcessState, ProcessUsage } from '../storage/state/types.js';
+
+/** What a waiting process waits on; it holds no LLM slot while waiting. */
+export type WaitReason =
+  | { on: 'message'; topic?: string; deadline?: number }
+  | { on: 'child'; pid: number }
+  | { on: 'approval'; id: string }
+  | { on: 'tool'; name: string }
+  | { on: 'ratelimit'; until: number };
+
+export interface Budgets {
+  maxTokens?: number;
+  maxCostUsd?: number;
+  maxSteps?: number;
+  maxWallMs?: number;
+}
+
+export interface Pcb {
+  // identity: set at spawn, never changed
+  readonly pid: number;
+  readonly parentPid: number | null;
+  readonly name: string;
+  readonly task: string;
+  readonly program: string;
+  readonly createdAt: number;
+  // scheduling: scheduler and kernel loop
+  priority: number;
+  model: string;
+  state: ProcessState;
+  waitOn: WaitReason | null;
+  vruntime: number;
+  // accounting: syscall layer
+  usage: ProcessUsage;
+  budgets: Budgets;
+  stepNo: number;
+  // program: the step function's serialisable state and outcome
+  programState: unknown;
+  result: unknown;
+  exitReason: string | null;
+  policy: Record<string, unknown>;
+  // ownership (multi-node): lease epoch fences stale writers
+  ownerNode: string | null;
+  leaseEpoch: number;
+}
+
+/** Legal transitions. `terminated` is final; `zombie` waits for the parent (or the reaper) to collect it. */
+const LEGAL: Record<ProcessState, readonly ProcessState[]> = {
+  new: ['ready', 'suspended', 'zombie'],
+  ready: ['running', 'suspended', 'zombie'],
+  running: ['ready', 'waiting', 'suspended', 'zombie'],
+  // a blocked syscall resumes inside the same step: waiting -> running without a trip through the queue
+  waiting: ['running', 'ready', 'suspended', 'zombie'],
+  suspended: ['ready', 'zombie'],
+  zombie: ['terminated'],
+  terminated: [],
+};
+
+export function canTransition(from: ProcessState, to: ProcessState): boolean {
+  return LEGAL[from].includes(to);
+}
+
+export function transition(pcb: Pcb, to: ProcessState, waitOn: WaitReason | null = null): void {
+  if (!canTransition(pcb.state, to)) panic(`illegal process transition pid=${pcb.pid} ${pcb.state} -> ${to}`);
+  if (to === 'waiting' && waitOn === null) panic(`pid=${pcb.pid} waits on nothing`);
+  pcb.state = to;
+  pcb.waitOn = to === 'waiting' ? waitOn : null;
+}
+
+export function isLive(state: ProcessState): boolean {
+  return state !== 'zombie' && state !== 'terminated';
+}
+
+export function describeWait(w: WaitReason | null): string {
+  if (!w) return '';
+  switch (w.on) {
+    case 'message':
+      return w.topic ? `message:${w.topic}` : 'message';
+    case 'child':
+      return `child:${w.pid}`;
+    case 'approval':
+      return `approval:${w.id}`;
+    case 'tool':
+      return `tool:${w.name}`;
+    case 'ratelimit':
+      return 'ratelimit';
+  }
+}

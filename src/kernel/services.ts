@@ -1,0 +1,326 @@
+/**
+ * The mechanisms behind the syscall table. Handlers here receive already-validated arguments (see
+ * ./syscalls.ts) and the calling process's PCB. Blocking calls (ipc.recv, proc.wait) put the process in
+ * `waiting` and hold no LLM slot; outgoing mail is buffered in the step and committed with it.
+ */
+import { KernelError } from '../errors.js';
+import { logger } from '../util/log.js';
+import type { Kernel } from './Kernel.js';
+import { isLive, type Pcb } from './pcb.js';
+import type { KernelServices as SyscallHandlers, MailMessage, ProcStatus, StepContext } from './syscalls.js';
+
+export type { ProcStatus, StepContext, Sys } from './syscalls.js';
+
+const log = logger('kernel');
+
+export type KernelServices = SyscallHandlers & {
+  /** Wakes a process blocked in ipc.recv (called after the sender's step commits). */
+  wakeMailbox(pid: number): void;
+};
+
+export function createServices(k: Kernel): KernelServices {
+  const mailWaiters = new Map<number, Set<() => void>>();
+
+  const wakeMailbox = (pid: number): void => {
+    const set = mailWaiters.get(pid);
+    if (!set) return;
+    mailWaiters.delete(pid);
+    for (const w of set) w();
+  };
+  // Other nodes' commits arrive as NOTIFY hints; the mailbox table stays the source of truth.
+  void k.storage.driver
+    .listen('aos_mailbox', (payload) => {
+      const pid = Number(payload);
+      if (Number.isInteger(pid)) wakeMailbox(pid);
+    })
+    .catch((e) => log.warn(`mailbox LISTEN unavailable: ${String(e)}`));
+
+  /** Runs `fn` with the process in waiting(reason), restoring running afterwards. */
+  async function blocked<T>(
+    pcb: Pcb,
+    reason: Parameters<Kernel['setState']>[2],
+    fn: () => Promise<T>,
+  ): Promise<T> {
+    const pc = k.live(pcb.pid);
+    k.setState(pc, 'waiting', reason);
+    try {
+      return await fn();
+    } finally {
+      if (pcb.state === 'waiting') k.setState(pc, 'running');
+    }
+  }
+
+  /** Messages taken by this step are acknowledged in its commit; until then they are only leased to it. */
+  const taken = new WeakMap<StepContext, Set<string>>();
+
+  return {
+    wakeMailbox,
+
+    async 'llm.chat'(pcb, step, args) {
+      const pc = k.live(pcb.pid);
+      const model = k.models.resolve(pcb.model);
+      if (k.hooks.has('llm.before')) {
+        await k.hooks.before('llm.before', {
+          pid: pcb.pid,
+          model: pcb.model,
+          messages: args.messages.length,
+          tools: args.tools?.length ?? 0,
+        });
+      }
+      const grant = await k.cpu.acquire(pc, args, step.signal);
+      const t0 = performance.now();
+      let usage = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 };
+      try {
+        const res = await model.chat({
+          ...args,
+          promptCacheKey: String(pcb.pid),
+          signal: step.signal,
+          tags: { pid: pcb.pid, step: step.stepNo },
+        } as Parameters<typeof model.chat>[0]);
+        usage = res.usage;
+        const ms = performance.now() - t0;
+        k.account(
+          pc,
+          {
+            tokensIn: res.usage.input,
+            tokensCached: res.usage.cachedInput,
+            tokensOut: res.usage.output,
+            apiCalls: 1,
+            cost: res.costUsd,
+            llmMs: ms,
+          },
+          pcb.model,
+        );
+        k.hooks.emit('llm.after', { pid: pcb.pid, model: pcb.model, usage: res.usage, ms });
+        return res;
+      } catch (err) {
+        const kerr = KernelError.wrap(err, 'EPROVIDER', `model ${pcb.model}`);
+        // A malformed answer still cost tokens: account what the provider reported.
+        const partial = kerr.details.response as { usage?: typeof usage; costUsd?: number } | undefined;
+        if (partial?.usage) usage = partial.usage;
+        k.account(
+          pc,
+          {
+            tokensIn: usage.input,
+            tokensCached: usage.cachedInput,
+            tokensOut: usage.output,
+            apiCalls: 1,
+            cost: partial?.costUsd ?? 0,
+            llmMs: performance.now() - t0,
+          },
+          pcb.model,
+        );
+        k.hooks.emit('llm.after', {
+          pid: pcb.pid,
+          model: pcb.model,
+          usage: null,
+          ms: performance.now() - t0,
+          error: kerr,
+        });
+        throw kerr;
+      } finally {
+        k.cpu.release(grant, usage, pcb);
+      }
+    },
+
+    async 'io.tool_call'(pcb, step, args) {
+      const pc = k.live(pcb.pid);
+      const callIndex = step.callIndex++;
+      if (k.hooks.has('tool.before'))
+        await k.hooks.before('tool.before', { pid: pcb.pid, tool: args.name, args: args.arguments });
+      k.account(pc, { toolCalls: 1 }, pcb.model);
+      const t0 = performance.now();
+      const res = await blocked(pcb, { on: 'tool', name: args.name }, () =>
+        k.tools.execute(pc, step, callIndex, args),
+      );
+      k.hooks.emit('tool.after', {
+        pid: pcb.pid,
+        tool: args.name,
+        ok: res.ok,
+        output: res.output,
+        ms: performance.now() - t0,
+      });
+      return res;
+    },
+
+    async 'io.tools'(pcb, _step, args) {
+      return k.tools.specsFor(pcb, args.filter);
+    },
+
+    async 'mem.store'(pcb, _step, args) {
+      const rec = await k.storage.memory.store({
+        owner: memOwner(pcb),
+        namespace: memNamespace(pcb),
+        content: args.content,
+        metadata: { ...args.metadata, pid: pcb.pid },
+      });
+      return { id: rec.id };
+    },
+
+    async 'mem.search'(pcb, _step, args) {
+      const hits = await k.storage.memory.search({
+        owner: memOwner(pcb),
+        namespace: memNamespace(pcb),
+        query: args.query,
+        k: args.k ?? 5,
+      });
+      return hits.map((h) => ({ id: String(h.id), content: h.content, score: h.score }));
+    },
+
+    async 'mem.recall'(pcb, _step, args) {
+      if (!args.pageId && !args.query)
+        throw new KernelError('EINVAL', 'mem.recall needs a pageId or a query');
+      k.hooks.emit('mem.page_fault', {
+        pid: pcb.pid,
+        ...(args.pageId ? { pageId: args.pageId } : {}),
+        ...(args.query ? { query: args.query } : {}),
+      });
+      const content = await k.context.recall(pcb.pid, args);
+      return { content };
+    },
+
+    async 'proc.spawn'(pcb, _step, args) {
+      const pid = await k.spawn({
+        name: args.name,
+        task: args.task,
+        priority: args.priority ?? pcb.priority,
+        model: args.model ?? pcb.model,
+        program: args.program ?? 'react',
+        parentPid: pcb.pid,
+        policy: pcb.policy,
+      });
+      return { pid };
+    },
+
+    async 'proc.wait'(pcb, step, args) {
+      const target = await k.get(args.pid);
+      if (target.parentPid !== pcb.pid) {
+        throw new KernelError(
+          'EPERM',
+          `process ${pcb.pid} may only wait on its own children; ${args.pid} is not one`,
+        );
+      }
+      const pc = k.live(pcb.pid);
+      const st: ProcStatus = isLive(target.state)
+        ? await blocked(pcb, { on: 'child', pid: args.pid }, async () => {
+            k.cpu.inherit(pcb.pid, args.pid);
+            try {
+              return await raceAbort(k.wait(args.pid, args.timeoutMs), step.signal);
+            } finally {
+              k.cpu.uninherit(pcb.pid, args.pid);
+            }
+          })
+        : {
+            pid: target.pid,
+            name: target.name,
+            state: target.state,
+            result: target.result,
+            exitReason: target.exitReason,
+          };
+      await k.reap(args.pid);
+      void pc;
+      return { ...st, state: st.state === 'zombie' ? 'terminated' : st.state };
+    },
+
+    async 'proc.status'(pcb, _step, args) {
+      const p = await k.get(args.pid ?? pcb.pid);
+      return { pid: p.pid, name: p.name, state: p.state, result: p.result, exitReason: p.exitReason };
+    },
+
+    async 'ipc.send'(pcb, step, args) {
+      const target = await k.get(args.to).catch(() => null);
+      if (!target) throw new KernelError('ENOPROC', `ipc.send: no process ${args.to}`);
+      step.outbox.push({ to: args.to, topic: args.topic ?? null, body: args.body ?? null });
+      void pcb;
+      return { queued: true };
+    },
+
+    async 'ipc.recv'(pcb, step, args) {
+      const limit = args.limit ?? 10;
+      const seen = taken.get(step) ?? new Set<string>();
+      taken.set(step, seen);
+      const poll = async (): Promise<MailMessage[]> => {
+        const msgs = await k.storage.coordination.peek(String(pcb.pid), {
+          limit: limit + seen.size,
+          ...(args.topic ? { topic: args.topic } : {}),
+        });
+        const fresh = msgs.filter((m) => !seen.has(String(m.id))).slice(0, limit);
+        for (const m of fresh) seen.add(String(m.id));
+        if (fresh.length) step.acks.push(...fresh.map((m) => m.id));
+        return fresh.map((m) => ({ id: m.id, from: Number(m.from) || null, topic: m.topic, body: m.body }));
+      };
+      let got = await poll();
+      if (got.length || !args.timeoutMs) return got;
+      const deadline = Date.now() + args.timeoutMs;
+      return blocked(
+        pcb,
+        { on: 'message', ...(args.topic ? { topic: args.topic } : {}), deadline },
+        async () => {
+          while (Date.now() < deadline && !step.signal.aborted) {
+            await new Promise<void>((resolve) => {
+              const set = mailWaiters.get(pcb.pid) ?? new Set<() => void>();
+              const done = () => {
+                clearTimeout(t);
+                step.signal.removeEventListener('abort', done);
+                set.delete(done);
+                resolve();
+              };
+              const t = setTimeout(done, Math.max(0, deadline - Date.now()));
+              step.signal.addEventListener('abort', done);
+              set.add(done);
+              mailWaiters.set(pcb.pid, set);
+            });
+            got = await poll();
+            if (got.length) return got;
+          }
+          if (step.signal.aborted) throw new KernelError('EABORTED', 'ipc.recv aborted');
+          return [];
+        },
+      );
+    },
+
+    async 'ipc.kv_get'(_pcb, _step, args) {
+      const e = await k.storage.state.kvGet(args.ns ?? 'shared', args.key);
+      return e ? { value: e.value, version: e.version } : null;
+    },
+
+    async 'ipc.kv_cas'(_pcb, _step, args) {
+      const version = await k.storage.state.kvCas(
+        args.ns ?? 'shared',
+        args.key,
+        args.expectedVersion,
+        args.value,
+      );
+      return { version };
+    },
+  };
+}
+
+/** Long-term memory belongs to the agent's name, so a restarted or restored agent keeps what it learned. */
+function memOwner(pcb: Pcb): string {
+  const o = pcb.policy.memory_owner;
+  return typeof o === 'string' && o ? o : `agent:${pcb.name}`;
+}
+
+function memNamespace(pcb: Pcb): string {
+  const ns = pcb.policy.memory_namespace;
+  return typeof ns === 'string' && ns ? ns : 'default';
+}
+
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(new KernelError('EABORTED', 'aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new KernelError('EABORTED', 'aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}

@@ -1,0 +1,167 @@
+/**
+ * The syscall table. Agents touch the world only through these. Each entry decodes and checks its
+ * arguments (zod), then calls a mechanism in KernelServices. The dispatcher around them (invoke) makes
+ * every syscall validated, accounted, audited, hookable and a preemption point.
+ */
+import { z } from 'zod';
+import { KernelError } from '../errors.js';
+import type { ChatResponse } from '../llm/model.js';
+import type { ContextHandle } from './context.js';
+import type { Pcb } from './pcb.js';
+
+const message = z.object({
+  role: z.enum(['system', 'user', 'assistant', 'tool']),
+  content: z.string(),
+  toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.string() })).optional(),
+  toolCallId: z.string().optional(),
+  name: z.string().optional(),
+  reasoning: z.string().optional(),
+  cacheBreakpoint: z.boolean().optional(),
+});
+const toolSpec = z.object({
+  name: z.string(),
+  description: z.string(),
+  parameters: z.record(z.string(), z.unknown()),
+});
+
+export const SYSCALL_ARGS = {
+  'llm.chat': z.object({
+    messages: z.array(message).min(1),
+    tools: z.array(toolSpec).optional(),
+    toolChoice: z.union([z.enum(['auto', 'none', 'required']), z.object({ name: z.string() })]).optional(),
+    temperature: z.number().min(0).max(2).optional(),
+    maxOutputTokens: z.number().int().positive().optional(),
+  }),
+  'io.tool_call': z.object({ id: z.string(), name: z.string().min(1), arguments: z.string() }),
+  'io.tools': z.object({ filter: z.array(z.string()).optional() }),
+  'mem.store': z.object({
+    content: z.string().min(1),
+    metadata: z.record(z.string(), z.unknown()).optional(),
+  }),
+  'mem.search': z.object({ query: z.string().min(1), k: z.number().int().positive().max(100).optional() }),
+  'mem.recall': z.object({ pageId: z.string().optional(), query: z.string().optional() }),
+  'proc.spawn': z.object({
+    name: z.string().min(1).max(128),
+    task: z.string().min(1),
+    priority: z.number().int().min(0).max(99).optional(),
+    model: z.string().optional(),
+    program: z.string().optional(),
+  }),
+  'proc.wait': z.object({
+    pid: z.number().int().positive(),
+    timeoutMs: z.number().int().positive().optional(),
+  }),
+  'proc.status': z.object({ pid: z.number().int().positive().optional() }),
+  'ipc.send': z.object({
+    to: z.number().int().positive(),
+    topic: z.string().max(128).optional(),
+    body: z.unknown(),
+  }),
+  'ipc.recv': z.object({
+    topic: z.string().optional(),
+    timeoutMs: z.number().int().min(0).optional(),
+    limit: z.number().int().positive().max(100).optional(),
+  }),
+  'ipc.kv_get': z.object({ key: z.string().min(1).max(256), ns: z.string().optional() }),
+  'ipc.kv_cas': z.object({
+    key: z.string().min(1).max(256),
+    ns: z.string().optional(),
+    expectedVersion: z.number().int().nonnegative().nullable(),
+    value: z.unknown(),
+  }),
+} as const;
+
+export type SyscallName = keyof typeof SYSCALL_ARGS;
+export type SyscallArgs = { [K in SyscallName]: z.input<(typeof SYSCALL_ARGS)[K]> };
+
+export interface ProcStatus {
+  pid: number;
+  name: string;
+  state: string;
+  result: unknown;
+  exitReason: string | null;
+}
+
+export interface ToolOutcome {
+  ok: boolean;
+  output: string;
+  error?: { code: string; message: string };
+  truncated?: boolean;
+  durationMs?: number;
+}
+
+export interface MailMessage {
+  id: number | string;
+  from: number | null;
+  topic: string | null;
+  body: unknown;
+}
+
+export interface SyscallResults {
+  'llm.chat': ChatResponse;
+  'io.tool_call': ToolOutcome;
+  'io.tools': Array<{ name: string; description: string; parameters: Record<string, unknown> }>;
+  'mem.store': { id: string };
+  'mem.search': Array<{ id: string; content: string; score: number }>;
+  'mem.recall': { content: string };
+  'proc.spawn': { pid: number };
+  'proc.wait': ProcStatus;
+  'proc.status': ProcStatus;
+  'ipc.send': { queued: true };
+  'ipc.recv': MailMessage[];
+  'ipc.kv_get': { value: unknown; version: number } | null;
+  'ipc.kv_cas': { version: number };
+}
+
+/** Per-step context: effects buffered until the step commits in one transaction. */
+export interface StepContext {
+  readonly stepNo: number;
+  readonly signal: AbortSignal;
+  callIndex: number;
+  readonly outbox: Array<{ to: number; topic: string | null; body: unknown }>;
+  /** Mailbox message ids this step consumed; acknowledged in the step's commit. */
+  readonly acks: number[];
+  readonly auditEntries: Array<{ kind: string; payload: unknown }>;
+}
+
+/** The mechanisms syscalls call into; implemented by the Kernel. */
+export type KernelServices = {
+  [K in SyscallName]: (
+    pcb: Pcb,
+    step: StepContext,
+    args: z.output<(typeof SYSCALL_ARGS)[K]>,
+  ) => Promise<SyscallResults[K]>;
+};
+
+/** What a step function sees. */
+export interface Sys {
+  readonly pid: number;
+  /** The process's own context (its address space): pages, rendering, paging. */
+  readonly context: ContextHandle;
+  readonly stepNo: number;
+  readonly signal: AbortSignal;
+  call<K extends SyscallName>(name: K, args: SyscallArgs[K]): Promise<SyscallResults[K]>;
+}
+
+export function parseSyscallArgs<K extends SyscallName>(
+  name: K,
+  args: unknown,
+): z.output<(typeof SYSCALL_ARGS)[K]> {
+  const schema = SYSCALL_ARGS[name];
+  if (!schema) throw new KernelError('EINVAL', `unknown syscall '${String(name)}'`);
+  const res = schema.safeParse(args);
+  if (!res.success) {
+    const issue = res.error.issues[0]!;
+    const path = issue.path.length ? issue.path.join('.') : '(arguments)';
+    throw new KernelError('EINVAL', `${name}: invalid argument '${path}': ${issue.message}`, {
+      details: {
+        syscall: name,
+        issues: res.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
+      },
+    });
+  }
+  return res.data as z.output<(typeof SYSCALL_ARGS)[K]>;
+}
+
+/** Syscalls during which the process is blocked (state `waiting`) and holds no LLM slot. */
+export const BLOCKING: ReadonlySet<SyscallName> = new Set(['proc.wait', 'ipc.recv']);

@@ -1,0 +1,130 @@
+/**
+ * The kernel's device layer: binds the tool registry, executor, sandbox, approvals and per-process
+ * security policies (src/io, src/security) to processes. `io.tool_call` lands here; the executor validates,
+ * checks policy, asks for approval, runs in the sandbox, caps output and audits.
+ */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { builtinTools } from '../io/builtin/index.js';
+import { ToolExecutor } from '../io/executor.js';
+import { SqlIdempotencyStore } from '../io/idempotency.js';
+import { ToolRegistry } from '../io/registry.js';
+import { idempotencyKey } from '../io/tool.js';
+import type { ToolSpec } from '../llm/model.js';
+import { ApprovalManager } from '../security/approvals.js';
+import { type SecurityPolicyOptions, SecurityPolicy } from '../security/policy.js';
+import type { Sandbox } from '../security/sandbox.js';
+import { createSandbox } from '../security/sandbox/select.js';
+import type { Kernel } from './Kernel.js';
+import type { Pcb } from './pcb.js';
+import type { ProcControl } from './runner.js';
+import type { StepContext, ToolOutcome } from './syscalls.js';
+
+export interface ToolRuntime {
+  readonly registry: ToolRegistry;
+  readonly executor: ToolExecutor;
+  readonly approvals: ApprovalManager;
+  readonly sandbox: Sandbox;
+  readonly workspace: string;
+  policyFor(pcb: Pcb): SecurityPolicy;
+  specsFor(pcb: Pcb, filter?: string[]): ToolSpec[];
+  execute(
+    pc: ProcControl,
+    step: StepContext,
+    callIndex: number,
+    call: { id: string; name: string; arguments: string },
+  ): Promise<ToolOutcome>;
+  close(): Promise<void>;
+}
+
+export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
+  const sec = k.config.security;
+  const workspace = resolve(sec.workspace);
+  mkdirSync(workspace, { recursive: true });
+  const sandbox = createSandbox(sec.sandbox);
+  const registry = new ToolRegistry().registerAll(builtinTools());
+  const policies = new Map<number, SecurityPolicy>();
+
+  const approvals = new ApprovalManager({
+    audit: k.storage.audit,
+    timeoutMs: sec.approval_timeout_s * 1000,
+    onPending: (p) => {
+      const pc = k.control(p.pid);
+      if (pc && pc.pcb.state === 'waiting') k.setState(pc, 'waiting', { on: 'approval', id: p.id });
+      k.hooks.emit('approval.pending', { pid: p.pid, id: p.id, tool: p.tool });
+    },
+    onDecided: (p) => {
+      const pc = k.control(p.pid);
+      if (pc && pc.pcb.state === 'waiting') k.setState(pc, 'waiting', { on: 'tool', name: p.tool });
+    },
+  });
+
+  const executor = new ToolExecutor({
+    registry,
+    sandbox,
+    audit: k.storage.audit,
+    approvals,
+    idempotency: new SqlIdempotencyStore(k.storage.driver),
+    hooks: {
+      before: (ev) =>
+        k.hooks.has('tool.before')
+          ? k.hooks.before('tool.before', ev).then((e) => ({ args: e.args }))
+          : undefined,
+    },
+  });
+
+  const policyFor = (pcb: Pcb): SecurityPolicy => {
+    let p = policies.get(pcb.pid);
+    if (!p) {
+      p = new SecurityPolicy({
+        ...sec.default_policy,
+        allowed_paths: [workspace, ...sec.default_policy.allowed_paths.map((x) => resolve(x))],
+        ...(pcb.policy as SecurityPolicyOptions),
+      });
+      policies.set(pcb.pid, p);
+    }
+    return p;
+  };
+
+  return {
+    registry,
+    executor,
+    approvals,
+    sandbox,
+    workspace,
+    policyFor,
+    specsFor(pcb, filter) {
+      const policy = policyFor(pcb);
+      const allowed = policy.allowedTools;
+      return registry.specs((full, tool) => {
+        if (filter && !filter.includes(full)) return false;
+        if (allowed && !allowed.includes(full)) return false;
+        return policy.checkTool(full, tool.permissions).decision !== 'deny';
+      });
+    },
+    async execute(pc, step, callIndex, call) {
+      const pcb = pc.pcb;
+      const res = await executor.execute(call, {
+        pid: pcb.pid,
+        stepNo: step.stepNo,
+        callIndex,
+        idempotencyKey: idempotencyKey(pcb.pid, step.stepNo, callIndex),
+        policy: policyFor(pcb),
+        workspace,
+        sandbox,
+        signal: step.signal,
+        sys: { call: (name, args) => k.sysFor(pc, step).call(name as never, args as never) },
+      });
+      return {
+        ok: res.ok,
+        output: res.output,
+        truncated: res.truncated,
+        durationMs: res.durationMs,
+        ...(res.error ? { error: { code: res.error.code, message: res.error.message } } : {}),
+      };
+    },
+    async close() {
+      policies.clear();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+/**
+ * One prom-client registry per kernel (not the global default, so several kernels — tests — can coexist).
+ * Metric names are `aos_<subsystem>_<what>`; labels reuse syscall names (`noun.verb`).
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface KernelMetrics {
+  registry: Registry;
+  processes: Gauge<'state'>;
+  runQueue: Gauge;
+  slotsBusy: Gauge<'model'>;
+  slotsTotal: Gauge<'model'>;
+  schedLatency: Histogram;
+  syscalls: Counter<'name' | 'outcome'>;
+  syscallSeconds: Histogram<'name'>;
+  tokens: Counter<'kind' | 'model'>;
+  steps: Counter;
+  preemptions: Counter;
+  quotaDenials: Counter<'kind'>;
+  costUsd: Counter<'model'>;
+  stepCommitSeconds: Histogram;
+}
+
+export function createKernelMetrics(opts: { defaultMetrics?: boolean } = {}): KernelMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'aos_node_' });
+  const r = [registry];
+  return {
+    registry,
+    processes: new Gauge({
+      name: 'aos_processes',
+      help: 'Processes by state',
+      labelNames: ['state'],
+      registers: r,
+    }),
+    runQueue: new Gauge({
+      name: 'aos_sched_run_queue_length',
+      help: 'Processes ready for an LLM slot',
+      registers: r,
+    }),
+    slotsBusy: new Gauge({
+      name: 'aos_sched_slots_busy',
+      help: 'LLM slots in use',
+      labelNames: ['model'],
+      registers: r,
+    }),
+    slotsTotal: new Gauge({
+      name: 'aos_sched_slots_total',
+      help: 'LLM slots configured',
+      labelNames: ['model'],
+      registers: r,
+    }),
+    schedLatency: new Histogram({
+      name: 'aos_sched_latency_seconds',
+      help: 'Time from ready to running (waiting for an LLM slot)',
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: r,
+    }),
+    syscalls: new Counter({
+      name: 'aos_syscalls_total',
+      help: 'Syscalls by name and outcome',
+      labelNames: ['name', 'outcome'],
+      registers: r,
+    }),
+    syscallSeconds: new Histogram({
+      name: 'aos_syscall_seconds',
+      help: 'Syscall duration',
+      labelNames: ['name'],
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: r,
+    }),
+    tokens: new Counter({
+      name: 'aos_llm_tokens_total',
+      help: 'Tokens by kind (input, cached, output)',
+      labelNames: ['kind', 'model'],
+      registers: r,
+    }),
+    steps: new Counter({ name: 'aos_steps_total', help: 'Committed steps', registers: r }),
+    preemptions: new Counter({
+      name: 'aos_sched_preemptions_total',
+      help: 'Time-slice preemptions',
+      registers: r,
+    }),
+    quotaDenials: new Counter({
+      name: 'aos_quota_denials_total',
+      help: 'Budget or quota denials',
+      labelNames: ['kind'],
+      registers: r,
+    }),
+    costUsd: new Counter({
+      name: 'aos_llm_cost_usd_total',
+      help: 'Model spend in USD (catalogue prices)',
+      labelNames: ['model'],
+      registers: r,
+    }),
+    stepCommitSeconds: new Histogram({
+      name: 'aos_step_commit_seconds',
+      help: 'Step commit transaction duration',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5],
+      registers: r,
+    }),
+  };
+}
