@@ -1,0 +1,76 @@
+/**
+ * McpManager: the `mcp.servers` list as a set of connections whose tools live in the ToolRegistry.
+ * A server that fails to start is reported (status()) and skipped, not fatal: the kernel boots without it
+ * and `refresh()` retries. Tools of a server are re-registered on every (re)discovery.
+ */
+import { logger } from '../../util/log.js';
+import type { ToolRegistry } from '../registry.js';
+import { type McpConnectionOptions, McpServerConnection, type McpServerSpec, type McpState } from './client.js';
+
+const log = logger('mcp');
+
+export interface McpServerStatus {
+  name: string;
+  transport: 'stdio' | 'http';
+  state: McpState;
+  tools: string[];
+  sandboxed: boolean;
+  error: string | null;
+  reconnects: number;
+}
+
+export class McpManager {
+  private readonly conns = new Map<string, McpServerConnection>();
+
+  constructor(
+    private readonly registry: ToolRegistry,
+    private readonly o: McpConnectionOptions,
+  ) {}
+
+  add(spec: McpServerSpec): McpServerConnection {
+    const c = new McpServerConnection(spec, this.o);
+    this.conns.set(spec.name, c);
+    return c;
+  }
+
+  /** Connects every server not yet connected and (re)registers its tools. Returns the status list. */
+  async start(specs: readonly McpServerSpec[] = []): Promise<McpServerStatus[]> {
+    for (const s of specs) if (!this.conns.has(s.name)) this.add(s);
+    await Promise.all(
+      [...this.conns.values()].map(async (c) => {
+        try {
+          await c.connect();
+          this.registry.unregisterNamespace(c.name);
+          this.registry.registerAll(c.tools());
+        } catch (err) {
+          log.warn(`mcp server ${c.name} not available: ${(err as Error).message}`);
+        }
+      }),
+    );
+    return this.status();
+  }
+
+  refresh(): Promise<McpServerStatus[]> {
+    return this.start();
+  }
+
+  get(name: string): McpServerConnection | undefined {
+    return this.conns.get(name);
+  }
+
+  status(): McpServerStatus[] {
+    return [...this.conns.values()].map((c) => ({
+      name: c.name,
+      transport: c.kind(),
+      state: c.state,
+      tools: c.tools().map((t) => `${c.name}.${t.name}`),
+      sandboxed: c.kind() === 'stdio' && c.spec.sandbox !== false,
+      error: c.lastError,
+      reconnects: c.reconnects,
+    }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.conns.values()].map((c) => c.close()));
+  }
+}
