@@ -15,6 +15,7 @@ import { m003Coordination } from './003_coordination.js';
 import { m004Memory } from './004_memory.js';
 import { m005Vectors } from './005_vectors.js';
 import { m006Pages } from './006_pages.js';
+import { m007ToolCalls } from './007_tool_calls.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -28,6 +29,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m004Memory,
   m005Vectors,
   m006Pages,
+  m007ToolCalls,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */
