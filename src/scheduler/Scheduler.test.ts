@@ -417,3 +417,16 @@ describe('Scheduler: errors and bookkeeping', () => {
     expect(s.runQueueLength).toBe(0);
   });
 });
+
+describe('Scheduler: renice', () => {
+  it('setPriority moves a queued process to its new class at once', () => {
+    const { s } = fake({ slotsPerModel: 1 });
+    s.enqueue(E(1, 50));
+    s.enqueue(E(2, 60));
+    s.setPriority(2, 5);
+    expect(s.priorityOf(2)).toEqual({ base: 5, effective: 5 });
+    expect(s.dispatch()?.pid).toBe(2);
+    expect(() => s.setPriority(2, -1)).toThrow(/priority must be/);
+    expect(() => s.setPriority(99, 1)).toThrow(/not known to the scheduler/);
+  });
+});

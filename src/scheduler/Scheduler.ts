@@ -20,6 +20,7 @@ import { FifoPolicy } from './policies/FifoPolicy.js';
 import { RoundRobinPolicy } from './policies/RoundRobinPolicy.js';
 import { type Clock, type Pid, type Rank, type RunQueue, type SchedPolicy, type SchedRecord, rankLess } from './policy.js';
 import { type RateLimit, type RateLimiter, type RateLimiterOptions, RateLimits, type RateTicket } from './ratelimit.js';
+import { checkPriority, nonNegative, positive, positiveInt, stateError, validateEntity } from './validate.js';
 
 /** What the kernel enqueues: a ready process and the call it is about to make. */
 export interface SchedEntity {
@@ -241,7 +242,16 @@ export class Scheduler {
   setPriority(pid: Pid, priority: number): void {
     checkPriority(priority);
     const rec = this.known(pid);
+    if (rec.priority === priority) return;
     rec.priority = priority;
+    if (rec.state === 'ready') {
+      // Its vruntime belongs to the old class's scale: re-place it in the new one.
+      const q = this.lane(rec.model).queue;
+      q.remove(pid);
+      rec.schedPrio = this.waits.inherited(pid, (p) => this.records.get(p)?.priority);
+      this.policy.place(rec, rec.parentPid === null ? undefined : this.records.get(rec.parentPid));
+      q.push(rec, rec.enqueuedAt);
+    }
     this.recompute(this.waits.downstream(pid));
   }
 
@@ -484,51 +494,4 @@ export class Scheduler {
     if (t > this.lastNow) this.lastNow = t;
     return this.lastNow;
   }
-}
-
-function stateError(pid: Pid, what: string): KernelError {
-  return new KernelError('ESTATE', `pid ${pid} ${what}`, { details: { pid } });
-}
-
-function checkPriority(p: unknown): void {
-  if (typeof p !== 'number' || !Number.isInteger(p) || p < P.PRIORITY_MIN || p > P.PRIORITY_MAX) {
-    throw new KernelError('EINVAL', `priority must be an integer ${P.PRIORITY_MIN}–${P.PRIORITY_MAX} (lower is more urgent), got ${String(p)}`, {
-      details: { field: 'priority' },
-    });
-  }
-}
-
-function validateEntity(e: SchedEntity): void {
-  if (typeof e !== 'object' || e === null) throw new KernelError('EINVAL', 'enqueue() needs an entity { pid, priority, model, provider }');
-  if (typeof e.pid !== 'number' || !Number.isInteger(e.pid)) throw new KernelError('EINVAL', `pid must be an integer, got ${String(e.pid)}`);
-  checkPriority(e.priority);
-  if (e.weight !== undefined && !(Number.isFinite(e.weight) && e.weight > 0)) {
-    throw new KernelError('EINVAL', `weight of pid ${e.pid} must be a positive number, got ${String(e.weight)}`, { details: { pid: e.pid } });
-  }
-  for (const k of ['model', 'provider'] as const) {
-    if (typeof e[k] !== 'string' || e[k].length === 0) {
-      throw new KernelError('EINVAL', `${k} of pid ${e.pid} must be a non-empty string`, { details: { pid: e.pid } });
-    }
-  }
-  if (e.vruntime !== undefined && !(Number.isFinite(e.vruntime) && e.vruntime >= 0)) {
-    throw new KernelError('EINVAL', `vruntime of pid ${e.pid} must be a finite number ≥ 0`, { details: { pid: e.pid } });
-  }
-  if (e.estTokens !== undefined && !(Number.isFinite(e.estTokens) && e.estTokens >= 0)) {
-    throw new KernelError('EINVAL', `estTokens of pid ${e.pid} must be a finite number ≥ 0`, { details: { pid: e.pid } });
-  }
-}
-
-function positive(n: number, name: string): number {
-  if (!(Number.isFinite(n) && n > 0)) throw new KernelError('ECONFIG', `scheduler ${name} must be a positive number, got ${n}`);
-  return n;
-}
-
-function positiveInt(n: number, name: string): number {
-  if (!(Number.isInteger(n) && n > 0)) throw new KernelError('ECONFIG', `scheduler ${name} must be a positive integer, got ${n}`);
-  return n;
-}
-
-function nonNegative(n: number, name: string): number {
-  if (!(Number.isFinite(n) && n >= 0)) throw new KernelError('EINVAL', `release(): ${name} must be a finite number ≥ 0, got ${n}`);
-  return n;
 }

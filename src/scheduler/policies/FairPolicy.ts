@@ -47,7 +47,8 @@ export class FairPolicy implements SchedPolicy {
   readonly agingMs: number;
   /** Monotonic minimum vruntime per class, shared by every lane. */
   private readonly minV = new Float64Array(PRIORITY_MAX + 1);
-  private readonly running: Set<SchedRecord>[] = [];
+  /** Records on a slot, with the class they were started in (their priority may change meanwhile). */
+  private readonly running = new Map<SchedRecord, number>();
   private readonly queues: FairQueue[] = [];
   private seq = 0;
 
@@ -68,17 +69,12 @@ export class FairPolicy implements SchedPolicy {
   }
 
   started(rec: SchedRecord): void {
-    let set = this.running[rec.priority];
-    if (!set) {
-      set = new Set();
-      this.running[rec.priority] = set;
-    }
-    set.add(rec);
+    this.running.set(rec, rec.priority);
     this.refreshMin(rec.priority);
   }
 
   charge(rec: SchedRecord, tokens: number): void {
-    this.running[rec.priority]?.delete(rec);
+    this.running.delete(rec);
     rec.vruntime += (tokens * DEFAULT_WEIGHT) / rec.weight;
     // Counted as present: it is usually re-queued right after, and must not find the floor raised past it
     // merely because it was briefly neither running nor queued.
@@ -86,7 +82,7 @@ export class FairPolicy implements SchedPolicy {
   }
 
   forget(rec: SchedRecord): void {
-    this.running[rec.priority]?.delete(rec);
+    this.running.delete(rec);
   }
 
   /** The class's minimum vruntime (what a newcomer starts at). */
@@ -110,8 +106,7 @@ export class FairPolicy implements SchedPolicy {
       const head = q.classHead(cls);
       if (head && Number.isFinite(head.key) && head.rec.priority === cls) m = Math.min(m, head.rec.vruntime);
     }
-    const run = this.running[cls];
-    if (run) for (const r of run) m = Math.min(m, r.vruntime);
+    for (const [r, c] of this.running) if (c === cls) m = Math.min(m, r.vruntime);
     if (Number.isFinite(m) && m > (this.minV[cls] ?? 0)) this.minV[cls] = m;
   }
 }
