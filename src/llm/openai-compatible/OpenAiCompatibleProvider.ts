@@ -220,7 +220,7 @@ class OpenAiCompatibleModel implements Model {
       provider: this.provider,
       catalogId: this.id,
       content: think ? content.replace(/^\s+/, '') : content,
-      ...(reasoning ? { reasoning } : {}),
+      ...(reasoning ? { reasoning: think ? reasoning.trim() : reasoning } : {}),
       toolCalls,
       finishReason: mapFinishReason(finish, toolCalls.length > 0),
       usage: normaliseOpenAiUsage(rawUsage),
