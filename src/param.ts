@@ -58,6 +58,21 @@ export const KILL_GRACE_MS = 5_000; // graceful kill before it is forced
 
 // ── context ───────────────────────────────────────────────────────────────────────────────────────
 export const OUTPUT_RESERVE_TOKENS = 4_096; // window space kept free for the model's answer
+export const CTX_HIGH_WATER = 0.9; // compact when the prompt passes this fraction of the budget
+export const CTX_LOW_WATER = 0.45; // ... down to this fraction (hysteresis: one cache break per chunk; bench-tuned)
+export const CTX_PROTECT_RECENT_UNITS = 2; // newest message units never chosen by the scorer (hard overflow aside)
+export const CTX_MESSAGE_OVERHEAD_TOKENS = 4; // per-message framing tokens (role, separators) added to content
+export const CTX_LARGE_OUTPUT_TOKENS = 4_096; // tool outputs above this become a paged head+tail view
+export const CTX_LARGE_OUTPUT_FRACTION = 0.1; // ... or above this fraction of the budget, whichever is smaller
+export const CTX_COUNT_MAX_CHARS = 400_000; // texts longer than this are estimated (chars/4), not tokenized
+export const CTX_STUB_MAX_TOKENS = 400; // a stub (ids + one-line summaries) never exceeds this
+export const CTX_SUMMARY_MAX_TOKENS = 200; // summariser output cap per evicted span
+export const CTX_RECALL_MAX_TOKENS = 3_000; // one recall returns at most this many tokens (read more by offset)
+export const CTX_PREFETCH_SIMILARITY = 0.55; // cosine above which a swapped page is prefetched for the step
+export const CTX_CALIBRATION_BOUNDS = [0.5, 2] as const; // clamp of the provider-usage / estimate ratio
+export const CTX_CACHE_HISTORY = 8; // earlier prompts per process the prefix-cache model remembers
+export const CTX_BREAKPOINT_EVERY = 15; // rolling Anthropic cache breakpoint every ≤ N history messages
+export const CTX_CACHED_PRICE_RATIO = 0.1; // cached input price / input price when the catalogue has none
 
 // ── io / security ─────────────────────────────────────────────────────────────────────────────────
 export const TOOL_TIMEOUT_MS = 30_000; // default per tool call

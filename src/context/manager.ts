@@ -1,0 +1,598 @@
+/**
+ * ContextManager: virtual memory for agents' context windows. One page table per process (./table.ts),
+ * rendered in the cache-friendly layout (./render.ts), kept under budget by a Replacer (./replacer.ts) and
+ * the eviction mechanics (./evict.ts), with page faults from a PageStore (./store.ts) and prompt-cache
+ * accounting by provider rules (./cache-model.ts). Checkpoint state and metrics are in ./snapshot.ts and
+ * ./metrics.ts. The kernel calls: open → (append… → prepare → render → observeUsage)* → close.
+ */
+import { KernelError } from '../errors.js';
+import { findModel } from '../llm/catalog.js';
+import type { ChatMessage, LlmUsage, ToolCall, ToolSpec } from '../llm/model.js';
+import * as P from '../param.js';
+import { canonicalJson, sha256Hex } from '../util/canonical.js';
+import { logger } from '../util/log.js';
+import { type CacheObservation, PromptCacheModel } from './cache-model.js';
+import { cosine, embedText } from './embed.js';
+import { STUB_COST_ESTIMATE, applyEviction, ensureFits, rawTokens, spanPages, staticRaw, unitViews, usedTokens, victimRuns } from './evict.js';
+import { type ContextMetrics, type GlobalContextMetrics, computeMetrics, sumMetrics } from './metrics.js';
+import {
+  APPEND_KINDS,
+  type AppendKind,
+  DEFAULT_IMPORTANCE,
+  type Page,
+  type PageKind,
+  checkImportance,
+  contentText,
+  headTail,
+  messageTokens,
+  safeCountTokens,
+  toolCallTokens,
+} from './page.js';
+import { readWindow } from './recall.js';
+import { renderContext, canonicalTools, systemText } from './render.js';
+import { type Replacer, ScoredReplacer } from './replacer.js';
+import { exportContext, importContext } from './snapshot.js';
+import { MemoryPageStore, type PageStore } from './store.js';
+import { ExtractiveSummarizer, type Summarizer, clipTokens } from './summarizer.js';
+import { type CacheRule, type Price, type ProcContext, type Unit, newCounters, unitForResult } from './table.js';
+
+const log = logger('context');
+
+export interface ContextManagerOptions {
+  /** Caps every process's budget (the seeds' `max_context_tokens`); default: window − output reserve. */
+  maxContextTokens?: number;
+  store?: PageStore;
+  replacer?: Replacer;
+  /** Summarises evicted spans in `prepare` (the kernel passes one that calls the agent's model). */
+  summarizer?: Summarizer;
+  /** Milliseconds clock, for page timestamps and swap-in latency. */
+  clock?: () => number;
+}
+
+export interface OpenOptions {
+  /** Context window in tokens; taken from the model catalogue when `model` is known. */
+  contextWindow?: number;
+  model?: string;
+  provider?: string;
+  /** Tokens kept free for the answer (default OUTPUT_RESERVE_TOKENS, capped by the catalogue's max output). */
+  outputReserve?: number;
+  system?: string;
+  tools?: ToolSpec[];
+  task?: string;
+  pinned?: string[];
+  /** USD per 1M tokens; default from the catalogue, else costs are reported relative (input price = 1). */
+  price?: Price | null;
+  /** Which provider's cache rules drive the effective-cost metric (default: anthropic for Anthropic models, else openai). */
+  cacheRule?: CacheRule;
+}
+
+export interface AppendInput {
+  kind: AppendKind;
+  content: string;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+  name?: string;
+  importance?: number;
+}
+
+export interface RenderStats {
+  rawTokens: number;
+  tokens: number;
+  budget: number;
+  utilisation: number;
+  staticTokens: number;
+  messages: number;
+  stubs: number;
+  cache: CacheObservation | null;
+}
+
+export interface RenderResult {
+  messages: ChatMessage[];
+  tools: ToolSpec[];
+  promptCacheKey: string;
+  tokens: number;
+  stats: RenderStats;
+}
+
+export interface RecallInput {
+  pageId?: string;
+  query?: string;
+  /** Character offset into the page's full text (for reading a large page piece by piece). */
+  offset?: number;
+  /** Also append the recalled text at the tail as a note (default false: the recall tool's result is the page-in). */
+  append?: boolean;
+}
+
+/** Pages above this many tokens become head+tail views (at least 256, so tiny budgets still read something). */
+function largeLimit(ctx: ProcContext): number {
+  return Math.max(256, Math.min(P.CTX_LARGE_OUTPUT_TOKENS, Math.floor(P.CTX_LARGE_OUTPUT_FRACTION * ctx.budget)));
+}
+
+function embedOf(cache: WeakMap<Page, Float32Array>, p: Page): Float32Array {
+  let v = cache.get(p);
+  if (!v) {
+    v = embedText(p.content);
+    cache.set(p, v);
+  }
+  return v;
+}
+
+export class ContextManager {
+  readonly store: PageStore;
+  readonly replacer: Replacer;
+  readonly summarizer: Summarizer;
+  private readonly maxContextTokens: number | undefined;
+  private readonly clock: () => number;
+  private readonly procs = new Map<string, ProcContext>();
+  private readonly closed: ContextMetrics[] = [];
+  private readonly embeddings = new WeakMap<Page, Float32Array>();
+
+  constructor(opts: ContextManagerOptions = {}) {
+    if (opts.maxContextTokens !== undefined && (!Number.isInteger(opts.maxContextTokens) || opts.maxContextTokens <= 0)) {
+      throw new KernelError('EINVAL', `maxContextTokens must be a positive integer, got ${String(opts.maxContextTokens)}`);
+    }
+    this.maxContextTokens = opts.maxContextTokens;
+    this.store = opts.store ?? new MemoryPageStore();
+    this.replacer = opts.replacer ?? new ScoredReplacer();
+    this.summarizer = opts.summarizer ?? new ExtractiveSummarizer();
+    this.clock = opts.clock ?? Date.now;
+  }
+
+  // ── lifecycle ──────────────────────────────────────────────────────────────────────────────────
+
+  open(pid: number | string, opts: OpenOptions = {}): void {
+    const key = String(pid);
+    if (this.procs.has(key)) throw new KernelError('EEXIST', `context of process ${key} is already open; close it first`);
+    const entry = opts.model ? findModel(opts.model, opts.provider) : undefined;
+    const window = opts.contextWindow ?? entry?.contextWindow ?? this.maxContextTokens;
+    if (window === undefined || !Number.isInteger(window) || window <= 0) {
+      throw new KernelError(
+        'EINVAL',
+        `open(${key}): contextWindow must be a positive integer (got ${String(opts.contextWindow)}); pass it, or a model the catalogue knows`,
+      );
+    }
+    const reserve = opts.outputReserve ?? Math.min(P.OUTPUT_RESERVE_TOKENS, entry?.maxOutput ?? P.OUTPUT_RESERVE_TOKENS, Math.floor(window / 4));
+    if (!Number.isInteger(reserve) || reserve < 0 || reserve >= window) {
+      throw new KernelError('EINVAL', `open(${key}): outputReserve ${reserve} must be an integer in [0, contextWindow ${window})`);
+    }
+    const budget = Math.min(window - reserve, this.maxContextTokens ?? Number.POSITIVE_INFINITY);
+    const price = opts.price !== undefined ? opts.price : (entry?.price ?? null);
+    const ctx: ProcContext = {
+      pid,
+      window,
+      reserve,
+      budget,
+      tools: [],
+      toolsJson: '',
+      toolsTokens: 0,
+      system: null,
+      task: null,
+      pinned: [],
+      systemTokens: 0,
+      systemText: '',
+      systemHash: '',
+      history: [],
+      seq: 0,
+      step: 0,
+      calibration: 1,
+      swapped: new Map(),
+      pending: new Map(),
+      prefetched: new Set(),
+      cache: new PromptCacheModel(),
+      cacheRule: opts.cacheRule ?? (entry?.provider === 'anthropic' ? 'anthropic' : 'openai'),
+      price: price ? { input: price.input, cachedInput: price.cachedInput, cacheWrite: price.cacheWrite } : null,
+      counters: newCounters(),
+      order: null,
+      busy: false,
+    };
+    ctx.tools = canonicalTools(opts.tools ?? []);
+    ctx.toolsJson = ctx.tools.length ? canonicalJson(ctx.tools) : '';
+    ctx.toolsTokens = ctx.tools.length ? safeCountTokens(ctx.toolsJson) : 0;
+    if (opts.system) ctx.system = this.newPage(ctx, 'system', opts.system, {});
+    if (opts.task) ctx.task = this.newPage(ctx, 'task', opts.task, {});
+    for (const text of opts.pinned ?? []) ctx.pinned.push(this.newPage(ctx, 'pinned', text, {}));
+    this.refreshSystem(ctx);
+    this.checkStatic(ctx);
+    this.procs.set(key, ctx);
+  }
+
+  /** Adds a pinned note to the static prefix (breaks the prompt cache once; pinned pages are never evicted). */
+  pin(pid: number | string, content: string): Page {
+    const ctx = this.ctx(pid);
+    const page = this.newPage(ctx, 'pinned', contentText(content, 'pin'), {});
+    ctx.pinned.push(page);
+    this.refreshSystem(ctx);
+    try {
+      this.checkStatic(ctx);
+    } catch (err) {
+      ctx.pinned.pop();
+      this.refreshSystem(ctx);
+      throw err;
+    }
+    return page;
+  }
+
+  /** Closes a process's context. Its swap space is deleted unless `keepSwap` (a suspended process). */
+  async close(pid: number | string, opts: { keepSwap?: boolean } = {}): Promise<void> {
+    const ctx = this.ctx(pid);
+    this.closed.push(computeMetrics(ctx, rawTokens(ctx)));
+    this.procs.delete(String(pid));
+    if (opts.keepSwap) await this.store.put(ctx.pid, [...ctx.pending.values()]);
+    else await this.store.deleteProcess(ctx.pid);
+  }
+
+  has(pid: number | string): boolean {
+    return this.procs.has(String(pid));
+  }
+
+  // ── appending ─────────────────────────────────────────────────────────────────────────────────
+
+  append(pid: number | string, input: AppendInput): Page {
+    const ctx = this.ctx(pid);
+    if (!APPEND_KINDS.includes(input.kind)) {
+      throw new KernelError('EINVAL', `append: kind "${String(input.kind)}" is not one of ${APPEND_KINDS.join(', ')}`);
+    }
+    if (input.kind === 'tool_result' && !input.toolCallId) {
+      throw new KernelError('EINVAL', 'append: a tool_result needs toolCallId (the id of the call it answers)');
+    }
+    if (input.toolCalls && input.kind !== 'assistant') {
+      throw new KernelError('EINVAL', `append: toolCalls belong on an assistant page, not "${input.kind}"`);
+    }
+    const importance = checkImportance(input.importance, 'append');
+    // A result whose call is no longer resident (or answered twice) cannot be a tool message: it becomes
+    // a note saying what it answers, so the prompt stays valid for every provider.
+    const owner = input.kind === 'tool_result' && input.toolCallId ? unitForResult(ctx, input.toolCallId) : null;
+    const orphan = input.kind === 'tool_result' && (!owner || owner.pages.some((p) => p.toolCallId === input.toolCallId));
+    const text = contentText(input.content, 'append');
+    const page = this.newPage(ctx, orphan ? 'note' : input.kind, orphan ? `[result of ${input.name ?? 'tool'} call ${input.toolCallId}]\n${text}` : text, {
+      ...(input.toolCalls?.length ? { toolCalls: input.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })) } : {}),
+      ...(input.toolCallId && !orphan ? { toolCallId: input.toolCallId } : {}),
+      ...(input.name ? { name: input.name } : {}),
+      ...(importance !== undefined ? { importance } : {}),
+    });
+    if (owner && !orphan) owner.pages.push(page);
+    else ctx.history.push({ t: 'unit', unit: { key: ctx.seq, pages: [page] } });
+    return page;
+  }
+
+  /** A tool's output; above the large-output threshold the page shows head and tail and stores the rest. */
+  appendToolResult(pid: number | string, r: { toolCallId: string; name: string; output: string; importance?: number }): Page {
+    return this.append(pid, { kind: 'tool_result', content: r.output, toolCallId: r.toolCallId, name: r.name, ...(r.importance !== undefined ? { importance: r.importance } : {}) });
+  }
+
+  // ── the step: prepare, render, observe ────────────────────────────────────────────────────────
+
+  /**
+   * Before a model call: prefetch a swapped page highly similar to the step, compact with hysteresis
+   * (summaries from the summarizer), enforce the hard budget and write evicted pages to the store.
+   */
+  async prepare(pid: number | string, opts: { currentStep?: string } = {}): Promise<void> {
+    const ctx = this.ctx(pid);
+    if (ctx.busy) throw new KernelError('ESTATE', `prepare(${String(pid)}) is already running for this process`);
+    ctx.busy = true;
+    try {
+      const query = opts.currentStep ? embedText(opts.currentStep) : null;
+      if (query) await this.prefetch(ctx, query);
+      const sim = this.similarity(query);
+      // A resident page similar to the step counts as used by it: the frequency signal of the scorer.
+      for (const e of ctx.history) {
+        if (e.t === 'unit' && query && sim(e.unit) >= P.CTX_PREFETCH_SIMILARITY) for (const p of e.unit.pages) this.touch(ctx, p);
+      }
+      const plan = this.replacer.plan({ units: unitViews(ctx, sim), used: usedTokens(ctx), budget: ctx.budget, step: ctx.step, stubCost: STUB_COST_ESTIMATE });
+      ctx.order = plan.order ?? null;
+      if (plan.evict.length > 0) {
+        const victims = new Set(plan.evict);
+        const summaries = this.replacer.leavesStubs ? await this.summarize(ctx, victims) : undefined;
+        applyEviction(ctx, victims, this.replacer.leavesStubs, summaries);
+      }
+      ensureFits(ctx, this.replacer, sim);
+      await this.flushCtx(ctx);
+    } finally {
+      ctx.busy = false;
+    }
+  }
+
+  /**
+   * The prompt for the next model call. Never exceeds the budget (evicts synchronously if appends since
+   * `prepare` overflowed it). `record: false` peeks without counting a request in the cache metrics.
+   */
+  render(pid: number | string, opts: { record?: boolean } = {}): RenderResult {
+    const ctx = this.ctx(pid);
+    ensureFits(ctx, this.replacer, () => 0);
+    const r = renderContext(ctx);
+    const tokens = Math.ceil(r.rawTokens * ctx.calibration);
+    if (tokens > ctx.budget) throw new KernelError('EOVERFLOW', `render(${String(pid)}): ${tokens} tokens exceed the budget ${ctx.budget}`);
+    let cache: CacheObservation | null = null;
+    if (opts.record !== false) {
+      ctx.step++;
+      cache = ctx.cache.observe(r.segments);
+      this.account(ctx, cache, tokens);
+    }
+    return {
+      messages: r.messages,
+      tools: ctx.tools.map((t) => ({ ...t })),
+      promptCacheKey: String(ctx.pid),
+      tokens,
+      stats: {
+        rawTokens: r.rawTokens,
+        tokens,
+        budget: ctx.budget,
+        utilisation: tokens / ctx.budget,
+        staticTokens: r.staticTokens,
+        messages: r.messages.length,
+        stubs: ctx.history.filter((e) => e.t === 'stub').length,
+        cache,
+      },
+    };
+  }
+
+  /** Calibrates the token estimate with the provider's count for the prompt rendered as `renderedTokens`. */
+  observeUsage(pid: number | string, usage: LlmUsage, renderedTokens: number): void {
+    const ctx = this.ctx(pid);
+    if (!(renderedTokens > 0) || !(usage.input > 0)) return;
+    const raw = renderedTokens / ctx.calibration;
+    const ratio = usage.input / raw;
+    const [lo, hi] = P.CTX_CALIBRATION_BOUNDS;
+    ctx.calibration = Math.min(hi, Math.max(lo, 0.7 * ctx.calibration + 0.3 * ratio));
+    ctx.counters.reportedInput += usage.input;
+    ctx.counters.reportedCached += usage.cachedInput;
+  }
+
+  // ── page faults ───────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Pages a swapped (or large) page back in by id, or the best lexical match for a query. Returns the text
+   * (at most CTX_RECALL_MAX_TOKENS; a footer gives the offset to read on). With `append` it is also
+   * appended at the tail as a note; otherwise the caller (the recall tool) appends it as the tool result.
+   */
+  async recall(pid: number | string, input: RecallInput): Promise<string> {
+    const ctx = this.ctx(pid);
+    let id = input.pageId;
+    if (!id) {
+      if (!input.query) throw new KernelError('EINVAL', 'recall: give a pageId (from a stub) or a query');
+      const q = embedText(input.query);
+      let best = -1;
+      for (const s of ctx.swapped.values()) {
+        const c = cosine(q, s.embedding);
+        if (c > best) {
+          best = c;
+          id = s.id;
+        }
+      }
+      if (!id || best <= 0) return `[recall: no paged-out page matches "${clipTokens(input.query, 30)}"]`;
+    }
+    const text = await this.pageText(ctx, id);
+    const win = readWindow(id, text, input.offset ?? 0, Math.min(P.CTX_RECALL_MAX_TOKENS, largeLimit(ctx) - 120));
+    ctx.counters.faults++;
+    const resident = this.findResident(ctx, id);
+    if (resident) this.touch(ctx, resident);
+    const info = ctx.swapped.get(id);
+    const label = info?.label ?? (resident ? `${resident.id} ${resident.kind}` : id);
+    const out = `[page ${label}${input.offset ? `, from character ${input.offset}` : ''}]\n${win}`;
+    if (input.append) this.append(pid, { kind: 'note', content: out, importance: info?.importance ?? DEFAULT_IMPORTANCE.note });
+    return out;
+  }
+
+  /** Writes the write-behind queue to the store (prepare does this; the kernel calls it before a checkpoint). */
+  async flush(pid: number | string): Promise<void> {
+    await this.flushCtx(this.ctx(pid));
+  }
+
+  // ── checkpoints ───────────────────────────────────────────────────────────────────────────────
+
+  /** JSON-serialisable state for the process's checkpoint (includes text not yet flushed to the store). */
+  exportState(pid: number | string): unknown {
+    return exportContext(this.ctx(pid));
+  }
+
+  /** Restores a context exported by exportState (replacing an open one for the same pid). */
+  importState(pid: number | string, state: unknown): void {
+    const ctx = importContext(pid, state);
+    this.procs.set(String(pid), ctx);
+  }
+
+  // ── metrics ───────────────────────────────────────────────────────────────────────────────────
+
+  metrics(pid: number | string): ContextMetrics {
+    const ctx = this.ctx(pid);
+    return computeMetrics(ctx, rawTokens(ctx));
+  }
+
+  globalMetrics(): GlobalContextMetrics {
+    return sumMetrics([...[...this.procs.values()].map((c) => computeMetrics(c, rawTokens(c))), ...this.closed], this.procs.size);
+  }
+
+  pids(): string[] {
+    return [...this.procs.keys()];
+  }
+
+  /** Ids of resident pages in render order of the history (tests, dashboards). */
+  residentPageIds(pid: number | string): string[] {
+    const ctx = this.ctx(pid);
+    return ctx.history.flatMap((e) => (e.t === 'unit' ? e.unit.pages.map((p) => p.id) : []));
+  }
+
+  // ── the seeds' API ────────────────────────────────────────────────────────────────────────────
+
+  /** Seeds: `allocate_page(agent_pid, content, importance)`; opens the process on first use. */
+  allocatePage(pid: number | string, content: string, importance = 0.5): string {
+    if (!this.has(pid)) this.open(pid, { contextWindow: this.maxContextTokens ?? 100_000, outputReserve: 0 });
+    const page = this.append(pid, { kind: 'note', content, importance });
+    ensureFits(this.ctx(pid), this.replacer, () => 0);
+    return page.id;
+  }
+
+  /** Seeds: `access_page(page_id)`: the resident page (access counted), or null when swapped out or unknown. */
+  accessPage(pageId: string): Page | null {
+    const ctx = this.procs.get(pageId.slice(0, pageId.lastIndexOf('.')));
+    if (!ctx) return null;
+    const p = this.findResident(ctx, pageId);
+    if (p) this.touch(ctx, p);
+    return p;
+  }
+
+  /** Seeds: `get_agent_context(agent_pid)`: the rendered context as text, in layout order (not re-sorted). */
+  getAgentContext(pid: number | string): string {
+    return this.render(pid, { record: false })
+      .messages.map((m) => m.content)
+      .join('\n\n');
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────────────────────────
+
+  private ctx(pid: number | string): ProcContext {
+    const ctx = this.procs.get(String(pid));
+    if (!ctx) throw new KernelError('ENOPROC', `no context is open for process ${String(pid)}; call open(pid, …) first`, { details: { pid } });
+    return ctx;
+  }
+
+  private newPage(ctx: ProcContext, kind: PageKind, content: string, extra: Partial<Page>): Page {
+    ctx.seq++;
+    const id = `${String(ctx.pid)}.${ctx.seq}`;
+    const page: Page = {
+      id,
+      kind,
+      content,
+      tokens: 0,
+      importance: extra.importance ?? DEFAULT_IMPORTANCE[kind],
+      pinned: kind === 'pinned' || kind === 'system' || kind === 'task',
+      accessCount: 0,
+      lastAccess: ctx.step,
+      createdStep: ctx.step,
+      createdAt: this.clock(),
+      ...(extra.toolCalls ? { toolCalls: extra.toolCalls } : {}),
+      ...(extra.toolCallId ? { toolCallId: extra.toolCallId } : {}),
+      ...(extra.name ? { name: extra.name } : {}),
+    };
+    const limit = largeLimit(ctx);
+    // Counted once here (safeCountTokens estimates texts beyond CTX_COUNT_MAX_CHARS instead of tokenizing).
+    const full = safeCountTokens(content);
+    if (!page.pinned && full > limit) {
+      const view = headTail(content, limit, (omitted, headChars) =>
+        `[… ${omitted} characters omitted (page ${id}, ${full} tokens in all). Call the recall tool with {"page_id": "${id}", "offset": ${headChars}} to read on …]`,
+      );
+      page.content = view.view;
+      page.fullTokens = full;
+      ctx.pending.set(id, {
+        pageId: id,
+        kind,
+        content,
+        summary: '',
+        tokens: full,
+        importance: page.importance,
+        meta: { view: true, ...(page.toolCallId ? { toolCallId: page.toolCallId } : {}), ...(page.name ? { name: page.name } : {}) },
+      });
+    }
+    page.tokens =
+      page.fullTokens === undefined
+        ? P.CTX_MESSAGE_OVERHEAD_TOKENS + full + toolCallTokens(page.toolCalls)
+        : messageTokens(page.content, page.toolCalls);
+    return page;
+  }
+
+  private refreshSystem(ctx: ProcContext): void {
+    ctx.systemText = systemText(ctx.system, ctx.pinned);
+    ctx.systemTokens = ctx.systemText ? messageTokens(ctx.systemText) : 0;
+    ctx.systemHash = sha256Hex(canonicalJson({ r: 'system', c: ctx.systemText })).slice(0, 32);
+  }
+
+  private checkStatic(ctx: ProcContext): void {
+    const need = Math.ceil(staticRaw(ctx) * ctx.calibration) + P.CTX_STUB_MAX_TOKENS;
+    if (need > ctx.budget) {
+      throw new KernelError(
+        'EOVERFLOW',
+        `context of process ${String(ctx.pid)}: the static prefix needs ${need - P.CTX_STUB_MAX_TOKENS} tokens (tools ${ctx.toolsTokens}, system + ${ctx.pinned.length} pinned ${ctx.systemTokens}, task ${ctx.task?.tokens ?? 0}) plus ${P.CTX_STUB_MAX_TOKENS} for history, but the budget is ${ctx.budget} (window ${ctx.window} − output reserve ${ctx.reserve}); pin less, shorten the system prompt or tool list, or use a model with a larger context window`,
+        { details: { pid: ctx.pid, need, budget: ctx.budget, pinned: ctx.pinned.length } },
+      );
+    }
+  }
+
+  private touch(ctx: ProcContext, p: Page): void {
+    p.accessCount++;
+    p.lastAccess = ctx.step;
+  }
+
+  private findResident(ctx: ProcContext, id: string): Page | null {
+    for (const p of [ctx.system, ctx.task, ...ctx.pinned]) if (p?.id === id) return p;
+    for (const e of ctx.history) if (e.t === 'unit') for (const p of e.unit.pages) if (p.id === id) return p;
+    return null;
+  }
+
+  private similarity(q: Float32Array | null): (u: Unit) => number {
+    if (!q) return () => 0;
+    return (u) => {
+      const head = u.pages[0];
+      return head ? cosine(q, embedOf(this.embeddings, head)) : 0;
+    };
+  }
+
+  /** Full text of a page: resident content, the write-behind queue, or the store (a timed swap-in). */
+  private async pageText(ctx: ProcContext, id: string): Promise<string> {
+    const pending = ctx.pending.get(id);
+    if (pending) return pending.content;
+    const resident = this.findResident(ctx, id);
+    if (resident && resident.fullTokens === undefined) return resident.content;
+    const t0 = performance.now();
+    const stored = await this.store.get(ctx.pid, id);
+    ctx.counters.swapInMs.push(performance.now() - t0);
+    if (ctx.counters.swapInMs.length > 1024) ctx.counters.swapInMs.shift();
+    if (!stored) {
+      throw new KernelError('ENOTFOUND', `page ${id} of process ${String(ctx.pid)} is not resident and not in the page store (${this.store.name}); check the id in the stub`, {
+        details: { pid: ctx.pid, pageId: id },
+      });
+    }
+    return stored.content;
+  }
+
+  private async prefetch(ctx: ProcContext, q: Float32Array): Promise<void> {
+    let bestId: string | null = null;
+    let best = P.CTX_PREFETCH_SIMILARITY;
+    for (const s of ctx.swapped.values()) {
+      if (ctx.prefetched.has(s.id)) continue;
+      const c = cosine(q, s.embedding);
+      if (c >= best) {
+        best = c;
+        bestId = s.id;
+      }
+    }
+    if (!bestId) return;
+    ctx.prefetched.add(bestId);
+    ctx.counters.prefetches++;
+    await this.recall(ctx.pid, { pageId: bestId, append: true });
+  }
+
+  private async summarize(ctx: ProcContext, victims: ReadonlySet<number>): Promise<Map<number, string>> {
+    const out = new Map<number, string>();
+    for (const run of victimRuns(ctx, victims)) {
+      let s: string;
+      try {
+        s = clipTokens(await this.summarizer.summarize(spanPages(ctx, run), { maxTokens: P.CTX_SUMMARY_MAX_TOKENS, pid: ctx.pid }), P.CTX_SUMMARY_MAX_TOKENS);
+        ctx.counters.summaries++;
+      } catch (err) {
+        ctx.counters.summarizerFailures++;
+        log.warnOnce(`summarizer:${this.summarizer.name}`, 'summarizer failed; using the extractive fallback', { error: err instanceof Error ? err.message : String(err) });
+        continue;
+      }
+      for (const e of run) if (e.t === 'unit') out.set(e.unit.key, s);
+    }
+    return out;
+  }
+
+  private async flushCtx(ctx: ProcContext): Promise<void> {
+    if (ctx.pending.size === 0) return;
+    const batch = [...ctx.pending.values()];
+    await this.store.put(ctx.pid, batch);
+    for (const p of batch) if (ctx.pending.get(p.pageId) === p) ctx.pending.delete(p.pageId);
+  }
+
+  private account(ctx: ProcContext, obs: CacheObservation, tokens: number): void {
+    const c = ctx.counters;
+    c.renders++;
+    c.utilisationSum += tokens / ctx.budget;
+    const price = ctx.price ?? { input: 1, cachedInput: P.CTX_CACHED_PRICE_RATIO, cacheWrite: 1.25 };
+    const cached = ctx.cacheRule === 'anthropic' ? obs.anthropicRead : ctx.cacheRule === 'vllm' ? obs.vllmCached : obs.openaiCached;
+    const write = ctx.cacheRule === 'anthropic' ? obs.anthropicWrite : 0;
+    c.costUsd += ((obs.input - cached - write) * price.input + cached * price.cachedInput + write * price.cacheWrite) / 1e6;
+    c.costUncachedUsd += (obs.input * price.input) / 1e6;
+  }
+}

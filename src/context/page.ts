@@ -1,0 +1,162 @@
+/**
+ * Pages: the unit of the context manager's virtual memory. Every message the model sees is a page (system,
+ * task, pinned notes, user/assistant turns, tool results, notes, summaries). Tokens are counted once, when a
+ * page is made, with the shared BPE tokenizer; large contents become a head+tail view whose full text lives
+ * in the page store. The page table and layout are in ./manager.ts and ./render.ts.
+ */
+import { KernelError } from '../errors.js';
+import type { ToolCall } from '../llm/model.js';
+import { countTokens } from '../llm/tokenizer.js';
+import * as P from '../param.js';
+import { canonicalJson } from '../util/canonical.js';
+
+export type PageKind = 'system' | 'task' | 'pinned' | 'user' | 'assistant' | 'tool_result' | 'note' | 'summary';
+export type AppendKind = 'user' | 'assistant' | 'tool_result' | 'note' | 'summary';
+export const APPEND_KINDS: readonly AppendKind[] = ['user', 'assistant', 'tool_result', 'note', 'summary'];
+
+export interface Page {
+  /** `<pid>.<seq>`: unique per manager, short enough for stubs and the recall tool. */
+  id: string;
+  kind: PageKind;
+  /** The text rendered into the prompt (a head+tail view when `fullTokens` is set). */
+  content: string;
+  toolCalls?: ToolCall[];
+  toolCallId?: string;
+  name?: string;
+  /** Tokens this page occupies when rendered (content + tool calls + message framing). */
+  tokens: number;
+  /** Tokens of the full content when the page is a head+tail view of a larger text. */
+  fullTokens?: number;
+  importance: number;
+  pinned: boolean;
+  accessCount: number;
+  /** Step (render count) of the last access; recency for the replacer. */
+  lastAccess: number;
+  createdStep: number;
+  createdAt: number;
+}
+
+export const DEFAULT_IMPORTANCE: Record<PageKind, number> = {
+  system: 1,
+  task: 1,
+  pinned: 1,
+  user: 0.7,
+  assistant: 0.5,
+  tool_result: 0.4,
+  note: 0.6,
+  summary: 0.8,
+};
+
+const LONG_RUN = /\S{200,}/g;
+const RUN_CHUNK = 100;
+
+/**
+ * Token count that stays fast on hostile text. BPE merging is quadratic in the length of one
+ * whitespace-free run (20,000 chars of minified code or base64 take ~20 s in js-tiktoken), so long runs are
+ * counted in fixed chunks; merges across a chunk edge are rare, so the count stays within a token or two
+ * per chunk. Texts above CTX_COUNT_MAX_CHARS are estimated at 4 chars per token (only head+tail views of
+ * such texts are ever rendered, and those are counted exactly).
+ */
+export function safeCountTokens(text: string): number {
+  if (text.length === 0) return 0;
+  if (text.length > P.CTX_COUNT_MAX_CHARS) return Math.ceil(text.length / 4);
+  if (!LONG_RUN.test(text)) return countTokens(text);
+  LONG_RUN.lastIndex = 0;
+  let n = 0;
+  const rest = text.replace(LONG_RUN, (run) => {
+    for (let i = 0; i < run.length; i += RUN_CHUNK) n += countTokens(run.slice(i, i + RUN_CHUNK));
+    return ' ';
+  });
+  return n + countTokens(rest);
+}
+
+export function toolCallTokens(calls: readonly ToolCall[] | undefined): number {
+  if (!calls) return 0;
+  let n = 0;
+  for (const c of calls) n += safeCountTokens(c.name) + safeCountTokens(c.arguments) + P.CTX_MESSAGE_OVERHEAD_TOKENS;
+  return n;
+}
+
+/** Rendered size of one message: framing + content + tool calls. */
+export function messageTokens(content: string, calls?: readonly ToolCall[]): number {
+  return P.CTX_MESSAGE_OVERHEAD_TOKENS + safeCountTokens(content) + toolCallTokens(calls);
+}
+
+/** Structured content is rendered as canonical JSON so the same value always gives the same bytes. */
+export function contentText(content: unknown, what: string): string {
+  if (typeof content === 'string') return content;
+  if (content === undefined || content === null) {
+    throw new KernelError('EINVAL', `${what}: content is missing; pass a string (or a JSON-serialisable value)`);
+  }
+  return canonicalJson(content);
+}
+
+export function checkImportance(v: number | undefined, what: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isFinite(v) || v < 0 || v > 1) {
+    throw new KernelError('EINVAL', `${what}: importance must be a number in [0, 1], got ${String(v)}`);
+  }
+  return v;
+}
+
+export interface HeadTail {
+  /** Inline text: head, a marker saying how to read the rest, tail. */
+  view: string;
+  headChars: number;
+  tailChars: number;
+}
+
+/**
+ * Cuts a large text into a head+tail view of at most `maxTokens` tokens. Cuts fall on line ends where a
+ * line end is near, so the model sees whole lines. `marker(omittedChars)` writes the middle line.
+ */
+export function headTail(text: string, maxTokens: number, marker: (omittedChars: number, headChars: number) => string): HeadTail {
+  const markerBudget = 80;
+  const room = Math.max(16, maxTokens - markerBudget);
+  let headTok = Math.floor(room * 0.6);
+  let tailTok = room - headTok;
+  // Start from ~3 chars per token and shrink until the exact count fits.
+  let headChars = Math.min(text.length, headTok * 3);
+  let tailChars = Math.min(text.length - headChars, tailTok * 3);
+  for (let attempt = 0; attempt < 12; attempt++) {
+    const head = cutAtLine(text.slice(0, headChars), 'end');
+    const tail = cutAtLine(text.slice(text.length - tailChars), 'start');
+    // Reading on starts after the newline the head was cut at.
+    const resume = head.length + (text[head.length] === '\n' ? 1 : 0);
+    const view = `${head}\n${marker(text.length - resume - tail.length, resume)}\n${tail}`;
+    if (safeCountTokens(view) <= maxTokens) return { view, headChars: resume, tailChars: tail.length };
+    headTok = Math.floor(headTok * 0.8);
+    tailTok = Math.floor(tailTok * 0.8);
+    headChars = Math.floor(headChars * 0.8);
+    tailChars = Math.floor(tailChars * 0.8);
+  }
+  const view = marker(text.length, 0);
+  return { view, headChars: 0, tailChars: 0 };
+}
+
+function cutAtLine(s: string, keep: 'end' | 'start'): string {
+  if (keep === 'end') {
+    const nl = s.lastIndexOf('\n');
+    return nl > s.length * 0.5 ? s.slice(0, nl) : s;
+  }
+  const nl = s.indexOf('\n');
+  return nl >= 0 && nl < s.length * 0.5 ? s.slice(nl + 1) : s;
+}
+
+/** One line describing a page for a stub: first sentence or first non-empty line, clipped. */
+export function oneLine(text: string, maxChars = 120): string {
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.length > 0);
+  if (!line) return '(empty)';
+  const sentence = /^(.{20,}?[.!?])(\s|$)/.exec(line)?.[1] ?? line;
+  const clipped = sentence.length > maxChars ? `${sentence.slice(0, maxChars - 1)}…` : sentence;
+  return clipped.replace(/\s+/g, ' ');
+}
+
+export function describePage(p: Pick<Page, 'id' | 'kind' | 'name' | 'toolCalls' | 'fullTokens' | 'tokens'>): string {
+  const what =
+    p.kind === 'tool_result' ? `tool_result ${p.name ?? ''}`.trim() : p.toolCalls?.length ? `assistant → ${p.toolCalls.map((c) => c.name).join(', ')}` : p.kind;
+  return `${p.id} ${what}, ${p.fullTokens ?? p.tokens} tokens`;
+}

@@ -1,0 +1,135 @@
+/**
+ * Checkpoint form of a process's page table: plain JSON (embeddings quantised to int8, base64), stored in
+ * the process's checkpoint by the kernel. Text already written to the page store is referenced by id only;
+ * text still in the write-behind queue travels in the state, so a restore loses nothing.
+ */
+import { KernelError } from '../errors.js';
+import type { ToolSpec } from '../llm/model.js';
+import { type CacheTotals, PromptCacheModel } from './cache-model.js';
+import type { Page } from './page.js';
+import type { StoredPage } from './store.js';
+import type { StubEntry } from './summarizer.js';
+import { type CacheRule, type Counters, type Entry, type Price, type ProcContext, type SwappedInfo, makeStub } from './table.js';
+
+type SwappedJson = Omit<SwappedInfo, 'embedding'> & { e: string };
+type EntryJson = { t: 'unit'; key: number; pages: Page[] } | { t: 'stub'; key: number; entries: StubEntry[]; summary: string };
+
+interface ContextStateV1 {
+  v: 1;
+  pid: number | string;
+  window: number;
+  reserve: number;
+  budget: number;
+  tools: ToolSpec[];
+  toolsTokens: number;
+  system: Page | null;
+  task: Page | null;
+  pinned: Page[];
+  history: EntryJson[];
+  seq: number;
+  step: number;
+  calibration: number;
+  swapped: SwappedJson[];
+  pending: Omit<StoredPage, 'embedding'>[];
+  prefetched: string[];
+  cache: { last: { hashes: string[]; cum: number[]; bps: number[] } | null; totals: CacheTotals };
+  cacheRule: CacheRule;
+  price: Price | null;
+  counters: Counters;
+  systemText: string;
+  systemTokens: number;
+  systemHash: string;
+  toolsJson: string;
+}
+
+function q8(v: Float32Array): string {
+  const b = new Int8Array(v.length);
+  for (let i = 0; i < v.length; i++) b[i] = Math.max(-127, Math.min(127, Math.round((v[i] ?? 0) * 127)));
+  return Buffer.from(b.buffer).toString('base64');
+}
+
+function unq8(s: string): Float32Array {
+  const b = new Int8Array(Buffer.from(s, 'base64'));
+  const v = new Float32Array(b.length);
+  for (let i = 0; i < b.length; i++) v[i] = (b[i] ?? 0) / 127;
+  return v;
+}
+
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+
+export function exportContext(ctx: ProcContext): ContextStateV1 {
+  return clone({
+    v: 1,
+    pid: ctx.pid,
+    window: ctx.window,
+    reserve: ctx.reserve,
+    budget: ctx.budget,
+    tools: ctx.tools,
+    toolsTokens: ctx.toolsTokens,
+    toolsJson: ctx.toolsJson,
+    system: ctx.system,
+    task: ctx.task,
+    pinned: ctx.pinned,
+    systemText: ctx.systemText,
+    systemTokens: ctx.systemTokens,
+    systemHash: ctx.systemHash,
+    history: ctx.history.map(
+      (e): EntryJson => (e.t === 'unit' ? { t: 'unit', key: e.unit.key, pages: e.unit.pages } : { t: 'stub', key: e.stub.key, entries: e.stub.entries, summary: e.stub.summary }),
+    ),
+    seq: ctx.seq,
+    step: ctx.step,
+    calibration: ctx.calibration,
+    swapped: [...ctx.swapped.values()].map(({ embedding, ...rest }): SwappedJson => ({ ...rest, e: q8(embedding) })),
+    pending: [...ctx.pending.values()].map(({ embedding: _e, ...rest }) => rest),
+    prefetched: [...ctx.prefetched],
+    cache: ctx.cache.exportState(),
+    cacheRule: ctx.cacheRule,
+    price: ctx.price,
+    counters: ctx.counters,
+  } satisfies ContextStateV1);
+}
+
+export function importContext(pid: number | string, state: unknown): ProcContext {
+  const s = state as Partial<ContextStateV1> | null;
+  if (!s || typeof s !== 'object' || s.v !== 1 || !Array.isArray(s.history) || !Array.isArray(s.swapped) || typeof s.budget !== 'number') {
+    throw new KernelError('EINVAL', `importState(${String(pid)}): not a context state of version 1 (was it produced by exportState?)`);
+  }
+  if (String(s.pid) !== String(pid)) {
+    throw new KernelError('EINVAL', `importState(${String(pid)}): the state belongs to process ${String(s.pid)}`);
+  }
+  const st = clone(s as ContextStateV1);
+  const cache = new PromptCacheModel();
+  cache.importState(st.cache);
+  const swapped = new Map(st.swapped.map(({ e, ...rest }): [string, SwappedInfo] => [rest.id, { ...rest, embedding: unq8(e) }]));
+  const history: Entry[] = st.history.map((e) =>
+    e.t === 'unit' ? { t: 'unit', unit: { key: e.key, pages: e.pages } } : { t: 'stub', stub: makeStub(e.key, e.entries, e.summary) },
+  );
+  return {
+    pid: st.pid,
+    window: st.window,
+    reserve: st.reserve,
+    budget: st.budget,
+    tools: st.tools,
+    toolsJson: st.toolsJson,
+    toolsTokens: st.toolsTokens,
+    system: st.system,
+    task: st.task,
+    pinned: st.pinned,
+    systemText: st.systemText,
+    systemTokens: st.systemTokens,
+    systemHash: st.systemHash,
+    history,
+    seq: st.seq,
+    step: st.step,
+    calibration: st.calibration,
+    swapped,
+    pending: new Map(st.pending.map((p) => [p.pageId, { ...p, ...(swapped.get(p.pageId) ? { embedding: swapped.get(p.pageId)?.embedding } : {}) } as StoredPage])),
+    prefetched: new Set(st.prefetched),
+    cache,
+    cacheRule: st.cacheRule,
+    price: st.price,
+    counters: st.counters,
+    order: null,
+    busy: false,
+  };
+}
