@@ -1,6 +1,9 @@
 /** Every CLI command, in the order `aos --help` lists them. Add one line per command module. */
 import type { Command } from 'commander';
+import { register as audit } from './audit.js';
 import { register as config } from './config.js';
 import { register as run } from './run.js';
+import { register as models } from './models.js';
+import { register as simLlm } from './sim-llm.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [config, run];
+export const COMMANDS: Array<(program: Command) => void> = [config, run, models, simLlm, audit];
