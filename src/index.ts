@@ -100,6 +100,7 @@ export {
   type BudgetUsage,
 } from './scheduler/budget.js';
 export { schedulerOptionsFromConfig } from './scheduler/config.js';
+export { Dispatcher, type SetTimer } from './scheduler/dispatcher.js';
 
 // ── context ──
 
