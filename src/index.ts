@@ -57,7 +57,26 @@ export type {
   StreamEvent,
   ToolCall,
   ToolSpec,
+  ToolChoice,
+  FinishReason,
+  EmbeddingModel,
 } from './llm/model.js';
+export { LLMProviderFactory, ModelRegistry, type LLMConfig, type ModelInfo, type FactoryOptions } from './llm/factory.js';
+export { PRESETS, findPreset, type Preset, type PresetQuirks, type UsageDialect } from './llm/presets.js';
+export { CATALOG, findModel, type CatalogEntry, type ModelPrice } from './llm/catalog.js';
+export { normaliseOpenAiUsage, normaliseAnthropicUsage, addUsage, costUsd } from './llm/usage.js';
+export { placeCacheBreakpoints, ANTHROPIC_MAX_BREAKPOINTS } from './llm/cache-hints.js';
+export { OpenAiCompatibleProvider } from './llm/openai-compatible/OpenAiCompatibleProvider.js';
+export { AnthropicProvider } from './llm/anthropic/AnthropicProvider.js';
+export { ResilientModel } from './llm/resilience/ResilientModel.js';
+export { FallbackModel } from './llm/resilience/FallbackModel.js';
+export { CircuitBreaker, type CircuitState } from './llm/resilience/circuit.js';
+export { SimulatedProvider } from './llm/simulated/SimulatedProvider.js';
+export { SimEngine, type SimulatorOptions, type FailureKind } from './llm/simulated/engine.js';
+export { createSimulator, type SimulatorHandle } from './llm/simulated/server.js';
+export { reactPolicy, type Policy, type SimTurn } from './llm/simulated/policy.js';
+export type { Scenario, ScriptedTurn } from './llm/simulated/scenario.js';
+export { PrefixCache, BreakpointCache } from './llm/simulated/prefix-cache.js';
 
 // ── kernel ──
 export { Kernel, createKernel, type KernelOptions, type SpawnOptions, type ProcessInfo, type KernelStatus } from './kernel/Kernel.js';
