@@ -19,7 +19,11 @@ function fake(opts: SchedulerOptions = {}) {
   return { s, clock };
 }
 
-const E = (pid: number, priority: number, extra: Partial<{ weight: number; model: string; provider: string; estTokens: number }> = {}) => ({
+const E = (
+  pid: number,
+  priority: number,
+  extra: Partial<{ weight: number; model: string; provider: string; estTokens: number }> = {},
+) => ({
   pid,
   priority,
   model: extra.model ?? 'm',
@@ -226,7 +230,8 @@ describe('Scheduler: slots per model', () => {
     let pid = 0;
     for (let i = 0; i < 5_000; i++) {
       clock.t += 10;
-      if (r() < 0.5) s.enqueue(E(++pid, Math.floor(r() * 100), { model: models[Math.floor(r() * 3)] as string }));
+      if (r() < 0.5)
+        s.enqueue(E(++pid, Math.floor(r() * 100), { model: models[Math.floor(r() * 3)] as string }));
       if (r() < 0.5) for (let g = s.dispatch(); g; g = s.dispatch()) held.push(g);
       if (held.length && r() < 0.45) {
         const g = held.splice(Math.floor(r() * held.length), 1)[0] as Grant;
@@ -286,22 +291,39 @@ describe('Scheduler: rate limits', () => {
       }
     }
     // Every 60-s window ending at an admission is the worst case for windows containing it.
-    const check = (filter: (e: (typeof log)[0]) => boolean, limit: number, what: (e: (typeof log)[0]) => number) => {
+    const check = (
+      filter: (e: (typeof log)[0]) => boolean,
+      limit: number,
+      what: (e: (typeof log)[0]) => number,
+    ) => {
       const xs = log.filter(filter);
       let lo = 0;
       let sum = 0;
       let peak = 0;
       for (let hi = 0; hi < xs.length; hi++) {
         sum += what(xs[hi] as (typeof log)[0]);
-        while ((xs[lo] as (typeof log)[0]).t <= (xs[hi] as (typeof log)[0]).t - 60_000) sum -= what(xs[lo++] as (typeof log)[0]);
+        while ((xs[lo] as (typeof log)[0]).t <= (xs[hi] as (typeof log)[0]).t - 60_000)
+          sum -= what(xs[lo++] as (typeof log)[0]);
         peak = Math.max(peak, sum);
       }
       expect(peak).toBeLessThanOrEqual(limit);
       return { peak, total: xs.reduce((a, e) => a + what(e), 0) };
     };
-    const p = check((e) => e.provider === 'p', 30, () => 1);
-    check((e) => e.provider === 'p', 20_000, (e) => e.tokens);
-    const all = check(() => true, 45, () => 1);
+    const p = check(
+      (e) => e.provider === 'p',
+      30,
+      () => 1,
+    );
+    check(
+      (e) => e.provider === 'p',
+      20_000,
+      (e) => e.tokens,
+    );
+    const all = check(
+      () => true,
+      45,
+      () => 1,
+    );
     // and the limits are used, not just respected: ≥ 95 % of the global RPM over the run
     expect(all.total).toBeGreaterThanOrEqual(0.95 * 45 * 30);
     expect(p.peak).toBeGreaterThan(0);
@@ -309,7 +331,11 @@ describe('Scheduler: rate limits', () => {
   });
 
   it('nextWakeAt is the moment the blocked call becomes admissible', () => {
-    const { s, clock } = fake({ slotsPerModel: 10, rateLimits: { p: { rpm: 6 } }, rateLimiter: { burstMs: 10_000 } });
+    const { s, clock } = fake({
+      slotsPerModel: 10,
+      rateLimits: { p: { rpm: 6 } },
+      rateLimiter: { burstMs: 10_000 },
+    });
     for (let i = 1; i <= 3; i++) s.enqueue(E(i, 50));
     expect(s.dispatch()?.pid).toBe(1); // bucket holds 1 request (6/min × 10 s)
     expect(s.dispatch()).toBeNull();
@@ -322,7 +348,11 @@ describe('Scheduler: rate limits', () => {
   });
 
   it('a more urgent call waiting for a limiter is not overtaken by a less urgent one on the same limiter', () => {
-    const { s } = fake({ slotsPerModel: 1, rateLimits: { p: { tpm: 6_000 } }, rateLimiter: { burstMs: 60_000 } });
+    const { s } = fake({
+      slotsPerModel: 1,
+      rateLimits: { p: { tpm: 6_000 } },
+      rateLimiter: { burstMs: 60_000 },
+    });
     s.enqueue(E(1, 50, { model: 'a', estTokens: 5_000 }));
     const g = s.dispatch() as Grant;
     s.release(g.slot, { inputTokens: 5_000, outputTokens: 0 });

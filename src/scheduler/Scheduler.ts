@@ -18,8 +18,22 @@ import { WaitGraph } from './inherit.js';
 import { FairPolicy } from './policies/FairPolicy.js';
 import { FifoPolicy } from './policies/FifoPolicy.js';
 import { RoundRobinPolicy } from './policies/RoundRobinPolicy.js';
-import { type Clock, type Pid, type Rank, type RunQueue, type SchedPolicy, type SchedRecord, rankLess } from './policy.js';
-import { type RateLimit, type RateLimiter, type RateLimiterOptions, RateLimits, type RateTicket } from './ratelimit.js';
+import {
+  type Clock,
+  type Pid,
+  type Rank,
+  type RunQueue,
+  rankLess,
+  type SchedPolicy,
+  type SchedRecord,
+} from './policy.js';
+import {
+  type RateLimit,
+  type RateLimiter,
+  type RateLimiterOptions,
+  RateLimits,
+  type RateTicket,
+} from './ratelimit.js';
 import { checkPriority, nonNegative, positive, positiveInt, stateError, validateEntity } from './validate.js';
 
 /** What the kernel enqueues: a ready process and the call it is about to make. */
@@ -124,7 +138,10 @@ interface Held {
   ticket: RateTicket;
 }
 
-export function createPolicy(name: 'fair' | 'fifo' | 'round_robin', agingMs: number = P.AGING_MS): SchedPolicy {
+export function createPolicy(
+  name: 'fair' | 'fifo' | 'round_robin',
+  agingMs: number = P.AGING_MS,
+): SchedPolicy {
   switch (name) {
     case 'fair':
       return new FairPolicy({ agingMs });
@@ -133,9 +150,13 @@ export function createPolicy(name: 'fair' | 'fifo' | 'round_robin', agingMs: num
     case 'round_robin':
       return new RoundRobinPolicy();
     default:
-      throw new KernelError('ECONFIG', `unknown scheduler policy "${String(name)}": use fair, fifo or round_robin`, {
-        details: { key: 'scheduler.policy' },
-      });
+      throw new KernelError(
+        'ECONFIG',
+        `unknown scheduler policy "${String(name)}": use fair, fifo or round_robin`,
+        {
+          details: { key: 'scheduler.policy' },
+        },
+      );
   }
 }
 
@@ -159,7 +180,8 @@ export class Scheduler {
 
   constructor(opts: SchedulerOptions = {}) {
     const agingMs = positive(opts.agingMs ?? P.AGING_MS, 'agingMs');
-    this.policy = typeof opts.policy === 'object' ? opts.policy : createPolicy(opts.policy ?? 'fair', agingMs);
+    this.policy =
+      typeof opts.policy === 'object' ? opts.policy : createPolicy(opts.policy ?? 'fair', agingMs);
     this.clock = opts.clock ?? Date.now;
     this.slotsPerModel = positiveInt(opts.slotsPerModel ?? P.DEFAULT_SLOTS_PER_MODEL, 'slotsPerModel');
     this.slotOverrides = { ...(opts.slots ?? {}) };
@@ -180,8 +202,10 @@ export class Scheduler {
     validateEntity(entity);
     const now = this.time(opts.now);
     let rec = this.records.get(entity.pid);
-    if (rec?.state === 'ready') throw stateError(entity.pid, 'is already in the ready queue; remove() it first');
-    if (rec?.state === 'running') throw stateError(entity.pid, 'holds an LLM slot; release() it before enqueueing again');
+    if (rec?.state === 'ready')
+      throw stateError(entity.pid, 'is already in the ready queue; remove() it first');
+    if (rec?.state === 'running')
+      throw stateError(entity.pid, 'holds an LLM slot; release() it before enqueueing again');
     if (!rec) {
       rec = {
         pid: entity.pid,
@@ -286,7 +310,12 @@ export class Scheduler {
     rec.state = 'running';
     this.policy.started(rec);
     this.counters.dispatches++;
-    this.hooks.onDispatch?.({ pid: rec.pid, model: lane.model, waitedMs: grant.waitedMs, decisionMs: performance.now() - started });
+    this.hooks.onDispatch?.({
+      pid: rec.pid,
+      model: lane.model,
+      waitedMs: grant.waitedMs,
+      decisionMs: performance.now() - started,
+    });
     return grant;
   }
 
@@ -297,9 +326,13 @@ export class Scheduler {
    */
   release(slot: number, usage: CallUsage, now?: number): { pid: Pid; vruntime: number } {
     const h = this.held.get(slot);
-    if (!h) throw new KernelError('ESTATE', `slot ${slot} is not held: released twice, or never dispatched`, { details: { slot } });
+    if (!h)
+      throw new KernelError('ESTATE', `slot ${slot} is not held: released twice, or never dispatched`, {
+        details: { slot },
+      });
     const t = this.time(now);
-    const tokens = nonNegative(usage.inputTokens, 'inputTokens') + nonNegative(usage.outputTokens, 'outputTokens');
+    const tokens =
+      nonNegative(usage.inputTokens, 'inputTokens') + nonNegative(usage.outputTokens, 'outputTokens');
     this.held.delete(slot);
     h.lane.busy--;
     if (h.grant.slotIndex < h.lane.capacity) h.lane.freeIdx.push(h.grant.slotIndex); // capacity may have shrunk
@@ -428,7 +461,8 @@ export class Scheduler {
       const h = lane.queue.peek(now);
       if (h) heads.push({ lane, rec: h.rec, rank: h.rank });
     }
-    if (heads.length > 1) heads.sort((a, b) => (rankLess(a.rank, b.rank) ? -1 : rankLess(b.rank, a.rank) ? 1 : 0));
+    if (heads.length > 1)
+      heads.sort((a, b) => (rankLess(a.rank, b.rank) ? -1 : rankLess(b.rank, a.rank) ? 1 : 0));
     let blocked: Set<RateLimiter> | undefined;
     let wakeAt: number | null = null;
     for (const h of heads) {
@@ -440,7 +474,12 @@ export class Scheduler {
         if (h.lane.denied !== key) {
           h.lane.denied = key;
           this.counters[denial.kind]++;
-          this.hooks.onQuotaDenied?.({ pid: h.rec.pid, kind: denial.kind, scope: denial.scope, until: denial.until });
+          this.hooks.onQuotaDenied?.({
+            pid: h.rec.pid,
+            kind: denial.kind,
+            scope: denial.scope,
+            until: denial.until,
+          });
         }
       }
       blocked ??= new Set();
@@ -484,7 +523,10 @@ export class Scheduler {
 
   private known(pid: Pid): SchedRecord {
     const rec = this.records.get(pid);
-    if (!rec) throw new KernelError('ENOPROC', `pid ${pid} is not known to the scheduler: enqueue it first`, { details: { pid } });
+    if (!rec)
+      throw new KernelError('ENOPROC', `pid ${pid} is not known to the scheduler: enqueue it first`, {
+        details: { pid },
+      });
     return rec;
   }
 

@@ -62,7 +62,17 @@ const FIELD: Record<BudgetKind, keyof Budget> = {
 const ORDER: readonly BudgetKind[] = ['cost', 'tokens', 'steps', 'wall'];
 
 export function emptyUsage(startedAt: number): BudgetUsage {
-  return { tokensIn: 0, tokensCached: 0, tokensOut: 0, apiCalls: 0, toolCalls: 0, costUsd: 0, llmMs: 0, steps: 0, startedAt };
+  return {
+    tokensIn: 0,
+    tokensCached: 0,
+    tokensOut: 0,
+    apiCalls: 0,
+    toolCalls: 0,
+    costUsd: 0,
+    llmMs: 0,
+    steps: 0,
+    startedAt,
+  };
 }
 
 /** What the process has used of each budgeted kind at `now`. */
@@ -99,7 +109,11 @@ export function checkBudget(budget: Budget, usage: BudgetUsage, now: number): Bu
  * What is left of each limit (undefined = unlimited), so the kernel can cap the next call's
  * `maxOutputTokens` instead of overshooting a token budget by a whole answer.
  */
-export function budgetHeadroom(budget: Budget, usage: BudgetUsage, now: number): Partial<Record<BudgetKind, number>> {
+export function budgetHeadroom(
+  budget: Budget,
+  usage: BudgetUsage,
+  now: number,
+): Partial<Record<BudgetKind, number>> {
   const used = budgetUsed(usage, now);
   const out: Partial<Record<BudgetKind, number>> = {};
   for (const kind of ORDER) {
@@ -119,16 +133,25 @@ export function parseBudget(input: unknown): Budget {
   const out: Budget = {};
   for (const [k, v] of Object.entries(src)) {
     if (k === 'onExceed') {
-      if (v !== 'suspend' && v !== 'terminate') throw new KernelError('EINVAL', `budget.onExceed must be "suspend" or "terminate", got ${JSON.stringify(v)}`);
+      if (v !== 'suspend' && v !== 'terminate')
+        throw new KernelError(
+          'EINVAL',
+          `budget.onExceed must be "suspend" or "terminate", got ${JSON.stringify(v)}`,
+        );
       out.onExceed = v;
       continue;
     }
     if (!(Object.values(FIELD) as string[]).includes(k)) {
-      throw new KernelError('EINVAL', `unknown budget field "${k}": use maxTokens, maxCostUsd, maxSteps, maxWallMs or onExceed`);
+      throw new KernelError(
+        'EINVAL',
+        `unknown budget field "${k}": use maxTokens, maxCostUsd, maxSteps, maxWallMs or onExceed`,
+      );
     }
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      throw new KernelError('EINVAL', `budget.${k} must be a positive number, got ${JSON.stringify(v)}`, { details: { field: k } });
+      throw new KernelError('EINVAL', `budget.${k} must be a positive number, got ${JSON.stringify(v)}`, {
+        details: { field: k },
+      });
     }
     (out as Record<string, number>)[k] = v;
   }

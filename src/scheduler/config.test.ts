@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../config/load.js';
-import { Scheduler } from './Scheduler.js';
 import { schedulerOptionsFromConfig } from './config.js';
+import { Scheduler } from './Scheduler.js';
 
 describe('scheduler config', () => {
   it('maps config.yaml to a working scheduler (slots per model, rate limits incl. global)', () => {
@@ -22,9 +22,16 @@ scheduler:
       {},
     );
     const opts = schedulerOptionsFromConfig(config);
-    expect(opts).toMatchObject({ policy: 'round_robin', slotsPerModel: 3, slots: { fast: 2 }, timeSliceSteps: 2, agingMs: 5_000 });
+    expect(opts).toMatchObject({
+      policy: 'round_robin',
+      slotsPerModel: 3,
+      slots: { fast: 2 },
+      timeSliceSteps: 2,
+      agingMs: 5_000,
+    });
     const s = new Scheduler({ ...opts, clock: () => 0 });
-    for (let pid = 1; pid <= 4; pid++) s.enqueue({ pid, priority: 50, model: 'fast', provider: 'deepseek', estTokens: 100 });
+    for (let pid = 1; pid <= 4; pid++)
+      s.enqueue({ pid, priority: 50, model: 'fast', provider: 'deepseek', estTokens: 100 });
     const grants = [s.dispatch(), s.dispatch(), s.dispatch()];
     expect(grants.map((g) => g?.pid ?? null)).toEqual([1, 2, null]);
     expect(Object.keys(s.stats().rateLimits).sort()).toEqual(['deepseek.rpm', 'deepseek.tpm', 'global.rpm']);

@@ -46,7 +46,11 @@ describe('Dispatcher', () => {
   });
 
   it('sleeps exactly until a rate limit opens', async () => {
-    const { d, tick, clock } = setup({ slotsPerModel: 5, rateLimits: { p: { rpm: 6 } }, rateLimiter: { burstMs: 10_000 } });
+    const { d, tick, clock } = setup({
+      slotsPerModel: 5,
+      rateLimits: { p: { rpm: 6 } },
+      rateLimiter: { burstMs: 10_000 },
+    });
     const got: number[] = [];
     for (const pid of [1, 2, 3]) d.acquire(E(pid)).then((g) => got.push(g.pid));
     await flush();

@@ -41,9 +41,14 @@ export class Dispatcher {
 
   /** Queues the process and resolves with its grant when it is dispatched. Abort: rejects with EABORTED. */
   acquire(entity: SchedEntity, opts: { continuing?: boolean; signal?: AbortSignal } = {}): Promise<Grant> {
-    if (this.closed) return Promise.reject(new KernelError('ESTATE', 'the dispatcher is closed (kernel shutting down)'));
+    if (this.closed)
+      return Promise.reject(new KernelError('ESTATE', 'the dispatcher is closed (kernel shutting down)'));
     if (this.waiters.has(entity.pid)) {
-      return Promise.reject(new KernelError('ESTATE', `pid ${entity.pid} is already waiting for a slot`, { details: { pid: entity.pid } }));
+      return Promise.reject(
+        new KernelError('ESTATE', `pid ${entity.pid} is already waiting for a slot`, {
+          details: { pid: entity.pid },
+        }),
+      );
     }
     if (opts.signal?.aborted) return Promise.reject(aborted(entity.pid, opts.signal.reason));
     this.scheduler.enqueue(entity, { continuing: opts.continuing === true, now: this.clock() });
@@ -87,7 +92,8 @@ export class Dispatcher {
     for (let g = this.scheduler.dispatch(now); g; g = this.scheduler.dispatch(now)) {
       const w = this.waiters.get(g.pid);
       // Only acquire() may enqueue on a scheduler a Dispatcher drives: a grant nobody awaits is a lost slot.
-      if (!w) panic(`dispatcher: pid ${g.pid} was dispatched but nobody awaits it (enqueued outside acquire())`);
+      if (!w)
+        panic(`dispatcher: pid ${g.pid} was dispatched but nobody awaits it (enqueued outside acquire())`);
       this.waiters.delete(g.pid);
       w.off?.();
       w.resolve(g);
@@ -98,11 +104,14 @@ export class Dispatcher {
     this.cancelTimer = null;
     this.timerAt = wake;
     if (wake !== null) {
-      this.cancelTimer = this.setTimer(() => {
-        this.cancelTimer = null;
-        this.timerAt = null;
-        this.pump();
-      }, Math.max(0, wake - now));
+      this.cancelTimer = this.setTimer(
+        () => {
+          this.cancelTimer = null;
+          this.timerAt = null;
+          this.pump();
+        },
+        Math.max(0, wake - now),
+      );
     }
   }
 
@@ -128,5 +137,7 @@ export class Dispatcher {
 
 function aborted(pid: Pid, reason?: unknown): KernelError {
   const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
-  return new KernelError('EABORTED', `pid ${pid} stopped waiting for an LLM slot: ${why}`, { details: { pid } });
+  return new KernelError('EABORTED', `pid ${pid} stopped waiting for an LLM slot: ${why}`, {
+    details: { pid },
+  });
 }

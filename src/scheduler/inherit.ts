@@ -12,9 +12,13 @@ export class WaitGraph {
 
   add(waiter: Pid, holder: Pid): void {
     if (waiter === holder || this.reaches(holder, waiter)) {
-      throw new KernelError('ESTATE', `pid ${waiter} waiting on pid ${holder} would deadlock: ${holder} already waits on ${waiter}`, {
-        details: { waiter, holder },
-      });
+      throw new KernelError(
+        'ESTATE',
+        `pid ${waiter} waiting on pid ${holder} would deadlock: ${holder} already waits on ${waiter}`,
+        {
+          details: { waiter, holder },
+        },
+      );
     }
     link(this.holdersOf, waiter, holder);
     link(this.waitersOf, holder, waiter);

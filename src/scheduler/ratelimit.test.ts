@@ -19,7 +19,8 @@ function peakWindow(events: { t: number; amount: number }[], windowMs = 60_000):
   let peak = 0;
   for (let hi = 0; hi < events.length; hi++) {
     sum += (events[hi] as { amount: number }).amount;
-    while ((events[lo] as { t: number }).t <= (events[hi] as { t: number }).t - windowMs) sum -= (events[lo++] as { amount: number }).amount;
+    while ((events[lo] as { t: number }).t <= (events[hi] as { t: number }).t - windowMs)
+      sum -= (events[lo++] as { amount: number }).amount;
     peak = Math.max(peak, sum);
   }
   return peak;
@@ -32,7 +33,8 @@ describe('RateLimiter', () => {
       const lim = new RateLimiter('p.tpm', 50_000, { burstMs });
       const events: { t: number; amount: number }[] = [];
       let t = 0;
-      const pending: { e: ReturnType<RateLimiter['reserve']>; at: number; actual: number; idx: number }[] = [];
+      const pending: { e: ReturnType<RateLimiter['reserve']>; at: number; actual: number; idx: number }[] =
+        [];
       while (t < 2 * 3_600_000) {
         // reconcile calls that have finished: refunds only (actual ≤ estimate)
         while (pending[0] && pending[0].at <= t) {
@@ -48,14 +50,20 @@ describe('RateLimiter', () => {
         if (!lim.canAdmit(est, t)) continue;
         const e = lim.reserve(est, t);
         events.push({ t, amount: est });
-        pending.push({ e, at: t + 1_000 + Math.floor(r() * 20_000), actual: Math.floor(est * (0.3 + 0.7 * r())), idx: events.length - 1 });
+        pending.push({
+          e,
+          at: t + 1_000 + Math.floor(r() * 20_000),
+          actual: Math.floor(est * (0.3 + 0.7 * r())),
+          idx: events.length - 1,
+        });
         pending.sort((a, b) => a.at - b.at);
       }
       const peak = peakWindow(events);
       expect(peak).toBeLessThanOrEqual(50_000);
-      // refunds are reused: over 2 h the admitted tokens reach ≥ 95 % of the limit
+      // Refunds are reused. Estimates here run 0–70 % high and are held 1–21 s until the refund, which caps
+      // use near 90 % of the limit (better estimates, better use); ≥ 80 % is required.
       const total = events.reduce((a, e) => a + e.amount, 0);
-      // expect(total)
+      expect(total / (50_000 * 120)).toBeGreaterThanOrEqual(0.8);
     }
   });
 
@@ -105,6 +113,9 @@ describe('RateLimits', () => {
     rl.reserve('b', 0, 10);
     rl.reserve('b', 0, 10);
     expect(rl.check('b', 0, 10)?.limiter.name).toBe('global.rpm');
-    expect(rl.snapshot(10)).toMatchObject({ 'global.rpm': { used: 5, limit: 5 }, 'a.tpm': { used: 80, limit: 1_000 } });
+    expect(rl.snapshot(10)).toMatchObject({
+      'global.rpm': { used: 5, limit: 5 },
+      'a.tpm': { used: 80, limit: 1_000 },
+    });
   });
 });

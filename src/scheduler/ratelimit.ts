@@ -117,14 +117,17 @@ export class RateLimiter {
     this.expire(now);
     const delta = actual - entry.amount;
     if (delta === 0) return;
-    this.tokens = Math.min(this.burst, this.tokens - delta);
+    // A refund may lift the bucket above its capacity (up to one window's limit): those tokens were taken
+    // but never used, and capping them away would leave the limit under-used. The log still caps the window.
+    this.tokens = Math.min(Math.max(this.burst, this.limit), this.tokens - delta);
     if (entry.t > now - this.windowMs) this.inWindow += delta;
     entry.amount = actual;
   }
 
   private refill(now: number): void {
     if (now > this.last) {
-      if (Number.isFinite(this.last)) this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.ratePerMs);
+      if (Number.isFinite(this.last) && this.tokens < this.burst)
+        this.tokens = Math.min(this.burst, this.tokens + (now - this.last) * this.ratePerMs);
       this.last = now;
     }
   }
@@ -185,7 +188,12 @@ export class RateLimits {
   }
 
   /** The first limiter that would refuse a call of `estTokens` now, or null when all admit it. */
-  check(provider: string, estTokens: number, now: number, skip?: ReadonlySet<RateLimiter>): RateDenial | null {
+  check(
+    provider: string,
+    estTokens: number,
+    now: number,
+    skip?: ReadonlySet<RateLimiter>,
+  ): RateDenial | null {
     for (const l of this.limitersFor(provider)) {
       const until = l.limiter.admitAt(l.kind === 'rpm' ? 1 : estTokens, now);
       // A limiter a more urgent call is waiting for is not given to a less urgent one (no overtaking).
@@ -197,7 +205,8 @@ export class RateLimits {
   /** Earliest time all limiters admit the call. */
   admitAt(provider: string, estTokens: number, now: number): number {
     let t = now;
-    for (const l of this.limitersFor(provider)) t = Math.max(t, l.limiter.admitAt(l.kind === 'rpm' ? 1 : estTokens, now));
+    for (const l of this.limitersFor(provider))
+      t = Math.max(t, l.limiter.admitAt(l.kind === 'rpm' ? 1 : estTokens, now));
     return t;
   }
 

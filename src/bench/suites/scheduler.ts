@@ -6,8 +6,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { AGING_MS } from '../../param.js';
-import { type BenchCase, defineBench } from '../harness.js';
 import { type Grant, Scheduler } from '../../scheduler/Scheduler.js';
+import { type BenchCase, defineBench } from '../harness.js';
 
 const MODELS = ['m0', 'm1', 'm2', 'm3'];
 const SLOTS = 4;
@@ -71,14 +71,25 @@ export interface LatencySamples {
  * Steady state with `ready` processes waiting: each iteration dispatches one call, releases the oldest in
  * flight and re-queues it, so the ready count stays constant. Only dispatch() is timed.
  */
-export function dispatchLatency(impl: 'ours' | 'naive-sort', ready: number, iterations: number, seed = 1): LatencySamples {
+export function dispatchLatency(
+  impl: 'ours' | 'naive-sort',
+  ready: number,
+  iterations: number,
+  seed = 1,
+): LatencySamples {
   const r = rng(seed);
   let now = 0;
   const total = ready + MODELS.length * SLOTS;
   const samplesMs: number[] = [];
   if (impl === 'ours') {
     const s = new Scheduler({ clock: () => now, slotsPerModel: SLOTS });
-    const spec = (pid: number) => ({ pid, priority: 40 + (pid % 8), weight: 1 + (pid % 3), model: MODELS[pid % MODELS.length] as string, provider: 'p' });
+    const spec = (pid: number) => ({
+      pid,
+      priority: 40 + (pid % 8),
+      weight: 1 + (pid % 3),
+      model: MODELS[pid % MODELS.length] as string,
+      provider: 'p',
+    });
     for (let pid = 1; pid <= total; pid++) s.enqueue(spec(pid));
     const inflight: Grant[] = [];
     for (let g = s.dispatch(); g; g = s.dispatch()) inflight.push(g);
@@ -94,7 +105,13 @@ export function dispatchLatency(impl: 'ours' | 'naive-sort', ready: number, iter
     }
   } else {
     const s = new NaiveSortScheduler(AGING_MS);
-    const spec = (pid: number) => ({ pid, priority: 40 + (pid % 8), weight: 1 + (pid % 3), model: MODELS[pid % MODELS.length] as string, vruntime: 0 });
+    const spec = (pid: number) => ({
+      pid,
+      priority: 40 + (pid % 8),
+      weight: 1 + (pid % 3),
+      model: MODELS[pid % MODELS.length] as string,
+      vruntime: 0,
+    });
     for (let pid = 1; pid <= total; pid++) s.enqueue(spec(pid), now);
     const inflight: NaiveEntry[] = [];
     for (let e = s.dispatch(now); e; e = s.dispatch(now)) inflight.push(e);
@@ -128,7 +145,13 @@ export function fairness(policy: 'fair' | 'round_robin', steps = 10_000, seed = 
   let now = 0;
   const weights = [1, 2, 4];
   const s = new Scheduler({ clock: () => now, slotsPerModel: 1, policy });
-  const procs = [0, 1, 2, 3, 4, 5].map((i) => ({ pid: i + 1, priority: 50, weight: weights[i % 3] as number, model: 'm', provider: 'p' }));
+  const procs = [0, 1, 2, 3, 4, 5].map((i) => ({
+    pid: i + 1,
+    priority: 50,
+    weight: weights[i % 3] as number,
+    model: 'm',
+    provider: 'p',
+  }));
   const slice = new Map<number, { steps: number; tokens: number }>();
   for (const p of procs) {
     s.enqueue(p);
@@ -188,7 +211,8 @@ export const schedulerBench = defineBench({
       ours: { label: 'fair policy (vruntime in tokens)', samples: fair },
       baseline: { label: 'round-robin', samples: rr },
       target: { seed: 'max <= 5 %', ours: 'max <= 2 %' },
-      notes: 'max |token share / weight share − 1| over the classes, one sample per seed; 1 slot, slices honoured, call sizes 200–4,000 tokens',
+      notes:
+        'max |token share / weight share − 1| over the classes, one sample per seed; 1 slot, slices honoured, call sizes 200–4,000 tokens',
     });
     return cases;
   },

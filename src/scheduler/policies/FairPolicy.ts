@@ -14,8 +14,9 @@
  * vruntime is shared by all lanes so shares are fair across models too. peek/pop scan the non-empty classes
  * (at most 100) and touch two heaps: O(C + log n).
  */
-import { IndexedHeap } from '../heap.js';
+
 import { DEFAULT_WEIGHT, PRIORITY_MAX, PRIORITY_MIN } from '../../param.js';
+import { IndexedHeap } from '../heap.js';
 import type { Pid, Rank, RunQueue, SchedPolicy, SchedRecord } from '../policy.js';
 
 interface Node {
