@@ -16,6 +16,7 @@ import { m004Memory } from './004_memory.js';
 import { m005Vectors } from './005_vectors.js';
 import { m006Pages } from './006_pages.js';
 import { m007ToolCalls } from './007_tool_calls.js';
+import { m008ApiTokens } from './008_api_tokens.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -30,6 +31,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m005Vectors,
   m006Pages,
   m007ToolCalls,
+  m008ApiTokens,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */
