@@ -124,3 +124,54 @@ export { Dispatcher, type SetTimer } from './scheduler/dispatcher.js';
 // ── context ──
 
 // ── io / security ──
+export {
+  defineTool,
+  fullToolName,
+  idempotencyKey,
+  PERMISSIONS,
+  type AnyTool,
+  type Permission,
+  type SyscallPort,
+  type Tool,
+  type ToolContext,
+  type ToolResult,
+} from './io/tool.js';
+export { ToolRegistry, toWireName, toolMatches, type ToolFilter } from './io/registry.js';
+export {
+  ToolExecutor,
+  type AuditSink,
+  type OutputPager,
+  type ToolCallRequest,
+  type ToolExecutorOptions,
+  type ToolHooks,
+} from './io/executor.js';
+export { createToolContext, syscallPort, type SyscallTable, type ToolContextOptions } from './io/context.js';
+export { MemoryIdempotencyStore, SqlIdempotencyStore, type IdempotencyStore } from './io/idempotency.js';
+export { builtinTools } from './io/builtin/index.js';
+export { evaluate as evaluateExpression } from './io/builtin/calculator.js';
+export { COMMON_CLI_TOOLS, buildArgv, defineCliTool, type CliToolDeclaration } from './io/cli-tool.js';
+export { McpServerConnection, type McpServerSpec, type McpState } from './io/mcp/client.js';
+export { McpManager, type McpServerStatus } from './io/mcp/manager.js';
+export {
+  SecurityPolicy,
+  PERMISSION_LEVELS,
+  type PermissionLevel,
+  type ResourceLimits,
+  type SecurityPolicyOptions,
+  type ToolDecision,
+} from './security/policy.js';
+export type { Sandbox, SandboxCapabilities, SandboxRequest, SandboxResult, WrappedCommand } from './security/sandbox.js';
+export { BubblewrapSandbox } from './security/sandbox/bubblewrap.js';
+export { NoSandbox } from './security/sandbox/none.js';
+export { DockerSandbox } from './security/sandbox/docker.js';
+export { createSandbox, type SandboxKind } from './security/sandbox/select.js';
+export {
+  ApprovalManager,
+  type ApprovalDecision,
+  type ApprovalGate,
+  type ApprovalRequest,
+  type PendingApproval,
+} from './security/approvals.js';
+export { ToolLimiter, type ToolLimitOptions } from './security/limits.js';
+export { AuditAnchors, verifyWithAnchors, assertIntact, type Anchor, type AnchoredVerifyResult } from './security/anchors.js';
+export { processTimeline, replayToolCalls, type ReplayReport, type TimelineEntry } from './security/replay.js';
