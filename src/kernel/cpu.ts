@@ -8,24 +8,16 @@ import type { AosConfig } from '../config/schema.js';
 import { KernelError } from '../errors.js';
 import type { LlmUsage } from '../llm/model.js';
 import type { KernelMetrics } from '../metrics/registry.js';
+import { Dispatcher } from '../scheduler/dispatcher.js';
 import { type Grant, Scheduler } from '../scheduler/Scheduler.js';
 import { schedulerOptionsFromConfig } from '../scheduler/config.js';
 import type { ModelResolver } from './models.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './runner.js';
 
-interface Waiter {
-  pc: ProcControl;
-  resolve: (g: Grant) => void;
-  reject: (e: unknown) => void;
-  cleanup: () => void;
-}
-
 export class Cpu {
   readonly scheduler: Scheduler;
-  private readonly waiters = new Map<number, Waiter>();
-  private timer: NodeJS.Timeout | null = null;
-  private closed = false;
+  private readonly dispatcher: Dispatcher;
   /** Set by the runner between steps: the next call continues an unexpired time slice. */
   readonly continuing = new Set<number>();
 
@@ -41,16 +33,15 @@ export class Cpu {
         onQuotaDenied: (d) => metrics.quotaDenials.inc({ kind: d.kind }),
       },
     });
+    this.dispatcher = new Dispatcher(this.scheduler);
   }
 
   /** Waits for an LLM slot for `pc`'s model. The process is `ready` while it waits, `running` once granted. */
-  acquire(
+  async acquire(
     pc: ProcControl,
     req: { messages: Array<{ content: string }>; maxOutputTokens?: number | undefined },
     signal: AbortSignal,
   ): Promise<Grant> {
-    if (this.closed) return Promise.reject(new KernelError('EABORTED', 'kernel shutting down'));
-    if (signal.aborted) return Promise.reject(new KernelError('EABORTED', 'aborted before the model call'));
     const pcb = pc.pcb;
     const info = this.models.describe(pcb.model);
     // Upper-bound estimate (≈3 chars per token) so TPM reservations never undercount; reconciled on release.
@@ -58,7 +49,7 @@ export class Cpu {
     for (const m of req.messages) chars += m.content.length;
     const estTokens = Math.ceil(chars / 3) + (req.maxOutputTokens ?? Math.min(info.maxOutputTokens, 4096));
     const continuing = this.continuing.delete(pcb.pid);
-    this.scheduler.enqueue(
+    const grant = this.dispatcher.acquire(
       {
         pid: pcb.pid,
         priority: pcb.priority,
@@ -68,52 +59,20 @@ export class Cpu {
         parentPid: pcb.parentPid,
         estTokens,
       },
-      { continuing },
+      { continuing, signal },
     );
-    return new Promise<Grant>((resolve, reject) => {
-      const onAbort = () => {
-        this.scheduler.remove(pcb.pid);
-        this.waiters.delete(pcb.pid);
-        reject(new KernelError('EABORTED', 'aborted while waiting for an LLM slot'));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.waiters.set(pcb.pid, {
-        pc,
-        resolve,
-        reject,
-        cleanup: () => signal.removeEventListener('abort', onAbort),
-      });
-      this.pump();
-    });
+    this.updateGauges();
+    try {
+      return await grant;
+    } finally {
+      this.updateGauges();
+    }
   }
 
   release(grant: Grant, usage: LlmUsage, pcb?: Pcb): void {
-    const r = this.scheduler.release(grant.slot, { inputTokens: usage.input, outputTokens: usage.output });
+    const r = this.dispatcher.release(grant, { inputTokens: usage.input, outputTokens: usage.output });
     if (pcb && pcb.pid === r.pid) pcb.vruntime = r.vruntime;
-    this.pump();
-  }
-
-  /** Grants every slot that can be granted now; sleeps until the next rate-limit opening otherwise. */
-  pump(): void {
-    if (this.closed) return;
-    for (let g = this.scheduler.dispatch(); g !== null; g = this.scheduler.dispatch()) {
-      const w = this.waiters.get(g.pid);
-      if (!w) {
-        this.scheduler.release(g.slot, { inputTokens: 0, outputTokens: 0, apiCalls: 0 });
-        continue;
-      }
-      this.waiters.delete(g.pid);
-      w.cleanup();
-      w.resolve(g);
-    }
     this.updateGauges();
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const wake = this.waiters.size ? this.scheduler.nextWakeAt() : null;
-    if (wake !== null) {
-      this.timer = setTimeout(() => this.pump(), Math.max(1, wake - Date.now()));
-      this.timer.unref();
-    }
   }
 
   timeSliceExpired(pcb: Pcb, used: { steps: number; tokens: number }): boolean {
@@ -135,12 +94,7 @@ export class Cpu {
 
   /** Drops a waiting request (kill/suspend) — the process's step unwinds with EABORTED. */
   cancel(pid: number): void {
-    const w = this.waiters.get(pid);
-    if (!w) return;
-    this.scheduler.remove(pid);
-    this.waiters.delete(pid);
-    w.cleanup();
-    w.reject(new KernelError('EABORTED', 'cancelled while waiting for an LLM slot'));
+    this.dispatcher.cancel(pid, new KernelError('EABORTED', 'cancelled while waiting for an LLM slot'));
   }
 
   forget(pid: number): void {
@@ -154,9 +108,7 @@ export class Cpu {
   }
 
   close(): void {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    for (const pid of [...this.waiters.keys()]) this.cancel(pid);
+    this.dispatcher.close();
   }
 
   private updateGauges(): void {
