@@ -32,6 +32,8 @@ export interface OpenAiCompatibleOptions {
   defaultTimeoutMs?: number;
   /** Extra headers (OpenRouter's HTTP-Referer / X-Title, proxies). */
   headers?: Record<string, string>;
+  /** Custom fetch (proxies with their own agent, instrumented transports, the bench's canned transport). */
+  fetch?: typeof fetch;
 }
 
 type Loose = Record<string, unknown>;
@@ -55,6 +57,7 @@ export class OpenAiCompatibleProvider implements ModelProvider {
       maxRetries: 0,
       timeout: 2 ** 31 - 1,
       ...(opts.headers ? { defaultHeaders: opts.headers } : {}),
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
     });
   }
 
