@@ -9,6 +9,7 @@ import { builtinTools } from '../io/builtin/index.js';
 import { ToolExecutor } from '../io/executor.js';
 import { SqlIdempotencyStore } from '../io/idempotency.js';
 import { ToolRegistry } from '../io/registry.js';
+import { McpManager } from '../io/mcp/manager.js';
 import { idempotencyKey } from '../io/tool.js';
 import type { ToolSpec } from '../llm/model.js';
 import { ApprovalManager } from '../security/approvals.js';
@@ -26,6 +27,8 @@ export interface ToolRuntime {
   readonly approvals: ApprovalManager;
   readonly sandbox: Sandbox;
   readonly workspace: string;
+  /** MCP servers from `mcp.servers`; their tools are registered as `server.tool`. */
+  readonly mcp: McpManager;
   policyFor(pcb: Pcb): SecurityPolicy;
   specsFor(pcb: Pcb, filter?: string[]): ToolSpec[];
   execute(
@@ -58,6 +61,11 @@ export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
       if (pc && pc.pcb.state === 'waiting') k.setState(pc, 'waiting', { on: 'tool', name: p.tool });
     },
   });
+
+  const defaults = new SecurityPolicy({ ...sec.default_policy, allowed_paths: [workspace] });
+  const mcp = new McpManager(registry, { sandbox, workspace, limits: defaults.limits });
+  // A server that fails to start is reported by `aos mcp list` / the API, not fatal to boot.
+  if (k.config.mcp.servers.length) await mcp.start(k.config.mcp.servers);
 
   const executor = new ToolExecutor({
     registry,
@@ -92,6 +100,7 @@ export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
     approvals,
     sandbox,
     workspace,
+    mcp,
     policyFor,
     specsFor(pcb, filter) {
       const policy = policyFor(pcb);
@@ -125,6 +134,7 @@ export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
     },
     async close() {
       policies.clear();
+      await mcp.close();
     },
   };
 }
