@@ -122,6 +122,33 @@ export { schedulerOptionsFromConfig } from './scheduler/config.js';
 export { Dispatcher, type SetTimer } from './scheduler/dispatcher.js';
 
 // ── context ──
+export {
+  ContextManager,
+  type ContextManagerOptions,
+  type OpenOptions as ContextOpenOptions,
+  type AppendInput,
+  type RenderResult,
+  type RenderStats,
+  type RecallInput,
+} from './context/manager.js';
+export type { Page, PageKind, AppendKind } from './context/page.js';
+export { MemoryPageStore, type PageStore, type StoredPage } from './context/store.js';
+export { SqlPageStore } from './context/sql-store.js';
+export {
+  ScoredReplacer,
+  SeedsReplacer,
+  AppendOnlyReplacer,
+  replacerByName,
+  type Replacer,
+  type ReplacementInput,
+  type ReplacementPlan,
+  type UnitView,
+} from './context/replacer.js';
+export { ExtractiveSummarizer, type Summarizer, type SpanPage } from './context/summarizer.js';
+export { PromptCacheModel, openaiCachedTokens, vllmCachedTokens, type CacheObservation, type Segment } from './context/cache-model.js';
+export { registerContextMetrics, type ContextMetrics, type GlobalContextMetrics } from './context/metrics.js';
+export { RECALL_TOOL, runRecallTool } from './context/recall-tool.js';
+export { runWorkload, type WorkloadOptions, type WorkloadResult } from './context/workload.js';
 
 // ── io / security ──
 export {

@@ -305,3 +305,17 @@ describe('ContextManager checkpoints, calibration, seeds API', () => {
     ]);
   });
 });
+
+describe('recall tool', () => {
+  it('validates arguments and pages in by id', async () => {
+    const { RECALL_TOOL, runRecallTool } = await import('./recall-tool.js');
+    expect(RECALL_TOOL.name).toBe('recall');
+    const cm = new ContextManager();
+    cm.open(16, { contextWindow: 3000, outputReserve: 300, system: 'sys', task: 'task' });
+    const p = cm.append(16, { kind: 'user', content: 'remember the pelican' });
+    expect(await runRecallTool(cm, 16, JSON.stringify({ page_id: p.id }))).toContain('remember the pelican');
+    await expect(runRecallTool(cm, 16, '{oops')).rejects.toThrow(/not valid JSON/);
+    await expect(runRecallTool(cm, 16, '{"page_id": 3}')).rejects.toThrow(/page_id/);
+    await expect(runRecallTool(cm, 16, '{}')).rejects.toThrow(/give page_id or query/);
+  });
+});

@@ -27,7 +27,6 @@ export function pageStoreCases(makeStore: () => PageStore, opts: { integerPids: 
     expect(got?.meta.toolCallId).toBe('call_1');
     expect(got?.meta.toolCalls?.[0]?.arguments).toBe('{"a":1}');
     expect(got?.importance).toBeCloseTo(0.4, 5);
-    expect(got?.embedding?.length).toBe(256);
     await s.put(101, [page('101.2', 'second, rewritten')]);
     expect((await s.get(101, '101.2'))?.content).toBe('second, rewritten');
     expect(await s.get(101, '101.9')).toBeNull();

@@ -5,7 +5,7 @@
  */
 import { KernelError } from '../errors.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { backendError, num, parseVector, vectorParam, vectorType } from '../storage/sql.js';
+import { backendError, num, vectorParam, vectorType } from '../storage/sql.js';
 import type { PageKind } from './page.js';
 import type { PageStore, StoredPage } from './store.js';
 
@@ -24,7 +24,6 @@ interface Row {
   summary: string;
   tokens: number | string;
   importance: number | string;
-  embedding: unknown;
   meta: unknown;
 }
 
@@ -69,14 +68,15 @@ export class SqlPageStore implements PageStore {
 
   async get(pid: number | string, pageId: string): Promise<StoredPage | null> {
     const r = await this.driver.query<Row>(
-      `SELECT page_id, kind, content, summary, tokens, importance, embedding::text AS embedding, meta
+      // The embedding stays in the table (the manager keeps its own copy in the page table): a page-in only
+      // needs the text, and casting 256 floats to text would double the read.
+      `SELECT page_id, kind, content, summary, tokens, importance, meta
          FROM context_pages WHERE pid = $1 AND page_id = $2`,
       [intPid(pid), pageId],
     );
     const row = r.rows[0];
     if (!row) return null;
     const meta = typeof row.meta === 'string' ? JSON.parse(row.meta) : (row.meta ?? {});
-    const embedding = parseVector(row.embedding);
     return {
       pageId: row.page_id,
       kind: row.kind as PageKind,
@@ -84,7 +84,6 @@ export class SqlPageStore implements PageStore {
       summary: row.summary,
       tokens: num(row.tokens),
       importance: num(row.importance),
-      ...(embedding ? { embedding } : {}),
       meta: meta as StoredPage['meta'],
     };
   }
