@@ -1,9 +1,16 @@
 /** Every CLI command, in the order `aos --help` lists them. Add one line per command module. */
 import type { Command } from 'commander';
 import { register as audit } from './audit.js';
+import { register as bench } from './bench.js';
 import { register as config } from './config.js';
 import { register as run } from './run.js';
 import { register as models } from './models.js';
 import { register as simLlm } from './sim-llm.js';
+import { register as ps } from './ps.js';
+import { register as top } from './top.js';
+import { register as proc } from './proc.js';
+import { register as logs } from './logs.js';
+import { register as checkpoint } from './checkpoint.js';
+import { register as shell } from './shell.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [config, run, models, simLlm, audit];
+export const COMMANDS: Array<(program: Command) => void> = [config, run, models, simLlm, audit, bench, ps, top, proc, logs, checkpoint, shell];

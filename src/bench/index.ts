@@ -1,0 +1,23 @@
+/** Every bench suite `aos bench` knows, in run order. Add one line per suite (see ./harness.ts). */
+import { KernelError } from '../errors.js';
+import type { BenchSuite } from './harness.js';
+import { contextBench } from './suites/context.js';
+import { ioBench } from './suites/io.js';
+import { llmBench } from './suites/llm.js';
+import { schedulerBench } from './suites/scheduler.js';
+import { storageBench } from './suites/storage.js';
+
+export const SUITES: BenchSuite[] = [storageBench, schedulerBench, contextBench, llmBench, ioBench];
+
+export function findSuites(names: readonly string[]): BenchSuite[] {
+  if (names.length === 0) return SUITES;
+  return names.map((n) => {
+    const s = SUITES.find((x) => x.name === n);
+    if (!s)
+      throw new KernelError(
+        'EINVAL',
+        `unknown bench suite "${n}"; known: ${SUITES.map((x) => x.name).join(', ')}`,
+      );
+    return s;
+  });
+}
