@@ -23,6 +23,7 @@ llms:
   models:
     - name: "deepseek-chat"
       provider: "deepseek"
+      # fallbacks: ["qwen-turbo"]   # tried in order when this model is down, rate-limited or its circuit is open
     - name: "moonshot-v1-32k"
       provider: "kimi"
     - name: "qwen-turbo"
