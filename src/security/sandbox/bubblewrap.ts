@@ -177,18 +177,24 @@ export function prlimitArgs(l: ResourceLimits, cgroup: { pids: boolean; memory: 
   const mb = 1024 * 1024;
   const out = ['prlimit', `--cpu=${Math.ceil(l.cpuSeconds)}`, `--fsize=${Math.floor(l.fileSizeMb * mb)}`, '--core=0'];
   if (!cgroup.memory) out.push(`--as=${Math.floor(l.memoryMb * mb)}`);
-  if (!cgroup.pids) out.push(`--nproc=${Math.floor(l.processes) + currentUserProcesses()}`);
+  // RLIMIT_NPROC does not bind uid 0, so as root only a pids cgroup can cap processes.
+  if (!cgroup.pids && process.getuid?.() !== 0) out.push(`--nproc=${Math.floor(l.processes) + currentUserProcesses()}`);
   out.push('--');
   return out;
 }
 
-/** RLIMIT_NPROC counts every process of the uid, so the cap is relative to what already runs. */
+let procCount = { n: 0, at: 0 };
+
+/** RLIMIT_NPROC counts every process of the uid, so the cap is relative to what already runs (cached 1 s). */
 function currentUserProcesses(): number {
+  const now = Date.now();
+  if (now - procCount.at < 1000) return procCount.n;
   try {
     const uid = process.getuid?.() ?? 0;
     const out = execFileSync('ps', ['-U', String(uid), '-o', 'pid='], { encoding: 'utf8' });
-    return out.split('\n').filter(Boolean).length;
+    procCount = { n: out.split('\n').filter(Boolean).length, at: now };
   } catch {
-    return 0;
+    procCount = { n: 0, at: now };
   }
+  return procCount.n;
 }
