@@ -21,6 +21,8 @@ export interface PresetQuirks {
   promptCacheKey?: boolean;
   /** Streams the usage object inside `choices[0].usage` of the last chunk (Kimi). */
   streamUsageInChoice?: boolean;
+  /** Honours Anthropic-style `cache_control` on text content blocks (DashScope explicit cache). */
+  cacheControlBlocks?: boolean;
   /** Reads `max_completion_tokens` instead of `max_tokens` (OpenAI's reasoning models require it). */
   maxCompletionTokens?: boolean;
 }
@@ -110,7 +112,7 @@ export const PRESETS: readonly Preset[] = [
     envKeys: ['DASHSCOPE_API_KEY', 'QWEN_API_KEY'],
     keyRequired: true,
     dialect: 'openai',
-    quirks: {},
+    quirks: { cacheControlBlocks: true },
     aliases: ['dashscope', 'tongyi'],
     defaultModel: 'qwen-plus',
   }),
@@ -122,7 +124,7 @@ export const PRESETS: readonly Preset[] = [
     envKeys: ['DASHSCOPE_API_KEY', 'QWEN_API_KEY'],
     keyRequired: true,
     dialect: 'openai',
-    quirks: {},
+    quirks: { cacheControlBlocks: true },
     aliases: ['dashscope-intl'],
     defaultModel: 'qwen-plus',
   }),

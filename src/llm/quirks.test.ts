@@ -79,6 +79,12 @@ describe('vendor quirks', () => {
       expect(b.prompt_cache_key, n).toBe(['openai', 'kimi'].includes(n) ? 'pid-7' : undefined);
     }
     expect(buildChatBody('m', req, preset('openai'), false).max_completion_tokens).toBe(100);
+    const marked: ChatRequest = { messages: [{ role: 'system', content: 'static prefix', cacheBreakpoint: true }, { role: 'user', content: 'x' }] };
+    expect((buildChatBody('qwen-plus', marked, preset('qwen'), false).messages as unknown[])[0]).toEqual({
+      role: 'system',
+      content: [{ type: 'text', text: 'static prefix', cache_control: { type: 'ephemeral' } }],
+    });
+    expect((buildChatBody('gpt-4o', marked, preset('openai'), false).messages as unknown[])[0]).toEqual({ role: 'system', content: 'static prefix' });
     expect(buildChatBody('m', req, preset('deepseek'), false).max_tokens).toBe(100);
   });
 

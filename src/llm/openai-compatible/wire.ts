@@ -2,7 +2,7 @@
  * ChatRequest → OpenAI chat-completions body, with each preset's quirks applied. Pure functions, so the
  * quirks are testable without a server: DeepSeek/Kimi get `reasoning_content` back on assistant turns,
  * MiniMax's temperature is clamped into its range, Ollama never sees `tool_choice`, OpenAI and Kimi get
- * `prompt_cache_key`, and streaming always asks for usage.
+ * `prompt_cache_key`, Qwen gets `cache_control` blocks at breakpoints, and streaming always asks for usage.
  */
 import { KernelError } from '../../errors.js';
 import type { ChatMessage, ChatRequest, ToolChoice } from '../model.js';
@@ -10,14 +10,20 @@ import type { Preset } from '../presets.js';
 
 export type WireMessage = Record<string, unknown>;
 
+/** Text content, as a block carrying `cache_control` where the preset honours breakpoints (Qwen). */
+function content(m: ChatMessage, preset: Preset): unknown {
+  if (!m.cacheBreakpoint || !preset.quirks.cacheControlBlocks || m.content === '') return m.content;
+  return [{ type: 'text', text: m.content, cache_control: { type: 'ephemeral' } }];
+}
+
 export function toWireMessages(messages: ChatMessage[], preset: Preset): WireMessage[] {
   return messages.map((m, i) => {
     switch (m.role) {
       case 'system':
       case 'user':
-        return { role: m.role, content: m.content };
+        return { role: m.role, content: content(m, preset) };
       case 'assistant': {
-        const out: WireMessage = { role: 'assistant', content: m.content === '' && m.toolCalls?.length ? null : m.content };
+        const out: WireMessage = { role: 'assistant', content: m.content === '' && m.toolCalls?.length ? null : content(m, preset) };
         if (m.toolCalls?.length) {
           out.tool_calls = m.toolCalls.map((tc) => ({ id: tc.id, type: 'function', function: { name: tc.name, arguments: tc.arguments } }));
         }
