@@ -99,3 +99,19 @@ export const AUDIT_KEY_FILE = 'keys/audit-ed25519.pem'; // anchor signing key un
 
 // ── api ───────────────────────────────────────────────────────────────────────────────────────────
 export const API_BODY_LIMIT_BYTES = 1_048_576; // request bodies above this are refused
+export const API_PAGE_DEFAULT = 50; // items per page when a listing names no limit
+export const API_PAGE_MAX = 1_000; // largest `limit` a listing accepts
+export const API_TOKEN_FILE = 'admin.token'; // first-start admin token, under the data dir, mode 0600
+export const API_TOKEN_CACHE_MS = 5_000; // a verified token is trusted this long before it is looked up again
+export const API_SSE_HEARTBEAT_MS = 15_000; // comment line on idle event streams (keeps proxies from closing them)
+export const API_SSE_METRICS_MS = 2_000; // `metrics` event tick on the event stream
+export const API_SSE_MAX_BUFFER_BYTES = 1_048_576; // a client that falls this far behind is disconnected
+export const API_SSE_EVENT_MAX_BYTES = 65_536; // a larger step record is sent as a stub (fetch it from /steps)
+export const API_TOOL_CALL_TIMEOUT_MS = 60_000; // POST /tools/:name/call gives up after this
+export const DEMO_AGENTS = 4; // agents `aos start` spawns on the simulator when no provider key is set
+
+// ── cli / web ─────────────────────────────────────────────────────────────────────────────────────
+export const CLI_PROBE_TIMEOUT_MS = 1_500; // how long the CLI waits for a server's /health before using the library
+export const CLI_REQUEST_TIMEOUT_MS = 30_000; // one REST call from the CLI (kill waits for the step to end)
+export const CLI_TOP_REFRESH_MS = 1_000; // `aos top` redraws this often
+export const CLI_SHELL_HISTORY = 500; // lines of `aos shell` history kept in <data_dir>/shell_history

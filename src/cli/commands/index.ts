@@ -6,5 +6,11 @@ import { register as config } from './config.js';
 import { register as run } from './run.js';
 import { register as models } from './models.js';
 import { register as simLlm } from './sim-llm.js';
+import { register as ps } from './ps.js';
+import { register as top } from './top.js';
+import { register as proc } from './proc.js';
+import { register as logs } from './logs.js';
+import { register as checkpoint } from './checkpoint.js';
+import { register as shell } from './shell.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [config, run, models, simLlm, audit, bench];
+export const COMMANDS: Array<(program: Command) => void> = [config, run, models, simLlm, audit, bench, ps, top, proc, logs, checkpoint, shell];

@@ -1,0 +1,376 @@
+/**
+ * The CLI's way to the kernel. When a server answers at the configured URL (`server.host:port`, or
+ * `$AOS_URL`), every command goes through its REST API with the admin token (`$AOS_TOKEN`, else
+ * `<data_dir>/admin.token`). When none answers, read-only commands open the kernel in-process on the same
+ * storage (no recovery, so nothing runs) and live commands fail with an error that names `aos start`.
+ * The REST contract lives in src/api/; this file only speaks it.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import type { AosConfig } from '../config/schema.js';
+import { KernelError } from '../errors.js';
+import type { Kernel, ProcessInfo } from '../kernel/Kernel.js';
+import { CLI_PROBE_TIMEOUT_MS, CLI_REQUEST_TIMEOUT_MS } from '../param.js';
+import { setLogLevel } from '../util/log.js';
+
+export type { ProcessInfo } from '../kernel/Kernel.js';
+
+export interface StepItem {
+  stepNo: number;
+  kind: string;
+  record: {
+    kind?: string;
+    thought?: string;
+    text?: string;
+    toolCalls?: Array<{ id?: string; name: string; arguments: string; ok?: boolean; output?: string }>;
+  };
+  usage: Record<string, number>;
+  createdAt: string;
+}
+
+export interface SchedulerView {
+  policy: string;
+  runQueue: unknown[];
+  runQueueByModel?: Record<string, number>;
+  slots: Record<string, { busy: number; total: number }>;
+  dispatches?: number;
+  preemptions?: number;
+  quotaDenials?: number;
+  rateLimits?: unknown;
+}
+
+export interface ServerEvent {
+  event: string;
+  data: Record<string, unknown>;
+}
+
+export type ProcAction = 'suspend' | 'resume' | 'kill' | 'checkpoint';
+
+/** What every client command needs; implemented by the HTTP client and the in-process one. */
+export interface KernelClient {
+  readonly mode: 'server' | 'local';
+  /** Where the commands go, for messages: the server URL or the storage URL. */
+  readonly target: string;
+  listProcesses(q?: { state?: string; limit?: number; offset?: number }): Promise<{
+    items: ProcessInfo[];
+    total: number;
+  }>;
+  getProcess(pid: number): Promise<ProcessInfo>;
+  steps(pid: number): Promise<StepItem[]>;
+  scheduler(): Promise<SchedulerView | null>;
+  spawn(o: { name: string; task: string; priority?: number; model?: string }): Promise<number>;
+  control(pid: number, action: ProcAction): Promise<Record<string, unknown>>;
+  restore(checkpointId: number): Promise<number>;
+  /** Server-sent events until `signal` aborts; resolves when the stream ends. */
+  events(onEvent: (e: ServerEvent) => void, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  configPath?: string;
+  /** Server base URL, e.g. http://127.0.0.1:7878 (overrides `$AOS_URL` and config). */
+  url?: string;
+  token?: string;
+  /** Never fall back to the in-process kernel (commands that only make sense live). */
+  requireServer?: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The URL a local server for this config would answer at. */
+export function serverUrl(config: AosConfig, env: NodeJS.ProcessEnv = process.env): string {
+  if (env.AOS_URL) return env.AOS_URL.replace(/\/+$/, '');
+  const host =
+    config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
+  const h = host.includes(':') ? `[${host}]` : host;
+  return `http://${h}:${config.server.port}`;
+}
+
+/** The admin token: `$AOS_TOKEN`, else `<data_dir>/admin.token` (written by `aos start`), else null. */
+export function readToken(config: AosConfig, env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.AOS_TOKEN) return env.AOS_TOKEN.trim();
+  const file = resolve(config.data_dir, 'admin.token');
+  return existsSync(file) ? readFileSync(file, 'utf8').trim() : null;
+}
+
+/** Connects to a running server when one answers, else opens the kernel in-process (read-only use). */
+export async function connect(o: ConnectOptions = {}): Promise<KernelClient> {
+  const env = o.env ?? process.env;
+  const { config, file } = loadConfig({ ...(o.configPath ? { path: o.configPath } : {}), env });
+  const url = (o.url ?? serverUrl(config, env)).replace(/\/+$/, '');
+  const token = o.token ?? readToken(config, env);
+  if (await probe(url)) {
+    if (!token) {
+      throw new KernelError(
+        'EPERM',
+        `a server answers at ${url} but no token was found; set AOS_TOKEN or check ${resolve(config.data_dir, 'admin.token')} (written by \`aos start\`)`,
+      );
+    }
+    return new HttpClient(url, token);
+  }
+  if (o.requireServer) throw noServer(url);
+  setLogLevel('warn'); // boot chatter (migrations) would bury a listing
+  const { createKernel } = await import('../kernel/Kernel.js');
+  const kernel = await createKernel({
+    ...(file ? { configPath: file } : {}),
+    recover: false,
+    plugins: false,
+  }).catch((err: unknown) => {
+    if (err instanceof KernelError && err.code === 'ELOCKED') {
+      throw new KernelError(
+        'ELOCKED',
+        `no server answers at ${url}, and the storage is locked by another process: ${err.message}. If \`aos start\` runs elsewhere, set AOS_URL to its address`,
+        { cause: err },
+      );
+    }
+    throw err;
+  });
+  return new LocalClient(kernel, url, config.storage.url);
+}
+
+function noServer(url: string): KernelError {
+  return new KernelError(
+    'ESTATE',
+    `no kernel server answers at ${url}; this command needs a running kernel. Start one with \`aos start\` (or set AOS_URL to where it runs)`,
+  );
+}
+
+async function probe(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(CLI_PROBE_TIMEOUT_MS) });
+    await res.body?.cancel();
+    // any HTTP answer means a server is there (401 is still our server, just without a token)
+    return res.status < 500 || res.status === 503;
+  } catch {
+    return false;
+  }
+}
+
+// ── HTTP ─────────────────────────────────────────────────────────────────────────────────────────
+
+export class HttpClient implements KernelClient {
+  readonly mode = 'server';
+  constructor(
+    readonly target: string,
+    private readonly token: string,
+  ) {}
+
+  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.target}/api/v1${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.token}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: AbortSignal.timeout(CLI_REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      throw new KernelError(
+        'EBACKEND',
+        `${method} ${this.target}/api/v1${path} failed: ${(err as Error).message}; is \`aos start\` still running?`,
+        { cause: err },
+      );
+    }
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    if (!res.ok) {
+      const e = (json as { error?: { code?: string; message?: string } } | null)?.error;
+      if (res.status === 401 || res.status === 403) {
+        throw new KernelError(
+          'EPERM',
+          `${e?.message ?? `HTTP ${res.status}`} (${method} ${path}); check AOS_TOKEN or <data_dir>/admin.token`,
+        );
+      }
+      throw new KernelError(
+        (e?.code as never) ?? 'EBACKEND',
+        e?.message ?? `${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`,
+      );
+    }
+    return json as T;
+  }
+
+  listProcesses(q: { state?: string; limit?: number; offset?: number } = {}) {
+    const qs = new URLSearchParams();
+    if (q.state) qs.set('state', q.state);
+    if (q.limit !== undefined) qs.set('limit', String(q.limit));
+    if (q.offset !== undefined) qs.set('offset', String(q.offset));
+    const s = qs.toString();
+    return this.request<{ items: ProcessInfo[]; total: number }>('GET', `/processes${s ? `?${s}` : ''}`);
+  }
+
+  getProcess(pid: number) {
+    return this.request<ProcessInfo>('GET', `/processes/${pid}`);
+  }
+
+  async steps(pid: number) {
+    return (await this.request<{ items: StepItem[] }>('GET', `/processes/${pid}/steps`)).items;
+  }
+
+  scheduler() {
+    return this.request<SchedulerView>('GET', '/scheduler');
+  }
+
+  async spawn(o: { name: string; task: string; priority?: number; model?: string }) {
+    return (await this.request<{ pid: number }>('POST', '/processes', o)).pid;
+  }
+
+  control(pid: number, action: ProcAction) {
+    return this.request<Record<string, unknown>>('POST', `/processes/${pid}/${action}`, {});
+  }
+
+  async restore(checkpointId: number) {
+    return (await this.request<{ pid: number }>('POST', `/checkpoints/${checkpointId}/restore`, {})).pid;
+  }
+
+  async events(onEvent: (e: ServerEvent) => void, signal: AbortSignal): Promise<void> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.target}/api/v1/events`, {
+        headers: { authorization: `Bearer ${this.token}`, accept: 'text/event-stream' },
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) return;
+      throw new KernelError('EBACKEND', `event stream at ${this.target} failed: ${(err as Error).message}`);
+    }
+    if (!res.ok || !res.body) throw new KernelError('EBACKEND', `event stream: HTTP ${res.status}`);
+    const parser = new SseParser(onEvent);
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        parser.push(decoder.decode(chunk, { stream: true }));
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Incremental text/event-stream parser: `event:` + `data:` lines, a blank line ends an event. */
+export class SseParser {
+  private buf = '';
+  private event = 'message';
+  private data: string[] = [];
+  constructor(private readonly onEvent: (e: ServerEvent) => void) {}
+
+  push(text: string): void {
+    this.buf += text;
+    let nl = this.buf.search(/\r?\n/);
+    while (nl >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(this.buf[nl] === '\r' ? nl + 2 : nl + 1);
+      this.line(line);
+      nl = this.buf.search(/\r?\n/);
+    }
+  }
+
+  private line(line: string): void {
+    if (line === '') {
+      if (this.data.length) {
+        const raw = this.data.join('\n');
+        let data: Record<string, unknown>;
+        try {
+          data = JSON.parse(raw) as Record<string, unknown>;
+        } catch {
+          data = { text: raw };
+        }
+        this.onEvent({ event: this.event, data });
+      }
+      this.event = 'message';
+      this.data = [];
+      return;
+    }
+    if (line.startsWith(':')) return; // comment / keep-alive
+    const i = line.indexOf(':');
+    const field = i < 0 ? line : line.slice(0, i);
+    const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+    if (field === 'event') this.event = value;
+    else if (field === 'data') this.data.push(value);
+  }
+}
+
+// ── in-process ───────────────────────────────────────────────────────────────────────────────────
+
+export class LocalClient implements KernelClient {
+  readonly mode = 'local';
+  readonly target: string;
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly url: string,
+    storageUrl: string,
+  ) {
+    this.target = storageUrl;
+  }
+
+  async listProcesses(q: { state?: string; limit?: number; offset?: number } = {}) {
+    const all = (await this.kernel.status()).processes.filter((p) => !q.state || p.state === q.state);
+    const offset = q.offset ?? 0;
+    const items = all.slice(offset, q.limit !== undefined ? offset + q.limit : undefined);
+    return { items, total: all.length };
+  }
+
+  getProcess(pid: number) {
+    return this.kernel.get(pid);
+  }
+
+  async steps(pid: number): Promise<StepItem[]> {
+    await this.kernel.get(pid); // ENOPROC for an unknown pid rather than an empty timeline
+    const rows = await this.kernel.steps(pid, { limit: 10_000 });
+    return rows.map((r) => ({
+      stepNo: r.stepNo,
+      kind: r.kind,
+      record: (r.record ?? {}) as StepItem['record'],
+      usage: r.usage as Record<string, number>,
+      createdAt: new Date(r.createdAt).toISOString(),
+    }));
+  }
+
+  async scheduler(): Promise<null> {
+    return null; // nothing is scheduled in a kernel that runs no processes
+  }
+
+  spawn(): Promise<number> {
+    throw noServer(this.url);
+  }
+  control(): Promise<Record<string, unknown>> {
+    throw noServer(this.url);
+  }
+  restore(): Promise<number> {
+    throw noServer(this.url);
+  }
+  events(): Promise<void> {
+    throw noServer(this.url);
+  }
+
+  close(): Promise<void> {
+    return this.kernel.shutdown();
+  }
+}
+
+/** Opens a client, runs `fn`, always closes (the in-process kernel holds the storage lock). */
+export async function withClient<T>(o: ConnectOptions, fn: (c: KernelClient) => Promise<T>): Promise<T> {
+  const c = await connect(o);
+  try {
+    return await fn(c);
+  } finally {
+    await c.close();
+  }
+}
+
+/** A pid or checkpoint id from the command line, or a clear EINVAL. */
+export function parseId(s: string, what = 'pid'): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new KernelError('EINVAL', `${what} must be a positive integer, got "${s}"`);
+  return n;
+}

@@ -1,0 +1,118 @@
+/**
+ * `aos logs <pid> [-f]`: a process's step timeline (thoughts, tool calls, results). With -f it follows the
+ * server's event stream: each `proc.step` for the pid fetches the new steps, `proc.exit` ends the follow.
+ */
+import type { Command } from 'commander';
+import { connect, type KernelClient, type ProcessInfo, parseId, type StepItem } from '../client.js';
+import { style } from '../format.js';
+import { clientOpts, colorState } from './ps.js';
+
+export function register(program: Command): void {
+  program
+    .command('logs')
+    .description("a process's step timeline; -f follows it live until the process exits")
+    .argument('<pid>', 'process id (see `aos ps`)')
+    .option('-f, --follow', 'keep printing new steps as they happen (needs `aos start`)')
+    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option('--json', 'one JSON step per line')
+    .action(async (pidArg: string, opts: { follow?: boolean; url?: string; json?: boolean }) => {
+      const pid = parseId(pidArg);
+      const c = await connect({ ...clientOpts(program, opts), requireServer: opts.follow === true });
+      try {
+        await showLogs(c, pid, { follow: opts.follow === true, json: opts.json === true }, (s) =>
+          process.stdout.write(s),
+        );
+      } finally {
+        await c.close();
+      }
+    });
+}
+
+const LIVE = new Set(['new', 'ready', 'running', 'waiting', 'suspended']);
+
+export async function showLogs(
+  c: KernelClient,
+  pid: number,
+  o: { follow: boolean; json: boolean; signal?: AbortSignal },
+  out: (s: string) => void,
+): Promise<void> {
+  const info = await c.getProcess(pid);
+  if (!o.json) out(`${header(info)}\n`);
+  let last = 0;
+  const flush = async () => {
+    for (const s of await c.steps(pid)) {
+      if (s.stepNo <= last) continue;
+      last = s.stepNo;
+      out(o.json ? `${JSON.stringify(s)}\n` : renderStepItem(s));
+    }
+  };
+  await flush();
+  if (!o.follow || !LIVE.has(info.state)) {
+    if (!o.json) out(`${footer(info)}\n`);
+    return;
+  }
+  const ac = new AbortController();
+  o.signal?.addEventListener('abort', () => ac.abort(), { once: true });
+  let busy = Promise.resolve();
+  // serialise fetches so steps print once and in order, however events and ticks interleave
+  const refresh = (final: boolean) => {
+    busy = busy.then(async () => {
+      if (ac.signal.aborted) return;
+      await flush();
+      const now = await c.getProcess(pid);
+      if (final || !LIVE.has(now.state)) {
+        if (!o.json) out(`${footer(now)}\n`);
+        ac.abort();
+      }
+    });
+    return busy;
+  };
+  // the stream can miss an exit that happens before it connects; a slow tick closes that gap
+  const tick = setInterval(() => void refresh(false).catch(() => undefined), 2_000);
+  try {
+    await c.events((e) => {
+      if (Number(e.data.pid) !== pid) return;
+      if (e.event === 'proc.step' || e.event === 'proc.exit') void refresh(false).catch(() => undefined);
+    }, ac.signal);
+    await busy;
+  } finally {
+    clearInterval(tick);
+  }
+}
+
+function header(p: ProcessInfo): string {
+  return (
+    style.bold(`pid ${p.pid} ${p.name}`) +
+    style.dim(` · ${p.model} · ${p.task.replace(/\s+/g, ' ').slice(0, 100)}`)
+  );
+}
+
+function footer(p: ProcessInfo): string {
+  const u = p.usage;
+  const line = style.dim(
+    `── ${colorState(p.state)} · ${p.stepNo} steps · tokens in ${u.tokensIn} (cached ${u.tokensCached}) out ${u.tokensOut} · $${u.cost.toFixed(6)}`,
+  );
+  if (p.exitReason) return `${line}\n${style.red('failed:')} ${p.exitReason}`;
+  if (p.state === 'terminated' || p.state === 'zombie')
+    return `${line}\n${style.green('answer:')} ${String(p.result)}`;
+  return line;
+}
+
+function clip(s: string, n = 300): string {
+  const one = s.replace(/\s+/g, ' ').trim();
+  return one.length > n ? `${one.slice(0, n)}…` : one;
+}
+
+export function renderStepItem(s: StepItem): string {
+  const r = s.record ?? {};
+  const lines = [`${style.bold(`[step ${s.stepNo}]`)} ${style.dim(r.kind ?? s.kind)}`];
+  if (r.thought) lines.push(`  ${style.magenta('thought')} ${clip(r.thought)}`);
+  for (const call of r.toolCalls ?? []) {
+    lines.push(`  ${style.cyan('call')}    ${call.name}(${clip(call.arguments ?? '', 200)})`);
+    if (call.output !== undefined)
+      lines.push(`  ${call.ok === false ? style.red('error') : style.green('result')}  ${clip(call.output)}`);
+  }
+  if (r.text && !(r.toolCalls ?? []).some((c) => c.output === r.text))
+    lines.push(`  ${style.dim(r.kind === 'answer' ? 'answer' : 'text')}    ${clip(r.text)}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,84 @@
+/** `aos ps`: the process table, from a running server or (read-only) straight from storage. */
+import type { Command } from 'commander';
+import { type ProcessInfo, parseId, withClient } from '../client.js';
+import { style, table } from '../format.js';
+
+const STATES = ['new', 'ready', 'running', 'waiting', 'suspended', 'zombie', 'terminated'];
+
+export function register(program: Command): void {
+  program
+    .command('ps')
+    .description('list processes (from a running server, else from storage)')
+    .option('-s, --state <state>', `only processes in this state (${STATES.join(', ')})`)
+    .option('-n, --limit <n>', 'at most this many rows', '100')
+    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option('--json', 'print { items, total } as JSON')
+    .action(async (opts: { state?: string; limit: string; url?: string; json?: boolean }) => {
+      if (opts.state && !STATES.includes(opts.state)) {
+        const { KernelError } = await import('../../errors.js');
+        throw new KernelError('EINVAL', `--state must be one of ${STATES.join(', ')}, got "${opts.state}"`);
+      }
+      const limit = parseId(opts.limit, '--limit');
+      await withClient(clientOpts(program, opts), async (c) => {
+        const page = await c.listProcesses({ ...(opts.state ? { state: opts.state } : {}), limit });
+        if (opts.json) process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+        else process.stdout.write(processTable(page.items, page.total));
+      });
+    });
+}
+
+/** Options every client command passes to connect(). */
+export function clientOpts(program: Command, opts: { url?: string }) {
+  const configPath = program.opts().config as string | undefined;
+  return { ...(configPath ? { configPath } : {}), ...(opts.url ? { url: opts.url } : {}) };
+}
+
+export function colorState(s: string): string {
+  if (s === 'running') return style.green(s);
+  if (s === 'waiting' || s === 'suspended') return style.yellow(s);
+  if (s === 'zombie') return style.red(s);
+  if (s === 'terminated') return style.dim(s);
+  return s;
+}
+
+export function fmtTokens(n: number): string {
+  return n >= 1_000_000
+    ? `${(n / 1_000_000).toFixed(1)}M`
+    : n >= 10_000
+      ? `${(n / 1000).toFixed(1)}k`
+      : String(n);
+}
+
+export function processRows(items: ProcessInfo[]): string[][] {
+  return items.map((p) => [
+    String(p.pid),
+    p.parentPid === null ? '-' : String(p.parentPid),
+    p.state + (p.waitOn ? `(${p.waitOn})` : ''),
+    String(p.priority),
+    String(p.stepNo),
+    fmtTokens(p.usage.tokensIn + p.usage.tokensOut),
+    fmtTokens(p.usage.tokensCached),
+    `$${p.usage.cost.toFixed(4)}`,
+    p.model,
+    p.name,
+  ]);
+}
+
+export const PROCESS_HEADERS = [
+  'PID',
+  'PPID',
+  'STATE',
+  'PRI',
+  'STEP',
+  'TOKENS',
+  'CACHED',
+  'COST',
+  'MODEL',
+  'NAME',
+];
+
+export function processTable(items: ProcessInfo[], total: number): string {
+  if (items.length === 0) return 'no processes (spawn one with `aos run "<task>"` or from `aos shell`)\n';
+  const more = total > items.length ? style.dim(`… ${total - items.length} more (use --limit)\n`) : '';
+  return table(PROCESS_HEADERS, processRows(items)) + more;
+}
