@@ -3,11 +3,12 @@ import { KernelError } from '../errors.js';
 import type { BenchSuite } from './harness.js';
 import { contextBench } from './suites/context.js';
 import { ioBench } from './suites/io.js';
+import { kernelBench } from './suites/kernel.js';
 import { llmBench } from './suites/llm.js';
 import { schedulerBench } from './suites/scheduler.js';
 import { storageBench } from './suites/storage.js';
 
-export const SUITES: BenchSuite[] = [storageBench, schedulerBench, contextBench, llmBench, ioBench];
+export const SUITES: BenchSuite[] = [storageBench, schedulerBench, kernelBench, contextBench, llmBench, ioBench];
 
 export function findSuites(names: readonly string[]): BenchSuite[] {
   if (names.length === 0) return SUITES;
