@@ -37,20 +37,26 @@ interface ClassQueue {
 const lessV = (a: Node, b: Node): boolean => (a.key !== b.key ? a.key < b.key : a.seq < b.seq);
 const lessT = (a: Node, b: Node): boolean => (a.t0 !== b.t0 ? a.t0 < b.t0 : a.seq < b.seq);
 
+/** What the policy needs from each of its lane queues to keep the class minimum vruntime. */
+export interface FairLaneQueue extends RunQueue {
+  /** The entry of class `cls` with the lowest (key, seq), if any. */
+  classHead(cls: number): { key: number; rec: SchedRecord } | undefined;
+}
+
 export interface FairPolicyOptions {
   /** Waiting this long raises a class one priority level. */
   agingMs: number;
 }
 
 export class FairPolicy implements SchedPolicy {
-  readonly name = 'fair';
+  readonly name: string = 'fair';
   readonly preemptive = true;
   readonly agingMs: number;
   /** Monotonic minimum vruntime per class, shared by every lane. */
   private readonly minV = new Float64Array(PRIORITY_MAX + 1);
   /** Records on a slot, with the class they were started in (their priority may change meanwhile). */
   private readonly running = new Map<SchedRecord, number>();
-  private readonly queues: FairQueue[] = [];
+  private readonly queues: FairLaneQueue[] = [];
   private seq = 0;
 
   constructor(opts: FairPolicyOptions) {
@@ -58,9 +64,22 @@ export class FairPolicy implements SchedPolicy {
   }
 
   createQueue(): RunQueue {
-    const q = new FairQueue(this);
+    return this.register(new FairQueue(this));
+  }
+
+  /** Adds a lane queue whose heads count toward the class minimum (subclasses with other queues use it). */
+  protected register<Q extends FairLaneQueue>(q: Q): Q {
     this.queues.push(q);
     return q;
+  }
+
+  /**
+   * The key a record gets in class `cls`: continuing → front; native → its vruntime; a record lifted into
+   * the class by inheritance → the class minimum (its own vruntime is in another class's scale).
+   */
+  keyFor(rec: SchedRecord, cls: number): number {
+    if (rec.continuing) return Number.NEGATIVE_INFINITY;
+    return cls === rec.priority ? rec.vruntime : this.classMinVruntime(cls);
   }
 
   place(rec: SchedRecord, parent: SchedRecord | undefined): void {
@@ -112,7 +131,7 @@ export class FairPolicy implements SchedPolicy {
   }
 }
 
-class FairQueue implements RunQueue {
+class FairQueue implements FairLaneQueue {
   private readonly classes: (ClassQueue | undefined)[] = [];
   /** Non-empty classes, ascending. */
   private readonly live: number[] = [];
@@ -126,13 +145,7 @@ class FairQueue implements RunQueue {
 
   push(rec: SchedRecord, now: number): void {
     const cls = Math.min(PRIORITY_MAX, Math.max(PRIORITY_MIN, rec.schedPrio));
-    // A process running above its base class (inherited priority) joins that class at its minimum: its own
-    // vruntime is in another class's scale.
-    const key = rec.continuing
-      ? Number.NEGATIVE_INFINITY
-      : cls === rec.priority
-        ? rec.vruntime
-        : this.policy.classMinVruntime(cls);
+    const key = this.policy.keyFor(rec, cls);
     const node: Node = { rec, cls, key, seq: this.policy.nextSeq(), t0: now, posV: -1, posT: -1 };
     let cq = this.classes[cls];
     if (!cq) {
