@@ -11,7 +11,7 @@ const SECRET_VALUE = [
   /\bBearer\s+[A-Za-z0-9._~+/=-]{12,}/gi,
   /\bgh[pousr]_[A-Za-z0-9]{20,}/g, // GitHub
   /\bAKIA[0-9A-Z]{16}\b/g, // AWS access key id
-  /\baos_[A-Za-z0-9_-]{20,}/g, // our own API tokens
+  /\baos_[A-Za-z0-9_-]{40,}/g, // our own API tokens (aos_ + 43 chars base64url)
   /(postgres(?:ql)?:\/\/[^:\s/]+:)[^@\s]+(@)/g, // password in a connection URL
 ];
 
