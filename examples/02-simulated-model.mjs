@@ -16,7 +16,11 @@ const tools = {
     spec: {
       name: 'calculator',
       description: 'Evaluate an arithmetic expression (+ - * / and parentheses).',
-      parameters: { type: 'object', properties: { expression: { type: 'string' } }, required: ['expression'] },
+      parameters: {
+        type: 'object',
+        properties: { expression: { type: 'string' } },
+        required: ['expression'],
+      },
     },
     run: ({ expression }) => {
       if (!/^[\d\s+\-*/().]+$/.test(expression)) throw new Error(`not arithmetic: ${expression}`);
@@ -44,7 +48,10 @@ const tools = {
 // A long, stable system prompt: the prefix the provider's cache can reuse from step to step.
 const system = [
   'You are a careful analyst running inside agent-os-kernel. Use tools when they help; finish with final_answer.',
-  ...Array.from({ length: 120 }, (_, i) => `Rule ${i + 1}: cite the tool output you relied on, and keep numbers exact.`),
+  ...Array.from(
+    { length: 120 },
+    (_, i) => `Rule ${i + 1}: cite the tool output you relied on, and keep numbers exact.`,
+  ),
 ].join('\n');
 
 const sim = await createSimulator({ latency: { ttftMs: 5, perTokenMs: 0.2 } });
@@ -61,10 +68,21 @@ try {
   ];
   let answer;
   for (let step = 1; step <= 8 && answer === undefined; step++) {
-    const r = await model.chat({ messages, tools: Object.values(tools).map((t) => t.spec), promptCacheKey: 'example-02' });
+    const r = await model.chat({
+      messages,
+      tools: Object.values(tools).map((t) => t.spec),
+      promptCacheKey: 'example-02',
+    });
     const u = r.usage;
-    console.log(`step ${step}: ${r.model} → ${r.toolCalls.map((c) => `${c.name}(${c.arguments})`).join(', ') || 'text'}  [in ${u.input} (cached ${u.cachedInput}), out ${u.output}]`);
-    messages.push({ role: 'assistant', content: r.content, toolCalls: r.toolCalls, ...(r.reasoning ? { reasoning: r.reasoning } : {}) });
+    console.log(
+      `step ${step}: ${r.model} → ${r.toolCalls.map((c) => `${c.name}(${c.arguments})`).join(', ') || 'text'}  [in ${u.input} (cached ${u.cachedInput}), out ${u.output}]`,
+    );
+    messages.push({
+      role: 'assistant',
+      content: r.content,
+      toolCalls: r.toolCalls,
+      ...(r.reasoning ? { reasoning: r.reasoning } : {}),
+    });
     if (r.toolCalls.length === 0) answer = r.content;
     for (const call of r.toolCalls) {
       const tool = tools[call.name];
@@ -80,7 +98,9 @@ try {
   }
   if (answer === undefined) throw new Error('the agent did not finish');
   console.log(`\nanswer:\n${answer}`);
-  console.log(`\nsimulator: ${sim.stats.completed} calls, ${sim.stats.promptTokens} prompt tokens of which ${sim.stats.cachedTokens} cached`);
+  console.log(
+    `\nsimulator: ${sim.stats.completed} calls, ${sim.stats.promptTokens} prompt tokens of which ${sim.stats.cachedTokens} cached`,
+  );
   if (!answer.includes('42000')) throw new Error('expected the computed revenue in the answer');
 } finally {
   await sim.close();

@@ -4,7 +4,10 @@ import type { ChatMessage } from './model.js';
 
 const conv = (n: number): ChatMessage[] => [
   { role: 'system', content: 'sys' },
-  ...Array.from({ length: n }, (_, i) => ({ role: (i % 2 ? 'assistant' : 'user') as ChatMessage['role'], content: `m${i}` })),
+  ...Array.from({ length: n }, (_, i) => ({
+    role: (i % 2 ? 'assistant' : 'user') as ChatMessage['role'],
+    content: `m${i}`,
+  })),
 ];
 const marks = (ms: ChatMessage[]) => ms.flatMap((m, i) => (m.cacheBreakpoint ? [i] : []));
 

@@ -20,7 +20,10 @@ export interface BreakpointOptions {
 }
 
 /** Returns a copy of `messages` with `cacheBreakpoint` set where Anthropic-style caching should cut. */
-export function placeCacheBreakpoints(messages: readonly ChatMessage[], opts: BreakpointOptions = {}): ChatMessage[] {
+export function placeCacheBreakpoints(
+  messages: readonly ChatMessage[],
+  opts: BreakpointOptions = {},
+): ChatMessage[] {
   const every = Math.max(1, Math.min(opts.every ?? 15, ANTHROPIC_LOOKBACK_BLOCKS));
   const max = Math.max(1, Math.min(opts.max ?? ANTHROPIC_MAX_BREAKPOINTS, ANTHROPIC_MAX_BREAKPOINTS));
   const staticEnd =

@@ -63,7 +63,8 @@ export interface ErrorContext {
 
 function providerMessage(err: Record<string, unknown>): string {
   const body = err.error as Record<string, unknown> | undefined;
-  const inner = body && typeof body === 'object' ? (body.error as Record<string, unknown> | undefined) : undefined;
+  const inner =
+    body && typeof body === 'object' ? (body.error as Record<string, unknown> | undefined) : undefined;
   const m = inner?.message ?? body?.message ?? err.message;
   return typeof m === 'string' ? m : 'no message';
 }
@@ -72,34 +73,59 @@ function providerMessage(err: Record<string, unknown>): string {
 export function toKernelError(err: unknown, ctx: ErrorContext): KernelError {
   const where = `${ctx.provider}/${ctx.model}`;
   if (ctx.call.userAborted()) {
-    return new KernelError('EABORTED', `${where}: request aborted by the caller`, { cause: err, details: { provider: ctx.provider, model: ctx.model } });
+    return new KernelError('EABORTED', `${where}: request aborted by the caller`, {
+      cause: err,
+      details: { provider: ctx.provider, model: ctx.model },
+    });
   }
   if (ctx.call.timedOut()) {
-    return new KernelError('ETIMEDOUT', `${where}: no complete answer within ${ctx.timeoutMs} ms; raise timeoutMs or check the endpoint`, {
-      cause: err,
-      retryable: true,
-      details: { provider: ctx.provider, model: ctx.model, timeoutMs: ctx.timeoutMs },
-    });
+    return new KernelError(
+      'ETIMEDOUT',
+      `${where}: no complete answer within ${ctx.timeoutMs} ms; raise timeoutMs or check the endpoint`,
+      {
+        cause: err,
+        retryable: true,
+        details: { provider: ctx.provider, model: ctx.model, timeoutMs: ctx.timeoutMs },
+      },
+    );
   }
   if (err instanceof KernelError) return err;
   const e = (err ?? {}) as Record<string, unknown>;
   const status = typeof e.status === 'number' ? e.status : undefined;
   const msg = providerMessage(e);
-  const details: Record<string, unknown> = { provider: ctx.provider, model: ctx.model, status, providerMessage: msg };
+  const details: Record<string, unknown> = {
+    provider: ctx.provider,
+    model: ctx.model,
+    status,
+    providerMessage: msg,
+  };
   if (status === 429) {
     const retryAfterMs = parseRetryAfter(e.headers as HeaderBag | undefined);
-    return new KernelError('ERATELIMIT', `${where}: rate limited (429)${retryAfterMs !== undefined ? `, retry after ${retryAfterMs} ms` : ''}: ${msg}`, {
-      cause: err,
-      retryable: true,
-      details: { ...details, retryAfterMs },
-    });
+    return new KernelError(
+      'ERATELIMIT',
+      `${where}: rate limited (429)${retryAfterMs !== undefined ? `, retry after ${retryAfterMs} ms` : ''}: ${msg}`,
+      {
+        cause: err,
+        retryable: true,
+        details: { ...details, retryAfterMs },
+      },
+    );
   }
   if (status === undefined) {
-    return new KernelError('EPROVIDER', `${where}: connection failed: ${msg}`, { cause: err, retryable: true, details });
+    return new KernelError('EPROVIDER', `${where}: connection failed: ${msg}`, {
+      cause: err,
+      retryable: true,
+      details,
+    });
   }
   const retryable = status === 408 || status === 409 || status >= 500;
   let hint = '';
-  if (status === 401 || status === 403) hint = ctx.envKey ? ` (check the API key in ${ctx.envKey} or api_keys)` : ' (check the API key)';
+  if (status === 401 || status === 403)
+    hint = ctx.envKey ? ` (check the API key in ${ctx.envKey} or api_keys)` : ' (check the API key)';
   else if (status === 404) hint = ' (check the model id and base_url)';
-  return new KernelError('EPROVIDER', `${where}: HTTP ${status}${hint}: ${msg}`, { cause: err, retryable, details });
+  return new KernelError('EPROVIDER', `${where}: HTTP ${status}${hint}: ${msg}`, {
+    cause: err,
+    retryable,
+    details,
+  });
 }

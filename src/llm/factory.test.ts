@@ -26,7 +26,12 @@ describe('LLMProviderFactory', () => {
   it('creates a model with the seeds shape, over HTTP to an OpenAI-compatible endpoint', async () => {
     sim.engine.script([{ text: 'from deepseek (simulated)' }]);
     const f = new LLMProviderFactory({ env: {} });
-    const m = f.create({ provider: 'deepseek', model: 'deepseek-chat', api_key: 'sk-test', base_url: sim.urlFor('deepseek') });
+    const m = f.create({
+      provider: 'deepseek',
+      model: 'deepseek-chat',
+      api_key: 'sk-test',
+      base_url: sim.urlFor('deepseek'),
+    });
     expect(m.provider).toBe('deepseek');
     const r = await m.chat({ messages: [{ role: 'user', content: 'hi' }] });
     expect(r.content).toBe('from deepseek (simulated)');
@@ -40,21 +45,33 @@ describe('LLMProviderFactory', () => {
   });
 
   it('missing key → ECONFIG naming the environment variable', () => {
-    const e = err(() => new LLMProviderFactory({ env: {} }).create({ provider: 'kimi', model: 'moonshot-v1-32k' }));
+    const e = err(() =>
+      new LLMProviderFactory({ env: {} }).create({ provider: 'kimi', model: 'moonshot-v1-32k' }),
+    );
     expect(e.code).toBe('ECONFIG');
     expect(e.message).toContain('MOONSHOT_API_KEY');
     expect(e.message).toContain('KIMI_API_KEY');
-    const q = err(() => new LLMProviderFactory({ env: {} }).create({ provider: 'qwen', model: 'qwen-turbo' }));
+    const q = err(() =>
+      new LLMProviderFactory({ env: {} }).create({ provider: 'qwen', model: 'qwen-turbo' }),
+    );
     expect(q.message).toContain('DASHSCOPE_API_KEY');
   });
 
   it('keys come from explicit config, then api_keys (by provider or alias), then env vars', () => {
-    const f = new LLMProviderFactory({ env: { KIMI_API_KEY: 'from-env' }, apiKeys: { moonshot: 'from-api-keys' } });
+    const f = new LLMProviderFactory({
+      env: { KIMI_API_KEY: 'from-env' },
+      apiKeys: { moonshot: 'from-api-keys' },
+    });
     expect(f.resolveKey('kimi', 'explicit')).toMatchObject({ key: 'explicit', source: 'config' });
     expect(f.resolveKey('kimi')).toMatchObject({ key: 'from-api-keys', source: 'api_keys.moonshot' });
-    expect(new LLMProviderFactory({ env: { KIMI_API_KEY: 'from-env' } }).resolveKey('kimi')).toMatchObject({ key: 'from-env', source: 'KIMI_API_KEY' });
+    expect(new LLMProviderFactory({ env: { KIMI_API_KEY: 'from-env' } }).resolveKey('kimi')).toMatchObject({
+      key: 'from-env',
+      source: 'KIMI_API_KEY',
+    });
     // local servers need no key
-    expect(() => new LLMProviderFactory({ env: {} }).create({ provider: 'ollama', model: 'qwen2.5' })).not.toThrow();
+    expect(() =>
+      new LLMProviderFactory({ env: {} }).create({ provider: 'ollama', model: 'qwen2.5' }),
+    ).not.toThrow();
   });
 
   it('the simulated provider runs in-process with the rule policy', async () => {
@@ -73,7 +90,12 @@ describe('ModelRegistry (fromConfig)', () => {
         api_keys: { deepseek: 'sk-ds', kimi: '', qwen: '' },
         llms: {
           models: [
-            { name: 'deepseek-chat', provider: 'deepseek', base_url: sim.urlFor('deepseek'), fallbacks: ['sim-react'] },
+            {
+              name: 'deepseek-chat',
+              provider: 'deepseek',
+              base_url: sim.urlFor('deepseek'),
+              fallbacks: ['sim-react'],
+            },
             { name: 'moonshot-v1-32k', provider: 'kimi' },
             { name: 'qwen-turbo', provider: 'qwen' },
           ],
@@ -90,9 +112,20 @@ describe('ModelRegistry (fromConfig)', () => {
     const list = reg.list();
     expect(list.map((m) => m.name)).toEqual(['deepseek-chat', 'moonshot-v1-32k', 'qwen-turbo', 'sim-react']);
     const ds = list[0]!;
-    expect(ds).toMatchObject({ provider: 'deepseek', contextWindow: 128_000, keyPresent: true, isDefault: true, fallbacks: ['sim-react'] });
+    expect(ds).toMatchObject({
+      provider: 'deepseek',
+      contextWindow: 128_000,
+      keyPresent: true,
+      isDefault: true,
+      fallbacks: ['sim-react'],
+    });
     expect(ds.price?.input).toBe(0.28);
-    expect(list[1]).toMatchObject({ provider: 'kimi', keyPresent: false, keyEnv: 'MOONSHOT_API_KEY', contextWindow: 32_768 });
+    expect(list[1]).toMatchObject({
+      provider: 'kimi',
+      keyPresent: false,
+      keyEnv: 'MOONSHOT_API_KEY',
+      contextWindow: 32_768,
+    });
   });
 
   it('get() resolves the default and falls back along the configured chain', async () => {

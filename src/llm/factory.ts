@@ -53,9 +53,13 @@ export interface KeyResolution {
 export function presetOrThrow(provider: string): Preset {
   const p = findPreset(provider);
   if (!p) {
-    throw new KernelError('ECONFIG', `unknown LLM provider "${provider}"; use one of: ${presetNames().join(', ')} (any OpenAI-compatible server works as "openai" with base_url)`, {
-      details: { provider },
-    });
+    throw new KernelError(
+      'ECONFIG',
+      `unknown LLM provider "${provider}"; use one of: ${presetNames().join(', ')} (any OpenAI-compatible server works as "openai" with base_url)`,
+      {
+        details: { provider },
+      },
+    );
   }
   return p;
 }
@@ -98,8 +102,16 @@ export class LLMProviderFactory {
     if (!p) {
       p =
         preset.kind === 'anthropic'
-          ? new AnthropicProvider({ ...(apiKey ? { apiKey } : {}), ...(baseUrl ? { baseUrl } : {}), name: preset.name })
-          : new OpenAiCompatibleProvider({ preset, ...(apiKey ? { apiKey } : {}), ...(baseUrl ? { baseUrl } : {}) });
+          ? new AnthropicProvider({
+              ...(apiKey ? { apiKey } : {}),
+              ...(baseUrl ? { baseUrl } : {}),
+              name: preset.name,
+            })
+          : new OpenAiCompatibleProvider({
+              preset,
+              ...(apiKey ? { apiKey } : {}),
+              ...(baseUrl ? { baseUrl } : {}),
+            });
       this.providers.set(cacheKey, p);
     }
     return p;
@@ -126,11 +138,19 @@ export class LLMProviderFactory {
   /** The seeds' entry point: a ready Model for `{ provider, model, api_key?, base_url? }`. */
   create(cfg: LLMConfig): Model {
     if (!cfg || typeof cfg.provider !== 'string' || typeof cfg.model !== 'string' || !cfg.model) {
-      throw new KernelError('ECONFIG', 'LLMProviderFactory.create needs { provider, model }, e.g. { provider: "deepseek", model: "deepseek-chat" }');
+      throw new KernelError(
+        'ECONFIG',
+        'LLMProviderFactory.create needs { provider, model }, e.g. { provider: "deepseek", model: "deepseek-chat" }',
+      );
     }
     const preset = presetOrThrow(cfg.provider);
     const { key, envKey } = this.resolveKey(cfg.provider, cfg.api_key);
-    if (!key && preset.keyRequired && !cfg.base_url?.startsWith('http://127.0.0.1') && !cfg.base_url?.startsWith('http://localhost')) {
+    if (
+      !key &&
+      preset.keyRequired &&
+      !cfg.base_url?.startsWith('http://127.0.0.1') &&
+      !cfg.base_url?.startsWith('http://localhost')
+    ) {
       throw new KernelError(
         'ECONFIG',
         `no API key for provider "${preset.name}" (model ${cfg.model}): set ${envKey}${preset.envKeys.length > 1 ? ` (or ${preset.envKeys.slice(1).join(', ')})` : ''} or api_keys.${preset.name} in config.yaml`,
@@ -146,7 +166,11 @@ export class LLMProviderFactory {
   createChain(cfgs: LLMConfig[]): Model {
     const models = cfgs.map((c) => this.create(c));
     if (models.length === 1) return models[0]!;
-    return new FallbackModel(models, ({ from, to, error }) => log.warn(`falling back from ${from.provider}/${from.id} to ${to.provider}/${to.id}`, { code: error.code }));
+    return new FallbackModel(models, ({ from, to, error }) =>
+      log.warn(`falling back from ${from.provider}/${from.id} to ${to.provider}/${to.id}`, {
+        code: error.code,
+      }),
+    );
   }
 
   static fromConfig(config: AosConfig, opts: Omit<FactoryOptions, 'apiKeys'> = {}): ModelRegistry {
@@ -181,7 +205,11 @@ export class ModelRegistry {
   ) {
     for (const e of config.llms.models) {
       presetOrThrow(e.provider);
-      if (this.entries.has(e.name)) throw new KernelError('ECONFIG', `llms.models has two entries named "${e.name}"; names must be unique`);
+      if (this.entries.has(e.name))
+        throw new KernelError(
+          'ECONFIG',
+          `llms.models has two entries named "${e.name}"; names must be unique`,
+        );
       this.entries.set(e.name, e);
     }
   }
@@ -192,14 +220,22 @@ export class ModelRegistry {
     const c = findModel(name);
     if (c) return { name, provider: c.provider };
     if (name.startsWith('sim-')) return { name, provider: 'simulated' };
-    throw new KernelError('ECONFIG', `model "${name}" is neither in llms.models nor in the catalogue; add it to llms.models with its provider (and base_url if self-hosted)`, {
-      details: { model: name, configured: [...this.entries.keys()] },
-    });
+    throw new KernelError(
+      'ECONFIG',
+      `model "${name}" is neither in llms.models nor in the catalogue; add it to llms.models with its provider (and base_url if self-hosted)`,
+      {
+        details: { model: name, configured: [...this.entries.keys()] },
+      },
+    );
   }
 
   private hasKey(e: ModelConfigEntry): boolean {
     const preset = presetOrThrow(e.provider);
-    return !preset.keyRequired || e.base_url !== undefined || this.factory.resolveKey(e.provider, e.api_key).key !== undefined;
+    return (
+      !preset.keyRequired ||
+      e.base_url !== undefined ||
+      this.factory.resolveKey(e.provider, e.api_key).key !== undefined
+    );
   }
 
   /** The default model's name: `default_model`, else the first configured model; the simulator when its key is missing. */
@@ -209,7 +245,10 @@ export class ModelRegistry {
     const e = this.entryFor(wanted);
     if (this.hasKey(e)) return wanted;
     const envKey = this.factory.resolveKey(e.provider).envKey;
-    log.warnOnce(`default-sim:${wanted}`, `no API key for default model ${wanted} (set ${envKey}); using the built-in simulator ${SIM_DEFAULT} — its answers are rules, not a model`);
+    log.warnOnce(
+      `default-sim:${wanted}`,
+      `no API key for default model ${wanted} (set ${envKey}); using the built-in simulator ${SIM_DEFAULT} — its answers are rules, not a model`,
+    );
     return SIM_DEFAULT;
   }
 
@@ -221,7 +260,12 @@ export class ModelRegistry {
     const chainNames = [n, ...(this.entryFor(n).fallbacks ?? [])];
     const cfgs = chainNames.map((x) => {
       const e = this.entryFor(x);
-      return { provider: e.provider, model: x, ...(e.api_key ? { api_key: e.api_key } : {}), ...(e.base_url ? { base_url: e.base_url } : {}) };
+      return {
+        provider: e.provider,
+        model: x,
+        ...(e.api_key ? { api_key: e.api_key } : {}),
+        ...(e.base_url ? { base_url: e.base_url } : {}),
+      };
     });
     const m = this.factory.createChain(cfgs);
     this.cache.set(n, m);

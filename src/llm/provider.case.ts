@@ -32,7 +32,10 @@ const TOOLS = [
   },
 ];
 
-async function collect(m: Model, req: ChatRequest): Promise<{ events: StreamEvent[]; response: ChatResponse }> {
+async function collect(
+  m: Model,
+  req: ChatRequest,
+): Promise<{ events: StreamEvent[]; response: ChatResponse }> {
   const events: StreamEvent[] = [];
   for await (const ev of m.stream(req)) events.push(ev);
   const last = events[events.length - 1];
@@ -61,7 +64,10 @@ function longSystem(label: string): string {
   return words.join(' ');
 }
 
-const ask = (content: string, extra: Partial<ChatRequest> = {}): ChatRequest => ({ messages: [{ role: 'user', content }], ...extra });
+const ask = (content: string, extra: Partial<ChatRequest> = {}): ChatRequest => ({
+  messages: [{ role: 'user', content }],
+  ...extra,
+});
 
 export function providerConformance(t: ConformanceTarget): void {
   const d = t.preset.dialect;
@@ -101,7 +107,9 @@ export function providerConformance(t: ConformanceTarget): void {
       expect(JSON.parse(r.toolCalls[0]!.arguments)).toEqual({ path: 'notes/todo.md' });
       const { events, response } = await collect(t.make(), req);
       expect(events.some((e) => e.type === 'tool_call')).toBe(true);
-      expect(response.toolCalls.map((c) => [c.id, c.name, JSON.parse(c.arguments)])).toEqual([['call_abc', 'read_file', { path: 'notes/todo.md' }]]);
+      expect(response.toolCalls.map((c) => [c.id, c.name, JSON.parse(c.arguments)])).toEqual([
+        ['call_abc', 'read_file', { path: 'notes/todo.md' }],
+      ]);
     });
 
     it('sends tool results back and continues the conversation', async () => {
@@ -110,7 +118,12 @@ export function providerConformance(t: ConformanceTarget): void {
         tools: TOOLS,
         messages: [
           { role: 'user', content: 'Read notes/todo.md' },
-          { role: 'assistant', content: '', toolCalls: [{ id: 'call_1', name: 'read_file', arguments: '{"path":"notes/todo.md"}' }], reasoning: 'need the file' },
+          {
+            role: 'assistant',
+            content: '',
+            toolCalls: [{ id: 'call_1', name: 'read_file', arguments: '{"path":"notes/todo.md"}' }],
+            reasoning: 'need the file',
+          },
           { role: 'tool', toolCallId: 'call_1', name: 'read_file', content: 'buy milk' },
         ],
       });
@@ -173,7 +186,12 @@ export function providerConformance(t: ConformanceTarget): void {
       let now = 1_000_000;
       const breaker = new CircuitBreaker(t.label, { threshold: 3, openMs: 5_000, now: () => now });
       const m = new ResilientModel(t.make(), breaker, { maxRetries: 0 });
-      t.engine().script([{ error: { status: 500 } }, { error: { status: 502 } }, { error: { status: 503 } }, { text: 'recovered' }]);
+      t.engine().script([
+        { error: { status: 500 } },
+        { error: { status: 502 } },
+        { error: { status: 503 } },
+        { text: 'recovered' },
+      ]);
       for (let i = 0; i < 3; i++) expect((await rejection(m.chat(ask('x')))).code).toBe('EPROVIDER');
       expect(breaker.state).toBe('open');
       const before = t.engine().stats.requests;
@@ -188,7 +206,10 @@ export function providerConformance(t: ConformanceTarget): void {
 
     it('falls back to the next model when this one fails', async () => {
       t.engine().script([{ error: { status: 503 } }]);
-      const backup = new SimulatedProvider({ name: 'backup', scenario: [{ text: 'served by the backup' }] }).model('sim-backup');
+      const backup = new SimulatedProvider({
+        name: 'backup',
+        scenario: [{ text: 'served by the backup' }],
+      }).model('sim-backup');
       const m = new FallbackModel([new ResilientModel(t.make(), null, { maxRetries: 0 }), backup]);
       const r = await m.chat(ask('hi'));
       expect(r.content).toBe('served by the backup');

@@ -8,8 +8,8 @@ import { AnthropicProvider } from './anthropic/AnthropicProvider.js';
 import { OpenAiCompatibleProvider } from './openai-compatible/OpenAiCompatibleProvider.js';
 import { PRESETS } from './presets.js';
 import { providerConformance } from './provider.case.js';
-import { createSimulator, type SimulatorHandle } from './simulated/server.js';
 import { SimulatedProvider } from './simulated/SimulatedProvider.js';
+import { createSimulator, type SimulatorHandle } from './simulated/server.js';
 
 let sim: SimulatorHandle;
 beforeAll(async () => {
@@ -25,7 +25,10 @@ for (const preset of PRESETS) {
       label: `${preset.name} (@anthropic-ai/sdk over HTTP)`,
       preset,
       model: 'claude-sonnet-4-6',
-      make: () => new AnthropicProvider({ apiKey: 'test-key', baseUrl: sim.urlFor(preset.name) }).model('claude-sonnet-4-6'),
+      make: () =>
+        new AnthropicProvider({ apiKey: 'test-key', baseUrl: sim.urlFor(preset.name) }).model(
+          'claude-sonnet-4-6',
+        ),
       engine: () => sim.engine,
     });
     continue;
@@ -34,7 +37,10 @@ for (const preset of PRESETS) {
     label: `${preset.name} (openai SDK over HTTP)`,
     preset,
     model: preset.defaultModel,
-    make: () => new OpenAiCompatibleProvider({ preset, apiKey: 'test-key', baseUrl: sim.urlFor(preset.name) }).model(preset.defaultModel),
+    make: () =>
+      new OpenAiCompatibleProvider({ preset, apiKey: 'test-key', baseUrl: sim.urlFor(preset.name) }).model(
+        preset.defaultModel,
+      ),
     engine: () => sim.engine,
   });
 }

@@ -4,11 +4,11 @@
  * of a crash three layers later in the tool executor.
  */
 import { KernelError } from '../errors.js';
-import { findModel } from './catalog.js';
-import { findPreset } from './presets.js';
-import type { ChatResponse, FinishReason, LlmUsage, ToolCall } from './model.js';
-import { costFor } from './usage.js';
 import { logger } from '../util/log.js';
+import { findModel } from './catalog.js';
+import type { ChatResponse, FinishReason, LlmUsage, ToolCall } from './model.js';
+import { findPreset } from './presets.js';
+import { costFor } from './usage.js';
 
 const log = logger('llm');
 
@@ -46,14 +46,20 @@ function priced(a: Assembled): number {
   const entry = findModel(a.catalogId, a.provider);
   // Local servers (vLLM, Ollama, LM Studio) cost nothing per token: no warning for them.
   if (!entry && findPreset(a.provider)?.keyRequired !== false) {
-    log.warnOnce(`noprice:${a.provider}/${a.catalogId}`, `model ${a.catalogId} (${a.provider}) is not in the catalogue: its cost is reported as 0; add a price to src/llm/catalog.ts`);
+    log.warnOnce(
+      `noprice:${a.provider}/${a.catalogId}`,
+      `model ${a.catalogId} (${a.provider}) is not in the catalogue: its cost is reported as 0; add a price to src/llm/catalog.ts`,
+    );
   }
   return costFor(a.usage, entry);
 }
 
 /** Builds the response; throws EINVAL (with the response in details) when a tool call's JSON is malformed. */
 export function assembleResponse(a: Assembled): ChatResponse {
-  const toolCalls = a.toolCalls.map((tc) => ({ ...tc, arguments: tc.arguments.trim() === '' ? '{}' : tc.arguments }));
+  const toolCalls = a.toolCalls.map((tc) => ({
+    ...tc,
+    arguments: tc.arguments.trim() === '' ? '{}' : tc.arguments,
+  }));
   const response: ChatResponse = {
     model: a.model,
     provider: a.provider,
@@ -73,16 +79,38 @@ export function assembleResponse(a: Assembled): ChatResponse {
       throw new KernelError(
         'EINVAL',
         `${a.provider}/${a.model} produced malformed arguments for tool call "${tc.name}" (${(err as Error).message}); the raw text is in details.arguments — ask the model to retry`,
-        { details: { provider: a.provider, model: a.model, toolCallId: tc.id, tool: tc.name, arguments: tc.arguments, response } },
+        {
+          details: {
+            provider: a.provider,
+            model: a.model,
+            toolCallId: tc.id,
+            tool: tc.name,
+            arguments: tc.arguments,
+            response,
+          },
+        },
       );
     }
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new KernelError('EINVAL', `${a.provider}/${a.model}: arguments of tool call "${tc.name}" must be a JSON object, got ${tc.arguments.slice(0, 80)}`, {
-        details: { provider: a.provider, model: a.model, toolCallId: tc.id, tool: tc.name, arguments: tc.arguments, response },
-      });
+      throw new KernelError(
+        'EINVAL',
+        `${a.provider}/${a.model}: arguments of tool call "${tc.name}" must be a JSON object, got ${tc.arguments.slice(0, 80)}`,
+        {
+          details: {
+            provider: a.provider,
+            model: a.model,
+            toolCallId: tc.id,
+            tool: tc.name,
+            arguments: tc.arguments,
+            response,
+          },
+        },
+      );
     }
     if (!tc.name) {
-      throw new KernelError('EINVAL', `${a.provider}/${a.model} produced a tool call without a name`, { details: { provider: a.provider, response } });
+      throw new KernelError('EINVAL', `${a.provider}/${a.model} produced a tool call without a name`, {
+        details: { provider: a.provider, response },
+      });
     }
   }
   return response;

@@ -64,7 +64,10 @@ export function costUsd(usage: LlmUsage, price: ModelPrice | null | undefined): 
   if (!price) return 0;
   const uncached = Math.max(0, usage.input - usage.cachedInput - usage.cacheWrite);
   const micro =
-    uncached * price.input + usage.cachedInput * price.cachedInput + usage.cacheWrite * price.cacheWrite + usage.output * price.output;
+    uncached * price.input +
+    usage.cachedInput * price.cachedInput +
+    usage.cacheWrite * price.cacheWrite +
+    usage.output * price.output;
   return micro / 1_000_000;
 }
 

@@ -58,7 +58,12 @@ interface Pairs {
   cpuDiff: number[];
 }
 
-async function pairs(n: number, warmup: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<Pairs> {
+async function pairs(
+  n: number,
+  warmup: number,
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+): Promise<Pairs> {
   for (let i = 0; i < warmup; i++) {
     await a();
     await b();

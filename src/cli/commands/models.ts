@@ -28,7 +28,11 @@ export function register(program: Command): void {
         money(m.price?.output),
         m.keyPresent ? 'yes' : `no (${m.keyEnv ?? '-'})`,
       ]);
-      process.stdout.write(table(['MODEL', 'PROVIDER', 'CONTEXT', 'IN/1M', 'CACHED/1M', 'OUT/1M', 'KEY'], rows));
-      process.stdout.write('* default model. Prices are list prices from the catalogue (src/llm/catalog.ts), dated per entry.\n');
+      process.stdout.write(
+        table(['MODEL', 'PROVIDER', 'CONTEXT', 'IN/1M', 'CACHED/1M', 'OUT/1M', 'KEY'], rows),
+      );
+      process.stdout.write(
+        '* default model. Prices are list prices from the catalogue (src/llm/catalog.ts), dated per entry.\n',
+      );
     });
 }

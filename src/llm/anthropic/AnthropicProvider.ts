@@ -4,7 +4,12 @@
  * normalising usage so `input` includes cache reads and writes like every other provider's.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import type { Message, MessageCreateParamsNonStreaming, MessageCreateParamsStreaming, RawMessageStreamEvent } from '@anthropic-ai/sdk/resources/messages';
+import type {
+  Message,
+  MessageCreateParamsNonStreaming,
+  MessageCreateParamsStreaming,
+  RawMessageStreamEvent,
+} from '@anthropic-ai/sdk/resources/messages';
 import { KernelError } from '../../errors.js';
 import { ANTHROPIC_DEFAULT_MAX_TOKENS, LLM_REQUEST_TIMEOUT_MS } from '../../param.js';
 import { canonicalModelId, findModel } from '../catalog.js';
@@ -59,7 +64,10 @@ class AnthropicModel implements Model {
   ) {
     this.provider = p.name;
     this.wireId = canonicalModelId(id);
-    this.maxTokens = Math.min(findModel(id, 'anthropic')?.maxOutput ?? ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_DEFAULT_MAX_TOKENS);
+    this.maxTokens = Math.min(
+      findModel(id, 'anthropic')?.maxOutput ?? ANTHROPIC_DEFAULT_MAX_TOKENS,
+      ANTHROPIC_DEFAULT_MAX_TOKENS,
+    );
   }
 
   private ctx(call: ReturnType<typeof callSignal>, timeoutMs: number) {
@@ -68,7 +76,12 @@ class AnthropicModel implements Model {
 
   async chat(req: ChatRequest): Promise<ChatResponse> {
     const startedAt = performance.now();
-    const body = buildMessagesBody(this.wireId, req, this.maxTokens, false) as unknown as MessageCreateParamsNonStreaming;
+    const body = buildMessagesBody(
+      this.wireId,
+      req,
+      this.maxTokens,
+      false,
+    ) as unknown as MessageCreateParamsNonStreaming;
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
     let res: Message;
@@ -85,7 +98,8 @@ class AnthropicModel implements Model {
     for (const b of res.content as unknown as Loose[]) {
       if (b.type === 'text') content += String(b.text ?? '');
       else if (b.type === 'thinking') reasoning += String(b.thinking ?? '');
-      else if (b.type === 'tool_use') toolCalls.push({ id: String(b.id), name: String(b.name), arguments: JSON.stringify(b.input ?? {}) });
+      else if (b.type === 'tool_use')
+        toolCalls.push({ id: String(b.id), name: String(b.name), arguments: JSON.stringify(b.input ?? {}) });
     }
     return assembleResponse({
       model: res.model || this.id,
@@ -102,7 +116,12 @@ class AnthropicModel implements Model {
 
   async *stream(req: ChatRequest): AsyncGenerator<StreamEvent> {
     const startedAt = performance.now();
-    const body = buildMessagesBody(this.wireId, req, this.maxTokens, true) as unknown as MessageCreateParamsStreaming;
+    const body = buildMessagesBody(
+      this.wireId,
+      req,
+      this.maxTokens,
+      true,
+    ) as unknown as MessageCreateParamsStreaming;
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
     let content = '';
@@ -156,7 +175,8 @@ class AnthropicModel implements Model {
             const d = (e.delta ?? {}) as Loose;
             if (d.stop_reason) stop = String(d.stop_reason);
             // message_delta usage is cumulative; its non-null fields supersede message_start's.
-            for (const [k, v] of Object.entries((e.usage ?? {}) as Loose)) if (v !== null && v !== undefined) usage[k] = v;
+            for (const [k, v] of Object.entries((e.usage ?? {}) as Loose))
+              if (v !== null && v !== undefined) usage[k] = v;
             break;
           }
           case 'message_stop':
@@ -170,10 +190,19 @@ class AnthropicModel implements Model {
       call.dispose();
     }
     if (!stopped || !stop) {
-      throw new KernelError('EPROVIDER', `${this.provider}/${this.id}: stream ended before message_stop; the connection was cut or the server is broken — retry`, {
-        retryable: true,
-        details: { provider: this.provider, model: this.id, reason: 'truncated_stream', partialContent: content },
-      });
+      throw new KernelError(
+        'EPROVIDER',
+        `${this.provider}/${this.id}: stream ended before message_stop; the connection was cut or the server is broken — retry`,
+        {
+          retryable: true,
+          details: {
+            provider: this.provider,
+            model: this.id,
+            reason: 'truncated_stream',
+            partialContent: content,
+          },
+        },
+      );
     }
     const response = assembleResponse({
       model: wireModel || this.id,

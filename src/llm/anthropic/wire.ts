@@ -25,9 +25,13 @@ function parseInput(m: ChatMessage, args: string, i: number): unknown {
   try {
     return args.trim() === '' ? {} : JSON.parse(args);
   } catch {
-    throw new KernelError('EINVAL', `messages[${i}]: tool call "${m.toolCalls?.[0]?.name}" has arguments that are not JSON; Anthropic needs an object — fix or drop the call`, {
-      details: { index: i, arguments: args },
-    });
+    throw new KernelError(
+      'EINVAL',
+      `messages[${i}]: tool call "${m.toolCalls?.[0]?.name}" has arguments that are not JSON; Anthropic needs an object — fix or drop the call`,
+      {
+        details: { index: i, arguments: args },
+      },
+    );
   }
 }
 
@@ -36,8 +40,14 @@ function toolChoice(c: ToolChoice): Block {
   return c === 'required' ? { type: 'any' } : { type: c };
 }
 
-export function buildMessagesBody(model: string, req: ChatRequest, maxTokens: number, stream: boolean): Record<string, unknown> {
-  if (req.messages.length === 0) throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
+export function buildMessagesBody(
+  model: string,
+  req: ChatRequest,
+  maxTokens: number,
+  stream: boolean,
+): Record<string, unknown> {
+  if (req.messages.length === 0)
+    throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
   const system: Block[] = [];
   const turns: Turn[] = [];
   let i = 0;
@@ -53,12 +63,20 @@ export function buildMessagesBody(model: string, req: ChatRequest, maxTokens: nu
   for (; i < req.messages.length; i++) {
     const m = req.messages[i]!;
     if (m.role === 'tool') {
-      if (!m.toolCallId) throw new KernelError('EINVAL', `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`);
-      push('user', mark([{ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content }], m.cacheBreakpoint));
+      if (!m.toolCallId)
+        throw new KernelError(
+          'EINVAL',
+          `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`,
+        );
+      push(
+        'user',
+        mark([{ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content }], m.cacheBreakpoint),
+      );
     } else if (m.role === 'assistant') {
       const blocks: Block[] = [];
       if (m.content) blocks.push({ type: 'text', text: m.content });
-      for (const tc of m.toolCalls ?? []) blocks.push({ type: 'tool_use', id: tc.id, name: tc.name, input: parseInput(m, tc.arguments, i) });
+      for (const tc of m.toolCalls ?? [])
+        blocks.push({ type: 'tool_use', id: tc.id, name: tc.name, input: parseInput(m, tc.arguments, i) });
       if (blocks.length === 0) blocks.push({ type: 'text', text: '(no output)' });
       push('assistant', mark(blocks, m.cacheBreakpoint));
     } else {
@@ -67,11 +85,20 @@ export function buildMessagesBody(model: string, req: ChatRequest, maxTokens: nu
       push('user', mark([{ type: 'text', text }], m.cacheBreakpoint));
     }
   }
-  if (turns[0]?.role !== 'user') turns.unshift({ role: 'user', content: [{ type: 'text', text: '(start)' }] });
-  const body: Record<string, unknown> = { model, max_tokens: req.maxOutputTokens ?? maxTokens, messages: turns };
+  if (turns[0]?.role !== 'user')
+    turns.unshift({ role: 'user', content: [{ type: 'text', text: '(start)' }] });
+  const body: Record<string, unknown> = {
+    model,
+    max_tokens: req.maxOutputTokens ?? maxTokens,
+    messages: turns,
+  };
   if (system.length) body.system = system;
   if (req.tools?.length) {
-    body.tools = req.tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.parameters }));
+    body.tools = req.tools.map((t) => ({
+      name: t.name,
+      description: t.description,
+      input_schema: t.parameters,
+    }));
     if (req.toolChoice !== undefined) body.tool_choice = toolChoice(req.toolChoice);
   }
   if (req.temperature !== undefined) body.temperature = Math.min(1, Math.max(0, req.temperature));

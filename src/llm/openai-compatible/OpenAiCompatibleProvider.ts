@@ -16,7 +16,15 @@ import { KernelError } from '../../errors.js';
 import { LLM_REQUEST_TIMEOUT_MS } from '../../param.js';
 import { canonicalModelId } from '../catalog.js';
 import { callSignal, toKernelError } from '../errors.js';
-import type { ChatRequest, ChatResponse, EmbeddingModel, Model, ModelProvider, StreamEvent, ToolCall } from '../model.js';
+import type {
+  ChatRequest,
+  ChatResponse,
+  EmbeddingModel,
+  Model,
+  ModelProvider,
+  StreamEvent,
+  ToolCall,
+} from '../model.js';
 import type { Preset } from '../presets.js';
 import { assembleResponse, mapFinishReason } from '../response.js';
 import { splitThink, ThinkSplitter } from '../think.js';
@@ -79,7 +87,13 @@ export class OpenAiCompatibleProvider implements ModelProvider {
           );
           return [...res.data].sort((a, b) => a.index - b.index).map((d) => d.embedding);
         } catch (err) {
-          throw toKernelError(err, { provider: provider.name, model: id, call, timeoutMs: provider.defaultTimeoutMs, envKey: provider.preset.envKeys[0] });
+          throw toKernelError(err, {
+            provider: provider.name,
+            model: id,
+            call,
+            timeoutMs: provider.defaultTimeoutMs,
+            envKey: provider.preset.envKeys[0],
+          });
         } finally {
           call.dispose();
         }
@@ -106,7 +120,12 @@ class OpenAiCompatibleModel implements Model {
 
   async chat(req: ChatRequest): Promise<ChatResponse> {
     const startedAt = performance.now();
-    const body = buildChatBody(this.wireId, req, this.p.preset, false) as unknown as ChatCompletionCreateParamsNonStreaming;
+    const body = buildChatBody(
+      this.wireId,
+      req,
+      this.p.preset,
+      false,
+    ) as unknown as ChatCompletionCreateParamsNonStreaming;
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
     let res: ChatCompletion;
@@ -134,7 +153,11 @@ class OpenAiCompatibleModel implements Model {
     }
     const toolCalls: ToolCall[] = ((msg.tool_calls as Loose[] | undefined) ?? []).map((tc, i) => {
       const fn = (tc.function ?? {}) as Loose;
-      return { id: String(tc.id ?? `call_${i}`), name: String(fn.name ?? ''), arguments: String(fn.arguments ?? '') };
+      return {
+        id: String(tc.id ?? `call_${i}`),
+        name: String(fn.name ?? ''),
+        arguments: String(fn.arguments ?? ''),
+      };
     });
     return assembleResponse({
       model: res.model || this.id,
@@ -151,7 +174,12 @@ class OpenAiCompatibleModel implements Model {
 
   async *stream(req: ChatRequest): AsyncGenerator<StreamEvent> {
     const startedAt = performance.now();
-    const body = buildChatBody(this.wireId, req, this.p.preset, true) as unknown as ChatCompletionCreateParamsStreaming;
+    const body = buildChatBody(
+      this.wireId,
+      req,
+      this.p.preset,
+      true,
+    ) as unknown as ChatCompletionCreateParamsStreaming;
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
     const think = this.p.preset.quirks.thinkTags ? new ThinkSplitter() : null;
@@ -178,16 +206,21 @@ class OpenAiCompatibleModel implements Model {
           yield { type: 'reasoning', delta: rc };
         }
         if (typeof delta.content === 'string' && delta.content) {
-          for (const piece of think ? think.push(delta.content) : [{ kind: 'text' as const, text: delta.content }]) {
+          for (const piece of think
+            ? think.push(delta.content)
+            : [{ kind: 'text' as const, text: delta.content }]) {
             if (piece.kind === 'text') content += piece.text;
             else reasoning += piece.text;
-            yield piece.kind === 'text' ? { type: 'text', delta: piece.text } : { type: 'reasoning', delta: piece.text };
+            yield piece.kind === 'text'
+              ? { type: 'text', delta: piece.text }
+              : { type: 'reasoning', delta: piece.text };
           }
         }
         for (const tc of (delta.tool_calls as Loose[] | undefined) ?? []) {
           const index = typeof tc.index === 'number' ? tc.index : calls.length;
           const fn = (tc.function ?? {}) as Loose;
-          const slot = (calls[index] ??= { id: '', name: '', arguments: '' });
+          const slot = calls[index] ?? { id: '', name: '', arguments: '' };
+          calls[index] = slot;
           if (typeof tc.id === 'string' && tc.id) slot.id = tc.id;
           if (typeof fn.name === 'string' && fn.name) slot.name += fn.name;
           const argsDelta = typeof fn.arguments === 'string' ? fn.arguments : '';
@@ -209,15 +242,28 @@ class OpenAiCompatibleModel implements Model {
     for (const piece of think?.flush() ?? []) {
       if (piece.kind === 'text') content += piece.text;
       else reasoning += piece.text;
-      yield piece.kind === 'text' ? { type: 'text', delta: piece.text } : { type: 'reasoning', delta: piece.text };
+      yield piece.kind === 'text'
+        ? { type: 'text', delta: piece.text }
+        : { type: 'reasoning', delta: piece.text };
     }
     if (!finish) {
-      throw new KernelError('EPROVIDER', `${this.provider}/${this.id}: stream ended before the model finished (no finish_reason); the connection was cut or the server is broken — retry`, {
-        retryable: true,
-        details: { provider: this.provider, model: this.id, reason: 'truncated_stream', partialContent: content },
-      });
+      throw new KernelError(
+        'EPROVIDER',
+        `${this.provider}/${this.id}: stream ended before the model finished (no finish_reason); the connection was cut or the server is broken — retry`,
+        {
+          retryable: true,
+          details: {
+            provider: this.provider,
+            model: this.id,
+            reason: 'truncated_stream',
+            partialContent: content,
+          },
+        },
+      );
     }
-    const toolCalls = calls.filter(Boolean).map((c, i) => ({ id: c.id || `call_${i}`, name: c.name, arguments: c.arguments }));
+    const toolCalls = calls
+      .filter(Boolean)
+      .map((c, i) => ({ id: c.id || `call_${i}`, name: c.name, arguments: c.arguments }));
     const response = assembleResponse({
       model: wireModel || this.id,
       provider: this.provider,

@@ -23,23 +23,43 @@ export function toWireMessages(messages: ChatMessage[], preset: Preset): WireMes
       case 'user':
         return { role: m.role, content: content(m, preset) };
       case 'assistant': {
-        const out: WireMessage = { role: 'assistant', content: m.content === '' && m.toolCalls?.length ? null : content(m, preset) };
+        const out: WireMessage = {
+          role: 'assistant',
+          content: m.content === '' && m.toolCalls?.length ? null : content(m, preset),
+        };
         if (m.toolCalls?.length) {
-          out.tool_calls = m.toolCalls.map((tc) => ({ id: tc.id, type: 'function', function: { name: tc.name, arguments: tc.arguments } }));
+          out.tool_calls = m.toolCalls.map((tc) => ({
+            id: tc.id,
+            type: 'function',
+            function: { name: tc.name, arguments: tc.arguments },
+          }));
         }
-        if (preset.quirks.echoReasoningContent && m.reasoning !== undefined) out.reasoning_content = m.reasoning;
+        if (preset.quirks.echoReasoningContent && m.reasoning !== undefined)
+          out.reasoning_content = m.reasoning;
         return out;
       }
       case 'tool': {
         if (!m.toolCallId) {
-          throw new KernelError('EINVAL', `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`, {
-            details: { index: i },
-          });
+          throw new KernelError(
+            'EINVAL',
+            `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`,
+            {
+              details: { index: i },
+            },
+          );
         }
-        return { role: 'tool', tool_call_id: m.toolCallId, content: m.content, ...(m.name ? { name: m.name } : {}) };
+        return {
+          role: 'tool',
+          tool_call_id: m.toolCallId,
+          content: m.content,
+          ...(m.name ? { name: m.name } : {}),
+        };
       }
       default:
-        throw new KernelError('EINVAL', `messages[${i}].role "${String((m as ChatMessage).role)}" is not one of system, user, assistant, tool`);
+        throw new KernelError(
+          'EINVAL',
+          `messages[${i}].role "${String((m as ChatMessage).role)}" is not one of system, user, assistant, tool`,
+        );
     }
   });
 }
@@ -53,18 +73,29 @@ export function clampTemperature(t: number, preset: Preset): number {
   return r ? Math.min(r[1], Math.max(r[0], t)) : t;
 }
 
-export function buildChatBody(model: string, req: ChatRequest, preset: Preset, stream: boolean): Record<string, unknown> {
-  if (req.messages.length === 0) throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
+export function buildChatBody(
+  model: string,
+  req: ChatRequest,
+  preset: Preset,
+  stream: boolean,
+): Record<string, unknown> {
+  if (req.messages.length === 0)
+    throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
   const body: Record<string, unknown> = { model, messages: toWireMessages(req.messages, preset) };
   if (req.tools?.length) {
-    body.tools = req.tools.map((t) => ({ type: 'function', function: { name: t.name, description: t.description, parameters: t.parameters } }));
-    if (req.toolChoice !== undefined && !preset.quirks.noToolChoice) body.tool_choice = wireToolChoice(req.toolChoice);
+    body.tools = req.tools.map((t) => ({
+      type: 'function',
+      function: { name: t.name, description: t.description, parameters: t.parameters },
+    }));
+    if (req.toolChoice !== undefined && !preset.quirks.noToolChoice)
+      body.tool_choice = wireToolChoice(req.toolChoice);
   }
   if (req.temperature !== undefined) body.temperature = clampTemperature(req.temperature, preset);
   if (req.maxOutputTokens !== undefined) {
     body[preset.quirks.maxCompletionTokens ? 'max_completion_tokens' : 'max_tokens'] = req.maxOutputTokens;
   }
-  if (req.promptCacheKey !== undefined && preset.quirks.promptCacheKey) body.prompt_cache_key = req.promptCacheKey;
+  if (req.promptCacheKey !== undefined && preset.quirks.promptCacheKey)
+    body.prompt_cache_key = req.promptCacheKey;
   if (stream) {
     body.stream = true;
     body.stream_options = { include_usage: true };

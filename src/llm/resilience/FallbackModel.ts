@@ -7,7 +7,12 @@
 import { KernelError, type KernelErrorCode } from '../../errors.js';
 import type { ChatRequest, ChatResponse, Model, StreamEvent } from '../model.js';
 
-const FALL_THROUGH: ReadonlySet<KernelErrorCode> = new Set(['ECIRCUIT', 'ERATELIMIT', 'EPROVIDER', 'ETIMEDOUT']);
+const FALL_THROUGH: ReadonlySet<KernelErrorCode> = new Set([
+  'ECIRCUIT',
+  'ERATELIMIT',
+  'EPROVIDER',
+  'ETIMEDOUT',
+]);
 
 export class FallbackModel implements Model {
   readonly id: string;

@@ -64,10 +64,14 @@ export class CircuitBreaker {
       return;
     }
     const retryAfterMs = s === 'open' ? Math.max(0, this.openMs - (this.now() - this.openedAt)) : this.openMs;
-    throw new KernelError('ECIRCUIT', `circuit for ${this.name} is open after ${this.failures} consecutive failures; failing fast for ${retryAfterMs} ms (a fallback model, if configured, takes over)`, {
-      retryable: true,
-      details: { provider: this.name, state: s, failures: this.failures, retryAfterMs },
-    });
+    throw new KernelError(
+      'ECIRCUIT',
+      `circuit for ${this.name} is open after ${this.failures} consecutive failures; failing fast for ${retryAfterMs} ms (a fallback model, if configured, takes over)`,
+      {
+        retryable: true,
+        details: { provider: this.name, state: s, failures: this.failures, retryAfterMs },
+      },
+    );
   }
 
   success(): void {

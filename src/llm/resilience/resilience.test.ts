@@ -12,12 +12,15 @@ describe('retry backoff', () => {
     expect(backoffMs(3, e5xx, r)).toBeNull();
   });
   it('honours Retry-After exactly; beyond the cap it gives up', () => {
-    const rl = (ms: number) => new KernelError('ERATELIMIT', 'x', { retryable: true, details: { retryAfterMs: ms } });
+    const rl = (ms: number) =>
+      new KernelError('ERATELIMIT', 'x', { retryable: true, details: { retryAfterMs: ms } });
     expect(backoffMs(0, rl(750), r)).toBe(750);
     expect(backoffMs(0, rl(5_000), r)).toBeNull();
   });
   it('never retries non-retryable errors, aborts or an open circuit', () => {
-    expect(backoffMs(0, new KernelError('EPROVIDER', 'bad request', { details: { status: 400 } }), r)).toBeNull();
+    expect(
+      backoffMs(0, new KernelError('EPROVIDER', 'bad request', { details: { status: 400 } }), r),
+    ).toBeNull();
     expect(backoffMs(0, new KernelError('EABORTED', 'x', { retryable: true }), r)).toBeNull();
     expect(backoffMs(0, new KernelError('ECIRCUIT', 'x', { retryable: true }), r)).toBeNull();
   });

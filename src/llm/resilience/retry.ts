@@ -29,7 +29,8 @@ export interface ResolvedRetry {
 /** A real sleep that ends early (rejecting with EABORTED) when the caller aborts. */
 export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new KernelError('EABORTED', 'aborted by the caller while waiting to retry'));
+    if (signal?.aborted)
+      return reject(new KernelError('EABORTED', 'aborted by the caller while waiting to retry'));
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();

@@ -5,13 +5,19 @@
  * To exercise the real SDK wire path instead, point an OpenAI-compatible provider at `createSimulator()`.
  */
 import { KernelError } from '../../errors.js';
-import { LLM_REQUEST_TIMEOUT_MS } from '../../param.js';
+import { LLM_REQUEST_TIMEOUT_MS, SIM_EMBEDDING_DIM } from '../../param.js';
 import { callSignal, toKernelError } from '../errors.js';
-import type { ChatRequest, ChatResponse, EmbeddingModel, Model, ModelProvider, StreamEvent } from '../model.js';
+import type {
+  ChatRequest,
+  ChatResponse,
+  EmbeddingModel,
+  Model,
+  ModelProvider,
+  StreamEvent,
+} from '../model.js';
 import { buildChatBody } from '../openai-compatible/wire.js';
 import { findPreset } from '../presets.js';
 import { assembleResponse } from '../response.js';
-import { SIM_EMBEDDING_DIM } from '../../param.js';
 import { hashingEmbedding } from './embeddings.js';
 import { pause, SimEngine, SimHttpError, type SimOutcome, type SimulatorOptions } from './engine.js';
 import { openAiPromptTokens } from './prompt.js';
@@ -23,7 +29,12 @@ const PRESET = findPreset('simulated')!;
 function asSdkError(e: SimHttpError): Record<string, unknown> {
   const headers = new Map<string, string>();
   if (e.retryAfterMs !== undefined) headers.set('retry-after-ms', String(e.retryAfterMs));
-  return { status: e.status, message: e.message, error: { error: { message: e.message } }, headers: { get: (k: string) => headers.get(k) ?? null } };
+  return {
+    status: e.status,
+    message: e.message,
+    error: { error: { message: e.message } },
+    headers: { get: (k: string) => headers.get(k) ?? null },
+  };
 }
 
 export class SimulatedProvider implements ModelProvider {
@@ -54,14 +65,23 @@ class SimulatedModel implements Model {
   }
 
   /** Runs one request through the engine up to the point where output would start flowing. */
-  private async begin(req: ChatRequest, stream: boolean, call: ReturnType<typeof callSignal>, timeoutMs: number): Promise<SimOutcome> {
+  private async begin(
+    req: ChatRequest,
+    stream: boolean,
+    call: ReturnType<typeof callSignal>,
+    timeoutMs: number,
+  ): Promise<SimOutcome> {
     const engine = this.p.engine;
     const body = buildChatBody(this.id, req, PRESET, stream);
     engine.record('inproc', PRESET.name, body);
     const ctx = { provider: this.provider, model: this.id, call, timeoutMs };
     let o: SimOutcome;
     try {
-      o = engine.decide(openAiToSim(body, PRESET), { tokens: openAiPromptTokens(body) }, req.promptCacheKey ?? '');
+      o = engine.decide(
+        openAiToSim(body, PRESET),
+        { tokens: openAiPromptTokens(body) },
+        req.promptCacheKey ?? '',
+      );
     } catch (err) {
       if (err instanceof SimHttpError) {
         engine.count(err);
@@ -70,7 +90,11 @@ class SimulatedModel implements Model {
       throw err;
     }
     if (o.hang) {
-      await new Promise<void>((resolve) => (call.signal.aborted ? resolve() : call.signal.addEventListener('abort', () => resolve(), { once: true })));
+      await new Promise<void>((resolve) =>
+        call.signal.aborted
+          ? resolve()
+          : call.signal.addEventListener('abort', () => resolve(), { once: true }),
+      );
       throw toKernelError(new Error('request hung (simulated)'), ctx);
     }
     return o;
@@ -85,16 +109,31 @@ class SimulatedModel implements Model {
       ...(o.turn.reasoning ? { reasoning: o.turn.reasoning } : {}),
       toolCalls: o.turn.toolCalls,
       finishReason: o.turn.toolCalls.length ? 'tool_calls' : 'stop',
-      usage: { input: o.promptTokens, cachedInput: o.cachedTokens, cacheWrite: 0, output: o.outputTokens, reasoning: o.reasoningTokens },
+      usage: {
+        input: o.promptTokens,
+        cachedInput: o.cachedTokens,
+        cacheWrite: 0,
+        output: o.outputTokens,
+        reasoning: o.reasoningTokens,
+      },
       startedAt,
     });
   }
 
   private truncated(o: SimOutcome): KernelError {
-    return new KernelError('EPROVIDER', `${this.provider}/${this.id}: stream ended before the model finished (simulated truncation) — retry`, {
-      retryable: true,
-      details: { provider: this.provider, model: this.id, reason: 'truncated_stream', partialContent: o.turn.content.slice(0, o.turn.content.length >> 1) },
-    });
+    return new KernelError(
+      'EPROVIDER',
+      `${this.provider}/${this.id}: stream ended before the model finished (simulated truncation) — retry`,
+      {
+        retryable: true,
+        details: {
+          provider: this.provider,
+          model: this.id,
+          reason: 'truncated_stream',
+          partialContent: o.turn.content.slice(0, o.turn.content.length >> 1),
+        },
+      },
+    );
   }
 
   async chat(req: ChatRequest): Promise<ChatResponse> {
@@ -107,7 +146,13 @@ class SimulatedModel implements Model {
       await engine.acquire();
       try {
         await pause(engine.ttftMs + engine.perTokenMs * o.outputTokens, call.signal);
-        if (call.signal.aborted) throw toKernelError(new Error('aborted'), { provider: this.provider, model: this.id, call, timeoutMs });
+        if (call.signal.aborted)
+          throw toKernelError(new Error('aborted'), {
+            provider: this.provider,
+            model: this.id,
+            call,
+            timeoutMs,
+          });
         if (o.truncate) throw this.truncated(o);
         engine.stats.completed++;
         return this.finish(o, startedAt);
@@ -133,7 +178,9 @@ class SimulatedModel implements Model {
         const events: StreamEvent[] = [];
         for (const p of pieces(o.turn.reasoning ?? '')) events.push({ type: 'reasoning', delta: p });
         for (const p of pieces(o.turn.content)) events.push({ type: 'text', delta: p });
-        o.turn.toolCalls.forEach((tc, index) => events.push({ type: 'tool_call', index, id: tc.id, name: tc.name, argumentsDelta: tc.arguments }));
+        for (const [index, tc] of o.turn.toolCalls.entries()) {
+          events.push({ type: 'tool_call', index, id: tc.id, name: tc.name, argumentsDelta: tc.arguments });
+        }
         const shown = o.truncate ? events.slice(0, events.length >> 1) : events;
         for (const ev of shown) {
           if (call.signal.aborted) throw toKernelError(new Error('aborted'), ctx);

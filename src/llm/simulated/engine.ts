@@ -4,13 +4,26 @@
  * limit (excess requests queue), injected failures (by rate, from a seeded PRNG, or scripted), the choice of
  * turn (scenario first, then policy), and usage with cached tokens from real prefix matching.
  */
-import { countTokens } from '../tokenizer.js';
+
 import { SIM_MAX_CONCURRENCY, SIM_PER_TOKEN_MS, SIM_TTFT_MS } from '../../param.js';
-import { type SimTurn, type Policy, reactPolicy } from './policy.js';
-import { BreakpointCache, type BreakpointResult, PrefixCache, type PrefixCacheOptions, type PromptBlock } from './prefix-cache.js';
+import { countTokens } from '../tokenizer.js';
+import { type Policy, reactPolicy, type SimTurn } from './policy.js';
+import {
+  BreakpointCache,
+  type BreakpointResult,
+  PrefixCache,
+  type PrefixCacheOptions,
+  type PromptBlock,
+} from './prefix-cache.js';
 import { type Scenario, ScenarioCursor, type ScriptedTurn, type SimRequest } from './scenario.js';
 
-export type FailureKind = 'server_error' | 'overloaded' | 'rate_limit' | 'timeout' | 'malformed_tool_arguments' | 'truncated_stream';
+export type FailureKind =
+  | 'server_error'
+  | 'overloaded'
+  | 'rate_limit'
+  | 'timeout'
+  | 'malformed_tool_arguments'
+  | 'truncated_stream';
 
 export interface SimulatorOptions {
   scenario?: Scenario;
@@ -159,11 +172,25 @@ export class SimEngine {
     const oldest = this.window[0]?.at ?? now;
     const retryAfterMs = Math.max(1, oldest + 60_000 - now);
     if (rl.rpm && this.window.length >= rl.rpm) {
-      this.fail(new SimHttpError(429, `Rate limit reached: ${rl.rpm} requests per minute (simulator)`, 'rate_limit_exceeded', retryAfterMs));
+      this.fail(
+        new SimHttpError(
+          429,
+          `Rate limit reached: ${rl.rpm} requests per minute (simulator)`,
+          'rate_limit_exceeded',
+          retryAfterMs,
+        ),
+      );
     }
     const used = this.window.reduce((s, w) => s + w.tokens, 0);
     if (rl.tpm && used + promptTokens > rl.tpm && this.window.length > 0) {
-      this.fail(new SimHttpError(429, `Rate limit reached: ${rl.tpm} tokens per minute (simulator)`, 'tokens', retryAfterMs));
+      this.fail(
+        new SimHttpError(
+          429,
+          `Rate limit reached: ${rl.tpm} tokens per minute (simulator)`,
+          'tokens',
+          retryAfterMs,
+        ),
+      );
     }
     this.window.push({ at: now, tokens: promptTokens });
   }
@@ -200,8 +227,13 @@ export class SimEngine {
    * Decides one request's outcome. Throws SimHttpError for HTTP-level failures. `prompt` is the token
    * sequence (OpenAI rules) or the block list (Anthropic rules); `pool` is the cache key.
    */
-  decide(req: SimRequest, prompt: { tokens: number[] } | { blocks: PromptBlock[] }, pool: string): SimOutcome {
-    const promptTokens = 'tokens' in prompt ? prompt.tokens.length : prompt.blocks.reduce((s, b) => s + b.tokens.length, 0);
+  decide(
+    req: SimRequest,
+    prompt: { tokens: number[] } | { blocks: PromptBlock[] },
+    pool: string,
+  ): SimOutcome {
+    const promptTokens =
+      'tokens' in prompt ? prompt.tokens.length : prompt.blocks.reduce((s, b) => s + b.tokens.length, 0);
     this.checkRate(promptTokens);
     const scripted = this.nextScripted(req);
     let truncate = false;
@@ -209,18 +241,44 @@ export class SimEngine {
     let turn: SimTurn | undefined;
     const kind = scripted ? undefined : this.injected();
     if (scripted && 'error' in scripted) {
-      this.fail(new SimHttpError(scripted.error.status, scripted.error.message ?? `scripted error ${scripted.error.status} (simulator)`, 'scripted', scripted.error.retryAfterMs));
+      this.fail(
+        new SimHttpError(
+          scripted.error.status,
+          scripted.error.message ?? `scripted error ${scripted.error.status} (simulator)`,
+          'scripted',
+          scripted.error.retryAfterMs,
+        ),
+      );
     }
-    if (kind === 'server_error') this.fail(new SimHttpError(500, 'injected internal server error (simulator)', 'server_error'));
-    if (kind === 'overloaded') this.fail(new SimHttpError(503, 'injected overload (simulator)', 'overloaded'));
-    if (kind === 'rate_limit') this.fail(new SimHttpError(429, 'injected rate limit (simulator)', 'rate_limit_exceeded', 1000));
+    if (kind === 'server_error')
+      this.fail(new SimHttpError(500, 'injected internal server error (simulator)', 'server_error'));
+    if (kind === 'overloaded')
+      this.fail(new SimHttpError(503, 'injected overload (simulator)', 'overloaded'));
+    if (kind === 'rate_limit')
+      this.fail(new SimHttpError(429, 'injected rate limit (simulator)', 'rate_limit_exceeded', 1000));
     if ((scripted && 'hang' in scripted) || kind === 'timeout') hang = true;
-    if ((scripted && 'malformed' in scripted && scripted.malformed === 'truncated_stream') || kind === 'truncated_stream') truncate = true;
-    if ((scripted && 'malformed' in scripted && scripted.malformed === 'tool_arguments') || kind === 'malformed_tool_arguments') {
+    if (
+      (scripted && 'malformed' in scripted && scripted.malformed === 'truncated_stream') ||
+      kind === 'truncated_stream'
+    )
+      truncate = true;
+    if (
+      (scripted && 'malformed' in scripted && scripted.malformed === 'tool_arguments') ||
+      kind === 'malformed_tool_arguments'
+    ) {
       const name = req.tools[0]?.name ?? 'tool';
-      turn = { content: '', toolCalls: [{ id: `call_malformed_${this.stats.requests}`, name, arguments: '{"path": "unterminated' }] };
+      turn = {
+        content: '',
+        toolCalls: [
+          { id: `call_malformed_${this.stats.requests}`, name, arguments: '{"path": "unterminated' },
+        ],
+      };
     } else if (scripted && 'text' in scripted && !('toolCalls' in scripted)) {
-      turn = { content: scripted.text, ...(scripted.reasoning ? { reasoning: scripted.reasoning } : {}), toolCalls: [] };
+      turn = {
+        content: scripted.text,
+        ...(scripted.reasoning ? { reasoning: scripted.reasoning } : {}),
+        toolCalls: [],
+      };
     } else if (scripted && 'toolCalls' in scripted) {
       turn = {
         content: scripted.text ?? '',
@@ -241,11 +299,23 @@ export class SimEngine {
       cachedTokens = breakpoints.read;
     }
     const reasoningTokens = turn.reasoning ? countTokens(turn.reasoning) : 0;
-    const outputTokens = countTokens(turn.content) + reasoningTokens + turn.toolCalls.reduce((s, tc) => s + countTokens(tc.name) + countTokens(tc.arguments), 0);
+    const outputTokens =
+      countTokens(turn.content) +
+      reasoningTokens +
+      turn.toolCalls.reduce((s, tc) => s + countTokens(tc.name) + countTokens(tc.arguments), 0);
     this.stats.promptTokens += promptTokens;
     this.stats.cachedTokens += cachedTokens;
     this.stats.outputTokens += outputTokens;
-    return { turn, truncate, hang, promptTokens, cachedTokens, ...(breakpoints ? { breakpoints } : {}), outputTokens, reasoningTokens };
+    return {
+      turn,
+      truncate,
+      hang,
+      promptTokens,
+      cachedTokens,
+      ...(breakpoints ? { breakpoints } : {}),
+      outputTokens,
+      reasoningTokens,
+    };
   }
 }
 

@@ -5,10 +5,25 @@ import { reactPolicy } from './policy.js';
 const tool = (name: string, props: Record<string, string>, required = Object.keys(props)): ToolSpec => ({
   name,
   description: name,
-  parameters: { type: 'object', properties: Object.fromEntries(Object.entries(props).map(([k, t]) => [k, { type: t }])), required },
+  parameters: {
+    type: 'object',
+    properties: Object.fromEntries(Object.entries(props).map(([k, t]) => [k, { type: t }])),
+    required,
+  },
 });
-const TOOLS = [tool('calculator', { expression: 'string' }), tool('read_file', { path: 'string' }), tool('list_dir', { path: 'string' }), tool('final_answer', { answer: 'string' })];
-const req = (messages: ChatMessage[], tools = TOOLS) => ({ model: 'sim-react', messages, tools, preset: 'simulated', stream: false });
+const TOOLS = [
+  tool('calculator', { expression: 'string' }),
+  tool('read_file', { path: 'string' }),
+  tool('list_dir', { path: 'string' }),
+  tool('final_answer', { answer: 'string' }),
+];
+const req = (messages: ChatMessage[], tools = TOOLS) => ({
+  model: 'sim-react',
+  messages,
+  tools,
+  preset: 'simulated',
+  stream: false,
+});
 
 describe('reactPolicy', () => {
   it('uses the calculator for arithmetic, then answers with the result via final_answer', () => {
@@ -17,14 +32,22 @@ describe('reactPolicy', () => {
     expect(t1.toolCalls).toHaveLength(1);
     expect(t1.toolCalls[0]!.name).toBe('calculator');
     expect(JSON.parse(t1.toolCalls[0]!.arguments)).toEqual({ expression: '(12 + 30) * 2' });
-    msgs.push({ role: 'assistant', content: '', toolCalls: t1.toolCalls }, { role: 'tool', toolCallId: t1.toolCalls[0]!.id, name: 'calculator', content: '84' });
+    msgs.push(
+      { role: 'assistant', content: '', toolCalls: t1.toolCalls },
+      { role: 'tool', toolCallId: t1.toolCalls[0]!.id, name: 'calculator', content: '84' },
+    );
     const t2 = reactPolicy(req(msgs), 1);
     expect(t2.toolCalls[0]!.name).toBe('final_answer');
     expect(JSON.parse(t2.toolCalls[0]!.arguments).answer).toContain('= 84');
   });
 
   it('reads a named file and lists a named directory', () => {
-    expect(JSON.parse(reactPolicy(req([{ role: 'user', content: 'Summarise docs/llm.md please' }]), 1).toolCalls[0]!.arguments)).toEqual({ path: 'docs/llm.md' });
+    expect(
+      JSON.parse(
+        reactPolicy(req([{ role: 'user', content: 'Summarise docs/llm.md please' }]), 1).toolCalls[0]!
+          .arguments,
+      ),
+    ).toEqual({ path: 'docs/llm.md' });
     const t = reactPolicy(req([{ role: 'user', content: 'What is in src/llm/?' }]), 1);
     expect(t.toolCalls[0]!.name).toBe('list_dir');
   });

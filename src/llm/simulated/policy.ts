@@ -106,7 +106,9 @@ function summarise(task: string, seen: Seen): string {
     } catch {}
     const what = Object.values(a).find((v) => typeof v === 'string') ?? '';
     const body = r.content.length > 300 ? `${r.content.slice(0, 300)}…` : r.content;
-    return /calc|math/.test(r.name) ? `${what} = ${body.trim()}` : `${r.name}(${String(what)}): ${body.trim()}`;
+    return /calc|math/.test(r.name)
+      ? `${what} = ${body.trim()}`
+      : `${r.name}(${String(what)}): ${body.trim()}`;
   });
   return `(simulated) Based on ${seen.results.length} tool result(s):\n${lines.join('\n')}`;
 }
@@ -118,7 +120,8 @@ export const reactPolicy: Policy = (req, seed) => {
     const a = JSON.stringify(args);
     return seen.calls.some((c) => c.name === name && c.args === a);
   };
-  const thinks = findModel(req.model)?.capabilities.reasoning === true || /reason|think|r1|minimax-m/i.test(req.model);
+  const thinks =
+    findModel(req.model)?.capabilities.reasoning === true || /reason|think|r1|minimax-m/i.test(req.model);
   const plan: Array<{ tool: ToolSpec; args: Record<string, unknown> }> = [];
 
   if (seen.rounds < MAX_TOOL_ROUNDS && !seen.calls.some((c) => FINISH_TOOLS.includes(c.name))) {
@@ -149,7 +152,8 @@ export const reactPolicy: Policy = (req, seed) => {
       const words = new Set(task.toLowerCase().split(/[^a-z0-9_]+/));
       for (const t of tools) {
         if (FINISH_TOOLS.includes(t.name)) continue;
-        const named = task.includes(t.name) || t.name.split('_').some((part) => part.length >= 5 && words.has(part));
+        const named =
+          task.includes(t.name) || t.name.split('_').some((part) => part.length >= 5 && words.has(part));
         if (!named || seen.calls.some((c) => c.name === t.name)) continue;
         plan.push({ tool: t, args: argsFor(t, task.slice(0, 200), task) });
         break;
@@ -166,7 +170,11 @@ export const reactPolicy: Policy = (req, seed) => {
     return {
       content: '',
       ...(reasoning ? { reasoning } : {}),
-      toolCalls: plan.map((p, k) => ({ id: callId(seed, req.messages, k), name: p.tool.name, arguments: JSON.stringify(p.args) })),
+      toolCalls: plan.map((p, k) => ({
+        id: callId(seed, req.messages, k),
+        name: p.tool.name,
+        arguments: JSON.stringify(p.args),
+      })),
     };
   }
   const answer = summarise(task, seen);
@@ -175,7 +183,13 @@ export const reactPolicy: Policy = (req, seed) => {
     return {
       content: '',
       ...(reasoning ? { reasoning } : {}),
-      toolCalls: [{ id: callId(seed, req.messages, 0), name: finish.name, arguments: JSON.stringify(argsFor(finish, answer, answer)) }],
+      toolCalls: [
+        {
+          id: callId(seed, req.messages, 0),
+          name: finish.name,
+          arguments: JSON.stringify(argsFor(finish, answer, answer)),
+        },
+      ],
     };
   }
   return { content: answer, ...(reasoning ? { reasoning } : {}), toolCalls: [] };

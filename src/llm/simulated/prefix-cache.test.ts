@@ -3,7 +3,10 @@ import { BreakpointCache, PrefixCache } from './prefix-cache.js';
 
 const seq = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => i + offset);
 /** `n` tokens equal to `base` for the first `common`, then different. */
-const diverge = (base: number[], common: number, n: number) => [...base.slice(0, common), ...seq(n - common, 1_000_000)];
+const diverge = (base: number[], common: number, n: number) => [
+  ...base.slice(0, common),
+  ...seq(n - common, 1_000_000),
+];
 
 describe('PrefixCache (OpenAI rules: ≥ 1024 tokens, 128-token steps)', () => {
   it('reports nothing for a first request', () => {
@@ -78,8 +81,16 @@ describe('BreakpointCache (Anthropic rules)', () => {
 
   it('does not cache a prefix shorter than the 1024-token minimum', () => {
     const c = new BreakpointCache();
-    expect(c.lookupAndStore([block(500, 0, true), block(10, 9_000)])).toEqual({ read: 0, write: 0, uncached: 510 });
-    expect(c.lookupAndStore([block(500, 0, true), block(10, 9_000)])).toEqual({ read: 0, write: 0, uncached: 510 });
+    expect(c.lookupAndStore([block(500, 0, true), block(10, 9_000)])).toEqual({
+      read: 0,
+      write: 0,
+      uncached: 510,
+    });
+    expect(c.lookupAndStore([block(500, 0, true), block(10, 9_000)])).toEqual({
+      read: 0,
+      write: 0,
+      uncached: 510,
+    });
   });
 
   it('a rolling breakpoint reads the previous one and writes only the new span', () => {

@@ -26,28 +26,39 @@ export function openAiPromptTokens(body: Record<string, unknown>): number[] {
   const out: number[] = [];
   const tools = body.tools as unknown[] | undefined;
   if (tools?.length) for (const t of encodeSegment(tools)) out.push(t);
-  for (const m of (body.messages as unknown[] | undefined) ?? []) for (const t of encodeSegment(m)) out.push(t);
+  for (const m of (body.messages as unknown[] | undefined) ?? [])
+    for (const t of encodeSegment(m)) out.push(t);
   return out;
 }
 
 /** Blocks of an Anthropic Messages prompt in cache order: tools, system blocks, then message blocks. */
 export function anthropicPromptBlocks(body: Record<string, unknown>): PromptBlock[] {
   const blocks: PromptBlock[] = [];
-  const cc = (b: unknown) => typeof b === 'object' && b !== null && 'cache_control' in b && Boolean((b as Record<string, unknown>).cache_control);
+  const cc = (b: unknown) =>
+    typeof b === 'object' &&
+    b !== null &&
+    'cache_control' in b &&
+    Boolean((b as Record<string, unknown>).cache_control);
   // The marker is not content: the same block with or without it must hash the same.
   const strip = (b: unknown) => {
     if (!cc(b)) return b;
     const { cache_control: _c, ...rest } = b as Record<string, unknown>;
     return rest;
   };
-  for (const t of (body.tools as unknown[] | undefined) ?? []) blocks.push({ tokens: encodeSegment(strip(t)), breakpoint: cc(t) });
+  for (const t of (body.tools as unknown[] | undefined) ?? [])
+    blocks.push({ tokens: encodeSegment(strip(t)), breakpoint: cc(t) });
   const sys = body.system;
   if (typeof sys === 'string') blocks.push({ tokens: encodeSegment({ system: sys }), breakpoint: false });
-  else for (const b of (sys as unknown[] | undefined) ?? []) blocks.push({ tokens: encodeSegment(strip(b)), breakpoint: cc(b) });
+  else
+    for (const b of (sys as unknown[] | undefined) ?? [])
+      blocks.push({ tokens: encodeSegment(strip(b)), breakpoint: cc(b) });
   for (const m of (body.messages as Array<Record<string, unknown>> | undefined) ?? []) {
     const content = m.content;
-    if (typeof content === 'string') blocks.push({ tokens: encodeSegment({ role: m.role, text: content }), breakpoint: false });
-    else for (const b of (content as unknown[] | undefined) ?? []) blocks.push({ tokens: encodeSegment({ role: m.role, block: strip(b) }), breakpoint: cc(b) });
+    if (typeof content === 'string')
+      blocks.push({ tokens: encodeSegment({ role: m.role, text: content }), breakpoint: false });
+    else
+      for (const b of (content as unknown[] | undefined) ?? [])
+        blocks.push({ tokens: encodeSegment({ role: m.role, block: strip(b) }), breakpoint: cc(b) });
   }
   return blocks;
 }

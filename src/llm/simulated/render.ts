@@ -4,8 +4,9 @@
  * preset) and Anthropic messages; whole responses and stream chunks. Every response names a `sim-` model
  * and the fingerprint `simulator`, so nothing here can pass for a real model's output.
  */
-import { countTokens } from '../tokenizer.js';
+
 import type { Preset } from '../presets.js';
+import { countTokens } from '../tokenizer.js';
 import type { SimOutcome } from './engine.js';
 
 type Loose = Record<string, unknown>;
@@ -17,7 +18,11 @@ export function simModelName(model: string): string {
 }
 
 export function openAiUsage(o: SimOutcome, preset: Preset): Loose {
-  const base = { prompt_tokens: o.promptTokens, completion_tokens: o.outputTokens, total_tokens: o.promptTokens + o.outputTokens };
+  const base = {
+    prompt_tokens: o.promptTokens,
+    completion_tokens: o.outputTokens,
+    total_tokens: o.promptTokens + o.outputTokens,
+  };
   switch (preset.dialect) {
     case 'deepseek':
       return {
@@ -52,11 +57,18 @@ export function openAiCompletion(o: SimOutcome, preset: Preset, model: string, i
   const r = o.turn.reasoning;
   const message: Loose = {
     role: 'assistant',
-    content: mode === 'tags' && r ? `<think>\n${r}\n</think>\n\n${o.turn.content}` : o.turn.content || (o.turn.toolCalls.length ? null : ''),
+    content:
+      mode === 'tags' && r
+        ? `<think>\n${r}\n</think>\n\n${o.turn.content}`
+        : o.turn.content || (o.turn.toolCalls.length ? null : ''),
   };
   if (mode === 'field' && r) message.reasoning_content = r;
   if (o.turn.toolCalls.length) {
-    message.tool_calls = o.turn.toolCalls.map((tc) => ({ id: tc.id, type: 'function', function: { name: tc.name, arguments: tc.arguments } }));
+    message.tool_calls = o.turn.toolCalls.map((tc) => ({
+      id: tc.id,
+      type: 'function',
+      function: { name: tc.name, arguments: tc.arguments },
+    }));
   }
   return {
     id,
@@ -81,7 +93,13 @@ export interface Chunk {
   event?: string;
 }
 
-export function openAiChunks(o: SimOutcome, preset: Preset, model: string, id: string, includeUsage: boolean): { chunks: Chunk[]; final: Chunk[] } {
+export function openAiChunks(
+  o: SimOutcome,
+  preset: Preset,
+  model: string,
+  id: string,
+  includeUsage: boolean,
+): { chunks: Chunk[]; final: Chunk[] } {
   const created = Math.floor(Date.now() / 1000);
   const wrap = (delta: Loose, finish: string | null = null, extra: Loose = {}): Loose => ({
     id,
@@ -94,16 +112,26 @@ export function openAiChunks(o: SimOutcome, preset: Preset, model: string, id: s
   const chunks: Chunk[] = [{ data: wrap({ role: 'assistant', content: '' }), tokens: 0 }];
   const mode = reasoningMode(preset);
   const r = o.turn.reasoning;
-  if (r && mode === 'field') for (const p of pieces(r)) chunks.push({ data: wrap({ reasoning_content: p }), tokens: countTokens(p) });
+  if (r && mode === 'field')
+    for (const p of pieces(r)) chunks.push({ data: wrap({ reasoning_content: p }), tokens: countTokens(p) });
   const content = mode === 'tags' && r ? `<think>\n${r}\n</think>\n\n${o.turn.content}` : o.turn.content;
   for (const p of pieces(content)) chunks.push({ data: wrap({ content: p }), tokens: countTokens(p) });
   o.turn.toolCalls.forEach((tc, index) => {
-    chunks.push({ data: wrap({ tool_calls: [{ index, id: tc.id, type: 'function', function: { name: tc.name, arguments: '' } }] }), tokens: countTokens(tc.name) });
+    chunks.push({
+      data: wrap({
+        tool_calls: [{ index, id: tc.id, type: 'function', function: { name: tc.name, arguments: '' } }],
+      }),
+      tokens: countTokens(tc.name),
+    });
     const a = tc.arguments;
     const cut = [0, Math.floor(a.length / 3), Math.floor((2 * a.length) / 3), a.length];
     for (let k = 0; k < 3; k++) {
       const part = a.slice(cut[k], cut[k + 1]);
-      if (part) chunks.push({ data: wrap({ tool_calls: [{ index, function: { arguments: part } }] }), tokens: countTokens(part) });
+      if (part)
+        chunks.push({
+          data: wrap({ tool_calls: [{ index, function: { arguments: part } }] }),
+          tokens: countTokens(part),
+        });
     }
   });
   const usage = openAiUsage(o, preset);
@@ -118,7 +146,12 @@ export function openAiChunks(o: SimOutcome, preset: Preset, model: string, id: s
 
 export function anthropicUsage(o: SimOutcome): Loose {
   const b = o.breakpoints ?? { read: 0, write: 0, uncached: o.promptTokens };
-  return { input_tokens: b.uncached, cache_creation_input_tokens: b.write, cache_read_input_tokens: b.read, output_tokens: o.outputTokens };
+  return {
+    input_tokens: b.uncached,
+    cache_creation_input_tokens: b.write,
+    cache_read_input_tokens: b.read,
+    output_tokens: o.outputTokens,
+  };
 }
 
 function toolInput(args: string): unknown {
@@ -132,7 +165,8 @@ function toolInput(args: string): unknown {
 export function anthropicMessage(o: SimOutcome, model: string, id: string): Loose {
   const content: Loose[] = [];
   if (o.turn.content) content.push({ type: 'text', text: o.turn.content });
-  for (const tc of o.turn.toolCalls) content.push({ type: 'tool_use', id: tc.id, name: tc.name, input: toolInput(tc.arguments) });
+  for (const tc of o.turn.toolCalls)
+    content.push({ type: 'tool_use', id: tc.id, name: tc.name, input: toolInput(tc.arguments) });
   return {
     id,
     type: 'message',
@@ -145,32 +179,68 @@ export function anthropicMessage(o: SimOutcome, model: string, id: string): Loos
   };
 }
 
-export function anthropicEvents(o: SimOutcome, model: string, id: string): { chunks: Chunk[]; final: Chunk[] } {
+export function anthropicEvents(
+  o: SimOutcome,
+  model: string,
+  id: string,
+): { chunks: Chunk[]; final: Chunk[] } {
   const u = anthropicUsage(o);
-  const ev = (event: string, data: Loose, tokens = 0): Chunk => ({ event, data: { type: event, ...data }, tokens });
+  const ev = (event: string, data: Loose, tokens = 0): Chunk => ({
+    event,
+    data: { type: event, ...data },
+    tokens,
+  });
   const chunks: Chunk[] = [
     ev('message_start', {
-      message: { id, type: 'message', role: 'assistant', model: simModelName(model), content: [], stop_reason: null, stop_sequence: null, usage: { ...u, output_tokens: 1 } },
+      message: {
+        id,
+        type: 'message',
+        role: 'assistant',
+        model: simModelName(model),
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { ...u, output_tokens: 1 },
+      },
     }),
   ];
   let index = 0;
   if (o.turn.content) {
     chunks.push(ev('content_block_start', { index, content_block: { type: 'text', text: '' } }));
-    for (const p of pieces(o.turn.content)) chunks.push(ev('content_block_delta', { index, delta: { type: 'text_delta', text: p } }, countTokens(p)));
+    for (const p of pieces(o.turn.content))
+      chunks.push(
+        ev('content_block_delta', { index, delta: { type: 'text_delta', text: p } }, countTokens(p)),
+      );
     chunks.push(ev('content_block_stop', { index }));
     index++;
   }
   for (const tc of o.turn.toolCalls) {
-    chunks.push(ev('content_block_start', { index, content_block: { type: 'tool_use', id: tc.id, name: tc.name, input: {} } }, countTokens(tc.name)));
+    chunks.push(
+      ev(
+        'content_block_start',
+        { index, content_block: { type: 'tool_use', id: tc.id, name: tc.name, input: {} } },
+        countTokens(tc.name),
+      ),
+    );
     const half = Math.floor(tc.arguments.length / 2);
     for (const part of [tc.arguments.slice(0, half), tc.arguments.slice(half)]) {
-      if (part) chunks.push(ev('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: part } }, countTokens(part)));
+      if (part)
+        chunks.push(
+          ev(
+            'content_block_delta',
+            { index, delta: { type: 'input_json_delta', partial_json: part } },
+            countTokens(part),
+          ),
+        );
     }
     chunks.push(ev('content_block_stop', { index }));
     index++;
   }
   const final = [
-    ev('message_delta', { delta: { stop_reason: o.turn.toolCalls.length ? 'tool_use' : 'end_turn', stop_sequence: null }, usage: { output_tokens: o.outputTokens } }),
+    ev('message_delta', {
+      delta: { stop_reason: o.turn.toolCalls.length ? 'tool_use' : 'end_turn', stop_sequence: null },
+      usage: { output_tokens: o.outputTokens },
+    }),
     ev('message_stop', {}),
   ];
   return { chunks, final };

@@ -28,7 +28,9 @@ export interface SimRequest {
   stream: boolean;
 }
 
-export type Scenario = readonly ScriptedTurn[] | ((req: SimRequest, index: number) => ScriptedTurn | undefined);
+export type Scenario =
+  | readonly ScriptedTurn[]
+  | ((req: SimRequest, index: number) => ScriptedTurn | undefined);
 
 /** Plays a scenario; `next` returns undefined when it is exhausted. */
 export class ScenarioCursor {

@@ -13,8 +13,8 @@ import { SIM_EMBEDDING_DIM } from '../../param.js';
 import { CATALOG } from '../catalog.js';
 import { findPreset, type Preset } from '../presets.js';
 import { countTokens } from '../tokenizer.js';
-import { pause, SimEngine, SimHttpError, type SimOutcome, type SimulatorOptions } from './engine.js';
 import { hashingEmbedding, toBase64 } from './embeddings.js';
+import { pause, SimEngine, SimHttpError, type SimOutcome, type SimulatorOptions } from './engine.js';
 import { anthropicPromptBlocks, openAiPromptTokens } from './prompt.js';
 import { anthropicEvents, anthropicMessage, type Chunk, openAiChunks, openAiCompletion } from './render.js';
 import { anthropicToSim, openAiToSim } from './wire-in.js';
@@ -57,16 +57,32 @@ function readBody(req: IncomingMessage): Promise<Loose> {
         if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
         resolve(v as Loose);
       } catch (err) {
-        reject(new SimHttpError(400, `request body is not a JSON object: ${(err as Error).message}`, 'invalid_request_error'));
+        reject(
+          new SimHttpError(
+            400,
+            `request body is not a JSON object: ${(err as Error).message}`,
+            'invalid_request_error',
+          ),
+        );
       }
     });
     req.on('error', reject);
   });
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'x-simulator': 'agent-os-kernel', ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'x-simulator': 'agent-os-kernel',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -77,8 +93,26 @@ function sendError(res: ServerResponse, err: SimHttpError, anthropic: boolean): 
     headers['retry-after-ms'] = String(err.retryAfterMs);
   }
   const body = anthropic
-    ? { type: 'error', error: { type: err.status === 429 ? 'rate_limit_error' : err.status >= 500 ? 'api_error' : 'invalid_request_error', message: err.message } }
-    : { error: { message: err.message, type: err.type, code: err.status === 429 ? 'rate_limit_exceeded' : null, param: null } };
+    ? {
+        type: 'error',
+        error: {
+          type:
+            err.status === 429
+              ? 'rate_limit_error'
+              : err.status >= 500
+                ? 'api_error'
+                : 'invalid_request_error',
+          message: err.message,
+        },
+      }
+    : {
+        error: {
+          message: err.message,
+          type: err.type,
+          code: err.status === 429 ? 'rate_limit_exceeded' : null,
+          param: null,
+        },
+      };
   sendJson(res, err.status, body, headers);
 }
 
@@ -90,9 +124,26 @@ function closed(res: ServerResponse): Promise<void> {
   });
 }
 
-async function streamChunks(res: ServerResponse, engine: SimEngine, chunks: Chunk[], final: Chunk[], o: SimOutcome, sse: 'openai' | 'anthropic', ac: AbortSignal): Promise<void> {
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-simulator': 'agent-os-kernel' });
-  const write = (c: Chunk) => res.write(sse === 'anthropic' ? `event: ${c.event}\ndata: ${JSON.stringify(c.data)}\n\n` : `data: ${JSON.stringify(c.data)}\n\n`);
+async function streamChunks(
+  res: ServerResponse,
+  engine: SimEngine,
+  chunks: Chunk[],
+  final: Chunk[],
+  o: SimOutcome,
+  sse: 'openai' | 'anthropic',
+  ac: AbortSignal,
+): Promise<void> {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    'x-simulator': 'agent-os-kernel',
+  });
+  const write = (c: Chunk) =>
+    res.write(
+      sse === 'anthropic'
+        ? `event: ${c.event}\ndata: ${JSON.stringify(c.data)}\n\n`
+        : `data: ${JSON.stringify(c.data)}\n\n`,
+    );
   await pause(engine.ttftMs, ac);
   const body = o.truncate ? chunks.slice(0, Math.max(1, Math.ceil(chunks.length / 2))) : chunks;
   for (const c of body) {
@@ -109,14 +160,22 @@ async function streamChunks(res: ServerResponse, engine: SimEngine, chunks: Chun
   res.end();
 }
 
-async function handle(engine: SimEngine, req: IncomingMessage, res: ServerResponse, seq: () => number): Promise<void> {
+async function handle(
+  engine: SimEngine,
+  req: IncomingMessage,
+  res: ServerResponse,
+  seq: () => number,
+): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://sim');
   let path = url.pathname;
   let preset: Preset = DEFAULT_PRESET;
   const m = /^\/p\/([^/]+)(\/.*)$/.exec(path);
   if (m) {
     const p = findPreset(decodeURIComponent(m[1]!));
-    if (!p) return sendJson(res, 404, { error: { message: `unknown preset ${m[1]} (simulator)`, type: 'not_found' } });
+    if (!p)
+      return sendJson(res, 404, {
+        error: { message: `unknown preset ${m[1]} (simulator)`, type: 'not_found' },
+      });
     preset = p;
     path = m[2]!;
   }
@@ -124,18 +183,36 @@ async function handle(engine: SimEngine, req: IncomingMessage, res: ServerRespon
   const ac = new AbortController();
   res.on('close', () => ac.abort());
   try {
-    if (req.method === 'GET' && (path === '/health' || path === '/')) return sendJson(res, 200, { ok: true, simulator: true, stats: { ...engine.stats, bodies: undefined } });
+    if (req.method === 'GET' && (path === '/health' || path === '/'))
+      return sendJson(res, 200, { ok: true, simulator: true, stats: { ...engine.stats, bodies: undefined } });
     if (req.method === 'GET' && path === '/v1/models') {
-      return sendJson(res, 200, { object: 'list', data: CATALOG.map((e) => ({ id: e.id, object: 'model', created: 0, owned_by: `simulator (${e.provider})` })) });
+      return sendJson(res, 200, {
+        object: 'list',
+        data: CATALOG.map((e) => ({
+          id: e.id,
+          object: 'model',
+          created: 0,
+          owned_by: `simulator (${e.provider})`,
+        })),
+      });
     }
-    if (req.method !== 'POST') throw new SimHttpError(404, `no route ${req.method} ${url.pathname} (simulator)`, 'not_found');
+    if (req.method !== 'POST')
+      throw new SimHttpError(404, `no route ${req.method} ${url.pathname} (simulator)`, 'not_found');
     const body = await readBody(req);
     engine.record(path, preset.name, body);
     if (path === '/v1/embeddings') {
       const input = body.input;
       const texts = typeof input === 'string' ? [input] : Array.isArray(input) ? input.map(String) : null;
-      if (!texts) throw new SimHttpError(400, "'input' must be a string or an array of strings", 'invalid_request_error');
-      const dim = typeof body.dimensions === 'number' && body.dimensions > 0 ? Math.floor(body.dimensions) : SIM_EMBEDDING_DIM;
+      if (!texts)
+        throw new SimHttpError(
+          400,
+          "'input' must be a string or an array of strings",
+          'invalid_request_error',
+        );
+      const dim =
+        typeof body.dimensions === 'number' && body.dimensions > 0
+          ? Math.floor(body.dimensions)
+          : SIM_EMBEDDING_DIM;
       const b64 = body.encoding_format === 'base64';
       const tokens = texts.reduce((s, t) => s + countTokens(t), 0);
       return sendJson(res, 200, {
@@ -148,22 +225,32 @@ async function handle(engine: SimEngine, req: IncomingMessage, res: ServerRespon
         usage: { prompt_tokens: tokens, total_tokens: tokens },
       });
     }
-    if (path !== '/v1/chat/completions' && !anthropic) throw new SimHttpError(404, `no route POST ${url.pathname} (simulator)`, 'not_found');
+    if (path !== '/v1/chat/completions' && !anthropic)
+      throw new SimHttpError(404, `no route POST ${url.pathname} (simulator)`, 'not_found');
     const simReq = anthropic ? anthropicToSim(body) : openAiToSim(body, preset);
-    const pool = typeof body.prompt_cache_key === 'string' ? body.prompt_cache_key : anthropic ? simReq.model : '';
-    const o = engine.decide(simReq, anthropic ? { blocks: anthropicPromptBlocks(body) } : { tokens: openAiPromptTokens(body) }, pool);
+    const pool =
+      typeof body.prompt_cache_key === 'string' ? body.prompt_cache_key : anthropic ? simReq.model : '';
+    const o = engine.decide(
+      simReq,
+      anthropic ? { blocks: anthropicPromptBlocks(body) } : { tokens: openAiPromptTokens(body) },
+      pool,
+    );
     await engine.acquire();
     try {
       if (o.hang) return await closed(res);
       const id = anthropic ? `msg_sim_${seq()}` : `chatcmpl-sim-${seq()}`;
       if (simReq.stream) {
         const includeUsage = (body.stream_options as Loose | undefined)?.include_usage === true;
-        const { chunks, final } = anthropic ? anthropicEvents(o, simReq.model, id) : openAiChunks(o, preset, simReq.model, id, includeUsage);
+        const { chunks, final } = anthropic
+          ? anthropicEvents(o, simReq.model, id)
+          : openAiChunks(o, preset, simReq.model, id, includeUsage);
         await streamChunks(res, engine, chunks, final, o, anthropic ? 'anthropic' : 'openai', ac.signal);
       } else {
         await pause(engine.ttftMs + engine.perTokenMs * o.outputTokens, ac.signal);
         if (ac.signal.aborted) return;
-        const payload = anthropic ? anthropicMessage(o, simReq.model, id) : openAiCompletion(o, preset, simReq.model, id);
+        const payload = anthropic
+          ? anthropicMessage(o, simReq.model, id)
+          : openAiCompletion(o, preset, simReq.model, id);
         if (o.truncate) {
           const text = JSON.stringify(payload);
           res.writeHead(200, { 'content-type': 'application/json', 'x-simulator': 'agent-os-kernel' });
@@ -183,7 +270,11 @@ async function handle(engine: SimEngine, req: IncomingMessage, res: ServerRespon
       engine.count(err);
       return sendError(res, err, anthropic);
     }
-    sendError(res, new SimHttpError(500, `simulator internal error: ${(err as Error).message}`, 'server_error'), anthropic);
+    sendError(
+      res,
+      new SimHttpError(500, `simulator internal error: ${(err as Error).message}`, 'server_error'),
+      anthropic,
+    );
   }
 }
 
@@ -204,7 +295,11 @@ export async function createSimulator(opts: SimulatorServerOptions = {}): Promis
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       reject(
-        new KernelError('EINVAL', `simulator cannot listen on ${host}:${opts.port ?? 0}: ${err.code ?? err.message}; pick another --port`, { cause: err }),
+        new KernelError(
+          'EINVAL',
+          `simulator cannot listen on ${host}:${opts.port ?? 0}: ${err.code ?? err.message}; pick another --port`,
+          { cause: err },
+        ),
       ),
     );
     server.listen(opts.port ?? 0, host, () => resolve());
@@ -217,7 +312,8 @@ export async function createSimulator(opts: SimulatorServerOptions = {}): Promis
     port,
     engine,
     stats: engine.stats,
-    urlFor: (preset) => (findPreset(preset)?.kind === 'anthropic' ? `${url}/p/${preset}` : `${url}/p/${preset}/v1`),
+    urlFor: (preset) =>
+      findPreset(preset)?.kind === 'anthropic' ? `${url}/p/${preset}` : `${url}/p/${preset}/v1`,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
