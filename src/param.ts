@@ -58,8 +58,8 @@ export const KILL_GRACE_MS = 5_000; // graceful kill before it is forced
 
 // ── context ───────────────────────────────────────────────────────────────────────────────────────
 export const OUTPUT_RESERVE_TOKENS = 4_096; // window space kept free for the model's answer
-export const CTX_HIGH_WATER = 0.9; // compact when the prompt passes this fraction of the budget
-export const CTX_LOW_WATER = 0.45; // ... down to this fraction (hysteresis: one cache break per chunk; bench-tuned)
+export const CTX_HIGH_WATER = 0.95; // compact when the prompt passes this fraction of the budget (checked right before each call)
+export const CTX_LOW_WATER = 0.4; // ... down to this fraction (hysteresis: one cache break per chunk; bench-tuned)
 export const CTX_PROTECT_RECENT_UNITS = 2; // newest message units never chosen by the scorer (hard overflow aside)
 export const CTX_MESSAGE_OVERHEAD_TOKENS = 4; // per-message framing tokens (role, separators) added to content
 export const CTX_LARGE_OUTPUT_TOKENS = 4_096; // tool outputs above this become a paged head+tail view
