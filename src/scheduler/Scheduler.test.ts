@@ -460,3 +460,31 @@ describe('Scheduler: renice', () => {
     expect(() => s.setPriority(99, 1)).toThrow(/not known to the scheduler/);
   });
 });
+
+describe('Scheduler: restart and wake-ups', () => {
+  it('processes restored with their vruntime lift the floor: a newcomer cannot monopolise after a reboot', () => {
+    const { s } = fake({ slotsPerModel: 1 });
+    s.enqueue({ ...E(1, 50), vruntime: 50_000 });
+    s.enqueue({ ...E(2, 50), vruntime: 70_000 });
+    s.enqueue(E(3, 50));
+    expect(s.vruntimeOf(3)).toBe(50_000);
+  });
+
+  it('wakes at the aging step that lets a held-back call overtake one stuck on the same limiter', () => {
+    const { s, clock } = fake({
+      slotsPerModel: 1,
+      agingMs: 1_000,
+      rateLimits: { p: { tpm: 6_000 } },
+      rateLimiter: { burstMs: 60_000 },
+    });
+    s.enqueue(E(9, 50, { model: 'c', estTokens: 5_000 }));
+    s.release((s.dispatch() as Grant).slot, { inputTokens: 5_000, outputTokens: 0 }); // window: 5,000 of 6,000
+    s.enqueue(E(2, 13, { model: 'b', estTokens: 500 })); // small, waits since 0
+    clock.t = 3_500;
+    s.enqueue(E(1, 10, { model: 'a', estTokens: 5_000 })); // more urgent for now, cannot fit before t=60 s
+    expect(s.dispatch()).toBeNull(); // class 13 aged to 10 ties with 10: the native 10 goes first and is stuck
+    expect(s.nextWakeAt()).toBe(4_000); // then class 13 reaches 9
+    clock.t = 4_000;
+    expect(s.dispatch()?.pid).toBe(2);
+  });
+});

@@ -363,8 +363,10 @@ export class Scheduler {
 
   /**
    * When the next dispatch can succeed without any other event: `now` if one can run now, the moment a
-   * rate limiter admits a blocked call, or null (nothing ready, or every ready lane's slots are busy — a
-   * release() will be the event). Aging needs no wake-up: effective priority is computed at decision time.
+   * rate limiter admits a blocked call, the next aging step when a call is held back behind a more urgent
+   * one waiting for the same limiter (aging may reverse their order), or null (nothing ready, or every ready
+   * lane's slots are busy — a release() will be the event). Otherwise aging needs no wake-up: effective
+   * priority is computed at decision time.
    */
   nextWakeAt(now?: number): number | null {
     const t = this.time(now);
@@ -465,10 +467,13 @@ export class Scheduler {
       heads.sort((a, b) => (rankLess(a.rank, b.rank) ? -1 : rankLess(b.rank, a.rank) ? 1 : 0));
     let blocked: Set<RateLimiter> | undefined;
     let wakeAt: number | null = null;
+    let heldBack = false;
     for (const h of heads) {
       const denial = this.limits.check(h.rec.provider, h.rec.estTokens, now, blocked);
       if (!denial) return { pick: h, wakeAt: null };
-      if (denial.until > now) {
+      if (denial.until <= now)
+        heldBack = true; // admissible, but a more urgent call waits for that limiter
+      else {
         wakeAt = wakeAt === null ? denial.until : Math.min(wakeAt, denial.until);
         const key = `${h.rec.pid}:${denial.limiter.name}`;
         if (h.lane.denied !== key) {
@@ -484,6 +489,13 @@ export class Scheduler {
       }
       blocked ??= new Set();
       blocked.add(denial.limiter);
+    }
+    // A held-back call can go first once aging makes it the more urgent one: wake at the next aging step.
+    if (heldBack) {
+      for (const h of heads) {
+        const t = h.lane.queue.nextAgingAt(now);
+        if (t !== undefined && (wakeAt === null || t < wakeAt)) wakeAt = t;
+      }
     }
     return { pick: null, wakeAt };
   }

@@ -68,6 +68,8 @@ export interface RunQueue {
   pop(now: number): SchedRecord | undefined;
   /** Most urgent effective priority waiting at `now` (for time-slice decisions); undefined when empty. */
   bestPrio(now: number): number | undefined;
+  /** Next time after `now` at which aging changes an effective priority here; undefined if never. */
+  nextAgingAt(now: number): number | undefined;
   records(): IterableIterator<SchedRecord>;
 }
 

@@ -53,6 +53,10 @@ export class ArrivalQueue implements RunQueue {
     return this.heap.size > 0 ? 0 : undefined;
   }
 
+  nextAgingAt(_now: number): number | undefined {
+    return undefined; // no aging in arrival order
+  }
+
   *records(): IterableIterator<SchedRecord> {
     for (const n of this.nodes.values()) yield n.rec;
   }

@@ -86,6 +86,17 @@ export class FairPolicy implements SchedPolicy {
     let floor = this.minV[rec.priority] ?? 0;
     if (parent && parent.priority === rec.priority) floor = Math.max(floor, parent.vruntime);
     if (rec.vruntime < floor) rec.vruntime = floor;
+    // It is about to be queued, so it counts toward the minimum now: after a restart, processes restored
+    // with large vruntimes lift the floor before a newcomer is placed at 0 and monopolises the class.
+    this.refreshMin(rec.priority, rec.vruntime);
+  }
+
+  /** Next aging boundary after `now` of a class whose oldest member arrived at t0 (undefined at priority 0). */
+  nextAging(cls: number, t0: number, now: number): number | undefined {
+    const waited = Math.max(0, now - t0);
+    const levels = Math.floor(waited / this.agingMs);
+    if (cls - levels <= PRIORITY_MIN) return undefined;
+    return t0 + (levels + 1) * this.agingMs;
   }
 
   started(rec: SchedRecord): void {
@@ -182,6 +193,16 @@ class FairQueue implements FairLaneQueue {
 
   bestPrio(now: number): number | undefined {
     return this.best(now)?.prio;
+  }
+
+  nextAgingAt(now: number): number | undefined {
+    let next: number | undefined;
+    for (const cls of this.live) {
+      const oldest = (this.classes[cls] as ClassQueue).byT.peek() as Node;
+      const t = this.policy.nextAging(cls, oldest.t0, now);
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    return next;
   }
 
   *records(): IterableIterator<SchedRecord> {

@@ -61,6 +61,15 @@ class NaiveSortQueue implements FairLaneQueue {
     return e && this.rankOf(e, this.effective(now)).prio;
   }
 
+  nextAgingAt(now: number): number | undefined {
+    let next: number | undefined;
+    for (const e of this.entries) {
+      const t = this.policy.nextAging(e.cls, e.t0, now);
+      if (t !== undefined && (next === undefined || t < next)) next = t;
+    }
+    return next;
+  }
+
   *records(): IterableIterator<SchedRecord> {
     for (const e of this.entries) yield e.rec;
   }
