@@ -14,7 +14,7 @@ import { logger } from '../util/log.js';
 import { type CacheObservation, PromptCacheModel } from './cache-model.js';
 import { cosine, embedText } from './embed.js';
 import { STUB_COST_ESTIMATE, applyEviction, ensureFits, rawTokens, spanPages, staticRaw, unitViews, usedTokens, victimRuns } from './evict.js';
-import { type ContextMetrics, type GlobalContextMetrics, computeMetrics, sumMetrics } from './metrics.js';
+import { type ContextMetrics, type GlobalContextMetrics, computeMetrics, foldClosed, sumMetrics } from './metrics.js';
 import {
   APPEND_KINDS,
   type AppendKind,
@@ -124,7 +124,8 @@ export class ContextManager {
   private readonly maxContextTokens: number | undefined;
   private readonly clock: () => number;
   private readonly procs = new Map<string, ProcContext>();
-  private readonly closed: ContextMetrics[] = [];
+  /** Closed processes' metrics, folded into one record (global totals keep counting them). */
+  private closed: ContextMetrics[] = [];
   private readonly embeddings = new WeakMap<Page, Float32Array>();
 
   constructor(opts: ContextManagerOptions = {}) {
@@ -215,7 +216,7 @@ export class ContextManager {
   /** Closes a process's context. Its swap space is deleted unless `keepSwap` (a suspended process). */
   async close(pid: number | string, opts: { keepSwap?: boolean } = {}): Promise<void> {
     const ctx = this.ctx(pid);
-    this.closed.push(computeMetrics(ctx, rawTokens(ctx)));
+    this.closed = [foldClosed([...this.closed, computeMetrics(ctx, rawTokens(ctx))])];
     this.procs.delete(String(pid));
     if (opts.keepSwap) await this.store.put(ctx.pid, [...ctx.pending.values()]);
     else await this.store.deleteProcess(ctx.pid);

@@ -170,6 +170,47 @@ export function sumMetrics(all: readonly ContextMetrics[], open: number): Global
   };
 }
 
+/**
+ * Folds the metrics of closed processes into one record, so global totals keep counting them without the
+ * manager holding one record per process ever run. Window state (resident, swapped) is zero once closed.
+ */
+export function foldClosed(all: readonly ContextMetrics[]): ContextMetrics {
+  const g = sumMetrics(all, 0);
+  const samples = all.flatMap((m) => m.swapInSamples).slice(-1024);
+  return {
+    pid: 'closed',
+    budget: 0,
+    window: 0,
+    renders: g.renders,
+    tokens: 0,
+    utilisation: 0,
+    meanUtilisation: g.meanUtilisation,
+    residentPages: 0,
+    residentTokens: 0,
+    swappedPages: 0,
+    stubs: 0,
+    pendingWrites: 0,
+    evictionEvents: g.evictionEvents,
+    evictedPages: all.reduce((n, m) => n + m.evictedPages, 0),
+    evictedTokens: all.reduce((n, m) => n + m.evictedTokens, 0),
+    faults: g.faults,
+    prefetches: g.prefetches,
+    faultRate: g.faultRate,
+    swapIn: latency(samples),
+    cache: g.cache,
+    reported: {
+      input: all.reduce((n, m) => n + m.reported.input, 0),
+      cachedInput: all.reduce((n, m) => n + m.reported.cachedInput, 0),
+      hitRatio: 0,
+    },
+    cost: { rule: 'openai', priced: false, effectiveInput: g.cost.effectiveInput, withoutCache: g.cost.withoutCache, relative: g.cost.relative },
+    calibration: 1,
+    summaries: all.reduce((n, m) => n + m.summaries, 0),
+    summarizerFailures: all.reduce((n, m) => n + m.summarizerFailures, 0),
+    swapInSamples: samples,
+  };
+}
+
 /** Anything that can report context metrics (the ContextManager). */
 export interface ContextMetricsSource {
   pids(): string[];
