@@ -8,6 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
 import type { AuditSink } from '../io/executor.js';
+import { logger } from '../util/log.js';
+
+const log = logger('approvals');
 
 export interface ApprovalRequest {
   pid: number;
@@ -46,6 +49,7 @@ interface Waiter {
   p: PendingApproval;
   resolve: (d: ApprovalDecision) => void;
   timer: NodeJS.Timeout;
+  requested: Promise<void>;
 }
 
 export class ApprovalManager implements ApprovalGate {
@@ -65,21 +69,26 @@ export class ApprovalManager implements ApprovalGate {
     const timeoutMs = this.o.timeoutMs ?? P.APPROVAL_TIMEOUT_MS;
     const now = new Date();
     const p: PendingApproval = { ...req, id: randomUUID(), createdAt: now, expiresAt: new Date(now.getTime() + timeoutMs) };
-    await this.audit(p, 'approval.requested', { tool: p.tool, args: p.args, reason: p.reason, expiresAt: p.expiresAt.toISOString() });
+    // Pending from this moment (a decision may arrive at once); the decision's audit waits for the request's.
+    let resolveDecision!: (d: ApprovalDecision) => void;
     const decided = new Promise<ApprovalDecision>((resolve) => {
-      const timer = setTimeout(() => {
-        void this.settle(p.id, { decision: 'denied', by: 'timeout', reason: `no decision within ${Math.round(timeoutMs / 1000)} s` });
-      }, timeoutMs);
-      timer.unref();
-      this.waiting.set(p.id, { p, resolve, timer });
+      resolveDecision = resolve;
     });
+    const timer = setTimeout(() => {
+      void this.settle(p.id, { decision: 'denied', by: 'timeout', reason: `no decision within ${Math.round(timeoutMs / 1000)} s` });
+    }, timeoutMs);
+    timer.unref();
+    const requested = this.audit(p, 'approval.requested', { tool: p.tool, args: p.args, reason: p.reason, expiresAt: p.expiresAt.toISOString() });
+    this.waiting.set(p.id, { p, resolve: resolveDecision, timer, requested: requested.catch(() => {}) });
+    await requested;
     const onAbort = () => void this.settle(p.id, { decision: 'denied', by: 'abort', reason: 'the process was stopped while waiting' });
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {
       await this.o.onPending?.(p);
-    } catch {
-      // a failing observer must not leave the request hanging; the timeout still applies
+    } catch (err) {
+      // A failing observer must not leave the request hanging (the timeout still applies), but it is a bug.
+      log.error(`approval onPending observer failed: ${err instanceof Error ? err.message : String(err)}`, { approvalId: p.id, pid: p.pid });
     }
     try {
       return await decided;
@@ -110,6 +119,7 @@ export class ApprovalManager implements ApprovalGate {
     this.waiting.delete(id);
     clearTimeout(w.timer);
     if (d.by !== 'abort') this.decided.set(w.p.idempotencyKey, d);
+    await w.requested;
     await this.audit(w.p, d.decision === 'approved' ? 'approval.approved' : 'approval.denied', {
       tool: w.p.tool,
       by: d.by ?? null,
@@ -118,8 +128,9 @@ export class ApprovalManager implements ApprovalGate {
     });
     try {
       await this.o.onDecided?.(w.p, d);
-    } catch {
-      // observers cannot change a decision
+    } catch (err) {
+      // observers cannot change a decision, but their failure is reported
+      log.error(`approval onDecided observer failed: ${err instanceof Error ? err.message : String(err)}`, { approvalId: w.p.id, pid: w.p.pid });
     }
     w.resolve(d);
   }
