@@ -10,7 +10,7 @@ import { KernelError } from '../errors.js';
 import { logger } from '../util/log.js';
 import { AnthropicProvider } from './anthropic/AnthropicProvider.js';
 import { type CatalogEntry, findModel } from './catalog.js';
-import type { Model, ModelProvider } from './model.js';
+import type { EmbeddingModel, Model, ModelProvider } from './model.js';
 import { OpenAiCompatibleProvider } from './openai-compatible/OpenAiCompatibleProvider.js';
 import { findPreset, type Preset, presetNames } from './presets.js';
 import { CircuitBreaker, type CircuitOptions } from './resilience/circuit.js';
@@ -160,6 +160,20 @@ export class LLMProviderFactory {
     const model = this.provider(cfg.provider, key, cfg.base_url).model(cfg.model);
     if (this.opts.resilient === false) return model;
     return new ResilientModel(model, this.breaker(cfg.provider, cfg.base_url), this.opts.retry);
+  }
+
+  /**
+   * An embedding model from a provider that has one (OpenAI-compatible endpoints; the simulator's hashing
+   * embeddings for `simulated`). Anthropic has no embeddings API: EUNSUPPORTED.
+   */
+  embeddings(cfg: LLMConfig & { dimensions?: number }): EmbeddingModel {
+    const preset = presetOrThrow(cfg.provider);
+    const { key } = this.resolveKey(cfg.provider, cfg.api_key);
+    const p = this.provider(cfg.provider, key, cfg.base_url) as ModelProvider & { embeddings?: (id: string, dimensions?: number) => EmbeddingModel };
+    if (!p.embeddings) {
+      throw new KernelError('EUNSUPPORTED', `provider "${preset.name}" has no embeddings API; use an OpenAI-compatible provider or the local hashing embedder`);
+    }
+    return p.embeddings(cfg.model, cfg.dimensions);
   }
 
   /** A fallback chain over several configs (A → B → …), each resilient on its own. */
