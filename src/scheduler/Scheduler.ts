@@ -27,100 +27,27 @@ import {
   type SchedPolicy,
   type SchedRecord,
 } from './policy.js';
-import {
-  type RateLimit,
-  type RateLimiter,
-  type RateLimiterOptions,
-  RateLimits,
-  type RateTicket,
-} from './ratelimit.js';
+import { type RateLimiter, RateLimits, type RateTicket } from './ratelimit.js';
+import type {
+  CallUsage,
+  Grant,
+  SchedEntity,
+  SchedulerHooks,
+  SchedulerOptions,
+  SchedulerStats,
+} from './types.js';
 import { checkPriority, nonNegative, positive, positiveInt, stateError, validateEntity } from './validate.js';
 
-/** What the kernel enqueues: a ready process and the call it is about to make. */
-export interface SchedEntity {
-  pid: Pid;
-  /** 0–99, lower is more urgent. */
-  priority: number;
-  /** Fair-share weight (default DEFAULT_WEIGHT). */
-  weight?: number;
-  model: string;
-  provider: string;
-  /** Restored virtual runtime (e.g. from the PCB after a reboot); default: kept, or the class minimum. */
-  vruntime?: number;
-  parentPid?: Pid | null;
-  /** Expected tokens of the next call (prompt + max output); reserved against TPM limits. */
-  estTokens?: number;
-}
-
-export interface Grant {
-  pid: Pid;
-  model: string;
-  provider: string;
-  /** Opaque id of this grant: pass it to release(). */
-  slot: number;
-  /** Which of the model's slots (0 … capacity-1), for dashboards. */
-  slotIndex: number;
-  /** Tokens reserved against the rate limits. */
-  estTokens: number;
-  /** Time it spent ready before this dispatch (clock ms). */
-  waitedMs: number;
-}
-
-export interface CallUsage {
-  inputTokens: number;
-  outputTokens: number;
-  /** Requests actually sent (retries included); default 1. */
-  apiCalls?: number;
-}
-
-export interface DispatchSample {
-  pid: Pid;
-  model: string;
-  waitedMs: number;
-  /** Real time the decision took (performance.now), for the scheduling-latency histogram. */
-  decisionMs: number;
-}
-
-export interface QuotaDenial {
-  pid: Pid;
-  kind: 'rpm' | 'tpm';
-  scope: string;
-  until: number;
-}
-
-/** Callbacks for the kernel's metrics (the prom-client registry lives in src/metrics). */
-export interface SchedulerHooks {
-  onDispatch?(s: DispatchSample): void;
-  onPreempt?(pid: Pid): void;
-  onQuotaDenied?(d: QuotaDenial): void;
-}
-
-export interface SchedulerOptions {
-  /** A policy instance or a name; default 'fair'. */
-  policy?: SchedPolicy | 'fair' | 'fifo' | 'round_robin';
-  clock?: Clock;
-  slotsPerModel?: number;
-  /** Per-model slot counts overriding slotsPerModel (config: llms.models[].max_concurrency). */
-  slots?: Record<string, number>;
-  timeSliceSteps?: number;
-  timeSliceTokens?: number;
-  agingMs?: number;
-  /** Per provider, plus GLOBAL_RATE_LIMIT_KEY ('global') for all of them together. */
-  rateLimits?: Record<string, RateLimit>;
-  rateLimiter?: RateLimiterOptions;
-  hooks?: SchedulerHooks;
-}
-
-export interface SchedulerStats {
-  policy: string;
-  runQueue: number;
-  runQueueByModel: Record<string, number>;
-  slots: Record<string, { busy: number; total: number }>;
-  dispatches: number;
-  preemptions: number;
-  quotaDenials: { rpm: number; tpm: number };
-  rateLimits: Record<string, { used: number; limit: number }>;
-}
+export type {
+  CallUsage,
+  DispatchSample,
+  Grant,
+  QuotaDenial,
+  SchedEntity,
+  SchedulerHooks,
+  SchedulerOptions,
+  SchedulerStats,
+} from './types.js';
 
 interface Lane {
   model: string;

@@ -2,7 +2,7 @@
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
 import type { Pid } from './policy.js';
-import type { SchedEntity } from './Scheduler.js';
+import type { SchedEntity } from './types.js';
 
 export function stateError(pid: Pid, what: string): KernelError {
   return new KernelError('ESTATE', `pid ${pid} ${what}`, { details: { pid } });
