@@ -1,0 +1,147 @@
+/**
+ * API authentication: bearer tokens with three roles (viewer < operator < admin). Tokens are random
+ * (`aos_` + 32 bytes base64url, so src/util/redact.ts masks them anywhere they leak into text); only their
+ * SHA-256 is stored (table api_tokens, migration 008). On first start, when no admin token exists, one is
+ * created and written to `<data_dir>/admin.token` with mode 0600 — it is never logged or printed.
+ */
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { KernelError } from '../errors.js';
+import { API_TOKEN_CACHE_MS } from '../param.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { sha256Hex } from '../util/canonical.js';
+import { HttpError } from './errors.js';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who made a request: a token's identity, or `anonymous` on the open routes. */
+export interface Principal {
+  id: string;
+  name: string;
+  role: Role;
+}
+
+export interface TokenInfo extends Principal {
+  createdAt: Date;
+  createdBy: string | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export function roleAllows(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+export function newTokenSecret(): string {
+  return `aos_${randomBytes(32).toString('base64url')}`;
+}
+
+export function hashToken(token: string): string {
+  return sha256Hex(token);
+}
+
+type Row = Record<string, unknown>;
+
+function toInfo(r: Row): TokenInfo {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    role: String(r.role) as Role,
+    createdAt: r.created_at as Date,
+    createdBy: (r.created_by as string | null) ?? null,
+    lastUsedAt: (r.last_used_at as Date | null) ?? null,
+    revokedAt: (r.revoked_at as Date | null) ?? null,
+  };
+}
+
+export class TokenStore {
+  /** hash → principal and when it was verified; revocation on this node clears it at once. */
+  private readonly cache = new Map<string, { p: Principal; at: number }>();
+
+  constructor(private readonly driver: StorageDriver) {}
+
+  /** Creates a token; the secret is returned once and never stored. */
+  async create(o: { name: string; role: Role; createdBy?: string | null }): Promise<{ token: string; info: TokenInfo }> {
+    if (!ROLES.includes(o.role)) throw new KernelError('EINVAL', `role must be one of ${ROLES.join(', ')}, got "${o.role}"`);
+    const token = newTokenSecret();
+    const { rows } = await this.driver.query<Row>(
+      'INSERT INTO api_tokens (id, name, role, token_hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+      [`tok_${randomUUID().slice(0, 8)}`, o.name, o.role, hashToken(token), o.createdBy ?? null],
+    );
+    return { token, info: toInfo(rows[0]!) };
+  }
+
+  async list(): Promise<TokenInfo[]> {
+    const { rows } = await this.driver.query<Row>('SELECT * FROM api_tokens ORDER BY created_at, id');
+    return rows.map(toInfo);
+  }
+
+  async revoke(id: string): Promise<TokenInfo> {
+    const { rows } = await this.driver.query<Row>(
+      'UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *',
+      [id],
+    );
+    if (!rows[0]) throw new KernelError('ENOTFOUND', `no token ${id}; GET /api/v1/tokens lists them`);
+    this.cache.clear();
+    return toInfo(rows[0]);
+  }
+
+  async hasActiveAdmin(): Promise<boolean> {
+    const { rows } = await this.driver.query<Row>(
+      "SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1",
+    );
+    return rows.length > 0;
+  }
+
+  /** The principal of a presented token, or null when it is unknown or revoked. */
+  async verify(token: string): Promise<Principal | null> {
+    if (!token.startsWith('aos_')) return null;
+    const h = hashToken(token);
+    const hit = this.cache.get(h);
+    if (hit && Date.now() - hit.at < API_TOKEN_CACHE_MS) return hit.p;
+    const { rows } = await this.driver.query<Row>(
+      'UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, name, role, token_hash',
+      [h],
+    );
+    const r = rows[0];
+    // The lookup is by hash; the compare is constant-time anyway, for defence in depth.
+    if (!r || !timingSafeEqual(Buffer.from(String(r.token_hash)), Buffer.from(h))) {
+      this.cache.delete(h);
+      return null;
+    }
+    const p: Principal = { id: String(r.id), name: String(r.name), role: String(r.role) as Role };
+    this.cache.set(h, { p, at: Date.now() });
+    return p;
+  }
+}
+
+/**
+ * First start: when no active admin token exists — or its file is gone, which would lock the owner out —
+ * create one and write it to `file` (mode 0600). Returns whether a token was written; the token itself
+ * never leaves this function except into the file.
+ */
+export async function ensureAdminToken(store: TokenStore, file: string): Promise<boolean> {
+  if (existsSync(file) && (await store.hasActiveAdmin())) return false;
+  const { token } = await store.create({ name: 'admin (first start)', role: 'admin', createdBy: 'kernel' });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600); // an existing file keeps its old mode under writeFileSync
+  return true;
+}
+
+/** The bearer token of a request: `Authorization: Bearer …`, or `?token=` where headers cannot be set (SSE). */
+export function presentedToken(headers: Record<string, unknown>, query: unknown, allowQuery: boolean): string | null {
+  const h = headers.authorization;
+  if (typeof h === 'string') {
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+    if (!m) throw new HttpError(401, 'EAUTH', 'malformed Authorization header; send "Authorization: Bearer <token>"');
+    return m[1]!;
+  }
+  if (allowQuery && query && typeof query === 'object') {
+    const t = (query as Record<string, unknown>).token;
+    if (typeof t === 'string' && t) return t;
+  }
+  return null;
+}

@@ -1,0 +1,182 @@
+/**
+ * GET /api/v1/events: server-sent events. One EventHub per server subscribes to the hook bus while at
+ * least one client listens (and unsubscribes when the last one leaves), fans events out to clients,
+ * sends a `metrics` tick every API_SSE_METRICS_MS and a heartbeat comment when a stream is idle. A client
+ * that stops reading is disconnected once its buffer passes API_SSE_MAX_BUFFER_BYTES.
+ * Filters: `?types=proc.step,proc.exit` and `?pid=N`.
+ */
+import type { ServerResponse } from 'node:http';
+import { z } from 'zod';
+import type { HookEvents } from '../hooks/bus.js';
+import type { Kernel } from '../kernel/Kernel.js';
+import * as P from '../param.js';
+import { logger } from '../util/log.js';
+import { redact } from '../util/redact.js';
+import { type AnyRoute, route } from './route.js';
+import { summarize } from './summary.js';
+
+const log = logger('api.events');
+
+export const EVENT_TYPES = ['proc.state', 'proc.step', 'proc.exit', 'tool.after', 'mem.page_fault', 'approval.pending', 'metrics'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+const HOOKED = EVENT_TYPES.filter((t): t is Exclude<EventType, 'metrics'> => t !== 'metrics');
+
+export const eventsQuery = z.object({
+  types: z
+    .string()
+    .optional()
+    .describe(`comma-separated subset of ${EVENT_TYPES.join(', ')}`)
+    .refine((s) => !s || s.split(',').every((t) => (EVENT_TYPES as readonly string[]).includes(t.trim())), {
+      message: `each type must be one of ${EVENT_TYPES.join(', ')}`,
+    }),
+  pid: z.coerce.number().int().positive().optional().describe('only events of this process (metrics ticks still arrive)'),
+});
+
+interface Client {
+  res: ServerResponse;
+  types: Set<EventType>;
+  pid: number | undefined;
+  lastWrite: number;
+}
+
+function clip(s: string, n = 2000): string {
+  return s.length > n ? `${s.slice(0, n)}… [${s.length - n} more chars]` : s;
+}
+
+/** Shapes a hook event for the wire: secrets redacted, big outputs clipped, oversize records stubbed. */
+function wire(type: EventType, ev: unknown): string {
+  let data = ev as Record<string, unknown>;
+  if (type === 'tool.after') data = { ...data, output: clip(String(data.output ?? '')) };
+  let json = JSON.stringify(redact(data));
+  if (json.length > P.API_SSE_EVENT_MAX_BYTES && type === 'proc.step') {
+    json = JSON.stringify(redact({ ...data, record: null, truncated: true }));
+  }
+  if (json.length > P.API_SSE_EVENT_MAX_BYTES) json = JSON.stringify({ truncated: true, pid: data.pid ?? null });
+  return json;
+}
+
+export class EventHub {
+  private readonly clients = new Set<Client>();
+  private unsubs: Array<() => void> = [];
+  private metricsTimer: NodeJS.Timeout | null = null;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private seq = 0;
+
+  constructor(private readonly k: Kernel) {}
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  add(res: ServerResponse, types: Set<EventType>, pid: number | undefined): () => void {
+    const c: Client = { res, types, pid, lastWrite: Date.now() };
+    this.clients.add(c);
+    if (this.clients.size === 1) this.start();
+    return () => this.remove(c);
+  }
+
+  /** Ends every stream (server shutdown). */
+  closeAll(): void {
+    for (const c of [...this.clients]) {
+      c.res.end();
+      this.remove(c);
+    }
+  }
+
+  private remove(c: Client): void {
+    if (!this.clients.delete(c)) return;
+    if (this.clients.size === 0) this.stop();
+  }
+
+  private start(): void {
+    for (const t of HOOKED) {
+      this.unsubs.push(
+        this.k.hooks.on(t, (ev: HookEvents[typeof t]) => this.broadcast(t, ev, (ev as { pid?: number }).pid), 'api.events'),
+      );
+    }
+    this.metricsTimer = setInterval(() => void this.tick(), P.API_SSE_METRICS_MS);
+    this.metricsTimer.unref();
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.min(P.API_SSE_HEARTBEAT_MS, 5_000));
+    this.heartbeatTimer.unref();
+  }
+
+  private stop(): void {
+    for (const u of this.unsubs.splice(0)) u();
+    if (this.metricsTimer) clearInterval(this.metricsTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    this.metricsTimer = this.heartbeatTimer = null;
+  }
+
+  private async tick(): Promise<void> {
+    if (!this.clients.size || this.k.isStopping()) return;
+    try {
+      const s = await summarize(this.k);
+      this.broadcast('metrics', s, undefined);
+    } catch (err) {
+      log.debug(`metrics tick skipped: ${String(err)}`);
+    }
+  }
+
+  private heartbeat(): void {
+    const now = Date.now();
+    for (const c of this.clients) if (now - c.lastWrite >= P.API_SSE_HEARTBEAT_MS) this.write(c, ': heartbeat\n\n');
+  }
+
+  private broadcast(type: EventType, ev: unknown, pid: number | undefined): void {
+    let frame: string | null = null;
+    for (const c of this.clients) {
+      if (!c.types.has(type)) continue;
+      if (c.pid !== undefined && type !== 'metrics' && pid !== c.pid) continue;
+      frame ??= `id: ${++this.seq}\nevent: ${type}\ndata: ${wire(type, ev)}\n\n`;
+      this.write(c, frame);
+    }
+  }
+
+  private write(c: Client, frame: string): void {
+    if (c.res.destroyed || c.res.writableEnded) {
+      this.remove(c);
+      return;
+    }
+    c.res.write(frame);
+    c.lastWrite = Date.now();
+    if (c.res.writableLength > P.API_SSE_MAX_BUFFER_BYTES) {
+      log.warn('an event-stream client fell too far behind and was disconnected');
+      c.res.destroy();
+      this.remove(c);
+    }
+  }
+}
+
+export function eventRoutes(hub: EventHub, corsHeaders: (origin: string | undefined) => Record<string, string>): AnyRoute[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/api/v1/events',
+      access: 'viewer',
+      tag: 'events',
+      summary: 'Server-sent events: proc.state, proc.step, proc.exit, tool.after, mem.page_fault, approval.pending, metrics',
+      description:
+        'text/event-stream. Authenticate with the Authorization header, or `?token=` (EventSource cannot set headers). ' +
+        'Each event: `id`, `event` (the type) and `data` (JSON). `metrics` carries the /metrics/summary body every 2 s; a comment line is sent as a heartbeat on idle streams.',
+      query: eventsQuery,
+      produces: 'text/event-stream',
+      tokenInQuery: true,
+      async handler({ query, req, reply }) {
+        const types = new Set<EventType>(query.types ? (query.types.split(',').map((t) => t.trim()) as EventType[]) : EVENT_TYPES);
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+          ...corsHeaders(req.headers.origin),
+        });
+        res.write(`retry: 3000\n: connected to agent-os-kernel events\n\n`);
+        const remove = hub.add(res, types, query.pid);
+        req.raw.on('close', remove);
+        res.on('close', remove);
+      },
+    }),
+  ];
+}

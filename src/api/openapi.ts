@@ -1,0 +1,181 @@
+/**
+ * The OpenAPI 3.1 document, built from the route list (./route.ts) with zod 4's z.toJSONSchema, so every
+ * served route is described and nothing described is unserved. `openApiMarkdown` renders the same document
+ * as docs/api.md (test/e2e/api-docs.test.ts keeps the committed file current).
+ */
+import { z } from 'zod';
+import { errorBodySchema } from './errors.js';
+import type { AnyRoute } from './route.js';
+
+type Json = Record<string, unknown>;
+
+function schema(s: z.ZodType, io: 'input' | 'output'): Json {
+  const { $schema: _drop, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Json;
+  return rest;
+}
+
+function parameters(s: z.ZodType | undefined, where: 'path' | 'query'): Json[] {
+  if (!s) return [];
+  const js = schema(s, 'input');
+  const props = (js.properties ?? {}) as Record<string, Json>;
+  const required = new Set((js.required as string[] | undefined) ?? []);
+  return Object.entries(props).map(([name, p]) => {
+    const { description, ...rest } = p;
+    return {
+      name,
+      in: where,
+      required: where === 'path' || (required.has(name) && !('default' in p)),
+      ...(description ? { description } : {}),
+      schema: rest,
+    };
+  });
+}
+
+const ERRORS: Record<string, string> = {
+  '400': 'invalid input (EINVAL) — the message names the field',
+  '401': 'no token, or an unknown/revoked one (EAUTH)',
+  '403': 'the token\'s role is too low (EPERM), or a policy/human refused (EDENIED)',
+  '404': 'no such process or object (ENOPROC, ENOTFOUND)',
+  '409': 'conflicts with the current state (ESTATE, EEXIST, ECONFLICT)',
+  '413': 'body above the size limit (EOVERFLOW)',
+  '429': 'budget or rate limit (EQUOTA, ERATELIMIT)',
+  '501': 'not available in this kernel (EUNSUPPORTED)',
+  '504': 'timed out (ETIMEDOUT)',
+};
+
+export function buildOpenApi(routes: readonly AnyRoute[], o: { version: string; serverUrl?: string }): Json {
+  const paths: Record<string, Json> = {};
+  const errorRef = { content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+  for (const r of routes) {
+    const path = r.path.replace(/:([A-Za-z_]+)/g, '{$1}');
+    const status = String(r.status ?? 200);
+    const op: Json = {
+      operationId: `${r.method.toLowerCase()}${path.replace(/^\/api\/v1/, '').replace(/[{}]/g, '').replace(/[/.-](\w)/g, (_m, c: string) => c.toUpperCase())}`,
+      tags: [r.tag],
+      summary: r.summary,
+      ...(r.description ? { description: r.description } : {}),
+      ...(r.access === 'public' ? { security: [] } : { 'x-required-role': r.access }),
+      parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
+      ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: schema(r.body, 'input') } } } } : {}),
+      responses: {
+        [status]: {
+          description: 'success',
+          content: r.produces
+            ? { [r.produces]: { schema: { type: 'string' } } }
+            : r.response
+              ? { 'application/json': { schema: schema(r.response, 'output') } }
+              : {},
+        },
+        ...Object.fromEntries(
+          Object.entries(ERRORS)
+            .filter(([code]) => (r.access === 'public' ? !['401', '403'].includes(code) : true))
+            .map(([code, description]) => [code, { description, ...errorRef }]),
+        ),
+      },
+    };
+    paths[path] = { ...(paths[path] ?? {}), [r.method.toLowerCase()]: op };
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'agent-os-kernel API',
+      version: o.version,
+      description:
+        'REST API of agent-os-kernel. Every route except /health and /ready needs `Authorization: Bearer <token>`; ' +
+        'roles are viewer (read), operator (act on processes, tools, memory, approvals) and admin (tokens, MCP servers, config). ' +
+        'Errors are always `{ "error": { "code", "message", "details"? } }`. Listings take `limit` with `offset` or `after` and answer `{ items, total?, next? }`.',
+    },
+    ...(o.serverUrl ? { servers: [{ url: o.serverUrl }] } : {}),
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (aos_…); the first admin token is in <data_dir>/admin.token' } },
+      schemas: { Error: schema(errorBodySchema, 'output') },
+    },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}
+
+function typeOf(s: Json | undefined): string {
+  if (!s) return '';
+  if (typeof s.type === 'string') {
+    if (s.type === 'array') return `${typeOf(s.items as Json)}[]`;
+    if (Array.isArray(s.enum)) return (s.enum as unknown[]).map((v) => JSON.stringify(v)).join(' \\| ');
+    return s.type;
+  }
+  if (Array.isArray(s.enum)) return (s.enum as unknown[]).map((v) => JSON.stringify(v)).join(' \\| ');
+  if (Array.isArray(s.anyOf)) return (s.anyOf as Json[]).map(typeOf).join(' \\| ');
+  return 'any';
+}
+
+function fields(s: Json | undefined): string[] {
+  const props = (s?.properties ?? {}) as Record<string, Json>;
+  const req = new Set((s?.required as string[] | undefined) ?? []);
+  return Object.entries(props).map(([k, p]) => {
+    const bits = [`\`${k}\``, typeOf(p)];
+    if (req.has(k) && !('default' in p)) bits.push('required');
+    if ('default' in p) bits.push(`default ${JSON.stringify(p.default)}`);
+    const d = p.description ? ` — ${String(p.description)}` : '';
+    return `  - ${bits.join(', ')}${d}`;
+  });
+}
+
+/** docs/api.md: one section per route, generated; do not edit by hand. */
+export function openApiMarkdown(doc: Json): string {
+  const info = doc.info as Json;
+  const out: string[] = [
+    '# HTTP API',
+    '',
+    '<!-- Generated from the OpenAPI document by test/e2e/api-docs.test.ts (UPDATE_API_DOCS=1 rewrites it). Do not edit by hand. -->',
+    '',
+    String(info.description),
+    '',
+    'The live document is served at `GET /docs/openapi.json` (and a readable page at `GET /docs`). Server-sent events are at `GET /api/v1/events`, Prometheus text at `GET /metrics` (viewer token).',
+    '',
+    '## Error codes and statuses',
+    '',
+    '| status | meaning |',
+    '|---|---|',
+    ...Object.entries(ERRORS).map(([k, v]) => `| ${k} | ${v} |`),
+    '',
+    '## Routes',
+    '',
+  ];
+  const paths = doc.paths as Record<string, Record<string, Json>>;
+  for (const [path, ops] of Object.entries(paths)) {
+    for (const [method, op] of Object.entries(ops)) {
+      out.push(`### \`${method.toUpperCase()} ${path}\``, '');
+      out.push(`${String(op.summary)}${op.description ? ` ${String(op.description)}` : ''}`, '');
+      out.push(`Role: **${String(op['x-required-role'] ?? 'none (public)')}**`, '');
+      const params = (op.parameters as Json[]) ?? [];
+      if (params.length) {
+        out.push('Parameters:');
+        for (const p of params) {
+          const s = p.schema as Json;
+          const def = 'default' in s ? `, default ${JSON.stringify(s.default)}` : '';
+          out.push(`  - \`${String(p.name)}\` (${String(p.in)}) ${typeOf(s)}${p.required ? ', required' : ''}${def}${p.description ? ` — ${String(p.description)}` : ''}`);
+        }
+        out.push('');
+      }
+      const body = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.['application/json']?.schema as Json | undefined;
+      if (body) out.push('Body (JSON):', ...fields(body), '');
+      const responses = op.responses as Record<string, Json>;
+      const [code, ok] = Object.entries(responses)[0] ?? ['200', {}];
+      const content = (ok.content ?? {}) as Record<string, Json>;
+      const [ctype, c] = Object.entries(content)[0] ?? [];
+      const rs = c?.schema as Json | undefined;
+      if (ctype && ctype !== 'application/json') out.push(`Response ${code}: \`${ctype}\``, '');
+      else if (rs?.properties) out.push(`Response ${code}:`, ...fields(rs), '');
+      else out.push(`Response ${code}: ${typeOf(rs)}`, '');
+    }
+  }
+  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
+}
+
+export function docsPage(): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>agent-os-kernel API</title>
+<style>body{font:14px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}code,pre{background:#f4f4f4;padding:.1rem .3rem}h3{margin-top:1.5rem}.m{display:inline-block;min-width:4rem;font-weight:bold}</style></head>
+<body><h1>agent-os-kernel API</h1><p>The OpenAPI 3.1 document: <a href="/docs/openapi.json">/docs/openapi.json</a> (load it into any OpenAPI viewer).</p><div id="r">loading…</div>
+<script>fetch('/docs/openapi.json').then(r=>r.json()).then(d=>{const e=document.getElementById('r');e.innerHTML='';
+for(const [p,ops] of Object.entries(d.paths))for(const [m,o] of Object.entries(ops)){const h=document.createElement('h3');h.innerHTML='<span class="m">'+m.toUpperCase()+'</span><code></code>';h.querySelector('code').textContent=p;e.appendChild(h);
+const s=document.createElement('p');s.textContent=o.summary+' — role: '+(o['x-required-role']||'public');e.appendChild(s);}});</script></body></html>`;
+}

@@ -1,0 +1,95 @@
+/**
+ * A route is data: method, path, the role it needs, zod schemas of its inputs (and of its output, for the
+ * OpenAPI document) and a handler that receives parsed input. `mountRoutes` registers them on Fastify with
+ * the same order of checks everywhere — authenticate, authorise, validate, handle — so no route can forget
+ * one; ./openapi.ts reads the same list, so the document cannot drift from what is served.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import { type Principal, type Role, type TokenStore, presentedToken, roleAllows } from './auth.js';
+import { HttpError, parseInput } from './errors.js';
+
+export type Access = Role | 'public';
+
+export interface RouteCtx<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  principal: Principal;
+  req: FastifyRequest;
+  reply: FastifyReply;
+}
+
+export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Fastify path syntax (`/api/v1/processes/:pid`). */
+  path: string;
+  access: Access;
+  tag: string;
+  summary: string;
+  description?: string;
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  response?: z.ZodType;
+  /** Success status (default 200). */
+  status?: number;
+  /** Content type of the success response when it is not JSON. */
+  produces?: string;
+  /** Accept the token as `?token=` too (EventSource cannot set headers). */
+  tokenInQuery?: boolean;
+  handler(ctx: RouteCtx<P, Q, B>): Promise<unknown>;
+}
+
+/** Keeps the handler's argument types inferred from the schemas. */
+export function route<P = Record<string, never>, Q = Record<string, never>, B = undefined>(
+  def: RouteDef<P, Q, B>,
+): RouteDef<P, Q, B> {
+  return def;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a route list holds routes of every input type
+export type AnyRoute = RouteDef<any, any, any>;
+
+const ANONYMOUS: Principal = { id: 'anonymous', name: 'anonymous', role: 'viewer' };
+
+export async function authenticate(
+  tokens: TokenStore,
+  req: FastifyRequest,
+  access: Access,
+  tokenInQuery = false,
+): Promise<Principal> {
+  if (access === 'public') return ANONYMOUS;
+  const token = presentedToken(req.headers as Record<string, unknown>, req.query, tokenInQuery);
+  if (!token) {
+    throw new HttpError(401, 'EAUTH', 'this route needs a bearer token: send "Authorization: Bearer <token>" (the admin token is in <data_dir>/admin.token)');
+  }
+  const principal = await tokens.verify(token);
+  if (!principal) throw new HttpError(401, 'EAUTH', 'the bearer token is unknown or revoked');
+  if (!roleAllows(principal.role, access)) {
+    throw new HttpError(403, 'EPERM', `this route needs role ${access}; token "${principal.name}" has role ${principal.role}`, {
+      need: access,
+      have: principal.role,
+    });
+  }
+  return principal;
+}
+
+export function mountRoutes(app: FastifyInstance, tokens: TokenStore, routes: readonly AnyRoute[]): void {
+  for (const def of routes) {
+    app.route({
+      method: def.method,
+      url: def.path,
+      handler: async (req, reply) => {
+        const principal = await authenticate(tokens, req, def.access, def.tokenInQuery);
+        const params = def.params ? parseInput(def.params, req.params, 'params') : req.params;
+        const query = def.query ? parseInput(def.query, req.query, 'query') : {};
+        const body = def.body ? parseInput(def.body, req.body ?? {}, 'body') : undefined;
+        const out = await def.handler({ params, query, body, principal, req, reply });
+        if (reply.sent) return reply;
+        reply.code(def.status ?? 200);
+        return out;
+      },
+    });
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * Devices and records over HTTP: tools (list, call under policy), MCP servers, memory, audit and the
+ * approvals inbox. Tool calls from the API go through the same ToolExecutor as an agent's (policy,
+ * approval, sandbox, output cap, audit), attributed to the caller's token.
+ */
+import { randomUUID } from 'node:crypto';
+import { KernelError } from '../../errors.js';
+import type { Kernel } from '../../kernel/Kernel.js';
+import type { Pcb } from '../../kernel/pcb.js';
+import { ToolExecutor } from '../../io/executor.js';
+import { fullToolName } from '../../io/tool.js';
+import { API_TOOL_CALL_TIMEOUT_MS } from '../../param.js';
+import { isLive } from '../../kernel/pcb.js';
+import type { Principal } from '../auth.js';
+import { type AnyRoute, route } from '../route.js';
+import * as S from '../schemas.js';
+
+/** What the API needs of an MCP manager (src/io/mcp/manager.ts) once the kernel exposes one as `tools.mcp`. */
+interface McpPort {
+  status(): Array<Record<string, unknown> & { name: string }>;
+  start(specs: unknown[]): Promise<Array<Record<string, unknown> & { name: string }>>;
+  remove?(name: string): Promise<unknown>;
+}
+
+function mcpOf(k: Kernel): McpPort {
+  const m = (k.tools as unknown as { mcp?: McpPort }).mcp;
+  if (!m) {
+    throw new KernelError('EUNSUPPORTED', 'this kernel has no MCP manager wired in; configure servers under mcp.servers in config.yaml and restart', {
+      details: { configKey: 'mcp.servers' },
+    });
+  }
+  return m;
+}
+
+async function callTool(k: Kernel, name: string, body: { pid?: number | undefined; arguments: Record<string, unknown> }, who: Principal) {
+  const tool = k.tools.registry.get(name);
+  let pcb: Pcb;
+  let sys: { call(n: string, a: unknown): Promise<unknown> };
+  if (body.pid !== undefined) {
+    const pid = body.pid;
+    const pc = k.control(pid);
+    if (!pc || !isLive(pc.pcb.state)) {
+      const row = await k.storage.state.getProcess(pid);
+      if (!row) throw new KernelError('ENOPROC', `no process ${pid}`, { details: { pid } });
+      throw new KernelError('ESTATE', `process ${pid} is not live on this node; call the tool without "pid" or pick a live process`, { details: { pid } });
+    }
+    pcb = pc.pcb;
+    sys = { call: (n, a) => k.syscall(pid, n as never, a) };
+  } else {
+    // No process: the configured default policy, and no syscalls (memory/IPC tools need a process).
+    pcb = { pid: 0, policy: {} } as Pcb;
+    sys = {
+      call: async (n) => {
+        throw new KernelError('EINVAL', `tool ${fullToolName(tool)} uses syscall ${n}, which needs a process: pass "pid" of a live process`);
+      },
+    };
+  }
+  const id = randomUUID();
+  const actor = `api:${who.name}`;
+  const executor = new ToolExecutor({
+    registry: k.tools.registry,
+    sandbox: k.tools.sandbox,
+    approvals: k.tools.approvals,
+    audit: { append: (e) => k.storage.audit.append({ ...e, actor }) },
+    auditStream: (pid) => (pid ? `proc:${pid}` : 'api'),
+  });
+  const t0 = performance.now();
+  const res = await executor.execute(
+    { id: `api_${id}`, name, arguments: JSON.stringify(body.arguments) },
+    {
+      pid: pcb.pid,
+      stepNo: 0,
+      callIndex: 0,
+      idempotencyKey: `api:${id}`,
+      policy: k.tools.policyFor(pcb),
+      workspace: k.tools.workspace,
+      sandbox: k.tools.sandbox,
+      signal: AbortSignal.timeout(API_TOOL_CALL_TIMEOUT_MS),
+      sys,
+    },
+  );
+  k.hooks.emit('tool.after', { pid: pcb.pid, tool: fullToolName(tool), ok: res.ok, output: res.output, ms: performance.now() - t0 });
+  return res;
+}
+
+export function ioRoutes(k: Kernel): AnyRoute[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/api/v1/tools',
+      access: 'viewer',
+      tag: 'tools',
+      summary: 'Registered tools with their JSON Schema and the permissions they need',
+      response: S.listOf(S.toolSchema),
+      async handler() {
+        const reg = k.tools.registry;
+        return {
+          items: reg.list().map((t) => ({ name: fullToolName(t), description: t.description, parameters: reg.jsonSchema(t), permissions: t.permissions })),
+        };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/tools/:name/call',
+      access: 'operator',
+      tag: 'tools',
+      summary: 'Call a tool under the default policy (or a live process\'s policy with `pid`); audited',
+      description: 'A tool refused by policy or failing still answers 200 with `ok: false` and the error; an unknown tool is 404.',
+      params: S.nameParams,
+      body: S.toolCallBody,
+      response: S.toolResultSchema,
+      async handler({ params, body, principal }) {
+        return callTool(k, params.name, body, principal);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/mcp/servers',
+      access: 'viewer',
+      tag: 'tools',
+      summary: 'MCP servers and their state (501 when the kernel has no MCP manager)',
+      response: S.listOf(S.mcpStatusSchema),
+      async handler() {
+        return { items: mcpOf(k).status() };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/mcp/servers',
+      access: 'admin',
+      tag: 'tools',
+      summary: 'Connect an MCP server and register its tools',
+      body: S.mcpServerBody,
+      status: 201,
+      response: S.mcpStatusSchema,
+      async handler({ body }) {
+        const m = mcpOf(k);
+        if (m.status().some((s) => s.name === body.name)) {
+          throw new KernelError('EEXIST', `MCP server "${body.name}" already exists; DELETE it first to replace it`);
+        }
+        if (!body.command && !body.url) throw new KernelError('EINVAL', 'an MCP server needs "command" (stdio) or "url" (http)');
+        const all = await m.start([body]);
+        const st = all.find((s) => s.name === body.name);
+        if (!st) throw new KernelError('EBACKEND', `MCP server "${body.name}" was not registered`);
+        return st;
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/api/v1/mcp/servers/:name',
+      access: 'admin',
+      tag: 'tools',
+      summary: 'Disconnect an MCP server and unregister its tools',
+      params: S.nameParams,
+      response: S.listOf(S.mcpStatusSchema),
+      async handler({ params }) {
+        const m = mcpOf(k);
+        if (!m.status().some((s) => s.name === params.name)) throw new KernelError('ENOTFOUND', `no MCP server "${params.name}"`);
+        if (!m.remove) throw new KernelError('EUNSUPPORTED', 'this kernel\'s MCP manager cannot remove servers at run time; edit mcp.servers and restart');
+        await m.remove(params.name);
+        return { items: m.status() };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/memory',
+      access: 'operator',
+      tag: 'memory',
+      summary: 'Store a long-term memory (embedded and full-text indexed)',
+      body: S.memoryBody,
+      status: 201,
+      response: S.memoryRecordSchema,
+      async handler({ body }) {
+        return k.storage.memory.store({
+          owner: body.owner,
+          content: body.content,
+          ...(body.namespace ? { namespace: body.namespace } : {}),
+          ...(body.metadata ? { metadata: body.metadata } : {}),
+        });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/memory/search',
+      access: 'viewer',
+      tag: 'memory',
+      summary: "Hybrid (vector + full-text, rank-fused) search of an owner's memories; agents store as owner agent:<name>",
+      query: S.memorySearchQuery,
+      response: S.listOf(S.memoryHitSchema),
+      async handler({ query }) {
+        const items = await k.storage.memory.search({
+          owner: query.owner,
+          query: query.q,
+          k: query.k,
+          mode: query.mode,
+          ...(query.namespace ? { namespace: query.namespace } : {}),
+        });
+        return { items };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/audit',
+      access: 'viewer',
+      tag: 'audit',
+      summary: 'Audit log entries, oldest first (all streams, or one); page with `after`',
+      query: S.auditQuery,
+      response: S.listOf(S.auditEntrySchema, { next: true }),
+      async handler({ query }) {
+        const items = await k.storage.audit.list({ after: query.after, limit: query.limit, ...(query.stream ? { stream: query.stream } : {}) });
+        return { items, next: items.length === query.limit ? (items.at(-1)?.id ?? null) : null };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/audit/verify',
+      access: 'viewer',
+      tag: 'audit',
+      summary: 'Recompute the hash chains (all streams, or one) and report the first bad entry',
+      description: 'Read-only, so a viewer may run it.',
+      body: S.auditVerifyBody,
+      response: S.verifyResultSchema,
+      async handler({ body }) {
+        return k.storage.audit.verify(body.stream ? { stream: body.stream } : {});
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/approvals',
+      access: 'viewer',
+      tag: 'approvals',
+      summary: 'Tool calls waiting for a human decision',
+      response: S.listOf(S.approvalSchema),
+      async handler() {
+        return { items: k.tools.approvals.pending() };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/approvals/:id/approve',
+      access: 'operator',
+      tag: 'approvals',
+      summary: 'Approve a pending tool call',
+      params: S.idParams,
+      body: S.reasonBody,
+      response: S.decisionSchema,
+      async handler({ params, body, principal }) {
+        await k.tools.approvals.approve(params.id, `api:${principal.name}`, body.reason);
+        return { id: params.id, decision: 'approved', by: `api:${principal.name}` };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/approvals/:id/deny',
+      access: 'operator',
+      tag: 'approvals',
+      summary: 'Deny a pending tool call (the agent sees EDENIED with the reason)',
+      params: S.idParams,
+      body: S.reasonBody,
+      response: S.decisionSchema,
+      async handler({ params, body, principal }) {
+        await k.tools.approvals.deny(params.id, `api:${principal.name}`, body.reason);
+        return { id: params.id, decision: 'denied', by: `api:${principal.name}` };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,147 @@
+/**
+ * Health, identity and kernel-wide views: /health and /ready (no auth), whoami, API tokens (admin),
+ * models, scheduler, metrics summary and the effective configuration with secrets redacted.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import type { Kernel } from '../../kernel/Kernel.js';
+import { LLMProviderFactory } from '../../llm/factory.js';
+import { redact } from '../../util/redact.js';
+import type { TokenStore } from '../auth.js';
+import { type AnyRoute, route } from '../route.js';
+import * as S from '../schemas.js';
+import { summarize } from '../summary.js';
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+export const VERSION = packageVersion();
+
+export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): AnyRoute[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/api/v1/health',
+      access: 'public',
+      tag: 'system',
+      summary: 'Liveness (no auth)',
+      response: z.object({ ok: z.boolean(), version: z.string(), uptimeMs: z.number() }),
+      async handler() {
+        return { ok: true, version: VERSION, uptimeMs: Date.now() - startedAt };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/ready',
+      access: 'public',
+      tag: 'system',
+      summary: 'Readiness (no auth): the kernel is booted and its storage answers',
+      response: z.object({ ready: z.boolean() }),
+      async handler({ reply }) {
+        let ready = !k.isStopping();
+        if (ready) ready = await k.storage.driver.query('SELECT 1').then(() => true, () => false);
+        reply.code(ready ? 200 : 503);
+        return { ready };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/whoami',
+      access: 'viewer',
+      tag: 'auth',
+      summary: 'The token the request was made with',
+      response: S.principalSchema,
+      async handler({ principal }) {
+        return principal;
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/tokens',
+      access: 'admin',
+      tag: 'auth',
+      summary: 'API tokens (never their secrets)',
+      response: S.listOf(S.tokenInfoSchema),
+      async handler() {
+        return { items: await tokens.list() };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/tokens',
+      access: 'admin',
+      tag: 'auth',
+      summary: 'Create a token; its secret is in this response only',
+      body: S.tokenBody,
+      status: 201,
+      response: S.tokenInfoSchema.extend({ token: z.string() }),
+      async handler({ body, principal }) {
+        const { token, info } = await tokens.create({ name: body.name, role: body.role, createdBy: principal.id });
+        return { ...info, token };
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/api/v1/tokens/:id',
+      access: 'admin',
+      tag: 'auth',
+      summary: 'Revoke a token',
+      params: S.idParams,
+      response: S.tokenInfoSchema,
+      async handler({ params }) {
+        return tokens.revoke(params.id);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/models',
+      access: 'viewer',
+      tag: 'system',
+      summary: 'Configured models and the simulator, with context windows, prices and whether a key is present',
+      response: S.listOf(S.modelSchema),
+      async handler() {
+        const list = LLMProviderFactory.fromConfig(k.config).list();
+        return { items: list.map((m) => ({ ...m, simulated: m.provider === 'simulated' })) };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/scheduler',
+      access: 'viewer',
+      tag: 'system',
+      summary: 'Scheduler snapshot: policy, run queue, slots per model, rate-limit buckets',
+      response: z.record(z.string(), z.unknown()),
+      async handler() {
+        return k.cpu.snapshot();
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/metrics/summary',
+      access: 'viewer',
+      tag: 'system',
+      summary: 'Counts by state, tokens, cost, cache hit ratio, slot use',
+      response: S.summarySchema,
+      async handler() {
+        return summarize(k);
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/config',
+      access: 'admin',
+      tag: 'system',
+      summary: 'The effective configuration, secrets redacted',
+      response: z.object({ file: z.string().nullable(), config: z.record(z.string(), z.unknown()) }),
+      async handler() {
+        return { file: k.configFile, config: redact(k.config) };
+      },
+    }),
+  ];
+}

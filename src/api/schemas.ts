@@ -1,0 +1,291 @@
+/**
+ * Zod schemas of the REST contract: request inputs (validated) and response shapes (documented in the
+ * OpenAPI document, checked by the API tests). Query values arrive as strings, hence the coercions.
+ */
+import { z } from 'zod';
+import { API_PAGE_DEFAULT, API_PAGE_MAX } from '../param.js';
+import { PROCESS_STATES } from '../storage/state/types.js';
+import { ROLES } from './auth.js';
+
+const intish = z.coerce.number().int();
+
+export const pidParams = z.object({ pid: intish.positive().describe('process id') });
+export const idParams = z.object({ id: z.string().min(1).max(200) });
+export const numericIdParams = z.object({ id: intish.positive().describe('checkpoint id') });
+export const nameParams = z.object({ name: z.string().min(1).max(200) });
+
+export const limitField = intish.min(1).max(API_PAGE_MAX).default(API_PAGE_DEFAULT);
+
+export const pageQuery = z.object({
+  limit: limitField,
+  offset: intish.min(0).default(0),
+});
+
+export const afterQuery = z.object({
+  after: intish.min(0).default(0).describe('return items after this cursor (the `next` of the previous page)'),
+  limit: limitField,
+});
+
+export const processListQuery = pageQuery.extend({
+  state: z
+    .string()
+    .optional()
+    .describe(`comma-separated states: ${PROCESS_STATES.join(', ')}`)
+    .refine((s) => !s || s.split(',').every((x) => (PROCESS_STATES as readonly string[]).includes(x.trim())), {
+      message: `each state must be one of ${PROCESS_STATES.join(', ')}`,
+    }),
+});
+
+export const usageSchema = z.object({
+  tokensIn: z.number(),
+  tokensCached: z.number(),
+  tokensOut: z.number(),
+  apiCalls: z.number(),
+  toolCalls: z.number(),
+  cost: z.number(),
+  llmMs: z.number(),
+});
+
+export const processInfoSchema = z.object({
+  pid: z.number().int(),
+  parentPid: z.number().int().nullable(),
+  name: z.string(),
+  task: z.string(),
+  state: z.enum(PROCESS_STATES as [string, ...string[]]),
+  waitOn: z.string(),
+  priority: z.number().int(),
+  model: z.string(),
+  program: z.string(),
+  stepNo: z.number().int(),
+  usage: usageSchema,
+  result: z.unknown(),
+  exitReason: z.string().nullable(),
+});
+
+export const pidSchema = z.object({ pid: z.number().int() });
+export const checkpointSchema = z.object({ checkpointId: z.number().int() });
+
+export const budgetsSchema = z.strictObject({
+  maxTokens: z.number().int().positive().optional(),
+  maxCostUsd: z.number().positive().optional(),
+  maxSteps: z.number().int().positive().optional(),
+  maxWallMs: z.number().int().positive().optional(),
+});
+
+export const spawnBody = z.strictObject({
+  name: z.string().min(1).max(128),
+  task: z.string().min(1).max(100_000),
+  priority: z.number().int().min(0).max(99).optional(),
+  model: z.string().min(1).optional(),
+  program: z.string().min(1).optional(),
+  budgets: budgetsSchema.optional(),
+  policy: z.record(z.string(), z.unknown()).optional(),
+  args: z.unknown().optional(),
+});
+
+export const killBody = z.strictObject({ reason: z.string().max(1000).optional() });
+export const reasonBody = z.strictObject({ reason: z.string().max(1000).optional() });
+export const restoreBody = z.strictObject({
+  name: z.string().min(1).max(128).optional(),
+  priority: z.number().int().min(0).max(99).optional(),
+});
+
+export const stepSchema = z.object({
+  stepNo: z.number().int(),
+  kind: z.string(),
+  record: z.unknown(),
+  usage: z.record(z.string(), z.number()),
+  createdAt: z.string(),
+});
+
+export const pageViewSchema = z.object({
+  id: z.string(),
+  kind: z.string(),
+  tokens: z.number().int(),
+  resident: z.boolean(),
+  pinned: z.boolean(),
+  summary: z.string().optional(),
+  cachedPrefix: z.boolean(),
+});
+
+export const contextViewSchema = z.object({
+  loaded: z.boolean().describe('true when the page table is in memory; false when read from the checkpoint'),
+  pages: z.array(pageViewSchema),
+  budget: z.number().int(),
+  used: z.number().int(),
+  window: z.number().int(),
+  cachedPrefixTokens: z.number().int(),
+  metrics: z.record(z.string(), z.unknown()).nullable(),
+});
+
+export const mailSchema = z.object({
+  id: z.number().int(),
+  from: z.string(),
+  to: z.string(),
+  topic: z.string().nullable(),
+  body: z.unknown(),
+  createdAt: z.string(),
+  deliveredAt: z.string().nullable(),
+});
+
+export const auditEntrySchema = z.object({
+  id: z.number().int(),
+  stream: z.string(),
+  seq: z.number().int(),
+  ts: z.string(),
+  kind: z.string(),
+  actor: z.string(),
+  payload: z.unknown(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+
+export const auditQuery = afterQuery.extend({ stream: z.string().min(1).max(200).optional() });
+export const auditVerifyBody = z.strictObject({ stream: z.string().min(1).max(200).optional() });
+export const verifyResultSchema = z.object({
+  ok: z.boolean(),
+  checked: z.number().int(),
+  firstBad: z.object({ id: z.number(), stream: z.string(), seq: z.number(), reason: z.string() }).optional(),
+});
+
+export const toolSchema = z.object({
+  name: z.string(),
+  description: z.string(),
+  parameters: z.record(z.string(), z.unknown()),
+  permissions: z.array(z.string()),
+});
+
+export const toolCallBody = z.strictObject({
+  pid: z.number().int().positive().optional().describe('run under this live process (its policy, audit stream, syscalls)'),
+  arguments: z.record(z.string(), z.unknown()).default({}),
+});
+
+export const toolResultSchema = z.object({
+  ok: z.boolean(),
+  output: z.string(),
+  data: z.unknown().optional(),
+  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }).optional(),
+  truncated: z.boolean(),
+  durationMs: z.number(),
+  idempotencyKey: z.string(),
+  replayed: z.boolean().optional(),
+});
+
+export const mcpServerBody = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only'),
+  transport: z.enum(['stdio', 'http']).optional(),
+  command: z.string().optional(),
+  args: z.array(z.string()).default([]),
+  env: z.record(z.string(), z.string()).default({}),
+  url: z.string().url().optional(),
+  headers: z.record(z.string(), z.string()).default({}),
+  sandbox: z.boolean().default(true),
+  timeout_ms: z.number().int().positive().optional(),
+});
+
+export const mcpStatusSchema = z.object({
+  name: z.string(),
+  transport: z.string(),
+  state: z.string(),
+  tools: z.array(z.string()),
+  sandboxed: z.boolean(),
+  error: z.string().nullable(),
+  reconnects: z.number().int(),
+});
+
+export const memoryBody = z.strictObject({
+  content: z.string().min(1).max(200_000),
+  owner: z.string().min(1).max(200).default('api'),
+  namespace: z.string().min(1).max(200).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const memorySearchQuery = z.object({
+  q: z.string().min(1).max(10_000),
+  owner: z.string().min(1).max(200).default('api'),
+  namespace: z.string().min(1).max(200).optional(),
+  k: intish.min(1).max(100).default(10),
+  mode: z.enum(['hybrid', 'vector', 'text']).default('hybrid'),
+});
+
+export const memoryRecordSchema = z.object({
+  id: z.string(),
+  owner: z.string(),
+  namespace: z.string(),
+  content: z.string(),
+  metadata: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+});
+
+export const memoryHitSchema = memoryRecordSchema.extend({
+  score: z.number(),
+  vectorRank: z.number().nullable(),
+  textRank: z.number().nullable(),
+});
+
+export const approvalSchema = z.object({
+  id: z.string(),
+  pid: z.number().int(),
+  tool: z.string(),
+  args: z.unknown(),
+  reason: z.string(),
+  idempotencyKey: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+});
+
+export const decisionSchema = z.object({ id: z.string(), decision: z.enum(['approved', 'denied']), by: z.string() });
+
+export const modelSchema = z.object({
+  name: z.string(),
+  provider: z.string(),
+  baseUrl: z.string(),
+  contextWindow: z.number().nullable(),
+  maxOutput: z.number().nullable(),
+  price: z.unknown(),
+  pricesAsOf: z.string().nullable(),
+  keyPresent: z.boolean(),
+  keyEnv: z.string().nullable(),
+  isDefault: z.boolean(),
+  fallbacks: z.array(z.string()),
+  simulated: z.boolean(),
+});
+
+export const summarySchema = z.object({
+  nodeId: z.string(),
+  uptimeMs: z.number(),
+  processes: z.object({ total: z.number(), byState: z.record(z.string(), z.number()) }),
+  tokens: z.object({ input: z.number(), cached: z.number(), output: z.number() }),
+  costUsd: z.number(),
+  cacheHitRatio: z.number().describe('cached / input tokens as the providers reported them'),
+  context: z.object({ modelledHitRatio: z.number(), residentTokens: z.number(), faults: z.number() }),
+  slots: z.object({ busy: z.number(), total: z.number(), byModel: z.record(z.string(), z.unknown()) }),
+  runQueue: z.number(),
+  pendingApprovals: z.number(),
+  steps: z.number(),
+});
+
+export const tokenBody = z.strictObject({
+  name: z.string().min(1).max(128),
+  role: z.enum(ROLES),
+});
+
+export const tokenInfoSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(ROLES),
+  createdAt: z.string(),
+  createdBy: z.string().nullable(),
+  lastUsedAt: z.string().nullable(),
+  revokedAt: z.string().nullable(),
+});
+
+export const principalSchema = z.object({ id: z.string(), name: z.string(), role: z.enum(ROLES) });
+
+export function listOf<T extends z.ZodType>(item: T, extra: { total?: boolean; next?: boolean } = {}) {
+  return z.object({
+    items: z.array(item),
+    ...(extra.total ? { total: z.number().int() } : {}),
+    ...(extra.next ? { next: z.number().int().nullable().optional() } : {}),
+  });
+}

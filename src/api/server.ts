@@ -1,0 +1,212 @@
+/**
+ * The HTTP face of the kernel: `createServer(kernel, opts)` builds a Fastify app with the REST API
+ * (./routes/*), server-sent events (./events.ts), Prometheus text at /metrics, the OpenAPI document at
+ * /docs and the dashboard at / (./static.ts), and listens on server.host:server.port (127.0.0.1:7878).
+ * Security defaults: loopback only unless config.yaml's server.host names another address; every route
+ * but /health and /ready needs a bearer token (./auth.ts); CORS closed unless server.cors_origins lists
+ * an origin. The server does not own the kernel: close() stops serving, the caller shuts the kernel down.
+ */
+import { join, resolve } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { KernelError } from '../errors.js';
+import type { Kernel } from '../kernel/Kernel.js';
+import { API_BODY_LIMIT_BYTES, API_TOKEN_FILE } from '../param.js';
+import { logger } from '../util/log.js';
+import { TokenStore, ensureAdminToken } from './auth.js';
+import { HttpError, toHttpError } from './errors.js';
+import { EventHub, eventRoutes } from './events.js';
+import { buildOpenApi, docsPage } from './openapi.js';
+import { type AnyRoute, mountRoutes, route } from './route.js';
+import { ioRoutes } from './routes/io.js';
+import { processRoutes } from './routes/processes.js';
+import { VERSION, systemRoutes } from './routes/system.js';
+import { findDashboard, mountDashboard } from './static.js';
+import { noteBoot } from './summary.js';
+
+const log = logger('api');
+
+export interface ServerOptions {
+  /** Overrides server.host; a non-loopback address is refused unless config.yaml's server.host is that address. */
+  host?: string;
+  /** Overrides server.port (0 picks a free port). */
+  port?: number;
+  /** Overrides server.cors_origins. */
+  corsOrigins?: string[];
+  /** Where admin.token is written (default: the kernel's data_dir). */
+  dataDir?: string;
+  /** Dashboard build directory (default: dist/web, else web/dist); null serves the "not built" page. */
+  dashboardDir?: string | null;
+  /** false: build the app without listening (tests use app.inject). Default true. */
+  listen?: boolean;
+}
+
+export interface ApiServer {
+  app: FastifyInstance;
+  /** http://host:port, or '' when not listening. */
+  url: string;
+  /** The file holding the first-start admin token (its contents are never logged). */
+  adminTokenFile: string;
+  /** True when this start created a new admin token. */
+  adminTokenCreated: boolean;
+  tokens: TokenStore;
+  events: EventHub;
+  routes: readonly AnyRoute[];
+  openapi(): Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+function checkBind(host: string, configured: string): void {
+  if (isLoopback(host)) return;
+  if (host !== configured) {
+    throw new KernelError(
+      'EPERM',
+      `refusing to bind ${host}: it is not a loopback address and config.yaml's server.host does not name it. ` +
+        `To serve other machines deliberately, set server.host: "${host}" in config.yaml (and keep the tokens secret).`,
+      { details: { host, configured } },
+    );
+  }
+  log.warn('='.repeat(72));
+  log.warn(`the API is listening on ${host}, reachable from other machines (server.host in config.yaml).`);
+  log.warn('every route but /health and /ready needs a bearer token; put TLS in front of it on untrusted networks.');
+  log.warn('='.repeat(72));
+}
+
+export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Promise<ApiServer> {
+  const cfg = kernel.config.server;
+  const host = opts.host ?? cfg.host;
+  const port = opts.port ?? cfg.port;
+  if (opts.listen !== false) checkBind(host, cfg.host);
+  const origins = new Set(opts.corsOrigins ?? cfg.cors_origins);
+  const dataDir = resolve(opts.dataDir ?? kernel.config.data_dir);
+  const adminTokenFile = join(dataDir, API_TOKEN_FILE);
+  const startedAt = Date.now();
+  noteBoot(kernel);
+
+  const tokens = new TokenStore(kernel.storage.driver);
+  const adminTokenCreated = await ensureAdminToken(tokens, adminTokenFile);
+
+  const app = Fastify({ logger: false, bodyLimit: API_BODY_LIMIT_BYTES, forceCloseConnections: true });
+
+  // JSON bodies: an empty body is `{}` (POST /processes/1/suspend needs none), bad JSON is a 400 in our shape.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, {});
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new KernelError('EINVAL', `request body is not valid JSON: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  const corsHeaders = (origin: string | undefined): Record<string, string> => {
+    if (!origin || !(origins.has(origin) || origins.has('*'))) return {};
+    return {
+      'access-control-allow-origin': origin,
+      'access-control-allow-headers': 'authorization, content-type',
+      'access-control-allow-methods': 'GET, POST, DELETE, OPTIONS',
+      'access-control-max-age': '600',
+      vary: 'Origin',
+    };
+  };
+  app.addHook('onRequest', async (req, reply) => {
+    for (const [k, v] of Object.entries(corsHeaders(req.headers.origin))) reply.header(k, v);
+  });
+  app.options('/*', async (req, reply) => {
+    if (!Object.keys(corsHeaders(req.headers.origin)).length) {
+      throw new HttpError(403, 'EPERM', `cross-origin requests from ${req.headers.origin ?? '(no origin)'} are not allowed; list the origin in server.cors_origins`);
+    }
+    reply.code(204);
+    return '';
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body } = toHttpError(err);
+    if (status >= 500 && status !== 501 && status !== 504) log.error(`${req.method} ${req.url.split('?')[0]} failed: ${err instanceof Error ? err.message : String(err)}`);
+    reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: { code: 'ENOTFOUND', message: `no route ${req.method} ${req.url.split('?')[0]}; GET /docs lists the API` } });
+  });
+
+  const hub = new EventHub(kernel);
+  const routes: AnyRoute[] = [
+    ...systemRoutes(kernel, tokens, startedAt),
+    ...processRoutes(kernel),
+    ...ioRoutes(kernel),
+    ...eventRoutes(hub, corsHeaders),
+  ];
+  let url = '';
+  const openapi = () => buildOpenApi(routes, { version: VERSION, ...(url ? { serverUrl: url } : {}) });
+  routes.push(
+    route({
+      method: 'GET',
+      path: '/metrics',
+      access: 'viewer',
+      tag: 'system',
+      summary: 'Prometheus text exposition of the kernel metrics (scheduler, syscalls, tokens, context, …)',
+      produces: 'text/plain; version=0.0.4',
+      async handler({ reply }) {
+        reply.type(kernel.metrics.registry.contentType);
+        return kernel.metrics.registry.metrics();
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/docs',
+      access: 'public',
+      tag: 'docs',
+      summary: 'A readable index of the API (HTML)',
+      produces: 'text/html',
+      async handler({ reply }) {
+        reply.type('text/html; charset=utf-8');
+        return docsPage();
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/docs/openapi.json',
+      access: 'public',
+      tag: 'docs',
+      summary: 'This OpenAPI 3.1 document',
+      async handler() {
+        return openapi();
+      },
+    }),
+  );
+  mountRoutes(app, tokens, routes);
+  mountDashboard(app, opts.dashboardDir === null ? null : findDashboard(opts.dashboardDir));
+
+  await app.ready();
+  if (opts.listen !== false) {
+    await app.listen({ host, port });
+    const addr = app.server.address();
+    const realPort = addr && typeof addr === 'object' ? addr.port : port;
+    url = `http://${host.includes(':') ? `[${host}]` : host}:${realPort}`;
+  }
+
+  let closed = false;
+  return {
+    app,
+    get url() {
+      return url;
+    },
+    adminTokenFile,
+    adminTokenCreated,
+    tokens,
+    events: hub,
+    routes,
+    openapi,
+    async close() {
+      if (closed) return;
+      closed = true;
+      hub.closeAll();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * The numbers the dashboard's header and charts show, and the SSE `metrics` tick: processes by state,
+ * tokens, cost, cache hit ratio, LLM slot use. Totals come from the process table (all processes ever
+ * stored), live states from this node's in-memory process table.
+ */
+import type { Kernel } from '../kernel/Kernel.js';
+import { PROCESS_STATES, type ProcessState } from '../storage/state/types.js';
+
+export interface Summary {
+  nodeId: string;
+  uptimeMs: number;
+  processes: { total: number; byState: Record<ProcessState, number> };
+  tokens: { input: number; cached: number; output: number };
+  costUsd: number;
+  cacheHitRatio: number;
+  context: { modelledHitRatio: number; residentTokens: number; faults: number };
+  slots: { busy: number; total: number; byModel: Record<string, { busy: number; total: number }> };
+  runQueue: number;
+  pendingApprovals: number;
+  steps: number;
+}
+
+const bootedAt = new WeakMap<Kernel, number>();
+
+export function noteBoot(k: Kernel): void {
+  if (!bootedAt.has(k)) bootedAt.set(k, Date.now());
+}
+
+type Row = Record<string, unknown>;
+
+export async function summarize(k: Kernel): Promise<Summary> {
+  const { rows } = await k.storage.driver.query<Row>(
+    `SELECT state, count(*) AS n,
+            coalesce(sum((usage->>'tokensIn')::float8), 0) AS tin,
+            coalesce(sum((usage->>'tokensCached')::float8), 0) AS tcached,
+            coalesce(sum((usage->>'tokensOut')::float8), 0) AS tout,
+            coalesce(sum((usage->>'cost')::float8), 0) AS cost,
+            coalesce(sum(step_no), 0) AS steps
+       FROM processes GROUP BY state`,
+  );
+  const byState = Object.fromEntries(PROCESS_STATES.map((s) => [s, 0])) as Record<ProcessState, number>;
+  let total = 0;
+  let tin = 0;
+  let tcached = 0;
+  let tout = 0;
+  let cost = 0;
+  let steps = 0;
+  for (const r of rows) {
+    const n = Number(r.n);
+    total += n;
+    byState[String(r.state) as ProcessState] = (byState[String(r.state) as ProcessState] ?? 0) + n;
+    tin += Number(r.tin);
+    tcached += Number(r.tcached);
+    tout += Number(r.tout);
+    cost += Number(r.cost);
+    steps += Number(r.steps);
+  }
+  // Stored rows say `ready` for a process that is running or waiting right now; the live table knows.
+  const live = await k.storage.state.listProcesses({ states: ['new', 'ready', 'running', 'waiting'], limit: 100_000 });
+  for (const row of live) {
+    if (!k.control(row.pid)) continue;
+    const now = (await k.get(row.pid)).state;
+    if (now === row.state) continue;
+    byState[row.state] -= 1;
+    byState[now] += 1;
+  }
+  const sched = k.cpu.snapshot();
+  let busy = 0;
+  let slots = 0;
+  for (const v of Object.values(sched.slots)) {
+    busy += v.busy;
+    slots += v.total;
+  }
+  const ctx = k.context.globalMetrics();
+  return {
+    nodeId: k.nodeId,
+    uptimeMs: Date.now() - (bootedAt.get(k) ?? Date.now()),
+    processes: { total, byState },
+    tokens: { input: tin, cached: tcached, output: tout },
+    costUsd: cost,
+    cacheHitRatio: tin > 0 ? tcached / tin : 0,
+    context: { modelledHitRatio: ctx.cache.openaiHitRatio, residentTokens: ctx.residentTokens, faults: ctx.faults },
+    slots: { busy, total: slots, byModel: sched.slots },
+    runQueue: sched.runQueue,
+    pendingApprovals: k.tools.approvals.pending().length,
+    steps,
+  };
+}
