@@ -86,13 +86,21 @@ describe('LLMProviderFactory', () => {
 describe('embeddings through the factory', () => {
   it('OpenAI-compatible and simulated providers embed; Anthropic is EUNSUPPORTED', async () => {
     const f = new LLMProviderFactory({ env: {} });
-    const viaHttp = f.embeddings({ provider: 'openai', model: 'text-embedding-3-small', api_key: 'k', base_url: `${sim.url}/v1`, dimensions: 32 });
+    const viaHttp = f.embeddings({
+      provider: 'openai',
+      model: 'text-embedding-3-small',
+      api_key: 'k',
+      base_url: `${sim.url}/v1`,
+      dimensions: 32,
+    });
     const local = f.embeddings({ provider: 'simulated', model: 'sim-embed', dimensions: 32 });
     const [a] = await viaHttp.embed(['kernel pages and caches']);
     const [b] = await local.embed(['kernel pages and caches']);
     expect(a).toHaveLength(32);
     for (let i = 0; i < 32; i++) expect(a![i]).toBeCloseTo(b![i]!, 6); // same hashing embedder both ways
-    expect(() => f.embeddings({ provider: 'anthropic', model: 'x', api_key: 'k' })).toThrow(/no embeddings API/);
+    expect(() => f.embeddings({ provider: 'anthropic', model: 'x', api_key: 'k' })).toThrow(
+      /no embeddings API/,
+    );
   });
 });
 

@@ -169,9 +169,14 @@ export class LLMProviderFactory {
   embeddings(cfg: LLMConfig & { dimensions?: number }): EmbeddingModel {
     const preset = presetOrThrow(cfg.provider);
     const { key } = this.resolveKey(cfg.provider, cfg.api_key);
-    const p = this.provider(cfg.provider, key, cfg.base_url) as ModelProvider & { embeddings?: (id: string, dimensions?: number) => EmbeddingModel };
+    const p = this.provider(cfg.provider, key, cfg.base_url) as ModelProvider & {
+      embeddings?: (id: string, dimensions?: number) => EmbeddingModel;
+    };
     if (!p.embeddings) {
-      throw new KernelError('EUNSUPPORTED', `provider "${preset.name}" has no embeddings API; use an OpenAI-compatible provider or the local hashing embedder`);
+      throw new KernelError(
+        'EUNSUPPORTED',
+        `provider "${preset.name}" has no embeddings API; use an OpenAI-compatible provider or the local hashing embedder`,
+      );
     }
     return p.embeddings(cfg.model, cfg.dimensions);
   }

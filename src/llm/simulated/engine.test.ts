@@ -4,11 +4,17 @@ import type { ChatRequest } from '../model.js';
 import { OpenAiCompatibleProvider } from '../openai-compatible/OpenAiCompatibleProvider.js';
 import { findPreset } from '../presets.js';
 import { SimEngine, SimHttpError } from './engine.js';
-import { createSimulator, type SimulatorHandle } from './server.js';
 import { SimulatedProvider } from './SimulatedProvider.js';
+import { createSimulator, type SimulatorHandle } from './server.js';
 
 const req = (content = 'hello'): ChatRequest => ({ messages: [{ role: 'user', content }] });
-const sreq = { model: 'sim-react', messages: [{ role: 'user' as const, content: 'x' }], tools: [], preset: 'simulated', stream: false };
+const sreq = {
+  model: 'sim-react',
+  messages: [{ role: 'user' as const, content: 'x' }],
+  tools: [],
+  preset: 'simulated',
+  stream: false,
+};
 
 describe('SimEngine limits', () => {
   it('RPM: the (rpm+1)-th request in a minute gets 429 with the time until the window frees', () => {
@@ -72,7 +78,11 @@ describe('simulator concurrency and rate limits over HTTP', () => {
   });
 
   it('serves at most `concurrency` requests at once; the rest queue and still complete', async () => {
-    const m = new OpenAiCompatibleProvider({ preset: findPreset('openai')!, apiKey: 'k', baseUrl: `${sim.url}/v1` }).model('gpt-4o');
+    const m = new OpenAiCompatibleProvider({
+      preset: findPreset('openai')!,
+      apiKey: 'k',
+      baseUrl: `${sim.url}/v1`,
+    }).model('gpt-4o');
     const rs = await Promise.all(Array.from({ length: 6 }, (_, i) => m.chat(req(`task ${i}`))));
     expect(rs).toHaveLength(6);
     expect(sim.stats.maxInFlight).toBe(2);
@@ -82,7 +92,11 @@ describe('simulator concurrency and rate limits over HTTP', () => {
   it('answers 429 with Retry-After when the simulated RPM is exhausted', async () => {
     const limited = await createSimulator({ rateLimit: { rpm: 1 } });
     try {
-      const m = new OpenAiCompatibleProvider({ preset: findPreset('openai')!, apiKey: 'k', baseUrl: `${limited.url}/v1` }).model('gpt-4o');
+      const m = new OpenAiCompatibleProvider({
+        preset: findPreset('openai')!,
+        apiKey: 'k',
+        baseUrl: `${limited.url}/v1`,
+      }).model('gpt-4o');
       await m.chat(req());
       const e = await m.chat(req()).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(KernelError);
@@ -101,7 +115,10 @@ describe('simulator concurrency and rate limits over HTTP', () => {
     expect((await fetch(`${sim.url}/v2/nothing`, { method: 'POST' })).status).toBe(404);
     const bad = await fetch(`${sim.url}/v1/chat/completions`, { method: 'POST', body: '{not json' });
     expect(bad.status).toBe(400);
-    const noMsgs = await fetch(`${sim.url}/v1/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'x', messages: [] }) });
+    const noMsgs = await fetch(`${sim.url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'x', messages: [] }),
+    });
     expect(((await noMsgs.json()) as { error: { message: string } }).error.message).toContain('messages');
   });
 });
@@ -110,8 +127,20 @@ describe('in-process SimulatedProvider', () => {
   it('reports cached tokens across calls with the same promptCacheKey', async () => {
     const p = new SimulatedProvider();
     const long = Array.from({ length: 400 }, (_, i) => `fact ${i}: the sky is blue`).join('\n');
-    const r1 = await p.model('sim-react').chat({ messages: [{ role: 'system', content: long }, { role: 'user', content: 'q1' }], promptCacheKey: 'pid-1' });
-    const r2 = await p.model('sim-react').chat({ messages: [{ role: 'system', content: long }, { role: 'user', content: 'q2' }], promptCacheKey: 'pid-1' });
+    const r1 = await p.model('sim-react').chat({
+      messages: [
+        { role: 'system', content: long },
+        { role: 'user', content: 'q1' },
+      ],
+      promptCacheKey: 'pid-1',
+    });
+    const r2 = await p.model('sim-react').chat({
+      messages: [
+        { role: 'system', content: long },
+        { role: 'user', content: 'q2' },
+      ],
+      promptCacheKey: 'pid-1',
+    });
     expect(r1.usage.cachedInput).toBe(0);
     expect(r2.usage.cachedInput).toBeGreaterThanOrEqual(1024);
     expect(r2.usage.cachedInput % 128).toBe(0);
