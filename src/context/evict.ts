@@ -29,7 +29,8 @@ export function usedTokens(ctx: ProcContext): number {
   return calibrated(ctx, rawTokens(ctx));
 }
 
-export const STUB_COST_ESTIMATE = 60; // tokens a stub line adds per evicted unit, for planning only
+/** Tokens set aside for the stub an eviction creates (one per run of victims, capped), for planning. */
+export const STUB_COST_ESTIMATE = P.CTX_STUB_MAX_TOKENS;
 
 /** Views of the history for a Replacer; `similarity` filled when a step embedding is given. */
 export function unitViews(ctx: ProcContext, similarity: (u: Unit) => number): UnitView[] {
@@ -176,17 +177,17 @@ export function applyEviction(ctx: ProcContext, victims: ReadonlySet<number>, le
  */
 export function ensureFits(ctx: ProcContext, replacer: Replacer, similarity: (u: Unit) => number): void {
   if (usedTokens(ctx) <= ctx.budget) return;
-  const plan = replacer.plan({ units: unitViews(ctx, similarity), used: usedTokens(ctx), budget: ctx.budget, step: ctx.step, stubCost: STUB_COST_ESTIMATE });
+  const plan = replacer.plan({ units: unitViews(ctx, similarity), used: usedTokens(ctx), budget: ctx.budget, step: ctx.step, stubCost: replacer.leavesStubs ? STUB_COST_ESTIMATE : 0 });
   if (plan.order) ctx.order = plan.order;
   applyEviction(ctx, new Set(plan.evict), replacer.leavesStubs);
   for (let guard = 0; usedTokens(ctx) > ctx.budget && guard < 64; guard++) {
     const units = ctx.history.filter((e): e is Extract<Entry, { t: 'unit' }> => e.t === 'unit');
     if (units.length === 0) break;
-    let excess = usedTokens(ctx) - ctx.budget;
+    let excess = usedTokens(ctx) + (replacer.leavesStubs ? STUB_COST_ESTIMATE : 0) - ctx.budget;
     const victims = new Set<number>();
     for (const u of units) {
       victims.add(u.unit.key);
-      excess -= calibrated(ctx, entryTokens(u)) - STUB_COST_ESTIMATE;
+      excess -= calibrated(ctx, entryTokens(u));
       if (excess <= 0) break;
     }
     applyEviction(ctx, victims, replacer.leavesStubs);

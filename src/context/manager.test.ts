@@ -178,7 +178,7 @@ describe('ContextManager page faults', () => {
     const store = new MemoryPageStore();
     const cm = new ContextManager({ store });
     cm.open(9, { contextWindow: 3000, outputReserve: 300, system: 'sys', task: 'task' });
-    const first = cm.append(9, { kind: 'user', content: 'The secret launch code is kumquat-42. Remember the kumquat.' });
+    const first = cm.append(9, { kind: 'user', content: 'The secret launch code is kumquat-42. Remember the kumquat.', importance: 0.05 });
     const rnd = mulberry32(5);
     for (let i = 0; i < 40; i++) step(cm, 9, rnd, i, 40);
     await cm.prepare(9);
@@ -200,7 +200,7 @@ describe('ContextManager page faults', () => {
   it('prefetches a swapped page similar to the current step', async () => {
     const cm = new ContextManager();
     cm.open(10, { contextWindow: 3000, outputReserve: 300, system: 'sys', task: 'task' });
-    cm.append(10, { kind: 'user', content: 'postgres migration schema lease fencing epoch notes for the cluster' });
+    cm.append(10, { kind: 'user', content: 'postgres migration schema lease fencing epoch notes for the cluster', importance: 0.05 });
     const rnd = mulberry32(6);
     for (let i = 0; i < 40; i++) step(cm, 10, rnd, i, 40);
     await cm.prepare(10);

@@ -279,7 +279,7 @@ export class ContextManager {
       for (const e of ctx.history) {
         if (e.t === 'unit' && query && sim(e.unit) >= P.CTX_PREFETCH_SIMILARITY) for (const p of e.unit.pages) this.touch(ctx, p);
       }
-      const plan = this.replacer.plan({ units: unitViews(ctx, sim), used: usedTokens(ctx), budget: ctx.budget, step: ctx.step, stubCost: STUB_COST_ESTIMATE });
+      const plan = this.replacer.plan({ units: unitViews(ctx, sim), used: usedTokens(ctx), budget: ctx.budget, step: ctx.step, stubCost: this.replacer.leavesStubs ? STUB_COST_ESTIMATE : 0 });
       ctx.order = plan.order ?? null;
       if (plan.evict.length > 0) {
         const victims = new Set(plan.evict);

@@ -40,7 +40,7 @@ export function pageStoreCases(makeStore: () => PageStore, opts: { integerPids: 
     const store = makeStore();
     const cm = new ContextManager({ store });
     cm.open(201, { contextWindow: 3000, outputReserve: 300, system: 'sys', task: 'task' });
-    const first = cm.append(201, { kind: 'user', content: 'The vault combination is 31-41-59; keep it safe.' });
+    const first = cm.append(201, { kind: 'user', content: 'The vault combination is 31-41-59; keep it safe.', importance: 0.05 });
     for (let i = 0; i < 60; i++) {
       cm.append(201, { kind: 'assistant', content: `step ${i}`, toolCalls: [{ id: `c${i}`, name: 'ls', arguments: '{}' }] });
       cm.appendToolResult(201, { toolCallId: `c${i}`, name: 'ls', output: `listing ${i}: ${'file '.repeat(40)}` });

@@ -39,7 +39,7 @@ export interface ReplacementInput {
   /** Working-set budget: context window minus output reserve. */
   budget: number;
   step: number;
-  /** Tokens a stub adds per evicted unit (an upper estimate; spans share one stub). */
+  /** Tokens the stub of an eviction adds (one stub per run of victims, capped; 0 for replacers without stubs). */
   stubCost: number;
 }
 
@@ -72,11 +72,11 @@ function pickVictims(input: ReplacementInput, target: number, score: (u: UnitVie
     .map((u) => ({ u, s: score(u) }))
     .sort((a, b) => Number(a.u.recent) - Number(b.u.recent) || b.s - a.s || a.u.index - b.u.index);
   const out: number[] = [];
-  let used = input.used;
+  let used = input.used + input.stubCost;
   for (const { u } of ranked) {
     if (used <= target) break;
     out.push(u.key);
-    used -= u.tokens - input.stubCost;
+    used -= u.tokens;
   }
   return out;
 }
