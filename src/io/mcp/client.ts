@@ -137,6 +137,9 @@ export class McpServerConnection {
       });
     }
     const args = (this.spec.args ?? []).map((a) => absolutiseIfPath(a));
+    if (!existsSync(this.o.workspace)) {
+      throw new KernelError('ENOTFOUND', `workspace ${this.o.workspace} does not exist (it is the stdio server's working directory); create it or set security.workspace`);
+    }
     if (!this.sandboxed()) {
       return new StdioClientTransport({
         command: this.spec.command as string,
