@@ -406,7 +406,7 @@ describe('Scheduler: priority inheritance', () => {
     s.inherit(1, 2);
     s.inherit(2, 3);
     expect(() => s.inherit(3, 1)).toThrow(/deadlock/);
-    expect(() => s.inherit(4, 1)).toThrowError(KernelError);
+    expect(() => s.inherit(1.5, 1)).toThrowError(KernelError);
     s.forget(1);
     expect(s.priorityOf(3)?.effective).toBe(50);
     expect(s.priorityOf(1)).toBeUndefined();
@@ -486,5 +486,28 @@ describe('Scheduler: restart and wake-ups', () => {
     expect(s.nextWakeAt()).toBe(4_000); // then class 13 reaches 9
     clock.t = 4_000;
     expect(s.dispatch()?.pid).toBe(2);
+  });
+});
+
+describe('Scheduler: inheritance before first enqueue', () => {
+  it('a wait on a child that has not asked for a slot yet boosts it when it does', () => {
+    const { s } = fake({ slotsPerModel: 1 });
+    s.inherit(1, 2); // neither known yet: parent 1 waits on its new child 2
+    s.enqueue(E(1, 10));
+    s.remove(1); // the parent is blocked in proc.wait
+    s.enqueue(E(3, 40));
+    s.enqueue(E(2, 80)); // the child's first call
+    expect(s.priorityOf(2)).toEqual({ base: 80, effective: 10 });
+    expect(s.dispatch()?.pid).toBe(2);
+  });
+
+  it('a waiter enqueued after the edge was made lifts an already queued holder', () => {
+    const { s } = fake({ slotsPerModel: 1 });
+    s.enqueue(E(2, 80));
+    s.enqueue(E(3, 40));
+    s.inherit(1, 2); // waiter 1 unknown: no lift yet
+    expect(s.priorityOf(2)?.effective).toBe(80);
+    s.enqueue(E(1, 10)); // now known (e.g. restored after a restart)
+    expect(s.priorityOf(2)?.effective).toBe(10);
   });
 });

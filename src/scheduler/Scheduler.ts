@@ -36,7 +36,15 @@ import type {
   SchedulerOptions,
   SchedulerStats,
 } from './types.js';
-import { checkPriority, nonNegative, positive, positiveInt, stateError, validateEntity } from './validate.js';
+import {
+  checkPid,
+  checkPriority,
+  nonNegative,
+  positive,
+  positiveInt,
+  stateError,
+  validateEntity,
+} from './validate.js';
 
 export type {
   CallUsage,
@@ -129,6 +137,7 @@ export class Scheduler {
     validateEntity(entity);
     const now = this.time(opts.now);
     let rec = this.records.get(entity.pid);
+    const isNew = rec === undefined;
     if (rec?.state === 'ready')
       throw stateError(entity.pid, 'is already in the ready queue; remove() it first');
     if (rec?.state === 'running')
@@ -150,6 +159,7 @@ export class Scheduler {
       };
       this.records.set(rec.pid, rec);
     }
+    const lifts = isNew || rec.priority !== entity.priority; // may change what it lends to holders it waits on
     rec.priority = entity.priority;
     if (entity.weight !== undefined) rec.weight = entity.weight;
     if (entity.vruntime !== undefined) rec.vruntime = entity.vruntime;
@@ -165,6 +175,7 @@ export class Scheduler {
     rec.state = 'ready';
     this.lane(rec.model).queue.push(rec, now);
     this.queued++;
+    if (lifts) this.recompute(this.waits.downstream(rec.pid));
   }
 
   /** Takes a process out of the ready queue (suspend, kill, wait); its record and vruntime are kept. */
@@ -304,10 +315,15 @@ export class Scheduler {
 
   // ── priority inheritance ──────────────────────────────────────────────────────────────────────────
 
-  /** `waiterPid` now waits on `holderPid`: the holder (and what it waits on) runs at least at the waiter's priority. */
+  /**
+   * `waiterPid` now waits on `holderPid`: the holder (and what it waits on) runs at least at the waiter's
+   * priority. A wait that would close a cycle throws ESTATE ("would deadlock").
+   */
   inherit(waiterPid: Pid, holderPid: Pid): void {
-    this.known(waiterPid);
-    this.known(holderPid);
+    // Either may be unknown yet (a child that has not asked for a slot): the edge is kept and takes effect
+    // when the process is first enqueued.
+    checkPid(waiterPid);
+    checkPid(holderPid);
     this.waits.add(waiterPid, holderPid);
     this.recompute(this.waits.downstream(holderPid));
   }

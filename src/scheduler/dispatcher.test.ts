@@ -76,6 +76,7 @@ describe('Dispatcher', () => {
     await expect(p2).rejects.toThrow(/pid 2 stopped waiting for an LLM slot: killed/);
     expect(s.stateOf(2)).toBe('idle');
     await expect(d.acquire(E(3))).rejects.toThrow(/already waiting/);
+    await expect(d.acquire(E(5, 100))).rejects.toThrow(/priority must be an integer 0–99/); // rejects, never throws
     d.close();
     await expect(p3).rejects.toSatisfy((e: unknown) => KernelError.is(e, 'EABORTED'));
     expect(s.runQueueLength).toBe(0);

@@ -51,7 +51,11 @@ export class Dispatcher {
       );
     }
     if (opts.signal?.aborted) return Promise.reject(aborted(entity.pid, opts.signal.reason));
-    this.scheduler.enqueue(entity, { continuing: opts.continuing === true, now: this.clock() });
+    try {
+      this.scheduler.enqueue(entity, { continuing: opts.continuing === true, now: this.clock() });
+    } catch (err) {
+      return Promise.reject(err); // one failure channel for callers: the promise
+    }
     const p = new Promise<Grant>((resolve, reject) => {
       const w: Waiter = { resolve, reject };
       if (opts.signal) {

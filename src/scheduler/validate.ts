@@ -8,6 +8,14 @@ export function stateError(pid: Pid, what: string): KernelError {
   return new KernelError('ESTATE', `pid ${pid} ${what}`, { details: { pid } });
 }
 
+export function checkPid(pid: unknown): void {
+  if (typeof pid !== 'number' || !Number.isInteger(pid)) {
+    throw new KernelError('EINVAL', `pid must be an integer, got ${String(pid)}`, {
+      details: { field: 'pid' },
+    });
+  }
+}
+
 export function checkPriority(p: unknown): void {
   if (typeof p !== 'number' || !Number.isInteger(p) || p < P.PRIORITY_MIN || p > P.PRIORITY_MAX) {
     throw new KernelError(
