@@ -54,6 +54,7 @@ scheduler:
   aging_ms: 5000         # waiting this long raises a process one priority level
   rate_limits:           # per provider; the kernel paces itself below them (no self-inflicted 429s)
     deepseek: { rpm: 500, tpm: 1000000 }
+    # global: { rpm: 2000 }   # all providers together
 
 security:
   sandbox: auto          # auto | bubblewrap | none | docker
