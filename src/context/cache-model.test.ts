@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { PromptCacheModel, type Segment, openaiCachedTokens, vllmCachedTokens } from './cache-model.js';
+import { openaiCachedTokens, PromptCacheModel, type Segment, vllmCachedTokens } from './cache-model.js';
 
-const seg = (h: string, tokens: number, breakpoint = false): Segment => ({ hash: h, tokens, ...(breakpoint ? { breakpoint } : {}) });
-const msgs = (n: number, tokens: number, prefix = 'm') => Array.from({ length: n }, (_, i) => seg(`${prefix}${i}`, tokens));
+const seg = (h: string, tokens: number, breakpoint = false): Segment => ({
+  hash: h,
+  tokens,
+  ...(breakpoint ? { breakpoint } : {}),
+});
+const msgs = (n: number, tokens: number, prefix = 'm') =>
+  Array.from({ length: n }, (_, i) => seg(`${prefix}${i}`, tokens));
 
 describe('prompt-cache rules', () => {
   it('OpenAI: nothing under 1024 tokens, then 128-token increments of the longest common prefix', () => {
@@ -38,7 +43,10 @@ describe('prompt-cache rules', () => {
   it('Anthropic: reads the longest written breakpoint prefix within 20 blocks, writes up to the last breakpoint', () => {
     const m = new PromptCacheModel();
     const stat = [seg('sys', 1500, true)];
-    const r1 = m.observe([...stat, ...msgs(4, 100).map((s, i) => (i === 3 ? { ...s, breakpoint: true } : s))]);
+    const r1 = m.observe([
+      ...stat,
+      ...msgs(4, 100).map((s, i) => (i === 3 ? { ...s, breakpoint: true } : s)),
+    ]);
     expect(r1.anthropicRead).toBe(0);
     expect(r1.anthropicWrite).toBe(1900);
     // 4 more messages: the previous end (a breakpoint) is 4 blocks before the new end.

@@ -69,7 +69,16 @@ export function vllmCachedTokens(lcp: number, input: number): number {
 }
 
 export function emptyTotals(): CacheTotals {
-  return { requests: 0, input: 0, openaiCached: 0, vllmCached: 0, anthropicRead: 0, anthropicWrite: 0, cacheBreaks: 0, ceiling: 0 };
+  return {
+    requests: 0,
+    input: 0,
+    openaiCached: 0,
+    vllmCached: 0,
+    anthropicRead: 0,
+    anthropicWrite: 0,
+    cacheBreaks: 0,
+    ceiling: 0,
+  };
 }
 
 export class PromptCacheModel {
@@ -106,7 +115,8 @@ export class PromptCacheModel {
     const anthropicRead = readTokens >= ANTHROPIC_MIN_TOKENS ? readTokens : 0;
     const lastBp = cur.bps[cur.bps.length - 1] ?? 0;
     const lastBpTokens = cur.cum[lastBp] ?? 0;
-    const anthropicWrite = lastBpTokens >= ANTHROPIC_MIN_TOKENS ? Math.max(0, lastBpTokens - anthropicRead) : 0;
+    const anthropicWrite =
+      lastBpTokens >= ANTHROPIC_MIN_TOKENS ? Math.max(0, lastBpTokens - anthropicRead) : 0;
 
     const prev = this.prompts[this.prompts.length - 1];
     const cacheBreak = prev !== undefined && (lcpSegs[lcpSegs.length - 1] ?? 0) < prev.hashes.length;
@@ -137,7 +147,10 @@ export class PromptCacheModel {
   /** The last prompt and the totals, for a process checkpoint (the provider's cache outlives a restart). */
   exportState(): { last: Remembered | null; totals: CacheTotals } {
     const last = this.prompts[this.prompts.length - 1];
-    return { last: last ? { hashes: [...last.hashes], cum: [...last.cum], bps: [...last.bps] } : null, totals: { ...this.totals } };
+    return {
+      last: last ? { hashes: [...last.hashes], cum: [...last.cum], bps: [...last.bps] } : null,
+      totals: { ...this.totals },
+    };
   }
 
   importState(s: { last: Remembered | null; totals: CacheTotals }): void {

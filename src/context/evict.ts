@@ -8,8 +8,8 @@ import * as P from '../param.js';
 import { embedText } from './embed.js';
 import type { Page } from './page.js';
 import type { Replacer, UnitView } from './replacer.js';
-import { type SpanPage, clipTokens, extractiveSummary } from './summarizer.js';
-import { type Entry, type ProcContext, type Unit, entryTokens, makeStub, stubEntry } from './table.js';
+import { clipTokens, extractiveSummary, type SpanPage } from './summarizer.js';
+import { type Entry, entryTokens, makeStub, type ProcContext, stubEntry, type Unit } from './table.js';
 
 export function calibrated(ctx: ProcContext, raw: number): number {
   return Math.ceil(raw * ctx.calibration);
@@ -38,7 +38,18 @@ export function unitViews(ctx: ProcContext, similarity: (u: Unit) => number): Un
   let seen = 0;
   return ctx.history.map((e, index): UnitView => {
     if (e.t === 'stub') {
-      return { key: e.stub.key, index, tokens: calibrated(ctx, e.stub.tokens), importance: 1, accessCount: 0, lastAccess: ctx.step, createdStep: 0, similarity: 0, isStub: true, recent: false };
+      return {
+        key: e.stub.key,
+        index,
+        tokens: calibrated(ctx, e.stub.tokens),
+        importance: 1,
+        accessCount: 0,
+        lastAccess: ctx.step,
+        createdStep: 0,
+        similarity: 0,
+        isStub: true,
+        recent: false,
+      };
     }
     seen++;
     const ps = e.unit.pages;
@@ -78,12 +89,24 @@ export function spanPages(ctx: ProcContext, run: readonly Entry[]): SpanPage[] {
   const out: SpanPage[] = [];
   for (const e of run) {
     if (e.t === 'stub') {
-      if (e.stub.summary) out.push({ id: `stub${e.stub.key}`, kind: 'summary', content: e.stub.summary, tokens: e.stub.tokens });
+      if (e.stub.summary)
+        out.push({
+          id: `stub${e.stub.key}`,
+          kind: 'summary',
+          content: e.stub.summary,
+          tokens: e.stub.tokens,
+        });
       continue;
     }
     for (const p of e.unit.pages) {
       const content = ctx.pending.get(p.id)?.content ?? p.content;
-      out.push({ id: p.id, kind: p.kind, ...(p.name ? { name: p.name } : {}), content, tokens: p.fullTokens ?? p.tokens });
+      out.push({
+        id: p.id,
+        kind: p.kind,
+        ...(p.name ? { name: p.name } : {}),
+        content,
+        tokens: p.fullTokens ?? p.tokens,
+      });
     }
   }
   return out;
@@ -101,7 +124,11 @@ function swapOut(ctx: ProcContext, p: Page): void {
       summary: entry.line,
       tokens: p.tokens,
       importance: p.importance,
-      meta: { ...(p.toolCalls ? { toolCalls: p.toolCalls } : {}), ...(p.toolCallId ? { toolCallId: p.toolCallId } : {}), ...(p.name ? { name: p.name } : {}) },
+      meta: {
+        ...(p.toolCalls ? { toolCalls: p.toolCalls } : {}),
+        ...(p.toolCallId ? { toolCallId: p.toolCallId } : {}),
+        ...(p.name ? { name: p.name } : {}),
+      },
     });
   }
   const embedding = embedText(full);
@@ -127,7 +154,12 @@ function swapOut(ctx: ProcContext, p: Page): void {
  * victims (with neighbouring stubs) becomes one stub, or nothing when the replacer leaves no stubs.
  * `summaries` maps a victim unit key to the summary of its run (missing = extractive).
  */
-export function applyEviction(ctx: ProcContext, victims: ReadonlySet<number>, leaveStubs: boolean, summaries?: ReadonlyMap<number, string>): void {
+export function applyEviction(
+  ctx: ProcContext,
+  victims: ReadonlySet<number>,
+  leaveStubs: boolean,
+  summaries?: ReadonlyMap<number, string>,
+): void {
   if (victims.size === 0) return;
   const runs = leaveStubs ? victimRuns(ctx, victims) : [];
   const runOf = new Map<Entry, Entry[]>();
@@ -156,7 +188,10 @@ export function applyEviction(ctx: ProcContext, victims: ReadonlySet<number>, le
         const s = x.t === 'unit' ? summaries?.get(x.unit.key) : undefined;
         if (s) parts.add(s);
       }
-      const summary = parts.size > 0 ? clipTokens([...parts].join(' '), P.CTX_SUMMARY_MAX_TOKENS) : extractiveSummary(spanPages(ctx, run), P.CTX_SUMMARY_MAX_TOKENS);
+      const summary =
+        parts.size > 0
+          ? clipTokens([...parts].join(' '), P.CTX_SUMMARY_MAX_TOKENS)
+          : extractiveSummary(spanPages(ctx, run), P.CTX_SUMMARY_MAX_TOKENS);
       const first = run[0];
       const key = first?.t === 'stub' ? first.stub.key : (first?.unit.key ?? 0);
       out.push({ t: 'stub', stub: makeStub(key, entries, summary) });
@@ -177,7 +212,13 @@ export function applyEviction(ctx: ProcContext, victims: ReadonlySet<number>, le
  */
 export function ensureFits(ctx: ProcContext, replacer: Replacer, similarity: (u: Unit) => number): void {
   if (usedTokens(ctx) <= ctx.budget) return;
-  const plan = replacer.plan({ units: unitViews(ctx, similarity), used: usedTokens(ctx), budget: ctx.budget, step: ctx.step, stubCost: replacer.leavesStubs ? STUB_COST_ESTIMATE : 0 });
+  const plan = replacer.plan({
+    units: unitViews(ctx, similarity),
+    used: usedTokens(ctx),
+    budget: ctx.budget,
+    step: ctx.step,
+    stubCost: replacer.leavesStubs ? STUB_COST_ESTIMATE : 0,
+  });
   if (plan.order) ctx.order = plan.order;
   applyEviction(ctx, new Set(plan.evict), replacer.leavesStubs);
   for (let guard = 0; usedTokens(ctx) > ctx.budget && guard < 64; guard++) {
@@ -194,7 +235,13 @@ export function ensureFits(ctx: ProcContext, replacer: Replacer, similarity: (u:
   }
   if (usedTokens(ctx) > ctx.budget && ctx.history.length > 1 && ctx.history.every((e) => e.t === 'stub')) {
     const entries = ctx.history.flatMap((e) => (e.t === 'stub' ? e.stub.entries : []));
-    const summary = clipTokens(ctx.history.map((e) => (e.t === 'stub' ? e.stub.summary : '')).filter(Boolean).join(' '), P.CTX_SUMMARY_MAX_TOKENS);
+    const summary = clipTokens(
+      ctx.history
+        .map((e) => (e.t === 'stub' ? e.stub.summary : ''))
+        .filter(Boolean)
+        .join(' '),
+      P.CTX_SUMMARY_MAX_TOKENS,
+    );
     const first = ctx.history[0];
     ctx.history = [{ t: 'stub', stub: makeStub(first?.t === 'stub' ? first.stub.key : 0, entries, summary) }];
   }

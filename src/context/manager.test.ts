@@ -8,13 +8,23 @@ import type { Summarizer } from './summarizer.js';
 import { mulberry32 } from './workload.js';
 
 const TOOLS: ToolSpec[] = [
-  { name: 'zeta', description: 'z', parameters: { type: 'object', required: ['b'], properties: { b: { type: 'string' }, a: { type: 'number' } } } },
+  {
+    name: 'zeta',
+    description: 'z',
+    parameters: {
+      type: 'object',
+      required: ['b'],
+      properties: { b: { type: 'string' }, a: { type: 'number' } },
+    },
+  },
   { name: 'alpha', description: 'a', parameters: { properties: { x: { type: 'string' } }, type: 'object' } },
 ];
 
 function words(rnd: () => number, n: number): string {
   const v = ['alpha', 'beta', 'gamma', 'delta', 'error', 'file', 'table', 'index', 'value', 'retry'];
-  return Array.from({ length: n }, (_, i) => (i % 15 === 14 ? '.\n' : (v[Math.floor(rnd() * v.length)] ?? 'x'))).join(' ');
+  return Array.from({ length: n }, (_, i) =>
+    i % 15 === 14 ? '.\n' : (v[Math.floor(rnd() * v.length)] ?? 'x'),
+  ).join(' ');
 }
 
 /** OpenAI/Anthropic validity: every assistant tool call is answered right after it; no stray tool messages. */
@@ -27,7 +37,8 @@ function checkPairing(msgs: readonly ChatMessage[]): void {
       const want = new Set(m.toolCalls.map((c) => c.id));
       for (let j = 1; j <= m.toolCalls.length; j++) {
         const t = msgs[i + j];
-        if (t?.role !== 'tool' || !want.delete(t.toolCallId ?? '')) throw new Error(`call of message ${i} not answered at ${i + j}`);
+        if (t?.role !== 'tool' || !want.delete(t.toolCallId ?? ''))
+          throw new Error(`call of message ${i} not answered at ${i + j}`);
       }
       i += m.toolCalls.length;
     }
@@ -36,7 +47,11 @@ function checkPairing(msgs: readonly ChatMessage[]): void {
 
 function step(cm: ContextManager, pid: number, rnd: () => number, n: number, size: number) {
   const id = `c${n}`;
-  cm.append(pid, { kind: 'assistant', content: `step ${n}: ${words(rnd, 10)}`, toolCalls: [{ id, name: 'alpha', arguments: `{"x":"${n}"}` }] });
+  cm.append(pid, {
+    kind: 'assistant',
+    content: `step ${n}: ${words(rnd, 10)}`,
+    toolCalls: [{ id, name: 'alpha', arguments: `{"x":"${n}"}` }],
+  });
   cm.appendToolResult(pid, { toolCallId: id, name: 'alpha', output: `result ${n}: ${words(rnd, size)}` });
 }
 
@@ -44,7 +59,13 @@ describe('ContextManager rendering', () => {
   it('renders the same state byte-identically, tools canonical and sorted', async () => {
     const run = async (tools: ToolSpec[]) => {
       const cm = new ContextManager();
-      cm.open(1, { contextWindow: 8000, system: 'You are careful.', tools, task: 'Do the thing.', pinned: ['Never delete files.'] });
+      cm.open(1, {
+        contextWindow: 8000,
+        system: 'You are careful.',
+        tools,
+        task: 'Do the thing.',
+        pinned: ['Never delete files.'],
+      });
       const rnd = mulberry32(3);
       for (let i = 0; i < 30; i++) {
         step(cm, 1, rnd, i, 40);
@@ -57,7 +78,9 @@ describe('ContextManager rendering', () => {
     expect(JSON.stringify(a.messages)).toBe(JSON.stringify(b.messages));
     expect(JSON.stringify(a.tools)).toBe(JSON.stringify(b.tools));
     expect(a.tools.map((t) => t.name)).toEqual(['alpha', 'zeta']);
-    expect(JSON.stringify(a.tools[1]?.parameters)).toBe('{"properties":{"a":{"type":"number"},"b":{"type":"string"}},"required":["b"],"type":"object"}');
+    expect(JSON.stringify(a.tools[1]?.parameters)).toBe(
+      '{"properties":{"a":{"type":"number"},"b":{"type":"string"}},"required":["b"],"type":"object"}',
+    );
     expect(a.promptCacheKey).toBe('1');
     checkPairing(a.messages);
   });
@@ -104,7 +127,8 @@ describe('ContextManager budget guarantee (adversarial)', () => {
       cm.open(4, { contextWindow: 5000, outputReserve: 600, system: 'sys', tools: TOOLS, task: 'task' });
       for (let i = 0; i < 250; i++) {
         const r = rnd();
-        const size = r < 0.02 ? 20_000 : r < 0.3 ? 1 + Math.floor(rnd() * 3) : Math.floor(Math.exp(rnd() * 6));
+        const size =
+          r < 0.02 ? 20_000 : r < 0.3 ? 1 + Math.floor(rnd() * 3) : Math.floor(Math.exp(rnd() * 6));
         if (rnd() < 0.6) step(cm, 4, rnd, i, size);
         else cm.append(4, { kind: rnd() < 0.5 ? 'user' : 'note', content: words(rnd, size) });
         if (rnd() < 0.5) await cm.prepare(4, { currentStep: words(rnd, 5) });
@@ -120,7 +144,11 @@ describe('ContextManager budget guarantee (adversarial)', () => {
     cm.open(5, { contextWindow: 16_000, system: 'sys', task: 'task' });
     const lines = Array.from({ length: 40_000 }, (_, i) => `line ${i} ${'x'.repeat(i % 50)}`);
     const big = lines.join('\n');
-    cm.append(5, { kind: 'assistant', content: '', toolCalls: [{ id: 'c1', name: 'read_file', arguments: '{}' }] });
+    cm.append(5, {
+      kind: 'assistant',
+      content: '',
+      toolCalls: [{ id: 'c1', name: 'read_file', arguments: '{}' }],
+    });
     const page = cm.appendToolResult(5, { toolCallId: 'c1', name: 'read_file', output: big });
     expect(page.fullTokens).toBeGreaterThan(100_000);
     expect(page.content).toContain('line 0 ');
@@ -178,12 +206,18 @@ describe('ContextManager page faults', () => {
     const store = new MemoryPageStore();
     const cm = new ContextManager({ store });
     cm.open(9, { contextWindow: 3000, outputReserve: 300, system: 'sys', task: 'task' });
-    const first = cm.append(9, { kind: 'user', content: 'The secret launch code is kumquat-42. Remember the kumquat.', importance: 0.05 });
+    const first = cm.append(9, {
+      kind: 'user',
+      content: 'The secret launch code is kumquat-42. Remember the kumquat.',
+      importance: 0.05,
+    });
     const rnd = mulberry32(5);
     for (let i = 0; i < 40; i++) step(cm, 9, rnd, i, 40);
     await cm.prepare(9);
     expect(cm.residentPageIds(9)).not.toContain(first.id);
-    const stubText = cm.render(9, { record: false }).messages.find((m) => m.content.includes(first.id))?.content;
+    const stubText = cm
+      .render(9, { record: false })
+      .messages.find((m) => m.content.includes(first.id))?.content;
     expect(stubText).toContain(first.id);
     expect(store.size(9)).toBeGreaterThan(0);
     const back = await cm.recall(9, { pageId: first.id, append: true });
@@ -200,7 +234,11 @@ describe('ContextManager page faults', () => {
   it('prefetches a swapped page similar to the current step', async () => {
     const cm = new ContextManager();
     cm.open(10, { contextWindow: 3000, outputReserve: 300, system: 'sys', task: 'task' });
-    cm.append(10, { kind: 'user', content: 'postgres migration schema lease fencing epoch notes for the cluster', importance: 0.05 });
+    cm.append(10, {
+      kind: 'user',
+      content: 'postgres migration schema lease fencing epoch notes for the cluster',
+      importance: 0.05,
+    });
     const rnd = mulberry32(6);
     for (let i = 0; i < 40; i++) step(cm, 10, rnd, i, 40);
     await cm.prepare(10);
@@ -226,7 +264,10 @@ describe('ContextManager page faults', () => {
       step(cm, 11, rnd, i, 30);
       await cm.prepare(11);
     }
-    const text = cm.render(11, { record: false }).messages.map((m) => m.content).join('\n');
+    const text = cm
+      .render(11, { record: false })
+      .messages.map((m) => m.content)
+      .join('\n');
     expect(calls.length).toBeGreaterThan(1);
     expect(cm.metrics(11).summarizerFailures).toBeGreaterThan(0);
     expect(text).toMatch(/Summary: /);
@@ -246,7 +287,9 @@ describe('ContextManager checkpoints, calibration, seeds API', () => {
     const cm2 = new ContextManager({ store });
     cm2.importState(12, state);
     expect(JSON.stringify(cm2.render(12, { record: false }))).toBe(JSON.stringify(before));
-    const evicted = before.messages.find((m) => m.content.startsWith('[context:'))?.content.match(/- (12\.\d+) /)?.[1];
+    const evicted = before.messages
+      .find((m) => m.content.startsWith('[context:'))
+      ?.content.match(/- (12\.\d+) /)?.[1];
     expect(evicted).toBeDefined();
     expect(await cm2.recall(12, { pageId: evicted ?? '' })).toContain('12.');
     expect(() => cm2.importState(13, state)).toThrow(/belongs to process 12/);
@@ -258,7 +301,11 @@ describe('ContextManager checkpoints, calibration, seeds API', () => {
     cm.open(13, { contextWindow: 10_000, system: 'sys', task: 'task' });
     cm.append(13, { kind: 'user', content: 'hello '.repeat(200) });
     const r = cm.render(13);
-    cm.observeUsage(13, { input: Math.round(r.tokens * 1.5), cachedInput: 0, cacheWrite: 0, output: 1, reasoning: 0 }, r.tokens);
+    cm.observeUsage(
+      13,
+      { input: Math.round(r.tokens * 1.5), cachedInput: 0, cacheWrite: 0, output: 1, reasoning: 0 },
+      r.tokens,
+    );
     const r2 = cm.render(13);
     expect(r2.tokens).toBeGreaterThan(r.tokens * 1.1);
     expect(cm.metrics(13).calibration).toBeCloseTo(1.15, 2);
@@ -292,7 +339,14 @@ describe('ContextManager checkpoints, calibration, seeds API', () => {
   it('answers a tool call whose result never arrived, and renders late orphans as user messages', () => {
     const cm = new ContextManager();
     cm.open(15, { contextWindow: 5000, system: 'sys', task: 'task' });
-    cm.append(15, { kind: 'assistant', content: '', toolCalls: [{ id: 'a', name: 'alpha', arguments: '{}' }, { id: 'b', name: 'alpha', arguments: '{}' }] });
+    cm.append(15, {
+      kind: 'assistant',
+      content: '',
+      toolCalls: [
+        { id: 'a', name: 'alpha', arguments: '{}' },
+        { id: 'b', name: 'alpha', arguments: '{}' },
+      ],
+    });
     cm.appendToolResult(15, { toolCallId: 'b', name: 'alpha', output: 'B' });
     cm.appendToolResult(15, { toolCallId: 'zz', name: 'alpha', output: 'orphan' });
     const msgs = cm.render(15).messages;

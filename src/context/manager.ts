@@ -2,39 +2,50 @@
  * ContextManager: virtual memory for agents' context windows. One page table per process (./table.ts),
  * rendered in the cache-friendly layout (./render.ts), kept under budget by a Replacer (./replacer.ts) and
  * the eviction mechanics (./evict.ts), with page faults from a PageStore (./store.ts) and prompt-cache
- * accounting by provider rules (./cache-model.ts). Checkpoint state and metrics are in ./snapshot.ts and
- * ./metrics.ts. The kernel calls: open → (append… → prepare → render → observeUsage)* → close.
+ * accounting by provider rules (./cache-model.ts). Page allocation is in ./alloc.ts, checkpoint state and
+ * metrics in ./snapshot.ts and ./metrics.ts. The kernel calls: open → (append… → prepare → render → observeUsage)* → close.
  */
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import type { ChatMessage, LlmUsage, ToolCall, ToolSpec } from '../llm/model.js';
 import * as P from '../param.js';
-import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
-import { type CacheObservation, PromptCacheModel } from './cache-model.js';
+import { allocPage, checkStatic, largeLimit, newProcContext, refreshSystem, touch } from './alloc.js';
+import type { CacheObservation } from './cache-model.js';
 import { cosine, embedText } from './embed.js';
-import { STUB_COST_ESTIMATE, applyEviction, ensureFits, rawTokens, spanPages, staticRaw, unitViews, usedTokens, victimRuns } from './evict.js';
-import { type ContextMetrics, type GlobalContextMetrics, computeMetrics, foldClosed, sumMetrics } from './metrics.js';
+import {
+  applyEviction,
+  ensureFits,
+  rawTokens,
+  STUB_COST_ESTIMATE,
+  spanPages,
+  unitViews,
+  usedTokens,
+  victimRuns,
+} from './evict.js';
+import {
+  accountRequest,
+  type ContextMetrics,
+  computeMetrics,
+  foldClosed,
+  type GlobalContextMetrics,
+  sumMetrics,
+} from './metrics.js';
 import {
   APPEND_KINDS,
   type AppendKind,
-  DEFAULT_IMPORTANCE,
-  type Page,
-  type PageKind,
   checkImportance,
   contentText,
-  headTail,
-  messageTokens,
-  safeCountTokens,
-  toolCallTokens,
+  DEFAULT_IMPORTANCE,
+  type Page,
 } from './page.js';
 import { readWindow } from './recall.js';
-import { renderContext, canonicalTools, systemText } from './render.js';
+import { renderContext } from './render.js';
 import { type Replacer, ScoredReplacer } from './replacer.js';
 import { exportContext, importContext } from './snapshot.js';
 import { MemoryPageStore, type PageStore } from './store.js';
-import { ExtractiveSummarizer, type Summarizer, clipTokens } from './summarizer.js';
-import { type CacheRule, type Price, type ProcContext, type Unit, newCounters, unitForResult } from './table.js';
+import { clipTokens, ExtractiveSummarizer, type Summarizer } from './summarizer.js';
+import { type CacheRule, type Price, type ProcContext, type Unit, unitForResult } from './table.js';
 
 const log = logger('context');
 
@@ -103,11 +114,6 @@ export interface RecallInput {
   append?: boolean;
 }
 
-/** Pages above this many tokens become head+tail views (at least 256, so tiny budgets still read something). */
-function largeLimit(ctx: ProcContext): number {
-  return Math.max(256, Math.min(P.CTX_LARGE_OUTPUT_TOKENS, Math.floor(P.CTX_LARGE_OUTPUT_FRACTION * ctx.budget)));
-}
-
 function embedOf(cache: WeakMap<Page, Float32Array>, p: Page): Float32Array {
   let v = cache.get(p);
   if (!v) {
@@ -129,8 +135,14 @@ export class ContextManager {
   private readonly embeddings = new WeakMap<Page, Float32Array>();
 
   constructor(opts: ContextManagerOptions = {}) {
-    if (opts.maxContextTokens !== undefined && (!Number.isInteger(opts.maxContextTokens) || opts.maxContextTokens <= 0)) {
-      throw new KernelError('EINVAL', `maxContextTokens must be a positive integer, got ${String(opts.maxContextTokens)}`);
+    if (
+      opts.maxContextTokens !== undefined &&
+      (!Number.isInteger(opts.maxContextTokens) || opts.maxContextTokens <= 0)
+    ) {
+      throw new KernelError(
+        'EINVAL',
+        `maxContextTokens must be a positive integer, got ${String(opts.maxContextTokens)}`,
+      );
     }
     this.maxContextTokens = opts.maxContextTokens;
     this.store = opts.store ?? new MemoryPageStore();
@@ -143,7 +155,8 @@ export class ContextManager {
 
   open(pid: number | string, opts: OpenOptions = {}): void {
     const key = String(pid);
-    if (this.procs.has(key)) throw new KernelError('EEXIST', `context of process ${key} is already open; close it first`);
+    if (this.procs.has(key))
+      throw new KernelError('EEXIST', `context of process ${key} is already open; close it first`);
     const entry = opts.model ? findModel(opts.model, opts.provider) : undefined;
     const window = opts.contextWindow ?? entry?.contextWindow ?? this.maxContextTokens;
     if (window === undefined || !Number.isInteger(window) || window <= 0) {
@@ -152,62 +165,47 @@ export class ContextManager {
         `open(${key}): contextWindow must be a positive integer (got ${String(opts.contextWindow)}); pass it, or a model the catalogue knows`,
       );
     }
-    const reserve = opts.outputReserve ?? Math.min(P.OUTPUT_RESERVE_TOKENS, entry?.maxOutput ?? P.OUTPUT_RESERVE_TOKENS, Math.floor(window / 4));
+    const reserve =
+      opts.outputReserve ??
+      Math.min(P.OUTPUT_RESERVE_TOKENS, entry?.maxOutput ?? P.OUTPUT_RESERVE_TOKENS, Math.floor(window / 4));
     if (!Number.isInteger(reserve) || reserve < 0 || reserve >= window) {
-      throw new KernelError('EINVAL', `open(${key}): outputReserve ${reserve} must be an integer in [0, contextWindow ${window})`);
+      throw new KernelError(
+        'EINVAL',
+        `open(${key}): outputReserve ${reserve} must be an integer in [0, contextWindow ${window})`,
+      );
     }
     const budget = Math.min(window - reserve, this.maxContextTokens ?? Number.POSITIVE_INFINITY);
     const price = opts.price !== undefined ? opts.price : (entry?.price ?? null);
-    const ctx: ProcContext = {
+    const ctx = newProcContext({
       pid,
       window,
       reserve,
       budget,
-      tools: [],
-      toolsJson: '',
-      toolsTokens: 0,
-      system: null,
-      task: null,
-      pinned: [],
-      systemTokens: 0,
-      systemText: '',
-      systemHash: '',
-      history: [],
-      seq: 0,
-      step: 0,
-      calibration: 1,
-      swapped: new Map(),
-      pending: new Map(),
-      prefetched: new Set(),
-      cache: new PromptCacheModel(),
+      tools: opts.tools ?? [],
       cacheRule: opts.cacheRule ?? (entry?.provider === 'anthropic' ? 'anthropic' : 'openai'),
-      price: price ? { input: price.input, cachedInput: price.cachedInput, cacheWrite: price.cacheWrite } : null,
-      counters: newCounters(),
-      order: null,
-      busy: false,
-    };
-    ctx.tools = canonicalTools(opts.tools ?? []);
-    ctx.toolsJson = ctx.tools.length ? canonicalJson(ctx.tools) : '';
-    ctx.toolsTokens = ctx.tools.length ? safeCountTokens(ctx.toolsJson) : 0;
-    if (opts.system) ctx.system = this.newPage(ctx, 'system', opts.system, {});
-    if (opts.task) ctx.task = this.newPage(ctx, 'task', opts.task, {});
-    for (const text of opts.pinned ?? []) ctx.pinned.push(this.newPage(ctx, 'pinned', text, {}));
-    this.refreshSystem(ctx);
-    this.checkStatic(ctx);
+      price: price
+        ? { input: price.input, cachedInput: price.cachedInput, cacheWrite: price.cacheWrite }
+        : null,
+    });
+    if (opts.system) ctx.system = allocPage(ctx, this.clock(), 'system', opts.system, {});
+    if (opts.task) ctx.task = allocPage(ctx, this.clock(), 'task', opts.task, {});
+    for (const text of opts.pinned ?? []) ctx.pinned.push(allocPage(ctx, this.clock(), 'pinned', text, {}));
+    refreshSystem(ctx);
+    checkStatic(ctx);
     this.procs.set(key, ctx);
   }
 
   /** Adds a pinned note to the static prefix (breaks the prompt cache once; pinned pages are never evicted). */
   pin(pid: number | string, content: string): Page {
     const ctx = this.ctx(pid);
-    const page = this.newPage(ctx, 'pinned', contentText(content, 'pin'), {});
+    const page = allocPage(ctx, this.clock(), 'pinned', contentText(content, 'pin'), {});
     ctx.pinned.push(page);
-    this.refreshSystem(ctx);
+    refreshSystem(ctx);
     try {
-      this.checkStatic(ctx);
+      checkStatic(ctx);
     } catch (err) {
       ctx.pinned.pop();
-      this.refreshSystem(ctx);
+      refreshSystem(ctx);
       throw err;
     }
     return page;
@@ -231,10 +229,16 @@ export class ContextManager {
   append(pid: number | string, input: AppendInput): Page {
     const ctx = this.ctx(pid);
     if (!APPEND_KINDS.includes(input.kind)) {
-      throw new KernelError('EINVAL', `append: kind "${String(input.kind)}" is not one of ${APPEND_KINDS.join(', ')}`);
+      throw new KernelError(
+        'EINVAL',
+        `append: kind "${String(input.kind)}" is not one of ${APPEND_KINDS.join(', ')}`,
+      );
     }
     if (input.kind === 'tool_result' && !input.toolCallId) {
-      throw new KernelError('EINVAL', 'append: a tool_result needs toolCallId (the id of the call it answers)');
+      throw new KernelError(
+        'EINVAL',
+        'append: a tool_result needs toolCallId (the id of the call it answers)',
+      );
     }
     if (input.toolCalls && input.kind !== 'assistant') {
       throw new KernelError('EINVAL', `append: toolCalls belong on an assistant page, not "${input.kind}"`);
@@ -242,23 +246,42 @@ export class ContextManager {
     const importance = checkImportance(input.importance, 'append');
     // A result whose call is no longer resident (or answered twice) cannot be a tool message: it becomes
     // a note saying what it answers, so the prompt stays valid for every provider.
-    const owner = input.kind === 'tool_result' && input.toolCallId ? unitForResult(ctx, input.toolCallId) : null;
-    const orphan = input.kind === 'tool_result' && (!owner || owner.pages.some((p) => p.toolCallId === input.toolCallId));
+    const owner =
+      input.kind === 'tool_result' && input.toolCallId ? unitForResult(ctx, input.toolCallId) : null;
+    const orphan =
+      input.kind === 'tool_result' && (!owner || owner.pages.some((p) => p.toolCallId === input.toolCallId));
     const text = contentText(input.content, 'append');
-    const page = this.newPage(ctx, orphan ? 'note' : input.kind, orphan ? `[result of ${input.name ?? 'tool'} call ${input.toolCallId}]\n${text}` : text, {
-      ...(input.toolCalls?.length ? { toolCalls: input.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })) } : {}),
-      ...(input.toolCallId && !orphan ? { toolCallId: input.toolCallId } : {}),
-      ...(input.name ? { name: input.name } : {}),
-      ...(importance !== undefined ? { importance } : {}),
-    });
+    const page = allocPage(
+      ctx,
+      this.clock(),
+      orphan ? 'note' : input.kind,
+      orphan ? `[result of ${input.name ?? 'tool'} call ${input.toolCallId}]\n${text}` : text,
+      {
+        ...(input.toolCalls?.length
+          ? { toolCalls: input.toolCalls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments })) }
+          : {}),
+        ...(input.toolCallId && !orphan ? { toolCallId: input.toolCallId } : {}),
+        ...(input.name ? { name: input.name } : {}),
+        ...(importance !== undefined ? { importance } : {}),
+      },
+    );
     if (owner && !orphan) owner.pages.push(page);
     else ctx.history.push({ t: 'unit', unit: { key: ctx.seq, pages: [page] } });
     return page;
   }
 
   /** A tool's output; above the large-output threshold the page shows head and tail and stores the rest. */
-  appendToolResult(pid: number | string, r: { toolCallId: string; name: string; output: string; importance?: number }): Page {
-    return this.append(pid, { kind: 'tool_result', content: r.output, toolCallId: r.toolCallId, name: r.name, ...(r.importance !== undefined ? { importance: r.importance } : {}) });
+  appendToolResult(
+    pid: number | string,
+    r: { toolCallId: string; name: string; output: string; importance?: number },
+  ): Page {
+    return this.append(pid, {
+      kind: 'tool_result',
+      content: r.output,
+      toolCallId: r.toolCallId,
+      name: r.name,
+      ...(r.importance !== undefined ? { importance: r.importance } : {}),
+    });
   }
 
   // ── the step: prepare, render, observe ────────────────────────────────────────────────────────
@@ -269,7 +292,8 @@ export class ContextManager {
    */
   async prepare(pid: number | string, opts: { currentStep?: string } = {}): Promise<void> {
     const ctx = this.ctx(pid);
-    if (ctx.busy) throw new KernelError('ESTATE', `prepare(${String(pid)}) is already running for this process`);
+    if (ctx.busy)
+      throw new KernelError('ESTATE', `prepare(${String(pid)}) is already running for this process`);
     ctx.busy = true;
     try {
       const query = opts.currentStep ? embedText(opts.currentStep) : null;
@@ -277,9 +301,16 @@ export class ContextManager {
       const sim = this.similarity(query);
       // A resident page similar to the step counts as used by it: the frequency signal of the scorer.
       for (const e of ctx.history) {
-        if (e.t === 'unit' && query && sim(e.unit) >= P.CTX_PREFETCH_SIMILARITY) for (const p of e.unit.pages) this.touch(ctx, p);
+        if (e.t === 'unit' && query && sim(e.unit) >= P.CTX_PREFETCH_SIMILARITY)
+          for (const p of e.unit.pages) touch(ctx, p);
       }
-      const plan = this.replacer.plan({ units: unitViews(ctx, sim), used: usedTokens(ctx), budget: ctx.budget, step: ctx.step, stubCost: this.replacer.leavesStubs ? STUB_COST_ESTIMATE : 0 });
+      const plan = this.replacer.plan({
+        units: unitViews(ctx, sim),
+        used: usedTokens(ctx),
+        budget: ctx.budget,
+        step: ctx.step,
+        stubCost: this.replacer.leavesStubs ? STUB_COST_ESTIMATE : 0,
+      });
       ctx.order = plan.order ?? null;
       if (plan.evict.length > 0) {
         const victims = new Set(plan.evict);
@@ -302,12 +333,16 @@ export class ContextManager {
     ensureFits(ctx, this.replacer, () => 0);
     const r = renderContext(ctx);
     const tokens = Math.ceil(r.rawTokens * ctx.calibration);
-    if (tokens > ctx.budget) throw new KernelError('EOVERFLOW', `render(${String(pid)}): ${tokens} tokens exceed the budget ${ctx.budget}`);
+    if (tokens > ctx.budget)
+      throw new KernelError(
+        'EOVERFLOW',
+        `render(${String(pid)}): ${tokens} tokens exceed the budget ${ctx.budget}`,
+      );
     let cache: CacheObservation | null = null;
     if (opts.record !== false) {
       ctx.step++;
       cache = ctx.cache.observe(r.segments);
-      this.account(ctx, cache, tokens);
+      accountRequest(ctx, cache, tokens);
     }
     return {
       messages: r.messages,
@@ -363,14 +398,24 @@ export class ContextManager {
       if (!id || best <= 0) return `[recall: no paged-out page matches "${clipTokens(input.query, 30)}"]`;
     }
     const text = await this.pageText(ctx, id);
-    const win = readWindow(id, text, input.offset ?? 0, Math.min(P.CTX_RECALL_MAX_TOKENS, largeLimit(ctx) - 120));
+    const win = readWindow(
+      id,
+      text,
+      input.offset ?? 0,
+      Math.min(P.CTX_RECALL_MAX_TOKENS, largeLimit(ctx) - 120),
+    );
     ctx.counters.faults++;
     const resident = this.findResident(ctx, id);
-    if (resident) this.touch(ctx, resident);
+    if (resident) touch(ctx, resident);
     const info = ctx.swapped.get(id);
     const label = info?.label ?? (resident ? `${resident.id} ${resident.kind}` : id);
     const out = `[page ${label}${input.offset ? `, from character ${input.offset}` : ''}]\n${win}`;
-    if (input.append) this.append(pid, { kind: 'note', content: out, importance: info?.importance ?? DEFAULT_IMPORTANCE.note });
+    if (input.append)
+      this.append(pid, {
+        kind: 'note',
+        content: out,
+        importance: info?.importance ?? DEFAULT_IMPORTANCE.note,
+      });
     return out;
   }
 
@@ -400,7 +445,10 @@ export class ContextManager {
   }
 
   globalMetrics(): GlobalContextMetrics {
-    return sumMetrics([...[...this.procs.values()].map((c) => computeMetrics(c, rawTokens(c))), ...this.closed], this.procs.size);
+    return sumMetrics(
+      [...[...this.procs.values()].map((c) => computeMetrics(c, rawTokens(c))), ...this.closed],
+      this.procs.size,
+    );
   }
 
   pids(): string[] {
@@ -428,7 +476,7 @@ export class ContextManager {
     const ctx = this.procs.get(pageId.slice(0, pageId.lastIndexOf('.')));
     if (!ctx) return null;
     const p = this.findResident(ctx, pageId);
-    if (p) this.touch(ctx, p);
+    if (p) touch(ctx, p);
     return p;
   }
 
@@ -443,74 +491,13 @@ export class ContextManager {
 
   private ctx(pid: number | string): ProcContext {
     const ctx = this.procs.get(String(pid));
-    if (!ctx) throw new KernelError('ENOPROC', `no context is open for process ${String(pid)}; call open(pid, …) first`, { details: { pid } });
-    return ctx;
-  }
-
-  private newPage(ctx: ProcContext, kind: PageKind, content: string, extra: Partial<Page>): Page {
-    ctx.seq++;
-    const id = `${String(ctx.pid)}.${ctx.seq}`;
-    const page: Page = {
-      id,
-      kind,
-      content,
-      tokens: 0,
-      importance: extra.importance ?? DEFAULT_IMPORTANCE[kind],
-      pinned: kind === 'pinned' || kind === 'system' || kind === 'task',
-      accessCount: 0,
-      lastAccess: ctx.step,
-      createdStep: ctx.step,
-      createdAt: this.clock(),
-      ...(extra.toolCalls ? { toolCalls: extra.toolCalls } : {}),
-      ...(extra.toolCallId ? { toolCallId: extra.toolCallId } : {}),
-      ...(extra.name ? { name: extra.name } : {}),
-    };
-    const limit = largeLimit(ctx);
-    // Counted once here (safeCountTokens estimates texts beyond CTX_COUNT_MAX_CHARS instead of tokenizing).
-    const full = safeCountTokens(content);
-    if (!page.pinned && full > limit) {
-      const view = headTail(content, limit, (omitted, headChars) =>
-        `[… ${omitted} characters omitted (page ${id}, ${full} tokens in all). Call the recall tool with {"page_id": "${id}", "offset": ${headChars}} to read on …]`,
-      );
-      page.content = view.view;
-      page.fullTokens = full;
-      ctx.pending.set(id, {
-        pageId: id,
-        kind,
-        content,
-        summary: '',
-        tokens: full,
-        importance: page.importance,
-        meta: { view: true, ...(page.toolCallId ? { toolCallId: page.toolCallId } : {}), ...(page.name ? { name: page.name } : {}) },
-      });
-    }
-    page.tokens =
-      page.fullTokens === undefined
-        ? P.CTX_MESSAGE_OVERHEAD_TOKENS + full + toolCallTokens(page.toolCalls)
-        : messageTokens(page.content, page.toolCalls);
-    return page;
-  }
-
-  private refreshSystem(ctx: ProcContext): void {
-    ctx.systemText = systemText(ctx.system, ctx.pinned);
-    ctx.systemTokens = ctx.systemText ? messageTokens(ctx.systemText) : 0;
-    ctx.systemHash = sha256Hex(canonicalJson({ r: 'system', c: ctx.systemText })).slice(0, 32);
-  }
-
-  private checkStatic(ctx: ProcContext): void {
-    const need = Math.ceil(staticRaw(ctx) * ctx.calibration) + P.CTX_STUB_MAX_TOKENS;
-    if (need > ctx.budget) {
+    if (!ctx)
       throw new KernelError(
-        'EOVERFLOW',
-        `context of process ${String(ctx.pid)}: the static prefix needs ${need - P.CTX_STUB_MAX_TOKENS} tokens (tools ${ctx.toolsTokens}, system + ${ctx.pinned.length} pinned ${ctx.systemTokens}, task ${ctx.task?.tokens ?? 0}) plus ${P.CTX_STUB_MAX_TOKENS} for history, but the budget is ${ctx.budget} (window ${ctx.window} − output reserve ${ctx.reserve}); pin less, shorten the system prompt or tool list, or use a model with a larger context window`,
-        { details: { pid: ctx.pid, need, budget: ctx.budget, pinned: ctx.pinned.length } },
+        'ENOPROC',
+        `no context is open for process ${String(pid)}; call open(pid, …) first`,
+        { details: { pid } },
       );
-    }
-  }
-
-  private touch(ctx: ProcContext, p: Page): void {
-    p.accessCount++;
-    p.lastAccess = ctx.step;
+    return ctx;
   }
 
   private findResident(ctx: ProcContext, id: string): Page | null {
@@ -538,9 +525,13 @@ export class ContextManager {
     ctx.counters.swapInMs.push(performance.now() - t0);
     if (ctx.counters.swapInMs.length > 1024) ctx.counters.swapInMs.shift();
     if (!stored) {
-      throw new KernelError('ENOTFOUND', `page ${id} of process ${String(ctx.pid)} is not resident and not in the page store (${this.store.name}); check the id in the stub`, {
-        details: { pid: ctx.pid, pageId: id },
-      });
+      throw new KernelError(
+        'ENOTFOUND',
+        `page ${id} of process ${String(ctx.pid)} is not resident and not in the page store (${this.store.name}); check the id in the stub`,
+        {
+          details: { pid: ctx.pid, pageId: id },
+        },
+      );
     }
     return stored.content;
   }
@@ -567,11 +558,21 @@ export class ContextManager {
     for (const run of victimRuns(ctx, victims)) {
       let s: string;
       try {
-        s = clipTokens(await this.summarizer.summarize(spanPages(ctx, run), { maxTokens: P.CTX_SUMMARY_MAX_TOKENS, pid: ctx.pid }), P.CTX_SUMMARY_MAX_TOKENS);
+        s = clipTokens(
+          await this.summarizer.summarize(spanPages(ctx, run), {
+            maxTokens: P.CTX_SUMMARY_MAX_TOKENS,
+            pid: ctx.pid,
+          }),
+          P.CTX_SUMMARY_MAX_TOKENS,
+        );
         ctx.counters.summaries++;
       } catch (err) {
         ctx.counters.summarizerFailures++;
-        log.warnOnce(`summarizer:${this.summarizer.name}`, 'summarizer failed; using the extractive fallback', { error: err instanceof Error ? err.message : String(err) });
+        log.warnOnce(
+          `summarizer:${this.summarizer.name}`,
+          'summarizer failed; using the extractive fallback',
+          { error: err instanceof Error ? err.message : String(err) },
+        );
         continue;
       }
       for (const e of run) if (e.t === 'unit') out.set(e.unit.key, s);
@@ -584,16 +585,5 @@ export class ContextManager {
     const batch = [...ctx.pending.values()];
     await this.store.put(ctx.pid, batch);
     for (const p of batch) if (ctx.pending.get(p.pageId) === p) ctx.pending.delete(p.pageId);
-  }
-
-  private account(ctx: ProcContext, obs: CacheObservation, tokens: number): void {
-    const c = ctx.counters;
-    c.renders++;
-    c.utilisationSum += tokens / ctx.budget;
-    const price = ctx.price ?? { input: 1, cachedInput: P.CTX_CACHED_PRICE_RATIO, cacheWrite: 1.25 };
-    const cached = ctx.cacheRule === 'anthropic' ? obs.anthropicRead : ctx.cacheRule === 'vllm' ? obs.vllmCached : obs.openaiCached;
-    const write = ctx.cacheRule === 'anthropic' ? obs.anthropicWrite : 0;
-    c.costUsd += ((obs.input - cached - write) * price.input + cached * price.cachedInput + write * price.cacheWrite) / 1e6;
-    c.costUncachedUsd += (obs.input * price.input) / 1e6;
   }
 }

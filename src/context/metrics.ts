@@ -3,7 +3,8 @@
  * model, and `registerContextMetrics` which exposes them as Prometheus gauges (prom-client, read at scrape).
  */
 import { Gauge, type Registry } from 'prom-client';
-import { type CacheTotals, emptyTotals, hitRatio } from './cache-model.js';
+import * as P from '../param.js';
+import { type CacheObservation, type CacheTotals, emptyTotals, hitRatio } from './cache-model.js';
 import type { CacheRule, ProcContext } from './table.js';
 
 export interface LatencySummary {
@@ -35,7 +36,12 @@ export interface ContextMetrics {
   /** Page faults (recalls and prefetches) per rendered request. */
   faultRate: number;
   swapIn: LatencySummary;
-  cache: CacheTotals & { openaiHitRatio: number; vllmHitRatio: number; anthropicHitRatio: number; ceilingHitRatio: number };
+  cache: CacheTotals & {
+    openaiHitRatio: number;
+    vllmHitRatio: number;
+    anthropicHitRatio: number;
+    ceilingHitRatio: number;
+  };
   /** What the provider reported through observeUsage (to compare with the model above). */
   reported: { input: number; cachedInput: number; hitRatio: number };
   cost: { rule: CacheRule; priced: boolean; effectiveInput: number; withoutCache: number; relative: number };
@@ -56,7 +62,12 @@ export interface GlobalContextMetrics {
   residentTokens: number;
   swappedPages: number;
   swapIn: LatencySummary;
-  cache: CacheTotals & { openaiHitRatio: number; vllmHitRatio: number; anthropicHitRatio: number; ceilingHitRatio: number };
+  cache: CacheTotals & {
+    openaiHitRatio: number;
+    vllmHitRatio: number;
+    anthropicHitRatio: number;
+    ceilingHitRatio: number;
+  };
   cost: { effectiveInput: number; withoutCache: number; relative: number };
   meanUtilisation: number;
 }
@@ -114,7 +125,11 @@ export function computeMetrics(ctx: ProcContext, raw: number): ContextMetrics {
     faultRate: c.renders ? c.faults / c.renders : 0,
     swapIn: latency(c.swapInMs),
     cache: withRatios(totals),
-    reported: { input: c.reportedInput, cachedInput: c.reportedCached, hitRatio: hitRatio(c.reportedCached, c.reportedInput) },
+    reported: {
+      input: c.reportedInput,
+      cachedInput: c.reportedCached,
+      hitRatio: hitRatio(c.reportedCached, c.reportedInput),
+    },
     cost: {
       rule: ctx.cacheRule,
       priced: ctx.price !== null,
@@ -203,7 +218,13 @@ export function foldClosed(all: readonly ContextMetrics[]): ContextMetrics {
       cachedInput: all.reduce((n, m) => n + m.reported.cachedInput, 0),
       hitRatio: 0,
     },
-    cost: { rule: 'openai', priced: false, effectiveInput: g.cost.effectiveInput, withoutCache: g.cost.withoutCache, relative: g.cost.relative },
+    cost: {
+      rule: 'openai',
+      priced: false,
+      effectiveInput: g.cost.effectiveInput,
+      withoutCache: g.cost.withoutCache,
+      relative: g.cost.relative,
+    },
     calibration: 1,
     summaries: all.reduce((n, m) => n + m.summaries, 0),
     summarizerFailures: all.reduce((n, m) => n + m.summarizerFailures, 0),
@@ -229,15 +250,39 @@ export function registerContextMetrics(registry: Registry, cm: ContextMetricsSou
     ['aos_context_utilisation', 'prompt tokens / budget', (m) => m.utilisation],
     ['aos_context_resident_pages', 'pages in the window (working set)', (m) => m.residentPages],
     ['aos_context_swapped_pages', 'pages paged out to the store', (m) => m.swappedPages],
-    ['aos_context_prefix_hit_ratio_openai', 'prompt-cache hit ratio under OpenAI rules (computed in-process)', (m) => m.cache.openaiHitRatio],
-    ['aos_context_prefix_hit_ratio_vllm', 'prompt-cache hit ratio under vLLM 16-token block rules', (m) => m.cache.vllmHitRatio],
-    ['aos_context_prefix_hit_ratio_anthropic', 'prompt-cache read ratio under Anthropic breakpoint rules', (m) => m.cache.anthropicHitRatio],
-    ['aos_context_cache_breaks', 'requests whose prompt did not extend the previous one', (m) => m.cache.cacheBreaks],
+    [
+      'aos_context_prefix_hit_ratio_openai',
+      'prompt-cache hit ratio under OpenAI rules (computed in-process)',
+      (m) => m.cache.openaiHitRatio,
+    ],
+    [
+      'aos_context_prefix_hit_ratio_vllm',
+      'prompt-cache hit ratio under vLLM 16-token block rules',
+      (m) => m.cache.vllmHitRatio,
+    ],
+    [
+      'aos_context_prefix_hit_ratio_anthropic',
+      'prompt-cache read ratio under Anthropic breakpoint rules',
+      (m) => m.cache.anthropicHitRatio,
+    ],
+    [
+      'aos_context_cache_breaks',
+      'requests whose prompt did not extend the previous one',
+      (m) => m.cache.cacheBreaks,
+    ],
     ['aos_context_page_faults', 'recalls and prefetches', (m) => m.faults],
     ['aos_context_fault_rate', 'page faults per request', (m) => m.faultRate],
     ['aos_context_evictions', 'eviction events (each a chunk)', (m) => m.evictionEvents],
-    ['aos_context_swap_in_p99_seconds', 'p99 latency of reading a page from the store', (m) => m.swapIn.p99Ms / 1000],
-    ['aos_context_effective_input_cost', 'input cost with caching (USD, or relative units when unpriced)', (m) => m.cost.effectiveInput],
+    [
+      'aos_context_swap_in_p99_seconds',
+      'p99 latency of reading a page from the store',
+      (m) => m.swapIn.p99Ms / 1000,
+    ],
+    [
+      'aos_context_effective_input_cost',
+      'input cost with caching (USD, or relative units when unpriced)',
+      (m) => m.cost.effectiveInput,
+    ],
   ];
   for (const [name, help, read] of perPid) {
     new Gauge({
@@ -259,4 +304,24 @@ export function registerContextMetrics(registry: Registry, cm: ContextMetricsSou
       this.set(cm.globalMetrics().cache.openaiHitRatio);
     },
   });
+}
+
+/** Counts one rendered request: utilisation and input cost under the process's cache rule. */
+export function accountRequest(ctx: ProcContext, obs: CacheObservation, tokens: number): void {
+  const c = ctx.counters;
+  c.renders++;
+  c.utilisationSum += tokens / ctx.budget;
+  // Unpriced models are costed relative to an input price of 1 (cached 0.1×, Anthropic cache write 1.25×).
+  const price = ctx.price ?? { input: 1, cachedInput: P.CTX_CACHED_PRICE_RATIO, cacheWrite: 1.25 };
+  const cached =
+    ctx.cacheRule === 'anthropic'
+      ? obs.anthropicRead
+      : ctx.cacheRule === 'vllm'
+        ? obs.vllmCached
+        : obs.openaiCached;
+  const write = ctx.cacheRule === 'anthropic' ? obs.anthropicWrite : 0;
+  c.costUsd +=
+    ((obs.input - cached - write) * price.input + cached * price.cachedInput + write * price.cacheWrite) /
+    1e6;
+  c.costUncachedUsd += (obs.input * price.input) / 1e6;
 }

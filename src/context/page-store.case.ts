@@ -14,7 +14,11 @@ export function pageStoreCases(makeStore: () => PageStore, opts: { integerPids: 
     tokens: 12,
     importance: 0.4,
     embedding: embedText(content),
-    meta: { toolCallId: 'call_1', name: 'read_file', toolCalls: [{ id: 'x', name: 'y', arguments: '{"a":1}' }] },
+    meta: {
+      toolCallId: 'call_1',
+      name: 'read_file',
+      toolCalls: [{ id: 'x', name: 'y', arguments: '{"a":1}' }],
+    },
   });
 
   it('puts, gets, upserts and deletes pages per process', async () => {
@@ -40,10 +44,22 @@ export function pageStoreCases(makeStore: () => PageStore, opts: { integerPids: 
     const store = makeStore();
     const cm = new ContextManager({ store });
     cm.open(201, { contextWindow: 3000, outputReserve: 300, system: 'sys', task: 'task' });
-    const first = cm.append(201, { kind: 'user', content: 'The vault combination is 31-41-59; keep it safe.', importance: 0.05 });
+    const first = cm.append(201, {
+      kind: 'user',
+      content: 'The vault combination is 31-41-59; keep it safe.',
+      importance: 0.05,
+    });
     for (let i = 0; i < 60; i++) {
-      cm.append(201, { kind: 'assistant', content: `step ${i}`, toolCalls: [{ id: `c${i}`, name: 'ls', arguments: '{}' }] });
-      cm.appendToolResult(201, { toolCallId: `c${i}`, name: 'ls', output: `listing ${i}: ${'file '.repeat(40)}` });
+      cm.append(201, {
+        kind: 'assistant',
+        content: `step ${i}`,
+        toolCalls: [{ id: `c${i}`, name: 'ls', arguments: '{}' }],
+      });
+      cm.appendToolResult(201, {
+        toolCallId: `c${i}`,
+        name: 'ls',
+        output: `listing ${i}: ${'file '.repeat(40)}`,
+      });
     }
     await cm.prepare(201);
     expect(cm.residentPageIds(201)).not.toContain(first.id);

@@ -6,4 +6,6 @@ import { MemoryPageStore } from './store.js';
 
 describe('MemoryPageStore', () => pageStoreCases(() => new MemoryPageStore(), { integerPids: false }));
 
-await describeBackends('SqlPageStore', (ctx) => pageStoreCases(() => new SqlPageStore(ctx().driver), { integerPids: true }));
+await describeBackends('SqlPageStore', (ctx) =>
+  pageStoreCases(() => new SqlPageStore(ctx().driver), { integerPids: true }),
+);

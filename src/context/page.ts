@@ -10,7 +10,15 @@ import { countTokens } from '../llm/tokenizer.js';
 import * as P from '../param.js';
 import { canonicalJson } from '../util/canonical.js';
 
-export type PageKind = 'system' | 'task' | 'pinned' | 'user' | 'assistant' | 'tool_result' | 'note' | 'summary';
+export type PageKind =
+  | 'system'
+  | 'task'
+  | 'pinned'
+  | 'user'
+  | 'assistant'
+  | 'tool_result'
+  | 'note'
+  | 'summary';
 export type AppendKind = 'user' | 'assistant' | 'tool_result' | 'note' | 'summary';
 export const APPEND_KINDS: readonly AppendKind[] = ['user', 'assistant', 'tool_result', 'note', 'summary'];
 
@@ -73,7 +81,8 @@ export function safeCountTokens(text: string): number {
 export function toolCallTokens(calls: readonly ToolCall[] | undefined): number {
   if (!calls) return 0;
   let n = 0;
-  for (const c of calls) n += safeCountTokens(c.name) + safeCountTokens(c.arguments) + P.CTX_MESSAGE_OVERHEAD_TOKENS;
+  for (const c of calls)
+    n += safeCountTokens(c.name) + safeCountTokens(c.arguments) + P.CTX_MESSAGE_OVERHEAD_TOKENS;
   return n;
 }
 
@@ -86,7 +95,10 @@ export function messageTokens(content: string, calls?: readonly ToolCall[]): num
 export function contentText(content: unknown, what: string): string {
   if (typeof content === 'string') return content;
   if (content === undefined || content === null) {
-    throw new KernelError('EINVAL', `${what}: content is missing; pass a string (or a JSON-serialisable value)`);
+    throw new KernelError(
+      'EINVAL',
+      `${what}: content is missing; pass a string (or a JSON-serialisable value)`,
+    );
   }
   return canonicalJson(content);
 }
@@ -110,7 +122,11 @@ export interface HeadTail {
  * Cuts a large text into a head+tail view of at most `maxTokens` tokens. Cuts fall on line ends where a
  * line end is near, so the model sees whole lines. `marker(omittedChars)` writes the middle line.
  */
-export function headTail(text: string, maxTokens: number, marker: (omittedChars: number, headChars: number) => string): HeadTail {
+export function headTail(
+  text: string,
+  maxTokens: number,
+  marker: (omittedChars: number, headChars: number) => string,
+): HeadTail {
   const markerBudget = 80;
   const room = Math.max(16, maxTokens - markerBudget);
   let headTok = Math.floor(room * 0.6);
@@ -155,8 +171,14 @@ export function oneLine(text: string, maxChars = 120): string {
   return clipped.replace(/\s+/g, ' ');
 }
 
-export function describePage(p: Pick<Page, 'id' | 'kind' | 'name' | 'toolCalls' | 'fullTokens' | 'tokens'>): string {
+export function describePage(
+  p: Pick<Page, 'id' | 'kind' | 'name' | 'toolCalls' | 'fullTokens' | 'tokens'>,
+): string {
   const what =
-    p.kind === 'tool_result' ? `tool_result ${p.name ?? ''}`.trim() : p.toolCalls?.length ? `assistant → ${p.toolCalls.map((c) => c.name).join(', ')}` : p.kind;
+    p.kind === 'tool_result'
+      ? `tool_result ${p.name ?? ''}`.trim()
+      : p.toolCalls?.length
+        ? `assistant → ${p.toolCalls.map((c) => c.name).join(', ')}`
+        : p.kind;
   return `${p.id} ${what}, ${p.fullTokens ?? p.tokens} tokens`;
 }

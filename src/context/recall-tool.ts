@@ -30,16 +30,26 @@ export const RECALL_TOOL: ToolSpec = {
 };
 
 /** Validates the model's raw JSON arguments and performs the recall. */
-export async function runRecallTool(cm: ContextManager, pid: number | string, rawArguments: string): Promise<string> {
+export async function runRecallTool(
+  cm: ContextManager,
+  pid: number | string,
+  rawArguments: string,
+): Promise<string> {
   let parsed: unknown;
   try {
     parsed = rawArguments.trim() === '' ? {} : JSON.parse(rawArguments);
   } catch {
-    throw new KernelError('EINVAL', 'recall: arguments are not valid JSON; send {"page_id": "<id>"} or {"query": "<words>"}');
+    throw new KernelError(
+      'EINVAL',
+      'recall: arguments are not valid JSON; send {"page_id": "<id>"} or {"query": "<words>"}',
+    );
   }
   const r = args.safeParse(parsed);
   if (!r.success) {
-    throw new KernelError('EINVAL', `recall: ${r.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ')}`);
+    throw new KernelError(
+      'EINVAL',
+      `recall: ${r.error.issues.map((i) => `${i.path.join('.') || 'arguments'}: ${i.message}`).join('; ')}`,
+    );
   }
   if (!r.data.page_id && !r.data.query) throw new KernelError('EINVAL', 'recall: give page_id or query');
   return cm.recall(pid, {

@@ -8,7 +8,10 @@ import { safeCountTokens } from './page.js';
 
 export function readWindow(id: string, text: string, offset: number, maxTokens: number): string {
   if (!Number.isInteger(offset) || offset < 0 || offset > text.length) {
-    throw new KernelError('EINVAL', `recall: offset ${String(offset)} is outside page ${id} (0…${text.length} characters)`);
+    throw new KernelError(
+      'EINVAL',
+      `recall: offset ${String(offset)} is outside page ${id} (0…${text.length} characters)`,
+    );
   }
   let take = Math.min(text.length - offset, maxTokens * 6);
   if (safeCountTokens(text.slice(offset, offset + take)) > maxTokens) {

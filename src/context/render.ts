@@ -26,7 +26,9 @@ const hashes = new WeakMap<object, string>();
 function messageHash(key: object, m: ChatMessage): string {
   let h = hashes.get(key);
   if (h === undefined) {
-    h = sha256Hex(canonicalJson({ r: m.role, c: m.content, t: m.toolCalls, i: m.toolCallId, n: m.name })).slice(0, 32);
+    h = sha256Hex(
+      canonicalJson({ r: m.role, c: m.content, t: m.toolCalls, i: m.toolCallId, n: m.name }),
+    ).slice(0, 32);
     hashes.set(key, h);
   }
   return h;
@@ -36,7 +38,11 @@ function messageHash(key: object, m: ChatMessage): string {
 export function canonicalTools(tools: readonly ToolSpec[]): ToolSpec[] {
   return [...tools]
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((t) => ({ name: t.name, description: t.description, parameters: JSON.parse(canonicalJson(t.parameters ?? {})) }));
+    .map((t) => ({
+      name: t.name,
+      description: t.description,
+      parameters: JSON.parse(canonicalJson(t.parameters ?? {})),
+    }));
 }
 
 export function systemText(system: Page | null, pinned: readonly Page[]): string {
@@ -50,9 +56,16 @@ export function systemText(system: Page | null, pinned: readonly Page[]): string
 function pageMessage(p: Page): ChatMessage {
   switch (p.kind) {
     case 'assistant':
-      return p.toolCalls?.length ? { role: 'assistant', content: p.content, toolCalls: p.toolCalls } : { role: 'assistant', content: p.content };
+      return p.toolCalls?.length
+        ? { role: 'assistant', content: p.content, toolCalls: p.toolCalls }
+        : { role: 'assistant', content: p.content };
     case 'tool_result':
-      return { role: 'tool', content: p.content, toolCallId: p.toolCallId ?? '', ...(p.name ? { name: p.name } : {}) };
+      return {
+        role: 'tool',
+        content: p.content,
+        toolCallId: p.toolCallId ?? '',
+        ...(p.name ? { name: p.name } : {}),
+      };
     default:
       return { role: 'user', content: p.content };
   }
@@ -115,7 +128,11 @@ export function renderContext(ctx: ProcContext): Rendered {
         push(p, pageMessage(p), p.tokens);
         results.delete(c.id);
       } else {
-        push({}, { role: 'tool', content: MISSING_RESULT_TEXT, toolCallId: c.id, name: c.name }, missingResultTokens());
+        push(
+          {},
+          { role: 'tool', content: MISSING_RESULT_TEXT, toolCallId: c.id, name: c.name },
+          missingResultTokens(),
+        );
       }
     }
     for (const p of results.values()) push(p, pageMessage(p), p.tokens);
@@ -129,7 +146,12 @@ export function renderContext(ctx: ProcContext): Rendered {
  * CTX_BREAKPOINT_EVERY (a stable position, so a later request finds it within Anthropic's 20-block
  * lookback however many messages a step added); and on the last message. At most 3 of Anthropic's 4.
  */
-function placeBreakpoints(messages: ChatMessage[], segments: Segment[], staticMessages: number, segOffset: number): void {
+function placeBreakpoints(
+  messages: ChatMessage[],
+  segments: Segment[],
+  staticMessages: number,
+  segOffset: number,
+): void {
   const mark = (i: number) => {
     const m = messages[i];
     const s = segments[i + segOffset];

@@ -118,7 +118,9 @@ export class SeedsReplacer implements Replacer {
   plan(input: ReplacementInput): ReplacementPlan {
     const maxAge = Math.max(1, ...input.units.map((u) => input.step - u.lastAccess));
     const victim = (u: UnitView) =>
-      0.4 * ((input.step - u.lastAccess) / maxAge) + 0.3 * (1 / (1 + u.accessCount)) + 0.3 * (1 - u.importance);
+      0.4 * ((input.step - u.lastAccess) / maxAge) +
+      0.3 * (1 / (1 + u.accessCount)) +
+      0.3 * (1 - u.importance);
     const evict = input.used > input.budget ? pickVictims(input, input.budget, victim) : [];
     const gone = new Set(evict);
     const keep = (u: UnitView) => 1 - (input.step - u.lastAccess) / maxAge + u.importance + u.similarity;

@@ -9,10 +9,20 @@ import { type CacheTotals, PromptCacheModel } from './cache-model.js';
 import type { Page } from './page.js';
 import type { StoredPage } from './store.js';
 import type { StubEntry } from './summarizer.js';
-import { type CacheRule, type Counters, type Entry, type Price, type ProcContext, type SwappedInfo, makeStub } from './table.js';
+import {
+  type CacheRule,
+  type Counters,
+  type Entry,
+  makeStub,
+  type Price,
+  type ProcContext,
+  type SwappedInfo,
+} from './table.js';
 
 type SwappedJson = Omit<SwappedInfo, 'embedding'> & { e: string };
-type EntryJson = { t: 'unit'; key: number; pages: Page[] } | { t: 'stub'; key: number; entries: StubEntry[]; summary: string };
+type EntryJson =
+  | { t: 'unit'; key: number; pages: Page[] }
+  | { t: 'stub'; key: number; entries: StubEntry[]; summary: string };
 
 interface ContextStateV1 {
   v: 1;
@@ -74,12 +84,17 @@ export function exportContext(ctx: ProcContext): ContextStateV1 {
     systemTokens: ctx.systemTokens,
     systemHash: ctx.systemHash,
     history: ctx.history.map(
-      (e): EntryJson => (e.t === 'unit' ? { t: 'unit', key: e.unit.key, pages: e.unit.pages } : { t: 'stub', key: e.stub.key, entries: e.stub.entries, summary: e.stub.summary }),
+      (e): EntryJson =>
+        e.t === 'unit'
+          ? { t: 'unit', key: e.unit.key, pages: e.unit.pages }
+          : { t: 'stub', key: e.stub.key, entries: e.stub.entries, summary: e.stub.summary },
     ),
     seq: ctx.seq,
     step: ctx.step,
     calibration: ctx.calibration,
-    swapped: [...ctx.swapped.values()].map(({ embedding, ...rest }): SwappedJson => ({ ...rest, e: q8(embedding) })),
+    swapped: [...ctx.swapped.values()].map(
+      ({ embedding, ...rest }): SwappedJson => ({ ...rest, e: q8(embedding) }),
+    ),
     pending: [...ctx.pending.values()].map(({ embedding: _e, ...rest }) => rest),
     prefetched: [...ctx.prefetched],
     cache: ctx.cache.exportState(),
@@ -91,18 +106,35 @@ export function exportContext(ctx: ProcContext): ContextStateV1 {
 
 export function importContext(pid: number | string, state: unknown): ProcContext {
   const s = state as Partial<ContextStateV1> | null;
-  if (!s || typeof s !== 'object' || s.v !== 1 || !Array.isArray(s.history) || !Array.isArray(s.swapped) || typeof s.budget !== 'number') {
-    throw new KernelError('EINVAL', `importState(${String(pid)}): not a context state of version 1 (was it produced by exportState?)`);
+  if (
+    !s ||
+    typeof s !== 'object' ||
+    s.v !== 1 ||
+    !Array.isArray(s.history) ||
+    !Array.isArray(s.swapped) ||
+    typeof s.budget !== 'number'
+  ) {
+    throw new KernelError(
+      'EINVAL',
+      `importState(${String(pid)}): not a context state of version 1 (was it produced by exportState?)`,
+    );
   }
   if (String(s.pid) !== String(pid)) {
-    throw new KernelError('EINVAL', `importState(${String(pid)}): the state belongs to process ${String(s.pid)}`);
+    throw new KernelError(
+      'EINVAL',
+      `importState(${String(pid)}): the state belongs to process ${String(s.pid)}`,
+    );
   }
   const st = clone(s as ContextStateV1);
   const cache = new PromptCacheModel();
   cache.importState(st.cache);
-  const swapped = new Map(st.swapped.map(({ e, ...rest }): [string, SwappedInfo] => [rest.id, { ...rest, embedding: unq8(e) }]));
+  const swapped = new Map(
+    st.swapped.map(({ e, ...rest }): [string, SwappedInfo] => [rest.id, { ...rest, embedding: unq8(e) }]),
+  );
   const history: Entry[] = st.history.map((e) =>
-    e.t === 'unit' ? { t: 'unit', unit: { key: e.key, pages: e.pages } } : { t: 'stub', stub: makeStub(e.key, e.entries, e.summary) },
+    e.t === 'unit'
+      ? { t: 'unit', unit: { key: e.key, pages: e.pages } }
+      : { t: 'stub', stub: makeStub(e.key, e.entries, e.summary) },
   );
   return {
     pid: st.pid,
@@ -123,7 +155,15 @@ export function importContext(pid: number | string, state: unknown): ProcContext
     step: st.step,
     calibration: st.calibration,
     swapped,
-    pending: new Map(st.pending.map((p) => [p.pageId, { ...p, ...(swapped.get(p.pageId) ? { embedding: swapped.get(p.pageId)?.embedding } : {}) } as StoredPage])),
+    pending: new Map(
+      st.pending.map((p) => [
+        p.pageId,
+        {
+          ...p,
+          ...(swapped.get(p.pageId) ? { embedding: swapped.get(p.pageId)?.embedding } : {}),
+        } as StoredPage,
+      ]),
+    ),
     prefetched: new Set(st.prefetched),
     cache,
     cacheRule: st.cacheRule,

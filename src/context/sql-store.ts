@@ -12,7 +12,10 @@ import type { PageStore, StoredPage } from './store.js';
 function intPid(pid: number | string): number {
   const n = typeof pid === 'number' ? pid : Number(pid);
   if (!Number.isSafeInteger(n)) {
-    throw new KernelError('EINVAL', `SqlPageStore keys pages by integer pid; got "${String(pid)}" (use MemoryPageStore for string pids)`);
+    throw new KernelError(
+      'EINVAL',
+      `SqlPageStore keys pages by integer pid; got "${String(pid)}" (use MemoryPageStore for string pids)`,
+    );
   }
   return n;
 }
@@ -62,7 +65,9 @@ export class SqlPageStore implements PageStore {
       if (pages.length === 1) await write(this.driver);
       else await this.driver.transaction(write);
     } catch (err) {
-      throw err instanceof KernelError ? err : backendError(err, this.driver.location, 'context_pages insert');
+      throw err instanceof KernelError
+        ? err
+        : backendError(err, this.driver.location, 'context_pages insert');
     }
   }
 

@@ -75,7 +75,8 @@ export function buildStub(entries: readonly StubEntry[], summary: string | undef
   const head = `[context: ${entries.length} earlier message${entries.length === 1 ? '' : 's'} (${total} tokens) paged out to storage. To read one again call the recall tool with its page id.]`;
   const lines = [head];
   if (summary) lines.push(`Summary: ${summary}`);
-  const listed = entries.length <= MAX_LISTED ? entries : [...entries.slice(0, MAX_LISTED - 2), ...entries.slice(-2)];
+  const listed =
+    entries.length <= MAX_LISTED ? entries : [...entries.slice(0, MAX_LISTED - 2), ...entries.slice(-2)];
   for (const [i, e] of listed.entries()) {
     if (entries.length > MAX_LISTED && i === MAX_LISTED - 2) {
       const first = entries[MAX_LISTED - 2];

@@ -7,7 +7,7 @@
 import type { ToolCall, ToolSpec } from '../llm/model.js';
 import * as P from '../param.js';
 import { sha256Hex } from '../util/canonical.js';
-import { PromptCacheModel } from './cache-model.js';
+import type { PromptCacheModel } from './cache-model.js';
 import { describePage, messageTokens, oneLine, type Page, type PageKind } from './page.js';
 import type { StoredPage } from './store.js';
 import { buildStub, type StubEntry } from './summarizer.js';
@@ -149,7 +149,14 @@ export function entryTokens(e: Entry): number {
 
 export function makeStub(key: number, entries: StubEntry[], summary: string): Stub {
   const text = buildStub(entries, summary || undefined);
-  return { key, entries, summary, text, tokens: messageTokens(text), hash: sha256Hex(`stub\u0000${text}`).slice(0, 32) };
+  return {
+    key,
+    entries,
+    summary,
+    text,
+    tokens: messageTokens(text),
+    hash: sha256Hex(`stub\u0000${text}`).slice(0, 32),
+  };
 }
 
 export function stubEntry(p: Page): StubEntry {

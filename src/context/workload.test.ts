@@ -7,8 +7,18 @@ import { runWorkload } from './workload.js';
 describe('synthetic long-run workload (seeded)', () => {
   it('keeps the prefix cache hot where the seeds policy destroys it, without overflowing', async () => {
     const ours = await runWorkload({ steps: 50, contextWindow: 32_000, seed: 11 });
-    const seeds = await runWorkload({ steps: 50, contextWindow: 32_000, seed: 11, replacer: new SeedsReplacer() });
-    const append = await runWorkload({ steps: 50, contextWindow: 32_000, seed: 11, replacer: new AppendOnlyReplacer() });
+    const seeds = await runWorkload({
+      steps: 50,
+      contextWindow: 32_000,
+      seed: 11,
+      replacer: new SeedsReplacer(),
+    });
+    const append = await runWorkload({
+      steps: 50,
+      contextWindow: 32_000,
+      seed: 11,
+      replacer: new AppendOnlyReplacer(),
+    });
     for (const r of [ours, seeds, append]) {
       expect(r.overflow).toBe(false);
       expect(r.maxTokens).toBeLessThanOrEqual(r.budget);

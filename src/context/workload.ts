@@ -48,13 +48,24 @@ function lognormal(rnd: () => number, median: number, sigma: number): number {
   return Math.max(5, Math.round(median * Math.exp(sigma * z)));
 }
 
-export const WORKLOAD_TOOLS: ToolSpec[] = ['read_file', 'write_file', 'run_shell', 'search_code', 'http_get', 'sql_query', 'recall', 'list_dir'].map(
-  (name) => ({
-    name,
-    description: `${name.replace('_', ' ')}: performs the operation and returns its output as text.`,
-    parameters: { type: 'object', properties: { arg: { type: 'string', description: 'the argument' } }, required: ['arg'] },
-  }),
-);
+export const WORKLOAD_TOOLS: ToolSpec[] = [
+  'read_file',
+  'write_file',
+  'run_shell',
+  'search_code',
+  'http_get',
+  'sql_query',
+  'recall',
+  'list_dir',
+].map((name) => ({
+  name,
+  description: `${name.replace('_', ' ')}: performs the operation and returns its output as text.`,
+  parameters: {
+    type: 'object',
+    properties: { arg: { type: 'string', description: 'the argument' } },
+    required: ['arg'],
+  },
+}));
 
 const ACTION_TOOLS = WORKLOAD_TOOLS.map((t) => t.name).filter((n) => n !== 'recall');
 
@@ -95,13 +106,21 @@ export interface WorkloadResult {
 
 export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadResult> {
   const rnd = mulberry32(opts.seed);
-  const cm = new ContextManager({ ...(opts.replacer ? { replacer: opts.replacer } : {}), ...(opts.store ? { store: opts.store } : {}) });
+  const cm = new ContextManager({
+    ...(opts.replacer ? { replacer: opts.replacer } : {}),
+    ...(opts.store ? { store: opts.store } : {}),
+  });
   const pid = opts.pid ?? 1;
   const median = opts.medianObservation ?? 350;
   const huge = opts.hugeChance ?? 0.03;
   const recallChance = opts.recallChance ?? 0.04;
   const sys = `You are a careful software agent. ${words(rnd, 600, VOCAB)}`;
-  cm.open(pid, { contextWindow: opts.contextWindow, system: sys, tools: WORKLOAD_TOOLS, task: `Task: ${words(rnd, 80, VOCAB)}` });
+  cm.open(pid, {
+    contextWindow: opts.contextWindow,
+    system: sys,
+    tools: WORKLOAD_TOOLS,
+    task: `Task: ${words(rnd, 80, VOCAB)}`,
+  });
   let maxTokens = 0;
   let overflow = false;
   const topics: string[][] = [];
