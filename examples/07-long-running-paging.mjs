@@ -1,14 +1,18 @@
 // A long-running agent whose history outgrows its context window: the context manager pages old turns out
 // to storage (PGlite, in memory here), leaves stubs the agent can recall, keeps the prompt-cache prefix
 // stable, and never overflows. Run: npm run build && node examples/07-long-running-paging.mjs
-import { ContextManager, RECALL_TOOL, SqlPageStore, openStorage, runRecallTool } from 'agent-os-kernel';
+import { ContextManager, openStorage, RECALL_TOOL, runRecallTool, SqlPageStore } from 'agent-os-kernel';
 
 const storage = await openStorage('memory://');
 const cm = new ContextManager({ store: new SqlPageStore(storage) });
 const pid = 7;
 const tools = [
   RECALL_TOOL,
-  { name: 'read_file', description: 'Read a file.', parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] } },
+  {
+    name: 'read_file',
+    description: 'Read a file.',
+    parameters: { type: 'object', properties: { path: { type: 'string' } }, required: ['path'] },
+  },
 ];
 cm.open(pid, {
   contextWindow: 16_000, // a small window so paging starts early
@@ -22,7 +26,11 @@ cm.open(pid, {
 // A deterministic stand-in for the model: read file after file; outputs vary in size, one is huge.
 const fileText = (i) => {
   const lines = i === 40 ? 20_000 : 20 + ((i * 37) % 120);
-  return Array.from({ length: lines }, (_, n) => `src/module${i}.ts:${n + 1}: const v${n} = compute${i}(${n}); // ${n % 7 === 0 ? 'TODO check bounds' : 'ok'}`).join('\n');
+  return Array.from(
+    { length: lines },
+    (_, n) =>
+      `src/module${i}.ts:${n + 1}: const v${n} = compute${i}(${n}); // ${n % 7 === 0 ? 'TODO check bounds' : 'ok'}`,
+  ).join('\n');
 };
 let maxTokens = 0;
 let budget = 0;
@@ -35,7 +43,9 @@ for (let step = 1; step <= 120; step++) {
   cm.append(pid, {
     kind: 'assistant',
     content: `Module ${step - 1} reviewed; reading the next one.`,
-    toolCalls: [{ id: callId, name: 'read_file', arguments: JSON.stringify({ path: `src/module${step}.ts` }) }],
+    toolCalls: [
+      { id: callId, name: 'read_file', arguments: JSON.stringify({ path: `src/module${step}.ts` }) },
+    ],
   });
   cm.appendToolResult(pid, { toolCallId: callId, name: 'read_file', output: fileText(step) });
 }
@@ -51,11 +61,15 @@ const m = cm.metrics(pid);
 console.log('stub in the prompt:', `${stub?.content.split('\n')[0].slice(0, 110)}…`);
 console.log(`recalled page ${firstId}: ${recalled.split('\n')[1]}`);
 console.log(`steps ${m.renders}, largest prompt ${maxTokens} / budget ${budget} tokens (never over)`);
-console.log(`resident pages ${m.residentPages}, paged out ${m.swappedPages}, eviction chunks ${m.evictionEvents}, faults ${m.faults}`);
+console.log(
+  `resident pages ${m.residentPages}, paged out ${m.swappedPages}, eviction chunks ${m.evictionEvents}, faults ${m.faults}`,
+);
 console.log(
   `prefix-cache hit: OpenAI rules ${(m.cache.openaiHitRatio * 100).toFixed(1)}%, Anthropic ${(m.cache.anthropicHitRatio * 100).toFixed(1)}%, cache breaks ${m.cache.cacheBreaks}`,
 );
-console.log(`effective input cost ${(m.cost.relative * 100).toFixed(1)}% of uncached; swap-in p50 ${m.swapIn.p50Ms.toFixed(2)} ms`);
+console.log(
+  `effective input cost ${(m.cost.relative * 100).toFixed(1)}% of uncached; swap-in p50 ${m.swapIn.p50Ms.toFixed(2)} ms`,
+);
 if (maxTokens > budget || !recalled.includes('module1.ts:1:')) throw new Error('paging example failed');
 await cm.close(pid);
 await storage.close();
