@@ -227,6 +227,32 @@ export function providerConformance(t: ConformanceTarget): void {
       expect(e.retryable).toBe(true);
     });
 
+    it('aborting mid-stream ends the stream with EABORTED, and it is not retried', async () => {
+      t.engine().script([{ hang: true, partialText: 'the first words of an answer' }]);
+      const waits: number[] = [];
+      const m = new ResilientModel(t.make(), null, { sleep: async (ms) => void waits.push(ms) });
+      const ac = new AbortController();
+      const before = t.engine().stats.requests;
+      const seen: string[] = [];
+      const e = await rejection(
+        (async () => {
+          for await (const ev of m.stream(ask('talk', { signal: ac.signal }))) {
+            if (ev.type === 'text') {
+              seen.push(ev.delta);
+              ac.abort();
+            }
+          }
+        })(),
+      );
+      expect(e.code).toBe('EABORTED');
+      expect(seen.join('')).toContain('the');
+      expect(waits).toEqual([]);
+      expect(t.engine().stats.requests).toBe(before + 1);
+      t.engine().script([{ hang: true, partialText: 'stalls after this' }]);
+      const late = await streamRejection(t.make(), ask('talk', { timeoutMs: 50 }));
+      expect(late.code).toBe('ETIMEDOUT');
+    });
+
     it('turns malformed tool-call JSON into EINVAL naming the tool', async () => {
       t.engine().script([{ malformed: 'tool_arguments' }, { malformed: 'tool_arguments' }]);
       const req = ask('read it', { tools: TOOLS });

@@ -184,6 +184,8 @@ class AnthropicModel implements Model {
             break;
         }
       }
+      // The SDK ends a stream quietly when its signal fires: an abort or timeout must not pass for an ending.
+      if (call.signal.aborted) throw new Error('stream aborted');
     } catch (err) {
       throw toKernelError(err, this.ctx(call, timeoutMs));
     } finally {

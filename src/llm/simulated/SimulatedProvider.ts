@@ -89,7 +89,7 @@ class SimulatedModel implements Model {
       }
       throw err;
     }
-    if (o.hang) {
+    if (o.hang && !(stream && o.turn.content)) {
       await new Promise<void>((resolve) =>
         call.signal.aborted
           ? resolve()
@@ -187,6 +187,13 @@ class SimulatedModel implements Model {
           yield ev;
           const d = ev.type === 'tool_call' ? ev.argumentsDelta : ev.type === 'done' ? '' : ev.delta;
           await pause(engine.perTokenMs * Math.max(1, Math.ceil(d.length / 4)), call.signal);
+        }
+        if (o.hang) {
+          await new Promise<void>((resolve) =>
+            call.signal.aborted
+              ? resolve()
+              : call.signal.addEventListener('abort', () => resolve(), { once: true }),
+          );
         }
         if (call.signal.aborted) throw toKernelError(new Error('aborted'), ctx);
         if (o.truncate) throw this.truncated(o);

@@ -74,6 +74,7 @@ export interface SimStats {
 export interface SimOutcome {
   turn: SimTurn;
   truncate: boolean;
+  /** Never finish; a stream still delivers `turn.content` first (a mid-stream stall). */
   hang: boolean;
   promptTokens: number;
   /** OpenAI-rule cached tokens (chat completions). */
@@ -273,6 +274,8 @@ export class SimEngine {
           { id: `call_malformed_${this.stats.requests}`, name, arguments: '{"path": "unterminated' },
         ],
       };
+    } else if (scripted && 'hang' in scripted && scripted.partialText) {
+      turn = { content: scripted.partialText, toolCalls: [] };
     } else if (scripted && 'text' in scripted && !('toolCalls' in scripted)) {
       turn = {
         content: scripted.text,

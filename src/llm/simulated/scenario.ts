@@ -15,8 +15,11 @@ export type ScriptedTurn =
   | { error: { status: number; message?: string; retryAfterMs?: number } }
   /** tool_arguments: a tool call whose arguments are cut-off JSON; truncated_stream: the body stops mid-way. */
   | { malformed: 'tool_arguments' | 'truncated_stream' }
-  /** Never answers (until the client goes away): drives timeout and abort tests. */
-  | { hang: true };
+  /**
+   * Never finishes (until the client goes away): drives timeout and abort tests. With `partialText`, a
+   * stream first delivers that text, then stalls (abort mid-stream).
+   */
+  | { hang: true; partialText?: string };
 
 /** What the simulator knows about a request, whatever the wire dialect. */
 export interface SimRequest {

@@ -151,6 +151,7 @@ async function streamChunks(
     write(c);
     await pause(engine.perTokenMs * c.tokens, ac);
   }
+  if (o.hang) return closed(res); // stalled mid-stream until the client gives up
   if (o.truncate) {
     res.end(); // cut off: no finish_reason, no [DONE] / message_stop
     return;
@@ -237,7 +238,7 @@ async function handle(
     );
     await engine.acquire();
     try {
-      if (o.hang) return await closed(res);
+      if (o.hang && !(simReq.stream && o.turn.content)) return await closed(res);
       const id = anthropic ? `msg_sim_${seq()}` : `chatcmpl-sim-${seq()}`;
       if (simReq.stream) {
         const includeUsage = (body.stream_options as Loose | undefined)?.include_usage === true;
