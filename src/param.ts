@@ -22,6 +22,7 @@ export const TERMINATED_RETAIN_MS = 7 * 24 * 3600_000; // terminated processes' 
 export const LEASE_TTL_MS = 15_000; // default named-lease period (database clock)
 export const RRF_K = 60; // reciprocal-rank-fusion constant for hybrid memory search
 export const VECTOR_SEARCH_CANDIDATES = 50; // per-arm candidates fused by hybrid search
+export const HNSW_EF_SEARCH = 64; // pgvector hnsw.ef_search; must be >= VECTOR_SEARCH_CANDIDATES or HNSW returns fewer
 
 // ── llm ───────────────────────────────────────────────────────────────────────────────────────────
 export const LLM_REQUEST_TIMEOUT_MS = 120_000; // per request
@@ -108,7 +109,6 @@ export const API_SSE_METRICS_MS = 2_000; // `metrics` event tick on the event st
 export const API_SSE_MAX_BUFFER_BYTES = 1_048_576; // a client that falls this far behind is disconnected
 export const API_SSE_EVENT_MAX_BYTES = 65_536; // a larger step record is sent as a stub (fetch it from /steps)
 export const API_TOOL_CALL_TIMEOUT_MS = 60_000; // POST /tools/:name/call gives up after this
-export const DEMO_AGENTS = 4; // agents `aos start` spawns on the simulator when no provider key is set
 
 // ── cli / web ─────────────────────────────────────────────────────────────────────────────────────
 export const CLI_PROBE_TIMEOUT_MS = 1_500; // how long the CLI waits for a server's /health before using the library

@@ -6,6 +6,7 @@
 import { PGlite, type Transaction } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
 import { KernelError } from '../../errors.js';
+import { HNSW_EF_SEARCH } from '../../param.js';
 import type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from '../driver.js';
 import { backendError, ident } from '../sql.js';
 import { acquireDirLock, type DirLock } from './lockfile.js';
@@ -75,6 +76,8 @@ export class PgliteDriver implements StorageDriver {
       await db.exec('CREATE EXTENSION IF NOT EXISTS vector');
       if (schema !== 'public') await db.exec(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
       await db.exec(`SET search_path TO ${ident(schema)}, public`);
+      // HNSW returns at most ef_search rows; iterative scans keep filtered searches (owner, payload) full
+      await db.exec(`SET hnsw.ef_search = ${HNSW_EF_SEARCH}; SET hnsw.iterative_scan = relaxed_order`);
     } catch (err) {
       await db.close().catch(() => undefined);
       lock?.release();

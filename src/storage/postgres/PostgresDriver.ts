@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import { KernelError } from '../../errors.js';
-import { PG_CONNECT_TIMEOUT_MS, PG_POOL_MAX } from '../../param.js';
+import { HNSW_EF_SEARCH, PG_CONNECT_TIMEOUT_MS, PG_POOL_MAX } from '../../param.js';
 import { logger } from '../../util/log.js';
 import { redactString } from '../../util/redact.js';
 import type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from '../driver.js';
@@ -61,12 +61,22 @@ export class PostgresDriver implements StorageDriver {
       try {
         if (schema !== 'public') await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
         vectorOk = await tryCreateVector(client);
+        if (vectorOk) await client.query(`SET hnsw.ef_search = ${HNSW_EF_SEARCH}`).catch(() => undefined);
       } finally {
         client.release();
       }
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw backendError(err, location);
+    }
+    if (vectorOk) {
+      // HNSW returns at most ef_search rows; iterative scans (pgvector >= 0.8) keep filtered searches full
+      pool.on('connect', (client) => {
+        client
+          .query(`SET hnsw.ef_search = ${HNSW_EF_SEARCH}`)
+          .then(() => client.query('SET hnsw.iterative_scan = relaxed_order'))
+          .catch((err: Error) => log.debug(`hnsw settings not applied: ${err.message}`));
+      });
     }
     return new PostgresDriver(pool, config, location, schema, vectorOk);
   }
