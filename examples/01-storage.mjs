@@ -9,7 +9,11 @@ console.log(`driver: ${driver.kind} at ${driver.location}, pgvector: ${driver.ca
 
 // ── state: a process, 12 committed steps, periodic snapshots, a duplicate step refused ──
 const lease = await coordination.acquire('node:example', 'example-node', 15_000);
-const proc = await state.createProcess({ name: 'researcher', task: 'summarise notes', leaseEpoch: lease.epoch });
+const proc = await state.createProcess({
+  name: 'researcher',
+  task: 'summarise notes',
+  leaseEpoch: lease.epoch,
+});
 for (let step = 1; step <= 12; step++) {
   await state.commitStep({
     pid: proc.pid,
@@ -22,14 +26,25 @@ for (let step = 1; step <= 12; step++) {
   });
 }
 const dup = await state.commitStep({ pid: proc.pid, stepNo: 12, kind: 'llm', record: {} }).catch((e) => e);
-console.log(`pid ${proc.pid}: ${(await state.listSteps(proc.pid)).length} steps; duplicate step 12 → ${dup.code}`);
+console.log(
+  `pid ${proc.pid}: ${(await state.listSteps(proc.pid)).length} steps; duplicate step 12 → ${dup.code}`,
+);
 const snap = await state.latestSnapshot(proc.pid);
-console.log(`latest snapshot: #${snap.id} at step ${snap.stepNo} (${snap.reason}), state ${JSON.stringify(snap.programState)}`);
-const stale = await state.updateProcess(proc.pid, { priority: 1 }, { expectEpoch: lease.epoch - 1 }).catch((e) => e);
+console.log(
+  `latest snapshot: #${snap.id} at step ${snap.stepNo} (${snap.reason}), state ${JSON.stringify(snap.programState)}`,
+);
+const stale = await state
+  .updateProcess(proc.pid, { priority: 1 }, { expectEpoch: lease.epoch - 1 })
+  .catch((e) => e);
 console.log(`a writer with a stale lease epoch → ${stale.code}`);
 
 // ── audit: a hash chain, secrets redacted before hashing, verify() ──
-await audit.append({ stream: `pid:${proc.pid}`, kind: 'proc.spawn', actor: 'kernel', payload: { task: proc.task } });
+await audit.append({
+  stream: `pid:${proc.pid}`,
+  kind: 'proc.spawn',
+  actor: 'kernel',
+  payload: { task: proc.task },
+});
 await audit.append({
   stream: `pid:${proc.pid}`,
   kind: 'io.tool_call',
@@ -52,7 +67,9 @@ await memory.storeMany(
   ].map((content) => ({ owner: 'researcher', content })),
 );
 for (const hit of await memory.search({ owner: 'researcher', query: 'postgresql billing', k: 2 })) {
-  console.log(`memory hit ${hit.score.toFixed(4)} (vector #${hit.vectorRank}, text #${hit.textRank}): ${hit.content}`);
+  console.log(
+    `memory hit ${hit.score.toFixed(4)} (vector #${hit.vectorRank}, text #${hit.textRank}): ${hit.content}`,
+  );
 }
 
 // ── coordination: a work queue (SKIP LOCKED) and a mailbox ──
@@ -70,6 +87,8 @@ await vectors.upsert('docs', [
 ]);
 const [q] = await memory.embedder.embed(['apples']);
 const near = await vectors.search('docs', q, 1);
-console.log(`nearest to "apples": ${near[0].id} (distance ${near[0].distance.toFixed(3)}, mode ${vectors.mode})`);
+console.log(
+  `nearest to "apples": ${near[0].id} (distance ${near[0].distance.toFixed(3)}, mode ${vectors.mode})`,
+);
 
 await storage.close();
