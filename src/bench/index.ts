@@ -8,7 +8,14 @@ import { llmBench } from './suites/llm.js';
 import { schedulerBench } from './suites/scheduler.js';
 import { storageBench } from './suites/storage.js';
 
-export const SUITES: BenchSuite[] = [storageBench, schedulerBench, kernelBench, contextBench, llmBench, ioBench];
+export const SUITES: BenchSuite[] = [
+  storageBench,
+  schedulerBench,
+  kernelBench,
+  contextBench,
+  llmBench,
+  ioBench,
+];
 
 export function findSuites(names: readonly string[]): BenchSuite[] {
   if (names.length === 0) return SUITES;
