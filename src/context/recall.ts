@@ -14,15 +14,13 @@ export function readWindow(id: string, text: string, offset: number, maxTokens: 
     );
   }
   let take = Math.min(text.length - offset, maxTokens * 6);
-  if (safeCountTokens(text.slice(offset, offset + take)) > maxTokens) {
-    let lo = 0;
-    let hi = take;
-    while (lo < hi) {
-      const mid = Math.ceil((lo + hi) / 2);
-      if (safeCountTokens(text.slice(offset, offset + mid)) <= maxTokens) lo = mid;
-      else hi = mid - 1;
-    }
-    take = lo;
+  let count = safeCountTokens(text.slice(offset, offset + take));
+  // Scale by the measured chars-per-token, then shrink until it fits: one or two tokenizer passes, not a search.
+  for (let i = 0; count > maxTokens && i < 20; i++) {
+    take = Math.max(1, Math.floor((take * maxTokens) / count) - (i === 0 ? 0 : Math.ceil(take * 0.05)));
+    count = safeCountTokens(text.slice(offset, offset + take));
+  }
+  if (take < text.length - offset) {
     const nl = text.lastIndexOf('\n', offset + take - 1);
     if (nl > offset + take * 0.7) take = nl + 1 - offset;
   }
