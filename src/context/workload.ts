@@ -6,7 +6,7 @@
  * suite `context` and by the tests; deterministic for a given seed.
  */
 import type { ToolSpec } from '../llm/model.js';
-import { ContextManager } from './manager.js';
+import { ContextManager, type RenderResult } from './manager.js';
 import type { ContextMetrics } from './metrics.js';
 import type { Replacer } from './replacer.js';
 import type { PageStore } from './store.js';
@@ -82,6 +82,8 @@ export interface WorkloadOptions {
   /** Chance a step recalls an earlier page by query (default 0.04). */
   recallChance?: number;
   pid?: number;
+  /** Sees every rendered prompt (e.g. to replay it against the simulator's cache). */
+  onRender?: (r: RenderResult) => void;
 }
 
 export interface WorkloadResult {
@@ -131,6 +133,7 @@ export async function runWorkload(opts: WorkloadOptions): Promise<WorkloadResult
     await cm.prepare(pid, { currentStep: `step ${step}: ${topic.join(' ')}` });
     try {
       const r = cm.render(pid);
+      opts.onRender?.(r);
       maxTokens = Math.max(maxTokens, r.tokens);
       if (r.tokens > r.stats.budget) overflow = true;
     } catch {
