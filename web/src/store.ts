@@ -53,11 +53,13 @@ export async function refreshApprovals(): Promise<void> {
   }
 }
 
-function soon(): void {
+function soon(withSummary = true): void {
   if (timer) return;
   timer = setTimeout(() => {
     timer = null;
     void refreshProcs();
+    // the header totals follow process events too, not only the metrics tick
+    if (withSummary) api('GET', '/metrics/summary').then((s) => (live.summary = s), () => undefined);
   }, 250);
 }
 
@@ -100,7 +102,7 @@ export async function start(): Promise<void> {
     (type, data) => {
       if (type === 'metrics') {
         addPoint(data);
-        soon(); // usage counters move between state changes too
+        soon(false); // usage counters move between state changes too
         return;
       }
       if (type === 'approval.pending') void refreshApprovals();

@@ -76,6 +76,8 @@ export async function runShell(c: KernelClient, historyFile: string): Promise<vo
       return [hits.length ? hits : pool, last];
     },
   });
+  // take the line iterator now: lines typed (or piped) before the first await would otherwise be lost
+  const lines = rl[Symbol.asyncIterator]();
   let following: AbortController | null = null;
   rl.on('SIGINT', () => {
     if (following) following.abort();
@@ -92,7 +94,8 @@ export async function runShell(c: KernelClient, historyFile: string): Promise<vo
   );
   await refreshPids().catch(() => undefined);
   rl.prompt();
-  for await (const line of rl) {
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    const line = next.value;
     const words = splitWords(line.trim());
     const [cmd, ...args] = words;
     if (!cmd) {
@@ -146,7 +149,9 @@ export async function runShell(c: KernelClient, historyFile: string): Promise<vo
         }
         case 'status': {
           const text = await frame(c, process.stdout.columns || 160, 5);
-          out(`${text.split('\n').slice(0, 4).join('\n')}\n`);
+          out(
+            `${c.mode === 'server' ? 'server' : 'storage'} ${c.target}\n${text.split('\n').slice(1, 4).join('\n')}\n`,
+          );
           break;
         }
         default:

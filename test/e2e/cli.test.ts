@@ -1,0 +1,196 @@
+/**
+ * The CLI in a real terminal: tmux (160×40) runs `aos shell` and `aos top` from the built package against
+ * a kernel server started by this test (temp data dir, free port, simulator), and the assertions read the
+ * screen with `capture-pane`. Also `aos ps --json`, `aos logs`, and the errors when no server answers.
+ */
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as netServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = new URL('../../', import.meta.url).pathname;
+const CLI = join(root, 'dist/cli/main.js');
+const SERVE = join(root, 'test/e2e/fixtures/serve.mjs');
+const SOCK = `aos-cli-test-${process.pid}`;
+const haveTmux = spawnSync('tmux', ['-V']).status === 0;
+
+function tmux(...args: string[]): string {
+  return execFileSync('tmux', ['-L', SOCK, '-f', '/dev/null', ...args], { encoding: 'utf8' });
+}
+
+function screen(target: string): string {
+  return tmux('capture-pane', '-p', '-t', target);
+}
+
+/** Polls the pane until `re` matches (the screen is the only interface a terminal user has). */
+async function waitFor(target: string, re: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
+  const until = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < until) {
+    last = screen(target);
+    const m = re.exec(last);
+    if (m) return m;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`screen never matched ${re} within ${timeoutMs} ms; it shows:\n${last}`);
+}
+
+function keys(target: string, ...k: string[]): void {
+  tmux('send-keys', '-t', target, ...k);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = netServer();
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => (a && typeof a === 'object' ? resolve(a.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', () => {
+  let dir: string;
+  let cfg: string;
+  let url: string;
+  let server: ChildProcess;
+  let token: string;
+  const env = { ...process.env, AOS_LOG: 'error', AOS_TOKEN: '', AOS_URL: '' };
+  const aos = (...args: string[]) =>
+    spawnSync(process.execPath, [CLI, '-c', cfg, ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+      env,
+      timeout: 60_000,
+    });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'aos-cli-'));
+    const port = await freePort();
+    cfg = join(dir, 'config.yaml');
+    writeFileSync(
+      cfg,
+      `data_dir: ${join(dir, 'data')}\nstorage:\n  url: "memory://"\nserver:\n  host: 127.0.0.1\n  port: ${port}\n  demo_agents: false\nsecurity:\n  workspace: ${join(dir, 'ws')}\n`,
+    );
+    server = spawn(process.execPath, [SERVE, cfg], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      server.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /READY (\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      server.on('exit', (code) => reject(new Error(`server exited ${code}: ${err}`)));
+    });
+    token = readFileSync(join(dir, 'data', 'admin.token'), 'utf8').trim();
+    tmux('new-session', '-d', '-s', 'main', '-x', '160', '-y', '40', '-c', dir, 'bash --norc --noprofile');
+    tmux('set-option', '-t', 'main', 'history-limit', '5000');
+    keys('main', `export PS1='$ ' NO_COLOR=1 AOS_LOG=error; cd ${dir}; clear`, 'Enter');
+  }, 120_000);
+
+  afterAll(async () => {
+    spawnSync('tmux', ['-L', SOCK, 'kill-server']);
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('aos shell: help, spawn, logs -f, ps, tab completion, history', async () => {
+    keys('main', `node ${CLI} -c ${cfg} shell`, 'Enter');
+    await waitFor('main', new RegExp(`aos shell — server ${url.replace(/[.]/g, '\\.')}`));
+    await waitFor('main', /^aos>\s*$/m); // capture-pane trims the prompt's trailing space
+    keys('main', 'help', 'Enter');
+    await waitFor('main', /spawn "<task>"/);
+    keys('main', 'spawn "What is 6 * 7?"', 'Enter');
+    const pid = (await waitFor('main', /spawned pid (\d+)/))[1]!;
+    keys('main', `logs ${pid} -f`, 'Enter');
+    await waitFor('main', /call +calculator\(\{"expression":"6 \* 7"\}\)/);
+    await waitFor('main', /^answer: [^]*6 \* 7 = 42/m);
+    keys('main', 'clear', 'Enter'); // not a shell command: shows the error path
+    await waitFor('main', /unknown command "clear"/);
+    keys('main', 'ps', 'Enter');
+    await waitFor('main', new RegExp(`^${pid} +- +terminated +50 +2 `, 'm'));
+    keys('main', 'sta', 'Tab');
+    await waitFor('main', /aos> status$/m);
+    keys('main', 'Enter');
+    await waitFor('main', /processes 1: terminated 1/);
+    keys('main', 'kill 999', 'Enter');
+    await waitFor('main', /error: ENOPROC/);
+    keys('main', 'exit', 'Enter');
+    await waitFor('main', /^bye$/m);
+    const history = readFileSync(join(dir, 'data', 'shell_history'), 'utf8');
+    expect(history).toContain('spawn "What is 6 * 7?"');
+    expect(history.trim().split('\n').at(-1)).toBe('exit');
+  });
+
+  it('aos top: full screen, updates live as processes run, q quits', async () => {
+    tmux('send-keys', '-t', 'main', 'clear', 'Enter');
+    keys('main', `node ${CLI} -c ${cfg} top; echo TOP_EXIT=$?`, 'Enter');
+    await waitFor('main', /aos top — http/);
+    await waitFor('main', /PID +PPID +STATE/);
+    // a process spawned behind top's back appears on the next redraw without a key press
+    const res = await fetch(`${url}/api/v1/processes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'seen-by-top', task: 'What is 12 * 12?' }),
+    });
+    const { pid } = (await res.json()) as { pid: number };
+    await waitFor('main', new RegExp(`^${pid} .*seen-by-top`, 'm'));
+    await waitFor('main', new RegExp(`^${pid} +- +terminated .*seen-by-top`, 'm'));
+    expect(screen('main')).toMatch(/processes 2: terminated 2/);
+    keys('main', 'q');
+    await waitFor('main', /TOP_EXIT=0/);
+    // the alternate screen is gone: the command line that started top is visible again
+    expect(screen('main')).toContain(' top; echo TOP_EXIT');
+  });
+
+  it('ps --json, logs, kill/restore errors through the CLI', async () => {
+    const ps = aos('ps', '--json');
+    expect(ps.status, ps.stderr).toBe(0);
+    const page = JSON.parse(ps.stdout) as { items: Array<{ pid: number; state: string }>; total: number };
+    expect(page.total).toBe(2);
+    expect(page.items.every((p) => p.state === 'terminated')).toBe(true);
+    const logs = aos('logs', String(page.items[0]!.pid));
+    expect(logs.status, logs.stderr).toBe(0);
+    expect(logs.stdout).toMatch(/\[step 1\]/);
+    expect(logs.stdout).toMatch(/answer: /);
+    const cp = aos('checkpoint', String(page.items[0]!.pid));
+    expect(cp.status, cp.stderr).toBe(0);
+    const id = /checkpoint (\d+)/.exec(cp.stdout)?.[1];
+    expect(Number(id)).toBeGreaterThan(0);
+    const bad = aos('kill', 'abc');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('pid must be a positive integer');
+    const wrong = spawnSync(process.execPath, [CLI, '-c', cfg, 'ps'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...env, AOS_TOKEN: 'aos_wrong' },
+    });
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toContain('AOS_TOKEN');
+  });
+
+  it('with no server: live commands name `aos start`, listings read storage', () => {
+    const off = join(dir, 'offline.yaml');
+    writeFileSync(
+      off,
+      `data_dir: ${join(dir, 'offline')}\nstorage:\n  url: "memory://"\nserver:\n  port: 9\n`,
+    );
+    const kill = spawnSync(process.execPath, [CLI, '-c', off, 'kill', '1'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env,
+    });
+    expect(kill.status).toBe(1);
+    expect(kill.stderr).toContain('aos start');
+    const ps = spawnSync(process.execPath, [CLI, '-c', off, 'ps'], { cwd: dir, encoding: 'utf8', env });
+    expect(ps.status, ps.stderr).toBe(0);
+    expect(ps.stdout).toContain('no processes');
+  });
+});

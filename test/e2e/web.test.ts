@@ -1,0 +1,180 @@
+/**
+ * The dashboard in a real browser: headless Chromium (Debian's, driven by playwright-core) against a kernel
+ * + API on 127.0.0.1:0 with memory:// storage and the simulator (slowed so runs are visible live). Logs in
+ * with the admin token, spawns an agent from the form and watches it finish in the live table, opens its
+ * page (steps, context memory map), then approves a tool call that the agent's policy says to ask about.
+ * Screenshots go to test-artifacts/web/.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ApiServer, createServer } from '../../src/api/server.js';
+import { createKernel, type Kernel } from '../../src/kernel/Kernel.js';
+import { resolverFromProvider } from '../../src/kernel/models.js';
+import { SimulatedProvider } from '../../src/llm/simulated/SimulatedProvider.js';
+
+const root = new URL('../../', import.meta.url).pathname;
+const CHROMIUM = process.env.AOS_CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = join(root, 'test-artifacts', 'web');
+const FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+const haveChromium = existsSync(CHROMIUM);
+
+describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
+  let kernel: Kernel;
+  let server: ApiServer;
+  let ctx: BrowserContext;
+  let page: Page;
+  let dataDir: string;
+  let profile: string;
+  let token: string;
+
+  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+
+  beforeAll(async () => {
+    if (!existsSync(join(root, 'web/dist/index.html'))) {
+      // CI builds it in `npm ci` (prepare); a bare checkout gets it here
+      const { build } = await import('vite');
+      await build({ configFile: join(root, 'web/vite.config.mjs'), logLevel: 'warn' });
+    }
+    mkdirSync(SHOTS, { recursive: true });
+    dataDir = mkdtempSync(join(tmpdir(), 'aos-web-'));
+    profile = mkdtempSync(join(tmpdir(), 'aos-chromium-'));
+    kernel = await createKernel({
+      config: {
+        data_dir: dataDir,
+        storage: { url: 'memory://' },
+        security: { workspace: join(dataDir, 'ws') },
+      },
+      // a little latency per LLM call so a run is long enough to be seen running
+      models: resolverFromProvider(new SimulatedProvider({ latency: { ttftMs: 400 } })),
+      recover: false,
+      plugins: false,
+    });
+    server = await createServer(kernel, {
+      host: '127.0.0.1',
+      port: 0,
+      dataDir,
+      dashboardDir: join(root, 'web/dist'),
+    });
+    token = readFileSync(server.adminTokenFile, 'utf8').trim();
+    ctx = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: FLAGS,
+      viewport: { width: 1440, height: 900 },
+    });
+    page = ctx.pages()[0] ?? (await ctx.newPage());
+    page.setDefaultTimeout(30_000);
+  }, 180_000);
+
+  afterAll(async () => {
+    await ctx?.close();
+    await server?.close();
+    await kernel?.shutdown();
+    for (const d of [dataDir, profile]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('refuses a wrong token and accepts the admin token', async () => {
+    await page.goto(server.url);
+    await page.fill('input[name=token]', 'aos_not_a_real_token');
+    await page.click('button[type=submit]');
+    await expect.poll(() => page.locator('[role=alert]').textContent()).toContain('not valid');
+    await shot('01-login');
+    await page.fill('input[name=token]', token);
+    await page.click('button[type=submit]');
+    await page.waitForSelector('[data-testid=proc-table]');
+    await page.waitForSelector('.dot.ok'); // the event stream is connected
+    expect(await page.evaluate(() => localStorage.getItem('aos.token'))).toBe(token);
+  });
+
+  it('spawns an agent from the form and watches it run to completion in the live table', async () => {
+    await page.fill('textarea[name=task]', 'What is 17 * 23 + 4?');
+    await page.fill('input[name=name]', 'browser-calc');
+    await page.click('[data-testid=spawn-form] button[type=submit]');
+    const msg = await page.locator('[data-testid=spawn-result]').textContent();
+    const pid = Number(/pid (\d+)/.exec(msg ?? '')?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    const row = page.locator(`tr[data-pid="${pid}"]`);
+    await row.waitFor();
+    // the table only changes through the event stream (no polling on this page): seeing the final state is the live update
+    await expect.poll(() => row.getAttribute('data-state'), { timeout: 30_000 }).toBe('terminated');
+    expect(await row.textContent()).toContain('browser-calc');
+    await shot('02-processes');
+  });
+
+  it('opens the process page: the step timeline and the context memory map', async () => {
+    const pid = Number(await page.locator('tr[data-state=terminated]').first().getAttribute('data-pid'));
+    await page.click(`tr[data-pid="${pid}"]`);
+    await page.waitForSelector('[data-testid=timeline] li.step');
+    const timeline = await page.locator('[data-testid=timeline]').textContent();
+    expect(timeline).toContain('calculator');
+    expect(timeline).toContain('395'); // 17 * 23 + 4, from the calculator tool
+    expect(await page.locator('[data-testid=result]').textContent()).toContain('395');
+    await shot('03-process-timeline');
+    await page.click('button[role=tab]:has-text("Context")');
+    await page.waitForSelector('[data-testid=context]');
+    const pages = await page.locator('[data-testid=context] [data-testid=page]').count();
+    const stored = (await (
+      await fetch(`${server.url}/api/v1/processes/${pid}/context`, {
+        headers: { authorization: `Bearer ${token}` },
+      })
+    ).json()) as { pages: unknown[] };
+    expect(pages).toBe(stored.pages.length);
+    expect(pages).toBeGreaterThan(0);
+    await shot('04-context-map');
+  });
+
+  it('approves a pending tool call from the approvals inbox and the agent finishes', async () => {
+    await page.goto(`${server.url}/#/processes`);
+    await page.fill('textarea[name=task]', 'What is 6 * 7?');
+    await page.fill('input[name=name]', 'needs-approval');
+    await page.fill('input[name=askTools]', 'calculator');
+    await page.click('[data-testid=spawn-form] button[type=submit]');
+    const pid = Number(
+      /pid (\d+)/.exec((await page.locator('[data-testid=spawn-result]').textContent()) ?? '')?.[1],
+    );
+    const row = page.locator(`tr[data-pid="${pid}"]`);
+    await expect.poll(() => row.getAttribute('data-state'), { timeout: 30_000 }).toBe('waiting');
+    expect(await row.textContent()).toContain('approval');
+    await page.waitForSelector('[data-testid=approvals-badge]');
+    await shot('05-waiting-for-approval');
+    await page.click('a[href="#/approvals"]');
+    const card = page.locator('.approval', { hasText: `pid ${pid}` });
+    await card.waitFor();
+    expect(await card.textContent()).toContain('calculator');
+    await shot('06-approvals');
+    await card.locator('button:has-text("Approve")').click();
+    await page.waitForSelector('[data-testid=no-approvals]');
+    const st = await kernel.wait(pid, 30_000);
+    expect(st.exitReason).toBeNull();
+    expect(String(st.result)).toContain('42');
+  });
+
+  it('shows the scheduler, tools, a verified audit chain and the charts', async () => {
+    await page.click('a[href="#/scheduler"]');
+    await page.waitForSelector('text=LLM slots');
+    expect(await page.locator('main').textContent()).toContain((await kernel.status()).scheduler.policy);
+    await shot('07-scheduler');
+    await page.click('a[href="#/tools"]');
+    await page.waitForSelector('td.mono:has-text("calculator")');
+    await page.click('a[href="#/audit"]');
+    await page.click('[data-testid=verify]');
+    expect(await page.locator('[data-testid=verdict]').textContent()).toContain('intact');
+    await shot('08-audit');
+    await page.click('a[href="#/metrics"]');
+    // two metrics ticks drew a line (attached, not visible: an idle series is a flat line with no height)
+    await page.waitForSelector('figure.chart svg path[d*="L"]', { state: 'attached', timeout: 30_000 });
+    expect(await page.locator('figure.chart').count()).toBe(5);
+    await shot('09-metrics');
+  });
+});
