@@ -76,7 +76,9 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     );
     server = spawn(process.execPath, [SERVE, cfg], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
-    server.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    server.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     url = await new Promise<string>((resolve, reject) => {
       let out = '';
       server.stdout!.on('data', (d: Buffer) => {
@@ -111,7 +113,7 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     const pid = (await waitFor('main', /spawned pid (\d+)/))[1]!;
     keys('main', `logs ${pid} -f`, 'Enter');
     await waitFor('main', /call +calculator\(\{"expression":"6 \* 7"\}\)/);
-    await waitFor('main', /^answer: [^]*6 \* 7 = 42/m);
+    await waitFor('main', /^answer: [\s\S]*6 \* 7 = 42/m);
     keys('main', 'clear', 'Enter'); // not a shell command: shows the error path
     await waitFor('main', /unknown command "clear"/);
     keys('main', 'ps', 'Enter');

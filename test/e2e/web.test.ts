@@ -94,7 +94,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     await page.click('button[type=submit]');
     await page.waitForSelector('[data-testid=proc-table]');
     await page.waitForSelector('.dot.ok'); // the event stream is connected
-    expect(await page.evaluate(() => localStorage.getItem('aos.token'))).toBe(token);
+    expect(await page.evaluate("localStorage.getItem('aos.token')")).toBe(token);
   });
 
   it('spawns an agent from the form and watches it run to completion in the live table', async () => {

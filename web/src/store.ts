@@ -101,7 +101,9 @@ export async function start(): Promise<void> {
   stop = subscribe(
     (type, data) => {
       if (type === 'metrics') {
-        addPoint(data);
+        // the stream's redaction masks any key containing "token" (tokens, tokensIn…); REST is exact
+        if (typeof data?.tokens === 'object') addPoint(data);
+        else api('GET', '/metrics/summary').then(addPoint, () => undefined);
         soon(false); // usage counters move between state changes too
         return;
       }
