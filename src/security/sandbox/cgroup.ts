@@ -4,7 +4,7 @@
  * kernel may write a pids/memory cgroup (v1 or v2), each sandboxed command gets its own; otherwise the
  * sandbox falls back to rlimits. The command joins its cgroup before exec (race-free: see joinScript).
  */
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../../util/log.js';
 
@@ -51,7 +51,35 @@ export function cgroupLayout(): Layout | null {
       layout = null;
     }
   }
+  if (layout) sweepStale(layout);
   return layout;
+}
+
+/** Removes empty cgroups left by kernel processes that died before releasing them (kill -9, crash). */
+function sweepStale(l: Layout): void {
+  for (const root of new Set([l.pidsRoot, l.memoryRoot])) {
+    if (!root) continue;
+    let names: string[] = [];
+    try {
+      names = readdirSync(root).filter((n) => /^aos-\d+-\d+$/.test(n));
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      const owner = Number(n.split('-')[1]);
+      try {
+        process.kill(owner, 0);
+        continue; // its kernel is alive and will release it
+      } catch {
+        // owner gone
+      }
+      try {
+        rmdirSync(join(root, n)); // fails (EBUSY) while processes remain: left alone
+      } catch {
+        // still in use
+      }
+    }
+  }
 }
 
 export interface CommandCgroup {
