@@ -148,6 +148,7 @@ export { ExtractiveSummarizer, type Summarizer, type SpanPage } from './context/
 export { PromptCacheModel, openaiCachedTokens, vllmCachedTokens, type CacheObservation, type Segment } from './context/cache-model.js';
 export { registerContextMetrics, type ContextMetrics, type GlobalContextMetrics } from './context/metrics.js';
 export { RECALL_TOOL, runRecallTool } from './context/recall-tool.js';
+export { contextManagerFromConfig } from './context/from-config.js';
 export { runWorkload, type WorkloadOptions, type WorkloadResult } from './context/workload.js';
 
 // ── io / security ──

@@ -83,6 +83,15 @@ export const configSchema = z.strictObject({
       rate_limits: z.record(z.string(), rateLimit).default({}),
     })
     .prefault({}),
+  context: z
+    .strictObject({
+      replacer: z.enum(['scored', 'seeds', 'append-only']).default('scored'),
+      high_water: z.number().gt(0).lte(1).default(P.CTX_HIGH_WATER),
+      low_water: z.number().gt(0).lt(1).default(P.CTX_LOW_WATER),
+      output_reserve_tokens: z.number().int().nonnegative().default(P.OUTPUT_RESERVE_TOKENS),
+    })
+    .refine((c) => c.low_water < c.high_water, { message: 'low_water must be below high_water', path: ['low_water'] })
+    .prefault({}),
   security: z
     .strictObject({
       sandbox: z.enum(['auto', 'bubblewrap', 'none', 'docker']).default('auto'),

@@ -56,6 +56,12 @@ scheduler:
     deepseek: { rpm: 500, tpm: 1000000 }
     # global: { rpm: 2000 }   # all providers together
 
+context:
+  replacer: scored       # scored (keeps the prompt cache hot) | seeds | append-only (baselines, for comparison)
+  high_water: 0.95       # compact when the prompt passes this fraction of the window budget…
+  low_water: 0.4         # …down to this fraction, in one chunk (one prompt-cache break per chunk)
+  output_reserve_tokens: 4096  # window space kept free for the answer
+
 security:
   sandbox: auto          # auto | bubblewrap | none | docker
   workspace: ./workspace # tools' working directory; writes outside it are refused

@@ -373,3 +373,22 @@ describe('recall tool', () => {
     await expect(runRecallTool(cm, 16, '{}')).rejects.toThrow(/give page_id or query/);
   });
 });
+
+describe('configuration', () => {
+  it('builds a manager from config.yaml and rejects inverted water marks', async () => {
+    const { parseConfigText } = await import('../config/load.js');
+    const { contextManagerFromConfig } = await import('./from-config.js');
+    const { config } = parseConfigText(
+      'context:\n  replacer: seeds\n  output_reserve_tokens: 1000\n',
+      'test.yaml',
+      {},
+    );
+    const cm = contextManagerFromConfig(config.context);
+    expect(cm.replacer.name).toBe('seeds');
+    cm.open(1, { contextWindow: 10_000 });
+    expect(cm.metrics(1).budget).toBe(9_000);
+    expect(() => parseConfigText('context:\n  high_water: 0.5\n  low_water: 0.6\n', 'test.yaml', {})).toThrow(
+      /low_water/,
+    );
+  });
+});

@@ -58,6 +58,8 @@ export interface ContextManagerOptions {
   summarizer?: Summarizer;
   /** Milliseconds clock, for page timestamps and swap-in latency. */
   clock?: () => number;
+  /** Default output reserve for `open` (config `context.output_reserve_tokens`). */
+  outputReserve?: number;
 }
 
 export interface OpenOptions {
@@ -129,6 +131,7 @@ export class ContextManager {
   readonly summarizer: Summarizer;
   private readonly maxContextTokens: number | undefined;
   private readonly clock: () => number;
+  private readonly outputReserve: number;
   private readonly procs = new Map<string, ProcContext>();
   /** Closed processes' metrics, folded into one record (global totals keep counting them). */
   private closed: ContextMetrics[] = [];
@@ -149,6 +152,7 @@ export class ContextManager {
     this.replacer = opts.replacer ?? new ScoredReplacer();
     this.summarizer = opts.summarizer ?? new ExtractiveSummarizer();
     this.clock = opts.clock ?? Date.now;
+    this.outputReserve = opts.outputReserve ?? P.OUTPUT_RESERVE_TOKENS;
   }
 
   // ── lifecycle ──────────────────────────────────────────────────────────────────────────────────
@@ -167,7 +171,7 @@ export class ContextManager {
     }
     const reserve =
       opts.outputReserve ??
-      Math.min(P.OUTPUT_RESERVE_TOKENS, entry?.maxOutput ?? P.OUTPUT_RESERVE_TOKENS, Math.floor(window / 4));
+      Math.min(this.outputReserve, entry?.maxOutput ?? this.outputReserve, Math.floor(window / 4));
     if (!Number.isInteger(reserve) || reserve < 0 || reserve >= window) {
       throw new KernelError(
         'EINVAL',

@@ -91,6 +91,12 @@ export class ScoredReplacer implements Replacer {
   constructor(opts: ScoredReplacerOptions = {}) {
     this.high = opts.highWater ?? P.CTX_HIGH_WATER;
     this.low = opts.lowWater ?? P.CTX_LOW_WATER;
+    if (!(this.low > 0 && this.low < this.high && this.high <= 1)) {
+      throw new KernelError(
+        'EINVAL',
+        `ScoredReplacer: need 0 < lowWater (${this.low}) < highWater (${this.high}) ≤ 1 (context.low_water / high_water in config.yaml)`,
+      );
+    }
     this.w = opts.weights ?? { recency: 0.35, frequency: 0.15, importance: 0.3, similarity: 0.2 };
   }
 
@@ -142,10 +148,10 @@ export class AppendOnlyReplacer implements Replacer {
   }
 }
 
-export function replacerByName(name: string): Replacer {
+export function replacerByName(name: string, opts: ScoredReplacerOptions = {}): Replacer {
   switch (name) {
     case 'scored':
-      return new ScoredReplacer();
+      return new ScoredReplacer(opts);
     case 'seeds':
       return new SeedsReplacer();
     case 'append-only':
