@@ -7,7 +7,7 @@ describe('readWindow', () => {
   it('reads a page piece by piece: each piece within the token cap, the pieces rebuild the text', () => {
     const rnd = mulberry32(4);
     const text = Array.from(
-      { length: 3000 },
+      { length: 800 },
       (_, i) => `${i}: ${'abc def '.repeat(Math.floor(rnd() * 30))}${rnd() < 0.05 ? 'Z'.repeat(900) : ''}`,
     ).join('\n');
     let offset = 0;
