@@ -53,8 +53,18 @@ interface Backend {
   cleanup(): Promise<void>;
 }
 
+/** AOS_BENCH_STORAGE_BACKENDS=pglite,postgres and AOS_BENCH_MEMORY_SIZES=10000,100000 narrow a run. */
+const WANT = (process.env.AOS_BENCH_STORAGE_BACKENDS ?? 'pglite,postgres').split(',');
+const SIZES = process.env.AOS_BENCH_MEMORY_SIZES?.split(',').map(Number);
+
 async function backends(ctx: BenchContext): Promise<Backend[]> {
   const out: Backend[] = [];
+  if (WANT.includes('pglite')) await addPglite(out);
+  if (WANT.includes('postgres')) await addPostgres(out, ctx);
+  return out;
+}
+
+async function addPglite(out: Backend[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'aos-bench-'));
   const pgl = await createStorage(`pglite://${join(dir, 'data')}`);
   out.push({
@@ -65,6 +75,9 @@ async function backends(ctx: BenchContext): Promise<Backend[]> {
       rmSync(dir, { recursive: true, force: true });
     },
   });
+}
+
+async function addPostgres(out: Backend[], ctx: BenchContext): Promise<void> {
   const schema = `aos_bench_${Math.random().toString(36).slice(2, 8)}`;
   try {
     const pg = await createStorage(PG_URL, { schema });
@@ -82,7 +95,6 @@ async function backends(ctx: BenchContext): Promise<Backend[]> {
   } catch (err) {
     ctx.log(`postgres skipped: ${(err as Error).message}`);
   }
-  return out;
 }
 
 async function stepWrite(b: Backend, ctx: BenchContext): Promise<BenchCase> {
@@ -299,7 +311,7 @@ export const storageBench = defineBench({
         cases.push(await auditAppend(b, ctx));
         cases.push(await queueClaim(b, ctx));
         cases.push(await leaseRenew(b, ctx));
-        for (const size of ctx.quick ? [2_000] : [10_000, 100_000]) {
+        for (const size of SIZES ?? (ctx.quick ? [2_000] : [10_000, 100_000])) {
           ctx.log(`${b.label}: memory search at ${size}`);
           cases.push(...(await memorySearch(b, ctx, size)));
         }
