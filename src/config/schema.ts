@@ -89,6 +89,8 @@ export const configSchema = z.strictObject({
       high_water: z.number().gt(0).lte(1).default(P.CTX_HIGH_WATER),
       low_water: z.number().gt(0).lt(1).default(P.CTX_LOW_WATER),
       output_reserve_tokens: z.number().int().nonnegative().default(P.OUTPUT_RESERVE_TOKENS),
+      /** Who summarises evicted spans: the agent's own model (charged to its budget) or extractive rules. */
+      summarizer: z.enum(['model', 'extractive']).default('model'),
     })
     .refine((c) => c.low_water < c.high_water, { message: 'low_water must be below high_water', path: ['low_water'] })
     .prefault({}),
