@@ -61,6 +61,7 @@ context:
   high_water: 0.95       # compact when the prompt passes this fraction of the window budget…
   low_water: 0.4         # …down to this fraction, in one chunk (one prompt-cache break per chunk)
   output_reserve_tokens: 4096  # window space kept free for the answer
+  summarizer: model      # evicted spans summarised by the agent's model (charged to it) | extractive
 
 security:
   sandbox: auto          # auto | bubblewrap | none | docker
