@@ -178,6 +178,9 @@ describe('ContextManager budget guarantee (adversarial)', () => {
     const cm = new ContextManager();
     cm.open(7, { contextWindow: 32_000, system: 'sys', task: 'task' });
     const p = cm.appendToolResult(7, { toolCallId: 'c', name: 'cat', output: 'A'.repeat(300_000) });
+    // Chinese has no spaces: one 20,000-character pre-token would take the BPE tens of seconds.
+    const zh = cm.append(7, { kind: 'user', content: '上下文管理器页面置换算法'.repeat(2000) });
+    expect(zh.fullTokens).toBeGreaterThan(5000);
     expect(p.tokens).toBeLessThanOrEqual(3200);
     expect(cm.render(7).tokens).toBeLessThanOrEqual(cm.render(7).stats.budget);
   });

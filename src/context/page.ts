@@ -55,15 +55,16 @@ export const DEFAULT_IMPORTANCE: Record<PageKind, number> = {
   summary: 0.8,
 };
 
-const LONG_RUN = /\S{200,}/g;
-const RUN_CHUNK = 100;
+// BPE cost explodes on one long pre-token: a run of letters (the tokenizer's regex splits digits,
+// punctuation and spaces into short pieces, so JSON, URLs and base64 are fine). Such runs are counted in
+// short chunks; js-tiktoken takes ~1 ms for 100 identical letters and ~20 s for 20,000.
+const LONG_RUN = /[\p{L}\p{M}]{64,}/gu;
+const RUN_CHUNK = 16;
 
 /**
- * Token count that stays fast on hostile text. BPE merging is quadratic in the length of one
- * whitespace-free run (20,000 chars of minified code or base64 take ~20 s in js-tiktoken), so long runs are
- * counted in fixed chunks; merges across a chunk edge are rare, so the count stays within a token or two
- * per chunk. Texts above CTX_COUNT_MAX_CHARS are estimated at 4 chars per token (only head+tail views of
- * such texts are ever rendered, and those are counted exactly).
+ * Token count that stays fast on hostile text. Long letter runs are counted in 16-character chunks (a
+ * chunk edge adds at most one token, so the count errs high, never low). Texts above CTX_COUNT_MAX_CHARS
+ * are estimated at 4 chars per token (only head+tail views of such texts are rendered, counted exactly).
  */
 export function safeCountTokens(text: string): number {
   if (text.length === 0) return 0;
