@@ -119,7 +119,7 @@ export async function connect(o: ConnectOptions = {}): Promise<KernelClient> {
     if (err instanceof KernelError && err.code === 'ELOCKED') {
       throw new KernelError(
         'ELOCKED',
-        `no server answers at ${url}, and the storage is locked by another process: ${err.message}. If \`aos start\` runs elsewhere, set AOS_URL to its address`,
+        `no server answers at ${url}, and the storage is locked by another process: ${err.message} If that process is \`aos start\` still booting or busy, retry in a moment; if it serves another address, set AOS_URL to it`,
         { cause: err },
       );
     }
