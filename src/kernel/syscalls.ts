@@ -39,7 +39,11 @@ export const SYSCALL_ARGS = {
     metadata: z.record(z.string(), z.unknown()).optional(),
   }),
   'mem.search': z.object({ query: z.string().min(1), k: z.number().int().positive().max(100).optional() }),
-  'mem.recall': z.object({ pageId: z.string().optional(), query: z.string().optional() }),
+  'mem.recall': z.object({
+    pageId: z.string().optional(),
+    query: z.string().optional(),
+    offset: z.number().int().min(0).optional(),
+  }),
   'proc.spawn': z.object({
     name: z.string().min(1).max(128),
     task: z.string().min(1),

@@ -42,7 +42,11 @@ export const recallTool = defineTool({
   name: 'recall',
   description: 'Bring an evicted context page back (by page_id from its stub), or the best page matching a query.',
   input: z
-    .object({ page_id: z.string().min(1).optional(), query: z.string().min(1).optional() })
+    .object({
+      page_id: z.string().min(1).optional(),
+      query: z.string().min(1).optional(),
+      offset: z.number().int().min(0).optional().describe('character offset to read a large page from (see its "read on" marker)'),
+    })
     .refine((a) => a.page_id !== undefined || a.query !== undefined, { message: 'give page_id or query' }),
   permissions: ['mem'],
   idempotent: true,
@@ -50,6 +54,7 @@ export const recallTool = defineTool({
     const r = (await ctx.sys.call('mem.recall', {
       ...(args.page_id ? { pageId: args.page_id } : {}),
       ...(args.query ? { query: args.query } : {}),
+      ...(args.offset !== undefined ? { offset: args.offset } : {}),
     })) as { content: string };
     return r.content;
   },
