@@ -160,6 +160,26 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect(String(st.result)).toContain('42');
   });
 
+  it('checkpoints and kills a process from its page', async () => {
+    // parked on an approval nobody gives, so it is still live when the buttons are pressed
+    const pid = await kernel.spawn({
+      name: 'to-kill',
+      task: 'What is 2 * 21?',
+      policy: { ask_tools: ['calculator'] },
+    });
+    await page.goto(`${server.url}/#/proc/${pid}`);
+    await expect
+      .poll(() => page.locator('h2 .state').textContent(), { timeout: 30_000 })
+      .toContain('waiting');
+    await page.click('button:has-text("Checkpoint")');
+    await expect.poll(() => page.locator('p.ok').textContent()).toMatch(/checkpoint \d+ written/);
+    await page.click('button:has-text("Kill")');
+    await expect
+      .poll(() => page.locator('[data-testid=result]').textContent(), { timeout: 30_000 })
+      .toContain('failed');
+    expect((await kernel.get(pid)).exitReason).toContain('kill');
+  });
+
   it('shows the scheduler, tools, a verified audit chain and the charts', async () => {
     await page.click('a[href="#/scheduler"]');
     await page.waitForSelector('text=LLM slots');
