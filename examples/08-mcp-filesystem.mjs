@@ -12,15 +12,25 @@ import { SimulatedProvider } from 'agent-os-kernel/testing';
 
 const workspace = realpathSync(mkdtempSync(join(tmpdir(), 'aos-mcp-example-')));
 writeFileSync(join(workspace, 'todo.md'), '- ship the MCP client\n- write the docs\n');
-const serverJs = createRequire(import.meta.url).resolve('@modelcontextprotocol/server-filesystem/dist/index.js');
+const serverJs = createRequire(import.meta.url).resolve(
+  '@modelcontextprotocol/server-filesystem/dist/index.js',
+);
 
 // A scripted "model": list the workspace, read the file it found, answer from what the tool returned.
 const model = new SimulatedProvider({
   scenario: (req, i) => {
-    if (i === 0) return { toolCalls: [{ name: 'filesystem__list_directory', arguments: { path: workspace } }] };
-    if (i === 1) return { toolCalls: [{ name: 'filesystem__read_text_file', arguments: { path: join(workspace, 'todo.md') } }] };
+    if (i === 0)
+      return { toolCalls: [{ name: 'filesystem__list_directory', arguments: { path: workspace } }] };
+    if (i === 1)
+      return {
+        toolCalls: [{ name: 'filesystem__read_text_file', arguments: { path: join(workspace, 'todo.md') } }],
+      };
     const read = req.messages.filter((m) => m.role === 'tool').at(-1)?.content ?? '';
-    return { toolCalls: [{ name: 'final_answer', arguments: { answer: `open items: ${read.trim().split('\n').length}` } }] };
+    return {
+      toolCalls: [
+        { name: 'final_answer', arguments: { answer: `open items: ${read.trim().split('\n').length}` } },
+      ],
+    };
   },
 });
 
@@ -34,13 +44,16 @@ const kernel = await createKernel({
 });
 try {
   const [fs] = kernel.tools.mcp.status();
-  console.log(`mcp server ${fs.name}: ${fs.state}, sandboxed=${fs.sandboxed} (${kernel.tools.sandbox.name}), ${fs.tools.length} tools`);
+  console.log(
+    `mcp server ${fs.name}: ${fs.state}, sandboxed=${fs.sandboxed} (${kernel.tools.sandbox.name}), ${fs.tools.length} tools`,
+  );
   console.log(`  e.g. ${fs.tools.slice(0, 4).join(', ')}`);
   const pid = await kernel.spawn({ name: 'mcp-reader', task: 'How many open items are in todo.md?' });
   const st = await kernel.wait(pid);
   console.log(`answer: ${st.result}`);
   for (const e of await kernel.storage.audit.list({ stream: `proc:${pid}` })) {
-    if (e.kind.startsWith('io.tool_')) console.log(`  audit #${e.seq} ${e.kind} ${e.payload.tool} ok=${e.payload.ok}`);
+    if (e.kind.startsWith('io.tool_'))
+      console.log(`  audit #${e.seq} ${e.kind} ${e.payload.tool} ok=${e.payload.ok}`);
   }
   console.log(`audit chain intact: ${(await kernel.storage.audit.verify()).ok}`);
 } finally {

@@ -18,7 +18,7 @@ const commands = [
   'sleep 30',
 ];
 const model = new SimulatedProvider({
-  scenario: (req, i) =>
+  scenario: (_req, i) =>
     i < commands.length
       ? { toolCalls: [{ name: 'shell', arguments: { command: commands[i] } }] }
       : { toolCalls: [{ name: 'final_answer', arguments: { answer: `ran ${commands.length} commands` } }] },
@@ -37,7 +37,10 @@ try {
     const p = e.payload;
     const out = p.ok ? JSON.parse(p.output) : null;
     console.log(`$ ${p.args.command}`);
-    if (out) console.log(`  exit ${out.exit_code}; stdout: ${JSON.stringify(out.stdout.trim())}; stderr: ${JSON.stringify(out.stderr.trim().slice(0, 120))}`);
+    if (out)
+      console.log(
+        `  exit ${out.exit_code}; stdout: ${JSON.stringify(out.stdout.trim())}; stderr: ${JSON.stringify(out.stderr.trim().slice(0, 120))}`,
+      );
     else console.log(`  blocked: ${p.error.code}: ${p.error.message}`);
   }
   console.log(`answer: ${st.result}`);

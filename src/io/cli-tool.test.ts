@@ -5,7 +5,7 @@ import { expect, test } from 'vitest';
 import { z } from 'zod';
 import { BubblewrapSandbox } from '../security/sandbox/bubblewrap.js';
 import { NoSandbox } from '../security/sandbox/none.js';
-import { COMMON_CLI_TOOLS, buildArgv, defineCliTool } from './cli-tool.js';
+import { buildArgv, COMMON_CLI_TOOLS, defineCliTool } from './cli-tool.js';
 import { createToolContext } from './context.js';
 import { ToolExecutor } from './executor.js';
 import { ToolRegistry } from './registry.js';
@@ -20,22 +20,49 @@ const sandbox = (() => {
 
 test('buildArgv: literals, whole and inline placeholders, arrays, dropped optionals, dash guard', () => {
   const t = ['log', '--max-count={n}', '{paths}', '--', '{rest}'];
-  expect(buildArgv(t, { n: 5, paths: ['a', 'b'], rest: '-x' })).toEqual(['log', '--max-count=5', 'a', 'b', '--', '-x']);
+  expect(buildArgv(t, { n: 5, paths: ['a', 'b'], rest: '-x' })).toEqual([
+    'log',
+    '--max-count=5',
+    'a',
+    'b',
+    '--',
+    '-x',
+  ]);
   expect(buildArgv(t, {})).toEqual(['log', '--']);
-  expect(() => buildArgv(['{p}'], { p: '--exec=rm' })).toThrow(/starts with "-" and would be read as an option/);
-  expect(() => defineCliTool({ name: 'x', description: '', command: 'x', args: ['{nope}'], input: z.object({}) })).toThrow(/\{nope\}/);
+  expect(() => buildArgv(['{p}'], { p: '--exec=rm' })).toThrow(
+    /starts with "-" and would be read as an option/,
+  );
+  expect(() =>
+    defineCliTool({ name: 'x', description: '', command: 'x', args: ['{nope}'], input: z.object({}) }),
+  ).toThrow(/\{nope\}/);
 });
 
 test('a declared CLI tool runs in the sandbox and returns exit code, stdout, stderr', async () => {
   const reg = new ToolRegistry().register(COMMON_CLI_TOOLS.jq()).register(
-    defineCliTool({ name: 'wc', description: 'count lines', command: 'wc', args: ['-l'], input: z.object({ text: z.string() }), stdinFrom: 'text', writes: false }),
+    defineCliTool({
+      name: 'wc',
+      description: 'count lines',
+      command: 'wc',
+      args: ['-l'],
+      input: z.object({ text: z.string() }),
+      stdinFrom: 'text',
+      writes: false,
+    }),
   );
   const exec = new ToolExecutor({ registry: reg, sandbox });
   const ctx = createToolContext({ pid: 1, workspace: mkdtempSync(join(tmpdir(), 'aos-cli-')), sandbox });
-  const r = await exec.execute({ id: '1', name: 'cli__jq', arguments: JSON.stringify({ filter: '.a', document: '{"a": 42}' }) }, ctx);
+  const r = await exec.execute(
+    { id: '1', name: 'cli__jq', arguments: JSON.stringify({ filter: '.a', document: '{"a": 42}' }) },
+    ctx,
+  );
   expect(r.data).toEqual({ exit_code: 0, stdout: '42\n', stderr: '', truncated: false });
-  const bad = await exec.execute({ id: '2', name: 'cli.jq', arguments: JSON.stringify({ filter: '.[', document: '{}' }) }, ctx);
+  const bad = await exec.execute(
+    { id: '2', name: 'cli.jq', arguments: JSON.stringify({ filter: '.[', document: '{}' }) },
+    ctx,
+  );
   expect(bad.ok).toBe(true);
   expect((bad.data as { exit_code: number }).exit_code).not.toBe(0);
-  expect((await exec.execute({ id: '3', name: 'wc', arguments: JSON.stringify({ text: 'a\nb\n' }) }, ctx)).data).toMatchObject({ stdout: '2\n' });
+  expect(
+    (await exec.execute({ id: '3', name: 'wc', arguments: JSON.stringify({ text: 'a\nb\n' }) }, ctx)).data,
+  ).toMatchObject({ stdout: '2\n' });
 });

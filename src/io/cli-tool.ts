@@ -11,7 +11,7 @@
 import { z } from 'zod';
 import { KernelError } from '../errors.js';
 import { runInSandbox } from './builtin/exec.js';
-import { type Permission, type Tool, defineTool } from './tool.js';
+import { defineTool, type Permission, type Tool } from './tool.js';
 
 export interface CliToolDeclaration<S extends z.ZodObject> {
   name: string;
@@ -52,9 +52,13 @@ export function buildArgv(template: readonly string[], values: Record<string, un
       for (const item of items) {
         if (item === '') continue;
         if (item.startsWith('-') && !afterDashDash) {
-          throw new KernelError('EINVAL', `argument ${name} ("${item}") starts with "-" and would be read as an option; remove the leading dash`, {
-            details: { field: name },
-          });
+          throw new KernelError(
+            'EINVAL',
+            `argument ${name} ("${item}") starts with "-" and would be read as an option; remove the leading dash`,
+            {
+              details: { field: name },
+            },
+          );
         }
         out.push(item);
       }
@@ -77,8 +81,11 @@ export function buildArgv(template: readonly string[], values: Record<string, un
 export function defineCliTool<S extends z.ZodObject>(d: CliToolDeclaration<S>): Tool<z.infer<S>, unknown> {
   for (const el of d.args) {
     for (const m of el.matchAll(PLACEHOLDER)) {
-      if (!(m[1] as string in d.input.shape)) {
-        throw new KernelError('EINVAL', `CLI tool ${d.name}: template uses {${m[1]}}, which its input schema does not define`);
+      if (!((m[1] as string) in d.input.shape)) {
+        throw new KernelError(
+          'EINVAL',
+          `CLI tool ${d.name}: template uses {${m[1]}}, which its input schema does not define`,
+        );
       }
     }
   }
@@ -114,7 +121,10 @@ export const COMMON_CLI_TOOLS = {
       description: 'Show recent commits of the git repository in the workspace',
       command: 'git',
       args: ['log', '--oneline', '--max-count={count}', '--', '{path}'],
-      input: z.object({ count: z.number().int().positive().max(1000).default(20), path: z.string().optional() }),
+      input: z.object({
+        count: z.number().int().positive().max(1000).default(20),
+        path: z.string().optional(),
+      }),
       idempotent: true,
       writes: false,
     }),

@@ -5,7 +5,7 @@
 import { KernelError } from '../errors.js';
 import { SecurityPolicy } from '../security/policy.js';
 import type { Sandbox } from '../security/sandbox.js';
-import { type SyscallPort, type ToolContext, idempotencyKey } from './tool.js';
+import { idempotencyKey, type SyscallPort, type ToolContext } from './tool.js';
 
 export type SyscallTable = Record<string, (args: unknown) => unknown | Promise<unknown>>;
 
@@ -13,7 +13,11 @@ export function syscallPort(table: SyscallTable): SyscallPort {
   return {
     async call(name, args) {
       const h = table[name];
-      if (!h) throw new KernelError('ENOTFOUND', `syscall ${name} is not available here (available: ${Object.keys(table).join(', ') || 'none'})`);
+      if (!h)
+        throw new KernelError(
+          'ENOTFOUND',
+          `syscall ${name} is not available here (available: ${Object.keys(table).join(', ') || 'none'})`,
+        );
       return h(args);
     },
   };
@@ -33,7 +37,12 @@ export interface ToolContextOptions {
 export function createToolContext(o: ToolContextOptions): ToolContext {
   const stepNo = o.stepNo ?? 0;
   const callIndex = o.callIndex ?? 0;
-  const sys = o.sys === undefined ? syscallPort({}) : typeof o.sys.call === 'function' ? (o.sys as SyscallPort) : syscallPort(o.sys as SyscallTable);
+  const sys =
+    o.sys === undefined
+      ? syscallPort({})
+      : typeof o.sys.call === 'function'
+        ? (o.sys as SyscallPort)
+        : syscallPort(o.sys as SyscallTable);
   return {
     pid: o.pid,
     stepNo,

@@ -16,7 +16,9 @@ import { defineTool } from './tool.js';
 
 const sandbox = new NoSandbox({ quiet: true });
 
-function memAudit(): AuditSink & { entries: Array<{ stream: string; kind: string; actor: string; payload: any }> } {
+function memAudit(): AuditSink & {
+  entries: Array<{ stream: string; kind: string; actor: string; payload: any }>;
+} {
   const entries: Array<{ stream: string; kind: string; actor: string; payload: any }> = [];
   return { entries, append: async (e) => void entries.push(e as (typeof entries)[number]) };
 }
@@ -36,12 +38,25 @@ function setup(extra: Partial<ConstructorParameters<typeof ToolExecutor>[0]> = {
 describe('ToolRegistry', () => {
   test('specs are sorted, JSON Schema, wire-safe names', () => {
     const { registry } = setup();
-    registry.register(defineTool({ name: 'read_file', namespace: 'filesystem', description: 'd', input: z.object({ path: z.string() }), permissions: ['fs.read'], run: async () => 'x' }));
+    registry.register(
+      defineTool({
+        name: 'read_file',
+        namespace: 'filesystem',
+        description: 'd',
+        input: z.object({ path: z.string() }),
+        permissions: ['fs.read'],
+        run: async () => 'x',
+      }),
+    );
     const specs = registry.specs();
     expect(specs.map((s) => s.name)).toEqual([...specs.map((s) => s.name)].sort());
     for (const s of specs) expect(s.name).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
     const fs = specs.find((s) => s.name === 'filesystem__read_file');
-    expect(fs?.parameters).toMatchObject({ type: 'object', properties: { path: { type: 'string' } }, required: ['path'] });
+    expect(fs?.parameters).toMatchObject({
+      type: 'object',
+      properties: { path: { type: 'string' } },
+      required: ['path'],
+    });
     expect(fs?.parameters.$schema).toBeUndefined();
     expect(registry.resolve('filesystem__read_file')?.namespace).toBe('filesystem');
     expect(registry.resolve('filesystem.read_file')?.namespace).toBe('filesystem');
@@ -55,11 +70,19 @@ describe('ToolExecutor', () => {
   test('runs a tool, audits it, returns model-readable output', async () => {
     const { exec, audit } = setup();
     const ctx = createToolContext({ pid: 7, stepNo: 3, callIndex: 1, workspace: ws, sandbox });
-    const r = await exec.execute({ id: 'c1', name: 'calculator', arguments: '{"expression":"2*(3+4)^2"}' }, ctx);
+    const r = await exec.execute(
+      { id: 'c1', name: 'calculator', arguments: '{"expression":"2*(3+4)^2"}' },
+      ctx,
+    );
     expect(r).toMatchObject({ ok: true, output: '98', truncated: false, idempotencyKey: '7:3:1' });
     expect(audit.entries).toHaveLength(1);
     expect(audit.entries[0]).toMatchObject({ stream: 'proc:7', kind: 'io.tool_call', actor: 'pid:7' });
-    expect(audit.entries[0]?.payload).toMatchObject({ tool: 'calculator', ok: true, decision: 'allow', args: { expression: '2*(3+4)^2' } });
+    expect(audit.entries[0]?.payload).toMatchObject({
+      tool: 'calculator',
+      ok: true,
+      decision: 'allow',
+      args: { expression: '2*(3+4)^2' },
+    });
   });
 
   test('bad arguments give a structured error naming the field, never a throw', async () => {
@@ -70,7 +93,9 @@ describe('ToolExecutor', () => {
     expect(r1.error?.code).toBe('EINVAL');
     expect(r1.output).toMatch(/- path: .*expected string/);
     expect(r1.output).toMatch(/- content: /);
-    expect(r1.error?.details?.issues).toEqual(expect.arrayContaining([expect.objectContaining({ field: 'path' })]));
+    expect(r1.error?.details?.issues).toEqual(
+      expect.arrayContaining([expect.objectContaining({ field: 'path' })]),
+    );
     const r2 = await exec.execute({ id: 'b', name: 'calculator', arguments: '{"expression": "1+' }, ctx);
     expect(r2.error?.code).toBe('EINVAL');
     expect(r2.output).toMatch(/not valid JSON/);
@@ -79,18 +104,40 @@ describe('ToolExecutor', () => {
     expect(r3.output).toMatch(/Available tools: .*calculator/);
     const r4 = await exec.execute({ id: 'd', name: 'calculator', arguments: '{"expression":"1/0"}' }, ctx);
     expect(r4).toMatchObject({ ok: false, error: { code: 'EINVAL', message: 'division by zero' } });
-    expect(audit.entries.map((e) => e.kind)).toEqual(['io.tool_error', 'io.tool_error', 'io.tool_error', 'io.tool_error']);
+    expect(audit.entries.map((e) => e.kind)).toEqual([
+      'io.tool_error',
+      'io.tool_error',
+      'io.tool_error',
+      'io.tool_error',
+    ]);
   });
 
   test('policy denies what the level does not grant, and allowed_tools', async () => {
     const { exec, audit } = setup();
-    const ro = createToolContext({ pid: 2, workspace: ws, sandbox, policy: new SecurityPolicy({ permission_level: 'readonly' }) });
-    const r = await exec.execute({ id: 'a', name: 'write_file', arguments: '{"path":"a.txt","content":"x"}' }, ro);
+    const ro = createToolContext({
+      pid: 2,
+      workspace: ws,
+      sandbox,
+      policy: new SecurityPolicy({ permission_level: 'readonly' }),
+    });
+    const r = await exec.execute(
+      { id: 'a', name: 'write_file', arguments: '{"path":"a.txt","content":"x"}' },
+      ro,
+    );
     expect(r.error?.code).toBe('EPERM');
     expect(r.output).toMatch(/needs fs.write, which permission level "readonly" does not grant/);
-    const only = createToolContext({ pid: 2, workspace: ws, sandbox, policy: new SecurityPolicy({ allowed_tools: ['calculator'] }) });
-    expect((await exec.execute({ id: 'b', name: 'list_dir', arguments: '{}' }, only)).output).toMatch(/not in this process's allowed_tools/);
-    expect((await exec.execute({ id: 'c', name: 'calculator', arguments: '{"expression":"1"}' }, only)).ok).toBe(true);
+    const only = createToolContext({
+      pid: 2,
+      workspace: ws,
+      sandbox,
+      policy: new SecurityPolicy({ allowed_tools: ['calculator'] }),
+    });
+    expect((await exec.execute({ id: 'b', name: 'list_dir', arguments: '{}' }, only)).output).toMatch(
+      /not in this process's allowed_tools/,
+    );
+    expect(
+      (await exec.execute({ id: 'c', name: 'calculator', arguments: '{"expression":"1"}' }, only)).ok,
+    ).toBe(true);
     expect(audit.entries[0]?.payload).toMatchObject({ decision: 'deny' });
   });
 
@@ -99,7 +146,13 @@ describe('ToolExecutor', () => {
     const { exec } = setup({ idempotency });
     let runs = 0;
     exec.registry.register(
-      defineTool({ name: 'charge', description: 'side effect', input: z.object({ amount: z.number() }), permissions: [], run: async (a) => `charged ${a.amount} (run ${++runs})` }),
+      defineTool({
+        name: 'charge',
+        description: 'side effect',
+        input: z.object({ amount: z.number() }),
+        permissions: [],
+        run: async (a) => `charged ${a.amount} (run ${++runs})`,
+      }),
     );
     const ctx = createToolContext({ pid: 9, stepNo: 4, callIndex: 0, workspace: ws, sandbox });
     const first = await exec.execute({ id: 'x', name: 'charge', arguments: '{"amount":5}' }, ctx);
@@ -110,24 +163,63 @@ describe('ToolExecutor', () => {
     const diverged = await exec.execute({ id: 'x', name: 'charge', arguments: '{"amount":6}' }, ctx);
     expect(diverged.error?.code).toBe('ECONFLICT');
     // idempotent tools are not recorded
-    await exec.execute({ id: 'y', name: 'calculator', arguments: '{"expression":"1"}' }, { ...ctx, idempotencyKey: '9:4:1' });
+    await exec.execute(
+      { id: 'y', name: 'calculator', arguments: '{"expression":"1"}' },
+      { ...ctx, idempotencyKey: '9:4:1' },
+    );
     expect(idempotency.size).toBe(1);
   });
 
   test('timeouts stop a tool with ETIMEDOUT; thrown errors become ETOOL', async () => {
     const { exec } = setup();
-    exec.registry.register(defineTool({ name: 'hang', description: '', input: z.object({}), permissions: [], timeoutMs: 30, run: () => new Promise(() => {}) }));
-    exec.registry.register(defineTool({ name: 'boom', description: '', input: z.object({}), permissions: [], run: async () => { throw new Error('kaput'); } }));
+    exec.registry.register(
+      defineTool({
+        name: 'hang',
+        description: '',
+        input: z.object({}),
+        permissions: [],
+        timeoutMs: 30,
+        run: () => new Promise(() => {}),
+      }),
+    );
+    exec.registry.register(
+      defineTool({
+        name: 'boom',
+        description: '',
+        input: z.object({}),
+        permissions: [],
+        run: async () => {
+          throw new Error('kaput');
+        },
+      }),
+    );
     const ctx = createToolContext({ pid: 1, workspace: ws, sandbox });
     expect((await exec.execute({ id: '1', name: 'hang', arguments: '' }, ctx)).error?.code).toBe('ETIMEDOUT');
-    expect((await exec.execute({ id: '2', name: 'boom', arguments: '{}' }, ctx)).error).toEqual({ code: 'ETOOL', message: 'kaput' });
+    expect((await exec.execute({ id: '2', name: 'boom', arguments: '{}' }, ctx)).error).toEqual({
+      code: 'ETOOL',
+      message: 'kaput',
+    });
   });
 
   test('output is capped and marked truncated; a pager gets the full text', async () => {
     const paged: string[] = [];
-    const { exec } = setup({ maxOutputBytes: 1000, pager: async (t) => (paged.push(t), 'full output stored as page p1') });
-    exec.registry.register(defineTool({ name: 'big', description: '', input: z.object({}), permissions: [], run: async () => `${'a'.repeat(5000)}END` }));
-    const r = await exec.execute({ id: '1', name: 'big', arguments: '{}' }, createToolContext({ pid: 1, workspace: ws, sandbox }));
+    const { exec } = setup({
+      maxOutputBytes: 1000,
+      pager: async (t) => (paged.push(t), 'full output stored as page p1'),
+    });
+    exec.registry.register(
+      defineTool({
+        name: 'big',
+        description: '',
+        input: z.object({}),
+        permissions: [],
+        run: async () => `${'a'.repeat(5000)}END`,
+      }),
+    );
+    const r = await exec.execute(
+      { id: '1', name: 'big', arguments: '{}' },
+      createToolContext({ pid: 1, workspace: ws, sandbox }),
+    );
     expect(r.truncated).toBe(true);
     expect(Buffer.byteLength(r.output)).toBeLessThan(1200);
     expect(r.output).toMatch(/truncated: \d+ bytes omitted; full output stored as page p1/);
@@ -139,19 +231,30 @@ describe('ToolExecutor', () => {
     const seen: string[] = [];
     const { exec } = setup({
       hooks: {
-        before: (ev) => (ev.tool === 'shell' ? { veto: 'no shells today' } : ev.tool === 'calculator' ? { args: { expression: '40+2' } } : undefined),
+        before: (ev) =>
+          ev.tool === 'shell'
+            ? { veto: 'no shells today' }
+            : ev.tool === 'calculator'
+              ? { args: { expression: '40+2' } }
+              : undefined,
         after: (ev) => void seen.push(`${ev.tool}:${ev.ok}`),
       },
     });
     const ctx = createToolContext({ pid: 1, workspace: ws, sandbox });
-    expect((await exec.execute({ id: '1', name: 'shell', arguments: '{"command":"id"}' }, ctx)).output).toMatch(/EDENIED: vetoed by a hook: no shells today/);
-    expect((await exec.execute({ id: '2', name: 'calculator', arguments: '{"expression":"1"}' }, ctx)).output).toBe('42');
+    expect(
+      (await exec.execute({ id: '1', name: 'shell', arguments: '{"command":"id"}' }, ctx)).output,
+    ).toMatch(/EDENIED: vetoed by a hook: no shells today/);
+    expect(
+      (await exec.execute({ id: '2', name: 'calculator', arguments: '{"expression":"1"}' }, ctx)).output,
+    ).toBe('42');
     expect(seen).toEqual(['shell:false', 'calculator:true']);
   });
 
   test('ask tools wait for approval; approve runs, deny refuses; both audited', async () => {
     const audit = memAudit();
-    const approvals = new ApprovalManager({ audit, onPending: (p) => {
+    const approvals = new ApprovalManager({
+      audit,
+      onPending: (p) => {
         queueMicrotask(() => {
           if ((p.args as { content: string }).content.includes('ok')) void approvals.approve(p.id, 'alice');
           else void approvals.deny(p.id, 'bob', 'not today');
@@ -160,21 +263,50 @@ describe('ToolExecutor', () => {
     });
     const { exec } = setup({ approvals, audit });
     const policy = new SecurityPolicy({ ask_tools: ['write_file'] });
-    const ok = await exec.execute({ id: '1', name: 'write_file', arguments: '{"path":"a.txt","content":"ok"}' }, createToolContext({ pid: 3, stepNo: 1, workspace: ws, sandbox, policy }));
+    const ok = await exec.execute(
+      { id: '1', name: 'write_file', arguments: '{"path":"a.txt","content":"ok"}' },
+      createToolContext({ pid: 3, stepNo: 1, workspace: ws, sandbox, policy }),
+    );
     expect(ok.ok).toBe(true);
     expect(readFileSync(join(ws, 'a.txt'), 'utf8')).toBe('ok');
-    const no = await exec.execute({ id: '2', name: 'write_file', arguments: '{"path":"b.txt","content":"no"}' }, createToolContext({ pid: 3, stepNo: 2, workspace: ws, sandbox, policy }));
+    const no = await exec.execute(
+      { id: '2', name: 'write_file', arguments: '{"path":"b.txt","content":"no"}' },
+      createToolContext({ pid: 3, stepNo: 2, workspace: ws, sandbox, policy }),
+    );
     expect(no.error?.code).toBe('EDENIED');
     expect(no.output).toMatch(/a human denied write_file \(bob\): not today/);
-    expect(audit.entries.map((e) => e.kind)).toEqual(['approval.requested', 'approval.approved', 'io.tool_call', 'approval.requested', 'approval.denied', 'io.tool_error']);
+    expect(audit.entries.map((e) => e.kind)).toEqual([
+      'approval.requested',
+      'approval.approved',
+      'io.tool_call',
+      'approval.requested',
+      'approval.denied',
+      'io.tool_error',
+    ]);
     expect(audit.entries[1]).toMatchObject({ actor: 'human:alice' });
   });
 
   test('rate limit and circuit breaker per tool', async () => {
     let t = 0;
-    const limiter = new ToolLimiter({ ratePerMinute: 2, perTool: { flaky: { ratePerMinute: 1000 } }, failureThreshold: 2, openMs: 1000, now: () => t });
+    const limiter = new ToolLimiter({
+      ratePerMinute: 2,
+      perTool: { flaky: { ratePerMinute: 1000 } },
+      failureThreshold: 2,
+      openMs: 1000,
+      now: () => t,
+    });
     const { exec } = setup({ limiter });
-    exec.registry.register(defineTool({ name: 'flaky', description: '', input: z.object({}), permissions: [], run: async () => { throw new Error('down'); } }));
+    exec.registry.register(
+      defineTool({
+        name: 'flaky',
+        description: '',
+        input: z.object({}),
+        permissions: [],
+        run: async () => {
+          throw new Error('down');
+        },
+      }),
+    );
     const ctx = createToolContext({ pid: 1, workspace: ws, sandbox });
     const calc = { id: '1', name: 'calculator', arguments: '{"expression":"1"}' };
     expect((await exec.execute(calc, ctx)).ok).toBe(true);
@@ -197,12 +329,19 @@ describe('built-in tools', () => {
     const calls: Array<[string, unknown]> = [];
     const table = {
       'mem.store': async (a: unknown) => (calls.push(['mem.store', a]), { id: 'm1' }),
-      'mem.search': async (a: unknown) => (calls.push(['mem.search', a]), [{ id: 'm1', content: 'the sky is blue', score: 0.9 }]),
+      'mem.search': async (a: unknown) => (
+        calls.push(['mem.search', a]), [{ id: 'm1', content: 'the sky is blue', score: 0.9 }]
+      ),
       'mem.recall': async (a: unknown) => (calls.push(['mem.recall', a]), { content: 'page body' }),
       'proc.spawn': async (a: unknown) => (calls.push(['proc.spawn', a]), { pid: 12 }),
       'ipc.send': async (a: unknown) => (calls.push(['ipc.send', a]), { queued: true }),
-      'ipc.recv': async (a: unknown) => (calls.push(['ipc.recv', a]), [{ id: 1, from: 12, topic: 't', body: { x: 1 } }]),
-      'proc.wait': async (a: unknown) => (calls.push(['proc.wait', a]), { pid: 12, name: 'kid', state: 'terminated', result: 'done', exitReason: null }),
+      'ipc.recv': async (a: unknown) => (
+        calls.push(['ipc.recv', a]), [{ id: 1, from: 12, topic: 't', body: { x: 1 } }]
+      ),
+      'proc.wait': async (a: unknown) => (
+        calls.push(['proc.wait', a]),
+        { pid: 12, name: 'kid', state: 'terminated', result: 'done', exitReason: null }
+      ),
     };
     return { calls, table };
   };
@@ -211,8 +350,11 @@ describe('built-in tools', () => {
     const { exec } = setup();
     const { calls, table } = sysTable();
     const ctx = createToolContext({ pid: 5, workspace: ws, sandbox, sys: table });
-    const run = async (name: string, args: unknown) => (await exec.execute({ id: name, name, arguments: JSON.stringify(args) }, ctx)).output;
-    expect(await run('memory_store', { content: 'the sky is blue', metadata: { src: 'obs' } })).toBe('stored memory m1');
+    const run = async (name: string, args: unknown) =>
+      (await exec.execute({ id: name, name, arguments: JSON.stringify(args) }, ctx)).output;
+    expect(await run('memory_store', { content: 'the sky is blue', metadata: { src: 'obs' } })).toBe(
+      'stored memory m1',
+    );
     expect(await run('memory_search', { query: 'sky', k: 3 })).toBe('1. [m1] (score 0.900) the sky is blue');
     expect(await run('recall', { page_id: 'p7' })).toBe('page body');
     expect(await run('recall', {})).toMatch(/give page_id or query/);
@@ -235,17 +377,26 @@ describe('built-in tools', () => {
   test('file tools: write, read ranges, edit, list; escapes refused', async () => {
     const { exec } = setup();
     const ctx = createToolContext({ pid: 5, workspace: ws, sandbox });
-    const run = async (name: string, args: unknown) => exec.execute({ id: name, name, arguments: JSON.stringify(args) }, ctx);
-    expect((await run('write_file', { path: 'src/a.txt', content: 'one\ntwo\nthree\n', create_dirs: true })).ok).toBe(true);
+    const run = async (name: string, args: unknown) =>
+      exec.execute({ id: name, name, arguments: JSON.stringify(args) }, ctx);
+    expect(
+      (await run('write_file', { path: 'src/a.txt', content: 'one\ntwo\nthree\n', create_dirs: true })).ok,
+    ).toBe(true);
     expect((await run('read_file', { path: 'src/a.txt', offset: 2, limit: 1 })).output).toBe('two');
-    expect((await run('edit_file', { path: 'src/a.txt', old_string: 'two', new_string: 'TWO' })).output).toBe('replaced 1 occurrence(s) in src/a.txt');
+    expect((await run('edit_file', { path: 'src/a.txt', old_string: 'two', new_string: 'TWO' })).output).toBe(
+      'replaced 1 occurrence(s) in src/a.txt',
+    );
     expect(readFileSync(join(ws, 'src/a.txt'), 'utf8')).toBe('one\nTWO\nthree\n');
-    expect((await run('edit_file', { path: 'src/a.txt', old_string: 'zzz', new_string: '' })).output).toMatch(/not found/);
+    expect((await run('edit_file', { path: 'src/a.txt', old_string: 'zzz', new_string: '' })).output).toMatch(
+      /not found/,
+    );
     mkdirSync(join(ws, 'd'));
     writeFileSync(join(ws, 'd', 'x'), '');
     expect((await run('list_dir', { path: '.', recursive: true })).output).toBe('d/\nd/x\nsrc/\nsrc/a.txt');
     expect((await run('read_file', { path: '../../etc/passwd' })).error?.code).toBe('EPERM');
-    expect((await run('write_file', { path: '/tmp/aos-outside.txt', content: 'x' })).error?.code).toBe('EPERM');
+    expect((await run('write_file', { path: '/tmp/aos-outside.txt', content: 'x' })).error?.code).toBe(
+      'EPERM',
+    );
   });
 
   test('search runs ripgrep; the pattern cannot become an option', async () => {
@@ -253,30 +404,58 @@ describe('built-in tools', () => {
     writeFileSync(join(ws, 'a.ts'), 'const x = 1;\n// TODO fix\n');
     writeFileSync(join(ws, 'b.md'), 'nothing here\n');
     const ctx = createToolContext({ pid: 5, workspace: ws, sandbox });
-    const r = await exec.execute({ id: '1', name: 'search', arguments: JSON.stringify({ pattern: 'TODO' }) }, ctx);
+    const r = await exec.execute(
+      { id: '1', name: 'search', arguments: JSON.stringify({ pattern: 'TODO' }) },
+      ctx,
+    );
     expect(r.output).toBe(`${join(ws, 'a.ts')}:2:// TODO fix`);
-    const dash = await exec.execute({ id: '2', name: 'search', arguments: JSON.stringify({ pattern: '--files' }) }, ctx);
+    const dash = await exec.execute(
+      { id: '2', name: 'search', arguments: JSON.stringify({ pattern: '--files' }) },
+      ctx,
+    );
     expect(dash.output).toBe('no matches');
   });
 
   test('http_fetch refuses hosts outside the allowlist and private addresses', async () => {
     const { exec } = setup();
-    const ctx = createToolContext({ pid: 5, workspace: ws, sandbox, policy: new SecurityPolicy({ network_allow: ['example.com'] }) });
-    const run = async (url: string) => exec.execute({ id: url, name: 'http_fetch', arguments: JSON.stringify({ url }) }, ctx);
-    expect((await run('http://127.0.0.1:5432/')).output).toMatch(/EPERM: network access to 127.0.0.1 is not allowed/);
-    expect((await run('https://evil.example.org/')).output).toMatch(/EPERM: network access to evil.example.org is not allowed/);
+    const ctx = createToolContext({
+      pid: 5,
+      workspace: ws,
+      sandbox,
+      policy: new SecurityPolicy({ network_allow: ['example.com'] }),
+    });
+    const run = async (url: string) =>
+      exec.execute({ id: url, name: 'http_fetch', arguments: JSON.stringify({ url }) }, ctx);
+    expect((await run('http://127.0.0.1:5432/')).output).toMatch(
+      /EPERM: network access to 127.0.0.1 is not allowed/,
+    );
+    expect((await run('https://evil.example.org/')).output).toMatch(
+      /EPERM: network access to evil.example.org is not allowed/,
+    );
     expect((await run('file:///etc/passwd')).output).toMatch(/only http and https/);
   });
 
   test('http_fetch fetches from an allowed host and reports status and body', async () => {
     const { createServer } = await import('node:http');
-    const srv = createServer((req, res) => (req.url === '/r' ? res.writeHead(302, { location: '/ok' }).end() : res.writeHead(200, { 'content-type': 'text/plain' }).end('hello')));
+    const srv = createServer((req, res) =>
+      req.url === '/r'
+        ? res.writeHead(302, { location: '/ok' }).end()
+        : res.writeHead(200, { 'content-type': 'text/plain' }).end('hello'),
+    );
     await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
     const port = (srv.address() as { port: number }).port;
     try {
       const { exec } = setup();
-      const ctx = createToolContext({ pid: 5, workspace: ws, sandbox, policy: new SecurityPolicy({ network_allow: ['127.0.0.1'] }) });
-      const r = await exec.execute({ id: '1', name: 'http_fetch', arguments: JSON.stringify({ url: `http://127.0.0.1:${port}/r` }) }, ctx);
+      const ctx = createToolContext({
+        pid: 5,
+        workspace: ws,
+        sandbox,
+        policy: new SecurityPolicy({ network_allow: ['127.0.0.1'] }),
+      });
+      const r = await exec.execute(
+        { id: '1', name: 'http_fetch', arguments: JSON.stringify({ url: `http://127.0.0.1:${port}/r` }) },
+        ctx,
+      );
       expect(r.data).toMatchObject({ status: 200, body: 'hello', url: `http://127.0.0.1:${port}/ok` });
     } finally {
       srv.close();

@@ -14,7 +14,7 @@ import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import type { IdempotencyStore } from './idempotency.js';
 import { capText, renderValue } from './output.js';
 import type { ToolRegistry } from './registry.js';
-import { type AnyTool, type ToolContext, type ToolResult, fullToolName } from './tool.js';
+import { type AnyTool, fullToolName, type ToolContext, type ToolResult } from './tool.js';
 
 export interface AuditSink {
   append(entry: { stream: string; kind: string; actor: string; payload: unknown }): Promise<unknown>;
@@ -29,11 +29,16 @@ export interface ToolHookEvent {
 export interface ToolHooks {
   /** May veto (`{ veto: reason }` or throw) or replace the arguments (`{ args }`). */
   before?(ev: ToolHookEvent): unknown | Promise<unknown>;
-  after?(ev: ToolHookEvent & { ok: boolean; output: string; ms: number; result: ToolResult }): unknown | Promise<unknown>;
+  after?(
+    ev: ToolHookEvent & { ok: boolean; output: string; ms: number; result: ToolResult },
+  ): unknown | Promise<unknown>;
 }
 
 /** Stores an output too large for the context and returns a one-line pointer to it (a page id). */
-export type OutputPager = (text: string, meta: { pid: number; tool: string; idempotencyKey: string }) => Promise<string>;
+export type OutputPager = (
+  text: string,
+  meta: { pid: number; tool: string; idempotencyKey: string },
+) => Promise<string>;
 
 export interface ToolExecutorOptions {
   registry: ToolRegistry;
@@ -91,13 +96,17 @@ export class ToolExecutor {
     try {
       tool = this.registry.resolve(call.name);
       if (!tool) {
-        throw new Refusal('ENOTFOUND', `unknown tool "${call.name}". Available tools: ${this.registry.names().join(', ')}`);
+        throw new Refusal(
+          'ENOTFOUND',
+          `unknown tool "${call.name}". Available tools: ${this.registry.names().join(', ')}`,
+        );
       }
       toolName = fullToolName(tool);
       args = parseArguments(call.arguments, tool);
       if (this.o.hooks?.before) {
         const r = await this.o.hooks.before({ pid: ctx.pid, tool: toolName, args });
-        if (r && typeof r === 'object' && 'veto' in r) throw new Refusal('EDENIED', `vetoed by a hook: ${String((r as { veto: unknown }).veto)}`);
+        if (r && typeof r === 'object' && 'veto' in r)
+          throw new Refusal('EDENIED', `vetoed by a hook: ${String((r as { veto: unknown }).veto)}`);
         if (r && typeof r === 'object' && 'args' in r) args = validate(tool, (r as { args: unknown }).args);
       }
       const verdict = ctx.policy.checkTool(toolName, tool.permissions);
@@ -132,7 +141,10 @@ export class ToolExecutor {
         approval = d;
         if (d.decision !== 'approved') {
           decision = 'denied';
-          throw new Refusal('EDENIED', `a human denied ${toolName}${d.by ? ` (${d.by})` : ''}${d.reason ? `: ${d.reason}` : ''}`);
+          throw new Refusal(
+            'EDENIED',
+            `a human denied ${toolName}${d.by ? ` (${d.by})` : ''}${d.reason ? `: ${d.reason}` : ''}`,
+          );
         }
         decision = 'approved';
       }
@@ -143,9 +155,18 @@ export class ToolExecutor {
       if (recordable) await this.o.idempotency?.put({ key, tool: toolName, argsHash, result });
     } catch (err) {
       result = failure(err, key, started);
-      if (ran && tool && !tool.idempotent && this.o.idempotency && result.error?.code !== 'ETIMEDOUT' && result.error?.code !== 'EABORTED') {
+      if (
+        ran &&
+        tool &&
+        !tool.idempotent &&
+        this.o.idempotency &&
+        result.error?.code !== 'ETIMEDOUT' &&
+        result.error?.code !== 'EABORTED'
+      ) {
         // A definite failure is recorded too: the retried step sees the same outcome.
-        await this.o.idempotency.put({ key, tool: toolName, argsHash: sha256Hex(canonicalJson({ tool: toolName, args })), result }).catch(() => {});
+        await this.o.idempotency
+          .put({ key, tool: toolName, argsHash: sha256Hex(canonicalJson({ tool: toolName, args })), result })
+          .catch(() => {});
       }
     }
     if (ran && this.o.limiter) this.o.limiter.record(toolName, result.ok);
@@ -161,7 +182,8 @@ export class ToolExecutor {
       note = await this.o.pager(text, { pid: ctx.pid, tool, idempotencyKey: ctx.idempotencyKey });
     }
     const capped = capText(text, max, note);
-    const innerTruncated = typeof data === 'object' && data !== null && (data as { truncated?: unknown }).truncated === true;
+    const innerTruncated =
+      typeof data === 'object' && data !== null && (data as { truncated?: unknown }).truncated === true;
     return {
       ok: true,
       output: capped.text,
@@ -208,7 +230,15 @@ export class ToolExecutor {
     }
     if (this.o.hooks?.after) {
       try {
-        await this.o.hooks.after({ pid: ctx.pid, tool, args, ok: result.ok, output: result.output, ms: result.durationMs, result });
+        await this.o.hooks.after({
+          pid: ctx.pid,
+          tool,
+          args,
+          ok: result.ok,
+          output: result.output,
+          ms: result.durationMs,
+          result,
+        });
       } catch {
         // after-hooks observe; they cannot change a result that already happened
       }
@@ -238,23 +268,33 @@ function validate(tool: AnyTool, value: unknown): unknown {
     problem: i.message,
     ...('expected' in i && i.expected !== undefined ? { expected: String(i.expected) } : {}),
   }));
-  const lines = issues.map((i) => `- ${i.field}: ${i.problem}${i.expected ? ` (expected ${i.expected})` : ''}`);
-  throw new Refusal('EINVAL', `invalid arguments for ${fullToolName(tool)}:\n${lines.join('\n')}\nFix these fields and call the tool again.`, {
-    issues,
-  });
+  const lines = issues.map(
+    (i) => `- ${i.field}: ${i.problem}${i.expected ? ` (expected ${i.expected})` : ''}`,
+  );
+  throw new Refusal(
+    'EINVAL',
+    `invalid arguments for ${fullToolName(tool)}:\n${lines.join('\n')}\nFix these fields and call the tool again.`,
+    {
+      issues,
+    },
+  );
 }
 
 function checkOutput(tool: AnyTool, data: unknown): unknown {
   const res = (tool.output as z.ZodType).safeParse(data);
   if (res.success) return res.data;
-  throw new KernelError('ETOOL', `${fullToolName(tool)} returned output that does not match its schema: ${res.error.issues[0]?.message ?? ''}`);
+  throw new KernelError(
+    'ETOOL',
+    `${fullToolName(tool)} returned output that does not match its schema: ${res.error.issues[0]?.message ?? ''}`,
+  );
 }
 
 async function runWithTimeout(tool: AnyTool, args: unknown, ctx: ToolContext): Promise<unknown> {
   const timeoutMs = tool.timeoutMs ?? P.TOOL_TIMEOUT_MS;
   const ac = new AbortController();
   const onAbort = () => ac.abort(ctx.signal.reason);
-  if (ctx.signal.aborted) throw new KernelError('EABORTED', `${fullToolName(tool)} was not started: the step was aborted`);
+  if (ctx.signal.aborted)
+    throw new KernelError('EABORTED', `${fullToolName(tool)} was not started: the step was aborted`);
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -263,12 +303,19 @@ async function runWithTimeout(tool: AnyTool, args: unknown, ctx: ToolContext): P
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           ac.abort(new KernelError('ETIMEDOUT', 'tool timeout'));
-          reject(new KernelError('ETIMEDOUT', `${fullToolName(tool)} did not finish within ${timeoutMs} ms and was stopped`, { retryable: true }));
+          reject(
+            new KernelError(
+              'ETIMEDOUT',
+              `${fullToolName(tool)} did not finish within ${timeoutMs} ms and was stopped`,
+              { retryable: true },
+            ),
+          );
         }, timeoutMs);
       }),
       new Promise<never>((_, reject) => {
         ac.signal.addEventListener('abort', () => {
-          if (ctx.signal.aborted) reject(new KernelError('EABORTED', `${fullToolName(tool)} was aborted with its step`));
+          if (ctx.signal.aborted)
+            reject(new KernelError('EABORTED', `${fullToolName(tool)} was aborted with its step`));
         });
       }),
     ]);

@@ -14,6 +14,11 @@ test('SqlIdempotencyStore records once per key and reads it back (PGlite)', asyn
   const result = { ok: true, output: 'done', truncated: false, durationMs: 1, idempotencyKey: '3:4:0' };
   expect(await store.get('3:4:0')).toBeUndefined();
   await store.put({ key: '3:4:0', tool: 'write_file', argsHash: 'h1', result });
-  await store.put({ key: '3:4:0', tool: 'write_file', argsHash: 'h2', result: { ...result, output: 'other' } });
+  await store.put({
+    key: '3:4:0',
+    tool: 'write_file',
+    argsHash: 'h2',
+    result: { ...result, output: 'other' },
+  });
   expect(await store.get('3:4:0')).toEqual({ key: '3:4:0', tool: 'write_file', argsHash: 'h1', result });
 });

@@ -9,7 +9,6 @@ import type { ToolSpec } from '../llm/model.js';
 import { sha256Hex } from '../util/canonical.js';
 import { type AnyTool, fullToolName } from './tool.js';
 
-const WIRE_OK = /^[a-zA-Z0-9_-]{1,64}$/;
 const NAME_OK = /^[a-zA-Z0-9_-]+$/;
 
 export function toWireName(fullName: string): string {
@@ -38,12 +37,18 @@ export class ToolRegistry {
     }
     const full = fullToolName(tool);
     if (this.byName.has(full) && !opts.replace) {
-      throw new KernelError('EEXIST', `tool "${full}" is already registered; pass { replace: true } to replace it`);
+      throw new KernelError(
+        'EEXIST',
+        `tool "${full}" is already registered; pass { replace: true } to replace it`,
+      );
     }
     const wire = toWireName(full);
     const clash = this.byWire.get(wire);
     if (clash !== undefined && clash !== full) {
-      throw new KernelError('EEXIST', `tool "${full}" maps to wire name "${wire}", already used by "${clash}"`);
+      throw new KernelError(
+        'EEXIST',
+        `tool "${full}" maps to wire name "${wire}", already used by "${clash}"`,
+      );
     }
     this.byName.set(full, tool);
     this.byWire.set(wire, full);
@@ -77,7 +82,10 @@ export class ToolRegistry {
   get(name: string): AnyTool {
     const t = this.resolve(name);
     if (!t) {
-      throw new KernelError('ENOTFOUND', `no tool named "${name}"; known tools: ${this.names().join(', ') || '(none)'}`);
+      throw new KernelError(
+        'ENOTFOUND',
+        `no tool named "${name}"; known tools: ${this.names().join(', ') || '(none)'}`,
+      );
     }
     return t;
   }
@@ -98,7 +106,9 @@ export class ToolRegistry {
     const full = fullToolName(tool);
     let s = this.schemaCache.get(full);
     if (!s) {
-      s = tool.jsonSchema ?? (z.toJSONSchema(tool.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>);
+      s =
+        tool.jsonSchema ??
+        (z.toJSONSchema(tool.input, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>);
       // The $schema marker is noise to a model and breaks some providers' validators.
       const { $schema: _drop, ...rest } = s;
       s = rest;

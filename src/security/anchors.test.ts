@@ -23,7 +23,13 @@ async function tamper(sql: string, params: unknown[]): Promise<void> {
 }
 
 async function fill(stream: string, n: number) {
-  for (let i = 0; i < n; i++) await storage.audit.append({ stream, kind: 'io.tool_call', actor: 'pid:1', payload: { tool: 'calculator', args: { i }, ok: true } });
+  for (let i = 0; i < n; i++)
+    await storage.audit.append({
+      stream,
+      kind: 'io.tool_call',
+      actor: 'pid:1',
+      payload: { tool: 'calculator', args: { i }, ok: true },
+    });
 }
 
 describe('signed anchors', () => {
@@ -69,7 +75,8 @@ describe('signed anchors', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'aos-anch-'));
     const s2 = await createStorage('memory://');
     try {
-      for (let i = 0; i < 4; i++) await s2.audit.append({ stream: 'proc:9', kind: 'k', actor: 'a', payload: { i } });
+      for (let i = 0; i < 4; i++)
+        await s2.audit.append({ stream: 'proc:9', kind: 'k', actor: 'a', payload: { i } });
       const anchors = new AuditAnchors(s2.audit, { dataDir });
       await anchors.anchor();
       expect((await verifyWithAnchors(s2.audit, s2.driver, { dataDir })).ok).toBe(true);
@@ -98,10 +105,29 @@ describe('signed anchors', () => {
   });
 
   test('a process timeline is replayed from the log in order', async () => {
-    await storage.audit.append({ stream: 'proc:42', kind: 'io.tool_call', actor: 'pid:42', payload: { tool: 'read_file', args: { path: 'a' }, ok: true, decision: 'allow' } });
-    await storage.audit.append({ stream: 'proc:42', kind: 'approval.denied', actor: 'human:bob', payload: { tool: 'shell', by: 'bob' } });
-    await storage.audit.append({ stream: 'proc:42', kind: 'proc.exit', actor: 'kernel', payload: { outcome: 'done' } });
+    await storage.audit.append({
+      stream: 'proc:42',
+      kind: 'io.tool_call',
+      actor: 'pid:42',
+      payload: { tool: 'read_file', args: { path: 'a' }, ok: true, decision: 'allow' },
+    });
+    await storage.audit.append({
+      stream: 'proc:42',
+      kind: 'approval.denied',
+      actor: 'human:bob',
+      payload: { tool: 'shell', by: 'bob' },
+    });
+    await storage.audit.append({
+      stream: 'proc:42',
+      kind: 'proc.exit',
+      actor: 'kernel',
+      payload: { outcome: 'done' },
+    });
     const t = await processTimeline(storage.audit, 42);
-    expect(t.map((e) => e.summary)).toEqual(['read_file({"path":"a"}) → ok [allow]', 'denied shell by bob', 'exit done']);
+    expect(t.map((e) => e.summary)).toEqual([
+      'read_file({"path":"a"}) → ok [allow]',
+      'denied shell by bob',
+      'exit done',
+    ]);
   });
 });

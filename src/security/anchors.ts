@@ -6,8 +6,26 @@
  * access; an anchor can. verifyWithAnchors() checks the chain, every anchor's signature, and every
  * anchored head against the database, and names the first bad entry.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
-import { appendFileSync, chmodSync, existsSync, mkdirSync, openSync, closeSync, fsyncSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from 'node:crypto';
+import {
+  appendFileSync,
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
@@ -20,7 +38,11 @@ const log = logger('audit.anchors');
 /** What anchors need from the audit log (AuditLog satisfies it structurally). */
 export interface AnchoredLog {
   heads(): Promise<Array<{ stream: string; seq: number; hash: string }>>;
-  verify(opts?: { stream?: string }): Promise<{ ok: boolean; checked: number; firstBad?: { id: number; stream: string; seq: number; reason: string } }>;
+  verify(opts?: { stream?: string }): Promise<{
+    ok: boolean;
+    checked: number;
+    firstBad?: { id: number; stream: string; seq: number; reason: string };
+  }>;
 }
 
 export interface Anchor {
@@ -38,7 +60,11 @@ export interface AnchorOptions {
   keyFile?: string;
 }
 
-export function loadOrCreateKey(keyFile: string): { privateKey: KeyObject; publicKey: KeyObject; keyId: string } {
+export function loadOrCreateKey(keyFile: string): {
+  privateKey: KeyObject;
+  publicKey: KeyObject;
+  keyId: string;
+} {
   if (!existsSync(keyFile)) {
     mkdirSync(dirname(keyFile), { recursive: true, mode: 0o700 });
     const { privateKey } = generateKeyPairSync('ed25519');
@@ -82,7 +108,9 @@ export class AuditAnchors {
 
   /** Signs the current heads and appends the anchor (fsynced). Skips when nothing changed since the last. */
   async anchor(opts: { force?: boolean } = {}): Promise<Anchor | null> {
-    const heads = (await this.log.heads()).sort((a, b) => (a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0));
+    const heads = (await this.log.heads()).sort((a, b) =>
+      a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0,
+    );
     const digest = sha256Hex(canonicalJson(heads));
     if (!opts.force && digest === this.lastDigest) return null;
     const k = this.keys();
@@ -126,7 +154,10 @@ export interface AnchoredVerifyResult {
   firstBad?: { stream: string; seq: number; id?: number; reason: string; source: 'chain' | 'anchor' };
 }
 
-export function readAnchors(file: string, publicKey: KeyObject | null): { anchors: Anchor[]; bad?: { line: number; reason: string } } {
+export function readAnchors(
+  file: string,
+  publicKey: KeyObject | null,
+): { anchors: Anchor[]; bad?: { line: number; reason: string } } {
   if (!existsSync(file)) return { anchors: [] };
   const lines = readFileSync(file, 'utf8').split('\n');
   const anchors: Anchor[] = [];
@@ -139,9 +170,14 @@ export function readAnchors(file: string, publicKey: KeyObject | null): { anchor
     } catch {
       return { anchors, bad: { line: i + 1, reason: 'not valid JSON (the anchor file was edited)' } };
     }
-    if (!publicKey) return { anchors, bad: { line: i + 1, reason: 'no signing key found to check the anchors with' } };
+    if (!publicKey)
+      return { anchors, bad: { line: i + 1, reason: 'no signing key found to check the anchors with' } };
     const ok = verify(null, signedBytes(a), publicKey, Buffer.from(String(a.sig), 'base64'));
-    if (!ok) return { anchors, bad: { line: i + 1, reason: 'signature does not verify (the anchor was forged or edited)' } };
+    if (!ok)
+      return {
+        anchors,
+        bad: { line: i + 1, reason: 'signature does not verify (the anchor was forged or edited)' },
+      };
     anchors.push(a);
   }
   return { anchors };
@@ -151,17 +187,38 @@ export function readAnchors(file: string, publicKey: KeyObject | null): { anchor
  * Chain + anchors. `db` is used to look up anchored rows by (stream, seq). The first bad entry is named:
  * a chain break (edited, deleted, reordered row) first, else an anchored head that no longer matches.
  */
-export async function verifyWithAnchors(log: AnchoredLog, db: Queryable, o: AnchorOptions): Promise<AnchoredVerifyResult> {
+export async function verifyWithAnchors(
+  log: AnchoredLog,
+  db: Queryable,
+  o: AnchorOptions,
+): Promise<AnchoredVerifyResult> {
   const chain = await log.verify();
   const anchorFile = resolve(o.anchorFile ?? join(o.dataDir, P.AUDIT_ANCHOR_FILE));
   const keyFile = resolve(o.keyFile ?? join(o.dataDir, P.AUDIT_KEY_FILE));
   if (!chain.ok && chain.firstBad) {
-    return { ok: false, checked: chain.checked, anchors: 0, anchoredHeads: 0, firstBad: { ...chain.firstBad, source: 'chain' } };
+    return {
+      ok: false,
+      checked: chain.checked,
+      anchors: 0,
+      anchoredHeads: 0,
+      firstBad: { ...chain.firstBad, source: 'chain' },
+    };
   }
   const publicKey = existsSync(keyFile) ? createPublicKey(createPrivateKey(readFileSync(keyFile))) : null;
   const { anchors, bad } = readAnchors(anchorFile, publicKey);
   if (bad) {
-    return { ok: false, checked: chain.checked, anchors: anchors.length, anchoredHeads: 0, firstBad: { stream: anchorFile, seq: bad.line, reason: `anchor line ${bad.line}: ${bad.reason}`, source: 'anchor' } };
+    return {
+      ok: false,
+      checked: chain.checked,
+      anchors: anchors.length,
+      anchoredHeads: 0,
+      firstBad: {
+        stream: anchorFile,
+        seq: bad.line,
+        reason: `anchor line ${bad.line}: ${bad.reason}`,
+        source: 'anchor',
+      },
+    };
   }
   // The highest anchored seq per stream: the chain links everything before it.
   const latest = new Map<string, { seq: number; hash: string; ts: string }>();
@@ -170,13 +227,27 @@ export async function verifyWithAnchors(log: AnchoredLog, db: Queryable, o: Anch
       const cur = latest.get(h.stream);
       if (!cur || h.seq > cur.seq) latest.set(h.stream, { seq: h.seq, hash: h.hash, ts: a.ts });
       else if (h.seq === cur.seq && h.hash !== cur.hash) {
-        return { ok: false, checked: chain.checked, anchors: anchors.length, anchoredHeads: 0, firstBad: { stream: h.stream, seq: h.seq, reason: 'two anchors disagree about this row', source: 'anchor' } };
+        return {
+          ok: false,
+          checked: chain.checked,
+          anchors: anchors.length,
+          anchoredHeads: 0,
+          firstBad: {
+            stream: h.stream,
+            seq: h.seq,
+            reason: 'two anchors disagree about this row',
+            source: 'anchor',
+          },
+        };
       }
     }
   }
   let firstBad: AnchoredVerifyResult['firstBad'];
   for (const [stream, h] of [...latest].sort((x, y) => (x[0] < y[0] ? -1 : 1))) {
-    const { rows } = await db.query<{ id: unknown; hash: string }>('SELECT id, hash FROM audit_log WHERE stream = $1 AND seq = $2', [stream, h.seq]);
+    const { rows } = await db.query<{ id: unknown; hash: string }>(
+      'SELECT id, hash FROM audit_log WHERE stream = $1 AND seq = $2',
+      [stream, h.seq],
+    );
     const row = rows[0];
     const problem = !row
       ? `row anchored at ${h.ts} is missing (rows deleted from the end of the stream, or the stream removed)`
@@ -184,18 +255,34 @@ export async function verifyWithAnchors(log: AnchoredLog, db: Queryable, o: Anch
         ? `row differs from the hash anchored at ${h.ts} (the chain was rewritten)`
         : null;
     if (problem) {
-      firstBad = { stream, seq: h.seq, ...(row ? { id: Number(row.id) } : {}), reason: problem, source: 'anchor' };
+      firstBad = {
+        stream,
+        seq: h.seq,
+        ...(row ? { id: Number(row.id) } : {}),
+        reason: problem,
+        source: 'anchor',
+      };
       break;
     }
   }
-  return { ok: !firstBad, checked: chain.checked, anchors: anchors.length, anchoredHeads: latest.size, ...(firstBad ? { firstBad } : {}) };
+  return {
+    ok: !firstBad,
+    checked: chain.checked,
+    anchors: anchors.length,
+    anchoredHeads: latest.size,
+    ...(firstBad ? { firstBad } : {}),
+  };
 }
 
 /** Throws EINTEGRITY naming the first bad entry (for callers that want an exception). */
 export function assertIntact(r: AnchoredVerifyResult): void {
   if (r.ok) return;
   const b = r.firstBad;
-  throw new KernelError('EINTEGRITY', `audit log verification failed at ${b?.stream} seq ${b?.seq}${b?.id !== undefined ? ` (id ${b.id})` : ''}: ${b?.reason}`, {
-    details: { ...(b ?? {}) },
-  });
+  throw new KernelError(
+    'EINTEGRITY',
+    `audit log verification failed at ${b?.stream} seq ${b?.seq}${b?.id !== undefined ? ` (id ${b.id})` : ''}: ${b?.reason}`,
+    {
+      details: { ...(b ?? {}) },
+    },
+  );
 }

@@ -8,7 +8,13 @@ import { resolverFromProvider } from '../kernel/models.js';
 import { SimulatedProvider } from '../llm/simulated/SimulatedProvider.js';
 import { ApprovalManager } from './approvals.js';
 
-const req = (k: string) => ({ pid: 1, tool: 'shell', args: { command: 'rm -rf build' }, reason: 'ask', idempotencyKey: k });
+const req = (k: string) => ({
+  pid: 1,
+  tool: 'shell',
+  args: { command: 'rm -rf build' },
+  reason: 'ask',
+  idempotencyKey: k,
+});
 
 describe('ApprovalManager', () => {
   test('pending list, approve, deny; a decided key is not asked twice; every decision audited', async () => {
@@ -20,7 +26,10 @@ describe('ApprovalManager', () => {
     expect(pending).toMatchObject({ pid: 1, tool: 'shell', idempotencyKey: '1:1:0' });
     await m.approve(pending!.id, 'alice');
     expect(await p1).toEqual({ decision: 'approved', by: 'alice' });
-    expect(await m.request(req('1:1:0'), new AbortController().signal)).toEqual({ decision: 'approved', by: 'alice' });
+    expect(await m.request(req('1:1:0'), new AbortController().signal)).toEqual({
+      decision: 'approved',
+      by: 'alice',
+    });
     const p2 = m.request(req('1:2:0'), new AbortController().signal);
     await m.deny(m.pending()[0]!.id, 'bob', 'too risky');
     expect(await p2).toEqual({ decision: 'denied', by: 'bob', reason: 'too risky' });
@@ -35,7 +44,10 @@ describe('ApprovalManager', () => {
 
   test('timeout denies; abort denies', async () => {
     const m = new ApprovalManager({ timeoutMs: 20 });
-    expect(await m.request(req('2:1:0'), new AbortController().signal)).toMatchObject({ decision: 'denied', by: 'timeout' });
+    expect(await m.request(req('2:1:0'), new AbortController().signal)).toMatchObject({
+      decision: 'denied',
+      by: 'timeout',
+    });
     const ac = new AbortController();
     const p = m.request(req('2:2:0'), ac.signal);
     ac.abort();
@@ -53,22 +65,44 @@ describe('approval end to end through the kernel', () => {
         { toolCalls: [{ name: 'final_answer', arguments: { answer: 'deployed' } }] },
       ],
     });
-    const k = await createKernel({ storage: 'memory://', config: { security: { workspace: ws } }, models: resolverFromProvider(sim), recover: false, plugins: false });
+    const k = await createKernel({
+      storage: 'memory://',
+      config: { security: { workspace: ws } },
+      models: resolverFromProvider(sim),
+      recover: false,
+      plugins: false,
+    });
     try {
-      const pid = await k.spawn({ name: 'deployer', task: 'deploy v2', policy: { ask_tools: ['write_file'] } });
+      const pid = await k.spawn({
+        name: 'deployer',
+        task: 'deploy v2',
+        policy: { ask_tools: ['write_file'] },
+      });
       let pending = k.tools.approvals.pending(pid);
       while (pending.length === 0) {
         await new Promise((r) => setTimeout(r, 10));
         pending = k.tools.approvals.pending(pid);
       }
-      expect(pending[0]).toMatchObject({ tool: 'write_file', args: { path: 'deploy.txt', content: 'v2' }, idempotencyKey: `${pid}:1:0` });
+      expect(pending[0]).toMatchObject({
+        tool: 'write_file',
+        args: { path: 'deploy.txt', content: 'v2' },
+        idempotencyKey: `${pid}:1:0`,
+      });
       expect((await k.get(pid)).state).toBe('waiting');
       await k.tools.approvals.approve(pending[0]!.id, 'alice');
       const st = await k.wait(pid);
       expect(st.result).toBe('deployed');
       expect(readFileSync(join(ws, 'deploy.txt'), 'utf8')).toBe('v2');
-      const kinds = (await k.storage.audit.list({ stream: `proc:${pid}` })).map((a) => `${a.kind}/${a.actor}`);
-      expect(kinds).toEqual(expect.arrayContaining([`approval.requested/pid:${pid}`, 'approval.approved/human:alice', `io.tool_call/pid:${pid}`]));
+      const kinds = (await k.storage.audit.list({ stream: `proc:${pid}` })).map(
+        (a) => `${a.kind}/${a.actor}`,
+      );
+      expect(kinds).toEqual(
+        expect.arrayContaining([
+          `approval.requested/pid:${pid}`,
+          'approval.approved/human:alice',
+          `io.tool_call/pid:${pid}`,
+        ]),
+      );
       expect((await k.storage.audit.verify()).ok).toBe(true);
     } finally {
       await k.shutdown();

@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { KernelError } from '../errors.js';
-import * as P from '../param.js';
 import type { AuditSink } from '../io/executor.js';
+import * as P from '../param.js';
 import { logger } from '../util/log.js';
 
 const log = logger('approvals');
@@ -68,27 +68,49 @@ export class ApprovalManager implements ApprovalGate {
     if (earlier) return earlier;
     const timeoutMs = this.o.timeoutMs ?? P.APPROVAL_TIMEOUT_MS;
     const now = new Date();
-    const p: PendingApproval = { ...req, id: randomUUID(), createdAt: now, expiresAt: new Date(now.getTime() + timeoutMs) };
+    const p: PendingApproval = {
+      ...req,
+      id: randomUUID(),
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + timeoutMs),
+    };
     // Pending from this moment (a decision may arrive at once); the decision's audit waits for the request's.
     let resolveDecision!: (d: ApprovalDecision) => void;
     const decided = new Promise<ApprovalDecision>((resolve) => {
       resolveDecision = resolve;
     });
     const timer = setTimeout(() => {
-      void this.settle(p.id, { decision: 'denied', by: 'timeout', reason: `no decision within ${Math.round(timeoutMs / 1000)} s` });
+      void this.settle(p.id, {
+        decision: 'denied',
+        by: 'timeout',
+        reason: `no decision within ${Math.round(timeoutMs / 1000)} s`,
+      });
     }, timeoutMs);
     timer.unref();
-    const requested = this.audit(p, 'approval.requested', { tool: p.tool, args: p.args, reason: p.reason, expiresAt: p.expiresAt.toISOString() });
+    const requested = this.audit(p, 'approval.requested', {
+      tool: p.tool,
+      args: p.args,
+      reason: p.reason,
+      expiresAt: p.expiresAt.toISOString(),
+    });
     this.waiting.set(p.id, { p, resolve: resolveDecision, timer, requested: requested.catch(() => {}) });
     await requested;
-    const onAbort = () => void this.settle(p.id, { decision: 'denied', by: 'abort', reason: 'the process was stopped while waiting' });
+    const onAbort = () =>
+      void this.settle(p.id, {
+        decision: 'denied',
+        by: 'abort',
+        reason: 'the process was stopped while waiting',
+      });
     signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted) onAbort();
     try {
       await this.o.onPending?.(p);
     } catch (err) {
       // A failing observer must not leave the request hanging (the timeout still applies), but it is a bug.
-      log.error(`approval onPending observer failed: ${err instanceof Error ? err.message : String(err)}`, { approvalId: p.id, pid: p.pid });
+      log.error(`approval onPending observer failed: ${err instanceof Error ? err.message : String(err)}`, {
+        approvalId: p.id,
+        pid: p.pid,
+      });
     }
     try {
       return await decided;
@@ -108,7 +130,14 @@ export class ApprovalManager implements ApprovalGate {
   private async decide(id: string, d: ApprovalDecision): Promise<void> {
     if (!d.by) throw new KernelError('EINVAL', 'an approval decision needs "by" (who decided)');
     if (!this.waiting.has(id)) {
-      throw new KernelError('ENOTFOUND', `no pending approval ${id}; it was already decided or timed out (pending: ${this.pending().map((p) => p.id).join(', ') || 'none'})`);
+      throw new KernelError(
+        'ENOTFOUND',
+        `no pending approval ${id}; it was already decided or timed out (pending: ${
+          this.pending()
+            .map((p) => p.id)
+            .join(', ') || 'none'
+        })`,
+      );
     }
     await this.settle(id, d);
   }
@@ -130,7 +159,10 @@ export class ApprovalManager implements ApprovalGate {
       await this.o.onDecided?.(w.p, d);
     } catch (err) {
       // observers cannot change a decision, but their failure is reported
-      log.error(`approval onDecided observer failed: ${err instanceof Error ? err.message : String(err)}`, { approvalId: w.p.id, pid: w.p.pid });
+      log.error(`approval onDecided observer failed: ${err instanceof Error ? err.message : String(err)}`, {
+        approvalId: w.p.id,
+        pid: w.p.pid,
+      });
     }
     w.resolve(d);
   }

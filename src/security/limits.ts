@@ -46,16 +46,24 @@ export class ToolLimiter {
     let halfOpen = false;
     if (c && c.openUntil > 0) {
       if (t < c.openUntil) {
-        throw new KernelError('ECIRCUIT', `tool "${tool}" failed ${c.failures} times in a row and is paused; retry in ${Math.ceil((c.openUntil - t) / 1000)} s`, {
-          retryable: true,
-          details: { tool, retryAfterMs: c.openUntil - t },
-        });
+        throw new KernelError(
+          'ECIRCUIT',
+          `tool "${tool}" failed ${c.failures} times in a row and is paused; retry in ${Math.ceil((c.openUntil - t) / 1000)} s`,
+          {
+            retryable: true,
+            details: { tool, retryAfterMs: c.openUntil - t },
+          },
+        );
       }
       if (c.probing) {
-        throw new KernelError('ECIRCUIT', `tool "${tool}" is being probed after repeated failures; retry shortly`, {
-          retryable: true,
-          details: { tool },
-        });
+        throw new KernelError(
+          'ECIRCUIT',
+          `tool "${tool}" is being probed after repeated failures; retry shortly`,
+          {
+            retryable: true,
+            details: { tool },
+          },
+        );
       }
       halfOpen = true;
     }
@@ -67,10 +75,14 @@ export class ToolLimiter {
     if (b.tokens < 1) {
       const waitMs = Math.ceil(((1 - b.tokens) / rate) * 60_000);
       this.buckets.set(key, b);
-      throw new KernelError('ERATELIMIT', `tool "${tool}" is limited to ${rate} calls per minute; retry in ${waitMs} ms`, {
-        retryable: true,
-        details: { tool, retryAfterMs: waitMs },
-      });
+      throw new KernelError(
+        'ERATELIMIT',
+        `tool "${tool}" is limited to ${rate} calls per minute; retry in ${waitMs} ms`,
+        {
+          retryable: true,
+          details: { tool, retryAfterMs: waitMs },
+        },
+      );
     }
     b.tokens -= 1;
     this.buckets.set(key, b);

@@ -4,12 +4,12 @@
  * `..` cannot escape; hosts are checked against a domain allowlist. Accepts the seeds' snake_case shape.
  */
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, isAbsolute, join, basename, resolve, sep } from 'node:path';
 import { isIP } from 'node:net';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { KernelError } from '../errors.js';
-import type { Permission } from '../io/tool.js';
 import { toolMatches } from '../io/registry.js';
+import type { Permission } from '../io/tool.js';
 import * as P from '../param.js';
 
 export type PermissionLevel = 'readonly' | 'standard' | 'elevated' | 'admin';
@@ -80,17 +80,23 @@ export class SecurityPolicy {
   constructor(opts: SecurityPolicyOptions = {}) {
     const level = opts.permission_level ?? 'standard';
     if (!PERMISSION_LEVELS.includes(level)) {
-      throw new KernelError('EINVAL', `permission_level "${String(level)}" is not one of ${PERMISSION_LEVELS.join(', ')}`);
+      throw new KernelError(
+        'EINVAL',
+        `permission_level "${String(level)}" is not one of ${PERMISSION_LEVELS.join(', ')}`,
+      );
     }
     this.level = level;
     this.allowedPaths = (opts.allowed_paths ?? []).map((p) => realRoot(p));
-    this.blockedPaths = [...new Set([...defaultBlockedPaths(), ...(opts.blocked_paths ?? [])].map((p) => realRoot(p)))];
+    this.blockedPaths = [
+      ...new Set([...defaultBlockedPaths(), ...(opts.blocked_paths ?? [])].map((p) => realRoot(p))),
+    ];
     this.networkAllow = (opts.network_allow ?? []).map((d) => d.toLowerCase().trim());
     this.allowedTools = opts.allowed_tools;
     this.askTools = opts.ask_tools ?? [];
     const num = (v: number | undefined, def: number, key: string) => {
       if (v === undefined) return def;
-      if (!Number.isFinite(v) || v <= 0) throw new KernelError('EINVAL', `${key} must be a positive number, got ${v}`);
+      if (!Number.isFinite(v) || v <= 0)
+        throw new KernelError('EINVAL', `${key} must be a positive number, got ${v}`);
       return v;
     };
     this.limits = Object.freeze({
@@ -147,7 +153,8 @@ export class SecurityPolicy {
    * resolved before the check. Throws EPERM naming the path and the rule.
    */
   resolvePath(path: string, mode: 'read' | 'write', workspace: string): string {
-    if (typeof path !== 'string' || path.length === 0) throw new KernelError('EINVAL', 'path must be a non-empty string');
+    if (typeof path !== 'string' || path.length === 0)
+      throw new KernelError('EINVAL', 'path must be a non-empty string');
     if (path.includes('\0')) throw new KernelError('EINVAL', 'path contains a NUL byte');
     const expanded = path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
     const ws = realRoot(workspace);
@@ -179,7 +186,10 @@ export class SecurityPolicy {
 
   /** Whether the network allowlist admits `host` (a domain or an IP literal). */
   hostAllowed(host: string): boolean {
-    const h = host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+    const h = host
+      .toLowerCase()
+      .replace(/^\[|\]$/g, '')
+      .replace(/\.$/, '');
     return this.networkAllow.some((p) => {
       if (p === '*') return true;
       if (p.startsWith('*.')) return h.endsWith(p.slice(1)) && h.length > p.length - 1;
@@ -190,7 +200,9 @@ export class SecurityPolicy {
   /** Throws EPERM unless `host` is allowed; also refuses private addresses the host resolved to. */
   checkHost(host: string, resolvedIps: readonly string[] = []): void {
     if (!this.permits('net')) {
-      throw new KernelError('EPERM', `permission level "${this.level}" has no network access`, { details: { host } });
+      throw new KernelError('EPERM', `permission level "${this.level}" has no network access`, {
+        details: { host },
+      });
     }
     if (!this.hostAllowed(host)) {
       throw new KernelError(
@@ -205,9 +217,13 @@ export class SecurityPolicy {
     if (!literal) {
       const priv = resolvedIps.find((ip) => isPrivateAddress(ip) && !this.hostAllowed(ip));
       if (priv) {
-        throw new KernelError('EPERM', `${host} resolves to private address ${priv}, which is not in network_allow`, {
-          details: { host, ip: priv, rule: 'network_allow' },
-        });
+        throw new KernelError(
+          'EPERM',
+          `${host} resolves to private address ${priv}, which is not in network_allow`,
+          {
+            details: { host, ip: priv, rule: 'network_allow' },
+          },
+        );
       }
     }
   }
@@ -215,11 +231,20 @@ export class SecurityPolicy {
 
 export function isPrivateAddress(ip: string): boolean {
   const v = ip.toLowerCase();
-  if (v === '::1' || v === '::' || v.startsWith('fe80:') || v.startsWith('fc') || v.startsWith('fd')) return true;
+  if (v === '::1' || v === '::' || v.startsWith('fe80:') || v.startsWith('fc') || v.startsWith('fd'))
+    return true;
   const m = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(v);
   if (!m) return false;
   const [a, b] = [Number(m[1]), Number(m[2])];
-  return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+  return (
+    a === 10 ||
+    a === 127 ||
+    a === 0 ||
+    (a === 169 && b === 254) ||
+    (a === 172 && b >= 16 && b <= 31) ||
+    (a === 192 && b === 168) ||
+    (a === 100 && b >= 64 && b <= 127)
+  );
 }
 
 function within(p: string, root: string): boolean {

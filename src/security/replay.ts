@@ -9,7 +9,15 @@ import type { ToolContext } from '../io/tool.js';
 
 export interface AuditReader {
   list(opts: { stream?: string; after?: number; limit?: number }): Promise<
-    Array<{ id: number; stream: string; seq: number; ts: Date; kind: string; actor: string; payload: unknown }>
+    Array<{
+      id: number;
+      stream: string;
+      seq: number;
+      ts: Date;
+      kind: string;
+      actor: string;
+      payload: unknown;
+    }>
   >;
 }
 
@@ -28,7 +36,14 @@ export async function processTimeline(audit: AuditReader, pid: number): Promise<
   for (;;) {
     const page = await audit.list({ stream: `proc:${pid}`, after, limit: 1000 });
     for (const e of page) {
-      out.push({ seq: e.seq, ts: e.ts.toISOString(), kind: e.kind, actor: e.actor, summary: summarise(e.kind, e.payload), payload: e.payload });
+      out.push({
+        seq: e.seq,
+        ts: e.ts.toISOString(),
+        kind: e.kind,
+        actor: e.actor,
+        summary: summarise(e.kind, e.payload),
+        payload: e.payload,
+      });
     }
     if (page.length < 1000) break;
     after = (page[page.length - 1] as { id: number }).id;
@@ -42,8 +57,10 @@ function summarise(kind: string, payload: unknown): string {
     const err = p.error as { code?: string } | null | undefined;
     return `${String(p.tool)}(${JSON.stringify(p.args ?? {}).slice(0, 120)}) → ${p.ok ? 'ok' : `error ${err?.code ?? ''}`} [${String(p.decision ?? '')}]`;
   }
-  if (kind.startsWith('approval.')) return `${kind.slice(9)} ${String(p.tool ?? '')}${p.by ? ` by ${String(p.by)}` : ''}`;
-  if (kind === 'proc.exit') return `exit ${String(p.outcome ?? '')}${p.reason ? `: ${String(p.reason)}` : ''}`;
+  if (kind.startsWith('approval.'))
+    return `${kind.slice(9)} ${String(p.tool ?? '')}${p.by ? ` by ${String(p.by)}` : ''}`;
+  if (kind === 'proc.exit')
+    return `exit ${String(p.outcome ?? '')}${p.reason ? `: ${String(p.reason)}` : ''}`;
   return JSON.stringify(payload).slice(0, 160);
 }
 
@@ -64,19 +81,35 @@ export async function replayToolCalls(
   const report: ReplayReport = { replayed: 0, skipped: 0, matches: 0, divergences: [] };
   for (const e of await processTimeline(audit, pid)) {
     if (e.kind !== 'io.tool_call' && e.kind !== 'io.tool_error') continue;
-    const p = e.payload as { tool: string; args: unknown; ok: boolean; output: string; stepNo: number; callIndex: number };
+    const p = e.payload as {
+      tool: string;
+      args: unknown;
+      ok: boolean;
+      output: string;
+      stepNo: number;
+      callIndex: number;
+    };
     const tool = executor.registry.resolve(p.tool);
     if (!tool || (!tool.idempotent && !opts.includeSideEffects) || p.args === null) {
       report.skipped++;
       continue;
     }
     const ctx = ctxFor({ stepNo: p.stepNo, callIndex: p.callIndex });
-    const r = await executor.execute({ id: `replay-${e.seq}`, name: p.tool, arguments: JSON.stringify(p.args) }, { ...ctx, idempotencyKey: `replay:${ctx.idempotencyKey}` });
+    const r = await executor.execute(
+      { id: `replay-${e.seq}`, name: p.tool, arguments: JSON.stringify(p.args) },
+      { ...ctx, idempotencyKey: `replay:${ctx.idempotencyKey}` },
+    );
     report.replayed++;
     const now = r.output.slice(0, 4096);
     const recorded = String(p.output ?? '');
     if (r.ok === p.ok && (now === recorded || recorded.startsWith(now.slice(0, 3000)))) report.matches++;
-    else report.divergences.push({ seq: e.seq, tool: p.tool, recorded: recorded.slice(0, 200), now: now.slice(0, 200) });
+    else
+      report.divergences.push({
+        seq: e.seq,
+        tool: p.tool,
+        recorded: recorded.slice(0, 200),
+        now: now.slice(0, 200),
+      });
   }
   return report;
 }

@@ -14,8 +14,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { builtinTools } from '../../io/builtin/index.js';
 import { calculatorTool } from '../../io/builtin/calculator.js';
+import { builtinTools } from '../../io/builtin/index.js';
 import { createToolContext } from '../../io/context.js';
 import { ToolExecutor } from '../../io/executor.js';
 import { MemoryIdempotencyStore } from '../../io/idempotency.js';
@@ -54,12 +54,20 @@ async function inProcessOverhead(ctx: BenchContext): Promise<BenchCase> {
   const args = { expression: '2 * (3 + 4) ^ 2 / sqrt(16)' };
   const raw = JSON.stringify(args);
   const baseline = await collect(n, () => calculatorTool.run(args, tctx));
-  const ours = await collect(n, (i) => exec.execute({ id: String(i), name: 'calculator', arguments: raw }, { ...tctx, idempotencyKey: `1:${i}:0` }));
+  const ours = await collect(n, (i) =>
+    exec.execute(
+      { id: String(i), name: 'calculator', arguments: raw },
+      { ...tctx, idempotencyKey: `1:${i}:0` },
+    ),
+  );
   return {
     name: `tool call overhead, in-process tool (calculator), ${n} calls`,
     unit: 'ms',
     baseline: { label: 'tool function called directly', samples: baseline },
-    ours: { label: 'ToolExecutor.execute (JSON parse, zod, policy, limiter, idempotency, shaping)', samples: ours },
+    ours: {
+      label: 'ToolExecutor.execute (JSON parse, zod, policy, limiter, idempotency, shaping)',
+      samples: ours,
+    },
     target: { ours: 'p99 < 1 ms' },
   };
 }
@@ -70,12 +78,19 @@ async function sandboxOverhead(ctx: BenchContext, sandbox: Sandbox, label: strin
   const exec = new ToolExecutor({ registry: new ToolRegistry().registerAll(builtinTools()), sandbox });
   const tctx = createToolContext({ pid: 1, workspace: ws, sandbox, policy });
   const baseline = await collect(n, () => spawnTrue());
-  const ours = await collect(n, (i) => exec.execute({ id: String(i), name: 'shell', arguments: '{"command":"/bin/true"}' }, tctx), { budgetMs: 60_000 });
+  const ours = await collect(
+    n,
+    (i) => exec.execute({ id: String(i), name: 'shell', arguments: '{"command":"/bin/true"}' }, tctx),
+    { budgetMs: 60_000 },
+  );
   return {
     name: `tool call overhead, shell "/bin/true" on ${label}, ${ours.length} calls`,
     unit: 'ms',
     baseline: { label: 'child_process.spawn("/bin/true"), no executor, no sandbox', samples: baseline },
-    ours: { label: `shell tool via ToolExecutor on ${label} (bash + limits${label === 'bubblewrap' ? ' + namespaces + cgroup' : ''})`, samples: ours },
+    ours: {
+      label: `shell tool via ToolExecutor on ${label} (bash + limits${label === 'bubblewrap' ? ' + namespaces + cgroup' : ''})`,
+      samples: ours,
+    },
     notes: 'the ratio is the price of isolation per command, not of the executor',
   };
 }
@@ -120,14 +135,26 @@ async function verifyPer100k(ctx: BenchContext): Promise<BenchCase> {
       for (let i = off; i < Math.min(total, off + 1000); i++) {
         const stream = `proc:${i % streams}`;
         const prev = heads.get(stream) ?? { seq: 0, hash: GENESIS_HASH };
-        const e = { stream, seq: prev.seq + 1, ts: new Date(base + i), kind: 'io.tool_call', actor: 'pid:1', payload: { tool: 'calculator', i } };
+        const e = {
+          stream,
+          seq: prev.seq + 1,
+          ts: new Date(base + i),
+          kind: 'io.tool_call',
+          actor: 'pid:1',
+          payload: { tool: 'calculator', i },
+        };
         const hash = auditHash(prev.hash, e);
         heads.set(stream, { seq: e.seq, hash });
         const k = params.length;
-        vals.push(`($${k + 1}, $${k + 2}, $${k + 3}, $${k + 4}, $${k + 5}, $${k + 6}::jsonb, $${k + 7}, $${k + 8})`);
+        vals.push(
+          `($${k + 1}, $${k + 2}, $${k + 3}, $${k + 4}, $${k + 5}, $${k + 6}::jsonb, $${k + 7}, $${k + 8})`,
+        );
         params.push(e.stream, e.seq, e.ts, e.kind, e.actor, JSON.stringify(e.payload), prev.hash, hash);
       }
-      await storage.driver.query(`INSERT INTO audit_log (stream, seq, ts, kind, actor, payload, prev_hash, hash) VALUES ${vals.join(',')}`, params);
+      await storage.driver.query(
+        `INSERT INTO audit_log (stream, seq, ts, kind, actor, payload, prev_hash, hash) VALUES ${vals.join(',')}`,
+        params,
+      );
     }
     const dataDir = mkdtempSync(join(tmpdir(), 'aos-bench-anchor-'));
     const anchors = new AuditAnchors(storage.audit, { dataDir });
@@ -143,14 +170,18 @@ async function verifyPer100k(ctx: BenchContext): Promise<BenchCase> {
       t0 = performance.now();
       const full = await verifyWithAnchors(storage.audit, storage.driver, { dataDir });
       ours.push((performance.now() - t0) * scale);
-      if (!chain.ok || !full.ok || full.checked !== total) throw new Error(`bench data failed verification: ${JSON.stringify(full.firstBad)}`);
+      if (!chain.ok || !full.ok || full.checked !== total)
+        throw new Error(`bench data failed verification: ${JSON.stringify(full.firstBad)}`);
     }
     return {
       name: `audit verify, ${total} entries in ${streams} streams, per 100k entries [pglite memory]`,
       unit: 'ms',
       baseline: { label: 'AuditLog.verify (chain only)', samples: baseline },
       ours: { label: 'verifyWithAnchors (chain + Ed25519 anchors + anchored heads)', samples: ours },
-      notes: total === 100_000 ? 'measured on 100k entries' : `measured on ${total} entries, scaled ×${scale} to per-100k`,
+      notes:
+        total === 100_000
+          ? 'measured on 100k entries'
+          : `measured on ${total} entries, scaled ×${scale} to per-100k`,
     };
   } finally {
     await storage.driver.close();

@@ -13,7 +13,10 @@ const HOOKS = resolve('src/storage/testing/ts-register.mjs');
 
 async function aos(args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const r = await run(process.execPath, ['--import', HOOKS, MAIN, ...args], { env: { ...process.env, AOS_LOG: 'error' }, timeout: 60_000 });
+    const r = await run(process.execPath, ['--import', HOOKS, MAIN, ...args], {
+      env: { ...process.env, AOS_LOG: 'error' },
+      timeout: 60_000,
+    });
     return { code: 0, out: r.stdout };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -26,11 +29,15 @@ test('aos audit verify passes on a clean log and names the first bad entry after
   const url = `pglite://${join(dir, 'data')}`;
   const flags = ['--storage', url, '--data-dir', dir];
   let s = await createStorage(url);
-  for (let i = 0; i < 4; i++) await s.audit.append({ stream: 'proc:1', kind: 'io.tool_call', actor: 'pid:1', payload: { i } });
+  for (let i = 0; i < 4; i++)
+    await s.audit.append({ stream: 'proc:1', kind: 'io.tool_call', actor: 'pid:1', payload: { i } });
   await new AuditAnchors(s.audit, { dataDir: dir }).anchor(); // what the kernel's interval (or `aos audit anchor`) does
   await s.driver.close();
 
-  expect(await aos(['audit', 'verify', ...flags])).toMatchObject({ code: 0, out: expect.stringMatching(/ok: 4 entries chain-verified, 1 signed anchors/) });
+  expect(await aos(['audit', 'verify', ...flags])).toMatchObject({
+    code: 0,
+    out: expect.stringMatching(/ok: 4 entries chain-verified, 1 signed anchors/),
+  });
 
   s = await createStorage(url);
   const rows = await s.audit.list({ stream: 'proc:1' });

@@ -26,7 +26,10 @@ export function register(program: Command): void {
       const { config, file } = loadConfig({ path: program.opts().config });
       if (config.mcp.servers.length === 0) {
         if (o.json) process.stdout.write('[]\n');
-        else process.stdout.write(`no MCP servers configured in ${file ?? 'config.yaml'}; add one with \`aos mcp add\`\n`);
+        else
+          process.stdout.write(
+            `no MCP servers configured in ${file ?? 'config.yaml'}; add one with \`aos mcp add\`\n`,
+          );
         return;
       }
       const mgr = new McpManager(new ToolRegistry(), {
@@ -41,7 +44,13 @@ export function register(program: Command): void {
           process.stdout.write(
             table(
               ['SERVER', 'TRANSPORT', 'STATE', 'SANDBOXED', 'TOOLS'],
-              st.map((s) => [s.name, s.transport, s.state === 'connected' ? style.green(s.state) : style.red(`${s.state}: ${s.error ?? ''}`), s.sandboxed ? 'yes' : 'no', s.tools.join(', ')]),
+              st.map((s) => [
+                s.name,
+                s.transport,
+                s.state === 'connected' ? style.green(s.state) : style.red(`${s.state}: ${s.error ?? ''}`),
+                s.sandboxed ? 'yes' : 'no',
+                s.tools.join(', '),
+              ]),
             ),
           );
         if (st.some((s) => s.state !== 'connected')) process.exitCode = 1;
@@ -51,7 +60,9 @@ export function register(program: Command): void {
     });
   cmd
     .command('add')
-    .description('add a server to config.yaml: `aos mcp add fs -- node server.js ./workspace` or `aos mcp add api --url https://…/mcp`')
+    .description(
+      'add a server to config.yaml: `aos mcp add fs -- node server.js ./workspace` or `aos mcp add api --url https://…/mcp`',
+    )
     .argument('<name>', 'server name (letters, digits, _ and -); its tools become <name>.<tool>')
     .argument('[command...]', 'stdio: the command line that starts the server')
     .option('--url <url>', 'streamable-HTTP endpoint instead of a command')
@@ -59,14 +70,24 @@ export function register(program: Command): void {
     .option('--timeout-ms <n>', 'per-call timeout')
     .action((name: string, command: string[], o: { url?: string; sandbox: boolean; timeoutMs?: string }) => {
       const file = resolve(program.opts().config ?? process.env.AOS_CONFIG ?? 'config.yaml');
-      if (!o.url && command.length === 0) throw new KernelError('EINVAL', 'give the server command after --, or --url for an HTTP server');
+      if (!o.url && command.length === 0)
+        throw new KernelError('EINVAL', 'give the server command after --, or --url for an HTTP server');
       const entry: Record<string, unknown> = o.url
         ? { name, transport: 'http', url: o.url }
-        : { name, transport: 'stdio', command: command[0], args: command.slice(1), ...(o.sandbox ? {} : { sandbox: false }) };
+        : {
+            name,
+            transport: 'stdio',
+            command: command[0],
+            args: command.slice(1),
+            ...(o.sandbox ? {} : { sandbox: false }),
+          };
       if (o.timeoutMs) entry.timeout_ms = Number(o.timeoutMs);
       const doc = parseDocument(existsSync(file) ? readFileSync(file, 'utf8') : '');
-      const servers = (doc.getIn(['mcp', 'servers']) as { toJSON?: () => unknown } | undefined)?.toJSON?.() as Array<{ name: string }> | undefined;
-      if (servers?.some((s) => s.name === name)) throw new KernelError('EEXIST', `mcp server "${name}" is already in ${file}`);
+      const servers = (doc.getIn(['mcp', 'servers']) as { toJSON?: () => unknown } | undefined)?.toJSON?.() as
+        | Array<{ name: string }>
+        | undefined;
+      if (servers?.some((s) => s.name === name))
+        throw new KernelError('EEXIST', `mcp server "${name}" is already in ${file}`);
       if (doc.contents === null) doc.contents = doc.createNode({}) as never;
       if (servers) doc.addIn(['mcp', 'servers'], doc.createNode(entry));
       else doc.setIn(['mcp', 'servers'], doc.createNode([entry]));

@@ -1,6 +1,7 @@
 /** `aos tools [--json] [--no-mcp]`: every tool a process can be offered — built-ins and MCP servers' tools. */
-import { resolve } from 'node:path';
+
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { builtinTools } from '../../io/builtin/index.js';
@@ -52,11 +53,17 @@ export function register(program: Command): void {
         process.stdout.write(
           table(
             ['TOOL', 'PERMISSIONS', 'DEFAULT POLICY', 'DESCRIPTION'],
-            rows.map((r) => [r.name, r.permissions.join(',') || '-', r.decision, r.description.split('\n')[0]!.slice(0, 70)]),
+            rows.map((r) => [
+              r.name,
+              r.permissions.join(',') || '-',
+              r.decision,
+              r.description.split('\n')[0]!.slice(0, 70),
+            ]),
           ),
         );
         for (const s of mcp?.status() ?? []) {
-          if (s.state !== 'connected') process.stdout.write(`mcp server ${s.name}: ${s.state}${s.error ? ` (${s.error})` : ''}\n`);
+          if (s.state !== 'connected')
+            process.stdout.write(`mcp server ${s.name}: ${s.state}${s.error ? ` (${s.error})` : ''}\n`);
         }
       } finally {
         await mcp?.close();

@@ -30,7 +30,10 @@ const FUNCS: Record<string, { arity: [number, number]; fn: (...a: number[]) => n
 };
 const CONSTS: Record<string, number> = { pi: Math.PI, e: Math.E, tau: 2 * Math.PI };
 
-type Tok = { t: 'num'; v: number; at: number } | { t: 'name'; v: string; at: number } | { t: 'op'; v: string; at: number };
+type Tok =
+  | { t: 'num'; v: number; at: number }
+  | { t: 'name'; v: string; at: number }
+  | { t: 'op'; v: string; at: number };
 
 function tokenize(src: string): Tok[] {
   const out: Tok[] = [];
@@ -140,7 +143,11 @@ export function evaluate(src: string): number {
       p++;
       if (isOp('(')) {
         const f = Object.hasOwn(FUNCS, t.v) ? FUNCS[t.v] : undefined; // never reach Object.prototype
-        if (!f) throw new KernelError('EINVAL', `unknown function "${t.v}"; known: ${Object.keys(FUNCS).join(', ')}`);
+        if (!f)
+          throw new KernelError(
+            'EINVAL',
+            `unknown function "${t.v}"; known: ${Object.keys(FUNCS).join(', ')}`,
+          );
         p++;
         const args: number[] = [];
         if (!isOp(')')) {
@@ -152,12 +159,19 @@ export function evaluate(src: string): number {
         }
         expect(')');
         if (args.length < f.arity[0] || args.length > f.arity[1]) {
-          throw new KernelError('EINVAL', `${t.v}() takes ${f.arity[0] === f.arity[1] ? f.arity[0] : `${f.arity[0]}–${f.arity[1]}`} argument(s), got ${args.length}`);
+          throw new KernelError(
+            'EINVAL',
+            `${t.v}() takes ${f.arity[0] === f.arity[1] ? f.arity[0] : `${f.arity[0]}–${f.arity[1]}`} argument(s), got ${args.length}`,
+          );
         }
         return f.fn(...args);
       }
       const c = Object.hasOwn(CONSTS, t.v) ? CONSTS[t.v] : undefined;
-      if (c === undefined) throw new KernelError('EINVAL', `unknown name "${t.v}"; constants: ${Object.keys(CONSTS).join(', ')}`);
+      if (c === undefined)
+        throw new KernelError(
+          'EINVAL',
+          `unknown name "${t.v}"; constants: ${Object.keys(CONSTS).join(', ')}`,
+        );
       return c;
     }
     if (t.v === '(') {
@@ -177,7 +191,8 @@ export function evaluate(src: string): number {
 
 export const calculatorTool = defineTool({
   name: 'calculator',
-  description: 'Evaluate an arithmetic expression: + - * / % ^, parentheses, sqrt, log, ln, sin, cos, min, max, round, pi, e.',
+  description:
+    'Evaluate an arithmetic expression: + - * / % ^, parentheses, sqrt, log, ln, sin, cos, min, max, round, pi, e.',
   input: z.object({ expression: z.string().min(1).describe('e.g. "2 * (3 + 4) ^ 2 / sqrt(16)"') }),
   permissions: [],
   idempotent: true,

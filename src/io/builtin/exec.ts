@@ -48,22 +48,48 @@ const SIGNAL_LIMIT: Record<string, string> = {
   SIGXFSZ: 'file size',
 };
 
-export function throwIfKilled(res: SandboxResult, limits: { wallSeconds: number; memoryMb: number; cpuSeconds: number; fileSizeMb: number }): void {
-  const details = { exitCode: res.exitCode, signal: res.signal, stderr: res.stderr.slice(-2000), stdout: res.stdout.slice(0, 2000) };
+export function throwIfKilled(
+  res: SandboxResult,
+  limits: { wallSeconds: number; memoryMb: number; cpuSeconds: number; fileSizeMb: number },
+): void {
+  const details = {
+    exitCode: res.exitCode,
+    signal: res.signal,
+    stderr: res.stderr.slice(-2000),
+    stdout: res.stdout.slice(0, 2000),
+  };
   if (res.killed === 'timeout') {
-    throw new KernelError('ETIMEDOUT', `the command did not finish within the wall-clock limit of ${limits.wallSeconds} s and was killed`, { details });
+    throw new KernelError(
+      'ETIMEDOUT',
+      `the command did not finish within the wall-clock limit of ${limits.wallSeconds} s and was killed`,
+      { details },
+    );
   }
   if (res.killed === 'output') {
-    throw new KernelError('EOVERFLOW', `the command produced more than ${P.TOOL_OUTPUT_MAX_BYTES} bytes of output and was killed; narrow it (head, grep, a file)`, { details });
+    throw new KernelError(
+      'EOVERFLOW',
+      `the command produced more than ${P.TOOL_OUTPUT_MAX_BYTES} bytes of output and was killed; narrow it (head, grep, a file)`,
+      { details },
+    );
   }
-  if (res.killed === 'abort') throw new KernelError('EABORTED', 'the command was stopped because its step was aborted', { details });
+  if (res.killed === 'abort')
+    throw new KernelError('EABORTED', 'the command was stopped because its step was aborted', { details });
   // 128 + signal number is how a shell (and bwrap) reports a child killed by a signal.
-  const sig = res.signal ?? (res.exitCode !== null && res.exitCode > 128 ? signalName(res.exitCode - 128) : null);
+  const sig =
+    res.signal ?? (res.exitCode !== null && res.exitCode > 128 ? signalName(res.exitCode - 128) : null);
   if (sig === 'SIGKILL') {
-    throw new KernelError('EQUOTA', `the command was killed (SIGKILL), most likely by the memory limit of ${limits.memoryMb} MB`, { details });
+    throw new KernelError(
+      'EQUOTA',
+      `the command was killed (SIGKILL), most likely by the memory limit of ${limits.memoryMb} MB`,
+      { details },
+    );
   }
   if (sig && SIGNAL_LIMIT[sig]) {
-    throw new KernelError('EQUOTA', `the command exceeded its ${SIGNAL_LIMIT[sig]} limit (${sig === 'SIGXCPU' ? `${limits.cpuSeconds} s` : `${limits.fileSizeMb} MB`}) and was killed`, { details });
+    throw new KernelError(
+      'EQUOTA',
+      `the command exceeded its ${SIGNAL_LIMIT[sig]} limit (${sig === 'SIGXCPU' ? `${limits.cpuSeconds} s` : `${limits.fileSizeMb} MB`}) and was killed`,
+      { details },
+    );
   }
 }
 

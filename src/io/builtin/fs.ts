@@ -11,19 +11,36 @@ import { defineTool } from '../tool.js';
 
 const MAX_READ_BYTES = 512 * 1024;
 
-async function writeNoFollow(path: string, content: string, append: boolean, maxBytes: number): Promise<number> {
+async function writeNoFollow(
+  path: string,
+  content: string,
+  append: boolean,
+  maxBytes: number,
+): Promise<number> {
   const bytes = Buffer.byteLength(content);
   if (bytes > maxBytes) {
-    throw new KernelError('EQUOTA', `content is ${bytes} bytes; this process may write files of at most ${maxBytes} bytes`);
+    throw new KernelError(
+      'EQUOTA',
+      `content is ${bytes} bytes; this process may write files of at most ${maxBytes} bytes`,
+    );
   }
-  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | (append ? constants.O_APPEND : constants.O_TRUNC);
+  const flags =
+    constants.O_WRONLY |
+    constants.O_CREAT |
+    constants.O_NOFOLLOW |
+    (append ? constants.O_APPEND : constants.O_TRUNC);
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(path, flags, 0o644);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP') throw new KernelError('EPERM', `${path} is a symbolic link; write to its target path instead`);
-    if (code === 'ENOENT') throw new KernelError('ENOTFOUND', `the directory of ${path} does not exist; create it first (write_file with create_dirs: true)`);
+    if (code === 'ELOOP')
+      throw new KernelError('EPERM', `${path} is a symbolic link; write to its target path instead`);
+    if (code === 'ENOENT')
+      throw new KernelError(
+        'ENOTFOUND',
+        `the directory of ${path} does not exist; create it first (write_file with create_dirs: true)`,
+      );
     throw err;
   }
   try {
@@ -67,13 +84,16 @@ export const readFileTool = defineTool({
       const start = (args.offset ?? 1) - 1;
       text = lines.slice(start, args.limit !== undefined ? start + args.limit : undefined).join('\n');
     }
-    return truncated ? `${text}\n[file is ${st.size} bytes; only the first ${MAX_READ_BYTES} were read — use offset/limit]` : text;
+    return truncated
+      ? `${text}\n[file is ${st.size} bytes; only the first ${MAX_READ_BYTES} were read — use offset/limit]`
+      : text;
   },
 });
 
 export const writeFileTool = defineTool({
   name: 'write_file',
-  description: 'Create or overwrite a text file (or append to it). Parent directories are created with create_dirs.',
+  description:
+    'Create or overwrite a text file (or append to it). Parent directories are created with create_dirs.',
   input: z.object({
     path: z.string().min(1),
     content: z.string(),
@@ -89,7 +109,12 @@ export const writeFileTool = defineTool({
       ctx.policy.resolvePath(dir, 'write', ctx.workspace);
       await fs.mkdir(dir, { recursive: true });
     }
-    const bytes = await writeNoFollow(p, args.content, args.append ?? false, ctx.policy.limits.fileSizeMb * 1024 * 1024);
+    const bytes = await writeNoFollow(
+      p,
+      args.content,
+      args.append ?? false,
+      ctx.policy.limits.fileSizeMb * 1024 * 1024,
+    );
     return `${args.append ? 'appended' : 'wrote'} ${bytes} bytes to ${args.path}`;
   },
 });
@@ -112,11 +137,20 @@ export const editFileTool = defineTool({
       throw new KernelError('ENOTFOUND', `${args.path} does not exist; create it with write_file`);
     });
     const count = text.split(args.old_string).length - 1;
-    if (count === 0) throw new KernelError('EINVAL', `old_string was not found in ${args.path}; read the file and copy the text exactly`);
+    if (count === 0)
+      throw new KernelError(
+        'EINVAL',
+        `old_string was not found in ${args.path}; read the file and copy the text exactly`,
+      );
     if (count > 1 && !args.replace_all) {
-      throw new KernelError('EINVAL', `old_string occurs ${count} times in ${args.path}; add surrounding context or pass replace_all: true`);
+      throw new KernelError(
+        'EINVAL',
+        `old_string occurs ${count} times in ${args.path}; add surrounding context or pass replace_all: true`,
+      );
     }
-    const next = args.replace_all ? text.split(args.old_string).join(args.new_string) : text.replace(args.old_string, () => args.new_string);
+    const next = args.replace_all
+      ? text.split(args.old_string).join(args.new_string)
+      : text.replace(args.old_string, () => args.new_string);
     await writeNoFollow(p, next, false, ctx.policy.limits.fileSizeMb * 1024 * 1024);
     return `replaced ${args.replace_all ? count : 1} occurrence(s) in ${args.path}`;
   },
@@ -138,7 +172,10 @@ export const listDirTool = defineTool({
     const out: string[] = [];
     const walk = async (dir: string): Promise<void> => {
       const entries = await fs.readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-        throw new KernelError(err.code === 'ENOTDIR' ? 'EINVAL' : 'ENOTFOUND', `${args.path}: ${err.code === 'ENOTDIR' ? 'not a directory' : 'does not exist'}`);
+        throw new KernelError(
+          err.code === 'ENOTDIR' ? 'EINVAL' : 'ENOTFOUND',
+          `${args.path}: ${err.code === 'ENOTDIR' ? 'not a directory' : 'does not exist'}`,
+        );
       });
       entries.sort((a, b) => a.name.localeCompare(b.name));
       for (const e of entries) {
@@ -146,10 +183,13 @@ export const listDirTool = defineTool({
         const full = join(dir, e.name);
         const rel = relative(root, full);
         out.push(e.isDirectory() ? `${rel}/` : e.isSymbolicLink() ? `${rel} -> (symlink)` : rel);
-        if (args.recursive && e.isDirectory() && e.name !== '.git' && e.name !== 'node_modules') await walk(full);
+        if (args.recursive && e.isDirectory() && e.name !== '.git' && e.name !== 'node_modules')
+          await walk(full);
       }
     };
     await walk(root);
-    return out.length >= max ? `${out.join('\n')}\n[stopped at ${max} entries]` : out.join('\n') || '(empty directory)';
+    return out.length >= max
+      ? `${out.join('\n')}\n[stopped at ${max} entries]`
+      : out.join('\n') || '(empty directory)';
   },
 });

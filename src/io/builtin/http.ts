@@ -27,16 +27,21 @@ export async function checkUrl(policy: SecurityPolicy, raw: string): Promise<URL
   const host = url.hostname.replace(/^\[|\]$/g, '');
   // Check the name first so a refused host is never even resolved.
   policy.checkHost(host);
-  const ips = isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => {
-    throw new KernelError('ENOTFOUND', `cannot resolve ${host}`);
-  })).map((a) => a.address);
+  const ips = isIP(host)
+    ? [host]
+    : (
+        await lookup(host, { all: true }).catch(() => {
+          throw new KernelError('ENOTFOUND', `cannot resolve ${host}`);
+        })
+      ).map((a) => a.address);
   policy.checkHost(host, ips);
   return url;
 }
 
 export const httpFetchTool = defineTool({
   name: 'http_fetch',
-  description: 'Fetch a URL over HTTP(S) (only hosts allowed by policy). Returns status, content type and body text.',
+  description:
+    'Fetch a URL over HTTP(S) (only hosts allowed by policy). Returns status, content type and body text.',
   input: z.object({
     url: z.string().min(1),
     method: z.enum(['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'PATCH']).default('GET'),
@@ -60,7 +65,8 @@ export const httpFetchTool = defineTool({
       });
       const loc = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && loc) {
-        if (hop >= P.HTTP_FETCH_MAX_REDIRECTS) throw new KernelError('EINVAL', `more than ${P.HTTP_FETCH_MAX_REDIRECTS} redirects`);
+        if (hop >= P.HTTP_FETCH_MAX_REDIRECTS)
+          throw new KernelError('EINVAL', `more than ${P.HTTP_FETCH_MAX_REDIRECTS} redirects`);
         url = await checkUrl(ctx.policy, new URL(loc, url).toString());
         if (res.status === 303 || ((res.status === 301 || res.status === 302) && method === 'POST')) {
           method = 'GET';
@@ -85,7 +91,9 @@ export const httpFetchTool = defineTool({
         chunks.push(value);
       }
       const buf = Buffer.concat(chunks);
-      const textual = /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|.*\+json|.*\+xml)/.test(type) || type === '';
+      const textual =
+        /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)|.*\+json|.*\+xml)/.test(type) ||
+        type === '';
       return {
         status: res.status,
         url: url.toString(),

@@ -9,7 +9,8 @@ import { runInSandbox } from './exec.js';
 
 export const searchTool = defineTool({
   name: 'search',
-  description: 'Search file contents with ripgrep (regular expression). Returns path:line:text for each match.',
+  description:
+    'Search file contents with ripgrep (regular expression). Returns path:line:text for each match.',
   input: z.object({
     pattern: z.string().min(1).describe('regular expression (Rust regex syntax)'),
     path: z.string().min(1).optional().describe('directory or file to search (default: the workspace)'),
@@ -31,10 +32,13 @@ export const searchTool = defineTool({
     rg.push('-e', args.pattern, '--', target);
     const r = await runInSandbox(ctx, 'rg', rg, { network: false });
     if (r.exit_code === 1) return 'no matches';
-    if (r.exit_code !== 0) throw new KernelError('EINVAL', `ripgrep failed: ${r.stderr.trim() || `exit code ${r.exit_code}`}`);
+    if (r.exit_code !== 0)
+      throw new KernelError('EINVAL', `ripgrep failed: ${r.stderr.trim() || `exit code ${r.exit_code}`}`);
     const lines = r.stdout.split('\n').filter(Boolean);
     const max = args.max_results ?? 200;
     const shown = lines.slice(0, max).join('\n');
-    return lines.length > max ? `${shown}\n[${lines.length - max} more matches not shown; narrow the pattern or path]` : shown;
+    return lines.length > max
+      ? `${shown}\n[${lines.length - max} more matches not shown; narrow the pattern or path]`
+      : shown;
   },
 });

@@ -16,7 +16,10 @@ export const memoryStoreTool = defineTool({
   permissions: ['mem'],
   idempotent: false,
   async run(args, ctx) {
-    const r = (await ctx.sys.call('mem.store', { content: args.content, ...(args.metadata ? { metadata: args.metadata } : {}) })) as { id: string };
+    const r = (await ctx.sys.call('mem.store', {
+      content: args.content,
+      ...(args.metadata ? { metadata: args.metadata } : {}),
+    })) as { id: string };
     return `stored memory ${r.id}`;
   },
 });
@@ -28,7 +31,10 @@ export const memorySearchTool = defineTool({
   permissions: ['mem'],
   idempotent: true,
   async run(args, ctx) {
-    const hits = (await ctx.sys.call('mem.search', { query: args.query, ...(args.k ? { k: args.k } : {}) })) as Array<{
+    const hits = (await ctx.sys.call('mem.search', {
+      query: args.query,
+      ...(args.k ? { k: args.k } : {}),
+    })) as Array<{
       id: string;
       content: string;
       score: number;
@@ -40,12 +46,18 @@ export const memorySearchTool = defineTool({
 
 export const recallTool = defineTool({
   name: 'recall',
-  description: 'Bring an evicted context page back (by page_id from its stub), or the best page matching a query.',
+  description:
+    'Bring an evicted context page back (by page_id from its stub), or the best page matching a query.',
   input: z
     .object({
       page_id: z.string().min(1).optional(),
       query: z.string().min(1).optional(),
-      offset: z.number().int().min(0).optional().describe('character offset to read a large page from (see its "read on" marker)'),
+      offset: z
+        .number()
+        .int()
+        .min(0)
+        .optional()
+        .describe('character offset to read a large page from (see its "read on" marker)'),
     })
     .refine((a) => a.page_id !== undefined || a.query !== undefined, { message: 'give page_id or query' }),
   permissions: ['mem'],
@@ -80,18 +92,27 @@ export const spawnAgentTool = defineTool({
 export const sendMessageTool = defineTool({
   name: 'send_message',
   description: 'Send a message to another process by pid (delivered when this step commits).',
-  input: z.object({ to: z.number().int().positive(), body: z.unknown(), topic: z.string().max(128).optional() }),
+  input: z.object({
+    to: z.number().int().positive(),
+    body: z.unknown(),
+    topic: z.string().max(128).optional(),
+  }),
   permissions: ['ipc'],
   idempotent: false,
   async run(args, ctx) {
-    await ctx.sys.call('ipc.send', { to: args.to, body: args.body ?? null, ...(args.topic ? { topic: args.topic } : {}) });
+    await ctx.sys.call('ipc.send', {
+      to: args.to,
+      body: args.body ?? null,
+      ...(args.topic ? { topic: args.topic } : {}),
+    });
     return `message queued for pid ${args.to}`;
   },
 });
 
 export const receiveMessagesTool = defineTool({
   name: 'receive_messages',
-  description: 'Read messages sent to this process (optionally one topic), waiting up to timeout_s for the first.',
+  description:
+    'Read messages sent to this process (optionally one topic), waiting up to timeout_s for the first.',
   input: z.object({
     topic: z.string().optional(),
     timeout_s: z.number().min(0).max(3600).optional(),
@@ -107,14 +128,21 @@ export const receiveMessagesTool = defineTool({
       ...(args.limit ? { limit: args.limit } : {}),
     })) as Array<{ id: unknown; from: number | null; topic: string | null; body: unknown }>;
     if (msgs.length === 0) return 'no messages';
-    return msgs.map((m) => `from pid ${m.from ?? 'kernel'}${m.topic ? ` [${m.topic}]` : ''}: ${JSON.stringify(m.body)}`).join('\n');
+    return msgs
+      .map(
+        (m) => `from pid ${m.from ?? 'kernel'}${m.topic ? ` [${m.topic}]` : ''}: ${JSON.stringify(m.body)}`,
+      )
+      .join('\n');
   },
 });
 
 export const waitTool = defineTool({
   name: 'wait',
   description: 'Wait for a child process to finish and return its state and result.',
-  input: z.object({ pid: z.number().int().positive(), timeout_s: z.number().positive().max(3600).optional() }),
+  input: z.object({
+    pid: z.number().int().positive(),
+    timeout_s: z.number().positive().max(3600).optional(),
+  }),
   permissions: ['ipc'],
   idempotent: true,
   timeoutMs: 3_700_000,

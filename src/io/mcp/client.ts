@@ -71,11 +71,16 @@ export class McpServerConnection {
   ) {
     this.name = spec.name;
     if (!/^[a-zA-Z0-9_-]+$/.test(spec.name)) {
-      throw new KernelError('ECONFIG', `mcp server name "${spec.name}" may use letters, digits, _ and - only`);
+      throw new KernelError(
+        'ECONFIG',
+        `mcp server name "${spec.name}" may use letters, digits, _ and - only`,
+      );
     }
     const kind = this.kind();
-    if (kind === 'stdio' && !spec.command) throw new KernelError('ECONFIG', `mcp server ${spec.name}: stdio transport needs "command"`);
-    if (kind === 'http' && !spec.url) throw new KernelError('ECONFIG', `mcp server ${spec.name}: http transport needs "url"`);
+    if (kind === 'stdio' && !spec.command)
+      throw new KernelError('ECONFIG', `mcp server ${spec.name}: stdio transport needs "command"`);
+    if (kind === 'http' && !spec.url)
+      throw new KernelError('ECONFIG', `mcp server ${spec.name}: http transport needs "url"`);
   }
 
   kind(): 'stdio' | 'http' {
@@ -117,12 +122,18 @@ export class McpServerConnection {
       this.lastError = null;
       if (this.everConnected) this.reconnects++;
       this.everConnected = true;
-      log.info(`mcp server ${this.name}: ${this.remoteTools.length} tools`, { transport: this.kind(), sandbox: this.sandboxed() });
+      log.info(`mcp server ${this.name}: ${this.remoteTools.length} tools`, {
+        transport: this.kind(),
+        sandbox: this.sandboxed(),
+      });
     } catch (err) {
       this.state = 'disconnected';
       this.lastError = err instanceof Error ? err.message : String(err);
       await this.releaseWrap();
-      throw new KernelError('EBACKEND', `cannot connect to mcp server ${this.name}: ${this.lastError}`, { cause: err, retryable: true });
+      throw new KernelError('EBACKEND', `cannot connect to mcp server ${this.name}: ${this.lastError}`, {
+        cause: err,
+        retryable: true,
+      });
     }
   }
 
@@ -138,7 +149,10 @@ export class McpServerConnection {
     }
     const args = (this.spec.args ?? []).map((a) => absolutiseIfPath(a));
     if (!existsSync(this.o.workspace)) {
-      throw new KernelError('ENOTFOUND', `workspace ${this.o.workspace} does not exist (it is the stdio server's working directory); create it or set security.workspace`);
+      throw new KernelError(
+        'ENOTFOUND',
+        `workspace ${this.o.workspace} does not exist (it is the stdio server's working directory); create it or set security.workspace`,
+      );
     }
     if (!this.sandboxed()) {
       return new StdioClientTransport({
@@ -151,7 +165,12 @@ export class McpServerConnection {
     }
     const { readPaths, writePaths } = bindsFor(args, this.o.workspace);
     // Long-lived runtimes (Node) reserve large virtual ranges: give the server at least 4 GB of address space.
-    const limits = { ...this.o.limits, memoryMb: Math.max(this.o.limits.memoryMb, 4096), cpuSeconds: Math.max(this.o.limits.cpuSeconds, 3600), wallSeconds: 1e9 };
+    const limits = {
+      ...this.o.limits,
+      memoryMb: Math.max(this.o.limits.memoryMb, 4096),
+      cpuSeconds: Math.max(this.o.limits.cpuSeconds, 3600),
+      wallSeconds: 1e9,
+    };
     this.wrapped = await this.o.sandbox.wrap({
       command: this.spec.command as string,
       args,
@@ -183,7 +202,9 @@ export class McpServerConnection {
   }
 
   private toTool(t: RemoteTool): AnyTool {
-    const perms: Permission[] = t.annotations?.readOnlyHint ? ['fs.read'] : [this.kind() === 'http' ? 'net' : 'exec'];
+    const perms: Permission[] = t.annotations?.readOnlyHint
+      ? ['fs.read']
+      : [this.kind() === 'http' ? 'net' : 'exec'];
     return {
       name: t.name,
       namespace: this.name,
@@ -205,15 +226,21 @@ export class McpServerConnection {
       try {
         if (this.state !== 'connected') await this.connect();
         const client = this.client as Client;
-        const res = await client.callTool({ name: tool, arguments: args }, undefined, { timeout, ...(signal ? { signal } : {}) });
+        const res = await client.callTool({ name: tool, arguments: args }, undefined, {
+          timeout,
+          ...(signal ? { signal } : {}),
+        });
         const text = renderContent(res.content as unknown[] | undefined, res.structuredContent);
-        if (res.isError) throw new KernelError('ETOOL', `${this.name}.${tool}: ${text || 'the server reported an error'}`);
+        if (res.isError)
+          throw new KernelError('ETOOL', `${this.name}.${tool}: ${text || 'the server reported an error'}`);
         return text;
       } catch (err) {
         if (err instanceof KernelError && err.code === 'ETOOL') throw err;
         const msg = err instanceof Error ? err.message : String(err);
         if (/timed out|timeout/i.test(msg)) {
-          throw new KernelError('ETIMEDOUT', `${this.name}.${tool} did not answer within ${timeout} ms`, { retryable: true });
+          throw new KernelError('ETIMEDOUT', `${this.name}.${tool} did not answer within ${timeout} ms`, {
+            retryable: true,
+          });
         }
         if (signal?.aborted) throw new KernelError('EABORTED', `${this.name}.${tool} aborted`);
         if (this.state === 'connected' && !/Not connected|closed|EPIPE|ECONNRESET|ECONNREFUSED/i.test(msg)) {
@@ -223,7 +250,11 @@ export class McpServerConnection {
         attempt++;
         if (attempt > P.MCP_RECONNECT_MAX) {
           this.state = 'down';
-          throw new KernelError('EBACKEND', `mcp server ${this.name} is unreachable after ${P.MCP_RECONNECT_MAX} reconnect attempts: ${msg}`, { retryable: true });
+          throw new KernelError(
+            'EBACKEND',
+            `mcp server ${this.name} is unreachable after ${P.MCP_RECONNECT_MAX} reconnect attempts: ${msg}`,
+            { retryable: true },
+          );
         }
         await this.closeClient();
         await new Promise((r) => setTimeout(r, P.MCP_RECONNECT_BASE_MS * 2 ** (attempt - 1)));
@@ -262,9 +293,15 @@ function inputValidator(schema: Record<string, unknown>): z.ZodType {
 function renderContent(content: unknown[] | undefined, structured: unknown): string {
   const parts: string[] = [];
   for (const c of content ?? []) {
-    const item = c as { type: string; text?: string; mimeType?: string; resource?: { uri?: string; text?: string } };
+    const item = c as {
+      type: string;
+      text?: string;
+      mimeType?: string;
+      resource?: { uri?: string; text?: string };
+    };
     if (item.type === 'text') parts.push(item.text ?? '');
-    else if (item.type === 'resource') parts.push(item.resource?.text ?? `[resource ${item.resource?.uri ?? ''}]`);
+    else if (item.type === 'resource')
+      parts.push(item.resource?.text ?? `[resource ${item.resource?.uri ?? ''}]`);
     else parts.push(`[${item.type}${item.mimeType ? ` ${item.mimeType}` : ''} content]`);
   }
   if (parts.length === 0 && structured !== undefined) return JSON.stringify(structured, null, 2);
@@ -282,7 +319,10 @@ function absolutiseIfPath(a: string): string {
  * (the package's whole node_modules tree when the path is inside one, since its imports live there),
  * read-only unless inside the workspace.
  */
-export function bindsFor(args: readonly string[], workspace: string): { readPaths: string[]; writePaths: string[] } {
+export function bindsFor(
+  args: readonly string[],
+  workspace: string,
+): { readPaths: string[]; writePaths: string[] } {
   const ws = resolve(workspace);
   const read = new Set<string>();
   for (const a of args) {

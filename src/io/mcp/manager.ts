@@ -5,7 +5,12 @@
  */
 import { logger } from '../../util/log.js';
 import type { ToolRegistry } from '../registry.js';
-import { type McpConnectionOptions, McpServerConnection, type McpServerSpec, type McpState } from './client.js';
+import {
+  type McpConnectionOptions,
+  McpServerConnection,
+  type McpServerSpec,
+  type McpState,
+} from './client.js';
 
 const log = logger('mcp');
 

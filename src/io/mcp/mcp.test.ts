@@ -37,8 +37,19 @@ describe('MCP client against the real @modelcontextprotocol/server-filesystem (s
 
   test('discovers tools and registers them namespaced', async () => {
     const st = await mgr.start([{ name: 'filesystem', command: 'node', args: [FS_SERVER, ws] }]);
-    expect(st[0]).toMatchObject({ name: 'filesystem', state: 'connected', transport: 'stdio', sandboxed: true });
-    expect(registry.names()).toEqual(expect.arrayContaining(['filesystem.read_text_file', 'filesystem.write_file', 'filesystem.list_directory']));
+    expect(st[0]).toMatchObject({
+      name: 'filesystem',
+      state: 'connected',
+      transport: 'stdio',
+      sandboxed: true,
+    });
+    expect(registry.names()).toEqual(
+      expect.arrayContaining([
+        'filesystem.read_text_file',
+        'filesystem.write_file',
+        'filesystem.list_directory',
+      ]),
+    );
     const spec = registry.specs(['filesystem.read_text_file'])[0];
     expect(spec?.name).toBe('filesystem__read_text_file');
     expect(spec?.parameters).toMatchObject({ type: 'object', properties: { path: { type: 'string' } } });
@@ -47,15 +58,35 @@ describe('MCP client against the real @modelcontextprotocol/server-filesystem (s
   test('calls tools through the executor; server-side errors come back as tool errors', async () => {
     const exec = new ToolExecutor({ registry, sandbox });
     const ctx = createToolContext({ pid: 1, workspace: ws, sandbox, policy });
-    const r = await exec.execute({ id: '1', name: 'filesystem__read_text_file', arguments: JSON.stringify({ path: join(ws, 'hello.txt') }) }, ctx);
+    const r = await exec.execute(
+      {
+        id: '1',
+        name: 'filesystem__read_text_file',
+        arguments: JSON.stringify({ path: join(ws, 'hello.txt') }),
+      },
+      ctx,
+    );
     expect(r).toMatchObject({ ok: true, output: 'hello from the workspace\n' });
-    const w = await exec.execute({ id: '2', name: 'filesystem.write_file', arguments: JSON.stringify({ path: join(ws, 'out.txt'), content: 'written via MCP' }) }, ctx);
+    const w = await exec.execute(
+      {
+        id: '2',
+        name: 'filesystem.write_file',
+        arguments: JSON.stringify({ path: join(ws, 'out.txt'), content: 'written via MCP' }),
+      },
+      ctx,
+    );
     expect(w.ok).toBe(true);
     expect(readFileSync(join(ws, 'out.txt'), 'utf8')).toBe('written via MCP');
-    const denied = await exec.execute({ id: '3', name: 'filesystem.read_text_file', arguments: JSON.stringify({ path: '/etc/hostname' }) }, ctx);
+    const denied = await exec.execute(
+      { id: '3', name: 'filesystem.read_text_file', arguments: JSON.stringify({ path: '/etc/hostname' }) },
+      ctx,
+    );
     expect(denied.ok).toBe(false);
     expect(denied.output).toMatch(/Access denied|outside allowed directories/i);
-    const bad = await exec.execute({ id: '4', name: 'filesystem.read_text_file', arguments: JSON.stringify({ nope: 1 }) }, ctx);
+    const bad = await exec.execute(
+      { id: '4', name: 'filesystem.read_text_file', arguments: JSON.stringify({ nope: 1 }) },
+      ctx,
+    );
     expect(bad.error?.code).toBe('EINVAL');
     expect(bad.output).toMatch(/path/);
   }, 30_000);
@@ -78,7 +109,11 @@ describe('MCP client over streamable HTTP (SDK server in-process)', () => {
     // The SDK's stateless pattern: a fresh server + transport per HTTP request.
     const makeServer = () => {
       const server = new McpServer({ name: 'calc', version: '1.0.0' });
-      server.registerTool('add', { description: 'add two numbers', inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }));
+      server.registerTool(
+        'add',
+        { description: 'add two numbers', inputSchema: { a: z.number(), b: z.number() } },
+        async ({ a, b }) => ({ content: [{ type: 'text', text: String(a + b) }] }),
+      );
       server.registerTool('slow', { description: 'never answers in time', inputSchema: {} }, async () => {
         await new Promise((r) => setTimeout(r, 2000));
         return { content: [{ type: 'text', text: 'late' }] };
@@ -106,7 +141,11 @@ describe('MCP client over streamable HTTP (SDK server in-process)', () => {
     expect(st[0]).toMatchObject({ state: 'connected', transport: 'http', tools: ['calc.add', 'calc.slow'] });
     const exec = new ToolExecutor({ registry, sandbox });
     const ctx = createToolContext({ pid: 1, workspace: tmpdir(), sandbox, policy });
-    expect((await exec.execute({ id: '1', name: 'calc__add', arguments: '{"a":2,"b":40}' }, ctx)).output).toBe('42');
-    expect((await exec.execute({ id: '2', name: 'calc__slow', arguments: '{}' }, ctx)).error?.code).toBe('ETIMEDOUT');
+    expect(
+      (await exec.execute({ id: '1', name: 'calc__add', arguments: '{"a":2,"b":40}' }, ctx)).output,
+    ).toBe('42');
+    expect((await exec.execute({ id: '2', name: 'calc__slow', arguments: '{}' }, ctx)).error?.code).toBe(
+      'ETIMEDOUT',
+    );
   }, 30_000);
 });

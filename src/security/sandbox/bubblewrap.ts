@@ -14,16 +14,41 @@ import { dirname, join, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
 import type { ResourceLimits } from '../policy.js';
-import type { Sandbox, SandboxCapabilities, SandboxRequest, SandboxResult, WrappedCommand } from '../sandbox.js';
+import type {
+  Sandbox,
+  SandboxCapabilities,
+  SandboxRequest,
+  SandboxResult,
+  WrappedCommand,
+} from '../sandbox.js';
 import { createCommandCgroup, joinScript } from './cgroup.js';
 import { startAllowlistProxy } from './proxy.js';
 import { runSupervised } from './run.js';
 
 /** /etc entries a program needs to run (users, DNS, TLS roots, dynamic linker); nothing secret. */
 const ETC_FILES = [
-  'passwd', 'group', 'hosts', 'resolv.conf', 'nsswitch.conf', 'host.conf', 'gai.conf', 'ld.so.cache', 'ld.so.conf',
-  'ld.so.conf.d', 'ssl/certs', 'ssl/openssl.cnf', 'ca-certificates', 'ca-certificates.conf', 'alternatives',
-  'localtime', 'mime.types', 'gitconfig', 'inputrc', 'magic', 'protocols', 'services',
+  'passwd',
+  'group',
+  'hosts',
+  'resolv.conf',
+  'nsswitch.conf',
+  'host.conf',
+  'gai.conf',
+  'ld.so.cache',
+  'ld.so.conf',
+  'ld.so.conf.d',
+  'ssl/certs',
+  'ssl/openssl.cnf',
+  'ca-certificates',
+  'ca-certificates.conf',
+  'alternatives',
+  'localtime',
+  'mime.types',
+  'gitconfig',
+  'inputrc',
+  'magic',
+  'protocols',
+  'services',
 ];
 const PROXY_PORT = 3128;
 const PROXY_SOCKET = '/run/aos-proxy.sock';
@@ -130,7 +155,14 @@ export class BubblewrapSandbox implements Sandbox {
         cleanups.push(() => proxy.close());
         a.push('--bind', sock, PROXY_SOCKET);
         const url = `http://127.0.0.1:${PROXY_PORT}`;
-        Object.assign(env, { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, ALL_PROXY: url, NO_PROXY: '' });
+        Object.assign(env, {
+          HTTP_PROXY: url,
+          HTTPS_PROXY: url,
+          http_proxy: url,
+          https_proxy: url,
+          ALL_PROXY: url,
+          NO_PROXY: '',
+        });
         // Inside the empty net namespace only loopback exists; socat bridges it to the proxy's socket.
         inner = [
           '/bin/sh',
@@ -143,7 +175,11 @@ export class BubblewrapSandbox implements Sandbox {
         // /dev/tcp is a bash feature; use bash for the wait loop.
         inner[0] = '/bin/bash';
       }
-      a.push('--', ...prlimitArgs(req.limits, { pids: !!cg?.enforcesPids, memory: !!cg?.enforcesMemory }), ...inner);
+      a.push(
+        '--',
+        ...prlimitArgs(req.limits, { pids: !!cg?.enforcesPids, memory: !!cg?.enforcesMemory }),
+        ...inner,
+      );
       const outer = cg ? ['/bin/sh', ['-c', joinScript(cg.procsFiles), 'sh', this.bin, ...a]] : [this.bin, a];
       return {
         command: outer[0] as string,
@@ -175,10 +211,16 @@ function rootArgs(): string[] {
 /** `prlimit` prefix; process count and memory only where no cgroup enforces them. */
 export function prlimitArgs(l: ResourceLimits, cgroup: { pids: boolean; memory: boolean }): string[] {
   const mb = 1024 * 1024;
-  const out = ['prlimit', `--cpu=${Math.ceil(l.cpuSeconds)}`, `--fsize=${Math.floor(l.fileSizeMb * mb)}`, '--core=0'];
+  const out = [
+    'prlimit',
+    `--cpu=${Math.ceil(l.cpuSeconds)}`,
+    `--fsize=${Math.floor(l.fileSizeMb * mb)}`,
+    '--core=0',
+  ];
   if (!cgroup.memory) out.push(`--as=${Math.floor(l.memoryMb * mb)}`);
   // RLIMIT_NPROC does not bind uid 0, so as root only a pids cgroup can cap processes.
-  if (!cgroup.pids && process.getuid?.() !== 0) out.push(`--nproc=${Math.floor(l.processes) + currentUserProcesses()}`);
+  if (!cgroup.pids && process.getuid?.() !== 0)
+    out.push(`--nproc=${Math.floor(l.processes) + currentUserProcesses()}`);
   out.push('--');
   return out;
 }

@@ -4,7 +4,7 @@
  * kernel may write a pids/memory cgroup (v1 or v2), each sandboxed command gets its own; otherwise the
  * sandbox falls back to rlimits. The command joins its cgroup before exec (race-free: see joinScript).
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { logger } from '../../util/log.js';
 
@@ -37,7 +37,11 @@ export function cgroupLayout(): Layout | null {
   const v1p = '/sys/fs/cgroup/pids';
   const v1m = '/sys/fs/cgroup/memory';
   if (existsSync(join(v1p, 'cgroup.procs')) && writable(v1p)) {
-    layout = { kind: 'v1', pidsRoot: v1p, ...(existsSync(join(v1m, 'cgroup.procs')) && writable(v1m) ? { memoryRoot: v1m } : {}) };
+    layout = {
+      kind: 'v1',
+      pidsRoot: v1p,
+      ...(existsSync(join(v1m, 'cgroup.procs')) && writable(v1m) ? { memoryRoot: v1m } : {}),
+    };
     return layout;
   }
   const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers') ? '/sys/fs/cgroup' : null;

@@ -8,7 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
-import type { Sandbox, SandboxCapabilities, SandboxRequest, SandboxResult, WrappedCommand } from '../sandbox.js';
+import type {
+  Sandbox,
+  SandboxCapabilities,
+  SandboxRequest,
+  SandboxResult,
+  WrappedCommand,
+} from '../sandbox.js';
 import { runSupervised } from './run.js';
 
 export interface DockerOptions {
@@ -32,7 +38,11 @@ export class DockerSandbox implements Sandbox {
     this.image = opts.image ?? 'debian:stable-slim';
     this.bin = opts.docker ?? 'docker';
     const why = DockerSandbox.unavailableReason(this.bin);
-    if (why) throw new KernelError('ESANDBOX', `Docker sandbox unavailable: ${why}; start a Docker engine or choose security.sandbox: bubblewrap`);
+    if (why)
+      throw new KernelError(
+        'ESANDBOX',
+        `Docker sandbox unavailable: ${why}; start a Docker engine or choose security.sandbox: bubblewrap`,
+      );
   }
 
   /** Null when a Docker engine answers; otherwise why not. */
@@ -59,16 +69,38 @@ export class DockerSandbox implements Sandbox {
 
   async wrap(req: Omit<SandboxRequest, 'stdin' | 'maxOutputBytes' | 'signal'>): Promise<WrappedCommand> {
     const l = req.limits;
-    const a = ['run', '--rm', '-i', '--read-only', '--tmpfs', '/tmp', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
+    const a = [
+      'run',
+      '--rm',
+      '-i',
+      '--read-only',
+      '--tmpfs',
+      '/tmp',
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+    ];
     a.push('--network', (req.network ?? []).includes('*') ? 'bridge' : 'none');
     a.push('--memory', `${Math.floor(l.memoryMb)}m`, '--memory-swap', `${Math.floor(l.memoryMb)}m`);
     a.push('--pids-limit', String(Math.floor(l.processes)));
-    a.push('--ulimit', `cpu=${Math.ceil(l.cpuSeconds)}`, '--ulimit', `fsize=${Math.floor(l.fileSizeMb * 1024 * 1024)}`);
+    a.push(
+      '--ulimit',
+      `cpu=${Math.ceil(l.cpuSeconds)}`,
+      '--ulimit',
+      `fsize=${Math.floor(l.fileSizeMb * 1024 * 1024)}`,
+    );
     for (const p of req.readPaths ?? []) a.push('-v', `${resolve(p)}:${resolve(p)}:ro`);
     for (const p of req.writePaths ?? []) a.push('-v', `${resolve(p)}:${resolve(p)}:rw`);
     a.push('-w', resolve(req.cwd));
     for (const [k, v] of Object.entries(req.env ?? {})) a.push('-e', `${k}=${v}`);
     a.push(this.image, req.command, ...req.args);
-    return { command: this.bin, args: a, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, cwd: process.cwd(), cleanup: async () => {} };
+    return {
+      command: this.bin,
+      args: a,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      cwd: process.cwd(),
+      cleanup: async () => {},
+    };
   }
 }

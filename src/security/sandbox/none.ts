@@ -5,7 +5,13 @@
 import { execFileSync } from 'node:child_process';
 import * as P from '../../param.js';
 import { logger } from '../../util/log.js';
-import type { Sandbox, SandboxCapabilities, SandboxRequest, SandboxResult, WrappedCommand } from '../sandbox.js';
+import type {
+  Sandbox,
+  SandboxCapabilities,
+  SandboxRequest,
+  SandboxResult,
+  WrappedCommand,
+} from '../sandbox.js';
 import { prlimitArgs } from './bubblewrap.js';
 import { runSupervised } from './run.js';
 
@@ -37,7 +43,7 @@ export class NoSandbox implements Sandbox {
     if (!opts.quiet) {
       log.warnOnce(
         'no-sandbox',
-        'SANDBOX DISABLED (security.sandbox: none): tools run commands directly on this host with your user\'s rights; ' +
+        "SANDBOX DISABLED (security.sandbox: none): tools run commands directly on this host with your user's rights; " +
           'paths and network are only checked by policy before a command starts, not enforced while it runs. ' +
           'Install bubblewrap and set security.sandbox: auto to isolate them.',
       );

@@ -5,7 +5,7 @@
  * (SecurityPolicy.checkHost). Anything not spoken through the proxy has no route at all.
  */
 import { lookup } from 'node:dns/promises';
-import { type IncomingMessage, type ServerResponse, createServer, request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { KernelError } from '../../errors.js';
 import { logger } from '../../util/log.js';
@@ -31,7 +31,10 @@ async function admit(policy: SecurityPolicy, host: string): Promise<string> {
   return addrs[0]?.address ?? host;
 }
 
-export async function startAllowlistProxy(socketPath: string, allow: readonly string[]): Promise<AllowlistProxy> {
+export async function startAllowlistProxy(
+  socketPath: string,
+  allow: readonly string[],
+): Promise<AllowlistProxy> {
   const policy = new SecurityPolicy({ permission_level: 'standard', network_allow: [...allow] });
   const refused: string[] = [];
   const sockets = new Set<Socket>();
@@ -46,7 +49,13 @@ export async function startAllowlistProxy(socketPath: string, allow: readonly st
     admit(policy, url.hostname)
       .then((address) => {
         const up = httpRequest(
-          { host: address, port: url.port || 80, method: req.method, path: url.pathname + url.search, headers: { ...req.headers, host: url.host } },
+          {
+            host: address,
+            port: url.port || 80,
+            method: req.method,
+            path: url.pathname + url.search,
+            headers: { ...req.headers, host: url.host },
+          },
           (upRes) => {
             res.writeHead(upRes.statusCode ?? 502, upRes.headers);
             upRes.pipe(res);

@@ -16,7 +16,11 @@ export interface RunOptions {
   maxOutputBytes: number;
 }
 
-export function runSupervised(command: string, args: readonly string[], opts: RunOptions): Promise<SandboxResult> {
+export function runSupervised(
+  command: string,
+  args: readonly string[],
+  opts: RunOptions,
+): Promise<SandboxResult> {
   const started = performance.now();
   return new Promise((resolvePromise) => {
     let killed: KillReason | undefined;

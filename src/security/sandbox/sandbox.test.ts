@@ -13,4 +13,8 @@ const dockerSkip = DockerSandbox.unavailableReason();
 
 sandboxConformance('bubblewrap', () => new BubblewrapSandbox(), bwrapSkip);
 sandboxConformance('none', () => new NoSandbox({ quiet: true }));
-sandboxConformance('docker', () => new DockerSandbox(), dockerSkip ? `no Docker engine runs here: ${dockerSkip}` : undefined);
+sandboxConformance(
+  'docker',
+  () => new DockerSandbox(),
+  dockerSkip ? `no Docker engine runs here: ${dockerSkip}` : undefined,
+);

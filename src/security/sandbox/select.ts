@@ -27,6 +27,9 @@ export function createSandbox(kind: SandboxKind = 'auto', opts: { dockerImage?: 
         return new NoSandbox();
       }
     default:
-      throw new KernelError('ECONFIG', `security.sandbox "${String(kind)}" is not one of auto, bubblewrap, none, docker`);
+      throw new KernelError(
+        'ECONFIG',
+        `security.sandbox "${String(kind)}" is not one of auto, bubblewrap, none, docker`,
+      );
   }
 }
