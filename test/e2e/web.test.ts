@@ -145,7 +145,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     );
     const row = page.locator(`tr[data-pid="${pid}"]`);
     await expect.poll(() => row.getAttribute('data-state'), { timeout: 30_000 }).toBe('waiting');
-    expect(await row.textContent()).toContain('approval');
+    expect(await row.locator('.state').textContent()).toContain('waiting');
     await page.waitForSelector('[data-testid=approvals-badge]');
     await shot('05-waiting-for-approval');
     await page.click('a[href="#/approvals"]');
