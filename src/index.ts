@@ -203,3 +203,13 @@ export {
 export { ToolLimiter, type ToolLimitOptions } from './security/limits.js';
 export { AuditAnchors, verifyWithAnchors, assertIntact, type Anchor, type AnchoredVerifyResult } from './security/anchors.js';
 export { processTimeline, replayToolCalls, type ReplayReport, type TimelineEntry } from './security/replay.js';
+
+// ── api ──
+export { createServer, isLoopback, type ApiServer, type ServerOptions } from './api/server.js';
+export { TokenStore, ROLES, roleAllows, type Principal, type Role, type TokenInfo } from './api/auth.js';
+export { EventHub, EVENT_TYPES, type EventType } from './api/events.js';
+export { buildOpenApi, openApiMarkdown } from './api/openapi.js';
+export { httpStatus, toHttpError, type ErrorBody } from './api/errors.js';
+export { summarize as metricsSummary, type Summary as MetricsSummary } from './api/summary.js';
+export { describeContextState, type ContextView, type PageView } from './api/context-view.js';
+export { DEMO_AGENTS, spawnDemoAgents, type DemoAgent } from './api/demo.js';

@@ -11,7 +11,7 @@ import type { HookEvents } from '../hooks/bus.js';
 import type { Kernel } from '../kernel/Kernel.js';
 import * as P from '../param.js';
 import { logger } from '../util/log.js';
-import { redact } from '../util/redact.js';
+import { redactString } from '../util/redact.js';
 import { type AnyRoute, route } from './route.js';
 import { summarize } from './summary.js';
 
@@ -43,13 +43,21 @@ function clip(s: string, n = 2000): string {
   return s.length > n ? `${s.slice(0, n)}… [${s.length - n} more chars]` : s;
 }
 
+/**
+ * Masks secret-looking string values (keys, bearer tokens). Key-name redaction (util/redact's `redact`) is
+ * not used here: it would mask fields such as `tokens` and `tokensIn` that carry counts, not secrets.
+ */
+function scrub(_key: string, v: unknown): unknown {
+  return typeof v === 'string' ? redactString(v) : v;
+}
+
 /** Shapes a hook event for the wire: secrets redacted, big outputs clipped, oversize records stubbed. */
 function wire(type: EventType, ev: unknown): string {
   let data = ev as Record<string, unknown>;
   if (type === 'tool.after') data = { ...data, output: clip(String(data.output ?? '')) };
-  let json = JSON.stringify(redact(data));
+  let json = JSON.stringify(data, scrub);
   if (json.length > P.API_SSE_EVENT_MAX_BYTES && type === 'proc.step') {
-    json = JSON.stringify(redact({ ...data, record: null, truncated: true }));
+    json = JSON.stringify({ ...data, record: null, truncated: true }, scrub);
   }
   if (json.length > P.API_SSE_EVENT_MAX_BYTES) json = JSON.stringify({ truncated: true, pid: data.pid ?? null });
   return json;

@@ -41,6 +41,7 @@ const ERRORS: Record<string, string> = {
   '429': 'budget or rate limit (EQUOTA, ERATELIMIT)',
   '501': 'not available in this kernel (EUNSUPPORTED)',
   '504': 'timed out (ETIMEDOUT)',
+  '500': 'a kernel failure; the code says which (EBACKEND storage, EPROVIDER model, EINTERNAL other)',
 };
 
 export function buildOpenApi(routes: readonly AnyRoute[], o: { version: string; serverUrl?: string }): Json {
@@ -97,6 +98,7 @@ export function buildOpenApi(routes: readonly AnyRoute[], o: { version: string; 
 
 function typeOf(s: Json | undefined): string {
   if (!s) return '';
+  if (Array.isArray(s.type)) return (s.type as string[]).join(' \\| ');
   if (typeof s.type === 'string') {
     if (s.type === 'array') return `${typeOf(s.items as Json)}[]`;
     if (Array.isArray(s.enum)) return (s.enum as unknown[]).map((v) => JSON.stringify(v)).join(' \\| ');
@@ -107,15 +109,19 @@ function typeOf(s: Json | undefined): string {
   return 'any';
 }
 
-function fields(s: Json | undefined): string[] {
+function fields(s: Json | undefined, depth = 0): string[] {
   const props = (s?.properties ?? {}) as Record<string, Json>;
   const req = new Set((s?.required as string[] | undefined) ?? []);
-  return Object.entries(props).map(([k, p]) => {
+  const pad = '  '.repeat(depth);
+  return Object.entries(props).flatMap(([k, p]) => {
     const bits = [`\`${k}\``, typeOf(p)];
     if (req.has(k) && !('default' in p)) bits.push('required');
     if ('default' in p) bits.push(`default ${JSON.stringify(p.default)}`);
     const d = p.description ? ` — ${String(p.description)}` : '';
-    return `  - ${bits.join(', ')}${d}`;
+    const line = `${pad}- ${bits.join(', ')}${d}`;
+    // One level of nesting: the fields of list items and of sub-objects.
+    const inner = p.type === 'array' ? (p.items as Json | undefined) : p;
+    return depth === 0 && inner?.properties ? [line, ...fields(inner, 1)] : [line];
   });
 }
 
@@ -130,6 +136,15 @@ export function openApiMarkdown(doc: Json): string {
     String(info.description),
     '',
     'The live document is served at `GET /docs/openapi.json` (and a readable page at `GET /docs`). Server-sent events are at `GET /api/v1/events`, Prometheus text at `GET /metrics` (viewer token).',
+    '',
+    '## Using it',
+    '',
+    '- **Start**: `aos start` (or `npm start`) boots the kernel and serves on `server.host:server.port` (127.0.0.1:7878). It refuses a non-loopback address unless `server.host` in config.yaml names it, and warns loudly when it does.',
+    '- **Tokens**: on first start an admin token is written to `<data_dir>/admin.token` (mode 0600; default `./.aos/admin.token`); it is never logged. Send it as `Authorization: Bearer <token>`. Admins create more tokens with `POST /api/v1/tokens` (`viewer`: read; `operator`: also act; `admin`: also tokens, MCP servers, config). Tokens are stored as SHA-256 hashes; delete the token file and restart to get a fresh admin token.',
+    '- **Errors**: every error is `{ "error": { "code": "EINVAL", "message": "invalid body.priority: …", "details": { … } } }`; the message names the field or the fix. 401 carries code `EAUTH`, 403 `EPERM`.',
+    '- **Pagination**: `limit` (default 50, max 1000) with `offset` (processes, mailbox) or `after` (steps: a step number; audit: an entry id). Answers are `{ items, total?, next? }`; pass `next` back as `offset`/`after` for the next page.',
+    '- **Events**: `GET /api/v1/events` is a `text/event-stream`; EventSource cannot set headers, so `?token=` is accepted there. Each event has `id`, `event` (`proc.state`, `proc.step`, `proc.exit`, `tool.after`, `mem.page_fault`, `approval.pending`, `metrics`) and JSON `data`; filter with `?types=a,b` and `?pid=N`. `metrics` (every 2 s) carries the `/api/v1/metrics/summary` body. Idle streams get a comment heartbeat.',
+    '- **CORS** is closed unless `server.cors_origins` lists an origin (or `"*"`). Request bodies above 1 MiB are refused (413).',
     '',
     '## Error codes and statuses',
     '',
@@ -148,23 +163,23 @@ export function openApiMarkdown(doc: Json): string {
       out.push(`Role: **${String(op['x-required-role'] ?? 'none (public)')}**`, '');
       const params = (op.parameters as Json[]) ?? [];
       if (params.length) {
-        out.push('Parameters:');
+        out.push('Parameters:', '');
         for (const p of params) {
           const s = p.schema as Json;
           const def = 'default' in s ? `, default ${JSON.stringify(s.default)}` : '';
-          out.push(`  - \`${String(p.name)}\` (${String(p.in)}) ${typeOf(s)}${p.required ? ', required' : ''}${def}${p.description ? ` — ${String(p.description)}` : ''}`);
+          out.push(`- \`${String(p.name)}\` (${String(p.in)}) ${typeOf(s)}${p.required ? ', required' : ''}${def}${p.description ? ` — ${String(p.description)}` : ''}`);
         }
         out.push('');
       }
       const body = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.['application/json']?.schema as Json | undefined;
-      if (body) out.push('Body (JSON):', ...fields(body), '');
+      if (body) out.push('Body (JSON):', '', ...fields(body), '');
       const responses = op.responses as Record<string, Json>;
       const [code, ok] = Object.entries(responses)[0] ?? ['200', {}];
       const content = (ok.content ?? {}) as Record<string, Json>;
       const [ctype, c] = Object.entries(content)[0] ?? [];
       const rs = c?.schema as Json | undefined;
       if (ctype && ctype !== 'application/json') out.push(`Response ${code}: \`${ctype}\``, '');
-      else if (rs?.properties) out.push(`Response ${code}:`, ...fields(rs), '');
+      else if (rs?.properties) out.push(`Response ${code}:`, '', ...fields(rs), '');
       else out.push(`Response ${code}: ${typeOf(rs)}`, '');
     }
   }

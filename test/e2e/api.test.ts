@@ -218,6 +218,8 @@ describe('api: system routes', () => {
     expect(r.status).toBe(200);
     expect(r.text).not.toContain('sk-test-secret-value');
     expect(r.body.config.server.port).toBe(7878);
+    expect(r.body.config.api_keys.openai).toBe('[REDACTED]');
+    expect(r.body.config.scheduler.time_slice_tokens).toBeGreaterThan(0);
   });
 
   it('serves Prometheus text at /metrics to a viewer', async () => {
@@ -483,7 +485,7 @@ describe('api: server-sent events', () => {
     try {
       expect(live.adminTokenCreated).toBe(false);
       const ac = new AbortController();
-      const res = await fetch(`${live.url}/api/v1/events?token=${tok.viewer}&types=proc.step,proc.exit,proc.state`, { signal: ac.signal });
+      const res = await fetch(`${live.url}/api/v1/events?token=${tok.viewer}&types=proc.step,proc.exit,proc.state,metrics`, { signal: ac.signal });
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toContain('text/event-stream');
       expect(live.events.size).toBe(1);
@@ -497,7 +499,8 @@ describe('api: server-sent events', () => {
       const dec = new TextDecoder();
       let buf = '';
       const events: Array<{ event: string; data: any }> = [];
-      while (!events.some((e) => e.event === 'proc.exit' && e.data.pid === pid)) {
+      // Read until the agent has exited and at least one metrics tick (every 2 s) has arrived.
+      while (!events.some((e) => e.event === 'proc.exit' && e.data.pid === pid) || !events.some((e) => e.event === 'metrics')) {
         const { value, done } = await reader.read();
         if (done) break;
         buf += dec.decode(value, { stream: true });
@@ -515,6 +518,8 @@ describe('api: server-sent events', () => {
       expect(steps.length).toBeGreaterThanOrEqual(1);
       expect(steps[0]!.data.stepNo).toBe(1);
       expect(events.some((e) => e.event === 'proc.state' && e.data.pid === pid && e.data.to === 'running')).toBe(true);
+      const tick = events.find((e) => e.event === 'metrics')!;
+      expect(S.summarySchema.safeParse(tick.data).success).toBe(true);
       ac.abort();
       await reader.cancel().catch(() => undefined);
       // The hub drops the client and its hook subscriptions once the socket closes.

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { Kernel } from '../../kernel/Kernel.js';
 import { LLMProviderFactory } from '../../llm/factory.js';
-import { redact } from '../../util/redact.js';
+import { REDACTED, redactString } from '../../util/redact.js';
 import type { TokenStore } from '../auth.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
@@ -22,6 +22,22 @@ function packageVersion(): string {
 }
 
 export const VERSION = packageVersion();
+
+const SECRET_KEY = /(api[_-]?keys?|secret|password|passwd|authorization|cookie|credential|private[_-]?key|^token$|_token$|^env$|^headers$)/i;
+
+/**
+ * The config with every string under a secret-looking key masked (api_keys, headers, env, …) and
+ * secret-looking values masked anywhere. Unlike util/redact, numbers stay: `time_slice_tokens: 32000` is
+ * a count, not a credential.
+ */
+export function redactConfig(v: unknown, secret = false): unknown {
+  if (typeof v === 'string') return secret && v ? REDACTED : redactString(v);
+  if (Array.isArray(v)) return v.map((x) => redactConfig(x, secret));
+  if (v && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([key, x]) => [key, redactConfig(x, secret || SECRET_KEY.test(key))]));
+  }
+  return v;
+}
 
 export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): AnyRoute[] {
   return [
@@ -140,7 +156,7 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
       summary: 'The effective configuration, secrets redacted',
       response: z.object({ file: z.string().nullable(), config: z.record(z.string(), z.unknown()) }),
       async handler() {
-        return { file: k.configFile, config: redact(k.config) };
+        return { file: k.configFile, config: redactConfig(k.config) };
       },
     }),
   ];
