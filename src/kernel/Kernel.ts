@@ -6,7 +6,7 @@
  * the in-flight model call; boot resumes every live process from its last committed step.
  */
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../config/load.js';
 import type { AosConfig, AosConfigInput } from '../config/schema.js';
 import { KernelError, panic } from '../errors.js';
@@ -16,6 +16,7 @@ import { type KernelMetrics, createKernelMetrics } from '../metrics/registry.js'
 import { KILL_GRACE_MS, PRIORITY_DEFAULT } from '../param.js';
 import { type Storage, createStorage } from '../storage/storage.js';
 import type { ProcessRow, ProcessState } from '../storage/state/types.js';
+import { AuditAnchors } from '../security/anchors.js';
 import { logger } from '../util/log.js';
 import { type BudgetVerdict, checkProcessBudget } from './budget.js';
 import { contextHandle, createContextManager } from './context.js';
@@ -110,6 +111,7 @@ export class Kernel {
   cpu!: Cpu;
   tools!: ToolRuntime;
   context!: ContextManager;
+  anchors: AuditAnchors | null = null;
   private services!: KernelServices;
   private readonly procs = new Map<number, ProcControl>();
   private readonly exitWaiters = new Map<number, Array<(s: ProcStatus) => void>>();
@@ -145,6 +147,14 @@ export class Kernel {
     this.cpu = new Cpu(this.config, this.metrics, this.models); // scheduler: slots, queue, rate limits
     this.context = createContextManager(this); // pages, replacement, swap to storage
     this.tools = await createToolRuntime(this); // registry, sandbox, executor, approvals, MCP
+    if (!(this.opts.storage ?? this.config.storage.url).startsWith('memory://')) {
+      // An in-memory database leaves nothing to anchor: its chain is gone when the kernel stops.
+      this.anchors = new AuditAnchors(this.storage.audit, {
+        dataDir: resolve(this.config.data_dir),
+        intervalMs: this.config.security.audit_anchor_interval_s * 1000,
+      });
+      this.anchors.start(); // signed anchors of the audit chain heads, outside the database
+    }
     this.services = createServices(this); // syscall mechanisms
     this.programs.register(reactProgram); // built-in ReAct agent
     for (const p of this.opts.programs ?? []) this.programs.register(p); // user programs
@@ -415,6 +425,8 @@ export class Kernel {
     for (const t of this.teardowns.reverse())
       await Promise.resolve(t()).catch((e) => log.warn(`plugin teardown failed: ${String(e)}`));
     if (this.tools) await this.tools.close();
+    if (this.anchors)
+      await this.anchors.stop().catch((e) => log.warn(`final audit anchor failed: ${String(e)}`));
     this.hooks.emit('kernel.shutdown', { nodeId: this.nodeId });
     if (this.storage) await this.storage.close();
   }
@@ -438,6 +450,13 @@ export class Kernel {
   setState(pc: ProcControl, to: ProcessState, waitOn: WaitReason | null = null): void {
     const from = pc.pcb.state;
     if (from === to && to !== 'waiting') return;
+    if (from === 'waiting' && to === 'waiting') {
+      // Same state, new reason (a tool call now waits on a human approval): not a transition.
+      if (waitOn === null) panic(`pid=${pc.pcb.pid} waits on nothing`);
+      pc.pcb.waitOn = waitOn;
+      this.hooks.emit('proc.state', { pid: pc.pcb.pid, from, to, waitOn: describeWait(waitOn) });
+      return;
+    }
     transition(pc.pcb, to, waitOn);
     this.metrics.processes.dec({ state: from });
     this.metrics.processes.inc({ state: to });

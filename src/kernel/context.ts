@@ -28,8 +28,12 @@ export interface ContextHandle {
 const log = logger('context');
 
 export function createContextManager(k: Kernel): ContextManager {
-  const summarizer = k.config.context.summarizer === 'model' ? new ModelSummarizer(k) : new ExtractiveSummarizer();
-  return contextManagerFromConfig(k.config.context, { store: new SqlPageStore(k.storage.driver), summarizer });
+  const summarizer =
+    k.config.context.summarizer === 'model' ? new ModelSummarizer(k) : new ExtractiveSummarizer();
+  return contextManagerFromConfig(k.config.context, {
+    store: new SqlPageStore(k.storage.driver),
+    summarizer,
+  });
 }
 
 /**
@@ -43,10 +47,16 @@ export class ModelSummarizer implements Summarizer {
 
   constructor(private readonly k: Kernel) {}
 
-  async summarize(pages: readonly SpanPage[], opts: { maxTokens: number; pid: number | string }): Promise<string> {
+  async summarize(
+    pages: readonly SpanPage[],
+    opts: { maxTokens: number; pid: number | string },
+  ): Promise<string> {
     const pc = this.k.control(Number(opts.pid));
     if (!pc || this.k.models.describe(pc.pcb.model).simulated) return this.fallback.summarize(pages, opts);
-    const span = pages.map((p) => `[${p.kind}${p.name ? ` ${p.name}` : ''}] ${p.content}`).join('\n\n').slice(0, 48_000);
+    const span = pages
+      .map((p) => `[${p.kind}${p.name ? ` ${p.name}` : ''}] ${p.content}`)
+      .join('\n\n')
+      .slice(0, 48_000);
     const req = {
       messages: [
         {
@@ -62,16 +72,29 @@ export class ModelSummarizer implements Summarizer {
     let usage = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 };
     const t0 = performance.now();
     try {
-      const res = await model.chat({ ...req, signal: pc.abort.signal, tags: { pid: pc.pcb.pid, purpose: 'summary' } });
+      const res = await model.chat({
+        ...req,
+        signal: pc.abort.signal,
+        tags: { pid: pc.pcb.pid, purpose: 'summary' },
+      });
       usage = res.usage;
       this.k.account(
         pc,
-        { tokensIn: usage.input, tokensCached: usage.cachedInput, tokensOut: usage.output, apiCalls: 1, cost: res.costUsd, llmMs: performance.now() - t0 },
+        {
+          tokensIn: usage.input,
+          tokensCached: usage.cachedInput,
+          tokensOut: usage.output,
+          apiCalls: 1,
+          cost: res.costUsd,
+          llmMs: performance.now() - t0,
+        },
         pc.pcb.model,
       );
       return res.content.trim() || this.fallback.summarize(pages, opts);
     } catch (err) {
-      log.warn(`pid ${pc.pcb.pid}: model summary failed, using the extractive one: ${(err as Error).message}`);
+      log.warn(
+        `pid ${pc.pcb.pid}: model summary failed, using the extractive one: ${(err as Error).message}`,
+      );
       return this.fallback.summarize(pages, opts);
     } finally {
       this.k.cpu.release(grant, usage, pc.pcb);

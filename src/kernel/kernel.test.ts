@@ -254,3 +254,45 @@ describe('kernel: IPC', () => {
     expect(child.state).toBe('terminated');
   });
 });
+
+describe('kernel: human approval', () => {
+  it('parks the process in waiting(approval) until a human approves, then runs the tool', async () => {
+    const k = await boot({
+      scenario: [
+        { toolCalls: [{ name: 'calculator', arguments: { expression: '6*7' } }] },
+        { toolCalls: [{ name: 'final_answer', arguments: { answer: '42' } }] },
+      ],
+    });
+    const pending = new Promise<{ id: string }>((resolve) =>
+      k.hooks.on('approval.pending', (e) => resolve(e)),
+    );
+    const waits: string[] = [];
+    k.hooks.on('proc.state', (e) => void (e.waitOn && waits.push(e.waitOn)));
+    const pid = await k.spawn({ name: 'careful', task: '6*7?', policy: { ask_tools: ['calculator'] } });
+    const { id } = await pending;
+    expect((await k.get(pid)).state).toBe('waiting');
+    expect((await k.get(pid)).waitOn).toBe(`approval:${id}`);
+    await k.tools.approvals.approve(id, 'tester');
+    const st = await k.wait(pid);
+    expect(st.result).toBe('42');
+    expect(waits).toContain(`approval:${id}`);
+    const kinds = (await k.storage.audit.list({ stream: `proc:${pid}` })).map((a) => a.kind);
+    expect(kinds.some((x) => x.startsWith('approval'))).toBe(true);
+  });
+
+  it('a denial becomes an observation the model reads', async () => {
+    const k = await boot({
+      scenario: [
+        { toolCalls: [{ name: 'calculator', arguments: { expression: '6*7' } }] },
+        { text: 'I was not allowed to compute it.' },
+      ],
+    });
+    k.hooks.on('approval.pending', (e) => void k.tools.approvals.deny(e.id, 'tester', 'not today'));
+    const pid = await k.spawn({ name: 'careful', task: '6*7?', policy: { ask_tools: ['calculator'] } });
+    const st = await k.wait(pid);
+    expect(st.result).toBe('I was not allowed to compute it.');
+    const rec = (await k.steps(pid))[0]!.record as { toolCalls: Array<{ ok: boolean; output: string }> };
+    expect(rec.toolCalls[0]!.ok).toBe(false);
+    expect(rec.toolCalls[0]!.output).toContain('not today');
+  });
+});

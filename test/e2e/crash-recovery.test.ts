@@ -14,10 +14,15 @@ const AGENTS = 6;
 const STEPS = 25;
 const PG_URL = process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-function runChild(mode: 'start' | 'resume', storage: string, onLine: (l: string, c: ChildProcess) => void) {
+function runChild(
+  mode: 'start' | 'resume',
+  storage: string,
+  dataDir: string,
+  onLine: (l: string, c: ChildProcess) => void,
+) {
   const child = spawn(process.execPath, [CHILD, mode, storage, String(AGENTS), String(STEPS)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AOS_LOG: 'error' },
+    env: { ...process.env, AOS_LOG: 'error', AOS_DATA_DIR: dataDir },
   });
   let buf = '';
   let err = '';
@@ -36,10 +41,10 @@ function runChild(mode: 'start' | 'resume', storage: string, onLine: (l: string,
   );
 }
 
-async function crashAndRecover(storage: string): Promise<void> {
+async function crashAndRecover(storage: string, dataDir: string): Promise<void> {
   const committed = new Map<number, number>();
   let seen = 0;
-  const first = await runChild('start', storage, (line, child) => {
+  const first = await runChild('start', storage, dataDir, (line, child) => {
     const m = /^STEP (\d+) (\d+)$/.exec(line);
     if (!m) return;
     committed.set(Number(m[1]), Number(m[2]));
@@ -49,7 +54,7 @@ async function crashAndRecover(storage: string): Promise<void> {
   expect(first.signal, first.stderr).toBe('SIGKILL');
 
   let doneSeen = false;
-  const second = await runChild('resume', storage, (line) => {
+  const second = await runChild('resume', storage, dataDir, (line) => {
     if (line === 'DONE') doneSeen = true;
   });
   expect(second.code, second.stderr).toBe(0);
@@ -65,7 +70,9 @@ async function crashAndRecover(storage: string): Promise<void> {
       const steps = await s.state.listSteps(p.pid, { limit: 1000 });
       // Contiguous 1..STEPS, and each step's record was produced from the state of the step before it.
       expect(steps.map((x) => x.stepNo)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
-      expect(steps.map((x) => (x.record as { n: number }).n)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
+      expect(steps.map((x) => (x.record as { n: number }).n)).toEqual(
+        Array.from({ length: STEPS }, (_, i) => i + 1),
+      );
       // Everything the killed kernel reported as committed is still there.
       expect(p.stepNo).toBeGreaterThanOrEqual(committed.get(p.pid) ?? 0);
     }
@@ -83,15 +90,19 @@ describe('crash recovery (SIGKILL mid-run)', () => {
   it('on PGlite: every agent finishes, steps contiguous, none twice', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'aos-crash-'));
     dirs.push(dir);
-    await crashAndRecover(`pglite://${dir}/data`);
+    await crashAndRecover(`pglite://${dir}/data`, dir);
   }, 180_000);
 
   it('on PostgreSQL: every agent finishes, steps contiguous, none twice', async () => {
     const schema = `aos_crash_${process.pid}_${Date.now().toString(36)}`;
-    console.info(`crash-recovery on PostgreSQL ${PG_URL.replace(/:[^:@/]*@/, '@')}, throwaway schema ${schema}`);
+    console.info(
+      `crash-recovery on PostgreSQL ${PG_URL.replace(/:[^:@/]*@/, '@')}, throwaway schema ${schema}`,
+    );
     const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}schema=${schema}`;
+    const dir = mkdtempSync(join(tmpdir(), 'aos-crash-pg-'));
+    dirs.push(dir);
     try {
-      await crashAndRecover(url);
+      await crashAndRecover(url, dir);
     } finally {
       const pg = await import('pg');
       const c = new pg.default.Client({ connectionString: PG_URL });
