@@ -136,12 +136,11 @@ export async function runProcess(k: Kernel, pc: ProcControl): Promise<void> {
     if (k.sliceExpired(pc)) {
       k.metrics.preemptions.inc();
       pc.slice = { steps: 0, tokens: 0 };
-      k.setState(pc, 'ready');
-      // Yield the event loop so queued peers get their slot grants before this process asks again.
-      await new Promise((r) => setImmediate(r));
-    } else {
-      k.setState(pc, 'ready');
     }
+    k.setState(pc, 'ready');
+    // Always yield to the event loop between steps: with an instant model and embedded storage a step can
+    // complete entirely in microtasks, and without this yield HTTP requests and timers would starve.
+    await new Promise((r) => setImmediate(r));
   }
 }
 

@@ -4,7 +4,9 @@
  * are masked wherever they appear in strings.
  */
 
-const SECRET_KEY = /(api[_-]?key|secret|password|passwd|token|authorization|cookie|credential|private[_-]?key)/i;
+// Keys naming a credential. `token` only as the end of a key (api_token, authToken): token *counts*
+// (tokens, tokensIn, maxTokens) are metrics, not secrets.
+const SECRET_KEY = /(api[_-]?key|secret|password|passwd|token$|authorization|cookie|credential|private[_-]?key)/i;
 const SECRET_VALUE = [
   /\bsk-[A-Za-z0-9_-]{16,}/g, // OpenAI, DeepSeek, Moonshot style
   /\bsk-ant-[A-Za-z0-9_-]{16,}/g, // Anthropic

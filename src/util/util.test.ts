@@ -20,7 +20,11 @@ describe('redact', () => {
       url: 'postgres://user:hunter2@db:5432/x',
       schema: 'aos_test_schema_name',
       count: 3,
+      admin_token: 'x',
+      usage: { tokensIn: 10, tokens: 5, maxTokens: 7 },
     });
+    expect(out.admin_token).toBe(REDACTED);
+    expect(out.usage).toEqual({ tokensIn: 10, tokens: 5, maxTokens: 7 });
     expect(out.api_key).toBe(REDACTED);
     expect(out.nested.Authorization).toBe(REDACTED);
     expect(out.text).toBe(`use ${REDACTED} and ${REDACTED} please`);
