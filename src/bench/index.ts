@@ -1,6 +1,7 @@
 /** Every bench suite `aos bench` knows, in run order. Add one line per suite (see ./harness.ts). */
 import { KernelError } from '../errors.js';
 import type { BenchSuite } from './harness.js';
+import { apiBench } from './suites/api.js';
 import { contextBench } from './suites/context.js';
 import { ioBench } from './suites/io.js';
 import { kernelBench } from './suites/kernel.js';
@@ -15,6 +16,7 @@ export const SUITES: BenchSuite[] = [
   contextBench,
   llmBench,
   ioBench,
+  apiBench,
 ];
 
 export function findSuites(names: readonly string[]): BenchSuite[] {
