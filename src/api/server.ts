@@ -184,7 +184,19 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
 
   await app.ready();
   if (opts.listen !== false) {
-    await app.listen({ host, port });
+    try {
+      await app.listen({ host, port });
+    } catch (err) {
+      await app.close().catch(() => undefined);
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+        throw new KernelError(
+          'EEXIST',
+          `port ${port} on ${host} is already in use (another "aos start"?); stop it, or set server.port in config.yaml / pass --port`,
+          { details: { host, port } },
+        );
+      }
+      throw KernelError.wrap(err, 'EINVAL', `listening on ${host}:${port}`);
+    }
     const addr = app.server.address();
     const realPort = addr && typeof addr === 'object' ? addr.port : port;
     url = `http://${host.includes(':') ? `[${host}]` : host}:${realPort}`;

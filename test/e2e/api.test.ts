@@ -5,6 +5,7 @@
  * missing objects for 404. A final check fails if a route was added without a success test.
  */
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -532,6 +533,17 @@ describe('api: server-sent events', () => {
       expect(anon.status).toBe(401);
     } finally {
       await live.close();
+    }
+  });
+
+  it('names the fix when the port is taken', async () => {
+    const blocker = createNetServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      await expect(createServer(kernel, { host: '127.0.0.1', port, dashboardDir: null, dataDir })).rejects.toThrow(/already in use.*--port/);
+    } finally {
+      await new Promise((r) => blocker.close(r));
     }
   });
 
