@@ -66,7 +66,10 @@ async function backends(ctx: BenchContext): Promise<Backend[]> {
 
 async function addPglite(out: Backend[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'aos-bench-'));
-  const pgl = await createStorage(`pglite://${join(dir, 'data')}`);
+  const pgl = await createStorage(`pglite://${join(dir, 'data')}`).catch((err: unknown) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   out.push({
     label: 'pglite',
     storage: pgl,
