@@ -63,8 +63,13 @@ export class TokenStore {
   constructor(private readonly driver: StorageDriver) {}
 
   /** Creates a token; the secret is returned once and never stored. */
-  async create(o: { name: string; role: Role; createdBy?: string | null }): Promise<{ token: string; info: TokenInfo }> {
-    if (!ROLES.includes(o.role)) throw new KernelError('EINVAL', `role must be one of ${ROLES.join(', ')}, got "${o.role}"`);
+  async create(o: {
+    name: string;
+    role: Role;
+    createdBy?: string | null;
+  }): Promise<{ token: string; info: TokenInfo }> {
+    if (!ROLES.includes(o.role))
+      throw new KernelError('EINVAL', `role must be one of ${ROLES.join(', ')}, got "${o.role}"`);
     const token = newTokenSecret();
     const { rows } = await this.driver.query<Row>(
       'INSERT INTO api_tokens (id, name, role, token_hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *',
@@ -132,11 +137,20 @@ export async function ensureAdminToken(store: TokenStore, file: string): Promise
 }
 
 /** The bearer token of a request: `Authorization: Bearer …`, or `?token=` where headers cannot be set (SSE). */
-export function presentedToken(headers: Record<string, unknown>, query: unknown, allowQuery: boolean): string | null {
+export function presentedToken(
+  headers: Record<string, unknown>,
+  query: unknown,
+  allowQuery: boolean,
+): string | null {
   const h = headers.authorization;
   if (typeof h === 'string') {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-    if (!m) throw new HttpError(401, 'EAUTH', 'malformed Authorization header; send "Authorization: Bearer <token>"');
+    if (!m)
+      throw new HttpError(
+        401,
+        'EAUTH',
+        'malformed Authorization header; send "Authorization: Bearer <token>"',
+      );
     return m[1]!;
   }
   if (allowQuery && query && typeof query === 'object') {

@@ -5,7 +5,7 @@
  * Works on the exported page table (src/context/snapshot.ts), so a process whose context is loaded and
  * one that is only in a checkpoint are described the same way; nothing here mutates the live table.
  */
-import { usedTokens, rawTokens } from '../context/evict.js';
+import { rawTokens, usedTokens } from '../context/evict.js';
 import { computeMetrics } from '../context/metrics.js';
 import { renderContext } from '../context/render.js';
 import { importContext } from '../context/snapshot.js';
@@ -52,7 +52,12 @@ export function describeContextState(pid: number, state: unknown, loaded: boolea
   const ctx: ProcContext = importContext(pid, state);
   const rendered = renderContext(ctx);
   const last = (state as { cache?: { last?: { hashes?: string[] } | null } }).cache?.last;
-  const shared = last?.hashes ? commonPrefix(rendered.segments.map((s) => s.hash), last.hashes) : 0;
+  const shared = last?.hashes
+    ? commonPrefix(
+        rendered.segments.map((s) => s.hash),
+        last.hashes,
+      )
+    : 0;
   let seg = 0;
   let cachedTokens = 0;
   const pages: PageView[] = [];
@@ -66,24 +71,72 @@ export function describeContextState(pid: number, state: unknown, loaded: boolea
   };
 
   if (ctx.tools.length > 0) {
-    pages.push({ id: 'tools', kind: 'tools', tokens: ctx.toolsTokens, resident: true, pinned: true, summary: `${ctx.tools.length} tool schemas`, cachedPrefix: next() });
+    pages.push({
+      id: 'tools',
+      kind: 'tools',
+      tokens: ctx.toolsTokens,
+      resident: true,
+      pinned: true,
+      summary: `${ctx.tools.length} tool schemas`,
+      cachedPrefix: next(),
+    });
   }
   if (ctx.systemText) {
     const hit = next();
     // One system message carries the system page and the pinned notes; its tokens are split as counted.
-    if (ctx.system) pages.push({ id: ctx.system.id, kind: 'system', tokens: ctx.system.tokens, resident: true, pinned: true, cachedPrefix: hit });
-    for (const p of ctx.pinned) pages.push({ id: p.id, kind: 'pinned', tokens: p.tokens, resident: true, pinned: true, cachedPrefix: hit });
+    if (ctx.system)
+      pages.push({
+        id: ctx.system.id,
+        kind: 'system',
+        tokens: ctx.system.tokens,
+        resident: true,
+        pinned: true,
+        cachedPrefix: hit,
+      });
+    for (const p of ctx.pinned)
+      pages.push({
+        id: p.id,
+        kind: 'pinned',
+        tokens: p.tokens,
+        resident: true,
+        pinned: true,
+        cachedPrefix: hit,
+      });
   }
-  if (ctx.task) pages.push({ id: ctx.task.id, kind: 'task', tokens: ctx.task.tokens, resident: true, pinned: true, cachedPrefix: next() });
+  if (ctx.task)
+    pages.push({
+      id: ctx.task.id,
+      kind: 'task',
+      tokens: ctx.task.tokens,
+      resident: true,
+      pinned: true,
+      cachedPrefix: next(),
+    });
 
   const listed = new Set<string>();
   for (const e of ctx.history) {
     if (e.t === 'stub') {
       const hit = next();
-      pages.push({ id: `stub.${e.stub.key}`, kind: 'stub', tokens: e.stub.tokens, resident: true, pinned: false, summary: e.stub.summary || `${e.stub.entries.length} pages swapped out`, cachedPrefix: hit });
+      pages.push({
+        id: `stub.${e.stub.key}`,
+        kind: 'stub',
+        tokens: e.stub.tokens,
+        resident: true,
+        pinned: false,
+        summary: e.stub.summary || `${e.stub.entries.length} pages swapped out`,
+        cachedPrefix: hit,
+      });
       for (const s of e.stub.entries) {
         listed.add(s.id);
-        pages.push({ id: s.id, kind: ctx.swapped.get(s.id)?.kind ?? 'swapped', tokens: s.tokens, resident: false, pinned: false, summary: s.line, cachedPrefix: false });
+        pages.push({
+          id: s.id,
+          kind: ctx.swapped.get(s.id)?.kind ?? 'swapped',
+          tokens: s.tokens,
+          resident: false,
+          pinned: false,
+          summary: s.line,
+          cachedPrefix: false,
+        });
       }
       continue;
     }
@@ -112,7 +165,16 @@ export function describeContextState(pid: number, state: unknown, loaded: boolea
     for (const p of results.values()) pages.push(view(p, next()));
   }
   for (const s of ctx.swapped.values()) {
-    if (!listed.has(s.id)) pages.push({ id: s.id, kind: s.kind, tokens: s.tokens, resident: false, pinned: false, summary: s.line, cachedPrefix: false });
+    if (!listed.has(s.id))
+      pages.push({
+        id: s.id,
+        kind: s.kind,
+        tokens: s.tokens,
+        resident: false,
+        pinned: false,
+        summary: s.line,
+        cachedPrefix: false,
+      });
   }
 
   const { swapInSamples: _drop, ...metrics } = computeMetrics(ctx, rawTokens(ctx));

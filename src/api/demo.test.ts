@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Kernel, createKernel } from '../kernel/Kernel.js';
+import { createKernel, type Kernel } from '../kernel/Kernel.js';
 import { DEMO_AGENTS, spawnDemoAgents } from './demo.js';
 
 let k: Kernel | undefined;
@@ -13,7 +13,11 @@ afterAll(async () => {
 describe('demo agents', () => {
   it('all finish on the simulator with real tool calls, spawn nothing else, and the recall finds the stored memory', async () => {
     const workspace = mkdtempSync(join(tmpdir(), 'aos-demo-ws-'));
-    k = await createKernel({ storage: 'memory://', config: { security: { sandbox: 'none', workspace } }, plugins: false });
+    k = await createKernel({
+      storage: 'memory://',
+      config: { security: { sandbox: 'none', workspace } },
+      plugins: false,
+    });
     const exits: Array<{ pid: number; reason: string | null }> = [];
     let recalled: number | null = null;
     k.hooks.on('proc.exit', (e) => void exits.push({ pid: e.pid, reason: e.reason }));

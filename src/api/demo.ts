@@ -57,15 +57,24 @@ and sandboxed commands run here. The demo agent "demo-workspace" lists it.
 /** Seeds an empty workspace with a welcome note, so the listing demo has something to show. */
 function seedWorkspace(dir: string): void {
   mkdirSync(dir, { recursive: true });
-  if (readdirSync(dir).length === 0 && !existsSync(join(dir, 'WELCOME.md'))) writeFileSync(join(dir, 'WELCOME.md'), WELCOME);
+  if (readdirSync(dir).length === 0 && !existsSync(join(dir, 'WELCOME.md')))
+    writeFileSync(join(dir, 'WELCOME.md'), WELCOME);
 }
 
 /** Spawns the demo agents; returns their pids (dependent ones are spawned later and not included). */
-export async function spawnDemoAgents(k: Kernel, agents: readonly DemoAgent[] = DEMO_AGENTS): Promise<number[]> {
+export async function spawnDemoAgents(
+  k: Kernel,
+  agents: readonly DemoAgent[] = DEMO_AGENTS,
+): Promise<number[]> {
   seedWorkspace(k.tools.workspace);
   const pids = new Map<string, number>();
   const spawn = (a: DemoAgent) =>
-    k.spawn({ name: a.name, task: a.task, ...(a.priority !== undefined ? { priority: a.priority } : {}), ...(a.policy ? { policy: a.policy } : {}) });
+    k.spawn({
+      name: a.name,
+      task: a.task,
+      ...(a.priority !== undefined ? { priority: a.priority } : {}),
+      ...(a.policy ? { policy: a.policy } : {}),
+    });
   for (const a of agents) {
     if (a.after) continue;
     pids.set(a.name, await spawn(a));

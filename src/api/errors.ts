@@ -54,26 +54,49 @@ export const errorBodySchema = z.object({
 /** Any thrown value → status + body. Unknown errors become 500 EINTERNAL without their stack. */
 export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof HttpError) {
-    return { status: err.status, body: { error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } } };
+    return {
+      status: err.status,
+      body: {
+        error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+      },
+    };
   }
   if (err instanceof KernelError) {
     const details = Object.keys(err.details).length ? { details: err.details } : {};
-    return { status: httpStatus(err.code), body: { error: { code: err.code, message: err.message, ...details } } };
+    return {
+      status: httpStatus(err.code),
+      body: { error: { code: err.code, message: err.message, ...details } },
+    };
   }
   const fe = err as { statusCode?: number; code?: string; message?: string };
   if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     // Fastify's parser errors: invalid JSON, wrong content type, body too large.
     const code = fe.statusCode === 413 ? 'EOVERFLOW' : fe.statusCode === 415 ? 'EUNSUPPORTED' : 'EINVAL';
-    return { status: fe.statusCode, body: { error: { code, message: fe.message ?? 'bad request', details: { fastify: fe.code } } } };
+    return {
+      status: fe.statusCode,
+      body: { error: { code, message: fe.message ?? 'bad request', details: { fastify: fe.code } } },
+    };
   }
-  return { status: 500, body: { error: { code: 'EINTERNAL', message: 'internal error; the server log has the cause' } } };
+  return {
+    status: 500,
+    body: { error: { code: 'EINTERNAL', message: 'internal error; the server log has the cause' } },
+  };
 }
 
 /** Validates request input with a zod schema; the error names the field and what it should be. */
-export function parseInput<S extends z.ZodType>(schema: S, value: unknown, where: 'body' | 'query' | 'params'): z.output<S> {
+export function parseInput<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: 'body' | 'query' | 'params',
+): z.output<S> {
   const r = schema.safeParse(value ?? (where === 'body' ? undefined : {}));
   if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => ({ path: [where, ...i.path.map(String)].join('.'), message: i.message }));
+  const issues = r.error.issues.map((i) => ({
+    path: [where, ...i.path.map(String)].join('.'),
+    message: i.message,
+  }));
   const first = issues[0];
-  throw new KernelError('EINVAL', `invalid ${first ? `${first.path}: ${first.message}` : where}`, { details: { issues } });
+  throw new KernelError('EINVAL', `invalid ${first ? `${first.path}: ${first.message}` : where}`, {
+    details: { issues },
+  });
 }

@@ -17,7 +17,15 @@ import { summarize } from './summary.js';
 
 const log = logger('api.events');
 
-export const EVENT_TYPES = ['proc.state', 'proc.step', 'proc.exit', 'tool.after', 'mem.page_fault', 'approval.pending', 'metrics'] as const;
+export const EVENT_TYPES = [
+  'proc.state',
+  'proc.step',
+  'proc.exit',
+  'tool.after',
+  'mem.page_fault',
+  'approval.pending',
+  'metrics',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 const HOOKED = EVENT_TYPES.filter((t): t is Exclude<EventType, 'metrics'> => t !== 'metrics');
 
@@ -29,7 +37,12 @@ export const eventsQuery = z.object({
     .refine((s) => !s || s.split(',').every((t) => (EVENT_TYPES as readonly string[]).includes(t.trim())), {
       message: `each type must be one of ${EVENT_TYPES.join(', ')}`,
     }),
-  pid: z.coerce.number().int().positive().optional().describe('only events of this process (metrics ticks still arrive)'),
+  pid: z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('only events of this process (metrics ticks still arrive)'),
 });
 
 interface Client {
@@ -59,7 +72,8 @@ function wire(type: EventType, ev: unknown): string {
   if (json.length > P.API_SSE_EVENT_MAX_BYTES && type === 'proc.step') {
     json = JSON.stringify({ ...data, record: null, truncated: true }, scrub);
   }
-  if (json.length > P.API_SSE_EVENT_MAX_BYTES) json = JSON.stringify({ truncated: true, pid: data.pid ?? null });
+  if (json.length > P.API_SSE_EVENT_MAX_BYTES)
+    json = JSON.stringify({ truncated: true, pid: data.pid ?? null });
   return json;
 }
 
@@ -99,7 +113,11 @@ export class EventHub {
   private start(): void {
     for (const t of HOOKED) {
       this.unsubs.push(
-        this.k.hooks.on(t, (ev: HookEvents[typeof t]) => this.broadcast(t, ev, (ev as { pid?: number }).pid), 'api.events'),
+        this.k.hooks.on(
+          t,
+          (ev: HookEvents[typeof t]) => this.broadcast(t, ev, (ev as { pid?: number }).pid),
+          'api.events',
+        ),
       );
     }
     this.metricsTimer = setInterval(() => void this.tick(), P.API_SSE_METRICS_MS);
@@ -127,7 +145,8 @@ export class EventHub {
 
   private heartbeat(): void {
     const now = Date.now();
-    for (const c of this.clients) if (now - c.lastWrite >= P.API_SSE_HEARTBEAT_MS) this.write(c, ': heartbeat\n\n');
+    for (const c of this.clients)
+      if (now - c.lastWrite >= P.API_SSE_HEARTBEAT_MS) this.write(c, ': heartbeat\n\n');
   }
 
   private broadcast(type: EventType, ev: unknown, pid: number | undefined): void {
@@ -155,14 +174,18 @@ export class EventHub {
   }
 }
 
-export function eventRoutes(hub: EventHub, corsHeaders: (origin: string | undefined) => Record<string, string>): AnyRoute[] {
+export function eventRoutes(
+  hub: EventHub,
+  corsHeaders: (origin: string | undefined) => Record<string, string>,
+): AnyRoute[] {
   return [
     route({
       method: 'GET',
       path: '/api/v1/events',
       access: 'viewer',
       tag: 'events',
-      summary: 'Server-sent events: proc.state, proc.step, proc.exit, tool.after, mem.page_fault, approval.pending, metrics',
+      summary:
+        'Server-sent events: proc.state, proc.step, proc.exit, tool.after, mem.page_fault, approval.pending, metrics',
       description:
         'text/event-stream. Authenticate with the Authorization header, or `?token=` (EventSource cannot set headers). ' +
         'Each event: `id`, `event` (the type) and `data` (JSON). `metrics` carries the /metrics/summary body every 2 s; a comment line is sent as a heartbeat on idle streams.',
@@ -170,7 +193,9 @@ export function eventRoutes(hub: EventHub, corsHeaders: (origin: string | undefi
       produces: 'text/event-stream',
       tokenInQuery: true,
       async handler({ query, req, reply }) {
-        const types = new Set<EventType>(query.types ? (query.types.split(',').map((t) => t.trim()) as EventType[]) : EVENT_TYPES);
+        const types = new Set<EventType>(
+          query.types ? (query.types.split(',').map((t) => t.trim()) as EventType[]) : EVENT_TYPES,
+        );
         reply.hijack();
         const res = reply.raw;
         res.writeHead(200, {

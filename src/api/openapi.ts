@@ -34,7 +34,7 @@ function parameters(s: z.ZodType | undefined, where: 'path' | 'query'): Json[] {
 const ERRORS: Record<string, string> = {
   '400': 'invalid input (EINVAL) — the message names the field',
   '401': 'no token, or an unknown/revoked one (EAUTH)',
-  '403': 'the token\'s role is too low (EPERM), or a policy/human refused (EDENIED)',
+  '403': "the token's role is too low (EPERM), or a policy/human refused (EDENIED)",
   '404': 'no such process or object (ENOPROC, ENOTFOUND)',
   '409': 'conflicts with the current state (ESTATE, EEXIST, ECONFLICT)',
   '413': 'body above the size limit (EOVERFLOW)',
@@ -51,13 +51,23 @@ export function buildOpenApi(routes: readonly AnyRoute[], o: { version: string; 
     const path = r.path.replace(/:([A-Za-z_]+)/g, '{$1}');
     const status = String(r.status ?? 200);
     const op: Json = {
-      operationId: `${r.method.toLowerCase()}${path.replace(/^\/api\/v1/, '').replace(/[{}]/g, '').replace(/[/.-](\w)/g, (_m, c: string) => c.toUpperCase())}`,
+      operationId: `${r.method.toLowerCase()}${path
+        .replace(/^\/api\/v1/, '')
+        .replace(/[{}]/g, '')
+        .replace(/[/.-](\w)/g, (_m, c: string) => c.toUpperCase())}`,
       tags: [r.tag],
       summary: r.summary,
       ...(r.description ? { description: r.description } : {}),
       ...(r.access === 'public' ? { security: [] } : { 'x-required-role': r.access }),
       parameters: [...parameters(r.params, 'path'), ...parameters(r.query, 'query')],
-      ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: schema(r.body, 'input') } } } } : {}),
+      ...(r.body
+        ? {
+            requestBody: {
+              required: false,
+              content: { 'application/json': { schema: schema(r.body, 'input') } },
+            },
+          }
+        : {}),
       responses: {
         [status]: {
           description: 'success',
@@ -88,7 +98,13 @@ export function buildOpenApi(routes: readonly AnyRoute[], o: { version: string; 
     },
     ...(o.serverUrl ? { servers: [{ url: o.serverUrl }] } : {}),
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API token (aos_…); the first admin token is in <data_dir>/admin.token' } },
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'an API token (aos_…); the first admin token is in <data_dir>/admin.token',
+        },
+      },
       schemas: { Error: schema(errorBodySchema, 'output') },
     },
     security: [{ bearer: [] }],
@@ -167,11 +183,15 @@ export function openApiMarkdown(doc: Json): string {
         for (const p of params) {
           const s = p.schema as Json;
           const def = 'default' in s ? `, default ${JSON.stringify(s.default)}` : '';
-          out.push(`- \`${String(p.name)}\` (${String(p.in)}) ${typeOf(s)}${p.required ? ', required' : ''}${def}${p.description ? ` — ${String(p.description)}` : ''}`);
+          out.push(
+            `- \`${String(p.name)}\` (${String(p.in)}) ${typeOf(s)}${p.required ? ', required' : ''}${def}${p.description ? ` — ${String(p.description)}` : ''}`,
+          );
         }
         out.push('');
       }
-      const body = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.['application/json']?.schema as Json | undefined;
+      const body = ((op.requestBody as Json | undefined)?.content as Record<string, Json> | undefined)?.[
+        'application/json'
+      ]?.schema as Json | undefined;
       if (body) out.push('Body (JSON):', '', ...fields(body), '');
       const responses = op.responses as Record<string, Json>;
       const [code, ok] = Object.entries(responses)[0] ?? ['200', {}];
@@ -183,7 +203,10 @@ export function openApiMarkdown(doc: Json): string {
       else out.push(`Response ${code}: ${typeOf(rs)}`, '');
     }
   }
-  return `${out.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
+  return `${out
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim()}\n`;
 }
 
 export function docsPage(): string {

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import { type Principal, type Role, type TokenStore, presentedToken, roleAllows } from './auth.js';
+import { type Principal, presentedToken, type Role, roleAllows, type TokenStore } from './auth.js';
 import { HttpError, parseInput } from './errors.js';
 
 export type Access = Role | 'public';
@@ -62,15 +62,24 @@ export async function authenticate(
   if (access === 'public') return ANONYMOUS;
   const token = presentedToken(req.headers as Record<string, unknown>, req.query, tokenInQuery);
   if (!token) {
-    throw new HttpError(401, 'EAUTH', 'this route needs a bearer token: send "Authorization: Bearer <token>" (the admin token is in <data_dir>/admin.token)');
+    throw new HttpError(
+      401,
+      'EAUTH',
+      'this route needs a bearer token: send "Authorization: Bearer <token>" (the admin token is in <data_dir>/admin.token)',
+    );
   }
   const principal = await tokens.verify(token);
   if (!principal) throw new HttpError(401, 'EAUTH', 'the bearer token is unknown or revoked');
   if (!roleAllows(principal.role, access)) {
-    throw new HttpError(403, 'EPERM', `this route needs role ${access}; token "${principal.name}" has role ${principal.role}`, {
-      need: access,
-      have: principal.role,
-    });
+    throw new HttpError(
+      403,
+      'EPERM',
+      `this route needs role ${access}; token "${principal.name}" has role ${principal.role}`,
+      {
+        need: access,
+        have: principal.role,
+      },
+    );
   }
   return principal;
 }

@@ -22,7 +22,10 @@ export const pageQuery = z.object({
 });
 
 export const afterQuery = z.object({
-  after: intish.min(0).default(0).describe('return items after this cursor (the `next` of the previous page)'),
+  after: intish
+    .min(0)
+    .default(0)
+    .describe('return items after this cursor (the `next` of the previous page)'),
   limit: limitField,
 });
 
@@ -31,9 +34,12 @@ export const processListQuery = pageQuery.extend({
     .string()
     .optional()
     .describe(`comma-separated states: ${PROCESS_STATES.join(', ')}`)
-    .refine((s) => !s || s.split(',').every((x) => (PROCESS_STATES as readonly string[]).includes(x.trim())), {
-      message: `each state must be one of ${PROCESS_STATES.join(', ')}`,
-    }),
+    .refine(
+      (s) => !s || s.split(',').every((x) => (PROCESS_STATES as readonly string[]).includes(x.trim())),
+      {
+        message: `each state must be one of ${PROCESS_STATES.join(', ')}`,
+      },
+    ),
 });
 
 export const usageSchema = z.object({
@@ -156,7 +162,12 @@ export const toolSchema = z.object({
 });
 
 export const toolCallBody = z.strictObject({
-  pid: z.number().int().positive().optional().describe('run under this live process (its policy, audit stream, syscalls)'),
+  pid: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('run under this live process (its policy, audit stream, syscalls)'),
   arguments: z.record(z.string(), z.unknown()).default({}),
 });
 
@@ -164,7 +175,9 @@ export const toolResultSchema = z.object({
   ok: z.boolean(),
   output: z.string(),
   data: z.unknown().optional(),
-  error: z.object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() }).optional(),
+  error: z
+    .object({ code: z.string(), message: z.string(), details: z.record(z.string(), z.unknown()).optional() })
+    .optional(),
   truncated: z.boolean(),
   durationMs: z.number(),
   idempotencyKey: z.string(),
@@ -234,7 +247,11 @@ export const approvalSchema = z.object({
   expiresAt: z.string(),
 });
 
-export const decisionSchema = z.object({ id: z.string(), decision: z.enum(['approved', 'denied']), by: z.string() });
+export const decisionSchema = z.object({
+  id: z.string(),
+  decision: z.enum(['approved', 'denied']),
+  by: z.string(),
+});
 
 export const modelSchema = z.object({
   name: z.string(),

@@ -12,14 +12,14 @@ import { KernelError } from '../errors.js';
 import type { Kernel } from '../kernel/Kernel.js';
 import { API_BODY_LIMIT_BYTES, API_TOKEN_FILE } from '../param.js';
 import { logger } from '../util/log.js';
-import { TokenStore, ensureAdminToken } from './auth.js';
+import { ensureAdminToken, TokenStore } from './auth.js';
 import { HttpError, toHttpError } from './errors.js';
 import { EventHub, eventRoutes } from './events.js';
 import { buildOpenApi, docsPage } from './openapi.js';
 import { type AnyRoute, mountRoutes, route } from './route.js';
 import { ioRoutes } from './routes/io.js';
 import { processRoutes } from './routes/processes.js';
-import { VERSION, systemRoutes } from './routes/system.js';
+import { systemRoutes, VERSION } from './routes/system.js';
 import { findDashboard, mountDashboard } from './static.js';
 import { noteBoot } from './summary.js';
 
@@ -72,7 +72,9 @@ function checkBind(host: string, configured: string): void {
   }
   log.warn('='.repeat(72));
   log.warn(`the API is listening on ${host}, reachable from other machines (server.host in config.yaml).`);
-  log.warn('every route but /health and /ready needs a bearer token; put TLS in front of it on untrusted networks.');
+  log.warn(
+    'every route but /health and /ready needs a bearer token; put TLS in front of it on untrusted networks.',
+  );
   log.warn('='.repeat(72));
 }
 
@@ -119,7 +121,11 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
   });
   app.options('/*', async (req, reply) => {
     if (!Object.keys(corsHeaders(req.headers.origin)).length) {
-      throw new HttpError(403, 'EPERM', `cross-origin requests from ${req.headers.origin ?? '(no origin)'} are not allowed; list the origin in server.cors_origins`);
+      throw new HttpError(
+        403,
+        'EPERM',
+        `cross-origin requests from ${req.headers.origin ?? '(no origin)'} are not allowed; list the origin in server.cors_origins`,
+      );
     }
     reply.code(204);
     return '';
@@ -127,11 +133,19 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
 
   app.setErrorHandler((err, req, reply) => {
     const { status, body } = toHttpError(err);
-    if (status >= 500 && status !== 501 && status !== 504) log.error(`${req.method} ${req.url.split('?')[0]} failed: ${err instanceof Error ? err.message : String(err)}`);
+    if (status >= 500 && status !== 501 && status !== 504)
+      log.error(
+        `${req.method} ${req.url.split('?')[0]} failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
     reply.code(status).send(body);
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: { code: 'ENOTFOUND', message: `no route ${req.method} ${req.url.split('?')[0]}; GET /docs lists the API` } });
+    reply.code(404).send({
+      error: {
+        code: 'ENOTFOUND',
+        message: `no route ${req.method} ${req.url.split('?')[0]}; GET /docs lists the API`,
+      },
+    });
   });
 
   const hub = new EventHub(kernel);

@@ -26,7 +26,10 @@ const TYPES: Record<string, string> = {
 export function findDashboard(explicit?: string): string | null {
   const candidates = explicit
     ? [resolve(explicit)]
-    : [fileURLToPath(new URL('../web/', import.meta.url)), fileURLToPath(new URL('../../web/dist/', import.meta.url))];
+    : [
+        fileURLToPath(new URL('../web/', import.meta.url)),
+        fileURLToPath(new URL('../../web/dist/', import.meta.url)),
+      ];
   for (const c of candidates) if (existsSync(join(c, 'index.html'))) return c;
   return null;
 }
@@ -50,7 +53,9 @@ export function mountDashboard(app: FastifyInstance, dir: string | null): void {
     const url = decodeURIComponent((req.params as { '*': string })['*'] ?? '');
     if (url.startsWith('api/') || url === 'api') {
       reply.code(404);
-      return { error: { code: 'ENOTFOUND', message: `no route ${req.method} /${url}; GET /docs lists the API` } };
+      return {
+        error: { code: 'ENOTFOUND', message: `no route ${req.method} /${url}; GET /docs lists the API` },
+      };
     }
     if (!root) {
       reply.type('text/html; charset=utf-8');

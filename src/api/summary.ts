@@ -56,7 +56,10 @@ export async function summarize(k: Kernel): Promise<Summary> {
     steps += Number(r.steps);
   }
   // Stored rows say `ready` for a process that is running or waiting right now; the live table knows.
-  const live = await k.storage.state.listProcesses({ states: ['new', 'ready', 'running', 'waiting'], limit: 100_000 });
+  const live = await k.storage.state.listProcesses({
+    states: ['new', 'ready', 'running', 'waiting'],
+    limit: 100_000,
+  });
   for (const row of live) {
     if (!k.control(row.pid)) continue;
     const now = (await k.get(row.pid)).state;
@@ -79,7 +82,11 @@ export async function summarize(k: Kernel): Promise<Summary> {
     tokens: { input: tin, cached: tcached, output: tout },
     costUsd: cost,
     cacheHitRatio: tin > 0 ? tcached / tin : 0,
-    context: { modelledHitRatio: ctx.cache.openaiHitRatio, residentTokens: ctx.residentTokens, faults: ctx.faults },
+    context: {
+      modelledHitRatio: ctx.cache.openaiHitRatio,
+      residentTokens: ctx.residentTokens,
+      faults: ctx.faults,
+    },
     slots: { busy, total: slots, byModel: sched.slots },
     runQueue: sched.runQueue,
     pendingApprovals: k.tools.approvals.pending().length,

@@ -9,10 +9,10 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ApiServer, createServer } from '../../src/api/server.js';
 import { errorBodySchema } from '../../src/api/errors.js';
 import * as S from '../../src/api/schemas.js';
-import { type Kernel, createKernel } from '../../src/kernel/Kernel.js';
+import { type ApiServer, createServer } from '../../src/api/server.js';
+import { createKernel, type Kernel } from '../../src/kernel/Kernel.js';
 import { resolverFromProvider } from '../../src/kernel/models.js';
 import { type AgentProgram, done } from '../../src/kernel/program.js';
 import { SimulatedProvider } from '../../src/llm/simulated/SimulatedProvider.js';
@@ -36,6 +36,7 @@ const covered = new Set<string>();
 
 interface Res {
   status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of every route shape
   body: any;
   headers: Record<string, unknown>;
   text: string;
@@ -51,7 +52,11 @@ function routeKey(method: string, url: string): string | null {
   return null;
 }
 
-async function call(method: 'GET' | 'POST' | 'DELETE', url: string, o: { token?: string; body?: unknown; raw?: string } = {}): Promise<Res> {
+async function call(
+  method: 'GET' | 'POST' | 'DELETE',
+  url: string,
+  o: { token?: string; body?: unknown; raw?: string } = {},
+): Promise<Res> {
   const headers: Record<string, string> = {};
   if (o.token) headers.authorization = `Bearer ${o.token}`;
   let payload: string | undefined;
@@ -63,6 +68,7 @@ async function call(method: 'GET' | 'POST' | 'DELETE', url: string, o: { token?:
     headers['content-type'] = 'application/json';
   }
   const r = await server.app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
+  // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of every route shape
   let body: any = null;
   try {
     body = r.json();
@@ -102,8 +108,14 @@ beforeAll(async () => {
   });
   server = await createServer(kernel, { listen: false, dashboardDir: null });
   tok.admin = readFileSync(server.adminTokenFile, 'utf8').trim();
-  const op = await call('POST', '/api/v1/tokens', { token: tok.admin, body: { name: 'ops', role: 'operator' } });
-  const vw = await call('POST', '/api/v1/tokens', { token: tok.admin, body: { name: 'watcher', role: 'viewer' } });
+  const op = await call('POST', '/api/v1/tokens', {
+    token: tok.admin,
+    body: { name: 'ops', role: 'operator' },
+  });
+  const vw = await call('POST', '/api/v1/tokens', {
+    token: tok.admin,
+    body: { name: 'watcher', role: 'viewer' },
+  });
   tok.operator = op.body.token;
   tok.viewer = vw.body.token;
 });
@@ -121,7 +133,9 @@ describe('api: auth', () => {
   });
 
   it('stores only hashes of tokens', async () => {
-    const { rows } = await kernel.storage.driver.query<{ token_hash: string }>('SELECT token_hash FROM api_tokens');
+    const { rows } = await kernel.storage.driver.query<{ token_hash: string }>(
+      'SELECT token_hash FROM api_tokens',
+    );
     expect(rows.length).toBe(3);
     for (const r of rows) {
       expect(r.token_hash).toMatch(/^[0-9a-f]{64}$/);
@@ -141,11 +155,18 @@ describe('api: auth', () => {
       const url = rt.path.replace(':pid', '1').replace(':id', '1').replace(':name', 'calculator');
       const none = await call(rt.method, url, rt.method === 'GET' ? {} : { body: {} });
       expectError(none, 401, 'EAUTH');
-      const bad = await call(rt.method, url, { token: 'aos_not-a-real-token-000000000000000000000', ...(rt.method === 'GET' ? {} : { body: {} }) });
+      const bad = await call(rt.method, url, {
+        token: 'aos_not-a-real-token-000000000000000000000',
+        ...(rt.method === 'GET' ? {} : { body: {} }),
+      });
       expectError(bad, 401, 'EAUTH');
     }
     expectError(await call('GET', '/api/v1/whoami', { token: 'garbage' }), 401);
-    const malformed = await server.app.inject({ method: 'GET', url: '/api/v1/whoami', headers: { authorization: 'Basic abc' } });
+    const malformed = await server.app.inject({
+      method: 'GET',
+      url: '/api/v1/whoami',
+      headers: { authorization: 'Basic abc' },
+    });
     expect(malformed.statusCode).toBe(401);
   });
 
@@ -158,17 +179,23 @@ describe('api: auth', () => {
         expectError(r, 403, 'EPERM');
         expect(r.body.error.details).toMatchObject({ need: rt.access, have: 'viewer' });
       }
-      if (rt.access === 'admin') expectError(await call(rt.method, url, { token: tok.operator, ...opts }), 403, 'EPERM');
+      if (rt.access === 'admin')
+        expectError(await call(rt.method, url, { token: tok.operator, ...opts }), 403, 'EPERM');
     }
   });
 
   it('lists and revokes tokens; a revoked token is refused', async () => {
-    const created = await call('POST', '/api/v1/tokens', { token: tok.admin, body: { name: 'temp', role: 'viewer' } });
+    const created = await call('POST', '/api/v1/tokens', {
+      token: tok.admin,
+      body: { name: 'temp', role: 'viewer' },
+    });
     expect(created.status).toBe(201);
     expect(created.body.token).toMatch(/^aos_/);
     const list = await call('GET', '/api/v1/tokens', { token: tok.admin });
     expect(list.status).toBe(200);
-    expect(list.body.items.map((t: { name: string }) => t.name)).toEqual(expect.arrayContaining(['ops', 'watcher', 'temp']));
+    expect(list.body.items.map((t: { name: string }) => t.name)).toEqual(
+      expect.arrayContaining(['ops', 'watcher', 'temp']),
+    );
     expect(JSON.stringify(list.body)).not.toContain(created.body.token);
     expect((await call('GET', '/api/v1/whoami', { token: created.body.token })).status).toBe(200);
     const rev = await call('DELETE', `/api/v1/tokens/${created.body.id}`, { token: tok.admin });
@@ -176,13 +203,25 @@ describe('api: auth', () => {
     expect(rev.body.revokedAt).not.toBeNull();
     expectError(await call('GET', '/api/v1/whoami', { token: created.body.token }), 401, 'EAUTH');
     expectError(await call('DELETE', '/api/v1/tokens/tok_nope', { token: tok.admin }), 404, 'ENOTFOUND');
-    expectError(await call('POST', '/api/v1/tokens', { token: tok.admin, body: { name: 'x', role: 'root' } }), 400, 'EINVAL');
+    expectError(
+      await call('POST', '/api/v1/tokens', { token: tok.admin, body: { name: 'x', role: 'root' } }),
+      400,
+      'EINVAL',
+    );
   });
 
   it('keeps CORS closed by default', async () => {
-    const r = await server.app.inject({ method: 'GET', url: '/api/v1/health', headers: { origin: 'http://evil.example' } });
+    const r = await server.app.inject({
+      method: 'GET',
+      url: '/api/v1/health',
+      headers: { origin: 'http://evil.example' },
+    });
     expect(r.headers['access-control-allow-origin']).toBeUndefined();
-    const pre = await server.app.inject({ method: 'OPTIONS', url: '/api/v1/processes', headers: { origin: 'http://evil.example' } });
+    const pre = await server.app.inject({
+      method: 'OPTIONS',
+      url: '/api/v1/processes',
+      headers: { origin: 'http://evil.example' },
+    });
     expect(pre.statusCode).toBe(403);
   });
 });
@@ -239,7 +278,9 @@ describe('api: system routes', () => {
       const p = rt.path.replace(/:([A-Za-z_]+)/g, '{$1}');
       expect(r.body.paths[p]?.[rt.method.toLowerCase()], `${rt.method} ${rt.path}`).toBeDefined();
     }
-    expect(r.body.paths['/api/v1/processes'].post.requestBody.content['application/json'].schema.required).toEqual(['name', 'task']);
+    expect(
+      r.body.paths['/api/v1/processes'].post.requestBody.content['application/json'].schema.required,
+    ).toEqual(['name', 'task']);
     const html = await call('GET', '/docs');
     expect(html.status).toBe(200);
     expect(html.text).toContain('/docs/openapi.json');
@@ -254,7 +295,11 @@ describe('api: system routes', () => {
   });
 
   it('refuses bad JSON and oversize bodies in the one error shape', async () => {
-    expectError(await call('POST', '/api/v1/processes', { token: tok.operator, raw: '{"name": ' }), 400, 'EINVAL');
+    expectError(
+      await call('POST', '/api/v1/processes', { token: tok.operator, raw: '{"name": ' }),
+      400,
+      'EINVAL',
+    );
     const big = JSON.stringify({ name: 'big', task: 'x'.repeat(1_100_000) });
     expectError(await call('POST', '/api/v1/processes', { token: tok.operator, raw: big }), 413, 'EOVERFLOW');
   });
@@ -264,12 +309,28 @@ describe('api: processes', () => {
   let pid = 0;
 
   it('spawns an agent that runs to completion, and validates the spawn body', async () => {
-    expectError(await call('POST', '/api/v1/processes', { token: tok.operator, body: { name: 'x' } }), 400, 'EINVAL');
-    const bad = await call('POST', '/api/v1/processes', { token: tok.operator, body: { name: 'x', task: 't', priority: 500 } });
+    expectError(
+      await call('POST', '/api/v1/processes', { token: tok.operator, body: { name: 'x' } }),
+      400,
+      'EINVAL',
+    );
+    const bad = await call('POST', '/api/v1/processes', {
+      token: tok.operator,
+      body: { name: 'x', task: 't', priority: 500 },
+    });
     expectError(bad, 400, 'EINVAL');
     expect(bad.body.error.message).toContain('body.priority');
-    expectError(await call('POST', '/api/v1/processes', { token: tok.operator, body: { name: 'x', task: 't', program: 'no-such-program' } }), 404);
-    const r = await call('POST', '/api/v1/processes', { token: tok.operator, body: { name: 'calc', task: 'What is (2+3)*7?' } });
+    expectError(
+      await call('POST', '/api/v1/processes', {
+        token: tok.operator,
+        body: { name: 'x', task: 't', program: 'no-such-program' },
+      }),
+      404,
+    );
+    const r = await call('POST', '/api/v1/processes', {
+      token: tok.operator,
+      body: { name: 'calc', task: 'What is (2+3)*7?' },
+    });
     expect(r.status).toBe(201);
     pid = r.body.pid;
     expect(pid).toBeGreaterThan(0);
@@ -300,7 +361,9 @@ describe('api: processes', () => {
     expect(steps.status).toBe(200);
     expect(steps.body.items.length).toBeGreaterThanOrEqual(2);
     for (const s of steps.body.items) expect(S.stepSchema.safeParse(s).success).toBe(true);
-    const tools = steps.body.items.flatMap((s: { record: { toolCalls?: Array<{ name: string }> } }) => s.record.toolCalls ?? []);
+    const tools = steps.body.items.flatMap(
+      (s: { record: { toolCalls?: Array<{ name: string }> } }) => s.record.toolCalls ?? [],
+    );
     expect(tools.map((t: { name: string }) => t.name)).toContain('calculator');
     const after = await call('GET', `/api/v1/processes/${pid}/steps?after=1&limit=1`, { token: tok.viewer });
     expect(after.body.items[0].stepNo).toBe(2);
@@ -318,10 +381,20 @@ describe('api: processes', () => {
     expect(ctx.body.pages[0].cachedPrefix).toBe(true);
     expect(ctx.body.cachedPrefixTokens).toBeGreaterThan(0);
 
-    await kernel.storage.coordination.send({ from: 'api-test', to: String(pid), topic: 'hello', body: { x: 1 } });
+    await kernel.storage.coordination.send({
+      from: 'api-test',
+      to: String(pid),
+      topic: 'hello',
+      body: { x: 1 },
+    });
     const mb = await call('GET', `/api/v1/processes/${pid}/mailbox`, { token: tok.viewer });
     expect(mb.status).toBe(200);
-    expect(mb.body.items[0]).toMatchObject({ from: 'api-test', topic: 'hello', body: { x: 1 }, deliveredAt: null });
+    expect(mb.body.items[0]).toMatchObject({
+      from: 'api-test',
+      topic: 'hello',
+      body: { x: 1 },
+      deliveredAt: null,
+    });
 
     const au = await call('GET', `/api/v1/processes/${pid}/audit`, { token: tok.viewer });
     expect(au.status).toBe(200);
@@ -333,35 +406,60 @@ describe('api: processes', () => {
     for (const rt of server.routes) {
       if (!rt.path.includes(':pid')) continue;
       const url = rt.path.replace(':pid', '99999');
-      const r = await call(rt.method, url, { token: tok.admin, ...(rt.method === 'GET' ? {} : { body: {} }) });
+      const r = await call(rt.method, url, {
+        token: tok.admin,
+        ...(rt.method === 'GET' ? {} : { body: {} }),
+      });
       expectError(r, 404, 'ENOPROC');
     }
-    expectError(await call('POST', '/api/v1/checkpoints/99999/restore', { token: tok.operator, body: {} }), 404, 'ENOTFOUND');
+    expectError(
+      await call('POST', '/api/v1/checkpoints/99999/restore', { token: tok.operator, body: {} }),
+      404,
+      'ENOTFOUND',
+    );
     expectError(await call('GET', '/api/v1/processes/abc', { token: tok.viewer }), 400, 'EINVAL');
   });
 
   it('answers 409 when acting on an exited process', async () => {
     expectError(await call('POST', `/api/v1/processes/${pid}/kill`, { token: tok.operator }), 409, 'ESTATE');
-    expectError(await call('POST', `/api/v1/processes/${pid}/suspend`, { token: tok.operator }), 409, 'ESTATE');
-    expectError(await call('POST', `/api/v1/processes/${pid}/resume`, { token: tok.operator }), 409, 'ESTATE');
+    expectError(
+      await call('POST', `/api/v1/processes/${pid}/suspend`, { token: tok.operator }),
+      409,
+      'ESTATE',
+    );
+    expectError(
+      await call('POST', `/api/v1/processes/${pid}/resume`, { token: tok.operator }),
+      409,
+      'ESTATE',
+    );
   });
 
   it('checkpoints and restores a process', async () => {
     const cp = await call('POST', `/api/v1/processes/${pid}/checkpoint`, { token: tok.operator });
     expect(cp.status).toBe(200);
     expect(cp.body.checkpointId).toBeGreaterThan(0);
-    const rs = await call('POST', `/api/v1/checkpoints/${cp.body.checkpointId}/restore`, { token: tok.operator, body: { name: 'restored' } });
+    const rs = await call('POST', `/api/v1/checkpoints/${cp.body.checkpointId}/restore`, {
+      token: tok.operator,
+      body: { name: 'restored' },
+    });
     expect(rs.status).toBe(201);
     expect(rs.body.pid).not.toBe(pid);
     await waitExit(rs.body.pid);
     const p = await call('GET', `/api/v1/processes/${rs.body.pid}`, { token: tok.viewer });
     expect(p.body.name).toBe('restored');
-    expectError(await call('POST', '/api/v1/checkpoints/abc/restore', { token: tok.operator, body: {} }), 400, 'EINVAL');
+    expectError(
+      await call('POST', '/api/v1/checkpoints/abc/restore', { token: tok.operator, body: {} }),
+      400,
+      'EINVAL',
+    );
   });
 
   it('suspends, resumes and kills a live process', async () => {
     // A program that waits for a message keeps the process live without using the model.
-    const r = await call('POST', '/api/v1/processes', { token: tok.operator, body: { name: 'sleeper', task: 'wait', program: 'sleeper' } });
+    const r = await call('POST', '/api/v1/processes', {
+      token: tok.operator,
+      body: { name: 'sleeper', task: 'wait', program: 'sleeper' },
+    });
     expect(r.status).toBe(201);
     const live = r.body.pid as number;
     const s = await call('POST', `/api/v1/processes/${live}/suspend`, { token: tok.operator });
@@ -369,8 +467,15 @@ describe('api: processes', () => {
     expect(S.processInfoSchema.safeParse(s.body).success).toBe(true);
     const res = await call('POST', `/api/v1/processes/${live}/resume`, { token: tok.operator });
     expect(res.status).toBe(200);
-    expectError(await call('POST', `/api/v1/processes/${live}/kill`, { token: tok.operator, body: { reason: 42 } }), 400, 'EINVAL');
-    const k = await call('POST', `/api/v1/processes/${live}/kill`, { token: tok.operator, body: { reason: 'test is over' } });
+    expectError(
+      await call('POST', `/api/v1/processes/${live}/kill`, { token: tok.operator, body: { reason: 42 } }),
+      400,
+      'EINVAL',
+    );
+    const k = await call('POST', `/api/v1/processes/${live}/kill`, {
+      token: tok.operator,
+      body: { reason: 'test is over' },
+    });
     expect(k.status).toBe(200);
     expect(['terminated', 'zombie']).toContain(k.body.state);
   });
@@ -387,23 +492,47 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
   });
 
   it('calls a tool under the default policy and audits it as the caller', async () => {
-    const r = await call('POST', '/api/v1/tools/calculator/call', { token: tok.operator, body: { arguments: { expression: '6*7' } } });
+    const r = await call('POST', '/api/v1/tools/calculator/call', {
+      token: tok.operator,
+      body: { arguments: { expression: '6*7' } },
+    });
     expect(r.status).toBe(200);
     expect(S.toolResultSchema.safeParse(r.body).success, r.text).toBe(true);
     expect(r.body.ok).toBe(true);
     expect(r.body.output).toContain('42');
     const au = await call('GET', '/api/v1/audit?stream=api', { token: tok.viewer });
     expect(au.body.items.some((e: { actor: string }) => e.actor === 'api:ops')).toBe(true);
-    const badArgs = await call('POST', '/api/v1/tools/calculator/call', { token: tok.operator, body: { arguments: { nope: 1 } } });
+    const badArgs = await call('POST', '/api/v1/tools/calculator/call', {
+      token: tok.operator,
+      body: { arguments: { nope: 1 } },
+    });
     expect(badArgs.status).toBe(200);
     expect(badArgs.body.ok).toBe(false);
-    expectError(await call('POST', '/api/v1/tools/calculator/call', { token: tok.operator, body: { arguments: 'x' } }), 400, 'EINVAL');
-    expectError(await call('POST', '/api/v1/tools/no_such_tool/call', { token: tok.operator, body: { arguments: {} } }), 404, 'ENOTFOUND');
-    expectError(await call('POST', '/api/v1/tools/calculator/call', { token: tok.operator, body: { pid: 99999, arguments: {} } }), 404, 'ENOPROC');
+    expectError(
+      await call('POST', '/api/v1/tools/calculator/call', { token: tok.operator, body: { arguments: 'x' } }),
+      400,
+      'EINVAL',
+    );
+    expectError(
+      await call('POST', '/api/v1/tools/no_such_tool/call', { token: tok.operator, body: { arguments: {} } }),
+      404,
+      'ENOTFOUND',
+    );
+    expectError(
+      await call('POST', '/api/v1/tools/calculator/call', {
+        token: tok.operator,
+        body: { pid: 99999, arguments: {} },
+      }),
+      404,
+      'ENOPROC',
+    );
   });
 
   it('holds an ask-tool call for approval; approve and deny resolve it', async () => {
-    const pending = call('POST', '/api/v1/tools/write_file/call', { token: tok.operator, body: { arguments: { path: 'a.txt', content: 'hello' } } });
+    const pending = call('POST', '/api/v1/tools/write_file/call', {
+      token: tok.operator,
+      body: { arguments: { path: 'a.txt', content: 'hello' } },
+    });
     let list: Res;
     for (;;) {
       list = await call('GET', '/api/v1/approvals', { token: tok.viewer });
@@ -413,39 +542,74 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
     const ap = list.body.items[0];
     expect(S.approvalSchema.safeParse(ap).success, list.text).toBe(true);
     expect(ap.tool).toBe('write_file');
-    const ok = await call('POST', `/api/v1/approvals/${ap.id}/approve`, { token: tok.operator, body: { reason: 'fine' } });
+    const ok = await call('POST', `/api/v1/approvals/${ap.id}/approve`, {
+      token: tok.operator,
+      body: { reason: 'fine' },
+    });
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ decision: 'approved', by: 'api:ops' });
     const done = await pending;
     expect(done.body.ok, done.text).toBe(true);
     expect(readFileSync(join(workspace, 'a.txt'), 'utf8')).toBe('hello');
-    expectError(await call('POST', `/api/v1/approvals/${ap.id}/approve`, { token: tok.operator, body: {} }), 404, 'ENOTFOUND');
+    expectError(
+      await call('POST', `/api/v1/approvals/${ap.id}/approve`, { token: tok.operator, body: {} }),
+      404,
+      'ENOTFOUND',
+    );
 
-    const pending2 = call('POST', '/api/v1/tools/write_file/call', { token: tok.operator, body: { arguments: { path: 'b.txt', content: 'no' } } });
+    const pending2 = call('POST', '/api/v1/tools/write_file/call', {
+      token: tok.operator,
+      body: { arguments: { path: 'b.txt', content: 'no' } },
+    });
     let id = '';
     while (!id) {
       const l = await call('GET', '/api/v1/approvals', { token: tok.viewer });
       id = l.body.items[0]?.id ?? '';
       if (!id) await new Promise((r) => setTimeout(r, 10));
     }
-    expectError(await call('POST', `/api/v1/approvals/${id}/deny`, { token: tok.operator, body: { reason: 7 } }), 400, 'EINVAL');
-    const no = await call('POST', `/api/v1/approvals/${id}/deny`, { token: tok.operator, body: { reason: 'not today' } });
+    expectError(
+      await call('POST', `/api/v1/approvals/${id}/deny`, { token: tok.operator, body: { reason: 7 } }),
+      400,
+      'EINVAL',
+    );
+    const no = await call('POST', `/api/v1/approvals/${id}/deny`, {
+      token: tok.operator,
+      body: { reason: 'not today' },
+    });
     expect(no.body.decision).toBe('denied');
     const refused = await pending2;
     expect(refused.body.ok).toBe(false);
     expect(refused.body.error.code).toBe('EDENIED');
-    expectError(await call('POST', '/api/v1/approvals/nope/deny', { token: tok.operator, body: {} }), 404, 'ENOTFOUND');
+    expectError(
+      await call('POST', '/api/v1/approvals/nope/deny', { token: tok.operator, body: {} }),
+      404,
+      'ENOTFOUND',
+    );
   });
 
   it('stores and searches memory', async () => {
-    const a = await call('POST', '/api/v1/memory', { token: tok.operator, body: { content: 'The deploy key rotates every Tuesday.', owner: 'team' } });
+    const a = await call('POST', '/api/v1/memory', {
+      token: tok.operator,
+      body: { content: 'The deploy key rotates every Tuesday.', owner: 'team' },
+    });
     expect(a.status).toBe(201);
     expect(S.memoryRecordSchema.safeParse(a.body).success, a.text).toBe(true);
-    await call('POST', '/api/v1/memory', { token: tok.operator, body: { content: 'Lunch is at noon.', owner: 'team' } });
-    const s = await call('GET', '/api/v1/memory/search?q=when%20does%20the%20deploy%20key%20rotate&owner=team&k=2', { token: tok.viewer });
+    await call('POST', '/api/v1/memory', {
+      token: tok.operator,
+      body: { content: 'Lunch is at noon.', owner: 'team' },
+    });
+    const s = await call(
+      'GET',
+      '/api/v1/memory/search?q=when%20does%20the%20deploy%20key%20rotate&owner=team&k=2',
+      { token: tok.viewer },
+    );
     expect(s.status).toBe(200);
     expect(s.body.items[0].content).toContain('deploy key');
-    expectError(await call('POST', '/api/v1/memory', { token: tok.operator, body: { content: '' } }), 400, 'EINVAL');
+    expectError(
+      await call('POST', '/api/v1/memory', { token: tok.operator, body: { content: '' } }),
+      400,
+      'EINVAL',
+    );
     expectError(await call('GET', '/api/v1/memory/search', { token: tok.viewer }), 400, 'EINVAL');
   });
 
@@ -459,7 +623,11 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
     expect(v.status).toBe(200);
     expect(v.body.ok).toBe(true);
     expect(v.body.checked).toBeGreaterThan(0);
-    expectError(await call('POST', '/api/v1/audit/verify', { token: tok.viewer, body: { stream: 5 } }), 400, 'EINVAL');
+    expectError(
+      await call('POST', '/api/v1/audit/verify', { token: tok.viewer, body: { stream: 5 } }),
+      400,
+      'EINVAL',
+    );
     expectError(await call('GET', '/api/v1/audit?after=-1', { token: tok.viewer }), 400, 'EINVAL');
   });
 
@@ -468,15 +636,25 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
     const r = await call('GET', '/api/v1/mcp/servers', { token: tok.viewer });
     if (!hasMcp) {
       expectError(r, 501, 'EUNSUPPORTED');
-      expectError(await call('POST', '/api/v1/mcp/servers', { token: tok.admin, body: { name: 'fs', command: 'x' } }), 501);
+      expectError(
+        await call('POST', '/api/v1/mcp/servers', { token: tok.admin, body: { name: 'fs', command: 'x' } }),
+        501,
+      );
       expectError(await call('DELETE', '/api/v1/mcp/servers/fs', { token: tok.admin }), 501);
-      covered.add('GET /api/v1/mcp/servers').add('POST /api/v1/mcp/servers').add('DELETE /api/v1/mcp/servers/:name');
+      covered
+        .add('GET /api/v1/mcp/servers')
+        .add('POST /api/v1/mcp/servers')
+        .add('DELETE /api/v1/mcp/servers/:name');
     } else {
       expect(r.status).toBe(200);
       expectError(await call('DELETE', '/api/v1/mcp/servers/no-such', { token: tok.admin }), 404);
       covered.add('POST /api/v1/mcp/servers').add('DELETE /api/v1/mcp/servers/:name');
     }
-    expectError(await call('POST', '/api/v1/mcp/servers', { token: tok.admin, body: { name: 'bad name!' } }), 400, 'EINVAL');
+    expectError(
+      await call('POST', '/api/v1/mcp/servers', { token: tok.admin, body: { name: 'bad name!' } }),
+      400,
+      'EINVAL',
+    );
   });
 });
 
@@ -486,7 +664,10 @@ describe('api: server-sent events', () => {
     try {
       expect(live.adminTokenCreated).toBe(false);
       const ac = new AbortController();
-      const res = await fetch(`${live.url}/api/v1/events?token=${tok.viewer}&types=proc.step,proc.exit,proc.state,metrics`, { signal: ac.signal });
+      const res = await fetch(
+        `${live.url}/api/v1/events?token=${tok.viewer}&types=proc.step,proc.exit,proc.state,metrics`,
+        { signal: ac.signal },
+      );
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toContain('text/event-stream');
       expect(live.events.size).toBe(1);
@@ -499,9 +680,13 @@ describe('api: server-sent events', () => {
       const reader = res.body!.getReader();
       const dec = new TextDecoder();
       let buf = '';
+      // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of every route shape
       const events: Array<{ event: string; data: any }> = [];
       // Read until the agent has exited and at least one metrics tick (every 2 s) has arrived.
-      while (!events.some((e) => e.event === 'proc.exit' && e.data.pid === pid) || !events.some((e) => e.event === 'metrics')) {
+      while (
+        !events.some((e) => e.event === 'proc.exit' && e.data.pid === pid) ||
+        !events.some((e) => e.event === 'metrics')
+      ) {
         const { value, done } = await reader.read();
         if (done) break;
         buf += dec.decode(value, { stream: true });
@@ -518,7 +703,9 @@ describe('api: server-sent events', () => {
       const steps = events.filter((e) => e.event === 'proc.step' && e.data.pid === pid);
       expect(steps.length).toBeGreaterThanOrEqual(1);
       expect(steps[0]!.data.stepNo).toBe(1);
-      expect(events.some((e) => e.event === 'proc.state' && e.data.pid === pid && e.data.to === 'running')).toBe(true);
+      expect(
+        events.some((e) => e.event === 'proc.state' && e.data.pid === pid && e.data.to === 'running'),
+      ).toBe(true);
       const tick = events.find((e) => e.event === 'metrics')!;
       expect(S.summarySchema.safeParse(tick.data).success).toBe(true);
       ac.abort();
@@ -527,7 +714,9 @@ describe('api: server-sent events', () => {
       for (let n = 0; n < 200 && live.events.size > 0; n++) await new Promise((r) => setTimeout(r, 5));
       expect(live.events.size).toBe(0);
       expect(kernel.hooks.has('proc.step')).toBe(false);
-      const bad = await fetch(`${live.url}/api/v1/events?types=nope`, { headers: { authorization: `Bearer ${tok.viewer}` } });
+      const bad = await fetch(`${live.url}/api/v1/events?types=nope`, {
+        headers: { authorization: `Bearer ${tok.viewer}` },
+      });
       expect(bad.status).toBe(400);
       const anon = await fetch(`${live.url}/api/v1/events`);
       expect(anon.status).toBe(401);
@@ -541,7 +730,9 @@ describe('api: server-sent events', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as AddressInfo).port;
     try {
-      await expect(createServer(kernel, { host: '127.0.0.1', port, dashboardDir: null, dataDir })).rejects.toThrow(/already in use.*--port/);
+      await expect(
+        createServer(kernel, { host: '127.0.0.1', port, dashboardDir: null, dataDir }),
+      ).rejects.toThrow(/already in use.*--port/);
     } finally {
       await new Promise((r) => blocker.close(r));
     }

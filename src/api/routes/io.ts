@@ -5,12 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { KernelError } from '../../errors.js';
-import type { Kernel } from '../../kernel/Kernel.js';
-import type { Pcb } from '../../kernel/pcb.js';
 import { ToolExecutor } from '../../io/executor.js';
 import { fullToolName } from '../../io/tool.js';
-import { API_TOOL_CALL_TIMEOUT_MS } from '../../param.js';
+import type { Kernel } from '../../kernel/Kernel.js';
+import type { Pcb } from '../../kernel/pcb.js';
 import { isLive } from '../../kernel/pcb.js';
+import { API_TOOL_CALL_TIMEOUT_MS } from '../../param.js';
 import type { Principal } from '../auth.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
@@ -25,14 +25,23 @@ interface McpPort {
 function mcpOf(k: Kernel): McpPort {
   const m = (k.tools as unknown as { mcp?: McpPort }).mcp;
   if (!m) {
-    throw new KernelError('EUNSUPPORTED', 'this kernel has no MCP manager wired in; configure servers under mcp.servers in config.yaml and restart', {
-      details: { configKey: 'mcp.servers' },
-    });
+    throw new KernelError(
+      'EUNSUPPORTED',
+      'this kernel has no MCP manager wired in; configure servers under mcp.servers in config.yaml and restart',
+      {
+        details: { configKey: 'mcp.servers' },
+      },
+    );
   }
   return m;
 }
 
-async function callTool(k: Kernel, name: string, body: { pid?: number | undefined; arguments: Record<string, unknown> }, who: Principal) {
+async function callTool(
+  k: Kernel,
+  name: string,
+  body: { pid?: number | undefined; arguments: Record<string, unknown> },
+  who: Principal,
+) {
   const tool = k.tools.registry.get(name);
   let pcb: Pcb;
   let sys: { call(n: string, a: unknown): Promise<unknown> };
@@ -42,7 +51,11 @@ async function callTool(k: Kernel, name: string, body: { pid?: number | undefine
     if (!pc || !isLive(pc.pcb.state)) {
       const row = await k.storage.state.getProcess(pid);
       if (!row) throw new KernelError('ENOPROC', `no process ${pid}`, { details: { pid } });
-      throw new KernelError('ESTATE', `process ${pid} is not live on this node; call the tool without "pid" or pick a live process`, { details: { pid } });
+      throw new KernelError(
+        'ESTATE',
+        `process ${pid} is not live on this node; call the tool without "pid" or pick a live process`,
+        { details: { pid } },
+      );
     }
     pcb = pc.pcb;
     sys = { call: (n, a) => k.syscall(pid, n as never, a) };
@@ -51,7 +64,10 @@ async function callTool(k: Kernel, name: string, body: { pid?: number | undefine
     pcb = { pid: 0, policy: {} } as Pcb;
     sys = {
       call: async (n) => {
-        throw new KernelError('EINVAL', `tool ${fullToolName(tool)} uses syscall ${n}, which needs a process: pass "pid" of a live process`);
+        throw new KernelError(
+          'EINVAL',
+          `tool ${fullToolName(tool)} uses syscall ${n}, which needs a process: pass "pid" of a live process`,
+        );
       },
     };
   }
@@ -79,7 +95,13 @@ async function callTool(k: Kernel, name: string, body: { pid?: number | undefine
       sys,
     },
   );
-  k.hooks.emit('tool.after', { pid: pcb.pid, tool: fullToolName(tool), ok: res.ok, output: res.output, ms: performance.now() - t0 });
+  k.hooks.emit('tool.after', {
+    pid: pcb.pid,
+    tool: fullToolName(tool),
+    ok: res.ok,
+    output: res.output,
+    ms: performance.now() - t0,
+  });
   return res;
 }
 
@@ -95,7 +117,12 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       async handler() {
         const reg = k.tools.registry;
         return {
-          items: reg.list().map((t) => ({ name: fullToolName(t), description: t.description, parameters: reg.jsonSchema(t), permissions: t.permissions })),
+          items: reg.list().map((t) => ({
+            name: fullToolName(t),
+            description: t.description,
+            parameters: reg.jsonSchema(t),
+            permissions: t.permissions,
+          })),
         };
       },
     }),
@@ -104,8 +131,9 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       path: '/api/v1/tools/:name/call',
       access: 'operator',
       tag: 'tools',
-      summary: 'Call a tool under the default policy (or a live process\'s policy with `pid`); audited',
-      description: 'A tool refused by policy or failing still answers 200 with `ok: false` and the error; an unknown tool is 404.',
+      summary: "Call a tool under the default policy (or a live process's policy with `pid`); audited",
+      description:
+        'A tool refused by policy or failing still answers 200 with `ok: false` and the error; an unknown tool is 404.',
       params: S.nameParams,
       body: S.toolCallBody,
       response: S.toolResultSchema,
@@ -136,9 +164,13 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       async handler({ body }) {
         const m = mcpOf(k);
         if (m.status().some((s) => s.name === body.name)) {
-          throw new KernelError('EEXIST', `MCP server "${body.name}" already exists; DELETE it first to replace it`);
+          throw new KernelError(
+            'EEXIST',
+            `MCP server "${body.name}" already exists; DELETE it first to replace it`,
+          );
         }
-        if (!body.command && !body.url) throw new KernelError('EINVAL', 'an MCP server needs "command" (stdio) or "url" (http)');
+        if (!body.command && !body.url)
+          throw new KernelError('EINVAL', 'an MCP server needs "command" (stdio) or "url" (http)');
         const all = await m.start([body]);
         const st = all.find((s) => s.name === body.name);
         if (!st) throw new KernelError('EBACKEND', `MCP server "${body.name}" was not registered`);
@@ -155,8 +187,13 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       response: S.listOf(S.mcpStatusSchema),
       async handler({ params }) {
         const m = mcpOf(k);
-        if (!m.status().some((s) => s.name === params.name)) throw new KernelError('ENOTFOUND', `no MCP server "${params.name}"`);
-        if (!m.remove) throw new KernelError('EUNSUPPORTED', 'this kernel\'s MCP manager cannot remove servers at run time; edit mcp.servers and restart');
+        if (!m.status().some((s) => s.name === params.name))
+          throw new KernelError('ENOTFOUND', `no MCP server "${params.name}"`);
+        if (!m.remove)
+          throw new KernelError(
+            'EUNSUPPORTED',
+            "this kernel's MCP manager cannot remove servers at run time; edit mcp.servers and restart",
+          );
         await m.remove(params.name);
         return { items: m.status() };
       },
@@ -184,7 +221,8 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       path: '/api/v1/memory/search',
       access: 'viewer',
       tag: 'memory',
-      summary: "Hybrid (vector + full-text, rank-fused) search of an owner's memories; agents store as owner agent:<name>",
+      summary:
+        "Hybrid (vector + full-text, rank-fused) search of an owner's memories; agents store as owner agent:<name>",
       query: S.memorySearchQuery,
       response: S.listOf(S.memoryHitSchema),
       async handler({ query }) {
@@ -207,7 +245,11 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       query: S.auditQuery,
       response: S.listOf(S.auditEntrySchema, { next: true }),
       async handler({ query }) {
-        const items = await k.storage.audit.list({ after: query.after, limit: query.limit, ...(query.stream ? { stream: query.stream } : {}) });
+        const items = await k.storage.audit.list({
+          after: query.after,
+          limit: query.limit,
+          ...(query.stream ? { stream: query.stream } : {}),
+        });
         return { items, next: items.length === query.limit ? (items.at(-1)?.id ?? null) : null };
       },
     }),

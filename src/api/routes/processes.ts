@@ -7,7 +7,7 @@ import { KernelError } from '../../errors.js';
 import type { Kernel, ProcessInfo } from '../../kernel/Kernel.js';
 import { isLive } from '../../kernel/pcb.js';
 import type { ProcessRow, ProcessState } from '../../storage/state/types.js';
-import { EMPTY_CONTEXT, describeContextState } from '../context-view.js';
+import { describeContextState, EMPTY_CONTEXT } from '../context-view.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
 
@@ -39,7 +39,10 @@ export async function infoOf(k: Kernel, row: ProcessRow): Promise<ProcessInfo> {
 
 async function requireRow(k: Kernel, pid: number): Promise<ProcessRow> {
   const row = await k.storage.state.getProcess(pid);
-  if (!row) throw new KernelError('ENOPROC', `no process ${pid}; GET /api/v1/processes lists them`, { details: { pid } });
+  if (!row)
+    throw new KernelError('ENOPROC', `no process ${pid}; GET /api/v1/processes lists them`, {
+      details: { pid },
+    });
   return row;
 }
 
@@ -48,8 +51,16 @@ async function requireLive(k: Kernel, pid: number, verb: string): Promise<void> 
   const row = await requireRow(k, pid);
   const pc = k.control(pid);
   const state = pc ? (await k.get(pid)).state : row.state;
-  if (!isLive(state)) throw new KernelError('ESTATE', `process ${pid} is ${state}; it cannot be ${verb}`, { details: { pid, state } });
-  if (!pc) throw new KernelError('ESTATE', `process ${pid} is not running on this node (owner ${row.ownerNode ?? 'none'})`, { details: { pid } });
+  if (!isLive(state))
+    throw new KernelError('ESTATE', `process ${pid} is ${state}; it cannot be ${verb}`, {
+      details: { pid, state },
+    });
+  if (!pc)
+    throw new KernelError(
+      'ESTATE',
+      `process ${pid} is not running on this node (owner ${row.ownerNode ?? 'none'})`,
+      { details: { pid } },
+    );
 }
 
 export function processRoutes(k: Kernel): AnyRoute[] {
@@ -65,7 +76,9 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       async handler({ query }) {
         const wanted = query.state ? (query.state.split(',').map((s) => s.trim()) as ProcessState[]) : null;
         if (!wanted) {
-          const { rows } = await k.storage.driver.query<{ n: number | string }>('SELECT count(*) AS n FROM processes');
+          const { rows } = await k.storage.driver.query<{ n: number | string }>(
+            'SELECT count(*) AS n FROM processes',
+          );
           const total = Number(rows[0]?.n ?? 0);
           const page = await k.storage.state.listProcesses({ limit: query.limit, offset: query.offset });
           const items = await Promise.all(page.map((r) => infoOf(k, r)));
@@ -76,7 +89,9 @@ export function processRoutes(k: Kernel): AnyRoute[] {
         const widened = new Set<ProcessState>(wanted);
         if (wanted.some((s) => LIVE_STATES.includes(s))) for (const s of LIVE_STATES) widened.add(s);
         const rows = await k.storage.state.listProcesses({ states: [...widened], limit: 1_000_000 });
-        const all = (await Promise.all(rows.map((r) => infoOf(k, r)))).filter((p) => wanted.includes(p.state));
+        const all = (await Promise.all(rows.map((r) => infoOf(k, r)))).filter((p) =>
+          wanted.includes(p.state),
+        );
         const items = all.slice(query.offset, query.offset + query.limit);
         const end = query.offset + items.length;
         return { items, total: all.length, next: end < all.length ? end : null };
@@ -144,7 +159,9 @@ export function processRoutes(k: Kernel): AnyRoute[] {
         const state = k.control(params.pid) ? (await k.get(params.pid)).state : row.state;
         // Resuming a live process that is not suspended is a no-op; an exited one cannot be resumed.
         if (!isLive(state) || (!k.control(params.pid) && state !== 'suspended')) {
-          throw new KernelError('ESTATE', `process ${params.pid} is ${state}, not suspended`, { details: { pid: params.pid, state } });
+          throw new KernelError('ESTATE', `process ${params.pid} is ${state}, not suspended`, {
+            details: { pid: params.pid, state },
+          });
         }
         await k.resume(params.pid);
         return k.get(params.pid);
@@ -155,7 +172,8 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       path: '/api/v1/processes/:pid/kill',
       access: 'operator',
       tag: 'processes',
-      summary: 'Kill a process (graceful: the current step ends or is abandoned; forced after the grace period)',
+      summary:
+        'Kill a process (graceful: the current step ends or is abandoned; forced after the grace period)',
       params: S.pidParams,
       body: S.killBody,
       response: S.processInfoSchema,
@@ -207,7 +225,13 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       async handler({ params, query }) {
         await requireRow(k, params.pid);
         const steps = await k.steps(params.pid, { after: query.after, limit: query.limit });
-        const items = steps.map((s) => ({ stepNo: s.stepNo, kind: s.kind, record: s.record, usage: s.usage, createdAt: s.createdAt }));
+        const items = steps.map((s) => ({
+          stepNo: s.stepNo,
+          kind: s.kind,
+          record: s.record,
+          usage: s.usage,
+          createdAt: s.createdAt,
+        }));
         return { items, next: items.length === query.limit ? (items.at(-1)?.stepNo ?? null) : null };
       },
     }),
@@ -221,10 +245,12 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       response: S.contextViewSchema,
       async handler({ params }) {
         const row = await requireRow(k, params.pid);
-        if (k.context.has(params.pid)) return describeContextState(params.pid, k.context.exportState(params.pid), true);
+        if (k.context.has(params.pid))
+          return describeContextState(params.pid, k.context.exportState(params.pid), true);
         const pc = k.control(params.pid);
         const state = (pc ? pc.pcb.programState : row.programState) as { ctx?: unknown } | null;
-        if (state && typeof state === 'object' && state.ctx) return describeContextState(params.pid, state.ctx, false);
+        if (state && typeof state === 'object' && state.ctx)
+          return describeContextState(params.pid, state.ctx, false);
         return EMPTY_CONTEXT;
       },
     }),
@@ -267,7 +293,11 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       response: S.listOf(S.auditEntrySchema, { next: true }),
       async handler({ params, query }) {
         await requireRow(k, params.pid);
-        const items = await k.storage.audit.list({ stream: `proc:${params.pid}`, after: query.after, limit: query.limit });
+        const items = await k.storage.audit.list({
+          stream: `proc:${params.pid}`,
+          after: query.after,
+          limit: query.limit,
+        });
         return { items, next: items.length === query.limit ? (items.at(-1)?.id ?? null) : null };
       },
     }),

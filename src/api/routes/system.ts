@@ -14,7 +14,9 @@ import { summarize } from '../summary.js';
 
 function packageVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: string };
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
+      version?: string;
+    };
     return pkg.version ?? '0.0.0';
   } catch {
     return '0.0.0';
@@ -23,7 +25,8 @@ function packageVersion(): string {
 
 export const VERSION = packageVersion();
 
-const SECRET_KEY = /(api[_-]?keys?|secret|password|passwd|authorization|cookie|credential|private[_-]?key|^token$|_token$|^env$|^headers$)/i;
+const SECRET_KEY =
+  /(api[_-]?keys?|secret|password|passwd|authorization|cookie|credential|private[_-]?key|^token$|_token$|^env$|^headers$)/i;
 
 /**
  * The config with every string under a secret-looking key masked (api_keys, headers, env, …) and
@@ -34,7 +37,9 @@ export function redactConfig(v: unknown, secret = false): unknown {
   if (typeof v === 'string') return secret && v ? REDACTED : redactString(v);
   if (Array.isArray(v)) return v.map((x) => redactConfig(x, secret));
   if (v && typeof v === 'object') {
-    return Object.fromEntries(Object.entries(v).map(([key, x]) => [key, redactConfig(x, secret || SECRET_KEY.test(key))]));
+    return Object.fromEntries(
+      Object.entries(v).map(([key, x]) => [key, redactConfig(x, secret || SECRET_KEY.test(key))]),
+    );
   }
   return v;
 }
@@ -61,7 +66,11 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
       response: z.object({ ready: z.boolean() }),
       async handler({ reply }) {
         let ready = !k.isStopping();
-        if (ready) ready = await k.storage.driver.query('SELECT 1').then(() => true, () => false);
+        if (ready)
+          ready = await k.storage.driver.query('SELECT 1').then(
+            () => true,
+            () => false,
+          );
         reply.code(ready ? 200 : 503);
         return { ready };
       },
@@ -98,7 +107,11 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
       status: 201,
       response: S.tokenInfoSchema.extend({ token: z.string() }),
       async handler({ body, principal }) {
-        const { token, info } = await tokens.create({ name: body.name, role: body.role, createdBy: principal.id });
+        const { token, info } = await tokens.create({
+          name: body.name,
+          role: body.role,
+          createdBy: principal.id,
+        });
         return { ...info, token };
       },
     }),
@@ -119,7 +132,8 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
       path: '/api/v1/models',
       access: 'viewer',
       tag: 'system',
-      summary: 'Configured models and the simulator, with context windows, prices and whether a key is present',
+      summary:
+        'Configured models and the simulator, with context windows, prices and whether a key is present',
       response: S.listOf(S.modelSchema),
       async handler() {
         const list = LLMProviderFactory.fromConfig(k.config).list();

@@ -6,8 +6,8 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from '../../api/server.js';
 import { rowInfo } from '../../api/routes/processes.js';
+import { createServer } from '../../api/server.js';
 import { createKernel } from '../../kernel/Kernel.js';
 import { type BenchCase, collect, defineBench } from '../harness.js';
 
@@ -29,7 +29,12 @@ export const apiBench = defineBench({
     try {
       // 200 stored (exited) processes: rows written directly, so no agent runs during the measurement.
       for (let i = 0; i < 200; i++) {
-        await k.storage.state.createProcess({ name: `p${i}`, task: 'bench', state: 'terminated', model: 'sim-react' });
+        await k.storage.state.createProcess({
+          name: `p${i}`,
+          task: 'bench',
+          state: 'terminated',
+          model: 'sim-react',
+        });
       }
       ctx.log('listing 50 of 200 processes: HTTP vs library');
       const lib = await collect(n, async () => {
@@ -67,7 +72,10 @@ export const apiBench = defineBench({
 
       ctx.log('hook bus → SSE client latency');
       const ac = new AbortController();
-      const res = await fetch(`${server.url}/api/v1/events?types=proc.state`, { headers: auth, signal: ac.signal });
+      const res = await fetch(`${server.url}/api/v1/events?types=proc.state`, {
+        headers: auth,
+        signal: ac.signal,
+      });
       const reader = res.body!.getReader();
       const dec = new TextDecoder();
       let buf = '';

@@ -6,8 +6,8 @@
  */
 import type { Command } from 'commander';
 import { DEMO_AGENTS, spawnDemoAgents } from '../../api/demo.js';
-import { createServer } from '../../api/server.js';
 import { VERSION } from '../../api/routes/system.js';
+import { createServer } from '../../api/server.js';
 import { KernelError } from '../../errors.js';
 import { createKernel } from '../../kernel/Kernel.js';
 import { setLogLevel } from '../../util/log.js';
@@ -45,7 +45,10 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
   });
   let server: Awaited<ReturnType<typeof createServer>>;
   try {
-    server = await createServer(kernel, { ...(opts.host ? { host: opts.host } : {}), ...(port !== undefined ? { port } : {}) });
+    server = await createServer(kernel, {
+      ...(opts.host ? { host: opts.host } : {}),
+      ...(port !== undefined ? { port } : {}),
+    });
   } catch (err) {
     await kernel.shutdown();
     throw err;
@@ -58,7 +61,9 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
       process.exit(130);
     }
     stopping = true;
-    process.stderr.write(`aos: ${signal} received, shutting down (state is committed; live processes resume on the next start)\n`);
+    process.stderr.write(
+      `aos: ${signal} received, shutting down (state is committed; live processes resume on the next start)\n`,
+    );
     try {
       await server.close();
       await kernel.shutdown();
@@ -72,16 +77,26 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
   const model = kernel.models.defaultModel();
   const simulated = kernel.models.describe(model).simulated;
   const out = (s: string) => process.stdout.write(`${s}\n`);
-  out(`${style.bold(`agent-os-kernel ${VERSION}`)}  node ${kernel.nodeId}  storage ${kernel.storage.driver.location}`);
+  out(
+    `${style.bold(`agent-os-kernel ${VERSION}`)}  node ${kernel.nodeId}  storage ${kernel.storage.driver.location}`,
+  );
   out(`  dashboard  ${style.cyan(`${server.url}/`)}`);
   out(`  API        ${server.url}/api/v1   (OpenAPI: ${server.url}/docs, events: /api/v1/events)`);
   out(`  metrics    ${server.url}/metrics`);
-  out(`  admin token: in ${style.bold(server.adminTokenFile)}${server.adminTokenCreated ? ' (created now)' : ''} — paste it into the dashboard login, or`);
-  out(`             curl -H "Authorization: Bearer $(cat ${server.adminTokenFile})" ${server.url}/api/v1/processes`);
-  out(`  model      ${model}${simulated ? style.yellow(' (built-in simulator: rule-based, not a language model — configure a provider key to use a real one)') : ''}`);
+  out(
+    `  admin token: in ${style.bold(server.adminTokenFile)}${server.adminTokenCreated ? ' (created now)' : ''} — paste it into the dashboard login, or`,
+  );
+  out(
+    `             curl -H "Authorization: Bearer $(cat ${server.adminTokenFile})" ${server.url}/api/v1/processes`,
+  );
+  out(
+    `  model      ${model}${simulated ? style.yellow(' (built-in simulator: rule-based, not a language model — configure a provider key to use a real one)') : ''}`,
+  );
   if (simulated && kernel.config.server.demo_agents && opts.demo !== false) {
     const pids = await spawnDemoAgents(kernel);
-    out(`  demo       ${DEMO_AGENTS.length} demo agents on the simulator (pids ${pids.join(', ')}${DEMO_AGENTS.length > pids.length ? ' and one more when its input is ready' : ''}); server.demo_agents: false turns them off`);
+    out(
+      `  demo       ${DEMO_AGENTS.length} demo agents on the simulator (pids ${pids.join(', ')}${DEMO_AGENTS.length > pids.length ? ' and one more when its input is ready' : ''}); server.demo_agents: false turns them off`,
+    );
   }
   out(style.dim('Ctrl-C stops the kernel.'));
 }
