@@ -210,6 +210,33 @@ describe('api: auth', () => {
     );
   });
 
+  it('opens CORS only to the configured origins', async () => {
+    const s2 = await createServer(kernel, {
+      listen: false,
+      dashboardDir: null,
+      dataDir,
+      corsOrigins: ['http://ok.example'],
+    });
+    try {
+      const pre = await s2.app.inject({
+        method: 'OPTIONS',
+        url: '/api/v1/processes',
+        headers: { origin: 'http://ok.example' },
+      });
+      expect(pre.statusCode).toBe(204);
+      expect(pre.headers['access-control-allow-origin']).toBe('http://ok.example');
+      expect(String(pre.headers['access-control-allow-headers'])).toContain('authorization');
+      const other = await s2.app.inject({
+        method: 'GET',
+        url: '/api/v1/health',
+        headers: { origin: 'http://evil.example' },
+      });
+      expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await s2.close();
+    }
+  });
+
   it('keeps CORS closed by default', async () => {
     const r = await server.app.inject({
       method: 'GET',
