@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorBodySchema } from '../../src/api/errors.js';
 import * as S from '../../src/api/schemas.js';
@@ -674,8 +674,37 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
         .add('DELETE /api/v1/mcp/servers/:name');
     } else {
       expect(r.status).toBe(200);
+      expect(r.body.items).toEqual([]);
+      // The real filesystem MCP server (a devDependency), over stdio.
+      const fsServer = resolve('node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');
+      const added = await call('POST', '/api/v1/mcp/servers', {
+        token: tok.admin,
+        body: { name: 'fs', command: process.execPath, args: [fsServer, workspace], sandbox: false },
+      });
+      expect(added.status, added.text).toBe(201);
+      expect(added.body).toMatchObject({ name: 'fs', transport: 'stdio', state: 'connected' });
+      expect(added.body.tools).toContain('fs.read_file');
+      const tools = await call('GET', '/api/v1/tools', { token: tok.viewer });
+      expect(tools.body.items.map((t: { name: string }) => t.name)).toContain('fs.read_file');
+      const listed = await call('GET', '/api/v1/mcp/servers', { token: tok.viewer });
+      expect(listed.body.items.map((x: { name: string }) => x.name)).toEqual(['fs']);
+      expectError(
+        await call('POST', '/api/v1/mcp/servers', { token: tok.admin, body: { name: 'fs', command: 'x' } }),
+        409,
+        'EEXIST',
+      );
       expectError(await call('DELETE', '/api/v1/mcp/servers/no-such', { token: tok.admin }), 404);
-      covered.add('POST /api/v1/mcp/servers').add('DELETE /api/v1/mcp/servers/:name');
+      const del = await call('DELETE', '/api/v1/mcp/servers/fs', { token: tok.admin });
+      const canRemove =
+        typeof (kernel.tools as unknown as { mcp: { remove?: unknown } }).mcp.remove === 'function';
+      if (canRemove) {
+        expect(del.status, del.text).toBe(200);
+        expect(del.body.items).toEqual([]);
+      } else {
+        // McpManager has no remove() yet: the API says so instead of half-removing the server.
+        expectError(del, 501, 'EUNSUPPORTED');
+        covered.add('DELETE /api/v1/mcp/servers/:name');
+      }
     }
     expectError(
       await call('POST', '/api/v1/mcp/servers', { token: tok.admin, body: { name: 'bad name!' } }),
