@@ -4,7 +4,7 @@
  * success; every authenticated route for 401 (no token) and 403 (role too low); inputs for 400 and
  * missing objects for 404. A final check fails if a route was added without a success test.
  */
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -319,6 +319,29 @@ describe('api: system routes', () => {
     expect(r.text).toContain('npm run build');
     expectError(await call('GET', '/api/v1/nope', { token: tok.viewer }), 404, 'ENOTFOUND');
     expectError(await call('POST', '/api/v1/nope', { token: tok.viewer, body: {} }), 404, 'ENOTFOUND');
+  });
+
+  it('serves a built dashboard with client-side routes, immutable assets and no path traversal', async () => {
+    const web = mkdtempSync(join(tmpdir(), 'aos-web-'));
+    mkdirSync(join(web, 'assets'));
+    writeFileSync(join(web, 'index.html'), '<!doctype html><title>dash</title>');
+    writeFileSync(join(web, 'assets', 'app-1234.js'), 'console.log(1)');
+    const s2 = await createServer(kernel, { listen: false, dashboardDir: web, dataDir });
+    try {
+      const root = await s2.app.inject({ method: 'GET', url: '/' });
+      expect(root.body).toContain('<title>dash</title>');
+      expect(root.headers['cache-control']).toBe('no-cache');
+      const spa = await s2.app.inject({ method: 'GET', url: '/processes/12' });
+      expect(spa.body).toContain('<title>dash</title>');
+      const js = await s2.app.inject({ method: 'GET', url: '/assets/app-1234.js' });
+      expect(String(js.headers['content-type'])).toContain('text/javascript');
+      expect(String(js.headers['cache-control'])).toContain('immutable');
+      expect((await s2.app.inject({ method: 'GET', url: '/assets/missing.js' })).statusCode).toBe(404);
+      const up = await s2.app.inject({ method: 'GET', url: '/..%2f..%2fetc%2fpasswd' });
+      expect(up.body).not.toContain('root:');
+    } finally {
+      await s2.close();
+    }
   });
 
   it('refuses bad JSON and oversize bodies in the one error shape', async () => {
