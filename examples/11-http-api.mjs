@@ -59,7 +59,9 @@ try {
       const ev = JSON.parse(data);
       if (ev.pid !== pid) continue;
       if (type === 'proc.step') {
-        const calls = (ev.record?.toolCalls ?? []).map((c) => `${c.name}(${c.arguments}) → ${String(c.output).replace(/\s+/g, ' ')}`);
+        const calls = (ev.record?.toolCalls ?? []).map(
+          (c) => `${c.name}(${c.arguments}) → ${String(c.output).replace(/\s+/g, ' ')}`,
+        );
         console.log(`  step ${ev.stepNo} [${ev.kind}] ${calls.join('; ')}`);
       } else {
         console.log(`  exit: ${ev.state}, result: ${JSON.stringify(ev.result)}`);
