@@ -5,7 +5,7 @@
  * created and written to `<data_dir>/admin.token` with mode 0600 — it is never logged or printed.
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KernelError } from '../errors.js';
 import { API_TOKEN_CACHE_MS } from '../param.js';
@@ -123,12 +123,15 @@ export class TokenStore {
 }
 
 /**
- * First start: when no active admin token exists — or its file is gone, which would lock the owner out —
- * create one and write it to `file` (mode 0600). Returns whether a token was written; the token itself
- * never leaves this function except into the file.
+ * First start: unless `file` holds a valid admin token (it is missing, or its token was revoked, or the
+ * database is new), create one and write it to `file` (mode 0600) — the owner is never locked out.
+ * Returns whether a token was written; the token itself never leaves this function except into the file.
  */
 export async function ensureAdminToken(store: TokenStore, file: string): Promise<boolean> {
-  if (existsSync(file) && (await store.hasActiveAdmin())) return false;
+  if (existsSync(file)) {
+    const held = await store.verify(readFileSync(file, 'utf8').trim());
+    if (held?.role === 'admin') return false;
+  }
   const { token } = await store.create({ name: 'admin (first start)', role: 'admin', createdBy: 'kernel' });
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
