@@ -13,7 +13,13 @@ import { KernelError, panic } from '../errors.js';
 import { HookBus } from '../hooks/bus.js';
 import { loadPlugins } from '../hooks/plugins.js';
 import { type KernelMetrics, createKernelMetrics } from '../metrics/registry.js';
-import { KILL_GRACE_MS, PRIORITY_DEFAULT } from '../param.js';
+import {
+  KILL_GRACE_MS,
+  MAX_LIVE_CHILDREN,
+  MAX_LIVE_PROCESSES,
+  MAX_SPAWN_DEPTH,
+  PRIORITY_DEFAULT,
+} from '../param.js';
 import { type Storage, createStorage } from '../storage/storage.js';
 import type { ProcessRow, ProcessState } from '../storage/state/types.js';
 import { AuditAnchors } from '../security/anchors.js';
@@ -198,6 +204,7 @@ export class Kernel {
         `priority must be an integer 0–99 (lower is more urgent), got ${req.priority}`,
       );
     }
+    this.checkSpawnLimits(req.parentPid);
     const row = await this.storage.state.createProcess({
       name: req.name,
       task: req.task,
@@ -216,6 +223,36 @@ export class Kernel {
     this.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
     this.start(pc);
     return row.pid;
+  }
+
+  /** Fork-bomb guards: an agent that keeps spawning copies of itself hits EQUOTA, not the machine's memory. */
+  private checkSpawnLimits(parentPid: number | null): void {
+    if (this.liveCount() >= MAX_LIVE_PROCESSES) {
+      throw new KernelError(
+        'EQUOTA',
+        `spawn refused: ${MAX_LIVE_PROCESSES} live processes (MAX_LIVE_PROCESSES)`,
+      );
+    }
+    if (parentPid === null) return;
+    let depth = 0;
+    for (let p: number | null = parentPid; p !== null && depth <= MAX_SPAWN_DEPTH; depth++) {
+      p = this.procs.get(p)?.pcb.parentPid ?? null;
+    }
+    if (depth >= MAX_SPAWN_DEPTH) {
+      throw new KernelError(
+        'EQUOTA',
+        `spawn refused: process ${parentPid} is ${depth} generations deep (MAX_SPAWN_DEPTH ${MAX_SPAWN_DEPTH}); an agent may be spawning copies of itself`,
+      );
+    }
+    let children = 0;
+    for (const pc of this.procs.values())
+      if (pc.pcb.parentPid === parentPid && isLive(pc.pcb.state)) children++;
+    if (children >= MAX_LIVE_CHILDREN) {
+      throw new KernelError(
+        'EQUOTA',
+        `spawn refused: process ${parentPid} already has ${children} live children (MAX_LIVE_CHILDREN)`,
+      );
+    }
   }
 
   /** Seed-compatible alias. */

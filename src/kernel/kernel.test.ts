@@ -296,3 +296,24 @@ describe('kernel: human approval', () => {
     expect(rec.toolCalls[0]!.output).toContain('not today');
   });
 });
+
+describe('kernel: spawn limits', () => {
+  const forker: AgentProgram<{ depth: number }> = {
+    name: 'forker',
+    init: ({ args }) => ({ depth: (args as { depth?: number } | undefined)?.depth ?? 0 }),
+    async step(s, sys) {
+      const { pid } = await sys.call('proc.spawn', { name: 'fork', task: 'fork again', program: 'forker' });
+      const st = await sys.call('proc.wait', { pid });
+      return done(s, st.exitReason ?? st.result);
+    },
+  };
+
+  it('an agent that spawns copies of itself hits EQUOTA at MAX_SPAWN_DEPTH', async () => {
+    const k = await boot({}, { programs: [forker] });
+    const pid = await k.spawn({ name: 'root', task: 'fork', program: 'forker' });
+    const st = await k.wait(pid, 60_000);
+    expect(String(st.result)).toContain('MAX_SPAWN_DEPTH');
+    const all = await k.status();
+    expect(all.processes.length).toBeLessThanOrEqual(9);
+  });
+});

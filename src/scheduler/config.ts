@@ -1,5 +1,6 @@
 /** config.yaml's `scheduler:` section (and per-model `max_concurrency`) → SchedulerOptions. */
 import type { AosConfig } from '../config/schema.js';
+import { RATE_SKEW_MS, RATE_WINDOW_MS } from '../param.js';
 import type { SchedulerOptions } from './Scheduler.js';
 
 export function schedulerOptionsFromConfig(config: AosConfig): SchedulerOptions {
@@ -14,5 +15,8 @@ export function schedulerOptionsFromConfig(config: AosConfig): SchedulerOptions 
     timeSliceTokens: s.time_slice_tokens,
     agingMs: s.aging_ms,
     rateLimits: s.rate_limits,
+    // Pace over a slightly longer window than the provider's: the request reaches the provider a little after
+    // the kernel admits it, and that skew must never tip the provider's own sliding minute over the limit.
+    rateLimiter: { windowMs: RATE_WINDOW_MS + RATE_SKEW_MS },
   };
 }

@@ -59,6 +59,16 @@ export class McpManager {
     return this.start();
   }
 
+  /** Disconnects a server and removes its tools from the registry. Returns whether it was known. */
+  async remove(name: string): Promise<boolean> {
+    const c = this.conns.get(name);
+    if (!c) return false;
+    this.conns.delete(name);
+    this.registry.unregisterNamespace(name);
+    await c.close();
+    return true;
+  }
+
   get(name: string): McpServerConnection | undefined {
     return this.conns.get(name);
   }
