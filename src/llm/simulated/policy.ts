@@ -20,7 +20,7 @@ export type Policy = (req: SimRequest, seed: number) => SimTurn;
 
 const MAX_TOOL_ROUNDS = 8; // the policy answers after this many tool rounds, whatever is left
 const FINISH_TOOLS = ['final_answer', 'finish', 'answer', 'submit'];
-const ARITH = /\(?-?\d+(?:\.\d+)?\)?(?:\s*(?:[-+*/^%×÷]|\*\*)\s*\(?-?\d+(?:\.\d+)?\)?)+/g;
+const ARITH = /(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?(?:\s*(?:[-+*/^%×÷]|\*\*)\s*(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?)+/g;
 const PATH = /(?:^|[\s"'`(])((?:\.{1,2}\/|\/|~\/)?[\w@.-]+(?:\/[\w@.-]+)*\/?)(?=$|[\s"'`),;:!?])/g;
 
 interface Seen {
