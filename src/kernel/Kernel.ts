@@ -9,10 +9,11 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../config/load.js';
 import type { AosConfig, AosConfigInput } from '../config/schema.js';
+import type { ContextManager } from '../context/manager.js';
 import { KernelError, panic } from '../errors.js';
 import { HookBus } from '../hooks/bus.js';
 import { loadPlugins } from '../hooks/plugins.js';
-import { type KernelMetrics, createKernelMetrics } from '../metrics/registry.js';
+import { createKernelMetrics, type KernelMetrics } from '../metrics/registry.js';
 import {
   KILL_GRACE_MS,
   MAX_LIVE_CHILDREN,
@@ -20,36 +21,36 @@ import {
   MAX_SPAWN_DEPTH,
   PRIORITY_DEFAULT,
 } from '../param.js';
-import { type Storage, createStorage } from '../storage/storage.js';
-import type { ProcessRow, ProcessState } from '../storage/state/types.js';
 import { AuditAnchors } from '../security/anchors.js';
+import type { ProcessRow, ProcessState } from '../storage/state/types.js';
+import { createStorage, type Storage } from '../storage/storage.js';
 import { logger } from '../util/log.js';
 import { type BudgetVerdict, checkProcessBudget } from './budget.js';
-import { contextHandle, createContextManager } from './context.js';
+import { createContextManager } from './context.js';
 import { Cpu } from './cpu.js';
-import type { ContextManager } from '../context/manager.js';
-import { type ModelResolver, createModelResolver } from './models.js';
-import { type Pcb, type WaitReason, describeWait, isLive, transition } from './pcb.js';
+import { infoFromPcb, infoFromRow, type ProcessInfo, statusOf, statusOfRow } from './info.js';
+import { createModelResolver, type ModelResolver } from './models.js';
+import { describeWait, isLive, type Pcb, transition, type WaitReason } from './pcb.js';
 import { type AgentProgram, ProgramRegistry, type StepRecord, type StepResult } from './program.js';
 import { reactProgram } from './react.js';
 import {
-  type ProcControl,
   addUsage,
   newStepUsage,
-  preemptionPoint,
+  type ProcControl,
   processPatch,
   runProcess,
   scheduleForcedKill,
 } from './runner.js';
 import {
+  createServices,
   type KernelServices,
   type ProcStatus,
   type StepContext,
   type Sys,
-  createServices,
 } from './services.js';
-import { BLOCKING, type SyscallName, parseSyscallArgs } from './syscalls.js';
-import { type ToolRuntime, createToolRuntime } from './tools.js';
+import { makeSys } from './syscall-gate.js';
+import { type SyscallName } from './syscalls.js';
+import { createToolRuntime, type ToolRuntime } from './tools.js';
 
 const log = logger('kernel');
 
@@ -81,21 +82,7 @@ export interface SpawnOptions {
   parentPid?: number | null;
 }
 
-export interface ProcessInfo {
-  pid: number;
-  parentPid: number | null;
-  name: string;
-  task: string;
-  state: ProcessState;
-  waitOn: string;
-  priority: number;
-  model: string;
-  program: string;
-  stepNo: number;
-  usage: Pcb['usage'];
-  result: unknown;
-  exitReason: string | null;
-}
+export type { ProcessInfo } from './info.js';
 
 export interface KernelStatus {
   nodeId: string;
@@ -299,7 +286,7 @@ export class Kernel {
 
   async status(): Promise<KernelStatus> {
     const rows = await this.storage.state.listProcesses({ limit: 1000 });
-    const processes = rows.map((r) => this.info(r));
+    const processes = rows.map((r) => this.infoOfRow(r));
     const counts = {
       new: 0,
       ready: 0,
@@ -340,10 +327,10 @@ export class Kernel {
 
   async get(pid: number): Promise<ProcessInfo> {
     const pc = this.procs.get(pid);
-    if (pc) return this.infoOf(pc.pcb);
+    if (pc) return infoFromPcb(pc.pcb);
     const row = await this.storage.state.getProcess(pid);
     if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
-    return this.info(row);
+    return this.infoOfRow(row);
   }
 
   async suspend(pid: number): Promise<void> {
@@ -538,59 +525,12 @@ export class Kernel {
   }
 
   sysFor(pc: ProcControl, step: StepContext): Sys {
-    const k = this;
-    return {
-      pid: pc.pcb.pid,
-      stepNo: step.stepNo,
-      signal: step.signal,
-      context: contextHandle(k, pc.pcb),
-      async call(name, rawArgs) {
-        await preemptionPoint(k, pc);
-        let args = parseSyscallArgs(name, rawArgs);
-        if (k.hooks.has('syscall.before')) {
-          const ev = await k.hooks.before('syscall.before', { pid: pc.pcb.pid, name, args });
-          args = parseSyscallArgs(name, ev.args);
-        }
-        const t0 = performance.now();
-        const handler = k.services[name] as (p: Pcb, s: StepContext, a: unknown) => Promise<unknown>;
-        try {
-          const result = await handler(pc.pcb, step, args);
-          const ms = performance.now() - t0;
-          k.metrics.syscalls.inc({ name, outcome: 'ok' });
-          k.metrics.syscallSeconds.observe({ name }, ms / 1000);
-          // Tool calls are audited by the executor (policy decision, approval, output) when they happen.
-          if (name !== 'io.tool_call') {
-            step.auditEntries.push({
-              kind: name,
-              payload: {
-                args: auditArgs(name, args),
-                ok: true,
-                ms: Math.round(ms * 100) / 100,
-                result: auditResult(name, result),
-              },
-            });
-          }
-          k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, result, ms });
-          if (!BLOCKING.has(name)) await preemptionPoint(k, pc);
-          return result as never;
-        } catch (err) {
-          const ms = performance.now() - t0;
-          const kerr = KernelError.wrap(err, 'EINVAL', name);
-          k.metrics.syscalls.inc({ name, outcome: kerr.code });
-          step.auditEntries.push({
-            kind: name,
-            payload: {
-              args: auditArgs(name, args),
-              ok: false,
-              ms: Math.round(ms * 100) / 100,
-              error: kerr.toJSON(),
-            },
-          });
-          k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, error: kerr, ms });
-          throw err;
-        }
-      },
-    };
+    return makeSys(this, pc, step);
+  }
+
+  /** The syscall mechanisms (for the gate in ./syscall-gate.ts). */
+  servicesTable(): KernelServices {
+    return this.services;
   }
 
   /** One transaction: step row + process row + audit entries + outgoing mail. */
@@ -782,94 +722,12 @@ export class Kernel {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  private infoOf(pcb: Pcb): ProcessInfo {
-    return {
-      pid: pcb.pid,
-      parentPid: pcb.parentPid,
-      name: pcb.name,
-      task: pcb.task,
-      state: pcb.state,
-      waitOn: describeWait(pcb.waitOn),
-      priority: pcb.priority,
-      model: pcb.model,
-      program: pcb.program,
-      stepNo: pcb.stepNo,
-      usage: pcb.usage,
-      result: pcb.result,
-      exitReason: pcb.exitReason,
-    };
-  }
-
-  private info(row: ProcessRow): ProcessInfo {
+  private infoOfRow(row: ProcessRow): ProcessInfo {
     const pc = this.procs.get(row.pid);
-    if (pc) return this.infoOf(pc.pcb);
-    return {
-      pid: row.pid,
-      parentPid: row.parentPid,
-      name: row.name,
-      task: row.task,
-      state: row.state,
-      waitOn: row.waitOn ?? '',
-      priority: row.priority,
-      model: row.model ?? '',
-      program: row.program,
-      stepNo: row.stepNo,
-      usage: row.usage,
-      result: row.result,
-      exitReason: row.exitReason,
-    };
+    return pc ? infoFromPcb(pc.pcb) : infoFromRow(row);
   }
 }
 
 export function createKernel(opts: KernelOptions = {}): Promise<Kernel> {
   return Kernel.create(opts);
-}
-
-function statusOf(pcb: Pcb): ProcStatus {
-  return { pid: pcb.pid, name: pcb.name, state: pcb.state, result: pcb.result, exitReason: pcb.exitReason };
-}
-
-function statusOfRow(row: ProcessRow): ProcStatus {
-  return { pid: row.pid, name: row.name, state: row.state, result: row.result, exitReason: row.exitReason };
-}
-
-/** Keeps audit entries small: message bodies and prompts are summarised, not copied whole. */
-function auditArgs(name: SyscallName, args: unknown): unknown {
-  if (name === 'llm.chat') {
-    const a = args as { messages: unknown[]; tools?: unknown[] };
-    return { messages: a.messages.length, tools: a.tools?.length ?? 0 };
-  }
-  return truncateDeep(args);
-}
-
-function auditResult(name: SyscallName, result: unknown): unknown {
-  if (name === 'llm.chat') {
-    const r = result as {
-      content: string;
-      toolCalls: unknown[];
-      usage: unknown;
-      model: string;
-      finishReason: string;
-      reasoning?: string;
-    };
-    return {
-      model: r.model,
-      finish: r.finishReason,
-      content: truncateDeep(r.content),
-      reasoning: truncateDeep(r.reasoning),
-      toolCalls: truncateDeep(r.toolCalls),
-      usage: r.usage,
-    };
-  }
-  return truncateDeep(result);
-}
-
-function truncateDeep(v: unknown, depth = 0): unknown {
-  if (typeof v === 'string')
-    return v.length > 2000 ? `${v.slice(0, 2000)}… [${v.length - 2000} more chars]` : v;
-  if (v === null || typeof v !== 'object' || depth > 6) return v;
-  if (Array.isArray(v)) return v.slice(0, 50).map((x) => truncateDeep(x, depth + 1));
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) out[k] = truncateDeep(x, depth + 1);
-  return out;
 }

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { KernelError } from '../errors.js';
 import type { SimulatorOptions } from '../llm/simulated/engine.js';
 import { SimulatedProvider } from '../llm/simulated/SimulatedProvider.js';
-import { type Kernel, createKernel } from './Kernel.js';
+import { createKernel, type Kernel } from './Kernel.js';
 import { resolverFromProvider } from './models.js';
 import { type AgentProgram, continueWith, done } from './program.js';
 

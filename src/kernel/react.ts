@@ -7,7 +7,7 @@
 import { KernelError } from '../errors.js';
 import type { ChatResponse } from '../llm/model.js';
 import { DEFAULT_MAX_STEPS } from '../param.js';
-import { continueWith, done, fail, type AgentProgram, type StepRecord } from './program.js';
+import { type AgentProgram, continueWith, done, fail, type StepRecord } from './program.js';
 
 export interface ReactState {
   task: string;

@@ -8,7 +8,7 @@ import { KILL_GRACE_MS } from '../param.js';
 import type { ProcessPatch } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
 import type { Kernel } from './Kernel.js';
-import { type Pcb, type ProcessUsage, isLive } from './pcb.js';
+import { isLive, type Pcb, type ProcessUsage } from './pcb.js';
 import type { StepRecord, StepResult } from './program.js';
 import type { StepContext } from './syscalls.js';
 

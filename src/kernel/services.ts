@@ -7,7 +7,7 @@ import { KernelError } from '../errors.js';
 import { logger } from '../util/log.js';
 import type { Kernel } from './Kernel.js';
 import { isLive, type Pcb } from './pcb.js';
-import type { KernelServices as SyscallHandlers, MailMessage, ProcStatus, StepContext } from './syscalls.js';
+import type { MailMessage, ProcStatus, StepContext, KernelServices as SyscallHandlers } from './syscalls.js';
 
 export type { ProcStatus, StepContext, Sys } from './syscalls.js';
 

@@ -3,6 +3,7 @@
  * arguments, then call the kernel's public API (src/kernel/Kernel.ts); nothing here changes a process
  * except through it.
  */
+import { infoFromRow } from '../../kernel/info.js';
 import { KernelError } from '../../errors.js';
 import type { Kernel, ProcessInfo } from '../../kernel/Kernel.js';
 import { isLive } from '../../kernel/pcb.js';
@@ -14,23 +15,8 @@ import * as S from '../schemas.js';
 /** States a live process may be in; the stored row lags the in-memory one among these. */
 const LIVE_STATES: ProcessState[] = ['new', 'ready', 'running', 'waiting', 'suspended'];
 
-export function rowInfo(row: ProcessRow): ProcessInfo {
-  return {
-    pid: row.pid,
-    parentPid: row.parentPid,
-    name: row.name,
-    task: row.task,
-    state: row.state,
-    waitOn: row.waitOn ?? '',
-    priority: row.priority,
-    model: row.model ?? '',
-    program: row.program,
-    stepNo: row.stepNo,
-    usage: row.usage,
-    result: row.result,
-    exitReason: row.exitReason,
-  };
-}
+/** A stored process row as the API shows it (the kernel's own view). */
+export const rowInfo = infoFromRow;
 
 /** The in-memory view of a process this node runs, else the stored row. */
 export async function infoOf(k: Kernel, row: ProcessRow): Promise<ProcessInfo> {

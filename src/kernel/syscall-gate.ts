@@ -1,0 +1,107 @@
+/**
+ * The syscall gate: what a step function's `sys.call(name, args)` goes through. Validation (zod), the
+ * before-hooks (veto or rewrite), the mechanism, accounting, the audit entry (buffered into the step's
+ * commit) and the preemption points before and after. Mechanisms live in ./services.ts.
+ */
+import { KernelError } from '../errors.js';
+import { contextHandle } from './context.js';
+import type { Kernel } from './Kernel.js';
+import type { Pcb } from './pcb.js';
+import { type ProcControl, preemptionPoint } from './runner.js';
+import { BLOCKING, parseSyscallArgs, type StepContext, type Sys, type SyscallName } from './syscalls.js';
+
+export function makeSys(k: Kernel, pc: ProcControl, step: StepContext): Sys {
+  return {
+    pid: pc.pcb.pid,
+    stepNo: step.stepNo,
+    signal: step.signal,
+    context: contextHandle(k, pc.pcb),
+    async call(name, rawArgs) {
+      await preemptionPoint(k, pc);
+      let args = parseSyscallArgs(name, rawArgs);
+      if (k.hooks.has('syscall.before')) {
+        const ev = await k.hooks.before('syscall.before', { pid: pc.pcb.pid, name, args });
+        args = parseSyscallArgs(name, ev.args);
+      }
+      const t0 = performance.now();
+      const handler = k.servicesTable()[name] as (p: Pcb, s: StepContext, a: unknown) => Promise<unknown>;
+      try {
+        const result = await handler(pc.pcb, step, args);
+        const ms = performance.now() - t0;
+        k.metrics.syscalls.inc({ name, outcome: 'ok' });
+        k.metrics.syscallSeconds.observe({ name }, ms / 1000);
+        // Tool calls are audited by the executor (policy decision, approval, output) when they happen.
+        if (name !== 'io.tool_call') {
+          step.auditEntries.push({
+            kind: name,
+            payload: {
+              args: auditArgs(name, args),
+              ok: true,
+              ms: Math.round(ms * 100) / 100,
+              result: auditResult(name, result),
+            },
+          });
+        }
+        k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, result, ms });
+        if (!BLOCKING.has(name)) await preemptionPoint(k, pc);
+        return result as never;
+      } catch (err) {
+        const ms = performance.now() - t0;
+        const kerr = KernelError.wrap(err, 'EINVAL', name);
+        k.metrics.syscalls.inc({ name, outcome: kerr.code });
+        step.auditEntries.push({
+          kind: name,
+          payload: {
+            args: auditArgs(name, args),
+            ok: false,
+            ms: Math.round(ms * 100) / 100,
+            error: kerr.toJSON(),
+          },
+        });
+        k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, error: kerr, ms });
+        throw err;
+      }
+    },
+  };
+}
+
+/** Keeps audit entries small: message bodies and prompts are summarised, not copied whole. */
+function auditArgs(name: SyscallName, args: unknown): unknown {
+  if (name === 'llm.chat') {
+    const a = args as { messages: unknown[]; tools?: unknown[] };
+    return { messages: a.messages.length, tools: a.tools?.length ?? 0 };
+  }
+  return truncateDeep(args);
+}
+
+function auditResult(name: SyscallName, result: unknown): unknown {
+  if (name === 'llm.chat') {
+    const r = result as {
+      content: string;
+      toolCalls: unknown[];
+      usage: unknown;
+      model: string;
+      finishReason: string;
+      reasoning?: string;
+    };
+    return {
+      model: r.model,
+      finish: r.finishReason,
+      content: truncateDeep(r.content),
+      reasoning: truncateDeep(r.reasoning),
+      toolCalls: truncateDeep(r.toolCalls),
+      usage: r.usage,
+    };
+  }
+  return truncateDeep(result);
+}
+
+function truncateDeep(v: unknown, depth = 0): unknown {
+  if (typeof v === 'string')
+    return v.length > 2000 ? `${v.slice(0, 2000)}… [${v.length - 2000} more chars]` : v;
+  if (v === null || typeof v !== 'object' || depth > 6) return v;
+  if (Array.isArray(v)) return v.slice(0, 50).map((x) => truncateDeep(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = truncateDeep(x, depth + 1);
+  return out;
+}
