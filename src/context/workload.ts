@@ -22,7 +22,7 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-const VOCAB = (
+export const VOCAB = (
   'table index query schema column migration vector page cache token budget process kernel scheduler ' +
   'agent tool result error retry timeout lease epoch fence audit chain hash signature anchor policy sandbox ' +
   'file path read write directory config yaml json parse render prompt model provider usage cost price ' +
@@ -30,7 +30,7 @@ const VOCAB = (
   'function class module import export return value string number array object promise async await stream'
 ).split(' ');
 
-function words(rnd: () => number, n: number, topic: readonly string[]): string {
+export function words(rnd: () => number, n: number, topic: readonly string[]): string {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const w = rnd() < 0.3 ? topic[Math.floor(rnd() * topic.length)] : VOCAB[Math.floor(rnd() * VOCAB.length)];
@@ -41,7 +41,7 @@ function words(rnd: () => number, n: number, topic: readonly string[]): string {
 }
 
 /** Lognormal token count: median `median`, shape `sigma`. */
-function lognormal(rnd: () => number, median: number, sigma: number): number {
+export function lognormal(rnd: () => number, median: number, sigma: number): number {
   const u = Math.max(1e-12, rnd());
   const v = rnd();
   const z = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
