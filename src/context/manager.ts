@@ -402,16 +402,17 @@ export class ContextManager {
       if (!id || best <= 0) return `[recall: no paged-out page matches "${clipTokens(input.query, 30)}"]`;
     }
     const text = await this.pageText(ctx, id);
+    const resident = this.findResident(ctx, id);
+    const info = ctx.swapped.get(id);
     const win = readWindow(
       id,
       text,
       input.offset ?? 0,
       Math.min(P.CTX_RECALL_MAX_TOKENS, largeLimit(ctx) - 120),
+      info?.tokens ?? resident?.fullTokens ?? resident?.tokens,
     );
     ctx.counters.faults++;
-    const resident = this.findResident(ctx, id);
     if (resident) touch(ctx, resident);
-    const info = ctx.swapped.get(id);
     const label = info?.label ?? (resident ? `${resident.id} ${resident.kind}` : id);
     const out = `[page ${label}${input.offset ? `, from character ${input.offset}` : ''}]\n${win}`;
     if (input.append)

@@ -6,14 +6,31 @@
 import { KernelError } from '../errors.js';
 import { safeCountTokens } from './page.js';
 
-export function readWindow(id: string, text: string, offset: number, maxTokens: number): string {
+/**
+ * `knownTokens` is the page table's count for the whole text (an upper bound: it was counted once, with
+ * framing, when the page was appended). A page that fits whole is returned without a tokenizer pass, and a
+ * larger one is cut at its own density so one pass over about `maxTokens` tokens usually suffices: BPE
+ * costs more than the store read, and its allocations were most of the swap-in tail.
+ */
+export function readWindow(
+  id: string,
+  text: string,
+  offset: number,
+  maxTokens: number,
+  knownTokens?: number,
+): string {
   if (!Number.isInteger(offset) || offset < 0 || offset > text.length) {
     throw new KernelError(
       'EINVAL',
       `recall: offset ${String(offset)} is outside page ${id} (0…${text.length} characters)`,
     );
   }
-  let take = Math.min(text.length - offset, maxTokens * 6);
+  // Only from the start: a suffix can take a token or two more than the whole text's count.
+  if (offset === 0 && knownTokens !== undefined && knownTokens <= maxTokens) return text;
+  // First cut from the page's own density (chars per known token, 8 % under so one pass usually fits),
+  // else 6 chars per token (over most texts' density, so the loop below shrinks it).
+  const density = knownTokens ? (text.length / Math.max(1, knownTokens)) * 0.92 : 6;
+  let take = Math.min(text.length - offset, Math.max(1, Math.floor(maxTokens * density)));
   let count = safeCountTokens(text.slice(offset, offset + take));
   // Scale by the measured chars-per-token, then shrink until it fits: one or two tokenizer passes, not a search.
   for (let i = 0; count > maxTokens && i < 20; i++) {
