@@ -74,6 +74,7 @@ export const CTX_STUB_MAX_TOKENS = 400; // a stub (ids + one-line summaries) nev
 export const CTX_SUMMARY_MAX_TOKENS = 200; // summariser output cap per evicted span
 export const CTX_RECALL_MAX_TOKENS = 3_000; // one recall returns at most this many tokens (read more by offset)
 export const CTX_PREFETCH_SIMILARITY = 0.55; // cosine above which a swapped page is prefetched for the step
+export const CTX_PREFETCH_DUPLICATE = 0.9; // ... unless a resident page is this close to it (its text is already in the window)
 export const CTX_CALIBRATION_BOUNDS = [0.5, 2] as const; // clamp of the provider-usage / estimate ratio
 export const CTX_CACHE_HISTORY = 8; // earlier prompts per process the prefix-cache model remembers
 export const CTX_BREAKPOINT_EVERY = 15; // rolling Anthropic cache breakpoint every ≤ N history messages

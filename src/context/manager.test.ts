@@ -250,6 +250,20 @@ describe('ContextManager page faults', () => {
     expect(cm.render(10, { record: false }).messages.at(-1)?.content).toContain('lease fencing epoch');
   });
 
+  it('does not prefetch a swapped page whose text is already resident (the same file read again)', async () => {
+    const cm = new ContextManager();
+    cm.open(11, { contextWindow: 3000, outputReserve: 300, system: 'sys', task: 'task' });
+    const note = 'postgres migration schema lease fencing epoch notes for the cluster';
+    cm.append(11, { kind: 'user', content: note, importance: 0.05 });
+    const rnd = mulberry32(6);
+    for (let i = 0; i < 40; i++) step(cm, 11, rnd, i, 40);
+    await cm.prepare(11);
+    expect(cm.metrics(11).swappedPages).toBeGreaterThan(0);
+    cm.append(11, { kind: 'user', content: note });
+    await cm.prepare(11, { currentStep: 'postgres migration schema lease fencing epoch for the cluster' });
+    expect(cm.metrics(11).prefetches).toBe(0);
+  });
+
   it('uses an injected summarizer for evicted spans and falls back when it fails', async () => {
     const calls: number[] = [];
     const summarizer: Summarizer = {

@@ -542,16 +542,22 @@ export class ContextManager {
   }
 
   private async prefetch(ctx: ProcContext, q: Float32Array): Promise<void> {
-    let bestId: string | null = null;
-    let best = P.CTX_PREFETCH_SIMILARITY;
+    const cands: Array<{ id: string; c: number; e: Float32Array }> = [];
     for (const s of ctx.swapped.values()) {
       if (ctx.prefetched.has(s.id)) continue;
       const c = cosine(q, s.embedding);
-      if (c >= best) {
-        best = c;
-        bestId = s.id;
-      }
+      if (c >= P.CTX_PREFETCH_SIMILARITY) cands.push({ id: s.id, c, e: s.embedding });
     }
+    if (cands.length === 0) return;
+    cands.sort((a, b) => b.c - a.c);
+    // A page whose text is already in the window (a file read again, say) is not worth its tokens: on
+    // recorded kernel runs such duplicates were most prefetches, and their tokens forced extra evictions.
+    const resident = ctx.history.flatMap((e) => (e.t === 'unit' ? e.unit.pages : []));
+    const bestId = cands
+      .slice(0, 3)
+      .find(
+        (x) => !resident.some((p) => cosine(x.e, embedOf(this.embeddings, p)) >= P.CTX_PREFETCH_DUPLICATE),
+      )?.id;
     if (!bestId) return;
     ctx.prefetched.add(bestId);
     ctx.counters.prefetches++;
