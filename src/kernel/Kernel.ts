@@ -106,7 +106,9 @@ export class Kernel {
   context!: ContextManager;
   anchors: AuditAnchors | null = null;
   private services!: KernelServices;
+  /** Live and zombie processes this node runs; terminated ones are dropped (storage keeps them). */
   private readonly procs = new Map<number, ProcControl>();
+  private liveProcs = 0;
   private readonly exitWaiters = new Map<number, Array<(s: ProcStatus) => void>>();
   private readonly idleWaiters: Array<() => void> = [];
   private teardowns: Array<() => void | Promise<void>> = [];
@@ -482,6 +484,7 @@ export class Kernel {
       return;
     }
     transition(pc.pcb, to, waitOn);
+    if (isLive(from) && !isLive(to)) this.liveProcs -= 1;
     this.metrics.processes.dec({ state: from });
     this.metrics.processes.inc({ state: to });
     this.hooks.emit('proc.state', { pid: pc.pcb.pid, from, to, waitOn: describeWait(waitOn) });
@@ -629,6 +632,8 @@ export class Kernel {
     for (const child of this.procs.values()) {
       if (child.pcb.parentPid === pcb.pid && child.pcb.state === 'zombie') await this.reap(child.pcb.pid);
     }
+    // Terminated processes leave the in-memory table (storage keeps them): a long-running kernel stays small.
+    if (pcb.state === 'terminated') this.procs.delete(pcb.pid);
     this.checkIdle();
   }
 
@@ -638,18 +643,17 @@ export class Kernel {
     if (!pc || pc.pcb.state !== 'zombie') return;
     this.setState(pc, 'terminated');
     await this.storage.state.updateProcess(pid, { state: 'terminated' });
+    this.procs.delete(pid);
   }
 
   forget(pc: ProcControl): void {
     this.cpu.forget(pc.pcb.pid);
-    this.procs.delete(pc.pcb.pid);
+    if (this.procs.delete(pc.pcb.pid) && isLive(pc.pcb.state)) this.liveProcs -= 1;
     this.checkIdle();
   }
 
   liveCount(): number {
-    let n = 0;
-    for (const pc of this.procs.values()) if (isLive(pc.pcb.state)) n += 1;
-    return n;
+    return this.liveProcs;
   }
 
   // ── process table ────────────────────────────────────────────────────────────────────────────────
@@ -690,6 +694,7 @@ export class Kernel {
       startedAt: Date.now(),
     };
     this.procs.set(row.pid, pc);
+    if (isLive(pcb.state)) this.liveProcs += 1;
     this.metrics.processes.inc({ state: pcb.state });
     return pc;
   }
