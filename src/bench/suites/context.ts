@@ -276,7 +276,7 @@ export const contextBench = defineBench({
         unit: 'ms',
         ours: { label: 'SqlPageStore on PGlite', samples: await faultLatency(lite, 'pglite', n, ctx.quick) },
         baseline: floor,
-        notes: 'baseline = the same recall through MemoryPageStore (no database): the machine noise floor',
+        notes: "baseline = the same recall through MemoryPageStore (no database): the manager's own share",
         target: { seed: 'p99 < 100', ours: 'p99 < 5' },
       });
       cases.push({
@@ -316,7 +316,7 @@ export const contextBench = defineBench({
             samples: await faultLatency(pg, 'postgres', n, ctx.quick),
           },
           baseline: floor,
-          notes: 'baseline = the same recall through MemoryPageStore (no database): the machine noise floor',
+          notes: "baseline = the same recall through MemoryPageStore (no database): the manager's own share",
           target: { seed: 'p99 < 100', ours: 'p99 < 10' },
         });
       } finally {
