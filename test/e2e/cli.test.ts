@@ -195,4 +195,12 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     expect(ps.status, ps.stderr).toBe(0);
     expect(ps.stdout).toContain('no processes');
   });
+
+  it('aos run hands the agent to the running server and shows its steps live', () => {
+    const r = aos('run', 'What is 6 * 7?');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`on the kernel at ${url}`);
+    expect(r.stdout).toContain('calculator(');
+    expect(r.stdout).toMatch(/answer: .*42/s);
+  }, 90_000);
 });

@@ -1,6 +1,10 @@
 /** `aos run "<task>"`: one agent, its steps shown live, exit code 0 when it answers and 1 when it fails. */
 import type { Command } from 'commander';
+import { loadConfig } from '../../config/load.js';
 import { KernelError } from '../../errors.js';
+import type { ProcessInfo } from '../../kernel/info.js';
+import { CLI_PROBE_TIMEOUT_MS } from '../../param.js';
+import { HttpClient, type ServerEvent, readToken, serverUrl } from '../client.js';
 import { createKernel } from '../../kernel/Kernel.js';
 import type { StepRecord } from '../../kernel/program.js';
 import { setLogLevel } from '../../util/log.js';
@@ -33,6 +37,9 @@ export function register(program: Command): void {
 
 export async function runTask(task: string, opts: RunOpts, configPath?: string): Promise<number> {
   setLogLevel(opts.json || opts.quiet ? 'error' : 'warn');
+  // A running `aos start` owns the storage: hand the agent to it rather than fight over the data dir.
+  const server = opts.storage ? null : await findServer(configPath);
+  if (server) return runOnServer(server, task, opts);
   const kernel = await createKernel({
     ...(configPath ? { configPath } : {}),
     ...(opts.storage ? { storage: opts.storage } : {}),
@@ -91,6 +98,87 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
     throw KernelError.wrap(err, 'EINVAL', 'aos run');
   } finally {
     await kernel.shutdown();
+  }
+}
+
+async function findServer(configPath?: string): Promise<HttpClient | null> {
+  const { config } = loadConfig(configPath ? { path: configPath } : {});
+  const url = serverUrl(config);
+  const token = readToken(config);
+  if (!token) return null;
+  try {
+    const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(CLI_PROBE_TIMEOUT_MS) });
+    await res.body?.cancel();
+    return res.ok ? new HttpClient(url, token) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The same live view, fed by the server's event stream; the process runs inside the server's kernel. */
+async function runOnServer(client: HttpClient, task: string, opts: RunOpts): Promise<number> {
+  const out = (s: string) => process.stdout.write(s);
+  const maxSteps = Number(opts.maxSteps ?? 20);
+  if (!opts.json && !opts.quiet)
+    out(`${style.bold('aos run')}  on the kernel at ${style.cyan(client.target)}\n`);
+  let pid = 0;
+  const early: ServerEvent[] = [];
+  let exited: () => void = () => undefined;
+  const exit = new Promise<void>((r) => (exited = r));
+  const handle = (e: ServerEvent) => {
+    if (e.data.pid !== pid) return;
+    if (e.event === 'proc.step') {
+      const record = (e.data.record ?? { kind: 'step' }) as StepRecord;
+      if (opts.json) out(`${JSON.stringify({ event: 'step', pid, step: e.data.stepNo, record })}\n`);
+      else if (!opts.quiet) out(renderStep(Number(e.data.stepNo), maxSteps, record));
+    } else if (e.event === 'proc.exit') exited();
+  };
+  const ac = new AbortController();
+  const stream = client.events((e) => (pid ? handle(e) : early.push(e)), ac.signal).catch(() => undefined);
+  try {
+    pid = (
+      await client.request<{ pid: number }>('POST', '/processes', {
+        name: 'cli',
+        task,
+        priority: Number(opts.priority ?? 50),
+        ...(opts.model ? { model: opts.model } : {}),
+        args: { maxSteps },
+      })
+    ).pid;
+    for (const e of early.splice(0)) handle(e);
+    // The event stream is the live view; polling is the backstop if it drops.
+    for (;;) {
+      const done = await Promise.race([
+        exit.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
+      ]);
+      const p = await client.getProcess(pid);
+      if (done || p.state === 'zombie' || p.state === 'terminated') return report(p);
+    }
+  } finally {
+    ac.abort();
+    await stream;
+  }
+
+  function report(p: ProcessInfo): number {
+    const ok = p.exitReason === null;
+    if (opts.json)
+      out(
+        `${JSON.stringify({ event: 'exit', pid, ok, result: p.result, exitReason: p.exitReason, usage: p.usage, steps: p.stepNo })}\n`,
+      );
+    else if (opts.quiet) {
+      if (ok) out(`${String(p.result)}\n`);
+      else process.stderr.write(`aos: agent failed: ${p.exitReason}\n`);
+    } else {
+      const u = p.usage;
+      out(
+        `${style.dim(`── pid ${pid} · ${p.stepNo} steps · tokens in ${u.tokensIn} (cached ${u.tokensCached}) out ${u.tokensOut} · $${u.cost.toFixed(6)}`)}\n`,
+      );
+      out(
+        ok ? `${style.green('answer:')} ${String(p.result)}\n` : `${style.red('failed:')} ${p.exitReason}\n`,
+      );
+    }
+    return ok ? 0 : 1;
   }
 }
 
