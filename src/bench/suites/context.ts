@@ -145,9 +145,9 @@ async function traceGrid(ctx: BenchContext, seeds: number[]): Promise<BenchCase[
       .flat()
       .filter((r) => r.exitReason !== null).length;
     const gap = (p: Policy) =>
-      Math.max(
-        ...res[p].map((r) => Math.abs(pct(r.kernel.cache.openaiHitRatio) - pct(r.simulator.hitRatio))),
-      );
+      Math.round(
+        Math.max(...res[p].map((r) => Math.abs(r.kernel.cache.openaiHitRatio - r.simulator.hitRatio))) * 1000,
+      ) / 10;
     const hits = (p: Policy) => res[p].map((r) => pct(r.kernel.cache.openaiHitRatio)).join('/');
     const ceiling = pct(res.ours.reduce((s, r) => s + r.kernel.cache.ceilingHitRatio, 0) / res.ours.length);
     ctx.log(
