@@ -5,19 +5,19 @@
  * request the kernel sends is recorded by wrapping the Model, with the simulator's reported usage, and the
  * context manager's own metrics are snapshotted after every step. Used by the bench suite `context` and by
  * test/e2e/context-traces.test.ts to check that the kernel's computed hit ratio matches what the simulator
- * reports. This is the one file in src/context that imports the kernel; nothing in the kernel imports it.
+ * reports. It lives with the benches because it drives the whole kernel.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ContextMetrics } from '../context/metrics.js';
+import { lognormal, mulberry32, VOCAB, words } from '../context/workload.js';
 import { createKernel, type Kernel } from '../kernel/Kernel.js';
 import { type ModelResolver, resolverFromProvider } from '../kernel/models.js';
 import type { ChatMessage, ChatRequest, LlmUsage, Model, ToolSpec } from '../llm/model.js';
 import { SimulatedProvider } from '../llm/simulated/SimulatedProvider.js';
 import type { ScriptedTurn, SimRequest } from '../llm/simulated/scenario.js';
 import { CTX_CACHED_PRICE_RATIO } from '../param.js';
-import type { ContextMetrics } from './metrics.js';
-import { lognormal, mulberry32, VOCAB, words } from './workload.js';
 
 export type ReplacerName = 'scored' | 'seeds' | 'append-only';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { recordTrace } from '../../src/context/traces.js';
+import { recordTrace } from '../../src/bench/traces.js';
 
 // A ReAct agent run end to end through the kernel (PGlite in memory, real tools on a generated workspace,
 // the simulator scripted to call them): the hit ratio the context manager computes from its own renders

@@ -5,7 +5,7 @@
  * chunked hysteresis, append-only layout) against the seeds' policy (re-sort by recency + importance +
  * similarity every turn) and plain append-only (truncate oldest): prefix-cache hit ratio under OpenAI rules,
  * effective input cost relative to no caching, mean utilisation and fault rate; samples are seeds.
- * The same comparison on traces recorded from kernel runs through the simulator (src/context/traces.ts: a
+ * The same comparison on traces recorded from kernel runs through the simulator (src/bench/traces.ts: a
  * ReAct agent reading, listing and searching a generated workspace with real tools; config.context.replacer
  * set per run), where the kernel's computed hit ratio is also set against the cached tokens the simulator
  * reported. Then page-fault latency (recall by id through SqlPageStore) on PGlite and, when reachable,
@@ -16,11 +16,11 @@ import { ContextManager } from '../../context/manager.js';
 import { AppendOnlyReplacer, type Replacer, SeedsReplacer } from '../../context/replacer.js';
 import { SqlPageStore } from '../../context/sql-store.js';
 import { MemoryPageStore } from '../../context/store.js';
-import { type ReplacerName, recordTrace, type TraceResult } from '../../context/traces.js';
 import { mulberry32, runWorkload, type WorkloadResult } from '../../context/workload.js';
 import type { StorageDriver } from '../../storage/driver.js';
 import { openStorage } from '../../storage/open.js';
 import { type BenchCase, type BenchContext, defineBench } from '../harness.js';
+import { type ReplacerName, recordTrace, type TraceResult } from '../traces.js';
 
 const CONFIGS = [
   { steps: 50, window: 128_000 },
