@@ -2,7 +2,9 @@
  * Zod schemas of the REST contract: request inputs (validated) and response shapes (documented in the
  * OpenAPI document, checked by the API tests). Query values arrive as strings, hence the coercions.
  */
+
 import { z } from 'zod';
+import { mcpServerSchema } from '../config/schema.js';
 import { API_PAGE_DEFAULT, API_PAGE_MAX } from '../param.js';
 import { PROCESS_STATES } from '../storage/state/types.js';
 import { ROLES } from './auth.js';
@@ -184,17 +186,8 @@ export const toolResultSchema = z.object({
   replayed: z.boolean().optional(),
 });
 
-export const mcpServerBody = z.strictObject({
-  name: z.string().regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only'),
-  transport: z.enum(['stdio', 'http']).optional(),
-  command: z.string().optional(),
-  args: z.array(z.string()).default([]),
-  env: z.record(z.string(), z.string()).default({}),
-  url: z.string().url().optional(),
-  headers: z.record(z.string(), z.string()).default({}),
-  sandbox: z.boolean().default(true),
-  timeout_ms: z.number().int().positive().optional(),
-});
+/** Same shape as an `mcp.servers[]` entry in config.yaml. */
+export const mcpServerBody = mcpServerSchema;
 
 export const mcpStatusSchema = z.object({
   name: z.string(),

@@ -37,7 +37,8 @@ const policySection = z.strictObject({
   max_wall_seconds: z.number().int().positive().default(60),
 });
 
-const mcpServer = z.strictObject({
+/** One `mcp.servers[]` entry; the API's `POST /mcp/servers` body has the same shape. */
+export const mcpServerSchema = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only'),
   transport: z.enum(['stdio', 'http']).optional(),
   command: z.string().optional(),
@@ -59,7 +60,10 @@ export const configSchema = z.strictObject({
     .strictObject({
       url: z
         .string()
-        .regex(/^(pglite:\/\/|postgres:\/\/|postgresql:\/\/|memory:\/\/)/, 'pglite://PATH, memory:// or postgres://…')
+        .regex(
+          /^(pglite:\/\/|postgres:\/\/|postgresql:\/\/|memory:\/\/)/,
+          'pglite://PATH, memory:// or postgres://…',
+        )
         .default(P.DEFAULT_STORAGE_URL),
       pool_max: z.number().int().positive().default(P.PG_POOL_MAX),
       snapshot_every_steps: z.number().int().positive().default(P.SNAPSHOT_EVERY_STEPS),
@@ -92,25 +96,37 @@ export const configSchema = z.strictObject({
       /** Who summarises evicted spans: the agent's own model (charged to its budget) or extractive rules. */
       summarizer: z.enum(['model', 'extractive']).default('model'),
     })
-    .refine((c) => c.low_water < c.high_water, { message: 'low_water must be below high_water', path: ['low_water'] })
+    .refine((c) => c.low_water < c.high_water, {
+      message: 'low_water must be below high_water',
+      path: ['low_water'],
+    })
     .prefault({}),
   security: z
     .strictObject({
       sandbox: z.enum(['auto', 'bubblewrap', 'none', 'docker']).default('auto'),
       workspace: z.string().default('./workspace'),
       default_policy: policySection.prefault({}),
-      approval_timeout_s: z.number().int().positive().default(P.APPROVAL_TIMEOUT_MS / 1000),
+      approval_timeout_s: z
+        .number()
+        .int()
+        .positive()
+        .default(P.APPROVAL_TIMEOUT_MS / 1000),
       audit_anchor_interval_s: z.number().int().positive().default(60),
     })
     .prefault({}),
-  mcp: z.strictObject({ servers: z.array(mcpServer).default([]) }).prefault({}),
+  mcp: z.strictObject({ servers: z.array(mcpServerSchema).default([]) }).prefault({}),
   plugins: z
-    .array(z.union([z.string(), z.strictObject({ module: z.string(), options: z.record(z.string(), z.unknown()).default({}) })]))
+    .array(
+      z.union([
+        z.string(),
+        z.strictObject({ module: z.string(), options: z.record(z.string(), z.unknown()).default({}) }),
+      ]),
+    )
     .default([]),
 });
 
 export type AosConfig = z.infer<typeof configSchema>;
 export type AosConfigInput = z.input<typeof configSchema>;
 export type ModelConfigEntry = z.infer<typeof modelEntry>;
-export type McpServerConfig = z.infer<typeof mcpServer>;
+export type McpServerConfig = z.infer<typeof mcpServerSchema>;
 export type PolicyConfig = z.infer<typeof policySection>;
