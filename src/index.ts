@@ -15,10 +15,10 @@ export { redact } from './util/redact.js';
 export type { StorageDriver, StorageCapabilities, Queryable, QueryResult } from './storage/driver.js';
 export { openStorage, parseStorageUrl, type OpenStorageOptions } from './storage/open.js';
 export { createStorage, storageOn, type Storage, type CreateStorageOptions } from './storage/storage.js';
-export { PgliteDriver } from './storage/pglite/PgliteDriver.js';
-export { PostgresDriver } from './storage/postgres/PostgresDriver.js';
+export { PgliteDriver } from './storage/pglite/pglite-driver.js';
+export { PostgresDriver } from './storage/postgres/postgres-driver.js';
 export { migrate, MIGRATIONS, type Migration } from './storage/migrations/index.js';
-export { StateStore } from './storage/state/StateStore.js';
+export { StateStore } from './storage/state/state-store.js';
 export type * from './storage/state/types.js';
 export { ZERO_USAGE, PROCESS_STATES } from './storage/state/types.js';
 export {
@@ -28,23 +28,23 @@ export {
   type AuditEntryInput,
   type AuditHead,
   type VerifyResult,
-} from './storage/audit/AuditLog.js';
+} from './storage/audit/audit-log.js';
 export {
   Coordination,
   MAILBOX_CHANNEL,
   type Lease,
   type MailMessage,
   type QueueItem,
-} from './storage/coordination/Coordination.js';
+} from './storage/coordination/coordination.js';
 export {
   MemoryStore,
   type MemoryHit,
   type MemoryInput,
   type MemoryRecord,
   type MemorySearch,
-} from './storage/memory/MemoryStore.js';
+} from './storage/memory/memory-store.js';
 export { HashingEmbedder, type Embedder } from './storage/memory/embedder.js';
-export { VectorStore, type VectorHit, type VectorItem, type ExactStrategy } from './storage/vectors/VectorStore.js';
+export { VectorStore, type VectorHit, type VectorItem, type ExactStrategy } from './storage/vectors/vector-store.js';
 
 // ── llm ──
 export type {
@@ -66,12 +66,12 @@ export { PRESETS, findPreset, type Preset, type PresetQuirks, type UsageDialect 
 export { CATALOG, findModel, type CatalogEntry, type ModelPrice } from './llm/catalog.js';
 export { normaliseOpenAiUsage, normaliseAnthropicUsage, addUsage, costUsd } from './llm/usage.js';
 export { placeCacheBreakpoints, ANTHROPIC_MAX_BREAKPOINTS } from './llm/cache-hints.js';
-export { OpenAiCompatibleProvider } from './llm/openai-compatible/OpenAiCompatibleProvider.js';
-export { AnthropicProvider } from './llm/anthropic/AnthropicProvider.js';
-export { ResilientModel } from './llm/resilience/ResilientModel.js';
-export { FallbackModel } from './llm/resilience/FallbackModel.js';
+export { OpenAiCompatibleProvider } from './llm/openai-compatible/openai-compatible-provider.js';
+export { AnthropicProvider } from './llm/anthropic/anthropic-provider.js';
+export { ResilientModel } from './llm/resilience/resilient-model.js';
+export { FallbackModel } from './llm/resilience/fallback-model.js';
 export { CircuitBreaker, type CircuitState } from './llm/resilience/circuit.js';
-export { SimulatedProvider } from './llm/simulated/SimulatedProvider.js';
+export { SimulatedProvider } from './llm/simulated/simulated-provider.js';
 export { SimEngine, type SimulatorOptions, type FailureKind } from './llm/simulated/engine.js';
 export { createSimulator, type SimulatorHandle } from './llm/simulated/server.js';
 export { reactPolicy, type Policy, type SimTurn } from './llm/simulated/policy.js';
@@ -79,12 +79,12 @@ export type { Scenario, ScriptedTurn } from './llm/simulated/scenario.js';
 export { PrefixCache, BreakpointCache } from './llm/simulated/prefix-cache.js';
 
 // ── kernel ──
-export { Kernel, createKernel, type KernelOptions, type SpawnOptions, type ProcessInfo, type KernelStatus } from './kernel/Kernel.js';
+export { Kernel, createKernel, type KernelOptions, type SpawnOptions, type ProcessInfo, type KernelStatus } from './kernel/kernel.js';
 export { type AgentProgram, type StepResult, type StepRecord, continueWith, done, fail } from './kernel/program.js';
 export type { Sys, SyscallName, SyscallArgs, SyscallResults } from './kernel/syscalls.js';
-export type { ContextHandle } from './kernel/context.js';
+export type { ContextHandle } from './kernel/context-binding.js';
 export { reactProgram, REACT_SYSTEM_PROMPT } from './kernel/react.js';
-export { type ModelResolver, resolverFromProvider, createModelResolver } from './kernel/models.js';
+export { type ModelResolver, resolverFromProvider, createModelResolver } from './kernel/model-resolver.js';
 export { HookBus, Hooks, type HookName, type HookEvents } from './hooks/bus.js';
 export type { KernelPlugin } from './hooks/plugins.js';
 export type { ProcessState, WaitReason } from './kernel/pcb.js';
@@ -101,11 +101,11 @@ export {
   type SchedulerHooks,
   type SchedulerOptions,
   type SchedulerStats,
-} from './scheduler/Scheduler.js';
+} from './scheduler/scheduler.js';
 export type { Clock, Pid, Rank, RunQueue, SchedPolicy, SchedRecord } from './scheduler/policy.js';
-export { FairPolicy } from './scheduler/policies/FairPolicy.js';
-export { FifoPolicy } from './scheduler/policies/FifoPolicy.js';
-export { RoundRobinPolicy } from './scheduler/policies/RoundRobinPolicy.js';
+export { FairPolicy } from './scheduler/policies/fair-policy.js';
+export { FifoPolicy } from './scheduler/policies/fifo-policy.js';
+export { RoundRobinPolicy } from './scheduler/policies/round-robin-policy.js';
 export { RateLimiter, RateLimits, type RateLimit } from './scheduler/ratelimit.js';
 export {
   budgetHeadroom,
@@ -133,7 +133,7 @@ export {
 } from './context/manager.js';
 export type { Page, PageKind, AppendKind } from './context/page.js';
 export { MemoryPageStore, type PageStore, type StoredPage } from './context/store.js';
-export { SqlPageStore } from './context/sql-store.js';
+export { SqlPageStore } from './context/sql-page-store.js';
 export {
   ScoredReplacer,
   SeedsReplacer,

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createKernel, type Kernel } from '../kernel/Kernel.js';
+import { createKernel, type Kernel } from '../kernel/kernel.js';
 import { DEMO_AGENTS, spawnDemoAgents } from './demo.js';
 
 let k: Kernel | undefined;

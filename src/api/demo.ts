@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Kernel } from '../kernel/Kernel.js';
+import type { Kernel } from '../kernel/kernel.js';
 import { logger } from '../util/log.js';
 
 const log = logger('demo');

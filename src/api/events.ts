@@ -8,7 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { HookEvents } from '../hooks/bus.js';
-import type { Kernel } from '../kernel/Kernel.js';
+import type { Kernel } from '../kernel/kernel.js';
 import * as P from '../param.js';
 import { logger } from '../util/log.js';
 import { redactString } from '../util/redact.js';

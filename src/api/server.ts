@@ -9,7 +9,7 @@
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { KernelError } from '../errors.js';
-import type { Kernel } from '../kernel/Kernel.js';
+import type { Kernel } from '../kernel/kernel.js';
 import { API_BODY_LIMIT_BYTES, API_TOKEN_FILE } from '../param.js';
 import { logger } from '../util/log.js';
 import { ensureAdminToken, TokenStore } from './auth.js';

@@ -3,7 +3,7 @@
  * tokens, cost, cache hit ratio, LLM slot use. Totals come from the process table (all processes ever
  * stored), live states from this node's in-memory process table.
  */
-import type { Kernel } from '../kernel/Kernel.js';
+import type { Kernel } from '../kernel/kernel.js';
 import { PROCESS_STATES, type ProcessState } from '../storage/state/types.js';
 
 export interface Summary {

@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContextMetrics } from '../context/metrics.js';
 import { lognormal, mulberry32, VOCAB, words } from '../context/workload.js';
-import { createKernel, type Kernel } from '../kernel/Kernel.js';
-import { type ModelResolver, resolverFromProvider } from '../kernel/models.js';
+import { createKernel, type Kernel } from '../kernel/kernel.js';
+import { type ModelResolver, resolverFromProvider } from '../kernel/model-resolver.js';
 import type { ChatMessage, ChatRequest, LlmUsage, Model, ToolSpec } from '../llm/model.js';
-import { SimulatedProvider } from '../llm/simulated/SimulatedProvider.js';
+import { SimulatedProvider } from '../llm/simulated/simulated-provider.js';
 import type { ScriptedTurn, SimRequest } from '../llm/simulated/scenario.js';
 import { CTX_CACHED_PRICE_RATIO } from '../param.js';
 

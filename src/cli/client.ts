@@ -10,11 +10,11 @@ import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import type { AosConfig } from '../config/schema.js';
 import { KernelError } from '../errors.js';
-import type { Kernel, ProcessInfo } from '../kernel/Kernel.js';
+import type { Kernel, ProcessInfo } from '../kernel/kernel.js';
 import { CLI_PROBE_TIMEOUT_MS, CLI_REQUEST_TIMEOUT_MS } from '../param.js';
 import { setLogLevel } from '../util/log.js';
 
-export type { ProcessInfo } from '../kernel/Kernel.js';
+export type { ProcessInfo } from '../kernel/kernel.js';
 
 export interface StepItem {
   stepNo: number;
@@ -110,7 +110,7 @@ export async function connect(o: ConnectOptions = {}): Promise<KernelClient> {
   }
   if (o.requireServer) throw noServer(url);
   setLogLevel('warn'); // boot chatter (migrations) would bury a listing
-  const { createKernel } = await import('../kernel/Kernel.js');
+  const { createKernel } = await import('../kernel/kernel.js');
   const kernel = await createKernel({
     ...(file ? { configPath: file } : {}),
     recover: false,

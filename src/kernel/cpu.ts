@@ -10,8 +10,8 @@ import type { LlmUsage } from '../llm/model.js';
 import type { KernelMetrics } from '../metrics/registry.js';
 import { schedulerOptionsFromConfig } from '../scheduler/config.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
-import { type Grant, Scheduler } from '../scheduler/Scheduler.js';
-import type { ModelResolver } from './models.js';
+import { type Grant, Scheduler } from '../scheduler/scheduler.js';
+import type { ModelResolver } from './model-resolver.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './runner.js';
 

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { KernelError } from '../errors.js';
 import type { SimulatorOptions } from '../llm/simulated/engine.js';
-import { SimulatedProvider } from '../llm/simulated/SimulatedProvider.js';
-import { createKernel, type Kernel } from './Kernel.js';
-import { resolverFromProvider } from './models.js';
+import { SimulatedProvider } from '../llm/simulated/simulated-provider.js';
+import { createKernel, type Kernel } from './kernel.js';
+import { resolverFromProvider } from './model-resolver.js';
 import { type AgentProgram, continueWith, done } from './program.js';
 
 const kernels: Kernel[] = [];

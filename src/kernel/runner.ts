@@ -7,7 +7,7 @@ import { KernelError, KernelPanic } from '../errors.js';
 import { KILL_GRACE_MS } from '../param.js';
 import type { ProcessPatch } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
-import type { Kernel } from './Kernel.js';
+import type { Kernel } from './kernel.js';
 import { isLive, type Pcb, type ProcessUsage } from './pcb.js';
 import type { StepRecord, StepResult } from './program.js';
 import type { StepContext } from './syscalls.js';

@@ -5,7 +5,7 @@
  */
 import { KernelError } from '../errors.js';
 import { logger } from '../util/log.js';
-import type { Kernel } from './Kernel.js';
+import type { Kernel } from './kernel.js';
 import { isLive, type Pcb } from './pcb.js';
 import type { MailMessage, ProcStatus, StepContext, KernelServices as SyscallHandlers } from './syscalls.js';
 

@@ -4,8 +4,8 @@
  * commit) and the preemption points before and after. Mechanisms live in ./services.ts.
  */
 import { KernelError } from '../errors.js';
-import { contextHandle } from './context.js';
-import type { Kernel } from './Kernel.js';
+import { contextHandle } from './context-binding.js';
+import type { Kernel } from './kernel.js';
 import type { Pcb } from './pcb.js';
 import { type ProcControl, preemptionPoint } from './runner.js';
 import { BLOCKING, parseSyscallArgs, type StepContext, type Sys, type SyscallName } from './syscalls.js';

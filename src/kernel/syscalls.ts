@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { KernelError } from '../errors.js';
 import type { ChatResponse } from '../llm/model.js';
-import type { ContextHandle } from './context.js';
+import type { ContextHandle } from './context-binding.js';
 import type { Pcb } from './pcb.js';
 
 const message = z.object({

@@ -8,17 +8,17 @@
 import type { AosConfig, ModelConfigEntry } from '../config/schema.js';
 import { KernelError } from '../errors.js';
 import { logger } from '../util/log.js';
-import { AnthropicProvider } from './anthropic/AnthropicProvider.js';
+import { AnthropicProvider } from './anthropic/anthropic-provider.js';
 import { type CatalogEntry, findModel } from './catalog.js';
 import type { EmbeddingModel, Model, ModelProvider } from './model.js';
-import { OpenAiCompatibleProvider } from './openai-compatible/OpenAiCompatibleProvider.js';
+import { OpenAiCompatibleProvider } from './openai-compatible/openai-compatible-provider.js';
 import { findPreset, type Preset, presetNames } from './presets.js';
 import { CircuitBreaker, type CircuitOptions } from './resilience/circuit.js';
-import { FallbackModel } from './resilience/FallbackModel.js';
-import { ResilientModel } from './resilience/ResilientModel.js';
+import { FallbackModel } from './resilience/fallback-model.js';
+import { ResilientModel } from './resilience/resilient-model.js';
 import type { RetryOptions } from './resilience/retry.js';
 import type { SimEngine } from './simulated/engine.js';
-import { SimulatedProvider } from './simulated/SimulatedProvider.js';
+import { SimulatedProvider } from './simulated/simulated-provider.js';
 
 const log = logger('llm');
 

@@ -10,10 +10,10 @@ import { KernelError } from '../errors.js';
 import type { ChatRequest, ChatResponse, Model, StreamEvent } from './model.js';
 import type { Preset } from './presets.js';
 import { CircuitBreaker } from './resilience/circuit.js';
-import { FallbackModel } from './resilience/FallbackModel.js';
-import { ResilientModel } from './resilience/ResilientModel.js';
+import { FallbackModel } from './resilience/fallback-model.js';
+import { ResilientModel } from './resilience/resilient-model.js';
 import type { SimEngine } from './simulated/engine.js';
-import { SimulatedProvider } from './simulated/SimulatedProvider.js';
+import { SimulatedProvider } from './simulated/simulated-provider.js';
 
 export interface ConformanceTarget {
   label: string;

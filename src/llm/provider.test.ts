@@ -4,11 +4,11 @@
  * listening on an ephemeral loopback port.
  */
 import { afterAll, beforeAll } from 'vitest';
-import { AnthropicProvider } from './anthropic/AnthropicProvider.js';
-import { OpenAiCompatibleProvider } from './openai-compatible/OpenAiCompatibleProvider.js';
+import { AnthropicProvider } from './anthropic/anthropic-provider.js';
+import { OpenAiCompatibleProvider } from './openai-compatible/openai-compatible-provider.js';
 import { PRESETS } from './presets.js';
 import { providerConformance } from './provider.case.js';
-import { SimulatedProvider } from './simulated/SimulatedProvider.js';
+import { SimulatedProvider } from './simulated/simulated-provider.js';
 import { createSimulator, type SimulatorHandle } from './simulated/server.js';
 
 let sim: SimulatorHandle;

@@ -3,9 +3,9 @@
  * (stricter for Ollama's tool_choice): the provider must send what each vendor needs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AnthropicProvider } from './anthropic/AnthropicProvider.js';
+import { AnthropicProvider } from './anthropic/anthropic-provider.js';
 import type { ChatRequest } from './model.js';
-import { OpenAiCompatibleProvider } from './openai-compatible/OpenAiCompatibleProvider.js';
+import { OpenAiCompatibleProvider } from './openai-compatible/openai-compatible-provider.js';
 import { buildChatBody } from './openai-compatible/wire.js';
 import { findPreset, type Preset } from './presets.js';
 import { createSimulator, type SimulatorHandle } from './simulated/server.js';

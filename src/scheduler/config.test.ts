@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfigText } from '../config/load.js';
 import { schedulerOptionsFromConfig } from './config.js';
-import { Scheduler } from './Scheduler.js';
+import { Scheduler } from './scheduler.js';
 
 describe('scheduler config', () => {
   it('maps config.yaml to a working scheduler (slots per model, rate limits incl. global)', () => {

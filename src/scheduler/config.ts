@@ -1,7 +1,7 @@
 /** config.yaml's `scheduler:` section (and per-model `max_concurrency`) → SchedulerOptions. */
 import type { AosConfig } from '../config/schema.js';
 import { RATE_SKEW_MS, RATE_WINDOW_MS } from '../param.js';
-import type { SchedulerOptions } from './Scheduler.js';
+import type { SchedulerOptions } from './scheduler.js';
 
 export function schedulerOptionsFromConfig(config: AosConfig): SchedulerOptions {
   const s = config.scheduler;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../errors.js';
 import { Dispatcher, type SetTimer } from './dispatcher.js';
-import { Scheduler } from './Scheduler.js';
+import { Scheduler } from './scheduler.js';
 
 function setup(opts: ConstructorParameters<typeof Scheduler>[0] = {}) {
   const clock = { t: 0 };

@@ -6,7 +6,7 @@
  */
 import { KernelError, panic } from '../errors.js';
 import type { Pid } from './policy.js';
-import type { CallUsage, Grant, SchedEntity, Scheduler } from './Scheduler.js';
+import type { CallUsage, Grant, SchedEntity, Scheduler } from './scheduler.js';
 
 /** Runs `fn` after `ms`; returns a cancel function. */
 export type SetTimer = (fn: () => void, ms: number) => () => void;

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import type { AuditSink } from '../io/executor.js';
-import { createKernel } from '../kernel/Kernel.js';
-import { resolverFromProvider } from '../kernel/models.js';
-import { SimulatedProvider } from '../llm/simulated/SimulatedProvider.js';
+import { createKernel } from '../kernel/kernel.js';
+import { resolverFromProvider } from '../kernel/model-resolver.js';
+import { SimulatedProvider } from '../llm/simulated/simulated-provider.js';
 import { ApprovalManager } from './approvals.js';
 
 const req = (k: string) => ({

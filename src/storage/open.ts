@@ -9,8 +9,8 @@ import { KernelError } from '../errors.js';
 import { redactString } from '../util/redact.js';
 import type { StorageDriver } from './driver.js';
 import { migrate } from './migrations/index.js';
-import { PgliteDriver } from './pglite/PgliteDriver.js';
-import { PostgresDriver } from './postgres/PostgresDriver.js';
+import { PgliteDriver } from './pglite/pglite-driver.js';
+import { PostgresDriver } from './postgres/postgres-driver.js';
 
 export interface OpenStorageOptions {
   /** Base for an empty `pglite://` path (the data lives in DATA_DIR/data). */

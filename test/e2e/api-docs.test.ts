@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { openApiMarkdown } from '../../src/api/openapi.js';
 import { type ApiServer, createServer } from '../../src/api/server.js';
-import { createKernel, type Kernel } from '../../src/kernel/Kernel.js';
+import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
 
 let kernel: Kernel | undefined;
 let server: ApiServer | undefined;

@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorBodySchema } from '../../src/api/errors.js';
 import * as S from '../../src/api/schemas.js';
 import { type ApiServer, createServer } from '../../src/api/server.js';
-import { createKernel, type Kernel } from '../../src/kernel/Kernel.js';
-import { resolverFromProvider } from '../../src/kernel/models.js';
+import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
+import { resolverFromProvider } from '../../src/kernel/model-resolver.js';
 import { type AgentProgram, done } from '../../src/kernel/program.js';
-import { SimulatedProvider } from '../../src/llm/simulated/SimulatedProvider.js';
+import { SimulatedProvider } from '../../src/llm/simulated/simulated-provider.js';
 
 /** Waits for a message that never comes: a live process that uses no model. */
 const sleeper: AgentProgram<{ n: number }> = {

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, createServer } from '../../src/api/server.js';
-import { createKernel, type Kernel } from '../../src/kernel/Kernel.js';
-import { resolverFromProvider } from '../../src/kernel/models.js';
-import { SimulatedProvider } from '../../src/llm/simulated/SimulatedProvider.js';
+import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
+import { resolverFromProvider } from '../../src/kernel/model-resolver.js';
+import { SimulatedProvider } from '../../src/llm/simulated/simulated-provider.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const CHROMIUM = process.env.AOS_CHROMIUM ?? '/usr/bin/chromium';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { KernelError } from '../../errors.js';
 import { ToolExecutor } from '../../io/executor.js';
 import { fullToolName } from '../../io/tool.js';
-import type { Kernel } from '../../kernel/Kernel.js';
+import type { Kernel } from '../../kernel/kernel.js';
 import type { Pcb } from '../../kernel/pcb.js';
 import { isLive } from '../../kernel/pcb.js';
 import { API_TOOL_CALL_TIMEOUT_MS } from '../../param.js';

@@ -1,11 +1,11 @@
 /**
  * /api/v1/processes and /api/v1/checkpoints: the process table over HTTP. Handlers decode and check
- * arguments, then call the kernel's public API (src/kernel/Kernel.ts); nothing here changes a process
+ * arguments, then call the kernel's public API (src/kernel/kernel.ts); nothing here changes a process
  * except through it.
  */
 import { infoFromRow } from '../../kernel/info.js';
 import { KernelError } from '../../errors.js';
-import type { Kernel, ProcessInfo } from '../../kernel/Kernel.js';
+import type { Kernel, ProcessInfo } from '../../kernel/kernel.js';
 import { isLive } from '../../kernel/pcb.js';
 import type { ProcessRow, ProcessState } from '../../storage/state/types.js';
 import { describeContextState, EMPTY_CONTEXT } from '../context-view.js';

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import type { Kernel } from '../../kernel/Kernel.js';
+import type { Kernel } from '../../kernel/kernel.js';
 import { LLMProviderFactory } from '../../llm/factory.js';
 import { REDACTED, redactString } from '../../util/redact.js';
 import type { TokenStore } from '../auth.js';

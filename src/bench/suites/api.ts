@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { rowInfo } from '../../api/routes/processes.js';
 import { createServer } from '../../api/server.js';
-import { createKernel } from '../../kernel/Kernel.js';
+import { createKernel } from '../../kernel/kernel.js';
 import { type BenchCase, collect, defineBench } from '../harness.js';
 
 export const apiBench = defineBench({

@@ -14,7 +14,7 @@
 import { performance } from 'node:perf_hooks';
 import { ContextManager } from '../../context/manager.js';
 import { AppendOnlyReplacer, type Replacer, SeedsReplacer } from '../../context/replacer.js';
-import { SqlPageStore } from '../../context/sql-store.js';
+import { SqlPageStore } from '../../context/sql-page-store.js';
 import { MemoryPageStore } from '../../context/store.js';
 import { mulberry32, runWorkload, type WorkloadResult } from '../../context/workload.js';
 import type { StorageDriver } from '../../storage/driver.js';

@@ -26,7 +26,7 @@ import { SecurityPolicy } from '../../security/policy.js';
 import { BubblewrapSandbox } from '../../security/sandbox/bubblewrap.js';
 import { NoSandbox } from '../../security/sandbox/none.js';
 import type { Sandbox } from '../../security/sandbox.js';
-import { auditHash, GENESIS_HASH } from '../../storage/audit/AuditLog.js';
+import { auditHash, GENESIS_HASH } from '../../storage/audit/audit-log.js';
 import { createStorage } from '../../storage/storage.js';
 import { type BenchCase, type BenchContext, collect, defineBench } from '../harness.js';
 

@@ -7,10 +7,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { createKernel } from '../../kernel/Kernel.js';
-import { resolverFromProvider } from '../../kernel/models.js';
+import { createKernel } from '../../kernel/kernel.js';
+import { resolverFromProvider } from '../../kernel/model-resolver.js';
 import { type AgentProgram, continueWith, done } from '../../kernel/program.js';
-import { SimulatedProvider } from '../../llm/simulated/SimulatedProvider.js';
+import { SimulatedProvider } from '../../llm/simulated/simulated-provider.js';
 import { type BenchCase, defineBench } from '../harness.js';
 
 const counter: AgentProgram<{ n: number; steps: number }> = {

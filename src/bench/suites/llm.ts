@@ -13,12 +13,12 @@
 import { performance } from 'node:perf_hooks';
 import OpenAI from 'openai';
 import type { ChatRequest, Model } from '../../llm/model.js';
-import { OpenAiCompatibleProvider } from '../../llm/openai-compatible/OpenAiCompatibleProvider.js';
+import { OpenAiCompatibleProvider } from '../../llm/openai-compatible/openai-compatible-provider.js';
 import { buildChatBody } from '../../llm/openai-compatible/wire.js';
 import { findPreset } from '../../llm/presets.js';
 import { CircuitBreaker } from '../../llm/resilience/circuit.js';
-import { ResilientModel } from '../../llm/resilience/ResilientModel.js';
-import { SimulatedProvider } from '../../llm/simulated/SimulatedProvider.js';
+import { ResilientModel } from '../../llm/resilience/resilient-model.js';
+import { SimulatedProvider } from '../../llm/simulated/simulated-provider.js';
 import { createSimulator } from '../../llm/simulated/server.js';
 import { type BenchCase, defineBench } from '../harness.js';
 

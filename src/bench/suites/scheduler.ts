@@ -7,9 +7,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { AGING_MS } from '../../param.js';
-import { FairPolicy } from '../../scheduler/policies/FairPolicy.js';
-import { NaiveSortPolicy } from '../../scheduler/policies/NaiveSortPolicy.js';
-import { type Grant, Scheduler } from '../../scheduler/Scheduler.js';
+import { FairPolicy } from '../../scheduler/policies/fair-policy.js';
+import { NaiveSortPolicy } from '../../scheduler/policies/naive-sort-policy.js';
+import { type Grant, Scheduler } from '../../scheduler/scheduler.js';
 import { type BenchCase, defineBench } from '../harness.js';
 
 const MODELS = ['m0', 'm1', 'm2', 'm3'];

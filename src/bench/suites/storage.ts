@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KernelError } from '../../errors.js';
 import type { StorageDriver } from '../../storage/driver.js';
-import type { MemoryStore } from '../../storage/memory/MemoryStore.js';
+import type { MemoryStore } from '../../storage/memory/memory-store.js';
 import { ident, vectorParam } from '../../storage/sql.js';
 import { createStorage, type Storage } from '../../storage/storage.js';
 import { type BenchCase, type BenchContext, collect, defineBench } from '../harness.js';

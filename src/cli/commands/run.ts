@@ -5,7 +5,7 @@ import { KernelError } from '../../errors.js';
 import type { ProcessInfo } from '../../kernel/info.js';
 import { CLI_PROBE_TIMEOUT_MS } from '../../param.js';
 import { HttpClient, type ServerEvent, readToken, serverUrl } from '../client.js';
-import { createKernel } from '../../kernel/Kernel.js';
+import { createKernel } from '../../kernel/kernel.js';
 import type { StepRecord } from '../../kernel/program.js';
 import { setLogLevel } from '../../util/log.js';
 import { style } from '../format.js';

@@ -9,7 +9,7 @@ import { DEMO_AGENTS, spawnDemoAgents } from '../../api/demo.js';
 import { VERSION } from '../../api/routes/system.js';
 import { createServer } from '../../api/server.js';
 import { KernelError } from '../../errors.js';
-import { createKernel } from '../../kernel/Kernel.js';
+import { createKernel } from '../../kernel/kernel.js';
 import { setLogLevel } from '../../util/log.js';
 import { style } from '../format.js';
 

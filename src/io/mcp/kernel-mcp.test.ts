@@ -6,9 +6,9 @@ import { mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, test } from 'vitest';
-import { createKernel } from '../../kernel/Kernel.js';
-import { resolverFromProvider } from '../../kernel/models.js';
-import { SimulatedProvider } from '../../llm/simulated/SimulatedProvider.js';
+import { createKernel } from '../../kernel/kernel.js';
+import { resolverFromProvider } from '../../kernel/model-resolver.js';
+import { SimulatedProvider } from '../../llm/simulated/simulated-provider.js';
 import { McpManager } from './manager.js';
 
 const FS_SERVER = resolve('node_modules/@modelcontextprotocol/server-filesystem/dist/index.js');

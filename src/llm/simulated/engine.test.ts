@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KernelError } from '../../errors.js';
 import type { ChatRequest } from '../model.js';
-import { OpenAiCompatibleProvider } from '../openai-compatible/OpenAiCompatibleProvider.js';
+import { OpenAiCompatibleProvider } from '../openai-compatible/openai-compatible-provider.js';
 import { findPreset } from '../presets.js';
 import { SimEngine, SimHttpError } from './engine.js';
-import { SimulatedProvider } from './SimulatedProvider.js';
+import { SimulatedProvider } from './simulated-provider.js';
 import { createSimulator, type SimulatorHandle } from './server.js';
 
 const req = (content = 'hello'): ChatRequest => ({ messages: [{ role: 'user', content }] });

@@ -1,7 +1,7 @@
 /** Conformance suite of AuditLog, run once per backend by audit.test.ts. */
 import { expect, it } from 'vitest';
 import type { Suite } from '../testing/backends.case.js';
-import { AuditLog, auditHash, GENESIS_HASH } from './AuditLog.js';
+import { AuditLog, auditHash, GENESIS_HASH } from './audit-log.js';
 
 /** Edits audit_log behind the kernel's back, the way an attacker with superuser access would. */
 async function tamper(ctx: ReturnType<Parameters<Suite>[0]>, sql: string, params: unknown[]): Promise<void> {

@@ -2,7 +2,7 @@
 import { expect, it } from 'vitest';
 import { KernelError } from '../../errors.js';
 import type { Suite } from '../testing/backends.case.js';
-import { Coordination, MAILBOX_CHANNEL } from './Coordination.js';
+import { Coordination, MAILBOX_CHANNEL } from './coordination.js';
 
 export const coordinationCases: Suite = (ctx) => {
   const uniq = (p: string) => `${p}-${Math.random().toString(36).slice(2, 8)}`;

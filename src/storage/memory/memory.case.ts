@@ -3,7 +3,7 @@ import { expect, it } from 'vitest';
 import { EMBEDDING_DIM } from '../../param.js';
 import type { Suite } from '../testing/backends.case.js';
 import { cosine, type Embedder, HashingEmbedder } from './embedder.js';
-import { MemoryStore } from './MemoryStore.js';
+import { MemoryStore } from './memory-store.js';
 
 const FACTS = [
   'The deploy key for the staging cluster rotates every Monday',

@@ -2,7 +2,7 @@
 import { expect, it } from 'vitest';
 import { KernelError } from '../../errors.js';
 import type { Suite } from '../testing/backends.case.js';
-import { StateStore } from './StateStore.js';
+import { StateStore } from './state-store.js';
 
 export const stateCases: Suite = (ctx) => {
   const store = () => new StateStore(ctx().driver, { snapshotEverySteps: 5 });

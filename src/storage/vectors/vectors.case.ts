@@ -6,7 +6,7 @@ import { expect, it } from 'vitest';
 import { EMBEDDING_DIM } from '../../param.js';
 import { cosine } from '../memory/embedder.js';
 import type { Suite } from '../testing/backends.case.js';
-import { VectorStore } from './VectorStore.js';
+import { VectorStore } from './vector-store.js';
 
 /** Deterministic pseudo-random unit vectors (mulberry32), so the expected order is computable. */
 function vectors(n: number, seed: number): number[][] {

@@ -3,7 +3,7 @@
  * back of the queue when anyone is waiting. Equal turns in steps, not equal shares of tokens.
  */
 import type { SchedPolicy } from '../policy.js';
-import { FifoPolicy } from './FifoPolicy.js';
+import { FifoPolicy } from './fifo-policy.js';
 
 export class RoundRobinPolicy extends FifoPolicy implements SchedPolicy {
   override readonly name: string = 'round_robin';

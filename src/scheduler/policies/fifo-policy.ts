@@ -3,7 +3,7 @@
  * (a used-up time slice does not yield). For comparison in benches, not for production use.
  */
 import type { RunQueue, SchedPolicy } from '../policy.js';
-import { ArrivalQueue } from './ArrivalQueue.js';
+import { ArrivalQueue } from './arrival-queue.js';
 
 export class FifoPolicy implements SchedPolicy {
   readonly name: string = 'fifo';

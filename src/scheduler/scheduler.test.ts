@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../errors.js';
-import { type Grant, Scheduler, type SchedulerOptions } from './Scheduler.js';
+import { type Grant, Scheduler, type SchedulerOptions } from './scheduler.js';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;

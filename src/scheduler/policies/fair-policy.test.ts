@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type Grant, Scheduler } from '../Scheduler.js';
-import { FairPolicy } from './FairPolicy.js';
-import { NaiveSortPolicy } from './NaiveSortPolicy.js';
+import { type Grant, Scheduler } from '../scheduler.js';
+import { FairPolicy } from './fair-policy.js';
+import { NaiveSortPolicy } from './naive-sort-policy.js';
 
 function rng(seed: number): () => number {
   let a = seed >>> 0;

@@ -25,11 +25,11 @@ import { AuditAnchors } from '../security/anchors.js';
 import type { ProcessRow, ProcessState } from '../storage/state/types.js';
 import { createStorage, type Storage } from '../storage/storage.js';
 import { logger } from '../util/log.js';
-import { type BudgetVerdict, checkProcessBudget } from './budget.js';
-import { createContextManager } from './context.js';
+import { type BudgetVerdict, checkProcessBudget } from './process-budget.js';
+import { createContextManager } from './context-binding.js';
 import { Cpu } from './cpu.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo, statusOf, statusOfRow } from './info.js';
-import { createModelResolver, type ModelResolver } from './models.js';
+import { createModelResolver, type ModelResolver } from './model-resolver.js';
 import { describeWait, isLive, type Pcb, transition, type WaitReason } from './pcb.js';
 import { type AgentProgram, ProgramRegistry, type StepRecord, type StepResult } from './program.js';
 import { reactProgram } from './react.js';
@@ -50,7 +50,7 @@ import {
 } from './services.js';
 import { makeSys } from './syscall-gate.js';
 import { type SyscallName } from './syscalls.js';
-import { createToolRuntime, type ToolRuntime } from './tools.js';
+import { createToolRuntime, type ToolRuntime } from './device-binding.js';
 
 const log = logger('kernel');
 

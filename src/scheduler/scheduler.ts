@@ -15,9 +15,9 @@ import { performance } from 'node:perf_hooks';
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
 import { WaitGraph } from './inherit.js';
-import { FairPolicy } from './policies/FairPolicy.js';
-import { FifoPolicy } from './policies/FifoPolicy.js';
-import { RoundRobinPolicy } from './policies/RoundRobinPolicy.js';
+import { FairPolicy } from './policies/fair-policy.js';
+import { FifoPolicy } from './policies/fifo-policy.js';
+import { RoundRobinPolicy } from './policies/round-robin-policy.js';
 import {
   type Clock,
   type Pid,

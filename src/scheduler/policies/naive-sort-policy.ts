@@ -6,7 +6,7 @@
  */
 import { PRIORITY_MAX, PRIORITY_MIN } from '../../param.js';
 import type { Pid, Rank, RunQueue, SchedRecord } from '../policy.js';
-import { type FairLaneQueue, FairPolicy } from './FairPolicy.js';
+import { type FairLaneQueue, FairPolicy } from './fair-policy.js';
 
 interface Entry {
   rec: SchedRecord;

@@ -5,11 +5,11 @@
  */
 import { contextManagerFromConfig } from '../context/from-config.js';
 import type { ContextManager } from '../context/manager.js';
-import { SqlPageStore } from '../context/sql-store.js';
+import { SqlPageStore } from '../context/sql-page-store.js';
 import { ExtractiveSummarizer, type SpanPage, type Summarizer } from '../context/summarizer.js';
 import type { ChatMessage, LlmUsage, ToolCall, ToolSpec } from '../llm/model.js';
 import { logger } from '../util/log.js';
-import type { Kernel } from './Kernel.js';
+import type { Kernel } from './kernel.js';
 import type { Pcb } from './pcb.js';
 
 export interface ContextHandle {

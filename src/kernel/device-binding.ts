@@ -16,7 +16,7 @@ import { ApprovalManager } from '../security/approvals.js';
 import { SecurityPolicy, type SecurityPolicyOptions } from '../security/policy.js';
 import { createSandbox } from '../security/sandbox/select.js';
 import type { Sandbox } from '../security/sandbox.js';
-import type { Kernel } from './Kernel.js';
+import type { Kernel } from './kernel.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './runner.js';
 import type { StepContext, ToolOutcome } from './syscalls.js';
