@@ -26,7 +26,11 @@ const model = new SimulatedProvider({
 const kernel = await createKernel({
   storage: 'memory://',
   models: resolverFromProvider(model),
-  config: { security: { workspace, default_policy: { max_memory_mb: 128, max_wall_seconds: 2 } } },
+  // The default policy asks a human before every shell call (see examples/10-approval.mjs); this script
+  // has no human to ask, so it lifts that for its own scripted commands.
+  config: {
+    security: { workspace, default_policy: { max_memory_mb: 128, max_wall_seconds: 2, ask_tools: [] } },
+  },
 });
 try {
   console.log(`sandbox: ${kernel.tools.sandbox.name} ${JSON.stringify(kernel.tools.sandbox.capabilities)}`);

@@ -47,6 +47,19 @@ export interface ServerEvent {
 
 export type ProcAction = 'suspend' | 'resume' | 'kill' | 'checkpoint';
 
+/** A tool call waiting for a human decision (GET /api/v1/approvals). */
+export interface PendingApprovalView {
+  id: string;
+  pid: number;
+  tool: string;
+  args: unknown;
+  reason: string;
+  createdAt: string;
+  expiresAt: string;
+}
+
+export type Decision = 'approve' | 'deny';
+
 /** What every client command needs; implemented by the HTTP client and the in-process one. */
 export interface KernelClient {
   readonly mode: 'server' | 'local';
@@ -62,6 +75,9 @@ export interface KernelClient {
   spawn(o: { name: string; task: string; priority?: number; model?: string }): Promise<number>;
   control(pid: number, action: ProcAction): Promise<Record<string, unknown>>;
   restore(checkpointId: number): Promise<number>;
+  /** Tool calls waiting for a human, oldest first. Approvals live in the running kernel only. */
+  approvals(): Promise<PendingApprovalView[]>;
+  decide(id: string, d: Decision, reason?: string): Promise<{ id: string; decision: string; by: string }>;
   /** Server-sent events until `signal` aborts; resolves when the stream ends. */
   events(onEvent: (e: ServerEvent) => void, signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
@@ -230,6 +246,18 @@ export class HttpClient implements KernelClient {
     return (await this.request<{ pid: number }>('POST', `/checkpoints/${checkpointId}/restore`, {})).pid;
   }
 
+  async approvals() {
+    return (await this.request<{ items: PendingApprovalView[] }>('GET', '/approvals')).items;
+  }
+
+  decide(id: string, d: Decision, reason?: string) {
+    return this.request<{ id: string; decision: string; by: string }>(
+      'POST',
+      `/approvals/${encodeURIComponent(id)}/${d}`,
+      reason ? { reason } : {},
+    );
+  }
+
   async events(onEvent: (e: ServerEvent) => void, signal: AbortSignal): Promise<void> {
     let res: Response;
     try {
@@ -348,6 +376,13 @@ export class LocalClient implements KernelClient {
   restore(): Promise<number> {
     throw noServer(this.url);
   }
+  /** A kernel opened only to read storage runs nothing, so nothing can be waiting for a decision. */
+  async approvals(): Promise<PendingApprovalView[]> {
+    return [];
+  }
+  decide(): Promise<{ id: string; decision: string; by: string }> {
+    throw noServer(this.url);
+  }
   events(): Promise<void> {
     throw noServer(this.url);
   }
@@ -365,6 +400,24 @@ export async function withClient<T>(o: ConnectOptions, fn: (c: KernelClient) => 
   } finally {
     await c.close();
   }
+}
+
+/**
+ * The approval an id (or a unique prefix of one, as `aos ps` shows) names; a clear error when none or
+ * several match, listing what is pending.
+ */
+export function matchApproval(pending: PendingApprovalView[], id: string): PendingApprovalView {
+  const exact = pending.find((p) => p.id === id);
+  if (exact) return exact;
+  const hits = pending.filter((p) => p.id.startsWith(id));
+  if (hits.length === 1) return hits[0]!;
+  const list = pending.map((p) => `${p.id} (pid ${p.pid} ${p.tool})`).join(', ') || 'none';
+  throw new KernelError(
+    hits.length ? 'EINVAL' : 'ENOTFOUND',
+    hits.length
+      ? `approval id "${id}" matches ${hits.length} pending approvals; give more characters (pending: ${list})`
+      : `no pending approval "${id}"; it was decided, timed out, or never existed (pending: ${list}; \`aos approvals\` lists them)`,
+  );
 }
 
 /** A pid or checkpoint id from the command line, or a clear EINVAL. */

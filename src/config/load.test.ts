@@ -42,7 +42,11 @@ default_model: "deepseek-chat"
   });
 
   it('supports ${ENV:-default}', () => {
-    const { config } = parseConfigText('storage:\n  url: "${AOS_URL:-postgres://localhost/x}"\n', 'c.yaml', {});
+    const { config } = parseConfigText(
+      'storage:\n  url: "${AOS_URL:-postgres://localhost/x}"\n',
+      'c.yaml',
+      {},
+    );
     expect(config.storage.url).toBe('postgres://localhost/x');
   });
 
@@ -79,5 +83,16 @@ default_model: "deepseek-chat"
     expect(loadConfig({ cwd: '/nonexistent-dir', env: {} }).file).toBeNull();
     const e = errorOf(() => loadConfig({ path: 'missing.yaml', cwd: '/tmp', env: {} }));
     expect(e.message).toContain('aos config init');
+  });
+
+  it('one default policy: no file, an empty file and the template agree (shell asks first)', () => {
+    const none = loadConfig({ cwd: '/nonexistent-dir', env: {} }).config.security.default_policy;
+    const empty = parseConfigText('{}', 'empty', env).config.security.default_policy;
+    const tpl = parseConfigText(CONFIG_TEMPLATE, 'template', env).config.security;
+    expect(none.ask_tools).toEqual(['shell']);
+    expect(empty).toEqual(none);
+    // the template also lists the workspace, which the kernel adds to allowed_paths anyway
+    expect({ ...tpl.default_policy, allowed_paths: [] }).toEqual({ ...none, allowed_paths: [] });
+    expect(tpl.default_policy.allowed_paths).toEqual([tpl.workspace]);
   });
 });

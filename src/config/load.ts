@@ -54,9 +54,13 @@ export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const file = resolve(cwd, explicit ?? CONFIG_FILE);
   if (!existsSync(file)) {
     if (explicit) {
-      throw new KernelError('ECONFIG', `config file ${file} does not exist; create it with \`aos config init\``, {
-        details: { file },
-      });
+      throw new KernelError(
+        'ECONFIG',
+        `config file ${file} does not exist; create it with \`aos config init\``,
+        {
+          details: { file },
+        },
+      );
     }
     return { ...parseConfig({}, '<defaults>', env), file: null };
   }
@@ -80,9 +84,13 @@ export function parseConfigText(
   }
   const raw = doc.toJS() ?? {};
   if (typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new KernelError('ECONFIG', `${file}: expected a mapping of keys at the top level, found ${describe(raw)}`, {
-      details: { file },
-    });
+    throw new KernelError(
+      'ECONFIG',
+      `${file}: expected a mapping of keys at the top level, found ${describe(raw)}`,
+      {
+        details: { file },
+      },
+    );
   }
   return parseConfig(raw, file, env);
 }

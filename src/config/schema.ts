@@ -23,13 +23,20 @@ const rateLimit = z.strictObject({
   tpm: z.number().positive().optional(),
 });
 
+/**
+ * The default policy, the same with or without a config file (config.example.yaml spells it out):
+ * `shell` waits for a human, the usual secret files are blocked. docs/security.md documents it.
+ */
+export const DEFAULT_ASK_TOOLS = ['shell'];
+export const DEFAULT_BLOCKED_PATHS = ['~/.ssh', '/etc/shadow'];
+
 const policySection = z.strictObject({
   permission_level: z.enum(['readonly', 'standard', 'elevated', 'admin']).default('standard'),
   allowed_paths: z.array(z.string()).default([]),
-  blocked_paths: z.array(z.string()).default([]),
+  blocked_paths: z.array(z.string()).default(() => [...DEFAULT_BLOCKED_PATHS]),
   network_allow: z.array(z.string()).default([]),
   allowed_tools: z.array(z.string()).optional(),
-  ask_tools: z.array(z.string()).default([]),
+  ask_tools: z.array(z.string()).default(() => [...DEFAULT_ASK_TOOLS]),
   max_memory_mb: z.number().int().positive().default(512),
   max_cpu_seconds: z.number().int().positive().default(30),
   max_processes: z.number().int().positive().default(64),

@@ -203,4 +203,57 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     expect(r.stdout).toContain('calculator(');
     expect(r.stdout).toMatch(/answer: .*42/s);
   }, 90_000);
+
+  it('aos run asks inline on a terminal when its agent needs an approval, and continues after y', async () => {
+    keys('main', 'clear', 'Enter');
+    // the default policy (no ask_tools in this config) asks before shell
+    keys(
+      'main',
+      `node ${CLI} -c ${cfg} run 'Run \`echo approved-in-tmux\` in the shell'; echo RUN_EXIT=$?`,
+      'Enter',
+    );
+    await waitFor('main', /waiting for approval [0-9a-f]{8}: shell: echo approved-in-tmux/);
+    await waitFor('main', /approve\? \[y\/N\]\s*$/m);
+    keys('main', 'y', 'Enter');
+    await waitFor('main', /approved [0-9a-f]{8}/);
+    await waitFor('main', /call +shell\(\{"command":"echo approved-in-tmux"\}\)/);
+    await waitFor('main', /^answer: [\s\S]*approved-in-tmux/m);
+    await waitFor('main', /RUN_EXIT=0/);
+  }, 90_000);
+
+  it('without a terminal, aos run prints the exact command; another shell approves it and the run ends', async () => {
+    const run = spawn(
+      process.execPath,
+      [CLI, '-c', cfg, 'run', 'Run `echo approved-elsewhere` in the shell'],
+      {
+        cwd: dir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    run.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise<number>((r) => run.once('exit', (c) => r(c ?? -1)));
+    const until = Date.now() + 60_000;
+    const hint = /decide with aos -c \S+ approve ([0-9a-f]{8})/;
+    while (!hint.test(out) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    const m = hint.exec(out);
+    expect(m, out).not.toBeNull();
+    const short = m![1]!;
+    const list = aos('approvals');
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`^${short} +\\d+ .*shell: echo approved-elsewhere`, 'm'));
+    const ps = aos('ps', '--state', 'waiting');
+    expect(ps.stdout).toMatch(new RegExp(`waiting\\(approval ${short}\\)`));
+    const ok = aos('approve', short, '--reason', 'looks harmless');
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(new RegExp(`approved ${short}: shell: echo approved-elsewhere`));
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/answer: [\s\S]*approved-elsewhere/);
+    const again = aos('approve', short);
+    expect(again.status).toBe(1);
+    expect(again.stderr).toContain('no pending approval');
+  }, 90_000);
 });

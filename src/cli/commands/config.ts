@@ -27,7 +27,9 @@ export function register(program: Command): void {
     .description('print the effective configuration (secrets redacted)')
     .action(() => {
       const { config, file } = loadConfig({ path: program.opts().config });
-      process.stdout.write(`# ${file ?? 'defaults (no config.yaml)'}\n${JSON.stringify(redact(config), null, 2)}\n`);
+      process.stdout.write(
+        `# ${file ?? 'defaults (no config.yaml)'}\n${JSON.stringify(redact(config), null, 2)}\n`,
+      );
     });
   cmd
     .command('check')

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import { connect, type KernelClient, type ProcessInfo, parseId, type StepItem } from '../client.js';
 import { style } from '../format.js';
+import { describeCall, SHORT_ID } from './approvals.js';
 import { clientOpts, colorState } from './ps.js';
 
 export function register(program: Command): void {
@@ -47,6 +48,18 @@ export async function showLogs(
     }
   };
   await flush();
+  // What a live process is blocked on, said once per change, with the command that unblocks it.
+  let lastWait = '';
+  const showWait = async (state: string, waitOn: string) => {
+    // a running tool is shown by its call line; the others are waits a user may need to act on
+    const blocked = state === 'suspended' || (state === 'waiting' && !waitOn.startsWith('tool'));
+    const key = blocked ? `${state}:${waitOn}` : '';
+    if (key === lastWait) return;
+    lastWait = key;
+    if (!key || o.json) return;
+    out(`${await waitLine(c, pid, state, waitOn)}\n`);
+  };
+  if (LIVE.has(info.state)) await showWait(info.state, info.waitOn);
   if (!o.follow || !LIVE.has(info.state)) {
     if (!o.json) out(`${footer(info)}\n`);
     return;
@@ -60,6 +73,7 @@ export async function showLogs(
       if (ac.signal.aborted) return;
       await flush();
       const now = await c.getProcess(pid);
+      if (LIVE.has(now.state)) await showWait(now.state, now.waitOn);
       if (final || !LIVE.has(now.state)) {
         if (!o.json) out(`${footer(now)}\n`);
         ac.abort();
@@ -72,12 +86,31 @@ export async function showLogs(
   try {
     await c.events((e) => {
       if (Number(e.data.pid) !== pid) return;
-      if (e.event === 'proc.step' || e.event === 'proc.exit') void refresh(false).catch(() => undefined);
+      if (
+        e.event === 'proc.step' ||
+        e.event === 'proc.exit' ||
+        e.event === 'proc.state' ||
+        e.event === 'approval.pending'
+      )
+        void refresh(false).catch(() => undefined);
     }, ac.signal);
     await busy;
   } finally {
     clearInterval(tick);
   }
+}
+
+/** One line saying what a blocked process waits for; for an approval, the call and how to decide it. */
+export async function waitLine(c: KernelClient, pid: number, state: string, waitOn: string): Promise<string> {
+  if (state === 'suspended') return `  ${style.yellow('suspended')} (\`aos resume ${pid}\` continues it)`;
+  if (waitOn.startsWith('approval')) {
+    const a = (await c.approvals().catch(() => [])).find((x) => x.pid === pid);
+    if (a) {
+      const short = a.id.slice(0, SHORT_ID);
+      return `  ${style.yellow('waiting')} for approval ${short}: ${describeCall(a, 200)} — \`aos approve ${short}\` or \`aos deny ${short}\``;
+    }
+  }
+  return `  ${style.yellow('waiting')} for ${waitOn || 'something'}`;
 }
 
 function header(p: ProcessInfo): string {

@@ -49,11 +49,41 @@ export function fmtTokens(n: number): string {
       : String(n);
 }
 
+/** How a process ended: done (answered), failed or killed; null while it is live. */
+export function outcomeOf(p: Pick<ProcessInfo, 'state' | 'exitReason'>): 'done' | 'failed' | 'killed' | null {
+  if (p.state !== 'zombie' && p.state !== 'terminated') return null;
+  if (p.exitReason === null) return 'done';
+  return p.exitReason.startsWith('killed') ? 'killed' : 'failed';
+}
+
+/** `waiting(approval 3f2a1b2c)`: the state and what it waits on, ids cut to what `aos approve` takes. */
+export function stateText(p: Pick<ProcessInfo, 'state' | 'waitOn'>): string {
+  if (!p.waitOn) return p.state;
+  const [on, ...rest] = p.waitOn.split(':');
+  const what = rest.join(':');
+  return `${p.state}(${on}${what ? ` ${on === 'approval' ? what.slice(0, 8) : what}` : ''})`;
+}
+
+/** The RESULT column: the outcome word first (never colour alone), then the answer or the reason. */
+export function resultText(p: ProcessInfo, width = 40): string {
+  const o = outcomeOf(p);
+  if (!o) return '-';
+  const detail =
+    o === 'done'
+      ? typeof p.result === 'string'
+        ? p.result
+        : JSON.stringify(p.result ?? null)
+      : (p.exitReason ?? '').replace(/^(failed|killed):\s*/, '');
+  const one = detail.replace(/\s+/g, ' ').trim();
+  const text = `${o}${one ? `: ${one}` : ''}`;
+  return text.length > width ? `${text.slice(0, width - 1)}…` : text;
+}
+
 export function processRows(items: ProcessInfo[]): string[][] {
   return items.map((p) => [
     String(p.pid),
     p.parentPid === null ? '-' : String(p.parentPid),
-    p.state + (p.waitOn ? `(${p.waitOn})` : ''),
+    stateText(p),
     String(p.priority),
     String(p.stepNo),
     fmtTokens(p.usage.tokensIn + p.usage.tokensOut),
@@ -61,6 +91,7 @@ export function processRows(items: ProcessInfo[]): string[][] {
     `$${p.usage.cost.toFixed(4)}`,
     p.model,
     p.name,
+    resultText(p),
   ]);
 }
 
@@ -75,6 +106,7 @@ export const PROCESS_HEADERS = [
   'COST',
   'MODEL',
   'NAME',
+  'RESULT',
 ];
 
 export function processTable(items: ProcessInfo[], total: number): string {

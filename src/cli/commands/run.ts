@@ -3,11 +3,12 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { KernelError } from '../../errors.js';
 import type { ProcessInfo } from '../../kernel/info.js';
-import { CLI_PROBE_TIMEOUT_MS } from '../../param.js';
-import { HttpClient, type ServerEvent, readToken, serverUrl } from '../client.js';
 import { createKernel } from '../../kernel/kernel.js';
 import type { StepRecord } from '../../kernel/program.js';
+import { CLI_PROBE_TIMEOUT_MS } from '../../param.js';
 import { setLogLevel } from '../../util/log.js';
+import { ApprovalPrompter } from '../approval-prompt.js';
+import { HttpClient, type PendingApprovalView, readToken, type ServerEvent, serverUrl } from '../client.js';
 import { style } from '../format.js';
 
 interface RunOpts {
@@ -35,11 +36,21 @@ export function register(program: Command): void {
     });
 }
 
+/** Whether `aos run` can ask y/n: both ends on a terminal, and not writing JSON for a program. */
+function interactive(opts: RunOpts): boolean {
+  return process.stdin.isTTY === true && process.stdout.isTTY === true && !opts.json;
+}
+
+/** The command a user types to reach the same kernel (for "decide with …" hints). */
+function aosCommand(configPath?: string): string {
+  return configPath ? `aos -c ${configPath}` : 'aos';
+}
+
 export async function runTask(task: string, opts: RunOpts, configPath?: string): Promise<number> {
   setLogLevel(opts.json || opts.quiet ? 'error' : 'warn');
   // A running `aos start` owns the storage: hand the agent to it rather than fight over the data dir.
   const server = opts.storage ? null : await findServer(configPath);
-  if (server) return runOnServer(server, task, opts);
+  if (server) return runOnServer(server, task, opts, configPath);
   const kernel = await createKernel({
     ...(configPath ? { configPath } : {}),
     ...(opts.storage ? { storage: opts.storage } : {}),
@@ -57,6 +68,29 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
       );
     }
     let pidRef = 0;
+    // The approvals of this run live in this process: only its terminal can answer them.
+    const prompter = new ApprovalPrompter(
+      {
+        mode: interactive(opts) ? 'ask' : 'deny',
+        json: opts.json === true,
+        out,
+        aos: aosCommand(configPath),
+      },
+      (id, d, reason) =>
+        d === 'approve'
+          ? kernel.tools.approvals.approve(id, 'cli:aos-run', reason)
+          : kernel.tools.approvals.deny(id, 'cli:aos-run', reason),
+    );
+    kernel.hooks.on('approval.pending', (e) => {
+      if (e.pid !== pidRef) return;
+      void prompter.offer(
+        kernel.tools.approvals.pending(e.pid).map((p) => ({
+          ...p,
+          createdAt: p.createdAt.toISOString(),
+          expiresAt: p.expiresAt.toISOString(),
+        })),
+      );
+    });
     kernel.hooks.on('proc.step', (e) => {
       if (e.pid !== pidRef) return;
       if (opts.json)
@@ -116,22 +150,40 @@ async function findServer(configPath?: string): Promise<HttpClient | null> {
 }
 
 /** The same live view, fed by the server's event stream; the process runs inside the server's kernel. */
-async function runOnServer(client: HttpClient, task: string, opts: RunOpts): Promise<number> {
+async function runOnServer(
+  client: HttpClient,
+  task: string,
+  opts: RunOpts,
+  configPath?: string,
+): Promise<number> {
   const out = (s: string) => process.stdout.write(s);
+  const prompter = new ApprovalPrompter(
+    { mode: interactive(opts) ? 'ask' : 'print', json: opts.json === true, out, aos: aosCommand(configPath) },
+    async (id, d, reason) => {
+      await client.decide(id, d, reason);
+    },
+  );
+  const offerPending = async () => {
+    const mine = (await client.approvals()).filter((a: PendingApprovalView) => a.pid === pid);
+    await prompter.offer(mine);
+  };
   const maxSteps = Number(opts.maxSteps ?? 20);
   if (!opts.json && !opts.quiet)
     out(`${style.bold('aos run')}  on the kernel at ${style.cyan(client.target)}\n`);
   let pid = 0;
   const early: ServerEvent[] = [];
   let exited: () => void = () => undefined;
-  const exit = new Promise<void>((r) => (exited = r));
+  const exit = new Promise<void>((r) => {
+    exited = r;
+  });
   const handle = (e: ServerEvent) => {
     if (e.data.pid !== pid) return;
     if (e.event === 'proc.step') {
       const record = (e.data.record ?? { kind: 'step' }) as StepRecord;
       if (opts.json) out(`${JSON.stringify({ event: 'step', pid, step: e.data.stepNo, record })}\n`);
       else if (!opts.quiet) out(renderStep(Number(e.data.stepNo), maxSteps, record));
-    } else if (e.event === 'proc.exit') exited();
+    } else if (e.event === 'approval.pending') void offerPending().catch(() => undefined);
+    else if (e.event === 'proc.exit') exited();
   };
   const ac = new AbortController();
   const stream = client.events((e) => (pid ? handle(e) : early.push(e)), ac.signal).catch(() => undefined);
@@ -154,6 +206,9 @@ async function runOnServer(client: HttpClient, task: string, opts: RunOpts): Pro
       ]);
       const p = await client.getProcess(pid);
       if (done || p.state === 'zombie' || p.state === 'terminated') return report(p);
+      // backstop for an approval.pending event the stream missed
+      if (p.state === 'waiting' && p.waitOn.startsWith('approval'))
+        void offerPending().catch(() => undefined);
     }
   } finally {
     ac.abort();

@@ -11,6 +11,7 @@ import { KernelError } from '../../errors.js';
 import { CLI_SHELL_HISTORY } from '../../param.js';
 import { connect, type KernelClient, parseId } from '../client.js';
 import { style } from '../format.js';
+import { approvalsTable, decide, decidedLine } from './approvals.js';
 import { showLogs } from './logs.js';
 import { clientOpts, processTable } from './ps.js';
 import { frame } from './top.js';
@@ -21,6 +22,9 @@ const HELP: Array<[string, string]> = [
   ['kill <pid>', 'stop a process'],
   ['suspend <pid>', 'pause a process between steps'],
   ['resume <pid>', 'continue a suspended process'],
+  ['approvals', 'tool calls waiting for a human decision'],
+  ['approve <id> [reason]', 'approve one (any unique prefix of its id)'],
+  ['deny <id> [reason]', 'deny one; the agent sees the reason'],
   ['logs <pid> [-f]', 'its step timeline; -f follows until it exits (Ctrl-C stops following)'],
   ['status', 'kernel summary: processes, tokens, scheduler'],
   ['help', 'this list'],
@@ -28,6 +32,7 @@ const HELP: Array<[string, string]> = [
 ];
 const COMMANDS = HELP.map(([c]) => c.split(' ')[0] as string).concat('quit');
 const PID_COMMANDS = new Set(['kill', 'suspend', 'resume', 'logs']);
+const APPROVAL_COMMANDS = new Set(['approve', 'deny']);
 
 export function register(program: Command): void {
   program
@@ -58,6 +63,7 @@ export function splitWords(line: string): string[] {
 export async function runShell(c: KernelClient, historyFile: string): Promise<void> {
   const out = (s: string) => process.stdout.write(s);
   let pids: string[] = [];
+  let approvalIds: string[] = [];
   const history = existsSync(historyFile)
     ? readFileSync(historyFile, 'utf8').split('\n').filter(Boolean).reverse()
     : [];
@@ -71,7 +77,15 @@ export async function runShell(c: KernelClient, historyFile: string): Promise<vo
     completer: (line: string): [string[], string] => {
       const words = line.split(/\s+/);
       const last = words[words.length - 1] ?? '';
-      const pool = words.length <= 1 ? COMMANDS : PID_COMMANDS.has(words[0] ?? '') ? pids : [];
+      const first = words[0] ?? '';
+      const pool =
+        words.length <= 1
+          ? COMMANDS
+          : PID_COMMANDS.has(first)
+            ? pids
+            : APPROVAL_COMMANDS.has(first)
+              ? approvalIds
+              : [];
       const hits = pool.filter((w) => w.startsWith(last));
       return [hits.length ? hits : pool, last];
     },
@@ -88,6 +102,7 @@ export async function runShell(c: KernelClient, historyFile: string): Promise<vo
   });
   const refreshPids = async () => {
     pids = (await c.listProcesses({ limit: 1000 })).items.map((p) => String(p.pid));
+    approvalIds = (await c.approvals()).map((a) => a.id.slice(0, 8));
   };
   out(
     `${style.bold('aos shell')} — ${c.mode === 'server' ? `server ${c.target}` : `storage ${c.target} (read-only: no server; \`aos start\` for live commands)`}\n${style.dim('type help for commands, Tab completes, Ctrl-D leaves')}\n`,
@@ -133,6 +148,17 @@ export async function runShell(c: KernelClient, historyFile: string): Promise<vo
           const pid = parseId(args[0]);
           await c.control(pid, cmd);
           out(`${cmd === 'kill' ? 'killed' : `${cmd}d`} ${pid}\n`);
+          break;
+        }
+        case 'approvals':
+          out(approvalsTable(await c.approvals(), ''));
+          break;
+        case 'approve':
+        case 'deny': {
+          if (!args[0]) throw new KernelError('EINVAL', `${cmd} needs an approval id: ${cmd} <id> [reason]`);
+          const reason = args.slice(1).join(' ') || undefined;
+          const res = await decide(c, args[0], cmd, reason);
+          out(`${decidedLine(res.approval, cmd)}\n`);
           break;
         }
         case 'logs': {

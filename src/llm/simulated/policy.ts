@@ -20,7 +20,11 @@ export type Policy = (req: SimRequest, seed: number) => SimTurn;
 
 const MAX_TOOL_ROUNDS = 8; // the policy answers after this many tool rounds, whatever is left
 const FINISH_TOOLS = ['final_answer', 'finish', 'answer', 'submit'];
-const ARITH = /(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?(?:\s*(?:[-+*/^%×÷]|\*\*)\s*(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?)+/g;
+const ARITH =
+  /(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?(?:\s*(?:[-+*/^%×÷]|\*\*)\s*(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?)+/g;
+/** A command the task quotes in backticks: `ls -la`, run by a shell tool when one is offered. */
+const COMMAND = /`([^`\n]+)`/g;
+const SHELL_TOOLS = /^(shell|bash|sh|exec|run_command|terminal)$/i;
 const PATH = /(?:^|[\s"'`(])((?:\.{1,2}\/|\/|~\/)?[\w@.-]+(?:\/[\w@.-]+)*\/?)(?=$|[\s"'`),;:!?])/g;
 
 interface Seen {
@@ -95,6 +99,26 @@ function callId(seed: number, messages: ChatMessage[], k: number): string {
   return `call_${sha256Hex(`${seed}:${messages.length}:${k}:${messages[messages.length - 1]?.content ?? ''}`).slice(0, 20)}`;
 }
 
+function clipText(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}
+
+/** A shell-like result ({ exit_code, stdout, stderr }) read as what a person would quote: its output. */
+function commandOutput(content: string): string | null {
+  let r: { exit_code?: unknown; stdout?: unknown; stderr?: unknown };
+  try {
+    r = JSON.parse(content) as typeof r;
+  } catch {
+    return null;
+  }
+  if (!r || typeof r !== 'object' || typeof r.stdout !== 'string' || typeof r.exit_code !== 'number')
+    return null;
+  const err = typeof r.stderr === 'string' && r.stderr.trim() ? ` (stderr: ${r.stderr.trim()})` : '';
+  return r.exit_code === 0
+    ? `${r.stdout.trim()}${err}`
+    : `exit code ${r.exit_code}: ${r.stdout.trim()}${err}`;
+}
+
 function summarise(task: string, seen: Seen): string {
   if (seen.results.length === 0) {
     return `(simulated) I have no tools to use for this, so here is a restatement of the task: ${task.slice(0, 200)}`;
@@ -105,7 +129,7 @@ function summarise(task: string, seen: Seen): string {
       a = JSON.parse(r.args) as Record<string, unknown>;
     } catch {}
     const what = Object.values(a).find((v) => typeof v === 'string') ?? '';
-    const body = r.content.length > 300 ? `${r.content.slice(0, 300)}…` : r.content;
+    const body = clipText(commandOutput(r.content) ?? r.content, 300);
     return /calc|math/.test(r.name)
       ? `${what} = ${body.trim()}`
       : `${r.name}(${String(what)}): ${body.trim()}`;
@@ -125,9 +149,21 @@ export const reactPolicy: Policy = (req, seed) => {
   const plan: Array<{ tool: ToolSpec; args: Record<string, unknown> }> = [];
 
   if (seen.rounds < MAX_TOOL_ROUNDS && !seen.calls.some((c) => FINISH_TOOLS.includes(c.name))) {
+    const sh = tools.find((t) => SHELL_TOOLS.test(t.name));
+    if (sh) {
+      for (const m of task.matchAll(COMMAND)) {
+        const args = argsFor(sh, m[1]!.trim(), task);
+        if (!called(sh.name, args)) {
+          plan.push({ tool: sh, args });
+          break; // one command per round: the next may depend on this one's output
+        }
+      }
+    }
+    // what the shell runs is not also arithmetic or a path for the other rules
+    const plain = sh ? task.replace(COMMAND, ' ') : task;
     const calc = tools.find((t) => /calc|math|arith/i.test(t.name));
-    if (calc) {
-      for (const m of task.match(ARITH) ?? []) {
+    if (calc && plan.length === 0) {
+      for (const m of plain.match(ARITH) ?? []) {
         const args = argsFor(calc, m.trim(), task);
         if (!called(calc.name, args)) plan.push({ tool: calc, args });
       }
@@ -135,7 +171,7 @@ export const reactPolicy: Policy = (req, seed) => {
     if (plan.length === 0) {
       const reader = pickTool(tools, 'read_file', 'fs_read', 'cat');
       const lister = pickTool(tools, 'list_dir', 'list_directory', 'ls', 'fs_list');
-      for (const m of task.matchAll(PATH)) {
+      for (const m of plain.matchAll(PATH)) {
         const p = m[1]!;
         const isFile = /\.[A-Za-z0-9]{1,8}$/.test(p) && !/^\d+(\.\d+)*$/.test(p);
         const isDir = p.endsWith('/') || (p.includes('/') && !isFile);
