@@ -8,6 +8,7 @@
 import { sha256Hex } from '../../util/canonical.js';
 import { findModel } from '../catalog.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../model.js';
+import { applyReplacements, instructedReplacements, recoverMissingFile } from './instructions.js';
 import type { SimRequest } from './scenario.js';
 
 export interface SimTurn {
@@ -171,8 +172,9 @@ export const reactPolicy: Policy = (req, seed) => {
     if (plan.length === 0) {
       const reader = pickTool(tools, 'read_file', 'fs_read', 'cat');
       const lister = pickTool(tools, 'list_dir', 'list_directory', 'ls', 'fs_list');
+      const reps = instructedReplacements(req.messages);
       for (const m of plain.matchAll(PATH)) {
-        const p = m[1]!;
+        const p = applyReplacements(m[1]!, reps);
         const isFile = /\.[A-Za-z0-9]{1,8}$/.test(p) && !/^\d+(\.\d+)*$/.test(p);
         const isDir = p.endsWith('/') || (p.includes('/') && !isFile);
         const tool = isFile ? reader : isDir ? (lister ?? reader) : undefined;
@@ -183,6 +185,15 @@ export const reactPolicy: Policy = (req, seed) => {
           break;
         }
       }
+    }
+    if (plan.length === 0) {
+      const next = recoverMissingFile(
+        seen.results,
+        pickTool(tools, 'read_file', 'fs_read', 'cat'),
+        pickTool(tools, 'list_dir', 'list_directory', 'ls', 'fs_list'),
+        called,
+      );
+      if (next) plan.push(next);
     }
     if (plan.length === 0) {
       const words = new Set(task.toLowerCase().split(/[^a-z0-9_]+/));

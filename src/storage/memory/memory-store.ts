@@ -144,6 +144,16 @@ export class MemoryStore {
     return r.rowCount;
   }
 
+  /** An owner's memories, newest first (optionally one namespace). */
+  async list(o: { owner: string; namespace?: string; limit?: number }): Promise<MemoryRecord[]> {
+    const { rows } = await this.driver.query<Row>(
+      `SELECT id, owner, namespace, content, metadata, created_at FROM memories
+       WHERE owner = $1 AND ($2::text IS NULL OR namespace = $2) ORDER BY created_at DESC, id LIMIT $3`,
+      [o.owner, o.namespace ?? null, o.limit ?? 200],
+    );
+    return rows.map(toRecord);
+  }
+
   async count(owner?: string): Promise<number> {
     const { rows } = await this.driver.query<Row>(
       'SELECT count(*) AS n FROM memories WHERE ($1::text IS NULL OR owner = $1)',

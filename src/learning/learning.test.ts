@@ -1,0 +1,158 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createKernel, type Kernel } from '../kernel/kernel.js';
+import { REACT_SYSTEM_PROMPT } from '../kernel/react.js';
+import { Learning } from './learning.js';
+import { distill, lessonsPage } from './lessons.js';
+import { AgentOptimizer, TrajectoryRecorder } from './recorder.js';
+import { toJsonl } from './trajectory.js';
+
+// One kernel for the file (booting one costs seconds); each test uses its own agent names and files.
+let shared: { k: Kernel; workspace: string; learning: Learning };
+beforeAll(async () => {
+  const workspace = mkdtempSync(join(tmpdir(), 'aos-learn-'));
+  const k = await createKernel({
+    storage: 'memory://',
+    config: { security: { sandbox: 'none', workspace, default_policy: { ask_tools: [] } } },
+    plugins: false,
+  });
+  shared = { k, workspace, learning: new Learning(k.storage) };
+});
+afterAll(async () => {
+  await shared?.k.shutdown();
+});
+const boot = async () => shared;
+
+/** The learning family's obstacle: the task names notes/<f>, the file lives in data/<f>. */
+function plant(workspace: string, n: number) {
+  mkdirSync(join(workspace, 'data'), { recursive: true });
+  writeFileSync(join(workspace, 'data', `inventory-${n}.txt`), `apples: ${10 + n}\npears: ${n}\n`);
+  return `Read notes/inventory-${n}.txt and report how many apples it lists.`;
+}
+
+describe('learning: trajectories are a view over the step log', () => {
+  it('gives phases, tool calls, usage and the outcome of a real run, and exports one JSONL line per step', async () => {
+    const { k, learning } = await boot();
+    const pid = await k.spawn({ name: 'calc', task: 'What is 17 * 23 + 4?' });
+    const st = await k.wait(pid);
+    expect(st.exitReason).toBeNull();
+    const t = await learning.trajectory(pid);
+    expect(t.outcome).toBe('done');
+    expect(t.success).toBe(true);
+    expect(t.steps.length).toBeGreaterThanOrEqual(2);
+    const calls = t.steps.flatMap((s) => s.toolCalls.map((c) => c.name));
+    expect(calls).toContain('calculator');
+    expect(t.steps[0]!.phases).toEqual(expect.arrayContaining(['act', 'observe']));
+    expect(t.steps.at(-1)!.phases).toContain('answer');
+    expect(t.totals.tokensIn).toBeGreaterThan(0);
+    expect(String(t.result)).toContain('395');
+    const lines = toJsonl([t]).trim().split('\n');
+    expect(lines).toHaveLength(t.steps.length);
+    const first = JSON.parse(lines[0]!);
+    expect(first).toMatchObject({
+      schema: 'aos.trajectory.step/1',
+      pid,
+      agent: 'calc',
+      stepNo: 1,
+      outcome: 'done',
+    });
+  });
+});
+
+describe("learning: the seeds' recorder and optimizer", () => {
+  it('records a trajectory outside the kernel and analyses it by agent name, after a restart of the layer', async () => {
+    const { k, learning } = await boot();
+    const recorder = new TrajectoryRecorder(learning);
+    const id = await recorder.startRecording('Agent1', 4242, '任务');
+    await recorder.addStep({ phase: 'thinking', thought: '分析问题' });
+    await recorder.finishRecoding('成功', true);
+    const r2 = new TrajectoryRecorder(new Learning(k.storage));
+    await r2.startRecording('Agent1', 4343, 'another');
+    await r2.finishRecording('failed: gave up', false);
+    const analysis = await new AgentOptimizer(new TrajectoryRecorder(new Learning(k.storage))).analyze(
+      'Agent1',
+    );
+    expect(analysis.runs).toBe(2);
+    expect(analysis.successRate).toBe(0.5);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const t = (await learning.trajectories({ agent: 'Agent1' })).find((x) => x.pid === 4242)!;
+    expect(t.steps[0]).toMatchObject({ phases: ['think'], thought: '分析问题' });
+  });
+
+  it('refuses addStep without a recording, naming the fix', async () => {
+    const { learning } = await boot();
+    await expect(new TrajectoryRecorder(learning).addStep({ phase: 'x' })).rejects.toThrow(/startRecording/);
+  });
+});
+
+describe('learning: analysis names causes with numbers', () => {
+  it('ranks step-limit failures and tool errors from real runs and suggests the exact max_steps', async () => {
+    const { k, workspace, learning } = await boot();
+    const pids: number[] = [];
+    // The missing-file obstacle takes 4 steps the long way round: max 2 fails, max 8 succeeds.
+    for (let i = 0; i < 3; i++)
+      pids.push(await k.spawn({ name: 'inv', task: plant(workspace, i), args: { maxSteps: 2 } }));
+    for (let i = 3; i < 5; i++)
+      pids.push(await k.spawn({ name: 'inv', task: plant(workspace, i), args: { maxSteps: 8 } }));
+    await k.run();
+    const a = await learning.analyze('inv');
+    expect(a.finished).toBe(5);
+    expect(a.successes).toBe(2);
+    expect(a.successRate).toBeCloseTo(0.4);
+    expect(a.failureModes[0]).toMatchObject({ mode: 'step_limit', count: 3 });
+    const readErr = a.toolErrors.find((e) => e.tool === 'read_file');
+    expect(readErr).toMatchObject({ code: 'ENOTFOUND', count: 5 });
+    const s = a.suggestions.find((x) => x.id === 'raise-max-steps')!;
+    expect(s.title).toMatch(
+      /60 % of runs end at max_steps=2 while succeeding runs take 4–4 steps: raise max_steps to 6/,
+    );
+    expect(s.change).toEqual({ key: 'budgets.maxSteps', op: 'set', value: 6, from: 2 });
+    expect(s.evidence).toMatchObject({ stepLimitFailures: 3, runs: 5 });
+  });
+});
+
+describe('learning: lessons make the next run cheaper', () => {
+  it('distils a directory correction from a long run; a similar task given the lesson takes the short way', async () => {
+    const { k, workspace, learning } = await boot();
+    const first = await k.spawn({ name: 'inv', task: plant(workspace, 11) });
+    await k.wait(first);
+    const t1 = await learning.trajectory(first);
+    expect(t1.success).toBe(true);
+    expect(t1.totals.steps).toBe(4);
+    expect(String(t1.result)).toContain('apples: 21');
+    expect(distill(t1).map((l) => l.text)).toContain(
+      'read_file: use data/ instead of notes/ (notes/inventory-11.txt failed with ENOTFOUND; data/inventory-11.txt worked).',
+    );
+    await learning.onExit(first);
+
+    const task2 = plant(workspace, 17);
+    const lessons = await learning.lessonsFor(task2);
+    expect(lessons.map((l) => l.kind)).toContain('correction');
+    expect(lessons[0]!.similarity).toBeGreaterThan(0.35);
+    expect(await learning.lessonsFor('Translate this poem into French, keep the rhyme.')).toEqual([]);
+
+    const second = await k.spawn({
+      name: 'inv',
+      task: task2,
+      args: { system: `${REACT_SYSTEM_PROMPT}\n\n${lessonsPage(lessons)}` },
+    });
+    await k.wait(second);
+    const t2 = await learning.trajectory(second);
+    expect(t2.success).toBe(true);
+    expect(String(t2.result)).toContain('apples: 27');
+    expect(t2.totals.steps).toBe(2);
+    expect(t2.steps.flatMap((s) => s.toolCalls).filter((c) => !c.ok)).toEqual([]);
+
+    // Feedback: the run that used the lessons succeeded, so they gain confidence.
+    const before = lessons[0]!.confidence;
+    await learning.lessons.feedback([lessons[0]!.id], true);
+    const after = (await learning.lessons.list()).find((l) => l.id === lessons[0]!.id)!;
+    expect(after.confidence).toBeGreaterThan(before);
+    expect(after).toMatchObject({ uses: 1, wins: 1 });
+    // Contradicted enough times, a lesson is forgotten.
+    for (let i = 0; i < 5; i++) await learning.lessons.feedback([lessons[0]!.id], false);
+    expect((await learning.lessons.list()).some((l) => l.id === lessons[0]!.id)).toBe(false);
+  });
+});
