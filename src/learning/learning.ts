@@ -122,12 +122,15 @@ export class Learning {
   // ── the seeds' recorder, persisted in kv ──
 
   async appendNote(key: string, note: Trajectory['notes'][number]): Promise<void> {
-    await this.update(NOTES_NS, key, (cur: Trajectory['notes'] | null) => [...(cur ?? []), note]);
+    await kvUpdate(this.storage.state, NOTES_NS, key, (cur: Trajectory['notes'] | null) => [
+      ...(cur ?? []),
+      note,
+    ]);
   }
 
   async saveRecording(id: string, rec: RecordedTrajectory): Promise<void> {
-    await this.update(RECORDED_NS, `rec:${id}`, () => rec);
-    await this.update(RECORDED_NS, `index:${rec.agent}`, (cur: string[] | null) =>
+    await kvUpdate(this.storage.state, RECORDED_NS, `rec:${id}`, () => rec);
+    await kvUpdate(this.storage.state, RECORDED_NS, `index:${rec.agent}`, (cur: string[] | null) =>
       cur?.includes(id) ? cur : [...(cur ?? []), id],
     );
   }
@@ -149,25 +152,6 @@ export class Learning {
       if (r && !r.kernelProcess) out.push(recordedToTrajectory(r));
     }
     return out;
-  }
-
-  /** Compare-and-set with retries: concurrent writers (two programs annotating) never lose a note. */
-  private async update<T>(ns: string, key: string, f: (cur: T | null) => T): Promise<void> {
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const cur = await this.storage.state.kvGet(ns, key);
-      try {
-        await this.storage.state.kvCas(
-          ns,
-          key,
-          cur?.version ?? null,
-          f((cur?.value as T | undefined) ?? null),
-        );
-        return;
-      } catch (err) {
-        if (!KernelError.is(err, 'ECONFLICT')) throw err;
-      }
-    }
-    throw new KernelError('ECONFLICT', `kv ${ns}/${key}: too many concurrent writers; retry`);
   }
 }
 
@@ -239,4 +223,23 @@ function recordedToTrajectory(r: RecordedTrajectory): Trajectory {
     createdAt: r.startedAt,
     notes: r.notes,
   };
+}
+
+/** Compare-and-set with retries: concurrent writers (two programs annotating one run) never lose a write. */
+export async function kvUpdate<T>(
+  state: LearningStorage['state'],
+  ns: string,
+  key: string,
+  f: (cur: T | null) => T,
+): Promise<void> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const cur = await state.kvGet(ns, key);
+    try {
+      await state.kvCas(ns, key, cur?.version ?? null, f((cur?.value as T | undefined) ?? null));
+      return;
+    } catch (err) {
+      if (!KernelError.is(err, 'ECONFLICT')) throw err;
+    }
+  }
+  throw new KernelError('ECONFLICT', `kv ${ns}/${key}: too many concurrent writers; retry`);
 }
