@@ -4,9 +4,9 @@
  * audited), and eval history for charts. Reads go through src/learning, never SQL.
  */
 import { z } from 'zod';
-import { type Learning, type TrajectoryFilter } from '../../learning/learning.js';
-import type { ProfileOptimizer } from '../../learning/optimizer.js';
 import { evalHistory } from '../../learning/eval.js';
+import type { Learning, TrajectoryFilter } from '../../learning/learning.js';
+import type { ProfileOptimizer } from '../../learning/optimizer.js';
 import { toJsonl } from '../../learning/trajectory.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
@@ -26,7 +26,12 @@ const suggestionBody = z.object({
     id: z.string().min(1).max(300),
     title: z.string().max(2000),
     evidence: z.record(z.string(), z.union([z.number(), z.string()])),
-    change: z.object({ key: z.string().min(1).max(200), op: z.enum(['set', 'add']), value: z.unknown(), from: z.unknown().optional() }),
+    change: z.object({
+      key: z.string().min(1).max(200),
+      op: z.enum(['set', 'add']),
+      value: z.unknown(),
+      from: z.unknown().optional(),
+    }),
   }),
 });
 
@@ -54,7 +59,8 @@ export function learningRoutes(d: LearningRouteDeps): AnyRoute[] {
       path: '/api/v1/trajectories',
       access: 'viewer',
       tag: 'learning',
-      summary: 'Trajectories (a view over the step log), newest first; format=jsonl exports one line per step',
+      summary:
+        'Trajectories (a view over the step log), newest first; format=jsonl exports one line per step',
       query: filterQuery,
       async handler({ query, reply }) {
         const ts = await d.learning.trajectories(filterOf(query));
@@ -153,8 +159,11 @@ export function learningRoutes(d: LearningRouteDeps): AnyRoute[] {
       path: '/api/v1/learning/revert',
       access: 'operator',
       tag: 'learning',
-      summary: "Revert a profile change (the newest in force when no changeId is given); audited",
-      body: z.object({ profile: z.string().min(1).max(200), changeId: z.string().min(1).max(100).optional() }),
+      summary: 'Revert a profile change (the newest in force when no changeId is given); audited',
+      body: z.object({
+        profile: z.string().min(1).max(200),
+        changeId: z.string().min(1).max(100).optional(),
+      }),
       async handler({ body, principal }) {
         return d.optimizer.revert(body.profile, `token:${principal.name}`, body.changeId);
       },
