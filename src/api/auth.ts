@@ -11,7 +11,12 @@ import { KernelError } from '../errors.js';
 import { API_TOKEN_CACHE_MS } from '../param.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { sha256Hex } from '../util/canonical.js';
+import { logger } from '../util/log.js';
 import { HttpError } from './errors.js';
+
+const log = logger('api.auth');
+/** What newTokenSecret() makes: `aos_` + 32 random bytes in base64url. */
+const TOKEN_SHAPE = /^aos_[A-Za-z0-9_-]{43}$/;
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -78,6 +83,23 @@ export class TokenStore {
     return { token, info: toInfo(rows[0]!) };
   }
 
+  /** Registers an existing secret (only its hash), e.g. the token file another kernel wrote. */
+  async adopt(token: string, o: { name: string; role: Role; createdBy?: string | null }): Promise<TokenInfo> {
+    const { rows } = await this.driver.query<Row>(
+      'INSERT INTO api_tokens (id, name, role, token_hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+      [`tok_${randomUUID().slice(0, 8)}`, o.name, o.role, hashToken(token), o.createdBy ?? null],
+    );
+    return toInfo(rows[0]!);
+  }
+
+  /** Whether this database has ever issued `token` (active, revoked, any role). */
+  async knows(token: string): Promise<boolean> {
+    const { rows } = await this.driver.query<Row>('SELECT 1 FROM api_tokens WHERE token_hash = $1', [
+      hashToken(token),
+    ]);
+    return rows.length > 0;
+  }
+
   async list(): Promise<TokenInfo[]> {
     const { rows } = await this.driver.query<Row>('SELECT * FROM api_tokens ORDER BY created_at, id');
     return rows.map(toInfo);
@@ -123,14 +145,31 @@ export class TokenStore {
 }
 
 /**
- * First start: unless `file` holds a valid admin token (it is missing, or its token was revoked, or the
- * database is new), create one and write it to `file` (mode 0600) — the owner is never locked out.
+ * First start: make sure `file` holds an admin token this database accepts, without ever clobbering
+ * another kernel's. Cases, in order:
+ * - the file's token is an active admin here: keep it;
+ * - this database revoked it (or it is no admin): the owner said so, write a fresh one;
+ * - this database has never seen it (a second kernel on `memory://` or another database in the same data
+ *   dir) and has no active admin yet: adopt it — both kernels now accept the one token, the file is untouched;
+ * - never seen, but this database has its own admins: leave the file alone and warn (delete the file and
+ *   restart to get a new one).
  * Returns whether a token was written; the token itself never leaves this function except into the file.
  */
 export async function ensureAdminToken(store: TokenStore, file: string): Promise<boolean> {
   if (existsSync(file)) {
-    const held = await store.verify(readFileSync(file, 'utf8').trim());
+    const heldToken = readFileSync(file, 'utf8').trim();
+    const held = await store.verify(heldToken);
     if (held?.role === 'admin') return false;
+    if (!(await store.knows(heldToken)) && TOKEN_SHAPE.test(heldToken)) {
+      if (!(await store.hasActiveAdmin())) {
+        await store.adopt(heldToken, { name: 'admin (token file)', role: 'admin', createdBy: 'kernel' });
+        return false;
+      }
+      log.warn(
+        `${file} holds a token this database does not know (another kernel's?); it was left as it is. Delete it and restart to get a new admin token for this database`,
+      );
+      return false;
+    }
   }
   const { token } = await store.create({ name: 'admin (first start)', role: 'admin', createdBy: 'kernel' });
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -149,11 +149,41 @@ export const auditEntrySchema = z.object({
 });
 
 export const auditQuery = afterQuery.extend({ stream: z.string().min(1).max(200).optional() });
-export const auditVerifyBody = z.strictObject({ stream: z.string().min(1).max(200).optional() });
+export const auditVerifyBody = z.strictObject({
+  stream: z.string().min(1).max(200).optional(),
+  anchors: z
+    .boolean()
+    .optional()
+    .describe('also check the signed anchors under the data dir (what `aos audit verify` does); all streams'),
+});
 export const verifyResultSchema = z.object({
   ok: z.boolean(),
   checked: z.number().int(),
-  firstBad: z.object({ id: z.number(), stream: z.string(), seq: z.number(), reason: z.string() }).optional(),
+  anchors: z.number().int().optional().describe('signed anchors read (with `anchors: true`)'),
+  anchoredHeads: z.number().int().optional(),
+  firstBad: z
+    .object({
+      id: z.number().optional(),
+      stream: z.string(),
+      seq: z.number(),
+      reason: z.string(),
+      source: z.enum(['chain', 'anchor']).optional(),
+    })
+    .optional(),
+});
+export const anchorResultSchema = z.object({
+  ts: z.string(),
+  keyId: z.string(),
+  heads: z.number().int().describe('stream heads signed'),
+  file: z.string().describe('the anchor file the line was appended to'),
+});
+export const timelineSchema = z.object({
+  seq: z.number().int(),
+  ts: z.string(),
+  kind: z.string(),
+  actor: z.string(),
+  summary: z.string(),
+  payload: z.unknown(),
 });
 
 export const toolSchema = z.object({

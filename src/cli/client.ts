@@ -109,6 +109,26 @@ export function readToken(config: AosConfig, env: NodeJS.ProcessEnv = process.en
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : null;
 }
 
+/**
+ * The running server's client when one answers at the configured URL, else null (the caller then opens
+ * storage itself). A server that answers without a token we can present is an error: falling back to the
+ * storage would only meet its lock.
+ */
+export async function serverClient(o: ConnectOptions = {}): Promise<HttpClient | null> {
+  const env = o.env ?? process.env;
+  const { config } = loadConfig({ ...(o.configPath ? { path: o.configPath } : {}), env });
+  const url = (o.url ?? serverUrl(config, env)).replace(/\/+$/, '');
+  if (!(await probe(url))) return null;
+  const token = o.token ?? readToken(config, env);
+  if (!token) {
+    throw new KernelError(
+      'EPERM',
+      `a server answers at ${url} but no token was found; set AOS_TOKEN or check ${resolve(config.data_dir, 'admin.token')} (written by \`aos start\`)`,
+    );
+  }
+  return new HttpClient(url, token);
+}
+
 /** Connects to a running server when one answers, else opens the kernel in-process (read-only use). */
 export async function connect(o: ConnectOptions = {}): Promise<KernelClient> {
   const env = o.env ?? process.env;

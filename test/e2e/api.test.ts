@@ -150,6 +150,30 @@ describe('api: auth', () => {
     await third.close();
   });
 
+  it("a second kernel on another database in the same data dir never overwrites the first's admin.token", async () => {
+    const d = mkdtempSync(join(tmpdir(), 'aos-api-tok2-'));
+    const first = await createServer(kernel, { listen: false, dashboardDir: null, dataDir: d });
+    const t1 = readFileSync(first.adminTokenFile, 'utf8').trim();
+    const other = await createKernel({
+      storage: 'memory://',
+      config: { data_dir: d, security: { sandbox: 'none', workspace } },
+      models: resolverFromProvider(new SimulatedProvider()),
+      plugins: false,
+    });
+    try {
+      const second = await createServer(other, { listen: false, dashboardDir: null });
+      expect(second.adminTokenCreated).toBe(false);
+      expect(readFileSync(second.adminTokenFile, 'utf8').trim()).toBe(t1);
+      // the one token in the file works on both kernels
+      expect((await second.tokens.verify(t1))?.role).toBe('admin');
+      expect((await first.tokens.verify(t1))?.role).toBe('admin');
+      await second.close();
+    } finally {
+      await other.shutdown();
+      await first.close();
+    }
+  });
+
   it('stores only hashes of tokens', async () => {
     const { rows } = await kernel.storage.driver.query<{ token_hash: string }>(
       'SELECT token_hash FROM api_tokens',

@@ -257,3 +257,73 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     expect(again.stderr).toContain('no pending approval');
   }, 90_000);
 });
+
+describe.skipIf(!existsSync(CLI))('the CLI beside `aos start` on embedded storage', () => {
+  let dir: string;
+  let cfg: string;
+  let server: ChildProcess;
+  const env = { ...process.env, AOS_LOG: 'error', AOS_TOKEN: '', AOS_URL: '', NO_COLOR: '1' };
+  const aos = (...args: string[]) =>
+    spawnSync(process.execPath, [CLI, '-c', cfg, ...args], {
+      cwd: dir,
+      encoding: 'utf8',
+      env,
+      timeout: 90_000,
+    });
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'aos-cli-start-'));
+    const port = await freePort();
+    cfg = join(dir, 'config.yaml');
+    // pglite: one process may open the data dir, so every command below must go through the server
+    writeFileSync(
+      cfg,
+      `data_dir: ${join(dir, 'data')}\nstorage:\n  url: "pglite://${join(dir, 'data', 'db')}"\nserver:\n  host: 127.0.0.1\n  port: ${port}\n  demo_agents: false\nsecurity:\n  workspace: ${join(dir, 'ws')}\n`,
+    );
+    server = spawn(process.execPath, [CLI, '-c', cfg, 'start'], {
+      cwd: dir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    server.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      server.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('Ctrl-C stops the kernel')) resolve();
+      });
+      server.on('exit', (code) => reject(new Error(`aos start exited ${code}: ${err}`)));
+    });
+  }, 180_000);
+
+  afterAll(async () => {
+    if (server && server.exitCode === null) {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('aos audit verify|anchor|replay work while aos start holds the storage (no ELOCKED)', () => {
+    const run = aos('run', 'What is 6 * 7?');
+    expect(run.status, run.stderr).toBe(0);
+    const pid = /pid (\d+)/.exec(run.stdout)?.[1];
+    expect(pid, run.stdout).toBeDefined();
+    const anchor = aos('audit', 'anchor');
+    expect(anchor.status, anchor.stderr).toBe(0);
+    expect(anchor.stdout).toMatch(/anchored \d+ stream heads to .*audit-anchors\.jsonl/);
+    const verify = aos('audit', 'verify');
+    expect(verify.stderr).not.toContain('ELOCKED');
+    expect(verify.status, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(/^ok: \d+ entries chain-verified, [1-9]\d* signed anchors/m);
+    const replay = aos('audit', 'replay', pid!);
+    expect(replay.status, replay.stderr).toBe(0);
+    expect(replay.stdout).toMatch(/tool\.call|proc\.exit/);
+    const ps = aos('ps');
+    expect(ps.status, ps.stderr).toBe(0);
+    expect(ps.stdout).toMatch(new RegExp(`^${pid} .*done: `, 'm'));
+  }, 240_000);
+});

@@ -4,6 +4,7 @@
  * approval, sandbox, output cap, audit), attributed to the caller's token.
  */
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import { ToolExecutor } from '../../io/executor.js';
 import { fullToolName } from '../../io/tool.js';
@@ -11,6 +12,8 @@ import type { Kernel } from '../../kernel/kernel.js';
 import type { Pcb } from '../../kernel/pcb.js';
 import { isLive } from '../../kernel/pcb.js';
 import { API_TOOL_CALL_TIMEOUT_MS } from '../../param.js';
+import { verifyWithAnchors } from '../../security/anchors.js';
+import { processTimeline } from '../../security/replay.js';
 import type { Principal } from '../auth.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
@@ -103,6 +106,11 @@ async function callTool(
     ms: performance.now() - t0,
   });
   return res;
+}
+
+/** Where this kernel's anchors and signing key live (the data dir, as `aos audit` reads it). */
+function anchorDir(k: Kernel): string {
+  return resolve(k.config.data_dir);
 }
 
 export function ioRoutes(k: Kernel): AnyRoute[] {
@@ -263,7 +271,40 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       body: S.auditVerifyBody,
       response: S.verifyResultSchema,
       async handler({ body }) {
-        return k.storage.audit.verify(body.stream ? { stream: body.stream } : {});
+        if (!body.anchors) return k.storage.audit.verify(body.stream ? { stream: body.stream } : {});
+        if (body.stream)
+          throw new KernelError('EINVAL', 'anchors: true checks every stream; leave "stream" out');
+        return verifyWithAnchors(k.storage.audit, k.storage.driver, { dataDir: anchorDir(k) });
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/audit/anchor',
+      access: 'operator',
+      tag: 'audit',
+      summary: 'Sign the current chain heads now and append them to the anchor file outside the database',
+      response: S.anchorResultSchema,
+      async handler() {
+        if (!k.anchors)
+          throw new KernelError(
+            'ESTATE',
+            'this kernel keeps no anchors: its storage is memory://, whose chain is gone when it stops',
+          );
+        const a = await k.anchors.anchor({ force: true });
+        if (!a) throw new KernelError('EBACKEND', 'the anchor was not written');
+        return { ts: a.ts, keyId: a.keyId, heads: a.heads.length, file: k.anchors.anchorFile };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/processes/:pid/timeline',
+      access: 'viewer',
+      tag: 'audit',
+      summary: "A process's actions in order, from its audit stream (what `aos audit replay` prints)",
+      params: S.pidParams,
+      response: S.listOf(S.timelineSchema),
+      async handler({ params }) {
+        return { items: await processTimeline(k.storage.audit, params.pid) };
       },
     }),
     route({
