@@ -149,7 +149,7 @@ export class ToolExecutor {
         decision = 'approved';
       }
       ran = true;
-      const data = await runWithTimeout(tool, args, ctx);
+      const data = await runWithTimeout(tool, args, this.withAudit(ctx, toolName));
       const out = tool.output ? checkOutput(tool, data) : data;
       result = await this.shape(ctx, toolName, out, started);
       if (recordable) await this.o.idempotency?.put({ key, tool: toolName, argsHash, result });
@@ -172,6 +172,19 @@ export class ToolExecutor {
     if (ran && this.o.limiter) this.o.limiter.record(toolName, result.ok);
     await this.finish(ctx, toolName, args, result, { decision, ...(approval ? { approval } : {}) });
     return result;
+  }
+
+  /** The context a tool runs with: `audit()` appends to the process's stream, naming the tool. */
+  private withAudit(ctx: ToolContext, tool: string): ToolContext {
+    const sink = this.o.audit;
+    if (!sink) return ctx;
+    const stream = this.o.auditStream?.(ctx.pid) ?? `proc:${ctx.pid}`;
+    return {
+      ...ctx,
+      audit: async (kind, payload) => {
+        await sink.append({ stream, kind, actor: `pid:${ctx.pid}`, payload: { tool, stepNo: ctx.stepNo, ...payload } });
+      },
+    };
   }
 
   private async shape(ctx: ToolContext, tool: string, data: unknown, started: number): Promise<ToolResult> {

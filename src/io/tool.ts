@@ -30,6 +30,11 @@ export interface ToolContext {
   sandbox: Sandbox;
   signal: AbortSignal;
   sys: SyscallPort;
+  /**
+   * Appends an entry to the process's audit stream while the tool runs (a refused connection, a denied
+   * path inside a tool). Set by the executor; absent when the executor has no audit log.
+   */
+  audit?(kind: string, payload: Record<string, unknown>): Promise<void>;
 }
 
 export interface Tool<I = unknown, O = unknown> {

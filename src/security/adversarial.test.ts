@@ -137,8 +137,13 @@ describe.skipIf(skip !== undefined)(
     });
 
     test('every attempt is in the audit chain, the chain verifies, and this process still works', async () => {
-      const entries = await storage.audit.list({ stream: 'proc:66', limit: 1000 });
+      const all = await storage.audit.list({ stream: 'proc:66', limit: 1000 });
+      // One entry per call, plus one `net.refused` (decision deny) per connection the proxy refused.
+      const entries = all.filter((e) => e.kind !== 'net.refused');
       expect(entries.length).toBe(call);
+      const refused = all.filter((e) => e.kind === 'net.refused');
+      expect(refused.length).toBeGreaterThan(0);
+      for (const r of refused) expect((r.payload as { decision: string }).decision).toBe('deny');
       const errors = entries
         .filter((e) => e.kind === 'io.tool_error')
         .map((e) => (e.payload as { error: { code: string } }).error.code);

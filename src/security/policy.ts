@@ -184,55 +184,98 @@ export class SecurityPolicy {
     return real;
   }
 
-  /** Whether the network allowlist admits `host` (a domain or an IP literal). */
-  hostAllowed(host: string): boolean {
-    const h = host
-      .toLowerCase()
-      .replace(/^\[|\]$/g, '')
-      .replace(/\.$/, '');
-    return this.networkAllow.some((p) => {
-      if (p === '*') return true;
-      if (p.startsWith('*.')) return h.endsWith(p.slice(1)) && h.length > p.length - 1;
-      return h === p;
+  /**
+   * Whether the network allowlist admits `host` by name (no DNS). `*` admits any name and any public IP
+   * literal; a loopback or private address (or `localhost`) only when an entry names it exactly.
+   */
+  hostAllowed(host: string, port?: number): boolean {
+    const h = normHost(host);
+    const privateLiteral = h === 'localhost' || (isIP(h) !== 0 && isPrivateAddress(h));
+    return this.networkEntries().some((e) => {
+      if (port !== undefined && !e.ports.includes(port)) return false;
+      if (e.host === h) return true;
+      if (privateLiteral) return false;
+      if (e.host === '*') return true;
+      if (e.host.startsWith('*.')) return h.endsWith(e.host.slice(1)) && h.length > e.host.length - 1;
+      return false;
     });
   }
 
-  /** Throws EPERM unless `host` is allowed; also refuses private addresses the host resolved to. */
-  checkHost(host: string, resolvedIps: readonly string[] = []): void {
+  private entries?: Array<{ host: string; ports: readonly number[] }>;
+
+  /** network_allow parsed: `host`, `*.domain`, `*`, each optionally `:port` (default ports 80 and 443). */
+  networkEntries(): Array<{ host: string; ports: readonly number[] }> {
+    this.entries ??= this.networkAllow.map((raw) => {
+      const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(raw);
+      const plain = isIP(raw) === 6 ? null : /^(.+):(\d{1,5})$/.exec(raw);
+      const [host, port] = bracketed
+        ? [bracketed[1] as string, bracketed[2]]
+        : plain
+          ? [plain[1] as string, plain[2]]
+          : [raw, undefined];
+      return { host: normHost(host), ports: port ? [Number(port)] : P.NETWORK_DEFAULT_PORTS };
+    });
+    return this.entries;
+  }
+
+  /**
+   * Throws EPERM unless `host` (and `port`, when given) is allowed. Call it once with no addresses BEFORE
+   * resolving the name (a refused name is never looked up: no DNS exfiltration), then with the resolved
+   * addresses: each loopback/private one must be named literally in network_allow (DNS rebinding).
+   */
+  checkHost(host: string, resolvedIps: readonly string[] = [], port?: number): void {
     if (!this.permits('net')) {
       throw new KernelError('EPERM', `permission level "${this.level}" has no network access`, {
-        details: { host },
+        details: { host, rule: 'permission_level' },
       });
     }
     if (!this.hostAllowed(host)) {
+      const h = normHost(host);
+      const priv = h === 'localhost' || (isIP(h) !== 0 && isPrivateAddress(h));
       throw new KernelError(
         'EPERM',
-        `network access to ${host} is not allowed; add it to network_allow (allowed: ${this.networkAllow.join(', ') || 'none'})`,
+        priv
+          ? `network access to ${host} is refused: loopback and private addresses are reachable only when network_allow names them exactly ("${h}"), never through "*"`
+          : `network access to ${host} is not allowed; add it to network_allow (allowed: ${this.networkAllow.join(', ') || 'none'})`,
         { details: { host, rule: 'network_allow' } },
       );
     }
-    // DNS rebinding: a public name that resolves to a private address is refused unless that
-    // address (or `localhost`) was allowed literally.
-    const literal = isIP(host.replace(/^\[|\]$/g, '')) !== 0 || host === 'localhost';
-    if (!literal) {
-      const priv = resolvedIps.find((ip) => isPrivateAddress(ip) && !this.hostAllowed(ip));
-      if (priv) {
-        throw new KernelError(
-          'EPERM',
-          `${host} resolves to private address ${priv}, which is not in network_allow`,
-          {
-            details: { host, ip: priv, rule: 'network_allow' },
-          },
-        );
-      }
+    if (port !== undefined && !this.hostAllowed(host, port)) {
+      throw new KernelError(
+        'EPERM',
+        `port ${port} of ${host} is not allowed; network_allow admits ports ${P.NETWORK_DEFAULT_PORTS.join(', ')} unless an entry names one ("${normHost(host)}:${port}")`,
+        { details: { host, port, rule: 'network_allow' } },
+      );
+    }
+    const priv = resolvedIps.find((ip) => isPrivateAddress(ip) && !this.hostAllowed(ip));
+    if (priv) {
+      throw new KernelError(
+        'EPERM',
+        `${host} resolves to private address ${priv}, which network_allow does not name; private addresses are never reached through a name or "*"`,
+        { details: { host, ip: priv, rule: 'network_allow' } },
+      );
     }
   }
 }
 
+function normHost(host: string): string {
+  return host
+    .toLowerCase()
+    .trim()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
+}
+
 export function isPrivateAddress(ip: string): boolean {
-  const v = ip.toLowerCase();
-  if (v === '::1' || v === '::' || v.startsWith('fe80:') || v.startsWith('fc') || v.startsWith('fd'))
+  const v = ip.toLowerCase().replace(/^\[|\]$/g, '');
+  if (v === '::1' || v === '::' || /^fe[89ab]/.test(v) || v.startsWith('fc') || v.startsWith('fd'))
     return true;
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(v);
+  if (mapped) {
+    const hi = Number.parseInt(mapped[1] as string, 16);
+    const lo = Number.parseInt(mapped[2] as string, 16);
+    return isPrivateAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
+  }
   const m = /^(?:::ffff:)?(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(v);
   if (!m) return false;
   const [a, b] = [Number(m[1]), Number(m[2])];
@@ -240,9 +283,11 @@ export function isPrivateAddress(ip: string): boolean {
     a === 10 ||
     a === 127 ||
     a === 0 ||
+    a >= 224 || // multicast, reserved, broadcast
     (a === 169 && b === 254) ||
     (a === 172 && b >= 16 && b <= 31) ||
     (a === 192 && b === 168) ||
+    (a === 198 && (b === 18 || b === 19)) ||
     (a === 100 && b >= 64 && b <= 127)
   );
 }

@@ -30,12 +30,24 @@ export interface SandboxRequest {
   readPaths?: readonly string[];
   /** Host paths visible read-write. */
   writePaths?: readonly string[];
-  /** Hosts reachable (domain allowlist); empty or absent = no network. `['*']` = unrestricted. */
+  /**
+   * Hosts reachable through the kernel's proxy (network_allow entries: `host`, `*.domain`, `host:port`,
+   * `*` = any public address); empty or absent = no network. Loopback and private addresses only when
+   * named literally. The sandbox never shares the host's network.
+   */
   network?: readonly string[];
+  /** Called for every connection the proxy refuses (the caller audits it). */
+  onNetworkRefused?: (ev: NetworkRefusal) => void;
   limits: ResourceLimits;
   signal?: AbortSignal;
   /** Bytes of stdout+stderr kept; the command is killed when it produces much more. */
   maxOutputBytes?: number;
+}
+
+export interface NetworkRefusal {
+  host: string;
+  port: number;
+  reason: string;
 }
 
 export type KillReason = 'timeout' | 'output' | 'abort';
@@ -58,6 +70,8 @@ export interface WrappedCommand {
   cwd: string;
   /** Releases what the wrapper set up (cgroups, proxies) once the process has exited. */
   cleanup(): Promise<void>;
+  /** Kills every process the command started, wherever it went (present when a cgroup holds them). */
+  killAll?(): void;
 }
 
 export interface Sandbox {

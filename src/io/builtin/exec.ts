@@ -25,6 +25,8 @@ export async function runInSandbox(
   const pol = ctx.policy;
   const write = pol.permits('fs.write');
   const wall = Math.min(opts.timeoutS ?? pol.limits.wallSeconds, pol.limits.wallSeconds);
+  // Every connection the proxy refuses is audited as a deny before the tool's result is returned.
+  const refusals: Array<Promise<void>> = [];
   const res = await ctx.sandbox.exec({
     command,
     args,
@@ -35,10 +37,17 @@ export async function runInSandbox(
     network: opts.network !== false && pol.permits('net') ? [...pol.networkAllow] : [],
     limits: { ...pol.limits, wallSeconds: wall },
     signal: ctx.signal,
+    onNetworkRefused: (ev) => {
+      refusals.push(
+        ctx.audit?.('net.refused', { decision: 'deny', host: ev.host, port: ev.port, reason: ev.reason }) ??
+          Promise.resolve(),
+      );
+    },
     maxOutputBytes: P.TOOL_OUTPUT_MAX_BYTES,
     ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
     env: { AOS_PID: String(ctx.pid), AOS_IDEMPOTENCY_KEY: ctx.idempotencyKey, ...(opts.env ?? {}) },
   });
+  await Promise.all(refusals);
   throwIfKilled(res, { ...pol.limits, wallSeconds: wall });
   return { exit_code: res.exitCode, stdout: res.stdout, stderr: res.stderr, truncated: res.truncated };
 }

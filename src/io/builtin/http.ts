@@ -25,8 +25,9 @@ export async function checkUrl(policy: SecurityPolicy, raw: string): Promise<URL
     throw new KernelError('EPERM', `only http and https URLs may be fetched, not ${url.protocol}`);
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port ? Number(url.port) : url.protocol === 'https:' ? 443 : 80;
   // Check the name first so a refused host is never even resolved.
-  policy.checkHost(host);
+  policy.checkHost(host, [], port);
   const ips = isIP(host)
     ? [host]
     : (
@@ -34,7 +35,7 @@ export async function checkUrl(policy: SecurityPolicy, raw: string): Promise<URL
           throw new KernelError('ENOTFOUND', `cannot resolve ${host}`);
         })
       ).map((a) => a.address);
-  policy.checkHost(host, ips);
+  policy.checkHost(host, ips, port);
   return url;
 }
 

@@ -1,14 +1,17 @@
 /**
  * BubblewrapSandbox: drives `bwrap` directly. Each command gets fresh user/pid/ipc/uts/net namespaces, no
- * capabilities, a minimal read-only root (/usr plus a short list of /etc files; no /home, /root, /etc/shadow),
- * a private /tmp, and only the request's paths bound in. Limits: `prlimit` inside (CPU, file size, and
- * address space / process count when no cgroup can do it), a per-command pids+memory cgroup when the kernel
- * runs as root, and a wall-clock kill of the whole PID namespace. Network: none (an empty net namespace)
- * unless hosts are allowed, in which case an allowlisting proxy is reachable inside (see ./proxy.ts).
+ * capabilities, no_new_privs, a minimal read-only root (/usr plus a short list of /etc files; no /home,
+ * /root, /etc/shadow), a read-only /proc/sys, a private /tmp, and only the request's paths bound in (every
+ * mount nosuid,nodev). As root, bwrap itself runs as an unprivileged uid (./identity.ts): inside a user
+ * namespace uid 0 would still be host root for every file it touches. Limits: `prlimit` inside (CPU, file
+ * size, and address space / process count when no cgroup can do it), a per-command pids+memory cgroup when
+ * the kernel runs as root, and a wall-clock kill of the whole PID namespace. Network: always a fresh, empty
+ * network namespace; when hosts are allowed (even `*`) the only route out is the kernel's allowlisting
+ * proxy (./proxy.ts), which never connects to a loopback or private address unless one is named literally.
  * We do not use @anthropic-ai/sandbox-runtime: its current releases need Node >= 22.12 and zod 3.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
@@ -22,6 +25,7 @@ import type {
   WrappedCommand,
 } from '../sandbox.js';
 import { createCommandCgroup, joinScript } from './cgroup.js';
+import { dropPrivilegeArgs, prepareWritable, sandboxIdentity } from './identity.js';
 import { startAllowlistProxy } from './proxy.js';
 import { runSupervised } from './run.js';
 
@@ -59,7 +63,9 @@ let bwrapChecked: string | null = null;
 export function checkBubblewrap(bin = 'bwrap'): void {
   if (bwrapChecked === bin) return;
   try {
-    execFileSync(bin, ['--unshare-all', '--die-with-parent', ...rootArgs(), '--', '/usr/bin/true'], {
+    const drop = dropPrivilegeArgs(sandboxIdentity());
+    const argv = [...drop, bin, ...isolationArgs(), ...rootArgs(), '--', '/usr/bin/true'];
+    execFileSync(argv[0] as string, argv.slice(1), {
       stdio: 'pipe',
       timeout: 10_000,
     });
@@ -105,6 +111,7 @@ export class BubblewrapSandbox implements Sandbox {
         ...(req.signal ? { signal: req.signal } : {}),
         timeoutMs: req.limits.wallSeconds * 1000,
         maxOutputBytes: req.maxOutputBytes ?? P.TOOL_OUTPUT_MAX_BYTES,
+        ...(w.killAll ? { onKill: w.killAll } : {}),
       });
     } finally {
       await w.cleanup();
@@ -117,15 +124,19 @@ export class BubblewrapSandbox implements Sandbox {
       for (const c of cleanups.reverse()) await c();
     };
     try {
+      const id = sandboxIdentity();
+      for (const p of req.writePaths ?? []) prepareWritable(resolve(p), id);
       const cg = createCommandCgroup(req.limits);
       if (cg) cleanups.push(() => cg.release());
-      const a: string[] = ['--die-with-parent', '--new-session', '--unshare-all', '--cap-drop', 'ALL'];
+      const a: string[] = ['--new-session', ...isolationArgs()];
       a.push('--hostname', 'aos-sandbox');
       a.push(...rootArgs());
       // The Node runtime that started us, when it lives outside /usr (nvm, volta, a tarball).
       const nodePrefix = dirname(dirname(process.execPath));
       if (!nodePrefix.startsWith('/usr')) a.push('--ro-bind', nodePrefix, nodePrefix);
-      a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/run', '--dir', '/var/tmp');
+      // /proc/sys (sysctls, core_pattern) read-only even where the uid could write it.
+      a.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys');
+      a.push('--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/run', '--dir', '/var/tmp');
       const binds: Array<[string, boolean]> = [
         ...(req.readPaths ?? []).map((p) => [resolve(p), false] as [string, boolean]),
         ...(req.writePaths ?? []).map((p) => [resolve(p), true] as [string, boolean]),
@@ -145,14 +156,20 @@ export class BubblewrapSandbox implements Sandbox {
       };
       const network = req.network ?? [];
       let inner: string[] = [req.command, ...req.args];
-      if (network.includes('*')) {
-        a.push('--share-net');
-      } else if (network.length > 0) {
+      // No --share-net, ever: host loopback (databases, the kernel's API) must not be in reach.
+      if (network.length > 0) {
         const dir = mkdtempSync(join(tmpdir(), 'aos-proxy-'));
         cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+        if (id) {
+          chownSync(dir, id.uid, id.gid);
+          chmodSync(dir, 0o700);
+        }
         const sock = join(dir, 'proxy.sock');
-        const proxy = await startAllowlistProxy(sock, network);
+        const proxy = await startAllowlistProxy(sock, network, {
+          ...(req.onNetworkRefused ? { onRefused: req.onNetworkRefused } : {}),
+        });
         cleanups.push(() => proxy.close());
+        if (id) chownSync(sock, id.uid, id.gid);
         a.push('--bind', sock, PROXY_SOCKET);
         const url = `http://127.0.0.1:${PROXY_PORT}`;
         Object.assign(env, {
@@ -180,19 +197,34 @@ export class BubblewrapSandbox implements Sandbox {
         ...prlimitArgs(req.limits, { pids: !!cg?.enforcesPids, memory: !!cg?.enforcesMemory }),
         ...inner,
       );
-      const outer = cg ? ['/bin/sh', ['-c', joinScript(cg.procsFiles), 'sh', this.bin, ...a]] : [this.bin, a];
+      const direct = [...dropPrivilegeArgs(id), this.bin, ...a];
+      const outer = cg
+        ? ['/bin/sh', ['-c', joinScript(cg.procsFiles), 'sh', ...direct]]
+        : [direct[0] as string, direct.slice(1)];
       return {
         command: outer[0] as string,
         args: outer[1] as string[],
         env,
         cwd: resolve(req.cwd),
         cleanup,
+        ...(cg ? { killAll: () => cg.killAll() } : {}),
       };
     } catch (err) {
       await cleanup();
       throw err;
     }
   }
+}
+
+/** Namespaces and privileges: every namespace fresh (network included), no capabilities, no nested userns. */
+function isolationArgs(): string[] {
+  return [
+    '--die-with-parent',
+    '--unshare-all',
+    '--unshare-user',
+    '--cap-drop',
+    'ALL',
+  ];
 }
 
 /** Root filesystem: /usr read-only, the merged-/usr symlinks, a short list of /etc files. */
@@ -218,9 +250,10 @@ export function prlimitArgs(l: ResourceLimits, cgroup: { pids: boolean; memory: 
     '--core=0',
   ];
   if (!cgroup.memory) out.push(`--as=${Math.floor(l.memoryMb * mb)}`);
-  // RLIMIT_NPROC does not bind uid 0, so as root only a pids cgroup can cap processes.
-  if (!cgroup.pids && process.getuid?.() !== 0)
-    out.push(`--nproc=${Math.floor(l.processes) + currentUserProcesses()}`);
+  // RLIMIT_NPROC does not bind uid 0; as root commands run as the sandbox uid (./identity.ts) instead.
+  const id = sandboxIdentity();
+  if (!cgroup.pids && (process.getuid?.() !== 0 || id))
+    out.push(`--nproc=${Math.floor(l.processes) + currentUserProcesses(id?.uid)}`);
   out.push('--');
   return out;
 }
@@ -228,11 +261,11 @@ export function prlimitArgs(l: ResourceLimits, cgroup: { pids: boolean; memory: 
 let procCount = { n: 0, at: 0 };
 
 /** RLIMIT_NPROC counts every process of the uid, so the cap is relative to what already runs (cached 1 s). */
-function currentUserProcesses(): number {
+function currentUserProcesses(forUid?: number): number {
   const now = Date.now();
   if (now - procCount.at < 1000) return procCount.n;
   try {
-    const uid = process.getuid?.() ?? 0;
+    const uid = forUid ?? process.getuid?.() ?? 0;
     const out = execFileSync('ps', ['-U', String(uid), '-o', 'pid='], { encoding: 'utf8' });
     procCount = { n: out.split('\n').filter(Boolean).length, at: now };
   } catch {

@@ -91,6 +91,8 @@ export interface CommandCgroup {
   procsFiles: string[];
   enforcesPids: boolean;
   enforcesMemory: boolean;
+  /** SIGKILLs every process in the cgroup: reaches children that left the process group or session. */
+  killAll(): void;
   release(): Promise<void>;
 }
 
@@ -134,6 +136,9 @@ export function createCommandCgroup(limits: { processes: number; memoryMb: numbe
       procsFiles: dirs.map((d) => join(d, 'cgroup.procs')),
       enforcesPids: true,
       enforcesMemory,
+      killAll: () => {
+        for (const d of dirs) killProcs(d);
+      },
       release: () => releaseDirs(dirs),
     };
   } catch (err) {
@@ -142,6 +147,22 @@ export function createCommandCgroup(limits: { processes: number; memoryMb: numbe
     });
     void releaseDirs(dirs);
     return null;
+  }
+}
+
+function killProcs(dir: string): void {
+  let procs: string[] = [];
+  try {
+    procs = readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return;
+  }
+  for (const p of procs) {
+    try {
+      process.kill(Number(p), 'SIGKILL');
+    } catch {
+      // already gone
+    }
   }
 }
 

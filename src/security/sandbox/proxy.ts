@@ -1,15 +1,18 @@
 /**
  * The network allowlist of sandboxed commands: an HTTP proxy (CONNECT for TLS, absolute-URL requests for
  * plain HTTP) listening on a unix socket that is bound into the sandbox, which otherwise has no network.
- * Each request's host is checked against the allowlist and its resolved addresses against private ranges
- * (SecurityPolicy.checkHost). Anything not spoken through the proxy has no route at all.
+ * Order matters: the host name and port are checked against the allowlist BEFORE any DNS lookup (a refused
+ * name is never resolved, so it cannot carry data out through a resolver), then every resolved address
+ * against the private ranges, then the proxy connects to the address it checked (no second lookup to
+ * rebind). Every refusal is reported through `onRefused` so the caller audits it.
  */
 import { lookup } from 'node:dns/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
 import { KernelError } from '../../errors.js';
 import { logger } from '../../util/log.js';
 import { SecurityPolicy } from '../policy.js';
+import type { NetworkRefusal } from '../sandbox.js';
 
 const log = logger('sandbox.proxy');
 
@@ -20,38 +23,68 @@ export interface AllowlistProxy {
   close(): Promise<void>;
 }
 
-async function admit(policy: SecurityPolicy, host: string): Promise<string> {
-  const addrs = await lookup(host, { all: true }).catch(() => {
-    throw new KernelError('ENOTFOUND', `cannot resolve ${host}`);
-  });
-  policy.checkHost(
-    host,
-    addrs.map((a) => a.address),
-  );
-  return addrs[0]?.address ?? host;
+export interface ProxyOptions {
+  onRefused?: (ev: NetworkRefusal) => void;
+}
+
+/** Checks name and port, then resolves and checks the addresses; returns the address to connect to. */
+export async function admitTarget(policy: SecurityPolicy, host: string, port: number): Promise<string> {
+  const h = host.replace(/^\[|\]$/g, '');
+  policy.checkHost(h, [], port); // before DNS
+  const addrs = isIP(h)
+    ? [h]
+    : (
+        await lookup(h, { all: true }).catch(() => {
+          throw new KernelError('ENOTFOUND', `cannot resolve ${h}`);
+        })
+      ).map((a) => a.address);
+  policy.checkHost(h, addrs, port);
+  const first = addrs[0];
+  if (!first) throw new KernelError('ENOTFOUND', `cannot resolve ${h}`);
+  return first;
+}
+
+function parsePort(text: string | undefined, fallback: number): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  return Number.isInteger(n) && n > 0 && n < 65536 ? n : -1;
 }
 
 export async function startAllowlistProxy(
   socketPath: string,
   allow: readonly string[],
+  opts: ProxyOptions = {},
 ): Promise<AllowlistProxy> {
   const policy = new SecurityPolicy({ permission_level: 'standard', network_allow: [...allow] });
   const refused: string[] = [];
   const sockets = new Set<Socket>();
+  const refuse = (host: string, port: number, e: unknown): string => {
+    const reason = e instanceof Error ? e.message : String(e);
+    refused.push(host);
+    log.debug('refused', { host, port });
+    try {
+      opts.onRefused?.({ host, port, reason });
+    } catch {
+      // the auditor's failure is its own to report; the connection is refused either way
+    }
+    return reason;
+  };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let url: URL;
     try {
       url = new URL(req.url ?? '');
+      if (url.protocol !== 'http:') throw new Error('not http');
     } catch {
-      res.writeHead(400).end('absolute URL required (this is a proxy)\n');
+      res.writeHead(400).end('absolute http:// URL required (this is a proxy)\n');
       return;
     }
-    admit(policy, url.hostname)
+    const port = parsePort(url.port, 80);
+    admitTarget(policy, url.hostname, port)
       .then((address) => {
         const up = httpRequest(
           {
             host: address,
-            port: url.port || 80,
+            port,
             method: req.method,
             path: url.pathname + url.search,
             headers: { ...req.headers, host: url.host },
@@ -65,18 +98,18 @@ export async function startAllowlistProxy(
         req.pipe(up);
       })
       .catch((e: unknown) => {
-        refused.push(url.hostname);
-        res.writeHead(403).end(`${e instanceof Error ? e.message : String(e)}\n`);
+        res.writeHead(403).end(`${refuse(url.hostname, port, e)}\n`);
       });
   });
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.on('error', () => client.destroy());
-    const [host = '', portText = '443'] = (req.url ?? '').split(/:(?=\d+$)/);
-    admit(policy, host)
+    const [host = '', portText] = (req.url ?? '').split(/:(?=\d+$)/);
+    const port = parsePort(portText, 443);
+    admitTarget(policy, host, port)
       .then((address) => {
-        const up = connect(Number(portText), address, () => {
+        const up = connect(port, address, () => {
           client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
           if (head.length) up.write(head);
           up.pipe(client);
@@ -87,9 +120,7 @@ export async function startAllowlistProxy(
         up.on('error', () => client.destroy());
       })
       .catch((e: unknown) => {
-        refused.push(host);
-        log.debug('refused CONNECT', { host });
-        client.end(`HTTP/1.1 403 Forbidden\r\n\r\n${e instanceof Error ? e.message : String(e)}\n`);
+        client.end(`HTTP/1.1 403 Forbidden\r\n\r\n${refuse(host, port, e)}\n`);
       });
   });
   await new Promise<void>((res, rej) => {

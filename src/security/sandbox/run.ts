@@ -14,6 +14,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   timeoutMs: number;
   maxOutputBytes: number;
+  /** Also called when the command is killed: reaches what a process-group kill cannot (a cgroup). */
+  onKill?: () => void;
 }
 
 export function runSupervised(
@@ -40,6 +42,7 @@ export function runSupervised(
       if (killed || child.exitCode !== null) return;
       killed = reason;
       const pid = child.pid;
+      setTimeout(() => opts.onKill?.(), P.SANDBOX_KILL_GRACE_MS).unref();
       if (pid === undefined) return;
       try {
         process.kill(-pid, 'SIGTERM');

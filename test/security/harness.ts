@@ -1,0 +1,142 @@
+/**
+ * The red-team harness: a real kernel (memory:// or a given storage URL, real bubblewrap unless told
+ * otherwise) with an `attacker` program that makes the tool calls a hijacked model would make, one per
+ * step, through the kernel's syscall gate (`io.tool_call`). Tests read what each call returned, what the
+ * audit chain recorded, and probe the HTTP API's /health while the attacks run.
+ */
+import { mkdtempSync, realpathSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ApiServer, createServer } from '../../src/api/server.js';
+import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
+import { resolverFromProvider } from '../../src/kernel/model-resolver.js';
+import { type AgentProgram, continueWith, done } from '../../src/kernel/program.js';
+import type { ToolOutcome } from '../../src/kernel/syscalls.js';
+import { SimulatedProvider } from '../../src/llm/simulated/simulated-provider.js';
+import type { AuditEntry } from '../../src/storage/audit/audit-log.js';
+
+export interface AttackCall {
+  name: string;
+  args: unknown;
+}
+
+interface AttackState {
+  calls: AttackCall[];
+  i: number;
+  out: ToolOutcome[];
+}
+
+/** Runs its calls one per step; the process result is every call's outcome. */
+export const attacker: AgentProgram<AttackState> = {
+  name: 'attacker',
+  init: ({ args }) => ({ calls: (args as { calls: AttackCall[] }).calls, i: 0, out: [] }),
+  async step(s, sys) {
+    const c = s.calls[s.i] as AttackCall;
+    const r = await sys.call('io.tool_call', {
+      id: `c${s.i}`,
+      name: c.name,
+      arguments: typeof c.args === 'string' ? c.args : JSON.stringify(c.args),
+    });
+    const next = { ...s, i: s.i + 1, out: [...s.out, r] };
+    return next.i >= s.calls.length ? done(next, next.out) : continueWith(next, { kind: 'attack' });
+  },
+};
+
+export interface Rig {
+  kernel: Kernel;
+  server: ApiServer;
+  workspace: string;
+  dataDir: string;
+  /** Spawns an attacker with `policy`, waits, returns each call's outcome. */
+  attack(calls: AttackCall[], policy?: Record<string, unknown>): Promise<{ pid: number; out: ToolOutcome[] }>;
+  audit(pid: number): Promise<AuditEntry[]>;
+  /** GET /api/v1/health over a real socket; resolves with its latency in ms (throws when it fails). */
+  health(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export async function bootRig(
+  o: {
+    sandbox?: 'bubblewrap' | 'none' | 'auto';
+    storage?: string;
+    defaultPolicy?: Record<string, unknown>;
+    config?: Record<string, unknown>;
+  } = {},
+): Promise<Rig> {
+  const dataDir = realpathSync(mkdtempSync(join(tmpdir(), 'aos-red-data-')));
+  const workspace = realpathSync(mkdtempSync(join(tmpdir(), 'aos-red-ws-')));
+  const kernel = await createKernel({
+    storage: o.storage ?? 'memory://',
+    config: {
+      data_dir: dataDir,
+      security: {
+        sandbox: o.sandbox ?? 'bubblewrap',
+        workspace,
+        ...(o.defaultPolicy ? { default_policy: o.defaultPolicy } : {}),
+      },
+      server: { demo_agents: false },
+      ...(o.config ?? {}),
+    } as never,
+    models: resolverFromProvider(new SimulatedProvider({})),
+    programs: [attacker],
+    plugins: false,
+  });
+  const server = await createServer(kernel, { port: 0, dataDir, dashboardDir: null });
+  return {
+    kernel,
+    server,
+    workspace,
+    dataDir,
+    async attack(calls, policy) {
+      const pid = await kernel.spawn({
+        name: 'attacker',
+        task: 'attack',
+        program: 'attacker',
+        args: { calls },
+        ...(policy ? { policy } : {}),
+      });
+      const st = await kernel.wait(pid);
+      return { pid, out: (st.result ?? []) as ToolOutcome[] };
+    },
+    audit: (pid) => kernel.storage.audit.list({ stream: `proc:${pid}`, limit: 100_000 }),
+    async health() {
+      const t0 = performance.now();
+      const res = await fetch(`${server.url}/api/v1/health`, { signal: AbortSignal.timeout(5000) });
+      if (!res.ok) throw new Error(`health answered ${res.status}`);
+      await res.text();
+      return performance.now() - t0;
+    },
+    async close() {
+      await server.close();
+      await kernel.shutdown();
+    },
+  };
+}
+
+/** Runs `work` while probing /health every 100 ms; returns the slowest probe (ms) and work's result. */
+export async function whileProbing<T>(rig: Rig, work: () => Promise<T>): Promise<{ result: T; worstMs: number }> {
+  let worst = 0;
+  let stop = false;
+  const loop = (async () => {
+    while (!stop) {
+      worst = Math.max(worst, await rig.health());
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  try {
+    const result = await work();
+    return { result, worstMs: Math.max(worst, await rig.health()) };
+  } finally {
+    stop = true;
+    await loop;
+  }
+}
+
+/** The shell tool's { exit_code, stdout, stderr } from an outcome's output text. */
+export function shellData(o: ToolOutcome): { exit_code: number | null; stdout: string; stderr: string } {
+  try {
+    return JSON.parse(o.output) as { exit_code: number | null; stdout: string; stderr: string };
+  } catch {
+    return { exit_code: null, stdout: '', stderr: o.output };
+  }
+}
