@@ -427,7 +427,7 @@ describe('built-in tools', () => {
     const run = async (url: string) =>
       exec.execute({ id: url, name: 'http_fetch', arguments: JSON.stringify({ url }) }, ctx);
     expect((await run('http://127.0.0.1:5432/')).output).toMatch(
-      /EPERM: network access to 127.0.0.1 is not allowed/,
+      /EPERM: network access to 127.0.0.1 is refused: loopback and private addresses/,
     );
     expect((await run('https://evil.example.org/')).output).toMatch(
       /EPERM: network access to evil.example.org is not allowed/,
@@ -450,7 +450,8 @@ describe('built-in tools', () => {
         pid: 5,
         workspace: ws,
         sandbox,
-        policy: new SecurityPolicy({ network_allow: ['127.0.0.1'] }),
+        // ports are allowlisted too (default 80/443): a loopback test server is named with its port
+        policy: new SecurityPolicy({ network_allow: [`127.0.0.1:${port}`] }),
       });
       const r = await exec.execute(
         { id: '1', name: 'http_fetch', arguments: JSON.stringify({ url: `http://127.0.0.1:${port}/r` }) },

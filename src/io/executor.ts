@@ -182,7 +182,12 @@ export class ToolExecutor {
     return {
       ...ctx,
       audit: async (kind, payload) => {
-        await sink.append({ stream, kind, actor: `pid:${ctx.pid}`, payload: { tool, stepNo: ctx.stepNo, ...payload } });
+        await sink.append({
+          stream,
+          kind,
+          actor: `pid:${ctx.pid}`,
+          payload: { tool, stepNo: ctx.stepNo, ...payload },
+        });
       },
     };
   }

@@ -114,7 +114,10 @@ export async function bootRig(
 }
 
 /** Runs `work` while probing /health every 100 ms; returns the slowest probe (ms) and work's result. */
-export async function whileProbing<T>(rig: Rig, work: () => Promise<T>): Promise<{ result: T; worstMs: number }> {
+export async function whileProbing<T>(
+  rig: Rig,
+  work: () => Promise<T>,
+): Promise<{ result: T; worstMs: number }> {
   let worst = 0;
   let stop = false;
   const loop = (async () => {

@@ -8,7 +8,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type Rig, bootRig, shellData, whileProbing } from './harness.js';
+import { bootRig, type Rig, shellData, whileProbing } from './harness.js';
 
 const SYSCTL = '/proc/sys/kernel/printk_ratelimit_burst';
 
@@ -27,7 +27,9 @@ describe('red team: sandbox escape (bubblewrap, kernel as root)', () => {
       rig.attack([
         {
           name: 'shell',
-          args: { command: `echo ${Number(before) + 7} > ${SYSCTL}; echo core > /proc/sys/kernel/core_pattern; id -u` },
+          args: {
+            command: `echo ${Number(before) + 7} > ${SYSCTL}; echo core > /proc/sys/kernel/core_pattern; id -u`,
+          },
         },
       ]),
     );
@@ -41,9 +43,9 @@ describe('red team: sandbox escape (bubblewrap, kernel as root)', () => {
     expect(d.stderr).toMatch(/Read-only file system|Permission denied/);
     expect(d.stdout.trim()).not.toBe('0');
     const audit = await rig.audit(result.pid);
-    expect(audit.some((e) => e.kind === 'io.tool_call' && (e.payload as { tool: string }).tool === 'shell')).toBe(
-      true,
-    );
+    expect(
+      audit.some((e) => e.kind === 'io.tool_call' && (e.payload as { tool: string }).tool === 'shell'),
+    ).toBe(true);
     expect(worstMs).toBeLessThan(1000);
   });
 

@@ -15,6 +15,7 @@ import { API_TOOL_CALL_TIMEOUT_MS } from '../../param.js';
 import { verifyWithAnchors } from '../../security/anchors.js';
 import { processTimeline } from '../../security/replay.js';
 import type { Principal } from '../auth.js';
+import { defaultPolicy, narrowPolicy, widenings } from '../role-policy.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
 
@@ -61,6 +62,18 @@ async function callTool(
       );
     }
     pcb = pc.pcb;
+    // The caller's role bounds the call as well as the process's policy: below admin, only a process
+    // whose policy is the configured default or tighter lends its policy to an API call.
+    if (who.role !== 'admin') {
+      const wider = widenings(defaultPolicy(k), k.tools.policyFor(pcb));
+      if (wider.length) {
+        throw new KernelError(
+          'EPERM',
+          `process ${pid} runs with a wider policy than the configured default (${wider.join('; ')}); only an admin may call tools under it`,
+          { details: { pid, widenings: wider, rule: 'role' } },
+        );
+      }
+    }
     sys = { call: (n, a) => k.syscall(pid, n as never, a) };
   } else {
     // No process: the configured default policy, and no syscalls (memory/IPC tools need a process).

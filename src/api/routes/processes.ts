@@ -3,12 +3,14 @@
  * arguments, then call the kernel's public API (src/kernel/kernel.ts); nothing here changes a process
  * except through it.
  */
-import { infoFromRow } from '../../kernel/info.js';
+
 import { KernelError } from '../../errors.js';
+import { infoFromRow } from '../../kernel/info.js';
 import type { Kernel, ProcessInfo } from '../../kernel/kernel.js';
 import { isLive } from '../../kernel/pcb.js';
 import type { ProcessRow, ProcessState } from '../../storage/state/types.js';
 import { describeContextState, EMPTY_CONTEXT } from '../context-view.js';
+import { defaultPolicy, narrowPolicy, widenings } from '../role-policy.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
 
@@ -92,7 +94,12 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       body: S.spawnBody,
       status: 201,
       response: S.pidSchema,
-      async handler({ body }) {
+      async handler({ body, principal }) {
+        // Below admin, a spawn's policy can only tighten the configured one (src/security/policy-narrow.ts).
+        const policy =
+          body.policy && principal.role !== 'admin'
+            ? narrowPolicy(defaultPolicy(k), body.policy)
+            : body.policy;
         const pid = await k.spawn({
           name: body.name,
           task: body.task,
@@ -100,7 +107,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
           ...(body.model ? { model: body.model } : {}),
           ...(body.program ? { program: body.program } : {}),
           ...(body.budgets ? { budgets: body.budgets } : {}),
-          ...(body.policy ? { policy: body.policy } : {}),
+          ...(policy ? { policy } : {}),
           ...(body.args !== undefined ? { args: body.args } : {}),
         });
         return { pid };

@@ -218,13 +218,7 @@ export class BubblewrapSandbox implements Sandbox {
 
 /** Namespaces and privileges: every namespace fresh (network included), no capabilities, no nested userns. */
 function isolationArgs(): string[] {
-  return [
-    '--die-with-parent',
-    '--unshare-all',
-    '--unshare-user',
-    '--cap-drop',
-    'ALL',
-  ];
+  return ['--die-with-parent', '--unshare-all', '--unshare-user', '--cap-drop', 'ALL'];
 }
 
 /** Root filesystem: /usr read-only, the merged-/usr symlinks, a short list of /etc files. */
