@@ -72,7 +72,8 @@ export async function bootRig(
       security: {
         sandbox: o.sandbox ?? 'bubblewrap',
         workspace,
-        ...(o.defaultPolicy ? { default_policy: o.defaultPolicy } : {}),
+        // Approvals are their own class (src/security/approvals.test.ts): here the hostile calls run.
+        default_policy: o.defaultPolicy ?? { ask_tools: [] },
       },
       server: { demo_agents: false },
       ...(o.config ?? {}),
