@@ -4,7 +4,7 @@
  * checks policy, asks for approval, runs in the sandbox, caps output and audits.
  */
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { builtinTools } from '../io/builtin/index.js';
 import { ToolExecutor } from '../io/executor.js';
 import { SqlIdempotencyStore } from '../io/idempotency.js';
@@ -63,7 +63,13 @@ export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
   });
 
   const defaults = new SecurityPolicy({ ...sec.default_policy, allowed_paths: [workspace] });
-  const mcp = new McpManager(registry, { sandbox, workspace, limits: defaults.limits });
+  const mcp = new McpManager(registry, {
+    sandbox,
+    workspace,
+    limits: defaults.limits,
+    dataDir: resolve(k.config.data_dir),
+    packageRoots: [k.configFile ? dirname(k.configFile) : process.cwd(), process.cwd()],
+  });
   // A server that fails to start is reported by `aos mcp list` / the API, not fatal to boot.
   if (k.config.mcp.servers.length) await mcp.start(k.config.mcp.servers);
 

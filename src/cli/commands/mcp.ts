@@ -3,9 +3,10 @@
  * `aos mcp add <name> [--url URL | -- command args…]` appends a server to config.yaml (comments kept).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseDocument } from 'yaml';
+import { appendMcpServer } from '../../config/edit.js';
 import { loadConfig, parseConfigText } from '../../config/load.js';
 import { KernelError } from '../../errors.js';
 import { McpManager } from '../../io/mcp/manager.js';
@@ -36,6 +37,8 @@ export function register(program: Command): void {
         sandbox: createSandbox(config.security.sandbox),
         workspace: ensureDir(resolve(config.security.workspace)),
         limits: new SecurityPolicy(config.security.default_policy).limits,
+        dataDir: resolve(config.data_dir),
+        ...(file ? { packageRoots: [dirname(file), process.cwd()] } : {}),
       });
       try {
         const st = await mgr.start(config.mcp.servers);
@@ -68,34 +71,55 @@ export function register(program: Command): void {
     .option('--url <url>', 'streamable-HTTP endpoint instead of a command')
     .option('--no-sandbox', 'start the stdio server outside the sandbox')
     .option('--timeout-ms <n>', 'per-call timeout')
-    .action((name: string, command: string[], o: { url?: string; sandbox: boolean; timeoutMs?: string }) => {
-      const file = resolve(program.opts().config ?? process.env.AOS_CONFIG ?? 'config.yaml');
-      if (!o.url && command.length === 0)
-        throw new KernelError('EINVAL', 'give the server command after --, or --url for an HTTP server');
-      const entry: Record<string, unknown> = o.url
-        ? { name, transport: 'http', url: o.url }
-        : {
-            name,
-            transport: 'stdio',
-            command: command[0],
-            args: command.slice(1),
-            ...(o.sandbox ? {} : { sandbox: false }),
-          };
-      if (o.timeoutMs) entry.timeout_ms = Number(o.timeoutMs);
-      const doc = parseDocument(existsSync(file) ? readFileSync(file, 'utf8') : '');
-      const servers = (doc.getIn(['mcp', 'servers']) as { toJSON?: () => unknown } | undefined)?.toJSON?.() as
-        | Array<{ name: string }>
-        | undefined;
-      if (servers?.some((s) => s.name === name))
-        throw new KernelError('EEXIST', `mcp server "${name}" is already in ${file}`);
-      if (doc.contents === null) doc.contents = doc.createNode({}) as never;
-      if (servers) doc.addIn(['mcp', 'servers'], doc.createNode(entry));
-      else doc.setIn(['mcp', 'servers'], doc.createNode([entry]));
-      const text = doc.toString();
-      parseConfigText(text, file); // refuse to write a config that would not load
-      writeFileSync(file, text, { mode: 0o600 });
-      process.stdout.write(`added mcp server ${name} to ${file}; check it with \`aos mcp list\`\n`);
-    });
+    .option(
+      '-e, --env <K=V>',
+      'environment variable for the server, NAME=value (repeatable)',
+      (v: string, acc: string[]) => acc.concat(v),
+      [] as string[],
+    )
+    .action(
+      (
+        name: string,
+        command: string[],
+        o: { url?: string; sandbox: boolean; timeoutMs?: string; env: string[] },
+      ) => {
+        const file = resolve(program.opts().config ?? process.env.AOS_CONFIG ?? 'config.yaml');
+        if (!o.url && command.length === 0)
+          throw new KernelError('EINVAL', 'give the server command after --, or --url for an HTTP server');
+        const entry: Record<string, unknown> = o.url
+          ? { name, transport: 'http', url: o.url }
+          : {
+              name,
+              transport: 'stdio',
+              command: command[0],
+              args: command.slice(1),
+              ...(o.sandbox ? {} : { sandbox: false }),
+            };
+        if (o.timeoutMs) entry.timeout_ms = Number(o.timeoutMs);
+        if (o.env.length) entry.env = parseEnv(o.env);
+        const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
+        const current = parseDocument(before).toJS() as {
+          mcp?: { servers?: Array<{ name: string }> };
+        } | null;
+        if (current?.mcp?.servers?.some((s) => s.name === name))
+          throw new KernelError('EEXIST', `mcp server "${name}" is already in ${file}`);
+        const text = appendMcpServer(before, entry);
+        parseConfigText(text, file); // refuse to write a config that would not load
+        writeFileSync(file, text, { mode: 0o600 });
+        process.stdout.write(`added mcp server ${name} to ${file}; check it with \`aos mcp list\`\n`);
+      },
+    );
+}
+
+/** `K=V` pairs from --env; a malformed one is an error naming it. */
+export function parseEnv(pairs: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(p);
+    if (!m) throw new KernelError('EINVAL', `--env wants NAME=value, got "${p}"`);
+    env[m[1]!] = m[2]!;
+  }
+  return env;
 }
 
 function ensureDir(dir: string): string {

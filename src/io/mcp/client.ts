@@ -18,6 +18,7 @@ import type { ResourceLimits } from '../../security/policy.js';
 import type { Sandbox, WrappedCommand } from '../../security/sandbox.js';
 import { logger } from '../../util/log.js';
 import type { AnyTool, Permission } from '../tool.js';
+import { resolveLaunch } from './launch.js';
 
 const log = logger('mcp');
 
@@ -41,6 +42,10 @@ export interface McpConnectionOptions {
   workspace: string;
   limits: ResourceLimits;
   connectTimeoutMs?: number;
+  /** The kernel's data dir: a sandboxed server gets `<dataDir>/mcp/<name>/` to write its state in. */
+  dataDir?: string;
+  /** Where `npx <pkg>` looks for installed packages (default: cwd, then this kernel's install). */
+  packageRoots?: string[];
 }
 
 export type McpState = 'disconnected' | 'connecting' | 'connected' | 'down';
@@ -163,7 +168,11 @@ export class McpServerConnection {
         stderr: 'pipe',
       });
     }
-    const { readPaths, writePaths } = bindsFor(args, this.o.workspace);
+    const launch = resolveLaunch(
+      { name: this.spec.name, command: this.spec.command as string, args, env: this.spec.env ?? {} },
+      { dataDir: this.o.dataDir, ...(this.o.packageRoots ? { roots: this.o.packageRoots } : {}) },
+    );
+    const { readPaths, writePaths } = bindsFor(launch.args, this.o.workspace);
     // Long-lived runtimes (Node) reserve large virtual ranges: give the server at least 4 GB of address space.
     const limits = {
       ...this.o.limits,
@@ -172,12 +181,12 @@ export class McpServerConnection {
       wallSeconds: 1e9,
     };
     this.wrapped = await this.o.sandbox.wrap({
-      command: this.spec.command as string,
-      args,
+      command: launch.command,
+      args: launch.args,
       cwd: this.o.workspace,
-      env: this.spec.env ?? {},
+      env: launch.env,
       readPaths,
-      writePaths,
+      writePaths: [...writePaths, ...launch.writePaths],
       network: [],
       limits,
     });

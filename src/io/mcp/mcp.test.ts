@@ -55,6 +55,18 @@ describe('MCP client against the real @modelcontextprotocol/server-filesystem (s
     expect(spec?.parameters).toMatchObject({ type: 'object', properties: { path: { type: 'string' } } });
   }, 30_000);
 
+  test("config.example.yaml's entry (npx @modelcontextprotocol/server-filesystem ./workspace) connects in the sandbox", async () => {
+    const reg = new ToolRegistry();
+    const data = mkdtempSync(join(tmpdir(), 'aos-mcp-npx-data-'));
+    const m = new McpManager(reg, { sandbox, workspace: ws, limits: policy.limits, dataDir: data });
+    closers.push(() => m.close());
+    const st = await m.start([
+      { name: 'filesystem', command: 'npx', args: ['@modelcontextprotocol/server-filesystem', ws] },
+    ]);
+    expect(st[0], JSON.stringify(st[0])).toMatchObject({ state: 'connected', sandboxed: true });
+    expect(reg.names()).toContain('filesystem.list_directory');
+  }, 30_000);
+
   test('calls tools through the executor; server-side errors come back as tool errors', async () => {
     const exec = new ToolExecutor({ registry, sandbox });
     const ctx = createToolContext({ pid: 1, workspace: ws, sandbox, policy });
