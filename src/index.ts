@@ -213,3 +213,10 @@ export { httpStatus, toHttpError, type ErrorBody } from './api/errors.js';
 export { summarize as metricsSummary, type Summary as MetricsSummary } from './api/summary.js';
 export { describeContextState, type ContextView, type PageView } from './api/context-view.js';
 export { DEMO_AGENTS, spawnDemoAgents, type DemoAgent } from './api/demo.js';
+
+// ── learning (the seeds' names; the rest under agent-os-kernel/learning) ──
+export { TrajectoryRecorder, AgentOptimizer } from './learning/recorder.js';
+export { Learning } from './learning/learning.js';
+export { loadSuite, runEval, type EvalReport, type EvalSuite } from './learning/eval.js';
+export type { Analysis, Suggestion } from './learning/analyze.js';
+export type { Trajectory, TrajectoryStep } from './learning/trajectory.js';

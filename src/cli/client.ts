@@ -191,7 +191,21 @@ export class HttpClient implements KernelClient {
     private readonly token: string,
   ) {}
 
-  async request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async request<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const { json } = await this.send(method, path, body);
+    return json as T;
+  }
+
+  /** A route that answers text (JSONL exports, Prometheus). */
+  async requestText(method: 'GET', path: string): Promise<string> {
+    return (await this.send(method, path)).text;
+  }
+
+  private async send(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    body?: unknown,
+  ): Promise<{ json: unknown; text: string }> {
     let res: Response;
     try {
       res = await fetch(`${this.target}/api/v1${path}`, {
@@ -230,7 +244,7 @@ export class HttpClient implements KernelClient {
         e?.message ?? `${method} ${path}: HTTP ${res.status} ${text.slice(0, 200)}`,
       );
     }
-    return json as T;
+    return { json, text };
   }
 
   listProcesses(q: { state?: string; limit?: number; offset?: number } = {}) {
@@ -353,7 +367,7 @@ export class LocalClient implements KernelClient {
   readonly mode = 'local';
   readonly target: string;
   constructor(
-    private readonly kernel: Kernel,
+    readonly kernel: Kernel,
     private readonly url: string,
     storageUrl: string,
   ) {

@@ -13,6 +13,8 @@ import type { ContextManager } from '../context/manager.js';
 import { KernelError, panic } from '../errors.js';
 import { HookBus } from '../hooks/bus.js';
 import { loadPlugins } from '../hooks/plugins.js';
+import { Learning } from '../learning/learning.js';
+import { ProfileOptimizer } from '../learning/optimizer.js';
 import { createKernelMetrics, type KernelMetrics } from '../metrics/registry.js';
 import {
   KILL_GRACE_MS,
@@ -25,12 +27,13 @@ import { AuditAnchors } from '../security/anchors.js';
 import type { ProcessRow, ProcessState } from '../storage/state/types.js';
 import { createStorage, type Storage } from '../storage/storage.js';
 import { logger } from '../util/log.js';
-import { type BudgetVerdict, checkProcessBudget } from './process-budget.js';
 import { createContextManager } from './context-binding.js';
 import { Cpu } from './cpu.js';
+import { createToolRuntime, type ToolRuntime } from './device-binding.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo, statusOf, statusOfRow } from './info.js';
 import { createModelResolver, type ModelResolver } from './model-resolver.js';
 import { describeWait, isLive, type Pcb, transition, type WaitReason } from './pcb.js';
+import { type BudgetVerdict, checkProcessBudget } from './process-budget.js';
 import { type AgentProgram, ProgramRegistry, type StepRecord, type StepResult } from './program.js';
 import { reactProgram } from './react.js';
 import {
@@ -49,8 +52,7 @@ import {
   type Sys,
 } from './services.js';
 import { makeSys } from './syscall-gate.js';
-import { type SyscallName } from './syscalls.js';
-import { createToolRuntime, type ToolRuntime } from './device-binding.js';
+import type { SyscallName } from './syscalls.js';
 
 const log = logger('kernel');
 
@@ -105,6 +107,7 @@ export class Kernel {
   tools!: ToolRuntime;
   context!: ContextManager;
   anchors: AuditAnchors | null = null;
+  private learningLayer: Learning | null = null;
   private services!: KernelServices;
   /** Live and zombie processes this node runs; terminated ones are dropped (storage keeps them). */
   private readonly procs = new Map<number, ProcControl>();
@@ -170,6 +173,17 @@ export class Kernel {
       this.config = loaded.config;
       this.configFile = loaded.file;
     }
+  }
+
+  /** Trajectories, analysis, lessons and evals over this kernel's storage (src/learning). */
+  get learning(): Learning {
+    this.learningLayer ??= new Learning(this.storage);
+    return this.learningLayer;
+  }
+
+  /** Operator-applied, audited, revertible profile changes from analysis suggestions. */
+  get profileOptimizer(): ProfileOptimizer {
+    return new ProfileOptimizer(this.storage.state, this.storage.audit);
   }
 
   // ── public API ───────────────────────────────────────────────────────────────────────────────────

@@ -237,11 +237,11 @@ function suggest(a: Analysis, runs: readonly Trajectory[]): Suggestion[] {
         },
         change: { key: 'policy.allowed_paths', op: 'add', value: dir },
       });
-    } else if (e.code === 'ENOENT') {
+    } else if (e.code === 'ENOENT' || e.code === 'ENOTFOUND') {
       out.push({
         id: `missing-${e.tool}-${ex}`,
         kind: 'prompt',
-        title: `${e.tool} fails ${pct(e.rate)} of its calls with ENOENT (${e.examples.join(', ')}): say in the system prompt where those files are (learned lessons do this per task)`,
+        title: `${e.tool} fails ${pct(e.rate)} of its calls with ${e.code} (${e.examples.join(', ')}): say in the system prompt where those files are (learned lessons do this per task)`,
         evidence: {
           tool: e.tool,
           code: e.code,

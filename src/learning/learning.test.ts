@@ -6,6 +6,7 @@ import { createKernel, type Kernel } from '../kernel/kernel.js';
 import { REACT_SYSTEM_PROMPT } from '../kernel/react.js';
 import { Learning } from './learning.js';
 import { distill, lessonsPage } from './lessons.js';
+import { effectiveProfile, ProfileOptimizer } from './optimizer.js';
 import { AgentOptimizer, TrajectoryRecorder } from './recorder.js';
 import { toJsonl } from './trajectory.js';
 
@@ -154,5 +155,34 @@ describe('learning: lessons make the next run cheaper', () => {
     // Contradicted enough times, a lesson is forgotten.
     for (let i = 0; i < 5; i++) await learning.lessons.feedback([lessons[0]!.id], false);
     expect((await learning.lessons.list()).some((l) => l.id === lessons[0]!.id)).toBe(false);
+  });
+});
+
+describe('learning: suggestions change a profile only through an operator, audited and revertible', () => {
+  it('records apply and revert in the audit log with the evidence, and the profile folds only changes in force', async () => {
+    const { k, workspace, learning } = await boot();
+    for (let i = 30; i < 33; i++)
+      await k.spawn({ name: 'opt', task: plant(workspace, i), args: { maxSteps: 2 } });
+    await k.spawn({ name: 'opt', task: plant(workspace, 33), args: { maxSteps: 8 } });
+    await k.run();
+    const s = (await learning.analyze('opt')).suggestions.find((x) => x.id === 'raise-max-steps')!;
+    expect(s.change.value).toBe(6);
+    const opt = new ProfileOptimizer(k.storage.state, k.storage.audit);
+    const c = await opt.apply('inventory', s, 'token:ops');
+    const base = { budgets: { maxSteps: 2, maxTokens: 1000 } };
+    expect(effectiveProfile(base, await opt.overrides('inventory'))).toEqual({
+      budgets: { maxSteps: 6, maxTokens: 1000 },
+    });
+    await opt.revert('inventory', 'token:ops');
+    expect(effectiveProfile(base, await opt.overrides('inventory'))).toEqual(base);
+    await expect(opt.revert('inventory', 'token:ops')).rejects.toThrow(/no change in force/);
+    const entries = await k.storage.audit.list({ stream: 'profile:inventory' });
+    expect(entries.map((e) => e.kind)).toEqual(['learning.apply', 'learning.revert']);
+    expect(entries[0]).toMatchObject({
+      actor: 'token:ops',
+      payload: { changeId: c.id, suggestion: 'raise-max-steps', evidence: s.evidence },
+    });
+    expect((await k.storage.audit.verify({ stream: 'profile:inventory' })).ok).toBe(true);
+    await expect(opt.apply('inventory', { ...s, evidence: {} }, 'token:ops')).rejects.toThrow(/no evidence/);
   });
 });

@@ -5,6 +5,7 @@ import { register as audit } from './audit.js';
 import { register as bench } from './bench.js';
 import { register as checkpoint } from './checkpoint.js';
 import { register as config } from './config.js';
+import { register as learning } from './learning.js';
 import { register as logs } from './logs.js';
 import { register as mcp } from './mcp.js';
 import { register as models } from './models.js';
@@ -34,4 +35,5 @@ export const COMMANDS: Array<(program: Command) => void> = [
   shell,
   tools,
   mcp,
+  learning,
 ];
