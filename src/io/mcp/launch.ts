@@ -118,8 +118,7 @@ export function resolveLaunch(
       // As root the sandbox runs as an unprivileged uid (security/sandbox/identity.ts), which must be able
       // to reach the bind source: traverse-only (o+x) on the data dir and mcp/, no listing, no reading —
       // the token and key files in it stay 0600.
-      for (const d of [resolve(o.dataDir), resolve(o.dataDir, 'mcp')])
-        chmodSync(d, statSync(d).mode | 0o001);
+      for (const d of [resolve(o.dataDir), resolve(o.dataDir, 'mcp')]) chmodSync(d, statSync(d).mode | 0o001);
     }
     writePaths.push(dir);
     env.XDG_DATA_HOME ??= dir;
