@@ -119,6 +119,14 @@ export const API_SSE_MAX_BUFFER_BYTES = 1_048_576; // a client that falls this f
 export const API_SSE_EVENT_MAX_BYTES = 65_536; // a larger step record is sent as a stub (fetch it from /steps)
 export const API_TOOL_CALL_TIMEOUT_MS = 60_000; // POST /tools/:name/call gives up after this
 
+// ── gateway ───────────────────────────────────────────────────────────────────────────────────────
+export const GATEWAY_QUEUE_TIMEOUT_MS = 30_000; // a call waits this long for an LLM slot / rate tokens, then 429 + Retry-After
+export const GATEWAY_MAX_QUEUED = 1_000; // calls waiting kernel-wide beyond this are refused at once (429)
+export const GATEWAY_SESSION_IDLE_MS = 600_000; // a session process with no call for this long exits (next call respawns)
+export const GATEWAY_PRIORITY = 50; // priority of gateway session processes unless the tenant or header sets one
+export const GATEWAY_PREFIX_MESSAGES = 2; // messages hashed into the implicit session key (system + first user)
+export const GATEWAY_BODY_LIMIT_BYTES = 16_777_216; // agents send whole conversations: larger bodies than the REST API
+
 // ── cli / web ─────────────────────────────────────────────────────────────────────────────────────
 export const CLI_PROBE_TIMEOUT_MS = 1_500; // how long the CLI waits for a server's /health before using the library
 export const CLI_REQUEST_TIMEOUT_MS = 30_000; // one REST call from the CLI (kill waits for the step to end)

@@ -26,6 +26,8 @@ export interface Principal {
   id: string;
   name: string;
   role: Role;
+  /** Gateway keys belong to a tenant: they see and touch only that tenant's sessions (null: kernel-wide). */
+  tenant?: string | null;
 }
 
 export interface TokenInfo extends Principal {
@@ -58,6 +60,7 @@ function toInfo(r: Row): TokenInfo {
     createdBy: (r.created_by as string | null) ?? null,
     lastUsedAt: (r.last_used_at as Date | null) ?? null,
     revokedAt: (r.revoked_at as Date | null) ?? null,
+    tenant: (r.tenant as string | null) ?? null,
   };
 }
 
@@ -72,13 +75,26 @@ export class TokenStore {
     name: string;
     role: Role;
     createdBy?: string | null;
+    tenant?: string | null;
   }): Promise<{ token: string; info: TokenInfo }> {
     if (!ROLES.includes(o.role))
       throw new KernelError('EINVAL', `role must be one of ${ROLES.join(', ')}, got "${o.role}"`);
+    if (o.tenant != null && !/^[a-zA-Z0-9_.-]{1,64}$/.test(o.tenant))
+      throw new KernelError(
+        'EINVAL',
+        `tenant must be 1–64 letters, digits, '_', '.' or '-', got "${o.tenant}"`,
+      );
     const token = newTokenSecret();
     const { rows } = await this.driver.query<Row>(
-      'INSERT INTO api_tokens (id, name, role, token_hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *',
-      [`tok_${randomUUID().slice(0, 8)}`, o.name, o.role, hashToken(token), o.createdBy ?? null],
+      'INSERT INTO api_tokens (id, name, role, token_hash, created_by, tenant) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+      [
+        `tok_${randomUUID().slice(0, 8)}`,
+        o.name,
+        o.role,
+        hashToken(token),
+        o.createdBy ?? null,
+        o.tenant ?? null,
+      ],
     );
     return { token, info: toInfo(rows[0]!) };
   }
@@ -129,7 +145,7 @@ export class TokenStore {
     const hit = this.cache.get(h);
     if (hit && Date.now() - hit.at < API_TOKEN_CACHE_MS) return hit.p;
     const { rows } = await this.driver.query<Row>(
-      'UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, name, role, token_hash',
+      'UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, name, role, token_hash, tenant',
       [h],
     );
     const r = rows[0];
@@ -138,7 +154,12 @@ export class TokenStore {
       this.cache.delete(h);
       return null;
     }
-    const p: Principal = { id: String(r.id), name: String(r.name), role: String(r.role) as Role };
+    const p: Principal = {
+      id: String(r.id),
+      name: String(r.name),
+      role: String(r.role) as Role,
+      tenant: (r.tenant as string | null) ?? null,
+    };
     this.cache.set(h, { p, at: Date.now() });
     return p;
   }

@@ -38,6 +38,11 @@ export interface RouteDef<P = unknown, Q = unknown, B = unknown> {
   produces?: string;
   /** Accept the token as `?token=` too (EventSource cannot set headers). */
   tokenInQuery?: boolean;
+  /**
+   * Open to tenant tokens (gateway keys). A tenant token may use only these routes, and on a route with
+   * `:pid` only that tenant's processes (anything else is "no process", so existence does not leak).
+   */
+  tenantScoped?: boolean;
   handler(ctx: RouteCtx<P, Q, B>): Promise<unknown>;
 }
 
@@ -84,7 +89,36 @@ export async function authenticate(
   return principal;
 }
 
-export function mountRoutes(app: FastifyInstance, tokens: TokenStore, routes: readonly AnyRoute[]): void {
+/** Which tenant owns a process (null: none, or no such process). */
+export type TenantOf = (pid: number) => Promise<string | null>;
+
+/** The tenant confinement of gateway keys, checked in one place for every route. */
+export async function confineTenant(
+  def: AnyRoute,
+  principal: Principal,
+  params: unknown,
+  tenantOf: TenantOf | undefined,
+): Promise<void> {
+  const tenant = principal.tenant;
+  if (!tenant) return;
+  if (!def.tenantScoped)
+    throw new HttpError(
+      403,
+      'EPERM',
+      `token "${principal.name}" belongs to tenant ${tenant}: it may call the gateway (/v1/...) and see its own sessions (/api/v1/processes) only`,
+      { tenant },
+    );
+  const pid = (params as { pid?: unknown } | undefined)?.pid;
+  if (typeof pid === 'number' && (!tenantOf || (await tenantOf(pid)) !== tenant))
+    throw new HttpError(404, 'ENOPROC', `no process ${pid}; GET /api/v1/processes lists them`, { pid });
+}
+
+export function mountRoutes(
+  app: FastifyInstance,
+  tokens: TokenStore,
+  routes: readonly AnyRoute[],
+  tenantOf?: TenantOf,
+): void {
   for (const def of routes) {
     app.route({
       method: def.method,
@@ -92,6 +126,7 @@ export function mountRoutes(app: FastifyInstance, tokens: TokenStore, routes: re
       handler: async (req, reply) => {
         const principal = await authenticate(tokens, req, def.access, def.tokenInQuery);
         const params = def.params ? parseInput(def.params, req.params, 'params') : req.params;
+        await confineTenant(def, principal, params, tenantOf);
         const query = def.query ? parseInput(def.query, req.query, 'query') : {};
         const body = def.body ? parseInput(def.body, req.body ?? {}, 'body') : undefined;
         const out = await def.handler({ params, query, body, principal, req, reply });

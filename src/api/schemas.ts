@@ -308,6 +308,11 @@ export const summarySchema = z.object({
 export const tokenBody = z.strictObject({
   name: z.string().min(1).max(128),
   role: z.enum(ROLES),
+  /** A gateway key: confined to this tenant's sessions (src/gateway). */
+  tenant: z
+    .string()
+    .regex(/^[a-zA-Z0-9_.-]{1,64}$/)
+    .optional(),
 });
 
 export const tokenInfoSchema = z.object({
@@ -318,9 +323,15 @@ export const tokenInfoSchema = z.object({
   createdBy: z.string().nullable(),
   lastUsedAt: z.string().nullable(),
   revokedAt: z.string().nullable(),
+  tenant: z.string().nullable().optional(),
 });
 
-export const principalSchema = z.object({ id: z.string(), name: z.string(), role: z.enum(ROLES) });
+export const principalSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: z.enum(ROLES),
+  tenant: z.string().nullable().optional(),
+});
 
 export function listOf<T extends z.ZodType>(item: T, extra: { total?: boolean; next?: boolean } = {}) {
   return z.object({

@@ -9,6 +9,8 @@
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { KernelError } from '../errors.js';
+import { Gateway } from '../gateway/gateway.js';
+import { gatewayApiRoutes, mountGateway } from '../gateway/routes.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { API_BODY_LIMIT_BYTES, API_TOKEN_FILE } from '../param.js';
 import { logger } from '../util/log.js';
@@ -50,6 +52,8 @@ export interface ApiServer {
   adminTokenCreated: boolean;
   tokens: TokenStore;
   events: EventHub;
+  /** The OpenAI/Anthropic-compatible endpoints (src/gateway), null when gateway.enabled is false. */
+  gateway: Gateway | null;
   routes: readonly AnyRoute[];
   openapi(): Record<string, unknown>;
   close(): Promise<void>;
@@ -149,7 +153,10 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
   });
 
   const hub = new EventHub(kernel);
+  const gateway = kernel.config.gateway.enabled ? new Gateway(kernel) : null;
+  if (gateway) kernel.programs.register(gateway.program);
   const routes: AnyRoute[] = [
+    ...(gateway ? gatewayApiRoutes(gateway) : []),
     ...systemRoutes(kernel, tokens, startedAt),
     ...processRoutes(kernel),
     ...ioRoutes(kernel),
@@ -193,7 +200,13 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
       },
     }),
   );
-  mountRoutes(app, tokens, routes);
+  mountRoutes(app, tokens, routes, async (pid) => {
+    const live = kernel.control(pid)?.pcb.policy.tenant;
+    if (live !== undefined) return typeof live === 'string' ? live : null;
+    const t = (await kernel.storage.state.getProcess(pid))?.policy?.tenant;
+    return typeof t === 'string' ? t : null;
+  });
+  if (gateway) mountGateway(app, kernel, gateway, tokens);
   mountDashboard(app, opts.dashboardDir === null ? null : findDashboard(opts.dashboardDir));
 
   await app.ready();
@@ -226,12 +239,14 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
     adminTokenCreated,
     tokens,
     events: hub,
+    gateway,
     routes,
     openapi,
     async close() {
       if (closed) return;
       closed = true;
       hub.closeAll();
+      gateway?.close();
       await app.close();
     },
   };

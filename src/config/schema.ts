@@ -44,6 +44,21 @@ const policySection = z.strictObject({
   max_wall_seconds: z.number().int().positive().default(60),
 });
 
+const gatewayBudget = z.strictObject({
+  max_tokens: z.number().int().positive().optional(),
+  max_cost_usd: z.number().positive().optional(),
+  max_calls: z.number().int().positive().optional(),
+});
+
+const gatewayTenant = z.strictObject({
+  ...gatewayBudget.shape,
+  /** Calls of this tenant in flight at once (the rest queue). */
+  max_concurrency: z.number().int().positive().optional(),
+  /** Model names this tenant may call (empty: all). */
+  models: z.array(z.string().min(1)).default([]),
+  priority: z.number().int().min(0).max(99).optional(),
+});
+
 /** One `mcp.servers[]` entry; the API's `POST /mcp/servers` body has the same shape. */
 export const mcpServerSchema = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_-]+$/, 'letters, digits, _ and - only'),
@@ -82,6 +97,24 @@ export const configSchema = z.strictObject({
       port: z.number().int().min(0).max(65535).default(P.DEFAULT_PORT),
       cors_origins: z.array(z.string()).default([]),
       demo_agents: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** The OpenAI/Anthropic-compatible endpoints (src/gateway): sessions are processes of program `gateway`. */
+  gateway: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** Where a session's identity may come from, besides the `x-aos-session` header (always honoured). */
+      session_from: z.array(z.enum(['user', 'prompt_cache_key', 'metadata.user_id'])).default([]),
+      queue_timeout_ms: z.number().int().positive().default(P.GATEWAY_QUEUE_TIMEOUT_MS),
+      max_queued: z.number().int().positive().default(P.GATEWAY_MAX_QUEUED),
+      session_idle_ms: z.number().int().positive().default(P.GATEWAY_SESSION_IDLE_MS),
+      priority: z.number().int().min(0).max(99).default(P.GATEWAY_PRIORITY),
+      /** Journal replay for every session (else per session with the `x-aos-replay: 1` header). */
+      replay: z.boolean().default(false),
+      /** An exhausted budget: answer an error (402/429), or suspend the session until an operator resumes it. */
+      on_budget: z.enum(['error', 'suspend']).default('error'),
+      session_budget: gatewayBudget.prefault({}),
+      tenants: z.record(z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/), gatewayTenant).default({}),
     })
     .prefault({}),
   scheduler: z
@@ -137,3 +170,5 @@ export type AosConfigInput = z.input<typeof configSchema>;
 export type ModelConfigEntry = z.infer<typeof modelEntry>;
 export type McpServerConfig = z.infer<typeof mcpServerSchema>;
 export type PolicyConfig = z.infer<typeof policySection>;
+export type GatewayConfig = z.infer<typeof configSchema>['gateway'];
+export type GatewayTenantConfig = z.infer<typeof gatewayTenant>;

@@ -31,6 +31,8 @@ export interface HookEvents {
   'proc.step': { pid: number; stepNo: number; kind: string; record: unknown };
   'proc.exit': { pid: number; state: string; reason: string | null; result: unknown };
   'llm.before': { pid: number; model: string; messages: number; tools: number };
+  /** One delta of a streamed model call (text, reasoning or a tool-call fragment), as it arrives. */
+  'llm.delta': { pid: number; stepNo: number; delta: { type: string; [k: string]: unknown } };
   'llm.after': { pid: number; model: string; usage: unknown; ms: number; error?: KernelError };
   'tool.before': { pid: number; tool: string; args: unknown };
   'tool.after': { pid: number; tool: string; ok: boolean; output: string; ms: number };

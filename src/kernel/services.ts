@@ -21,6 +21,13 @@ export type KernelServices = SyscallHandlers & {
 export function createServices(k: Kernel): KernelServices {
   const mailWaiters = new Map<number, Set<() => void>>();
 
+  const streamed = (
+    model: ReturnType<Kernel['models']['resolve']>,
+    req: Parameters<ReturnType<Kernel['models']['resolve']>['chat']>[0],
+    pid: number,
+    stepNo: number,
+  ) => streamedWith(k, model, req, pid, stepNo);
+
   const wakeMailbox = (pid: number): void => {
     const set = mailWaiters.get(pid);
     if (!set) return;
@@ -71,12 +78,14 @@ export function createServices(k: Kernel): KernelServices {
       const t0 = performance.now();
       let usage = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 };
       try {
-        const res = await model.chat({
-          ...args,
+        const { stream, ...chatArgs } = args;
+        const req = {
+          ...chatArgs,
           promptCacheKey: String(pcb.pid),
           signal: step.signal,
           tags: { pid: pcb.pid, step: step.stepNo },
-        } as Parameters<typeof model.chat>[0]);
+        } as Parameters<typeof model.chat>[0];
+        const res = stream ? await streamed(model, req, pcb.pid, step.stepNo) : await model.chat(req);
         usage = res.usage;
         const ms = performance.now() - t0;
         k.account(
@@ -294,6 +303,21 @@ export function createServices(k: Kernel): KernelServices {
       return { version };
     },
   };
+}
+
+/** A streamed call: every delta goes out on the hook bus as it arrives; the assembled response is the result. */
+async function streamedWith(
+  k: Kernel,
+  model: ReturnType<Kernel['models']['resolve']>,
+  req: Parameters<ReturnType<Kernel['models']['resolve']>['chat']>[0],
+  pid: number,
+  stepNo: number,
+) {
+  for await (const ev of model.stream(req)) {
+    if (ev.type === 'done') return ev.response;
+    if (k.hooks.has('llm.delta')) k.hooks.emit('llm.delta', { pid, stepNo, delta: ev });
+  }
+  throw new KernelError('EPROVIDER', `model ${model.id}: the stream ended without a final response`);
 }
 
 /** Long-term memory belongs to the agent's name, so a restarted or restored agent keeps what it learned. */

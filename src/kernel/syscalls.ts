@@ -31,6 +31,8 @@ export const SYSCALL_ARGS = {
     toolChoice: z.union([z.enum(['auto', 'none', 'required']), z.object({ name: z.string() })]).optional(),
     temperature: z.number().min(0).max(2).optional(),
     maxOutputTokens: z.number().int().positive().optional(),
+    /** Stream from the provider; deltas go out as `llm.delta` hook events while the call runs. */
+    stream: z.boolean().optional(),
   }),
   'io.tool_call': z.object({ id: z.string(), name: z.string().min(1), arguments: z.string() }),
   'io.tools': z.object({ filter: z.array(z.string()).optional() }),

@@ -56,13 +56,26 @@ export function processRoutes(k: Kernel): AnyRoute[] {
     route({
       method: 'GET',
       path: '/api/v1/processes',
+      tenantScoped: true,
       access: 'viewer',
       tag: 'processes',
       summary: 'List processes, optionally filtered by state',
       query: S.processListQuery,
       response: S.listOf(S.processInfoSchema, { total: true, next: true }),
-      async handler({ query }) {
+      async handler({ query, principal }) {
         const wanted = query.state ? (query.state.split(',').map((s) => s.trim()) as ProcessState[]) : null;
+        if (principal.tenant) {
+          // A gateway key sees its tenant's sessions only (the tenant is in the process's policy).
+          const rows = (await k.storage.state.listProcesses({ limit: 1_000_000 })).filter(
+            (r) => r.policy?.tenant === principal.tenant,
+          );
+          const all = (await Promise.all(rows.map((r) => infoOf(k, r)))).filter(
+            (p) => !wanted || wanted.includes(p.state),
+          );
+          const items = all.slice(query.offset, query.offset + query.limit);
+          const end = query.offset + items.length;
+          return { items, total: all.length, next: end < all.length ? end : null };
+        }
         if (!wanted) {
           const { rows } = await k.storage.driver.query<{ n: number | string }>(
             'SELECT count(*) AS n FROM processes',
@@ -116,6 +129,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
     route({
       method: 'GET',
       path: '/api/v1/processes/:pid',
+      tenantScoped: true,
       access: 'viewer',
       tag: 'processes',
       summary: 'One process',
@@ -128,6 +142,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
     route({
       method: 'POST',
       path: '/api/v1/processes/:pid/suspend',
+      tenantScoped: true,
       access: 'operator',
       tag: 'processes',
       summary: 'Suspend a process at its next preemption point (between steps)',
@@ -142,6 +157,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
     route({
       method: 'POST',
       path: '/api/v1/processes/:pid/resume',
+      tenantScoped: true,
       access: 'operator',
       tag: 'processes',
       summary: 'Resume a suspended process',
@@ -163,6 +179,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
     route({
       method: 'POST',
       path: '/api/v1/processes/:pid/kill',
+      tenantScoped: true,
       access: 'operator',
       tag: 'processes',
       summary:
@@ -209,6 +226,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
     route({
       method: 'GET',
       path: '/api/v1/processes/:pid/steps',
+      tenantScoped: true,
       access: 'viewer',
       tag: 'processes',
       summary: 'The step log (thoughts, tool calls, results), oldest first; page with `after`',
@@ -231,6 +249,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
     route({
       method: 'GET',
       path: '/api/v1/processes/:pid/context',
+      tenantScoped: true,
       access: 'viewer',
       tag: 'processes',
       summary: "The process's context as a memory map: pages, residency, cached prefix, budget and metrics",
@@ -278,6 +297,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
     route({
       method: 'GET',
       path: '/api/v1/processes/:pid/audit',
+      tenantScoped: true,
       access: 'viewer',
       tag: 'processes',
       summary: "The process's audit stream (proc:<pid>), oldest first; page with `after`",

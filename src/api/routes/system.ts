@@ -111,6 +111,7 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
           name: body.name,
           role: body.role,
           createdBy: principal.id,
+          ...(body.tenant ? { tenant: body.tenant } : {}),
         });
         return { ...info, token };
       },

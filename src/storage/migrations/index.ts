@@ -17,6 +17,7 @@ import { m005Vectors } from './005_vectors.js';
 import { m006Pages } from './006_pages.js';
 import { m007ToolCalls } from './007_tool_calls.js';
 import { m008ApiTokens } from './008_api_tokens.js';
+import { m009Gateway } from './009_gateway.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -32,6 +33,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m006Pages,
   m007ToolCalls,
   m008ApiTokens,
+  m009Gateway,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */

@@ -1,0 +1,29 @@
+/**
+ * The gateway's one internal vocabulary: what a caller asked for (GatewayCall), whichever dialect it spoke.
+ * Both wire modules (./openai-wire.ts, ./anthropic-wire.ts) parse into it and render out of the kernel's
+ * ChatResponse / StreamEvent (src/llm/model.ts), so the pipeline in ./gateway.ts never sees a vendor's JSON.
+ */
+import type { ChatMessage, ToolChoice, ToolSpec } from '../llm/model.js';
+
+export type Dialect = 'openai' | 'anthropic';
+
+/** The llm.chat syscall's arguments, exactly as the gateway's program passes them through the gate. */
+export interface GatewayChat {
+  messages: ChatMessage[];
+  tools?: ToolSpec[];
+  toolChoice?: ToolChoice;
+  temperature?: number;
+  maxOutputTokens?: number;
+}
+
+export interface GatewayCall {
+  dialect: Dialect;
+  /** The model name the caller asked for (a configured name or alias). */
+  model: string;
+  chat: GatewayChat;
+  stream: boolean;
+  /** OpenAI `stream_options.include_usage`. */
+  includeUsage: boolean;
+  /** Body fields that may name the session when config.gateway.session_from allows them. */
+  hints: { user?: string; promptCacheKey?: string; metadataUserId?: string };
+}

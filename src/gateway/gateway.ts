@@ -1,0 +1,637 @@
+/**
+ * The gateway: unmodified agents as kernel processes (DESIGN §7). A call arrives in either dialect (parsed
+ * into a GatewayCall by ./openai-wire.ts or ./anthropic-wire.ts), is placed in its session — one process of
+ * program `gateway` (./program.ts) per session — and waits there for the process to make it through the
+ * syscall gate. On the way in: tenant checks (model allowlist, quotas, concurrency cap), budgets reserved
+ * from an upper-bound estimate, journal replay when the session opted in; on the way out: usage settled,
+ * the call journaled (./journal.ts), the prefix cache observed (./cache-watch.ts). Routes are ./routes.ts.
+ *
+ * The scheduler decides, the caller waits: a call queues for its slot and rate tokens in the same scheduler
+ * as native processes; past config.gateway.queue_timeout_ms it is withdrawn and the caller gets a 429 whose
+ * Retry-After comes from the kernel's own rate buckets and queue.
+ */
+import type { GatewayConfig, GatewayTenantConfig } from '../config/schema.js';
+import { KernelError } from '../errors.js';
+import type { Kernel } from '../kernel/kernel.js';
+import type { AgentProgram } from '../kernel/program.js';
+import type { ChatResponse, StreamEvent } from '../llm/model.js';
+import { GATEWAY_PREFIX_MESSAGES } from '../param.js';
+import { canonicalJson, sha256Hex } from '../util/canonical.js';
+import { logger } from '../util/log.js';
+import { type CacheReport, SessionCache } from './cache-watch.js';
+import type { GatewayCall } from './call.js';
+import { CallJournal, requestHash } from './journal.js';
+import {
+  type CallOutcome,
+  type GatewayState,
+  gatewayProgram,
+  type Job,
+  type SessionHost,
+  SessionQueues,
+} from './program.js';
+
+const log = logger('gateway');
+
+/** Who is calling: a kernel API token, with the tenant it belongs to (null: the default tenant). */
+export interface GatewayPrincipal {
+  id: string;
+  name: string;
+  role: string;
+  tenant: string | null;
+}
+
+export interface CallContext {
+  principal: GatewayPrincipal;
+  /** `x-aos-session` header. */
+  sessionHeader?: string | undefined;
+  /** `x-aos-replay: 1`: this session's identical calls may be answered from the journal. */
+  replay?: boolean;
+  /** `x-aos-priority` (0–99), honoured when the session's process is created. */
+  priority?: number | undefined;
+  /** Streaming callers: deltas as they arrive, and the moment the call got its slot. */
+  onEvent?: (ev: StreamEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface CallResult {
+  response: ChatResponse;
+  replayed: boolean;
+  pid: number;
+  session: string;
+  cache: CacheReport | null;
+  /** Time the caller waited in the gateway before its call entered the gate. */
+  queuedMs: number;
+}
+
+interface Session {
+  key: string;
+  tenant: string;
+  id: string;
+  pid: number;
+  cache: SessionCache;
+  /** Occurrences of each request hash served by this process (replay matches the k-th with the k-th). */
+  seen: Map<string, number>;
+  replay: boolean;
+  reservedTokens: number;
+  tenantState: TenantState;
+}
+
+interface TenantState {
+  name: string;
+  cfg: GatewayTenantConfig | undefined;
+  /** Settled usage (live calls): loaded from the journal at first use, then kept here. */
+  used: { tokens: number; costUsd: number; calls: number } | null;
+  reservedTokens: number;
+  inFlight: number;
+  waiters: Array<() => void>;
+}
+
+export interface GatewayStats {
+  calls: number;
+  replayed: number;
+  errors: number;
+  queueTimeouts: number;
+  refused: number;
+  waiting: number;
+}
+
+/** The error a caller sees, with what the wire layer needs (status, Retry-After, should-retry). */
+export class GatewayError extends KernelError {
+  constructor(
+    code: ConstructorParameters<typeof KernelError>[0],
+    message: string,
+    readonly status: number,
+    readonly retryAfterMs: number | null = null,
+    details: Record<string, unknown> = {},
+  ) {
+    super(code, message, { details: { ...details, ...(retryAfterMs !== null ? { retryAfterMs } : {}) } });
+  }
+}
+
+export class Gateway {
+  readonly queues = new SessionQueues();
+  readonly journal: CallJournal;
+  readonly program: AgentProgram<GatewayState>;
+  readonly stats: GatewayStats = {
+    calls: 0,
+    replayed: 0,
+    errors: 0,
+    queueTimeouts: 0,
+    refused: 0,
+    waiting: 0,
+  };
+  private readonly sessions = new Map<string, Session>();
+  private readonly byPid = new Map<number, Session>();
+  private readonly spawning = new Map<string, Promise<Session>>();
+  /** Sessions an operator killed: their calls get a clear error instead of a fresh process. */
+  private readonly killed = new Map<string, string>();
+  private readonly tenants = new Map<string, TenantState>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private latencyEwmaMs = 0;
+
+  constructor(private readonly kernel: Kernel) {
+    this.journal = new CallJournal(kernel.storage.driver);
+    const host: SessionHost = {
+      idleMs: () => this.cfg.session_idle_ms,
+      useModel: (pid, model) => {
+        const pc = kernel.control(pid);
+        if (pc) pc.pcb.model = model;
+      },
+      idle: (pid, idle) => {
+        const pc = kernel.control(pid);
+        if (!pc) return;
+        // Waiting on its next call holds nothing; `aos ps` shows it as waiting(message:gateway).
+        if (idle && pc.pcb.state === 'running')
+          kernel.setState(pc, 'waiting', { on: 'message', topic: 'gateway' });
+        else if (!idle && pc.pcb.state === 'waiting') kernel.setState(pc, 'running');
+      },
+      settle: (pid, job, outcome, err) => this.settle(pid, job, outcome, err),
+    };
+    this.program = gatewayProgram(this.queues, host);
+    this.unsubscribe.push(
+      kernel.hooks.on(
+        'llm.delta',
+        (e) => {
+          const job = this.queues.current(e.pid);
+          job?.onEvent?.(e.delta as StreamEvent);
+        },
+        'gateway',
+      ),
+      kernel.hooks.on(
+        'proc.exit',
+        (e) => {
+          const s = this.byPid.get(e.pid);
+          if (!s) return;
+          this.byPid.delete(e.pid);
+          if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+          const reason = e.reason ?? 'exited';
+          if (reason.startsWith('killed') && reason !== 'killed: kernel shutdown')
+            this.killed.set(s.key, reason);
+          this.queues.drop(
+            e.pid,
+            new GatewayError('ESTATE', `session "${s.id}" (pid ${e.pid}) ended: ${reason}`, 409, null, {
+              pid: e.pid,
+              session: s.id,
+            }),
+          );
+        },
+        'gateway',
+      ),
+    );
+  }
+
+  get cfg(): GatewayConfig {
+    return this.kernel.config.gateway;
+  }
+
+  close(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+
+  // ── the call path ─────────────────────────────────────────────────────────────────────────────────
+
+  async call(call: GatewayCall, ctx: CallContext): Promise<CallResult> {
+    const tenant = this.tenant(ctx.principal.tenant ?? 'default');
+    this.checkModel(tenant, call.model);
+    const sessionId = this.sessionId(call, ctx);
+    const key = `${tenant.name}/${sessionId}`;
+    const killedReason = this.killed.get(key);
+    if (killedReason)
+      throw new GatewayError(
+        'ESTATE',
+        `session "${sessionId}" was ${killedReason}; its calls are refused — use another session (x-aos-session) to start over`,
+        409,
+        null,
+        { session: sessionId },
+      );
+    const hash = requestHash(call);
+    const estTokens = estimate(call);
+    if (tenant.used === null) tenant.used = await this.journal.tenantUsage(tenant.name);
+    this.checkTenantBudget(tenant, estTokens);
+    if (this.stats.waiting >= this.cfg.max_queued) {
+      this.stats.refused++;
+      throw this.tooBusy(call.model, `${this.stats.waiting} calls are already waiting (gateway.max_queued)`);
+    }
+    const t0 = performance.now();
+    this.stats.waiting++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.stats.waiting--;
+    };
+    try {
+      await this.acquireTenant(tenant, ctx.signal);
+      try {
+        let session = await this.session(key, tenant, sessionId, call, ctx);
+        this.checkSessionBudget(session, estTokens);
+        session.replay ||= ctx.replay === true || this.cfg.replay;
+        const occurrence = session.seen.get(hash) ?? 0;
+        session.seen.set(hash, occurrence + 1);
+        const replay = session.replay
+          ? await this.journal.lookup(tenant.name, sessionId, hash, occurrence)
+          : null;
+        const cache = replay ? null : session.cache.observe(call.chat);
+        session.reservedTokens += estTokens;
+        tenant.reservedTokens += estTokens;
+        try {
+          const outcome = await this.enqueue(session, call, hash, replay, ctx, t0, release, (s) => {
+            session = s;
+          });
+          const queuedMs = Math.max(0, performance.now() - t0 - outcome.ms);
+          return {
+            response: outcome.response,
+            replayed: outcome.replayed,
+            pid: session.pid,
+            session: sessionId,
+            cache,
+            queuedMs,
+          };
+        } finally {
+          session.reservedTokens -= estTokens;
+          tenant.reservedTokens -= estTokens;
+        }
+      } finally {
+        this.releaseTenant(tenant);
+      }
+    } finally {
+      release();
+    }
+  }
+
+  private enqueue(
+    first: Session,
+    call: GatewayCall,
+    hash: string,
+    replay: ChatResponse | null,
+    ctx: CallContext,
+    t0: number,
+    leftQueue: () => void,
+    moved: (s: Session) => void,
+  ): Promise<CallOutcome> {
+    return new Promise<CallOutcome>((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      const job: Job = {
+        call,
+        hash,
+        replay,
+        ...(ctx.onEvent
+          ? {
+              onEvent: (ev: StreamEvent) => {
+                leftQueue();
+                ctx.onEvent?.(ev);
+              },
+            }
+          : {}),
+        withdrawn: null,
+        picked: false,
+        resolve: (o) => {
+          if (timer) clearTimeout(timer);
+          leftQueue();
+          resolve(o);
+        },
+        reject: (e) => {
+          if (timer) clearTimeout(timer);
+          leftQueue();
+          reject(e);
+        },
+      };
+      const place = async () => {
+        let s = first;
+        for (let attempt = 0; !this.queues.push(s.pid, job); attempt++) {
+          // The process is exiting (idle): the session continues in a new one.
+          if (attempt > 2) throw new KernelError('ESTATE', `session ${s.id}: its process keeps exiting`);
+          this.forgetSession(s);
+          s = await this.session(s.key, s.tenantState, s.id, call, ctx);
+          moved(s);
+        }
+        const pid = s.pid;
+        timer = setTimeout(() => this.withdraw(pid, job, call.model, t0), this.cfg.queue_timeout_ms);
+        timer.unref();
+        ctx.signal?.addEventListener(
+          'abort',
+          () => {
+            if (!job.picked) this.withdrawJob(pid, job, new KernelError('EABORTED', 'the caller went away'));
+          },
+          { once: true },
+        );
+      };
+      place().catch(reject);
+    });
+  }
+
+  /** Queue time is bounded: a call still waiting for its slot is withdrawn and answered 429 + Retry-After. */
+  private withdraw(pid: number, job: Job, model: string, t0: number): void {
+    const sched = this.kernel.cpu.scheduler;
+    const waitingForSlot = !job.picked || sched.stateOf(pid) === 'ready';
+    if (!waitingForSlot) return; // it has its slot: the model is answering
+    this.stats.queueTimeouts++;
+    const err = this.tooBusy(
+      model,
+      `the call waited ${Math.round(performance.now() - t0)} ms for a model slot and rate-limit tokens (gateway.queue_timeout_ms ${this.cfg.queue_timeout_ms})`,
+    );
+    this.withdrawJob(pid, job, err);
+  }
+
+  private withdrawJob(pid: number, job: Job, err: KernelError): void {
+    job.withdrawn = err;
+    if (job.picked) this.kernel.cpu.cancel(pid);
+    else job.reject(err);
+  }
+
+  /** 429 with a Retry-After computed from the kernel's own buckets and queue, not a guess. */
+  private tooBusy(model: string, why: string): GatewayError {
+    const retryAfterMs = this.retryAfterMs(model);
+    return new GatewayError(
+      'ERATELIMIT',
+      `${why}; retry after ${Math.ceil(retryAfterMs / 1000)} s`,
+      429,
+      retryAfterMs,
+      { model },
+    );
+  }
+
+  retryAfterMs(model: string): number {
+    const sched = this.kernel.cpu.scheduler;
+    const now = Date.now();
+    const wake = sched.nextWakeAt(now);
+    let provider = 'simulated';
+    try {
+      provider = this.kernel.models.describe(model).provider;
+    } catch {
+      // an unknown model never reaches here; keep the default
+    }
+    const stats = sched.stats(now);
+    const queued = stats.runQueueByModel[model] ?? stats.runQueue;
+    const slots = stats.slots[model]?.total ?? 1;
+    const rpm = this.kernel.config.scheduler.rate_limits[provider]?.rpm;
+    // Everyone ahead must be admitted first: at the provider's rate, or at the slots' pace.
+    const drain = rpm ? (queued * 60_000) / rpm : (queued * Math.max(this.latencyEwmaMs, 100)) / slots;
+    return Math.max(1_000, Math.ceil(Math.max(wake === null ? 0 : wake - now, drain)));
+  }
+
+  // ── sessions ──────────────────────────────────────────────────────────────────────────────────────
+
+  private sessionId(call: GatewayCall, ctx: CallContext): string {
+    const from = new Set(this.cfg.session_from);
+    const explicit =
+      ctx.sessionHeader ||
+      (from.has('prompt_cache_key') ? call.hints.promptCacheKey : undefined) ||
+      (from.has('user') ? call.hints.user : undefined) ||
+      (from.has('metadata.user_id') ? call.hints.metadataUserId : undefined);
+    if (explicit) {
+      if (explicit.length > 200 || /[\u0000-\u001f]/.test(explicit))
+        throw new GatewayError('EINVAL', 'the session id must be at most 200 printable characters', 400);
+      return explicit;
+    }
+    // One process per key + conversation: the start of a conversation does not change while it grows.
+    const head = call.chat.messages.slice(0, GATEWAY_PREFIX_MESSAGES).map((m) => [m.role, m.content]);
+    return `auto-${sha256Hex(canonicalJson({ key: ctx.principal.id, head })).slice(0, 16)}`;
+  }
+
+  private async session(
+    key: string,
+    tenant: TenantState,
+    id: string,
+    call: GatewayCall,
+    ctx: CallContext,
+  ): Promise<Session> {
+    const live = this.sessions.get(key);
+    if (live && this.kernel.control(live.pid)) return live;
+    if (live) this.forgetSession(live);
+    let pending = this.spawning.get(key);
+    if (!pending) {
+      pending = this.spawn(key, tenant, id, call, ctx).finally(() => this.spawning.delete(key));
+      this.spawning.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async spawn(
+    key: string,
+    tenant: TenantState,
+    id: string,
+    call: GatewayCall,
+    ctx: CallContext,
+  ): Promise<Session> {
+    const sb = this.cfg.session_budget;
+    const suspend = this.cfg.on_budget === 'suspend';
+    const pid = await this.kernel.spawn({
+      name: `gw:${tenant.name}:${id}`.slice(0, 128),
+      task: `gateway session "${id}" of tenant ${tenant.name} (${call.dialect})`,
+      program: 'gateway',
+      model: call.model,
+      priority: ctx.priority ?? tenant.cfg?.priority ?? this.cfg.priority,
+      policy: { tenant: tenant.name, gateway: { session: id, key: ctx.principal.id } },
+      // In suspend mode the kernel's own between-step budget check parks the session (visible, resumable);
+      // in error mode the gateway refuses before the call (./gateway.ts checkSessionBudget).
+      budgets: suspend
+        ? {
+            ...(sb.max_tokens ? { maxTokens: sb.max_tokens } : {}),
+            ...(sb.max_cost_usd ? { maxCostUsd: sb.max_cost_usd } : {}),
+          }
+        : {},
+      args: { tenant: tenant.name, session: id },
+    });
+    const s: Session = {
+      key,
+      tenant: tenant.name,
+      id,
+      pid,
+      cache: new SessionCache(call.dialect === 'anthropic' ? 'anthropic' : 'openai'),
+      seen: new Map(),
+      replay: false,
+      reservedTokens: 0,
+      tenantState: tenant,
+    };
+    this.sessions.set(key, s);
+    this.byPid.set(pid, s);
+    log.debug(`session ${key} → pid ${pid}`);
+    return s;
+  }
+
+  private forgetSession(s: Session): void {
+    if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
+  }
+
+  /** Live sessions of a tenant (all when null), for the API and the dashboard. */
+  listSessions(
+    tenant: string | null,
+  ): Array<{ tenant: string; session: string; pid: number; cache: SessionCache['tally']; queued: number }> {
+    return [...this.sessions.values()]
+      .filter((s) => tenant === null || s.tenant === tenant)
+      .map((s) => ({
+        tenant: s.tenant,
+        session: s.id,
+        pid: s.pid,
+        cache: { ...s.cache.tally },
+        queued: this.queues.depth(s.pid),
+      }));
+  }
+
+  sessionOf(pid: number): { tenant: string; session: string } | null {
+    const s = this.byPid.get(pid);
+    return s ? { tenant: s.tenant, session: s.id } : null;
+  }
+
+  // ── tenants, quotas, budgets ──────────────────────────────────────────────────────────────────────
+
+  private tenant(name: string): TenantState {
+    let t = this.tenants.get(name);
+    if (!t) {
+      t = { name, cfg: this.cfg.tenants[name], used: null, reservedTokens: 0, inFlight: 0, waiters: [] };
+      this.tenants.set(name, t);
+    }
+    return t;
+  }
+
+  private checkModel(t: TenantState, model: string): void {
+    const allowed = t.cfg?.models ?? [];
+    if (allowed.length && !allowed.includes(model))
+      throw new GatewayError(
+        'EPERM',
+        `tenant ${t.name} may not use model "${model}"; allowed: ${allowed.join(', ')} (gateway.tenants.${t.name}.models)`,
+        403,
+      );
+    try {
+      this.kernel.models.describe(model);
+    } catch {
+      throw new GatewayError(
+        'ENOTFOUND',
+        `The model \`${model}\` does not exist or is not configured; GET /v1/models lists them (llms.models in config.yaml)`,
+        404,
+        null,
+        { param: 'model' },
+      );
+    }
+  }
+
+  private checkTenantBudget(t: TenantState, est: number): void {
+    const c = t.cfg;
+    const u = t.used!;
+    if (!c) return;
+    if (c.max_tokens !== undefined && u.tokens + t.reservedTokens + est > c.max_tokens)
+      throw quota(
+        `tenant ${t.name} token quota: ${u.tokens} used + ${t.reservedTokens} reserved + ${est} for this call > ${c.max_tokens} (gateway.tenants.${t.name}.max_tokens)`,
+      );
+    if (c.max_cost_usd !== undefined && u.costUsd >= c.max_cost_usd)
+      throw quota(
+        `tenant ${t.name} cost quota exhausted: $${u.costUsd.toFixed(4)} of $${c.max_cost_usd} (gateway.tenants.${t.name}.max_cost_usd)`,
+      );
+    if (c.max_calls !== undefined && u.calls >= c.max_calls)
+      throw quota(
+        `tenant ${t.name} call quota exhausted: ${u.calls} of ${c.max_calls} calls (gateway.tenants.${t.name}.max_calls)`,
+      );
+  }
+
+  private checkSessionBudget(s: Session, est: number): void {
+    if (this.cfg.on_budget === 'suspend') return; // the kernel parks the process between steps instead
+    const b = this.cfg.session_budget;
+    const pc = this.kernel.control(s.pid);
+    if (!pc) return;
+    const u = pc.pcb.usage;
+    const tokens = u.tokensIn + u.tokensOut;
+    if (b.max_tokens !== undefined && tokens + s.reservedTokens + est > b.max_tokens)
+      throw quota(
+        `session "${s.id}" (pid ${s.pid}) token budget: ${tokens} used + ${s.reservedTokens} reserved + ${est} for this call > ${b.max_tokens} (gateway.session_budget.max_tokens)`,
+      );
+    if (b.max_cost_usd !== undefined && u.cost >= b.max_cost_usd)
+      throw quota(
+        `session "${s.id}" (pid ${s.pid}) cost budget exhausted: $${u.cost.toFixed(4)} of $${b.max_cost_usd}`,
+      );
+    if (b.max_calls !== undefined && u.apiCalls >= b.max_calls)
+      throw quota(
+        `session "${s.id}" (pid ${s.pid}) call budget exhausted: ${u.apiCalls} of ${b.max_calls} calls (gateway.session_budget.max_calls)`,
+      );
+  }
+
+  private async acquireTenant(t: TenantState, signal?: AbortSignal): Promise<void> {
+    const cap = t.cfg?.max_concurrency;
+    if (!cap || t.inFlight < cap) {
+      t.inFlight++;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        t.waiters = t.waiters.filter((w) => w !== go);
+        this.stats.queueTimeouts++;
+        reject(
+          this.tooBusy(
+            '',
+            `tenant ${t.name} has ${cap} calls in flight (gateway.tenants.${t.name}.max_concurrency)`,
+          ),
+        );
+      }, this.cfg.queue_timeout_ms);
+      timer.unref();
+      const go = () => {
+        clearTimeout(timer);
+        t.inFlight++;
+        resolve();
+      };
+      t.waiters.push(go);
+      signal?.addEventListener('abort', () => {
+        t.waiters = t.waiters.filter((w) => w !== go);
+        clearTimeout(timer);
+        reject(new KernelError('EABORTED', 'the caller went away'));
+      });
+    });
+  }
+
+  private releaseTenant(t: TenantState): void {
+    t.inFlight--;
+    t.waiters.shift()?.();
+  }
+
+  // ── after the answer (inside the session's step, before it commits) ──────────────────────────────
+
+  private async settle(pid: number, job: Job, outcome: CallOutcome | null, err: unknown): Promise<void> {
+    const s = this.byPid.get(pid);
+    const tenant = s ? this.tenants.get(s.tenant) : undefined;
+    const r = outcome?.response ?? null;
+    if (outcome?.replayed) this.stats.replayed++;
+    else if (r) this.stats.calls++;
+    else this.stats.errors++;
+    if (r && !outcome?.replayed) {
+      this.latencyEwmaMs =
+        this.latencyEwmaMs === 0 ? outcome!.ms : 0.9 * this.latencyEwmaMs + 0.1 * outcome!.ms;
+      if (tenant?.used) {
+        tenant.used.tokens += r.usage.input + r.usage.output;
+        tenant.used.costUsd += r.costUsd;
+        tenant.used.calls += 1;
+      }
+    }
+    if (!s) return;
+    const kerr = err ? KernelError.wrap(err, 'EPROVIDER', 'gateway call') : null;
+    await this.journal
+      .append({
+        tenant: s.tenant,
+        session: s.id,
+        pid,
+        requestHash: job.hash,
+        dialect: job.call.dialect,
+        model: job.call.model,
+        response: r,
+        error: kerr ? { code: kerr.code, message: kerr.message } : null,
+        usage: r?.usage ?? null,
+        costUsd: outcome?.replayed ? 0 : (r?.costUsd ?? 0),
+        latencyMs: outcome?.ms ?? 0,
+        replayed: outcome?.replayed ?? false,
+        cache: s.cache.tally.lastBreak ? { lastBreak: s.cache.tally.lastBreak } : null,
+      })
+      .catch((e) => log.warn(`journal write for pid ${pid} failed: ${String(e)}`));
+  }
+}
+
+function quota(message: string): GatewayError {
+  return new GatewayError('EQUOTA', message, 429, null, { shouldRetry: false });
+}
+
+/** Upper bound of a call's tokens (prompt as counted + the output it may produce), for reservations. */
+function estimate(call: GatewayCall): number {
+  // ≈3 characters per token is an upper bound for the tokenizers in use (the scheduler uses the same rule).
+  let chars = 0;
+  for (const m of call.chat.messages)
+    chars += m.content.length + 16 + (m.toolCalls ? JSON.stringify(m.toolCalls).length : 0);
+  if (call.chat.tools) chars += JSON.stringify(call.chat.tools).length;
+  return Math.ceil(chars / 3) + (call.chat.maxOutputTokens ?? 1024);
+}

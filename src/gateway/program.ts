@@ -1,0 +1,222 @@
+/**
+ * Program `gateway`: a session is a process whose calls are its steps. Each step takes the next call
+ * queued for this pid by the HTTP side (./gateway.ts), makes it through the syscall gate (`llm.chat`: the
+ * scheduler's slot and rate tokens, accounting, audit, hooks, preemption points) and hands the answer back;
+ * the runner then commits the step (step log + usage + audit) like any other process's. So suspend,
+ * kill, budgets and priority apply to an unmodified agent exactly as to a native one: a suspended session's
+ * next call parks at the gate's preemption point, a killed one unwinds and its callers get a clear error.
+ * A session idle for config.gateway.session_idle_ms exits (the next call respawns it).
+ */
+import { KernelError } from '../errors.js';
+import { type AgentProgram, continueWith, done, type StepRecord } from '../kernel/program.js';
+import type { ChatResponse, StreamEvent } from '../llm/model.js';
+import type { GatewayCall } from './call.js';
+
+export interface GatewayState {
+  tenant: string;
+  session: string;
+  calls: number;
+  replayed: number;
+  errors: number;
+}
+
+export interface CallOutcome {
+  response: ChatResponse;
+  replayed: boolean;
+  /** Time from the step picking the call up to the answer (the gate, the queue for a slot and the model). */
+  ms: number;
+}
+
+/** One call waiting for its session's process. */
+export interface Job {
+  call: GatewayCall;
+  hash: string;
+  /** A journaled answer found before queueing: served as a step without a model call. */
+  replay: ChatResponse | null;
+  /** Streaming callers get the deltas as they arrive. */
+  onEvent?: (ev: StreamEvent) => void;
+  /** Set by the gateway when the call waited too long for a slot and was withdrawn from the run queue. */
+  withdrawn: KernelError | null;
+  picked: boolean;
+  resolve(o: CallOutcome): void;
+  reject(err: unknown): void;
+}
+
+interface Queue {
+  jobs: Job[];
+  wake: (() => void) | null;
+  /** The process decided to exit (idle): new calls must go to a new process. */
+  closed: boolean;
+  current: Job | null;
+}
+
+/** What the program needs from the gateway (kept narrow so the program holds no HTTP or storage state). */
+export interface SessionHost {
+  idleMs(): number;
+  /** Points the process at the call's model before it enters the gate (one session may switch models). */
+  useModel(pid: number, model: string): void;
+  /** Marks the process idle (waiting on its next call) or busy again, for `aos ps`. */
+  idle(pid: number, idle: boolean): void;
+  /** After the step's answer went out: journal it (awaited before the step commits, off the caller's path). */
+  settle(pid: number, job: Job, outcome: CallOutcome | null, err: unknown): Promise<void>;
+}
+
+export class SessionQueues {
+  private readonly queues = new Map<number, Queue>();
+
+  private q(pid: number): Queue {
+    let q = this.queues.get(pid);
+    if (!q) {
+      q = { jobs: [], wake: null, closed: false, current: null };
+      this.queues.set(pid, q);
+    }
+    return q;
+  }
+
+  /** False when the process is exiting: the caller must use (spawn) another one. */
+  push(pid: number, job: Job): boolean {
+    const q = this.q(pid);
+    if (q.closed) return false;
+    q.jobs.push(job);
+    const w = q.wake;
+    q.wake = null;
+    w?.();
+    return true;
+  }
+
+  depth(pid: number): number {
+    const q = this.queues.get(pid);
+    return q ? q.jobs.length + (q.current ? 1 : 0) : 0;
+  }
+
+  current(pid: number): Job | null {
+    return this.queues.get(pid)?.current ?? null;
+  }
+
+  /** The next call, or null once the session has been idle for `idleMs` (the queue is then closed). */
+  async next(
+    pid: number,
+    signal: AbortSignal,
+    idleMs: number,
+    onIdle: (idle: boolean) => void,
+  ): Promise<Job | null> {
+    const q = this.q(pid);
+    if (!q.jobs.length) {
+      onIdle(true);
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => finish(), idleMs);
+          t.unref();
+          const onAbort = () => finish(new KernelError('EABORTED', 'gateway session aborted'));
+          const finish = (err?: KernelError) => {
+            clearTimeout(t);
+            signal.removeEventListener('abort', onAbort);
+            if (q.wake === wake) q.wake = null;
+            if (err) reject(err);
+            else resolve();
+          };
+          const wake = () => finish();
+          if (signal.aborted) return onAbort();
+          signal.addEventListener('abort', onAbort, { once: true });
+          q.wake = wake;
+        });
+      } finally {
+        onIdle(false);
+      }
+    }
+    const job = q.jobs.shift() ?? null;
+    if (!job) q.closed = true; // idle: whatever arrives from now on goes to a fresh process
+    q.current = job;
+    return job;
+  }
+
+  done(pid: number): void {
+    const q = this.queues.get(pid);
+    if (q) q.current = null;
+  }
+
+  /** The process is gone: fail what it will never answer, with the reason. */
+  drop(pid: number, err: KernelError): void {
+    const q = this.queues.get(pid);
+    if (!q) return;
+    this.queues.delete(pid);
+    q.closed = true;
+    for (const j of [...(q.current ? [q.current] : []), ...q.jobs.splice(0)]) j.reject(err);
+    q.current = null;
+  }
+}
+
+function recordOf(job: Job, o: CallOutcome | null, err: unknown): StepRecord {
+  const r = o?.response;
+  const calls = r?.toolCalls.map((tc) => ({ id: tc.id, name: tc.name, arguments: tc.arguments })) ?? [];
+  return {
+    kind: o ? (o.replayed ? 'gateway.replay' : 'gateway.call') : 'gateway.error',
+    dialect: job.call.dialect,
+    model: job.call.model,
+    requestHash: job.hash,
+    messages: job.call.chat.messages.length,
+    stream: job.call.stream,
+    ...(r
+      ? { text: r.content.slice(0, 2000), finish: r.finishReason, usage: r.usage, costUsd: r.costUsd }
+      : {}),
+    ...(calls.length ? { toolCalls: calls } : {}),
+    ...(o ? { replayed: o.replayed, ms: Math.round(o.ms * 100) / 100 } : {}),
+    ...(err ? { error: KernelError.wrap(err, 'EPROVIDER', 'gateway call').toJSON() } : {}),
+  };
+}
+
+/** A kill or shutdown unwinding the step: not the call's own failure, so it must propagate to the runner. */
+function isUnwind(err: unknown, job: Job): boolean {
+  if (job.withdrawn) return false;
+  if (err instanceof KernelError) return err.code === 'EABORTED';
+  return err instanceof Error && err.constructor.name === 'KilledSignal';
+}
+
+export function gatewayProgram(queues: SessionQueues, host: SessionHost): AgentProgram<GatewayState> {
+  return {
+    name: 'gateway',
+    init({ args }) {
+      const a = (args ?? {}) as { tenant?: string; session?: string };
+      if (!a.session) throw new KernelError('EINVAL', 'a gateway process needs args.session');
+      return { tenant: a.tenant ?? 'default', session: a.session, calls: 0, replayed: 0, errors: 0 };
+    },
+    async step(state, sys) {
+      const job = await queues.next(sys.pid, sys.signal, host.idleMs(), (idle) => host.idle(sys.pid, idle));
+      if (!job)
+        return done(state, { calls: state.calls, replayed: state.replayed }, { kind: 'gateway.idle' });
+      job.picked = true;
+      const t0 = performance.now();
+      let outcome: CallOutcome | null = null;
+      let failure: unknown = null;
+      try {
+        if (job.replay) {
+          outcome = { response: job.replay, replayed: true, ms: performance.now() - t0 };
+        } else {
+          host.useModel(sys.pid, job.call.model);
+          const response = await sys.call('llm.chat', {
+            ...job.call.chat,
+            ...(job.onEvent ? { stream: true } : {}),
+          } as never);
+          outcome = { response, replayed: false, ms: performance.now() - t0 };
+        }
+        job.resolve(outcome);
+      } catch (err) {
+        failure = job.withdrawn ?? err;
+        job.reject(failure);
+        if (isUnwind(err, job)) {
+          queues.done(sys.pid);
+          throw err;
+        }
+      }
+      queues.done(sys.pid);
+      await host.settle(sys.pid, job, outcome, failure);
+      const next: GatewayState = {
+        ...state,
+        calls: state.calls + (outcome && !outcome.replayed ? 1 : 0),
+        replayed: state.replayed + (outcome?.replayed ? 1 : 0),
+        errors: state.errors + (outcome ? 0 : 1),
+      };
+      return continueWith(next, recordOf(job, outcome, failure));
+    },
+  };
+}

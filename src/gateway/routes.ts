@@ -1,0 +1,390 @@
+/**
+ * The gateway's HTTP face, mounted on the kernel's Fastify server (src/api/server.ts): POST
+ * /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic), GET /v1/models, POST /v1/embeddings, and
+ * GET /api/v1/gateway/sessions. Keys are the kernel's API tokens, presented the way each SDK sends them
+ * (`Authorization: Bearer` or `x-api-key`); a caller never needs, and never sees, a provider key. Errors use
+ * each vendor's own shape and status, with Retry-After / retry-after-ms on 429 and `x-should-retry: false`
+ * where retrying cannot help (exhausted quota), so the SDKs' built-in retry does the right thing.
+ */
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { type Principal, presentedToken, roleAllows, type TokenStore } from '../api/auth.js';
+import { HttpError, httpStatus } from '../api/errors.js';
+import { type AnyRoute, route } from '../api/route.js';
+import { KernelError } from '../errors.js';
+import type { Kernel } from '../kernel/kernel.js';
+import { findModel } from '../llm/catalog.js';
+import { LLMProviderFactory } from '../llm/factory.js';
+import type { ChatResponse, StreamEvent } from '../llm/model.js';
+import { countTokens } from '../llm/tokenizer.js';
+import { GATEWAY_BODY_LIMIT_BYTES } from '../param.js';
+import { logger } from '../util/log.js';
+import {
+  AnthropicEventer,
+  anthropicError,
+  anthropicMessage,
+  parseAnthropicMessages,
+} from './anthropic-wire.js';
+import type { Dialect, GatewayCall } from './call.js';
+import { type CallResult, type Gateway, GatewayError } from './gateway.js';
+import {
+  float32Base64,
+  OpenAiChunker,
+  openAiCompletion,
+  openAiEmbeddingsInput,
+  openAiError,
+  parseOpenAiChat,
+} from './openai-wire.js';
+
+const log = logger('gateway');
+type Loose = Record<string, unknown>;
+
+function newId(prefix: string): string {
+  return `${prefix}${randomBytes(12).toString('base64url')}`;
+}
+
+/** Status, body and headers of an error in the caller's dialect. */
+function wireError(
+  err: unknown,
+  dialect: Dialect,
+): { status: number; body: Loose; headers: Record<string, string> } {
+  let status: number;
+  let code: string;
+  let message: string;
+  let param: string | null = null;
+  let retryAfterMs: number | null = null;
+  let shouldRetry: boolean | null = null;
+  if (err instanceof GatewayError) {
+    status = err.status;
+    code = err.code;
+    message = err.message;
+    retryAfterMs = err.retryAfterMs;
+    if (err.details.shouldRetry === false) shouldRetry = false;
+    if (typeof err.details.param === 'string') param = err.details.param;
+  } else if (err instanceof HttpError) {
+    status = err.status;
+    code = err.code;
+    message = err.message;
+  } else if (err instanceof KernelError) {
+    status = err.code === 'EUNSUPPORTED' ? 400 : err.code === 'EPROVIDER' ? 502 : httpStatus(err.code);
+    code = err.code;
+    message = err.message;
+    if (typeof err.details.param === 'string') param = err.details.param;
+    if (err.code === 'EQUOTA') shouldRetry = false;
+    const ra = err.details.retryAfterMs;
+    if (typeof ra === 'number') retryAfterMs = ra;
+  } else {
+    const fe = err as { statusCode?: number; message?: string };
+    if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+      status = fe.statusCode;
+      code = 'EINVAL';
+      message = fe.message ?? 'bad request';
+    } else {
+      status = 500;
+      code = 'EINTERNAL';
+      message = 'internal error; the kernel log has the cause';
+      log.error(`gateway call failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
+  }
+  const headers: Record<string, string> = {};
+  if (retryAfterMs !== null) {
+    headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+    headers['retry-after-ms'] = String(Math.ceil(retryAfterMs));
+  }
+  if (shouldRetry === false) headers['x-should-retry'] = 'false';
+  const body =
+    dialect === 'anthropic' ? anthropicError(status, message) : openAiError(status, code, message, param);
+  return { status, body, headers };
+}
+
+function sendError(reply: FastifyReply, err: unknown, dialect: Dialect): FastifyReply {
+  const { status, body, headers } = wireError(err, dialect);
+  for (const [k, v] of Object.entries(headers)) reply.header(k, v);
+  return reply.code(status).type('application/json').send(body);
+}
+
+async function principalOf(
+  tokens: TokenStore,
+  req: FastifyRequest,
+  need: 'viewer' | 'operator',
+): Promise<Principal> {
+  const headers = req.headers as Record<string, unknown>;
+  const apiKey = typeof headers['x-api-key'] === 'string' ? (headers['x-api-key'] as string) : null;
+  const token = apiKey ?? presentedToken(headers, undefined, false);
+  if (!token)
+    throw new HttpError(
+      401,
+      'EAUTH',
+      'no API key: send a kernel token as "Authorization: Bearer <token>" (OpenAI SDKs) or "x-api-key: <token>" (Anthropic SDKs); create one with POST /api/v1/tokens',
+    );
+  const p = await tokens.verify(token);
+  if (!p)
+    throw new HttpError(401, 'EAUTH', 'Incorrect API key provided: the kernel token is unknown or revoked');
+  if (!roleAllows(p.role, need))
+    throw new HttpError(
+      403,
+      'EPERM',
+      `calling models needs role ${need}; token "${p.name}" has role ${p.role}`,
+    );
+  return p;
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' && v ? v : undefined;
+}
+
+function resultHeaders(r: CallResult, requestId: string): Record<string, string> {
+  const h: Record<string, string> = {
+    'x-aos-pid': String(r.pid),
+    'x-aos-session': encodeURIComponent(r.session),
+    'x-aos-replayed': r.replayed ? '1' : '0',
+    'x-request-id': requestId,
+    'request-id': requestId,
+  };
+  if (r.cache) {
+    h['x-aos-cache-predicted'] = String(r.cache.predictedCached);
+    if (r.cache.break)
+      h['x-aos-cache-break'] = `message=${r.cache.break.message}; byte=${r.cache.break.byte}`;
+  }
+  return h;
+}
+
+/** Runs one chat call in either dialect, streaming or not. */
+async function chat(
+  gw: Gateway,
+  tokens: TokenStore,
+  dialect: Dialect,
+  req: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
+  let call: GatewayCall;
+  let principal: Principal;
+  try {
+    principal = await principalOf(tokens, req, 'operator');
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new KernelError('EINVAL', 'the request body must be a JSON object');
+    call = dialect === 'openai' ? parseOpenAiChat(body as Loose) : parseAnthropicMessages(body as Loose);
+  } catch (err) {
+    return sendError(reply, err, dialect);
+  }
+  const requestId = newId('req_');
+  const created = Math.floor(Date.now() / 1000);
+  const id = dialect === 'openai' ? newId('chatcmpl-') : newId('msg_');
+  const ac = new AbortController();
+  reply.raw.on('close', () => {
+    if (!reply.raw.writableFinished) ac.abort();
+  });
+  const prio = header(req, 'x-aos-priority');
+  const ctxBase = {
+    principal: {
+      id: principal.id,
+      name: principal.name,
+      role: principal.role,
+      tenant: principal.tenant ?? null,
+    },
+    sessionHeader: header(req, 'x-aos-session'),
+    replay: header(req, 'x-aos-replay') === '1',
+    ...(prio !== undefined && /^\d{1,2}$/.test(prio) ? { priority: Number(prio) } : {}),
+    signal: ac.signal,
+  };
+
+  if (!call.stream) {
+    try {
+      const r = await gw.call(call, ctxBase);
+      for (const [k, v] of Object.entries(resultHeaders(r, requestId))) reply.header(k, v);
+      return dialect === 'openai'
+        ? openAiCompletion(r.response, id, call.model, created)
+        : anthropicMessage(r.response, id, call.model);
+    } catch (err) {
+      return sendError(reply, err, dialect);
+    }
+  }
+
+  // Streaming: headers go out with the first event, so errors before it are ordinary JSON errors.
+  const raw = reply.raw;
+  const oa = new OpenAiChunker(id, call.model, created, call.includeUsage);
+  let est = 0;
+  if (dialect === 'anthropic') for (const m of call.chat.messages) est += countTokens(m.content);
+  const an = new AnthropicEventer(id, call.model, est);
+  const emitted = { text: false, tools: false };
+  let open = false;
+  const openStream = (extra: Record<string, string> = {}) => {
+    if (open) return;
+    open = true;
+    reply.hijack();
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-request-id': requestId,
+      'request-id': requestId,
+      ...extra,
+    });
+  };
+  const writeOpenAi = (chunks: Loose[]) => {
+    for (const c of chunks) raw.write(`data: ${JSON.stringify(c)}\n\n`);
+  };
+  const writeAnthropic = (events: Array<{ event: string; data: Loose }>) => {
+    for (const e of events) raw.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+  };
+  const onEvent = (ev: StreamEvent) => {
+    if (ac.signal.aborted) return;
+    openStream();
+    if (ev.type === 'text' && ev.delta) emitted.text = true;
+    if (ev.type === 'tool_call') emitted.tools = true;
+    if (dialect === 'openai') writeOpenAi(oa.event(ev));
+    else writeAnthropic(an.event(ev));
+  };
+  let result: CallResult;
+  try {
+    result = await gw.call(call, { ...ctxBase, onEvent });
+  } catch (err) {
+    if (!open) return sendError(reply, err, dialect);
+    const { body } = wireError(err, dialect);
+    if (dialect === 'openai') raw.write(`data: ${JSON.stringify(body)}\n\n`);
+    else raw.write(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
+    raw.end();
+    return reply;
+  }
+  openStream(resultHeaders(result, requestId));
+  const r: ChatResponse = result.response;
+  if (dialect === 'openai') {
+    writeOpenAi(oa.finish(r, emitted));
+    raw.write('data: [DONE]\n\n');
+  } else writeAnthropic(an.finish(r, emitted));
+  raw.end();
+  return reply;
+}
+
+function modelList(k: Kernel): Loose {
+  const names = k.models.names();
+  const now = Math.floor(Date.now() / 1000);
+  const seen = new Set<string>();
+  const data: Loose[] = [];
+  const push = (id: string, of: string) => {
+    if (seen.has(id)) return;
+    seen.add(id);
+    let provider = 'unknown';
+    try {
+      provider = k.models.describe(of).provider;
+    } catch {
+      // listed by the resolver but not describable: still callable by name
+    }
+    // Both SDKs read this list: OpenAI's fields (object, owned_by, created) and Anthropic's (type, display_name, created_at).
+    data.push({
+      id,
+      object: 'model',
+      created: now,
+      owned_by: provider,
+      type: 'model',
+      display_name: id === of ? id : `${id} (alias of ${of})`,
+      created_at: new Date(now * 1000).toISOString(),
+    });
+  };
+  for (const n of names) {
+    push(n, n);
+    for (const a of findModel(n)?.aliases ?? []) push(a, n);
+  }
+  return {
+    object: 'list',
+    data,
+    has_more: false,
+    first_id: data[0]?.id ?? null,
+    last_id: data.at(-1)?.id ?? null,
+  };
+}
+
+async function embeddings(k: Kernel, body: Loose): Promise<Loose> {
+  const input = openAiEmbeddingsInput(body);
+  const entry = k.config.llms.models.find((m) => m.name === input.model);
+  const provider =
+    entry?.provider ??
+    findModel(input.model)?.provider ??
+    (input.model.startsWith('sim-') ? 'simulated' : null);
+  if (!provider)
+    throw new GatewayError(
+      'ENOTFOUND',
+      `The model \`${input.model}\` does not exist or is not configured for embeddings`,
+      404,
+      null,
+      {
+        param: 'model',
+      },
+    );
+  const factory = LLMProviderFactory.fromConfig(k.config).factory;
+  const em = factory.embeddings({
+    provider,
+    model: input.model,
+    ...(entry?.api_key ? { api_key: entry.api_key } : {}),
+    ...(entry?.base_url ? { base_url: entry.base_url } : {}),
+    ...(input.dimensions ? { dimensions: input.dimensions } : {}),
+  });
+  const vectors = await em.embed(input.texts);
+  const tokens = input.texts.reduce((s, t) => s + countTokens(t), 0);
+  return {
+    object: 'list',
+    model: input.model,
+    data: vectors.map((v, index) => ({
+      object: 'embedding',
+      index,
+      embedding: input.base64 ? float32Base64(v) : v,
+    })),
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  };
+}
+
+/** Registers the wire endpoints on `app` (they speak the vendors' shapes, so they are not kernel routes). */
+export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, tokens: TokenStore): void {
+  const opts = { bodyLimit: GATEWAY_BODY_LIMIT_BYTES };
+  app.post('/v1/chat/completions', opts, (req, reply) => chat(gw, tokens, 'openai', req, reply));
+  app.post('/v1/messages', opts, (req, reply) => chat(gw, tokens, 'anthropic', req, reply));
+  app.get('/v1/models', async (req, reply) => {
+    const dialect: Dialect = req.headers['anthropic-version'] ? 'anthropic' : 'openai';
+    try {
+      await principalOf(tokens, req, 'viewer');
+      return modelList(k);
+    } catch (err) {
+      return sendError(reply, err, dialect);
+    }
+  });
+  app.post('/v1/embeddings', opts, async (req, reply) => {
+    try {
+      await principalOf(tokens, req, 'operator');
+      return await embeddings(k, (req.body ?? {}) as Loose);
+    } catch (err) {
+      return sendError(reply, err, 'openai');
+    }
+  });
+}
+
+/** Kernel-API routes of the gateway (they take part in auth, validation and the OpenAPI document). */
+export function gatewayApiRoutes(gw: Gateway): AnyRoute[] {
+  return [
+    route({
+      method: 'GET',
+      path: '/api/v1/gateway/sessions',
+      access: 'viewer',
+      tenantScoped: true,
+      tag: 'gateway',
+      summary:
+        'Live gateway sessions (a tenant key sees its own), with their pid, queue and prefix-cache figures',
+      response: z.object({
+        items: z.array(z.record(z.string(), z.unknown())),
+        stats: z.record(z.string(), z.unknown()),
+      }),
+      async handler({ principal }) {
+        const tenant = principal.tenant ?? null;
+        const counts = await gw.journal.sessionCounts(tenant);
+        const items = gw.listSessions(tenant).map((s) => ({
+          ...s,
+          journal: counts.get(`${s.tenant}/${s.session}`) ?? { calls: 0, replayed: 0, errors: 0 },
+          cachedRatio: s.cache.input ? s.cache.predictedCached / s.cache.input : 0,
+        }));
+        return { items, stats: tenant ? {} : { ...gw.stats } };
+      },
+    }),
+  ];
+}

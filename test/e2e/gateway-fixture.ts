@@ -1,0 +1,98 @@
+/**
+ * A kernel with its HTTP server and the LLM simulator behind it, for the gateway's end-to-end tests: the
+ * kernel's configured models are the simulator's OpenAI and Anthropic dialects over loopback HTTP, so every
+ * call the gateway forwards is a real HTTP call the test can count at the simulator.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ApiServer, createServer } from '../../src/api/server.js';
+import type { AosConfigInput } from '../../src/config/schema.js';
+import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
+import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
+
+export interface GatewayFixture {
+  sim: SimulatorHandle;
+  kernel: Kernel;
+  server: ApiServer;
+  admin: string;
+  dir: string;
+  /** A new token (optionally a tenant's gateway key). */
+  token(o?: { role?: 'viewer' | 'operator' | 'admin'; tenant?: string }): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function gatewayFixture(
+  o: {
+    gateway?: AosConfigInput['gateway'];
+    scheduler?: AosConfigInput['scheduler'];
+    sim?: Parameters<typeof createSimulator>[0];
+  } = {},
+): Promise<GatewayFixture> {
+  const sim = await createSimulator(o.sim ?? {});
+  const dir = mkdtempSync(join(tmpdir(), 'aos-gw-'));
+  const kernel = await createKernel({
+    storage: 'memory://',
+    plugins: false,
+    config: {
+      data_dir: dir,
+      default_model: 'gpt-sim',
+      llms: {
+        models: [
+          {
+            name: 'gpt-sim',
+            provider: 'openai',
+            base_url: sim.urlFor('openai'),
+            api_key: 'sk-provider-secret',
+          },
+          {
+            name: 'claude-sim',
+            provider: 'anthropic',
+            base_url: sim.urlFor('anthropic'),
+            api_key: 'sk-ant-provider-secret',
+          },
+        ],
+      },
+      security: { sandbox: 'none', workspace: join(dir, 'workspace') },
+      server: { demo_agents: false },
+      ...(o.gateway ? { gateway: o.gateway } : {}),
+      ...(o.scheduler ? { scheduler: o.scheduler } : {}),
+    },
+  });
+  const server = await createServer(kernel, { host: '127.0.0.1', port: 0, dashboardDir: null });
+  const admin = readFileSync(server.adminTokenFile, 'utf8').trim();
+  let n = 0;
+  return {
+    sim,
+    kernel,
+    server,
+    admin,
+    dir,
+    async token(t = {}) {
+      const { token } = await server.tokens.create({
+        name: `test-${++n}`,
+        role: t.role ?? 'operator',
+        ...(t.tenant ? { tenant: t.tenant } : {}),
+      });
+      return token;
+    },
+    async close() {
+      await server.close();
+      await kernel.shutdown();
+      await sim.close();
+    },
+  };
+}
+
+export const calculatorTool = {
+  type: 'function' as const,
+  function: {
+    name: 'calculator',
+    description: 'Evaluates an arithmetic expression',
+    parameters: {
+      type: 'object',
+      properties: { expression: { type: 'string' } },
+      required: ['expression'],
+    },
+  },
+};
