@@ -40,7 +40,10 @@ describe('gateway: LangGraph.js agent', () => {
       model: 'gpt-sim',
       apiKey: key,
       maxRetries: 0,
-      configuration: { baseURL: `${f.server.url}/v1`, defaultHeaders: { 'x-aos-session': 'langgraph-run-1' } },
+      configuration: {
+        baseURL: `${f.server.url}/v1`,
+        defaultHeaders: { 'x-aos-session': 'langgraph-run-1' },
+      },
     });
     const agent = createReactAgent({ llm, tools: [calculator, readFile] });
     const dispatchesBefore = f.kernel.cpu.snapshot().dispatches;
@@ -81,7 +84,9 @@ describe('gateway: LangGraph.js agent', () => {
       env: { ...process.env, AOS_URL: f.server.url, AOS_TOKEN: key, NO_COLOR: '1', AOS_LOG: 'warn' },
       timeout: 60_000,
     });
-    const listed = JSON.parse(ps.stdout) as { items: Array<{ pid: number; program: string; stepNo: number }> };
+    const listed = JSON.parse(ps.stdout) as {
+      items: Array<{ pid: number; program: string; stepNo: number }>;
+    };
     expect(listed.items.map((p) => p.pid)).toEqual([pid]);
     expect(listed.items[0]!.program).toBe('gateway');
   }, 120_000);
