@@ -312,6 +312,13 @@ describe('api: system routes', () => {
     for (const m of r.body.items) expect(S.modelSchema.safeParse(m).success).toBe(true);
   });
 
+  it('lists gateway sessions (none yet: the gateway tests drive them)', async () => {
+    const g = await call('GET', '/api/v1/gateway/sessions', { token: tok.viewer });
+    expect(g.status).toBe(200);
+    expect(g.body).toHaveProperty('items');
+    expect(g.body).toHaveProperty('stats');
+  });
+
   it('shows the scheduler snapshot and the metrics summary', async () => {
     const s = await call('GET', '/api/v1/scheduler', { token: tok.viewer });
     expect(s.status).toBe(200);

@@ -12,6 +12,12 @@ const examples = readdirSync(join(root, 'examples'))
   .filter((f) => /^\d\d-.+\.mjs$/.test(f))
   .sort();
 
+/** What an example must print besides exiting 0, where the point of the example is checkable. */
+const MUST_PRINT: Record<string, RegExp[]> = {
+  // The gateway: an unmodified OpenAI-SDK agent is ONE kernel process whose model calls are its steps.
+  '12-gateway.mjs': [/program gateway, 2 steps, 2 model calls/, /audit: llm\.chat, llm\.chat/],
+};
+
 describe('examples', () => {
   it('there are numbered examples', () => {
     expect(examples.length).toBeGreaterThanOrEqual(4);
@@ -26,6 +32,7 @@ describe('examples', () => {
       });
       expect(r.status, `${file} failed:\n${r.stdout}\n${r.stderr}`).toBe(0);
       expect(r.stdout.trim().length).toBeGreaterThan(0);
+      for (const re of MUST_PRINT[file] ?? []) expect(r.stdout).toMatch(re);
     }, 120_000);
   }
 });
