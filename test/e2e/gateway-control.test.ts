@@ -37,6 +37,7 @@ describe('gateway: tenants, suspend, kill, budgets', () => {
       headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
+    // biome-ignore lint/suspicious/noExplicitAny: response bodies of several shapes, checked field by field
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
 

@@ -36,7 +36,9 @@ function startKernel(): Promise<{ child: ChildProcess; url: string }> {
       const m = /API\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/.exec(out);
       if (m) resolve({ child, url: m[1]! });
     });
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('exit', (code, signal) =>
       reject(new Error(`aos start exited ${code ?? signal}:\n${out}\n${err}`)),
     );
