@@ -15,7 +15,7 @@ const examples = readdirSync(join(root, 'examples'))
 /** What an example must print besides exiting 0, where the point of the example is checkable. */
 const MUST_PRINT: Record<string, RegExp[]> = {
   // The gateway: an unmodified OpenAI-SDK agent is ONE kernel process whose model calls are its steps.
-  '12-gateway.mjs': [/program gateway, 2 steps, 2 model calls/, /audit: llm\.chat, llm\.chat/],
+  '13-gateway.mjs': [/program gateway, 2 steps, 2 model calls/, /audit: llm\.chat, llm\.chat/],
 };
 
 describe('examples', () => {

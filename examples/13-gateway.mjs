@@ -1,10 +1,10 @@
-// 12 — the kernel as a gateway: an unmodified agent built on the official `openai` client points its
+// 13 — the kernel as a gateway: an unmodified agent built on the official `openai` client points its
 // base URL at the kernel and becomes a process. Its model calls are the process's steps — scheduled through
 // the kernel's LLM slots and rate buckets, accounted, journaled and audited — and the operator's verbs
 // (suspend, resume, kill, budgets) apply to it like to any native agent. The model here is the built-in
 // simulator (rules, not a language model); with a provider key configured the same code reaches it, and the
 // caller never sees that key: it holds a kernel token.
-//   npm run build && node examples/12-gateway.mjs
+//   npm run build && node examples/13-gateway.mjs
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ try {
   const client = new OpenAI({
     baseURL: `${server.url}/v1`,
     apiKey: token,
-    defaultHeaders: { 'x-aos-session': 'example-12' },
+    defaultHeaders: { 'x-aos-session': 'example-13' },
   });
   const tools = [
     {
