@@ -96,6 +96,8 @@ export const reasonBody = z.strictObject({ reason: z.string().max(1000).optional
 export const restoreBody = z.strictObject({
   name: z.string().min(1).max(128).optional(),
   priority: z.number().int().min(0).max(99).optional(),
+  /** 'new' (default): a new pid, also while the original runs (a fork); 'same': rewind an exited process. */
+  into: z.enum(['new', 'same']).optional(),
 });
 
 export const stepSchema = z.object({

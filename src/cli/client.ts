@@ -74,7 +74,7 @@ export interface KernelClient {
   scheduler(): Promise<SchedulerView | null>;
   spawn(o: { name: string; task: string; priority?: number; model?: string }): Promise<number>;
   control(pid: number, action: ProcAction): Promise<Record<string, unknown>>;
-  restore(checkpointId: number): Promise<number>;
+  restore(checkpointId: number, o?: { into?: 'new' | 'same'; name?: string }): Promise<number>;
   /** Tool calls waiting for a human, oldest first. Approvals live in the running kernel only. */
   approvals(): Promise<PendingApprovalView[]>;
   decide(id: string, d: Decision, reason?: string): Promise<{ id: string; decision: string; by: string }>;
@@ -276,8 +276,8 @@ export class HttpClient implements KernelClient {
     return this.request<Record<string, unknown>>('POST', `/processes/${pid}/${action}`, {});
   }
 
-  async restore(checkpointId: number) {
-    return (await this.request<{ pid: number }>('POST', `/checkpoints/${checkpointId}/restore`, {})).pid;
+  async restore(checkpointId: number, o: { into?: 'new' | 'same'; name?: string } = {}) {
+    return (await this.request<{ pid: number }>('POST', `/checkpoints/${checkpointId}/restore`, o)).pid;
   }
 
   async approvals() {

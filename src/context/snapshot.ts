@@ -173,3 +173,32 @@ export function importContext(pid: number | string, state: unknown): ProcContext
     busy: false,
   };
 }
+
+/**
+ * Rewrites every exported context inside a program state (found by its shape, wherever the program keeps
+ * it) from one pid to another: a checkpoint restored as a new process reads its pages from the copy the
+ * restore made under the new pid. Returns a new value; the input is not modified.
+ */
+export function rebindContextStates(
+  state: unknown,
+  fromPid: number | string,
+  toPid: number | string,
+): unknown {
+  const walk = (v: unknown, depth: number): unknown => {
+    if (v === null || typeof v !== 'object' || depth > 32) return v;
+    if (Array.isArray(v)) return v.map((x) => walk(x, depth + 1));
+    const o = v as Record<string, unknown>;
+    if (
+      o.v === 1 &&
+      Array.isArray(o.history) &&
+      Array.isArray(o.swapped) &&
+      String(o.pid) === String(fromPid)
+    ) {
+      return { ...o, pid: typeof o.pid === 'number' ? Number(toPid) : String(toPid) };
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(o)) out[k] = walk(x, depth + 1);
+    return out;
+  };
+  return walk(state, 0);
+}

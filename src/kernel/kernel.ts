@@ -10,6 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../config/load.js';
 import type { AosConfig, AosConfigInput } from '../config/schema.js';
 import type { ContextManager } from '../context/manager.js';
+import { rebindContextStates } from '../context/snapshot.js';
 import { KernelError, panic } from '../errors.js';
 import { HookBus } from '../hooks/bus.js';
 import { loadPlugins } from '../hooks/plugins.js';
@@ -391,24 +392,51 @@ export class Kernel {
     return this.storage.state.checkpoint(pid, 'checkpoint');
   }
 
-  /** Starts a new process from any checkpoint (explicit or periodic snapshot). */
-  async restore(checkpointId: number, o: { name?: string; priority?: number } = {}): Promise<number> {
-    const snap = await this.storage.state.getSnapshot(checkpointId);
-    if (!snap) throw new KernelError('ENOTFOUND', `no checkpoint ${checkpointId}`);
-    const p = snap.process as Record<string, unknown>;
-    const row = await this.storage.state.createProcess({
-      name: o.name ?? `${String(p.name)}@${checkpointId}`,
-      task: String(p.task ?? ''),
-      parentPid: null,
-      priority: o.priority ?? Number(p.priority ?? PRIORITY_DEFAULT),
-      state: 'ready',
-      model: (p.model as string | null) ?? this.models.defaultModel(),
-      program: String(p.program ?? 'react'),
-      policy: (p.policy as Record<string, unknown>) ?? {},
-      budgets: (p.budgets as Record<string, unknown>) ?? {},
-      programState: snap.programState,
-      ownerNode: this.nodeId,
+  /**
+   * Starts a process from any checkpoint (explicit, periodic or exit snapshot): a new pid by default (also
+   * while the original runs: a fork), or `into: 'same'` to rewind an exited process to the checkpoint.
+   * Program state, step number, context pages, usage and unconsumed mail come with it (storage/state/restore.ts).
+   */
+  async restore(
+    checkpointId: number,
+    o: { name?: string; priority?: number; into?: 'new' | 'same' } = {},
+  ): Promise<number> {
+    if (this.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; restore refused');
+    const res = await this.storage.driver.transaction(async (tx) => {
+      const r = await this.storage.state.restore(
+        {
+          snapshotId: checkpointId,
+          into: o.into ?? 'new',
+          ...(o.name !== undefined ? { name: o.name } : {}),
+          ...(o.priority !== undefined ? { priority: o.priority } : {}),
+          ownerNode: this.nodeId,
+          rebind: rebindContextStates,
+        },
+        tx,
+      );
+      await this.storage.audit.append(
+        {
+          stream: `proc:${r.process.pid}`,
+          kind: 'proc.restore',
+          actor: 'kernel',
+          payload: {
+            checkpoint: checkpointId,
+            from: r.sourcePid,
+            into: o.into ?? 'new',
+            stepNo: r.stepNo,
+            discardedSteps: r.discardedSteps,
+            mail: r.mail,
+            pages: r.pages,
+          },
+        },
+        tx,
+      );
+      return r;
     });
+    const row = res.process;
+    if (!this.programs.names().includes(row.program)) this.programs.get(row.program); // ENOTFOUND, clearly
+    const old = this.procs.get(row.pid);
+    if (old) this.procs.delete(row.pid); // a rewound zombie: its old control block is history
     const pc = this.adopt(row);
     this.start(pc);
     return row.pid;
@@ -579,7 +607,7 @@ export class Kernel {
           tx,
         );
       }
-      if (step.acks.length) await this.storage.coordination.ack(String(pcb.pid), step.acks, tx);
+      if (step.acks.length) await this.storage.coordination.ack(String(pcb.pid), step.acks, tx, step.stepNo);
       for (const e of step.auditEntries) {
         await this.storage.audit.append(
           { stream: `proc:${pcb.pid}`, kind: e.kind, actor: `pid:${pcb.pid}`, payload: e.payload },

@@ -546,6 +546,24 @@ describe('api: processes', () => {
     await waitExit(rs.body.pid);
     const p = await call('GET', `/api/v1/processes/${rs.body.pid}`, { token: tok.viewer });
     expect(p.body.name).toBe('restored');
+    // The restored agent finishes its task (an exit alone would hide a restore that fails at its first step).
+    expect(p.body.state).toBe('terminated');
+    expect(p.body.exitReason).toBeNull();
+    expect(String(p.body.result)).toContain('35');
+    const orig = await call('GET', `/api/v1/processes/${pid}`, { token: tok.viewer });
+    const steps = await call('GET', `/api/v1/processes/${rs.body.pid}/steps`, { token: tok.viewer });
+    expect(steps.body.items[0].stepNo).toBe(orig.body.stepNo + 1);
+    // Rewound into its own pid: same pid, finishes again.
+    const same = await call('POST', `/api/v1/checkpoints/${cp.body.checkpointId}/restore`, {
+      token: tok.operator,
+      body: { into: 'same' },
+    });
+    expect(same.status).toBe(201);
+    expect(same.body.pid).toBe(pid);
+    await waitExit(pid);
+    const again = await call('GET', `/api/v1/processes/${pid}`, { token: tok.viewer });
+    expect(again.body.exitReason).toBeNull();
+    expect(String(again.body.result)).toContain('35');
     expectError(
       await call('POST', '/api/v1/checkpoints/abc/restore', { token: tok.operator, body: {} }),
       400,

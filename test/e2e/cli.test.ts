@@ -155,9 +155,13 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
   it('ps --json, logs, kill/restore errors through the CLI', async () => {
     const ps = aos('ps', '--json');
     expect(ps.status, ps.stderr).toBe(0);
-    const page = JSON.parse(ps.stdout) as { items: Array<{ pid: number; state: string }>; total: number };
+    const page = JSON.parse(ps.stdout) as {
+      items: Array<{ pid: number; state: string; result: unknown }>;
+      total: number;
+    };
     expect(page.total).toBe(2);
     expect(page.items.every((p) => p.state === 'terminated')).toBe(true);
+    expect(page.items[0]!.result).toBeTruthy();
     const logs = aos('logs', String(page.items[0]!.pid));
     expect(logs.status, logs.stderr).toBe(0);
     expect(logs.stdout).toMatch(/\[step 1\]/);
@@ -166,6 +170,31 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     expect(cp.status, cp.stderr).toBe(0);
     const id = /checkpoint (\d+)/.exec(cp.stdout)?.[1];
     expect(Number(id)).toBeGreaterThan(0);
+    // Restored through the CLI, the agent finishes its task again (not just "exits").
+    const orig = page.items[0]!.pid;
+    const rs = aos('restore', String(id), '--json');
+    expect(rs.status, rs.stderr).toBe(0);
+    const restored = (JSON.parse(rs.stdout) as { pid: number }).pid;
+    expect(restored).not.toBe(orig);
+    const rw = aos('restore', String(id), '--same-pid', '--json');
+    expect(rw.status, rw.stderr).toBe(0);
+    expect((JSON.parse(rw.stdout) as { pid: number }).pid).toBe(orig);
+    for (const p of [restored, orig]) {
+      let info: { state: string; exitReason: string | null; result: unknown } | undefined;
+      for (let i = 0; i < 200; i++) {
+        const r = aos('ps', '--json');
+        info = (JSON.parse(r.stdout) as { items: Array<{ pid: number } & typeof info> }).items.find(
+          (x) => x!.pid === p,
+        ) as typeof info;
+        if (info?.state === 'terminated') break;
+      }
+      expect(info?.state).toBe('terminated');
+      expect(info?.exitReason).toBeNull();
+      // Restored from its exit checkpoint the agent takes another turn: the answer is the same number.
+      const answer = /-?\d+(?:\.\d+)?(?!.*\d)/s.exec(String(page.items[0]!.result))?.[0];
+      expect(answer).toBeDefined();
+      expect(String(info?.result)).toContain(answer!);
+    }
     const bad = aos('kill', 'abc');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('pid must be a positive integer');

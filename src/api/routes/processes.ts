@@ -210,7 +210,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       path: '/api/v1/checkpoints/:id/restore',
       access: 'operator',
       tag: 'processes',
-      summary: 'Start a new process from a checkpoint',
+      summary: 'Start a process from a checkpoint (a new pid, or into: same to rewind an exited one)',
       params: S.numericIdParams,
       body: S.restoreBody,
       status: 201,
@@ -219,6 +219,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
         const pid = await k.restore(params.id, {
           ...(body.name ? { name: body.name } : {}),
           ...(body.priority !== undefined ? { priority: body.priority } : {}),
+          ...(body.into ? { into: body.into } : {}),
         });
         return { pid };
       },

@@ -28,20 +28,32 @@ export function register(program: Command): void {
 
   program
     .command('restore')
-    .description('start a new process from a checkpoint; prints its pid')
+    .description(
+      'start a process from a checkpoint (a new pid, or --same-pid to rewind an exited one); prints its pid',
+    )
     .argument('<id>', 'checkpoint id (from `aos checkpoint`)')
+    .option(
+      '--same-pid',
+      "rewind the checkpoint's own process (it must have exited) instead of starting a new one",
+    )
+    .option('--name <name>', 'name of the new process (default: <name>@<id>)')
     .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
     .option('--json', 'print { pid } as JSON')
-    .action(async (idArg: string, opts: { url?: string; json?: boolean }) => {
-      const id = parseId(idArg, 'checkpoint id');
-      const c = await connect({ ...clientOpts(program, opts), requireServer: true });
-      try {
-        const pid = await c.restore(id);
-        process.stdout.write(
-          opts.json ? `${JSON.stringify({ pid })}\n` : `restored checkpoint ${id} as pid ${pid}\n`,
-        );
-      } finally {
-        await c.close();
-      }
-    });
+    .action(
+      async (idArg: string, opts: { url?: string; json?: boolean; samePid?: boolean; name?: string }) => {
+        const id = parseId(idArg, 'checkpoint id');
+        const c = await connect({ ...clientOpts(program, opts), requireServer: true });
+        try {
+          const pid = await c.restore(id, {
+            ...(opts.samePid ? { into: 'same' as const } : {}),
+            ...(opts.name ? { name: opts.name } : {}),
+          });
+          process.stdout.write(
+            opts.json ? `${JSON.stringify({ pid })}\n` : `restored checkpoint ${id} as pid ${pid}\n`,
+          );
+        } finally {
+          await c.close();
+        }
+      },
+    );
 }

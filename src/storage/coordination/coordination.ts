@@ -232,13 +232,16 @@ export class Coordination {
 
   /**
    * Marks peeked messages delivered, in the receiver's step transaction: a receiver that crashes before
-   * its step commits sees the same messages again (exactly-once per committed step).
+   * its step commits sees the same messages again (exactly-once per committed step). `stepNo` is the
+   * consuming step.
    */
-  async ack(to: string, ids: readonly number[], tx?: Queryable): Promise<number> {
+  async ack(to: string, ids: readonly number[], tx?: Queryable, stepNo?: number): Promise<number> {
     if (ids.length === 0) return 0;
+    // The consuming step is kept so a restore to an earlier snapshot can hand the message back.
     const { rowCount } = await (tx ?? this.driver).query(
-      'UPDATE mailbox SET delivered_at = now() WHERE recipient = $1 AND id = ANY($2::bigint[]) AND delivered_at IS NULL',
-      [to, ids],
+      `UPDATE mailbox SET delivered_at = now(), delivered_step = $3
+       WHERE recipient = $1 AND id = ANY($2::bigint[]) AND delivered_at IS NULL`,
+      [to, ids, stepNo ?? null],
     );
     return rowCount;
   }

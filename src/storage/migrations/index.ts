@@ -18,6 +18,7 @@ import { m006Pages } from './006_pages.js';
 import { m007ToolCalls } from './007_tool_calls.js';
 import { m008ApiTokens } from './008_api_tokens.js';
 import { m009Gateway } from './009_gateway.js';
+import { m010Durability } from './010_durability.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -34,6 +35,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m007ToolCalls,
   m008ApiTokens,
   m009Gateway,
+  m010Durability,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */

@@ -7,6 +7,12 @@ import { KernelError } from '../../errors.js';
 import { SNAPSHOT_EVERY_STEPS, STEP_LOG_RETAIN_SNAPSHOTS, TERMINATED_RETAIN_MS } from '../../param.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { inTx, num } from '../sql.js';
+import { type RestoreInput, type RestoreResult, restoreSnapshot } from './restore.js';
+import { jsonParam, toProcess, toSnapshot } from './rows.js';
+
+export type { RestoreInput, RestoreResult } from './restore.js';
+export { jsonParam, toProcess } from './rows.js';
+
 import {
   type CommitStepInput,
   type CommitStepResult,
@@ -52,10 +58,6 @@ const COLUMNS: Record<keyof ProcessPatch, [string, boolean]> = {
   vruntime: ['vruntime', false],
   parentPid: ['parent_pid', false],
 };
-
-export function jsonParam(v: unknown): string | null {
-  return v === undefined || v === null ? null : JSON.stringify(v);
-}
 
 export class StateStore {
   readonly snapshotEverySteps: number;
@@ -204,6 +206,20 @@ export class StateStore {
     return rows[0] ? toSnapshot(rows[0]) : null;
   }
 
+  /** Snapshots of a process, oldest first (explicit checkpoints, periodic and exit snapshots). */
+  async listSnapshots(pid: number, tx?: Queryable): Promise<SnapshotRow[]> {
+    const { rows } = await (tx ?? this.driver).query<Row>(
+      'SELECT * FROM snapshots WHERE pid = $1 ORDER BY step_no, id',
+      [pid],
+    );
+    return rows.map(toSnapshot);
+  }
+
+  /** A snapshot as a running process again: a new pid, or back into its own (see ./restore.ts). */
+  restore(input: RestoreInput, tx?: Queryable): Promise<RestoreResult> {
+    return inTx(this.driver, tx, (q) => restoreSnapshot(q, input));
+  }
+
   async latestSnapshot(pid: number): Promise<SnapshotRow | null> {
     const { rows } = await this.driver.query<Row>(
       'SELECT * FROM snapshots WHERE pid = $1 ORDER BY id DESC LIMIT 1',
@@ -349,47 +365,4 @@ function checkState(s: string): void {
       `invalid process state "${s}": expected one of ${PROCESS_STATES.join(', ')}`,
     );
   }
-}
-
-export function toProcess(r: Row): ProcessRow {
-  return {
-    pid: num(r.pid),
-    parentPid: r.parent_pid === null || r.parent_pid === undefined ? null : num(r.parent_pid),
-    name: String(r.name),
-    task: String(r.task),
-    priority: num(r.priority),
-    state: r.state as ProcessState,
-    waitOn: (r.wait_on as string | null) ?? null,
-    model: (r.model as string | null) ?? null,
-    program: String(r.program),
-    policy: (r.policy ?? {}) as Record<string, unknown>,
-    budgets: (r.budgets ?? {}) as Record<string, unknown>,
-    usage: { ...ZERO_USAGE, ...((r.usage ?? {}) as object) },
-    stepNo: num(r.step_no),
-    programState: r.program_state ?? null,
-    result: r.result ?? null,
-    exitReason: (r.exit_reason as string | null) ?? null,
-    checkpointId: r.checkpoint_id === null || r.checkpoint_id === undefined ? null : num(r.checkpoint_id),
-    ownerNode: (r.owner_node as string | null) ?? null,
-    leaseEpoch: num(r.lease_epoch),
-    vruntime: num(r.vruntime),
-    createdAt: toDate(r.created_at),
-    updatedAt: toDate(r.updated_at),
-  };
-}
-
-function toSnapshot(r: Row): SnapshotRow {
-  return {
-    id: num(r.id),
-    pid: num(r.pid),
-    stepNo: num(r.step_no),
-    programState: r.program_state ?? null,
-    process: (r.process ?? {}) as Record<string, unknown>,
-    reason: r.reason as SnapshotReason,
-    createdAt: toDate(r.created_at),
-  };
-}
-
-function toDate(v: unknown): Date {
-  return v instanceof Date ? v : new Date(String(v));
 }

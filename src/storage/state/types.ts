@@ -54,6 +54,8 @@ export interface ProcessRow {
   ownerNode: string | null;
   leaseEpoch: number;
   vruntime: number;
+  /** Snapshot this process was restored from (new pid or rewind); null otherwise. */
+  restoredFrom: number | null;
   createdAt: Date;
   updatedAt: Date;
 }
