@@ -132,3 +132,14 @@ export const CLI_PROBE_TIMEOUT_MS = 1_500; // how long the CLI waits for a serve
 export const CLI_REQUEST_TIMEOUT_MS = 30_000; // one REST call from the CLI (kill waits for the step to end)
 export const CLI_TOP_REFRESH_MS = 1_000; // `aos top` redraws this often
 export const CLI_SHELL_HISTORY = 500; // lines of `aos shell` history kept in <data_dir>/shell_history
+
+// ── learning (src/learning) ──
+/** Lessons offered to a new process with a similar task, and the prompt text they may take. */
+export const LESSONS_K = 4;
+export const LESSONS_MAX_CHARS = 1600;
+/** Cosine similarity of tasks (task ↔ the lesson's source task) below which a lesson is not offered. */
+export const LESSONS_MIN_SIMILARITY = 0.35;
+/** A lesson below this confidence is forgotten: later runs contradicted it. */
+export const LESSON_MIN_CONFIDENCE = 0.2;
+/** Tasks whose embeddings are at least this similar form one task family (analysis by `family`). */
+export const TASK_FAMILY_SIMILARITY = 0.35;

@@ -163,6 +163,16 @@ export const configSchema = z.strictObject({
       ]),
     )
     .default([]),
+  /** Experience accumulation (docs/learning.md): lessons distilled at exit, offered to similar tasks. */
+  learning: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      /** At most this many lessons per new process, within max_chars of prompt text. */
+      lessons_k: z.number().int().min(0).max(20).default(P.LESSONS_K),
+      max_chars: z.number().int().positive().max(20_000).default(P.LESSONS_MAX_CHARS),
+      min_similarity: z.number().min(0).max(1).default(P.LESSONS_MIN_SIMILARITY),
+    })
+    .prefault({}),
 });
 
 export type AosConfig = z.infer<typeof configSchema>;

@@ -16,6 +16,7 @@ import { HookBus } from '../hooks/bus.js';
 import { loadPlugins } from '../hooks/plugins.js';
 import { Learning } from '../learning/learning.js';
 import { ProfileOptimizer } from '../learning/optimizer.js';
+import { learnFromExit, lessonArgs } from '../learning/process-hooks.js';
 import { createKernelMetrics, type KernelMetrics } from '../metrics/registry.js';
 import {
   KILL_GRACE_MS,
@@ -221,7 +222,8 @@ export class Kernel {
       budgets: o.budgets ?? {},
       ownerNode: this.nodeId,
     });
-    const programState = await program.init({ pid: row.pid, name: row.name, task: row.task, args: o.args });
+    const args = await lessonArgs(this.learning, this.config.learning, program.name, row.task, o.args);
+    const programState = await program.init({ pid: row.pid, name: row.name, task: row.task, args });
     const updated = await this.storage.state.updateProcess(row.pid, { programState, state: 'ready' });
     const pc = this.adopt(updated);
     this.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
@@ -661,6 +663,7 @@ export class Kernel {
       .catch((e) => log.warn(`exit snapshot of ${pcb.pid} failed: ${String(e)}`));
     if (this.context.has(pcb.pid))
       await this.context.close(pcb.pid, { keepSwap: true }).catch(() => undefined);
+    if (this.config.learning.enabled) await learnFromExit(this.learning, pcb.pid, pcb.programState);
     this.hooks.emit('proc.exit', {
       pid: pcb.pid,
       state: pcb.state,

@@ -19,6 +19,8 @@ export interface ReactState {
   lastObservation: string;
   /** Consecutive answers with malformed tool-call JSON (the process fails after MAX_MALFORMED). */
   malformed: number;
+  /** The lessons this run was given, settled by its outcome at exit. */
+  lessonIds?: string[];
 }
 
 const MAX_MALFORMED = 3;
@@ -26,6 +28,8 @@ const MAX_MALFORMED = 3;
 export interface ReactArgs {
   maxSteps?: number;
   system?: string;
+  /** Lessons from earlier runs (src/learning), appended to the system prompt: the stable prefix. */
+  lessons?: { page: string; ids: string[] };
 }
 
 export const REACT_SYSTEM_PROMPT = [
@@ -44,7 +48,10 @@ export const reactProgram: AgentProgram<ReactState & { system: string }> = {
     return {
       task,
       name,
-      system: a.system ?? REACT_SYSTEM_PROMPT,
+      system: a.lessons?.page
+        ? `${a.system ?? REACT_SYSTEM_PROMPT}\n\n${a.lessons.page}`
+        : (a.system ?? REACT_SYSTEM_PROMPT),
+      ...(a.lessons?.ids.length ? { lessonIds: a.lessons.ids } : {}),
       maxSteps: a.maxSteps ?? DEFAULT_MAX_STEPS,
       steps: 0,
       ctx: null,

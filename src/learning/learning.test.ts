@@ -186,3 +186,38 @@ describe('learning: suggestions change a profile only through an operator, audit
     await expect(opt.apply('inventory', { ...s, evidence: {} }, 'token:ops')).rejects.toThrow(/no evidence/);
   });
 });
+
+describe('learning: the kernel learns at exit and teaches at spawn when learning.enabled', () => {
+  it('a second run of the family gets the lesson in its stable prompt and takes the short way; tenants never share', async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'aos-learn-on-'));
+    const k = await createKernel({
+      storage: 'memory://',
+      config: {
+        security: { sandbox: 'none', workspace, default_policy: { ask_tools: [] } },
+        learning: { enabled: true },
+      },
+      plugins: false,
+    });
+    try {
+      const first = await k.spawn({ name: 'inv', task: plant(workspace, 41) });
+      await k.wait(first);
+      expect((await k.learning.trajectory(first)).totals.steps).toBe(4);
+      const second = await k.spawn({ name: 'inv', task: plant(workspace, 42) });
+      await k.wait(second);
+      const t2 = await k.learning.trajectory(second);
+      expect(t2.success).toBe(true);
+      expect(t2.totals.steps).toBe(2);
+      const row = await k.storage.state.getProcess(second);
+      expect((row!.programState as { system: string }).system).toMatch(
+        /Lessons from earlier runs[\s\S]*use data\/ instead of notes\//,
+      );
+      const lessons = await k.learning.lessons.list();
+      const used = lessons.find((l) => l.kind === 'correction')!;
+      expect(used).toMatchObject({ uses: 1, wins: 1 });
+      // Lessons are per tenant: another tenant's similar task gets none.
+      expect(await k.learning.lessonsFor(plant(workspace, 43), { tenant: 'acme' })).toEqual([]);
+    } finally {
+      await k.shutdown();
+    }
+  });
+});

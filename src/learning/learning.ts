@@ -5,6 +5,7 @@
  * starts; the API, CLI and the seeds' names (./recorder.ts) read through it.
  */
 import { KernelError } from '../errors.js';
+import { TASK_FAMILY_SIMILARITY } from '../param.js';
 import { cosine } from '../storage/memory/embedder.js';
 import type { MemoryStore } from '../storage/memory/memory-store.js';
 import type { StateStore } from '../storage/state/state-store.js';
@@ -78,7 +79,7 @@ export class Learning {
     if (f.family !== undefined && sel.length > 0) {
       const emb = this.storage.memory.embedder;
       const [q, ...vs] = await emb.embed([f.family, ...sel.map((r) => r.task)]);
-      const min = f.familySimilarity ?? 0.35;
+      const min = f.familySimilarity ?? TASK_FAMILY_SIMILARITY;
       sel = sel.filter((_, i) => cosine(q!, vs[i]!) >= min);
     }
     sel.sort((a, b) => b.pid - a.pid);
@@ -114,7 +115,13 @@ export class Learning {
 
   lessonsFor(
     task: string,
-    o: { tenant?: string | null; profile?: string | null; k?: number; maxChars?: number } = {},
+    o: {
+      tenant?: string | null;
+      profile?: string | null;
+      k?: number;
+      maxChars?: number;
+      minSimilarity?: number;
+    } = {},
   ): Promise<RetrievedLesson[]> {
     return this.lessons.retrieve(task, o);
   }

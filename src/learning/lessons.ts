@@ -7,15 +7,12 @@
  * used by a run that succeeds gains confidence, one used by a run that fails loses it and is forgotten
  * below LESSON_MIN_CONFIDENCE. The distillation here is extractive (no model call); see docs/learning.md.
  */
+import { LESSON_MIN_CONFIDENCE, LESSONS_K, LESSONS_MAX_CHARS, LESSONS_MIN_SIMILARITY } from '../param.js';
 import { cosine, type Embedder } from '../storage/memory/embedder.js';
 import type { MemoryRecord, MemoryStore } from '../storage/memory/memory-store.js';
 import type { Trajectory, TrajectoryToolCall } from './trajectory.js';
 
 export const LESSON_NAMESPACE = 'lessons';
-/** A lesson below this confidence is deleted: later runs contradicted it. */
-export const LESSON_MIN_CONFIDENCE = 0.2;
-/** Cosine similarity (task ↔ the lesson's source task) below which a lesson is not offered. */
-export const LESSON_MIN_SIMILARITY = 0.35;
 
 export type LessonKind = 'correction' | 'recipe' | 'pitfall';
 
@@ -212,17 +209,17 @@ export class LessonBook {
     if (all.length === 0) return [];
     const candidates = o.profile ? all.filter((l) => l.profile === o.profile || l.profile === null) : all;
     const [qv, ...tv] = await this.embedder.embed([task, ...candidates.map((c) => c.task)]);
-    const min = o.minSimilarity ?? LESSON_MIN_SIMILARITY;
+    const min = o.minSimilarity ?? LESSONS_MIN_SIMILARITY;
     const ranked = candidates
       .map((c, i) => ({ ...c, similarity: cosine(qv!, tv[i]!) }))
       .filter((c) => c.similarity >= min)
       .sort((a, b) => b.similarity * b.confidence - a.similarity * a.confidence || a.id.localeCompare(b.id));
     const out: RetrievedLesson[] = [];
     let chars = 0;
-    const maxChars = o.maxChars ?? 1600;
+    const maxChars = o.maxChars ?? LESSONS_MAX_CHARS;
     const texts = new Set<string>();
     for (const r of ranked) {
-      if (out.length >= (o.k ?? 4)) break;
+      if (out.length >= (o.k ?? LESSONS_K)) break;
       if (texts.has(r.text)) continue;
       if (chars + r.text.length > maxChars) continue;
       texts.add(r.text);
