@@ -20,7 +20,12 @@ const kernel = await createKernel({
 const order = [];
 kernel.hooks.on('llm.after', (e) => order.push(e.pid));
 const names = new Map();
-for (const [name, priority] of [['batch-report', 90], ['DBA_Agent', 10], ['CodeAssistant', 30], ['chat', 50]]) {
+for (const [name, priority] of [
+  ['batch-report', 90],
+  ['DBA_Agent', 10],
+  ['CodeAssistant', 30],
+  ['chat', 50],
+]) {
   const pid = await kernel.spawn({ name, task: `What is ${priority} + ${priority}?`, priority });
   names.set(pid, `${name}(p${priority})`);
 }

@@ -38,7 +38,12 @@ const kernel = await createKernel({
   programs: [worklist],
 });
 const expressions = ['2 ** 16', '(144 / 12) + 1', '(3 + 4) * 6'];
-const pid = await kernel.spawn({ name: 'worklist', task: 'compute', program: 'worklist', args: { expressions } });
+const pid = await kernel.spawn({
+  name: 'worklist',
+  task: 'compute',
+  program: 'worklist',
+  args: { expressions },
+});
 const st = await kernel.wait(pid);
 for (const r of st.result) console.log(`${r.expr} = ${r.value}`);
 for (const s of await kernel.steps(pid)) console.log(`  step ${s.stepNo} committed: ${s.record.text}`);

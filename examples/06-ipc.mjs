@@ -28,7 +28,11 @@ const worker = {
     for (;;) {
       const cur = await sys.call('ipc.kv_get', { key: 'jobs-done' });
       try {
-        await sys.call('ipc.kv_cas', { key: 'jobs-done', expectedVersion: cur?.version ?? null, value: (cur?.value ?? 0) + 1 });
+        await sys.call('ipc.kv_cas', {
+          key: 'jobs-done',
+          expectedVersion: cur?.version ?? null,
+          value: (cur?.value ?? 0) + 1,
+        });
         break;
       } catch (e) {
         if (e.code !== 'ECONFLICT') throw e;
@@ -45,8 +49,14 @@ const kernel = await createKernel({
   programs: [collector, worker],
 });
 const tasks = ['What is 6 * 7?', 'What is 100 - 58?', 'What is 2 ** 10?'];
-const inbox = await kernel.spawn({ name: 'collector', task: 'collect', program: 'collector', args: { expect: tasks.length } });
-for (const task of tasks) await kernel.spawn({ name: 'worker', task, program: 'worker', args: { to: inbox } });
+const inbox = await kernel.spawn({
+  name: 'collector',
+  task: 'collect',
+  program: 'collector',
+  args: { expect: tasks.length },
+});
+for (const task of tasks)
+  await kernel.spawn({ name: 'worker', task, program: 'worker', args: { to: inbox } });
 const { result } = await kernel.wait(inbox);
 for (const r of result) console.log(`${r.task} -> ${String(r.answer).split('\n').at(-1)}`);
 console.log('jobs-done =', (await kernel.storage.state.kvGet('shared', 'jobs-done')).value);

@@ -15,6 +15,7 @@ export const PG_POOL_MAX = 10; // connections in the PostgresDriver pool
 export const PG_CONNECT_TIMEOUT_MS = 5_000; // fail fast when the server is down
 export const MIGRATION_LOCK_KEY = 0x414f535f; // pg_advisory_xact_lock key guarding migrations ("AOS_")
 export const PGLITE_LOCK_FILE = 'kernel.lock'; // lockfile inside the PGlite data dir
+export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated PGlite that new databases start from
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)
 export const SNAPSHOT_EVERY_STEPS = 10; // state snapshot every K steps
 export const STEP_LOG_RETAIN_SNAPSHOTS = 3; // keep step rows back to the 3rd-newest snapshot

@@ -7,6 +7,7 @@ import { ioBench } from './suites/io.js';
 import { kernelBench } from './suites/kernel.js';
 import { llmBench } from './suites/llm.js';
 import { schedulerBench } from './suites/scheduler.js';
+import { startupBench } from './suites/startup.js';
 import { storageBench } from './suites/storage.js';
 
 export const SUITES: BenchSuite[] = [
@@ -17,6 +18,7 @@ export const SUITES: BenchSuite[] = [
   llmBench,
   ioBench,
   apiBench,
+  startupBench,
 ];
 
 export function findSuites(names: readonly string[]): BenchSuite[] {

@@ -15,8 +15,8 @@ import { lognormal, mulberry32, VOCAB, words } from '../context/workload.js';
 import { createKernel, type Kernel } from '../kernel/kernel.js';
 import { type ModelResolver, resolverFromProvider } from '../kernel/model-resolver.js';
 import type { ChatMessage, ChatRequest, LlmUsage, Model, ToolSpec } from '../llm/model.js';
-import { SimulatedProvider } from '../llm/simulated/simulated-provider.js';
 import type { ScriptedTurn, SimRequest } from '../llm/simulated/scenario.js';
+import { SimulatedProvider } from '../llm/simulated/simulated-provider.js';
 import { CTX_CACHED_PRICE_RATIO } from '../param.js';
 
 export type ReplacerName = 'scored' | 'seeds' | 'append-only';

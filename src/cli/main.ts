@@ -2,10 +2,11 @@
 /**
  * `aos` / `kernel-cli`: the command-line face of the kernel. Each command lives in ./commands/<name>.ts and
  * exports `register(program)`; this file only wires them up and turns errors into messages that name a fix.
+ * Only the module of the command being run is imported (./commands/index.ts), so start-up stays small.
  */
 import { Command } from 'commander';
 import { KernelError } from '../errors.js';
-import { COMMANDS } from './commands/index.js';
+import { commandsFor } from './commands/index.js';
 
 export async function main(argv = process.argv): Promise<void> {
   const program = new Command('aos')
@@ -14,7 +15,8 @@ export async function main(argv = process.argv): Promise<void> {
     .option('-c, --config <file>', 'config file (default ./config.yaml, or $AOS_CONFIG)')
     .showHelpAfterError('(run `aos --help` for usage)');
   program.configureOutput({ outputError: (s, write) => write(s) });
-  for (const register of COMMANDS) register(program);
+  const modules = await Promise.all(commandsFor(argv.slice(2)).map((c) => c.load()));
+  for (const m of modules) m.register(program);
   await program.parseAsync(argv);
 }
 

@@ -2,7 +2,8 @@
  * Context metrics: plain per-process and global getters computed from the page table and the prompt-cache
  * model, and `registerContextMetrics` which exposes them as Prometheus gauges (prom-client, read at scrape).
  */
-import { Gauge, type Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Registry } from 'prom-client';
 import * as P from '../param.js';
 import { type CacheObservation, type CacheTotals, emptyTotals, hitRatio } from './cache-model.js';
 import type { CacheRule, ProcContext } from './table.js';
@@ -244,6 +245,9 @@ export interface ContextMetricsSource {
  * Per-process gauges carry a `pid` label; `_total`-style counters are exposed as gauges of running totals.
  */
 export function registerContextMetrics(registry: Registry, cm: ContextMetricsSource): void {
+  // prom-client is CommonJS, so this is the instance the caller's Registry came from; requiring it here
+  // keeps ContextManager importable without it
+  const { Gauge } = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
   const perPid: [string, string, (m: ContextMetrics) => number][] = [
     ['aos_context_tokens', 'tokens of the rendered prompt (calibrated estimate)', (m) => m.tokens],
     ['aos_context_budget_tokens', 'working-set budget: context window minus output reserve', (m) => m.budget],

@@ -3,16 +3,28 @@
  * the agent's tools and answers a call with `runRecallTool`; the returned text becomes the tool result,
  * which is appended at the tail of the history like any result (the page fault lands at the tail).
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { KernelError } from '../errors.js';
 import type { ToolSpec } from '../llm/model.js';
 import type { ContextManager } from './manager.js';
 
-const args = z.strictObject({
-  page_id: z.string().min(1).optional(),
-  query: z.string().min(1).optional(),
-  offset: z.number().int().min(0).optional(),
-});
+type RecallArgs = z.ZodObject<{
+  page_id: z.ZodOptional<z.ZodString>;
+  query: z.ZodOptional<z.ZodString>;
+  offset: z.ZodOptional<z.ZodNumber>;
+}>;
+let args: RecallArgs | null = null;
+
+// Built on the first recall: zod is ~100 ms to import, and this module is on the package's root entry
+async function recallArgs(): Promise<RecallArgs> {
+  const { z } = await import('zod');
+  args ??= z.strictObject({
+    page_id: z.string().min(1).optional(),
+    query: z.string().min(1).optional(),
+    offset: z.number().int().min(0).optional(),
+  });
+  return args;
+}
 
 export const RECALL_TOOL: ToolSpec = {
   name: 'recall',
@@ -44,7 +56,7 @@ export async function runRecallTool(
       'recall: arguments are not valid JSON; send {"page_id": "<id>"} or {"query": "<words>"}',
     );
   }
-  const r = args.safeParse(parsed);
+  const r = (await recallArgs()).safeParse(parsed);
   if (!r.success) {
     throw new KernelError(
       'EINVAL',

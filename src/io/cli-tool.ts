@@ -8,7 +8,7 @@
  * A value standing alone that starts with '-' is refused (it would be read as an option) unless the
  * element follows a literal '--'. Runs in the sandbox; returns { exit_code, stdout, stderr, truncated }.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { KernelError } from '../errors.js';
 import { runInSandbox } from './builtin/exec.js';
 import { defineTool, type Permission, type Tool } from './tool.js';
@@ -111,44 +111,3 @@ export function defineCliTool<S extends z.ZodObject>(d: CliToolDeclaration<S>): 
     },
   });
 }
-
-/** A few ready declarations for common CLIs (opt-in: register the ones you want). */
-export const COMMON_CLI_TOOLS = {
-  git_log: () =>
-    defineCliTool({
-      name: 'git_log',
-      namespace: 'cli',
-      description: 'Show recent commits of the git repository in the workspace',
-      command: 'git',
-      args: ['log', '--oneline', '--max-count={count}', '--', '{path}'],
-      input: z.object({
-        count: z.number().int().positive().max(1000).default(20),
-        path: z.string().optional(),
-      }),
-      idempotent: true,
-      writes: false,
-    }),
-  git_status: () =>
-    defineCliTool({
-      name: 'git_status',
-      namespace: 'cli',
-      description: 'Show the working-tree status of the git repository in the workspace',
-      command: 'git',
-      args: ['status', '--short', '--branch'],
-      input: z.object({}),
-      idempotent: true,
-      writes: false,
-    }),
-  jq: () =>
-    defineCliTool({
-      name: 'jq',
-      namespace: 'cli',
-      description: 'Run a jq filter over a JSON document',
-      command: 'jq',
-      args: ['{filter}'],
-      input: z.object({ filter: z.string().min(1), document: z.string() }),
-      stdinFrom: 'document',
-      idempotent: true,
-      writes: false,
-    }),
-};

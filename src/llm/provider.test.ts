@@ -8,8 +8,8 @@ import { AnthropicProvider } from './anthropic/anthropic-provider.js';
 import { OpenAiCompatibleProvider } from './openai-compatible/openai-compatible-provider.js';
 import { PRESETS } from './presets.js';
 import { providerConformance } from './provider.case.js';
-import { SimulatedProvider } from './simulated/simulated-provider.js';
 import { createSimulator, type SimulatorHandle } from './simulated/server.js';
+import { SimulatedProvider } from './simulated/simulated-provider.js';
 
 let sim: SimulatorHandle;
 beforeAll(async () => {

@@ -3,13 +3,20 @@
  * Other vendors' tokenizers differ by a few percent; the context layer calibrates its counts against the
  * usage each provider reports, so one shared encoding is enough here. Loaded lazily once per process.
  */
-import { Tiktoken } from 'js-tiktoken/lite';
-import o200k from 'js-tiktoken/ranks/o200k_base';
+import { createRequire } from 'node:module';
+import type { Tiktoken, TiktokenBPE } from 'js-tiktoken/lite';
 
 let enc: Tiktoken | null = null;
 
+// The rank table is ~100 ms of parsing: load it on the first count, not when the package is imported.
+// Synchronous require keeps encode() synchronous; the package ships CommonJS builds of both files.
 function encoding(): Tiktoken {
-  enc ??= new Tiktoken(o200k);
+  if (!enc) {
+    const require = createRequire(import.meta.url);
+    const { Tiktoken: Encoder } = require('js-tiktoken/lite') as typeof import('js-tiktoken/lite');
+    const ranks = require('js-tiktoken/ranks/o200k_base') as TiktokenBPE | { default: TiktokenBPE };
+    enc = new Encoder('default' in ranks ? ranks.default : ranks);
+  }
   return enc;
 }
 

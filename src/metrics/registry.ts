@@ -2,7 +2,7 @@
  * One prom-client registry per kernel (not the global default, so several kernels — tests — can coexist).
  * Metric names are `aos_<subsystem>_<what>`; labels reuse syscall names (`noun.verb`).
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface KernelMetrics {
   registry: Registry;

@@ -9,7 +9,7 @@ import { KernelError } from '../errors.js';
 import { redactString } from '../util/redact.js';
 import type { StorageDriver } from './driver.js';
 import { migrate } from './migrations/index.js';
-import { PgliteDriver } from './pglite/pglite-driver.js';
+import { PgliteDriver, pgliteTemplateFromEnv } from './pglite/pglite-driver.js';
 import { PostgresDriver } from './postgres/postgres-driver.js';
 
 export interface OpenStorageOptions {
@@ -69,6 +69,10 @@ export async function openStorage(url: string, opts: OpenStorageOptions = {}): P
       : await PgliteDriver.open({
           ...(p.kind === 'pglite' ? { dataDir: p.dataDir } : {}),
           ...(opts.schema ? { schema: opts.schema } : {}),
+          // A migrated template only stands in for migrations that would run anyway, in the schema it holds
+          ...(opts.migrate !== false && (opts.schema ?? 'public') === 'public'
+            ? { template: pgliteTemplateFromEnv() }
+            : {}),
         });
   if (opts.migrate !== false) {
     try {

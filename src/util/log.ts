@@ -7,9 +7,12 @@ import { redact, redactString } from './redact.js';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 99 };
 
-export interface LogSink {
-  (level: Exclude<LogLevel, 'silent'>, scope: string, msg: string, fields?: Record<string, unknown>): void;
-}
+export type LogSink = (
+  level: Exclude<LogLevel, 'silent'>,
+  scope: string,
+  msg: string,
+  fields?: Record<string, unknown>,
+) => void;
 
 const stderrSink: LogSink = (level, scope, msg, fields) => {
   const extra = fields && Object.keys(fields).length ? ` ${JSON.stringify(redact(fields))}` : '';
@@ -17,7 +20,8 @@ const stderrSink: LogSink = (level, scope, msg, fields) => {
 };
 
 let sink: LogSink = stderrSink;
-let threshold: LogLevel = (process.env.AOS_LOG as LogLevel | undefined) ?? (process.env.VITEST ? 'warn' : 'info');
+let threshold: LogLevel =
+  (process.env.AOS_LOG as LogLevel | undefined) ?? (process.env.VITEST ? 'warn' : 'info');
 const warned = new Set<string>();
 
 export function setLogSink(s: LogSink | null): void {

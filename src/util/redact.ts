@@ -6,7 +6,8 @@
 
 // Keys naming a credential. `token` only as the end of a key (api_token, authToken): token *counts*
 // (tokens, tokensIn, maxTokens) are metrics, not secrets.
-const SECRET_KEY = /(api[_-]?key|secret|password|passwd|token$|authorization|cookie|credential|private[_-]?key)/i;
+const SECRET_KEY =
+  /(api[_-]?key|secret|password|passwd|token$|authorization|cookie|credential|private[_-]?key)/i;
 const SECRET_VALUE = [
   /\bsk-[A-Za-z0-9_-]{16,}/g, // OpenAI, DeepSeek, Moonshot style
   /\bsk-ant-[A-Za-z0-9_-]{16,}/g, // Anthropic
@@ -36,7 +37,8 @@ export function redact<T>(value: T, depth = 0): T {
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1)) as unknown as T;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] = SECRET_KEY.test(k) && v !== null && v !== undefined && v !== '' ? REDACTED : redact(v, depth + 1);
+    out[k] =
+      SECRET_KEY.test(k) && v !== null && v !== undefined && v !== '' ? REDACTED : redact(v, depth + 1);
   }
   return out as T;
 }

@@ -4,7 +4,9 @@ import { REDACTED, redact, redactString } from './redact.js';
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth and drops undefined', () => {
-    expect(canonicalJson({ b: 1, a: { d: [3, undefined], c: undefined, b: 'x' } })).toBe('{"a":{"b":"x","d":[3,null]},"b":1}');
+    expect(canonicalJson({ b: 1, a: { d: [3, undefined], c: undefined, b: 'x' } })).toBe(
+      '{"a":{"b":"x","d":[3,null]},"b":1}',
+    );
     expect(canonicalJson({ x: 1, y: 2 })).toBe(canonicalJson({ y: 2, x: 1 }));
     expect(sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });

@@ -34,7 +34,12 @@ describe('README', () => {
     expect(snippet).toContain('createKernel');
     const dir = userDir();
     writeFileSync(join(dir, 'main.mjs'), snippet!);
-    const r = spawnSync(process.execPath, ['main.mjs'], { cwd: dir, encoding: 'utf8', timeout: 90_000, env: { ...process.env, AOS_LOG: 'warn' } });
+    const r = spawnSync(process.execPath, ['main.mjs'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 90_000,
+      env: { ...process.env, AOS_LOG: 'warn' },
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('DBA_Agent');
     expect(r.stdout).toMatch(/state: 'terminated'/);

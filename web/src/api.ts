@@ -25,7 +25,11 @@ export class ApiError extends Error {
   }
 }
 
-export async function api<T = any>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+export async function api<T = any>(
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`/api/v1${path}`, {
@@ -37,7 +41,11 @@ export async function api<T = any>(method: 'GET' | 'POST' | 'DELETE', path: stri
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
   } catch (err) {
-    throw new ApiError(0, 'ENET', `the kernel server does not answer (${(err as Error).message}); is \`aos start\` running?`);
+    throw new ApiError(
+      0,
+      'ENET',
+      `the kernel server does not answer (${(err as Error).message}); is \`aos start\` running?`,
+    );
   }
   const text = await res.text();
   let json: any = null;
@@ -49,15 +57,30 @@ export async function api<T = any>(method: 'GET' | 'POST' | 'DELETE', path: stri
   if (!res.ok) {
     const e = json?.error ?? {};
     if (res.status === 401) logout();
-    throw new ApiError(res.status, e.code ?? `HTTP${res.status}`, e.message ?? `${method} ${path}: HTTP ${res.status}`);
+    throw new ApiError(
+      res.status,
+      e.code ?? `HTTP${res.status}`,
+      e.message ?? `${method} ${path}: HTTP ${res.status}`,
+    );
   }
   return json as T;
 }
 
-export const EVENT_TYPES = ['proc.state', 'proc.step', 'proc.exit', 'tool.after', 'mem.page_fault', 'approval.pending', 'metrics'] as const;
+export const EVENT_TYPES = [
+  'proc.state',
+  'proc.step',
+  'proc.exit',
+  'tool.after',
+  'mem.page_fault',
+  'approval.pending',
+  'metrics',
+] as const;
 
 /** Opens the event stream (EventSource cannot send headers, so the token goes in the query). */
-export function subscribe(onEvent: (type: string, data: any) => void, onOpen: (open: boolean) => void): () => void {
+export function subscribe(
+  onEvent: (type: string, data: any) => void,
+  onOpen: (open: boolean) => void,
+): () => void {
   const es = new EventSource(`/api/v1/events?token=${encodeURIComponent(auth.token)}`);
   es.onopen = () => onOpen(true);
   es.onerror = () => onOpen(false); // EventSource reconnects by itself

@@ -2,7 +2,7 @@
 // the pending approvals count. Fed by the event stream: process events refresh the table (debounced), the
 // `metrics` tick adds a point to the history.
 import { reactive } from 'vue';
-import { type Proc, api, subscribe } from './api';
+import { api, type Proc, subscribe } from './api';
 
 export interface Point {
   t: number;
@@ -59,7 +59,13 @@ function soon(withSummary = true): void {
     timer = null;
     void refreshProcs();
     // the header totals follow process events too, not only the metrics tick
-    if (withSummary) api('GET', '/metrics/summary').then((s) => (live.summary = s), () => undefined);
+    if (withSummary)
+      api('GET', '/metrics/summary').then(
+        (s) => {
+          live.summary = s;
+        },
+        () => undefined,
+      );
   }, 250);
 }
 

@@ -18,8 +18,8 @@ import { buildChatBody } from '../../llm/openai-compatible/wire.js';
 import { findPreset } from '../../llm/presets.js';
 import { CircuitBreaker } from '../../llm/resilience/circuit.js';
 import { ResilientModel } from '../../llm/resilience/resilient-model.js';
-import { SimulatedProvider } from '../../llm/simulated/simulated-provider.js';
 import { createSimulator } from '../../llm/simulated/server.js';
+import { SimulatedProvider } from '../../llm/simulated/simulated-provider.js';
 import { type BenchCase, defineBench } from '../harness.js';
 
 const TOOLS = ['read_file', 'list_dir', 'calculator'].map((name) => ({

@@ -1,39 +1,48 @@
-/** Every CLI command, in the order `aos --help` lists them. Add one line per command module. */
+/**
+ * Every CLI command, in the order `aos --help` lists them: the top-level names a module registers, and how
+ * to load it. main.ts loads only the module of the command being run (a command's imports — the kernel,
+ * Fastify, the bench — are not paid by another); help and unknown commands load them all.
+ */
 import type { Command } from 'commander';
-import { register as approvals } from './approvals.js';
-import { register as audit } from './audit.js';
-import { register as bench } from './bench.js';
-import { register as checkpoint } from './checkpoint.js';
-import { register as config } from './config.js';
-import { register as learning } from './learning.js';
-import { register as logs } from './logs.js';
-import { register as mcp } from './mcp.js';
-import { register as models } from './models.js';
-import { register as proc } from './proc.js';
-import { register as ps } from './ps.js';
-import { register as run } from './run.js';
-import { register as shell } from './shell.js';
-import { register as simLlm } from './sim-llm.js';
-import { register as start } from './start.js';
-import { register as tools } from './tools.js';
-import { register as top } from './top.js';
 
-export const COMMANDS: Array<(program: Command) => void> = [
-  start,
-  config,
-  run,
-  models,
-  simLlm,
-  audit,
-  bench,
-  ps,
-  top,
-  proc,
-  approvals,
-  logs,
-  checkpoint,
-  shell,
-  tools,
-  mcp,
-  learning,
+export interface CommandModule {
+  register(program: Command): void;
+}
+
+export const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Promise<CommandModule> }> = [
+  { names: ['start'], load: () => import('./start.js') },
+  { names: ['config'], load: () => import('./config.js') },
+  { names: ['run'], load: () => import('./run.js') },
+  { names: ['models'], load: () => import('./models.js') },
+  { names: ['sim-llm'], load: () => import('./sim-llm.js') },
+  { names: ['audit'], load: () => import('./audit.js') },
+  { names: ['bench'], load: () => import('./bench.js') },
+  { names: ['ps'], load: () => import('./ps.js') },
+  { names: ['top'], load: () => import('./top.js') },
+  { names: ['kill', 'suspend', 'resume'], load: () => import('./proc.js') },
+  { names: ['approvals', 'approve', 'deny'], load: () => import('./approvals.js') },
+  { names: ['logs'], load: () => import('./logs.js') },
+  { names: ['checkpoint', 'restore'], load: () => import('./checkpoint.js') },
+  { names: ['shell'], load: () => import('./shell.js') },
+  { names: ['tools'], load: () => import('./tools.js') },
+  { names: ['mcp'], load: () => import('./mcp.js') },
+  { names: ['trajectories', 'analyze', 'lessons', 'profile', 'eval'], load: () => import('./learning.js') },
 ];
+
+/** Options of the root command that take a value (so the word after them is not the command name). */
+const VALUE_OPTIONS = new Set(['-c', '--config']);
+
+/** The command module(s) argv needs: the named command's alone, or all of them (help, unknown, none). */
+export function commandsFor(args: readonly string[]): typeof COMMANDS {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i] as string;
+    if (VALUE_OPTIONS.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    const hit = COMMANDS.find((c) => c.names.includes(a));
+    return hit ? [hit] : COMMANDS;
+  }
+  return COMMANDS;
+}

@@ -7,9 +7,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { z } from 'zod';
 import { KernelError } from '../../errors.js';
@@ -106,6 +104,7 @@ export class McpServerConnection {
     const timeout = this.o.connectTimeoutMs ?? P.MCP_CONNECT_TIMEOUT_MS;
     try {
       const transport = await this.transport();
+      const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
       const client = new Client({ name: 'agent-os-kernel', version: '0.1.0' }, { capabilities: {} });
       client.onclose = () => {
         if (this.client === client) {
@@ -146,12 +145,17 @@ export class McpServerConnection {
     return this.kind() === 'stdio' && this.spec.sandbox !== false;
   }
 
+  // The SDK loads on the first connect (~300 ms): a kernel without MCP servers never pays for it
   private async transport(): Promise<Transport> {
     if (this.kind() === 'http') {
+      const { StreamableHTTPClientTransport } = await import(
+        '@modelcontextprotocol/sdk/client/streamableHttp.js'
+      );
       return new StreamableHTTPClientTransport(new URL(this.spec.url as string), {
         requestInit: { headers: this.spec.headers ?? {} },
       });
     }
+    const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
     const args = (this.spec.args ?? []).map((a) => absolutiseIfPath(a));
     if (!existsSync(this.o.workspace)) {
       throw new KernelError(

@@ -3,7 +3,7 @@
  * read responses and the raw event stream (message_start → content_block_* → message_delta → message_stop),
  * normalising usage so `input` includes cache reads and writes like every other provider's.
  */
-import Anthropic from '@anthropic-ai/sdk';
+import type Anthropic from '@anthropic-ai/sdk';
 import type {
   Message,
   MessageCreateParamsNonStreaming,
@@ -31,7 +31,8 @@ type Loose = Record<string, unknown>;
 
 export class AnthropicProvider implements ModelProvider {
   readonly name: string;
-  readonly client: Anthropic;
+  private readonly clientOptions: ConstructorParameters<typeof Anthropic>[0];
+  private sdk: Promise<Anthropic> | null = null;
   readonly baseUrl: string;
   readonly defaultTimeoutMs: number;
 
@@ -39,13 +40,19 @@ export class AnthropicProvider implements ModelProvider {
     this.name = opts.name ?? 'anthropic';
     this.baseUrl = (opts.baseUrl ?? 'https://api.anthropic.com').replace(/\/+$/, '').replace(/\/v1$/, '');
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? LLM_REQUEST_TIMEOUT_MS;
-    this.client = new Anthropic({
+    this.clientOptions = {
       apiKey: opts.apiKey || 'no-key',
       baseURL: this.baseUrl,
       maxRetries: 0,
       timeout: 2 ** 31 - 1,
       ...(opts.headers ? { defaultHeaders: opts.headers } : {}),
-    });
+    };
+  }
+
+  /** The SDK client, created on the first call: importing `@anthropic-ai/sdk` costs ~200 ms. */
+  client(): Promise<Anthropic> {
+    this.sdk ??= import('@anthropic-ai/sdk').then((m) => new m.default(this.clientOptions));
+    return this.sdk;
   }
 
   model(id: string): Model {
@@ -86,7 +93,7 @@ class AnthropicModel implements Model {
     const call = callSignal(req.signal, timeoutMs);
     let res: Message;
     try {
-      res = await this.p.client.messages.create(body, { signal: call.signal });
+      res = await (await this.p.client()).messages.create(body, { signal: call.signal });
     } catch (err) {
       throw toKernelError(err, this.ctx(call, timeoutMs));
     } finally {
@@ -133,7 +140,7 @@ class AnthropicModel implements Model {
     const calls: ToolCall[] = [];
     const toolIndexOfBlock = new Map<number, number>();
     try {
-      const stream = await this.p.client.messages.create(body, { signal: call.signal });
+      const stream = await (await this.p.client()).messages.create(body, { signal: call.signal });
       for await (const ev of stream as AsyncIterable<RawMessageStreamEvent>) {
         const e = ev as unknown as Loose;
         switch (e.type) {

@@ -5,7 +5,7 @@
  * quirks (usage dialects, reasoning fields, `<think>` tags, Kimi's in-choice usage) are read here.
  * SDK retries are off: retry, backoff and circuit breaking live in ../resilience so they are the same for all.
  */
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -50,15 +50,16 @@ export class OpenAiCompatibleProvider implements ModelProvider {
   readonly name: string;
   readonly preset: Preset;
   readonly baseUrl: string;
-  readonly client: OpenAI;
   readonly defaultTimeoutMs: number;
+  private readonly clientOptions: ConstructorParameters<typeof OpenAI>[0];
+  private sdk: Promise<OpenAI> | null = null;
 
   constructor(opts: OpenAiCompatibleOptions) {
     this.preset = opts.preset;
     this.name = opts.name ?? opts.preset.name;
     this.baseUrl = (opts.baseUrl ?? opts.preset.baseUrl).replace(/\/+$/, '');
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? LLM_REQUEST_TIMEOUT_MS;
-    this.client = new OpenAI({
+    this.clientOptions = {
       // Local servers accept any key; the SDK insists on a non-empty one.
       apiKey: opts.apiKey || 'no-key',
       baseURL: this.baseUrl,
@@ -66,7 +67,13 @@ export class OpenAiCompatibleProvider implements ModelProvider {
       timeout: 2 ** 31 - 1,
       ...(opts.headers ? { defaultHeaders: opts.headers } : {}),
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
-    });
+    };
+  }
+
+  /** The SDK client, created on the first call: importing `openai` costs ~100 ms a process need not pay. */
+  client(): Promise<OpenAI> {
+    this.sdk ??= import('openai').then((m) => new m.default(this.clientOptions));
+    return this.sdk;
   }
 
   model(id: string): Model {
@@ -81,7 +88,7 @@ export class OpenAiCompatibleProvider implements ModelProvider {
       async embed(texts: string[], signal?: AbortSignal): Promise<number[][]> {
         const call = callSignal(signal, provider.defaultTimeoutMs);
         try {
-          const res = await provider.client.embeddings.create(
+          const res = await (await provider.client()).embeddings.create(
             { model: id, input: texts, ...(dimensions ? { dimensions } : {}) },
             { signal: call.signal },
           );
@@ -130,7 +137,7 @@ class OpenAiCompatibleModel implements Model {
     const call = callSignal(req.signal, timeoutMs);
     let res: ChatCompletion;
     try {
-      res = await this.p.client.chat.completions.create(body, { signal: call.signal });
+      res = await (await this.p.client()).chat.completions.create(body, { signal: call.signal });
     } catch (err) {
       throw toKernelError(err, this.ctx(call, timeoutMs));
     } finally {
@@ -190,7 +197,7 @@ class OpenAiCompatibleModel implements Model {
     let rawUsage: Loose | undefined;
     const calls: Array<{ id: string; name: string; arguments: string }> = [];
     try {
-      const stream = await this.p.client.chat.completions.create(body, { signal: call.signal });
+      const stream = await (await this.p.client()).chat.completions.create(body, { signal: call.signal });
       for await (const chunk of stream as AsyncIterable<ChatCompletionChunk>) {
         const c = chunk as unknown as Loose;
         if (typeof c.model === 'string' && c.model) wireModel = c.model;

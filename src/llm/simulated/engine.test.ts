@@ -4,8 +4,8 @@ import type { ChatRequest } from '../model.js';
 import { OpenAiCompatibleProvider } from '../openai-compatible/openai-compatible-provider.js';
 import { findPreset } from '../presets.js';
 import { SimEngine, SimHttpError } from './engine.js';
-import { SimulatedProvider } from './simulated-provider.js';
 import { createSimulator, type SimulatorHandle } from './server.js';
+import { SimulatedProvider } from './simulated-provider.js';
 
 const req = (content = 'hello'): ChatRequest => ({ messages: [{ role: 'user', content }] });
 const sreq = {

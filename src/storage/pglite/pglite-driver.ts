@@ -3,10 +3,11 @@
  * transaction goes through one mutex; LISTEN/NOTIFY is in-process. A file-backed data dir is guarded by a
  * lockfile (./lockfile.ts). PGlite does not fsync: committed rows survive kill -9, not a power cut.
  */
-import { PGlite, type Transaction } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
+import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PGlite, Transaction } from '@electric-sql/pglite';
 import { KernelError } from '../../errors.js';
-import { HNSW_EF_SEARCH } from '../../param.js';
+import { HNSW_EF_SEARCH, PGLITE_LOCK_FILE, PGLITE_TEMPLATE_ENV } from '../../param.js';
 import type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from '../driver.js';
 import { backendError, ident } from '../sql.js';
 import { acquireDirLock, type DirLock } from './lockfile.js';
@@ -15,6 +16,32 @@ export interface PgliteOptions {
   /** Directory for the database files; omitted = in-memory (lost on close). */
   dataDir?: string;
   schema?: string;
+  /**
+   * A template (see ../testing/pglite-template.ts) that a NEW database starts from instead of running
+   * initdb: a file-backed dir that holds nothing yet gets a copy of template/data, an in-memory database
+   * loads template/data.tar. An existing database ignores it. Saves seconds per database (initdb is most
+   * of PGlite's open time); the caller still runs migrations, which then find nothing to do.
+   */
+  template?: string;
+}
+
+/** The template named by AOS_PGLITE_TEMPLATE, checked, or undefined when the variable is unset. */
+export function pgliteTemplateFromEnv(): string | undefined {
+  const dir = process.env[PGLITE_TEMPLATE_ENV];
+  if (!dir) return undefined;
+  if (!existsSync(join(dir, 'data', 'PG_VERSION')) || !existsSync(join(dir, 'data.tar'))) {
+    throw new KernelError(
+      'ECONFIG',
+      `${PGLITE_TEMPLATE_ENV}=${dir} is not a PGlite template (no data/PG_VERSION or data.tar): create it with ` +
+        `createPgliteTemplate(dir) from agent-os-kernel/testing, or unset ${PGLITE_TEMPLATE_ENV}`,
+    );
+  }
+  return dir;
+}
+
+/** True when a data dir holds nothing but (maybe) our lockfile: PGlite would run initdb on it. */
+function isFreshDir(dir: string): boolean {
+  return readdirSync(dir).every((f) => f === PGLITE_LOCK_FILE);
 }
 
 /** FIFO mutex: PGlite has one backend, so the kernel's statements must not interleave with a transaction. */
@@ -59,8 +86,20 @@ export class PgliteDriver implements StorageDriver {
     const location = opts.dataDir ? `pglite://${opts.dataDir}` : 'memory://';
     let db: PGlite;
     try {
+      // Loaded here, not at module top: importing the package must not cost a kernel on Postgres anything
+      const [{ PGlite }, { vector }] = await Promise.all([
+        import('@electric-sql/pglite'),
+        import('@electric-sql/pglite-pgvector'),
+      ]);
+      let loadDataDir: Blob | undefined;
+      if (opts.template && opts.dataDir && isFreshDir(opts.dataDir)) {
+        cpSync(join(opts.template, 'data'), opts.dataDir, { recursive: true });
+      } else if (opts.template && !opts.dataDir) {
+        loadDataDir = new Blob([readFileSync(join(opts.template, 'data.tar'))]);
+      }
       db = await PGlite.create({
         ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+        ...(loadDataDir ? { loadDataDir } : {}),
         extensions: { vector },
       });
     } catch (err) {
@@ -113,6 +152,12 @@ export class PgliteDriver implements StorageDriver {
 
   async notify(channel: string, payload: string): Promise<void> {
     await this.query('SELECT pg_notify($1, $2)', [channel, payload]);
+  }
+
+  /** A tarball of the whole database (PGlite's dumpDataDir): a backup, or a template's data.tar. */
+  dump(): Promise<Blob> {
+    this.assertOpen();
+    return this.mutex.run(async () => (await this.db.dumpDataDir('none')) as Blob);
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@
  * its search_path; LISTEN runs on one dedicated client. pgvector is used when `CREATE EXTENSION vector`
  * works, otherwise the capability is off and the stores fall back to exact search over `real[]`.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { KernelError } from '../../errors.js';
 import { HNSW_EF_SEARCH, PG_CONNECT_TIMEOUT_MS, PG_POOL_MAX } from '../../param.js';
 import { logger } from '../../util/log.js';
@@ -51,7 +51,8 @@ export class PostgresDriver implements StorageDriver {
       options: `-c search_path=${ident(schema)},public`,
       application_name: 'agent-os-kernel',
     };
-    const pool = new pg.Pool({ ...config, max: opts.poolMax ?? PG_POOL_MAX });
+    const { Pool } = await loadPg();
+    const pool = new Pool({ ...config, max: opts.poolMax ?? PG_POOL_MAX });
     pool.on('error', (err) => log.warn(`idle connection error: ${err.message}`, { location }));
     let vectorOk = false;
     try {
@@ -163,7 +164,8 @@ export class PostgresDriver implements StorageDriver {
 
   private async listener(): Promise<pg.Client> {
     if (this.listenClient) return this.listenClient;
-    const client = new pg.Client(this.config);
+    const { Client } = await loadPg();
+    const client = new Client(this.config);
     client.on('notification', (msg) => {
       for (const h of this.handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
     });
@@ -184,6 +186,11 @@ export class PostgresDriver implements StorageDriver {
       throw new KernelError('ESTATE', `storage ${this.location} is closed; open it again with openStorage()`);
     }
   }
+}
+
+/** `pg` loads on the first open: a kernel on PGlite never pays for it. */
+async function loadPg(): Promise<typeof pg> {
+  return (await import('pg')).default;
 }
 
 async function tryCreateVector(client: pg.PoolClient): Promise<boolean> {
