@@ -39,6 +39,12 @@ export {
 } from './kernel/program.js';
 export { REACT_SYSTEM_PROMPT, reactProgram } from './kernel/react.js';
 export type { Sys, SyscallArgs, SyscallName, SyscallResults } from './kernel/syscalls.js';
+export type { Analysis, Suggestion } from './learning/analyze.js';
+export type { EvalReport, EvalSuite } from './learning/eval.js';
+export { Learning } from './learning/learning.js';
+// ── learning (the seeds' names; the rest under agent-os-kernel/learning) ──
+export { AgentOptimizer, TrajectoryRecorder } from './learning/recorder.js';
+export type { Trajectory, TrajectoryStep } from './learning/trajectory.js';
 export { type LLMConfig, LLMProviderFactory } from './llm/factory.js';
 // ── models ──
 export type { ChatMessage, ChatRequest, ChatResponse, Model, ModelProvider, ToolCall } from './llm/model.js';
@@ -50,13 +56,6 @@ export { processTimeline } from './security/replay.js';
 export type { StorageDriver } from './storage/driver.js';
 export { openStorage } from './storage/open.js';
 export { type CreateStorageOptions, createStorage, type Storage } from './storage/storage.js';
-
-// ── learning (the seeds' names; the rest under agent-os-kernel/learning) ──
-export { AgentOptimizer, TrajectoryRecorder } from './learning/recorder.js';
-export { Learning } from './learning/learning.js';
-export type { Analysis, Suggestion } from './learning/analyze.js';
-export type { Trajectory, TrajectoryStep } from './learning/trajectory.js';
-export type { EvalReport, EvalSuite } from './learning/eval.js';
 
 // ── HTTP API ──
 /** Serves the REST API, events, /metrics and the dashboard for a kernel; loads Fastify on the first call. */

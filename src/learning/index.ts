@@ -22,8 +22,20 @@ export {
   runCheck,
   runEval,
 } from './eval.js';
-export { Learning, type LearningStorage, type RecordedTrajectory, type TrajectoryFilter } from './learning.js';
-export { distill, type Lesson, LessonBook, type LessonKind, type RetrievedLesson, type StoredLesson } from './lessons.js';
+export {
+  Learning,
+  type LearningStorage,
+  type RecordedTrajectory,
+  type TrajectoryFilter,
+} from './learning.js';
+export {
+  distill,
+  type Lesson,
+  LessonBook,
+  type LessonKind,
+  type RetrievedLesson,
+  type StoredLesson,
+} from './lessons.js';
 export {
   type AppliedChange,
   effectiveProfile,
