@@ -55,7 +55,7 @@ function routeKey(method: string, url: string): string | null {
 async function call(
   method: 'GET' | 'POST' | 'DELETE',
   url: string,
-  o: { token?: string; body?: unknown; raw?: string } = {},
+  o: { token?: string; body?: unknown; raw?: string; on?: ApiServer } = {},
 ): Promise<Res> {
   const headers: Record<string, string> = {};
   if (o.token) headers.authorization = `Bearer ${o.token}`;
@@ -67,7 +67,12 @@ async function call(
     payload = JSON.stringify(o.body);
     headers['content-type'] = 'application/json';
   }
-  const r = await server.app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
+  const r = await (o.on ?? server).app.inject({
+    method,
+    url,
+    headers,
+    ...(payload !== undefined ? { payload } : {}),
+  });
   // biome-ignore lint/suspicious/noExplicitAny: JSON bodies of every route shape
   let body: any = null;
   try {
@@ -746,6 +751,43 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
       'EINVAL',
     );
     expectError(await call('GET', '/api/v1/audit?after=-1', { token: tok.viewer }), 400, 'EINVAL');
+  });
+
+  it("gives a process's timeline in order, from its own audit stream", async () => {
+    const pid = await kernel.spawn({ name: 'tl', task: 'say hello' });
+    await waitExit(pid);
+    const t = await call('GET', `/api/v1/processes/${pid}/timeline`, { token: tok.viewer });
+    expect(t.status, t.text).toBe(200);
+    expect(t.body.items.length).toBeGreaterThan(0);
+    expect(JSON.stringify(t.body.items)).toContain('exit');
+  });
+
+  it('refuses to anchor a memory:// kernel (its chain dies with it) and anchors a durable one', async () => {
+    expectError(await call('POST', '/api/v1/audit/anchor', { token: tok.operator, body: {} }), 409, 'ESTATE');
+    const dir = mkdtempSync(join(tmpdir(), 'aos-api-anchor-'));
+    const k2 = await createKernel({
+      storage: `pglite://${join(dir, 'db')}`,
+      config: { data_dir: dir, security: { sandbox: 'none', workspace: join(dir, 'ws') } },
+      models: resolverFromProvider(new SimulatedProvider()),
+      programs: [sleeper],
+      plugins: false,
+    });
+    const s2 = await createServer(k2, { listen: false, dashboardDir: null });
+    try {
+      const admin = readFileSync(s2.adminTokenFile, 'utf8').trim();
+      await k2.wait(await k2.spawn({ name: 'tl', task: 'say hello' }), 30_000);
+      expectError(await call('POST', '/api/v1/audit/anchor', { token: 'nope', on: s2, body: {} }), 401);
+      const a = await call('POST', '/api/v1/audit/anchor', { token: admin, on: s2, body: {} });
+      expect(a.status, a.text).toBe(200);
+      expect(a.body.heads).toBeGreaterThan(0);
+      expect(readFileSync(a.body.file, 'utf8')).toContain(a.body.keyId);
+      const v = await call('POST', '/api/v1/audit/verify', { token: admin, on: s2, body: { anchors: true } });
+      expect(v.status, v.text).toBe(200);
+      expect(v.body.ok).toBe(true);
+    } finally {
+      await s2.close();
+      await k2.shutdown();
+    }
   });
 
   it('answers MCP routes with 501 EUNSUPPORTED while the kernel has no MCP manager, else serves them', async () => {

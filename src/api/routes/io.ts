@@ -317,6 +317,10 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       params: S.pidParams,
       response: S.listOf(S.timelineSchema),
       async handler({ params }) {
+        if (!k.control(params.pid) && !(await k.storage.state.getProcess(params.pid)))
+          throw new KernelError('ENOPROC', `no process ${params.pid}; GET /api/v1/processes lists them`, {
+            details: { pid: params.pid },
+          });
         return { items: await processTimeline(k.storage.audit, params.pid) };
       },
     }),

@@ -146,13 +146,14 @@ describe('MCP client over streamable HTTP (SDK server in-process)', () => {
     });
     const port = (http.address() as { port: number }).port;
     const registry = new ToolRegistry();
-    const mgr = new McpManager(registry, { sandbox, workspace: tmpdir(), limits: policy.limits });
+    const ws = mkdtempSync(join(tmpdir(), 'aos-mcp-http-'));
+    const mgr = new McpManager(registry, { sandbox, workspace: ws, limits: policy.limits });
     closers.push(() => mgr.close());
     const st = await mgr.start([{ name: 'calc', url: `http://127.0.0.1:${port}/mcp`, timeout_ms: 300 }]);
     expect(st[0]?.error ?? null).toBeNull();
     expect(st[0]).toMatchObject({ state: 'connected', transport: 'http', tools: ['calc.add', 'calc.slow'] });
     const exec = new ToolExecutor({ registry, sandbox });
-    const ctx = createToolContext({ pid: 1, workspace: tmpdir(), sandbox, policy });
+    const ctx = createToolContext({ pid: 1, workspace: ws, sandbox, policy });
     expect(
       (await exec.execute({ id: '1', name: 'calc__add', arguments: '{"a":2,"b":40}' }, ctx)).output,
     ).toBe('42');

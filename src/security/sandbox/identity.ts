@@ -5,8 +5,10 @@
  * the host). So as root, bwrap itself is started through `setpriv` as SANDBOX_UID with no groups, an empty
  * capability bounding set and no_new_privs; the workspaces it may write are owned by that uid.
  */
-import { lchownSync, lstatSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { lchownSync, lstatSync, readdirSync, realpathSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
 
 export interface SandboxIdentity {
@@ -38,19 +40,72 @@ export function dropPrivilegeArgs(id: SandboxIdentity | null): string[] {
 }
 
 /**
- * Makes `dir` writable by the identity: when its top is owned by someone else, the tree is handed over
- * once (links are not followed: lchown). Files the kernel's own file tools create later take their
- * directory's owner (see src/io/builtin/fs-safe.ts), so this runs once per workspace.
+ * Directories that are never handed to the sandbox identity: shared or system places whose ownership other
+ * programs depend on (tmux, ssh, systemd, other users). A workspace must be a directory of its own.
+ */
+const SHARED_DIRS = [
+  '/',
+  '/tmp',
+  '/var/tmp',
+  '/dev/shm',
+  '/home',
+  '/root',
+  '/run',
+  '/var',
+  '/usr',
+  '/etc',
+  '/opt',
+  '/srv',
+  '/mnt',
+  '/media',
+  '/boot',
+  '/bin',
+  '/sbin',
+  '/lib',
+  '/lib64',
+  '/proc',
+  '/sys',
+  '/dev',
+];
+
+/** Why `dir` may not be given to the sandbox identity, or null when it may. */
+export function sharedDirReason(dir: string): string | null {
+  const real = realpathSync(dir);
+  if (SHARED_DIRS.includes(real)) return `${real} is a shared system directory`;
+  const home = homedir();
+  if (real === home || real === dirname(home)) return `${real} is a home directory`;
+  const st = lstatSync(real);
+  if (st.mode & 0o1000) return `${real} is a sticky (shared) directory`;
+  if (st.mode & 0o002) return `${real} is world-writable`;
+  return null;
+}
+
+/**
+ * Makes `dir` writable by the identity. When its top is owned by someone else, the tree is handed over
+ * once: links are not followed (lchown), other file systems (mount points) are not entered, and only
+ * entries owned by the top's previous owner change hands. A shared directory (/, /tmp, a home, anything
+ * sticky or world-writable) is refused with ESANDBOX instead — handing /tmp over would give every
+ * other program's files in it to the sandbox uid. Files the kernel's own file tools create later take
+ * their directory's owner (see src/io/builtin/fs-safe.ts), so this runs once per workspace.
  */
 export function prepareWritable(dir: string, id: SandboxIdentity | null): void {
   if (!id) return;
-  const st = lstatSync(dir);
-  if (st.uid === id.uid && st.gid === id.gid) return;
+  const top = lstatSync(dir);
+  if (top.uid === id.uid && top.gid === id.gid) return;
+  const why = sharedDirReason(dir);
+  if (why) {
+    throw new KernelError(
+      'ESANDBOX',
+      `refusing to make ${dir} writable inside the sandbox: ${why}, and the kernel runs as root, so sandboxed commands (uid ${id.uid}) would need to own it; give the tool a directory of its own (security.workspace, or a writable path made for it with mkdir)`,
+      { details: { path: dir, uid: id.uid } },
+    );
+  }
+  const owner = top.uid;
   const walk = (p: string, depth: number) => {
-    lchownSync(p, id.uid, id.gid);
-    if (depth > 64) return;
     const s = lstatSync(p);
-    if (!s.isDirectory()) return;
+    if (s.dev !== top.dev || s.uid !== owner) return;
+    lchownSync(p, id.uid, id.gid);
+    if (!s.isDirectory() || depth >= 64) return;
     for (const n of readdirSync(p)) walk(join(p, n), depth + 1);
   };
   walk(dir, 0);
