@@ -20,6 +20,7 @@ import { EventHub, eventRoutes } from './events.js';
 import { buildOpenApi, docsPage } from './openapi.js';
 import { type AnyRoute, mountRoutes, route } from './route.js';
 import { ioRoutes } from './routes/io.js';
+import { learningRoutes } from './routes/learning.js';
 import { processRoutes } from './routes/processes.js';
 import { systemRoutes, VERSION } from './routes/system.js';
 import { findDashboard, mountDashboard } from './static.js';
@@ -160,6 +161,11 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
     ...systemRoutes(kernel, tokens, startedAt),
     ...processRoutes(kernel),
     ...ioRoutes(kernel),
+    ...learningRoutes({
+      learning: kernel.learning,
+      optimizer: kernel.profileOptimizer,
+      evalDir: resolve(kernel.config.data_dir, 'evals'),
+    }),
     ...eventRoutes(hub, corsHeaders),
   ];
   let url = '';

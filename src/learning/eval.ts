@@ -28,9 +28,14 @@ const Check = z.union([
 ]);
 export type EvalCheck = z.infer<typeof Check>;
 
+/** A suite's name is also its history file's name in <data_dir>/evals. */
+const SUITE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/;
+
 export const EvalSuiteSchema = z
   .object({
-    name: z.string().regex(/^[\w.-]{1,64}$/, 'a suite name is 1–64 letters, digits, _ . -'),
+    name: z
+      .string()
+      .regex(SUITE_NAME, 'a suite name is 1–64 letters, digits, _ . - (not starting with a dot)'),
     description: z.string().optional(),
     model: z.string().optional(),
     concurrency: z.number().int().positive().max(256).default(4),
@@ -373,6 +378,12 @@ function lastLine(file: string): EvalReport | null {
 
 /** The eval history of a suite (oldest first), for charts. */
 export function evalHistory(historyDir: string, suite: string): Array<Omit<EvalReport, 'runs'>> {
+  // The name comes from a URL or a file: it names a file in historyDir and nothing else.
+  if (!SUITE_NAME.test(suite))
+    throw new KernelError(
+      'EINVAL',
+      `eval suite name ${JSON.stringify(suite.slice(0, 80))} is not a plain name (letters, digits, . _ -, not starting with a dot)`,
+    );
   const file = join(historyDir, `${suite}.jsonl`);
   if (!existsSync(file)) return [];
   const out: Array<Omit<EvalReport, 'runs'>> = [];

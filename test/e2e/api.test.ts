@@ -931,6 +931,142 @@ describe('api: server-sent events', () => {
   });
 });
 
+describe('api: learning', () => {
+  let pid = 0;
+  beforeAll(async () => {
+    pid = await kernel.spawn({ name: 'calc-agent', task: 'What is 17 * 23 + 4?' });
+    await waitExit(pid);
+  });
+
+  it('lists trajectories and exports them as JSONL, one documented line per step', async () => {
+    const l = await call('GET', '/api/v1/trajectories?agent=calc-agent', { token: tok.viewer });
+    expect(l.status, l.text).toBe(200);
+    const mine = l.body.items.find((t: { pid: number }) => t.pid === pid);
+    expect(mine).toMatchObject({ agent: 'calc-agent', outcome: 'done' });
+    expect(mine.steps).toBeGreaterThan(1);
+    const j = await call('GET', '/api/v1/trajectories?agent=calc-agent&format=jsonl', { token: tok.viewer });
+    expect(j.status).toBe(200);
+    expect(j.headers['content-type']).toContain('application/x-ndjson');
+    const lines = j.text
+      .trim()
+      .split('\n')
+      .map((x) => JSON.parse(x));
+    expect(lines.length).toBe(mine.steps);
+    expect(
+      lines.every(
+        (x: { schema: string; pid: number }) => x.schema === 'aos.trajectory.step/1' && x.pid === pid,
+      ),
+    ).toBe(true);
+  });
+
+  it("gives one process's trajectory with its tool calls, and 404s an unknown pid", async () => {
+    const t = await call('GET', `/api/v1/trajectories/${pid}`, { token: tok.viewer });
+    expect(t.status, t.text).toBe(200);
+    const calls = t.body.steps.flatMap((s: { toolCalls: Array<{ name: string }> }) =>
+      s.toolCalls.map((c) => c.name),
+    );
+    expect(calls).toContain('calculator');
+    expect(t.body.success).toBe(true);
+  });
+
+  it('analyses an agent: success rate and suggestions, each with its evidence', async () => {
+    const a = await call('GET', '/api/v1/learning/analysis?agent=calc-agent', { token: tok.viewer });
+    expect(a.status, a.text).toBe(200);
+    expect(a.body.runs).toBeGreaterThanOrEqual(1);
+    expect(a.body.successRate).toBe(1);
+    for (const s of a.body.suggestions) expect(Object.keys(s.evidence).length).toBeGreaterThan(0);
+  });
+
+  it('lists lessons (also by task similarity) and lets an operator, not a viewer, forget one', async () => {
+    const learned = await kernel.learning.onExit(pid);
+    expect(learned.length).toBeGreaterThan(0);
+    const l = await call('GET', '/api/v1/lessons', { token: tok.viewer });
+    expect(l.status).toBe(200);
+    expect(l.body.items.map((x: { id: string }) => x.id)).toContain(learned[0]!.id);
+    const by = await call('GET', `/api/v1/lessons?task=${encodeURIComponent('What is 12 * 7 + 1?')}`, {
+      token: tok.viewer,
+    });
+    expect(by.status).toBe(200);
+    expect(by.body.items.length).toBeGreaterThan(0);
+    expectError(await call('DELETE', `/api/v1/lessons/${learned[0]!.id}`, { token: tok.viewer }), 403);
+    const d = await call('DELETE', `/api/v1/lessons/${learned[0]!.id}`, { token: tok.operator });
+    expect(d.status, d.text).toBe(200);
+    expect(d.body.deleted).toBe(true);
+    const after = await call('GET', '/api/v1/lessons', { token: tok.viewer });
+    expect(after.body.items.map((x: { id: string }) => x.id)).not.toContain(learned[0]!.id);
+  });
+
+  it('applies a suggestion to a profile and reverts it, both audited with the evidence', async () => {
+    const suggestion = {
+      id: 'max-steps',
+      title: 'raise max_steps to 32',
+      evidence: { runsAtLimit: 7, share: 0.37 },
+      change: { key: 'budgets.maxSteps', op: 'set', value: 32 },
+    };
+    expectError(
+      await call('POST', '/api/v1/learning/apply', {
+        token: tok.viewer,
+        body: { profile: 'p1', suggestion },
+      }),
+      403,
+    );
+    expectError(
+      await call('POST', '/api/v1/learning/apply', {
+        token: tok.operator,
+        body: { profile: 'p1', suggestion: { ...suggestion, evidence: {} } },
+      }),
+      400,
+      'EINVAL',
+    );
+    const a = await call('POST', '/api/v1/learning/apply', {
+      token: tok.operator,
+      body: { profile: 'p1', suggestion },
+    });
+    expect(a.status, a.text).toBe(201);
+    const p = await call('GET', '/api/v1/learning/profiles/p1', { token: tok.viewer });
+    expect(p.status).toBe(200);
+    expect(p.body.changes).toHaveLength(1);
+    expect(p.body.changes[0]).toMatchObject({ id: a.body.id, revertedAt: null, appliedBy: 'token:ops' });
+    const r = await call('POST', '/api/v1/learning/revert', { token: tok.operator, body: { profile: 'p1' } });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.revertedBy).toBe('token:ops');
+    expectError(
+      await call('POST', '/api/v1/learning/revert', { token: tok.operator, body: { profile: 'p1' } }),
+      404,
+      'ENOTFOUND',
+    );
+    const au = await call('GET', `/api/v1/audit?stream=${encodeURIComponent('profile:p1')}`, {
+      token: tok.viewer,
+    });
+    const kinds = au.body.items.map((e: { kind: string }) => e.kind);
+    expect(kinds).toEqual(['learning.apply', 'learning.revert']);
+    expect(au.body.items[0].payload.evidence).toEqual(suggestion.evidence);
+  });
+
+  it("serves an eval suite's history, oldest first", async () => {
+    const dir = join(dataDir, 'evals');
+    mkdirSync(dir, { recursive: true });
+    const run = (n: number) => ({
+      suite: 'demo',
+      startedAt: `2026-01-0${n}T00:00:00Z`,
+      summary: { passRate: n / 4 },
+    });
+    writeFileSync(join(dir, 'demo.jsonl'), `${JSON.stringify(run(1))}\n${JSON.stringify(run(2))}\n`);
+    const h = await call('GET', '/api/v1/evals/demo', { token: tok.viewer });
+    expect(h.status, h.text).toBe(200);
+    expect(h.body.items.map((x: { startedAt: string }) => x.startedAt)).toEqual([
+      run(1).startedAt,
+      run(2).startedAt,
+    ]);
+    const none = await call('GET', '/api/v1/evals/nothing-here', { token: tok.viewer });
+    expect(none.body.items).toEqual([]);
+    // a suite name names a file in <data_dir>/evals and nothing else
+    writeFileSync(join(dataDir, 'outside.jsonl'), `${JSON.stringify(run(3))}\n`);
+    for (const bad of ['..%2Foutside', '%2E%2E%2Foutside', '.hidden'])
+      expectError(await call('GET', `/api/v1/evals/${bad}`, { token: tok.viewer }), 400, 'EINVAL');
+  });
+});
+
 describe('api: coverage', () => {
   it('every route had a successful request in this file', () => {
     covered.add('GET /api/v1/events'); // streamed over a real socket above (inject cannot read a stream)
