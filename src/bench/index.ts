@@ -5,6 +5,7 @@ import { apiBench } from './suites/api.js';
 import { contextBench } from './suites/context.js';
 import { ioBench } from './suites/io.js';
 import { kernelBench } from './suites/kernel.js';
+import { learningBench } from './suites/learning.js';
 import { llmBench } from './suites/llm.js';
 import { schedulerBench } from './suites/scheduler.js';
 import { startupBench } from './suites/startup.js';
@@ -19,6 +20,7 @@ export const SUITES: BenchSuite[] = [
   ioBench,
   apiBench,
   startupBench,
+  learningBench,
 ];
 
 export function findSuites(names: readonly string[]): BenchSuite[] {
