@@ -26,18 +26,7 @@ export function noteBoot(k: Kernel): void {
   if (!bootedAt.has(k)) bootedAt.set(k, Date.now());
 }
 
-type Row = Record<string, unknown>;
-
 export async function summarize(k: Kernel): Promise<Summary> {
-  const { rows } = await k.storage.driver.query<Row>(
-    `SELECT state, count(*) AS n,
-            coalesce(sum((usage->>'tokensIn')::float8), 0) AS tin,
-            coalesce(sum((usage->>'tokensCached')::float8), 0) AS tcached,
-            coalesce(sum((usage->>'tokensOut')::float8), 0) AS tout,
-            coalesce(sum((usage->>'cost')::float8), 0) AS cost,
-            coalesce(sum(step_no), 0) AS steps
-       FROM processes GROUP BY state`,
-  );
   const byState = Object.fromEntries(PROCESS_STATES.map((s) => [s, 0])) as Record<ProcessState, number>;
   let total = 0;
   let tin = 0;
@@ -45,15 +34,14 @@ export async function summarize(k: Kernel): Promise<Summary> {
   let tout = 0;
   let cost = 0;
   let steps = 0;
-  for (const r of rows) {
-    const n = Number(r.n);
-    total += n;
-    byState[String(r.state) as ProcessState] = (byState[String(r.state) as ProcessState] ?? 0) + n;
-    tin += Number(r.tin);
-    tcached += Number(r.tcached);
-    tout += Number(r.tout);
-    cost += Number(r.cost);
-    steps += Number(r.steps);
+  for (const r of await k.storage.state.totalsByState()) {
+    total += r.n;
+    byState[r.state] = (byState[r.state] ?? 0) + r.n;
+    tin += r.tokensIn;
+    tcached += r.tokensCached;
+    tout += r.tokensOut;
+    cost += r.cost;
+    steps += r.steps;
   }
   // Stored rows say `ready` for a process that is running or waiting right now; the live table knows.
   const live = await k.storage.state.listProcesses({

@@ -10,7 +10,7 @@ import { logger } from '../util/log.js';
 const log = logger('hooks');
 
 export interface HookEvents {
-  'syscall.before': { pid: number; name: string; args: unknown };
+  'syscall.before': { pid: number; name: string; args: unknown; purpose?: string };
   'syscall.after': {
     pid: number;
     name: string;
@@ -18,6 +18,7 @@ export interface HookEvents {
     result?: unknown;
     error?: KernelError;
     ms: number;
+    purpose?: string;
   };
   'proc.spawn.before': {
     parentPid: number | null;
@@ -30,10 +31,17 @@ export interface HookEvents {
   'proc.state': { pid: number; from: string; to: string; waitOn?: string };
   'proc.step': { pid: number; stepNo: number; kind: string; record: unknown };
   'proc.exit': { pid: number; state: string; reason: string | null; result: unknown };
-  'llm.before': { pid: number; model: string; messages: number; tools: number };
+  'llm.before': { pid: number; model: string; messages: number; tools: number; purpose?: string };
   /** One delta of a streamed model call (text, reasoning or a tool-call fragment), as it arrives. */
   'llm.delta': { pid: number; stepNo: number; delta: { type: string; [k: string]: unknown } };
-  'llm.after': { pid: number; model: string; usage: unknown; ms: number; error?: KernelError };
+  'llm.after': {
+    pid: number;
+    model: string;
+    usage: unknown;
+    ms: number;
+    error?: KernelError;
+    purpose?: string;
+  };
   'tool.before': { pid: number; tool: string; args: unknown };
   'tool.after': { pid: number; tool: string; ok: boolean; output: string; ms: number };
   'mem.page_fault': { pid: number; pageId?: string; query?: string };

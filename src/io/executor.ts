@@ -185,7 +185,7 @@ export class ToolExecutor {
         await sink.append({
           stream,
           kind,
-          actor: `pid:${ctx.pid}`,
+          actor: ctx.actor ?? `pid:${ctx.pid}`,
           payload: { tool, stepNo: ctx.stepNo, ...payload },
         });
       },
@@ -225,7 +225,7 @@ export class ToolExecutor {
         .append({
           stream,
           kind: result.ok ? 'io.tool_call' : 'io.tool_error',
-          actor: `pid:${ctx.pid}`,
+          actor: ctx.actor ?? `pid:${ctx.pid}`,
           payload: {
             tool,
             args: args ?? null,

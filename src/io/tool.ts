@@ -30,6 +30,8 @@ export interface ToolContext {
   sandbox: Sandbox;
   signal: AbortSignal;
   sys: SyscallPort;
+  /** Who the audit names as the caller (default `pid:<pid>`; an API call names its token, `api:<name>`). */
+  actor?: string;
   /**
    * Appends an entry to the process's audit stream while the tool runs (a refused connection, a denied
    * path inside a tool). Set by the executor; absent when the executor has no audit log.

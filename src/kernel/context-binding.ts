@@ -7,10 +7,13 @@ import { contextManagerFromConfig } from '../context/from-config.js';
 import type { ContextManager } from '../context/manager.js';
 import { SqlPageStore } from '../context/sql-page-store.js';
 import { ExtractiveSummarizer, type SpanPage, type Summarizer } from '../context/summarizer.js';
+import { KernelError } from '../errors.js';
 import type { ChatMessage, LlmUsage, ToolCall, ToolSpec } from '../llm/model.js';
 import { logger } from '../util/log.js';
 import type { Kernel } from './kernel.js';
 import type { Pcb } from './pcb.js';
+import { KilledSignal } from './runner.js';
+import { invoke } from './syscall-gate.js';
 
 export interface ContextHandle {
   isOpen(): boolean;
@@ -37,9 +40,11 @@ export function createContextManager(k: Kernel): ContextManager {
 }
 
 /**
- * Summarises an evicted span with the process's own model: the call waits for an LLM slot like any other
- * and is charged to the process's budget. The simulator, a failure or a dead process fall back to the
- * extractive summary (the window must never wait on a summary to stay within budget).
+ * Summarises an evicted span with the process's own model, through the syscall gate as `llm.chat` with
+ * `purpose: 'summary'`: it waits for an LLM slot like any other call, is charged to the process, fires the
+ * hooks and leaves an audit entry (in the current step's commit, or its own when no step runs). The
+ * simulator, a failure or a dead process fall back to the extractive summary (the window must never wait on
+ * a summary to stay within budget); a kill unwinds the step as usual.
  */
 export class ModelSummarizer implements Summarizer {
   readonly name = 'model';
@@ -67,37 +72,18 @@ export class ModelSummarizer implements Summarizer {
       ],
       maxOutputTokens: opts.maxTokens,
     };
-    const model = this.k.models.resolve(pc.pcb.model);
-    const grant = await this.k.cpu.acquire(pc, req, pc.abort.signal);
-    let usage = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 };
-    const t0 = performance.now();
+    const caller = { purpose: 'summary' };
     try {
-      const res = await model.chat({
-        ...req,
-        signal: pc.abort.signal,
-        tags: { pid: pc.pcb.pid, purpose: 'summary' },
-      });
-      usage = res.usage;
-      this.k.account(
-        pc,
-        {
-          tokensIn: usage.input,
-          tokensCached: usage.cachedInput,
-          tokensOut: usage.output,
-          apiCalls: 1,
-          cost: res.costUsd,
-          llmMs: performance.now() - t0,
-        },
-        pc.pcb.model,
-      );
+      const res = pc.step
+        ? await invoke(this.k, pc, pc.step, 'llm.chat', req, caller)
+        : await this.k.syscall(pc.pcb.pid, 'llm.chat', req, caller);
       return res.content.trim() || this.fallback.summarize(pages, opts);
     } catch (err) {
+      if (err instanceof KilledSignal || KernelError.is(err, 'EABORTED')) throw err;
       log.warn(
         `pid ${pc.pcb.pid}: model summary failed, using the extractive one: ${(err as Error).message}`,
       );
       return this.fallback.summarize(pages, opts);
-    } finally {
-      this.k.cpu.release(grant, usage, pc.pcb);
     }
   }
 }

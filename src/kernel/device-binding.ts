@@ -3,6 +3,7 @@
  * security policies (src/io, src/security) to processes. `io.tool_call` lands here; the executor validates,
  * checks policy, asks for approval, runs in the sandbox, caps output and audits.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { builtinTools } from '../io/builtin/index.js';
@@ -10,7 +11,7 @@ import { ToolExecutor } from '../io/executor.js';
 import { SqlIdempotencyStore } from '../io/idempotency.js';
 import { McpManager } from '../io/mcp/manager.js';
 import { ToolRegistry } from '../io/registry.js';
-import { idempotencyKey } from '../io/tool.js';
+import { idempotencyKey, type ToolContext, type ToolResult } from '../io/tool.js';
 import type { ToolSpec } from '../llm/model.js';
 import { ApprovalManager } from '../security/approvals.js';
 import { SecurityPolicy, type SecurityPolicyOptions } from '../security/policy.js';
@@ -37,6 +38,14 @@ export interface ToolRuntime {
     callIndex: number,
     call: { id: string; name: string; arguments: string },
   ): Promise<ToolOutcome>;
+  /**
+   * A tool call from outside a step (the API): the same executor — hooks, policy, approval, sandbox,
+   * idempotency record, audit — named after its caller. `sys` serves the tool's syscalls, if any.
+   */
+  callFromOutside(
+    call: { name: string; arguments: Record<string, unknown> },
+    o: { pcb: Pcb; actor: string; sys: ToolContext['sys']; signal: AbortSignal },
+  ): Promise<ToolResult>;
   close(): Promise<void>;
 }
 
@@ -79,11 +88,16 @@ export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
     audit: k.storage.audit,
     approvals,
     idempotency: new SqlIdempotencyStore(k.storage.driver),
+    // A call from the API without a process is audited in the `api` stream.
+    auditStream: (pid) => (pid ? `proc:${pid}` : 'api'),
+    // The one place a tool call's hooks fire: once per call, with the parsed arguments.
     hooks: {
       before: (ev) =>
         k.hooks.has('tool.before')
           ? k.hooks.before('tool.before', ev).then((e) => ({ args: e.args }))
           : undefined,
+      after: (ev) =>
+        k.hooks.emit('tool.after', { pid: ev.pid, tool: ev.tool, ok: ev.ok, output: ev.output, ms: ev.ms }),
     },
   });
 
@@ -137,6 +151,24 @@ export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
         durationMs: res.durationMs,
         ...(res.error ? { error: { code: res.error.code, message: res.error.message } } : {}),
       };
+    },
+    async callFromOutside(call, o) {
+      const id = randomUUID();
+      return executor.execute(
+        { id: `api_${id}`, name: call.name, arguments: JSON.stringify(call.arguments) },
+        {
+          pid: o.pcb.pid,
+          stepNo: 0,
+          callIndex: 0,
+          idempotencyKey: `api:${id}`,
+          policy: policyFor(o.pcb),
+          workspace,
+          sandbox,
+          signal: o.signal,
+          sys: o.sys,
+          actor: o.actor,
+        },
+      );
     },
     async close() {
       policies.clear();

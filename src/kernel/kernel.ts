@@ -53,7 +53,7 @@ import {
   type StepContext,
   type Sys,
 } from './services.js';
-import { makeSys } from './syscall-gate.js';
+import { type Caller, invoke, makeSys } from './syscall-gate.js';
 import type { SyscallName } from './syscalls.js';
 
 const log = logger('kernel');
@@ -181,6 +181,16 @@ export class Kernel {
   get learning(): Learning {
     this.learningLayer ??= new Learning(this.storage);
     return this.learningLayer;
+  }
+
+  /** Devices: the tool registry, the one executor (policy, approval, sandbox, audit), MCP servers. */
+  get devices(): ToolRuntime {
+    return this.tools;
+  }
+
+  /** Tool calls waiting for a human decision. */
+  get approvals(): ToolRuntime['approvals'] {
+    return this.tools.approvals;
   }
 
   /** Operator-applied, audited, revertible profile changes from analysis suggestions. */
@@ -454,7 +464,7 @@ export class Kernel {
   }
 
   /** Invokes a syscall on behalf of a process from outside a step (API, tests). Audited directly. */
-  async syscall<K extends SyscallName>(pid: number, name: K, args: unknown) {
+  async syscall<K extends SyscallName>(pid: number, name: K, args: unknown, caller: Caller = {}) {
     const pc = this.live(pid);
     const step: StepContext = {
       stepNo: pc.pcb.stepNo,
@@ -464,7 +474,7 @@ export class Kernel {
       acks: [],
       auditEntries: [],
     };
-    const res = await this.sysFor(pc, step).call(name, args as never);
+    const res = await invoke(this, pc, step, name, args, caller);
     await this.storage.driver.transaction(async (tx) => {
       for (const m of step.outbox)
         await this.storage.coordination.send(
@@ -735,6 +745,7 @@ export class Kernel {
       abort: new AbortController(),
       loop: null,
       stepUsage: newStepUsage(),
+      step: null,
       slice: { steps: 0, tokens: 0 },
       startedAt: Date.now(),
     };

@@ -32,6 +32,8 @@ export interface ProcControl {
   loop: Promise<void> | null;
   /** Usage accrued by the in-flight step (committed with it). */
   stepUsage: ProcessUsage;
+  /** The in-flight step, while one runs: internal callers (the summariser) buffer their effects into it. */
+  step: StepContext | null;
   /** Steps and tokens since the process last yielded (time-slice accounting). */
   slice: { steps: number; tokens: number };
   startedAt: number;
@@ -96,9 +98,11 @@ export async function runProcess(k: Kernel, pc: ProcControl): Promise<void> {
     pc.stepUsage = newStepUsage();
     k.setState(pc, 'running');
     let res: StepResult<unknown>;
+    pc.step = step;
     try {
       res = await program.step(pcb.programState, k.sysFor(pc, step));
     } catch (err) {
+      pc.step = null;
       if (err instanceof KernelPanic) throw err;
       if (err instanceof KilledSignal || (pc.killReason !== null && KernelError.is(err, 'EABORTED'))) {
         // Abandoned cleanly: nothing of this step is committed.
@@ -112,6 +116,7 @@ export async function runProcess(k: Kernel, pc: ProcControl): Promise<void> {
       res = { kind: 'fail', state: pcb.programState, error: `${code}: ${msg}` };
       log.warn(`pid ${pcb.pid} step ${step.stepNo} failed`, { error: msg });
     }
+    pc.step = null;
     if (pcb.state === 'waiting') k.setState(pc, 'running');
 
     const record: StepRecord = res.record ?? { kind: res.kind === 'continue' ? 'step' : res.kind };

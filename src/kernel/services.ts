@@ -63,15 +63,17 @@ export function createServices(k: Kernel): KernelServices {
   return {
     wakeMailbox,
 
-    async 'llm.chat'(pcb, step, args) {
+    async 'llm.chat'(pcb, step, args, caller) {
       const pc = k.live(pcb.pid);
       const model = k.models.resolve(pcb.model);
+      const purpose = caller.purpose ? { purpose: caller.purpose } : {};
       if (k.hooks.has('llm.before')) {
         await k.hooks.before('llm.before', {
           pid: pcb.pid,
           model: pcb.model,
           messages: args.messages.length,
           tools: args.tools?.length ?? 0,
+          ...purpose,
         });
       }
       const grant = await k.cpu.acquire(pc, args, step.signal);
@@ -81,9 +83,10 @@ export function createServices(k: Kernel): KernelServices {
         const { stream, ...chatArgs } = args;
         const req = {
           ...chatArgs,
-          promptCacheKey: String(pcb.pid),
+          // An internal caller's prompt shares no prefix with the agent's: its own cache key.
+          promptCacheKey: caller.purpose ? `${pcb.pid}:${caller.purpose}` : String(pcb.pid),
           signal: step.signal,
-          tags: { pid: pcb.pid, step: step.stepNo },
+          tags: { pid: pcb.pid, step: step.stepNo, ...purpose },
         } as Parameters<typeof model.chat>[0];
         const res = stream ? await streamed(model, req, pcb.pid, step.stepNo) : await model.chat(req);
         usage = res.usage;
@@ -100,7 +103,7 @@ export function createServices(k: Kernel): KernelServices {
           },
           pcb.model,
         );
-        k.hooks.emit('llm.after', { pid: pcb.pid, model: pcb.model, usage: res.usage, ms });
+        k.hooks.emit('llm.after', { pid: pcb.pid, model: pcb.model, usage: res.usage, ms, ...purpose });
         return res;
       } catch (err) {
         const kerr = KernelError.wrap(err, 'EPROVIDER', `model ${pcb.model}`);
@@ -125,6 +128,7 @@ export function createServices(k: Kernel): KernelServices {
           usage: null,
           ms: performance.now() - t0,
           error: kerr,
+          ...purpose,
         });
         throw kerr;
       } finally {
@@ -135,21 +139,9 @@ export function createServices(k: Kernel): KernelServices {
     async 'io.tool_call'(pcb, step, args) {
       const pc = k.live(pcb.pid);
       const callIndex = step.callIndex++;
-      if (k.hooks.has('tool.before'))
-        await k.hooks.before('tool.before', { pid: pcb.pid, tool: args.name, args: args.arguments });
       k.account(pc, { toolCalls: 1 }, pcb.model);
-      const t0 = performance.now();
-      const res = await blocked(pcb, { on: 'tool', name: args.name }, () =>
-        k.tools.execute(pc, step, callIndex, args),
-      );
-      k.hooks.emit('tool.after', {
-        pid: pcb.pid,
-        tool: args.name,
-        ok: res.ok,
-        output: res.output,
-        ms: performance.now() - t0,
-      });
-      return res;
+      // tool.before (with parsed arguments) and tool.after fire once, in the executor (./device-binding.ts).
+      return blocked(pcb, { on: 'tool', name: args.name }, () => k.tools.execute(pc, step, callIndex, args));
     },
 
     async 'io.tools'(pcb, _step, args) {

@@ -8,7 +8,22 @@ import { contextHandle } from './context-binding.js';
 import type { Kernel } from './kernel.js';
 import type { Pcb } from './pcb.js';
 import { type ProcControl, preemptionPoint } from './runner.js';
-import { BLOCKING, parseSyscallArgs, type StepContext, type Sys, type SyscallName } from './syscalls.js';
+import {
+  BLOCKING,
+  parseSyscallArgs,
+  type StepContext,
+  type Sys,
+  type SyscallName,
+  type SyscallResults,
+} from './syscalls.js';
+
+/**
+ * Who is asking, when it is not the process's own program: an internal caller (the context summariser,
+ * learning) names its purpose, and accounting, audit and hooks show it.
+ */
+export interface Caller {
+  purpose?: string;
+}
 
 export function makeSys(k: Kernel, pc: ProcControl, step: StepContext): Sys {
   return {
@@ -16,53 +31,71 @@ export function makeSys(k: Kernel, pc: ProcControl, step: StepContext): Sys {
     stepNo: step.stepNo,
     signal: step.signal,
     context: contextHandle(k, pc.pcb),
-    async call(name, rawArgs) {
-      await preemptionPoint(k, pc);
-      let args = parseSyscallArgs(name, rawArgs);
-      if (k.hooks.has('syscall.before')) {
-        const ev = await k.hooks.before('syscall.before', { pid: pc.pcb.pid, name, args });
-        args = parseSyscallArgs(name, ev.args);
-      }
-      const t0 = performance.now();
-      const handler = k.servicesTable()[name] as (p: Pcb, s: StepContext, a: unknown) => Promise<unknown>;
-      try {
-        const result = await handler(pc.pcb, step, args);
-        const ms = performance.now() - t0;
-        k.metrics.syscalls.inc({ name, outcome: 'ok' });
-        k.metrics.syscallSeconds.observe({ name }, ms / 1000);
-        // Tool calls are audited by the executor (policy decision, approval, output) when they happen.
-        if (name !== 'io.tool_call') {
-          step.auditEntries.push({
-            kind: name,
-            payload: {
-              args: auditArgs(name, args),
-              ok: true,
-              ms: Math.round(ms * 100) / 100,
-              result: auditResult(name, result),
-            },
-          });
-        }
-        k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, result, ms });
-        if (!BLOCKING.has(name)) await preemptionPoint(k, pc);
-        return result as never;
-      } catch (err) {
-        const ms = performance.now() - t0;
-        const kerr = KernelError.wrap(err, 'EINVAL', name);
-        k.metrics.syscalls.inc({ name, outcome: kerr.code });
-        step.auditEntries.push({
-          kind: name,
-          payload: {
-            args: auditArgs(name, args),
-            ok: false,
-            ms: Math.round(ms * 100) / 100,
-            error: kerr.toJSON(),
-          },
-        });
-        k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, error: kerr, ms });
-        throw err;
-      }
-    },
+    call: (name, rawArgs) => invoke(k, pc, step, name, rawArgs),
   };
+}
+
+/** The one door: validate → before-hook → mechanism → account → audit (buffered into `step`'s commit). */
+export async function invoke<K extends SyscallName>(
+  k: Kernel,
+  pc: ProcControl,
+  step: StepContext,
+  name: K,
+  rawArgs: unknown,
+  caller: Caller = {},
+): Promise<SyscallResults[K]> {
+  await preemptionPoint(k, pc);
+  const purpose = caller.purpose ? { purpose: caller.purpose } : {};
+  let args = parseSyscallArgs(name, rawArgs);
+  if (k.hooks.has('syscall.before')) {
+    const ev = await k.hooks.before('syscall.before', { pid: pc.pcb.pid, name, args, ...purpose });
+    args = parseSyscallArgs(name, ev.args);
+  }
+  const t0 = performance.now();
+  const handler = k.servicesTable()[name] as (
+    p: Pcb,
+    s: StepContext,
+    a: unknown,
+    c: Caller,
+  ) => Promise<unknown>;
+  try {
+    const result = await handler(pc.pcb, step, args, caller);
+    const ms = performance.now() - t0;
+    k.metrics.syscalls.inc({ name, outcome: 'ok' });
+    k.metrics.syscallSeconds.observe({ name }, ms / 1000);
+    // Tool calls are audited by the executor (policy decision, approval, output) when they happen.
+    if (name !== 'io.tool_call') {
+      step.auditEntries.push({
+        kind: name,
+        payload: {
+          ...purpose,
+          args: auditArgs(name, args),
+          ok: true,
+          ms: Math.round(ms * 100) / 100,
+          result: auditResult(name, result),
+        },
+      });
+    }
+    k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, result, ms, ...purpose });
+    if (!BLOCKING.has(name)) await preemptionPoint(k, pc);
+    return result as SyscallResults[K];
+  } catch (err) {
+    const ms = performance.now() - t0;
+    const kerr = KernelError.wrap(err, 'EINVAL', name);
+    k.metrics.syscalls.inc({ name, outcome: kerr.code });
+    step.auditEntries.push({
+      kind: name,
+      payload: {
+        ...purpose,
+        args: auditArgs(name, args),
+        ok: false,
+        ms: Math.round(ms * 100) / 100,
+        error: kerr.toJSON(),
+      },
+    });
+    k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, error: kerr, ms, ...purpose });
+    throw err;
+  }
 }
 
 /** Keeps audit entries small: message bodies and prompts are summarised, not copied whole. */

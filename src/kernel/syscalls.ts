@@ -136,6 +136,7 @@ export type KernelServices = {
     pcb: Pcb,
     step: StepContext,
     args: z.output<(typeof SYSCALL_ARGS)[K]>,
+    caller: { purpose?: string },
   ) => Promise<SyscallResults[K]>;
 };
 

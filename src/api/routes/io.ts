@@ -1,12 +1,10 @@
 /**
  * Devices and records over HTTP: tools (list, call under policy), MCP servers, memory, audit and the
- * approvals inbox. Tool calls from the API go through the same ToolExecutor as an agent's (policy,
- * approval, sandbox, output cap, audit), attributed to the caller's token.
+ * approvals inbox. Tool calls from the API go through the kernel's own executor (hooks, policy, approval,
+ * sandbox, output cap, audit), attributed to the caller's token.
  */
-import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
-import { ToolExecutor } from '../../io/executor.js';
 import { fullToolName } from '../../io/tool.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import type { Pcb } from '../../kernel/pcb.js';
@@ -27,7 +25,7 @@ interface McpPort {
 }
 
 function mcpOf(k: Kernel): McpPort {
-  const m = (k.tools as unknown as { mcp?: McpPort }).mcp;
+  const m = (k.devices as unknown as { mcp?: McpPort }).mcp;
   if (!m) {
     throw new KernelError(
       'EUNSUPPORTED',
@@ -46,7 +44,7 @@ async function callTool(
   body: { pid?: number | undefined; arguments: Record<string, unknown> },
   who: Principal,
 ) {
-  const tool = k.tools.registry.get(name);
+  const tool = k.devices.registry.get(name);
   let pcb: Pcb;
   let sys: { call(n: string, a: unknown): Promise<unknown> };
   if (body.pid !== undefined) {
@@ -65,7 +63,7 @@ async function callTool(
     // The caller's role bounds the call as well as the process's policy: below admin, only a process
     // whose policy is the configured default or tighter lends its policy to an API call.
     if (who.role !== 'admin') {
-      const wider = widenings(defaultPolicy(k), k.tools.policyFor(pcb));
+      const wider = widenings(defaultPolicy(k), k.devices.policyFor(pcb));
       if (wider.length) {
         throw new KernelError(
           'EPERM',
@@ -87,38 +85,15 @@ async function callTool(
       },
     };
   }
-  const id = randomUUID();
-  const actor = `api:${who.name}`;
-  const executor = new ToolExecutor({
-    registry: k.tools.registry,
-    sandbox: k.tools.sandbox,
-    approvals: k.tools.approvals,
-    audit: { append: (e) => k.storage.audit.append({ ...e, actor }) },
-    auditStream: (pid) => (pid ? `proc:${pid}` : 'api'),
-  });
-  const t0 = performance.now();
-  const res = await executor.execute(
-    { id: `api_${id}`, name, arguments: JSON.stringify(body.arguments) },
+  return k.devices.callFromOutside(
+    { name, arguments: body.arguments },
     {
-      pid: pcb.pid,
-      stepNo: 0,
-      callIndex: 0,
-      idempotencyKey: `api:${id}`,
-      policy: k.tools.policyFor(pcb),
-      workspace: k.tools.workspace,
-      sandbox: k.tools.sandbox,
-      signal: AbortSignal.timeout(API_TOOL_CALL_TIMEOUT_MS),
+      pcb,
+      actor: `api:${who.name}`,
       sys,
+      signal: AbortSignal.timeout(API_TOOL_CALL_TIMEOUT_MS),
     },
   );
-  k.hooks.emit('tool.after', {
-    pid: pcb.pid,
-    tool: fullToolName(tool),
-    ok: res.ok,
-    output: res.output,
-    ms: performance.now() - t0,
-  });
-  return res;
 }
 
 /** Where this kernel's anchors and signing key live (the data dir, as `aos audit` reads it). */
@@ -136,7 +111,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       summary: 'Registered tools with their JSON Schema and the permissions they need',
       response: S.listOf(S.toolSchema),
       async handler() {
-        const reg = k.tools.registry;
+        const reg = k.devices.registry;
         return {
           items: reg.list().map((t) => ({
             name: fullToolName(t),
@@ -332,7 +307,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       summary: 'Tool calls waiting for a human decision',
       response: S.listOf(S.approvalSchema),
       async handler() {
-        return { items: k.tools.approvals.pending() };
+        return { items: k.approvals.pending() };
       },
     }),
     route({
@@ -345,7 +320,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       body: S.reasonBody,
       response: S.decisionSchema,
       async handler({ params, body, principal }) {
-        await k.tools.approvals.approve(params.id, `api:${principal.name}`, body.reason);
+        await k.approvals.approve(params.id, `api:${principal.name}`, body.reason);
         return { id: params.id, decision: 'approved', by: `api:${principal.name}` };
       },
     }),
@@ -359,7 +334,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       body: S.reasonBody,
       response: S.decisionSchema,
       async handler({ params, body, principal }) {
-        await k.tools.approvals.deny(params.id, `api:${principal.name}`, body.reason);
+        await k.approvals.deny(params.id, `api:${principal.name}`, body.reason);
         return { id: params.id, decision: 'denied', by: `api:${principal.name}` };
       },
     }),

@@ -77,10 +77,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
           return { items, total: all.length, next: end < all.length ? end : null };
         }
         if (!wanted) {
-          const { rows } = await k.storage.driver.query<{ n: number | string }>(
-            'SELECT count(*) AS n FROM processes',
-          );
-          const total = Number(rows[0]?.n ?? 0);
+          const total = await k.storage.state.countProcesses();
           const page = await k.storage.state.listProcesses({ limit: query.limit, offset: query.offset });
           const items = await Promise.all(page.map((r) => infoOf(k, r)));
           const end = query.offset + items.length;
@@ -278,21 +275,11 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       response: S.listOf(S.mailSchema),
       async handler({ params, query }) {
         await requireRow(k, params.pid);
-        const { rows } = await k.storage.driver.query<Record<string, unknown>>(
-          'SELECT * FROM mailbox WHERE recipient = $1 ORDER BY id DESC LIMIT $2 OFFSET $3',
-          [String(params.pid), query.limit, query.offset],
-        );
-        return {
-          items: rows.map((r) => ({
-            id: Number(r.id),
-            from: String(r.sender),
-            to: String(r.recipient),
-            topic: (r.topic as string | null) ?? null,
-            body: r.body,
-            createdAt: r.created_at,
-            deliveredAt: r.delivered_at ?? null,
-          })),
-        };
+        const mail = await k.storage.coordination.list(String(params.pid), {
+          limit: query.limit,
+          offset: query.offset,
+        });
+        return { items: mail };
       },
     }),
     route({

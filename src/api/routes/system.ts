@@ -66,11 +66,7 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
       response: z.object({ ready: z.boolean() }),
       async handler({ reply }) {
         let ready = !k.isStopping();
-        if (ready)
-          ready = await k.storage.driver.query('SELECT 1').then(
-            () => true,
-            () => false,
-          );
+        if (ready) ready = await k.storage.state.ping();
         reply.code(ready ? 200 : 503);
         return { ready };
       },

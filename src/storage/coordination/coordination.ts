@@ -36,6 +36,8 @@ export interface MailMessage {
   topic: string | null;
   body: unknown;
   createdAt: Date;
+  /** When the recipient consumed it (null while undelivered). */
+  deliveredAt: Date | null;
 }
 
 type Row = Record<string, unknown>;
@@ -230,6 +232,15 @@ export class Coordination {
     return rows.map(toMessage);
   }
 
+  /** Every message sent to `to`, newest first, delivered or not (what an operator inspects). */
+  async list(to: string, opts: { limit?: number; offset?: number } = {}): Promise<MailMessage[]> {
+    const { rows } = await this.driver.query<Row>(
+      'SELECT * FROM mailbox WHERE recipient = $1 ORDER BY id DESC LIMIT $2 OFFSET $3',
+      [to, opts.limit ?? 100, opts.offset ?? 0],
+    );
+    return rows.map(toMessage);
+  }
+
   /**
    * Marks peeked messages delivered, in the receiver's step transaction: a receiver that crashes before
    * its step commits sees the same messages again (exactly-once per committed step). `stepNo` is the
@@ -280,5 +291,6 @@ function toMessage(r: Row): MailMessage {
     topic: (r.topic as string | null) ?? null,
     body: r.body,
     createdAt: r.created_at as Date,
+    deliveredAt: (r.delivered_at as Date | null) ?? null,
   };
 }

@@ -123,6 +123,52 @@ export class StateStore {
     return rows.map(toProcess);
   }
 
+  /** How many processes the table holds (every state). */
+  async countProcesses(): Promise<number> {
+    const { rows } = await this.driver.query<Row>('SELECT count(*) AS n FROM processes');
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** Per stored state: how many processes, and their summed usage and steps (the dashboard's totals). */
+  async totalsByState(): Promise<
+    Array<{
+      state: ProcessState;
+      n: number;
+      tokensIn: number;
+      tokensCached: number;
+      tokensOut: number;
+      cost: number;
+      steps: number;
+    }>
+  > {
+    const { rows } = await this.driver.query<Row>(
+      `SELECT state, count(*) AS n,
+              coalesce(sum((usage->>'tokensIn')::float8), 0) AS tin,
+              coalesce(sum((usage->>'tokensCached')::float8), 0) AS tcached,
+              coalesce(sum((usage->>'tokensOut')::float8), 0) AS tout,
+              coalesce(sum((usage->>'cost')::float8), 0) AS cost,
+              coalesce(sum(step_no), 0) AS steps
+         FROM processes GROUP BY state`,
+    );
+    return rows.map((r) => ({
+      state: String(r.state) as ProcessState,
+      n: Number(r.n),
+      tokensIn: Number(r.tin),
+      tokensCached: Number(r.tcached),
+      tokensOut: Number(r.tout),
+      cost: Number(r.cost),
+      steps: Number(r.steps),
+    }));
+  }
+
+  /** Whether the database answers (readiness). */
+  async ping(): Promise<boolean> {
+    return this.driver.query('SELECT 1').then(
+      () => true,
+      () => false,
+    );
+  }
+
   async updateProcess(
     pid: number,
     patch: ProcessPatch,

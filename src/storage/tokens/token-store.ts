@@ -1,0 +1,157 @@
+/**
+ * The api_tokens table (migration 008): bearer tokens with three roles (viewer < operator < admin). Only a
+ * token's SHA-256 is stored; the secret is returned once at creation. src/api/auth.ts authenticates
+ * requests with it; nothing outside this file writes SQL against api_tokens.
+ */
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { KernelError } from '../../errors.js';
+import { API_TOKEN_CACHE_MS } from '../../param.js';
+import { sha256Hex } from '../../util/canonical.js';
+import type { StorageDriver } from '../driver.js';
+
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who made a request: a token's identity, or `anonymous` on the open routes. */
+export interface Principal {
+  id: string;
+  name: string;
+  role: Role;
+  /** Gateway keys belong to a tenant: they see and touch only that tenant's sessions (null: kernel-wide). */
+  tenant?: string | null;
+}
+
+export interface TokenInfo extends Principal {
+  createdAt: Date;
+  createdBy: string | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export function roleAllows(have: Role, need: Role): boolean {
+  return ROLES.indexOf(have) >= ROLES.indexOf(need);
+}
+
+export function newTokenSecret(): string {
+  return `aos_${randomBytes(32).toString('base64url')}`;
+}
+
+export function hashToken(token: string): string {
+  return sha256Hex(token);
+}
+
+type Row = Record<string, unknown>;
+
+function toInfo(r: Row): TokenInfo {
+  return {
+    id: String(r.id),
+    name: String(r.name),
+    role: String(r.role) as Role,
+    createdAt: r.created_at as Date,
+    createdBy: (r.created_by as string | null) ?? null,
+    lastUsedAt: (r.last_used_at as Date | null) ?? null,
+    revokedAt: (r.revoked_at as Date | null) ?? null,
+    tenant: (r.tenant as string | null) ?? null,
+  };
+}
+
+export class TokenStore {
+  /** hash → principal and when it was verified; revocation on this node clears it at once. */
+  private readonly cache = new Map<string, { p: Principal; at: number }>();
+
+  constructor(private readonly driver: StorageDriver) {}
+
+  /** Creates a token; the secret is returned once and never stored. */
+  async create(o: {
+    name: string;
+    role: Role;
+    createdBy?: string | null;
+    tenant?: string | null;
+  }): Promise<{ token: string; info: TokenInfo }> {
+    if (!ROLES.includes(o.role))
+      throw new KernelError('EINVAL', `role must be one of ${ROLES.join(', ')}, got "${o.role}"`);
+    if (o.tenant != null && !/^[a-zA-Z0-9_.-]{1,64}$/.test(o.tenant))
+      throw new KernelError(
+        'EINVAL',
+        `tenant must be 1–64 letters, digits, '_', '.' or '-', got "${o.tenant}"`,
+      );
+    const token = newTokenSecret();
+    const { rows } = await this.driver.query<Row>(
+      'INSERT INTO api_tokens (id, name, role, token_hash, created_by, tenant) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+      [
+        `tok_${randomUUID().slice(0, 8)}`,
+        o.name,
+        o.role,
+        hashToken(token),
+        o.createdBy ?? null,
+        o.tenant ?? null,
+      ],
+    );
+    return { token, info: toInfo(rows[0]!) };
+  }
+
+  /** Registers an existing secret (only its hash), e.g. the token file another kernel wrote. */
+  async adopt(token: string, o: { name: string; role: Role; createdBy?: string | null }): Promise<TokenInfo> {
+    const { rows } = await this.driver.query<Row>(
+      'INSERT INTO api_tokens (id, name, role, token_hash, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *',
+      [`tok_${randomUUID().slice(0, 8)}`, o.name, o.role, hashToken(token), o.createdBy ?? null],
+    );
+    return toInfo(rows[0]!);
+  }
+
+  /** Whether this database has ever issued `token` (active, revoked, any role). */
+  async knows(token: string): Promise<boolean> {
+    const { rows } = await this.driver.query<Row>('SELECT 1 FROM api_tokens WHERE token_hash = $1', [
+      hashToken(token),
+    ]);
+    return rows.length > 0;
+  }
+
+  async list(): Promise<TokenInfo[]> {
+    const { rows } = await this.driver.query<Row>('SELECT * FROM api_tokens ORDER BY created_at, id');
+    return rows.map(toInfo);
+  }
+
+  async revoke(id: string): Promise<TokenInfo> {
+    const { rows } = await this.driver.query<Row>(
+      'UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING *',
+      [id],
+    );
+    if (!rows[0]) throw new KernelError('ENOTFOUND', `no token ${id}; GET /api/v1/tokens lists them`);
+    this.cache.clear();
+    return toInfo(rows[0]);
+  }
+
+  async hasActiveAdmin(): Promise<boolean> {
+    const { rows } = await this.driver.query<Row>(
+      "SELECT 1 FROM api_tokens WHERE role = 'admin' AND revoked_at IS NULL LIMIT 1",
+    );
+    return rows.length > 0;
+  }
+
+  /** The principal of a presented token, or null when it is unknown or revoked. */
+  async verify(token: string): Promise<Principal | null> {
+    if (!token.startsWith('aos_')) return null;
+    const h = hashToken(token);
+    const hit = this.cache.get(h);
+    if (hit && Date.now() - hit.at < API_TOKEN_CACHE_MS) return hit.p;
+    const { rows } = await this.driver.query<Row>(
+      'UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, name, role, token_hash, tenant',
+      [h],
+    );
+    const r = rows[0];
+    // The lookup is by hash; the compare is constant-time anyway, for defence in depth.
+    if (!r || !timingSafeEqual(Buffer.from(String(r.token_hash)), Buffer.from(h))) {
+      this.cache.delete(h);
+      return null;
+    }
+    const p: Principal = {
+      id: String(r.id),
+      name: String(r.name),
+      role: String(r.role) as Role,
+      tenant: (r.tenant as string | null) ?? null,
+    };
+    this.cache.set(h, { p, at: Date.now() });
+    return p;
+  }
+}
