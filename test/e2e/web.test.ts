@@ -5,7 +5,7 @@
  * page (steps, context memory map), then approves a tool call that the agent's policy says to ask about.
  * Screenshots go to test-artifacts/web/.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -196,5 +196,43 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     await page.waitForSelector('figure.chart svg path[d*="L"]', { state: 'attached', timeout: 30_000 });
     expect(await page.locator('figure.chart').count()).toBe(5);
     await shot('09-metrics');
+  });
+
+  it('shows learning: a trajectory with its tools, the analysis, lessons (forget one) and eval runs', async () => {
+    const pid = await kernel.spawn({ name: 'learn-calc', task: 'What is 17 * 23 + 4?' });
+    await kernel.wait(pid, 30_000);
+    const learned = await kernel.learning.onExit(pid); // what learning.enabled does at exit
+    expect(learned.length).toBeGreaterThan(0);
+    mkdirSync(join(dataDir, 'evals'), { recursive: true });
+    const run = (d: string, passRate: number) =>
+      JSON.stringify({
+        suite: 'simulator',
+        startedAt: d,
+        regressions: [],
+        summary: { passRate, runs: 5, stepsMean: 2.2, tokensMean: 900, costTotal: 0 },
+      });
+    writeFileSync(
+      join(dataDir, 'evals', 'simulator.jsonl'),
+      `${run('2026-11-30T10:00:00Z', 0.6)}\n${run('2026-12-01T10:00:00Z', 1)}\n`,
+    );
+    await page.click('a[href="#/learning"]');
+    await page.fill('input[name=agent]', 'learn-calc');
+    await page.click('button:has-text("Show")');
+    const row = page.locator(`[data-testid=trajectories] tr[data-pid="${pid}"]`);
+    await row.waitFor();
+    expect(await page.locator('[data-testid=analysis]').textContent()).toContain('success 100%');
+    await row.click();
+    await page.waitForSelector('[data-testid=trajectory] li.step');
+    expect(await page.locator('[data-testid=trajectory]').textContent()).toContain('calculator');
+    const lesson = page.locator(`[data-lesson="${learned[0]!.id}"]`);
+    expect(await lesson.textContent()).toContain(`pid ${pid}`);
+    await shot('10-learning');
+    await lesson.locator('button:has-text("Forget")').click();
+    await lesson.waitFor({ state: 'detached' });
+    expect(await kernel.learning.lessons.list()).not.toContainEqual(
+      expect.objectContaining({ id: learned[0]!.id }),
+    );
+    await page.waitForSelector('[data-testid=evals] tbody tr >> nth=1');
+    expect(await page.locator('figure.chart', { hasText: 'pass rate' }).textContent()).toContain('100%');
   });
 });
