@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkTarget, collect, defineBench, quantile, runBenches, stats, summarise } from './harness.js';
+import { findSuites } from './index.js';
 
 describe('bench harness', () => {
   it('computes nearest-rank median and p99', () => {
@@ -50,7 +51,10 @@ describe('bench harness', () => {
       const suite = defineBench({
         name: 'demo',
         subsystem: 'test',
-        run: async () => [{ name: 'noop', unit: 'ms', ours: { label: 'o', samples: [1, 2, 3] } }],
+        run: async (ctx) => {
+          ctx.record('summary', [{ configuration: 'x', ratio: 1.5 }]);
+          return [{ name: 'noop', unit: 'ms', ours: { label: 'o', samples: [1, 2, 3] } }];
+        },
       });
       await runBenches([suite], { quick: true, outDir: dir, out: (l) => lines.push(l) });
       const json = JSON.parse(readFileSync(join(dir, 'demo.quick.json'), 'utf8'));
@@ -58,12 +62,16 @@ describe('bench harness', () => {
         suite: 'demo',
         quick: true,
         cases: [{ name: 'noop', ours: { median: 2, n: 3 } }],
+        extra: { summary: [{ configuration: 'x', ratio: 1.5 }] },
       });
       expect(json.machine.cores).toBeGreaterThan(0);
       expect(lines.some((l) => l.includes('noop'))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+    // Suites that install peers or take minutes run only when named.
+    expect(findSuites([]).some((x) => x.name === 'peers')).toBe(false);
+    expect(findSuites(['peers']).map((x) => x.name)).toEqual(['peers']);
     expect(() => defineBench({ name: 'Bad Name', subsystem: 'x', run: async () => [] })).toThrow(/lowercase/);
   });
 });

@@ -30,11 +30,15 @@ export interface BenchCase {
 export interface BenchContext {
   quick: boolean;
   log(msg: string): void;
+  /** Attaches a suite-level figure (a summary table, raw runs) to the JSON under `extra.<key>`. */
+  record(key: string, value: unknown): void;
 }
 
 export interface BenchSuite {
   name: string;
   subsystem: string;
+  /** Runs only when named (`aos bench peers`): it installs things or takes minutes. */
+  explicit?: boolean;
   run(ctx: BenchContext): Promise<BenchCase[]>;
 }
 
@@ -133,6 +137,7 @@ export interface SuiteResult {
   durationMs: number;
   machine: MachineInfo;
   cases: CaseResult[];
+  extra?: Record<string, unknown>;
 }
 
 export interface MachineInfo {
@@ -195,7 +200,14 @@ export async function runBenches(
   for (const suite of suites) {
     out(`\n── ${suite.name} (${suite.subsystem})${quick ? ' --quick' : ''} ──`);
     const t0 = performance.now();
-    const cases = await suite.run({ quick, log: (m) => out(`  · ${m}`) });
+    const extra: Record<string, unknown> = {};
+    const cases = await suite.run({
+      quick,
+      log: (m) => out(`  · ${m}`),
+      record: (k, v) => {
+        extra[k] = v;
+      },
+    });
     const res: SuiteResult = {
       suite: suite.name,
       subsystem: suite.subsystem,
@@ -204,6 +216,7 @@ export async function runBenches(
       durationMs: Math.round(performance.now() - t0),
       machine: machineInfo(),
       cases: cases.map(summarise),
+      ...(Object.keys(extra).length ? { extra } : {}),
     };
     results.push(res);
     for (const line of table(res)) out(line);

@@ -7,6 +7,7 @@ import { ioBench } from './suites/io.js';
 import { kernelBench } from './suites/kernel.js';
 import { learningBench } from './suites/learning.js';
 import { llmBench } from './suites/llm.js';
+import { peersBench } from './suites/peers.js';
 import { schedulerBench } from './suites/scheduler.js';
 import { startupBench } from './suites/startup.js';
 import { storageBench } from './suites/storage.js';
@@ -21,10 +22,11 @@ export const SUITES: BenchSuite[] = [
   apiBench,
   startupBench,
   learningBench,
+  peersBench,
 ];
 
 export function findSuites(names: readonly string[]): BenchSuite[] {
-  if (names.length === 0) return SUITES;
+  if (names.length === 0) return SUITES.filter((s) => !s.explicit);
   return names.map((n) => {
     const s = SUITES.find((x) => x.name === n);
     if (!s)
