@@ -1,120 +1,111 @@
 /**
  * Filesystem tools: read_file, write_file, edit_file, list_dir. They run in the kernel process (no fork),
- * so every path goes through SecurityPolicy.resolvePath (realpath, symlink-safe, blocked paths) first, and
- * writes refuse to follow a symlink at the last component (O_NOFOLLOW) to close the check-then-use gap.
+ * so every path goes through SecurityPolicy.resolvePath (realpath, blocked paths, allowed roots) first and
+ * is then opened race-free by ./fs-safe.ts (descriptor verified after open, writes by temp file + rename,
+ * non-regular files refused without blocking). Binary content is data: reported by size, or base64.
  */
-import { constants, promises as fs } from 'node:fs';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
 import { KernelError } from '../../errors.js';
 import { defineTool } from '../tool.js';
+import {
+  openChildDir,
+  openDirVerified,
+  openRegularForRead,
+  readDirVerified,
+  readPrefix,
+  type VerifiedDir,
+  writeVerified,
+} from './fs-safe.js';
 
 const MAX_READ_BYTES = 512 * 1024;
 
-async function writeNoFollow(
-  path: string,
-  content: string,
-  append: boolean,
-  maxBytes: number,
-): Promise<number> {
-  const bytes = Buffer.byteLength(content);
-  if (bytes > maxBytes) {
-    throw new KernelError(
-      'EQUOTA',
-      `content is ${bytes} bytes; this process may write files of at most ${maxBytes} bytes`,
-    );
-  }
-  const flags =
-    constants.O_WRONLY |
-    constants.O_CREAT |
-    constants.O_NOFOLLOW |
-    (append ? constants.O_APPEND : constants.O_TRUNC);
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(path, flags, 0o644);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ELOOP')
-      throw new KernelError('EPERM', `${path} is a symbolic link; write to its target path instead`);
-    if (code === 'ENOENT')
-      throw new KernelError(
-        'ENOTFOUND',
-        `the directory of ${path} does not exist; create it first (write_file with create_dirs: true)`,
-      );
-    throw err;
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** UTF-8 text, or null when the bytes are binary (a NUL, or not valid UTF-8 apart from a cut at the end). */
+export function decodeText(buf: Buffer, cut: boolean): string | null {
+  if (buf.includes(0)) return null;
+  let b = buf;
+  if (cut) {
+    // A read that stopped mid-character: drop the incomplete sequence (at most 3 bytes).
+    let i = b.length - 1;
+    let back = 0;
+    while (i >= 0 && back < 3 && ((b[i] as number) & 0xc0) === 0x80) {
+      i--;
+      back++;
+    }
+    if (i >= 0 && (b[i] as number) >= 0xc0) b = b.subarray(0, i);
   }
   try {
-    await fh.writeFile(content, 'utf8');
-  } finally {
-    await fh.close();
+    return fatalUtf8.decode(b);
+  } catch {
+    return null;
   }
-  return bytes;
+}
+
+function binaryNote(path: string, size: number): string {
+  return `binary file, ${size} bytes (${path}); not shown as text — call read_file with encoding: "base64" to read its bytes`;
 }
 
 export const readFileTool = defineTool({
   name: 'read_file',
-  description: 'Read a UTF-8 text file. Optional 1-based line range (offset, limit) for large files.',
+  description:
+    'Read a UTF-8 text file. Optional 1-based line range (offset, limit) for large files. Binary files are reported as "binary file, N bytes"; pass encoding: "base64" to read their bytes.',
   input: z.object({
     path: z.string().min(1).describe('file path, relative to the workspace or absolute'),
     offset: z.number().int().positive().optional().describe('first line to return (1-based)'),
     limit: z.number().int().positive().optional().describe('maximum number of lines'),
+    encoding: z
+      .enum(['utf8', 'base64'])
+      .optional()
+      .describe('base64 returns the raw bytes, for binary files'),
   }),
   permissions: ['fs.read'],
   idempotent: true,
   async run(args, ctx) {
-    const p = ctx.policy.resolvePath(args.path, 'read', ctx.workspace);
-    const st = await fs.stat(p).catch(() => {
-      throw new KernelError('ENOTFOUND', `${args.path} does not exist`);
-    });
-    if (st.isDirectory()) throw new KernelError('EINVAL', `${args.path} is a directory; use list_dir`);
-    const fh = await fs.open(p, 'r');
-    let text: string;
-    let truncated = false;
+    const f = await openRegularForRead(ctx.policy, args.path, ctx.workspace);
+    let buf: Buffer;
     try {
-      const n = Math.min(st.size, MAX_READ_BYTES);
-      const buf = Buffer.alloc(n);
-      await fh.read(buf, 0, n, 0);
-      text = buf.toString('utf8');
-      truncated = st.size > MAX_READ_BYTES;
+      buf = await readPrefix(f, MAX_READ_BYTES);
     } finally {
-      await fh.close();
+      await f.fh.close();
     }
+    const size = f.stat.size;
+    const truncated = size > buf.length;
+    const more = `\n[file is ${size} bytes; only the first ${buf.length} were read — use offset/limit]`;
+    if (args.encoding === 'base64') return `${buf.toString('base64')}${truncated ? more : ''}`;
+    let text = decodeText(buf, truncated);
+    if (text === null) return binaryNote(args.path, size);
     if (args.offset !== undefined || args.limit !== undefined) {
       const lines = text.split('\n');
       const start = (args.offset ?? 1) - 1;
       text = lines.slice(start, args.limit !== undefined ? start + args.limit : undefined).join('\n');
     }
-    return truncated
-      ? `${text}\n[file is ${st.size} bytes; only the first ${MAX_READ_BYTES} were read — use offset/limit]`
-      : text;
+    return truncated ? `${text}${more}` : text;
   },
 });
 
 export const writeFileTool = defineTool({
   name: 'write_file',
   description:
-    'Create or overwrite a text file (or append to it). Parent directories are created with create_dirs.',
+    'Create or overwrite a text file (or append to it). Parent directories are created with create_dirs. encoding: "base64" writes the decoded bytes (binary files).',
   input: z.object({
     path: z.string().min(1),
     content: z.string(),
     append: z.boolean().optional(),
     create_dirs: z.boolean().optional(),
+    encoding: z.enum(['utf8', 'base64']).optional(),
   }),
   permissions: ['fs.write'],
   idempotent: false,
   async run(args, ctx) {
-    const p = ctx.policy.resolvePath(args.path, 'write', ctx.workspace);
-    if (args.create_dirs) {
-      const dir = join(p, '..');
-      ctx.policy.resolvePath(dir, 'write', ctx.workspace);
-      await fs.mkdir(dir, { recursive: true });
-    }
-    const bytes = await writeNoFollow(
-      p,
-      args.content,
-      args.append ?? false,
-      ctx.policy.limits.fileSizeMb * 1024 * 1024,
-    );
+    const data =
+      args.encoding === 'base64' ? Buffer.from(args.content, 'base64') : Buffer.from(args.content, 'utf8');
+    const bytes = await writeVerified(ctx.policy, args.path, ctx.workspace, data, {
+      append: args.append ?? false,
+      createDirs: args.create_dirs ?? false,
+      maxBytes: ctx.policy.limits.fileSizeMb * 1024 * 1024,
+    });
     return `${args.append ? 'appended' : 'wrote'} ${bytes} bytes to ${args.path}`;
   },
 });
@@ -132,10 +123,29 @@ export const editFileTool = defineTool({
   permissions: ['fs.read', 'fs.write'],
   idempotent: false,
   async run(args, ctx) {
-    const p = ctx.policy.resolvePath(args.path, 'write', ctx.workspace);
-    const text = await fs.readFile(p, 'utf8').catch(() => {
-      throw new KernelError('ENOTFOUND', `${args.path} does not exist; create it with write_file`);
+    const maxBytes = ctx.policy.limits.fileSizeMb * 1024 * 1024;
+    const f = await openRegularForRead(ctx.policy, args.path, ctx.workspace, 'write').catch((err) => {
+      if (err instanceof KernelError && err.code === 'ENOTFOUND')
+        throw new KernelError('ENOTFOUND', `${args.path} does not exist; create it with write_file`);
+      throw err;
     });
+    let buf: Buffer;
+    try {
+      if (f.stat.size > maxBytes)
+        throw new KernelError(
+          'EQUOTA',
+          `${args.path} is ${f.stat.size} bytes, more than this process may write (${maxBytes})`,
+        );
+      buf = await readPrefix(f, f.stat.size);
+    } finally {
+      await f.fh.close();
+    }
+    const text = decodeText(buf, false);
+    if (text === null)
+      throw new KernelError(
+        'EINVAL',
+        `${args.path} is a binary file, ${buf.length} bytes; edit_file edits text (write binary files whole with write_file and encoding: "base64")`,
+      );
     const count = text.split(args.old_string).length - 1;
     if (count === 0)
       throw new KernelError(
@@ -151,7 +161,7 @@ export const editFileTool = defineTool({
     const next = args.replace_all
       ? text.split(args.old_string).join(args.new_string)
       : text.replace(args.old_string, () => args.new_string);
-    await writeNoFollow(p, next, false, ctx.policy.limits.fileSizeMb * 1024 * 1024);
+    await writeVerified(ctx.policy, args.path, ctx.workspace, Buffer.from(next, 'utf8'), { maxBytes });
     return `replaced ${args.replace_all ? count : 1} occurrence(s) in ${args.path}`;
   },
 });
@@ -167,27 +177,45 @@ export const listDirTool = defineTool({
   permissions: ['fs.read'],
   idempotent: true,
   async run(args, ctx) {
-    const root = ctx.policy.resolvePath(args.path, 'read', ctx.workspace);
+    const rootReal = ctx.policy.resolvePath(args.path, 'read', ctx.workspace);
     const max = args.max_entries ?? 1000;
     const out: string[] = [];
-    const walk = async (dir: string): Promise<void> => {
-      const entries = await fs.readdir(dir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
-        throw new KernelError(
-          err.code === 'ENOTDIR' ? 'EINVAL' : 'ENOTFOUND',
-          `${args.path}: ${err.code === 'ENOTDIR' ? 'not a directory' : 'does not exist'}`,
-        );
-      });
+    const walk = async (dir: VerifiedDir): Promise<void> => {
+      const entries = await readDirVerified(dir);
       entries.sort((a, b) => a.name.localeCompare(b.name));
       for (const e of entries) {
         if (out.length >= max) return;
-        const full = join(dir, e.name);
-        const rel = relative(root, full);
+        const full = join(dir.real, e.name);
+        const rel = relative(rootReal, full);
         out.push(e.isDirectory() ? `${rel}/` : e.isSymbolicLink() ? `${rel} -> (symlink)` : rel);
-        if (args.recursive && e.isDirectory() && e.name !== '.git' && e.name !== 'node_modules')
-          await walk(full);
+        if (!args.recursive || !e.isDirectory() || e.name === '.git' || e.name === 'node_modules') continue;
+        // A blocked subtree (and anything swapped for a link meanwhile) is listed, not entered.
+        try {
+          ctx.policy.resolvePath(full, 'read', ctx.workspace);
+        } catch {
+          continue;
+        }
+        const sub = await openChildDir(dir, e.name, join(args.path, rel)).catch(() => null);
+        if (!sub) continue;
+        try {
+          await walk(sub);
+        } finally {
+          await sub.close();
+        }
       }
     };
-    await walk(root);
+    const root = await openDirVerified(rootReal, args.path).catch((err: unknown) => {
+      if (err instanceof KernelError && err.code === 'ENOTFOUND')
+        throw new KernelError('ENOTFOUND', `${args.path}: does not exist`);
+      if (err instanceof KernelError && err.code === 'EINVAL')
+        throw new KernelError('EINVAL', `${args.path}: not a directory`);
+      throw err;
+    });
+    try {
+      await walk(root);
+    } finally {
+      await root.close();
+    }
     return out.length >= max
       ? `${out.join('\n')}\n[stopped at ${max} entries]`
       : out.join('\n') || '(empty directory)';
