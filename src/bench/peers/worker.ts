@@ -54,6 +54,7 @@ export async function measure(
   runOne: (i: number) => Promise<boolean>,
 ): Promise<Omit<WorkerResult, 'peakRssMiB' | 'rssEndMiB'>> {
   for (let i = 0; i < job.warmup; i++) await runOne(-1 - i);
+  const profile = await startProfile();
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const c0 = process.cpuUsage();
@@ -77,6 +78,7 @@ export async function measure(
   const wallMs = performance.now() - t0;
   const c = process.cpuUsage(c0);
   loop.disable();
+  await profile?.();
   return {
     wallMs,
     cpuMs: (c.user + c.system) / 1000,
@@ -86,6 +88,26 @@ export async function measure(
     perAgentCpuMs,
     loopDelayP99Ms: loop.percentile(99) / 1e6,
     loopDelayMaxMs: loop.max / 1e6,
+  };
+}
+
+/**
+ * With AOS_BENCH_PROFILE=<dir>, a CPU profile of the measured run only (after warmup) is written there as
+ * `<pid>.cpuprofile` (open it in Chrome DevTools): where a contestant's CPU goes, without startup noise.
+ */
+async function startProfile(): Promise<(() => Promise<void>) | null> {
+  const dir = process.env.AOS_BENCH_PROFILE;
+  if (!dir) return null;
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.start');
+  return async () => {
+    const { profile } = await s.post('Profiler.stop');
+    writeFileSync(join(dir, `${process.pid}.cpuprofile`), JSON.stringify(profile));
+    s.disconnect();
   };
 }
 
@@ -112,6 +134,7 @@ async function kernelWorker(job: WorkerJob): Promise<void> {
       ...(job.slots ? { scheduler: { slots_per_model: job.slots } } : {}),
     },
   });
+  const sql = countStatements(k.storage.driver);
   const failures: string[] = [];
   const runOne = async (i: number) => {
     const pid = await k.spawn({ name: `a${i}`, task: TASK });
@@ -120,11 +143,58 @@ async function kernelWorker(job: WorkerJob): Promise<void> {
     if (!good && failures.length < 3) failures.push(`${st.state}: ${st.exitReason ?? String(st.result)}`);
     return good;
   };
-  const r = await measure(job, runOne);
-  const slots = (k as unknown as { cpu?: { snapshot(): unknown } }).cpu?.snapshot();
+  const r = await measure(job, async (i) => {
+    if (i === 0) sql.reset();
+    return runOne(i);
+  });
+  const slots = k.cpu.snapshot();
+  const calls = job.agents * job.calls;
   await k.shutdown();
   rmSync(dir, { recursive: true, force: true });
-  emit({ ...r, ...memory(), extra: { failures, scheduler: slots } });
+  emit({
+    ...r,
+    ...memory(),
+    extra: {
+      failures,
+      scheduler: slots,
+      statementsPerStep: Math.round((100 * sql.total()) / calls) / 100,
+      topStatements: sql.top(12).map(([s, n]) => `${(n / calls).toFixed(2)}/step  ${s}`),
+    },
+  });
+}
+
+/** Counts the statements the kernel sends (outside and inside transactions), by their first 90 chars. */
+function countStatements(d: object) {
+  const by = new Map<string, number>();
+  const note = (sql: string) => {
+    const key = sql.replace(/\s+/g, ' ').trim().slice(0, 90);
+    by.set(key, (by.get(key) ?? 0) + 1);
+  };
+  const drv = d as unknown as {
+    query: (sql: string, p?: unknown[]) => unknown;
+    transaction: (fn: (tx: { query: (sql: string, p?: unknown[]) => unknown }) => unknown) => unknown;
+  };
+  const q = drv.query.bind(drv);
+  const t = drv.transaction.bind(drv);
+  drv.query = (sql, p) => {
+    note(sql);
+    return q(sql, p);
+  };
+  drv.transaction = (fn) =>
+    t((tx) => {
+      note('BEGIN … COMMIT');
+      return fn({
+        query: (sql, p) => {
+          note(sql);
+          return tx.query(sql, p);
+        },
+      });
+    });
+  return {
+    reset: () => by.clear(),
+    total: () => [...by.values()].reduce((a, b) => a + b, 0),
+    top: (n: number) => [...by].sort((a, b) => b[1] - a[1]).slice(0, n),
+  };
 }
 
 async function bareWorker(job: WorkerJob): Promise<void> {
