@@ -1,4 +1,15 @@
 /** `agent-os-kernel/learning`: trajectories, analysis, lessons, operator-applied profile changes, evals. */
+
+export {
+  type AbReport,
+  type ArmSummary,
+  type Arms,
+  abReport,
+  type Interval,
+  newcombe,
+  welch,
+  wilson,
+} from './ab.js';
 export {
   type Analysis,
   analyzeTrajectories,
@@ -38,6 +49,7 @@ export {
 } from './lessons.js';
 export {
   type AppliedChange,
+  type ApplyOptions,
   effectiveProfile,
   type ProfileData,
   ProfileOptimizer,

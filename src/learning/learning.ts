@@ -10,8 +10,10 @@ import { cosine } from '../storage/memory/embedder.js';
 import type { MemoryStore } from '../storage/memory/memory-store.js';
 import type { StateStore } from '../storage/state/state-store.js';
 import type { ProcessRow } from '../storage/state/types.js';
+import { type AbReport, type Arms, abReport } from './ab.js';
 import { type Analysis, analyzeTrajectories } from './analyze.js';
-import { LessonBook, type RetrievedLesson, type StoredLesson } from './lessons.js';
+import { type Lesson, LessonBook, type RetrievedLesson, type StoredLesson } from './lessons.js';
+import { distillRequest, parseModelLessons } from './model-distill.js';
 import { buildTrajectory, type Trajectory } from './trajectory.js';
 
 export interface LearningStorage {
@@ -31,6 +33,13 @@ export interface TrajectoryFilter {
 
 export const NOTES_NS = 'trajectory.notes';
 export const RECORDED_NS = 'trajectory.recorded';
+/** A/B assignments: key `change:<id>` → the processes of that change's test and their arms. */
+export const AB_NS = 'learning.ab';
+
+interface AbEntry {
+  pid: number;
+  arm: Arms[string];
+}
 const TERMINAL = ['zombie', 'terminated'] as const;
 
 export class Learning {
@@ -104,13 +113,30 @@ export class Learning {
   /** Distils the finished process's trajectory into lessons and settles the lessons it was given. */
   async onExit(
     pid: number,
-    o: { tenant?: string | null; usedLessons?: readonly string[] } = {},
+    o: { tenant?: string | null; usedLessons?: readonly string[]; written?: readonly Lesson[] } = {},
   ): Promise<StoredLesson[]> {
     const row = await this.storage.state.getProcess(pid);
     if (!row || !(TERMINAL as readonly string[]).includes(row.state)) return [];
     const t = await this.build(row);
     if (o.usedLessons?.length) await this.lessons.feedback(o.usedLessons, t.success);
-    return this.lessons.learn(t, o.tenant ?? null);
+    return this.lessons.learn(t, o.tenant ?? null, o.written ?? []);
+  }
+
+  /**
+   * Lessons written by the process's own model about its run, which is ending with `exit`: `chat` is the
+   * kernel's gate (`llm.chat`, purpose 'learning'). Untrusted output: only well-formed lines survive;
+   * an error propagates (the caller falls back to the extractive lessons alone).
+   */
+  async writeLessons(
+    pid: number,
+    exit: { outcome: 'done' | 'failed'; result: unknown; exitReason: string | null },
+    chat: (req: ReturnType<typeof distillRequest>) => Promise<{ content: string }>,
+  ): Promise<Lesson[]> {
+    const row = await this.storage.state.getProcess(pid);
+    if (!row) return [];
+    const t = { ...(await this.build(row)), ...exit, success: exit.outcome === 'done' };
+    const res = await chat(distillRequest(t));
+    return parseModelLessons(res.content, t);
   }
 
   lessonsFor(
@@ -124,6 +150,33 @@ export class Learning {
     } = {},
   ): Promise<RetrievedLesson[]> {
     return this.lessons.retrieve(task, o);
+  }
+
+  // ── A/B tests of profile changes ──
+
+  /** Records the arms a new process was given (ProfileOptimizer.forSpawn) for the changes' reports. */
+  async recordArms(pid: number, arms: Arms): Promise<void> {
+    for (const [changeId, arm] of Object.entries(arms))
+      await kvUpdate(this.storage.state, AB_NS, `change:${changeId}`, (cur: AbEntry[] | null) =>
+        cur?.some((e) => e.pid === pid) ? cur : [...(cur ?? []), { pid, arm }],
+      );
+  }
+
+  /** The A/B report of one change: the arms' finished processes compared, with 95 % intervals. */
+  async abReport(changeId: string): Promise<AbReport> {
+    const entries =
+      ((await this.storage.state.kvGet(AB_NS, `change:${changeId}`))?.value as AbEntry[] | undefined) ?? [];
+    if (entries.length === 0)
+      throw new KernelError(
+        'ENOTFOUND',
+        `change ${changeId} has no A/B processes: apply it with a share below 1 (e.g. --share 0.5) and spawn processes of its profile`,
+      );
+    const runs = [];
+    for (const e of entries.slice(-2000)) {
+      const row = await this.storage.state.getProcess(e.pid);
+      if (row) runs.push({ arm: e.arm, trajectory: await this.build(row) });
+    }
+    return abReport(changeId, runs);
   }
 
   // ── the seeds' recorder, persisted in kv ──

@@ -22,6 +22,8 @@ export interface Lesson {
   /** The step the lesson was learned at. */
   stepNo: number;
   confidence: number;
+  /** Who wrote it: the extractive distiller (default) or the process's own model (./model-distill.ts). */
+  origin?: 'extractive' | 'model';
 }
 
 export interface StoredLesson extends Lesson {
@@ -138,6 +140,7 @@ function toStored(r: MemoryRecord): StoredLesson {
     outcome: String(m.outcome ?? ''),
     uses: Number(m.uses ?? 0),
     wins: Number(m.wins ?? 0),
+    origin: m.origin === 'model' ? 'model' : 'extractive',
     createdAt: r.createdAt.toISOString(),
   };
 }
@@ -154,6 +157,7 @@ function metadataOf(l: Omit<StoredLesson, 'id' | 'text' | 'createdAt'>): Record<
     outcome: l.outcome,
     uses: l.uses,
     wins: l.wins,
+    origin: l.origin ?? 'extractive',
   };
 }
 
@@ -166,8 +170,13 @@ export class LessonBook {
   }
 
   /** Distils and stores a finished trajectory's lessons; returns what was stored. */
-  async learn(t: Trajectory, tenant?: string | null): Promise<StoredLesson[]> {
-    const lessons = distill(t);
+  async learn(
+    t: Trajectory,
+    tenant?: string | null,
+    written: readonly Lesson[] = [],
+  ): Promise<StoredLesson[]> {
+    const lessons = [...distill(t)];
+    for (const l of written) if (!lessons.some((x) => x.text === l.text)) lessons.push(l);
     if (lessons.length === 0) return [];
     const owner = lessonOwner(tenant);
     const recs = await this.memory.storeMany(

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { KernelError } from '../errors.js';
+import type { Arms } from './ab.js';
 import type { Suggestion } from './analyze.js';
 import { kvUpdate, type LearningStorage } from './learning.js';
 
@@ -21,6 +22,18 @@ export interface AppliedChange {
   appliedAt: string;
   revertedBy: string | null;
   revertedAt: string | null;
+  /**
+   * A/B: the share of new processes of the profile that get the change (1 = all). Below 1, each spawn
+   * draws its arm; `abReport` compares the arms.
+   */
+  share?: number;
+}
+
+export interface ApplyOptions {
+  /** The value to set or add, for suggestions whose change names a placeholder (`<a model …>`). */
+  value?: unknown;
+  /** A/B: share of new processes that get the change, 0 < share ≤ 1 (default 1). */
+  share?: number;
 }
 
 export interface ProfileOverrides {
@@ -75,17 +88,31 @@ export class ProfileOptimizer {
     profile: string,
     s: Pick<Suggestion, 'id' | 'title' | 'change' | 'evidence'>,
     by: string,
+    opts: ApplyOptions = {},
   ): Promise<AppliedChange> {
     if (!s.evidence || Object.keys(s.evidence).length === 0)
       throw new KernelError(
         'EINVAL',
         `suggestion ${s.id} has no evidence: a change is applied only with the numbers behind it`,
       );
+    const value = opts.value !== undefined ? opts.value : s.change.value;
+    if (typeof value === 'string' && /^<.*>$/.test(value))
+      throw new KernelError(
+        'EINVAL',
+        `suggestion ${s.id} names no concrete value (${value}) for ${s.change.key}: give one (--value, or "value" in the body)`,
+      );
+    const share = opts.share ?? 1;
+    if (!(share > 0 && share <= 1))
+      throw new KernelError(
+        'EINVAL',
+        `share must be in (0, 1] (the part of new processes that get the change), got ${share}`,
+      );
     const change: AppliedChange = {
       id: randomUUID(),
       suggestionId: s.id,
       title: s.title,
-      change: s.change,
+      change: { ...s.change, value },
+      ...(share < 1 ? { share } : {}),
       evidence: s.evidence,
       appliedBy: by,
       appliedAt: new Date().toISOString(),
@@ -105,11 +132,30 @@ export class ProfileOptimizer {
         changeId: change.id,
         suggestion: s.id,
         title: s.title,
-        change: s.change,
+        change: change.change,
         evidence: s.evidence,
+        ...(share < 1 ? { share } : {}),
       },
     });
     return change;
+  }
+
+  /**
+   * What a new process of `profile` gets: the overrides to fold over the base, with each A/B change's arm
+   * drawn (`draw()` in [0, 1), default Math.random) — a control-arm process does not get that change.
+   */
+  async forSpawn(
+    profile: string,
+    draw: () => number = Math.random,
+  ): Promise<{ overrides: ProfileOverrides; arms: Arms }> {
+    const o = await this.overrides(profile);
+    const arms: Arms = {};
+    const changes = o.changes.filter((c) => {
+      if (c.revertedAt !== null || c.share === undefined || c.share >= 1) return true;
+      arms[c.id] = draw() < c.share ? 'change' : 'control';
+      return arms[c.id] === 'change';
+    });
+    return { overrides: { ...o, changes }, arms };
   }
 
   /** Reverts one change (or, without an id, the newest one still in force). */

@@ -1,7 +1,7 @@
 /**
  * The learning layer over HTTP: trajectories (JSON or JSONL export), analysis with suggestions and their
  * evidence, lessons (list, delete), profile changes from suggestions (operator-only apply and revert,
- * audited), and eval history for charts. Reads go through src/learning, never SQL.
+ * audited; A/B with a share and a report), and eval history for charts. Reads go through src/learning, never SQL.
  */
 import { z } from 'zod';
 import { evalHistory } from '../../learning/eval.js';
@@ -33,6 +33,10 @@ const suggestionBody = z.object({
       from: z.unknown().optional(),
     }),
   }),
+  /** The value to use where the suggestion names a placeholder (`<a model …>`). */
+  value: z.unknown().optional(),
+  /** A/B: the share of the profile's new processes that get the change (default 1: all). */
+  share: z.number().gt(0).max(1).optional(),
 });
 
 export interface LearningRouteDeps {
@@ -151,7 +155,22 @@ export function learningRoutes(d: LearningRouteDeps): AnyRoute[] {
       body: suggestionBody,
       status: 201,
       async handler({ body, principal }) {
-        return d.optimizer.apply(body.profile, body.suggestion, `token:${principal.name}`);
+        return d.optimizer.apply(body.profile, body.suggestion, `token:${principal.name}`, {
+          ...(body.value !== undefined ? { value: body.value } : {}),
+          ...(body.share !== undefined ? { share: body.share } : {}),
+        });
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/learning/ab/:id',
+      access: 'viewer',
+      tag: 'learning',
+      summary:
+        "An A/B change's report: its arms' finished processes compared (success, steps, tokens, cost) with 95 % intervals",
+      params: S.idParams,
+      async handler({ params }) {
+        return d.learning.abReport(params.id);
       },
     }),
     route({

@@ -4,6 +4,7 @@
  *   aos analyze [agent] [--program|--profile|--family]   success rate, failure modes, suggestions + evidence
  *   aos lessons [--task T] [--delete ID]            lessons learned from finished processes
  *   aos profile apply|revert|show <profile> …      apply a suggestion (audited), revert it in one command
+ *   aos profile ab <change-id>                     an A/B change's arms compared, with 95 % intervals
  *   aos eval <suite.yaml>                           run a task suite with checks, compare with the last run
  * Reads go to a running server when one answers, else to storage directly. `eval` runs its agents in an
  * in-process kernel on `memory://` storage (its own sandbox of processes) unless --storage says otherwise.
@@ -11,10 +12,11 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
+import type { AbReport } from '../../learning/ab.js';
 import type { Analysis, Suggestion } from '../../learning/analyze.js';
 import type { EvalReport } from '../../learning/eval.js';
 import type { StoredLesson } from '../../learning/lessons.js';
-import type { AppliedChange, ProfileOverrides } from '../../learning/optimizer.js';
+import type { AppliedChange, ApplyOptions, ProfileOverrides } from '../../learning/optimizer.js';
 import type { Trajectory } from '../../learning/trajectory.js';
 import { connect, HttpClient, type KernelClient, type LocalClient } from '../client.js';
 import { style, table } from '../format.js';
@@ -38,6 +40,15 @@ function qs(o: Record<string, string | number | undefined>): string {
   return s ? `?${s}` : '';
 }
 
+/** `--value` as JSON when it parses (32, true, ["x"]), else as text (a model id). */
+function parseValue(v: string): unknown {
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v;
+  }
+}
+
 /** One door for the read commands: the server's routes, or the in-process kernel's learning layer. */
 async function withLearning<T>(program: Command, fn: (l: LearningReader) => Promise<T>): Promise<T> {
   const client: KernelClient = await connect({ configPath: program.opts().config });
@@ -55,8 +66,9 @@ interface LearningReader {
   lessons(task?: string): Promise<StoredLesson[]>;
   deleteLesson(id: string): Promise<boolean>;
   overrides(profile: string): Promise<ProfileOverrides>;
-  apply(profile: string, s: Suggestion): Promise<AppliedChange>;
+  apply(profile: string, s: Suggestion, o?: ApplyOptions): Promise<AppliedChange>;
   revert(profile: string, changeId?: string): Promise<AppliedChange>;
+  ab(changeId: string): Promise<AbReport>;
 }
 
 function readerOf(c: KernelClient): LearningReader {
@@ -85,7 +97,8 @@ function readerOf(c: KernelClient): LearningReader {
       deleteLesson: async (id) =>
         (await c.request<{ deleted: boolean }>('DELETE', `/lessons/${encodeURIComponent(id)}`)).deleted,
       overrides: (p) => c.request('GET', `/learning/profiles/${encodeURIComponent(p)}`),
-      apply: (profile, suggestion) => c.request('POST', '/learning/apply', { profile, suggestion }),
+      apply: (profile, suggestion, o) => c.request('POST', '/learning/apply', { profile, suggestion, ...o }),
+      ab: (id) => c.request('GET', `/learning/ab/${encodeURIComponent(id)}`),
       revert: (profile, changeId) =>
         c.request('POST', '/learning/revert', { profile, ...(changeId ? { changeId } : {}) }),
     };
@@ -111,7 +124,8 @@ function readerOf(c: KernelClient): LearningReader {
     lessons: (task) => (task ? l.lessonsFor(task, { k: 20 }) : l.lessons.list()),
     deleteLesson: (id) => l.lessons.delete(id),
     overrides: (p) => k.profileOptimizer.overrides(p),
-    apply: (p, s) => k.profileOptimizer.apply(p, s, 'cli'),
+    apply: (p, s, o) => k.profileOptimizer.apply(p, s, 'cli', o),
+    ab: (id) => l.abReport(id),
     revert: (p, id) => k.profileOptimizer.revert(p, 'cli', id),
   };
 }
@@ -333,7 +347,9 @@ export function register(program: Command): void {
       "apply one of `aos analyze <agent>`'s suggestions to a profile (recorded in the audit log with its evidence)",
     )
     .requiredOption('--agent <agent>', 'the agent whose analysis holds the suggestion')
-    .action(async (name: string, id: string, o: { agent: string }) => {
+    .option('--value <json>', 'the value to use where the suggestion names a placeholder (JSON or text)')
+    .option('--share <0..1>', 'A/B: the share of new processes that get the change (report: aos profile ab)')
+    .action(async (name: string, id: string, o: { agent: string; value?: string; share?: string }) => {
       await withLearning(program, async (l) => {
         const a = await l.analyze({ agent: o.agent });
         const s = a.suggestions.find((x) => x.id === id);
@@ -344,10 +360,46 @@ export function register(program: Command): void {
           process.exitCode = 2;
           return;
         }
-        const c = await l.apply(name, s);
+        const opts = {
+          ...(o.value !== undefined ? { value: parseValue(o.value) } : {}),
+          ...(o.share !== undefined ? { share: Number(o.share) } : {}),
+        };
+        const c = await l.apply(name, s, opts);
         process.stdout.write(
-          `applied ${s.id} to profile ${name} as change ${c.id} (revert: aos profile revert ${name} ${c.id})\n`,
+          `applied ${s.id} to profile ${name} as change ${c.id}${c.share !== undefined ? ` for ${Math.round(c.share * 100)} % of new processes (report: aos profile ab ${c.id})` : ''} (revert: aos profile revert ${name} ${c.id})\n`,
         );
+      });
+    });
+  profile
+    .command('ab <change-id>')
+    .description(
+      "an A/B change's report: the arms compared (success, steps, tokens, cost) with 95 % intervals",
+    )
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      await withLearning(program, async (l) => {
+        const r = await l.ab(id);
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+          return;
+        }
+        const iv = (x: { estimate: number; lo: number; hi: number }, f: (v: number) => string) =>
+          `${f(x.estimate)} [${f(x.lo)} … ${f(x.hi)}]`;
+        const p100 = (v: number) => (Number.isFinite(v) ? `${Math.round(v * 1000) / 10} %` : '–');
+        const n1 = (v: number) => (Number.isFinite(v) ? String(Math.round(v * 10) / 10) : '–');
+        process.stdout.write(
+          table(
+            ['ARM', 'RUNS', 'SUCCESS [95 % CI]', 'STEPS [95 % CI]', 'TOKENS [95 % CI]'],
+            (['change', 'control'] as const).map((a) => [
+              a,
+              r.arms[a].runs,
+              iv(r.arms[a].successRate, p100),
+              iv(r.arms[a].steps, n1),
+              iv(r.arms[a].tokens, n1),
+            ]),
+          ),
+        );
+        process.stdout.write(`${r.verdict}${r.running ? ` (${r.running} still running)` : ''}\n`);
       });
     });
   profile

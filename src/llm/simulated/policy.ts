@@ -8,6 +8,7 @@
 import { sha256Hex } from '../../util/canonical.js';
 import { findModel } from '../catalog.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../model.js';
+import { distillAnswer, isDistillRequest } from './distill.js';
 import { applyReplacements, instructedReplacements, recoverMissingFile } from './instructions.js';
 import type { SimRequest } from './scenario.js';
 
@@ -139,6 +140,7 @@ function summarise(task: string, seen: Seen): string {
 }
 
 export const reactPolicy: Policy = (req, seed) => {
+  if (isDistillRequest(req.messages)) return { content: distillAnswer(req.messages), toolCalls: [] };
   const { task, seen } = sinceTask(req.messages);
   const tools = req.tools;
   const called = (name: string, args: Record<string, unknown>) => {
