@@ -1043,6 +1043,55 @@ describe('api: learning', () => {
     expect(au.body.items[0].payload.evidence).toEqual(suggestion.evidence);
   });
 
+  it('applies a change to a share of new processes and reports the arms with 95 % intervals', async () => {
+    const suggestion = {
+      id: 'raise-max-steps',
+      title: 'raise max_steps to 6',
+      evidence: { runsAtLimit: 3 },
+      change: { key: 'budgets.maxSteps', op: 'set', value: 6 },
+    };
+    expectError(
+      await call('POST', '/api/v1/learning/apply', {
+        token: tok.operator,
+        body: { profile: 'ab1', suggestion, share: 1.5 },
+      }),
+      400,
+      'EINVAL',
+    );
+    const a = await call('POST', '/api/v1/learning/apply', {
+      token: tok.operator,
+      body: { profile: 'ab1', suggestion, share: 0.5 },
+    });
+    expect(a.status, a.text).toBe(201);
+    expect(a.body.share).toBe(0.5);
+    expectError(
+      await call('GET', `/api/v1/learning/ab/${a.body.id}`, { token: tok.viewer }),
+      404,
+      'ENOTFOUND',
+    );
+    // what a spawn of the profile does: draw the arms, spawn with or without the change, record the arms
+    let i = 0;
+    for (const task of ['What is 2 + 2?', 'What is 3 + 3?', 'What is 4 + 4?', 'What is 5 + 5?']) {
+      const { overrides, arms } = await kernel.profileOptimizer.forSpawn('ab1', () => (i++ % 2 ? 0.9 : 0.1));
+      const withChange = overrides.changes.some((c) => c.id === a.body.id);
+      expect(arms[a.body.id]).toBe(withChange ? 'change' : 'control');
+      const pid = await kernel.spawn({
+        name: 'ab-agent',
+        task,
+        ...(withChange ? { budgets: { maxSteps: 6 } } : {}),
+      });
+      await kernel.learning.recordArms(pid, arms);
+      await waitExit(pid);
+    }
+    const r = await call('GET', `/api/v1/learning/ab/${a.body.id}`, { token: tok.viewer });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body.arms.change.runs).toBe(2);
+    expect(r.body.arms.control.runs).toBe(2);
+    expect(r.body.arms.change.successRate.estimate).toBe(1);
+    expect(r.body.difference.successRate.lo).toBeLessThanOrEqual(0);
+    expect(r.body.verdict).toMatch(/no clear difference in success/);
+  });
+
   it("serves an eval suite's history, oldest first", async () => {
     const dir = join(dataDir, 'evals');
     mkdirSync(dir, { recursive: true });
