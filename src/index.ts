@@ -25,7 +25,7 @@ export type { KernelPlugin } from './hooks/plugins.js';
 export { type CliToolDeclaration, defineCliTool } from './io/cli-tool.js';
 // ── tools, security ──
 export { defineTool, type Tool, type ToolContext, type ToolResult } from './io/tool.js';
-export type { ContextHandle } from './kernel/context-binding.js';
+export type { ContextHandle } from './kernel/context-handle.js';
 export type { Kernel, KernelOptions, KernelStatus, ProcessInfo, SpawnOptions } from './kernel/kernel.js';
 export { createModelResolver, type ModelResolver, resolverFromProvider } from './kernel/model-resolver.js';
 export type { ProcessState, WaitReason } from './kernel/pcb.js';

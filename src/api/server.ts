@@ -207,7 +207,7 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
     }),
   );
   mountRoutes(app, tokens, routes, async (pid) => {
-    const live = kernel.control(pid)?.pcb.policy.tenant;
+    const live = kernel.procs.get(pid)?.pcb.policy.tenant;
     if (live !== undefined) return typeof live === 'string' ? live : null;
     const t = (await kernel.storage.state.getProcess(pid))?.policy?.tenant;
     return typeof t === 'string' ? t : null;

@@ -49,7 +49,7 @@ export async function summarize(k: Kernel): Promise<Summary> {
     limit: 100_000,
   });
   for (const row of live) {
-    if (!k.control(row.pid)) continue;
+    if (!k.procs.get(row.pid)) continue;
     const now = (await k.get(row.pid)).state;
     if (now === row.state) continue;
     byState[row.state] -= 1;

@@ -134,16 +134,16 @@ export class Gateway {
     const host: SessionHost = {
       idleMs: () => this.cfg.session_idle_ms,
       useModel: (pid, model) => {
-        const pc = kernel.control(pid);
+        const pc = kernel.procs.get(pid);
         if (pc) pc.pcb.model = model;
       },
       idle: (pid, idle) => {
-        const pc = kernel.control(pid);
+        const pc = kernel.procs.get(pid);
         if (!pc) return;
         // Waiting on its next call holds nothing; `aos ps` shows it as waiting(message:gateway).
         if (idle && pc.pcb.state === 'running')
-          kernel.setState(pc, 'waiting', { on: 'message', topic: 'gateway' });
-        else if (!idle && pc.pcb.state === 'waiting') kernel.setState(pc, 'running');
+          kernel.procs.setState(pc, 'waiting', { on: 'message', topic: 'gateway' });
+        else if (!idle && pc.pcb.state === 'waiting') kernel.procs.setState(pc, 'running');
       },
       settle: (pid, job, outcome, err) => this.settle(pid, job, outcome, err),
     };
@@ -397,7 +397,7 @@ export class Gateway {
     ctx: CallContext,
   ): Promise<Session> {
     const live = this.sessions.get(key);
-    if (live && this.kernel.control(live.pid)) return live;
+    if (live && this.kernel.procs.get(live.pid)) return live;
     if (live) this.forgetSession(live);
     let pending = this.spawning.get(key);
     if (!pending) {
@@ -527,7 +527,7 @@ export class Gateway {
   private checkSessionBudget(s: Session, est: number): void {
     if (this.cfg.on_budget === 'suspend') return; // the kernel parks the process between steps instead
     const b = this.cfg.session_budget;
-    const pc = this.kernel.control(s.pid);
+    const pc = this.kernel.procs.get(s.pid);
     if (!pc) return;
     const u = pc.pcb.usage;
     const tokens = u.tokensIn + u.tokensOut;

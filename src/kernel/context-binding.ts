@@ -1,36 +1,22 @@
 /**
- * Binds the context manager (src/context: pages, replacement, rendering) to processes. A program sees its
- * own context through `sys.context` — the process's address space — and keeps the exported page table in
- * its state, so a checkpoint carries its RAM and a restored process pages back in from storage.
+ * Binds the context manager (src/context: pages, replacement, rendering) to the kernel: pages swap to
+ * SQL, and evicted spans are summarised by the process's own model through the syscall gate. A program
+ * sees its context through `sys.context` (./context-handle.ts) and keeps the exported page table in its
+ * state, so a checkpoint carries its RAM and a restored process pages back in from storage.
  */
 import { contextManagerFromConfig } from '../context/from-config.js';
 import type { ContextManager } from '../context/manager.js';
 import { SqlPageStore } from '../context/sql-page-store.js';
 import { ExtractiveSummarizer, type SpanPage, type Summarizer } from '../context/summarizer.js';
 import { KernelError } from '../errors.js';
-import type { ChatMessage, LlmUsage, ToolCall, ToolSpec } from '../llm/model.js';
 import { logger } from '../util/log.js';
-import type { Kernel } from './kernel.js';
-import type { Pcb } from './pcb.js';
-import { KilledSignal } from './runner.js';
-import { invoke } from './syscall-gate.js';
-
-export interface ContextHandle {
-  isOpen(): boolean;
-  open(o: { system: string; tools: ToolSpec[]; task: string; pinned?: string[] }): void;
-  import(state: unknown): void;
-  export(): unknown;
-  /** Evicts/compacts with hysteresis and prefetches before a render; `currentStep` drives similarity. */
-  prepare(currentStep: string): Promise<void>;
-  render(): { messages: ChatMessage[]; tools: ToolSpec[]; tokens: number };
-  append(p: { kind: 'user' | 'assistant' | 'note'; content: string; toolCalls?: ToolCall[] }): void;
-  appendToolResult(p: { toolCallId: string; name: string; output: string }): void;
-  observeUsage(usage: LlmUsage, renderedTokens: number): void;
-}
+import type { KernelCore } from './core.js';
+import { KilledSignal } from './lifecycle.js';
+import { invoke, invokeOutside } from './syscall-gate.js';
 
 const log = logger('context');
 
-export function createContextManager(k: Kernel): ContextManager {
+export function createContextManager(k: KernelCore): ContextManager {
   const summarizer =
     k.config.context.summarizer === 'model' ? new ModelSummarizer(k) : new ExtractiveSummarizer();
   return contextManagerFromConfig(k.config.context, {
@@ -50,13 +36,13 @@ export class ModelSummarizer implements Summarizer {
   readonly name = 'model';
   private readonly fallback = new ExtractiveSummarizer();
 
-  constructor(private readonly k: Kernel) {}
+  constructor(private readonly k: KernelCore) {}
 
   async summarize(
     pages: readonly SpanPage[],
     opts: { maxTokens: number; pid: number | string },
   ): Promise<string> {
-    const pc = this.k.control(Number(opts.pid));
+    const pc = this.k.procs.get(Number(opts.pid));
     if (!pc || this.k.models.describe(pc.pcb.model).simulated) return this.fallback.summarize(pages, opts);
     const span = pages
       .map((p) => `[${p.kind}${p.name ? ` ${p.name}` : ''}] ${p.content}`)
@@ -76,7 +62,7 @@ export class ModelSummarizer implements Summarizer {
     try {
       const res = pc.step
         ? await invoke(this.k, pc, pc.step, 'llm.chat', req, caller)
-        : await this.k.syscall(pc.pcb.pid, 'llm.chat', req, caller);
+        : await invokeOutside(this.k, pc.pcb.pid, 'llm.chat', req, caller);
       return res.content.trim() || this.fallback.summarize(pages, opts);
     } catch (err) {
       if (err instanceof KilledSignal || KernelError.is(err, 'EABORTED')) throw err;
@@ -86,34 +72,4 @@ export class ModelSummarizer implements Summarizer {
       return this.fallback.summarize(pages, opts);
     }
   }
-}
-
-export function contextHandle(k: Kernel, pcb: Pcb): ContextHandle {
-  const cm = k.context;
-  const pid = pcb.pid;
-  return {
-    isOpen: () => cm.has(pid),
-    open(o) {
-      const info = k.models.describe(pcb.model);
-      cm.open(pid, {
-        model: info.id,
-        provider: info.provider,
-        contextWindow: info.contextWindow,
-        system: o.system,
-        tools: o.tools,
-        task: o.task,
-        ...(o.pinned ? { pinned: o.pinned } : {}),
-      });
-    },
-    import: (state) => cm.importState(pid, state),
-    export: () => cm.exportState(pid),
-    prepare: (currentStep) => cm.prepare(pid, { currentStep }),
-    render() {
-      const r = cm.render(pid);
-      return { messages: r.messages, tools: r.tools, tokens: r.tokens };
-    },
-    append: (p) => void cm.append(pid, p),
-    appendToolResult: (p) => void cm.appendToolResult(pid, p),
-    observeUsage: (usage, renderedTokens) => cm.observeUsage(pid, usage, renderedTokens),
-  };
 }

@@ -13,7 +13,7 @@ import { Dispatcher } from '../scheduler/dispatcher.js';
 import { type Grant, Scheduler } from '../scheduler/scheduler.js';
 import type { ModelResolver } from './model-resolver.js';
 import type { Pcb } from './pcb.js';
-import type { ProcControl } from './runner.js';
+import type { ProcControl } from './process-table.js';
 
 export class Cpu {
   readonly scheduler: Scheduler;

@@ -6,6 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import type { AosConfig } from '../config/schema.js';
+import type { HookBus } from '../hooks/bus.js';
 import { builtinTools } from '../io/builtin/index.js';
 import { ToolExecutor } from '../io/executor.js';
 import { SqlIdempotencyStore } from '../io/idempotency.js';
@@ -17,10 +19,10 @@ import { ApprovalManager } from '../security/approvals.js';
 import { SecurityPolicy, type SecurityPolicyOptions } from '../security/policy.js';
 import { createSandbox } from '../security/sandbox/select.js';
 import type { Sandbox } from '../security/sandbox.js';
-import type { Kernel } from './kernel.js';
+import type { Storage } from '../storage/storage.js';
 import type { Pcb } from './pcb.js';
-import type { ProcControl } from './runner.js';
-import type { StepContext, ToolOutcome } from './syscalls.js';
+import type { ProcControl, ProcessTable } from './process-table.js';
+import type { StepContext, Sys, ToolOutcome } from './syscalls.js';
 
 export interface ToolRuntime {
   readonly registry: ToolRegistry;
@@ -49,7 +51,17 @@ export interface ToolRuntime {
   close(): Promise<void>;
 }
 
-export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
+/** What the device layer needs of the kernel (a tool's own syscalls go back through the gate via `sysFor`). */
+export interface DeviceHost {
+  readonly config: AosConfig;
+  readonly configFile: string | null;
+  readonly storage: Storage;
+  readonly hooks: HookBus;
+  readonly procs: ProcessTable;
+  sysFor(pc: ProcControl, step: StepContext): Sys;
+}
+
+export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
   const sec = k.config.security;
   const workspace = resolve(sec.workspace);
   mkdirSync(workspace, { recursive: true });
@@ -61,13 +73,13 @@ export async function createToolRuntime(k: Kernel): Promise<ToolRuntime> {
     audit: k.storage.audit,
     timeoutMs: sec.approval_timeout_s * 1000,
     onPending: (p) => {
-      const pc = k.control(p.pid);
-      if (pc && pc.pcb.state === 'waiting') k.setState(pc, 'waiting', { on: 'approval', id: p.id });
+      const pc = k.procs.get(p.pid);
+      if (pc && pc.pcb.state === 'waiting') k.procs.setState(pc, 'waiting', { on: 'approval', id: p.id });
       k.hooks.emit('approval.pending', { pid: p.pid, id: p.id, tool: p.tool });
     },
     onDecided: (p) => {
-      const pc = k.control(p.pid);
-      if (pc && pc.pcb.state === 'waiting') k.setState(pc, 'waiting', { on: 'tool', name: p.tool });
+      const pc = k.procs.get(p.pid);
+      if (pc && pc.pcb.state === 'waiting') k.procs.setState(pc, 'waiting', { on: 'tool', name: p.tool });
     },
   });
 

@@ -4,22 +4,12 @@
  * Because state is plain data the kernel can checkpoint after every step, preempt between steps and
  * resume after a crash. Programs touch the world only through `sys` (the syscall table).
  */
+
+import type { StepRecord, StepResult } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { Sys } from './syscalls.js';
 
-/** What a step did, kept in the step log and shown in timelines (thoughts, tool calls, results). */
-export interface StepRecord {
-  kind: string;
-  thought?: string;
-  text?: string;
-  toolCalls?: Array<{ id: string; name: string; arguments: string; ok?: boolean; output?: string }>;
-  [key: string]: unknown;
-}
-
-export type StepResult<S> =
-  | { kind: 'continue'; state: S; record?: StepRecord }
-  | { kind: 'done'; state: S; result: unknown; record?: StepRecord }
-  | { kind: 'fail'; state: S; error: string; record?: StepRecord };
+export type { StepRecord, StepResult } from '../abi.js';
 
 export interface ProgramInit {
   pid: number;

@@ -1,92 +1,62 @@
 /**
- * The per-process loop: run a step, commit it in one transaction, check budgets and the time slice,
- * repeat. Suspend and kill take effect at preemption points (every syscall and every step boundary);
- * kill is graceful first (the step finishes or is abandoned cleanly) and forced after KILL_GRACE_MS.
+ * The per-process loop, top to bottom: preemption point → budget check → run one step through the
+ * syscall gate → commit its effects (./commit.ts) → exit, or account the time slice and yield. Suspend and
+ * kill take effect at preemption points (every syscall and every step boundary); kill is graceful first
+ * (the step finishes or is abandoned cleanly) and forced after KILL_GRACE_MS. Nothing here calls the
+ * user-facing Kernel: the loop works on the KernelCore and the process table.
  */
+import { newUsage, type StepContext, type StepRecord, type StepResult } from '../abi.js';
 import { KernelError, KernelPanic } from '../errors.js';
 import { KILL_GRACE_MS } from '../param.js';
-import type { ProcessPatch } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
-import type { Kernel } from './kernel.js';
-import { isLive, type Pcb, type ProcessUsage } from './pcb.js';
-import type { StepRecord, StepResult } from './program.js';
-import type { StepContext } from './syscalls.js';
+import { commit } from './commit.js';
+import type { KernelCore } from './core.js';
+import { exitProcess, forget, KilledSignal, park, preemptionPoint } from './lifecycle.js';
+import { isLive } from './pcb.js';
+import { checkProcessBudget } from './process-budget.js';
+import type { ProcControl } from './process-table.js';
+import { makeSys } from './syscall-gate.js';
 
 const log = logger('kernel');
 
-/** Thrown inside a step when the process is being killed; never escapes the runner. */
-export class KilledSignal extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
-  }
-}
-
-/** Live, in-memory companions of a PCB that are never persisted. */
-export interface ProcControl {
-  pcb: Pcb;
-  killReason: string | null;
-  suspendRequested: boolean;
-  resumeWaiters: Array<() => void>;
-  abort: AbortController;
-  /** Resolves when the process loop has returned. */
-  loop: Promise<void> | null;
-  /** Usage accrued by the in-flight step (committed with it). */
-  stepUsage: ProcessUsage;
-  /** The in-flight step, while one runs: internal callers (the summariser) buffer their effects into it. */
-  step: StepContext | null;
-  /** Steps and tokens since the process last yielded (time-slice accounting). */
-  slice: { steps: number; tokens: number };
-  startedAt: number;
-}
-
-export function newStepUsage(): ProcessUsage {
-  return { tokensIn: 0, tokensCached: 0, tokensOut: 0, apiCalls: 0, toolCalls: 0, cost: 0, llmMs: 0 };
-}
-
-export function addUsage(into: ProcessUsage, d: Partial<ProcessUsage>): void {
-  into.tokensIn += d.tokensIn ?? 0;
-  into.tokensCached += d.tokensCached ?? 0;
-  into.tokensOut += d.tokensOut ?? 0;
-  into.apiCalls += d.apiCalls ?? 0;
-  into.toolCalls += d.toolCalls ?? 0;
-  into.cost += d.cost ?? 0;
-  into.llmMs += d.llmMs ?? 0;
-}
-
-/** Called at every preemption point: parks a suspended process, unwinds a killed one. */
-export async function preemptionPoint(k: Kernel, pc: ProcControl): Promise<void> {
-  if (pc.killReason !== null) throw new KilledSignal(pc.killReason);
-  if (k.isStopping()) throw new KilledSignal('kernel shutdown');
-  if (pc.suspendRequested) await k.park(pc);
-  if (pc.killReason !== null) throw new KilledSignal(pc.killReason);
-}
-
-export async function runProcess(k: Kernel, pc: ProcControl): Promise<void> {
-  const pcb = pc.pcb;
-  const program = k.programs.get(pcb.program);
-  while (isLive(pcb.state)) {
-    try {
-      await preemptionPoint(k, pc);
-    } catch (err) {
-      if (err instanceof KilledSignal) {
-        if (err.reason === 'kernel shutdown') return;
-        await k.exitProcess(pc, 'killed', null, err.reason);
-        return;
-      }
-      throw err;
+/** Starts a process's loop; a crash inside it fails that process, never the kernel. */
+export function startLoop(core: KernelCore, pc: ProcControl): void {
+  pc.loop = runProcess(core, pc).catch(async (err) => {
+    log.error(`process ${pc.pcb.pid} loop crashed: ${err instanceof Error ? err.message : String(err)}`);
+    if (isLive(pc.pcb.state) && !core.stopping) {
+      await exitProcess(core, pc, 'failed', null, `kernel error: ${String(err)}`).catch(() => undefined);
     }
-    const over = k.budgetExceeded(pc);
-    if (over) {
-      k.metrics.quotaDenials.inc({ kind: over.kind });
-      if (over.action === 'suspend') {
-        pc.suspendRequested = true;
-        await k.park(pc, over.reason);
-        continue;
-      }
-      await k.exitProcess(pc, 'failed', null, over.reason);
+  });
+}
+
+async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
+  const { procs, metrics } = core;
+  const pcb = pc.pcb;
+  const program = core.programs.get(pcb.program);
+  while (isLive(pcb.state)) {
+    // 1. preemption point: a requested suspend parks here, a kill ends the process here
+    try {
+      await preemptionPoint(core, pc);
+    } catch (err) {
+      if (!(err instanceof KilledSignal)) throw err;
+      if (err.reason !== 'kernel shutdown') await exitProcess(core, pc, 'killed', null, err.reason);
       return;
     }
 
+    // 2. budgets: an exhausted one suspends or fails the process between steps
+    const over = checkProcessBudget(pcb, Date.now() - pc.startedAt);
+    if (over) {
+      metrics.quotaDenials.inc({ kind: over.kind });
+      if (over.action === 'suspend') {
+        pc.suspendRequested = true;
+        await park(core, pc, over.reason);
+        continue;
+      }
+      await exitProcess(core, pc, 'failed', null, over.reason);
+      return;
+    }
+
+    // 3. one step of the program; its syscalls buffer their effects into `step`
     const step: StepContext = {
       stepNo: pcb.stepNo + 1,
       signal: pc.abort.signal,
@@ -95,54 +65,57 @@ export async function runProcess(k: Kernel, pc: ProcControl): Promise<void> {
       acks: [],
       auditEntries: [],
     };
-    pc.stepUsage = newStepUsage();
-    k.setState(pc, 'running');
-    let res: StepResult<unknown>;
+    pc.stepUsage = newUsage();
     pc.step = step;
+    procs.setState(pc, 'running');
+    let res: StepResult<unknown>;
     try {
-      res = await program.step(pcb.programState, k.sysFor(pc, step));
+      res = await program.step(pcb.programState, makeSys(core, pc, step));
     } catch (err) {
       pc.step = null;
       if (err instanceof KernelPanic) throw err;
       if (err instanceof KilledSignal || (pc.killReason !== null && KernelError.is(err, 'EABORTED'))) {
         // Abandoned cleanly: nothing of this step is committed.
-        if (k.isStopping() && pc.killReason === null) return;
-        await k.exitProcess(pc, 'killed', null, pc.killReason ?? (err as Error).message);
+        if (core.stopping && pc.killReason === null) return;
+        await exitProcess(core, pc, 'killed', null, pc.killReason ?? (err as Error).message);
         return;
       }
-      if (k.isStopping()) return;
+      if (core.stopping) return;
       const msg = err instanceof Error ? err.message : String(err);
       const code = err instanceof KernelError ? err.code : 'EFAULT';
       res = { kind: 'fail', state: pcb.programState, error: `${code}: ${msg}` };
       log.warn(`pid ${pcb.pid} step ${step.stepNo} failed`, { error: msg });
     }
     pc.step = null;
-    if (pcb.state === 'waiting') k.setState(pc, 'running');
+    if (pcb.state === 'waiting') procs.setState(pc, 'running');
 
+    // 4. commit: step row, process row, audit, mail, acks — one transaction
     const record: StepRecord = res.record ?? { kind: res.kind === 'continue' ? 'step' : res.kind };
-    const exiting = res.kind !== 'continue';
+    pcb.programState = res.state;
     try {
-      await k.commitStep(pc, step, res, record);
+      await commit(core, pc, {
+        effects: step,
+        step: { record, usage: pc.stepUsage, state: res.kind === 'continue' ? 'ready' : pcb.state },
+      });
     } catch (err) {
       if (KernelError.is(err, 'EFENCED') || KernelError.is(err, 'ECONFLICT')) {
         // Another node owns this process now (or already committed this step): stop, do not write twice.
         log.warn(`pid ${pcb.pid}: ${(err as Error).message}; this node stops running it`);
-        k.forget(pc);
+        forget(core, pc);
         return;
       }
       throw err;
     }
-    if (exiting) {
-      if (res.kind === 'done') await k.exitProcess(pc, 'done', res.result, null);
-      else if (res.kind === 'fail') await k.exitProcess(pc, 'failed', null, res.error);
-      return;
-    }
+
+    // 5. exit, or account the time slice and yield
+    if (res.kind === 'done') return exitProcess(core, pc, 'done', res.result, null);
+    if (res.kind === 'fail') return exitProcess(core, pc, 'failed', null, res.error);
     pc.slice.steps += 1;
-    if (k.sliceExpired(pc)) {
-      k.metrics.preemptions.inc();
+    if (core.cpu.timeSliceExpired(pcb, pc.slice)) {
+      metrics.preemptions.inc();
       pc.slice = { steps: 0, tokens: 0 };
     }
-    k.setState(pc, 'ready');
+    procs.setState(pc, 'ready');
     // Always yield to the event loop between steps: with an instant model and embedded storage a step can
     // complete entirely in microtasks, and without this yield HTTP requests and timers would starve.
     await new Promise((r) => setImmediate(r));
@@ -157,18 +130,4 @@ export function scheduleForcedKill(pc: ProcControl, graceMs = KILL_GRACE_MS): No
   }, graceMs);
   t.unref();
   return t;
-}
-
-export function processPatch(pcb: Pcb): ProcessPatch {
-  return {
-    state: pcb.state,
-    priority: pcb.priority,
-    usage: pcb.usage,
-    programState: pcb.programState,
-    result: pcb.result,
-    exitReason: pcb.exitReason,
-    vruntime: pcb.vruntime,
-    model: pcb.model,
-    waitOn: null,
-  };
 }

@@ -4,9 +4,13 @@
  * `waiting` and hold no LLM slot; outgoing mail is buffered in the step and committed with it.
  */
 import { KernelError } from '../errors.js';
+import type { ChatRequest, Model } from '../llm/model.js';
 import { logger } from '../util/log.js';
-import type { Kernel } from './kernel.js';
-import { isLive, type Pcb } from './pcb.js';
+import type { KernelCore } from './core.js';
+import { infoOf, reap, waitFor } from './lifecycle.js';
+import { isLive, type Pcb, type WaitReason } from './pcb.js';
+import { spawnProcess } from './spawn.js';
+import { account } from './syscall-gate.js';
 import type { MailMessage, ProcStatus, StepContext, KernelServices as SyscallHandlers } from './syscalls.js';
 
 export type { ProcStatus, StepContext, Sys } from './syscalls.js';
@@ -18,15 +22,11 @@ export type KernelServices = SyscallHandlers & {
   wakeMailbox(pid: number): void;
 };
 
-export function createServices(k: Kernel): KernelServices {
+export function createServices(k: KernelCore): KernelServices {
   const mailWaiters = new Map<number, Set<() => void>>();
 
-  const streamed = (
-    model: ReturnType<Kernel['models']['resolve']>,
-    req: Parameters<ReturnType<Kernel['models']['resolve']>['chat']>[0],
-    pid: number,
-    stepNo: number,
-  ) => streamedWith(k, model, req, pid, stepNo);
+  const streamed = (model: Model, req: ChatRequest, pid: number, stepNo: number) =>
+    streamedWith(k, model, req, pid, stepNo);
 
   const wakeMailbox = (pid: number): void => {
     const set = mailWaiters.get(pid);
@@ -43,17 +43,13 @@ export function createServices(k: Kernel): KernelServices {
     .catch((e) => log.warn(`mailbox LISTEN unavailable: ${String(e)}`));
 
   /** Runs `fn` with the process in waiting(reason), restoring running afterwards. */
-  async function blocked<T>(
-    pcb: Pcb,
-    reason: Parameters<Kernel['setState']>[2],
-    fn: () => Promise<T>,
-  ): Promise<T> {
-    const pc = k.live(pcb.pid);
-    k.setState(pc, 'waiting', reason);
+  async function blocked<T>(pcb: Pcb, reason: WaitReason, fn: () => Promise<T>): Promise<T> {
+    const pc = k.procs.live(pcb.pid);
+    k.procs.setState(pc, 'waiting', reason);
     try {
       return await fn();
     } finally {
-      if (pcb.state === 'waiting') k.setState(pc, 'running');
+      if (pcb.state === 'waiting') k.procs.setState(pc, 'running');
     }
   }
 
@@ -64,7 +60,7 @@ export function createServices(k: Kernel): KernelServices {
     wakeMailbox,
 
     async 'llm.chat'(pcb, step, args, caller) {
-      const pc = k.live(pcb.pid);
+      const pc = k.procs.live(pcb.pid);
       const model = k.models.resolve(pcb.model);
       const purpose = caller.purpose ? { purpose: caller.purpose } : {};
       if (k.hooks.has('llm.before')) {
@@ -91,7 +87,8 @@ export function createServices(k: Kernel): KernelServices {
         const res = stream ? await streamed(model, req, pcb.pid, step.stepNo) : await model.chat(req);
         usage = res.usage;
         const ms = performance.now() - t0;
-        k.account(
+        account(
+          k,
           pc,
           {
             tokensIn: res.usage.input,
@@ -110,7 +107,8 @@ export function createServices(k: Kernel): KernelServices {
         // A malformed answer still cost tokens: account what the provider reported.
         const partial = kerr.details.response as { usage?: typeof usage; costUsd?: number } | undefined;
         if (partial?.usage) usage = partial.usage;
-        k.account(
+        account(
+          k,
           pc,
           {
             tokensIn: usage.input,
@@ -137,9 +135,9 @@ export function createServices(k: Kernel): KernelServices {
     },
 
     async 'io.tool_call'(pcb, step, args) {
-      const pc = k.live(pcb.pid);
+      const pc = k.procs.live(pcb.pid);
       const callIndex = step.callIndex++;
-      k.account(pc, { toolCalls: 1 }, pcb.model);
+      account(k, pc, { toolCalls: 1 }, pcb.model);
       // tool.before (with parsed arguments) and tool.after fire once, in the executor (./device-binding.ts).
       return blocked(pcb, { on: 'tool', name: args.name }, () => k.tools.execute(pc, step, callIndex, args));
     },
@@ -181,7 +179,7 @@ export function createServices(k: Kernel): KernelServices {
     },
 
     async 'proc.spawn'(pcb, _step, args) {
-      const pid = await k.spawn({
+      const pid = await spawnProcess(k, {
         name: args.name,
         task: args.task,
         priority: args.priority ?? pcb.priority,
@@ -194,19 +192,19 @@ export function createServices(k: Kernel): KernelServices {
     },
 
     async 'proc.wait'(pcb, step, args) {
-      const target = await k.get(args.pid);
+      const target = await infoOf(k, args.pid);
       if (target.parentPid !== pcb.pid) {
         throw new KernelError(
           'EPERM',
           `process ${pcb.pid} may only wait on its own children; ${args.pid} is not one`,
         );
       }
-      const pc = k.live(pcb.pid);
+      const pc = k.procs.live(pcb.pid);
       const st: ProcStatus = isLive(target.state)
         ? await blocked(pcb, { on: 'child', pid: args.pid }, async () => {
             k.cpu.inherit(pcb.pid, args.pid);
             try {
-              return await raceAbort(k.wait(args.pid, args.timeoutMs), step.signal);
+              return await raceAbort(waitFor(k, args.pid, args.timeoutMs), step.signal);
             } finally {
               k.cpu.uninherit(pcb.pid, args.pid);
             }
@@ -218,18 +216,18 @@ export function createServices(k: Kernel): KernelServices {
             result: target.result,
             exitReason: target.exitReason,
           };
-      await k.reap(args.pid);
+      await reap(k, args.pid);
       void pc;
       return { ...st, state: st.state === 'zombie' ? 'terminated' : st.state };
     },
 
     async 'proc.status'(pcb, _step, args) {
-      const p = await k.get(args.pid ?? pcb.pid);
+      const p = await infoOf(k, args.pid ?? pcb.pid);
       return { pid: p.pid, name: p.name, state: p.state, result: p.result, exitReason: p.exitReason };
     },
 
     async 'ipc.send'(pcb, step, args) {
-      const target = await k.get(args.to).catch(() => null);
+      const target = await infoOf(k, args.to).catch(() => null);
       if (!target) throw new KernelError('ENOPROC', `ipc.send: no process ${args.to}`);
       step.outbox.push({ to: args.to, topic: args.topic ?? null, body: args.body ?? null });
       void pcb;
@@ -298,13 +296,7 @@ export function createServices(k: Kernel): KernelServices {
 }
 
 /** A streamed call: every delta goes out on the hook bus as it arrives; the assembled response is the result. */
-async function streamedWith(
-  k: Kernel,
-  model: ReturnType<Kernel['models']['resolve']>,
-  req: Parameters<ReturnType<Kernel['models']['resolve']>['chat']>[0],
-  pid: number,
-  stepNo: number,
-) {
+async function streamedWith(k: KernelCore, model: Model, req: ChatRequest, pid: number, stepNo: number) {
   for await (const ev of model.stream(req)) {
     if (ev.type === 'done') return ev.response;
     if (k.hooks.has('llm.delta')) k.hooks.emit('llm.delta', { pid, stepNo, delta: ev });

@@ -3,11 +3,14 @@
  * before-hooks (veto or rewrite), the mechanism, accounting, the audit entry (buffered into the step's
  * commit) and the preemption points before and after. Mechanisms live in ./services.ts.
  */
+import { addUsage, type ProcessUsage } from '../abi.js';
 import { KernelError } from '../errors.js';
-import { contextHandle } from './context-binding.js';
-import type { Kernel } from './kernel.js';
+import { commit } from './commit.js';
+import { contextHandle } from './context-handle.js';
+import type { KernelCore } from './core.js';
+import { preemptionPoint } from './lifecycle.js';
 import type { Pcb } from './pcb.js';
-import { type ProcControl, preemptionPoint } from './runner.js';
+import type { ProcControl } from './process-table.js';
 import {
   BLOCKING,
   parseSyscallArgs,
@@ -25,19 +28,19 @@ export interface Caller {
   purpose?: string;
 }
 
-export function makeSys(k: Kernel, pc: ProcControl, step: StepContext): Sys {
+export function makeSys(k: KernelCore, pc: ProcControl, step: StepContext): Sys {
   return {
     pid: pc.pcb.pid,
     stepNo: step.stepNo,
     signal: step.signal,
-    context: contextHandle(k, pc.pcb),
+    context: contextHandle(k.context, k.models, pc.pcb),
     call: (name, rawArgs) => invoke(k, pc, step, name, rawArgs),
   };
 }
 
 /** The one door: validate → before-hook → mechanism → account → audit (buffered into `step`'s commit). */
 export async function invoke<K extends SyscallName>(
-  k: Kernel,
+  k: KernelCore,
   pc: ProcControl,
   step: StepContext,
   name: K,
@@ -52,12 +55,7 @@ export async function invoke<K extends SyscallName>(
     args = parseSyscallArgs(name, ev.args);
   }
   const t0 = performance.now();
-  const handler = k.servicesTable()[name] as (
-    p: Pcb,
-    s: StepContext,
-    a: unknown,
-    c: Caller,
-  ) => Promise<unknown>;
+  const handler = k.services[name] as (p: Pcb, s: StepContext, a: unknown, c: Caller) => Promise<unknown>;
   try {
     const result = await handler(pc.pcb, step, args, caller);
     const ms = performance.now() - t0;
@@ -96,6 +94,47 @@ export async function invoke<K extends SyscallName>(
     k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, error: kerr, ms, ...purpose });
     throw err;
   }
+}
+
+/**
+ * A syscall on behalf of a live process from outside its step (the API, an internal caller between
+ * steps): the same gate, its effects committed at once in their own transaction (./commit.ts).
+ */
+export async function invokeOutside<K extends SyscallName>(
+  k: KernelCore,
+  pid: number,
+  name: K,
+  args: unknown,
+  caller: Caller = {},
+): Promise<SyscallResults[K]> {
+  const pc = k.procs.live(pid);
+  const step: StepContext = {
+    stepNo: pc.pcb.stepNo,
+    signal: pc.abort.signal,
+    callIndex: 0,
+    outbox: [],
+    acks: [],
+    auditEntries: [],
+  };
+  const res = await invoke(k, pc, step, name, args, caller);
+  await commit(k, pc, { effects: step });
+  return res;
+}
+
+/** Accounts one call's usage to the process, the step being built, its time slice and the metrics. */
+export function account(
+  k: Pick<KernelCore, 'metrics'>,
+  pc: ProcControl,
+  d: Partial<ProcessUsage>,
+  model: string,
+): void {
+  addUsage(pc.pcb.usage, d);
+  addUsage(pc.stepUsage, d);
+  pc.slice.tokens += (d.tokensIn ?? 0) + (d.tokensOut ?? 0);
+  k.metrics.tokens.inc({ kind: 'input', model }, (d.tokensIn ?? 0) - (d.tokensCached ?? 0));
+  k.metrics.tokens.inc({ kind: 'cached', model }, d.tokensCached ?? 0);
+  k.metrics.tokens.inc({ kind: 'output', model }, d.tokensOut ?? 0);
+  if (d.cost) k.metrics.costUsd.inc({ model }, d.cost);
 }
 
 /** Keeps audit entries small: message bodies and prompts are summarised, not copied whole. */

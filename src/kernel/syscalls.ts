@@ -4,9 +4,10 @@
  * every syscall validated, accounted, audited, hookable and a preemption point.
  */
 import { z } from 'zod';
+import type { MailMessage, ProcStatus, StepContext } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { ChatResponse } from '../llm/model.js';
-import type { ContextHandle } from './context-binding.js';
+import type { ContextHandle } from './context-handle.js';
 import type { Pcb } from './pcb.js';
 
 const message = z.object({
@@ -23,6 +24,8 @@ const toolSpec = z.object({
   description: z.string(),
   parameters: z.record(z.string(), z.unknown()),
 });
+
+export type { MailMessage, ProcStatus, StepContext } from '../abi.js';
 
 export const SYSCALL_ARGS = {
   'llm.chat': z.object({
@@ -80,27 +83,12 @@ export const SYSCALL_ARGS = {
 export type SyscallName = keyof typeof SYSCALL_ARGS;
 export type SyscallArgs = { [K in SyscallName]: z.input<(typeof SYSCALL_ARGS)[K]> };
 
-export interface ProcStatus {
-  pid: number;
-  name: string;
-  state: string;
-  result: unknown;
-  exitReason: string | null;
-}
-
 export interface ToolOutcome {
   ok: boolean;
   output: string;
   error?: { code: string; message: string };
   truncated?: boolean;
   durationMs?: number;
-}
-
-export interface MailMessage {
-  id: number | string;
-  from: number | null;
-  topic: string | null;
-  body: unknown;
 }
 
 export interface SyscallResults {
@@ -117,17 +105,6 @@ export interface SyscallResults {
   'ipc.recv': MailMessage[];
   'ipc.kv_get': { value: unknown; version: number } | null;
   'ipc.kv_cas': { version: number };
-}
-
-/** Per-step context: effects buffered until the step commits in one transaction. */
-export interface StepContext {
-  readonly stepNo: number;
-  readonly signal: AbortSignal;
-  callIndex: number;
-  readonly outbox: Array<{ to: number; topic: string | null; body: unknown }>;
-  /** Mailbox message ids this step consumed; acknowledged in the step's commit. */
-  readonly acks: number[];
-  readonly auditEntries: Array<{ kind: string; payload: unknown }>;
 }
 
 /** The mechanisms syscalls call into; implemented by the Kernel. */

@@ -56,7 +56,7 @@ describe('red team: roles (operator → admin)', () => {
     expect(t.status).toBe(201);
     expect(
       rig.kernel.tools.policyFor(
-        rig.kernel.control(t.body.pid as number)?.pcb ?? ({ pid: t.body.pid, policy: {} } as never),
+        rig.kernel.procs.get(t.body.pid as number)?.pcb ?? ({ pid: t.body.pid, policy: {} } as never),
       ).askTools,
     ).toContain('shell');
     for (const p of [

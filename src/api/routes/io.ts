@@ -49,7 +49,7 @@ async function callTool(
   let sys: { call(n: string, a: unknown): Promise<unknown> };
   if (body.pid !== undefined) {
     const pid = body.pid;
-    const pc = k.control(pid);
+    const pc = k.procs.get(pid);
     if (!pc || !isLive(pc.pcb.state)) {
       const row = await k.storage.state.getProcess(pid);
       if (!row) throw new KernelError('ENOPROC', `no process ${pid}`, { details: { pid } });
@@ -292,7 +292,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       params: S.pidParams,
       response: S.listOf(S.timelineSchema),
       async handler({ params }) {
-        if (!k.control(params.pid) && !(await k.storage.state.getProcess(params.pid)))
+        if (!k.procs.get(params.pid) && !(await k.storage.state.getProcess(params.pid)))
           throw new KernelError('ENOPROC', `no process ${params.pid}; GET /api/v1/processes lists them`, {
             details: { pid: params.pid },
           });

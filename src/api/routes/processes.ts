@@ -22,7 +22,7 @@ export const rowInfo = infoFromRow;
 
 /** The in-memory view of a process this node runs, else the stored row. */
 export async function infoOf(k: Kernel, row: ProcessRow): Promise<ProcessInfo> {
-  return k.control(row.pid) ? k.get(row.pid) : rowInfo(row);
+  return k.procs.get(row.pid) ? k.get(row.pid) : rowInfo(row);
 }
 
 async function requireRow(k: Kernel, pid: number): Promise<ProcessRow> {
@@ -37,7 +37,7 @@ async function requireRow(k: Kernel, pid: number): Promise<ProcessRow> {
 /** A process that exists but is not live on this node gets 409, not 404: it is there, just not runnable. */
 async function requireLive(k: Kernel, pid: number, verb: string): Promise<void> {
   const row = await requireRow(k, pid);
-  const pc = k.control(pid);
+  const pc = k.procs.get(pid);
   const state = pc ? (await k.get(pid)).state : row.state;
   if (!isLive(state))
     throw new KernelError('ESTATE', `process ${pid} is ${state}; it cannot be ${verb}`, {
@@ -162,9 +162,9 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       response: S.processInfoSchema,
       async handler({ params }) {
         const row = await requireRow(k, params.pid);
-        const state = k.control(params.pid) ? (await k.get(params.pid)).state : row.state;
+        const state = k.procs.get(params.pid) ? (await k.get(params.pid)).state : row.state;
         // Resuming a live process that is not suspended is a no-op; an exited one cannot be resumed.
-        if (!isLive(state) || (!k.control(params.pid) && state !== 'suspended')) {
+        if (!isLive(state) || (!k.procs.get(params.pid) && state !== 'suspended')) {
           throw new KernelError('ESTATE', `process ${params.pid} is ${state}, not suspended`, {
             details: { pid: params.pid, state },
           });
@@ -257,7 +257,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
         const row = await requireRow(k, params.pid);
         if (k.context.has(params.pid))
           return describeContextState(params.pid, k.context.exportState(params.pid), true);
-        const pc = k.control(params.pid);
+        const pc = k.procs.get(params.pid);
         const state = (pc ? pc.pcb.programState : row.programState) as { ctx?: unknown } | null;
         if (state && typeof state === 'object' && state.ctx)
           return describeContextState(params.pid, state.ctx, false);

@@ -1,36 +1,8 @@
 /** Row types of the state role: the process control block as stored, step records and snapshots. */
 
-export type ProcessState = 'new' | 'ready' | 'running' | 'waiting' | 'suspended' | 'zombie' | 'terminated';
-export const PROCESS_STATES: readonly ProcessState[] = [
-  'new',
-  'ready',
-  'running',
-  'waiting',
-  'suspended',
-  'zombie',
-  'terminated',
-];
+import type { ProcessState, ProcessUsage } from '../../abi.js';
 
-/** Cumulative accounting of one process (or one step's share of it). */
-export interface ProcessUsage {
-  tokensIn: number;
-  tokensCached: number;
-  tokensOut: number;
-  apiCalls: number;
-  toolCalls: number;
-  cost: number;
-  llmMs: number;
-}
-
-export const ZERO_USAGE: ProcessUsage = {
-  tokensIn: 0,
-  tokensCached: 0,
-  tokensOut: 0,
-  apiCalls: 0,
-  toolCalls: 0,
-  cost: 0,
-  llmMs: 0,
-};
+export { PROCESS_STATES, type ProcessState, type ProcessUsage, ZERO_USAGE } from '../../abi.js';
 
 export interface ProcessRow {
   pid: number;

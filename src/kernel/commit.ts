@@ -1,0 +1,91 @@
+/**
+ * The commit: the one code path that writes a step's effects. One transaction holds the step row (when a
+ * program step ends), the process row, the audit entries the step buffered, its outgoing mail and the
+ * acknowledgement of the mail it consumed — so a crash loses at most the step in flight, and a step that
+ * committed is never half there. A program step, a syscall made from outside a step (API, summariser) and
+ * a process's exit all commit here. After the transaction: metrics, the `proc.step` event, mailbox wake-ups.
+ */
+import type { ProcessUsage, StepContext, StepRecord } from '../abi.js';
+import type { ProcessPatch, ProcessState } from '../storage/state/types.js';
+import type { KernelCore } from './core.js';
+import type { Pcb } from './pcb.js';
+import type { ProcControl } from './process-table.js';
+
+export interface Commit {
+  /** What the step buffered: outgoing mail, consumed mail, audit entries. */
+  effects: Pick<StepContext, 'stepNo' | 'outbox' | 'acks' | 'auditEntries'>;
+  /** A program step ended: its row in the step log, with the process row, fenced by the lease epoch. */
+  step?: { record: StepRecord; usage: ProcessUsage; state: ProcessState };
+  /** The process row without a step (an exit). */
+  process?: ProcessPatch;
+  /** Who the audit entries name (default `pid:<pid>`). */
+  actor?: string;
+}
+
+type CommitCore = Pick<KernelCore, 'storage' | 'metrics' | 'hooks' | 'services'>;
+
+export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Promise<void> {
+  const { storage } = core;
+  const pcb = pc.pcb;
+  const pid = String(pcb.pid);
+  const e = c.effects;
+  const t0 = performance.now();
+  await storage.driver.transaction(async (tx) => {
+    if (c.step) {
+      await storage.state.commitStep(
+        {
+          pid: pcb.pid,
+          stepNo: e.stepNo,
+          kind: c.step.record.kind,
+          record: c.step.record,
+          usage: c.step.usage,
+          processPatch: { ...processPatch(pcb), state: c.step.state },
+          expectEpoch: pcb.leaseEpoch,
+        },
+        tx,
+      );
+    } else if (c.process) {
+      await storage.state.updateProcess(pcb.pid, c.process, {}, tx);
+    }
+    for (const m of e.outbox) {
+      await storage.coordination.send(
+        { from: pid, to: String(m.to), ...(m.topic ? { topic: m.topic } : {}), body: m.body },
+        tx,
+      );
+    }
+    if (e.acks.length) await storage.coordination.ack(pid, e.acks, tx, c.step ? e.stepNo : undefined);
+    for (const a of e.auditEntries) {
+      await storage.audit.append(
+        { stream: `proc:${pid}`, kind: a.kind, actor: c.actor ?? `pid:${pid}`, payload: a.payload },
+        tx,
+      );
+    }
+  });
+  if (c.step) {
+    core.metrics.stepCommitSeconds.observe((performance.now() - t0) / 1000);
+    pcb.stepNo = e.stepNo;
+    core.metrics.steps.inc();
+    core.hooks.emit('proc.step', {
+      pid: pcb.pid,
+      stepNo: e.stepNo,
+      kind: c.step.record.kind,
+      record: c.step.record,
+    });
+  }
+  for (const m of e.outbox) core.services.wakeMailbox(m.to);
+}
+
+/** The PCB's fields as the process row stores them. */
+export function processPatch(pcb: Pcb): ProcessPatch {
+  return {
+    state: pcb.state,
+    priority: pcb.priority,
+    usage: pcb.usage,
+    programState: pcb.programState,
+    result: pcb.result,
+    exitReason: pcb.exitReason,
+    vruntime: pcb.vruntime,
+    model: pcb.model,
+    waitOn: null,
+  };
+}

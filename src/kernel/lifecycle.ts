@@ -1,0 +1,147 @@
+/**
+ * A process's life after spawn: preemption points (suspend parks, kill unwinds), exit (zombie until the
+ * parent collects it, terminated when nobody will), reaping, and waiting on an exit. Spawning and restoring
+ * are in ./spawn.ts; the step loop that calls these is ./runner.ts.
+ */
+import type { ProcStatus } from '../abi.js';
+import { KernelError } from '../errors.js';
+import { learnFromExit } from '../learning/process-hooks.js';
+import { logger } from '../util/log.js';
+import { commit, processPatch } from './commit.js';
+import type { KernelCore } from './core.js';
+import { infoFromPcb, infoFromRow, type ProcessInfo, statusOf, statusOfRow } from './info.js';
+import { isLive } from './pcb.js';
+import type { ProcControl } from './process-table.js';
+
+const log = logger('kernel');
+
+/** Thrown inside a step when the process is being killed; never escapes the runner. */
+export class KilledSignal extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
+}
+
+/** Called at every preemption point: parks a suspended process, unwinds a killed one. */
+export async function preemptionPoint(core: KernelCore, pc: ProcControl): Promise<void> {
+  if (pc.killReason !== null) throw new KilledSignal(pc.killReason);
+  if (core.stopping) throw new KilledSignal('kernel shutdown');
+  if (pc.suspendRequested) await park(core, pc);
+  if (pc.killReason !== null) throw new KilledSignal(pc.killReason);
+}
+
+/** Parks a process whose suspension was requested until resume (or kill) wakes it. */
+export async function park(core: KernelCore, pc: ProcControl, reason?: string): Promise<void> {
+  const { procs, storage } = core;
+  if (pc.pcb.state !== 'suspended') {
+    procs.setState(pc, 'suspended');
+    await storage.state.updateProcess(pc.pcb.pid, {
+      state: 'suspended',
+      ...(reason ? { exitReason: reason } : {}),
+    });
+  }
+  while (pc.suspendRequested && pc.killReason === null && !core.stopping) {
+    await new Promise<void>((r) => pc.resumeWaiters.push(r));
+  }
+  if (pc.killReason === null && !core.stopping) {
+    procs.setState(pc, 'ready');
+    await storage.state.updateProcess(pc.pcb.pid, { state: 'ready', exitReason: null });
+  }
+}
+
+/** Ends a process: zombie until its parent collects it, terminated when nobody will. */
+export async function exitProcess(
+  core: KernelCore,
+  pc: ProcControl,
+  outcome: 'done' | 'failed' | 'killed',
+  result: unknown,
+  reason: string | null,
+): Promise<void> {
+  const { procs, storage } = core;
+  const pcb = pc.pcb;
+  if (!isLive(pcb.state)) return;
+  core.cpu.forget(pcb.pid);
+  pcb.result = result ?? null;
+  pcb.exitReason = outcome === 'done' ? null : `${outcome}: ${reason ?? ''}`.trim();
+  const parent = pcb.parentPid === null ? undefined : procs.get(pcb.parentPid);
+  procs.setState(pc, 'zombie');
+  if (!parent || !isLive(parent.pcb.state)) procs.setState(pc, 'terminated');
+  await commit(core, pc, {
+    effects: {
+      stepNo: pcb.stepNo,
+      outbox: [],
+      acks: [],
+      auditEntries: [
+        {
+          kind: 'proc.exit',
+          payload: { outcome, reason: pcb.exitReason, steps: pcb.stepNo, usage: pcb.usage },
+        },
+      ],
+    },
+    process: { ...processPatch(pcb), state: pcb.state },
+    actor: 'kernel',
+  });
+  await storage.state
+    .checkpoint(pcb.pid, 'exit')
+    .catch((e) => log.warn(`exit snapshot of ${pcb.pid} failed: ${String(e)}`));
+  if (core.context.has(pcb.pid)) await core.context.close(pcb.pid, { keepSwap: true }).catch(() => undefined);
+  if (core.config.learning.enabled) await learnFromExit(core.learning, pcb.pid, pcb.programState);
+  core.hooks.emit('proc.exit', {
+    pid: pcb.pid,
+    state: pcb.state,
+    reason: pcb.exitReason,
+    result: pcb.result,
+  });
+  // Orphaned zombies are reaped: nobody is left to collect them.
+  for (const child of procs.all()) {
+    if (child.pcb.parentPid === pcb.pid && child.pcb.state === 'zombie') await reap(core, child.pcb.pid);
+  }
+  // Terminated processes leave the in-memory table (storage keeps them): a long-running kernel stays small.
+  if (pcb.state === 'terminated') procs.remove(pcb.pid);
+  procs.exited(pcb.pid, statusOf(pcb));
+}
+
+/** Collects a zombie child (zombie → terminated). */
+export async function reap(core: KernelCore, pid: number): Promise<void> {
+  const pc = core.procs.get(pid);
+  if (!pc || pc.pcb.state !== 'zombie') return;
+  core.procs.setState(pc, 'terminated');
+  await core.storage.state.updateProcess(pid, { state: 'terminated' });
+  core.procs.remove(pid);
+}
+
+/** This node stops running a process (another node owns it now); its state stays as committed. */
+export function forget(core: KernelCore, pc: ProcControl): void {
+  core.cpu.forget(pc.pcb.pid);
+  core.procs.remove(pc.pcb.pid);
+}
+
+/** Resolves with the process's status once it has exited (at once when it already has). */
+export async function waitFor(core: KernelCore, pid: number, timeoutMs?: number): Promise<ProcStatus> {
+  const pc = core.procs.get(pid);
+  if (!pc || !isLive(pc.pcb.state)) {
+    const row = await core.storage.state.getProcess(pid);
+    if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
+    if (!isLive(row.state) || !pc) return statusOfRow(row);
+  }
+  const exit = core.procs.onExit(pid);
+  if (timeoutMs === undefined) return exit;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new KernelError('ETIMEDOUT', `process ${pid} still running after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    timer.unref();
+  });
+  return Promise.race([exit, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A process as callers see it: the live PCB on this node, else the stored row. */
+export async function infoOf(core: KernelCore, pid: number): Promise<ProcessInfo> {
+  const pc = core.procs.get(pid);
+  if (pc) return infoFromPcb(pc.pcb);
+  const row = await core.storage.state.getProcess(pid);
+  if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
+  return infoFromRow(row);
+}

@@ -1,0 +1,156 @@
+/**
+ * How a process comes to run on this node: spawned from a request, restored from a checkpoint, or
+ * recovered from storage at boot. Each ends the same way: the row is adopted into the process table and
+ * its step loop (./runner.ts) starts.
+ */
+import { rebindContextStates } from '../context/snapshot.js';
+import { KernelError } from '../errors.js';
+import { lessonArgs } from '../learning/process-hooks.js';
+import { MAX_LIVE_CHILDREN, MAX_LIVE_PROCESSES, MAX_SPAWN_DEPTH, PRIORITY_DEFAULT } from '../param.js';
+import { logger } from '../util/log.js';
+import type { KernelCore } from './core.js';
+import { startLoop } from './runner.js';
+
+const log = logger('kernel');
+
+export interface SpawnOptions {
+  name: string;
+  task: string;
+  priority?: number;
+  model?: string;
+  program?: string;
+  policy?: Record<string, unknown>;
+  budgets?: { maxTokens?: number; maxCostUsd?: number; maxSteps?: number; maxWallMs?: number };
+  args?: unknown;
+  parentPid?: number | null;
+}
+
+export async function spawnProcess(core: KernelCore, o: SpawnOptions): Promise<number> {
+  if (core.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; spawn refused');
+  const program = core.programs.get(o.program ?? 'react');
+  const model = o.model ?? core.models.defaultModel();
+  core.models.resolve(model); // fail now, not at the first step, when the model is unknown
+  let req = {
+    parentPid: o.parentPid ?? null,
+    name: o.name,
+    task: o.task,
+    priority: o.priority ?? PRIORITY_DEFAULT,
+    model,
+  };
+  if (core.hooks.has('proc.spawn.before')) req = await core.hooks.before('proc.spawn.before', req);
+  if (!Number.isInteger(req.priority) || req.priority < 0 || req.priority > 99) {
+    throw new KernelError(
+      'EINVAL',
+      `priority must be an integer 0–99 (lower is more urgent), got ${req.priority}`,
+    );
+  }
+  checkSpawnLimits(core, req.parentPid);
+  const row = await core.storage.state.createProcess({
+    name: req.name,
+    task: req.task,
+    parentPid: req.parentPid,
+    priority: req.priority,
+    state: 'new',
+    model,
+    program: program.name,
+    policy: o.policy ?? {},
+    budgets: o.budgets ?? {},
+    ownerNode: core.nodeId,
+  });
+  const args = await lessonArgs(core.learning, core.config.learning, program.name, row.task, o.args);
+  const programState = await program.init({ pid: row.pid, name: row.name, task: row.task, args });
+  const updated = await core.storage.state.updateProcess(row.pid, { programState, state: 'ready' });
+  const pc = core.procs.adopt(updated, core.models.defaultModel());
+  core.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
+  startLoop(core, pc);
+  return row.pid;
+}
+
+/** Fork-bomb guards: an agent that keeps spawning copies of itself hits EQUOTA, not the machine's memory. */
+function checkSpawnLimits(core: KernelCore, parentPid: number | null): void {
+  if (core.procs.liveCount() >= MAX_LIVE_PROCESSES) {
+    throw new KernelError(
+      'EQUOTA',
+      `spawn refused: ${MAX_LIVE_PROCESSES} live processes (MAX_LIVE_PROCESSES)`,
+    );
+  }
+  if (parentPid === null) return;
+  const depth = core.procs.depth(parentPid, MAX_SPAWN_DEPTH);
+  if (depth >= MAX_SPAWN_DEPTH) {
+    throw new KernelError(
+      'EQUOTA',
+      `spawn refused: process ${parentPid} is ${depth} generations deep (MAX_SPAWN_DEPTH ${MAX_SPAWN_DEPTH}); an agent may be spawning copies of itself`,
+    );
+  }
+  const children = core.procs.liveChildren(parentPid);
+  if (children >= MAX_LIVE_CHILDREN) {
+    throw new KernelError(
+      'EQUOTA',
+      `spawn refused: process ${parentPid} already has ${children} live children (MAX_LIVE_CHILDREN)`,
+    );
+  }
+}
+
+/**
+ * Starts a process from any checkpoint: a new pid by default (also while the original runs: a fork), or
+ * `into: 'same'` to rewind an exited process. Program state, step number, context pages, usage and
+ * unconsumed mail come with it (storage/state/restore.ts); the restore is audited in the same transaction.
+ */
+export async function restoreProcess(
+  core: KernelCore,
+  checkpointId: number,
+  o: { name?: string; priority?: number; into?: 'new' | 'same' } = {},
+): Promise<number> {
+  if (core.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; restore refused');
+  const { storage } = core;
+  const res = await storage.driver.transaction(async (tx) => {
+    const r = await storage.state.restore(
+      {
+        snapshotId: checkpointId,
+        into: o.into ?? 'new',
+        ...(o.name !== undefined ? { name: o.name } : {}),
+        ...(o.priority !== undefined ? { priority: o.priority } : {}),
+        ownerNode: core.nodeId,
+        rebind: rebindContextStates,
+      },
+      tx,
+    );
+    await storage.audit.append(
+      {
+        stream: `proc:${r.process.pid}`,
+        kind: 'proc.restore',
+        actor: 'kernel',
+        payload: {
+          checkpoint: checkpointId,
+          from: r.sourcePid,
+          into: o.into ?? 'new',
+          stepNo: r.stepNo,
+          discardedSteps: r.discardedSteps,
+          mail: r.mail,
+          pages: r.pages,
+        },
+      },
+      tx,
+    );
+    return r;
+  });
+  const row = res.process;
+  core.programs.get(row.program); // ENOTFOUND, clearly, for a program this kernel does not have
+  core.procs.remove(row.pid); // a rewound zombie: its old control block is history
+  startLoop(core, core.procs.adopt(row, core.models.defaultModel()));
+  return row.pid;
+}
+
+/** Boot: every live process found in storage resumes from its last committed step. */
+export async function recover(core: KernelCore): Promise<void> {
+  const rows = await core.storage.state.listProcesses({
+    states: ['new', 'ready', 'running', 'waiting', 'suspended'],
+    limit: 100_000,
+  });
+  for (const row of rows) {
+    if (core.procs.get(row.pid)) continue;
+    const pc = core.procs.adopt(row, core.models.defaultModel());
+    if (row.state !== 'suspended') startLoop(core, pc);
+  }
+  if (rows.length) log.info(`recovered ${rows.length} live process(es) from storage`);
+}
