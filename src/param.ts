@@ -47,7 +47,12 @@ export const PRIORITY_MIN = 0; // most urgent (as in the seeds)
 export const PRIORITY_MAX = 99; // least urgent
 export const PRIORITY_DEFAULT = 50;
 export const DEFAULT_MAX_STEPS = 50; // step limit of the built-in ReAct program
-export const DEFAULT_SLOTS_PER_MODEL = 4; // concurrent LLM calls per model (the "CPUs")
+export const DEFAULT_SLOTS_PER_MODEL = 4; // concurrent LLM calls per model when a Scheduler is built without config
+export const AUTO_SLOTS_MIN = 4; // slots_per_model: auto never gives a model fewer slots than this
+export const AUTO_SLOTS_MAX = 256; // ... nor more; a model with no known rate limit gets this many
+export const AUTO_SLOTS_HEADROOM = 1.25; // auto slots = rate × latency × this (latency varies call to call)
+export const AUTO_SLOTS_PRIOR_LATENCY_MS = 1_000; // assumed call latency until the model's first call returns
+export const AUTO_SLOTS_EWMA = 0.2; // weight of the latest call in the learned latency and tokens per call
 export const DEFAULT_WEIGHT = 1; // fair-share weight of a process that names none (share ∝ weight)
 export const TIME_SLICE_STEPS = 4; // a process yields after this many steps when peers are waiting
 export const TIME_SLICE_TOKENS = 32_000; // ... or after this many tokens, whichever comes first

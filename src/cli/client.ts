@@ -33,7 +33,7 @@ export interface SchedulerView {
   policy: string;
   runQueue: unknown[];
   runQueueByModel?: Record<string, number>;
-  slots: Record<string, { busy: number; total: number }>;
+  slots: Record<string, { busy: number; total: number; auto?: { basis: string; latencyMs: number | null } }>;
   dispatches?: number;
   preemptions?: number;
   quotaDenials?: number;

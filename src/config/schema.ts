@@ -120,7 +120,8 @@ export const configSchema = z.strictObject({
   scheduler: z
     .strictObject({
       policy: z.enum(['fair', 'fifo', 'round_robin']).default('fair'),
-      slots_per_model: z.number().int().positive().default(P.DEFAULT_SLOTS_PER_MODEL),
+      /** 'auto': per model, from its provider's rate limits × learned latency (src/scheduler/slots.ts). */
+      slots_per_model: z.union([z.number().int().positive(), z.literal('auto')]).default('auto'),
       time_slice_steps: z.number().int().positive().default(P.TIME_SLICE_STEPS),
       time_slice_tokens: z.number().int().positive().default(P.TIME_SLICE_TOKENS),
       aging_ms: z.number().int().positive().default(P.AGING_MS),

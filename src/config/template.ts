@@ -48,7 +48,8 @@ server:
 
 scheduler:
   policy: fair           # fair | fifo | round_robin
-  slots_per_model: 4     # concurrent LLM calls per model: the kernel's "CPUs"
+  slots_per_model: auto  # concurrent LLM calls per model (the kernel's "CPUs"). auto: from the provider's
+                         # rate_limits below × the model's learned latency (256 when no limit is known)
   time_slice_steps: 4    # a process yields after this many steps when others are waiting
   time_slice_tokens: 32000
   aging_ms: 5000         # waiting this long raises a process one priority level

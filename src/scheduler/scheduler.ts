@@ -28,6 +28,7 @@ import {
   type SchedRecord,
 } from './policy.js';
 import { type RateLimiter, RateLimits, type RateTicket } from './ratelimit.js';
+import { autoSlots, ewma } from './slots.js';
 import type {
   CallUsage,
   Grant,
@@ -60,6 +61,8 @@ export type {
 interface Lane {
   model: string;
   capacity: number;
+  /** Capacity derived from the provider's rate limits and the learned latency (./slots.ts). */
+  auto: { provider: string; latencyMs: number | null; tokensPerCall: number | null; basis: string } | null;
   busy: number;
   freeIdx: number[];
   queue: RunQueue;
@@ -71,6 +74,7 @@ interface Held {
   grant: Grant;
   lane: Lane;
   ticket: RateTicket;
+  startedAt: number;
 }
 
 export function createPolicy(
@@ -100,7 +104,7 @@ export class Scheduler {
   readonly timeSliceSteps: number;
   readonly timeSliceTokens: number;
   private readonly clock: Clock;
-  private readonly slotsPerModel: number;
+  private readonly slotsPerModel: number | 'auto';
   private readonly slotOverrides: Record<string, number>;
   private readonly limits: RateLimits;
   private readonly hooks: SchedulerHooks;
@@ -118,7 +122,10 @@ export class Scheduler {
     this.policy =
       typeof opts.policy === 'object' ? opts.policy : createPolicy(opts.policy ?? 'fair', agingMs);
     this.clock = opts.clock ?? Date.now;
-    this.slotsPerModel = positiveInt(opts.slotsPerModel ?? P.DEFAULT_SLOTS_PER_MODEL, 'slotsPerModel');
+    this.slotsPerModel =
+      opts.slotsPerModel === 'auto'
+        ? 'auto'
+        : positiveInt(opts.slotsPerModel ?? P.DEFAULT_SLOTS_PER_MODEL, 'slotsPerModel');
     this.slotOverrides = { ...(opts.slots ?? {}) };
     for (const [m, n] of Object.entries(this.slotOverrides)) positiveInt(n, `slots.${m}`);
     this.timeSliceSteps = positiveInt(opts.timeSliceSteps ?? P.TIME_SLICE_STEPS, 'timeSliceSteps');
@@ -173,7 +180,7 @@ export class Scheduler {
     const parent = rec.parentPid === null ? undefined : this.records.get(rec.parentPid);
     this.policy.place(rec, parent);
     rec.state = 'ready';
-    this.lane(rec.model).queue.push(rec, now);
+    this.lane(rec.model, rec.provider, rec.estTokens).queue.push(rec, now);
     this.queued++;
     if (lifts) this.recompute(this.waits.downstream(rec.pid));
   }
@@ -244,7 +251,7 @@ export class Scheduler {
       estTokens: rec.estTokens,
       waitedMs: t - rec.enqueuedAt,
     };
-    this.held.set(grant.slot, { grant, lane, ticket });
+    this.held.set(grant.slot, { grant, lane, ticket, startedAt: t });
     rec.state = 'running';
     this.policy.started(rec);
     this.counters.dispatches++;
@@ -275,6 +282,11 @@ export class Scheduler {
     h.lane.busy--;
     if (h.grant.slotIndex < h.lane.capacity) h.lane.freeIdx.push(h.grant.slotIndex); // capacity may have shrunk
     this.limits.reconcile(h.ticket, { tokens, requests: usage.apiCalls ?? 1 }, t);
+    if (h.lane.auto) {
+      h.lane.auto.latencyMs = ewma(h.lane.auto.latencyMs, t - h.startedAt);
+      h.lane.auto.tokensPerCall = ewma(h.lane.auto.tokensPerCall, Math.max(1, tokens));
+      this.resize(h.lane, this.autoCapacity(h.lane, h.lane.auto.tokensPerCall));
+    }
     const rec = this.records.get(h.grant.pid);
     if (!rec) return { pid: h.grant.pid, vruntime: 0 };
     if (rec.state === 'running') rec.state = 'idle';
@@ -369,11 +381,31 @@ export class Scheduler {
     this.slotOverrides[model] = slots;
     const lane = this.lanes.get(model);
     if (!lane) return;
+    lane.auto = null;
+    this.resize(lane, slots);
+  }
+
+  private resize(lane: Lane, slots: number): void {
     const old = lane.capacity;
+    if (slots === old) return;
     lane.capacity = slots;
     // Indices ≥ the new capacity leave the free list; busy ones simply are not returned to it beyond capacity.
-    lane.freeIdx = lane.freeIdx.filter((i) => i < slots);
-    for (let i = old; i < slots; i++) lane.freeIdx.push(i);
+    // New indices go below the free ones already there, so the lowest free index is always handed out next.
+    const added: number[] = [];
+    for (let i = slots - 1; i >= old; i--) added.push(i);
+    lane.freeIdx = [...added, ...lane.freeIdx.filter((i) => i < slots)];
+  }
+
+  private autoCapacity(lane: Lane, tokensPerCall: number): number {
+    const a = lane.auto!;
+    const limits = this.limits.limitersFor(a.provider).map((l) => ({ kind: l.kind, limit: l.limiter.limit }));
+    const r = autoSlots({
+      limits,
+      latencyMs: a.latencyMs ?? P.AUTO_SLOTS_PRIOR_LATENCY_MS,
+      tokensPerCall,
+    });
+    a.basis = r.basis;
+    return r.slots;
   }
 
   stats(now?: number): SchedulerStats {
@@ -382,7 +414,19 @@ export class Scheduler {
     const slots: Record<string, { busy: number; total: number }> = {};
     for (const lane of this.lanes.values()) {
       runQueueByModel[lane.model] = lane.queue.size;
-      slots[lane.model] = { busy: lane.busy, total: lane.capacity };
+      slots[lane.model] = {
+        busy: lane.busy,
+        total: lane.capacity,
+        ...(lane.auto
+          ? {
+              auto: {
+                basis: lane.auto.basis,
+                latencyMs: lane.auto.latencyMs === null ? null : Math.round(lane.auto.latencyMs),
+                tokensPerCall: lane.auto.tokensPerCall === null ? null : Math.round(lane.auto.tokensPerCall),
+              },
+            }
+          : {}),
+      };
     }
     return {
       policy: this.policy.name,
@@ -459,18 +503,23 @@ export class Scheduler {
     }
   }
 
-  private lane(model: string): Lane {
+  private lane(model: string, provider?: string, estTokens?: number): Lane {
     let lane = this.lanes.get(model);
     if (!lane) {
-      const capacity = this.slotOverrides[model] ?? this.slotsPerModel;
+      const fixed = this.slotOverrides[model] ?? (this.slotsPerModel === 'auto' ? null : this.slotsPerModel);
       lane = {
         model,
-        capacity,
+        capacity: 0,
+        auto:
+          fixed === null
+            ? { provider: provider ?? model, latencyMs: null, tokensPerCall: null, basis: 'none' }
+            : null,
         busy: 0,
-        freeIdx: Array.from({ length: capacity }, (_, i) => capacity - 1 - i),
+        freeIdx: [],
         queue: this.policy.createQueue(),
         denied: null,
       };
+      this.resize(lane, fixed ?? this.autoCapacity(lane, estTokens ?? P.DEFAULT_EST_REQUEST_TOKENS));
       this.lanes.set(model, lane);
     }
     return lane;

@@ -65,7 +65,8 @@ export interface SchedulerOptions {
   /** A policy instance or a name; default 'fair'. */
   policy?: SchedPolicy | 'fair' | 'fifo' | 'round_robin';
   clock?: Clock;
-  slotsPerModel?: number;
+  /** Slots per model, or 'auto': derived per model from its provider's rate limits × learned latency (./slots.ts). */
+  slotsPerModel?: number | 'auto';
   /** Per-model slot counts overriding slotsPerModel (config: llms.models[].max_concurrency). */
   slots?: Record<string, number>;
   timeSliceSteps?: number;
@@ -81,7 +82,15 @@ export interface SchedulerStats {
   policy: string;
   runQueue: number;
   runQueueByModel: Record<string, number>;
-  slots: Record<string, { busy: number; total: number }>;
+  slots: Record<
+    string,
+    {
+      busy: number;
+      total: number;
+      /** Present when the count is derived (slots_per_model: auto): what bound it and what was learned. */
+      auto?: { basis: string; latencyMs: number | null; tokensPerCall: number | null };
+    }
+  >;
   dispatches: number;
   preemptions: number;
   quotaDenials: { rpm: number; tpm: number };

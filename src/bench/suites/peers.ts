@@ -269,9 +269,9 @@ export const peersBench = defineBench({
     const ideal = (CALLS * latency) / 1000;
     const slow = await startServer(latency);
     try {
-      const manyJob = (storage: string, slots?: number): WorkerJob => ({
+      const manyJob = (storage: string, slots?: number, agents = many): WorkerJob => ({
         url: slow.url,
-        agents: many,
+        agents,
         sequential: false,
         warmup: 0,
         storage,
@@ -279,9 +279,12 @@ export const peersBench = defineBench({
         ...(slots ? { slots } : {}),
       });
       const runs: Array<{ who: string; label: string; r: WorkerResult }> = [];
-      const contest: Array<{ who: Who; label: string; storage: string; slots?: number }> = [
+      // Ours on a default config (slots_per_model: auto), and 50 agents default vs slots = 50.
+      const contest: Array<{ who: Who; label: string; storage: string; slots?: number; agents?: number }> = [
+        { who: 'ours', label: 'ours 50 agents, default slots', storage: 'pglite://{dir}', agents: 50 },
+        { who: 'ours', label: 'ours 50 agents, slots 50', storage: 'pglite://{dir}', slots: 50, agents: 50 },
         { who: 'bare', label: 'bare SDK', storage: '' },
-        { who: 'ours', label: 'ours PGlite file', storage: 'pglite://{dir}', slots: many },
+        { who: 'ours', label: 'ours PGlite file', storage: 'pglite://{dir}' },
         { who: 'langgraph', label: 'LangGraph.js + SqliteSaver', storage: 'sqlite:file' },
       ];
       if (havePg) {
@@ -302,12 +305,12 @@ export const peersBench = defineBench({
       }
       for (const c of contest) {
         if (c.who === 'langgraph' && !haveLg) continue;
-        ctx.log(`${many} agents × ${CALLS} calls @${latency} ms: ${c.label}`);
+        ctx.log(`${c.agents ?? many} agents × ${CALLS} calls @${latency} ms: ${c.label}`);
         try {
-          const r = await runWorker(c.who, manyJob(c.storage, c.slots));
+          const r = await runWorker(c.who, manyJob(c.storage, c.slots, c.agents));
           runs.push({ who: c.who, label: c.label, r });
           ctx.log(
-            `  wall ${(r.wallMs / 1000).toFixed(2)} s (${(r.wallMs / 1000 / ideal).toFixed(2)}× ideal), ${r.ok}/${r.agents} ok, CPU ${(r.cpuMs / (many * CALLS)).toFixed(2)} ms/step, peak RSS ${r.peakRssMiB} MiB, loop delay p99 ${r.loopDelayP99Ms.toFixed(1)} ms max ${r.loopDelayMaxMs.toFixed(0)} ms`,
+            `  wall ${(r.wallMs / 1000).toFixed(2)} s (${(r.wallMs / 1000 / ideal).toFixed(2)}× ideal), ${r.ok}/${r.agents} ok, CPU ${(r.cpuMs / (r.agents * CALLS)).toFixed(2)} ms/step, peak RSS ${r.peakRssMiB} MiB, loop delay p99 ${r.loopDelayP99Ms.toFixed(1)} ms max ${r.loopDelayMaxMs.toFixed(0)} ms`,
           );
           const failures = (r.extra?.failures as string[] | undefined) ?? [];
           if (failures.length) ctx.log(`  failures: ${failures.join(' | ')}`);
@@ -327,7 +330,7 @@ export const peersBench = defineBench({
           name: `${many}×${CALLS} @${latency}ms, ${oursLabel.replace('ours ', '')}: wall`,
           unit: 's',
           ...(t ? { baseline: { label: theirsLabel, samples: [t.wallMs / 1000] } } : {}),
-          ours: { label: `built-in ReAct agent, slots ${many}`, samples: [o.wallMs / 1000] },
+          ours: { label: 'built-in ReAct agent, default config', samples: [o.wallMs / 1000] },
           target: { ours: `median <= ${(1.3 * ideal).toFixed(2)} s` },
           notes: `ideal ${ideal.toFixed(1)} s; ours ${(o.wallMs / 1000 / ideal).toFixed(2)}× ideal, ${o.ok}/${o.agents} ok; CPU ${(o.cpuMs / (many * CALLS)).toFixed(2)} ms/step${t ? ` vs ${(t.cpuMs / (many * CALLS)).toFixed(2)}` : ''}`,
         });
@@ -340,13 +343,26 @@ export const peersBench = defineBench({
           notes: 'process peak RSS (getrusage maxrss); target ≤ 300 MB = 286 MiB for the embedded kernel',
         });
       }
+      const d = find('ours 50 agents, default slots');
+      const f = find('ours 50 agents, slots 50');
+      if (d && f) {
+        cases.push({
+          name: `50×${CALLS} @${latency}ms, PGlite file: default config vs slots = 50`,
+          unit: 's',
+          baseline: { label: 'slots_per_model: 50', samples: [f.wallMs / 1000] },
+          ours: { label: 'default (slots_per_model: auto)', samples: [d.wallMs / 1000] },
+          target: { ours: `median <= ${((1.2 * f.wallMs) / 1000).toFixed(2)} s` },
+          notes: `target: default within 1.2× of slots = 50; ratio default ÷ slots50 = ${r2(d.wallMs / f.wallMs)}; effective slots ${JSON.stringify((d.extra?.scheduler as { slots?: unknown } | undefined)?.slots ?? null)}`,
+        });
+      }
       summary.push(
         ...runs.map(({ label, r }) => ({
-          configuration: `${many} agents × ${CALLS} calls @${latency} ms, ${label}`,
+          configuration: `${r.agents} agents × ${CALLS} calls @${latency} ms, ${label}`,
           wallS: r2(r.wallMs / 1000),
           xIdeal: r2(r.wallMs / 1000 / ideal),
           ok: r.ok,
-          cpuMsPerStep: r2(r.cpuMs / (many * CALLS)),
+          cpuMsPerStep: r2(r.cpuMs / (r.agents * CALLS)),
+          statementsPerStep: (r.extra?.statementsPerStep as number | undefined) ?? null,
           peakRssMiB: r.peakRssMiB,
           loopDelayP99Ms: r2(r.loopDelayP99Ms),
           loopDelayMaxMs: r2(r.loopDelayMaxMs),

@@ -143,7 +143,10 @@ function totals(procs: ProcessInfo[]): string {
 function scheduler(s: SchedulerView | null): string {
   if (!s) return style.dim('scheduler: not available');
   const slots = Object.entries(s.slots ?? {})
-    .map(([m, v]) => `${m} ${v.busy}/${v.total}`)
+    .map(
+      ([m, v]) =>
+        `${m} ${v.busy}/${v.total}${v.auto ? ` (auto: ${v.auto.basis === 'none' ? 'no rate limit known' : `${v.auto.basis} × ${v.auto.latencyMs ?? '?'} ms`})` : ''}`,
+    )
     .join(', ');
   const q = Array.isArray(s.runQueue) ? s.runQueue.length : Number(s.runQueue ?? 0);
   return `scheduler ${s.policy} · run queue ${q} · slots ${slots || '-'} · dispatches ${s.dispatches ?? 0} · preemptions ${s.preemptions ?? 0}`;

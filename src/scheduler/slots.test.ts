@@ -1,0 +1,117 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createKernel } from '../kernel/kernel.js';
+import { AUTO_SLOTS_MAX, AUTO_SLOTS_MIN } from '../param.js';
+import { Scheduler } from './scheduler.js';
+import { autoSlots } from './slots.js';
+
+describe('slots_per_model: auto', () => {
+  it('is rate × latency × headroom, bound by the tighter limit, clamped', () => {
+    expect(autoSlots({ limits: [], latencyMs: 200, tokensPerCall: 1000 })).toEqual({
+      slots: AUTO_SLOTS_MAX,
+      basis: 'none',
+    });
+    // 600 rpm = 10 calls/s × 2 s × 1.25 = 25 in flight
+    expect(
+      autoSlots({ limits: [{ kind: 'rpm', limit: 600 }], latencyMs: 2000, tokensPerCall: 1000 }),
+    ).toEqual({ slots: 25, basis: 'rpm' });
+    // 120k tpm at 2000 tokens/call = 1 call/s: tpm binds
+    expect(
+      autoSlots({
+        limits: [
+          { kind: 'rpm', limit: 600 },
+          { kind: 'tpm', limit: 120_000 },
+        ],
+        latencyMs: 8000,
+        tokensPerCall: 2000,
+      }),
+    ).toEqual({ slots: 10, basis: 'tpm' });
+    expect(autoSlots({ limits: [{ kind: 'rpm', limit: 6 }], latencyMs: 100, tokensPerCall: 1 }).slots).toBe(
+      AUTO_SLOTS_MIN,
+    );
+  });
+
+  it('learns the latency from finished calls and resizes the lane; a fixed count stays fixed', () => {
+    const clock = { t: 0 };
+    const s = new Scheduler({
+      clock: () => clock.t,
+      slotsPerModel: 'auto',
+      slots: { fixed: 3 },
+      rateLimits: { p: { rpm: 600 } },
+    });
+    s.enqueue({ pid: 1, priority: 50, model: 'm', provider: 'p', estTokens: 100 });
+    s.enqueue({ pid: 2, priority: 50, model: 'fixed', provider: 'p', estTokens: 100 });
+    expect(s.stats().slots.m).toMatchObject({ total: 13, auto: { basis: 'rpm', latencyMs: null } }); // 1 s prior
+    const g = s.dispatch()!;
+    clock.t += 4000;
+    s.release(g.slot, { inputTokens: 90, outputTokens: 10 });
+    expect(s.stats().slots.m).toMatchObject({ total: 50, auto: { basis: 'rpm', latencyMs: 4000 } });
+    expect(s.stats().slots.fixed).toEqual({ busy: 0, total: 3 });
+  });
+
+  it('a default config runs many agents at once: every agent is in flight together at the provider', async () => {
+    const agents = 12;
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const parked: Array<() => void> = [];
+    // Holds each request until `agents` are in flight (or 10 s pass), then answers them all: with the old
+    // fixed default of 4 slots only 4 ever arrive together.
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        const answer = () => {
+          inFlight--;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              id: 'x',
+              object: 'chat.completion',
+              created: 0,
+              model: 'm',
+              choices: [{ index: 0, message: { role: 'assistant', content: 'done' }, finish_reason: 'stop' }],
+              usage: { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11 },
+            }),
+          );
+        };
+        parked.push(answer);
+        if (parked.length >= agents) for (const a of parked.splice(0)) a();
+      });
+    });
+    const timer = setInterval(() => {
+      for (const a of parked.splice(0)) a();
+    }, 10_000);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as { port: number }).port;
+    const dir = mkdtempSync(join(tmpdir(), 'aos-slots-'));
+    const k = await createKernel({
+      storage: 'memory://',
+      plugins: false,
+      config: {
+        data_dir: dir,
+        default_model: 'm',
+        llms: {
+          models: [{ name: 'm', provider: 'openai', base_url: `http://127.0.0.1:${port}/v1`, api_key: 'k' }],
+        },
+        security: { sandbox: 'none', workspace: join(dir, 'ws') },
+        server: { demo_agents: false },
+      },
+    });
+    try {
+      const pids: number[] = [];
+      for (let i = 0; i < agents; i++) pids.push(await k.spawn({ name: `a${i}`, task: 'say done' }));
+      for (const pid of pids) expect((await k.wait(pid)).result).toBe('done');
+      expect(maxInFlight).toBe(agents);
+      expect(k.cpu.snapshot().slots.m).toMatchObject({ total: AUTO_SLOTS_MAX, auto: { basis: 'none' } });
+    } finally {
+      clearInterval(timer);
+      await k.shutdown();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
