@@ -94,6 +94,9 @@ export function allocPage(
     ...(extra.toolCalls ? { toolCalls: extra.toolCalls } : {}),
     ...(extra.toolCallId ? { toolCallId: extra.toolCallId } : {}),
     ...(extra.name ? { name: extra.name } : {}),
+    ...(extra.reasoning ? { reasoning: extra.reasoning } : {}),
+    ...(extra.reasoningBlocks?.length ? { reasoningBlocks: extra.reasoningBlocks } : {}),
+    ...(extra.isError ? { isError: true } : {}),
   };
   const limit = largeLimit(ctx);
   // safeCountTokens estimates texts beyond CTX_COUNT_MAX_CHARS instead of tokenizing them.
@@ -122,10 +125,21 @@ export function allocPage(
     });
   }
   page.tokens =
-    page.fullTokens === undefined
+    (page.fullTokens === undefined
       ? P.CTX_MESSAGE_OVERHEAD_TOKENS + full + toolCallTokens(page.toolCalls)
-      : messageTokens(page.content, page.toolCalls);
+      : messageTokens(page.content, page.toolCalls)) + reasoningTokens(page);
   return page;
+}
+
+/** Reasoning travels with the page when the vendor wants it back: the budget counts it either way. */
+function reasoningTokens(p: Page): number {
+  if (!p.reasoning && !p.reasoningBlocks?.length) return 0;
+  // Signatures are opaque base64 the API counts as part of the block; ~4 chars a token.
+  const sig = (p.reasoningBlocks ?? []).reduce(
+    (n, b) => n + Math.ceil((b.type === 'thinking' ? b.signature : b.data).length / 4),
+    0,
+  );
+  return safeCountTokens(p.reasoning ?? '') + sig;
 }
 
 /** Recomputes the system message (system text + pinned notes) after either changed. */

@@ -7,7 +7,7 @@
  */
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
-import type { ChatMessage, LlmUsage, ToolCall, ToolSpec } from '../llm/model.js';
+import type { ChatMessage, LlmUsage, ReasoningBlock, ToolCall, ToolSpec } from '../llm/model.js';
 import * as P from '../param.js';
 import { logger } from '../util/log.js';
 import { allocPage, checkStatic, largeLimit, newProcContext, refreshSystem, touch } from './alloc.js';
@@ -86,6 +86,11 @@ export interface AppendInput {
   toolCallId?: string;
   name?: string;
   importance?: number;
+  /** Assistant pages: the model's reasoning (and Anthropic's signed thinking blocks). */
+  reasoning?: string;
+  reasoningBlocks?: ReasoningBlock[];
+  /** Tool results: the tool failed. */
+  isError?: boolean;
 }
 
 export interface RenderStats {
@@ -267,6 +272,11 @@ export class ContextManager {
         ...(input.toolCallId && !orphan ? { toolCallId: input.toolCallId } : {}),
         ...(input.name ? { name: input.name } : {}),
         ...(importance !== undefined ? { importance } : {}),
+        ...(input.kind === 'assistant' && input.reasoning ? { reasoning: input.reasoning } : {}),
+        ...(input.kind === 'assistant' && input.reasoningBlocks?.length
+          ? { reasoningBlocks: input.reasoningBlocks.map((b) => ({ ...b })) }
+          : {}),
+        ...(input.isError && !orphan ? { isError: true } : {}),
       },
     );
     if (owner && !orphan) owner.pages.push(page);
@@ -277,13 +287,14 @@ export class ContextManager {
   /** A tool's output; above the large-output threshold the page shows head and tail and stores the rest. */
   appendToolResult(
     pid: number | string,
-    r: { toolCallId: string; name: string; output: string; importance?: number },
+    r: { toolCallId: string; name: string; output: string; importance?: number; isError?: boolean },
   ): Page {
     return this.append(pid, {
       kind: 'tool_result',
       content: r.output,
       toolCallId: r.toolCallId,
       name: r.name,
+      ...(r.isError ? { isError: true } : {}),
       ...(r.importance !== undefined ? { importance: r.importance } : {}),
     });
   }

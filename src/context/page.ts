@@ -5,7 +5,7 @@
  * in the page store. The page table and layout are in ./manager.ts and ./render.ts.
  */
 import { KernelError } from '../errors.js';
-import type { ToolCall } from '../llm/model.js';
+import type { ReasoningBlock, ToolCall } from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
 import * as P from '../param.js';
 import { canonicalJson } from '../util/canonical.js';
@@ -31,7 +31,16 @@ export interface Page {
   toolCalls?: ToolCall[];
   toolCallId?: string;
   name?: string;
-  /** Tokens this page occupies when rendered (content + tool calls + message framing). */
+  /**
+   * Assistant pages: the model's reasoning, part of the process's state (checkpointed with the page) and
+   * sent back where the vendor requires it (src/llm/wire-rules.ts). Counted in `tokens`.
+   */
+  reasoning?: string;
+  /** Assistant pages: Anthropic thinking blocks with their signatures, verbatim. */
+  reasoningBlocks?: ReasoningBlock[];
+  /** Tool results: the tool failed. */
+  isError?: boolean;
+  /** Tokens this page occupies when rendered (content + reasoning + tool calls + message framing). */
   tokens: number;
   /** Tokens of the full content when the page is a head+tail view of a larger text. */
   fullTokens?: number;

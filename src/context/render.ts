@@ -27,7 +27,16 @@ function messageHash(key: object, m: ChatMessage): string {
   let h = hashes.get(key);
   if (h === undefined) {
     h = sha256Hex(
-      canonicalJson({ r: m.role, c: m.content, t: m.toolCalls, i: m.toolCallId, n: m.name }),
+      canonicalJson({
+        r: m.role,
+        c: m.content,
+        t: m.toolCalls,
+        i: m.toolCallId,
+        n: m.name,
+        rs: m.reasoning,
+        rb: m.reasoningBlocks,
+        e: m.isError,
+      }),
     ).slice(0, 32);
     hashes.set(key, h);
   }
@@ -56,15 +65,20 @@ export function systemText(system: Page | null, pinned: readonly Page[]): string
 function pageMessage(p: Page): ChatMessage {
   switch (p.kind) {
     case 'assistant':
-      return p.toolCalls?.length
-        ? { role: 'assistant', content: p.content, toolCalls: p.toolCalls }
-        : { role: 'assistant', content: p.content };
+      return {
+        role: 'assistant',
+        content: p.content,
+        ...(p.toolCalls?.length ? { toolCalls: p.toolCalls } : {}),
+        ...(p.reasoning ? { reasoning: p.reasoning } : {}),
+        ...(p.reasoningBlocks?.length ? { reasoningBlocks: p.reasoningBlocks } : {}),
+      };
     case 'tool_result':
       return {
         role: 'tool',
         content: p.content,
         toolCallId: p.toolCallId ?? '',
         ...(p.name ? { name: p.name } : {}),
+        ...(p.isError ? { isError: true } : {}),
       };
     default:
       return { role: 'user', content: p.content };

@@ -3,7 +3,7 @@
  * rendering, paging. A thin handle over the context manager (src/context) bound to one pid.
  */
 import type { ContextManager } from '../context/manager.js';
-import type { ChatMessage, LlmUsage, ToolCall, ToolSpec } from '../llm/model.js';
+import type { ChatMessage, LlmUsage, ReasoningBlock, ToolCall, ToolSpec } from '../llm/model.js';
 import type { ModelResolver } from './model-resolver.js';
 import type { Pcb } from './pcb.js';
 
@@ -15,8 +15,15 @@ export interface ContextHandle {
   /** Evicts/compacts with hysteresis and prefetches before a render; `currentStep` drives similarity. */
   prepare(currentStep: string): Promise<void>;
   render(): { messages: ChatMessage[]; tools: ToolSpec[]; tokens: number };
-  append(p: { kind: 'user' | 'assistant' | 'note'; content: string; toolCalls?: ToolCall[] }): void;
-  appendToolResult(p: { toolCallId: string; name: string; output: string }): void;
+  append(p: {
+    kind: 'user' | 'assistant' | 'note';
+    content: string;
+    toolCalls?: ToolCall[];
+    /** The model's reasoning: kept on the page, checkpointed, sent back where the vendor requires it. */
+    reasoning?: string;
+    reasoningBlocks?: ReasoningBlock[];
+  }): void;
+  appendToolResult(p: { toolCallId: string; name: string; output: string; isError?: boolean }): void;
   observeUsage(usage: LlmUsage, renderedTokens: number): void;
 }
 

@@ -86,15 +86,19 @@ export const reactProgram: AgentProgram<ReactState & { system: string }> = {
       malformed = true;
     }
     ctx.observeUsage(res.usage, prompt.tokens);
+    // The reasoning is part of the process's state: DeepSeek/Kimi/Anthropic/MiniMax want it back.
     ctx.append({
       kind: 'assistant',
       content: res.content,
       ...(res.toolCalls.length ? { toolCalls: res.toolCalls } : {}),
+      ...(res.reasoning ? { reasoning: res.reasoning } : {}),
+      ...(res.reasoningBlocks?.length ? { reasoningBlocks: res.reasoningBlocks } : {}),
     });
 
     const record: StepRecord = {
       kind: 'react',
-      thought: res.reasoning ?? (res.toolCalls.length ? res.content : undefined),
+      thought: res.reasoning ?? (res.toolCalls.length && res.content.trim() ? res.content : undefined),
+      ...(res.reasoning ? { reasoning: res.reasoning } : {}),
       text: res.toolCalls.length ? undefined : res.content,
       toolCalls: [],
       usage: res.usage,
@@ -125,7 +129,12 @@ export const reactProgram: AgentProgram<ReactState & { system: string }> = {
         continue;
       }
       const out = await sys.call('io.tool_call', call);
-      ctx.appendToolResult({ toolCallId: call.id, name: call.name, output: out.output });
+      ctx.appendToolResult({
+        toolCallId: call.id,
+        name: call.name,
+        output: out.output,
+        ...(out.ok ? {} : { isError: true }),
+      });
       record.toolCalls!.push({
         ...call,
         ok: out.ok,

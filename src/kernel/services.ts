@@ -3,8 +3,11 @@
  * ./syscalls.ts) and the calling process's PCB. Blocking calls (ipc.recv, proc.wait) put the process in
  * `waiting` and hold no LLM slot; outgoing mail is buffered in the step and committed with it.
  */
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { KernelError } from '../errors.js';
 import type { ChatRequest, Model } from '../llm/model.js';
+import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
 import { infoOf, reap, waitFor } from './lifecycle.js';
@@ -24,6 +27,7 @@ export type KernelServices = SyscallHandlers & {
 
 export function createServices(k: KernelCore): KernelServices {
   const mailWaiters = new Map<number, Set<() => void>>();
+  const cacheKey = promptCacheKeyPrefix(k);
 
   const streamed = (model: Model, req: ChatRequest, pid: number, stepNo: number) =>
     streamedWith(k, model, req, pid, stepNo);
@@ -80,7 +84,9 @@ export function createServices(k: KernelCore): KernelServices {
         const req = {
           ...chatArgs,
           // An internal caller's prompt shares no prefix with the agent's: its own cache key.
-          promptCacheKey: caller.purpose ? `${pcb.pid}:${caller.purpose}` : String(pcb.pid),
+          promptCacheKey: caller.purpose
+            ? `${cacheKey}-${pcb.pid}:${caller.purpose}`
+            : `${cacheKey}-${pcb.pid}`,
           signal: step.signal,
           tags: { pid: pcb.pid, step: step.stepNo, ...purpose },
         } as Parameters<typeof model.chat>[0];
@@ -293,6 +299,15 @@ export function createServices(k: KernelCore): KernelServices {
       return { version };
     },
   };
+}
+
+/**
+ * The prompt-cache routing key's kernel part: a hash of host, data dir and node id, stable for one kernel
+ * instance and distinct between kernels (a bare pid would give every fresh kernel's first agent the key
+ * "1", routing all users' and nodes' first agents to one cache). Documented in docs/llm.md.
+ */
+export function promptCacheKeyPrefix(k: KernelCore): string {
+  return `aos-${sha256Hex(`${hostname()}|${resolve(k.config.data_dir)}|${k.nodeId}`).slice(0, 12)}`;
 }
 
 /** A streamed call: every delta goes out on the hook bus as it arrives; the assembled response is the result. */

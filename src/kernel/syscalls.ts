@@ -17,6 +17,15 @@ const message = z.object({
   toolCallId: z.string().optional(),
   name: z.string().optional(),
   reasoning: z.string().optional(),
+  reasoningBlocks: z
+    .array(
+      z.union([
+        z.object({ type: z.literal('thinking'), thinking: z.string(), signature: z.string() }),
+        z.object({ type: z.literal('redacted_thinking'), data: z.string() }),
+      ]),
+    )
+    .optional(),
+  isError: z.boolean().optional(),
   cacheBreakpoint: z.boolean().optional(),
 });
 const toolSpec = z.object({

@@ -4,6 +4,9 @@
  * pricing pages on the date in `pricesAsOf`; they drift, so a config entry may override the window and
  * the kernel treats cost as an estimate. Seed model names the vendors renamed stay accepted as aliases.
  */
+import { logger } from '../util/log.js';
+
+const log = logger('llm');
 
 export interface ModelPrice {
   /** USD per 1M uncached input tokens. */
@@ -472,6 +475,22 @@ export function canonicalModelId(id: string): string {
   if (!e || e.id.toLowerCase() === id.toLowerCase()) return id;
   // Dated snapshots are exact vendor ids: send them as written. Only retired seed names are rewritten.
   return RETIRED_ALIASES.has(id.toLowerCase()) ? e.id : id;
+}
+
+/**
+ * The id sent on the wire for a configured id, with a warning (once per id) when it differs: a user who
+ * wrote `claude-sonnet-4-20250514` must be told that `claude-sonnet-4-6` is what answers.
+ */
+export function wireModelId(id: string, provider: string): string {
+  const wire = canonicalModelId(id);
+  if (wire !== id) {
+    log.warnOnce(
+      `model-map:${provider}/${id}`,
+      `model ${id} (${provider}) is retired; requests go out as ${wire} — write ${wire} in llms.models to silence this`,
+      { provider, configured: id, sent: wire },
+    );
+  }
+  return wire;
 }
 
 /** Seed names the vendors retired; requests for them go out under the successor's id. */

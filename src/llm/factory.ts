@@ -28,6 +28,24 @@ export interface LLMConfig {
   model: string;
   api_key?: string;
   base_url?: string;
+  /** max_tokens for requests that name none; capped by the catalogue's max output. */
+  max_output_tokens?: number;
+  /** Anthropic extended thinking budget (absent = off). */
+  thinking_budget_tokens?: number;
+}
+
+/** A configured max_output_tokens capped by the catalogue (a value above the model's limit is a 400). */
+export function cappedMaxOutput(model: string, provider: string, configured?: number): number | undefined {
+  if (configured === undefined) return undefined;
+  const cap = findModel(model, provider)?.maxOutput;
+  if (cap !== undefined && configured > cap) {
+    log.warnOnce(
+      `maxout:${provider}/${model}`,
+      `max_output_tokens ${configured} for ${model} is above its limit ${cap}; sending ${cap}`,
+    );
+    return cap;
+  }
+  return configured;
 }
 
 export interface FactoryOptions {
@@ -157,7 +175,11 @@ export class LLMProviderFactory {
         { details: { provider: preset.name, model: cfg.model, env: envKey } },
       );
     }
-    const model = this.provider(cfg.provider, key, cfg.base_url).model(cfg.model);
+    const maxOutputTokens = cappedMaxOutput(cfg.model, preset.name, cfg.max_output_tokens);
+    const model = this.provider(cfg.provider, key, cfg.base_url).model(cfg.model, {
+      ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
+      ...(cfg.thinking_budget_tokens ? { thinkingBudget: cfg.thinking_budget_tokens } : {}),
+    });
     if (this.opts.resilient === false) return model;
     return new ResilientModel(model, this.breaker(cfg.provider, cfg.base_url), this.opts.retry);
   }
@@ -284,6 +306,8 @@ export class ModelRegistry {
         model: x,
         ...(e.api_key ? { api_key: e.api_key } : {}),
         ...(e.base_url ? { base_url: e.base_url } : {}),
+        ...(e.max_output_tokens ? { max_output_tokens: e.max_output_tokens } : {}),
+        ...(e.thinking_budget_tokens ? { thinking_budget_tokens: e.thinking_budget_tokens } : {}),
       };
     });
     const m = this.factory.createChain(cfgs);

@@ -22,11 +22,23 @@ export interface ChatMessage {
   toolCallId?: string;
   /** Tool turns: the tool's name (some dialects want it). */
   name?: string;
-  /** Assistant turns: reasoning text (DeepSeek `reasoning_content`); sent back when a dialect needs it. */
+  /**
+   * Assistant turns: the model's reasoning (DeepSeek/Kimi `reasoning_content`, MiniMax `<think>`, the text
+   * of Anthropic thinking blocks). Sent back where the vendor's rules say (./wire-rules.ts).
+   */
   reasoning?: string;
+  /** Assistant turns: Anthropic thinking blocks exactly as received (signatures must round-trip unmodified). */
+  reasoningBlocks?: ReasoningBlock[];
+  /** Tool turns: the tool failed (Anthropic `is_error: true`). */
+  isError?: boolean;
   /** Place a prompt-cache breakpoint after this message (Anthropic-style `cache_control`). */
   cacheBreakpoint?: boolean;
 }
+
+/** A vendor's opaque reasoning block, kept verbatim so it can be sent back (Anthropic thinking). */
+export type ReasoningBlock =
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'redacted_thinking'; data: string };
 
 export interface ToolSpec {
   name: string;
@@ -71,6 +83,7 @@ export interface ChatResponse {
   provider: string;
   content: string;
   reasoning?: string;
+  reasoningBlocks?: ReasoningBlock[];
   toolCalls: ToolCall[];
   finishReason: FinishReason;
   usage: LlmUsage;
@@ -99,9 +112,17 @@ export interface EmbeddingModel {
   embed(texts: string[], signal?: AbortSignal): Promise<number[][]>;
 }
 
+/** Per-model settings from config (llms.models[]): what every request to this model defaults to. */
+export interface ModelOptions {
+  /** max_tokens sent when a request names none (already capped by the catalogue). */
+  maxOutputTokens?: number;
+  /** Anthropic extended thinking: budget_tokens (absent = thinking off). */
+  thinkingBudget?: number;
+}
+
 export interface ModelProvider {
   readonly name: string;
-  model(id: string): Model;
+  model(id: string, opts?: ModelOptions): Model;
   embeddings?(id: string): EmbeddingModel;
 }
 

@@ -6,7 +6,7 @@
 import { KernelError } from '../errors.js';
 import { logger } from '../util/log.js';
 import { findModel } from './catalog.js';
-import type { ChatResponse, FinishReason, LlmUsage, ToolCall } from './model.js';
+import type { ChatResponse, FinishReason, LlmUsage, ReasoningBlock, ToolCall } from './model.js';
 import { findPreset } from './presets.js';
 import { costFor } from './usage.js';
 
@@ -36,6 +36,7 @@ export interface Assembled {
   catalogId: string;
   content: string;
   reasoning?: string;
+  reasoningBlocks?: ReasoningBlock[];
   toolCalls: ToolCall[];
   finishReason: FinishReason;
   usage: LlmUsage;
@@ -65,6 +66,7 @@ export function assembleResponse(a: Assembled): ChatResponse {
     provider: a.provider,
     content: a.content,
     ...(a.reasoning ? { reasoning: a.reasoning } : {}),
+    ...(a.reasoningBlocks?.length ? { reasoningBlocks: a.reasoningBlocks } : {}),
     toolCalls,
     finishReason: a.finishReason,
     usage: a.usage,

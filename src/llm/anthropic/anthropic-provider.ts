@@ -12,9 +12,18 @@ import type {
 } from '@anthropic-ai/sdk/resources/messages';
 import { KernelError } from '../../errors.js';
 import { ANTHROPIC_DEFAULT_MAX_TOKENS, LLM_REQUEST_TIMEOUT_MS } from '../../param.js';
-import { canonicalModelId, findModel } from '../catalog.js';
+import { findModel, wireModelId } from '../catalog.js';
 import { callSignal, toKernelError } from '../errors.js';
-import type { ChatRequest, ChatResponse, Model, ModelProvider, StreamEvent, ToolCall } from '../model.js';
+import type {
+  ChatRequest,
+  ChatResponse,
+  Model,
+  ModelOptions,
+  ModelProvider,
+  ReasoningBlock,
+  StreamEvent,
+  ToolCall,
+} from '../model.js';
 import { assembleResponse, mapFinishReason } from '../response.js';
 import { normaliseAnthropicUsage } from '../usage.js';
 import { buildMessagesBody } from './wire.js';
@@ -55,8 +64,8 @@ export class AnthropicProvider implements ModelProvider {
     return this.sdk;
   }
 
-  model(id: string): Model {
-    return new AnthropicModel(this, id);
+  model(id: string, opts: ModelOptions = {}): Model {
+    return new AnthropicModel(this, id, opts);
   }
 }
 
@@ -68,13 +77,15 @@ class AnthropicModel implements Model {
   constructor(
     private readonly p: AnthropicProvider,
     readonly id: string,
+    private readonly opts: ModelOptions = {},
   ) {
     this.provider = p.name;
-    this.wireId = canonicalModelId(id);
-    this.maxTokens = Math.min(
-      findModel(id, 'anthropic')?.maxOutput ?? ANTHROPIC_DEFAULT_MAX_TOKENS,
-      ANTHROPIC_DEFAULT_MAX_TOKENS,
-    );
+    this.wireId = wireModelId(id, p.name);
+    const cap = findModel(id, 'anthropic')?.maxOutput;
+    // Configured max_output_tokens wins (capped by the catalogue); else the smaller of the two defaults.
+    this.maxTokens = opts.maxOutputTokens
+      ? Math.min(opts.maxOutputTokens, cap ?? opts.maxOutputTokens)
+      : Math.min(cap ?? ANTHROPIC_DEFAULT_MAX_TOKENS, ANTHROPIC_DEFAULT_MAX_TOKENS);
   }
 
   private ctx(call: ReturnType<typeof callSignal>, timeoutMs: number) {
@@ -88,6 +99,7 @@ class AnthropicModel implements Model {
       req,
       this.maxTokens,
       false,
+      this.opts,
     ) as unknown as MessageCreateParamsNonStreaming;
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
@@ -102,9 +114,18 @@ class AnthropicModel implements Model {
     let content = '';
     let reasoning = '';
     const toolCalls: ToolCall[] = [];
+    const reasoningBlocks: ReasoningBlock[] = [];
     for (const b of res.content as unknown as Loose[]) {
       if (b.type === 'text') content += String(b.text ?? '');
-      else if (b.type === 'thinking') reasoning += String(b.thinking ?? '');
+      else if (b.type === 'thinking') {
+        reasoning += String(b.thinking ?? '');
+        reasoningBlocks.push({
+          type: 'thinking',
+          thinking: String(b.thinking ?? ''),
+          signature: String(b.signature ?? ''),
+        });
+      } else if (b.type === 'redacted_thinking')
+        reasoningBlocks.push({ type: 'redacted_thinking', data: String(b.data ?? '') });
       else if (b.type === 'tool_use')
         toolCalls.push({ id: String(b.id), name: String(b.name), arguments: JSON.stringify(b.input ?? {}) });
     }
@@ -114,6 +135,7 @@ class AnthropicModel implements Model {
       catalogId: this.id,
       content,
       ...(reasoning ? { reasoning } : {}),
+      ...(reasoningBlocks.length ? { reasoningBlocks } : {}),
       toolCalls,
       finishReason: mapFinishReason(res.stop_reason, toolCalls.length > 0),
       usage: normaliseAnthropicUsage(res.usage as unknown as Loose),
@@ -128,6 +150,7 @@ class AnthropicModel implements Model {
       req,
       this.maxTokens,
       true,
+      this.opts,
     ) as unknown as MessageCreateParamsStreaming;
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
@@ -139,6 +162,7 @@ class AnthropicModel implements Model {
     const usage: Loose = {};
     const calls: ToolCall[] = [];
     const toolIndexOfBlock = new Map<number, number>();
+    const thinkingOfBlock = new Map<number, ReasoningBlock>();
     try {
       const stream = await (await this.p.client()).messages.create(body, { signal: call.signal });
       for await (const ev of stream as AsyncIterable<RawMessageStreamEvent>) {
@@ -152,6 +176,14 @@ class AnthropicModel implements Model {
           }
           case 'content_block_start': {
             const b = (e.content_block ?? {}) as Loose;
+            if (b.type === 'thinking' || b.type === 'redacted_thinking') {
+              thinkingOfBlock.set(
+                Number(e.index),
+                b.type === 'thinking'
+                  ? { type: 'thinking', thinking: '', signature: '' }
+                  : { type: 'redacted_thinking', data: String(b.data ?? '') },
+              );
+            }
             if (b.type === 'tool_use') {
               const index = calls.length;
               toolIndexOfBlock.set(Number(e.index), index);
@@ -167,7 +199,12 @@ class AnthropicModel implements Model {
               yield { type: 'text', delta: String(d.text) };
             } else if (d.type === 'thinking_delta') {
               reasoning += String(d.thinking);
+              const tb = thinkingOfBlock.get(Number(e.index));
+              if (tb?.type === 'thinking') tb.thinking += String(d.thinking);
               yield { type: 'reasoning', delta: String(d.thinking) };
+            } else if (d.type === 'signature_delta') {
+              const tb = thinkingOfBlock.get(Number(e.index));
+              if (tb?.type === 'thinking') tb.signature += String(d.signature);
             } else if (d.type === 'input_json_delta') {
               const index = toolIndexOfBlock.get(Number(e.index));
               const slot = index === undefined ? undefined : calls[index];
@@ -219,6 +256,9 @@ class AnthropicModel implements Model {
       catalogId: this.id,
       content,
       ...(reasoning ? { reasoning } : {}),
+      ...(thinkingOfBlock.size
+        ? { reasoningBlocks: [...thinkingOfBlock.entries()].sort((a, b) => a[0] - b[0]).map((x) => x[1]) }
+        : {}),
       toolCalls: calls,
       finishReason: mapFinishReason(stop, calls.length > 0),
       usage: normaliseAnthropicUsage(usage),

@@ -1,11 +1,14 @@
 /**
  * ChatRequest → Anthropic Messages body. Leading system messages become the `system` blocks; tool results
- * become `tool_result` blocks in one user turn (the API wants all results of a turn together); assistant
- * tool calls become `tool_use` blocks; `cacheBreakpoint` puts `cache_control: ephemeral` on the message's
- * last block (see ../cache-hints.ts for where the context layer should put them).
+ * become `tool_result` blocks in one user turn (the API wants all results of a turn together), failed ones
+ * with `is_error: true`; assistant tool calls become `tool_use` blocks, preceded by their thinking blocks
+ * (signatures unmodified) inside the current tool loop when extended thinking is on; `cacheBreakpoint`
+ * puts `cache_control: ephemeral` on the message's last block, at most 4 per request (the first and the
+ * newest are kept). Text blocks are never empty or whitespace only: the API answers 400 to those.
  */
 import { KernelError } from '../../errors.js';
-import type { ChatMessage, ChatRequest, ToolChoice } from '../model.js';
+import type { ChatMessage, ChatRequest, ModelOptions, ToolChoice } from '../model.js';
+import { reasoningEchoed, rulesFor } from '../wire-rules.js';
 
 type Block = Record<string, unknown>;
 interface Turn {
@@ -40,20 +43,38 @@ function toolChoice(c: ToolChoice): Block {
   return c === 'required' ? { type: 'any' } : { type: c };
 }
 
+const RULES = rulesFor('anthropic');
+/** Least budget_tokens the API accepts for extended thinking. */
+const MIN_THINKING_BUDGET = 1024;
+
+/** Placeholder for a text the API would refuse as blank (a blank task, a whitespace-only reply). */
+const BLANK = '(empty)';
+
 export function buildMessagesBody(
   model: string,
   req: ChatRequest,
   maxTokens: number,
   stream: boolean,
+  opts: ModelOptions = {},
 ): Record<string, unknown> {
   if (req.messages.length === 0)
     throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
+  const thinking = opts.thinkingBudget !== undefined && opts.thinkingBudget > 0;
+  const echo = reasoningEchoed(req.messages, thinking ? RULES.reasoning.echo : 'never');
+  const marked = req.messages.flatMap((m, k) => (m.cacheBreakpoint ? [k] : []));
+  const max = RULES.maxCacheBreakpoints ?? 4;
+  const keep =
+    marked.length <= max
+      ? new Set(marked)
+      : new Set([marked[0]!, ...marked.slice(marked.length - (max - 1))]);
+  const bp = (k: number) => keep.has(k);
   const system: Block[] = [];
   const turns: Turn[] = [];
   let i = 0;
   for (; i < req.messages.length && req.messages[i]!.role === 'system'; i++) {
     const m = req.messages[i]!;
-    system.push(...mark([{ type: 'text', text: m.content }], m.cacheBreakpoint));
+    if (m.content.trim() === '') continue;
+    system.push(...mark([{ type: 'text', text: m.content }], bp(i)));
   }
   const push = (role: Turn['role'], blocks: Block[]) => {
     const prev = turns[turns.length - 1];
@@ -68,30 +89,38 @@ export function buildMessagesBody(
           'EINVAL',
           `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`,
         );
-      push(
-        'user',
-        mark([{ type: 'tool_result', tool_use_id: m.toolCallId, content: m.content }], m.cacheBreakpoint),
-      );
+      const result: Block = { type: 'tool_result', tool_use_id: m.toolCallId };
+      // An empty result is sent without content (a blank text block would be refused).
+      if (m.content.trim() !== '') result.content = m.content;
+      if (m.isError) result.is_error = true;
+      push('user', mark([result], bp(i)));
     } else if (m.role === 'assistant') {
       const blocks: Block[] = [];
-      if (m.content) blocks.push({ type: 'text', text: m.content });
+      if (echo(i)) for (const b of m.reasoningBlocks ?? []) blocks.push({ ...b });
+      if (m.content.trim() !== '') blocks.push({ type: 'text', text: m.content });
       for (const tc of m.toolCalls ?? [])
         blocks.push({ type: 'tool_use', id: tc.id, name: tc.name, input: parseInput(m, tc.arguments, i) });
       if (blocks.length === 0) blocks.push({ type: 'text', text: '(no output)' });
-      push('assistant', mark(blocks, m.cacheBreakpoint));
+      // cache_control cannot sit on a thinking block; the last block is never one (text or tool_use follow).
+      push('assistant', mark(blocks, bp(i)));
     } else {
       // A system message after the conversation started has no Anthropic slot: it is sent as user text.
-      const text = m.role === 'system' ? `[system] ${m.content}` : m.content;
-      push('user', mark([{ type: 'text', text }], m.cacheBreakpoint));
+      const body = m.content.trim() === '' ? BLANK : m.content;
+      const text = m.role === 'system' ? `[system] ${body}` : body;
+      push('user', mark([{ type: 'text', text }], bp(i)));
     }
   }
   if (turns[0]?.role !== 'user')
     turns.unshift({ role: 'user', content: [{ type: 'text', text: '(start)' }] });
+  const budget = Math.max(MIN_THINKING_BUDGET, opts.thinkingBudget ?? 0);
+  const wanted = req.maxOutputTokens ?? opts.maxOutputTokens ?? maxTokens;
   const body: Record<string, unknown> = {
     model,
-    max_tokens: req.maxOutputTokens ?? maxTokens,
+    // budget_tokens must stay below max_tokens: the answer gets its own room on top of the thinking.
+    max_tokens: thinking ? Math.max(wanted, budget + 1024) : wanted,
     messages: turns,
   };
+  if (thinking) body.thinking = { type: 'enabled', budget_tokens: budget };
   if (system.length) body.system = system;
   if (req.tools?.length) {
     body.tools = req.tools.map((t) => ({
@@ -99,9 +128,13 @@ export function buildMessagesBody(
       description: t.description,
       input_schema: t.parameters,
     }));
-    if (req.toolChoice !== undefined) body.tool_choice = toolChoice(req.toolChoice);
+    // With thinking on, only auto/none are accepted: a forced tool choice is dropped.
+    const forced = req.toolChoice === 'required' || typeof req.toolChoice === 'object';
+    if (req.toolChoice !== undefined && !(thinking && forced)) body.tool_choice = toolChoice(req.toolChoice);
   }
-  if (req.temperature !== undefined) body.temperature = Math.min(1, Math.max(0, req.temperature));
+  // Thinking is incompatible with a temperature other than 1: leave it out.
+  if (req.temperature !== undefined && !thinking)
+    body.temperature = Math.min(1, Math.max(0, req.temperature));
   if (stream) body.stream = true;
   return body;
 }

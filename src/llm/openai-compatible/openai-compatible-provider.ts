@@ -14,13 +14,14 @@ import type {
 } from 'openai/resources/chat/completions';
 import { KernelError } from '../../errors.js';
 import { LLM_REQUEST_TIMEOUT_MS } from '../../param.js';
-import { canonicalModelId } from '../catalog.js';
+import { wireModelId } from '../catalog.js';
 import { callSignal, toKernelError } from '../errors.js';
 import type {
   ChatRequest,
   ChatResponse,
   EmbeddingModel,
   Model,
+  ModelOptions,
   ModelProvider,
   StreamEvent,
   ToolCall,
@@ -76,8 +77,8 @@ export class OpenAiCompatibleProvider implements ModelProvider {
     return this.sdk;
   }
 
-  model(id: string): Model {
-    return new OpenAiCompatibleModel(this, id);
+  model(id: string, opts: ModelOptions = {}): Model {
+    return new OpenAiCompatibleModel(this, id, opts);
   }
 
   embeddings(id: string, dimensions?: number): EmbeddingModel {
@@ -116,9 +117,10 @@ class OpenAiCompatibleModel implements Model {
   constructor(
     private readonly p: OpenAiCompatibleProvider,
     readonly id: string,
+    private readonly opts: ModelOptions = {},
   ) {
     this.provider = p.name;
-    this.wireId = canonicalModelId(id);
+    this.wireId = wireModelId(id, p.name);
   }
 
   private ctx(call: ReturnType<typeof callSignal>, timeoutMs: number) {
@@ -132,6 +134,7 @@ class OpenAiCompatibleModel implements Model {
       req,
       this.p.preset,
       false,
+      this.opts,
     ) as unknown as ChatCompletionCreateParamsNonStreaming;
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
@@ -186,6 +189,7 @@ class OpenAiCompatibleModel implements Model {
       req,
       this.p.preset,
       true,
+      this.opts,
     ) as unknown as ChatCompletionCreateParamsStreaming;
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);

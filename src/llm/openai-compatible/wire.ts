@@ -1,31 +1,51 @@
 /**
- * ChatRequest → OpenAI chat-completions body, with each preset's quirks applied. Pure functions, so the
- * quirks are testable without a server: DeepSeek/Kimi get `reasoning_content` back on assistant turns,
- * MiniMax's temperature is clamped into its range, Ollama never sees `tool_choice`, OpenAI and Kimi get
- * `prompt_cache_key`, Qwen gets `cache_control` blocks at breakpoints, and streaming always asks for usage.
+ * ChatRequest → OpenAI chat-completions body, with each preset's quirks and rules (../wire-rules.ts)
+ * applied. Pure functions, so they are testable without a server: a thinking model's reasoning goes back
+ * where its vendor wants it (DeepSeek/Kimi `reasoning_content` on tool-call turns, MiniMax `<think>` in
+ * the content), MiniMax's temperature is clamped into its range, Ollama never sees `tool_choice`, OpenAI
+ * and Kimi get `prompt_cache_key`, Qwen gets at most 4 `cache_control` blocks, tool messages never carry
+ * the non-standard `name`, and streaming always asks for usage.
  */
 import { KernelError } from '../../errors.js';
-import type { ChatMessage, ChatRequest, ToolChoice } from '../model.js';
+import type { ChatMessage, ChatRequest, ModelOptions, ToolChoice } from '../model.js';
 import type { Preset } from '../presets.js';
+import { reasoningEchoed, rulesFor, thinks } from '../wire-rules.js';
 
 export type WireMessage = Record<string, unknown>;
 
 /** Text content, as a block carrying `cache_control` where the preset honours breakpoints (Qwen). */
-function content(m: ChatMessage, preset: Preset): unknown {
-  if (!m.cacheBreakpoint || !preset.quirks.cacheControlBlocks || m.content === '') return m.content;
-  return [{ type: 'text', text: m.content, cache_control: { type: 'ephemeral' } }];
+function content(m: ChatMessage, preset: Preset, text = m.content, mark = true): unknown {
+  if (!mark || !m.cacheBreakpoint || !preset.quirks.cacheControlBlocks || text.trim() === '') return text;
+  return [{ type: 'text', text, cache_control: { type: 'ephemeral' } }];
 }
 
-export function toWireMessages(messages: ChatMessage[], preset: Preset): WireMessage[] {
+/** Indices of the messages whose breakpoint is kept: the first and the newest, within the vendor's cap. */
+function keptBreakpoints(messages: ChatMessage[], max: number | undefined): Set<number> {
+  const marked = messages.flatMap((m, i) => (m.cacheBreakpoint ? [i] : []));
+  if (max === undefined || marked.length <= max) return new Set(marked);
+  return new Set([marked[0]!, ...marked.slice(marked.length - (max - 1))]);
+}
+
+export function toWireMessages(messages: ChatMessage[], preset: Preset, model = ''): WireMessage[] {
+  const rules = rulesFor(preset);
+  const thinking = thinks(rules, model);
+  // Reasoning goes back only on the turns the vendor's rule names, and only for its thinking models.
+  const echo = reasoningEchoed(messages, thinking ? rules.reasoning.echo : 'never');
+  const kept = preset.quirks.cacheControlBlocks
+    ? keptBreakpoints(messages, rules.maxCacheBreakpoints)
+    : new Set<number>();
   return messages.map((m, i) => {
+    const mark = kept.has(i);
     switch (m.role) {
       case 'system':
       case 'user':
-        return { role: m.role, content: content(m, preset) };
+        return { role: m.role, content: content(m, preset, m.content, mark) };
       case 'assistant': {
+        const tags = echo(i) && rules.reasoning.carrier === 'think_tags' && m.reasoning;
+        const text = tags ? `<think>\n${m.reasoning}\n</think>\n\n${m.content}` : m.content;
         const out: WireMessage = {
           role: 'assistant',
-          content: m.content === '' && m.toolCalls?.length ? null : content(m, preset),
+          content: text.trim() === '' && m.toolCalls?.length ? null : content(m, preset, text, mark),
         };
         if (m.toolCalls?.length) {
           out.tool_calls = m.toolCalls.map((tc) => ({
@@ -34,8 +54,10 @@ export function toWireMessages(messages: ChatMessage[], preset: Preset): WireMes
             function: { name: tc.name, arguments: tc.arguments },
           }));
         }
-        if (preset.quirks.echoReasoningContent && m.reasoning !== undefined)
-          out.reasoning_content = m.reasoning;
+        // DeepSeek answers 400 when a thinking-mode tool-call turn comes back without the field, even an
+        // empty one (a turn restored from before reasoning was kept).
+        if (echo(i) && rules.reasoning.carrier === 'reasoning_content' && preset.quirks.echoReasoningContent)
+          out.reasoning_content = m.reasoning ?? '';
         return out;
       }
       case 'tool': {
@@ -48,12 +70,8 @@ export function toWireMessages(messages: ChatMessage[], preset: Preset): WireMes
             },
           );
         }
-        return {
-          role: 'tool',
-          tool_call_id: m.toolCallId,
-          content: m.content,
-          ...(m.name ? { name: m.name } : {}),
-        };
+        // No `name`: OpenAI's schema has none for tool messages and strict servers (Groq, Gemini) refuse it.
+        return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
       }
       default:
         throw new KernelError(
@@ -78,10 +96,11 @@ export function buildChatBody(
   req: ChatRequest,
   preset: Preset,
   stream: boolean,
+  defaults: ModelOptions = {},
 ): Record<string, unknown> {
   if (req.messages.length === 0)
     throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
-  const body: Record<string, unknown> = { model, messages: toWireMessages(req.messages, preset) };
+  const body: Record<string, unknown> = { model, messages: toWireMessages(req.messages, preset, model) };
   if (req.tools?.length) {
     body.tools = req.tools.map((t) => ({
       type: 'function',
@@ -91,8 +110,9 @@ export function buildChatBody(
       body.tool_choice = wireToolChoice(req.toolChoice);
   }
   if (req.temperature !== undefined) body.temperature = clampTemperature(req.temperature, preset);
-  if (req.maxOutputTokens !== undefined) {
-    body[preset.quirks.maxCompletionTokens ? 'max_completion_tokens' : 'max_tokens'] = req.maxOutputTokens;
+  const maxOut = req.maxOutputTokens ?? defaults.maxOutputTokens;
+  if (maxOut !== undefined) {
+    body[preset.quirks.maxCompletionTokens ? 'max_completion_tokens' : 'max_tokens'] = maxOut;
   }
   if (req.promptCacheKey !== undefined && preset.quirks.promptCacheKey)
     body.prompt_cache_key = req.promptCacheKey;

@@ -49,6 +49,8 @@ export class SimHttpError extends Error {
     message: string,
     readonly type: string,
     readonly retryAfterMs?: number,
+    /** OpenAI-shape `error.code` (DeepSeek repeats the type there). */
+    readonly code?: string,
   ) {
     super(message);
   }

@@ -8,6 +8,7 @@
 import type { Preset } from '../presets.js';
 import { countTokens } from '../tokenizer.js';
 import type { SimOutcome } from './engine.js';
+import { thinkingSignature } from './wire-in.js';
 
 type Loose = Record<string, unknown>;
 
@@ -162,8 +163,17 @@ function toolInput(args: string): unknown {
   }
 }
 
-export function anthropicMessage(o: SimOutcome, model: string, id: string): Loose {
+/** With extended thinking on, every answer opens with a signed thinking block (as Claude's do). */
+function thinkingText(o: SimOutcome): string {
+  return o.turn.reasoning || '(simulated) Deciding the next step.';
+}
+
+export function anthropicMessage(o: SimOutcome, model: string, id: string, thinking = false): Loose {
   const content: Loose[] = [];
+  if (thinking) {
+    const t = thinkingText(o);
+    content.push({ type: 'thinking', thinking: t, signature: thinkingSignature(t) });
+  }
   if (o.turn.content) content.push({ type: 'text', text: o.turn.content });
   for (const tc of o.turn.toolCalls)
     content.push({ type: 'tool_use', id: tc.id, name: tc.name, input: toolInput(tc.arguments) });
@@ -183,6 +193,7 @@ export function anthropicEvents(
   o: SimOutcome,
   model: string,
   id: string,
+  thinking = false,
 ): { chunks: Chunk[]; final: Chunk[] } {
   const u = anthropicUsage(o);
   const ev = (event: string, data: Loose, tokens = 0): Chunk => ({
@@ -205,6 +216,24 @@ export function anthropicEvents(
     }),
   ];
   let index = 0;
+  if (thinking) {
+    const t = thinkingText(o);
+    chunks.push(
+      ev('content_block_start', { index, content_block: { type: 'thinking', thinking: '', signature: '' } }),
+    );
+    for (const p of pieces(t))
+      chunks.push(
+        ev('content_block_delta', { index, delta: { type: 'thinking_delta', thinking: p } }, countTokens(p)),
+      );
+    chunks.push(
+      ev('content_block_delta', {
+        index,
+        delta: { type: 'signature_delta', signature: thinkingSignature(t) },
+      }),
+    );
+    chunks.push(ev('content_block_stop', { index }));
+    index++;
+  }
   if (o.turn.content) {
     chunks.push(ev('content_block_start', { index, content_block: { type: 'text', text: '' } }));
     for (const p of pieces(o.turn.content))

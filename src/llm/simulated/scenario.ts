@@ -29,6 +29,8 @@ export interface SimRequest {
   /** Preset whose dialect and quirks the request arrived through. */
   preset: string;
   stream: boolean;
+  /** Anthropic: the request enabled extended thinking (answers start with a signed thinking block). */
+  thinking?: boolean;
 }
 
 export type Scenario =

@@ -109,7 +109,7 @@ function sendError(res: ServerResponse, err: SimHttpError, anthropic: boolean): 
         error: {
           message: err.message,
           type: err.type,
-          code: err.status === 429 ? 'rate_limit_exceeded' : null,
+          code: err.code ?? (err.status === 429 ? 'rate_limit_exceeded' : null),
           param: null,
         },
       };
@@ -243,14 +243,14 @@ async function handle(
       if (simReq.stream) {
         const includeUsage = (body.stream_options as Loose | undefined)?.include_usage === true;
         const { chunks, final } = anthropic
-          ? anthropicEvents(o, simReq.model, id)
+          ? anthropicEvents(o, simReq.model, id, simReq.thinking === true)
           : openAiChunks(o, preset, simReq.model, id, includeUsage);
         await streamChunks(res, engine, chunks, final, o, anthropic ? 'anthropic' : 'openai', ac.signal);
       } else {
         await pause(engine.ttftMs + engine.perTokenMs * o.outputTokens, ac.signal);
         if (ac.signal.aborted) return;
         const payload = anthropic
-          ? anthropicMessage(o, simReq.model, id)
+          ? anthropicMessage(o, simReq.model, id, simReq.thinking === true)
           : openAiCompletion(o, preset, simReq.model, id);
         if (o.truncate) {
           const text = JSON.stringify(payload);

@@ -1,18 +1,57 @@
 /**
  * Request bodies as the simulator receives them → SimRequest, with the validation a real endpoint does
- * (400 on a missing model or messages) and each preset's known strictness, so the conformance suite proves
- * the providers handle the quirks: DeepSeek's thinking mode rejects assistant tool-call turns without
- * `reasoning_content`; MiniMax rejects temperature outside (0, 1]; the simulated Ollama rejects
- * `tool_choice` (real Ollama silently ignores it — stricter here so a leak is caught).
+ * (400 on a missing model or messages) and each vendor's documented request rules from ../wire-rules.ts,
+ * answered with that vendor's error: DeepSeek and Kimi thinking models refuse a tool-call turn sent back
+ * without its `reasoning_content`; Anthropic with thinking on refuses a final assistant turn that does not
+ * open with its (correctly signed) thinking block, whitespace-only text blocks and more than 4
+ * `cache_control` markers; Groq/Gemini/OpenAI refuse `name` on tool messages; MiniMax rejects temperature
+ * outside (0, 1]. Stricter than the real thing in two places, so a leak is caught: the simulated Ollama
+ * rejects `tool_choice` (real Ollama ignores it) and MiniMax-M2 refuses a tool-call turn that lost its
+ * `<think>` (the real one only reasons worse).
  */
+import { createHash } from 'node:crypto';
 import type { ChatMessage, ToolSpec } from '../model.js';
 import type { Preset } from '../presets.js';
+import { rulesFor, thinks } from '../wire-rules.js';
 import { SimHttpError } from './engine.js';
 import type { SimRequest } from './scenario.js';
 
 type Loose = Record<string, unknown>;
 
-const bad = (msg: string) => new SimHttpError(400, msg, 'invalid_request_error');
+const bad = (msg: string, code?: string) =>
+  new SimHttpError(400, msg, 'invalid_request_error', undefined, code);
+
+/** The simulator's thinking-block signature: a keyed hash of the text, so any edit is detected. */
+export function thinkingSignature(thinking: string): string {
+  return createHash('sha256').update(`aos-simulator-thinking\n${thinking}`).digest('base64');
+}
+
+/** The vendor's own refusal of a thinking-model turn sent back without its reasoning. */
+function missingReasoning(preset: Preset, i: number): SimHttpError {
+  if (preset.dialect === 'deepseek')
+    return bad(
+      'The `reasoning_content` in the thinking mode must be passed back to the API.',
+      'invalid_request_error',
+    );
+  if (preset.dialect === 'kimi')
+    return bad(
+      `thinking is enabled but reasoning_content is missing in assistant tool call message at index ${i}`,
+    );
+  return bad(
+    `invalid params, messages[${i}]: the assistant message lost its <think>…</think> reasoning; send the complete assistant message back (simulator: stricter than ${preset.label})`,
+  );
+}
+
+function countCacheControl(v: unknown): number {
+  if (Array.isArray(v)) return v.reduce((n: number, x) => n + countCacheControl(x), 0);
+  if (v && typeof v === 'object') {
+    const o = v as Loose;
+    let n = o.cache_control ? 1 : 0;
+    for (const [k, x] of Object.entries(o)) if (k !== 'cache_control') n += countCacheControl(x);
+    return n;
+  }
+  return 0;
+}
 
 function text(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -36,7 +75,13 @@ export function openAiToSim(body: Loose, preset: Preset): SimRequest {
   if (typeof body.model !== 'string' || !body.model) throw bad('you must provide a model parameter');
   if (!Array.isArray(body.messages) || body.messages.length === 0)
     throw bad("'messages' must be a non-empty array");
-  const isReasoner = /reasoner|thinking/i.test(body.model);
+  const rules = rulesFor(preset);
+  const thinking = thinks(rules, body.model);
+  const max = rules.maxCacheBreakpoints;
+  if (max !== undefined) {
+    const n = countCacheControl(body.messages);
+    if (n > max) throw bad(`A maximum of ${max} blocks with cache_control may be provided. Found ${n}.`);
+  }
   if (preset.name.startsWith('minimax') && body.temperature !== undefined) {
     const t = Number(body.temperature);
     if (!(t > 0 && t <= 1))
@@ -52,10 +97,22 @@ export function openAiToSim(body: Loose, preset: Preset): SimRequest {
       role: role === ('developer' as string) ? 'system' : role,
       content: text(m.content),
     };
+    if (role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length > 0 && thinking) {
+      const r = rules.reasoning;
+      if (
+        r.carrier === 'reasoning_content' &&
+        r.echo === 'tool_turns' &&
+        typeof m.reasoning_content !== 'string'
+      )
+        throw missingReasoning(preset, i);
+      if (r.carrier === 'think_tags' && !text(m.content).includes('<think>'))
+        throw missingReasoning(preset, i);
+    }
+    if (role === 'tool' && m.name !== undefined && rules.toolMessageName === 'reject')
+      throw bad(
+        `'messages.${i}' : for 'role:tool' the following must be satisfied[('messages.${i}.name' : property 'name' is unsupported)]`,
+      );
     if (role === 'assistant' && Array.isArray(m.tool_calls)) {
-      if (preset.dialect === 'deepseek' && isReasoner && typeof m.reasoning_content !== 'string') {
-        throw bad(`Missing \`reasoning_content\` field in the assistant message at message index ${i}`);
-      }
       out.toolCalls = (m.tool_calls as Loose[]).map((tc) => {
         const fn = (tc.function ?? {}) as Loose;
         return { id: String(tc.id), name: String(fn.name), arguments: String(fn.arguments ?? '') };
@@ -87,11 +144,81 @@ export function openAiToSim(body: Loose, preset: Preset): SimRequest {
   return { model: body.model, messages, tools, preset: preset.name, stream: body.stream === true };
 }
 
+const EXPECTED_THINKING =
+  'When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking';
+
+function blocksOf(m: Loose): Loose[] {
+  return typeof m.content === 'string' ? [{ type: 'text', text: m.content }] : ((m.content as Loose[]) ?? []);
+}
+
+/** Anthropic's documented request rules (../wire-rules.ts `anthropic`). */
+function checkAnthropicRules(body: Loose): boolean {
+  const rules = rulesFor('anthropic');
+  const messages = body.messages as Loose[];
+  const system = typeof body.system === 'string' ? [{ type: 'text', text: body.system }] : body.system;
+  if (rules.noBlankText) {
+    for (const [j, b] of ((system as Loose[] | undefined) ?? []).entries())
+      if (b.type === 'text' && String(b.text ?? '').trim() === '')
+        throw bad(`system.${j}.text: text content blocks must contain non-whitespace text`);
+    for (const [i, m] of messages.entries()) {
+      const blocks = blocksOf(m);
+      if (blocks.length === 0) throw bad(`messages.${i}: all messages must have non-empty content`);
+      for (const [j, b] of blocks.entries())
+        if (b.type === 'text' && String(b.text ?? '').trim() === '')
+          throw bad(`messages.${i}.content.${j}.text: text content blocks must contain non-whitespace text`);
+    }
+  }
+  const n = countCacheControl(system) + countCacheControl(messages) + countCacheControl(body.tools);
+  if (rules.maxCacheBreakpoints !== undefined && n > rules.maxCacheBreakpoints)
+    throw bad(
+      `A maximum of ${rules.maxCacheBreakpoints} blocks with cache_control may be provided. Found ${n}.`,
+    );
+  const th = body.thinking as Loose | undefined;
+  const thinking = th?.type === 'enabled';
+  if (!thinking) return false;
+  const budget = Number(th.budget_tokens);
+  if (!(budget >= 1024))
+    throw bad('thinking.enabled.budget_tokens: Input should be greater than or equal to 1024');
+  if (!(Number(body.max_tokens) > budget))
+    throw bad(
+      '`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size',
+    );
+  if (body.temperature !== undefined && body.temperature !== 1)
+    throw bad(
+      '`temperature` may only be set to 1 when thinking is enabled. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#feature-compatibility',
+    );
+  const tc = (body.tool_choice as Loose | undefined)?.type;
+  if (tc === 'any' || tc === 'tool')
+    throw bad('Thinking may not be enabled when tool_choice forces tool use.');
+  for (const [i, m] of messages.entries()) {
+    for (const [j, b] of blocksOf(m).entries()) {
+      if (b.type === 'thinking' && b.signature !== thinkingSignature(String(b.thinking ?? '')))
+        throw bad(`messages.${i}.content.${j}: Invalid \`signature\` in \`thinking\` block`);
+    }
+  }
+  // Inside a tool loop (the request ends with tool results), the last assistant turn opens with thinking.
+  const last = messages[messages.length - 1]!;
+  const inLoop = last.role === 'user' && blocksOf(last).some((b) => b.type === 'tool_result');
+  if (inLoop) {
+    for (let i = messages.length - 1; i >= 0; i--) {
+      if (messages[i]!.role !== 'assistant') continue;
+      const first = blocksOf(messages[i]!)[0];
+      if (first?.type !== 'thinking' && first?.type !== 'redacted_thinking')
+        throw bad(
+          `messages.${i}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`${String(first?.type)}\`. ${EXPECTED_THINKING}`,
+        );
+      break;
+    }
+  }
+  return true;
+}
+
 export function anthropicToSim(body: Loose): SimRequest {
   if (typeof body.model !== 'string' || !body.model) throw bad('model: Field required');
   if (typeof body.max_tokens !== 'number') throw bad('max_tokens: Field required');
   if (!Array.isArray(body.messages) || body.messages.length === 0)
     throw bad('messages: at least one message is required');
+  const thinking = checkAnthropicRules(body);
   const messages: ChatMessage[] = [];
   const sys = typeof body.system === 'string' ? body.system : text(body.system);
   if (sys) messages.push({ role: 'system', content: sys });
@@ -139,5 +266,12 @@ export function anthropicToSim(body: Loose): SimRequest {
       parameters: (t.input_schema ?? {}) as Loose,
     };
   });
-  return { model: body.model, messages, tools, preset: 'anthropic', stream: body.stream === true };
+  return {
+    model: body.model,
+    messages,
+    tools,
+    preset: 'anthropic',
+    stream: body.stream === true,
+    ...(thinking ? { thinking } : {}),
+  };
 }
