@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel } from '../kernel/kernel.js';
 import { REACT_SYSTEM_PROMPT } from '../kernel/react.js';
+import { createSimulator } from '../llm/simulated/server.js';
 import { SimulatedProvider } from '../llm/simulated/simulated-provider.js';
 import { Learning } from './learning.js';
 import { distill, lessonsPage } from './lessons.js';
@@ -268,5 +269,51 @@ describe("learning: lessons written by the process's own model", () => {
     expect(ls[0]!.text.length).toBeLessThanOrEqual(301);
     expect(ls[0]!.text).not.toMatch(/\u001b/);
     expect(ls.every((l) => l.stepNo === 3 && l.origin === 'model')).toBe(true);
+  });
+});
+
+describe("learning: at exit the process's own model writes lessons through the gate", () => {
+  it("audited as llm.chat with purpose 'learning', charged to the process; the next run of the family is told", async () => {
+    const sim = await createSimulator();
+    const workspace = mkdtempSync(join(tmpdir(), 'aos-learn-model-'));
+    const k = await createKernel({
+      storage: 'memory://',
+      config: {
+        default_model: 'gpt-sim',
+        llms: {
+          models: [
+            { name: 'gpt-sim', provider: 'openai', base_url: sim.urlFor('openai'), api_key: 'sk-test' },
+          ],
+        },
+        security: { sandbox: 'none', workspace, default_policy: { ask_tools: [] } },
+        learning: { enabled: true },
+      },
+      plugins: false,
+    });
+    try {
+      const first = await k.spawn({ name: 'inv', task: plant(workspace, 71) });
+      const st = await k.wait(first);
+      expect(st.exitReason).toBeNull();
+      const chats = (await k.storage.audit.list({ stream: `proc:${first}`, limit: 1000 })).filter(
+        (e) => e.kind === 'llm.chat',
+      );
+      const learning = chats.filter((e) => (e.payload as { purpose?: string }).purpose === 'learning');
+      expect(learning).toHaveLength(1);
+      expect(learning[0]!.payload).toMatchObject({ ok: true, result: { usage: expect.anything() } });
+      // the process's four steps and the lesson-writing call are all in its usage
+      const info = await k.get(first);
+      expect(info.usage.apiCalls).toBe(4 + 1);
+      expect(chats).toHaveLength(4 + 1);
+      const lessons = await k.learning.lessons.list();
+      const written = lessons.filter((l) => l.origin === 'model');
+      expect(written.map((l) => l.kind)).toContain('correction');
+      expect(written.every((l) => l.pid === first)).toBe(true);
+      const second = await k.spawn({ name: 'inv', task: plant(workspace, 72) });
+      await k.wait(second);
+      expect((await k.learning.trajectory(second)).totals.steps).toBe(2);
+    } finally {
+      await k.shutdown();
+      await sim.close();
+    }
   });
 });

@@ -7,7 +7,7 @@
 import type { AosConfig } from '../config/schema.js';
 import { logger } from '../util/log.js';
 import type { Learning } from './learning.js';
-import { lessonsPage } from './lessons.js';
+import { type Lesson, lessonsPage } from './lessons.js';
 
 const log = logger('learning');
 
@@ -41,10 +41,40 @@ export async function lessonArgs(
   }
 }
 
-export async function learnFromExit(learning: Learning, pid: number, programState: unknown): Promise<void> {
+/**
+ * Before a process's exit commits: its own model writes lessons about the run, through `chat` — the
+ * kernel's gate as `llm.chat` with purpose 'learning', charged to the process. Returns [] (and the
+ * extractive lessons stand alone) for a killed process, a simulated model, or any failure.
+ */
+export async function modelLessonsAtExit(
+  learning: Learning,
+  pid: number,
+  exit: { outcome: 'done' | 'failed' | 'killed'; result: unknown; exitReason: string | null },
+  chat:
+    | ((req: {
+        messages: Array<{ role: 'system' | 'user'; content: string }>;
+        maxOutputTokens: number;
+      }) => Promise<{ content: string }>)
+    | null,
+): Promise<Lesson[]> {
+  if (!chat || exit.outcome === 'killed') return [];
+  try {
+    return await learning.writeLessons(pid, { ...exit, outcome: exit.outcome }, chat);
+  } catch (err) {
+    log.warn(`process ${pid}: its model wrote no lessons, keeping the extractive ones: ${String(err)}`);
+    return [];
+  }
+}
+
+export async function learnFromExit(
+  learning: Learning,
+  pid: number,
+  programState: unknown,
+  written: readonly Lesson[] = [],
+): Promise<void> {
   const used = ((programState ?? {}) as { lessonIds?: string[] }).lessonIds ?? [];
   try {
-    await learning.onExit(pid, { usedLessons: used });
+    await learning.onExit(pid, { usedLessons: used, written });
   } catch (err) {
     log.warn(`learning from process ${pid} failed: ${String(err)}`);
   }
