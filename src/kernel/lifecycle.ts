@@ -5,6 +5,7 @@
  */
 import type { ProcStatus } from '../abi.js';
 import { KernelError } from '../errors.js';
+import type { Lesson } from '../learning/lessons.js';
 import { learnFromExit } from '../learning/process-hooks.js';
 import { logger } from '../util/log.js';
 import { commit, processPatch } from './commit.js';
@@ -56,6 +57,8 @@ export async function exitProcess(
   outcome: 'done' | 'failed' | 'killed',
   result: unknown,
   reason: string | null,
+  /** Lessons the process's model wrote about its run (runner.ts), stored with the extractive ones. */
+  written: readonly Lesson[] = [],
 ): Promise<void> {
   const { procs, storage } = core;
   const pcb = pc.pcb;
@@ -85,7 +88,7 @@ export async function exitProcess(
     .checkpoint(pcb.pid, 'exit')
     .catch((e) => log.warn(`exit snapshot of ${pcb.pid} failed: ${String(e)}`));
   if (core.context.has(pcb.pid)) await core.context.close(pcb.pid, { keepSwap: true }).catch(() => undefined);
-  if (core.config.learning.enabled) await learnFromExit(core.learning, pcb.pid, pcb.programState);
+  if (core.config.learning.enabled) await learnFromExit(core.learning, pcb.pid, pcb.programState, written);
   core.hooks.emit('proc.exit', {
     pid: pcb.pid,
     state: pcb.state,

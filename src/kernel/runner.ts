@@ -7,6 +7,7 @@
  */
 import { newUsage, type StepContext, type StepRecord, type StepResult } from '../abi.js';
 import { KernelError, KernelPanic } from '../errors.js';
+import { modelLessonsAtExit } from '../learning/process-hooks.js';
 import { KILL_GRACE_MS } from '../param.js';
 import { logger } from '../util/log.js';
 import { commit } from './commit.js';
@@ -15,7 +16,7 @@ import { exitProcess, forget, KilledSignal, park, preemptionPoint } from './life
 import { isLive } from './pcb.js';
 import { checkProcessBudget } from './process-budget.js';
 import type { ProcControl } from './process-table.js';
-import { makeSys } from './syscall-gate.js';
+import { invokeOutside, makeSys } from './syscall-gate.js';
 
 const log = logger('kernel');
 
@@ -108,8 +109,17 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
     }
 
     // 5. exit, or account the time slice and yield
-    if (res.kind === 'done') return exitProcess(core, pc, 'done', res.result, null);
-    if (res.kind === 'fail') return exitProcess(core, pc, 'failed', null, res.error);
+    if (res.kind === 'done' || res.kind === 'fail') {
+      const exit =
+        res.kind === 'done'
+          ? { outcome: 'done' as const, result: res.result, exitReason: null }
+          : { outcome: 'failed' as const, result: null, exitReason: res.error };
+      // Learning: the process's own model writes lessons about its run, through the gate, charged to it.
+      const written = core.config.learning.enabled
+        ? await modelLessonsAtExit(core.learning, pcb.pid, exit, lessonWriter(core, pc))
+        : [];
+      return exitProcess(core, pc, exit.outcome, exit.result, exit.exitReason, written);
+    }
     pc.slice.steps += 1;
     if (core.cpu.timeSliceExpired(pcb, pc.slice)) {
       metrics.preemptions.inc();
@@ -130,4 +140,11 @@ export function scheduleForcedKill(pc: ProcControl, graceMs = KILL_GRACE_MS): No
   }, graceMs);
   t.unref();
   return t;
+}
+
+/** The process's model as a lesson writer (llm.chat, purpose 'learning'); none for the in-process simulator. */
+function lessonWriter(core: KernelCore, pc: ProcControl) {
+  if (core.models.describe(pc.pcb.model).simulated) return null;
+  return (req: { messages: Array<{ role: 'system' | 'user'; content: string }>; maxOutputTokens: number }) =>
+    invokeOutside(core, pc.pcb.pid, 'llm.chat', req, { purpose: 'learning' });
 }
