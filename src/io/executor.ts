@@ -10,15 +10,14 @@ import * as P from '../param.js';
 import type { ApprovalGate } from '../security/approvals.js';
 import type { ToolLimiter } from '../security/limits.js';
 import type { Sandbox } from '../security/sandbox.js';
+import type { AuditSink } from '../storage/audit/audit-log.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import type { IdempotencyStore } from './idempotency.js';
 import { capText, renderValue } from './output.js';
 import type { ToolRegistry } from './registry.js';
 import { type AnyTool, fullToolName, type ToolContext, type ToolResult } from './tool.js';
 
-export interface AuditSink {
-  append(entry: { stream: string; kind: string; actor: string; payload: unknown }): Promise<unknown>;
-}
+export type { AuditSink } from '../storage/audit/audit-log.js';
 
 export interface ToolHookEvent {
   pid: number;

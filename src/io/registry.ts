@@ -17,12 +17,9 @@ export function toWireName(fullName: string): string {
   return `${w.slice(0, 55)}_${sha256Hex(fullName).slice(0, 8)}`;
 }
 
-/** Matches `name` against a pattern: exact, `ns.*` (a whole namespace) or `*`. */
-export function toolMatches(pattern: string, fullName: string): boolean {
-  if (pattern === '*' || pattern === fullName) return true;
-  if (pattern.endsWith('.*')) return fullName.startsWith(pattern.slice(0, -1));
-  return false;
-}
+import { toolMatches } from '../security/permissions.js';
+
+export { toolMatches };
 
 export type ToolFilter = ((fullName: string, tool: AnyTool) => boolean) | readonly string[];
 

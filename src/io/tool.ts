@@ -5,13 +5,11 @@
  */
 import type { z } from 'zod';
 import type { KernelErrorCode } from '../errors.js';
+import type { Permission } from '../security/permissions.js';
 import type { SecurityPolicy } from '../security/policy.js';
 import type { Sandbox } from '../security/sandbox.js';
 
-/** Capabilities a tool needs; the policy grants or refuses each one. */
-export type Permission = 'fs.read' | 'fs.write' | 'net' | 'exec' | 'ipc' | 'mem';
-
-export const PERMISSIONS: readonly Permission[] = ['fs.read', 'fs.write', 'net', 'exec', 'ipc', 'mem'];
+export { PERMISSIONS, type Permission } from '../security/permissions.js';
 
 /** Kernel syscalls reachable from a tool (`mem.store`, `mem.search`, `mem.recall`, `proc.spawn`, …). */
 export interface SyscallPort {

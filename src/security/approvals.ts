@@ -6,8 +6,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { KernelError } from '../errors.js';
-import type { AuditSink } from '../io/executor.js';
 import * as P from '../param.js';
+import type { AuditSink } from '../storage/audit/audit-log.js';
 import { logger } from '../util/log.js';
 
 const log = logger('approvals');

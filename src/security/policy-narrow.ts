@@ -7,7 +7,7 @@
  */
 import { sep } from 'node:path';
 import { KernelError } from '../errors.js';
-import { toolMatches } from '../io/registry.js';
+import { toolMatches } from './permissions.js';
 import { isPrivateAddress, PERMISSION_LEVELS, SecurityPolicy, type SecurityPolicyOptions } from './policy.js';
 
 type Options = ReturnType<SecurityPolicy['toJSON']>;

@@ -8,9 +8,8 @@ import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { KernelError } from '../errors.js';
-import { toolMatches } from '../io/registry.js';
-import type { Permission } from '../io/tool.js';
 import * as P from '../param.js';
+import { type Permission, toolMatches } from './permissions.js';
 
 export type PermissionLevel = 'readonly' | 'standard' | 'elevated' | 'admin';
 export const PERMISSION_LEVELS: readonly PermissionLevel[] = ['readonly', 'standard', 'elevated', 'admin'];

@@ -4,8 +4,17 @@
  * exit). `replayToolCalls()` re-runs the recorded tool calls through an executor — by default only tools
  * marked idempotent, so replay never repeats a side effect — and reports where today's outputs diverge.
  */
-import type { ToolExecutor } from '../io/executor.js';
-import type { ToolContext } from '../io/tool.js';
+/**
+ * What replay needs of a tool executor (src/io/executor.ts's ToolExecutor is one): resolve a tool to learn
+ * whether it is idempotent, and run a call. Structural, so security does not depend on io.
+ */
+export interface ReplayExecutor<C extends { idempotencyKey: string }> {
+  readonly registry: { resolve(name: string): { idempotent?: boolean | undefined } | undefined };
+  execute(
+    call: { id: string; name: string; arguments: string },
+    ctx: C,
+  ): Promise<{ ok: boolean; output: string }>;
+}
 
 export interface AuditReader {
   list(opts: { stream?: string; after?: number; limit?: number }): Promise<
@@ -71,11 +80,11 @@ export interface ReplayReport {
   divergences: Array<{ seq: number; tool: string; recorded: string; now: string }>;
 }
 
-export async function replayToolCalls(
+export async function replayToolCalls<C extends { idempotencyKey: string }>(
   audit: AuditReader,
   pid: number,
-  executor: ToolExecutor,
-  ctxFor: (entry: { stepNo: number; callIndex: number }) => ToolContext,
+  executor: ReplayExecutor<C>,
+  ctxFor: (entry: { stepNo: number; callIndex: number }) => C,
   opts: { includeSideEffects?: boolean } = {},
 ): Promise<ReplayReport> {
   const report: ReplayReport = { replayed: 0, skipped: 0, matches: 0, divergences: [] };

@@ -18,6 +18,11 @@ export interface AuditEntryInput {
   payload?: unknown;
 }
 
+/** Anything that appends audit entries (the AuditLog, or a wrapper that names the caller). */
+export interface AuditSink {
+  append(entry: { stream: string; kind: string; actor: string; payload: unknown }): Promise<unknown>;
+}
+
 export interface AuditEntry {
   id: number;
   stream: string;

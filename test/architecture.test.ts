@@ -1,0 +1,155 @@
+/**
+ * Dependencies point inward, checked: every relative import in src/ (static, `import type`, `export … from`
+ * and dynamic `import()`) must go from a layer to a strictly lower one, and no file may reach itself through
+ * its imports. docs/architecture.md draws the same layers; change both together.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const SRC = resolve(import.meta.dirname, '../src');
+
+/** Top to bottom. A unit may import units of lower layers only. */
+const LAYERS: readonly (readonly string[])[] = [
+  ['index', 'testing', 'cli'], // entry points: the package root, the conformance suites, the `aos` CLI
+  ['bench'], // drives whole kernels (aos bench)
+  ['api'], // the HTTP server and its routes; mounts the gateway
+  ['gateway'], // OpenAI/Anthropic-compatible endpoints whose sessions are processes
+  ['http'], // HTTP plumbing the api and the gateway share: route definition, auth, error mapping
+  ['kernel'], // the facade, the core, the step loop, the syscall gate
+  ['scheduler', 'context', 'io', 'learning', 'hooks', 'metrics'], // mechanisms the kernel binds
+  ['llm', 'security'], // the model seam; policies, sandboxes, approvals, audit anchors
+  ['storage', 'config'], // the database roles; configuration
+  ['util'], // leaf helpers
+  ['param', 'errors', 'abi'], // limits, the error type, the process ABI: import nothing of ours
+];
+
+/** Files that are not in the unit their folder names. */
+const UNIT_OF_FILE: Record<string, string> = {
+  'api/route.ts': 'http',
+  'api/auth.ts': 'http',
+  'api/errors.ts': 'http',
+};
+
+/** The unit a src-relative file belongs to. Conformance suites and test harnesses are the `testing` unit. */
+function unitOf(rel: string): string {
+  if (UNIT_OF_FILE[rel]) return UNIT_OF_FILE[rel];
+  if (rel.endsWith('.case.ts') || rel.includes('/testing/')) return 'testing';
+  const parts = rel.split('/');
+  return parts.length === 1 ? parts[0]!.replace(/\.ts$/, '') : parts[0]!;
+}
+
+const layerOf = new Map<string, number>();
+LAYERS.forEach((units, i) => {
+  for (const u of units) layerOf.set(u, i);
+});
+
+function sourceFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...sourceFiles(p));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.d.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** Relative imports of one file, type-only and dynamic ones included, as src-relative .ts paths. */
+function importsOf(file: string, text = readFileSync(file, 'utf8')): string[] {
+  const info = ts.preProcessFile(text, true, true);
+  return info.importedFiles
+    .map((f) => f.fileName)
+    .filter((s) => s.startsWith('.'))
+    .map((s) => relative(SRC, resolve(dirname(file), s)).replace(/\.js$/, '.ts'));
+}
+
+function buildGraph(files: string[] = sourceFiles(SRC)): Map<string, string[]> {
+  const g = new Map<string, string[]>();
+  for (const f of files) g.set(relative(SRC, f), importsOf(f));
+  return g;
+}
+
+function forbiddenImports(g: Map<string, string[]>): string[] {
+  const bad: string[] = [];
+  for (const [from, targets] of g) {
+    const a = unitOf(from);
+    const la = layerOf.get(a);
+    for (const to of targets) {
+      const b = unitOf(to);
+      if (a === b) continue;
+      const lb = layerOf.get(b);
+      if (la === undefined) bad.push(`${from}: unit '${a}' is in no layer (add it to LAYERS)`);
+      else if (lb === undefined) bad.push(`${from} → ${to}: unit '${b}' is in no layer (add it to LAYERS)`);
+      else if (lb <= la) bad.push(`${from} → ${to}: ${a} (layer ${la}) may not import ${b} (layer ${lb})`);
+    }
+  }
+  return bad;
+}
+
+/** Every import cycle between files, as one path per strongly connected component (Tarjan). */
+function cycles(g: Map<string, string[]>): string[][] {
+  let next = 0;
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const out: string[][] = [];
+  const visit = (v: string): void => {
+    index.set(v, next);
+    low.set(v, next++);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of g.get(v) ?? []) {
+      if (!g.has(w)) continue;
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) === index.get(v)) {
+      const scc: string[] = [];
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        scc.push(w);
+      } while (w !== v);
+      if (scc.length > 1 || (g.get(v) ?? []).includes(v)) out.push(scc.sort());
+    }
+  };
+  for (const v of g.keys()) if (!index.has(v)) visit(v);
+  return out;
+}
+
+describe('architecture', () => {
+  const graph = buildGraph();
+
+  it('sees the whole tree, type-only and dynamic imports included', () => {
+    expect(graph.size).toBeGreaterThan(100);
+    // a type-only import and a dynamic import, both known to exist
+    expect(graph.get('kernel/core.ts')).toContain('storage/storage.ts');
+    expect(graph.get('testing.ts')).toContain('storage/testing/conformance.case.ts');
+  });
+
+  it('has no import from a layer to the same or a higher one', () => {
+    expect(forbiddenImports(graph)).toEqual([]);
+  });
+
+  it('has no import cycle between files', () => {
+    expect(cycles(graph)).toEqual([]);
+  });
+
+  it('catches a forbidden import and a cycle when one is added', () => {
+    const g = new Map(graph);
+    g.set('storage/sql.ts', [...(g.get('storage/sql.ts') ?? []), 'kernel/kernel.ts']);
+    expect(forbiddenImports(g)).toContain(
+      'storage/sql.ts → kernel/kernel.ts: storage (layer 8) may not import kernel (layer 5)',
+    );
+    g.set('kernel/pcb.ts', [...(g.get('kernel/pcb.ts') ?? []), 'kernel/kernel.ts']);
+    expect(cycles(g).some((c) => c.includes('kernel/pcb.ts') && c.includes('kernel/kernel.ts'))).toBe(true);
+    expect(
+      importsOf(join(SRC, 'x.ts'), "import type { A } from './a.js';\nconst b = await import('./b.js');"),
+    ).toEqual(['a.ts', 'b.ts']);
+  });
+});
