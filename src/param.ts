@@ -132,6 +132,7 @@ export const GATEWAY_SESSION_IDLE_MS = 600_000; // a session process with no cal
 export const GATEWAY_PRIORITY = 50; // priority of gateway session processes unless the tenant or header sets one
 export const GATEWAY_PREFIX_MESSAGES = 2; // messages hashed into the implicit session key (system + first user)
 export const GATEWAY_BODY_LIMIT_BYTES = 16_777_216; // agents send whole conversations: larger bodies than the REST API
+export const GATEWAY_JOURNAL_BATCH_ROWS = 500; // journal rows per group INSERT (13 parameters each; the protocol allows 65,535)
 
 // ── cli / web ─────────────────────────────────────────────────────────────────────────────────────
 export const CLI_PROBE_TIMEOUT_MS = 1_500; // how long the CLI waits for a server's /health before using the library

@@ -3,6 +3,7 @@ import { KernelError } from '../errors.js';
 import type { BenchSuite } from './harness.js';
 import { apiBench } from './suites/api.js';
 import { contextBench } from './suites/context.js';
+import { gatewayBench } from './suites/gateway.js';
 import { ioBench } from './suites/io.js';
 import { kernelBench } from './suites/kernel.js';
 import { learningBench } from './suites/learning.js';
@@ -20,6 +21,7 @@ export const SUITES: BenchSuite[] = [
   llmBench,
   ioBench,
   apiBench,
+  gatewayBench,
   startupBench,
   learningBench,
   peersBench,

@@ -6,6 +6,7 @@
  * agents re-run after a crash ask the same things in the same order, so their finished calls replay.
  */
 import type { ChatResponse } from '../llm/model.js';
+import { GATEWAY_JOURNAL_BATCH_ROWS } from '../param.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { num } from '../storage/sql.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
@@ -34,15 +35,49 @@ export function requestHash(call: GatewayCall): string {
   return sha256Hex(canonicalJson({ model: call.model, chat: call.chat }));
 }
 
+const COLUMNS = 13;
+
 export class CallJournal {
+  /** Entries waiting for the next group write, and the promise every one of their writers awaits. */
+  private pending: Array<{ e: JournalEntry; done: () => void; fail: (err: unknown) => void }> = [];
+  private scheduled: Promise<void> | null = null;
+
   constructor(private readonly driver: StorageDriver) {}
 
-  async append(e: JournalEntry): Promise<void> {
-    await this.driver.query(
-      `INSERT INTO gateway_journal (tenant, session, pid, request_hash, dialect, model, response, error, usage,
-         cost_usd, latency_ms, replayed, cache)
-       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
-      [
+  /**
+   * Journals a call. Writes are grouped: every entry appended in the same turn of the event loop goes to
+   * storage in one multi-row INSERT (one statement, one commit) — with 100 sessions answering at once that
+   * is one write instead of 100, and the first write starts only after the answers went out (setImmediate
+   * runs after the HTTP replies' microtasks). Resolves once this entry is stored.
+   */
+  append(e: JournalEntry): Promise<void> {
+    return new Promise<void>((done, fail) => {
+      this.pending.push({ e, done, fail });
+      if (!this.scheduled)
+        this.scheduled = new Promise<void>((r) => setImmediate(r)).then(() => this.flushNow());
+    });
+  }
+
+  /** Writes what is pending now (lookups call this first, so a replay always sees every answered call). */
+  async flush(): Promise<void> {
+    if (this.scheduled) await this.scheduled;
+  }
+
+  private async flushNow(): Promise<void> {
+    const all = this.pending;
+    this.pending = [];
+    this.scheduled = null;
+    for (let i = 0; i < all.length; i += GATEWAY_JOURNAL_BATCH_ROWS)
+      await this.write(all.slice(i, i + GATEWAY_JOURNAL_BATCH_ROWS));
+  }
+
+  private async write(batch: CallJournal['pending']): Promise<void> {
+    const values: string[] = [];
+    const params: unknown[] = [];
+    for (const { e } of batch) {
+      const base = params.length;
+      values.push(`(${Array.from({ length: COLUMNS }, (_, i) => `$${base + i + 1}`).join(',')})`);
+      params.push(
         e.tenant,
         e.session,
         e.pid,
@@ -56,8 +91,20 @@ export class CallJournal {
         e.latencyMs,
         e.replayed,
         e.cache === undefined ? null : JSON.stringify(e.cache),
-      ],
-    );
+      );
+    }
+    try {
+      // Rows keep their arrival order (ids ascend in VALUES order): replay matches occurrences by id.
+      await this.driver.query(
+        `INSERT INTO gateway_journal (tenant, session, pid, request_hash, dialect, model, response, error, usage,
+           cost_usd, latency_ms, replayed, cache)
+         VALUES ${values.join(',')}`,
+        params,
+      );
+      for (const b of batch) b.done();
+    } catch (err) {
+      for (const b of batch) b.fail(err);
+    }
   }
 
   /** The `occurrence`-th (0-based) live answer journaled for this hash in the session, or null. */
@@ -67,6 +114,7 @@ export class CallJournal {
     hash: string,
     occurrence: number,
   ): Promise<ChatResponse | null> {
+    await this.flush();
     const { rows } = await this.driver.query<Row>(
       `SELECT response FROM gateway_journal
         WHERE tenant = $1 AND session = $2 AND request_hash = $3 AND replayed = false AND response IS NOT NULL
@@ -80,6 +128,7 @@ export class CallJournal {
 
   /** Settled usage of a tenant (live calls only: replays cost nothing), for its quotas after a restart. */
   async tenantUsage(tenant: string): Promise<{ tokens: number; costUsd: number; calls: number }> {
+    await this.flush();
     const { rows } = await this.driver.query<Row>(
       `SELECT count(*) AS calls, coalesce(sum(cost_usd), 0) AS cost,
               coalesce(sum(((usage->>'input')::bigint) + ((usage->>'output')::bigint)), 0) AS tokens
@@ -94,6 +143,7 @@ export class CallJournal {
   async sessionCounts(
     tenant: string | null,
   ): Promise<Map<string, { calls: number; replayed: number; errors: number }>> {
+    await this.flush();
     const { rows } = await this.driver.query<Row>(
       `SELECT tenant, session, count(*) FILTER (WHERE replayed = false AND error IS NULL) AS calls,
               count(*) FILTER (WHERE replayed) AS replayed, count(*) FILTER (WHERE error IS NOT NULL) AS errors
