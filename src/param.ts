@@ -112,6 +112,11 @@ export const HTTP_FETCH_MAX_REDIRECTS = 5; // http_fetch follows at most this ma
 export const AUDIT_ANCHOR_INTERVAL_MS = 60_000; // signed anchor of the audit chain heads written this often
 export const AUDIT_ANCHOR_FILE = 'audit-anchors.jsonl'; // under the data dir, outside the database
 export const AUDIT_KEY_FILE = 'keys/audit-ed25519.pem'; // anchor signing key under the data dir, mode 0600
+export const AUDIT_STRING_MAX_CHARS = 4_096; // a longer string in an audit payload is stored as hash + size + preview
+export const AUDIT_PREVIEW_CHARS = 1_024; // the preview kept of such a string
+export const AUDIT_ARRAY_MAX = 256; // array elements (and object keys) kept per level of an audit payload
+export const AUDIT_DEPTH_MAX = 24; // nesting an audit payload keeps; deeper values become a marker
+export const AUDIT_PAYLOAD_MAX_BYTES = 65_536; // a bounded payload still larger than this is stored as hash + size + preview
 
 // ── api ───────────────────────────────────────────────────────────────────────────────────────────
 export const API_BODY_LIMIT_BYTES = 1_048_576; // request bodies above this are refused

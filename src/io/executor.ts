@@ -2,7 +2,8 @@
  * Tool execution (definitions are in ./tool.ts). One call goes: resolve → parse JSON → validate (zod) →
  * before-hook → policy → rate limit / circuit → approval (`ask`) → idempotency record → run with timeout →
  * validate output → cap / page the output → record → audit → after-hook. Every failure becomes a ToolResult
- * with ok:false and a message the model can act on; nothing a tool or a model does throws into the kernel.
+ * with ok:false and a message the model can act on; nothing a tool or a model does throws into the kernel —
+ * except a failed audit write, which fails the call and its step (no effect without its audit entry).
  */
 import type { z } from 'zod';
 import { KernelError, type KernelErrorCode } from '../errors.js';
@@ -12,6 +13,7 @@ import type { ToolLimiter } from '../security/limits.js';
 import type { Sandbox } from '../security/sandbox.js';
 import type { AuditSink } from '../storage/audit/audit-log.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
+import { storableString } from '../util/storable.js';
 import type { IdempotencyStore } from './idempotency.js';
 import { capText, renderValue } from './output.js';
 import type { ToolRegistry } from './registry.js';
@@ -193,7 +195,8 @@ export class ToolExecutor {
 
   private async shape(ctx: ToolContext, tool: string, data: unknown, started: number): Promise<ToolResult> {
     const max = this.o.maxOutputBytes ?? P.TOOL_MODEL_OUTPUT_MAX_BYTES;
-    const text = renderValue(data);
+    // NUL and lone surrogates (binary output) become escape text: the model, pages and the audit store it.
+    const text = storableString(renderValue(data));
     let note = '';
     if (Buffer.byteLength(text) > max && this.o.pager) {
       note = await this.o.pager(text, { pid: ctx.pid, tool, idempotencyKey: ctx.idempotencyKey });
@@ -241,8 +244,13 @@ export class ToolExecutor {
           },
         })
         .catch((err: unknown) => {
-          // An audit failure must not pass silently: the result says so and the kernel sees it.
-          result.error ??= { code: 'EBACKEND', message: `audit append failed: ${(err as Error).message}` };
+          // No effect without its entry: when the entry cannot be written the call fails, and so does the
+          // step that made it (it is not committed; a retry replays the recorded result and audits it).
+          throw new KernelError(
+            'EBACKEND',
+            `the audit entry of ${tool} could not be written (${(err as Error).message}); the call is failed so it cannot pass unaudited`,
+            { cause: err, details: { tool, rule: 'audit' } },
+          );
         });
     }
     if (this.o.hooks?.after) {
@@ -358,6 +366,7 @@ function failure(err: unknown, key: string, started: number): ToolResult {
     code = 'ETOOL';
     message = err instanceof Error ? err.message : String(err);
   }
+  message = storableString(message);
   return {
     ok: false,
     output: `error ${code}: ${message}`,

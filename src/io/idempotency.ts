@@ -4,7 +4,9 @@
  * instead of repeating the side effect. `MemoryIdempotencyStore` for tests and single runs;
  * `SqlIdempotencyStore` on the kernel's storage (table `tool_calls`, migration 007_tool_calls).
  */
+
 import type { Queryable } from '../storage/driver.js';
+import { jsonbText } from '../util/storable.js';
 import type { ToolResult } from './tool.js';
 
 export interface IdempotencyRecord {
@@ -51,7 +53,7 @@ export class SqlIdempotencyStore implements IdempotencyStore {
     await this.db.query(
       `INSERT INTO tool_calls (key, pid, tool, args_hash, result) VALUES ($1, $2, $3, $4, $5::jsonb)
        ON CONFLICT (key) DO NOTHING`,
-      [rec.key, Number.isFinite(pid) ? pid : null, rec.tool, rec.argsHash, JSON.stringify(rec.result)],
+      [rec.key, Number.isFinite(pid) ? pid : null, rec.tool, rec.argsHash, jsonbText(rec.result)],
     );
   }
 }

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { AuditLog } from '../storage/audit/audit-log.js';
 import { createStorage, type Storage } from '../storage/storage.js';
 import { AuditAnchors, verifyWithAnchors } from './anchors.js';
 import { processTimeline } from './replay.js';
@@ -55,18 +56,21 @@ describe('signed anchors', () => {
     await anchors.anchor();
     const rows = await storage.audit.list({ stream: 'proc:2' });
 
-    // deleted from the end: the chain alone still links; the anchor catches it
+    // deleted from the end: the writer's own verify sees it (it knows its heads); a verifier that only
+    // has the database (another process) sees a chain that still links, and the anchor catches it
     const last = rows[5]!;
     await tamper('DELETE FROM audit_log WHERE id = $1', [last.id]);
-    expect((await storage.audit.verify({ stream: 'proc:2' })).ok).toBe(true);
-    let r = await verifyWithAnchors(storage.audit, storage.driver, { dataDir });
+    expect((await storage.audit.verify({ stream: 'proc:2' })).firstBad?.reason).toMatch(/missing/);
+    const other = new AuditLog(storage.driver);
+    expect((await other.verify({ stream: 'proc:2' })).ok).toBe(true);
+    let r = await verifyWithAnchors(other, storage.driver, { dataDir });
     expect(r.ok).toBe(false);
     expect(r.firstBad).toMatchObject({ stream: 'proc:2', seq: 6, source: 'anchor' });
     expect(r.firstBad?.reason).toMatch(/missing/);
 
     // edited in the middle: the chain names the row
     await tamper(`UPDATE audit_log SET payload = '{"tool":"shell"}' WHERE id = $1`, [rows[2]!.id]);
-    r = await verifyWithAnchors(storage.audit, storage.driver, { dataDir });
+    r = await verifyWithAnchors(other, storage.driver, { dataDir });
     expect(r.firstBad).toMatchObject({ stream: 'proc:2', seq: 3, id: rows[2]!.id, source: 'chain' });
     expect(r.firstBad?.reason).toMatch(/edited/);
   });

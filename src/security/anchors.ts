@@ -37,7 +37,9 @@ const log = logger('audit.anchors');
 
 /** What anchors need from the audit log (AuditLog satisfies it structurally). */
 export interface AnchoredLog {
-  heads(): Promise<Array<{ stream: string; seq: number; hash: string }>>;
+  heads(): Promise<Array<{ stream: string; seq: number; hash: string; n?: number }>>;
+  /** Heads this process itself committed; a database behind them has lost rows and is not signed. */
+  writtenHeads?(): Array<{ stream: string; seq: number; hash: string }>;
   verify(opts?: { stream?: string }): Promise<{
     ok: boolean;
     checked: number;
@@ -49,7 +51,8 @@ export interface Anchor {
   v: 1;
   ts: string;
   keyId: string;
-  heads: Array<{ stream: string; seq: number; hash: string }>;
+  /** Each stream's head and its length (n, rows in the stream): deleting any row changes one of them. */
+  heads: Array<{ stream: string; seq: number; hash: string; n?: number }>;
   sig: string;
 }
 
@@ -111,6 +114,16 @@ export class AuditAnchors {
     const heads = (await this.log.heads()).sort((a, b) =>
       a.stream < b.stream ? -1 : a.stream > b.stream ? 1 : 0,
     );
+    const db = new Map(heads.map((h) => [h.stream, h]));
+    const behind = this.log.writtenHeads?.().find((w) => (db.get(w.stream)?.seq ?? 0) < w.seq);
+    if (behind) {
+      // Signing now would vouch for a database that lost rows this kernel wrote.
+      throw new KernelError(
+        'EINTEGRITY',
+        `not anchoring: stream ${behind.stream} ends before seq ${behind.seq}, which this kernel wrote (rows were deleted)`,
+        { details: { stream: behind.stream, seq: behind.seq } },
+      );
+    }
     const digest = sha256Hex(canonicalJson(heads));
     if (!opts.force && digest === this.lastDigest) return null;
     const k = this.keys();
@@ -221,11 +234,17 @@ export async function verifyWithAnchors(
     };
   }
   // The highest anchored seq per stream: the chain links everything before it.
-  const latest = new Map<string, { seq: number; hash: string; ts: string }>();
+  const latest = new Map<string, { seq: number; hash: string; ts: string; n?: number }>();
   for (const a of anchors) {
     for (const h of a.heads) {
       const cur = latest.get(h.stream);
-      if (!cur || h.seq > cur.seq) latest.set(h.stream, { seq: h.seq, hash: h.hash, ts: a.ts });
+      if (!cur || h.seq > cur.seq)
+        latest.set(h.stream, {
+          seq: h.seq,
+          hash: h.hash,
+          ts: a.ts,
+          ...(h.n !== undefined ? { n: h.n } : {}),
+        });
       else if (h.seq === cur.seq && h.hash !== cur.hash) {
         return {
           ok: false,
@@ -249,11 +268,21 @@ export async function verifyWithAnchors(
       [stream, h.seq],
     );
     const row = rows[0];
-    const problem = !row
+    let problem = !row
       ? `row anchored at ${h.ts} is missing (rows deleted from the end of the stream, or the stream removed)`
       : row.hash !== h.hash
         ? `row differs from the hash anchored at ${h.ts} (the chain was rewritten)`
         : null;
+    if (!problem && h.n !== undefined) {
+      // The anchored length: rows up to the anchored head must all still be there.
+      const c = await db.query<{ n: unknown }>(
+        'SELECT count(*) AS n FROM audit_log WHERE stream = $1 AND seq <= $2',
+        [stream, h.seq],
+      );
+      const n = Number(c.rows[0]?.n ?? 0);
+      if (n !== h.n)
+        problem = `the stream had ${h.n} rows up to seq ${h.seq} when anchored at ${h.ts}, now ${n} (rows deleted)`;
+    }
     if (problem) {
       firstBad = {
         stream,

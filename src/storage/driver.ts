@@ -13,6 +13,8 @@ export interface QueryResult<R> {
 /** Anything that runs a parameterised statement: the driver itself or an open transaction. */
 export interface Queryable {
   query<R = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  /** On a transaction: runs fn once the transaction has committed (never after a rollback). */
+  afterCommit?(fn: () => void): void;
 }
 
 export interface StorageCapabilities {

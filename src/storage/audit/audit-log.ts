@@ -4,10 +4,16 @@
  * Appends to one stream are serialised by a transaction-scoped advisory lock on the stream, so concurrent
  * writers (threads or nodes) never fork a chain. Payloads are redact()ed before they are hashed or stored.
  * Triggers refuse UPDATE/DELETE/TRUNCATE; verify() catches what someone does after disabling them.
+ * Any payload is storable (auditPayload): NUL and lone surrogates are kept as escape text, a long string
+ * becomes hash + size + preview, depth and width are bounded — an entry is never lost to its content.
+ * The newest rows of a stream are not covered by the chain: verify() also checks every head this process
+ * appended (and signed anchors, ../../security/anchors.ts, those of earlier runs).
  */
 import { KernelError } from '../../errors.js';
+import * as P from '../../param.js';
 import { canonicalJson, sha256Hex } from '../../util/canonical.js';
 import { redact } from '../../util/redact.js';
+import { storableString } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { inTx, num } from '../sql.js';
 
@@ -39,6 +45,8 @@ export interface AuditHead {
   stream: string;
   seq: number;
   hash: string;
+  /** Rows in the stream (= seq when none was deleted); anchors sign it too. */
+  n?: number;
 }
 
 export interface VerifyResult {
@@ -66,19 +74,70 @@ export function auditHash(
 
 type Row = Record<string, unknown>;
 
+/** `hash + size + preview` of a value too large to keep whole in a chain row. */
+function digest(text: string): string {
+  const bytes = Buffer.byteLength(text);
+  return `${storableString(text.slice(0, P.AUDIT_PREVIEW_CHARS))}… [aos:truncated ${bytes} bytes, sha256 ${sha256Hex(text)}]`;
+}
+
+/**
+ * What an audit row stores of a payload: redacted, then made storable and bounded. Strings longer than
+ * AUDIT_STRING_MAX_CHARS keep a preview with the whole value's sha256 and byte size; arrays and objects
+ * keep AUDIT_ARRAY_MAX entries; nesting stops at AUDIT_DEPTH_MAX; the result round-trips through jsonb.
+ */
+export function auditPayload(payload: unknown): unknown {
+  const walk = (v: unknown, depth: number): unknown => {
+    if (typeof v === 'string') return v.length > P.AUDIT_STRING_MAX_CHARS ? digest(v) : storableString(v);
+    if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
+    if (typeof v === 'bigint') return v.toString();
+    if (v === null || typeof v !== 'object') return v === undefined ? null : v;
+    if (v instanceof Date) return v.toISOString();
+    if (depth >= P.AUDIT_DEPTH_MAX) return `[aos:nested deeper than ${P.AUDIT_DEPTH_MAX} levels]`;
+    if (Array.isArray(v)) {
+      const out = v.slice(0, P.AUDIT_ARRAY_MAX).map((x) => walk(x, depth + 1));
+      if (v.length > P.AUDIT_ARRAY_MAX) out.push(`[aos:${v.length - P.AUDIT_ARRAY_MAX} more items]`);
+      return out;
+    }
+    const out: Record<string, unknown> = {};
+    const keys = Object.keys(v as object);
+    for (const k of keys.slice(0, P.AUDIT_ARRAY_MAX)) {
+      const x = (v as Record<string, unknown>)[k];
+      if (x !== undefined) out[storableString(k.length > 256 ? digest(k) : k)] = walk(x, depth + 1);
+    }
+    if (keys.length > P.AUDIT_ARRAY_MAX) out['aos:more_keys'] = keys.length - P.AUDIT_ARRAY_MAX;
+    return out;
+  };
+  const bounded = walk(redact(payload ?? null), 0);
+  const text = JSON.stringify(bounded) ?? 'null';
+  // Redact, then round-trip through JSON so what we hash is exactly what jsonb gives back.
+  return Buffer.byteLength(text) > P.AUDIT_PAYLOAD_MAX_BYTES
+    ? { 'aos:payload': digest(text) }
+    : JSON.parse(text);
+}
+
 export class AuditLog {
   constructor(private readonly driver: StorageDriver) {}
 
+  /**
+   * Heads this process appended and saw committed: what verify() compares the database with, so deleting
+   * the newest rows is seen before any anchor covers them.
+   */
+  private readonly written = new Map<string, { seq: number; hash: string }>();
+
   /** Appends one entry; pass tx to make it part of the caller's transaction (e.g. a syscall's step). */
-  async append(entry: AuditEntryInput, tx?: Queryable): Promise<AuditEntry> {
-    if (!entry.stream || !entry.kind || !entry.actor) {
+  async append(input: AuditEntryInput, tx?: Queryable): Promise<AuditEntry> {
+    if (!input.stream || !input.kind || !input.actor) {
       throw new KernelError('EINVAL', 'audit append needs stream, kind and actor (non-empty strings)', {
-        details: { stream: entry.stream, kind: entry.kind, actor: entry.actor },
+        details: { stream: input.stream, kind: input.kind, actor: input.actor },
       });
     }
-    // Redact, then round-trip through JSON so what we hash is exactly what jsonb gives back.
-    const payload = JSON.parse(JSON.stringify(redact(entry.payload ?? null)) ?? 'null') as unknown;
-    return inTx(this.driver, tx, async (q) => {
+    const entry = {
+      stream: storableString(input.stream),
+      kind: storableString(input.kind),
+      actor: storableString(input.actor),
+    };
+    const payload = auditPayload(input.payload);
+    const e = await inTx(this.driver, tx, async (q) => {
       await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [AUDIT_LOCK_CLASS, entry.stream]);
       const { rows } = await q.query<Row>(
         'SELECT seq, hash FROM audit_log WHERE stream = $1 ORDER BY seq DESC LIMIT 1',
@@ -112,6 +171,18 @@ export class AuditLog {
         hash,
       };
     });
+    const note = () => {
+      const cur = this.written.get(e.stream);
+      if (!cur || e.seq > cur.seq) this.written.set(e.stream, { seq: e.seq, hash: e.hash });
+    };
+    if (!tx) note();
+    else tx.afterCommit?.(note);
+    return e;
+  }
+
+  /** Heads this process is known to have committed (see `written`). */
+  writtenHeads(): AuditHead[] {
+    return [...this.written].map(([stream, h]) => ({ stream, ...h }));
   }
 
   async list(opts: { stream?: string; after?: number; limit?: number } = {}): Promise<AuditEntry[]> {
@@ -122,18 +193,25 @@ export class AuditLog {
     return rows.map(toEntry);
   }
 
-  /** Latest (seq, hash) per stream: what a signed anchor commits to. */
+  /** Latest (seq, hash) and row count per stream: what a signed anchor commits to. */
   async heads(): Promise<AuditHead[]> {
     const { rows } = await this.driver.query<Row>(
-      'SELECT DISTINCT ON (stream) stream, seq, hash FROM audit_log ORDER BY stream, seq DESC',
+      `SELECT DISTINCT ON (stream) stream, seq, hash, count(*) OVER (PARTITION BY stream) AS n
+       FROM audit_log ORDER BY stream, seq DESC`,
     );
-    return rows.map((r) => ({ stream: String(r.stream), seq: num(r.seq), hash: String(r.hash) }));
+    return rows.map((r) => ({
+      stream: String(r.stream),
+      seq: num(r.seq),
+      hash: String(r.hash),
+      n: num(r.n),
+    }));
   }
 
   /**
    * Walks every chain (or one stream) in (stream, seq) order and recomputes it. Finds edited rows (hash
    * mismatch), deleted rows (seq gap), and reordered or spliced rows (prev_hash does not link, or ids out of
-   * order). Deleting the newest rows of a stream is only detectable against a signed anchor of heads().
+   * order), and rows deleted from the end of a stream this process appended to (its written heads).
+   * Rows deleted from the end before this process started are found against signed anchors.
    */
   async verify(opts: { stream?: string; batch?: number } = {}): Promise<VerifyResult> {
     const batch = opts.batch ?? 2000;
@@ -173,9 +251,34 @@ export class AuditLog {
         checked++;
         prev = { stream: e.stream, seq: e.seq, hash: e.hash, id: e.id };
       }
-      if (rows.length < batch) return { ok: true, checked };
+      if (rows.length < batch) return this.checkWritten(opts.stream, checked);
       cursor = { stream: prev!.stream, seq: prev!.seq };
     }
+  }
+
+  private async checkWritten(stream: string | undefined, checked: number): Promise<VerifyResult> {
+    for (const h of this.writtenHeads()) {
+      if (stream !== undefined && h.stream !== stream) continue;
+      const { rows } = await this.driver.query<Row>(
+        'SELECT id, hash FROM audit_log WHERE stream = $1 AND seq = $2',
+        [h.stream, h.seq],
+      );
+      const row = rows[0];
+      if (!row || String(row.hash) !== h.hash)
+        return {
+          ok: false,
+          checked,
+          firstBad: {
+            id: row ? num(row.id) : 0,
+            stream: h.stream,
+            seq: h.seq,
+            reason: row
+              ? 'the row this kernel wrote at this seq was replaced (the chain was rewritten)'
+              : 'a row this kernel wrote is missing (rows deleted from the end of the stream)',
+          },
+        };
+    }
+    return { ok: true, checked };
   }
 }
 

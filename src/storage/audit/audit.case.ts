@@ -36,7 +36,7 @@ export const auditCases: Suite = (ctx) => {
     expect(JSON.stringify(rows[1]!.payload)).not.toContain('sk-abc');
     expect(auditHash(rows[1]!.prevHash, rows[1]!)).toBe(rows[1]!.hash);
     const heads = await log.heads();
-    expect(heads.find((h) => h.stream === stream)).toEqual({ stream, seq: 2, hash: b.hash });
+    expect(heads.find((h) => h.stream === stream)).toEqual({ stream, seq: 2, hash: b.hash, n: 2 });
     expect(await log.verify({ stream })).toEqual({ ok: true, checked: 2 });
   });
 
@@ -104,6 +104,51 @@ export const auditCases: Suite = (ctx) => {
     // the whole-log verify reports the first broken stream too
     const all = await log.verify();
     expect(all.ok).toBe(false);
+  });
+
+  it('stores any string: NUL and lone surrogates as escape text, long values as hash + size + preview', async () => {
+    const log = new AuditLog(ctx().driver);
+    const stream = uniq('bytes\u0000');
+    const big = 'z'.repeat(100_000);
+    const e = await log.append({
+      stream,
+      kind: 'k',
+      actor: 'a\u0000b',
+      payload: {
+        nul: 'x\u0000y',
+        lone: 'p\ud800q',
+        ['k\u0000']: 1,
+        big,
+        deep: JSON.parse(`${'['.repeat(200)}${']'.repeat(200)}`),
+      },
+    });
+    const [row] = await log.list({ stream: e.stream });
+    const p = row!.payload as Record<string, unknown>;
+    expect(p.nul).toBe('x\\u0000y');
+    expect(p.lone).toBe('p\\ud800q');
+    expect(p['k\\u0000']).toBe(1);
+    expect(String(p.big)).toMatch(/aos:truncated 100000 bytes, sha256 [0-9a-f]{64}/);
+    expect(JSON.stringify(p.deep)).toMatch(/nested deeper/);
+    expect(row!.actor).toBe('a\\u0000b');
+    expect(await log.verify({ stream: e.stream })).toEqual({ ok: true, checked: 1 });
+  });
+
+  it('verify() sees the newest rows deleted, which the chain alone cannot', async () => {
+    const log = new AuditLog(ctx().driver);
+    const stream = uniq('tail');
+    for (let i = 0; i < 3; i++) await log.append({ stream, kind: 'k', actor: 'a', payload: { i } });
+    await ctx().driver.transaction(async (tx) => {
+      await log.append({ stream, kind: 'in-tx', actor: 'a' }, tx);
+    });
+    expect((await log.verify({ stream })).ok).toBe(true);
+    const rows = await log.list({ stream });
+    await tamper(ctx(), 'DELETE FROM audit_log WHERE id = $1', [rows[3]!.id]);
+    const v = await log.verify({ stream });
+    expect(v.ok).toBe(false);
+    expect(v.firstBad).toMatchObject({ stream, seq: 4 });
+    expect(v.firstBad?.reason).toMatch(/missing/);
+    // A verifier without this process's memory (another node, the CLI) needs an anchor for that.
+    expect((await new AuditLog(ctx().driver).verify({ stream })).ok).toBe(true);
   });
 
   it('rejects entries without stream, kind or actor', async () => {

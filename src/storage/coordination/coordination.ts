@@ -5,8 +5,10 @@
  *   - a work queue claimed with FOR UPDATE SKIP LOCKED (concurrent claimers never get the same item);
  *   - a mailbox table for IPC, written in the sender's transaction, with NOTIFY as a wake-up hint only.
  */
+
 import { KernelError } from '../../errors.js';
 import { LEASE_TTL_MS } from '../../param.js';
+import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { num } from '../sql.js';
 
@@ -146,7 +148,7 @@ export class Coordination {
     const { rows } = await (tx ?? this.driver).query<Row>(
       `INSERT INTO queue_items (queue, payload, priority, available_at)
        VALUES ($1, $2::jsonb, $3, now() + $4 * interval '1 millisecond') RETURNING id`,
-      [queue, JSON.stringify(payload ?? null), opts.priority ?? 0, opts.delayMs ?? 0],
+      [queue, jsonbText(payload ?? null), opts.priority ?? 0, opts.delayMs ?? 0],
     );
     return num(rows[0]!.id);
   }
@@ -204,7 +206,7 @@ export class Coordination {
     const { rows } = await (tx ?? this.driver).query<Row>(
       `WITH m AS (INSERT INTO mailbox (sender, recipient, topic, body) VALUES ($1, $2, $3, $4::jsonb) RETURNING id)
        SELECT m.id, pg_notify($5, $2) FROM m`,
-      [msg.from, msg.to, msg.topic ?? null, JSON.stringify(msg.body ?? null), MAILBOX_CHANNEL],
+      [msg.from, msg.to, msg.topic ?? null, jsonbText(msg.body ?? null), MAILBOX_CHANNEL],
     );
     return num(rows[0]!.id);
   }

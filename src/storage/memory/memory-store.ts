@@ -3,10 +3,12 @@
  * search fuses a vector arm (cosine, HNSW where pgvector exists, exact elsewhere) with a full-text arm by
  * reciprocal rank: score = Σ 1 / (RRF_K + rank). The embedder is pluggable; the default is lexical.
  */
+
 import { randomUUID } from 'node:crypto';
 import { KernelError } from '../../errors.js';
 import { EMBEDDING_DIM, RRF_K, VECTOR_SEARCH_CANDIDATES } from '../../param.js';
 import { logger } from '../../util/log.js';
+import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { num, vectorParam } from '../sql.js';
 import { checkEmbedding, cosineDistanceSql } from '../vectors/exact.js';
@@ -105,7 +107,7 @@ export class MemoryStore {
           b.owner,
           b.namespace ?? 'default',
           b.content,
-          JSON.stringify(b.metadata ?? {}),
+          jsonbText(b.metadata ?? {}),
           vectorParam(v, this.driver.capabilities.vector),
         );
         const n = params.length;
@@ -187,7 +189,7 @@ export class MemoryStore {
     const scope =
       `owner = ${p(s.owner)}` +
       (s.namespace !== undefined ? ` AND namespace = ${p(s.namespace)}` : '') +
-      (s.metadata ? ` AND metadata @> ${p(JSON.stringify(s.metadata))}::jsonb` : '');
+      (s.metadata ? ` AND metadata @> ${p(jsonbText(s.metadata))}::jsonb` : '');
     const limit = p(cand);
     const none = 'SELECT NULL::text AS id, NULL::bigint AS r WHERE false';
     let vArm = none;

@@ -132,14 +132,21 @@ export class PgliteDriver implements StorageDriver {
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
     this.assertOpen();
-    return this.mutex.run(() =>
-      this.db.transaction(async (t: Transaction) => {
-        const tx: Queryable = {
-          query: <R>(sql: string, params: readonly unknown[] = []) => run<R>(t, sql, params, this.location),
-        };
-        return fn(tx);
-      }),
-    );
+    const committed: Array<() => void> = [];
+    return this.mutex
+      .run(() =>
+        this.db.transaction(async (t: Transaction) => {
+          const tx: Queryable = {
+            query: <R>(sql: string, params: readonly unknown[] = []) => run<R>(t, sql, params, this.location),
+            afterCommit: (f) => committed.push(f),
+          };
+          return fn(tx);
+        }),
+      )
+      .then((out) => {
+        for (const f of committed) f();
+        return out;
+      });
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {

@@ -101,7 +101,9 @@ export class PostgresDriver implements StorageDriver {
       throw connectError(err, this.location);
     });
     const location = this.location;
+    const committed: Array<() => void> = [];
     const tx: Queryable = {
+      afterCommit: (f) => committed.push(f),
       async query<R>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
         try {
           const res = await client.query(sql, params as unknown[]);
@@ -116,6 +118,7 @@ export class PostgresDriver implements StorageDriver {
       await client.query('BEGIN');
       const out = await fn(tx);
       await client.query('COMMIT');
+      for (const f of committed) f();
       return out;
     } catch (err) {
       try {

@@ -15,7 +15,9 @@
  *     a new lease epoch, so a stale writer of the old timeline is fenced off.
  * Mail the process SENT after the snapshot is not recalled: it is an effect on other processes.
  */
+
 import { KernelError } from '../../errors.js';
+import { jsonbText } from '../../util/storable.js';
 import type { Queryable } from '../driver.js';
 import { num } from '../sql.js';
 import { jsonParam, toProcess } from './rows.js';
@@ -117,9 +119,9 @@ export async function restoreSnapshot(q: Queryable, input: RestoreInput): Promis
       input.priority ?? num(p.priority ?? source.priority),
       (p.model as string | null) ?? (source.model as string | null) ?? null,
       String(p.program ?? source.program ?? 'react'),
-      JSON.stringify(p.policy ?? source.policy ?? {}),
-      JSON.stringify(p.budgets ?? source.budgets ?? {}),
-      JSON.stringify(p.usage ?? {}),
+      jsonbText(p.policy ?? source.policy ?? {}),
+      jsonbText(p.budgets ?? source.budgets ?? {}),
+      jsonbText(p.usage ?? {}),
       stepNo,
       input.ownerNode ?? null,
       num(p.vruntime ?? 0),

@@ -1,4 +1,5 @@
 /** Row mapping of the state role's tables (snake_case columns → camelCase records). */
+import { jsonbText } from '../../util/storable.js';
 import { num } from '../sql.js';
 import {
   type ProcessRow,
@@ -11,7 +12,7 @@ import {
 type Row = Record<string, unknown>;
 
 export function jsonParam(v: unknown): string | null {
-  return v === undefined || v === null ? null : JSON.stringify(v);
+  return v === undefined || v === null ? null : jsonbText(v);
 }
 
 export function toProcess(r: Row): ProcessRow {

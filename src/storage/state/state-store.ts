@@ -5,6 +5,7 @@
  */
 import { KernelError } from '../../errors.js';
 import { SNAPSHOT_EVERY_STEPS, STEP_LOG_RETAIN_SNAPSHOTS, TERMINATED_RETAIN_MS } from '../../param.js';
+import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { inTx, num } from '../sql.js';
 import { type RestoreInput, type RestoreResult, restoreSnapshot } from './restore.js';
@@ -94,9 +95,9 @@ export class StateStore {
         input.state ?? 'new',
         input.model ?? null,
         input.program ?? 'react',
-        JSON.stringify(input.policy ?? {}),
-        JSON.stringify(input.budgets ?? {}),
-        JSON.stringify(ZERO_USAGE),
+        jsonbText(input.policy ?? {}),
+        jsonbText(input.budgets ?? {}),
+        jsonbText(ZERO_USAGE),
         jsonParam(input.programState),
         input.ownerNode ?? null,
         input.leaseEpoch ?? 0,
@@ -189,13 +190,7 @@ export class StateStore {
       const ins = await q.query(
         `INSERT INTO steps (pid, step_no, kind, record, usage) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
          ON CONFLICT (pid, step_no) DO NOTHING`,
-        [
-          input.pid,
-          input.stepNo,
-          input.kind,
-          JSON.stringify(input.record ?? null),
-          JSON.stringify(input.usage ?? {}),
-        ],
+        [input.pid, input.stepNo, input.kind, jsonbText(input.record ?? null), jsonbText(input.usage ?? {})],
       );
       if (ins.rowCount === 0) {
         throw new KernelError(
@@ -329,7 +324,7 @@ export class StateStore {
     tx?: Queryable,
   ): Promise<number> {
     const q = tx ?? this.driver;
-    const json = JSON.stringify(value ?? null);
+    const json = jsonbText(value ?? null);
     const { rows } =
       expectedVersion === null
         ? await q.query<Row>(

@@ -4,9 +4,11 @@
  * default: only k rows cross the wire) or in JS (every candidate's vector is fetched; see the bench) — and
  * the store says so once in the log.
  */
+
 import { KernelError } from '../../errors.js';
 import { EMBEDDING_DIM } from '../../param.js';
 import { logger } from '../../util/log.js';
+import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { cosine } from '../memory/embedder.js';
 import { num, parseVector, vectorParam } from '../sql.js';
@@ -61,7 +63,7 @@ export class VectorStore {
         if (!it.id)
           throw new KernelError('EINVAL', `vector upsert into ${collection}: every item needs an id`);
         checkEmbedding(it.embedding, `vector ${collection}/${it.id}`);
-        params.push(it.id, vectorParam(it.embedding, pgv), JSON.stringify(it.payload ?? {}));
+        params.push(it.id, vectorParam(it.embedding, pgv), jsonbText(it.payload ?? {}));
         const k = params.length;
         return `($1, $${k - 2}, $${k - 1}::${pgv ? 'vector' : 'real[]'}, $${k}::jsonb)`;
       });
@@ -92,7 +94,7 @@ export class VectorStore {
     const params: unknown[] = [collection, vectorParam(vector, pgv), k];
     let where = 'collection = $1';
     if (filter) {
-      params.push(JSON.stringify(filter));
+      params.push(jsonbText(filter));
       where += ` AND payload @> $4::jsonb`;
     }
     const dist = cosineDistanceSql(pgv, 'embedding', 2);
@@ -131,7 +133,7 @@ export class VectorStore {
   ): Promise<VectorHit[]> {
     const { rows } = await this.driver.query<Row>(
       `SELECT id, payload, embedding FROM vector_items WHERE collection = $1 AND ($2::jsonb IS NULL OR payload @> $2::jsonb)`,
-      [collection, filter ? JSON.stringify(filter) : null],
+      [collection, filter ? jsonbText(filter) : null],
     );
     const scored = rows.map((r) => ({
       id: String(r.id),
