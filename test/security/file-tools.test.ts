@@ -77,7 +77,7 @@ describe('red team: file tools (bubblewrap, kernel as root)', () => {
           calls: [
             {
               name: 'shell',
-              args: { command: `perl swap.pl ${join(secretDir, 'secret.txt')} ${secretDir}` },
+              args: { command: `nice -n 19 perl swap.pl ${join(secretDir, 'secret.txt')} ${secretDir}` },
             },
           ],
         },
