@@ -11,7 +11,8 @@
  *   Per task: success (answer names the right number), steps, tokens, cost.
  * - overhead: what learning adds per process — lesson retrieval at spawn (ms, and the lesson page's
  *   tokens in the prompt) and lesson extraction at exit (ms), measured by calling the same functions the
- *   kernel calls at spawn and exit.
+ *   kernel calls at spawn and exit; and, with the model served over HTTP (so the kernel asks it to write
+ *   lessons at exit), that call's tokens and time from the process's audit stream.
  * - retrieval precision: 50 labelled task pairs (25 similar: same family, other parameters or a
  *   paraphrase; 25 dissimilar: different families), one lesson stored from the first task of a pair,
  *   retrieval asked for the second with the default threshold. Precision and recall of "a lesson came
@@ -44,11 +45,19 @@ function plant(workspace: string, n: number): string {
   return `Read notes/inventory-${n}.txt and report how many apples it lists.`;
 }
 
-async function boot(enabled: boolean, dir: string): Promise<Kernel> {
+async function boot(enabled: boolean, dir: string, modelUrl?: string): Promise<Kernel> {
   const { createKernel } = await import('../../kernel/kernel.js');
   return createKernel({
     storage: 'memory://',
     config: {
+      ...(modelUrl
+        ? {
+            default_model: 'gpt-sim',
+            llms: {
+              models: [{ name: 'gpt-sim', provider: 'openai', base_url: modelUrl, api_key: 'sk-bench' }],
+            },
+          }
+        : {}),
       data_dir: join(dir, 'data'),
       security: { sandbox: 'none', workspace: join(dir, 'ws'), default_policy: { ask_tools: [] } },
       learning: { enabled },
@@ -60,11 +69,20 @@ async function boot(enabled: boolean, dir: string): Promise<Kernel> {
 async function runFamily(
   enabled: boolean,
   n: number,
-): Promise<{ runs: TaskRun[]; extractMs: number[]; lessons: number }> {
+  modelUrl?: string,
+): Promise<{
+  runs: TaskRun[];
+  extractMs: number[];
+  lessons: number;
+  writeTokens: number[];
+  writeMs: number[];
+}> {
   const dir = mkdtempSync(join(tmpdir(), `aos-bench-learn-${enabled ? 'on' : 'off'}-`));
-  const k = await boot(enabled, dir);
+  const k = await boot(enabled, dir, modelUrl);
   const runs: TaskRun[] = [];
   const extractMs: number[] = [];
+  const writeTokens: number[] = [];
+  const writeMs: number[] = [];
   try {
     for (let i = 1; i <= n; i++) {
       const task = plant(join(dir, 'ws'), i);
@@ -92,7 +110,20 @@ async function runFamily(
         retrieveMs,
         pageTokens,
       });
-      if (enabled) {
+      if (modelUrl) {
+        // The lesson-writing call the kernel made at exit, from the process's audit stream.
+        for (const e of await k.storage.audit.list({ stream: `proc:${pid}`, limit: 1000 })) {
+          const p = e.payload as {
+            purpose?: string;
+            ms?: number;
+            result?: { usage?: Record<string, number> };
+          };
+          if (e.kind !== 'llm.chat' || p.purpose !== 'learning') continue;
+          writeTokens.push((p.result?.usage?.input ?? 0) + (p.result?.usage?.output ?? 0));
+          writeMs.push(p.ms ?? 0);
+        }
+      }
+      if (enabled && !modelUrl) {
         // What the kernel does at exit, into a tenant of its own so the family's lessons stay as they are.
         const t0 = performance.now();
         await k.learning.onExit(pid, { tenant: 'bench-overhead' });
@@ -100,7 +131,7 @@ async function runFamily(
       }
     }
     const lessons = (await k.learning.lessons.list({ limit: 500 })).length;
-    return { runs, extractMs, lessons };
+    return { runs, extractMs, lessons, writeTokens, writeMs };
   } finally {
     await k.shutdown();
     rmSync(dir, { recursive: true, force: true });
@@ -239,6 +270,15 @@ export const learningBench = defineBench({
     ctx.log(`inventory family, ${n} tasks in order: learning off, then on (simulator, memory://)`);
     const off = await runFamily(false, n);
     const on = await runFamily(true, n);
+    ctx.log('the same family with learning on, the model served over HTTP (it also writes lessons at exit)');
+    const { createSimulator } = await import('../../llm/simulated/server.js');
+    const sim = await createSimulator();
+    let model: Awaited<ReturnType<typeof runFamily>>;
+    try {
+      model = await runFamily(true, n, sim.urlFor('openai'));
+    } finally {
+      await sim.close();
+    }
     ctx.log('retrieval over 50 labelled pairs');
     const pr = await retrievalPrecision();
     const family = (name: string, unit: string, key: keyof TaskRun, notes: string): BenchCase => ({
@@ -271,6 +311,25 @@ export const learningBench = defineBench({
         unit: 'tokens',
         ours: { label: 'lesson page in the system prompt', samples: col(on.runs, 'pageTokens') },
         notes: 'tokens the lessons add to each prompt (stable prefix: cached after the first step)',
+      },
+      {
+        name: 'family steps, model writes lessons',
+        unit: 'steps',
+        ours: { label: 'learning on, model over HTTP', samples: col(model.runs, 'steps') },
+        baseline: { label: 'learning off', samples: col(off.runs, 'steps') },
+        notes: `success ${col(model.runs, 'success').filter(Boolean).length}/${n}; ${model.lessons} lessons (extractive + model-written)`,
+      },
+      {
+        name: 'overhead write tokens',
+        unit: 'tokens',
+        ours: { label: "lesson-writing call at exit (process's model)", samples: model.writeTokens },
+        notes: "input + output tokens of the llm.chat with purpose 'learning', charged to the process",
+      },
+      {
+        name: 'overhead write ms',
+        unit: 'ms',
+        ours: { label: 'lesson-writing call at exit', samples: model.writeMs },
+        notes: 'its wall time in the gate (slot wait included), over loopback to the simulator',
       },
       {
         name: 'overhead extract',
