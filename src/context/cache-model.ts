@@ -13,6 +13,7 @@
  * count; prefixes are compared at segment granularity (a differing message counts as differing from its
  * first token, which at most loses its few framing tokens against a byte-level comparison).
  */
+import { CACHE_RULES, openaiCachedTokens, vllmCachedTokens } from '../llm/cache-rules.js';
 import * as P from '../param.js';
 
 export interface Segment {
@@ -54,19 +55,13 @@ interface Remembered {
   bps: number[];
 }
 
-export const OPENAI_MIN_TOKENS = 1024;
-export const OPENAI_INCREMENT = 128;
-export const VLLM_BLOCK = 16;
-export const ANTHROPIC_MIN_TOKENS = 1024;
-export const ANTHROPIC_LOOKBACK_BLOCKS = 20;
-
-export function openaiCachedTokens(lcp: number): number {
-  return lcp >= OPENAI_MIN_TOKENS ? Math.floor(lcp / OPENAI_INCREMENT) * OPENAI_INCREMENT : 0;
-}
-
-export function vllmCachedTokens(lcp: number, input: number): number {
-  return Math.floor(Math.max(0, Math.min(lcp, input - 1)) / VLLM_BLOCK) * VLLM_BLOCK;
-}
+// The rules themselves are src/llm/cache-rules.ts; these names are kept for callers of this module.
+export const OPENAI_MIN_TOKENS = CACHE_RULES.openai.minTokens;
+export const OPENAI_INCREMENT = CACHE_RULES.openai.incrementTokens;
+export const VLLM_BLOCK = CACHE_RULES.vllm.blockTokens;
+export const ANTHROPIC_MIN_TOKENS = CACHE_RULES.anthropic.minTokens;
+export const ANTHROPIC_LOOKBACK_BLOCKS = CACHE_RULES.anthropic.lookbackBlocks;
+export { openaiCachedTokens, vllmCachedTokens };
 
 export function emptyTotals(): CacheTotals {
   return {

@@ -6,21 +6,13 @@
  * suite `context` and by the tests; deterministic for a given seed.
  */
 import type { ToolSpec } from '../llm/model.js';
+import { mulberry32 } from '../util/random.js';
 import { ContextManager, type RenderResult } from './manager.js';
 import type { ContextMetrics } from './metrics.js';
 import type { Replacer } from './replacer.js';
 import type { PageStore } from './store.js';
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 export const VOCAB = (
   'table index query schema column migration vector page cache token budget process kernel scheduler ' +

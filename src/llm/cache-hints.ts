@@ -6,10 +6,11 @@
  * pinned pages) and then rolls breakpoints along the append-only history every ≤ `every` messages, always
  * including the last message, so each turn reads the previous turn's cache and writes its own.
  */
+import { CACHE_RULES } from './cache-rules.js';
 import type { ChatMessage } from './model.js';
 
-export const ANTHROPIC_MAX_BREAKPOINTS = 4; // the API rejects a fifth cache_control block
-export const ANTHROPIC_LOOKBACK_BLOCKS = 20; // how far back a breakpoint looks for a cached prefix
+export const ANTHROPIC_MAX_BREAKPOINTS = CACHE_RULES.anthropic.maxBreakpoints; // the API rejects a fifth
+export const ANTHROPIC_LOOKBACK_BLOCKS = CACHE_RULES.anthropic.lookbackBlocks; // how far back a breakpoint looks
 
 export interface BreakpointOptions {
   /** Index of the last message of the static prefix (system + pinned pages); -1 when there is none. */

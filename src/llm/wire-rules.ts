@@ -12,6 +12,7 @@
  *    turns since the last user text (the current tool loop); earlier turns drop them.
  *  - `all` (MiniMax M2, `<think>` in the content): the complete assistant message, think tags included.
  */
+import { CACHE_RULES } from './cache-rules.js';
 import type { Preset } from './presets.js';
 
 export type ReasoningCarrier = 'none' | 'reasoning_content' | 'think_tags' | 'thinking_blocks';
@@ -53,7 +54,7 @@ const BY_PRESET: Record<string, WireRules> = {
       doc: 'https://docs.claude.com/en/docs/build-with-claude/extended-thinking#preserving-thinking-blocks',
     },
     toolMessageName: 'accept',
-    maxCacheBreakpoints: 4,
+    maxCacheBreakpoints: CACHE_RULES.anthropic.maxBreakpoints,
     noBlankText: true,
     errorShape: 'anthropic',
   },
@@ -84,7 +85,7 @@ const BY_PRESET: Record<string, WireRules> = {
       doc: 'https://platform.minimax.io/docs/guides/text-m2-function-call',
     },
   },
-  qwen: { ...OPENAI_LIKE, maxCacheBreakpoints: 4 },
+  qwen: { ...OPENAI_LIKE, maxCacheBreakpoints: CACHE_RULES.anthropic.maxBreakpoints },
   groq: STRICT_OPENAI,
   gemini: STRICT_OPENAI,
 };

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as rng } from '../util/random.js';
 import { IndexedHeap } from './heap.js';
 
 interface N {
   v: number;
   id: number;
   pos: number;
-}
-
-/** Small deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('IndexedHeap', () => {

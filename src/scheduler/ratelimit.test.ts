@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as rng } from '../util/random.js';
 import { RateLimiter, RateLimits } from './ratelimit.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Largest sum over any 60-s window of (t, amount) events sorted by t. */
 function peakWindow(events: { t: number; amount: number }[], windowMs = 60_000): number {

@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../errors.js';
+import { mulberry32 as rng } from '../util/random.js';
 import { type Grant, Scheduler, type SchedulerOptions } from './scheduler.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function fake(opts: SchedulerOptions = {}) {
   const clock = { t: 0 };

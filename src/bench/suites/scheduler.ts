@@ -10,22 +10,11 @@ import { AGING_MS } from '../../param.js';
 import { FairPolicy } from '../../scheduler/policies/fair-policy.js';
 import { NaiveSortPolicy } from '../../scheduler/policies/naive-sort-policy.js';
 import { type Grant, Scheduler } from '../../scheduler/scheduler.js';
+import { mulberry32 as rng } from '../../util/random.js';
 import { type BenchCase, defineBench } from '../harness.js';
 
 const MODELS = ['m0', 'm1', 'm2', 'm3'];
 const SLOTS = 4;
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface LatencySamples {
   impl: 'ours' | 'naive-sort';

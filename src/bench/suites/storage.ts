@@ -17,22 +17,11 @@ import type { StorageDriver } from '../../storage/driver.js';
 import type { MemoryStore } from '../../storage/memory/memory-store.js';
 import { ident, vectorParam } from '../../storage/sql.js';
 import { createStorage, type Storage } from '../../storage/storage.js';
+import { mulberry32 as rng } from '../../util/random.js';
 import { type BenchCase, type BenchContext, collect, defineBench } from '../harness.js';
 
 const PG_URL =
   process.env.AOS_BENCH_PG_URL ?? process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Synthetic memories: Zipf-ish draws from a 5,000-word vocabulary, 8–20 words each. */
 function corpus(seed: number): () => string {

@@ -6,6 +6,7 @@
  */
 
 import { SIM_MAX_CONCURRENCY, SIM_PER_TOKEN_MS, SIM_TTFT_MS } from '../../param.js';
+import { mulberry32 } from '../../util/random.js';
 import { countTokens } from '../tokenizer.js';
 import { type Policy, reactPolicy, type SimTurn } from './policy.js';
 import {
@@ -85,17 +86,6 @@ export interface SimOutcome {
   breakpoints?: BreakpointResult;
   outputTokens: number;
   reasoningTokens: number;
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class SimEngine {

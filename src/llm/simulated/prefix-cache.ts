@@ -9,8 +9,8 @@
  * Both evict least-recently-used entries beyond a bound.
  */
 import { createHash } from 'node:crypto';
-import { SIM_CACHE_BLOCK_TOKENS, SIM_CACHE_MAX_PREFIXES, SIM_CACHE_MIN_TOKENS } from '../../param.js';
-import { ANTHROPIC_LOOKBACK_BLOCKS } from '../cache-hints.js';
+import { SIM_CACHE_MAX_PREFIXES } from '../../param.js';
+import { CACHE_RULES } from '../cache-rules.js';
 
 function chain(prev: string, tokens: ArrayLike<number>, from: number, to: number): string {
   const buf = Buffer.allocUnsafe((to - from) * 4);
@@ -52,8 +52,8 @@ export class PrefixCache {
   private readonly lru: Lru;
 
   constructor(opts: PrefixCacheOptions = {}) {
-    this.minTokens = opts.minTokens ?? SIM_CACHE_MIN_TOKENS;
-    this.blockTokens = opts.blockTokens ?? SIM_CACHE_BLOCK_TOKENS;
+    this.minTokens = opts.minTokens ?? CACHE_RULES.openai.minTokens;
+    this.blockTokens = opts.blockTokens ?? CACHE_RULES.openai.incrementTokens;
     this.lru = new Lru(opts.maxEntries ?? SIM_CACHE_MAX_PREFIXES);
   }
 
@@ -108,7 +108,7 @@ export class BreakpointCache {
   private readonly lru: Lru;
 
   constructor(opts: { minTokens?: number; maxEntries?: number } = {}) {
-    this.minTokens = opts.minTokens ?? SIM_CACHE_MIN_TOKENS;
+    this.minTokens = opts.minTokens ?? CACHE_RULES.anthropic.minTokens;
     this.lru = new Lru(opts.maxEntries ?? SIM_CACHE_MAX_PREFIXES);
   }
 
@@ -126,7 +126,7 @@ export class BreakpointCache {
     const bps = blocks.map((b, i) => (b.breakpoint ? i : -1)).filter((i) => i >= 0);
     let read = 0;
     for (const bp of bps) {
-      for (let j = bp; j >= Math.max(0, bp - ANTHROPIC_LOOKBACK_BLOCKS); j--) {
+      for (let j = bp; j >= Math.max(0, bp - CACHE_RULES.anthropic.lookbackBlocks); j--) {
         if (this.lru.has(hashes[j]!)) {
           read = Math.max(read, cum[j]!);
           break;

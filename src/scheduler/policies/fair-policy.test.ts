@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as rng } from '../../util/random.js';
 import { type Grant, Scheduler } from '../scheduler.js';
 import { FairPolicy } from './fair-policy.js';
 import { NaiveSortPolicy } from './naive-sort-policy.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('FairPolicy', () => {
   it('dispatches exactly like the sort-everything reference under a random mixed workload', () => {

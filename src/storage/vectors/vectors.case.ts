@@ -4,20 +4,15 @@
  */
 import { expect, it } from 'vitest';
 import { EMBEDDING_DIM } from '../../param.js';
+import { mulberry32 } from '../../util/random.js';
 import { cosine } from '../memory/embedder.js';
 import type { Suite } from '../testing/backends.case.js';
 import { VectorStore } from './vector-store.js';
 
 /** Deterministic pseudo-random unit vectors (mulberry32), so the expected order is computable. */
 function vectors(n: number, seed: number): number[][] {
-  let s = seed >>> 0;
-  const rnd = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const next = mulberry32(seed);
+  const rnd = () => next() - 0.5;
   return Array.from({ length: n }, () => {
     const v = Array.from({ length: EMBEDDING_DIM }, rnd);
     const norm = Math.hypot(...v);
