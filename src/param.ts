@@ -45,6 +45,7 @@ export const PRIORITY_MIN = 0; // most urgent (as in the seeds)
 export const PRIORITY_MAX = 99; // least urgent
 export const PRIORITY_DEFAULT = 50;
 export const DEFAULT_MAX_STEPS = 50; // step limit of the built-in ReAct program
+export const MAX_USER_MESSAGE_CHARS = 100_000; // longest user message (POST /processes/:pid/messages, aos send)
 export const DEFAULT_SLOTS_PER_MODEL = 4; // concurrent LLM calls per model when a Scheduler is built without config
 export const AUTO_SLOTS_MIN = 4; // slots_per_model: auto never gives a model fewer slots than this
 export const AUTO_SLOTS_MAX = 256; // ... nor more; a model with no known rate limit gets this many

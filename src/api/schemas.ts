@@ -81,8 +81,13 @@ export const budgetsSchema = z.strictObject({
 });
 
 export const spawnBody = z.strictObject({
-  name: z.string().min(1).max(128),
+  /** Defaults to the profile's name with `agent`, else "agent". */
+  name: z.string().min(1).max(128).optional(),
   task: z.string().min(1).max(100_000),
+  /** A named profile from config `agents:` (GET /api/v1/agents); explicit fields win over it. */
+  agent: z.string().min(1).max(64).optional(),
+  /** A persona/system prompt ahead of the built-in agent's instructions. */
+  system: z.string().min(1).max(100_000).optional(),
   priority: z.number().int().min(0).max(99).optional(),
   model: z.string().min(1).optional(),
   program: z.string().min(1).optional(),

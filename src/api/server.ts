@@ -19,6 +19,7 @@ import { HttpError, toHttpError } from './errors.js';
 import { EventHub, eventRoutes } from './events.js';
 import { buildOpenApi, docsPage } from './openapi.js';
 import { type AnyRoute, mountRoutes, route } from './route.js';
+import { conversationRoutes } from './routes/conversations.js';
 import { ioRoutes } from './routes/io.js';
 import { learningRoutes } from './routes/learning.js';
 import { processRoutes } from './routes/processes.js';
@@ -160,6 +161,7 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
     ...(gateway ? gatewayApiRoutes(gateway) : []),
     ...systemRoutes(kernel, tokens, startedAt),
     ...processRoutes(kernel),
+    ...conversationRoutes(kernel),
     ...ioRoutes(kernel),
     ...learningRoutes({
       learning: kernel.learning,

@@ -19,6 +19,8 @@ export interface PromptIo {
   out: (s: string) => void;
   /** The CLI invocation that reaches the same kernel, e.g. `aos -c cfg.yaml`. */
   aos: string;
+  /** Asks y/n (default: a readline of its own on stdin; `aos chat` passes its prompt's). */
+  ask?: (question: string) => Promise<boolean>;
 }
 
 export class ApprovalPrompter {
@@ -57,8 +59,8 @@ export class ApprovalPrompter {
     }
     out(`  ${style.yellow('waiting')} for approval ${short}: ${describeCall(a, 200)}\n`);
     if (this.io.mode === 'ask') {
-      const yes = await ask(`  approve? [y/N] `);
-      await this.send(a.id, yes ? 'approve' : 'deny', yes ? undefined : 'denied at the terminal by aos run');
+      const yes = await (this.io.ask ?? ask)(`  approve? [y/N] `);
+      await this.send(a.id, yes ? 'approve' : 'deny', yes ? undefined : 'denied at the terminal');
       out(`  ${yes ? style.green('approved') : style.red('denied')} ${short}\n`);
       return;
     }
@@ -75,6 +77,11 @@ export class ApprovalPrompter {
   }
 }
 
+/** Whether a y/n answer is yes: y or yes, any case; anything else is no. */
+export function isYes(answer: string): boolean {
+  return /^\s*y(es)?\s*$/i.test(answer);
+}
+
 /** One y/n line from the terminal; anything but y/yes is no. */
 function ask(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
@@ -83,7 +90,7 @@ function ask(question: string): Promise<boolean> {
     rl.question(question, (a) => {
       answered = true;
       rl.close();
-      resolve(/^\s*y(es)?\s*$/i.test(a));
+      resolve(isYes(a));
     });
     rl.on('close', () => {
       if (!answered) resolve(false); // Ctrl-D / Ctrl-C: no

@@ -75,6 +75,8 @@ export interface KernelClient {
   spawn(o: { name: string; task: string; priority?: number; model?: string }): Promise<number>;
   control(pid: number, action: ProcAction): Promise<Record<string, unknown>>;
   restore(checkpointId: number, o?: { into?: 'new' | 'same'; name?: string }): Promise<number>;
+  /** A user message to a process (a conversation turn); `continued` when it restarted an exited one. */
+  message(pid: number, text: string): Promise<{ continued: boolean; state: string }>;
   /** Tool calls waiting for a human, oldest first. Approvals live in the running kernel only. */
   approvals(): Promise<PendingApprovalView[]>;
   decide(id: string, d: Decision, reason?: string): Promise<{ id: string; decision: string; by: string }>;
@@ -280,6 +282,12 @@ export class HttpClient implements KernelClient {
     return (await this.request<{ pid: number }>('POST', `/checkpoints/${checkpointId}/restore`, o)).pid;
   }
 
+  message(pid: number, text: string) {
+    return this.request<{ continued: boolean; state: string }>('POST', `/processes/${pid}/messages`, {
+      text,
+    });
+  }
+
   async approvals() {
     return (await this.request<{ items: PendingApprovalView[] }>('GET', '/approvals')).items;
   }
@@ -408,6 +416,9 @@ export class LocalClient implements KernelClient {
     throw noServer(this.url);
   }
   restore(): Promise<number> {
+    throw noServer(this.url);
+  }
+  message(): Promise<{ continued: boolean; state: string }> {
     throw noServer(this.url);
   }
   /** A kernel opened only to read storage runs nothing, so nothing can be waiting for a decision. */

@@ -46,6 +46,28 @@ const policySection = z.strictObject({
   max_wall_seconds: z.number().int().positive().default(60),
 });
 
+/** A named agent profile (`agents:`), spawnable by name: `aos run --agent NAME`, the API, the dashboard. */
+export const agentProfileSchema = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'letters, digits, _ . and - only (at most 64)'),
+  description: z.string().optional(),
+  model: z.string().min(1).optional(),
+  /** Persona/system prompt, placed ahead of the built-in agent's own instructions. */
+  system: z.string().min(1).optional(),
+  /** The tools it may use (the policy's allowed_tools); absent: every tool the policy allows. */
+  tools: z.array(z.string().min(1)).optional(),
+  /** Policy keys (as in security.default_policy) that differ from the default for this agent. */
+  policy: policySection.partial().optional(),
+  budgets: z
+    .strictObject({
+      max_tokens: z.number().int().positive().optional(),
+      max_cost_usd: z.number().positive().optional(),
+      max_steps: z.number().int().positive().optional(),
+      max_wall_ms: z.number().int().positive().optional(),
+    })
+    .optional(),
+  priority: z.number().int().min(0).max(99).optional(),
+});
+
 const gatewayBudget = z.strictObject({
   max_tokens: z.number().int().positive().optional(),
   max_cost_usd: z.number().positive().optional(),
@@ -158,6 +180,12 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   mcp: z.strictObject({ servers: z.array(mcpServerSchema).default([]) }).prefault({}),
+  agents: z
+    .array(agentProfileSchema)
+    .default([])
+    .refine((a) => new Set(a.map((p) => p.name)).size === a.length, {
+      message: 'agent profile names must be unique',
+    }),
   plugins: z
     .array(
       z.union([
@@ -181,6 +209,7 @@ export const configSchema = z.strictObject({
 export type AosConfig = z.infer<typeof configSchema>;
 export type AosConfigInput = z.input<typeof configSchema>;
 export type ModelConfigEntry = z.infer<typeof modelEntry>;
+export type AgentProfileConfig = z.infer<typeof agentProfileSchema>;
 export type McpServerConfig = z.infer<typeof mcpServerSchema>;
 export type PolicyConfig = z.infer<typeof policySection>;
 export type GatewayConfig = z.infer<typeof configSchema>['gateway'];

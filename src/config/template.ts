@@ -85,6 +85,17 @@ mcp:
   #   command: npx
   #   args: ["@modelcontextprotocol/server-filesystem", "./workspace"]
 
+# Named agent profiles: \`aos run --agent NAME "…"\`, \`aos chat --agent NAME\`, \`agent: NAME\` in the API and
+# the dashboard's spawn form. Every key but name is optional; explicit spawn options win.
+agents: []
+  # - name: reviewer
+  #   description: reads code and reports problems
+  #   model: "deepseek-chat"
+  #   system: "You are a careful code reviewer. Quote the lines you mean."
+  #   tools: [read_file, list_dir]      # the policy's allowed_tools for this agent
+  #   policy: { ask_tools: [] }         # policy keys as in security.default_policy
+  #   budgets: { max_steps: 30, max_cost_usd: 0.50 }
+
 plugins: []
   # - ./plugins/my-plugin.mjs
 `;

@@ -22,6 +22,7 @@ import type { ProcessState } from '../storage/state/types.js';
 import type { Storage } from '../storage/storage.js';
 import { logger } from '../util/log.js';
 import { bootCore, Core, type KernelOptions } from './boot.js';
+import { type SendResult, sendMessage } from './conversation.js';
 import type { Cpu } from './cpu.js';
 import type { ToolRuntime } from './device-binding.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo } from './info.js';
@@ -30,13 +31,14 @@ import type { ModelResolver } from './model-resolver.js';
 import type { ProcessTable } from './process-table.js';
 import type { ProgramRegistry } from './program.js';
 import { scheduleForcedKill, startLoop } from './runner.js';
-import { recover, restoreProcess, type SpawnOptions, spawnProcess } from './spawn.js';
+import { hasUserMail, recover, restoreProcess, type SpawnOptions, spawnProcess } from './spawn.js';
 import { type Caller, invokeOutside } from './syscall-gate.js';
 import type { SyscallName } from './syscalls.js';
 
 const log = logger('kernel');
 
 export type { KernelOptions } from './boot.js';
+export type { SendResult } from './conversation.js';
 export type { ProcessInfo } from './info.js';
 export type { SpawnOptions } from './spawn.js';
 
@@ -222,6 +224,7 @@ export class Kernel {
       if (row.state !== 'suspended')
         throw new KernelError('ESTATE', `process ${pid} is ${row.state}, not suspended`);
       pc = this.core.procs.adopt(row, this.core.models.defaultModel());
+      pc.userMail = await hasUserMail(this.core, pid);
       startLoop(this.core, pc);
     }
     pc.suspendRequested = false;
@@ -259,6 +262,15 @@ export class Kernel {
     o: { name?: string; priority?: number; into?: 'new' | 'same' } = {},
   ): Promise<number> {
     return restoreProcess(this.core, checkpointId, o);
+  }
+
+  /**
+   * A user's message to a process (a conversation turn): it enters the mailbox with an audit entry, and the
+   * process takes it as a user turn at its next step. A conversational program's exited process is
+   * continued from its exit snapshot (same pid, step log and context, appended to).
+   */
+  send(pid: number, text: string, from = 'user'): Promise<SendResult> {
+    return sendMessage(this.core, pid, text, from);
   }
 
   /** Seed-compatible alias. */

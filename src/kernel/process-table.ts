@@ -29,6 +29,8 @@ export interface ProcControl {
   /** Steps and tokens since the process last yielded (time-slice accounting). */
   slice: { steps: number; tokens: number };
   startedAt: number;
+  /** A user message may be waiting in the mailbox (set by a send, cleared when the program takes it). */
+  userMail: boolean;
 }
 
 export class ProcessTable {
@@ -113,6 +115,7 @@ export class ProcessTable {
       step: null,
       slice: { steps: 0, tokens: 0 },
       startedAt: Date.now(),
+      userMail: false,
     };
     this.procs.set(row.pid, pc);
     if (isLive(pcb.state)) this.liveProcs += 1;

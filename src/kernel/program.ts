@@ -20,6 +20,11 @@ export interface ProgramInit {
 
 export interface AgentProgram<S = unknown> {
   readonly name: string;
+  /**
+   * Takes user messages as turns (Kernel.send): a message that arrives while it answers is answered
+   * next, and an exited process of this program can be continued by one.
+   */
+  readonly conversational?: boolean;
   /** Initial state from the spawn request. Must be JSON-serialisable. */
   init(input: ProgramInit): S | Promise<S>;
   step(state: S, sys: Sys): Promise<StepResult<S>>;

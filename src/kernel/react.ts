@@ -8,6 +8,7 @@ import { KernelError } from '../errors.js';
 import type { ChatResponse } from '../llm/model.js';
 import { DEFAULT_MAX_STEPS } from '../param.js';
 import { type AgentProgram, continueWith, done, fail, type StepRecord } from './program.js';
+import { USER_TOPIC } from './syscalls.js';
 
 export interface ReactState {
   task: string;
@@ -21,13 +22,20 @@ export interface ReactState {
   malformed: number;
   /** The lessons this run was given, settled by its outcome at exit. */
   lessonIds?: string[];
+  /** Steps since the last user turn (the step limit is per turn: a conversation may go on). */
+  turnSteps?: number;
+  /** User messages taken as turns (conversations). */
+  turns?: number;
 }
 
 const MAX_MALFORMED = 3;
 
 export interface ReactArgs {
   maxSteps?: number;
+  /** Replaces the built-in instructions entirely. */
   system?: string;
+  /** A persona/system prompt placed ahead of the built-in instructions (spawn's `system`, a profile's). */
+  persona?: string;
   /** Lessons from earlier runs (src/learning), appended to the system prompt: the stable prefix. */
   lessons?: { page: string; ids: string[] };
 }
@@ -42,15 +50,15 @@ export const REACT_SYSTEM_PROMPT = [
 
 export const reactProgram: AgentProgram<ReactState & { system: string }> = {
   name: 'react',
+  conversational: true,
 
   init({ task, name, args }) {
     const a = (args ?? {}) as ReactArgs;
+    const base = a.system ?? (a.persona ? `${a.persona}\n\n${REACT_SYSTEM_PROMPT}` : REACT_SYSTEM_PROMPT);
     return {
       task,
       name,
-      system: a.lessons?.page
-        ? `${a.system ?? REACT_SYSTEM_PROMPT}\n\n${a.lessons.page}`
-        : (a.system ?? REACT_SYSTEM_PROMPT),
+      system: a.lessons?.page ? `${base}\n\n${a.lessons.page}` : base,
       ...(a.lessons?.ids.length ? { lessonIds: a.lessons.ids } : {}),
       maxSteps: a.maxSteps ?? DEFAULT_MAX_STEPS,
       steps: 0,
@@ -70,7 +78,23 @@ export const reactProgram: AgentProgram<ReactState & { system: string }> = {
         ctx.open({ system: state.system, tools, task: state.task });
       }
     }
-    await ctx.prepare(state.lastObservation || state.task);
+    let lastObservation = state.lastObservation;
+    let turnSteps = state.turnSteps ?? state.steps;
+    let turns = state.turns ?? 0;
+    const said: string[] = [];
+    if (sys.userMessages) {
+      // A user's follow-up: appended as a user turn (append-only, the cached prefix survives).
+      for (const m of await sys.call('ipc.recv', { topic: USER_TOPIC, limit: 20 })) {
+        const text = userText(m.body);
+        if (!text) continue;
+        ctx.append({ kind: 'user', content: text });
+        said.push(text);
+        lastObservation = text;
+        turnSteps = 0;
+        turns += 1;
+      }
+    }
+    await ctx.prepare(lastObservation || state.task);
     const prompt = ctx.render();
     let res: ChatResponse;
     try {
@@ -104,11 +128,13 @@ export const reactProgram: AgentProgram<ReactState & { system: string }> = {
       usage: res.usage,
       promptTokens: prompt.tokens,
     };
+    if (said.length) record.user = said;
     const next: ReactState & { system: string } = {
       ...state,
       steps: state.steps + 1,
       malformed: malformed ? state.malformed + 1 : 0,
     };
+    if (turns > 0) Object.assign(next, { lastObservation, turns, turnSteps: turnSteps + 1 });
 
     if (res.toolCalls.length === 0) {
       if (res.finishReason === 'length' && !res.content.trim()) {
@@ -145,12 +171,20 @@ export const reactProgram: AgentProgram<ReactState & { system: string }> = {
     next.lastObservation = observations.join('\n').slice(0, 4000);
     next.ctx = ctx.export();
     if (answer !== null) return done(next, answer, { ...record, kind: 'answer', text: answer });
-    if (next.steps >= next.maxSteps) {
+    if ((next.turns ? next.turnSteps! : next.steps) >= next.maxSteps) {
       return fail(next, `step limit reached (${next.maxSteps} steps) without a final answer`, record);
     }
     return continueWith(next, record);
   },
 };
+
+/** The text of a user message body: `{ text }` from Kernel.send, or a bare string. */
+function userText(body: unknown): string {
+  if (typeof body === 'string') return body;
+  if (body && typeof body === 'object' && typeof (body as { text?: unknown }).text === 'string')
+    return (body as { text: string }).text;
+  return '';
+}
 
 function parseAnswer(raw: string): string {
   try {

@@ -109,7 +109,9 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
     }
 
     // 5. exit, or account the time slice and yield
-    if (res.kind === 'done' || res.kind === 'fail') {
+    // A conversational program that answered while a user's message arrived answers that message next.
+    const answerNext = res.kind === 'done' && pc.userMail && program.conversational === true;
+    if ((res.kind === 'done' && !answerNext) || res.kind === 'fail') {
       const exit =
         res.kind === 'done'
           ? { outcome: 'done' as const, result: res.result, exitReason: null }

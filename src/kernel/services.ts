@@ -14,7 +14,13 @@ import { infoOf, reap, waitFor } from './lifecycle.js';
 import { isLive, type Pcb, type WaitReason } from './pcb.js';
 import { spawnProcess } from './spawn.js';
 import { account } from './syscall-gate.js';
-import type { MailMessage, ProcStatus, StepContext, KernelServices as SyscallHandlers } from './syscalls.js';
+import {
+  type MailMessage,
+  type ProcStatus,
+  type StepContext,
+  type KernelServices as SyscallHandlers,
+  USER_TOPIC,
+} from './syscalls.js';
 
 export type { ProcStatus, StepContext, Sys } from './syscalls.js';
 
@@ -242,6 +248,8 @@ export function createServices(k: KernelCore): KernelServices {
 
     async 'ipc.recv'(pcb, step, args) {
       const limit = args.limit ?? 10;
+      // Cleared before the poll: a message sent after it sets the hint again (./conversation.ts).
+      if (args.topic === USER_TOPIC) k.procs.live(pcb.pid).userMail = false;
       const seen = taken.get(step) ?? new Set<string>();
       taken.set(step, seen);
       const poll = async (): Promise<MailMessage[]> => {

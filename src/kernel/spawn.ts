@@ -9,13 +9,20 @@ import { lessonArgs } from '../learning/process-hooks.js';
 import { MAX_LIVE_CHILDREN, MAX_LIVE_PROCESSES, MAX_SPAWN_DEPTH, PRIORITY_DEFAULT } from '../param.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
+import { applyProfile } from './profiles.js';
 import { startLoop } from './runner.js';
+import { USER_TOPIC } from './syscalls.js';
 
 const log = logger('kernel');
 
 export interface SpawnOptions {
-  name: string;
+  /** Defaults to the profile's name when `agent` is given, else "agent". */
+  name?: string;
   task: string;
+  /** A named profile from config `agents:` (model, system, tools, policy, budgets); explicit options win. */
+  agent?: string;
+  /** A persona/system prompt for this process, ahead of the program's own instructions. */
+  system?: string;
   priority?: number;
   model?: string;
   program?: string;
@@ -25,14 +32,15 @@ export interface SpawnOptions {
   parentPid?: number | null;
 }
 
-export async function spawnProcess(core: KernelCore, o: SpawnOptions): Promise<number> {
+export async function spawnProcess(core: KernelCore, spawnOpts: SpawnOptions): Promise<number> {
   if (core.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; spawn refused');
+  const o = await applyProfile(core, spawnOpts);
   const program = core.programs.get(o.program ?? 'react');
   const model = o.model ?? core.models.defaultModel();
   core.models.resolve(model); // fail now, not at the first step, when the model is unknown
   let req = {
     parentPid: o.parentPid ?? null,
-    name: o.name,
+    name: o.name ?? 'agent',
     task: o.task,
     priority: o.priority ?? PRIORITY_DEFAULT,
     model,
@@ -137,7 +145,9 @@ export async function restoreProcess(
   const row = res.process;
   core.programs.get(row.program); // ENOTFOUND, clearly, for a program this kernel does not have
   core.procs.remove(row.pid); // a rewound zombie: its old control block is history
-  startLoop(core, core.procs.adopt(row, core.models.defaultModel()));
+  const pc = core.procs.adopt(row, core.models.defaultModel());
+  pc.userMail = await hasUserMail(core, row.pid);
+  startLoop(core, pc);
   return row.pid;
 }
 
@@ -150,7 +160,13 @@ export async function recover(core: KernelCore): Promise<void> {
   for (const row of rows) {
     if (core.procs.get(row.pid)) continue;
     const pc = core.procs.adopt(row, core.models.defaultModel());
+    pc.userMail = await hasUserMail(core, row.pid);
     if (row.state !== 'suspended') startLoop(core, pc);
   }
   if (rows.length) log.info(`recovered ${rows.length} live process(es) from storage`);
+}
+
+/** Whether user mail waits for `pid` (after recovery or a restore, where no send set the hint). */
+export async function hasUserMail(core: KernelCore, pid: number): Promise<boolean> {
+  return (await core.storage.coordination.peek(String(pid), { limit: 1, topic: USER_TOPIC })).length > 0;
 }

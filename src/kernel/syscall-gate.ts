@@ -34,6 +34,9 @@ export function makeSys(k: KernelCore, pc: ProcControl, step: StepContext): Sys 
     stepNo: step.stepNo,
     signal: step.signal,
     context: contextHandle(k.context, k.models, pc.pcb),
+    get userMessages() {
+      return pc.userMail;
+    },
     call: (name, rawArgs) => invoke(k, pc, step, name, rawArgs),
   };
 }

@@ -133,6 +133,11 @@ export interface Sys {
   readonly context: ContextHandle;
   readonly stepNo: number;
   readonly signal: AbortSignal;
+  /**
+   * A user's message may be waiting for this process (POST /processes/:pid/messages, `aos send`): take it
+   * with `ipc.recv({ topic: USER_TOPIC })`. A hint, so a program pays no mailbox query on other steps.
+   */
+  readonly userMessages: boolean;
   call<K extends SyscallName>(name: K, args: SyscallArgs[K]): Promise<SyscallResults[K]>;
 }
 
@@ -155,6 +160,9 @@ export function parseSyscallArgs<K extends SyscallName>(
   }
   return res.data as z.output<(typeof SYSCALL_ARGS)[K]>;
 }
+
+/** The mailbox topic of messages from a user (conversations); the sender is `user:<name>`. */
+export const USER_TOPIC = 'user';
 
 /** Syscalls during which the process is blocked (state `waiting`) and holds no LLM slot. */
 export const BLOCKING: ReadonlySet<SyscallName> = new Set(['proc.wait', 'ipc.recv']);

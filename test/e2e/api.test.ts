@@ -361,7 +361,7 @@ describe('api: system routes', () => {
     }
     expect(
       r.body.paths['/api/v1/processes'].post.requestBody.content['application/json'].schema.required,
-    ).toEqual(['name', 'task']);
+    ).toEqual(['task']); // name defaults to the profile's (agent) or "agent"
     const html = await call('GET', '/docs');
     expect(html.status).toBe(200);
     expect(html.text).toContain('/docs/openapi.json');
@@ -512,7 +512,7 @@ describe('api: processes', () => {
       const url = rt.path.replace(':pid', '99999');
       const r = await call(rt.method, url, {
         token: tok.admin,
-        ...(rt.method === 'GET' ? {} : { body: {} }),
+        ...(rt.method === 'GET' ? {} : { body: rt.path.endsWith('/messages') ? { text: 'hello' } : {} }),
       });
       expectError(r, 404, 'ENOPROC');
     }
@@ -536,6 +536,47 @@ describe('api: processes', () => {
       409,
       'ESTATE',
     );
+  });
+
+  it('continues a finished agent with a message and lists the conversation; profiles are listed', async () => {
+    const sent = await call('POST', `/api/v1/processes/${pid}/messages`, {
+      token: tok.operator,
+      body: { text: 'Now what is 35 * 2?' },
+    });
+    expect(sent.status, sent.text).toBe(202);
+    expect(sent.body).toMatchObject({ pid, continued: true });
+    await waitExit(pid);
+    const conv = await call('GET', `/api/v1/processes/${pid}/conversation`, { token: tok.viewer });
+    expect(conv.status).toBe(200);
+    expect(conv.body.items.map((t: { role: string }) => t.role)).toEqual([
+      'user',
+      'assistant',
+      'user',
+      'assistant',
+    ]);
+    expect(conv.body.items[3].text).toContain('70');
+    expectError(
+      await call('POST', `/api/v1/processes/${pid}/messages`, { token: tok.operator, body: {} }),
+      400,
+      'EINVAL',
+    );
+    const agents = await call('GET', '/api/v1/agents', { token: tok.viewer });
+    expect(agents.status).toBe(200);
+    expect(agents.body.items).toEqual([]);
+  });
+
+  it('refuses a message to an exited process whose program takes none (409)', async () => {
+    const r = await call('POST', '/api/v1/processes', {
+      token: tok.operator,
+      body: { name: 'sl', task: 'sleep', program: 'sleeper' },
+    });
+    await call('POST', `/api/v1/processes/${r.body.pid}/kill`, { token: tok.operator });
+    const sent = await call('POST', `/api/v1/processes/${r.body.pid}/messages`, {
+      token: tok.operator,
+      body: { text: 'wake up' },
+    });
+    expectError(sent, 409, 'ESTATE');
+    expect(sent.body.error.message).toContain('takes no messages after exit');
   });
 
   it('checkpoints and restores a process', async () => {

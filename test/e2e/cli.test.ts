@@ -72,7 +72,7 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     cfg = join(dir, 'config.yaml');
     writeFileSync(
       cfg,
-      `data_dir: ${join(dir, 'data')}\nstorage:\n  url: "memory://"\nserver:\n  host: 127.0.0.1\n  port: ${port}\n  demo_agents: false\nsecurity:\n  workspace: ${join(dir, 'ws')}\n`,
+      `data_dir: ${join(dir, 'data')}\nstorage:\n  url: "memory://"\nserver:\n  host: 127.0.0.1\n  port: ${port}\n  demo_agents: false\nsecurity:\n  workspace: ${join(dir, 'ws')}\nagents:\n  - name: calc-bot\n    system: You are Calc-bot.\n    tools: [calculator]\n`,
     );
     server = spawn(process.execPath, [SERVE, cfg], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
@@ -249,6 +249,50 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     await waitFor('main', /^answer: [\s\S]*approved-in-tmux/m);
     await waitFor('main', /RUN_EXIT=0/);
   }, 90_000);
+
+  it('aos chat holds a two-turn conversation with one agent in the terminal', async () => {
+    keys('main', 'clear', 'Enter');
+    keys('main', `node ${CLI} -c ${cfg} chat --agent calc-bot; echo CHAT_EXIT=$?`, 'Enter');
+    await waitFor('main', /aos chat — http\S+ · agent calc-bot/);
+    await waitFor('main', /^you>\s*$/m);
+    keys('main', 'What is 17 * 23?', 'Enter');
+    const pid = (await waitFor('main', /\(pid (\d+)\)/))[1]!;
+    await waitFor('main', /calculator\(\{"expression":"17 \* 23"\}\) → 391/);
+    await waitFor('main', /^agent> [\s\S]*17 \* 23 = 391[\s\S]*^you>\s*$/m);
+    keys('main', 'And what is 391 + 9?', 'Enter');
+    await waitFor('main', /^agent> [\s\S]*391 \+ 9 = 400[\s\S]*^you>\s*$/m);
+    keys('main', '/exit', 'Enter');
+    await waitFor('main', new RegExp(`bye \\(the conversation is process ${pid};`));
+    await waitFor('main', /CHAT_EXIT=0/);
+    // one process held both turns, and it is the profile's
+    const res = await fetch(`${url}/api/v1/processes/${pid}/conversation`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const turns = ((await res.json()) as { items: Array<{ role: string; text: string }> }).items;
+    expect(turns.map((t) => t.role)).toEqual(['user', 'assistant', 'user', 'assistant']);
+    expect(turns[3]!.text).toContain('391 + 9 = 400');
+    const p = aos('ps', '--json');
+    const row = JSON.parse(p.stdout).items.find((x: { pid: number }) => x.pid === Number(pid));
+    expect(row.name).toBe('calc-bot');
+  }, 120_000);
+
+  it('aos send continues a finished agent and prints its answer to the follow-up', () => {
+    const run = aos('run', '-q', 'What is 6 * 7?');
+    expect(run.status, run.stderr).toBe(0);
+    const list = JSON.parse(aos('ps', '--json').stdout).items as Array<{ pid: number; task: string }>;
+    const pid = Math.max(...list.filter((x) => x.task === 'What is 6 * 7?').map((x) => x.pid));
+    const sent = aos('send', String(pid), 'Now what is 42 * 2?');
+    expect(sent.status, sent.stderr).toBe(0);
+    expect(sent.stdout).toContain('calculator({"expression":"42 * 2"}) → 84');
+    expect(sent.stdout).toMatch(/agent> [\s\S]*42 \* 2 = 84/);
+    const json = aos('send', String(pid), 'And 84 - 4?', '--json');
+    expect(json.status, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ pid, continued: true, exitReason: null });
+    expect(String(JSON.parse(json.stdout).result)).toContain('84 - 4 = 80');
+    const bad = aos('send', '99999', 'hello');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('ENOPROC');
+  }, 120_000);
 
   it('without a terminal, aos run prints the exact command; another shell approves it and the run ends', async () => {
     const run = spawn(

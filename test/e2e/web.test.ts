@@ -134,6 +134,34 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     await shot('04-context-map');
   });
 
+  it('continues the finished agent from the chat box; its shell call is approved from the inbox', async () => {
+    const pid = Number(/#\/proc\/(\d+)/.exec(page.url())?.[1]);
+    const chat = page.locator('[data-testid=chat]');
+    expect(await chat.locator('li.turn[data-role=user]').first().textContent()).toContain('17 * 23 + 4');
+    await chat.locator('textarea[name=message]').fill('And what is 395 - 5?');
+    await chat.locator('button[type=submit]').click();
+    const answers = chat.locator('li.turn[data-role=assistant]');
+    await expect.poll(() => answers.count(), { timeout: 30_000 }).toBe(2);
+    expect(await answers.nth(1).textContent()).toContain('395 - 5 = 390');
+    await expect.poll(() => page.locator('[data-testid=result]').textContent()).toContain('390');
+    await shot('04b-chat');
+    // a third turn needs the shell, which the default policy asks a human about
+    await chat.locator('textarea[name=message]').fill('Now run `echo chat-approved` in the shell');
+    await chat.locator('button[type=submit]').click();
+    await page.waitForSelector('[data-testid=approvals-badge]', { timeout: 30_000 });
+    await page.click('a[href="#/approvals"]');
+    const card = page.locator('.approval', { hasText: `pid ${pid}` });
+    await card.waitFor();
+    expect(await card.textContent()).toContain('echo chat-approved');
+    await card.locator('button:has-text("Approve")').click();
+    await page.waitForSelector('[data-testid=no-approvals]');
+    await page.goto(`${server.url}/#/proc/${pid}`);
+    await expect.poll(() => answers.count(), { timeout: 30_000 }).toBe(3);
+    expect(await answers.nth(2).textContent()).toContain('chat-approved');
+    const turns = await chat.locator('li.turn').allTextContents();
+    expect(turns.length).toBe(6);
+  });
+
   it('approves a pending tool call from the approvals inbox and the agent finishes', async () => {
     await page.goto(`${server.url}/#/processes`);
     await page.fill('textarea[name=task]', 'What is 6 * 7?');

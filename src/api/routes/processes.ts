@@ -111,8 +111,10 @@ export function processRoutes(k: Kernel): AnyRoute[] {
             ? narrowPolicy(defaultPolicy(k), body.policy)
             : body.policy;
         const pid = await k.spawn({
-          name: body.name,
+          ...(body.name ? { name: body.name } : {}),
           task: body.task,
+          ...(body.agent ? { agent: body.agent } : {}),
+          ...(body.system ? { system: body.system } : {}),
           ...(body.priority !== undefined ? { priority: body.priority } : {}),
           ...(body.model ? { model: body.model } : {}),
           ...(body.program ? { program: body.program } : {}),

@@ -21,6 +21,7 @@ export const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Pro
   { names: ['top'], load: () => import('./top.js') },
   { names: ['kill', 'suspend', 'resume'], load: () => import('./proc.js') },
   { names: ['approvals', 'approve', 'deny'], load: () => import('./approvals.js') },
+  { names: ['chat', 'send', 'agents'], load: () => import('./chat.js') },
   { names: ['logs'], load: () => import('./logs.js') },
   { names: ['checkpoint', 'restore'], load: () => import('./checkpoint.js') },
   { names: ['shell'], load: () => import('./shell.js') },

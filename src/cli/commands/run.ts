@@ -4,6 +4,7 @@ import { loadConfig } from '../../config/load.js';
 import { KernelError } from '../../errors.js';
 import type { ProcessInfo } from '../../kernel/info.js';
 import { createKernel } from '../../kernel/kernel.js';
+import { findProfile } from '../../kernel/profiles.js';
 import type { StepRecord } from '../../kernel/program.js';
 import { CLI_PROBE_TIMEOUT_MS } from '../../param.js';
 import { setLogLevel } from '../../util/log.js';
@@ -13,6 +14,8 @@ import { style } from '../format.js';
 
 interface RunOpts {
   model?: string;
+  agent?: string;
+  system?: string;
   priority?: string;
   maxSteps?: string;
   storage?: string;
@@ -26,7 +29,9 @@ export function register(program: Command): void {
     .description('run one agent on a task and show its steps live')
     .argument('<task>', 'what the agent should do')
     .option('-m, --model <name>', 'model (default: default_model from config, else the simulator)')
-    .option('-p, --priority <n>', 'priority 0–99, lower is more urgent', '50')
+    .option('-a, --agent <profile>', 'start from a profile in config agents: (see `aos agents`)')
+    .option('-s, --system <text>', "the agent's persona / system prompt")
+    .option('-p, --priority <n>', "priority 0–99, lower is more urgent (default 50, or the profile's)")
     .option('--max-steps <n>', 'step limit', '20')
     .option('--storage <url>', 'storage URL (default from config; memory:// keeps nothing)')
     .option('--json', 'print one JSON event per line instead of the live view')
@@ -60,7 +65,10 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
   const out = (s: string) => process.stdout.write(s);
   const maxSteps = Number(opts.maxSteps ?? 20);
   try {
-    const model = opts.model ?? kernel.models.defaultModel();
+    const model =
+      opts.model ??
+      (opts.agent ? findProfile(kernel.config, opts.agent).model : undefined) ??
+      kernel.models.defaultModel();
     const info = kernel.models.describe(model);
     if (!opts.json && !opts.quiet) {
       out(
@@ -98,9 +106,10 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
       else if (!opts.quiet) out(renderStep(e.stepNo, maxSteps, e.record as StepRecord));
     });
     const pid = await kernel.spawn({
-      name: 'cli',
+      ...(opts.agent ? { agent: opts.agent } : { name: 'cli' }),
+      ...(opts.system ? { system: opts.system } : {}),
       task,
-      priority: Number(opts.priority ?? 50),
+      ...(opts.priority !== undefined ? { priority: Number(opts.priority) } : {}),
       model,
       args: { maxSteps },
     });
@@ -190,9 +199,10 @@ async function runOnServer(
   try {
     pid = (
       await client.request<{ pid: number }>('POST', '/processes', {
-        name: 'cli',
+        ...(opts.agent ? { agent: opts.agent } : { name: 'cli' }),
+        ...(opts.system ? { system: opts.system } : {}),
         task,
-        priority: Number(opts.priority ?? 50),
+        ...(opts.priority !== undefined ? { priority: Number(opts.priority) } : {}),
         ...(opts.model ? { model: opts.model } : {}),
         args: { maxSteps },
       })

@@ -19,6 +19,7 @@ import { frame } from './top.js';
 const HELP: Array<[string, string]> = [
   ['ps [state]', 'list processes, optionally only those in one state'],
   ['spawn "<task>" [priority] [model]', 'start an agent on a task; prints its pid'],
+  ['send <pid> "<text>"', 'a message to an agent (a turn); an exited one continues'],
   ['kill <pid>', 'stop a process'],
   ['suspend <pid>', 'pause a process between steps'],
   ['resume <pid>', 'continue a suspended process'],
@@ -31,7 +32,7 @@ const HELP: Array<[string, string]> = [
   ['exit', 'leave the shell (also Ctrl-D)'],
 ];
 const COMMANDS = HELP.map(([c]) => c.split(' ')[0] as string).concat('quit');
-const PID_COMMANDS = new Set(['kill', 'suspend', 'resume', 'logs']);
+const PID_COMMANDS = new Set(['kill', 'suspend', 'resume', 'logs', 'send']);
 const APPROVAL_COMMANDS = new Set(['approve', 'deny']);
 
 export function register(program: Command): void {
@@ -139,6 +140,14 @@ export async function runShell(c: KernelClient, historyFile: string): Promise<vo
             ...(args[2] ? { model: args[2] } : {}),
           });
           out(`spawned pid ${pid}\n`);
+          break;
+        }
+        case 'send': {
+          if (!args[0] || !args[1]?.trim())
+            throw new KernelError('EINVAL', 'send needs a pid and a message: send <pid> "text"');
+          const pid = parseId(args[0]);
+          const r = await c.message(pid, args.slice(1).join(' '));
+          out(`sent to ${pid}${r.continued ? ' (continued it)' : ''}; follow it with logs ${pid} -f\n`);
           break;
         }
         case 'kill':
