@@ -7,9 +7,20 @@ import type { AosConfig } from '../config/schema.js';
 import { KernelError } from '../errors.js';
 import { effectiveProfile, type ProfileData, ProfileOptimizer } from '../learning/optimizer.js';
 import type { KernelCore } from './core.js';
-import type { SpawnOptions } from './spawn.js';
 
 export type AgentProfile = AosConfig['agents'][number];
+
+/** The spawn options a profile fills in (./spawn.ts's SpawnOptions has these and more). */
+export interface ProfileFields {
+  name?: string;
+  agent?: string;
+  system?: string;
+  model?: string;
+  priority?: number;
+  policy?: Record<string, unknown>;
+  budgets?: { maxTokens?: number; maxCostUsd?: number; maxSteps?: number; maxWallMs?: number };
+  args?: unknown;
+}
 
 /** The profile as the learning layer's plain data (dotted keys `budgets.maxSteps`, `policy.allowed_paths`). */
 function profileData(p: AgentProfile): ProfileData {
@@ -41,8 +52,8 @@ export function findProfile(config: AosConfig, name: string): AgentProfile {
 }
 
 /** Spawn options with the named profile (and a persona) resolved; explicit options win over the profile. */
-export async function applyProfile(core: KernelCore, o: SpawnOptions): Promise<SpawnOptions> {
-  let out: SpawnOptions = o;
+export async function applyProfile<T extends ProfileFields>(core: KernelCore, o: T): Promise<T> {
+  let out: T = o;
   if (o.agent !== undefined) {
     const base = findProfile(core.config, o.agent);
     const overrides = await new ProfileOptimizer(core.storage.state, core.storage.audit).overrides(base.name);
@@ -58,7 +69,7 @@ export async function applyProfile(core: KernelCore, o: SpawnOptions): Promise<S
       ...(priority !== undefined ? { priority } : {}),
       ...(system ? { system } : {}),
       policy: { ...(eff.policy as Record<string, unknown>), ...(o.policy ?? {}) },
-      budgets: { ...(eff.budgets as SpawnOptions['budgets']), ...(o.budgets ?? {}) },
+      budgets: { ...(eff.budgets as ProfileFields['budgets']), ...(o.budgets ?? {}) },
       args: { ...((o.args as Record<string, unknown> | undefined) ?? {}), profile: base.name },
     };
   }
