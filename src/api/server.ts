@@ -156,7 +156,6 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
 
   const hub = new EventHub(kernel);
   const gateway = kernel.config.gateway.enabled ? new Gateway(kernel) : null;
-  if (gateway) kernel.programs.register(gateway.program);
   const routes: AnyRoute[] = [
     ...(gateway ? gatewayApiRoutes(gateway) : []),
     ...systemRoutes(kernel, tokens, startedAt),

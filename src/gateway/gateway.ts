@@ -13,7 +13,6 @@
 import type { GatewayConfig, GatewayTenantConfig } from '../config/schema.js';
 import { KernelError } from '../errors.js';
 import type { Kernel } from '../kernel/kernel.js';
-import type { AgentProgram } from '../kernel/program.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
 import { GATEWAY_PREFIX_MESSAGES } from '../param.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
@@ -23,11 +22,11 @@ import type { GatewayCall } from './call.js';
 import { CallJournal, requestHash } from './journal.js';
 import {
   type CallOutcome,
+  GatewayRuntime,
   type GatewayState,
-  gatewayProgram,
   type Job,
   type SessionHost,
-  SessionQueues,
+  type SessionQueues,
 } from './program.js';
 
 const log = logger('gateway');
@@ -109,9 +108,9 @@ export class GatewayError extends KernelError {
 }
 
 export class Gateway {
-  readonly queues = new SessionQueues();
+  readonly queues: SessionQueues;
   readonly journal: CallJournal;
-  readonly program: AgentProgram<GatewayState>;
+  readonly runtime: GatewayRuntime;
   readonly stats: GatewayStats = {
     calls: 0,
     replayed: 0,
@@ -129,8 +128,27 @@ export class Gateway {
   private readonly unsubscribe: Array<() => void> = [];
   private latencyEwmaMs = 0;
 
+  private readonly host: SessionHost;
+
+  /**
+   * Attaches to the kernel's program `gateway` when it was registered at boot (a GatewayRuntime passed to
+   * createKernel, as `aos start` does): live sessions recovered from storage are adopted and continue in
+   * their own processes. Without one it registers its own program now (library use; sessions then do not
+   * outlive the kernel).
+   */
   constructor(private readonly kernel: Kernel) {
     this.journal = new CallJournal(kernel.storage.driver);
+    const registered = kernel.programs.names().includes('gateway')
+      ? GatewayRuntime.of(kernel.programs.get('gateway'))
+      : null;
+    if (kernel.programs.names().includes('gateway') && !registered)
+      throw new KernelError(
+        'EEXIST',
+        'a program named "gateway" is registered that is not the gateway\'s own; rename it or disable gateway.enabled',
+      );
+    this.runtime = registered ?? new GatewayRuntime();
+    if (!registered) kernel.programs.register(this.runtime.program);
+    this.queues = this.runtime.queues;
     const host: SessionHost = {
       idleMs: () => this.cfg.session_idle_ms,
       useModel: (pid, model) => {
@@ -147,7 +165,9 @@ export class Gateway {
       },
       settle: (pid, job, outcome, err) => this.settle(pid, job, outcome, err),
     };
-    this.program = gatewayProgram(this.queues, host);
+    this.host = host;
+    this.runtime.attach(host);
+    this.adoptRecovered();
     this.unsubscribe.push(
       kernel.hooks.on(
         'llm.delta',
@@ -186,6 +206,35 @@ export class Gateway {
 
   close(): void {
     for (const u of this.unsubscribe.splice(0)) u();
+    this.runtime.detach(this.host);
+  }
+
+  /** Live gateway processes the kernel recovered at boot become this gateway's sessions again. */
+  private adoptRecovered(): void {
+    for (const pc of this.kernel.procs.all()) {
+      const pcb = pc.pcb;
+      if (pcb.program !== 'gateway' || this.byPid.has(pcb.pid)) continue;
+      if (['zombie', 'terminated'].includes(pcb.state)) continue;
+      const st = pcb.programState as Partial<GatewayState> | null;
+      if (!st?.session) continue;
+      const tenant = this.tenant(st.tenant ?? 'default');
+      const s: Session = {
+        key: `${tenant.name}/${st.session}`,
+        tenant: tenant.name,
+        id: st.session,
+        pid: pcb.pid,
+        cache: new SessionCache(st.dialect === 'anthropic' ? 'anthropic' : 'openai'),
+        seen: new Map(),
+        replay: false,
+        reservedTokens: 0,
+        tenantState: tenant,
+      };
+      this.sessions.set(s.key, s);
+      this.byPid.set(s.pid, s);
+      // A recovered session already parked for its next call shows as waiting, like one that never stopped.
+      if (this.queues.idleWaiting(pcb.pid)) this.host.idle(pcb.pid, true);
+      log.info(`session ${s.key} recovered as pid ${s.pid}`);
+    }
   }
 
   // ── the call path ─────────────────────────────────────────────────────────────────────────────────
@@ -431,7 +480,7 @@ export class Gateway {
             ...(sb.max_cost_usd ? { maxCostUsd: sb.max_cost_usd } : {}),
           }
         : {},
-      args: { tenant: tenant.name, session: id },
+      args: { tenant: tenant.name, session: id, dialect: call.dialect },
     });
     const s: Session = {
       key,

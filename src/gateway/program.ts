@@ -6,15 +6,22 @@
  * kill, budgets and priority apply to an unmodified agent exactly as to a native one: a suspended session's
  * next call parks at the gate's preemption point, a killed one unwinds and its callers get a clear error.
  * A session idle for config.gateway.session_idle_ms exits (the next call respawns it).
+ *
+ * The program is registered at boot (GatewayRuntime, passed to createKernel's `programs` — `aos start` does
+ * this), so a restart recovers live sessions like any other process: a recovered session waits for its
+ * next call, and the Gateway the server builds later attaches to the same runtime and adopts it.
  */
 import { KernelError } from '../errors.js';
 import { type AgentProgram, continueWith, done, type StepRecord } from '../kernel/program.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
-import type { GatewayCall } from './call.js';
+import { GATEWAY_SESSION_IDLE_MS } from '../param.js';
+import type { Dialect, GatewayCall } from './call.js';
 
 export interface GatewayState {
   tenant: string;
   session: string;
+  /** The dialect the session started in (its cache rules after a restart). */
+  dialect?: Dialect;
   calls: number;
   replayed: number;
   errors: number;
@@ -82,6 +89,11 @@ export class SessionQueues {
     q.wake = null;
     w?.();
     return true;
+  }
+
+  /** The process is parked in next(), waiting for a call. */
+  idleWaiting(pid: number): boolean {
+    return this.queues.get(pid)?.wake != null;
   }
 
   depth(pid: number): number {
@@ -176,9 +188,16 @@ export function gatewayProgram(queues: SessionQueues, host: SessionHost): AgentP
   return {
     name: 'gateway',
     init({ args }) {
-      const a = (args ?? {}) as { tenant?: string; session?: string };
+      const a = (args ?? {}) as { tenant?: string; session?: string; dialect?: Dialect };
       if (!a.session) throw new KernelError('EINVAL', 'a gateway process needs args.session');
-      return { tenant: a.tenant ?? 'default', session: a.session, calls: 0, replayed: 0, errors: 0 };
+      return {
+        tenant: a.tenant ?? 'default',
+        session: a.session,
+        ...(a.dialect ? { dialect: a.dialect } : {}),
+        calls: 0,
+        replayed: 0,
+        errors: 0,
+      };
     },
     async step(state, sys) {
       const job = await queues.next(sys.pid, sys.signal, host.idleMs(), (idle) => host.idle(sys.pid, idle));
@@ -219,4 +238,42 @@ export function gatewayProgram(queues: SessionQueues, host: SessionHost): AgentP
       return continueWith(next, recordOf(job, outcome, failure));
     },
   };
+}
+
+const runtimes = new WeakMap<object, GatewayRuntime>();
+
+/**
+ * The gateway's half that exists from boot: the per-session call queues and program `gateway`. Until a
+ * Gateway attaches (the HTTP server starts after the kernel booted), a recovered session just waits for
+ * its next call — none can arrive before then, since calls come only through the Gateway.
+ */
+export class GatewayRuntime {
+  readonly queues = new SessionQueues();
+  readonly program: AgentProgram<GatewayState>;
+  private host: SessionHost | null = null;
+
+  constructor() {
+    const forward: SessionHost = {
+      idleMs: () => this.host?.idleMs() ?? GATEWAY_SESSION_IDLE_MS,
+      useModel: (pid, model) => this.host?.useModel(pid, model),
+      idle: (pid, idle) => this.host?.idle(pid, idle),
+      settle: async (pid, job, outcome, err) => this.host?.settle(pid, job, outcome, err),
+    };
+    this.program = gatewayProgram(this.queues, forward);
+    runtimes.set(this.program, this);
+  }
+
+  /** The runtime a registered program `gateway` belongs to (null: someone else's program of that name). */
+  static of(program: unknown): GatewayRuntime | null {
+    return program && typeof program === 'object' ? (runtimes.get(program) ?? null) : null;
+  }
+
+  attach(host: SessionHost): void {
+    if (this.host) throw new KernelError('ESTATE', 'a Gateway is already attached to this gateway runtime');
+    this.host = host;
+  }
+
+  detach(host: SessionHost): void {
+    if (this.host === host) this.host = null;
+  }
 }

@@ -9,6 +9,7 @@ import { DEMO_AGENTS, spawnDemoAgents } from '../../api/demo.js';
 import { VERSION } from '../../api/routes/system.js';
 import { createServer } from '../../api/server.js';
 import { KernelError } from '../../errors.js';
+import { GatewayRuntime } from '../../gateway/program.js';
 import { createKernel } from '../../kernel/kernel.js';
 import { setLogLevel } from '../../util/log.js';
 import { style } from '../format.js';
@@ -42,6 +43,8 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
   const kernel = await createKernel({
     ...(configPath ? { configPath } : {}),
     ...(opts.storage ? { storage: opts.storage } : {}),
+    // Registered at boot, so live gateway sessions recover with the kernel (the server attaches to it).
+    programs: [new GatewayRuntime().program],
   });
   let server: Awaited<ReturnType<typeof createServer>>;
   try {
