@@ -16,6 +16,10 @@ export const PG_CONNECT_TIMEOUT_MS = 5_000; // fail fast when the server is down
 export const MIGRATION_LOCK_KEY = 0x414f535f; // pg_advisory_xact_lock key guarding migrations ("AOS_")
 export const PGLITE_LOCK_FILE = 'kernel.lock'; // lockfile inside the PGlite data dir
 export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated PGlite that new databases start from
+// PGlite runs inside the kernel's process: its buffer pool is our RSS. initdb sizes shared_buffers for a
+// server (128MB); an embedded kernel's working set (process rows, the step log's tail, audit heads) fits in
+// 16MB, and the data dir's files are in the OS page cache anyway. Measured: reopen RSS 301 → 180 MiB.
+export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'temp_buffers=2MB', 'maintenance_work_mem=16MB'];
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)
 export const SNAPSHOT_EVERY_STEPS = 10; // state snapshot every K steps
 export const STEP_LOG_RETAIN_SNAPSHOTS = 3; // keep step rows back to the 3rd-newest snapshot
