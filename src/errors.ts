@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   EOVERFLOW: 'does not fit',
   ESANDBOX: 'sandbox failure',
   ETOOL: 'a tool failed while running',
+  EINTERRUPTED: 'interrupted by a crash; outcome unknown',
   ESTATE: 'illegal state for this operation',
   EUNSUPPORTED: 'not supported by this backend',
 } as const;

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, test } from 'vitest';
@@ -162,12 +162,83 @@ describe('ToolExecutor', () => {
     expect(runs).toBe(1);
     const diverged = await exec.execute({ id: 'x', name: 'charge', arguments: '{"amount":6}' }, ctx);
     expect(diverged.error?.code).toBe('ECONFLICT');
-    // idempotent tools are not recorded
+    // idempotent tools without a plan are not recorded
     await exec.execute(
       { id: 'y', name: 'calculator', arguments: '{"expression":"1"}' },
       { ...ctx, idempotencyKey: '9:4:1' },
     );
     expect(idempotency.size).toBe(1);
+  });
+
+  test('a call with an intent but no result is never repeated: the process is told its outcome is unknown', async () => {
+    const idempotency = new MemoryIdempotencyStore();
+    const { exec, audit } = setup({ idempotency });
+    let runs = 0;
+    let crash = true;
+    exec.registry.register(
+      defineTool({
+        name: 'charge',
+        description: 'side effect',
+        input: z.object({ amount: z.number() }),
+        permissions: [],
+        run: async (a) => {
+          runs += 1;
+          // the kernel dies after the effect, before the result is recorded
+          if (crash) throw Object.assign(new Error('killed'), { name: 'AbortError' });
+          return `charged ${a.amount}`;
+        },
+      }),
+    );
+    const ctx = createToolContext({ pid: 9, stepNo: 4, callIndex: 0, workspace: ws, sandbox });
+    await idempotency.intend({ key: '9:4:0', tool: 'charge', argsHash: 'x' }); // what a crash leaves behind
+    crash = false;
+    const stale = await exec.execute({ id: 'x', name: 'charge', arguments: '{"amount":5}' }, ctx);
+    expect(stale.error?.code).toBe('ECONFLICT'); // a different call under the same key is refused
+    const ctx2 = { ...ctx, stepNo: 5, idempotencyKey: '9:5:0' };
+    const ac = new AbortController();
+    const p = exec.execute(
+      { id: 'y', name: 'charge', arguments: '{"amount":5}' },
+      { ...ctx2, signal: ac.signal },
+    );
+    ac.abort(); // killed mid-call: the intent stays, without a result
+    await p;
+    expect((await idempotency.lookup('9:5:0'))?.state).toBe('intent');
+    const after = await exec.execute({ id: 'y', name: 'charge', arguments: '{"amount":5}' }, ctx2);
+    expect(after).toMatchObject({ ok: false, error: { code: 'EINTERRUPTED' } });
+    expect(after.output).toMatch(/outcome is unknown/);
+    const again = await exec.execute({ id: 'y', name: 'charge', arguments: '{"amount":5}' }, ctx2);
+    expect(again).toMatchObject({ ok: false, replayed: true, error: { code: 'EINTERRUPTED' } });
+    expect(runs).toBeLessThanOrEqual(1);
+    expect(audit.entries.at(-2)?.payload).toMatchObject({ interrupted: true });
+  });
+
+  test('write_file is idempotent by content: a re-run after a crash past the write appends nothing twice', async () => {
+    const idempotency = new MemoryIdempotencyStore();
+    let failPut = true;
+    const store = Object.assign(Object.create(idempotency), {
+      put: async (r: Parameters<typeof idempotency.put>[0]) => {
+        if (failPut) throw new Error('kernel killed before the result was recorded');
+        return idempotency.put(r);
+      },
+    });
+    const { exec, audit } = setup({ idempotency: store });
+    writeFileSync(join(ws, 'log.txt'), 'one\n');
+    const ctx = createToolContext({ pid: 3, stepNo: 2, callIndex: 0, workspace: ws, sandbox });
+    const call = {
+      id: 'w',
+      name: 'write_file',
+      arguments: '{"path":"log.txt","content":"two\\n","append":true}',
+    };
+    await exec.execute(call, ctx).catch(() => undefined);
+    expect(readFileSync(join(ws, 'log.txt'), 'utf8')).toBe('one\ntwo\n');
+    expect((await idempotency.lookup('3:2:0'))?.state).toBe('intent');
+    failPut = false;
+    const rerun = await exec.execute(call, ctx);
+    expect(rerun).toMatchObject({ ok: true });
+    expect(readFileSync(join(ws, 'log.txt'), 'utf8')).toBe('one\ntwo\n');
+    expect(audit.entries.at(-1)?.payload).toMatchObject({ rerun: true, attempt: 2 });
+    // and no temporary file is left beside it
+    expect(readdirSync(ws).sort()).toEqual(['log.txt']);
   });
 
   test('timeouts stop a tool with ETIMEDOUT; thrown errors become ETOOL', async () => {

@@ -94,6 +94,8 @@ export class ToolExecutor {
     let result: ToolResult;
     let tool: AnyTool | undefined;
     let ran = false;
+    let rerun = 0;
+    let planned = false;
     try {
       tool = this.registry.resolve(call.name);
       if (!tool) {
@@ -115,21 +117,27 @@ export class ToolExecutor {
       if (verdict.decision === 'deny') throw new Refusal('EPERM', verdict.reason, { rule: 'policy' });
       this.o.limiter?.acquire(ctx.pid, toolName);
       const argsHash = sha256Hex(canonicalJson({ tool: toolName, args }));
-      const recordable = !tool.idempotent && this.o.idempotency;
-      if (recordable) {
-        const prev = await this.o.idempotency?.get(key);
-        if (prev) {
-          if (prev.tool !== toolName || prev.argsHash !== argsHash) {
-            throw new Refusal(
-              'ECONFLICT',
-              `idempotency key ${key} already ran ${prev.tool} with different arguments; the retried step diverged from the recorded one`,
-              { previousTool: prev.tool },
-            );
-          }
-          result = { ...prev.result, replayed: true, durationMs: performance.now() - started };
-          await this.finish(ctx, toolName, args, result, { decision, replayed: true });
-          return result;
-        }
+      // Kernel-effect tools are exactly-once at the syscall layer; every other call keeps a record.
+      const records = tool.kernelEffects ? undefined : this.o.idempotency;
+      const prev = records ? await records.lookup(key) : undefined;
+      if (prev && (prev.tool !== toolName || prev.argsHash !== argsHash)) {
+        throw new Refusal(
+          'ECONFLICT',
+          `idempotency key ${key} already ran ${prev.tool} with different arguments; the retried step diverged from the recorded one`,
+          { previousTool: prev.tool },
+        );
+      }
+      if (prev?.state === 'done') {
+        result = { ...prev.result, replayed: true, durationMs: performance.now() - started };
+        await this.finish(ctx, toolName, args, result, { decision, replayed: true });
+        return result;
+      }
+      if (prev?.state === 'intent' && !tool.idempotent) {
+        // Started before a crash, never finished: it may or may not have had its effect. Never repeat it.
+        result = interrupted(toolName, key, prev.attempts, started);
+        await records!.put({ key, tool: toolName, argsHash, result });
+        await this.finish(ctx, toolName, args, result, { decision, interrupted: true });
+        return result;
       }
       if (verdict.decision === 'ask') {
         if (!this.o.approvals) {
@@ -149,29 +157,60 @@ export class ToolExecutor {
         }
         decision = 'approved';
       }
+      // The intent is durable before the effect starts; an idempotent tool records it only with a plan.
+      const intent = {
+        key,
+        tool: toolName,
+        argsHash,
+        pid: ctx.pid,
+        stepNo: ctx.stepNo,
+        callIndex: ctx.callIndex,
+      };
+      if (records && !tool.idempotent) await records.intend(intent);
+      const runCtx: ToolContext = {
+        ...this.withAudit(ctx, toolName),
+        ...(records
+          ? {
+              recordPlan: async (plan: unknown) => {
+                if (tool!.idempotent && !planned) await records.intend(intent);
+                planned = true;
+                await records.plan(key, plan);
+              },
+            }
+          : {}),
+        ...(prev?.state === 'intent' ? { priorPlan: prev.plan } : {}),
+      };
+      if (prev?.state === 'intent') rerun = prev.attempts;
       ran = true;
-      const data = await runWithTimeout(tool, args, this.withAudit(ctx, toolName));
+      const data = await runWithTimeout(tool, args, runCtx);
       const out = tool.output ? checkOutput(tool, data) : data;
       result = await this.shape(ctx, toolName, out, started);
-      if (recordable) await this.o.idempotency?.put({ key, tool: toolName, argsHash, result });
+      if (records && (!tool.idempotent || planned))
+        await records.put({ key, tool: toolName, argsHash, result });
     } catch (err) {
       result = failure(err, key, started);
       if (
         ran &&
         tool &&
-        !tool.idempotent &&
         this.o.idempotency &&
-        result.error?.code !== 'ETIMEDOUT' &&
+        !tool.kernelEffects &&
+        (!tool.idempotent || planned) &&
         result.error?.code !== 'EABORTED'
       ) {
-        // A definite failure is recorded too: the retried step sees the same outcome.
+        // A definite failure (or a timeout the model is told about) is recorded too: the retried step sees
+        // the same outcome. An abort (a kill) leaves the intent: the outcome is unknown.
         await this.o.idempotency
           .put({ key, tool: toolName, argsHash: sha256Hex(canonicalJson({ tool: toolName, args })), result })
           .catch(() => {});
       }
     }
     if (ran && this.o.limiter) this.o.limiter.record(toolName, result.ok);
-    await this.finish(ctx, toolName, args, result, { decision, ...(approval ? { approval } : {}) });
+    await this.finish(ctx, toolName, args, result, {
+      decision,
+      ...(approval ? { approval } : {}),
+      // a re-run after a crash is audited as such, never as a second original
+      ...(rerun ? { rerun: true, attempt: rerun + 1 } : {}),
+    });
     return result;
   }
 
@@ -348,6 +387,21 @@ async function runWithTimeout(tool: AnyTool, args: unknown, ctx: ToolContext): P
     clearTimeout(timer);
     ctx.signal.removeEventListener('abort', onAbort);
   }
+}
+
+function interrupted(tool: string, key: string, attempts: number, started: number): ToolResult {
+  const message =
+    `${tool} was interrupted (the kernel stopped while it ran, ${attempts} attempt${attempts > 1 ? 's' : ''}); ` +
+    'its outcome is unknown: it may or may not have taken effect. It was not run again because it is not ' +
+    'idempotent. Check its effect before deciding whether to call it again.';
+  return {
+    ok: false,
+    output: `error EINTERRUPTED: ${message}`,
+    error: { code: 'EINTERRUPTED', message, details: { outcome: 'unknown', attempts } },
+    truncated: false,
+    durationMs: performance.now() - started,
+    idempotencyKey: key,
+  };
 }
 
 function failure(err: unknown, key: string, started: number): ToolResult {

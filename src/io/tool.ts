@@ -35,6 +35,13 @@ export interface ToolContext {
    * path inside a tool). Set by the executor; absent when the executor has no audit log.
    */
   audit?(kind: string, payload: Record<string, unknown>): Promise<void>;
+  /**
+   * Writes what the effect will leave behind (e.g. a file's content hash) into the call's intent record,
+   * before making it. Set by the executor when it keeps records.
+   */
+  recordPlan?(plan: unknown): Promise<void>;
+  /** The plan an interrupted earlier attempt of this same call recorded (a re-run of an idempotent tool). */
+  priorPlan?: unknown;
 }
 
 export interface Tool<I = unknown, O = unknown> {
@@ -46,8 +53,16 @@ export interface Tool<I = unknown, O = unknown> {
   output?: z.ZodType<O>;
   permissions: Permission[];
   timeoutMs?: number;
-  /** Safe to run twice with the same arguments. Non-idempotent results are recorded by idempotency key. */
+  /**
+   * Safe to run again after an interrupted attempt (same arguments, same call): a call with an intent but no
+   * result is re-run. A non-idempotent one is never repeated: the process is told its outcome is unknown.
+   */
   idempotent?: boolean;
+  /**
+   * Its only effects are kernel syscalls (memory, mail, spawn, kv), which are exactly-once on their own
+   * (committed with the step, or recorded with their effect): the executor keeps no record for it.
+   */
+  kernelEffects?: boolean;
   /** Pre-built JSON Schema for the arguments (MCP tools bring their own); otherwise derived from `input`. */
   jsonSchema?: Record<string, unknown>;
   run(args: I, ctx: ToolContext): Promise<O>;

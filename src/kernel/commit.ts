@@ -20,6 +20,28 @@ export interface Commit {
   process?: ProcessPatch;
   /** Who the audit entries name (default `pid:<pid>`). */
   actor?: string;
+  /**
+   * A final step's exit (lifecycle.ts planExit), committed with the step: a kill never falls between a
+   * program's last step and its exit, so no program runs past `done`.
+   */
+  exit?: ExitPlan;
+}
+
+/** How a process exits, decided before the commit that records it. */
+export interface ExitPlan {
+  outcome: 'done' | 'failed' | 'killed';
+  result: unknown;
+  reason: string | null;
+  exitReason: string | null;
+  state: 'zombie' | 'terminated';
+}
+
+/** The `proc.exit` audit entry. */
+export function exitEntry(plan: ExitPlan, steps: number, usage: ProcessUsage) {
+  return {
+    kind: 'proc.exit',
+    payload: { outcome: plan.outcome, reason: plan.exitReason, steps, usage: { ...usage } },
+  };
 }
 
 type CommitCore = Pick<KernelCore, 'storage' | 'metrics' | 'hooks' | 'services'>;
@@ -39,7 +61,14 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
           kind: c.step.record.kind,
           record: c.step.record,
           usage: c.step.usage,
-          processPatch: { ...processPatch(pcb), state: c.step.state },
+          processPatch: c.exit
+            ? {
+                ...processPatch(pcb),
+                state: c.exit.state,
+                result: c.exit.result,
+                exitReason: c.exit.exitReason,
+              }
+            : { ...processPatch(pcb), state: c.step.state },
           expectEpoch: pcb.leaseEpoch,
         },
         tx,
@@ -57,6 +86,13 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
     for (const a of e.auditEntries) {
       await storage.audit.append(
         { stream: `proc:${pid}`, kind: a.kind, actor: c.actor ?? `pid:${pid}`, payload: a.payload },
+        tx,
+      );
+    }
+    if (c.exit) {
+      const x = exitEntry(c.exit, e.stepNo, pcb.usage);
+      await storage.audit.append(
+        { stream: `proc:${pid}`, kind: x.kind, actor: 'kernel', payload: x.payload },
         tx,
       );
     }

@@ -8,7 +8,7 @@ import { KernelError } from '../errors.js';
 import type { Lesson } from '../learning/lessons.js';
 import { learnFromExit } from '../learning/process-hooks.js';
 import { logger } from '../util/log.js';
-import { commit, processPatch } from './commit.js';
+import { commit, type ExitPlan, exitEntry, processPatch } from './commit.js';
 import type { KernelCore } from './core.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo, statusOf, statusOfRow } from './info.js';
 import { isLive } from './pcb.js';
@@ -50,7 +50,29 @@ export async function park(core: KernelCore, pc: ProcControl, reason?: string): 
   }
 }
 
-/** Ends a process: zombie until its parent collects it, terminated when nobody will. */
+/** Decides how a process exits (zombie for a live parent, else terminated) without changing it yet. */
+export function planExit(
+  core: KernelCore,
+  pc: ProcControl,
+  outcome: 'done' | 'failed' | 'killed',
+  result: unknown,
+  reason: string | null,
+): ExitPlan {
+  const pcb = pc.pcb;
+  const parent = pcb.parentPid === null ? undefined : core.procs.get(pcb.parentPid);
+  return {
+    outcome,
+    result: result ?? null,
+    reason,
+    exitReason: outcome === 'done' ? null : `${outcome}: ${reason ?? ''}`.trim(),
+    state: parent && isLive(parent.pcb.state) ? 'zombie' : 'terminated',
+  };
+}
+
+/**
+ * Ends a process: zombie until its parent collects it, terminated when nobody will. `committed` is the
+ * plan a final step already committed with it (runner.ts); otherwise the exit commits here.
+ */
 export async function exitProcess(
   core: KernelCore,
   pc: ProcControl,
@@ -59,36 +81,38 @@ export async function exitProcess(
   reason: string | null,
   /** Lessons the process's model wrote about its run (runner.ts), stored with the extractive ones. */
   written: readonly Lesson[] = [],
+  committed?: ExitPlan,
 ): Promise<void> {
   const { procs, storage } = core;
   const pcb = pc.pcb;
   if (!isLive(pcb.state)) return;
+  const plan = committed ?? planExit(core, pc, outcome, result, reason);
   core.cpu.forget(pcb.pid);
-  pcb.result = result ?? null;
-  pcb.exitReason = outcome === 'done' ? null : `${outcome}: ${reason ?? ''}`.trim();
-  const parent = pcb.parentPid === null ? undefined : procs.get(pcb.parentPid);
+  pcb.result = plan.result;
+  pcb.exitReason = plan.exitReason;
   procs.setState(pc, 'zombie');
-  if (!parent || !isLive(parent.pcb.state)) procs.setState(pc, 'terminated');
-  await commit(core, pc, {
-    effects: {
-      stepNo: pcb.stepNo,
-      outbox: [],
-      acks: [],
-      auditEntries: [
-        {
-          kind: 'proc.exit',
-          payload: { outcome, reason: pcb.exitReason, steps: pcb.stepNo, usage: pcb.usage },
-        },
-      ],
-    },
-    process: { ...processPatch(pcb), state: pcb.state },
-    actor: 'kernel',
-  });
+  if (plan.state === 'terminated') procs.setState(pc, 'terminated');
+  if (!committed) {
+    await commit(core, pc, {
+      effects: {
+        stepNo: pcb.stepNo,
+        outbox: [],
+        acks: [],
+        auditEntries: [exitEntry(plan, pcb.stepNo, pcb.usage)],
+      },
+      process: { ...processPatch(pcb), state: pcb.state },
+      actor: 'kernel',
+    });
+  }
   await storage.state
     .checkpoint(pcb.pid, 'exit')
     .catch((e) => log.warn(`exit snapshot of ${pcb.pid} failed: ${String(e)}`));
   if (core.context.has(pcb.pid)) await core.context.close(pcb.pid, { keepSwap: true }).catch(() => undefined);
-  if (core.config.learning.enabled) await learnFromExit(core.learning, pcb.pid, pcb.programState, written);
+  if (core.config.learning.enabled) {
+    // The lesson writer's model call (after the exit committed with the final step) is charged too.
+    if (committed) await storage.state.updateProcess(pcb.pid, { usage: pcb.usage });
+    await learnFromExit(core.learning, pcb.pid, pcb.programState, written);
+  }
   core.hooks.emit('proc.exit', {
     pid: pcb.pid,
     state: pcb.state,

@@ -12,7 +12,7 @@ import { KILL_GRACE_MS } from '../param.js';
 import { logger } from '../util/log.js';
 import { commit } from './commit.js';
 import type { KernelCore } from './core.js';
-import { exitProcess, forget, KilledSignal, park, preemptionPoint } from './lifecycle.js';
+import { exitProcess, forget, KilledSignal, park, planExit, preemptionPoint } from './lifecycle.js';
 import { isLive } from './pcb.js';
 import { checkProcessBudget } from './process-budget.js';
 import type { ProcControl } from './process-table.js';
@@ -93,10 +93,20 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
     // 4. commit: step row, process row, audit, mail, acks — one transaction
     const record: StepRecord = res.record ?? { kind: res.kind === 'continue' ? 'step' : res.kind };
     pcb.programState = res.state;
+    // A conversational program that answered while a user's message arrived answers that message next.
+    const answerNext = res.kind === 'done' && pc.userMail && program.conversational === true;
+    // A final step commits together with the exit: a kill never leaves a finished program runnable.
+    const exit =
+      res.kind === 'done' && !answerNext
+        ? planExit(core, pc, 'done', res.result, null)
+        : res.kind === 'fail'
+          ? planExit(core, pc, 'failed', null, res.error)
+          : undefined;
     try {
       await commit(core, pc, {
         effects: step,
         step: { record, usage: pc.stepUsage, state: res.kind === 'continue' ? 'ready' : pcb.state },
+        ...(exit ? { exit } : {}),
       });
     } catch (err) {
       if (KernelError.is(err, 'EFENCED') || KernelError.is(err, 'ECONFLICT')) {
@@ -109,18 +119,21 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
     }
 
     // 5. exit, or account the time slice and yield
-    // A conversational program that answered while a user's message arrived answers that message next.
-    const answerNext = res.kind === 'done' && pc.userMail && program.conversational === true;
-    if ((res.kind === 'done' && !answerNext) || res.kind === 'fail') {
-      const exit =
-        res.kind === 'done'
-          ? { outcome: 'done' as const, result: res.result, exitReason: null }
-          : { outcome: 'failed' as const, result: null, exitReason: res.error };
+    if (exit) {
       // Learning: the process's own model writes lessons about its run, through the gate, charged to it.
       const written = core.config.learning.enabled
-        ? await modelLessonsAtExit(core.learning, pcb.pid, exit, lessonWriter(core, pc))
+        ? await modelLessonsAtExit(
+            core.learning,
+            pcb.pid,
+            {
+              outcome: exit.outcome === 'done' ? 'done' : 'failed',
+              result: exit.result,
+              exitReason: exit.reason,
+            },
+            lessonWriter(core, pc),
+          )
         : [];
-      return exitProcess(core, pc, exit.outcome, exit.result, exit.exitReason, written);
+      return exitProcess(core, pc, exit.outcome, exit.result, exit.reason, written, exit);
     }
     pc.slice.steps += 1;
     if (core.cpu.timeSliceExpired(pcb, pc.slice)) {

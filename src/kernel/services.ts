@@ -9,10 +9,12 @@ import { KernelError } from '../errors.js';
 import type { ChatRequest, Model } from '../llm/model.js';
 import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
+import { journalSlot } from './call-journal.js';
 import type { KernelCore } from './core.js';
+import { onceInStep } from './effects.js';
 import { infoOf, reap, waitFor } from './lifecycle.js';
 import { isLive, type Pcb, type WaitReason } from './pcb.js';
-import { spawnProcess } from './spawn.js';
+import { prepareSpawn } from './spawn.js';
 import { account } from './syscall-gate.js';
 import {
   type MailMessage,
@@ -82,6 +84,19 @@ export function createServices(k: KernelCore): KernelServices {
           ...purpose,
         });
       }
+      const { stream: _stream, ...request } = args;
+      const slot = await journalSlot(k, pc, step, request);
+      if (slot.replay) {
+        // The interrupted run of this step already had this answer (and is charged for it): no second call.
+        k.hooks.emit('llm.after', {
+          pid: pcb.pid,
+          model: pcb.model,
+          usage: slot.replay.usage,
+          ms: 0,
+          ...purpose,
+        });
+        return slot.replay;
+      }
       const grant = await k.cpu.acquire(pc, args, step.signal);
       const t0 = performance.now();
       let usage = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 };
@@ -99,6 +114,7 @@ export function createServices(k: KernelCore): KernelServices {
         const res = stream ? await streamed(model, req, pcb.pid, step.stepNo) : await model.chat(req);
         usage = res.usage;
         const ms = performance.now() - t0;
+        await slot.record(res.usage, res.costUsd, ms, res);
         account(
           k,
           pc,
@@ -119,6 +135,8 @@ export function createServices(k: KernelCore): KernelServices {
         // A malformed answer still cost tokens: account what the provider reported.
         const partial = kerr.details.response as { usage?: typeof usage; costUsd?: number } | undefined;
         if (partial?.usage) usage = partial.usage;
+        if (partial?.usage)
+          await slot.record(usage, partial.costUsd ?? 0, performance.now() - t0, null).catch(() => undefined);
         account(
           k,
           pc,
@@ -158,14 +176,19 @@ export function createServices(k: KernelCore): KernelServices {
       return k.tools.specsFor(pcb, args.filter);
     },
 
-    async 'mem.store'(pcb, _step, args) {
-      const rec = await k.storage.memory.store({
-        owner: memOwner(pcb),
-        namespace: memNamespace(pcb),
-        content: args.content,
-        metadata: { ...args.metadata, pid: pcb.pid },
+    async 'mem.store'(pcb, step, args) {
+      return onceInStep(k, k.procs.live(pcb.pid), step, 'mem.store', args, async (tx) => {
+        const rec = await k.storage.memory.store(
+          {
+            owner: memOwner(pcb),
+            namespace: memNamespace(pcb),
+            content: args.content,
+            metadata: { ...args.metadata, pid: pcb.pid },
+          },
+          tx,
+        );
+        return { id: rec.id };
       });
-      return { id: rec.id };
     },
 
     async 'mem.search'(pcb, _step, args) {
@@ -190,17 +213,28 @@ export function createServices(k: KernelCore): KernelServices {
       return { content };
     },
 
-    async 'proc.spawn'(pcb, _step, args) {
-      const pid = await spawnProcess(k, {
-        name: args.name,
-        task: args.task,
-        priority: args.priority ?? pcb.priority,
-        model: args.model ?? pcb.model,
-        program: args.program ?? 'react',
-        parentPid: pcb.pid,
-        policy: pcb.policy,
+    async 'proc.spawn'(pcb, step, args) {
+      // The child and the parent step's record commit together; the child starts once they have.
+      let start: (() => void) | null = null;
+      const res = await onceInStep(k, k.procs.live(pcb.pid), step, 'proc.spawn', args, async (tx) => {
+        const child = await prepareSpawn(
+          k,
+          {
+            name: args.name,
+            task: args.task,
+            priority: args.priority ?? pcb.priority,
+            model: args.model ?? pcb.model,
+            program: args.program ?? 'react',
+            parentPid: pcb.pid,
+            policy: pcb.policy,
+          },
+          tx,
+        );
+        start = child.start;
+        return { pid: child.pid };
       });
-      return { pid };
+      (start as (() => void) | null)?.();
+      return res;
     },
 
     async 'proc.wait'(pcb, step, args) {
@@ -292,19 +326,25 @@ export function createServices(k: KernelCore): KernelServices {
       );
     },
 
-    async 'ipc.kv_get'(_pcb, _step, args) {
-      const e = await k.storage.state.kvGet(args.ns ?? 'shared', args.key);
-      return e ? { value: e.value, version: e.version } : null;
+    async 'ipc.kv_get'(pcb, step, args) {
+      // Recorded like an effect: a re-run step reads what the interrupted run read and takes its path.
+      return onceInStep(k, k.procs.live(pcb.pid), step, 'ipc.kv_get', args, async (tx) => {
+        const e = await k.storage.state.kvGet(args.ns ?? 'shared', args.key, tx);
+        return e ? { value: e.value, version: e.version } : null;
+      });
     },
 
-    async 'ipc.kv_cas'(_pcb, _step, args) {
-      const version = await k.storage.state.kvCas(
-        args.ns ?? 'shared',
-        args.key,
-        args.expectedVersion,
-        args.value,
-      );
-      return { version };
+    async 'ipc.kv_cas'(pcb, step, args) {
+      return onceInStep(k, k.procs.live(pcb.pid), step, 'ipc.kv_cas', args, async (tx) => {
+        const version = await k.storage.state.kvCas(
+          args.ns ?? 'shared',
+          args.key,
+          args.expectedVersion,
+          args.value,
+          tx,
+        );
+        return { version };
+      });
     },
   };
 }

@@ -7,6 +7,8 @@ import { rebindContextStates } from '../context/snapshot.js';
 import { KernelError } from '../errors.js';
 import { lessonArgs } from '../learning/process-hooks.js';
 import { MAX_LIVE_CHILDREN, MAX_LIVE_PROCESSES, MAX_SPAWN_DEPTH, PRIORITY_DEFAULT } from '../param.js';
+import type { Queryable } from '../storage/driver.js';
+import type { ProcessRow } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
 import { applyProfile } from './profiles.js';
@@ -33,6 +35,21 @@ export interface SpawnOptions {
 }
 
 export async function spawnProcess(core: KernelCore, spawnOpts: SpawnOptions): Promise<number> {
+  const child = await prepareSpawn(core, spawnOpts);
+  child.start();
+  return child.pid;
+}
+
+/**
+ * Creates the process atomically: its row and its program state commit together (in `tx` when given, so a
+ * parent's step records the spawn with it), never a row in `new` without program state. `start()` adopts
+ * the row and starts its loop; call it once the transaction has committed.
+ */
+export async function prepareSpawn(
+  core: KernelCore,
+  spawnOpts: SpawnOptions,
+  tx?: Queryable,
+): Promise<{ pid: number; start(): void }> {
   if (core.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; spawn refused');
   const o = await applyProfile(core, spawnOpts);
   const program = core.programs.get(o.program ?? 'react');
@@ -53,25 +70,35 @@ export async function spawnProcess(core: KernelCore, spawnOpts: SpawnOptions): P
     );
   }
   checkSpawnLimits(core, req.parentPid);
-  const row = await core.storage.state.createProcess({
-    name: req.name,
-    task: req.task,
-    parentPid: req.parentPid,
-    priority: req.priority,
-    state: 'new',
-    model,
-    program: program.name,
-    policy: o.policy ?? {},
-    budgets: o.budgets ?? {},
-    ownerNode: core.nodeId,
-  });
-  const args = await lessonArgs(core.learning, core.config.learning, program.name, row.task, o.args);
-  const programState = await program.init({ pid: row.pid, name: row.name, task: row.task, args });
-  const updated = await core.storage.state.updateProcess(row.pid, { programState, state: 'ready' });
-  const pc = core.procs.adopt(updated, core.models.defaultModel());
-  core.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
-  startLoop(core, pc);
-  return row.pid;
+  const args = await lessonArgs(core.learning, core.config.learning, program.name, req.task, o.args);
+  const create = async (q: Queryable): Promise<ProcessRow> => {
+    const row = await core.storage.state.createProcess(
+      {
+        name: req.name,
+        task: req.task,
+        parentPid: req.parentPid,
+        priority: req.priority,
+        state: 'new',
+        model,
+        program: program.name,
+        policy: o.policy ?? {},
+        budgets: o.budgets ?? {},
+        ownerNode: core.nodeId,
+      },
+      q,
+    );
+    const programState = await program.init({ pid: row.pid, name: row.name, task: row.task, args });
+    return core.storage.state.updateProcess(row.pid, { programState, state: 'ready' }, {}, q);
+  };
+  const row = tx ? await create(tx) : await core.storage.driver.transaction(create);
+  return {
+    pid: row.pid,
+    start() {
+      const pc = core.procs.adopt(row, core.models.defaultModel());
+      core.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
+      startLoop(core, pc);
+    },
+  };
 }
 
 /** Fork-bomb guards: an agent that keeps spawning copies of itself hits EQUOTA, not the machine's memory. */

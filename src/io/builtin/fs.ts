@@ -4,10 +4,11 @@
  * is then opened race-free by ./fs-safe.ts (descriptor verified after open, writes by temp file + rename,
  * non-regular files refused without blocking). Binary content is data: reported by size, or base64.
  */
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { KernelError } from '../../errors.js';
-import { defineTool } from '../tool.js';
+import { sha256Hex } from '../../util/canonical.js';
+import { defineTool, type ToolContext } from '../tool.js';
 import {
   openChildDir,
   openDirVerified,
@@ -97,16 +98,27 @@ export const writeFileTool = defineTool({
     encoding: z.enum(['utf8', 'base64']).optional(),
   }),
   permissions: ['fs.write'],
-  idempotent: false,
+  // Idempotent by content: a whole write leaves the same file however often it runs; an append is planned
+  // (the resulting content's hash goes into the call's intent record) and written whole by temp file +
+  // rename, so a re-run after a crash sees whether the interrupted attempt landed and never appends twice.
+  idempotent: true,
   async run(args, ctx) {
     const data =
       args.encoding === 'base64' ? Buffer.from(args.content, 'base64') : Buffer.from(args.content, 'utf8');
-    const bytes = await writeVerified(ctx.policy, args.path, ctx.workspace, data, {
-      append: args.append ?? false,
-      createDirs: args.create_dirs ?? false,
-      maxBytes: ctx.policy.limits.fileSizeMb * 1024 * 1024,
+    const o = { createDirs: args.create_dirs ?? false, maxBytes: ctx.policy.limits.fileSizeMb * 1024 * 1024 };
+    if (!args.append) {
+      const bytes = await writeVerified(ctx.policy, args.path, ctx.workspace, data, o);
+      return `wrote ${bytes} bytes to ${args.path}`;
+    }
+    const said = `appended ${data.length} bytes to ${args.path}`;
+    return withFileLock(resolve(ctx.workspace, args.path), async () => {
+      const before = await readCurrent(ctx, args.path, o.maxBytes);
+      if (alreadyApplied(ctx, before)) return said;
+      const after = before ? Buffer.concat([before, data]) : data;
+      await ctx.recordPlan?.({ after: sha256Hex(after) } satisfies FilePlan);
+      await writeVerified(ctx.policy, args.path, ctx.workspace, after, o);
+      return said;
     });
-    return `${args.append ? 'appended' : 'wrote'} ${bytes} bytes to ${args.path}`;
   },
 });
 
@@ -121,50 +133,107 @@ export const editFileTool = defineTool({
     replace_all: z.boolean().optional(),
   }),
   permissions: ['fs.read', 'fs.write'],
-  idempotent: false,
+  // Idempotent by content, as write_file's append: a re-run finds the planned result there and stops.
+  idempotent: true,
   async run(args, ctx) {
-    const maxBytes = ctx.policy.limits.fileSizeMb * 1024 * 1024;
-    const f = await openRegularForRead(ctx.policy, args.path, ctx.workspace, 'write').catch((err) => {
-      if (err instanceof KernelError && err.code === 'ENOTFOUND')
-        throw new KernelError('ENOTFOUND', `${args.path} does not exist; create it with write_file`);
-      throw err;
-    });
-    let buf: Buffer;
-    try {
-      if (f.stat.size > maxBytes)
-        throw new KernelError(
-          'EQUOTA',
-          `${args.path} is ${f.stat.size} bytes, more than this process may write (${maxBytes})`,
-        );
-      buf = await readPrefix(f, f.stat.size);
-    } finally {
-      await f.fh.close();
-    }
-    const text = decodeText(buf, false);
-    if (text === null)
-      throw new KernelError(
-        'EINVAL',
-        `${args.path} is a binary file, ${buf.length} bytes; edit_file edits text (write binary files whole with write_file and encoding: "base64")`,
-      );
-    const count = text.split(args.old_string).length - 1;
-    if (count === 0)
-      throw new KernelError(
-        'EINVAL',
-        `old_string was not found in ${args.path}; read the file and copy the text exactly`,
-      );
-    if (count > 1 && !args.replace_all) {
-      throw new KernelError(
-        'EINVAL',
-        `old_string occurs ${count} times in ${args.path}; add surrounding context or pass replace_all: true`,
-      );
-    }
-    const next = args.replace_all
-      ? text.split(args.old_string).join(args.new_string)
-      : text.replace(args.old_string, () => args.new_string);
-    await writeVerified(ctx.policy, args.path, ctx.workspace, Buffer.from(next, 'utf8'), { maxBytes });
-    return `replaced ${args.replace_all ? count : 1} occurrence(s) in ${args.path}`;
+    return withFileLock(resolve(ctx.workspace, args.path), () => editFile(args, ctx));
   },
 });
+
+async function editFile(
+  args: { path: string; old_string: string; new_string: string; replace_all?: boolean | undefined },
+  ctx: ToolContext,
+): Promise<string> {
+  const maxBytes = ctx.policy.limits.fileSizeMb * 1024 * 1024;
+  const f = await openRegularForRead(ctx.policy, args.path, ctx.workspace, 'write').catch((err) => {
+    if (err instanceof KernelError && err.code === 'ENOTFOUND')
+      throw new KernelError('ENOTFOUND', `${args.path} does not exist; create it with write_file`);
+    throw err;
+  });
+  let buf: Buffer;
+  try {
+    if (f.stat.size > maxBytes)
+      throw new KernelError(
+        'EQUOTA',
+        `${args.path} is ${f.stat.size} bytes, more than this process may write (${maxBytes})`,
+      );
+    buf = await readPrefix(f, f.stat.size);
+  } finally {
+    await f.fh.close();
+  }
+  const prior = ctx.priorPlan as (FilePlan & { count?: number }) | null | undefined;
+  if (alreadyApplied(ctx, buf))
+    return `replaced ${args.replace_all ? (prior?.count ?? 1) : 1} occurrence(s) in ${args.path}`;
+  const text = decodeText(buf, false);
+  if (text === null)
+    throw new KernelError(
+      'EINVAL',
+      `${args.path} is a binary file, ${buf.length} bytes; edit_file edits text (write binary files whole with write_file and encoding: "base64")`,
+    );
+  const count = text.split(args.old_string).length - 1;
+  if (count === 0)
+    throw new KernelError(
+      'EINVAL',
+      `old_string was not found in ${args.path}; read the file and copy the text exactly`,
+    );
+  if (count > 1 && !args.replace_all) {
+    throw new KernelError(
+      'EINVAL',
+      `old_string occurs ${count} times in ${args.path}; add surrounding context or pass replace_all: true`,
+    );
+  }
+  const next = args.replace_all
+    ? text.split(args.old_string).join(args.new_string)
+    : text.replace(args.old_string, () => args.new_string);
+  const out = Buffer.from(next, 'utf8');
+  await ctx.recordPlan?.({ after: sha256Hex(out), count } satisfies FilePlan & { count: number });
+  await writeVerified(ctx.policy, args.path, ctx.workspace, out, { maxBytes });
+  return `replaced ${args.replace_all ? count : 1} occurrence(s) in ${args.path}`;
+}
+
+/** What a planned write will leave behind, recorded in the call's intent before the write. */
+interface FilePlan {
+  after: string;
+}
+
+/** True when an interrupted earlier attempt of this same call already left the file as planned. */
+function alreadyApplied(ctx: ToolContext, current: Buffer | null): boolean {
+  const plan = ctx.priorPlan as FilePlan | null | undefined;
+  return Boolean(plan && current !== null && sha256Hex(current) === plan.after);
+}
+
+/** The file's bytes as they are now, or null when it does not exist. */
+async function readCurrent(ctx: ToolContext, path: string, maxBytes: number): Promise<Buffer | null> {
+  const f = await openRegularForRead(ctx.policy, path, ctx.workspace, 'write').catch((err) => {
+    if (err instanceof KernelError && err.code === 'ENOTFOUND') return null;
+    throw err;
+  });
+  if (!f) return null;
+  try {
+    if (f.stat.size > maxBytes)
+      throw new KernelError(
+        'EQUOTA',
+        `${path} is ${f.stat.size} bytes, more than this process may write (${maxBytes})`,
+      );
+    return await readPrefix(f, f.stat.size);
+  } finally {
+    await f.fh.close();
+  }
+}
+
+/** A read-modify-write of one file by several processes of this kernel is serialised per path. */
+const fileLocks = new Map<string, Promise<unknown>>();
+async function withFileLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const prev = fileLocks.get(key) ?? Promise.resolve();
+  const run = prev.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  fileLocks.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (fileLocks.get(key) === tail) fileLocks.delete(key);
+  }
+}
 
 export const listDirTool = defineTool({
   name: 'list_dir',

@@ -2,6 +2,9 @@
  * Tools that are thin doors onto kernel syscalls (ctx.sys): memory (mem.store / mem.search / mem.recall),
  * processes and IPC (proc.spawn / ipc.send / ipc.recv / proc.wait), and final_answer, which the ReAct
  * program recognises by name to finish the process.
+ * They are `kernelEffects` tools: their effects are syscalls, exactly-once on their own (mail and acks commit
+ * with the step; memory, spawn and kv commit together with a record keyed by the step), so re-running one in a
+ * re-run step repeats nothing.
  */
 import { z } from 'zod';
 import { defineTool } from '../tool.js';
@@ -14,7 +17,8 @@ export const memoryStoreTool = defineTool({
     metadata: z.record(z.string(), z.unknown()).optional().describe('tags, source, etc.'),
   }),
   permissions: ['mem'],
-  idempotent: false,
+  idempotent: true,
+  kernelEffects: true,
   async run(args, ctx) {
     const r = (await ctx.sys.call('mem.store', {
       content: args.content,
@@ -30,6 +34,7 @@ export const memorySearchTool = defineTool({
   input: z.object({ query: z.string().min(1), k: z.number().int().positive().max(50).optional() }),
   permissions: ['mem'],
   idempotent: true,
+  kernelEffects: true,
   async run(args, ctx) {
     const hits = (await ctx.sys.call('mem.search', {
       query: args.query,
@@ -62,6 +67,7 @@ export const recallTool = defineTool({
     .refine((a) => a.page_id !== undefined || a.query !== undefined, { message: 'give page_id or query' }),
   permissions: ['mem'],
   idempotent: true,
+  kernelEffects: true,
   async run(args, ctx) {
     const r = (await ctx.sys.call('mem.recall', {
       ...(args.page_id ? { pageId: args.page_id } : {}),
@@ -82,7 +88,8 @@ export const spawnAgentTool = defineTool({
     model: z.string().optional(),
   }),
   permissions: ['ipc'],
-  idempotent: false,
+  idempotent: true,
+  kernelEffects: true,
   async run(args, ctx) {
     const r = (await ctx.sys.call('proc.spawn', args)) as { pid: number };
     return `spawned ${args.name} as pid ${r.pid}`;
@@ -98,7 +105,8 @@ export const sendMessageTool = defineTool({
     topic: z.string().max(128).optional(),
   }),
   permissions: ['ipc'],
-  idempotent: false,
+  idempotent: true,
+  kernelEffects: true,
   async run(args, ctx) {
     await ctx.sys.call('ipc.send', {
       to: args.to,
@@ -119,7 +127,8 @@ export const receiveMessagesTool = defineTool({
     limit: z.number().int().positive().max(100).optional(),
   }),
   permissions: ['ipc'],
-  idempotent: false,
+  idempotent: true,
+  kernelEffects: true,
   timeoutMs: 3_700_000,
   async run(args, ctx) {
     const msgs = (await ctx.sys.call('ipc.recv', {
@@ -145,6 +154,7 @@ export const waitTool = defineTool({
   }),
   permissions: ['ipc'],
   idempotent: true,
+  kernelEffects: true,
   timeoutMs: 3_700_000,
   async run(args, ctx) {
     const st = (await ctx.sys.call('proc.wait', {
@@ -161,6 +171,7 @@ export const finalAnswerTool = defineTool({
   input: z.object({ answer: z.string().describe('the complete final answer') }),
   permissions: [],
   idempotent: true,
+  kernelEffects: true,
   async run(args) {
     return args.answer;
   },

@@ -1,0 +1,113 @@
+/**
+ * The model-call journal (table llm_calls). Every model response is written the moment it arrives, with its
+ * usage and cost, committed on its own: a crash before the step commits loses no spend. When the step is
+ * run again, a journaled response to the same request is replayed instead of calling the model twice, and
+ * its spend is charged then (the first run's step never committed, so it was never charged). A journaled
+ * call that cannot be replayed (the request changed, or only partial usage came back) is charged to the
+ * re-run as spend and the new call is journaled as a re-run (`rerun`, next `attempt`). Rows are keyed
+ * (pid, step, call index within the step, attempt) and fenced by the process's lease epoch.
+ */
+
+import type { StepContext } from '../abi.js';
+import { KernelError } from '../errors.js';
+import type { ChatResponse, LlmUsage } from '../llm/model.js';
+import { canonicalJson, sha256Hex } from '../util/canonical.js';
+import { jsonbText } from '../util/storable.js';
+import type { KernelCore } from './core.js';
+import type { ProcControl } from './process-table.js';
+import { account } from './syscall-gate.js';
+
+const positions = new WeakMap<StepContext, number>();
+
+export interface JournalSlot {
+  /** A response journaled by an interrupted run of this step, to be used instead of a new call. */
+  readonly replay: ChatResponse | null;
+  /** Journals the new call's response (or, when it failed, what it cost) as soon as it is known. */
+  record(usage: LlmUsage, costUsd: number, ms: number, response: ChatResponse | null): Promise<void>;
+}
+
+type Row = {
+  attempt: number | string;
+  request_hash: string;
+  response: unknown;
+  usage: unknown;
+  cost: number | string;
+};
+
+const NO_JOURNAL: JournalSlot = { replay: null, record: async () => {} };
+
+/** Opens the journal slot of the next model call of this step (outside a step in flight: no journal). */
+export async function journalSlot(
+  k: KernelCore,
+  pc: ProcControl,
+  step: StepContext,
+  request: unknown,
+): Promise<JournalSlot> {
+  const pcb = pc.pcb;
+  if (pc.step !== step) return NO_JOURNAL;
+  const index = positions.get(step) ?? 0;
+  positions.set(step, index + 1);
+  const requestHash = sha256Hex(canonicalJson({ model: pcb.model, request }));
+  const { rows } = await k.storage.driver.query<Row>(
+    `SELECT attempt, request_hash, response, usage, cost FROM llm_calls
+     WHERE pid = $1 AND step_no = $2 AND call_index = $3 ORDER BY attempt`,
+    [pcb.pid, step.stepNo, index],
+  );
+  const last = rows[rows.length - 1];
+  const replayable = last && last.response !== null && last.request_hash === requestHash ? last : null;
+  // Everything the interrupted run spent is charged now: the replayed call as the call, the rest as spend.
+  for (const r of rows) {
+    const u = parse(r.usage) as Partial<LlmUsage> & { ms?: number };
+    account(
+      k,
+      pc,
+      {
+        tokensIn: u.input ?? 0,
+        tokensCached: u.cachedInput ?? 0,
+        tokensOut: u.output ?? 0,
+        apiCalls: 1,
+        cost: Number(r.cost) || 0,
+        llmMs: u.ms ?? 0,
+      },
+      pcb.model,
+    );
+  }
+  if (replayable) return { replay: parse(replayable.response) as ChatResponse, record: async () => {} };
+  const attempt = last ? Number(last.attempt) + 1 : 1;
+  return {
+    replay: null,
+    async record(usage, costUsd, ms, response) {
+      const r = await k.storage.driver.query(
+        `INSERT INTO llm_calls (pid, step_no, call_index, attempt, request_hash, model, response, usage, cost, rerun)
+         SELECT $1::integer, $2::integer, $3::integer, $4::integer, $5::text, $6::text, $7::jsonb, $8::jsonb,
+           $9::double precision, $10::boolean
+         WHERE EXISTS (SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $11::bigint)
+         ON CONFLICT DO NOTHING`,
+        [
+          pcb.pid,
+          step.stepNo,
+          index,
+          attempt,
+          requestHash,
+          pcb.model,
+          response === null ? null : jsonbText(response),
+          jsonbText({ ...usage, ms: Math.round(ms) }),
+          costUsd,
+          attempt > 1,
+          pcb.leaseEpoch,
+        ],
+      );
+      if (r.rowCount === 0) {
+        throw new KernelError(
+          'EFENCED',
+          `pid ${pcb.pid}: the model call journal refused step ${step.stepNo}'s call ${index}: this node no longer holds the process's lease`,
+          { details: { pid: pcb.pid, stepNo: step.stepNo, expectEpoch: pcb.leaseEpoch } },
+        );
+      }
+    },
+  };
+}
+
+function parse(v: unknown): unknown {
+  return typeof v === 'string' ? JSON.parse(v) : v;
+}
