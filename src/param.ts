@@ -119,6 +119,7 @@ export const AUDIT_STRING_MAX_CHARS = 4_096; // a longer string in an audit payl
 export const AUDIT_PREVIEW_CHARS = 1_024; // the preview kept of such a string
 export const AUDIT_ARRAY_MAX = 256; // array elements (and object keys) kept per level of an audit payload
 export const AUDIT_DEPTH_MAX = 24; // nesting an audit payload keeps; deeper values become a marker
+export const AUDIT_HEAD_CACHE_MAX = 10_000; // stream heads an audit log remembers to skip reading them (a guess, checked by the insert)
 export const AUDIT_PAYLOAD_MAX_BYTES = 65_536; // a bounded payload still larger than this is stored as hash + size + preview
 
 // ── api ───────────────────────────────────────────────────────────────────────────────────────────

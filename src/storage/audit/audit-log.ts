@@ -9,7 +9,7 @@
  * The newest rows of a stream are not covered by the chain: verify() also checks every head this process
  * appended (and signed anchors, ../../security/anchors.ts, those of earlier runs).
  */
-import { KernelError } from '../../errors.js';
+import { KernelError, panic } from '../../errors.js';
 import * as P from '../../param.js';
 import { canonicalJson, sha256Hex } from '../../util/canonical.js';
 import { redact } from '../../util/redact.js';
@@ -123,6 +123,8 @@ export class AuditLog {
    * the newest rows is seen before any anchor covers them.
    */
   private readonly written = new Map<string, { seq: number; hash: string }>();
+  /** Head of each stream as this log last appended it (maybe uncommitted, maybe rolled back): a guess only. */
+  private readonly guess = new Map<string, { seq: number; hash: string }>();
 
   /** Appends one entry; pass tx to make it part of the caller's transaction (e.g. a syscall's step). */
   async append(input: AuditEntryInput, tx?: Queryable): Promise<AuditEntry> {
@@ -138,38 +140,61 @@ export class AuditLog {
     };
     const payload = auditPayload(input.payload);
     const e = await inTx(this.driver, tx, async (q) => {
-      await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [AUDIT_LOCK_CLASS, entry.stream]);
-      const { rows } = await q.query<Row>(
-        'SELECT seq, hash FROM audit_log WHERE stream = $1 ORDER BY seq DESC LIMIT 1',
-        [entry.stream],
-      );
-      const seq = rows[0] ? num(rows[0].seq) + 1 : 1;
-      const prevHash = rows[0] ? String(rows[0].hash) : GENESIS_HASH;
+      // One connection (PGlite) serialises every transaction already: the lock is for pools and nodes.
+      if (this.driver.capabilities.multipleConnections)
+        await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [AUDIT_LOCK_CLASS, entry.stream]);
       const ts = new Date(); // millisecond precision survives timestamptz exactly
-      const hash = auditHash(prevHash, {
-        stream: entry.stream,
-        seq,
-        ts,
-        kind: entry.kind,
-        actor: entry.actor,
-        payload,
-      });
-      const ins = await q.query<Row>(
-        `INSERT INTO audit_log (stream, seq, ts, kind, actor, payload, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) RETURNING id`,
-        [entry.stream, seq, ts, entry.kind, entry.actor, JSON.stringify(payload), prevHash, hash],
-      );
-      return {
-        id: num(ins.rows[0]!.id),
-        stream: entry.stream,
-        seq,
-        ts,
-        kind: entry.kind,
-        actor: entry.actor,
-        payload,
-        prevHash,
-        hash,
-      };
+      // The head this log last wrote is a guess that saves reading it: the insert only happens when that
+      // row is still the stream's head (a rolled-back or foreign append makes it miss, and we read the head).
+      let head = this.guess.get(entry.stream) ?? null;
+      for (let attempt = 0; ; attempt++) {
+        if (!head) {
+          const { rows } = await q.query<Row>(
+            'SELECT seq, hash FROM audit_log WHERE stream = $1 ORDER BY seq DESC LIMIT 1',
+            [entry.stream],
+          );
+          head = rows[0]
+            ? { seq: num(rows[0].seq), hash: String(rows[0].hash) }
+            : { seq: 0, hash: GENESIS_HASH };
+        }
+        const seq = head.seq + 1;
+        const prevHash = head.hash;
+        const hash = auditHash(prevHash, {
+          stream: entry.stream,
+          seq,
+          ts,
+          kind: entry.kind,
+          actor: entry.actor,
+          payload,
+        });
+        const ins = await q.query<Row>(
+          `INSERT INTO audit_log (stream, seq, ts, kind, actor, payload, prev_hash, hash)
+           SELECT $1, $2::bigint, $3, $4, $5, $6::jsonb, $7, $8
+           WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE stream = $1 AND seq >= $2::bigint)
+             AND ($2::bigint = 1 OR EXISTS (SELECT 1 FROM audit_log WHERE stream = $1 AND seq = $2::bigint - 1 AND hash = $7))
+           RETURNING id`,
+          [entry.stream, seq, ts, entry.kind, entry.actor, JSON.stringify(payload), prevHash, hash],
+        );
+        if (ins.rows[0]) {
+          if (this.guess.size >= P.AUDIT_HEAD_CACHE_MAX) this.guess.clear();
+          this.guess.set(entry.stream, { seq, hash });
+          return {
+            id: num(ins.rows[0].id),
+            stream: entry.stream,
+            seq,
+            ts,
+            kind: entry.kind,
+            actor: entry.actor,
+            payload,
+            prevHash,
+            hash,
+          };
+        }
+        // Under the lock (or the single connection) a head just read cannot be stale.
+        if (attempt > 0) panic(`audit append to ${entry.stream}: the head just read is not the head`);
+        this.guess.delete(entry.stream);
+        head = null;
+      }
     });
     const note = () => {
       const cur = this.written.get(e.stream);

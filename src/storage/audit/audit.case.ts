@@ -68,6 +68,39 @@ export const auditCases: Suite = (ctx) => {
     expect((await log.verify({ stream })).ok).toBe(true);
   });
 
+  it('a chain stays whole when an append is rolled back or another writer appends in between', async () => {
+    const log = new AuditLog(ctx().driver);
+    const other = new AuditLog(ctx().driver);
+    const stream = uniq('guess');
+    await log.append({ stream, kind: 'k', actor: 'a', payload: 1 });
+    // The rolled-back row is the head `log` last wrote; the next append must not chain onto it.
+    await expect(
+      ctx().driver.transaction(async (tx) => {
+        await log.append({ stream, kind: 'k', actor: 'a', payload: 'rolled back' }, tx);
+        throw new Error('abort the step');
+      }),
+    ).rejects.toThrow(/abort the step/);
+    await log.append({ stream, kind: 'k', actor: 'a', payload: 2 });
+    await other.append({ stream, kind: 'k', actor: 'b', payload: 3 }); // `log` has not seen this one
+    await log.append({ stream, kind: 'k', actor: 'a', payload: 4 });
+    await ctx().driver.transaction(async (tx) => {
+      await log.append({ stream, kind: 'k', actor: 'a', payload: 5 }, tx);
+      await other.append({ stream, kind: 'k', actor: 'b', payload: 6 }, tx);
+      await log.append({ stream, kind: 'k', actor: 'a', payload: 7 }, tx);
+    });
+    const rows = await log.list({ stream });
+    expect(rows.map((r) => [r.seq, r.payload])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 4],
+      [5, 5],
+      [6, 6],
+      [7, 7],
+    ]);
+    expect(await log.verify({ stream })).toEqual({ ok: true, checked: 7 });
+  });
+
   it('verify() names an edited row', async () => {
     const log = new AuditLog(ctx().driver);
     const stream = uniq('edit');
