@@ -53,6 +53,8 @@ export class Cpu {
       {
         pid: pcb.pid,
         priority: pcb.priority,
+        // A tenant's processes share one fair share, however many it runs (gateway sessions, API spawns).
+        group: typeof pcb.policy.tenant === 'string' ? pcb.policy.tenant : null,
         model: pcb.model,
         provider: info.provider,
         vruntime: pcb.vruntime,

@@ -23,6 +23,8 @@ export interface SchedRecord {
   schedPrio: number;
   /** Fair-share weight (share ∝ weight). */
   weight: number;
+  /** Fair-share group (a tenant), or null: see SchedEntity.group. */
+  group: string | null;
   /** Virtual runtime in weighted tokens, in the scale of the base priority class. */
   vruntime: number;
   model: string;

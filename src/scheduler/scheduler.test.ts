@@ -85,7 +85,7 @@ describe('Scheduler: aging', () => {
 function runLoop(
   s: Scheduler,
   clock: { t: number },
-  procs: { pid: number; priority: number; weight: number }[],
+  procs: { pid: number; priority: number; weight: number; group?: string }[],
   steps: number,
   r: () => number,
 ): Map<number, number> {
@@ -112,7 +112,7 @@ function runLoop(
     const sl = slice.get(c.g.pid) as { steps: number; tokens: number };
     sl.steps++;
     sl.tokens += c.used;
-    const p = procs.find((x) => x.pid === c.g.pid) as { pid: number; priority: number; weight: number };
+    const p = procs.find((x) => x.pid === c.g.pid) as (typeof procs)[number];
     if (s.timeSliceExpired(p.pid, sl)) {
       slice.set(p.pid, { steps: 0, tokens: 0 });
       s.enqueue({ ...p, model: 'm', provider: 'p' });
@@ -143,6 +143,24 @@ describe('Scheduler: weighted fair share', () => {
         const expected = p.weight / wsum;
         expect(Math.abs(share - expected) / expected).toBeLessThan(0.02);
       }
+    });
+  }
+
+  for (const slots of [1, 2]) {
+    it(`groups (tenants) share equally however many processes each runs: within 2 % (${slots} slot${slots > 1 ? 's' : ''})`, () => {
+      const { s, clock } = fake({ slotsPerModel: slots });
+      const procs = [
+        ...Array.from({ length: 9 }, (_, i) => ({ pid: i + 1, priority: 50, weight: 1, group: 'flood' })),
+        ...Array.from({ length: 3 }, (_, i) => ({ pid: i + 20, priority: 50, weight: 1, group: 'quiet' })),
+      ];
+      const tokens = runLoop(s, clock, procs, 10_000, rng(7 + slots));
+      let quiet = 0;
+      let total = 0;
+      for (const [pid, t] of tokens) {
+        total += t;
+        if (pid >= 20) quiet += t;
+      }
+      expect(Math.abs(quiet / total - 0.5) / 0.5).toBeLessThan(0.02);
     });
   }
 

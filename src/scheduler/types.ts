@@ -9,6 +9,12 @@ export interface SchedEntity {
   priority: number;
   /** Fair-share weight (default DEFAULT_WEIGHT). */
   weight?: number;
+  /**
+   * Fair-share group (a tenant): the group's contending members split one share between them — each call
+   * is charged × the number of its group's members ready or running — so a group's share does not grow
+   * with how many processes it floods in (hierarchical fair share, flattened). Null/absent: its own share.
+   */
+  group?: string | null;
   model: string;
   provider: string;
   /** Restored virtual runtime (e.g. from the PCB after a reboot); default: kept, or the class minimum. */
