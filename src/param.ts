@@ -13,6 +13,7 @@ export const CONFIG_FILE = 'config.yaml'; // looked up in the working directory
 // ── storage ───────────────────────────────────────────────────────────────────────────────────────
 export const PG_POOL_MAX = 10; // connections in the PostgresDriver pool
 export const PG_CONNECT_TIMEOUT_MS = 5_000; // fail fast when the server is down
+export const SQL_INSERT_BATCH_ROWS = 200; // memories / vectors written per multi-row INSERT
 export const MIGRATION_LOCK_KEY = 0x414f535f; // pg_advisory_xact_lock key guarding migrations ("AOS_")
 export const PGLITE_LOCK_FILE = 'kernel.lock'; // lockfile inside the PGlite data dir
 export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated PGlite that new databases start from
@@ -50,6 +51,10 @@ export const PRIORITY_MAX = 99; // least urgent
 export const PRIORITY_DEFAULT = 50;
 export const DEFAULT_MAX_STEPS = 50; // step limit of the built-in ReAct program
 export const MAX_USER_MESSAGE_CHARS = 100_000; // longest user message (POST /processes/:pid/messages, aos send)
+export const IPC_RECV_DEFAULT_LIMIT = 10; // messages one ipc.recv takes when the call names no limit
+export const MEM_SEARCH_DEFAULT_K = 5; // hits one mem.search returns when the call names no k
+export const REACT_MAX_MALFORMED = 3; // consecutive answers with malformed tool-call JSON before the ReAct process fails
+export const MODEL_FALLBACK_WINDOW = 32_768; // context window assumed for a model the catalogue does not know
 export const DEFAULT_SLOTS_PER_MODEL = 4; // concurrent LLM calls per model when a Scheduler is built without config
 export const AUTO_SLOTS_MIN = 4; // slots_per_model: auto never gives a model fewer slots than this
 export const AUTO_SLOTS_MAX = 256; // ... nor more; a model with no known rate limit gets this many
@@ -72,6 +77,9 @@ export const MAX_LIVE_PROCESSES = 100_000; // live processes one kernel adopts
 
 // ── context ───────────────────────────────────────────────────────────────────────────────────────
 export const OUTPUT_RESERVE_TOKENS = 4_096; // window space kept free for the model's answer
+export const CTX_SUMMARY_SPAN_MAX_CHARS = 48_000; // text of an evicted span sent to the model summariser (the rest is dropped)
+export const CTX_STUB_MAX_LISTED = 12; // evicted pages listed by id in one stub (the middle ones are elided)
+export const CTX_EMBED_MAX_CHARS = 20_000; // head of a page that is embedded for similarity; enough to characterise it
 export const CTX_HIGH_WATER = 0.95; // compact when the prompt passes this fraction of the budget (checked right before each call)
 export const CTX_LOW_WATER = 0.4; // ... down to this fraction (hysteresis: one cache break per chunk; bench-tuned)
 export const CTX_PROTECT_RECENT_UNITS = 2; // newest message units never chosen by the scorer (hard overflow aside)

@@ -140,6 +140,14 @@ describe('architecture', () => {
     expect(cycles(graph)).toEqual([]);
   });
 
+  it('gives every src file over 500 lines a one-line reason in its header', () => {
+    const long = sourceFiles(SRC)
+      .map((f) => ({ f: relative(SRC, f), text: readFileSync(f, 'utf8') }))
+      .filter(({ text }) => text.split('\n').length > 500);
+    const header = (text: string) => (text.startsWith('/**') ? text.slice(0, text.indexOf('*/')) : '');
+    expect(long.filter(({ text }) => !/\n \* Size: \S/.test(header(text))).map(({ f }) => f)).toEqual([]);
+  });
+
   it('catches a forbidden import and a cycle when one is added', () => {
     const g = new Map(graph);
     g.set('storage/sql.ts', [...(g.get('storage/sql.ts') ?? []), 'kernel/kernel.ts']);

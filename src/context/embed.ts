@@ -3,10 +3,9 @@
  * into EMBEDDING_DIM signed buckets, L2-normalised). It is lexical, not semantic: "car" and "automobile"
  * are unrelated to it. It costs no model call, so the replacer and prefetch can use it on every step.
  */
-import { EMBEDDING_DIM } from '../param.js';
+import { EMBEDDING_DIM, CTX_EMBED_MAX_CHARS as MAX_CHARS } from '../param.js';
 
 const WORD = /[\p{L}\p{N}_]{2,}/gu;
-const MAX_CHARS = 20_000; // head of a page that is embedded; enough to characterise it
 
 function fnv1a(s: string): number {
   let h = 0x811c9dc5;

@@ -4,6 +4,8 @@
  * the eviction mechanics (./evict.ts), with page faults from a PageStore (./store.ts) and prompt-cache
  * accounting by provider rules (./cache-model.ts). Page allocation is in ./alloc.ts, checkpoint state and
  * metrics in ./snapshot.ts and ./metrics.ts. The kernel calls: open → (append… → prepare → render → observeUsage)* → close.
+ *
+ * Size: Over 500 lines because the manager is the one place a page table changes state; rendering, eviction, allocation, snapshots and metrics are already in their own files.
  */
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';

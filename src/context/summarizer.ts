@@ -67,7 +67,7 @@ export interface StubEntry {
   tokens: number;
 }
 
-const MAX_LISTED = 12;
+const MAX_LISTED = P.CTX_STUB_MAX_LISTED;
 
 /** The stub message for a span of evicted pages (rendered as a user message in the page's place). */
 export function buildStub(entries: readonly StubEntry[], summary: string | undefined): string {

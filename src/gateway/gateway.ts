@@ -9,6 +9,8 @@
  * The scheduler decides, the caller waits: a call queues for its slot and rate tokens in the same scheduler
  * as native processes; past config.gateway.queue_timeout_ms it is withdrawn and the caller gets a 429 whose
  * Retry-After comes from the kernel's own rate buckets and queue.
+ *
+ * Size: Over 500 lines because session admission, budgets, replay and settlement share one per-session lock; wire formats, routes, journal and cache watch are already apart.
  */
 import type { GatewayConfig, GatewayTenantConfig } from '../config/schema.js';
 import { KernelError } from '../errors.js';

@@ -9,6 +9,7 @@ import type { ContextManager } from '../context/manager.js';
 import { SqlPageStore } from '../context/sql-page-store.js';
 import { ExtractiveSummarizer, type SpanPage, type Summarizer } from '../context/summarizer.js';
 import { KernelError } from '../errors.js';
+import { CTX_SUMMARY_SPAN_MAX_CHARS } from '../param.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
 import { KilledSignal } from './lifecycle.js';
@@ -47,7 +48,7 @@ export class ModelSummarizer implements Summarizer {
     const span = pages
       .map((p) => `[${p.kind}${p.name ? ` ${p.name}` : ''}] ${p.content}`)
       .join('\n\n')
-      .slice(0, 48_000);
+      .slice(0, CTX_SUMMARY_SPAN_MAX_CHARS);
     const req = {
       messages: [
         {

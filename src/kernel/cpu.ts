@@ -72,7 +72,7 @@ export class Cpu {
   }
 
   release(grant: Grant, usage: LlmUsage, pcb?: Pcb): void {
-    const r = this.dispatcher.release(grant, { inputTokens: usage.input, outputTokens: usage.output });
+    const r = this.dispatcher.release(grant, { tokensIn: usage.input, tokensOut: usage.output });
     if (pcb && pcb.pid === r.pid) pcb.vruntime = r.vruntime;
     this.updateGauges();
   }

@@ -7,7 +7,7 @@ import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import { LLMProviderFactory } from '../llm/factory.js';
 import type { Model, ModelProvider } from '../llm/model.js';
-import { OUTPUT_RESERVE_TOKENS } from '../param.js';
+import { MODEL_FALLBACK_WINDOW as FALLBACK_WINDOW, OUTPUT_RESERVE_TOKENS } from '../param.js';
 import { logger } from '../util/log.js';
 
 const log = logger('models');
@@ -27,8 +27,6 @@ export interface ModelResolver {
   defaultModel(): string;
   names(): string[];
 }
-
-const FALLBACK_WINDOW = 32_768;
 
 export function infoFor(id: string, provider: string): ModelInfo {
   const e = findModel(id, provider);

@@ -7,19 +7,5 @@ export type BudgetVerdict = BudgetExceeded;
 export function checkProcessBudget(pcb: Pcb, wallMs: number): BudgetVerdict | null {
   const budget = parseBudget(pcb.budgets ?? {});
   const now = Date.now();
-  return checkBudget(
-    budget,
-    {
-      tokensIn: pcb.usage.tokensIn,
-      tokensCached: pcb.usage.tokensCached,
-      tokensOut: pcb.usage.tokensOut,
-      apiCalls: pcb.usage.apiCalls,
-      toolCalls: pcb.usage.toolCalls,
-      costUsd: pcb.usage.cost,
-      llmMs: pcb.usage.llmMs,
-      steps: pcb.stepNo,
-      startedAt: now - wallMs,
-    },
-    now,
-  );
+  return checkBudget(budget, { ...pcb.usage, steps: pcb.stepNo, startedAt: now - wallMs }, now);
 }

@@ -6,7 +6,7 @@
  */
 import { KernelError } from '../errors.js';
 import type { ChatResponse } from '../llm/model.js';
-import { DEFAULT_MAX_STEPS } from '../param.js';
+import { DEFAULT_MAX_STEPS, REACT_MAX_MALFORMED as MAX_MALFORMED } from '../param.js';
 import { type AgentProgram, continueWith, done, fail, type StepRecord } from './program.js';
 import { USER_TOPIC } from './syscalls.js';
 
@@ -27,8 +27,6 @@ export interface ReactState {
   /** User messages taken as turns (conversations). */
   turns?: number;
 }
-
-const MAX_MALFORMED = 3;
 
 export interface ReactArgs {
   maxSteps?: number;

@@ -6,7 +6,8 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { KernelError } from '../errors.js';
-import type { ChatRequest, Model } from '../llm/model.js';
+import { type ChatRequest, callUsage, type Model } from '../llm/model.js';
+import { IPC_RECV_DEFAULT_LIMIT, MEM_SEARCH_DEFAULT_K } from '../param.js';
 import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
 import { journalSlot } from './call-journal.js';
@@ -115,19 +116,7 @@ export function createServices(k: KernelCore): KernelServices {
         usage = res.usage;
         const ms = performance.now() - t0;
         await slot.record(res.usage, res.costUsd, ms, res);
-        account(
-          k,
-          pc,
-          {
-            tokensIn: res.usage.input,
-            tokensCached: res.usage.cachedInput,
-            tokensOut: res.usage.output,
-            apiCalls: 1,
-            cost: res.costUsd,
-            llmMs: ms,
-          },
-          pcb.model,
-        );
+        account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model);
         k.hooks.emit('llm.after', { pid: pcb.pid, model: pcb.model, usage: res.usage, ms, ...purpose });
         return res;
       } catch (err) {
@@ -140,14 +129,7 @@ export function createServices(k: KernelCore): KernelServices {
         account(
           k,
           pc,
-          {
-            tokensIn: usage.input,
-            tokensCached: usage.cachedInput,
-            tokensOut: usage.output,
-            apiCalls: 1,
-            cost: partial?.costUsd ?? 0,
-            llmMs: performance.now() - t0,
-          },
+          callUsage(usage, { cost: partial?.costUsd ?? 0, llmMs: performance.now() - t0 }),
           pcb.model,
         );
         k.hooks.emit('llm.after', {
@@ -196,7 +178,7 @@ export function createServices(k: KernelCore): KernelServices {
         owner: memOwner(pcb),
         namespace: memNamespace(pcb),
         query: args.query,
-        k: args.k ?? 5,
+        k: args.k ?? MEM_SEARCH_DEFAULT_K,
       });
       return hits.map((h) => ({ id: String(h.id), content: h.content, score: h.score }));
     },
@@ -281,7 +263,7 @@ export function createServices(k: KernelCore): KernelServices {
     },
 
     async 'ipc.recv'(pcb, step, args) {
-      const limit = args.limit ?? 10;
+      const limit = args.limit ?? IPC_RECV_DEFAULT_LIMIT;
       // Cleared before the poll: a message sent after it sets the hint again (./conversation.ts).
       if (args.topic === USER_TOPIC) k.procs.live(pcb.pid).userMail = false;
       const seen = taken.get(step) ?? new Set<string>();

@@ -4,6 +4,7 @@
  * responses can be logged, audited, replayed and checkpointed.
  */
 
+import type { ProcessUsage } from '../abi.js';
 export type Role = 'system' | 'user' | 'assistant' | 'tool';
 
 export interface ToolCall {
@@ -74,6 +75,22 @@ export interface LlmUsage {
   cacheWrite: number;
   output: number;
   reasoning: number;
+}
+
+/**
+ * A provider-reported usage in the kernel's one usage shape (src/abi.ts): the only place the two meet.
+ * One model call; its cost and LLM time come from the caller.
+ */
+export function callUsage(u: LlmUsage, o: { cost: number; llmMs: number }): ProcessUsage {
+  return {
+    tokensIn: u.input,
+    tokensCached: u.cachedInput,
+    tokensOut: u.output,
+    apiCalls: 1,
+    toolCalls: 0,
+    cost: o.cost,
+    llmMs: o.llmMs,
+  };
 }
 
 export type FinishReason = 'stop' | 'tool_calls' | 'length' | 'content_filter' | 'error';

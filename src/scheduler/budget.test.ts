@@ -24,7 +24,7 @@ describe('budgets', () => {
   });
 
   it('cost suspends, steps and wall time terminate; onExceed overrides', () => {
-    expect(checkBudget({ maxCostUsd: 0.5 }, u({ costUsd: 0.5 }), 0)).toMatchObject({
+    expect(checkBudget({ maxCostUsd: 0.5 }, u({ cost: 0.5 }), 0)).toMatchObject({
       kind: 'cost',
       action: 'suspend',
     });
@@ -42,7 +42,7 @@ describe('budgets', () => {
   });
 
   it('names the most consequential exhausted limit first (cost before steps)', () => {
-    expect(checkBudget({ maxSteps: 1, maxCostUsd: 0.01 }, u({ steps: 2, costUsd: 1 }), 0)?.kind).toBe('cost');
+    expect(checkBudget({ maxSteps: 1, maxCostUsd: 0.01 }, u({ steps: 2, cost: 1 }), 0)?.kind).toBe('cost');
   });
 
   it('reports headroom so the next call can be capped', () => {

@@ -6,6 +6,7 @@
  * far is not lost); steps and wall time TERMINATE (running longer would not change the answer). A budget
  * may override it with `onExceed`.
  */
+import { newUsage, type ProcessUsage } from '../abi.js';
 import { KernelError } from '../errors.js';
 
 export interface Budget {
@@ -18,15 +19,11 @@ export interface Budget {
   onExceed?: BudgetAction;
 }
 
-/** A process's accounting. `tokensCached` is the cached part of `tokensIn` (not in addition to it). */
-export interface BudgetUsage {
-  tokensIn: number;
-  tokensCached: number;
-  tokensOut: number;
-  apiCalls: number;
-  toolCalls: number;
-  costUsd: number;
-  llmMs: number;
+/**
+ * A process's accounting as budgets see it: the one usage shape (src/abi.ts; `tokensCached` is the cached
+ * part of `tokensIn`, not in addition to it) plus its steps and start time.
+ */
+export interface BudgetUsage extends ProcessUsage {
   steps: number;
   /** Clock ms when the process started (wall-time budgets count from here). */
   startedAt: number;
@@ -62,24 +59,14 @@ const FIELD: Record<BudgetKind, keyof Budget> = {
 const ORDER: readonly BudgetKind[] = ['cost', 'tokens', 'steps', 'wall'];
 
 export function emptyUsage(startedAt: number): BudgetUsage {
-  return {
-    tokensIn: 0,
-    tokensCached: 0,
-    tokensOut: 0,
-    apiCalls: 0,
-    toolCalls: 0,
-    costUsd: 0,
-    llmMs: 0,
-    steps: 0,
-    startedAt,
-  };
+  return { ...newUsage(), steps: 0, startedAt };
 }
 
 /** What the process has used of each budgeted kind at `now`. */
 export function budgetUsed(usage: BudgetUsage, now: number): Record<BudgetKind, number> {
   return {
     tokens: usage.tokensIn + usage.tokensOut,
-    cost: usage.costUsd,
+    cost: usage.cost,
     steps: usage.steps,
     wall: Math.max(0, now - usage.startedAt),
   };

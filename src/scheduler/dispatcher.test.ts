@@ -39,7 +39,7 @@ describe('Dispatcher', () => {
     d.acquire(E(3, 10)).then((g) => got.push(g.pid));
     await flush();
     expect(got).toEqual([]);
-    d.release(g1, { inputTokens: 10, outputTokens: 1 });
+    d.release(g1, { tokensIn: 10, tokensOut: 1 });
     await flush();
     expect(got).toEqual([3]);
     expect(d.waiting).toBe(1);

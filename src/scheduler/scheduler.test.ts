@@ -36,7 +36,7 @@ describe('Scheduler: priority order', () => {
     for (let g = s.dispatch(); g; g = s.dispatch()) {
       order.push(g.pid);
       expect(s.dispatch()).toBeNull(); // one slot
-      s.release(g.slot, { inputTokens: 10, outputTokens: 0 });
+      s.release(g.slot, { tokensIn: 10, tokensOut: 0 });
     }
     expect(order).toEqual([2, 4, 5, 1, 3]);
   });
@@ -63,7 +63,7 @@ describe('Scheduler: aging', () => {
       const g = s.dispatch() as Grant;
       if (g.pid === 2) lowRanAt = clock.t;
       clock.t += 1_000; // each call takes a second
-      s.release(g.slot, { inputTokens: 100, outputTokens: 10 });
+      s.release(g.slot, { tokensIn: 100, tokensOut: 10 });
       if (g.pid === 1) s.enqueue(E(1, 10)); // the urgent one always wants more
     }
     // 20 → 10 takes 10 agings (a tie goes to the natively more urgent class); the 11th lifts it to 9.
@@ -106,7 +106,7 @@ function runLoop(
     const c = inflight.shift();
     if (!c) throw new Error('nothing in flight');
     clock.t = c.end;
-    s.release(c.g.slot, { inputTokens: c.used - 50, outputTokens: 50 });
+    s.release(c.g.slot, { tokensIn: c.used - 50, tokensOut: 50 });
     done++;
     tokens.set(c.g.pid, (tokens.get(c.g.pid) ?? 0) + c.used);
     const sl = slice.get(c.g.pid) as { steps: number; tokens: number };
@@ -190,7 +190,7 @@ describe('Scheduler: time slices', () => {
     for (let i = 0; i < 16; i++) {
       const g = s.dispatch() as Grant;
       order.push(g.pid);
-      s.release(g.slot, { inputTokens: 100, outputTokens: 0 });
+      s.release(g.slot, { tokensIn: 100, tokensOut: 0 });
       const n = (slice.get(g.pid) ?? 0) + 1;
       const expired = s.timeSliceExpired(g.pid, { steps: n, tokens: 0 });
       slice.set(g.pid, expired ? 0 : n);
@@ -204,7 +204,7 @@ describe('Scheduler: time slices', () => {
     const { s } = fake({ slotsPerModel: 1, timeSliceSteps: 100, timeSliceTokens: 1_000 });
     s.enqueue(E(1, 50));
     const g = s.dispatch() as Grant;
-    s.release(g.slot, { inputTokens: 900, outputTokens: 200 });
+    s.release(g.slot, { tokensIn: 900, tokensOut: 200 });
     expect(s.timeSliceExpired(1, { steps: 1, tokens: 1_100 })).toBe(false); // alone
     s.enqueue(E(2, 60));
     expect(s.timeSliceExpired(1, { steps: 1, tokens: 1_100 })).toBe(false); // only a less urgent one
@@ -221,7 +221,7 @@ describe('Scheduler: time slices', () => {
       const { s } = fake({ slotsPerModel: 1, policy, timeSliceSteps: 1 });
       s.enqueue(E(1, 50));
       const g = s.dispatch() as Grant;
-      s.release(g.slot, { inputTokens: 1, outputTokens: 1 });
+      s.release(g.slot, { tokensIn: 1, tokensOut: 1 });
       s.enqueue(E(2, 50));
       expect(s.timeSliceExpired(1, { steps: 1, tokens: 2 })).toBe(want);
     }
@@ -243,7 +243,7 @@ describe('Scheduler: slots per model', () => {
       if (r() < 0.5) for (let g = s.dispatch(); g; g = s.dispatch()) held.push(g);
       if (held.length && r() < 0.45) {
         const g = held.splice(Math.floor(r() * held.length), 1)[0] as Grant;
-        s.release(g.slot, { inputTokens: 5, outputTokens: 5 });
+        s.release(g.slot, { tokensIn: 5, tokensOut: 5 });
       }
       const busy: Record<string, number> = {};
       for (const g of held) busy[g.model] = (busy[g.model] ?? 0) + 1;
@@ -259,7 +259,7 @@ describe('Scheduler: slots per model', () => {
     s.enqueue(E(1, 10));
     s.enqueue(E(2, 50));
     const g = s.dispatch() as Grant;
-    s.release(g.slot, { inputTokens: 1, outputTokens: 1 }); // pid 1 now runs a tool: not re-enqueued
+    s.release(g.slot, { tokensIn: 1, tokensOut: 1 }); // pid 1 now runs a tool: not re-enqueued
     expect(s.stateOf(1)).toBe('idle');
     expect(s.dispatch()?.pid).toBe(2);
   });
@@ -294,7 +294,7 @@ describe('Scheduler: rate limits', () => {
       clock.t = next;
       while (inflight[0] && inflight[0].end <= clock.t) {
         const c = inflight.shift() as { g: Grant; end: number; used: number };
-        s.release(c.g.slot, { inputTokens: c.used - 100, outputTokens: 100 });
+        s.release(c.g.slot, { tokensIn: c.used - 100, tokensOut: 100 });
         s.enqueue(E(c.g.pid, 50, { provider: c.g.provider, model: c.g.model, estTokens: 1_500 }));
       }
     }
@@ -363,7 +363,7 @@ describe('Scheduler: rate limits', () => {
     });
     s.enqueue(E(1, 50, { model: 'a', estTokens: 5_000 }));
     const g = s.dispatch() as Grant;
-    s.release(g.slot, { inputTokens: 5_000, outputTokens: 0 });
+    s.release(g.slot, { tokensIn: 5_000, tokensOut: 0 });
     s.enqueue(E(2, 10, { model: 'a', estTokens: 5_000 })); // urgent, does not fit yet
     s.enqueue(E(3, 90, { model: 'b', estTokens: 500 })); // fits, but would delay pid 2
     expect(s.dispatch()).toBeNull();
@@ -431,8 +431,8 @@ describe('Scheduler: errors and bookkeeping', () => {
     expect(() => s.enqueue(E(1, 5))).toThrow(/already in the ready queue/);
     const g = s.dispatch() as Grant;
     expect(() => s.enqueue(E(1, 5))).toThrow(/holds an LLM slot/);
-    s.release(g.slot, { inputTokens: 1, outputTokens: 1 });
-    expect(() => s.release(g.slot, { inputTokens: 1, outputTokens: 1 })).toThrow(/released twice/);
+    s.release(g.slot, { tokensIn: 1, tokensOut: 1 });
+    expect(() => s.release(g.slot, { tokensIn: 1, tokensOut: 1 })).toThrow(/released twice/);
     expect(() => new Scheduler({ slotsPerModel: 0 })).toThrow(/slotsPerModel/);
     expect(() => new Scheduler({ policy: 'lottery' as 'fair' })).toThrow(/fair, fifo or round_robin/);
   });
@@ -486,7 +486,7 @@ describe('Scheduler: restart and wake-ups', () => {
       rateLimiter: { burstMs: 60_000 },
     });
     s.enqueue(E(9, 50, { model: 'c', estTokens: 5_000 }));
-    s.release((s.dispatch() as Grant).slot, { inputTokens: 5_000, outputTokens: 0 }); // window: 5,000 of 6,000
+    s.release((s.dispatch() as Grant).slot, { tokensIn: 5_000, tokensOut: 0 }); // window: 5,000 of 6,000
     s.enqueue(E(2, 13, { model: 'b', estTokens: 500 })); // small, waits since 0
     clock.t = 3_500;
     s.enqueue(E(1, 10, { model: 'a', estTokens: 5_000 })); // more urgent for now, cannot fit before t=60 s

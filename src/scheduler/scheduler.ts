@@ -10,6 +10,8 @@
  * waiting on a tool, a message or an approval is simply not here. A call is dispatched only when its
  * provider's rate limiters admit its estimated tokens (./ratelimit.ts); the policy (./policy.ts) decides the
  * order; priority inheritance (./inherit.ts) lifts processes that others wait on. Budgets are ./budget.ts.
+ *
+ * Size: Over 500 lines because it is one synchronous state machine (queue, lanes, limiters, inheritance) whose invariants are easier to check in one place; policies, rate limits and budgets are already apart.
  */
 import { performance } from 'node:perf_hooks';
 import { KernelError } from '../errors.js';
@@ -290,8 +292,7 @@ export class Scheduler {
         details: { slot },
       });
     const t = this.time(now);
-    const tokens =
-      nonNegative(usage.inputTokens, 'inputTokens') + nonNegative(usage.outputTokens, 'outputTokens');
+    const tokens = nonNegative(usage.tokensIn, 'tokensIn') + nonNegative(usage.tokensOut, 'tokensOut');
     this.held.delete(slot);
     h.lane.busy--;
     if (h.grant.slotIndex < h.lane.capacity) h.lane.freeIdx.push(h.grant.slotIndex); // capacity may have shrunk

@@ -47,7 +47,7 @@ describe('slots_per_model: auto', () => {
     expect(s.stats().slots.m).toMatchObject({ total: 13, auto: { basis: 'rpm', latencyMs: null } }); // 1 s prior
     const g = s.dispatch()!;
     clock.t += 4000;
-    s.release(g.slot, { inputTokens: 90, outputTokens: 10 });
+    s.release(g.slot, { tokensIn: 90, tokensOut: 10 });
     expect(s.stats().slots.m).toMatchObject({ total: 50, auto: { basis: 'rpm', latencyMs: 4000 } });
     expect(s.stats().slots.fixed).toEqual({ busy: 0, total: 3 });
   });

@@ -1,4 +1,5 @@
 /** The Scheduler's public data shapes: what the kernel passes in, gets back, and reads for metrics. */
+import type { ProcessUsage } from '../abi.js';
 import type { Clock, Pid, SchedPolicy } from './policy.js';
 import type { RateLimit, RateLimiterOptions } from './ratelimit.js';
 
@@ -38,12 +39,9 @@ export interface Grant {
   waitedMs: number;
 }
 
-export interface CallUsage {
-  inputTokens: number;
-  outputTokens: number;
-  /** Requests actually sent (retries included); default 1. */
-  apiCalls?: number;
-}
+/** What one call used, in the one usage shape (src/abi.ts): tokens for the rate limiters, requests sent. */
+export type CallUsage = Pick<ProcessUsage, 'tokensIn' | 'tokensOut'> &
+  Partial<Pick<ProcessUsage, 'apiCalls'>>;
 
 export interface DispatchSample {
   pid: Pid;

@@ -52,7 +52,7 @@ export function dispatchLatency(
   for (let i = 0; i < iterations; i++) {
     now += 5;
     const done = inflight.shift() as Grant;
-    s.release(done.slot, { inputTokens: 500 + Math.floor(r() * 1500), outputTokens: 100 });
+    s.release(done.slot, { tokensIn: 500 + Math.floor(r() * 1500), tokensOut: 100 });
     s.enqueue(spec(done.pid));
     const t0 = performance.now();
     const g = s.dispatch();
@@ -95,7 +95,7 @@ export function fairness(policy: 'fair' | 'round_robin', steps = 10_000, seed = 
     const g = s.dispatch() as Grant;
     const used = 200 + Math.floor(r() * 3_800);
     now += used;
-    s.release(g.slot, { inputTokens: used - 100, outputTokens: 100 });
+    s.release(g.slot, { tokensIn: used - 100, tokensOut: 100 });
     const cls = (g.pid - 1) % 3;
     byClass[cls] = (byClass[cls] ?? 0) + used;
     const sl = slice.get(g.pid) as { steps: number; tokens: number };

@@ -47,8 +47,8 @@ describe('FairPolicy', () => {
         } else if (op < 0.65 && held.length) {
           const h = held.splice(Math.floor(r() * held.length), 1)[0] as { fast: Grant; ref: Grant };
           const tokens = 100 + Math.floor(r() * 3_000);
-          const va = fast.release(h.fast.slot, { inputTokens: tokens, outputTokens: 50 });
-          const vb = ref.release(h.ref.slot, { inputTokens: tokens, outputTokens: 50 });
+          const va = fast.release(h.fast.slot, { tokensIn: tokens, tokensOut: 50 });
+          const vb = ref.release(h.ref.slot, { tokensIn: tokens, tokensOut: 50 });
           expect(va).toEqual(vb);
           if (r() < 0.2)
             idle.add(h.fast.pid); // runs a tool for a while

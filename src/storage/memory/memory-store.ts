@@ -6,7 +6,12 @@
 
 import { randomUUID } from 'node:crypto';
 import { KernelError } from '../../errors.js';
-import { EMBEDDING_DIM, RRF_K, VECTOR_SEARCH_CANDIDATES } from '../../param.js';
+import {
+  EMBEDDING_DIM,
+  SQL_INSERT_BATCH_ROWS as INSERT_BATCH,
+  RRF_K,
+  VECTOR_SEARCH_CANDIDATES,
+} from '../../param.js';
 import { logger } from '../../util/log.js';
 import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
@@ -54,7 +59,6 @@ export interface MemorySearch {
 }
 
 type Row = Record<string, unknown>;
-const INSERT_BATCH = 200;
 
 export class MemoryStore {
   readonly embedder: Embedder;

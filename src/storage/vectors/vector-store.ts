@@ -6,7 +6,7 @@
  */
 
 import { KernelError } from '../../errors.js';
-import { EMBEDDING_DIM } from '../../param.js';
+import { EMBEDDING_DIM, SQL_INSERT_BATCH_ROWS as UPSERT_BATCH } from '../../param.js';
 import { logger } from '../../util/log.js';
 import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
@@ -15,7 +15,6 @@ import { num, parseVector, vectorParam } from '../sql.js';
 import { checkEmbedding, cosineDistanceSql } from './exact.js';
 
 const log = logger('storage.vectors');
-const UPSERT_BATCH = 200;
 
 export interface VectorItem {
   id: string;
