@@ -311,6 +311,14 @@ describe('ContextManager checkpoints, calibration, seeds API', () => {
     expect(await cm2.recall(12, { pageId: evicted ?? '' })).toContain('12.');
     expect(() => cm2.importState(13, state)).toThrow(/belongs to process 12/);
     expect(() => cm2.importState(12, { v: 9 })).toThrow(/version 1/);
+    // The state is written on every step: nothing derivable travels in it. A state written before (with
+    // the canonical tools JSON and the system text in it) still restores to the same prompt.
+    expect(Object.keys(state)).not.toContain('toolsJson');
+    expect(Object.keys(state)).not.toContain('systemText');
+    const cm3 = new ContextManager({ store });
+    const rendered = cm.render(12, { record: false });
+    cm3.importState(12, { ...state, systemText: 'sys' });
+    expect(cm3.render(12, { record: false }).messages[0]).toEqual(rendered.messages[0]);
   });
 
   it('calibrates the estimate with provider-reported usage', () => {

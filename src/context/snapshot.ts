@@ -1,12 +1,15 @@
 /**
  * Checkpoint form of a process's page table: plain JSON (embeddings quantised to int8, base64), stored in
- * the process's checkpoint by the kernel. Text already written to the page store is referenced by id only;
+ * the process's checkpoint by the kernel — on every step, so nothing derivable is in it (the canonical tools
+ * JSON and the system text are rebuilt on import). Text already written to the page store is referenced by id only;
  * text still in the write-behind queue travels in the state, so a restore loses nothing.
  */
 import { KernelError } from '../errors.js';
 import type { ToolSpec } from '../llm/model.js';
+import { canonicalJson } from '../util/canonical.js';
 import { type CacheTotals, PromptCacheModel } from './cache-model.js';
 import type { Page } from './page.js';
+import { systemText } from './render.js';
 import type { StoredPage } from './store.js';
 import type { StubEntry } from './summarizer.js';
 import {
@@ -46,10 +49,11 @@ interface ContextStateV1 {
   cacheRule: CacheRule;
   price: Price | null;
   counters: Counters;
-  systemText: string;
+  /** Absent since the hot-path pass: both are derived (canonical tools, system + pinned), not stored. */
+  systemText?: string;
   systemTokens: number;
   systemHash: string;
-  toolsJson: string;
+  toolsJson?: string;
 }
 
 function q8(v: Float32Array): string {
@@ -76,11 +80,9 @@ export function exportContext(ctx: ProcContext): ContextStateV1 {
     budget: ctx.budget,
     tools: ctx.tools,
     toolsTokens: ctx.toolsTokens,
-    toolsJson: ctx.toolsJson,
     system: ctx.system,
     task: ctx.task,
     pinned: ctx.pinned,
-    systemText: ctx.systemText,
     systemTokens: ctx.systemTokens,
     systemHash: ctx.systemHash,
     history: ctx.history.map(
@@ -142,12 +144,12 @@ export function importContext(pid: number | string, state: unknown): ProcContext
     reserve: st.reserve,
     budget: st.budget,
     tools: st.tools,
-    toolsJson: st.toolsJson,
+    toolsJson: st.toolsJson ?? (st.tools.length ? canonicalJson(st.tools) : ''),
     toolsTokens: st.toolsTokens,
     system: st.system,
     task: st.task,
     pinned: st.pinned,
-    systemText: st.systemText,
+    systemText: st.systemText ?? systemText(st.system, st.pinned),
     systemTokens: st.systemTokens,
     systemHash: st.systemHash,
     history,
