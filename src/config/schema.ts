@@ -100,7 +100,26 @@ export const configSchema = z.strictObject({
   /** Where embedded state, keys and audit anchors live. */
   data_dir: z.string().default(P.DEFAULT_DATA_DIR),
   api_keys: z.record(z.string(), z.string()).default({}),
-  llms: z.strictObject({ models: z.array(modelEntry).default([]) }).default({ models: [] }),
+  llms: z
+    .strictObject({
+      models: z.array(modelEntry).default([]),
+      /** Retries inside one model call before the error reaches the scheduler (which then parks the process). */
+      retry: z
+        .strictObject({
+          max_retries: z.number().int().nonnegative().default(P.LLM_MAX_RETRIES),
+          base_ms: z.number().int().positive().default(P.LLM_RETRY_BASE_MS),
+          max_ms: z.number().int().positive().default(P.LLM_RETRY_MAX_MS),
+        })
+        .optional(),
+      /** A provider endpoint's circuit opens after `threshold` consecutive failures, for `open_ms`. */
+      circuit: z
+        .strictObject({
+          threshold: z.number().int().positive().default(P.CIRCUIT_FAILURE_THRESHOLD),
+          open_ms: z.number().int().positive().default(P.CIRCUIT_OPEN_MS),
+        })
+        .optional(),
+    })
+    .default({ models: [] }),
   default_model: z.string().optional(),
   storage: z
     .strictObject({
@@ -150,6 +169,9 @@ export const configSchema = z.strictObject({
       time_slice_tokens: z.number().int().positive().default(P.TIME_SLICE_TOKENS),
       aging_ms: z.number().int().positive().default(P.AGING_MS),
       rate_limits: z.record(z.string(), rateLimit).default({}),
+      /** A process parked on a provider outage retries after base·2^n ms (jittered), at most max (Retry-After wins). */
+      provider_retry_base_ms: z.number().int().positive().default(P.PROVIDER_PARK_BASE_MS),
+      provider_retry_max_ms: z.number().int().positive().default(P.PROVIDER_PARK_MAX_MS),
     })
     .prefault({}),
   context: z

@@ -235,7 +235,7 @@ export class Kernel {
   async kill(pid: number, reason = 'killed by request', graceMs = KILL_GRACE_MS): Promise<ProcStatus> {
     const pc = this.core.procs.live(pid);
     pc.killReason = reason;
-    if (pc.pcb.state === 'suspended' || pc.pcb.state === 'new')
+    if (pc.pcb.state === 'suspended' || pc.pcb.state === 'new' || pc.pcb.waitOn?.on === 'provider')
       for (const w of pc.resumeWaiters.splice(0)) w();
     this.core.cpu.cancel(pid);
     const timer = scheduleForcedKill(pc, graceMs);

@@ -13,7 +13,9 @@ export type WaitReason =
   | { on: 'child'; pid: number }
   | { on: 'approval'; id: string }
   | { on: 'tool'; name: string }
-  | { on: 'ratelimit'; until: number };
+  | { on: 'ratelimit'; until: number }
+  /** Parked on a provider outage (429, 5xx, refused, open circuit) until `until`, then the step is retried. */
+  | { on: 'provider'; provider: string; model: string; until: number; reason: string };
 
 export interface Budgets {
   maxTokens?: number;
@@ -77,6 +79,14 @@ export function isLive(state: ProcessState): boolean {
   return state !== 'zombie' && state !== 'terminated';
 }
 
+/** The provider wait written by describeWait, read back from a stored row (a restarted kernel keeps it). */
+export function parseProviderWait(s: string | null | undefined): WaitReason | null {
+  const m = s ? /^provider:(\S+) (\S+) until (\S+) — (.*)$/s.exec(s) : null;
+  const until = m ? Date.parse(m[3]!) : Number.NaN;
+  if (!m || !Number.isFinite(until)) return null;
+  return { on: 'provider', provider: m[1]!, model: m[2]!, until, reason: m[4]! };
+}
+
 export function describeWait(w: WaitReason | null): string {
   if (!w) return '';
   switch (w.on) {
@@ -90,5 +100,7 @@ export function describeWait(w: WaitReason | null): string {
       return `tool:${w.name}`;
     case 'ratelimit':
       return 'ratelimit';
+    case 'provider':
+      return `provider:${w.provider} ${w.model} until ${new Date(w.until).toISOString()} — ${w.reason}`;
   }
 }

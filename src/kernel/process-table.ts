@@ -11,7 +11,15 @@ import { KernelError, panic } from '../errors.js';
 import type { HookBus } from '../hooks/bus.js';
 import type { KernelMetrics } from '../metrics/registry.js';
 import type { ProcessRow } from '../storage/state/types.js';
-import { describeWait, isLive, type Pcb, type ProcessState, transition, type WaitReason } from './pcb.js';
+import {
+  describeWait,
+  isLive,
+  type Pcb,
+  type ProcessState,
+  parseProviderWait,
+  transition,
+  type WaitReason,
+} from './pcb.js';
 
 /** Live, in-memory companions of a PCB that are never persisted. */
 export interface ProcControl {
@@ -31,6 +39,8 @@ export interface ProcControl {
   startedAt: number;
   /** A user message may be waiting in the mailbox (set by a send, cleared when the program takes it). */
   userMail: boolean;
+  /** Consecutive provider outages that parked this process (the backoff exponent; 0 after a good step). */
+  parkAttempts: number;
 }
 
 export class ProcessTable {
@@ -81,6 +91,7 @@ export class ProcessTable {
   /** Takes a stored process into the table (spawn, restore, recovery after a crash). */
   adopt(row: ProcessRow, defaultModel: string): ProcControl {
     if (this.procs.has(row.pid)) panic(`process ${row.pid} adopted twice`);
+    const parked = row.state === 'waiting' ? parseProviderWait(row.waitOn) : null;
     const pcb: Pcb = {
       pid: row.pid,
       parentPid: row.parentPid,
@@ -90,9 +101,14 @@ export class ProcessTable {
       createdAt: row.createdAt.getTime(),
       priority: row.priority,
       model: row.model ?? defaultModel,
-      // A step in flight when the last owner stopped is redone from the last commit.
-      state: row.state === 'running' || row.state === 'waiting' || row.state === 'new' ? 'ready' : row.state,
-      waitOn: null,
+      // A step in flight when the last owner stopped is redone from the last commit; a process parked on a
+      // provider outage stays parked until its retry time (./provider-park.ts).
+      state: parked
+        ? 'waiting'
+        : row.state === 'running' || row.state === 'waiting' || row.state === 'new'
+          ? 'ready'
+          : row.state,
+      waitOn: parked,
       vruntime: row.vruntime,
       usage: { ...newUsage(), ...row.usage },
       budgets: row.budgets as Pcb['budgets'],
@@ -116,6 +132,7 @@ export class ProcessTable {
       slice: { steps: 0, tokens: 0 },
       startedAt: Date.now(),
       userMail: false,
+      parkAttempts: 0,
     };
     this.procs.set(row.pid, pc);
     if (isLive(pcb.state)) this.liveProcs += 1;

@@ -16,6 +16,7 @@ import { exitProcess, forget, KilledSignal, park, planExit, preemptionPoint } fr
 import { isLive } from './pcb.js';
 import { checkProcessBudget } from './process-budget.js';
 import type { ProcControl } from './process-table.js';
+import { parkableProviderError, parkOnProvider, waitOutPark } from './provider-park.js';
 import { invokeOutside, makeSys } from './syscall-gate.js';
 
 const log = logger('kernel');
@@ -57,6 +58,12 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
       return;
     }
 
+    // 2b. parked on a provider outage (here, or before a restart): wait out the retry time
+    if (pcb.waitOn?.on === 'provider') {
+      await waitOutPark(core, pc);
+      continue;
+    }
+
     // 3. one step of the program; its syscalls buffer their effects into `step`
     const step: StepContext = {
       stepNo: pcb.stepNo + 1,
@@ -82,6 +89,13 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
         return;
       }
       if (core.stopping) return;
+      // A provider outage parks the process: nothing of this step is committed, it is retried later.
+      const outage = parkableProviderError(err);
+      if (outage) {
+        if (pcb.state === 'waiting') procs.setState(pc, 'running');
+        await parkOnProvider(core, pc, outage);
+        continue;
+      }
       const msg = err instanceof Error ? err.message : String(err);
       const code = err instanceof KernelError ? err.code : 'EFAULT';
       res = { kind: 'fail', state: pcb.programState, error: `${code}: ${msg}` };
@@ -119,6 +133,7 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
     }
 
     // 5. exit, or account the time slice and yield
+    pc.parkAttempts = 0;
     if (exit) {
       // Learning: the process's own model writes lessons about its run, through the gate, charged to it.
       const written = core.config.learning.enabled

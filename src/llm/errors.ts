@@ -59,6 +59,8 @@ export interface ErrorContext {
   timeoutMs: number;
   /** Named in the message on 401/403 so the user knows which variable to fix. */
   envKey?: string;
+  /** The endpoint, named in errors a user must fix (4xx). */
+  baseUrl?: string;
 }
 
 function providerMessage(err: Record<string, unknown>): string {
@@ -120,10 +122,15 @@ export function toKernelError(err: unknown, ctx: ErrorContext): KernelError {
   }
   const retryable = status === 408 || status === 409 || status >= 500;
   let hint = '';
+  const at = ctx.baseUrl ? ` at ${ctx.baseUrl}` : '';
   if (status === 401 || status === 403)
-    hint = ctx.envKey ? ` (check the API key in ${ctx.envKey} or api_keys)` : ' (check the API key)';
-  else if (status === 404) hint = ' (check the model id and base_url)';
-  return new KernelError('EPROVIDER', `${where}: HTTP ${status}${hint}: ${msg}`, {
+    hint = ctx.envKey
+      ? ` (check the API key: set ${ctx.envKey} or api_keys.${ctx.provider} in config.yaml)`
+      : ' (check the API key)';
+  else if (status === 404)
+    hint = ` (check the model id "${ctx.model}" under llms.models[].name and llms.models[].base_url)`;
+  else if (!retryable && status === 400) hint = ' (the provider refused the request as sent)';
+  return new KernelError('EPROVIDER', `${where}: HTTP ${status}${retryable ? '' : at}${hint}: ${msg}`, {
     cause: err,
     retryable,
     details,

@@ -215,7 +215,19 @@ export class LLMProviderFactory {
   }
 
   static fromConfig(config: AosConfig, opts: Omit<FactoryOptions, 'apiKeys'> = {}): ModelRegistry {
-    return new ModelRegistry(new LLMProviderFactory({ ...opts, apiKeys: config.api_keys }), config);
+    const r = config.llms.retry;
+    const retry = r ? { maxRetries: r.max_retries, baseMs: r.base_ms, maxMs: r.max_ms } : undefined;
+    const c = config.llms.circuit;
+    const circuit = c ? { threshold: c.threshold, openMs: c.open_ms } : undefined;
+    return new ModelRegistry(
+      new LLMProviderFactory({
+        ...(retry ? { retry } : {}),
+        ...(circuit ? { circuit } : {}),
+        ...opts,
+        apiKeys: config.api_keys,
+      }),
+      config,
+    );
   }
 }
 

@@ -60,7 +60,8 @@ export function outcomeOf(p: Pick<ProcessInfo, 'state' | 'exitReason'>): 'done' 
 export function stateText(p: Pick<ProcessInfo, 'state' | 'waitOn'>): string {
   if (!p.waitOn) return p.state;
   const [on, ...rest] = p.waitOn.split(':');
-  const what = rest.join(':');
+  // provider waits carry the reason after ' — ' (aos logs shows it); the table keeps provider, model, time.
+  const what = on === 'provider' ? rest.join(':').split(' — ')[0]! : rest.join(':');
   return `${p.state}(${on}${what ? ` ${on === 'approval' ? what.slice(0, 8) : what}` : ''})`;
 }
 

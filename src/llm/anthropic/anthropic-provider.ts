@@ -89,7 +89,14 @@ class AnthropicModel implements Model {
   }
 
   private ctx(call: ReturnType<typeof callSignal>, timeoutMs: number) {
-    return { provider: this.provider, model: this.id, call, timeoutMs, envKey: 'ANTHROPIC_API_KEY' };
+    return {
+      provider: this.provider,
+      model: this.id,
+      call,
+      timeoutMs,
+      envKey: 'ANTHROPIC_API_KEY',
+      baseUrl: this.p.baseUrl,
+    };
   }
 
   async chat(req: ChatRequest): Promise<ChatResponse> {

@@ -124,7 +124,14 @@ class OpenAiCompatibleModel implements Model {
   }
 
   private ctx(call: ReturnType<typeof callSignal>, timeoutMs: number) {
-    return { provider: this.provider, model: this.id, call, timeoutMs, envKey: this.p.preset.envKeys[0] };
+    return {
+      provider: this.provider,
+      model: this.id,
+      call,
+      timeoutMs,
+      envKey: this.p.preset.envKeys[0],
+      baseUrl: this.p.baseUrl,
+    };
   }
 
   async chat(req: ChatRequest): Promise<ChatResponse> {

@@ -40,6 +40,19 @@ export interface SimulatorOptions {
   cache?: PrefixCacheOptions;
   /** Clock for rate-limit windows (tests pass a fake one). */
   now?: () => number;
+  /** Starts in an outage (see SimEngine.outage). */
+  outage?: Outage;
+}
+
+/**
+ * A provider outage: every chat request fails with `status` (500/502/503 as the vendor's server error,
+ * 429 with `Retry-After`) until `forMs` has passed on the engine's clock, or until `outage(null)`.
+ */
+export interface Outage {
+  status: 429 | 500 | 502 | 503 | 529;
+  forMs?: number;
+  /** Sent as Retry-After (seconds, rounded up) and retry-after-ms. */
+  retryAfterMs?: number;
 }
 
 export class SimHttpError extends Error {
@@ -113,6 +126,7 @@ export class SimEngine {
   private readonly now: () => number;
   private readonly window: Array<{ at: number; tokens: number }> = [];
   private readonly waiters: Array<() => void> = [];
+  private down: (Outage & { until: number }) | null = null;
   opts: SimulatorOptions;
 
   constructor(opts: SimulatorOptions = {}) {
@@ -124,6 +138,39 @@ export class SimEngine {
     this.now = opts.now ?? Date.now;
     this.prefixCache = new PrefixCache(opts.cache);
     this.breakpointCache = new BreakpointCache(opts.cache);
+    if (opts.outage) this.outage(opts.outage);
+  }
+
+  /** Starts (or, with null, ends) an outage; chat requests fail until it ends. */
+  outage(o: Outage | null): void {
+    this.down = o
+      ? { ...o, until: o.forMs === undefined ? Number.POSITIVE_INFINITY : this.now() + o.forMs }
+      : null;
+  }
+
+  /** True while an outage is on. */
+  get inOutage(): boolean {
+    if (this.down && this.now() >= this.down.until) this.down = null;
+    return this.down !== null;
+  }
+
+  private checkOutage(): void {
+    if (!this.inOutage || !this.down) return;
+    const d = this.down;
+    const msg =
+      d.status === 429
+        ? 'Rate limit reached for requests (simulated outage)'
+        : d.status === 529
+          ? 'Overloaded (simulated outage)'
+          : `The server had an error while processing your request (simulated outage, HTTP ${d.status})`;
+    this.fail(
+      new SimHttpError(
+        d.status,
+        msg,
+        d.status === 429 ? 'rate_limit_exceeded' : d.status === 529 ? 'overloaded_error' : 'server_error',
+        d.retryAfterMs,
+      ),
+    );
   }
 
   /** Replaces the scenario (tests script each case on one running simulator). */
@@ -227,6 +274,7 @@ export class SimEngine {
   ): SimOutcome {
     const promptTokens =
       'tokens' in prompt ? prompt.tokens.length : prompt.blocks.reduce((s, b) => s + b.tokens.length, 0);
+    this.checkOutage();
     this.checkRate(promptTokens);
     const scripted = this.nextScripted(req);
     let truncate = false;

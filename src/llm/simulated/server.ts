@@ -99,9 +99,11 @@ function sendError(res: ServerResponse, err: SimHttpError, anthropic: boolean): 
           type:
             err.status === 429
               ? 'rate_limit_error'
-              : err.status >= 500
-                ? 'api_error'
-                : 'invalid_request_error',
+              : err.status === 529
+                ? 'overloaded_error'
+                : err.status >= 500
+                  ? 'api_error'
+                  : 'invalid_request_error',
           message: err.message,
         },
       }
