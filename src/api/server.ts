@@ -6,6 +6,7 @@
  * but /health and /ready needs a bearer token (./auth.ts); CORS closed unless server.cors_origins lists
  * an origin. The server does not own the kernel: close() stops serving, the caller shuts the kernel down.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { KernelError } from '../errors.js';
@@ -13,7 +14,9 @@ import { Gateway } from '../gateway/gateway.js';
 import { gatewayApiRoutes, mountGateway } from '../gateway/routes.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { API_BODY_LIMIT_BYTES, API_TOKEN_FILE } from '../param.js';
+import { protectPaths } from '../security/secrets.js';
 import { logger } from '../util/log.js';
+import { addKnownSecret } from '../util/redact.js';
 import { ensureAdminToken, TokenStore } from './auth.js';
 import { HttpError, toHttpError } from './errors.js';
 import { EventHub, eventRoutes } from './events.js';
@@ -97,6 +100,9 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
 
   const tokens = new TokenStore(kernel.storage.driver);
   const adminTokenCreated = await ensureAdminToken(tokens, adminTokenFile);
+  // The admin token is masked in every log and audit entry, in any encoding the redactor knows.
+  if (existsSync(adminTokenFile)) addKnownSecret(readFileSync(adminTokenFile, 'utf8'), 'admin-token');
+  protectPaths([adminTokenFile]);
 
   const app = Fastify({ logger: false, bodyLimit: API_BODY_LIMIT_BYTES, forceCloseConnections: true });
 

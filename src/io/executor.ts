@@ -205,6 +205,8 @@ export class ToolExecutor {
       }
     }
     if (ran && this.o.limiter) this.o.limiter.record(toolName, result.ok);
+    // A path or host the tool itself refused (EPERM) is a denial, whatever the tool-level verdict was.
+    if (ran && result.error?.code === 'EPERM') decision = 'deny';
     await this.finish(ctx, toolName, args, result, {
       decision,
       ...(approval ? { approval } : {}),

@@ -12,6 +12,7 @@ import { HookBus } from '../hooks/bus.js';
 import { Learning } from '../learning/learning.js';
 import { createKernelMetrics, type KernelMetrics } from '../metrics/registry.js';
 import { AuditAnchors } from '../security/anchors.js';
+import { guardKernelSecrets } from '../security/secrets.js';
 import { createStorage, type Storage } from '../storage/storage.js';
 import { createContextManager } from './context-binding.js';
 import type { KernelCore } from './core.js';
@@ -76,6 +77,13 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
     dataDir: c.config.data_dir,
     snapshotEverySteps: c.config.storage.snapshot_every_steps,
   }); // driver + migrations + the five stores
+  guardKernelSecrets({
+    dataDir: c.config.data_dir,
+    workspace: c.config.security.workspace,
+    configFile: c.configFile,
+    plugins: c.config.plugins,
+    apiKeys: c.config.api_keys,
+  }); // data dir, config, plugins denied to every policy; data dir 0700/0600; secret values redacted
   c.models = opts.models ?? createModelResolver(c.config); // providers, catalogue, simulator
   c.cpu = new Cpu(c.config, c.metrics, c.models); // scheduler: slots, queue, rate limits
   c.context = createContextManager(c); // pages, replacement, swap to storage, model summaries

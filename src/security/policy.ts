@@ -10,6 +10,7 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
 import { type Permission, toolMatches } from './permissions.js';
+import { fixedDenyList, isProcessProcPath, protectedPaths } from './secrets.js';
 
 export type PermissionLevel = 'readonly' | 'standard' | 'elevated' | 'admin';
 export const PERMISSION_LEVELS: readonly PermissionLevel[] = ['readonly', 'standard', 'elevated', 'admin'];
@@ -21,25 +22,13 @@ const LEVEL_PERMS: Record<PermissionLevel, readonly Permission[]> = {
   admin: ['fs.read', 'fs.write', 'exec', 'mem', 'ipc', 'net'],
 };
 
-/** Paths no level may touch unless a policy explicitly lifts them (it cannot: they are always added). */
+/**
+ * The fixed deny list every policy starts with (credential files, system secrets). Policies may add to it,
+ * never remove from it; the kernel's own files (./secrets.ts: data dir, config, plugins) and every
+ * per-process /proc entry are denied on top of it by resolvePath, outside any policy.
+ */
 export function defaultBlockedPaths(): string[] {
-  const home = homedir();
-  return [
-    '/etc/shadow',
-    '/etc/gshadow',
-    '/etc/sudoers',
-    '/etc/ssl/private',
-    '/root/.ssh',
-    join(home, '.ssh'),
-    join(home, '.aws'),
-    join(home, '.gnupg'),
-    join(home, '.config/gcloud'),
-    join(home, '.docker'),
-    join(home, '.kube'),
-    join(home, '.netrc'),
-    join(home, '.pgpass'),
-    '/proc/self/environ',
-  ];
+  return fixedDenyList().filter((p) => !protectedPaths().includes(p));
 }
 
 export interface ResourceLimits {
@@ -159,6 +148,21 @@ export class SecurityPolicy {
     const ws = realRoot(workspace);
     const abs = isAbsolute(expanded) ? resolve(expanded) : resolve(ws, expanded);
     const real = realpathLoose(abs);
+    if (isProcessProcPath(real) || isProcessProcPath(abs)) {
+      throw new KernelError(
+        'EPERM',
+        `access to ${path} is denied at every level: per-process /proc entries (environ, memory, fds) belong to the kernel`,
+        { details: { path, resolved: real, rule: 'kernel_secrets' } },
+      );
+    }
+    const secret = kernelDenied().find((b) => within(real, b) || within(abs, b));
+    if (secret) {
+      throw new KernelError(
+        'EPERM',
+        `access to ${path} is denied at every level: ${secret} holds the kernel's or the user's secrets, and no policy can lift that`,
+        { details: { path, resolved: real, rule: 'kernel_secrets' } },
+      );
+    }
     const blocked = this.blockedPaths.find((b) => within(real, b) || within(abs, b));
     if (blocked) {
       throw new KernelError('EPERM', `access to ${path} is blocked by policy (blocked path ${blocked})`, {
@@ -289,6 +293,16 @@ export function isPrivateAddress(ip: string): boolean {
     (a === 198 && (b === 18 || b === 19)) ||
     (a === 100 && b >= 64 && b <= 127)
   );
+}
+
+let denyCache: { key: string; roots: string[] } | null = null;
+
+/** The fixed deny list and the kernel's registered files, resolved (recomputed when one is added). */
+function kernelDenied(): string[] {
+  const raw = fixedDenyList();
+  const key = raw.join('\0');
+  if (denyCache?.key !== key) denyCache = { key, roots: [...new Set(raw.map((p) => realRoot(p)))] };
+  return denyCache.roots;
 }
 
 function within(p: string, root: string): boolean {

@@ -43,7 +43,9 @@ describe('storage URLs', () => {
     const err = await openStorage('postgres://aos:topsecretpw@127.0.0.1:1/none').catch((e: unknown) => e);
     expect(KernelError.is(err, 'EBACKEND')).toBe(true);
     const msg = (err as Error).message;
-    expect(msg).toContain('cannot connect to PostgreSQL at postgres://aos:[REDACTED]@127.0.0.1:1/none');
+    expect(msg).toContain(
+      'cannot connect to PostgreSQL at postgres://aos:[redacted:postgres-password]@127.0.0.1:1/none',
+    );
     expect(msg).not.toContain('topsecretpw');
     expect(msg).toMatch(/start the server/);
   });

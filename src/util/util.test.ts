@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from './canonical.js';
-import { REDACTED, redact, redactString } from './redact.js';
+import { addKnownSecret, redact, redactString } from './redact.js';
 
 describe('canonicalJson', () => {
   it('sorts keys at every depth and drops undefined', () => {
@@ -25,14 +25,26 @@ describe('redact', () => {
       admin_token: 'x',
       usage: { tokensIn: 10, tokens: 5, maxTokens: 7 },
     });
-    expect(out.admin_token).toBe(REDACTED);
+    expect(out.admin_token).toBe('[redacted:field admin_token, 1 chars]');
     expect(out.usage).toEqual({ tokensIn: 10, tokens: 5, maxTokens: 7 });
-    expect(out.api_key).toBe(REDACTED);
-    expect(out.nested.Authorization).toBe(REDACTED);
-    expect(out.text).toBe(`use ${REDACTED} and ${REDACTED} please`);
-    expect(out.url).toBe(`postgres://user:${REDACTED}@db:5432/x`);
+    expect(out.api_key).toBe('[redacted:field api_key, 11 chars]');
+    expect(out.nested.Authorization).toBe('[redacted:field Authorization, 23 chars]');
+    expect(out.text).toBe('use [redacted:openai-key] and [redacted:aos-token] please');
+    expect(out.url).toBe('postgres://user:[redacted:postgres-password]@db:5432/x');
     expect(out.schema).toBe('aos_test_schema_name');
     expect(out.count).toBe(3);
     expect(redactString('no secrets here')).toBe('no secrets here');
+  });
+
+  it('masks a known secret as written and in base64 (any alignment), base64url and hex', () => {
+    const secret = 'kernel-admin-secret-0123456789';
+    addKnownSecret(secret, 'admin-token');
+    const b = Buffer.from(secret);
+    for (const pre of ['', 'x', 'xy', 'xyz']) {
+      const enc = Buffer.concat([Buffer.from(pre), b, Buffer.from('tail')]).toString('base64');
+      expect(redactString(`data ${enc} end`)).toContain('[redacted:admin-token]');
+    }
+    expect(redactString(b.toString('hex'))).toBe('[redacted:admin-token]');
+    expect(redactString(`say ${secret}!`)).toBe('say [redacted:admin-token]!');
   });
 });

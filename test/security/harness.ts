@@ -66,7 +66,8 @@ export async function bootRig(
   const dataDir = realpathSync(mkdtempSync(join(tmpdir(), 'aos-red-data-')));
   const workspace = realpathSync(mkdtempSync(join(tmpdir(), 'aos-red-ws-')));
   const kernel = await createKernel({
-    storage: o.storage ?? 'memory://',
+    // 'pglite:data-dir' puts the database under the data dir, as `aos start` does.
+    storage: o.storage === 'pglite:data-dir' ? `pglite://${join(dataDir, 'db')}` : (o.storage ?? 'memory://'),
     config: {
       data_dir: dataDir,
       security: {

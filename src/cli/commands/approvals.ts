@@ -11,7 +11,7 @@ import {
   matchApproval,
   type PendingApprovalView,
 } from '../client.js';
-import { style, table } from '../format.js';
+import { style, table, termSafe } from '../format.js';
 import { clientOpts } from './ps.js';
 
 /** How many characters of an approval id the CLI shows; any unique prefix is accepted back. */
@@ -83,8 +83,8 @@ export function describeCall(a: { tool: string; args: unknown }, max = 120): str
     args && typeof args === 'object' ? Object.values(args).filter((v) => typeof v === 'string') : [];
   if (strings.length === 1 && Object.keys(args ?? {}).length === 1) what = String(strings[0]);
   else what = JSON.stringify(a.args ?? {});
-  const one = what.replace(/\s+/g, ' ').trim();
-  return `${a.tool}: ${one.length > max ? `${one.slice(0, max)}…` : one}`;
+  const one = termSafe(what.replace(/\s+/g, ' ').trim());
+  return `${termSafe(a.tool)}: ${one.length > max ? `${one.slice(0, max)}…` : one}`;
 }
 
 function ago(iso: string, now = Date.now()): string {

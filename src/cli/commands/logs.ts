@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { connect, type KernelClient, type ProcessInfo, parseId, type StepItem } from '../client.js';
-import { style } from '../format.js';
+import { style, termSafe, writeOut } from '../format.js';
 import { describeCall, SHORT_ID } from './approvals.js';
 import { clientOpts, colorState } from './ps.js';
 
@@ -20,9 +20,7 @@ export function register(program: Command): void {
       const pid = parseId(pidArg);
       const c = await connect({ ...clientOpts(program, opts), requireServer: opts.follow === true });
       try {
-        await showLogs(c, pid, { follow: opts.follow === true, json: opts.json === true }, (s) =>
-          process.stdout.write(s),
-        );
+        await showLogs(c, pid, { follow: opts.follow === true, json: opts.json === true }, writeOut);
       } finally {
         await c.close();
       }
@@ -115,8 +113,8 @@ export async function waitLine(c: KernelClient, pid: number, state: string, wait
 
 function header(p: ProcessInfo): string {
   return (
-    style.bold(`pid ${p.pid} ${p.name}`) +
-    style.dim(` · ${p.model} · ${p.task.replace(/\s+/g, ' ').slice(0, 100)}`)
+    style.bold(`pid ${p.pid} ${termSafe(p.name)}`) +
+    style.dim(` · ${termSafe(String(p.model))} · ${termSafe(p.task.replace(/\s+/g, ' ').slice(0, 100))}`)
   );
 }
 
@@ -125,14 +123,14 @@ function footer(p: ProcessInfo): string {
   const line = style.dim(
     `── ${colorState(p.state)} · ${p.stepNo} steps · tokens in ${u.tokensIn} (cached ${u.tokensCached}) out ${u.tokensOut} · $${u.cost.toFixed(6)}`,
   );
-  if (p.exitReason) return `${line}\n${style.red('failed:')} ${p.exitReason}`;
+  if (p.exitReason) return `${line}\n${style.red('failed:')} ${termSafe(String(p.exitReason))}`;
   if (p.state === 'terminated' || p.state === 'zombie')
-    return `${line}\n${style.green('answer:')} ${String(p.result)}`;
+    return `${line}\n${style.green('answer:')} ${termSafe(String(p.result))}`;
   return line;
 }
 
 function clip(s: string, n = 300): string {
-  const one = s.replace(/\s+/g, ' ').trim();
+  const one = termSafe(s.replace(/\s+/g, ' ').trim());
   return one.length > n ? `${one.slice(0, n)}…` : one;
 }
 
@@ -141,7 +139,7 @@ export function renderStepItem(s: StepItem): string {
   const lines = [`${style.bold(`[step ${s.stepNo}]`)} ${style.dim(r.kind ?? s.kind)}`];
   if (r.thought) lines.push(`  ${style.magenta('thought')} ${clip(r.thought)}`);
   for (const call of r.toolCalls ?? []) {
-    lines.push(`  ${style.cyan('call')}    ${call.name}(${clip(call.arguments ?? '', 200)})`);
+    lines.push(`  ${style.cyan('call')}    ${termSafe(call.name)}(${clip(call.arguments ?? '', 200)})`);
     if (call.output !== undefined)
       lines.push(`  ${call.ok === false ? style.red('error') : style.green('result')}  ${clip(call.output)}`);
   }

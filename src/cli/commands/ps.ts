@@ -1,7 +1,7 @@
 /** `aos ps`: the process table, from a running server or (read-only) straight from storage. */
 import type { Command } from 'commander';
 import { type ProcessInfo, parseId, withClient } from '../client.js';
-import { style, table } from '../format.js';
+import { style, table, writeOut } from '../format.js';
 
 const STATES = ['new', 'ready', 'running', 'waiting', 'suspended', 'zombie', 'terminated'];
 
@@ -22,7 +22,7 @@ export function register(program: Command): void {
       await withClient(clientOpts(program, opts), async (c) => {
         const page = await c.listProcesses({ ...(opts.state ? { state: opts.state } : {}), limit });
         if (opts.json) process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
-        else process.stdout.write(processTable(page.items, page.total));
+        else writeOut(processTable(page.items, page.total));
       });
     });
 }

@@ -10,7 +10,7 @@ import { CLI_PROBE_TIMEOUT_MS } from '../../param.js';
 import { setLogLevel } from '../../util/log.js';
 import { ApprovalPrompter } from '../approval-prompt.js';
 import { HttpClient, type PendingApprovalView, readToken, type ServerEvent, serverUrl } from '../client.js';
-import { style } from '../format.js';
+import { style, termSafe, writeOut } from '../format.js';
 
 interface RunOpts {
   model?: string;
@@ -62,7 +62,7 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
     recover: false,
     plugins: true,
   });
-  const out = (s: string) => process.stdout.write(s);
+  const out = writeOut;
   const maxSteps = Number(opts.maxSteps ?? 20);
   try {
     const model =
@@ -122,8 +122,8 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
         `${JSON.stringify({ event: 'exit', pid, ok, result: st.result, exitReason: st.exitReason, usage: p.usage, steps: p.stepNo })}\n`,
       );
     } else if (opts.quiet) {
-      out(ok ? `${String(st.result)}\n` : '');
-      if (!ok) process.stderr.write(`aos: agent failed: ${st.exitReason}\n`);
+      out(ok ? `${termSafe(String(st.result))}\n` : '');
+      if (!ok) process.stderr.write(`aos: agent failed: ${termSafe(String(st.exitReason))}\n`);
     } else {
       const u = p.usage;
       out(
@@ -131,8 +131,8 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
       );
       out(
         ok
-          ? `${style.green('answer:')} ${String(st.result)}\n`
-          : `${style.red('failed:')} ${st.exitReason}\n`,
+          ? `${style.green('answer:')} ${termSafe(String(st.result))}\n`
+          : `${style.red('failed:')} ${termSafe(String(st.exitReason))}\n`,
       );
     }
     return ok ? 0 : 1;
@@ -165,7 +165,7 @@ async function runOnServer(
   opts: RunOpts,
   configPath?: string,
 ): Promise<number> {
-  const out = (s: string) => process.stdout.write(s);
+  const out = writeOut;
   const prompter = new ApprovalPrompter(
     { mode: interactive(opts) ? 'ask' : 'print', json: opts.json === true, out, aos: aosCommand(configPath) },
     async (id, d, reason) => {
@@ -232,15 +232,17 @@ async function runOnServer(
         `${JSON.stringify({ event: 'exit', pid, ok, result: p.result, exitReason: p.exitReason, usage: p.usage, steps: p.stepNo })}\n`,
       );
     else if (opts.quiet) {
-      if (ok) out(`${String(p.result)}\n`);
-      else process.stderr.write(`aos: agent failed: ${p.exitReason}\n`);
+      if (ok) out(`${termSafe(String(p.result))}\n`);
+      else process.stderr.write(`aos: agent failed: ${termSafe(String(p.exitReason))}\n`);
     } else {
       const u = p.usage;
       out(
         `${style.dim(`── pid ${pid} · ${p.stepNo} steps · tokens in ${u.tokensIn} (cached ${u.tokensCached}) out ${u.tokensOut} · $${u.cost.toFixed(6)}`)}\n`,
       );
       out(
-        ok ? `${style.green('answer:')} ${String(p.result)}\n` : `${style.red('failed:')} ${p.exitReason}\n`,
+        ok
+          ? `${style.green('answer:')} ${termSafe(String(p.result))}\n`
+          : `${style.red('failed:')} ${termSafe(String(p.exitReason))}\n`,
       );
     }
     return ok ? 0 : 1;
@@ -248,7 +250,7 @@ async function runOnServer(
 }
 
 function clip(s: string, n = 300): string {
-  const one = s.replace(/\s+/g, ' ').trim();
+  const one = termSafe(s.replace(/\s+/g, ' ').trim());
   return one.length > n ? `${one.slice(0, n)}…` : one;
 }
 
@@ -256,7 +258,7 @@ export function renderStep(stepNo: number, maxSteps: number, r: StepRecord): str
   const lines = [`${style.bold(`[step ${stepNo}/${maxSteps}]`)}`];
   if (r.thought) lines.push(`  ${style.magenta('thought')} ${clip(r.thought)}`);
   for (const c of r.toolCalls ?? []) {
-    lines.push(`  ${style.cyan('call')}    ${c.name}(${clip(c.arguments, 200)})`);
+    lines.push(`  ${style.cyan('call')}    ${termSafe(c.name)}(${clip(c.arguments, 200)})`);
     if (c.output !== undefined)
       lines.push(`  ${c.ok === false ? style.red('error') : style.green('result')}  ${clip(c.output)}`);
   }

@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
 import type { ResourceLimits } from '../../security/policy.js';
+import { minimalHostEnv } from '../../security/sandbox/env.js';
 import type { Sandbox, WrappedCommand } from '../../security/sandbox.js';
 import { logger } from '../../util/log.js';
 import type { AnyTool, Permission } from '../tool.js';
@@ -167,7 +168,7 @@ export class McpServerConnection {
       return new StdioClientTransport({
         command: this.spec.command as string,
         args,
-        env: { ...(process.env as Record<string, string>), ...(this.spec.env ?? {}) },
+        env: minimalHostEnv(this.spec.env ?? {}),
         cwd: this.o.workspace,
         stderr: 'pipe',
       });

@@ -24,8 +24,9 @@ import type {
   SandboxResult,
   WrappedCommand,
 } from '../sandbox.js';
+import { fixedDenyList } from '../secrets.js';
 import { createCommandCgroup, joinScript } from './cgroup.js';
-import { dropPrivilegeArgs, prepareWritable, sandboxIdentity } from './identity.js';
+import { dropPrivilegeArgs, prepareWritable, type SandboxIdentity, sandboxIdentity } from './identity.js';
 import { startAllowlistProxy } from './proxy.js';
 import { runSupervised } from './run.js';
 
@@ -144,6 +145,13 @@ export class BubblewrapSandbox implements Sandbox {
       // Parents before children, so a read-only parent does not hide a writable child.
       binds.sort((x, y) => x[0].length - y[0].length);
       for (const [p, rw] of binds) a.push(rw ? '--bind' : '--ro-bind', p, p);
+      // The kernel's and the user's secrets stay hidden even when a bind contains them (allowed_paths '/').
+      a.push(
+        ...maskArgs(
+          binds.map(([p]) => p),
+          id,
+        ),
+      );
       a.push('--chdir', resolve(req.cwd));
 
       const env: Record<string, string> = {
@@ -213,6 +221,41 @@ export class BubblewrapSandbox implements Sandbox {
       await cleanup();
       throw err;
     }
+  }
+}
+
+/** Mounts over every denied path inside a bound tree: an empty tmpfs on a directory, /dev/null on a file. */
+function maskArgs(bound: readonly string[], id: SandboxIdentity | null): string[] {
+  const inside = (p: string, root: string) => p !== root && p.startsWith(root === '/' ? '/' : `${root}/`);
+  const out: string[] = [];
+  for (const m of [...new Set(fixedDenyList())].sort()) {
+    if (!bound.some((b) => inside(m, b))) continue;
+    // As root, commands run as the sandbox uid: what that uid cannot even reach needs no mask (and bwrap,
+    // running as that uid, could not mount over it).
+    if (id && !reachableBy(m, id)) continue;
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(m);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) continue;
+    if (st.isDirectory()) out.push('--tmpfs', m);
+    else out.push('--ro-bind', '/dev/null', m);
+  }
+  return out;
+}
+
+/** Whether every directory above `p` lets `id` through (owner with u+x, or o+x). */
+function reachableBy(p: string, id: SandboxIdentity): boolean {
+  for (let d = dirname(p); ; d = dirname(d)) {
+    try {
+      const st = lstatSync(d);
+      if (!(st.uid === id.uid ? st.mode & 0o100 : st.mode & 0o001)) return false;
+    } catch {
+      return false;
+    }
+    if (d === '/') return true;
   }
 }
 

@@ -13,6 +13,7 @@ import type {
   WrappedCommand,
 } from '../sandbox.js';
 import { prlimitArgs } from './bubblewrap.js';
+import { minimalHostEnv } from './env.js';
 import { runSupervised } from './run.js';
 
 const log = logger('sandbox');
@@ -51,7 +52,7 @@ export class NoSandbox implements Sandbox {
   }
 
   async exec(req: SandboxRequest): Promise<SandboxResult> {
-    const env = { ...(process.env as Record<string, string>), ...(req.env ?? {}) };
+    const env = minimalHostEnv(req.env ?? {});
     // One-shot commands also get an address-space cap; long-lived wraps (Node MCP servers) cannot.
     const pre = this.prlimit ? prlimitArgs(req.limits, { pids: false, memory: false }) : [];
     const argv = [...pre, req.command, ...req.args];
@@ -67,7 +68,7 @@ export class NoSandbox implements Sandbox {
   }
 
   async wrap(req: Omit<SandboxRequest, 'stdin' | 'maxOutputBytes' | 'signal'>): Promise<WrappedCommand> {
-    const env = { ...(process.env as Record<string, string>), ...(req.env ?? {}) };
+    const env = minimalHostEnv(req.env ?? {});
     const pre = this.prlimit ? prlimitArgs(req.limits, { pids: false, memory: true }) : [];
     const argv = [...pre, req.command, ...req.args];
     return { command: argv[0] as string, args: argv.slice(1), env, cwd: req.cwd, cleanup: async () => {} };
