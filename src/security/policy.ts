@@ -151,7 +151,7 @@ export class SecurityPolicy {
     if (isProcessProcPath(real) || isProcessProcPath(abs)) {
       throw new KernelError(
         'EPERM',
-        `access to ${path} is denied at every level: per-process /proc entries (environ, memory, fds) belong to the kernel`,
+        `access to ${path} is blocked by policy at every level: per-process /proc entries (environ, memory, fds) belong to the kernel`,
         { details: { path, resolved: real, rule: 'kernel_secrets' } },
       );
     }
@@ -159,7 +159,7 @@ export class SecurityPolicy {
     if (secret) {
       throw new KernelError(
         'EPERM',
-        `access to ${path} is denied at every level: ${secret} holds the kernel's or the user's secrets, and no policy can lift that`,
+        `access to ${path} is blocked by policy at every level: ${secret} holds the kernel's or the user's secrets, and no policy can lift that`,
         { details: { path, resolved: real, rule: 'kernel_secrets' } },
       );
     }
