@@ -43,6 +43,7 @@ export const SIM_DEFAULT_PORT = 7979; // `aos sim-llm` default port
 export const ANTHROPIC_DEFAULT_MAX_TOKENS = 8_192; // max_tokens sent to Anthropic when the request names none (the API requires one)
 export const SIM_CACHE_MAX_PREFIXES = 200_000; // simulator: cached prefix blocks kept (LRU) before eviction
 export const SIM_EMBEDDING_DIM = 256; // simulator /v1/embeddings default dimension (hashing embedding)
+export const EMBED_MAX_INPUTS = 2_048; // inputs per llm.embed call (the OpenAI embeddings API limit)
 export const SIM_TTFT_MS = 0; // simulator: default time to first token
 export const SIM_PER_TOKEN_MS = 0; // simulator: default delay per output token
 export const SIM_MAX_CONCURRENCY = 64; // simulator: requests served at once; the rest queue

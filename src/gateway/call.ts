@@ -27,3 +27,10 @@ export interface GatewayCall {
   /** Body fields that may name the session when config.gateway.session_from allows them. */
   hints: { user?: string; promptCacheKey?: string; metadataUserId?: string };
 }
+
+/** An embeddings call (POST /v1/embeddings): made through the gate as `llm.embed` by the session's process. */
+export interface EmbedCall {
+  model: string;
+  input: string[];
+  dimensions?: number;
+}

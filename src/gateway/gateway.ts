@@ -13,14 +13,15 @@
  * Size: Over 500 lines because session admission, budgets, replay and settlement share one per-session lock; wire formats, routes, journal and cache watch are already apart.
  */
 import type { GatewayConfig, GatewayTenantConfig } from '../config/schema.js';
-import { KernelError } from '../errors.js';
+import { KernelError, panic } from '../errors.js';
 import type { Kernel } from '../kernel/kernel.js';
+import type { SyscallResults } from '../kernel/syscalls.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
 import { GATEWAY_PREFIX_MESSAGES } from '../param.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
 import { type CacheReport, SessionCache } from './cache-watch.js';
-import type { GatewayCall } from './call.js';
+import type { EmbedCall, GatewayCall } from './call.js';
 import { CallJournal, requestHash } from './journal.js';
 import {
   type CallOutcome,
@@ -56,6 +57,8 @@ export interface CallContext {
 
 export interface CallResult {
   response: ChatResponse;
+  /** An embeddings call's result (Gateway.embed). */
+  embedding?: SyscallResults['llm.embed'];
   replayed: boolean;
   pid: number;
   session: string;
@@ -241,9 +244,31 @@ export class Gateway {
 
   // ── the call path ─────────────────────────────────────────────────────────────────────────────────
 
-  async call(call: GatewayCall, ctx: CallContext): Promise<CallResult> {
+  /**
+   * An embeddings call: through the session's process and the gate (`llm.embed`), so it is audited,
+   * accounted to the process and the tenant, and subject to the tenant's allowlist, quotas and concurrency
+   * cap like a chat call. Never replayed (embedding again is cheap and deterministic for a given model).
+   */
+  async embed(
+    e: EmbedCall,
+    ctx: CallContext,
+  ): Promise<CallResult & { embedding: SyscallResults['llm.embed'] }> {
+    const call: GatewayCall = {
+      dialect: 'openai',
+      model: e.model,
+      chat: { messages: [] },
+      stream: false,
+      includeUsage: false,
+      hints: {},
+    };
+    const r = await this.call(call, ctx, e);
+    if (!r.embedding) panic('gateway: an embeddings call came back without embeddings');
+    return r as CallResult & { embedding: SyscallResults['llm.embed'] };
+  }
+
+  async call(call: GatewayCall, ctx: CallContext, embed?: EmbedCall): Promise<CallResult> {
     const tenant = this.tenant(ctx.principal.tenant ?? 'default');
-    this.checkModel(tenant, call.model);
+    this.checkModel(tenant, call.model, !embed);
     const sessionId = this.sessionId(call, ctx);
     const key = `${tenant.name}/${sessionId}`;
     const killedReason = this.killed.get(key);
@@ -255,8 +280,8 @@ export class Gateway {
         null,
         { session: sessionId },
       );
-    const hash = requestHash(call);
-    const estTokens = estimate(call);
+    const hash = embed ? sha256Hex(canonicalJson({ embed })) : requestHash(call);
+    const estTokens = embed ? embedEstimate(embed) : estimate(call);
     if (tenant.used === null) tenant.used = await this.journal.tenantUsage(tenant.name);
     this.checkTenantBudget(tenant, estTokens);
     if (this.stats.waiting >= this.cfg.max_queued) {
@@ -279,19 +304,21 @@ export class Gateway {
         session.replay ||= ctx.replay === true || this.cfg.replay;
         const occurrence = session.seen.get(hash) ?? 0;
         session.seen.set(hash, occurrence + 1);
-        const replay = session.replay
-          ? await this.journal.lookup(tenant.name, sessionId, hash, occurrence)
-          : null;
-        const cache = replay ? null : session.cache.observe(call.chat);
+        const replay =
+          session.replay && !embed
+            ? await this.journal.lookup(tenant.name, sessionId, hash, occurrence)
+            : null;
+        const cache = replay || embed ? null : session.cache.observe(call.chat);
         session.reservedTokens += estTokens;
         tenant.reservedTokens += estTokens;
         try {
-          const outcome = await this.enqueue(session, call, hash, replay, ctx, t0, release, (s) => {
+          const outcome = await this.enqueue(session, call, hash, replay, ctx, t0, release, embed, (s) => {
             session = s;
           });
           const queuedMs = Math.max(0, performance.now() - t0 - outcome.ms);
           return {
             response: outcome.response,
+            ...(outcome.embedding ? { embedding: outcome.embedding } : {}),
             replayed: outcome.replayed,
             pid: session.pid,
             session: sessionId,
@@ -318,12 +345,14 @@ export class Gateway {
     ctx: CallContext,
     t0: number,
     leftQueue: () => void,
+    embed: EmbedCall | undefined,
     moved: (s: Session) => void,
   ): Promise<CallOutcome> {
     return new Promise<CallOutcome>((resolve, reject) => {
       let timer: NodeJS.Timeout | null = null;
       const job: Job = {
         call,
+        ...(embed ? { embed } : {}),
         hash,
         replay,
         ...(ctx.onEvent
@@ -536,7 +565,8 @@ export class Gateway {
     return t;
   }
 
-  private checkModel(t: TenantState, model: string): void {
+  /** The tenant's allowlist; `configured`: a chat model must be configured (embeddings resolve in the gate). */
+  private checkModel(t: TenantState, model: string, configured = true): void {
     const allowed = t.cfg?.models ?? [];
     if (allowed.length && !allowed.includes(model))
       throw new GatewayError(
@@ -544,6 +574,7 @@ export class Gateway {
         `tenant ${t.name} may not use model "${model}"; allowed: ${allowed.join(', ')} (gateway.tenants.${t.name}.models)`,
         403,
       );
+    if (!configured) return;
     try {
       this.kernel.models.describe(model);
     } catch {
@@ -659,7 +690,7 @@ export class Gateway {
         session: s.id,
         pid,
         requestHash: job.hash,
-        dialect: job.call.dialect,
+        dialect: job.embed ? 'embeddings' : job.call.dialect,
         model: job.call.model,
         response: r,
         error: kerr ? { code: kerr.code, message: kerr.message } : null,
@@ -675,6 +706,13 @@ export class Gateway {
 
 function quota(message: string): GatewayError {
   return new GatewayError('EQUOTA', message, 429, null, { shouldRetry: false });
+}
+
+/** Upper bound of an embeddings call's tokens (≈3 characters per token, as below). */
+function embedEstimate(e: EmbedCall): number {
+  let chars = 0;
+  for (const t of e.input) chars += t.length;
+  return Math.ceil(chars / 3) + e.input.length;
 }
 
 /** Upper bound of a call's tokens (prompt as counted + the output it may produce), for reservations. */

@@ -13,9 +13,10 @@
  */
 import { KernelError } from '../errors.js';
 import { type AgentProgram, continueWith, done, type StepRecord } from '../kernel/program.js';
+import type { SyscallResults } from '../kernel/syscalls.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
 import { GATEWAY_SESSION_IDLE_MS } from '../param.js';
-import type { Dialect, GatewayCall } from './call.js';
+import type { Dialect, EmbedCall, GatewayCall } from './call.js';
 
 export interface GatewayState {
   tenant: string;
@@ -28,7 +29,9 @@ export interface GatewayState {
 }
 
 export interface CallOutcome {
+  /** A chat call's answer (an embeddings call answers with `embedding` instead; this is then empty). */
   response: ChatResponse;
+  embedding?: SyscallResults['llm.embed'];
   replayed: boolean;
   /** Time from the step picking the call up to the answer (the gate, the queue for a slot and the model). */
   ms: number;
@@ -37,6 +40,8 @@ export interface CallOutcome {
 /** One call waiting for its session's process. */
 export interface Job {
   call: GatewayCall;
+  /** Set for an embeddings call: the step makes `llm.embed` instead of `llm.chat`. */
+  embed?: EmbedCall;
   hash: string;
   /** A journaled answer found before queueing: served as a step without a model call. */
   replay: ChatResponse | null;
@@ -158,7 +163,30 @@ export class SessionQueues {
   }
 }
 
+/** An embeddings call as the kernel's usage record sees it: input tokens, no text. */
+function embeddingResponse(e: SyscallResults['llm.embed'], ms: number): ChatResponse {
+  return {
+    provider: '',
+    latencyMs: ms,
+    content: '',
+    toolCalls: [],
+    finishReason: 'stop',
+    model: e.model,
+    usage: { input: e.tokens, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 },
+    costUsd: e.costUsd,
+  };
+}
+
 function recordOf(job: Job, o: CallOutcome | null, err: unknown): StepRecord {
+  if (job.embed)
+    return {
+      kind: o ? 'gateway.embed' : 'gateway.error',
+      model: job.embed.model,
+      inputs: job.embed.input.length,
+      ...(o?.embedding ? { tokens: o.embedding.tokens, costUsd: o.embedding.costUsd } : {}),
+      ...(o ? { ms: Math.round(o.ms * 100) / 100 } : {}),
+      ...(err ? { error: KernelError.wrap(err, 'EPROVIDER', 'gateway embeddings').toJSON() } : {}),
+    };
   const r = o?.response;
   const calls = r?.toolCalls.map((tc) => ({ id: tc.id, name: tc.name, arguments: tc.arguments })) ?? [];
   return {
@@ -208,7 +236,15 @@ export function gatewayProgram(queues: SessionQueues, host: SessionHost): AgentP
       let outcome: CallOutcome | null = null;
       let failure: unknown = null;
       try {
-        if (job.replay) {
+        if (job.embed) {
+          const embedding = await sys.call('llm.embed', job.embed);
+          outcome = {
+            response: embeddingResponse(embedding, performance.now() - t0),
+            embedding,
+            replayed: false,
+            ms: performance.now() - t0,
+          };
+        } else if (job.replay) {
           outcome = { response: job.replay, replayed: true, ms: performance.now() - t0 };
         } else {
           host.useModel(sys.pid, job.call.model);

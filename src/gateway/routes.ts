@@ -15,7 +15,6 @@ import { type AnyRoute, route } from '../api/route.js';
 import { KernelError } from '../errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { findModel } from '../llm/catalog.js';
-import { LLMProviderFactory } from '../llm/factory.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
 import { GATEWAY_BODY_LIMIT_BYTES } from '../param.js';
@@ -297,43 +296,51 @@ function modelList(k: Kernel): Loose {
   };
 }
 
-async function embeddings(k: Kernel, body: Loose): Promise<Loose> {
-  const input = openAiEmbeddingsInput(body);
-  const entry = k.config.llms.models.find((m) => m.name === input.model);
-  const provider =
-    entry?.provider ??
-    findModel(input.model)?.provider ??
-    (input.model.startsWith('sim-') ? 'simulated' : null);
-  if (!provider)
-    throw new GatewayError(
-      'ENOTFOUND',
-      `The model \`${input.model}\` does not exist or is not configured for embeddings`,
-      404,
-      null,
+/** POST /v1/embeddings: the session's process makes `llm.embed` through the gate (audited, accounted). */
+async function embeddings(gw: Gateway, tokens: TokenStore, req: FastifyRequest, reply: FastifyReply) {
+  try {
+    const principal = await principalOf(tokens, req, 'operator');
+    const body = req.body;
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new KernelError('EINVAL', 'the request body must be a JSON object');
+    const input = openAiEmbeddingsInput(body as Loose);
+    const ac = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    });
+    const prio = header(req, 'x-aos-priority');
+    const r = await gw.embed(
       {
-        param: 'model',
+        model: input.model,
+        input: input.texts,
+        ...(input.dimensions ? { dimensions: input.dimensions } : {}),
+      },
+      {
+        principal: {
+          id: principal.id,
+          name: principal.name,
+          role: principal.role,
+          tenant: principal.tenant ?? null,
+        },
+        sessionHeader: header(req, 'x-aos-session'),
+        ...(prio !== undefined && /^\d{1,2}$/.test(prio) ? { priority: Number(prio) } : {}),
+        signal: ac.signal,
       },
     );
-  const factory = LLMProviderFactory.fromConfig(k.config).factory;
-  const em = factory.embeddings({
-    provider,
-    model: input.model,
-    ...(entry?.api_key ? { api_key: entry.api_key } : {}),
-    ...(entry?.base_url ? { base_url: entry.base_url } : {}),
-    ...(input.dimensions ? { dimensions: input.dimensions } : {}),
-  });
-  const vectors = await em.embed(input.texts);
-  const tokens = input.texts.reduce((s, t) => s + countTokens(t), 0);
-  return {
-    object: 'list',
-    model: input.model,
-    data: vectors.map((v, index) => ({
-      object: 'embedding',
-      index,
-      embedding: input.base64 ? float32Base64(v) : v,
-    })),
-    usage: { prompt_tokens: tokens, total_tokens: tokens },
-  };
+    for (const [k, v] of Object.entries(resultHeaders(r, newId('req_')))) reply.header(k, v);
+    return {
+      object: 'list',
+      model: input.model,
+      data: r.embedding.vectors.map((v, index) => ({
+        object: 'embedding',
+        index,
+        embedding: input.base64 ? float32Base64(v) : v,
+      })),
+      usage: { prompt_tokens: r.embedding.tokens, total_tokens: r.embedding.tokens },
+    };
+  } catch (err) {
+    return sendError(reply, err, 'openai');
+  }
 }
 
 /** Registers the wire endpoints on `app` (they speak the vendors' shapes, so they are not kernel routes). */
@@ -350,14 +357,7 @@ export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, token
       return sendError(reply, err, dialect);
     }
   });
-  app.post('/v1/embeddings', opts, async (req, reply) => {
-    try {
-      await principalOf(tokens, req, 'operator');
-      return await embeddings(k, (req.body ?? {}) as Loose);
-    } catch (err) {
-      return sendError(reply, err, 'openai');
-    }
-  });
+  app.post('/v1/embeddings', opts, (req, reply) => embeddings(gw, tokens, req, reply));
 }
 
 /** Kernel-API routes of the gateway (they take part in auth, validation and the OpenAPI document). */

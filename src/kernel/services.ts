@@ -6,7 +6,10 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { KernelError } from '../errors.js';
-import { type ChatRequest, callUsage, type Model } from '../llm/model.js';
+import { findModel } from '../llm/catalog.js';
+import { LLMProviderFactory } from '../llm/factory.js';
+import { type ChatRequest, callUsage, type EmbeddingModel, type Model } from '../llm/model.js';
+import { countTokens } from '../llm/tokenizer.js';
 import { IPC_RECV_DEFAULT_LIMIT, MEM_SEARCH_DEFAULT_K } from '../param.js';
 import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
@@ -37,6 +40,31 @@ export type KernelServices = SyscallHandlers & {
 export function createServices(k: KernelCore): KernelServices {
   const mailWaiters = new Map<number, Set<() => void>>();
   const cacheKey = promptCacheKeyPrefix(k);
+  const embedders = new Map<string, EmbeddingModel>();
+  /** The embedding model named `name`: a configured model's provider, else the catalogue's, else `sim-*`. */
+  const embedder = (name: string, dimensions: number | undefined): EmbeddingModel => {
+    const id = `${name}/${dimensions ?? ''}`;
+    let em = embedders.get(id);
+    if (em) return em;
+    const entry = k.config.llms.models.find((m) => m.name === name);
+    const provider =
+      entry?.provider ?? findModel(name)?.provider ?? (name.startsWith('sim-') ? 'simulated' : null);
+    if (!provider)
+      throw new KernelError(
+        'ENOTFOUND',
+        `The model \`${name}\` does not exist or is not configured for embeddings (llms.models in config.yaml)`,
+        { details: { param: 'model' } },
+      );
+    em = LLMProviderFactory.fromConfig(k.config).factory.embeddings({
+      provider,
+      model: name,
+      ...(entry?.api_key ? { api_key: entry.api_key } : {}),
+      ...(entry?.base_url ? { base_url: entry.base_url } : {}),
+      ...(dimensions ? { dimensions } : {}),
+    });
+    embedders.set(id, em);
+    return em;
+  };
 
   const streamed = (model: Model, req: ChatRequest, pid: number, stepNo: number) =>
     streamedWith(k, model, req, pid, stepNo);
@@ -71,6 +99,21 @@ export function createServices(k: KernelCore): KernelServices {
 
   return {
     wakeMailbox,
+
+    async 'llm.embed'(pcb, step, args) {
+      const pc = k.procs.live(pcb.pid);
+      const em = embedder(args.model, args.dimensions);
+      const t0 = performance.now();
+      const vectors = await em.embed(args.input, step.signal);
+      const ms = performance.now() - t0;
+      let tokens = 0;
+      for (const t of args.input) tokens += countTokens(t);
+      const price = findModel(args.model)?.price?.input ?? 0;
+      const costUsd = (tokens * price) / 1_000_000;
+      account(k, pc, { tokensIn: tokens, apiCalls: 1, cost: costUsd, llmMs: ms }, args.model);
+      k.hooks.emit('llm.after', { pid: pcb.pid, model: args.model, usage: null, ms, purpose: 'embed' });
+      return { model: args.model, vectors, tokens, costUsd };
+    },
 
     async 'llm.chat'(pcb, step, args, caller) {
       const pc = k.procs.live(pcb.pid);

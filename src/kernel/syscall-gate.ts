@@ -146,6 +146,10 @@ function auditArgs(name: SyscallName, args: unknown): unknown {
     const a = args as { messages: unknown[]; tools?: unknown[] };
     return { messages: a.messages.length, tools: a.tools?.length ?? 0 };
   }
+  if (name === 'llm.embed') {
+    const a = args as { model: string; input: string[]; dimensions?: number };
+    return { model: a.model, inputs: a.input.length, ...(a.dimensions ? { dimensions: a.dimensions } : {}) };
+  }
   return truncateDeep(args);
 }
 
@@ -166,6 +170,16 @@ function auditResult(name: SyscallName, result: unknown): unknown {
       reasoning: truncateDeep(r.reasoning),
       toolCalls: truncateDeep(r.toolCalls),
       usage: r.usage,
+    };
+  }
+  if (name === 'llm.embed') {
+    // The vectors themselves are data, not a record of what happened: their count, size and usage are.
+    const r = result as { model: string; vectors: number[][]; tokens: number; costUsd: number };
+    return {
+      model: r.model,
+      vectors: r.vectors.length,
+      dimensions: r.vectors[0]?.length ?? 0,
+      tokens: r.tokens,
     };
   }
   return truncateDeep(result);

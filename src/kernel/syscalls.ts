@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { MailMessage, ProcStatus, StepContext } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { ChatResponse } from '../llm/model.js';
+import { EMBED_MAX_INPUTS } from '../param.js';
 import type { ContextHandle } from './context-handle.js';
 import type { Pcb } from './pcb.js';
 
@@ -45,6 +46,12 @@ export const SYSCALL_ARGS = {
     maxOutputTokens: z.number().int().positive().optional(),
     /** Stream from the provider; deltas go out as `llm.delta` hook events while the call runs. */
     stream: z.boolean().optional(),
+  }),
+  /** Embeddings of `input` by a configured (or catalogued) embedding model: accounted as input tokens. */
+  'llm.embed': z.object({
+    model: z.string().min(1),
+    input: z.array(z.string()).min(1).max(EMBED_MAX_INPUTS),
+    dimensions: z.number().int().positive().optional(),
   }),
   'io.tool_call': z.object({ id: z.string(), name: z.string().min(1), arguments: z.string() }),
   'io.tools': z.object({ filter: z.array(z.string()).optional() }),
@@ -102,6 +109,7 @@ export interface ToolOutcome {
 
 export interface SyscallResults {
   'llm.chat': ChatResponse;
+  'llm.embed': { model: string; vectors: number[][]; tokens: number; costUsd: number };
   'io.tool_call': ToolOutcome;
   'io.tools': Array<{ name: string; description: string; parameters: Record<string, unknown> }>;
   'mem.store': { id: string };
