@@ -135,6 +135,10 @@ export const AUDIT_PAYLOAD_MAX_BYTES = 65_536; // a bounded payload still larger
 
 // ── api ───────────────────────────────────────────────────────────────────────────────────────────
 export const API_BODY_LIMIT_BYTES = 1_048_576; // request bodies above this are refused
+export const API_JSON_MAX_DEPTH = 64; // request JSON nested deeper than this is a 400
+export const API_REQUEST_TIMEOUT_MS = 30_000; // a request (headers + body) must arrive within this
+export const API_HEADERS_TIMEOUT_MS = 10_000; // request headers must arrive within this
+export const API_KEEPALIVE_TIMEOUT_MS = 5_000; // an idle keep-alive connection is closed after this
 export const API_PAGE_DEFAULT = 50; // items per page when a listing names no limit
 export const API_PAGE_MAX = 1_000; // largest `limit` a listing accepts
 export const API_TOKEN_FILE = 'admin.token'; // first-start admin token, under the data dir, mode 0600

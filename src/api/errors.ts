@@ -63,6 +63,19 @@ export function toHttpError(err: unknown): { status: number; body: ErrorBody } {
   }
   if (err instanceof KernelError) {
     const details = Object.keys(err.details).length ? { details: err.details } : {};
+    // SQLSTATE class 22 (data exception: a value out of range, a NUL byte, bad text) or 54 (too deep /
+    // complex): the request's data, not the server, is at fault.
+    const state = typeof err.details.sqlState === 'string' ? err.details.sqlState : '';
+    if (err.code === 'EBACKEND' && (state.startsWith('22') || state.startsWith('54')))
+      return {
+        status: 400,
+        body: {
+          error: {
+            code: 'EINVAL',
+            message: `the request holds a value the database cannot store (SQLSTATE ${state}): ${err.message.split(' while running')[0]}`,
+          },
+        },
+      };
     return {
       status: httpStatus(err.code),
       body: { error: { code: err.code, message: err.message, ...details } },

@@ -89,6 +89,43 @@ export async function authenticate(
   return principal;
 }
 
+/** The largest id or cursor the API accepts (PostgreSQL integer). */
+const INT_MAX = 2_147_483_647;
+
+/** The zod type name under optional/default/nullable wrappers. */
+function baseType(t: unknown): string | undefined {
+  let z = t as { _zod?: { def?: { type?: string; innerType?: unknown; in?: unknown } } } | undefined;
+  for (let i = 0; i < 8 && z?._zod?.def; i++) {
+    const d = z._zod.def;
+    if (d.type === 'optional' || d.type === 'default' || d.type === 'nullable' || d.type === 'prefault')
+      z = d.innerType as typeof z;
+    else if (d.type === 'pipe') z = d.in as typeof z;
+    else return d.type;
+  }
+  return undefined;
+}
+
+/**
+ * Numbers in a path or query string are decimal integers in range: `0x10`, `1e3`, ` 7` and 2^31 are a
+ * 400 naming the field, never coerced into some other id (z.coerce would read `0x10` as 16).
+ */
+function strictNumbers(schema: unknown, raw: unknown, where: string): void {
+  const shape = (schema as { shape?: Record<string, unknown> } | undefined)?.shape;
+  if (!shape || !raw || typeof raw !== 'object') return;
+  for (const [k, t] of Object.entries(shape)) {
+    const v = (raw as Record<string, unknown>)[k];
+    if (typeof v !== 'string' || baseType(t) !== 'number') continue;
+    const n = /^-?(0|[1-9][0-9]{0,15})$/.test(v) ? Number(v) : Number.NaN;
+    if (!Number.isSafeInteger(n) || Math.abs(n) > INT_MAX)
+      throw new HttpError(
+        400,
+        'EINVAL',
+        `${where}.${k} must be a decimal integer between ${-INT_MAX} and ${INT_MAX}, got "${v.slice(0, 40)}"`,
+        { field: `${where}.${k}` },
+      );
+  }
+}
+
 /** Which tenant owns a process (null: none, or no such process). */
 export type TenantOf = (pid: number) => Promise<string | null>;
 
@@ -120,11 +157,19 @@ export function mountRoutes(
   tenantOf?: TenantOf,
 ): void {
   for (const def of routes) {
+    const principals = new WeakMap<FastifyRequest, Principal>();
     app.route({
       method: def.method,
       url: def.path,
+      // Authentication runs before the body is read: an unauthenticated client cannot make us parse it.
+      onRequest: async (req) => {
+        principals.set(req, await authenticate(tokens, req, def.access, def.tokenInQuery));
+      },
       handler: async (req, reply) => {
-        const principal = await authenticate(tokens, req, def.access, def.tokenInQuery);
+        const principal =
+          principals.get(req) ?? (await authenticate(tokens, req, def.access, def.tokenInQuery));
+        strictNumbers(def.params, req.params, 'params');
+        strictNumbers(def.query, req.query, 'query');
         const params = def.params ? parseInput(def.params, req.params, 'params') : req.params;
         await confineTenant(def, principal, params, tenantOf);
         const query = def.query ? parseInput(def.query, req.query, 'query') : {};

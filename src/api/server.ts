@@ -13,7 +13,14 @@ import { KernelError } from '../errors.js';
 import { Gateway } from '../gateway/gateway.js';
 import { gatewayApiRoutes, mountGateway } from '../gateway/routes.js';
 import type { Kernel } from '../kernel/kernel.js';
-import { API_BODY_LIMIT_BYTES, API_TOKEN_FILE } from '../param.js';
+import {
+  API_BODY_LIMIT_BYTES,
+  API_HEADERS_TIMEOUT_MS,
+  API_JSON_MAX_DEPTH,
+  API_KEEPALIVE_TIMEOUT_MS,
+  API_REQUEST_TIMEOUT_MS,
+  API_TOKEN_FILE,
+} from '../param.js';
 import { protectPaths } from '../security/secrets.js';
 import { logger } from '../util/log.js';
 import { addKnownSecret } from '../util/redact.js';
@@ -87,6 +94,40 @@ function checkBind(host: string, configured: string): void {
   log.warn('='.repeat(72));
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A message when `text` (JSON) nests deeper than `max`, scanning brackets outside strings (no recursion). */
+function jsonTooDeep(text: string, max: number): string | null {
+  let depth = 0;
+  let inStr = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inStr) {
+      if (c === 92)
+        i++; // backslash: skip the escaped char
+      else if (c === 34) inStr = false;
+    } else if (c === 34) inStr = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > max) return `request body nests deeper than ${max} levels`;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return null;
+}
+
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Where in `v` a string (or key) holds a character no database column can store, or null. */
+function unstorable(v: unknown, at: string, depth = 0): string | null {
+  if (typeof v === 'string') return UNSTORABLE.test(v) ? at : null;
+  if (!v || typeof v !== 'object' || depth > 80) return null;
+  for (const [k, x] of Object.entries(v)) {
+    if (UNSTORABLE.test(k)) return `${at} key`;
+    const bad = unstorable(x, `${at}.${k.slice(0, 40)}`, depth + 1);
+    if (bad) return bad;
+  }
+  return null;
+}
+
 export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Promise<ApiServer> {
   const cfg = kernel.config.server;
   const host = opts.host ?? cfg.host;
@@ -104,18 +145,45 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
   if (existsSync(adminTokenFile)) addKnownSecret(readFileSync(adminTokenFile, 'utf8'), 'admin-token');
   protectPaths([adminTokenFile]);
 
-  const app = Fastify({ logger: false, bodyLimit: API_BODY_LIMIT_BYTES, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: API_BODY_LIMIT_BYTES,
+    forceCloseConnections: true,
+    // A client that trickles its request (headers or body) is cut off; responses (SSE) are not limited.
+    requestTimeout: API_REQUEST_TIMEOUT_MS,
+    connectionTimeout: 0,
+    keepAliveTimeout: API_KEEPALIVE_TIMEOUT_MS,
+  });
+  app.server.headersTimeout = API_HEADERS_TIMEOUT_MS;
 
-  // JSON bodies: an empty body is `{}` (POST /processes/1/suspend needs none), bad JSON is a 400 in our shape.
+  // JSON bodies: an empty body is `{}` (POST /processes/1/suspend needs none), bad JSON is a 400 in our
+  // shape; bytes that are not UTF-8 and nesting deeper than API_JSON_MAX_DEPTH are 400s too.
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
-    const text = String(body);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => {
+    let text: string;
+    try {
+      text = strictUtf8.decode(body as Buffer);
+    } catch {
+      return done(new KernelError('EINVAL', 'request body is not valid UTF-8'), undefined);
+    }
     if (text.trim() === '') return done(null, {});
+    const deep = jsonTooDeep(text, API_JSON_MAX_DEPTH);
+    if (deep) return done(new KernelError('EINVAL', deep), undefined);
     try {
       done(null, JSON.parse(text));
     } catch (err) {
       done(new KernelError('EINVAL', `request body is not valid JSON: ${(err as Error).message}`), undefined);
     }
+  });
+  // NUL and lone surrogates are refused in every input (path, query, body) before any handler sees them.
+  app.addHook('preValidation', async (req) => {
+    const bad =
+      unstorable(req.params, 'path') ?? unstorable(req.query, 'query') ?? unstorable(req.body, 'body');
+    if (bad)
+      throw new KernelError(
+        'EINVAL',
+        `${bad} holds a NUL character or a lone UTF-16 surrogate; send valid text`,
+      );
   });
 
   const corsHeaders = (origin: string | undefined): Record<string, string> => {

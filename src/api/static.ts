@@ -4,7 +4,7 @@
  * Small on purpose: a handful of static files does not need a plugin dependency.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 
@@ -50,7 +50,8 @@ export function mountDashboard(app: FastifyInstance, dir: string | null): void {
     return { body, type, cache };
   };
   app.get('/*', async (req, reply) => {
-    const url = decodeURIComponent((req.params as { '*': string })['*'] ?? '');
+    // Fastify has decoded the path once already; decoding again would turn %252f into a separator.
+    const url = (req.params as { '*': string })['*'] ?? '';
     if (url.startsWith('api/') || url === 'api') {
       reply.code(404);
       return {
@@ -61,8 +62,9 @@ export function mountDashboard(app: FastifyInstance, dir: string | null): void {
       reply.type('text/html; charset=utf-8');
       return NOT_BUILT_PAGE;
     }
-    let file = normalize(join(root, url));
-    if (!file.startsWith(root)) {
+    let file = resolve(root, `.${sep}${url}`);
+    // Under the dashboard's own directory: the prefix must end at a separator (/web is not /webx).
+    if (url.includes('\0') || (file !== root && !file.startsWith(root.endsWith(sep) ? root : root + sep))) {
       reply.code(404);
       return { error: { code: 'ENOTFOUND', message: 'no such file' } };
     }
