@@ -70,6 +70,37 @@ async function initdbOutOfProcess(dataDir: string): Promise<void> {
   if (failed && !isFreshDir(dataDir)) throw new Error(`initdb (child process) failed: ${failed}`);
 }
 
+/**
+ * The same for an in-memory database: the child runs initdb in memory and hands back the data dir as a
+ * tarball (through a private temp dir), which this process loads instead of running initdb. Undefined
+ * when the child could not run: the open then runs initdb in-process as before.
+ */
+async function initdbToTar(): Promise<Blob | undefined> {
+  const { execFile } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const entry = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href;
+  const dir = mkdtempSync(join(tmpdir(), 'aos-pglite-init-'));
+  const tar = join(dir, 'data.tar');
+  const code =
+    `const { PGlite } = await import(${JSON.stringify(entry)}); const { writeFileSync } = await import('node:fs');` +
+    "const db = await PGlite.create(); const b = await db.dumpDataDir('none');" +
+    'writeFileSync(process.argv[1], Buffer.from(await b.arrayBuffer())); await db.close(); process.exit(0);';
+  try {
+    const ok = await new Promise<boolean>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', code, tar],
+        { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
+        (err) => resolve(!err),
+      );
+    });
+    return ok && existsSync(tar) ? new Blob([readFileSync(tar)]) : undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** FIFO mutex: PGlite has one backend, so the kernel's statements must not interleave with a transaction. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
@@ -124,6 +155,8 @@ export class PgliteDriver implements StorageDriver {
         loadDataDir = new Blob([readFileSync(join(opts.template, 'data.tar'))]);
       } else if (opts.dataDir && isFreshDir(opts.dataDir)) {
         await initdbOutOfProcess(opts.dataDir);
+      } else if (!opts.dataDir) {
+        loadDataDir = await initdbToTar();
       }
       db = await PGlite.create({
         ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
