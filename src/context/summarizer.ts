@@ -11,8 +11,6 @@ export interface SpanPage {
   id: string;
   kind: string;
   name?: string;
-  /** Tool results: the call they answer with its key arguments (`read_file(path=a.txt)`). */
-  call?: string;
   /** Full text of the page (for an earlier stub: its summary). */
   content: string;
   tokens: number;
@@ -35,17 +33,11 @@ export class ExtractiveSummarizer implements Summarizer {
 
 const KIND_RANK: Record<string, number> = { summary: 0, user: 1, note: 2, assistant: 3, tool_result: 4 };
 
-/** One page as a summariser reads it: `[tool_result read_file(path=a.txt)] …`, `[assistant] called …`. */
-export function spanLine(p: SpanPage): string {
-  const who = p.kind === 'tool_result' ? (p.call ?? p.name) : p.name;
-  return `[${p.kind}${who ? ` ${who}` : ''}] ${p.content}`;
-}
-
 export function extractiveSummary(pages: readonly SpanPage[], maxTokens: number): string {
   const ranked = [...pages].sort((a, b) => (KIND_RANK[a.kind] ?? 5) - (KIND_RANK[b.kind] ?? 5));
   let text = '';
   for (const p of ranked) {
-    const line = `${p.kind === 'tool_result' ? `${p.call ?? p.name ?? 'tool'} returned` : p.kind}: ${oneLine(p.content, 160)}`;
+    const line = `${p.kind === 'tool_result' ? `${p.name ?? 'tool'} returned` : p.kind}: ${oneLine(p.content, 160)}`;
     const next = text ? `${text}; ${line}` : line;
     if (safeCountTokens(next) > maxTokens) break;
     text = next;
