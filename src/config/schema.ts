@@ -66,6 +66,8 @@ export const agentProfileSchema = z.strictObject({
     })
     .optional(),
   priority: z.number().int().min(0).max(99).optional(),
+  /** Learning for this profile's processes (lessons at spawn, distillation at exit); absent: learning.enabled. */
+  learning: z.boolean().optional(),
 });
 
 const gatewayBudget = z.strictObject({

@@ -6,7 +6,7 @@
 import type { ProcStatus } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { Lesson } from '../learning/lessons.js';
-import { learnFromExit } from '../learning/process-hooks.js';
+import { learnFromExit, learningOn } from '../learning/process-hooks.js';
 import { logger } from '../util/log.js';
 import { commit, type ExitPlan, exitEntry, processPatch } from './commit.js';
 import type { KernelCore } from './core.js';
@@ -108,7 +108,7 @@ export async function exitProcess(
     .checkpoint(pcb.pid, 'exit')
     .catch((e) => log.warn(`exit snapshot of ${pcb.pid} failed: ${String(e)}`));
   if (core.context.has(pcb.pid)) await core.context.close(pcb.pid, { keepSwap: true }).catch(() => undefined);
-  if (core.config.learning.enabled) {
+  if (learningOn(core.config.learning, pcb.programState)) {
     // The lesson writer's model call (after the exit committed with the final step) is charged too.
     if (committed) await storage.state.updateProcess(pcb.pid, { usage: pcb.usage });
     await learnFromExit(core.learning, pcb.pid, pcb.programState, written);

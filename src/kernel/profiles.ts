@@ -56,7 +56,11 @@ export async function applyProfile<T extends ProfileFields>(core: KernelCore, o:
   let out: T = o;
   if (o.agent !== undefined) {
     const base = findProfile(core.config, o.agent);
-    const overrides = await new ProfileOptimizer(core.storage.state, core.storage.audit).overrides(base.name);
+    // Applied suggestions fold over the base; an A/B change reaches only its arm (drawn here, recorded
+    // at spawn so `aos profile ab` can compare the arms).
+    const { overrides, arms } = await new ProfileOptimizer(core.storage.state, core.storage.audit).forSpawn(
+      base.name,
+    );
     const eff = effectiveProfile(profileData(base), overrides);
     const addendum = typeof eff.system_addendum === 'string' ? eff.system_addendum : '';
     const system = [o.system ?? (eff.system as string | undefined), addendum].filter(Boolean).join('\n\n');
@@ -70,7 +74,12 @@ export async function applyProfile<T extends ProfileFields>(core: KernelCore, o:
       ...(system ? { system } : {}),
       policy: { ...(eff.policy as Record<string, unknown>), ...(o.policy ?? {}) },
       budgets: { ...(eff.budgets as ProfileFields['budgets']), ...(o.budgets ?? {}) },
-      args: { ...((o.args as Record<string, unknown> | undefined) ?? {}), profile: base.name },
+      args: {
+        ...((o.args as Record<string, unknown> | undefined) ?? {}),
+        profile: base.name,
+        ...(Object.keys(arms).length ? { ab: arms } : {}),
+        ...(base.learning !== undefined ? { learning: base.learning } : {}),
+      },
     };
   }
   if (out.system !== undefined) {

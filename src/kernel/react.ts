@@ -22,6 +22,9 @@ export interface ReactState {
   malformed: number;
   /** The lessons this run was given, settled by its outcome at exit. */
   lessonIds?: string[];
+  /** The agent profile it was spawned from. */
+  profile?: string;
+  learning?: boolean;
   /** Steps since the last user turn (the step limit is per turn: a conversation may go on). */
   turnSteps?: number;
   /** User messages taken as turns (conversations). */
@@ -36,6 +39,10 @@ export interface ReactArgs {
   persona?: string;
   /** Lessons from earlier runs (src/learning), appended to the system prompt: the stable prefix. */
   lessons?: { page: string; ids: string[] };
+  /** The agent profile it was spawned from (config `agents:`), kept so trajectories can be grouped by it. */
+  profile?: string;
+  /** The profile's learning switch (lessons at spawn, distillation at exit); absent: learning.enabled. */
+  learning?: boolean;
 }
 
 export const REACT_SYSTEM_PROMPT = [
@@ -58,6 +65,8 @@ export const reactProgram: AgentProgram<ReactState & { system: string }> = {
       name,
       system: a.lessons?.page ? `${base}\n\n${a.lessons.page}` : base,
       ...(a.lessons?.ids.length ? { lessonIds: a.lessons.ids } : {}),
+      ...(typeof a.profile === 'string' ? { profile: a.profile } : {}),
+      ...(typeof a.learning === 'boolean' ? { learning: a.learning } : {}),
       maxSteps: a.maxSteps ?? DEFAULT_MAX_STEPS,
       steps: 0,
       ctx: null,

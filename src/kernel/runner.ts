@@ -7,7 +7,7 @@
  */
 import { newUsage, type StepContext, type StepRecord, type StepResult } from '../abi.js';
 import { KernelError, KernelPanic } from '../errors.js';
-import { modelLessonsAtExit } from '../learning/process-hooks.js';
+import { learningOn, modelLessonsAtExit } from '../learning/process-hooks.js';
 import { KILL_GRACE_MS } from '../param.js';
 import { logger } from '../util/log.js';
 import { commit } from './commit.js';
@@ -136,7 +136,7 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
     pc.parkAttempts = 0;
     if (exit) {
       // Learning: the process's own model writes lessons about its run, through the gate, charged to it.
-      const written = core.config.learning.enabled
+      const written = learningOn(core.config.learning, pcb.programState)
         ? await modelLessonsAtExit(
             core.learning,
             pcb.pid,

@@ -5,6 +5,7 @@
  */
 import { rebindContextStates } from '../context/snapshot.js';
 import { KernelError } from '../errors.js';
+import type { Arms } from '../learning/ab.js';
 import { lessonArgs } from '../learning/process-hooks.js';
 import { MAX_LIVE_CHILDREN, MAX_LIVE_PROCESSES, MAX_SPAWN_DEPTH, PRIORITY_DEFAULT } from '../param.js';
 import type { Queryable } from '../storage/driver.js';
@@ -91,6 +92,8 @@ export async function prepareSpawn(
     return core.storage.state.updateProcess(row.pid, { programState, state: 'ready' }, {}, q);
   };
   const row = tx ? await create(tx) : await core.storage.driver.transaction(create);
+  const arms = (o.args as { ab?: Arms } | undefined)?.ab;
+  if (arms) await core.learning.recordArms(row.pid, arms);
   return {
     pid: row.pid,
     start() {

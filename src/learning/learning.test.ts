@@ -317,3 +317,60 @@ describe("learning: at exit the process's own model writes lessons through the g
     }
   });
 });
+
+describe('learning: profiles — a switch per profile, and changes tried on a share of new processes (A/B)', () => {
+  it("a profile's learning: true teaches its processes while learning.enabled is off; an A/B change reaches only its arm", async () => {
+    const workspace = mkdtempSync(join(tmpdir(), 'aos-learn-ab-'));
+    const k = await createKernel({
+      storage: 'memory://',
+      config: {
+        security: { sandbox: 'none', workspace, default_policy: { ask_tools: [] } },
+        agents: [{ name: 'inv-agent', learning: true }],
+      },
+      plugins: false,
+    });
+    try {
+      expect(k.config.learning.enabled).toBe(false);
+      const first = await k.spawn({ agent: 'inv-agent', task: plant(workspace, 81) });
+      await k.wait(first);
+      expect((await k.learning.trajectory(first)).profile).toBe('inv-agent');
+      const taught = await k.spawn({ agent: 'inv-agent', task: plant(workspace, 82) });
+      await k.wait(taught);
+      expect((await k.learning.trajectory(taught)).totals.steps).toBe(2);
+      // without the profile, learning stays off: no lessons in the prompt, the long way round
+      const plain = await k.spawn({ name: 'inv', task: plant(workspace, 83) });
+      await k.wait(plain);
+      expect((await k.learning.trajectory(plain)).totals.steps).toBe(4);
+
+      // A change with evidence, to half of the profile's new processes: a step budget of 1 (too small).
+      const change = await k.profileOptimizer.apply(
+        'inv-agent',
+        {
+          id: 'tight-steps',
+          title: 'cap max_steps at 1',
+          evidence: { probe: 1 },
+          change: { key: 'budgets.maxSteps', op: 'set', value: 1 },
+        },
+        'test',
+        { share: 0.5 },
+      );
+      const pids: number[] = [];
+      for (let i = 0; i < 10; i++)
+        pids.push(await k.spawn({ agent: 'inv-agent', task: plant(workspace, 90 + i) }));
+      for (const p of pids) await k.wait(p);
+      const r = await k.learning.abReport(change.id);
+      expect(r.runs).toBe(10);
+      expect(r.arms.change.runs + r.arms.control.runs).toBe(10);
+      // every change-arm process ran under the cap and failed at it; every control one finished
+      expect(r.arms.change.successes).toBe(0);
+      expect(r.arms.control.successes).toBe(r.arms.control.runs);
+      const analysis = await k.learning.analyze({ profile: 'inv-agent' });
+      expect(analysis.runs).toBe(12);
+      await k.profileOptimizer.revert('inv-agent', 'test', change.id);
+      const after = await k.spawn({ agent: 'inv-agent', task: plant(workspace, 99) });
+      expect((await k.wait(after)).exitReason).toBeNull();
+    } finally {
+      await k.shutdown();
+    }
+  });
+});

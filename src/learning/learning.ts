@@ -83,7 +83,9 @@ export class Learning {
       (r) =>
         (f.agent === undefined || r.name === f.agent) &&
         (f.program === undefined || r.program === f.program) &&
-        (f.profile === undefined || (r.policy as Record<string, unknown>)?.profile === f.profile),
+        (f.profile === undefined ||
+          (r.policy as Record<string, unknown>)?.profile === f.profile ||
+          (r.programState as Record<string, unknown> | null)?.profile === f.profile),
     );
     if (f.family !== undefined && sel.length > 0) {
       const emb = this.storage.memory.embedder;

@@ -23,8 +23,12 @@ export async function lessonArgs(
   task: string,
   args: unknown,
 ): Promise<unknown> {
-  if (!cfg.enabled || program !== 'react' || cfg.lessons_k === 0) return args;
-  const a = (args ?? {}) as Record<string, unknown> & { profile?: string; tenant?: string };
+  const a = (args ?? {}) as Record<string, unknown> & {
+    profile?: string;
+    tenant?: string;
+    learning?: boolean;
+  };
+  if (!(a.learning ?? cfg.enabled) || program !== 'react' || cfg.lessons_k === 0) return args;
   try {
     const found = await learning.lessonsFor(task, {
       k: cfg.lessons_k,
@@ -78,4 +82,10 @@ export async function learnFromExit(
   } catch (err) {
     log.warn(`learning from process ${pid} failed: ${String(err)}`);
   }
+}
+
+/** Whether learning is on for a process: its profile's `learning`, else the config's `learning.enabled`. */
+export function learningOn(cfg: AosConfig['learning'], programState: unknown): boolean {
+  const own = ((programState ?? {}) as { learning?: unknown }).learning;
+  return typeof own === 'boolean' ? own : cfg.enabled;
 }
