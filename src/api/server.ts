@@ -33,6 +33,7 @@ import { conversationRoutes } from './routes/conversations.js';
 import { ioRoutes } from './routes/io.js';
 import { learningRoutes } from './routes/learning.js';
 import { processRoutes } from './routes/processes.js';
+import { schedulerQueueRoutes } from './routes/scheduler-queue.js';
 import { systemRoutes, VERSION } from './routes/system.js';
 import { findDashboard, mountDashboard } from './static.js';
 import { noteBoot } from './summary.js';
@@ -235,6 +236,7 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
     ...systemRoutes(kernel, tokens, startedAt),
     ...processRoutes(kernel),
     ...conversationRoutes(kernel),
+    ...schedulerQueueRoutes(kernel),
     ...ioRoutes(kernel),
     ...learningRoutes({
       learning: kernel.learning,

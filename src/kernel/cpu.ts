@@ -71,6 +71,11 @@ export class Cpu {
     }
   }
 
+  /** Whether `pid` sits in the run queue waiting for a slot (acquire() called, not yet granted). */
+  queued(pid: number): boolean {
+    return this.scheduler.stateOf(pid) === 'ready';
+  }
+
   release(grant: Grant, usage: LlmUsage, pcb?: Pcb): void {
     const r = this.dispatcher.release(grant, { tokensIn: usage.input, tokensOut: usage.output });
     if (pcb && pcb.pid === r.pid) pcb.vruntime = r.vruntime;

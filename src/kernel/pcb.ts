@@ -15,7 +15,9 @@ export type WaitReason =
   | { on: 'tool'; name: string }
   | { on: 'ratelimit'; until: number }
   /** Parked on a provider outage (429, 5xx, refused, open circuit) until `until`, then the step is retried. */
-  | { on: 'provider'; provider: string; model: string; until: number; reason: string };
+  | { on: 'provider'; provider: string; model: string; until: number; reason: string }
+  /** Queued for an LLM slot of its model (the scheduler's run queue): `since` is when it joined. */
+  | { on: 'slot'; model: string; since: number };
 
 export interface Budgets {
   maxTokens?: number;
@@ -102,5 +104,7 @@ export function describeWait(w: WaitReason | null): string {
       return 'ratelimit';
     case 'provider':
       return `provider:${w.provider} ${w.model} until ${new Date(w.until).toISOString()} — ${w.reason}`;
+    case 'slot':
+      return 'slot';
   }
 }

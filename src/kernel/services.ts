@@ -141,7 +141,12 @@ export function createServices(k: KernelCore): KernelServices {
         });
         return slot.replay;
       }
-      const grant = await k.cpu.acquire(pc, args, step.signal);
+      // Granted at once, or queued: then the process is waiting(slot), not running, until its turn.
+      const pending = k.cpu.acquire(pc, args, step.signal);
+      const grant =
+        pcb.state === 'running' && k.cpu.queued(pcb.pid)
+          ? await blocked(pcb, { on: 'slot', model: pcb.model, since: Date.now() }, () => pending)
+          : await pending;
       const t0 = performance.now();
       let usage = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 };
       try {

@@ -329,6 +329,9 @@ describe('api: system routes', () => {
     expect(s.status).toBe(200);
     expect(s.body).toHaveProperty('runQueue');
     expect(s.body).toHaveProperty('slots');
+    const q = await call('GET', '/api/v1/scheduler/queue', { token: tok.viewer });
+    expect(q.status).toBe(200);
+    expect(q.body.items).toEqual([]); // nothing waits for a slot here (test/e2e/views.test.ts makes some)
     const m = await call('GET', '/api/v1/metrics/summary', { token: tok.viewer });
     expect(m.status).toBe(200);
     expect(S.summarySchema.safeParse(m.body).success, m.text).toBe(true);
