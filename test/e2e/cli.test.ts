@@ -152,6 +152,37 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
     expect(screen('main')).toContain(' top; echo TOP_EXIT');
   });
 
+  it('aos top fits narrow terminals: no line wraps at 120 or 70 columns, every row stays one row', async () => {
+    for (const width of [120, 70]) {
+      const s = `w${width}`;
+      tmux(
+        'new-session',
+        '-d',
+        '-s',
+        s,
+        '-x',
+        String(width),
+        '-y',
+        '30',
+        '-c',
+        dir,
+        'bash --norc --noprofile',
+      );
+      keys(s, `export PS1='$ ' AOS_LOG=error; clear; node ${CLI} -c ${cfg} top; echo TOP_EXIT=$?`, 'Enter');
+      await waitFor(s, /^PID +STATE|^PID +PPID +STATE/m);
+      await waitFor(s, /^\d+ +(- +)?terminated/m);
+      // -J joins wrapped lines: a line longer than the pane would show up here longer than `width`
+      const joined = tmux('capture-pane', '-p', '-J', '-t', s).split('\n');
+      for (const l of joined) expect(l.length, `"${l}"`).toBeLessThanOrEqual(width);
+      const rows = joined.filter((l) => /^\d+ /.test(l));
+      expect(rows.length).toBeGreaterThan(0);
+      for (const r of rows) expect(r).toMatch(/terminated|running|waiting|ready/);
+      keys(s, 'q');
+      await waitFor(s, /TOP_EXIT=0/);
+      tmux('kill-session', '-t', s);
+    }
+  });
+
   it('ps --json, logs, kill/restore errors through the CLI', async () => {
     const ps = aos('ps', '--json');
     expect(ps.status, ps.stderr).toBe(0);

@@ -1,11 +1,13 @@
 /**
- * `aos top`: the live process table, full screen, redrawn every second from a running server; `q` quits.
- * Uses the terminal's alternate screen so the shell's scrollback is left as it was.
+ * `aos top`: the live process table, full screen, kept current by the server's event stream; `q` quits.
+ * It fits any terminal width (columns shrink, then the least useful ones go), and uses the terminal's
+ * alternate screen so the shell's scrollback is left as it was.
  */
 import type { Command } from 'commander';
-import { CLI_TOP_REFRESH_MS } from '../../param.js';
+import { CLI_TOP_COALESCE_MS, CLI_TOP_REFRESH_MS, CLI_TOP_RESYNC_MS } from '../../param.js';
+
 import { connect, type KernelClient, type ProcessInfo, type SchedulerView } from '../client.js';
-import { style, table } from '../format.js';
+import { style } from '../format.js';
 import { clientOpts, fmtTokens, PROCESS_HEADERS, processRows } from './ps.js';
 
 export function register(program: Command): void {
@@ -38,29 +40,97 @@ const ORDER: Record<string, number> = {
   terminated: 6,
 };
 
+/**
+ * The live view is driven by the server's event stream: a process event refetches that one process, a
+ * `metrics` tick (every few seconds) the scheduler line; redraws are coalesced. A full resync runs at
+ * start, on resize, and every CLI_TOP_RESYNC_MS as a backstop for a dropped stream.
+ */
 async function live(c: KernelClient): Promise<void> {
   const stdin = process.stdin;
   const out = (s: string) => process.stdout.write(s);
-  out('\x1b[?1049h\x1b[?25l'); // alternate screen, hide cursor
-  let timer: NodeJS.Timeout | undefined;
+  const view: TopView = { procs: new Map(), total: 0, sched: null };
+  const ac = new AbortController();
+  const dirty = new Set<number>();
+  let schedDirty = false;
+  let resyncDue = true;
+  let flushing: Promise<void> | null = null;
+  let queued = false;
   let lastError = '';
+  const draw = () =>
+    out(
+      `\x1b[H\x1b[2J${render(c.target, view, process.stdout.columns || 80, (process.stdout.rows || 24) - 1)}`,
+    );
+  const flush = async (): Promise<void> => {
+    try {
+      if (resyncDue) {
+        resyncDue = false;
+        dirty.clear();
+        const [page, sched] = await Promise.all([
+          c.listProcesses({ limit: 1000 }),
+          c.scheduler().catch(() => null),
+        ]);
+        view.procs = new Map(page.items.map((p) => [p.pid, p]));
+        view.total = page.total;
+        view.sched = sched;
+      } else {
+        const pids = [...dirty];
+        dirty.clear();
+        const got = await Promise.all(pids.map((pid) => c.getProcess(pid).catch(() => null)));
+        for (const p of got) {
+          if (!p) continue;
+          if (!view.procs.has(p.pid)) view.total += 1;
+          view.procs.set(p.pid, p);
+        }
+        if (schedDirty || pids.length) view.sched = await c.scheduler().catch(() => view.sched);
+      }
+      schedDirty = false;
+      lastError = '';
+      draw();
+    } catch (err) {
+      // a server that went away is shown, not fatal: it may come back
+      const msg = err instanceof Error ? err.message : String(err);
+      if (msg !== lastError)
+        out(`\x1b[H\x1b[2J${style.red('aos top: ')}${msg}\n${style.dim('retrying · q quit')}\n`);
+      lastError = msg;
+      resyncDue = true;
+    }
+  };
+  /** Coalesces bursts of events into one fetch + redraw at a time. */
+  const kick = () => {
+    if (flushing) {
+      queued = true;
+      return;
+    }
+    flushing = (async () => {
+      await new Promise((r) => setTimeout(r, CLI_TOP_COALESCE_MS));
+      await flush();
+      flushing = null;
+      if (queued) {
+        queued = false;
+        kick();
+      }
+    })();
+  };
+  const stream = c
+    .events((e) => {
+      const pid = Number(e.data.pid);
+      if (e.event === 'metrics') schedDirty = true;
+      else if (Number.isInteger(pid) && pid > 0) dirty.add(pid);
+      else return;
+      kick();
+    }, ac.signal)
+    .catch(() => {
+      resyncDue = true;
+    });
+  const onResize = () => draw();
+  out('\x1b[?1049h\x1b[?25l'); // alternate screen, hide cursor
+  const backstop = setInterval(() => {
+    resyncDue = true;
+    kick();
+  }, CLI_TOP_RESYNC_MS);
+  const clock = setInterval(draw, CLI_TOP_REFRESH_MS); // the clock and waiting times move without events
   try {
     await new Promise<void>((resolve) => {
-      const draw = async () => {
-        try {
-          const text = await frame(c, process.stdout.columns || 80, (process.stdout.rows || 24) - 1);
-          lastError = '';
-          out(`\x1b[H\x1b[2J${text}`);
-        } catch (err) {
-          // a server that went away is shown, not fatal: it may come back
-          const msg = err instanceof Error ? err.message : String(err);
-          if (msg !== lastError)
-            out(
-              `\x1b[H\x1b[2J${style.red('aos top: ')}${msg}\n${style.dim('retrying every second · q quit')}\n`,
-            );
-          lastError = msg;
-        }
-      };
       const onKey = (buf: Buffer) => {
         const k = buf.toString();
         if (k === 'q' || k === 'Q' || k === '\x03' || k === '\x1b') {
@@ -71,15 +141,25 @@ async function live(c: KernelClient): Promise<void> {
       if (stdin.isTTY) stdin.setRawMode(true);
       stdin.resume();
       stdin.on('data', onKey);
-      void draw();
-      timer = setInterval(() => void draw(), CLI_TOP_REFRESH_MS);
+      process.stdout.on('resize', onResize);
+      kick();
     });
   } finally {
-    if (timer) clearInterval(timer);
+    clearInterval(backstop);
+    clearInterval(clock);
+    process.stdout.off('resize', onResize);
+    ac.abort();
+    await stream;
     if (stdin.isTTY) stdin.setRawMode(false);
     stdin.pause();
     out('\x1b[?25h\x1b[?1049l'); // show cursor, back to the main screen
   }
+}
+
+interface TopView {
+  procs: Map<number, ProcessInfo>;
+  total: number;
+  sched: SchedulerView | null;
 }
 
 /** One screen of `top`: a summary, the scheduler, then as many process rows as fit in `rows`. */
@@ -88,27 +168,90 @@ export async function frame(c: KernelClient, cols: number, rows: number): Promis
     c.listProcesses({ limit: 1000 }),
     c.scheduler().catch(() => null),
   ]);
-  const procs = [...page.items].sort(
+  return render(
+    c.target,
+    { procs: new Map(page.items.map((p) => [p.pid, p])), total: page.total, sched },
+    cols,
+    rows,
+  );
+}
+
+/** The frame as text, every line at most `cols` visible characters (a wrapped line would shift the rows). */
+export function render(target: string, v: TopView, cols: number, rows: number): string {
+  const procs = [...v.procs.values()].sort(
     (a, b) => (ORDER[a.state] ?? 9) - (ORDER[b.state] ?? 9) || b.pid - a.pid,
   );
   const lines = [
-    `${style.bold('aos top')} — ${c.target}   ${new Date().toLocaleTimeString('en-GB')}   ${style.dim('q quit')}`,
-    summary(procs, page.total),
+    `${style.bold('aos top')} — ${target}   ${new Date().toLocaleTimeString('en-GB')}   ${style.dim('q quit')}`,
+    summary(procs, v.total),
     totals(procs),
-    scheduler(sched),
+    scheduler(v.sched),
     '',
   ];
-  const body = table(PROCESS_HEADERS, processRows(procs)).trimEnd().split('\n');
+  const body = fitTable(PROCESS_HEADERS, processRows(procs), cols);
   const room = Math.max(1, rows - lines.length);
   const shown = body.slice(0, room);
   if (body.length > room) shown[shown.length - 1] = style.dim(`… ${body.length - room + 1} more rows`);
-  const clipLine = (l: string) =>
-    visibleLength(l) > cols ? l.slice(0, cols + (l.length - visibleLength(l))) : l;
-  return `${[...lines, ...shown.map((l, i) => (i === 0 ? style.bold(l) : l))].map(clipLine).join('\n')}\n`;
+  return `${[...lines.map((l) => clipVisible(l, cols)), ...shown.map((l, i) => (i === 0 ? style.bold(l) : l))].join('\n')}\n`;
 }
 
-function visibleLength(s: string): number {
-  return s.replace(/\x1b\[[0-9;?]*[a-zA-Z]/g, '').length;
+/** Columns dropped first when the terminal is narrow, and those that may shrink (with a floor). */
+const DROP_ORDER = ['PPID', 'CACHED', 'COST', 'MODEL', 'PRI', 'STEP', 'TOKENS'];
+const SHRINK: Record<string, number> = { RESULT: 12, NAME: 8, STATE: 10, MODEL: 8 };
+
+/** An aligned table no wider than `cols`: shrink RESULT/NAME/…, then drop the least useful columns. */
+export function fitTable(headers: string[], rows: string[][], cols: number): string[] {
+  let keep = headers.map((_, i) => i);
+  const natural = (i: number) => Math.max(headers[i]!.length, ...rows.map((r) => (r[i] ?? '').length));
+  const widths = new Map(keep.map((i) => [i, natural(i)]));
+  const total = () => keep.reduce((s, i) => s + widths.get(i)!, 0) + 2 * (keep.length - 1);
+  const shrink = () => {
+    for (const name of ['RESULT', 'NAME', 'MODEL', 'STATE']) {
+      const i = headers.indexOf(name);
+      if (!keep.includes(i)) continue;
+      const over = total() - cols;
+      if (over <= 0) return;
+      const floor = Math.max(SHRINK[name] ?? 8, headers[i]!.length);
+      widths.set(i, Math.max(floor, widths.get(i)! - over));
+    }
+  };
+  shrink();
+  for (const name of DROP_ORDER) {
+    if (total() <= cols) break;
+    keep = keep.filter((i) => headers[i] !== name);
+    shrink();
+  }
+  const cell = (s: string, w: number) => (s.length > w ? `${s.slice(0, Math.max(0, w - 1))}…` : s.padEnd(w));
+  const line = (r: string[]) =>
+    clipVisible(
+      keep
+        .map((i) => cell(r[i] ?? '', widths.get(i)!))
+        .join('  ')
+        .trimEnd(),
+      cols,
+    );
+  return [line(headers), ...rows.map(line)];
+}
+
+/** Cuts `s` to `cols` visible characters, keeping ANSI sequences whole and closing any style left open. */
+export function clipVisible(s: string, cols: number): string {
+  let out = '';
+  let seen = 0;
+  let styled = false;
+  for (let i = 0; i < s.length; ) {
+    const m = /^\x1b\[[0-9;?]*[a-zA-Z]/.exec(s.slice(i));
+    if (m) {
+      out += m[0];
+      styled = true;
+      i += m[0].length;
+      continue;
+    }
+    if (seen >= cols) return styled ? `${out}\x1b[0m` : out;
+    out += s[i];
+    seen += 1;
+    i += 1;
+  }
+  return out;
 }
 
 function summary(procs: ProcessInfo[], total: number): string {
