@@ -46,6 +46,34 @@ const policySection = z.strictObject({
   max_wall_seconds: z.number().int().positive().default(60),
 });
 
+/** One `cli_tools:` entry: a name from the shipped set (git_log, git_status, jq) or a declaration. */
+export const cliToolEntrySchema = z.union([
+  z.string().min(1),
+  z.strictObject({
+    name: z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'lowercase letters, digits and _ (tool names)'),
+    description: z.string().min(1),
+    /** The program, looked up on PATH inside the sandbox; never run through a shell. */
+    command: z.string().min(1),
+    /** argv template: literals, `{param}` as one element, `--flag={param}` inside one (src/io/cli-tool.ts). */
+    args: z.array(z.string()).default([]),
+    params: z
+      .record(
+        z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/),
+        z.strictObject({
+          type: z.enum(['string', 'number', 'integer', 'boolean', 'array']).default('string'),
+          description: z.string().optional(),
+          optional: z.boolean().default(false),
+        }),
+      )
+      .default({}),
+    /** A param whose value is fed to the program's stdin. */
+    stdin: z.string().optional(),
+    network: z.boolean().default(false),
+    writes: z.boolean().default(true),
+    timeout_ms: z.number().int().positive().optional(),
+  }),
+]);
+
 /** A named agent profile (`agents:`), spawnable by name: `aos run --agent NAME`, the API, the dashboard. */
 export const agentProfileSchema = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'letters, digits, _ . and - only (at most 64)'),
@@ -204,6 +232,8 @@ export const configSchema = z.strictObject({
     })
     .prefault({}),
   mcp: z.strictObject({ servers: z.array(mcpServerSchema).default([]) }).prefault({}),
+  /** Agent-native CLI tools offered to every agent (under its policy), registered as `cli.<name>`. */
+  cli_tools: z.array(cliToolEntrySchema).default([]),
   agents: z
     .array(agentProfileSchema)
     .default([])

@@ -9,6 +9,7 @@ import { dirname, resolve } from 'node:path';
 import type { AosConfig } from '../config/schema.js';
 import type { HookBus } from '../hooks/bus.js';
 import { builtinTools } from '../io/builtin/index.js';
+import { cliToolsFromConfig } from '../io/cli-tools-config.js';
 import { ToolExecutor } from '../io/executor.js';
 import { SqlIdempotencyStore } from '../io/idempotency.js';
 import { McpManager } from '../io/mcp/manager.js';
@@ -66,7 +67,8 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
   const workspace = resolve(sec.workspace);
   mkdirSync(workspace, { recursive: true });
   const sandbox = createSandbox(sec.sandbox);
-  const registry = new ToolRegistry().registerAll(builtinTools());
+  // built-ins, then the agent-native CLI tools config declares (cli.<name>)
+  const registry = new ToolRegistry().registerAll(builtinTools()).registerAll(cliToolsFromConfig(k.config.cli_tools));
   const policies = new Map<number, SecurityPolicy>();
 
   const approvals = new ApprovalManager({

@@ -37,6 +37,11 @@ const toolSpec = z.object({
 
 export type { MailMessage, ProcStatus, StepContext } from '../abi.js';
 
+/** The kv namespaces a process may use: undotted names; dotted ones (`learning.profiles`) are the kernel's. */
+const processNamespace = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only: dotted namespaces belong to the kernel');
+
 export const SYSCALL_ARGS = {
   'llm.chat': z.object({
     messages: z.array(message).min(1),
@@ -87,10 +92,10 @@ export const SYSCALL_ARGS = {
     timeoutMs: z.number().int().min(0).optional(),
     limit: z.number().int().positive().max(100).optional(),
   }),
-  'ipc.kv_get': z.object({ key: z.string().min(1).max(256), ns: z.string().optional() }),
+  'ipc.kv_get': z.object({ key: z.string().min(1).max(256), ns: processNamespace.optional() }),
   'ipc.kv_cas': z.object({
     key: z.string().min(1).max(256),
-    ns: z.string().optional(),
+    ns: processNamespace.optional(),
     expectedVersion: z.number().int().nonnegative().nullable(),
     value: z.unknown(),
   }),

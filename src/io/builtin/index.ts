@@ -7,6 +7,8 @@ import { searchTool } from './search.js';
 import { shellTool } from './shell.js';
 import {
   finalAnswerTool,
+  kvGetTool,
+  kvSetTool,
   memorySearchTool,
   memoryStoreTool,
   recallTool,
@@ -33,6 +35,8 @@ export function builtinTools(): AnyTool[] {
     sendMessageTool,
     receiveMessagesTool,
     waitTool,
+    kvGetTool,
+    kvSetTool,
     finalAnswerTool,
   ] as AnyTool[];
 }
@@ -42,6 +46,8 @@ export {
   editFileTool,
   finalAnswerTool,
   httpFetchTool,
+  kvGetTool,
+  kvSetTool,
   listDirTool,
   memorySearchTool,
   memoryStoreTool,

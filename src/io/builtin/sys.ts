@@ -176,3 +176,51 @@ export const finalAnswerTool = defineTool({
     return args.answer;
   },
 });
+
+export const kvGetTool = defineTool({
+  name: 'kv_get',
+  description:
+    'Read a key from the kernel-wide shared key-value store (shared by every agent). Returns its value and version, or that it is unset.',
+  input: z.object({
+    key: z.string().min(1).max(256),
+    namespace: z.string().min(1).max(128).optional().describe('default: shared'),
+  }),
+  permissions: ['ipc'],
+  idempotent: true,
+  async run(args, ctx) {
+    const r = (await ctx.sys.call('ipc.kv_get', {
+      key: args.key,
+      ...(args.namespace ? { ns: args.namespace } : {}),
+    })) as { value: unknown; version: number } | null;
+    return r ? JSON.stringify({ key: args.key, value: r.value, version: r.version }) : `${args.key} is not set`;
+  },
+});
+
+export const kvSetTool = defineTool({
+  name: 'kv_set',
+  description:
+    'Write a key in the shared key-value store (compare-and-set). Give expected_version from kv_get to update only if nobody changed it since; omit it to write whatever is there.',
+  input: z.object({
+    key: z.string().min(1).max(256),
+    value: z.unknown().describe('any JSON value'),
+    expected_version: z.number().int().nonnegative().nullable().optional(),
+    namespace: z.string().min(1).max(128).optional().describe('default: shared'),
+  }),
+  permissions: ['ipc'],
+  idempotent: false,
+  async run(args, ctx) {
+    const ns = args.namespace ? { ns: args.namespace } : {};
+    let expected = args.expected_version;
+    if (expected === undefined) {
+      const cur = (await ctx.sys.call('ipc.kv_get', { key: args.key, ...ns })) as { version: number } | null;
+      expected = cur ? cur.version : null;
+    }
+    const r = (await ctx.sys.call('ipc.kv_cas', {
+      key: args.key,
+      ...ns,
+      expectedVersion: expected,
+      value: args.value ?? null,
+    })) as { version: number };
+    return `${args.key} = ${JSON.stringify(args.value ?? null)} (version ${r.version})`;
+  },
+});
