@@ -5,7 +5,7 @@
  * one (append-only, so the provider's cache prefix survives); agent profiles from config `agents:` and a
  * per-spawn system prompt reach the model; bad input gets clear errors.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -177,5 +177,45 @@ describe('conversations over HTTP', () => {
     const missing = await api('POST', '/processes/99999/messages', { text: 'hi' });
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe('ENOPROC');
+  });
+});
+
+describe('the simulator: the README example and the dashboard sample tasks, honest and helpful', () => {
+  const ask = async (task: string) => {
+    const { body } = await api('POST', '/processes', { name: 'sample', task });
+    return exited(body.pid);
+  };
+
+  it('answers the arithmetic sample (also the README example) with the calculator', async () => {
+    const p = await ask('What is 17 * 23 + 4?');
+    expect(String(p.result)).toContain('17 * 23 + 4 = 395');
+  });
+
+  it('lists the workspace for "list the files" and says how many there are', async () => {
+    const ws = join(dir, 'ws');
+    mkdirSync(join(ws, 'notes'), { recursive: true });
+    writeFileSync(join(ws, 'a.txt'), 'a');
+    writeFileSync(join(ws, 'b.md'), 'b');
+    const p = await ask('List the files in the workspace and say how many there are.');
+    expect(p.exitReason).toBeNull();
+    expect(String(p.result)).toContain(
+      'The workspace has 3 entries (2 files, 1 directory): a.txt, b.md, notes/',
+    );
+    const steps = await api('GET', `/processes/${p.pid}/steps`);
+    expect(JSON.stringify(steps.body.items)).toContain('list_dir');
+  });
+
+  it('explains a kernel term from its built-in glossary, and says so', async () => {
+    const p = await ask('Summarise what an operating system scheduler does in two sentences.');
+    expect(String(p.result)).toContain("from the simulator's built-in glossary: scheduler");
+    expect(String(p.result)).toContain('decides which ready process runs next');
+  });
+
+  it('says plainly when a task is beyond its rules (the README library example)', async () => {
+    const p = await ask('Check the database health');
+    expect(p.exitReason).toBeNull();
+    expect(String(p.result)).toContain("beyond the simulator's rules");
+    expect(String(p.result)).toContain('not a language model');
+    expect(String(p.result)).not.toContain('restatement');
   });
 });

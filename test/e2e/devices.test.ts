@@ -97,7 +97,9 @@ describe('the built-in agent uses the kernel devices', () => {
     // the profile's tools are the policy's allowed_tools: kv_set is never offered to it
     expect(offered.get('read the plan')).toContain('kv_get');
     expect(offered.get('read the plan')).not.toContain('kv_set');
-    expect(offered.get('write the plan')).toEqual(expect.arrayContaining(['kv_get', 'kv_set', 'send_message']));
+    expect(offered.get('write the plan')).toEqual(
+      expect.arrayContaining(['kv_get', 'kv_set', 'send_message']),
+    );
   });
 
   it('sends and receives IPC messages between agents', async () => {

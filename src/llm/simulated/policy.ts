@@ -3,13 +3,15 @@
  * and the offered tools and behaves like a small tool-using agent — arithmetic goes to a calculator tool,
  * a path goes to read_file / list_dir, a tool the task names gets called, then it answers (through a
  * `final_answer` tool when one is offered, else as text) using what the tools returned. Deterministic:
- * the same conversation and seed give the same turn. It is rules, not a language model, and says so.
+ * the same conversation and seed give the same turn. It is rules, not a language model, and says so: a task
+ * beyond its rules gets a plain "beyond the simulator's rules" answer (./knowledge.ts), never a guess.
  */
 import { sha256Hex } from '../../util/canonical.js';
 import { findModel } from '../catalog.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../model.js';
 import { distillAnswer, isDistillRequest } from './distill.js';
 import { applyReplacements, instructedReplacements, recoverMissingFile } from './instructions.js';
+import { beyondRules, glossaryAnswer, LIST_TASK, listingAnswer } from './knowledge.js';
 import type { SimRequest } from './scenario.js';
 
 export interface SimTurn {
@@ -27,6 +29,7 @@ const ARITH =
 /** A command the task quotes in backticks: `ls -la`, run by a shell tool when one is offered. */
 const COMMAND = /`([^`\n]+)`/g;
 const SHELL_TOOLS = /^(shell|bash|sh|exec|run_command|terminal)$/i;
+const LISTERS = ['list_dir', 'list_directory', 'ls', 'fs_list'];
 const PATH = /(?:^|[\s"'`(])((?:\.{1,2}\/|\/|~\/)?[\w@.-]+(?:\/[\w@.-]+)*\/?)(?=$|[\s"'`),;:!?])/g;
 
 interface Seen {
@@ -121,9 +124,27 @@ function commandOutput(content: string): string | null {
     : `exit code ${r.exit_code}: ${r.stdout.trim()}${err}`;
 }
 
-function summarise(task: string, seen: Seen): string {
+function summarise(task: string, seen: Seen, tools: readonly ToolSpec[]): string {
   if (seen.results.length === 0) {
-    return `(simulated) I have no tools to use for this, so here is a restatement of the task: ${task.slice(0, 200)}`;
+    return (
+      glossaryAnswer(task) ??
+      beyondRules(
+        task,
+        tools.map((t) => t.name),
+      )
+    );
+  }
+  // A listing task answered from its one listing: how many entries, which ones.
+  if (LIST_TASK.test(task) && seen.results.length === 1 && LISTERS.includes(seen.results[0]!.name)) {
+    const r = seen.results[0]!;
+    if (!r.content.startsWith('error ')) {
+      let path = '.';
+      try {
+        const a = JSON.parse(r.args) as { path?: unknown };
+        if (typeof a.path === 'string') path = a.path;
+      } catch {}
+      return listingAnswer(r.content, path);
+    }
   }
   const lines = seen.results.map((r) => {
     let a: Record<string, unknown> = {};
@@ -188,6 +209,17 @@ export const reactPolicy: Policy = (req, seed) => {
         }
       }
     }
+    if (plan.length === 0 && LIST_TASK.test(plain)) {
+      // "list the files in the workspace": no path named, so the workspace root
+      const lister = pickTool(tools, ...LISTERS);
+      const args = lister
+        ? props(lister).names.includes('path')
+          ? { path: '.' }
+          : argsFor(lister, '.', task)
+        : null;
+      if (lister && args && !seen.calls.some((c) => c.name === lister.name))
+        plan.push({ tool: lister, args });
+    }
     if (plan.length === 0) {
       const next = recoverMissingFile(
         seen.results,
@@ -226,7 +258,7 @@ export const reactPolicy: Policy = (req, seed) => {
       })),
     };
   }
-  const answer = summarise(task, seen);
+  const answer = summarise(task, seen, tools);
   const finish = pickTool(tools, ...FINISH_TOOLS);
   if (finish && !seen.calls.some((c) => c.name === finish.name)) {
     return {
