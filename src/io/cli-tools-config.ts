@@ -41,7 +41,10 @@ export function cliToolsFromConfig(entries: readonly Entry[]): AnyTool[] {
     const shape: Record<string, z.ZodType> = {};
     for (const [k, p] of Object.entries(e.params)) shape[k] = paramSchema(p);
     if (e.stdin && !(e.stdin in shape))
-      throw new KernelError('ECONFIG', `cli_tools[${i}] (${e.name}): stdin names '${e.stdin}', which params lacks`);
+      throw new KernelError(
+        'ECONFIG',
+        `cli_tools[${i}] (${e.name}): stdin names '${e.stdin}', which params lacks`,
+      );
     return defineCliTool({
       name: e.name,
       namespace: 'cli',

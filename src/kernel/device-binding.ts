@@ -68,7 +68,9 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
   mkdirSync(workspace, { recursive: true });
   const sandbox = createSandbox(sec.sandbox);
   // built-ins, then the agent-native CLI tools config declares (cli.<name>)
-  const registry = new ToolRegistry().registerAll(builtinTools()).registerAll(cliToolsFromConfig(k.config.cli_tools));
+  const registry = new ToolRegistry()
+    .registerAll(builtinTools())
+    .registerAll(cliToolsFromConfig(k.config.cli_tools));
   const policies = new Map<number, SecurityPolicy>();
 
   const approvals = new ApprovalManager({

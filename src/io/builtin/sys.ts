@@ -192,7 +192,9 @@ export const kvGetTool = defineTool({
       key: args.key,
       ...(args.namespace ? { ns: args.namespace } : {}),
     })) as { value: unknown; version: number } | null;
-    return r ? JSON.stringify({ key: args.key, value: r.value, version: r.version }) : `${args.key} is not set`;
+    return r
+      ? JSON.stringify({ key: args.key, value: r.value, version: r.version })
+      : `${args.key} is not set`;
   },
 });
 
