@@ -164,6 +164,46 @@ describe('Scheduler: weighted fair share', () => {
     });
   }
 
+  it('groups share equally under a provider rate limit too (time slices on): within 2 %', () => {
+    // The limiter is the bottleneck: each call waits at the head for the next token, often behind a
+    // continuing record (key −∞) — which once hid the class minimum and lifted everyone to one floor.
+    const { s, clock } = fake({ slotsPerModel: 256, rateLimits: { p: { rpm: 1200 } } });
+    const procs = [
+      ...Array.from({ length: 150 }, (_, i) => ({ pid: i + 1, group: 'flood' })),
+      ...Array.from({ length: 50 }, (_, i) => ({ pid: i + 1000, group: 'quiet' })),
+    ];
+    const enq = (p: (typeof procs)[number], continuing = false) =>
+      s.enqueue(
+        { pid: p.pid, priority: 50, group: p.group, model: 'm', provider: 'p', estTokens: 100 },
+        { continuing },
+      );
+    for (const p of procs) enq(p);
+    const slice = new Map<number, number>();
+    const served = { flood: 0, quiet: 0 };
+    const inflight: Array<{ g: Grant; end: number; p: (typeof procs)[number] }> = [];
+    while (clock.t < 1_800_000) {
+      for (let g = s.dispatch(); g; g = s.dispatch()) {
+        const grant = g;
+        inflight.push({ g: grant, end: clock.t + 5, p: procs.find((x) => x.pid === grant.pid)! });
+      }
+      inflight.sort((x, y) => x.end - y.end);
+      const c = inflight.shift();
+      if (!c) {
+        clock.t = s.nextWakeAt(clock.t) ?? clock.t + 10;
+        continue;
+      }
+      clock.t = Math.max(clock.t, c.end);
+      s.release(c.g.slot, { tokensIn: 50, tokensOut: 50 });
+      if (clock.t > 20_000) served[c.p.group as 'flood' | 'quiet']++; // past the start-up burst
+      const n = (slice.get(c.p.pid) ?? 0) + 1;
+      const expired = s.timeSliceExpired(c.p.pid, { steps: n, tokens: n * 100 });
+      slice.set(c.p.pid, expired ? 0 : n);
+      enq(c.p, !expired);
+    }
+    const share = served.quiet / (served.quiet + served.flood);
+    expect(Math.abs(share - 0.5) / 0.5).toBeLessThan(0.02);
+  });
+
   it('a newcomer starts at the class minimum vruntime and cannot monopolise', () => {
     const { s, clock } = fake({ slotsPerModel: 1 });
     const procs = [

@@ -128,14 +128,17 @@ export class FairPolicy implements SchedPolicy {
 
   /**
    * minV(c) = max(minV(c), min vruntime over ready and running natives of c). Ready natives are found at
-   * each lane's class head; a continuing head (queued by slice, not by vruntime) is skipped, which can only
-   * keep the floor lower — harmless.
+   * each lane's class head. A continuing head (queued by slice, key −∞) hides the lane's lowest vruntime
+   * behind it, so the floor is not raised at all then: raising it to the other candidates would lift every
+   * ready native above its fair place (under a rate limit, where a continuing record waits at the head for
+   * the next token, that undid all weights and groups). Keeping the floor lower is harmless.
    */
   private refreshMin(cls: number, also = Number.POSITIVE_INFINITY): void {
     let m = also;
     for (const q of this.queues) {
       const head = q.classHead(cls);
-      if (head && Number.isFinite(head.key) && head.rec.priority === cls) m = Math.min(m, head.rec.vruntime);
+      if (head && !Number.isFinite(head.key)) return;
+      if (head && head.rec.priority === cls) m = Math.min(m, head.rec.vruntime);
     }
     for (const [r, c] of this.running) if (c === cls) m = Math.min(m, r.vruntime);
     if (Number.isFinite(m) && m > (this.minV[cls] ?? 0)) this.minV[cls] = m;
