@@ -208,6 +208,42 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect((await kernel.get(pid)).exitReason).toContain('kill');
   });
 
+  it('lays out at 1100, 1440 and 1920 px: no page overflows sideways, the header stays on one line', async () => {
+    const pid = (await kernel.status()).processes.find((p) => p.state === 'terminated')!.pid;
+    const pages = ['processes', `proc/${pid}`, 'scheduler', 'approvals', 'tools', 'audit', 'metrics'];
+    const problems: string[] = [];
+    for (const width of [1100, 1440, 1920]) {
+      await page.setViewportSize({ width, height: 900 });
+      for (const p of pages) {
+        await page.goto(`${server.url}/#/${p}`);
+        await page.waitForSelector('main .card');
+        if (p === 'audit')
+          await page.waitForSelector('main table', { timeout: 10_000 }).catch(() => undefined);
+        const m = await page.evaluate(() => {
+          const doc = document.documentElement;
+          const bar = document.querySelector('.bar') as HTMLElement | null;
+          const wide = [...document.querySelectorAll('main .card')]
+            .filter((c) => (c as HTMLElement).scrollWidth > (c as HTMLElement).clientWidth + 1)
+            .map((c) => (c.querySelector('h2')?.textContent ?? c.className).trim().slice(0, 40));
+          return {
+            scroll: doc.scrollWidth,
+            inner: window.innerWidth,
+            barHeight: bar?.offsetHeight ?? 0,
+            wide,
+          };
+        });
+        if (m.scroll > m.inner) problems.push(`${width} ${p}: page ${m.scroll} px wide in ${m.inner}`);
+        // one line of the header is ~46 px; a wrapped one is twice that
+        if (m.barHeight > 60) problems.push(`${width} ${p}: header wraps (${m.barHeight} px high)`);
+        for (const w of m.wide) problems.push(`${width} ${p}: card "${w}" overflows`);
+        await shot(`layout-${width}-${p.replace('/', '-')}`);
+      }
+    }
+    await page.setViewportSize({ width: 1440, height: 900 });
+    await page.goto(`${server.url}/#/processes`);
+    expect(problems).toEqual([]);
+  });
+
   it('shows the scheduler, tools, a verified audit chain and the charts', async () => {
     await page.click('a[href="#/scheduler"]');
     await page.waitForSelector('text=LLM slots');
