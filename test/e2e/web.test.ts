@@ -219,19 +219,19 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
         await page.waitForSelector('main .card');
         if (p === 'audit')
           await page.waitForSelector('main table', { timeout: 10_000 }).catch(() => undefined);
-        const m = await page.evaluate(() => {
-          const doc = document.documentElement;
-          const bar = document.querySelector('.bar') as HTMLElement | null;
+        // evaluated in the page (a string: this file is compiled without the DOM library)
+        const m = (await page.evaluate(`(() => {
+          const bar = document.querySelector('.bar');
           const wide = [...document.querySelectorAll('main .card')]
-            .filter((c) => (c as HTMLElement).scrollWidth > (c as HTMLElement).clientWidth + 1)
+            .filter((c) => c.scrollWidth > c.clientWidth + 1)
             .map((c) => (c.querySelector('h2')?.textContent ?? c.className).trim().slice(0, 40));
           return {
-            scroll: doc.scrollWidth,
+            scroll: document.documentElement.scrollWidth,
             inner: window.innerWidth,
-            barHeight: bar?.offsetHeight ?? 0,
+            barHeight: bar ? bar.offsetHeight : 0,
             wide,
           };
-        });
+        })()`)) as { scroll: number; inner: number; barHeight: number; wide: string[] };
         if (m.scroll > m.inner) problems.push(`${width} ${p}: page ${m.scroll} px wide in ${m.inner}`);
         // one line of the header is ~46 px; a wrapped one is twice that
         if (m.barHeight > 60) problems.push(`${width} ${p}: header wraps (${m.barHeight} px high)`);
