@@ -162,6 +162,11 @@ export const configSchema = z.strictObject({
         .default(P.DEFAULT_STORAGE_URL),
       pool_max: z.number().int().positive().default(P.PG_POOL_MAX),
       snapshot_every_steps: z.number().int().positive().default(P.SNAPSHOT_EVERY_STEPS),
+      /** Process lease period of a node on a server URL: a dead node's processes move after this long. */
+      lease_s: z
+        .number()
+        .positive()
+        .default(P.LEASE_TTL_MS / 1000),
     })
     .prefault({}),
   server: z

@@ -81,7 +81,8 @@ export async function journalSlot(
         `INSERT INTO llm_calls (pid, step_no, call_index, attempt, request_hash, model, response, usage, cost, rerun)
          SELECT $1::integer, $2::integer, $3::integer, $4::integer, $5::text, $6::text, $7::jsonb, $8::jsonb,
            $9::double precision, $10::boolean
-         WHERE EXISTS (SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $11::bigint)
+         WHERE EXISTS (SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $11::bigint
+           AND (lease_expires_at IS NULL OR lease_expires_at > now()))
          ON CONFLICT DO NOTHING`,
         [
           pcb.pid,

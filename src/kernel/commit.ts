@@ -74,7 +74,7 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
         tx,
       );
     } else if (c.process) {
-      await storage.state.updateProcess(pcb.pid, c.process, {}, tx);
+      await storage.state.updateProcess(pcb.pid, c.process, { expectEpoch: pcb.leaseEpoch }, tx);
     }
     for (const m of e.outbox) {
       await storage.coordination.send(

@@ -90,7 +90,8 @@ async function writeRecord(
   const r = await q.query(
     `INSERT INTO tool_calls (key, pid, tool, args_hash, result, state, step_no, call_index)
      SELECT $1::text, $2::bigint, $3::text, $4::text, $5::jsonb, 'done', $6::integer, $7::integer
-     WHERE EXISTS (SELECT 1 FROM processes WHERE pid = $2::bigint AND lease_epoch = $8::bigint)
+     WHERE EXISTS (SELECT 1 FROM processes WHERE pid = $2::bigint AND lease_epoch = $8::bigint
+       AND (lease_expires_at IS NULL OR lease_expires_at > now()))
      ON CONFLICT (key) DO NOTHING`,
     [
       key,

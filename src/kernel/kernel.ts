@@ -28,6 +28,7 @@ import type { ToolRuntime } from './device-binding.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo } from './info.js';
 import { infoOf, waitFor } from './lifecycle.js';
 import type { ModelResolver } from './model-resolver.js';
+import { isClustered, NodeAgent } from './nodes.js';
 import type { ProcessTable } from './process-table.js';
 import type { ProgramRegistry } from './program.js';
 import { scheduleForcedKill, startLoop } from './runner.js';
@@ -53,6 +54,8 @@ export interface KernelStatus {
 export class Kernel {
   private readonly core: Core;
   private teardowns: Array<() => void | Promise<void>> = [];
+  /** This kernel as a cluster node (storage on a PostgreSQL server); null on PGlite and memory://. */
+  node: NodeAgent | null = null;
   private readonly bootedAt = Date.now();
 
   private constructor(private readonly opts: KernelOptions) {
@@ -69,7 +72,11 @@ export class Kernel {
           if (p.teardown) k.teardowns.push(p.teardown);
       }
       k.hooks.emit('kernel.boot', { nodeId: k.nodeId });
-      if (opts.recover !== false) await recover(k.core); // resume live processes from their last step
+      if (isClustered(k.core)) {
+        // a node: register, heartbeat leases, claim processes nobody holds (recovery is a claim)
+        k.node = new NodeAgent(k.core, k.config.storage.lease_s * 1000);
+        await k.node.start(opts.recover !== false);
+      } else if (opts.recover !== false) await recover(k.core); // resume live processes from their last step
     } catch (err) {
       await k.shutdown().catch(() => undefined);
       throw err;
@@ -299,6 +306,8 @@ export class Kernel {
     }
     c.cpu?.close();
     await Promise.allSettled(c.procs.all().map((pc) => pc.loop));
+    // hand this node's processes back at once: another node claims them without waiting out the lease
+    if (this.node) await this.node.stop().catch((e) => log.warn(`node leave failed: ${String(e)}`));
     for (const t of this.teardowns.reverse())
       await Promise.resolve(t()).catch((e) => log.warn(`plugin teardown failed: ${String(e)}`));
     if (c.tools) await c.tools.close();

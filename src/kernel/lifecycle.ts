@@ -146,22 +146,47 @@ export function forget(core: KernelCore, pc: ProcControl): void {
 /** Resolves with the process's status once it has exited (at once when it already has). */
 export async function waitFor(core: KernelCore, pid: number, timeoutMs?: number): Promise<ProcStatus> {
   const pc = core.procs.get(pid);
+  // On a cluster the process may run on, or move to, another node: its stored row is the truth there.
+  const clustered = core.storage.driver.kind === 'postgres';
   if (!pc || !isLive(pc.pcb.state)) {
     const row = await core.storage.state.getProcess(pid);
     if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
-    if (!isLive(row.state) || !pc) return statusOfRow(row);
+    if (!isLive(row.state) || (!pc && !clustered)) return statusOfRow(row);
   }
-  const exit = core.procs.onExit(pid);
-  if (timeoutMs === undefined) return exit;
+  const until = { done: false };
+  const local = pc && isLive(pc.pcb.state) ? core.procs.onExit(pid) : new Promise<never>(() => {});
+  const exit = clustered ? Promise.race([local, exitedInStorage(core, pid, until)]) : local;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new KernelError('ETIMEDOUT', `process ${pid} still running after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    timer.unref();
+  const timeout =
+    timeoutMs === undefined
+      ? new Promise<never>(() => {})
+      : new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new KernelError('ETIMEDOUT', `process ${pid} still running after ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+          timer.unref();
+        });
+  return Promise.race([exit, timeout]).finally(() => {
+    clearTimeout(timer);
+    until.done = true;
   });
-  return Promise.race([exit, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Polls the stored row until the process has exited (any node's exit lands there); `until` stops it. */
+async function exitedInStorage(
+  core: KernelCore,
+  pid: number,
+  until: { done: boolean },
+  everyMs = 200,
+): Promise<ProcStatus> {
+  for (;;) {
+    if (until.done) return new Promise<never>(() => {});
+    const row = await core.storage.state.getProcess(pid);
+    if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
+    if (!isLive(row.state)) return statusOfRow(row);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }
 
 /** A process as callers see it: the live PCB on this node, else the stored row. */

@@ -19,6 +19,7 @@ import { m007ToolCalls } from './007_tool_calls.js';
 import { m008ApiTokens } from './008_api_tokens.js';
 import { m009Gateway } from './009_gateway.js';
 import { m010Durability } from './010_durability.js';
+import { m011Nodes } from './011_nodes.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -36,6 +37,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m008ApiTokens,
   m009Gateway,
   m010Durability,
+  m011Nodes,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */

@@ -27,6 +27,7 @@ export class PostgresDriver implements StorageDriver {
   readonly location: string;
   readonly schema: string;
   private listenClient: pg.Client | null = null;
+  private connecting: Promise<pg.Client> | null = null;
   private readonly handlers = new Map<string, Set<Handler>>();
   private closed = false;
 
@@ -160,13 +161,22 @@ export class PostgresDriver implements StorageDriver {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const pending = this.connecting;
     const l = this.listenClient;
     this.listenClient = null;
-    await Promise.allSettled([l?.end(), this.pool.end()]);
+    await Promise.allSettled([pending, l?.end(), this.pool.end()]);
   }
 
-  private async listener(): Promise<pg.Client> {
-    if (this.listenClient) return this.listenClient;
+  /** One listen connection, also when two listen() calls race for it (a second one would leak). */
+  private listener(): Promise<pg.Client> {
+    if (this.listenClient) return Promise.resolve(this.listenClient);
+    this.connecting ??= this.connectListener().finally(() => {
+      this.connecting = null;
+    });
+    return this.connecting;
+  }
+
+  private async connectListener(): Promise<pg.Client> {
     const { Client } = await loadPg();
     const client = new Client(this.config);
     client.on('notification', (msg) => {
@@ -180,6 +190,10 @@ export class PostgresDriver implements StorageDriver {
     await client.connect().catch((err: unknown) => {
       throw connectError(err, this.location);
     });
+    if (this.closed) {
+      await client.end().catch(() => undefined);
+      throw new KernelError('ESTATE', `storage ${this.location} closed while its listen connection opened`);
+    }
     this.listenClient = client;
     return client;
   }

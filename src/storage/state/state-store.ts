@@ -369,16 +369,28 @@ export class StateStore {
     }
     let where = 'pid = $1';
     if (expectEpoch !== undefined) {
+      // The holder's epoch, and (on a node) a lease that has not run out: a writer paused past its lease
+      // is fenced even before anyone else takes the process.
       params.push(expectEpoch);
-      where += ` AND lease_epoch = $${params.length}`;
+      where += ` AND lease_epoch = $${params.length} AND (lease_expires_at IS NULL OR lease_expires_at > now())`;
     }
     const { rows } = await q.query<Row>(
       `UPDATE processes SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
       params,
     );
     if (rows[0]) return toProcess(rows[0]);
-    const cur = await q.query<Row>('SELECT lease_epoch, owner_node FROM processes WHERE pid = $1', [pid]);
+    const cur = await q.query<Row>(
+      'SELECT lease_epoch, owner_node, lease_expires_at <= now() AS expired FROM processes WHERE pid = $1',
+      [pid],
+    );
     if (!cur.rows[0]) throw new KernelError('ENOPROC', `no process with pid ${pid}`, { details: { pid } });
+    if (cur.rows[0].expired === true && num(cur.rows[0].lease_epoch) === expectEpoch)
+      throw new KernelError(
+        'EFENCED',
+        `pid ${pid}: the lease of node ${String(cur.rows[0].owner_node)} ran out before this write (a paused or ` +
+          'partitioned node): it must stop driving the process; another node will claim it',
+        { details: { pid, expectEpoch, expired: true } },
+      );
     throw new KernelError(
       'EFENCED',
       `pid ${pid} is owned by lease epoch ${num(cur.rows[0].lease_epoch)} (node ${String(cur.rows[0].owner_node)}), ` +

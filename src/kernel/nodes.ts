@@ -1,0 +1,166 @@
+/**
+ * This kernel as a node of a cluster (storage on a PostgreSQL server; PGlite stays single-node behind its
+ * lockfile). The node registers itself, and every period/3 one heartbeat renews the leases of all the
+ * processes it runs; a process whose lease it no longer holds (taken over after a pause, or expired) is
+ * aborted and dropped here at once — its commits would be fenced anyway. Every period/2, on a NOTIFY hint
+ * and at boot, it claims runnable processes nobody holds (a dead node's, a departed node's, unowned ones)
+ * in scheduler order and resumes them from their last committed step. Shutdown hands its processes back
+ * at once. Storage: src/storage/state/nodes.ts.
+ */
+import { hostname } from 'node:os';
+import { KernelError } from '../errors.js';
+import { MAX_LIVE_PROCESSES } from '../param.js';
+import { NodeStore } from '../storage/state/nodes.js';
+import { logger } from '../util/log.js';
+import type { KernelCore } from './core.js';
+import { forget } from './lifecycle.js';
+import { isLive } from './pcb.js';
+import { startLoop } from './runner.js';
+
+const log = logger('kernel');
+
+/** NOTIFY channel: processes were handed back; nodes claim at once instead of at their next tick. */
+export const CLAIM_CHANNEL = 'aos_claim';
+
+/** Whether this storage makes the kernel a node (a server several kernels can share). */
+export function isClustered(core: Pick<KernelCore, 'storage'>): boolean {
+  return core.storage.driver.kind === 'postgres';
+}
+
+export class NodeAgent {
+  readonly store: NodeStore;
+  /** Processes this node took from storage (claims), and processes it lost to another holder. */
+  takeovers = 0;
+  lost = 0;
+  private beatTimer: NodeJS.Timeout | null = null;
+  private claimTimer: NodeJS.Timeout | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  private beating = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private claiming: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly core: KernelCore,
+    readonly leaseMs: number,
+  ) {
+    this.store = new NodeStore(core.storage.driver);
+  }
+
+  /** Registers the node and starts the heartbeat; `claim` also starts claiming (recovery). */
+  async start(claim: boolean): Promise<void> {
+    await this.store.register({
+      id: this.core.nodeId,
+      host: hostname(),
+      pid: process.pid,
+      leaseMs: this.leaseMs,
+    });
+    await this.reapDeadNeighbours();
+    this.beatTimer = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.leaseMs / 3)));
+    this.beatTimer.unref();
+    if (!claim) return;
+    this.unlisten = await this.core.storage.driver
+      .listen(CLAIM_CHANNEL, () => void this.claim())
+      .catch(() => null);
+    this.claimTimer = setInterval(() => void this.claim(), Math.max(50, Math.floor(this.leaseMs / 2)));
+    this.claimTimer.unref();
+    await this.claim();
+  }
+
+  /**
+   * A kernel restarted on the same host need not wait out the lease of the one it replaces: a node of this
+   * host whose process is gone (no such pid) is marked left and its processes handed back now. A pid that
+   * is alive (maybe reused) proves nothing, so that node's leases simply expire.
+   */
+  private async reapDeadNeighbours(): Promise<void> {
+    for (const n of await this.store.list()) {
+      if (n.id === this.core.nodeId || n.state !== 'up' || n.host !== hostname() || n.pid === null) continue;
+      if (pidAlive(n.pid)) continue;
+      const handed = await this.store.leave(n.id);
+      log.info(`node ${n.id} (pid ${n.pid}, this host) is gone: ${handed} process(es) handed back`);
+    }
+  }
+
+  /**
+   * Heartbeats and claims run one at a time: a heartbeat's answer computed before a claim committed would
+   * otherwise make the node drop a process it has just claimed.
+   */
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Renews this node's leases; drops every process it no longer holds. */
+  beat(): Promise<void> {
+    if (this.beating || this.stopped) return Promise.resolve();
+    this.beating = true;
+    return this.serially(() => this.beatNow());
+  }
+
+  private async beatNow(): Promise<void> {
+    try {
+      const held = await this.store.heartbeat(this.core.nodeId, this.leaseMs);
+      for (const pc of this.core.procs.all()) {
+        if (!isLive(pc.pcb.state) || held.get(pc.pcb.pid) === pc.pcb.leaseEpoch) continue;
+        this.lost += 1;
+        log.warn(`pid ${pc.pcb.pid}: this node no longer holds its lease; it stops running it here`);
+        pc.abort.abort(
+          new KernelError('EFENCED', `pid ${pc.pcb.pid}: lease lost (node ${this.core.nodeId})`),
+        );
+        forget(this.core, pc);
+      }
+    } catch (err) {
+      log.warn(`node heartbeat failed: ${(err as Error).message}`);
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  /** Claims runnable processes nobody holds and runs them here, from their last committed step. */
+  claim(): Promise<void> {
+    if (this.stopped || this.core.stopping) return Promise.resolve();
+    this.claiming ??= this.serially(async () => {
+      try {
+        const room = MAX_LIVE_PROCESSES - this.core.procs.liveCount();
+        if (room <= 0) return;
+        const rows = await this.store.claim(this.core.nodeId, this.leaseMs, Math.min(room, 100));
+        for (const row of rows) {
+          if (this.core.stopping) return;
+          const old = this.core.procs.get(row.pid);
+          if (old) forget(this.core, old); // our own earlier incarnation, fenced by the new epoch
+          const pc = this.core.procs.adopt(row, this.core.models.defaultModel());
+          this.takeovers += 1;
+          log.info(`pid ${row.pid}: claimed at epoch ${row.leaseEpoch} (step ${row.stepNo})`);
+          if (row.state !== 'suspended') startLoop(this.core, pc);
+        }
+      } catch (err) {
+        log.warn(`claiming processes failed: ${(err as Error).message}`);
+      } finally {
+        this.claiming = null;
+      }
+    });
+    return this.claiming;
+  }
+
+  /** Graceful shutdown: stop the timers and hand every process back at once. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.beatTimer) clearInterval(this.beatTimer);
+    if (this.claimTimer) clearInterval(this.claimTimer);
+    await this.claiming;
+    await this.unlisten?.().catch(() => undefined);
+    const n = await this.store.leave(this.core.nodeId);
+    if (n) await this.core.storage.driver.notify(CLAIM_CHANNEL, this.core.nodeId).catch(() => undefined);
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

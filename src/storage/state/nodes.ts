@@ -1,0 +1,113 @@
+/**
+ * Nodes and process leases, on the database clock. A node registers and heartbeats; it holds a lease per
+ * process it runs (processes.owner_node + lease_expires_at) and renews them all in one statement per
+ * heartbeat. A claim takes ready processes that nobody holds (unowned, or a lease that expired) in
+ * scheduler order (priority, then virtual runtime) with FOR UPDATE SKIP LOCKED, bumping each one's
+ * lease_epoch — the fencing token every later commit of the old holder fails against. A row created by a
+ * node before its first heartbeat counts as leased for one period from its last update.
+ */
+import type { Queryable, StorageDriver } from '../driver.js';
+import { num } from '../sql.js';
+import { toProcess } from './rows.js';
+import type { ProcessRow } from './types.js';
+
+type Row = Record<string, unknown>;
+
+const LIVE = "('new','ready','running','waiting','suspended')";
+
+export interface NodeRow {
+  id: string;
+  host: string;
+  pid: number | null;
+  startedAt: Date;
+  heartbeatAt: Date;
+  leaseMs: number;
+  state: 'up' | 'left';
+  processes: number;
+  /** Heartbeat within one lease period (database clock). */
+  alive: boolean;
+}
+
+export class NodeStore {
+  constructor(private readonly driver: StorageDriver) {}
+
+  async register(n: { id: string; host: string; pid: number; leaseMs: number }): Promise<void> {
+    await this.driver.query(
+      `INSERT INTO nodes (id, host, pid, lease_ms) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, lease_ms = EXCLUDED.lease_ms,
+         started_at = now(), heartbeat_at = now(), state = 'up', left_at = NULL`,
+      [n.id, n.host, n.pid, n.leaseMs],
+    );
+  }
+
+  /**
+   * One heartbeat: renews every lease this node holds and returns them (pid → epoch). A process that is
+   * not in the answer is no longer this node's to run.
+   */
+  async heartbeat(node: string, leaseMs: number): Promise<Map<number, number>> {
+    return this.driver.transaction(async (q) => {
+      const { rows } = await q.query<Row>(
+        `UPDATE processes SET lease_expires_at = now() + $2 * interval '1 millisecond'
+         WHERE owner_node = $1 AND state IN ${LIVE}
+           AND COALESCE(lease_expires_at, updated_at + $2 * interval '1 millisecond') > now()
+         RETURNING pid, lease_epoch`,
+        [node, leaseMs],
+      );
+      await q.query(`UPDATE nodes SET heartbeat_at = now(), processes = $2, state = 'up' WHERE id = $1`, [
+        node,
+        rows.length,
+      ]);
+      return new Map(rows.map((r) => [num(r.pid), num(r.lease_epoch)]));
+    });
+  }
+
+  /** Takes up to `limit` runnable processes nobody holds, in scheduler order; each gets a new epoch. */
+  async claim(node: string, leaseMs: number, limit: number, tx?: Queryable): Promise<ProcessRow[]> {
+    const { rows } = await (tx ?? this.driver).query<Row>(
+      `UPDATE processes p SET owner_node = $1, lease_epoch = p.lease_epoch + 1,
+         lease_expires_at = now() + $2 * interval '1 millisecond', updated_at = now()
+       FROM (SELECT pid FROM processes
+             WHERE state IN ${LIVE}
+               AND (owner_node IS NULL
+                    OR COALESCE(lease_expires_at, updated_at + $2 * interval '1 millisecond') <= now())
+             ORDER BY priority, vruntime, pid LIMIT $3 FOR UPDATE SKIP LOCKED) c
+       WHERE p.pid = c.pid
+       RETURNING p.*`,
+      [node, leaseMs, limit],
+    );
+    return rows.map(toProcess).sort((a, b) => a.priority - b.priority || a.vruntime - b.vruntime);
+  }
+
+  /** Graceful shutdown: hands every process back at once (no lease wait) and marks the node gone. */
+  async leave(node: string): Promise<number> {
+    return this.driver.transaction(async (q) => {
+      const r = await q.query(
+        `UPDATE processes SET owner_node = NULL, lease_expires_at = NULL
+         WHERE owner_node = $1 AND state IN ${LIVE}`,
+        [node],
+      );
+      await q.query(`UPDATE nodes SET state = 'left', left_at = now(), processes = 0 WHERE id = $1`, [node]);
+      return r.rowCount;
+    });
+  }
+
+  async list(): Promise<NodeRow[]> {
+    const { rows } = await this.driver.query<Row>(
+      `SELECT n.*, (n.state = 'up' AND n.heartbeat_at + n.lease_ms * interval '1 millisecond' > now()) AS alive,
+         (SELECT count(*) FROM processes p WHERE p.owner_node = n.id AND p.state IN ${LIVE}
+            AND COALESCE(p.lease_expires_at, p.updated_at + n.lease_ms * interval '1 millisecond') > now()) AS held
+       FROM nodes n ORDER BY n.started_at, n.id`,
+    );
+    return rows.map((r) => ({
+      id: String(r.id),
+      host: String(r.host),
+      pid: r.pid === null ? null : num(r.pid),
+      startedAt: r.started_at as Date,
+      heartbeatAt: r.heartbeat_at as Date,
+      leaseMs: num(r.lease_ms),
+      state: r.state as NodeRow['state'],
+      processes: num(r.held),
+      alive: Boolean(r.alive),
+    }));
+  }
+}
