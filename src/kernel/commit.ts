@@ -6,6 +6,7 @@
  * a process's exit all commit here. After the transaction: metrics, the `proc.step` event, mailbox wake-ups.
  */
 import type { ProcessUsage, StepContext, StepRecord } from '../abi.js';
+import { KernelError } from '../errors.js';
 import type { ProcessPatch, ProcessState } from '../storage/state/types.js';
 import type { KernelCore } from './core.js';
 import type { Pcb } from './pcb.js';
@@ -44,7 +45,7 @@ export function exitEntry(plan: ExitPlan, steps: number, usage: ProcessUsage) {
   };
 }
 
-type CommitCore = Pick<KernelCore, 'storage' | 'metrics' | 'hooks' | 'services'>;
+type CommitCore = Pick<KernelCore, 'storage' | 'metrics' | 'hooks' | 'services' | 'procs'>;
 
 export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Promise<void> {
   const { storage } = core;
@@ -52,6 +53,13 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
   const pid = String(pcb.pid);
   const e = c.effects;
   const t0 = performance.now();
+  if (core.procs.get(pcb.pid) !== pc) {
+    // This node dropped the process (its lease went to another node): whatever the step did, it writes nothing.
+    throw new KernelError(
+      'EFENCED',
+      `pid ${pcb.pid} is no longer run by this node; its step is not committed`,
+    );
+  }
   await storage.driver.transaction(async (tx) => {
     if (c.step) {
       await storage.state.commitStep(

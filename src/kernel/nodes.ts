@@ -100,9 +100,13 @@ export class NodeAgent {
 
   private async beatNow(): Promise<void> {
     try {
+      // Only processes this node ran before the heartbeat's statement are judged by its answer: one
+      // spawned or claimed meanwhile is not in it and is still ours.
+      const before = new Map(this.core.procs.all().map((pc) => [pc, pc.pcb.leaseEpoch]));
       const held = await this.store.heartbeat(this.core.nodeId, this.leaseMs);
-      for (const pc of this.core.procs.all()) {
-        if (!isLive(pc.pcb.state) || held.get(pc.pcb.pid) === pc.pcb.leaseEpoch) continue;
+      for (const [pc, epoch] of before) {
+        if (this.core.procs.get(pc.pcb.pid) !== pc || pc.pcb.leaseEpoch !== epoch) continue;
+        if (!isLive(pc.pcb.state) || held.get(pc.pcb.pid) === epoch) continue;
         this.lost += 1;
         log.warn(`pid ${pc.pcb.pid}: this node no longer holds its lease; it stops running it here`);
         pc.abort.abort(

@@ -19,6 +19,7 @@ export const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Pro
   { names: ['bench'], load: () => import('./bench.js') },
   { names: ['ps'], load: () => import('./ps.js') },
   { names: ['top'], load: () => import('./top.js') },
+  { names: ['nodes'], load: () => import('./nodes.js') },
   { names: ['kill', 'suspend', 'resume'], load: () => import('./proc.js') },
   { names: ['approvals', 'approve', 'deny'], load: () => import('./approvals.js') },
   { names: ['chat', 'send', 'agents'], load: () => import('./chat.js') },
