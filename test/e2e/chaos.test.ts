@@ -14,7 +14,7 @@ import { createStorage } from '../../src/storage/storage.js';
 
 const CHILD = new URL('./fixtures/chaos-child.mjs', import.meta.url).pathname;
 const AGENTS = 20;
-const STEPS = 8;
+const STEPS = 10;
 const KILLS = 20;
 const STUCK_MS = 120_000;
 const PG_URL = process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -105,7 +105,7 @@ async function chaos(storage: string, dir: string): Promise<Figures> {
   for (let round = 0; round < KILLS * 4; round++) {
     const kill =
       kills < KILLS
-        ? { afterSteps: 1 + Math.floor(Math.random() * 8), delayMs: Math.floor(Math.random() * 300) }
+        ? { afterSteps: 1 + Math.floor(Math.random() * 8), delayMs: Math.floor(Math.random() * 150) }
         : null;
     const r = await runChild(mode, storage, ws, kill);
     expect(

@@ -26,7 +26,13 @@ import type {
 } from '../sandbox.js';
 import { fixedDenyList } from '../secrets.js';
 import { createCommandCgroup, joinScript } from './cgroup.js';
-import { dropPrivilegeArgs, prepareWritable, type SandboxIdentity, sandboxIdentity } from './identity.js';
+import {
+  dropPrivilegeArgs,
+  prepareWritable,
+  type SandboxIdentity,
+  sandboxIdentity,
+  unreachableAncestor,
+} from './identity.js';
 import { startAllowlistProxy } from './proxy.js';
 import { runSupervised } from './run.js';
 
@@ -127,6 +133,15 @@ export class BubblewrapSandbox implements Sandbox {
     try {
       const id = sandboxIdentity();
       for (const p of req.writePaths ?? []) prepareWritable(resolve(p), id);
+      for (const p of [...(req.readPaths ?? []), ...(req.writePaths ?? []), req.cwd]) {
+        const blocked = unreachableAncestor(p, id);
+        if (blocked)
+          throw new KernelError(
+            'ESANDBOX',
+            `the sandbox runs commands as uid ${id!.uid} (the kernel runs as root), which cannot enter ${blocked} on the way to ${resolve(p)}; make it traversable (chmod o+x ${blocked}) or keep the workspace, tools and MCP servers outside it`,
+            { details: { path: resolve(p), blocked, uid: id!.uid } },
+          );
+      }
       const cg = createCommandCgroup(req.limits);
       if (cg) cleanups.push(() => cg.release());
       const a: string[] = ['--new-session', ...isolationArgs()];

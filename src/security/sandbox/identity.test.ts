@@ -12,7 +12,8 @@ import {
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { prepareWritable, sharedDirReason } from './identity.js';
+import { BubblewrapSandbox } from './bubblewrap.js';
+import { prepareWritable, sharedDirReason, unreachableAncestor } from './identity.js';
 
 const root = process.getuid?.() === 0;
 const made: string[] = [];
@@ -77,6 +78,37 @@ describe('sandbox identity: which directories may be handed to the sandbox uid',
       expect(lstatSync(outside).uid).toBe(0); // … never its target
       expect(lstatSync(join(outside, 'secret')).uid).toBe(0);
       expect(lstatSync(join(ws, 'theirs')).uid).toBe(4242);
+    },
+  );
+
+  test.skipIf(!root)(
+    'as root: a bind source under a directory the sandbox uid cannot enter is named, not a silent exit',
+    async () => {
+      const id = { uid: 64_125, gid: 64_125 };
+      const priv = dir('aos-id-0700-');
+      chmodSync(priv, 0o700);
+      const ws = join(priv, 'ws');
+      mkdirSync(ws);
+      expect(unreachableAncestor(ws, id)).toBe(priv);
+      expect(unreachableAncestor(ws, null)).toBeNull();
+      let sandbox: BubblewrapSandbox | null = null;
+      try {
+        sandbox = new BubblewrapSandbox();
+      } catch {}
+      if (sandbox) {
+        const limits = {
+          wallSeconds: 10,
+          cpuSeconds: 10,
+          memoryMb: 256,
+          maxProcesses: 16,
+          maxOutputBytes: 65_536,
+        };
+        await expect(
+          sandbox.exec({ command: '/bin/true', args: [], cwd: ws, writePaths: [ws], limits } as never),
+        ).rejects.toThrow(/cannot enter .*aos-id-0700-.*chmod o\+x/);
+      }
+      chmodSync(priv, 0o711);
+      expect(unreachableAncestor(ws, id)).toBeNull();
     },
   );
 });

@@ -5,9 +5,9 @@
  * the host). So as root, bwrap itself is started through `setpriv` as SANDBOX_UID with no groups, an empty
  * capability bounding set and no_new_privs; the workspaces it may write are owned by that uid.
  */
-import { lchownSync, lstatSync, readdirSync, realpathSync } from 'node:fs';
+import { lchownSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
 
@@ -109,4 +109,32 @@ export function prepareWritable(dir: string, id: SandboxIdentity | null): void {
     for (const n of readdirSync(p)) walk(join(p, n), depth + 1);
   };
   walk(dir, 0);
+}
+
+/**
+ * The first directory on the way to `path` that the identity cannot enter, or null when it can reach it.
+ * bwrap starts as the identity (no groups), so a bind source under a private directory (a 0700 home such
+ * as /root, a 0700 mktemp dir) cannot be bound and the command would die with nothing but "exited".
+ */
+export function unreachableAncestor(path: string, id: SandboxIdentity | null): string | null {
+  if (!id) return null;
+  let dir = resolve(path);
+  const chain: string[] = [];
+  for (;;) {
+    chain.unshift(dir);
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  for (const d of chain.slice(0, -1)) {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(d);
+    } catch {
+      return null; // a missing path is reported by whoever needs it
+    }
+    const bit = st.uid === id.uid ? 0o100 : st.gid === id.gid ? 0o010 : 0o001;
+    if (!(st.mode & bit)) return d;
+  }
+  return null;
 }
