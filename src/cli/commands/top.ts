@@ -47,7 +47,12 @@ const ORDER: Record<string, number> = {
  */
 async function live(c: KernelClient): Promise<void> {
   const stdin = process.stdin;
-  const out = (s: string) => process.stdout.write(s);
+  // Once q is pressed nothing more is painted: a fetch still in flight must not draw a frame on the main
+  // screen after the alternate one was left.
+  let closed = false;
+  const out = (s: string) => {
+    if (!closed) process.stdout.write(s);
+  };
   const view: TopView = { procs: new Map(), total: 0, sched: null };
   const ac = new AbortController();
   const dirty = new Set<number>();
@@ -145,6 +150,7 @@ async function live(c: KernelClient): Promise<void> {
       kick();
     });
   } finally {
+    closed = true;
     clearInterval(backstop);
     clearInterval(clock);
     process.stdout.off('resize', onResize);
@@ -152,7 +158,7 @@ async function live(c: KernelClient): Promise<void> {
     await stream;
     if (stdin.isTTY) stdin.setRawMode(false);
     stdin.pause();
-    out('\x1b[?25h\x1b[?1049l'); // show cursor, back to the main screen
+    process.stdout.write('\x1b[?25h\x1b[?1049l'); // show cursor, back to the main screen
   }
 }
 
