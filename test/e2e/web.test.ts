@@ -281,9 +281,12 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     );
     await page.click('a[href="#/learning"]');
     await page.fill('input[name=agent]', 'learn-calc');
-    await page.click('button:has-text("Show")');
+    await page.click('form:has(input[name=agent]) button[type=submit]');
     const row = page.locator(`[data-testid=trajectories] tr[data-pid="${pid}"]`);
     await row.waitFor();
+    await expect
+      .poll(() => page.locator('[data-testid=analysis] h3').textContent())
+      .toBe('Analysis: learn-calc');
     expect(await page.locator('[data-testid=analysis]').textContent()).toContain('success 100%');
     await row.click();
     await page.waitForSelector('[data-testid=trajectory] li.step');
