@@ -70,8 +70,7 @@ export const TIME_SLICE_TOKENS = 32_000; // ... or after this many tokens, which
 export const AGING_MS = 5_000; // waiting this long raises a ready class one priority level
 export const DEFAULT_EST_REQUEST_TOKENS = 4_096; // tokens reserved for a call whose size the caller did not estimate
 export const RATE_WINDOW_MS = 60_000; // provider RPM/TPM limits hold over every window this long
-export const RATE_SKEW_MS = 1_000; // the kernel paces over a window this much longer: dispatch→provider arrival skew never tips a provider's window over
-export const RATE_BURST_MS = 10_000; // a rate bucket holds this much refill: bounds the start-up burst
+export const RATE_BURST_MS = 1_000; // a rate bucket holds this much of the limit; the rest of a window's limit is refill (steady pace = limit × 59/60)
 export const GLOBAL_RATE_LIMIT_KEY = 'global'; // scheduler.rate_limits key that limits all providers together
 export const KILL_GRACE_MS = 5_000; // graceful kill before it is forced
 export const MAX_SPAWN_DEPTH = 8; // agents spawning agents: generations below a top-level process

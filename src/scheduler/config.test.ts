@@ -15,8 +15,8 @@ scheduler:
   slots_per_model: 3
   time_slice_steps: 2
   rate_limits:
-    deepseek: { rpm: 100, tpm: 50000 }
-    global: { rpm: 120 }
+    deepseek: { rpm: 1000, tpm: 500000 }
+    global: { rpm: 1200 }
 `,
       'config.yaml',
       {},

@@ -1,6 +1,5 @@
 /** config.yaml's `scheduler:` section (and per-model `max_concurrency`) → SchedulerOptions. */
 import type { AosConfig } from '../config/schema.js';
-import { RATE_SKEW_MS, RATE_WINDOW_MS } from '../param.js';
 import type { SchedulerOptions } from './scheduler.js';
 
 export function schedulerOptionsFromConfig(config: AosConfig): SchedulerOptions {
@@ -15,8 +14,7 @@ export function schedulerOptionsFromConfig(config: AosConfig): SchedulerOptions 
     timeSliceTokens: s.time_slice_tokens,
     agingMs: s.aging_ms,
     rateLimits: s.rate_limits,
-    // Pace over a slightly longer window than the provider's: the request reaches the provider a little after
-    // the kernel admits it, and that skew must never tip the provider's own sliding minute over the limit.
-    rateLimiter: { windowMs: RATE_WINDOW_MS + RATE_SKEW_MS },
+    // The provider's window as it is: a finished call is dated by its finish (./ratelimit.ts), which covers
+    // any delay between the kernel admitting it and the provider seeing it.
   };
 }

@@ -2,11 +2,17 @@
  * Provider rate limits (RPM and TPM), global and per provider, enforced before a call is made so the
  * kernel itself never causes a 429.
  *
- * Each limit is a token bucket (refilled at limit per minute, holding at most `burstMs` worth, which
- * spreads a start-up burst) combined with an exact sliding 60-second log. A bucket alone is not enough:
- * one that holds a full minute admits up to 2× the limit in some 60-second window (full bucket + a minute
- * of refill). The log caps every window at the limit; the bucket paces within it. Long-run throughput is
- * the full limit.
+ * Each limit is a token bucket combined with an exact sliding-window log.
+ * - The log is the hard cap: what is in flight plus what finished within the last window never exceeds the
+ *   limit. A finished call is dated by when it finished, not when it was admitted: its request reached the
+ *   provider somewhere in between, so a window counted from the finish covers the provider's own window
+ *   however late the call got there (a loaded event loop, a burst being sent, a GC pause). Counted from
+ *   admission, calls that reached the provider seconds late still sat in its minute when the kernel
+ *   thought they had left it, and the provider answered 429.
+ * - The bucket paces within the cap. It starts with what the limit allows, not a burst beyond it: its
+ *   capacity (`burstMs` worth) plus one window of refill is the limit, so the bucket alone never admits more
+ *   than the limit in any window and the log never has to stop it — no stall at the end of the first minute
+ *   and no burst echoing once per window after it. Long-run throughput is the limit × (1 − burstMs/window).
  *
  * Tokens are reserved before the call (the caller's estimate: prompt tokens + max output) and reconciled
  * after it with the provider's usage: a refund when the call used less, a charge (debt, delaying later
@@ -28,8 +34,11 @@ export interface RateLimiterOptions {
 }
 
 interface Entry {
+  /** Admission time while in flight; the finish time once reconciled. */
   t: number;
   amount: number;
+  /** In flight: counted in the window until it finishes, whatever its age. */
+  open: boolean;
 }
 
 /** One limit on one quantity (requests or tokens) per sliding window. */
@@ -40,10 +49,12 @@ export class RateLimiter {
   private readonly ratePerMs: number;
   private tokens: number;
   private last: number;
-  /** Admissions still inside the window, oldest first (a deque: `head` is the first live index). */
+  /** Finished calls still inside the window, oldest first (a deque: `head` is the first live index). */
   private log: Entry[] = [];
   private head = 0;
   private inWindow = 0;
+  /** Amount reserved by calls not yet reconciled. */
+  private inFlight = 0;
 
   constructor(
     readonly name: string,
@@ -56,17 +67,19 @@ export class RateLimiter {
       });
     }
     this.windowMs = opts.windowMs ?? RATE_WINDOW_MS;
-    const burstMs = Math.min(opts.burstMs ?? RATE_BURST_MS, this.windowMs);
-    this.ratePerMs = limit / this.windowMs;
-    this.burst = Math.max(1, (limit * burstMs) / this.windowMs);
+    // At most half a window: the rest of the limit is refill, so the pace never drops below half of it.
+    const burstMs = Math.min(opts.burstMs ?? RATE_BURST_MS, this.windowMs / 2);
+    // Below 1 (a small limit) the bucket admits one call whenever it is full: calls go one at a time.
+    this.burst = (limit * burstMs) / this.windowMs;
+    this.ratePerMs = (limit - this.burst) / this.windowMs;
     this.tokens = this.burst;
     this.last = Number.NEGATIVE_INFINITY;
   }
 
-  /** Amount admitted in the window ending at `now` (after expiring old entries). */
+  /** Amount in flight plus finished in the window ending at `now` (after expiring old entries). */
   used(now: number): number {
     this.expire(now);
-    return this.inWindow;
+    return this.inWindow + this.inFlight;
   }
 
   canAdmit(amount: number, now: number): boolean {
@@ -74,8 +87,9 @@ export class RateLimiter {
   }
 
   /**
-   * Earliest time ≥ now at which `amount` will be admitted if nothing else is admitted meanwhile. Both
-   * conditions only get easier with time (the bucket fills, the window drains), so it is the later of the two.
+   * Earliest time ≥ now at which `amount` will be admitted if nothing else is admitted or finishes
+   * meanwhile. Both conditions only get easier with time (the bucket fills, the window drains), so it is the
+   * later of the two; +Infinity when only calls in flight finishing can make room (the caller waits for them).
    */
   admitAt(amount: number, now: number): number {
     this.refill(now);
@@ -86,16 +100,18 @@ export class RateLimiter {
     let t = now;
     if (this.tokens + 1e-9 < need) t = now + (need - this.tokens) / this.ratePerMs;
     const cap = Math.max(this.limit, amount);
-    if (this.inWindow + amount > cap + 1e-9) {
-      let sum = this.inWindow;
+    if (this.inWindow + this.inFlight + amount > cap + 1e-9) {
+      let sum = this.inWindow + this.inFlight;
+      let at = Number.POSITIVE_INFINITY;
       for (let i = this.head; i < this.log.length; i++) {
         const e = this.log[i] as Entry;
         sum -= e.amount;
         if (sum + amount <= cap + 1e-9) {
-          t = Math.max(t, e.t + this.windowMs);
+          at = e.t + this.windowMs;
           break;
         }
       }
+      t = Math.max(t, at);
     }
     return t;
   }
@@ -105,22 +121,31 @@ export class RateLimiter {
     this.refill(now);
     this.expire(now);
     this.tokens -= amount;
-    const e = { t: now, amount };
-    this.log.push(e);
-    this.inWindow += amount;
-    return e;
+    this.inFlight += amount;
+    return { t: now, amount, open: true };
   }
 
-  /** Replaces a reservation by what was actually used. */
+  /**
+   * The call finished: replaces its reservation by what was actually used, dated now (the latest moment
+   * its requests can have reached the provider).
+   */
   reconcile(entry: Entry, actual: number, now: number): void {
     this.refill(now);
     this.expire(now);
     const delta = actual - entry.amount;
-    if (delta === 0) return;
     // A refund may lift the bucket above its capacity (up to one window's limit): those tokens were taken
     // but never used, and capping them away would leave the limit under-used. The log still caps the window.
-    this.tokens = Math.min(Math.max(this.burst, this.limit), this.tokens - delta);
-    if (entry.t > now - this.windowMs) this.inWindow += delta;
+    if (delta !== 0) this.tokens = Math.min(Math.max(this.burst, this.limit), this.tokens - delta);
+    if (entry.open) {
+      this.inFlight = Math.max(0, this.inFlight - entry.amount);
+      entry.open = false;
+      entry.t = now;
+      entry.amount = actual;
+      this.log.push(entry);
+      this.inWindow += actual;
+      return;
+    }
+    if (entry.t > now - this.windowMs) this.inWindow += delta; // reconciled again: adjust in place
     entry.amount = actual;
   }
 

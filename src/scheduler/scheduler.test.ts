@@ -323,7 +323,9 @@ describe('Scheduler: rate limits', () => {
     while (clock.t < end) {
       for (let g = s.dispatch(); g; g = s.dispatch()) {
         const used = 300 + Math.floor(r() * 1_200); // ≤ estimate
-        inflight.push({ g, end: clock.t + 500 + Math.floor(r() * 5_000), used });
+        // A finished call stays in the window for 60 s from its finish, so use is capped near
+        // limit × 60 s ÷ (60 s + call time): calls of 0.2–2 s here.
+        inflight.push({ g, end: clock.t + 200 + Math.floor(r() * 1_800), used });
         log.push({ t: clock.t, provider: g.provider, tokens: used });
       }
       inflight.sort((a, b) => a.end - b.end);
@@ -385,10 +387,10 @@ describe('Scheduler: rate limits', () => {
       rateLimiter: { burstMs: 10_000 },
     });
     for (let i = 1; i <= 3; i++) s.enqueue(E(i, 50));
-    expect(s.dispatch()?.pid).toBe(1); // bucket holds 1 request (6/min × 10 s)
+    expect(s.dispatch()?.pid).toBe(1); // bucket holds 1 request (6/min × 10 s), refills the other 5/min
     expect(s.dispatch()).toBeNull();
     const wake = s.nextWakeAt() as number;
-    expect(wake).toBe(10_000);
+    expect(wake).toBe(12_000);
     clock.t = wake - 1;
     expect(s.dispatch()).toBeNull();
     clock.t = wake;
@@ -523,16 +525,17 @@ describe('Scheduler: restart and wake-ups', () => {
       slotsPerModel: 1,
       agingMs: 1_000,
       rateLimits: { p: { tpm: 6_000 } },
-      rateLimiter: { burstMs: 60_000 },
+      rateLimiter: { burstMs: 30_000 }, // bucket 3,000, refill 3,000/min
     });
     s.enqueue(E(9, 50, { model: 'c', estTokens: 5_000 }));
-    s.release((s.dispatch() as Grant).slot, { tokensIn: 5_000, tokensOut: 0 }); // window: 5,000 of 6,000
-    s.enqueue(E(2, 13, { model: 'b', estTokens: 500 })); // small, waits since 0
-    clock.t = 3_500;
-    s.enqueue(E(1, 10, { model: 'a', estTokens: 5_000 })); // more urgent for now, cannot fit before t=60 s
+    s.release((s.dispatch() as Grant).slot, { tokensIn: 5_000, tokensOut: 0 }); // window: 5,000 of 6,000 until 60 s
+    clock.t = 52_000; // the bucket is back above 500
+    s.enqueue(E(2, 13, { model: 'b', estTokens: 500 })); // small, fits, waits since 52 s
+    clock.t = 55_500;
+    s.enqueue(E(1, 10, { model: 'a', estTokens: 5_000 })); // more urgent for now, cannot fit before 60 s
     expect(s.dispatch()).toBeNull(); // class 13 aged to 10 ties with 10: the native 10 goes first and is stuck
-    expect(s.nextWakeAt()).toBe(4_000); // then class 13 reaches 9
-    clock.t = 4_000;
+    expect(s.nextWakeAt()).toBe(56_000); // then class 13 reaches 9
+    clock.t = 56_000;
     expect(s.dispatch()?.pid).toBe(2);
   });
 });

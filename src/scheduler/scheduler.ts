@@ -342,7 +342,8 @@ export class Scheduler {
     const t = this.time(now);
     const plan = this.plan(t);
     if (plan.pick) return t;
-    return plan.wakeAt === null ? null : Math.ceil(plan.wakeAt);
+    // Infinite: only a call in flight finishing makes room, and its release() is the event.
+    return plan.wakeAt === null || !Number.isFinite(plan.wakeAt) ? null : Math.ceil(plan.wakeAt);
   }
 
   // ── priority inheritance ──────────────────────────────────────────────────────────────────────────
