@@ -22,6 +22,7 @@ export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated P
 // 16MB, and the data dir's files are in the OS page cache anyway. Measured: reopen RSS 301 → 180 MiB.
 export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'temp_buffers=2MB', 'maintenance_work_mem=16MB'];
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)
+export const EMBED_MAX_CHARS = 20_000; // head of a text the local hashing embedding reads; enough to characterise it
 export const SNAPSHOT_EVERY_STEPS = 10; // state snapshot every K steps
 export const STEP_LOG_RETAIN_SNAPSHOTS = 3; // keep step rows back to the 3rd-newest snapshot
 export const TERMINATED_RETAIN_MS = 7 * 24 * 3600_000; // terminated processes' rows kept this long
@@ -81,7 +82,6 @@ export const MAX_LIVE_PROCESSES = 100_000; // live processes one kernel adopts
 export const OUTPUT_RESERVE_TOKENS = 4_096; // window space kept free for the model's answer
 export const CTX_SUMMARY_SPAN_MAX_CHARS = 48_000; // text of an evicted span sent to the model summariser (the rest is dropped)
 export const CTX_STUB_MAX_LISTED = 12; // evicted pages listed by id in one stub (the middle ones are elided)
-export const CTX_EMBED_MAX_CHARS = 20_000; // head of a page that is embedded for similarity; enough to characterise it
 export const CTX_HIGH_WATER = 0.95; // compact when the prompt passes this fraction of the budget (checked right before each call)
 export const CTX_LOW_WATER = 0.4; // ... down to this fraction (hysteresis: one cache break per chunk; bench-tuned)
 export const CTX_PROTECT_RECENT_UNITS = 2; // newest message units never chosen by the scorer (hard overflow aside)

@@ -5,7 +5,7 @@
  */
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
-import { embedText } from './embed.js';
+import { hashingEmbedding } from '../util/embedder.js';
 import type { Page } from './page.js';
 import type { Replacer, UnitView } from './replacer.js';
 import { clipTokens, extractiveSummary, type SpanPage } from './summarizer.js';
@@ -131,7 +131,7 @@ function swapOut(ctx: ProcContext, p: Page): void {
       },
     });
   }
-  const embedding = embedText(full);
+  const embedding = Float32Array.from(hashingEmbedding(full));
   const stored = ctx.pending.get(p.id);
   if (stored) stored.embedding = embedding;
   ctx.swapped.set(p.id, {

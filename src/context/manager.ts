@@ -11,10 +11,10 @@ import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import type { ChatMessage, LlmUsage, ReasoningBlock, ToolCall, ToolSpec } from '../llm/model.js';
 import * as P from '../param.js';
+import { cosine, hashingEmbedding } from '../util/embedder.js';
 import { logger } from '../util/log.js';
 import { allocPage, checkStatic, largeLimit, newProcContext, refreshSystem, touch } from './alloc.js';
 import type { CacheObservation } from './cache-model.js';
-import { cosine, embedText } from './embed.js';
 import {
   applyEviction,
   ensureFits,
@@ -126,7 +126,7 @@ export interface RecallInput {
 function embedOf(cache: WeakMap<Page, Float32Array>, p: Page): Float32Array {
   let v = cache.get(p);
   if (!v) {
-    v = embedText(p.content);
+    v = Float32Array.from(hashingEmbedding(p.content));
     cache.set(p, v);
   }
   return v;
@@ -313,7 +313,7 @@ export class ContextManager {
       throw new KernelError('ESTATE', `prepare(${String(pid)}) is already running for this process`);
     ctx.busy = true;
     try {
-      const query = opts.currentStep ? embedText(opts.currentStep) : null;
+      const query = opts.currentStep ? Float32Array.from(hashingEmbedding(opts.currentStep)) : null;
       if (query) await this.prefetch(ctx, query);
       const sim = this.similarity(query);
       // A resident page similar to the step counts as used by it: the frequency signal of the scorer.
@@ -403,7 +403,7 @@ export class ContextManager {
     let id = input.pageId;
     if (!id) {
       if (!input.query) throw new KernelError('EINVAL', 'recall: give a pageId (from a stub) or a query');
-      const q = embedText(input.query);
+      const q = Float32Array.from(hashingEmbedding(input.query));
       let best = -1;
       for (const s of ctx.swapped.values()) {
         const c = cosine(q, s.embedding);

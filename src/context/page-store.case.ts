@@ -1,7 +1,7 @@
 /** Conformance suite of a PageStore and of page faults through it, run per backend by page-store.test.ts. */
 import { expect, it } from 'vitest';
 import { KernelError } from '../errors.js';
-import { embedText } from './embed.js';
+import { hashingEmbedding } from '../util/embedder.js';
 import { ContextManager } from './manager.js';
 import type { PageStore, StoredPage } from './store.js';
 
@@ -13,7 +13,7 @@ export function pageStoreCases(makeStore: () => PageStore, opts: { integerPids: 
     summary: content.slice(0, 20),
     tokens: 12,
     importance: 0.4,
-    embedding: embedText(content),
+    embedding: Float32Array.from(hashingEmbedding(content)),
     meta: {
       toolCallId: 'call_1',
       name: 'read_file',

@@ -6,10 +6,10 @@
  */
 import { KernelError } from '../errors.js';
 import { TASK_FAMILY_SIMILARITY } from '../param.js';
-import { cosine } from '../storage/memory/embedder.js';
 import type { MemoryStore } from '../storage/memory/memory-store.js';
 import type { StateStore } from '../storage/state/state-store.js';
 import type { ProcessRow } from '../storage/state/types.js';
+import { cosine } from '../util/embedder.js';
 import { type AbReport, type Arms, abReport } from './ab.js';
 import { type Analysis, analyzeTrajectories } from './analyze.js';
 import { type Lesson, LessonBook, type RetrievedLesson, type StoredLesson } from './lessons.js';

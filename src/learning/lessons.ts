@@ -8,8 +8,8 @@
  * below LESSON_MIN_CONFIDENCE. The distillation here is extractive (no model call); see docs/learning.md.
  */
 import { LESSON_MIN_CONFIDENCE, LESSONS_K, LESSONS_MAX_CHARS, LESSONS_MIN_SIMILARITY } from '../param.js';
-import { cosine, type Embedder } from '../storage/memory/embedder.js';
 import type { MemoryRecord, MemoryStore } from '../storage/memory/memory-store.js';
+import { cosine, type Embedder } from '../util/embedder.js';
 import type { Trajectory, TrajectoryToolCall } from './trajectory.js';
 
 export const LESSON_NAMESPACE = 'lessons';

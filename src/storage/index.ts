@@ -5,6 +5,7 @@
  */
 
 export { canonicalJson, sha256Hex } from '../util/canonical.js';
+export { type Embedder, HashingEmbedder } from '../util/embedder.js';
 export {
   type AuditEntry,
   type AuditEntryInput,
@@ -21,7 +22,6 @@ export {
   type QueueItem,
 } from './coordination/coordination.js';
 export type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from './driver.js';
-export { type Embedder, HashingEmbedder } from './memory/embedder.js';
 export {
   type MemoryHit,
   type MemoryInput,

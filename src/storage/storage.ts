@@ -2,10 +2,11 @@
  * The Storage facade the kernel boots: one driver (migrated) and the five roles bound to it.
  * `createStorage(url)` is the one call; `storage.close()` closes the driver (and releases a PGlite lock).
  */
+
+import type { Embedder } from '../util/embedder.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Coordination } from './coordination/coordination.js';
 import type { StorageDriver } from './driver.js';
-import type { Embedder } from './memory/embedder.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { type OpenStorageOptions, openStorage } from './open.js';
 import { StateStore } from './state/state-store.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from './canonical.js';
+import { HashingEmbedder, hashingEmbedding } from './embedder.js';
 import { addKnownSecret, redact, redactString } from './redact.js';
 
 describe('canonicalJson', () => {
@@ -46,5 +47,27 @@ describe('redact', () => {
     }
     expect(redactString(b.toString('hex'))).toBe('[redacted:admin-token]');
     expect(redactString(`say ${secret}!`)).toBe('say [redacted:admin-token]!');
+  });
+});
+
+describe('hashingEmbedding', () => {
+  it('gives the vectors of hashing-v1 (memories embedded by earlier versions stay comparable)', () => {
+    const v = hashingEmbedding('restart the billing service');
+    const nz = v.map((x, i) => [i, x] as const).filter(([, x]) => x !== 0);
+    expect(nz).toHaveLength(27);
+    expect(nz.slice(0, 4)).toEqual([
+      [22, 0.12084074525689141],
+      [24, 0.12084074525689141],
+      [41, -0.12084074525689141],
+      [50, 0.12084074525689141],
+    ]);
+    expect(v.reduce((s, x, i) => s + x * (i + 1), 0)).toBeCloseTo(-431.7948387946454, 9);
+    expect(new HashingEmbedder().name).toBe('hashing-v1-256');
+  });
+
+  it('reads only the head of a huge text, and the same text always gives the same vector', () => {
+    const head = 'alpha beta gamma '.repeat(2_000);
+    expect(hashingEmbedding(head + 'omega '.repeat(10_000))).toEqual(hashingEmbedding(head));
+    expect(hashingEmbedding('zeta eta')).toEqual(hashingEmbedding('zeta eta'));
   });
 });

@@ -10,10 +10,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { KernelError } from '../../errors.js';
 import { SIM_EMBEDDING_DIM } from '../../param.js';
+import { hashingEmbedding } from '../../util/embedder.js';
 import { CATALOG } from '../catalog.js';
 import { findPreset, type Preset } from '../presets.js';
 import { countTokens } from '../tokenizer.js';
-import { hashingEmbedding, toBase64 } from './embeddings.js';
 import { pause, SimEngine, SimHttpError, type SimOutcome, type SimulatorOptions } from './engine.js';
 import { anthropicPromptBlocks, openAiPromptTokens } from './prompt.js';
 import { anthropicEvents, anthropicMessage, type Chunk, openAiChunks, openAiCompletion } from './render.js';
@@ -323,4 +323,10 @@ export async function createSimulator(opts: SimulatorServerOptions = {}): Promis
         server.close(() => resolve());
       }),
   };
+}
+
+/** Float32 little-endian, base64 — the encoding the openai SDK requests by default. */
+function toBase64(v: number[]): string {
+  const f = new Float32Array(v);
+  return Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
 }

@@ -6,6 +6,7 @@
  */
 import { KernelError } from '../../errors.js';
 import { LLM_REQUEST_TIMEOUT_MS, SIM_EMBEDDING_DIM } from '../../param.js';
+import { hashingEmbedding } from '../../util/embedder.js';
 import { callSignal, toKernelError } from '../errors.js';
 import type {
   ChatRequest,
@@ -18,7 +19,6 @@ import type {
 import { buildChatBody } from '../openai-compatible/wire.js';
 import { findPreset } from '../presets.js';
 import { assembleResponse } from '../response.js';
-import { hashingEmbedding } from './embeddings.js';
 import { pause, SimEngine, SimHttpError, type SimOutcome, type SimulatorOptions } from './engine.js';
 import { openAiPromptTokens } from './prompt.js';
 import { pieces, simModelName } from './render.js';

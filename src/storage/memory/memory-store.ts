@@ -12,12 +12,12 @@ import {
   RRF_K,
   VECTOR_SEARCH_CANDIDATES,
 } from '../../param.js';
+import { type Embedder, HashingEmbedder, words } from '../../util/embedder.js';
 import { logger } from '../../util/log.js';
 import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { num, vectorParam } from '../sql.js';
 import { checkEmbedding, cosineDistanceSql } from '../vectors/exact.js';
-import { type Embedder, HashingEmbedder, words } from './embedder.js';
 
 const log = logger('storage.memory');
 

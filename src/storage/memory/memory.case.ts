@@ -1,8 +1,8 @@
 /** Conformance suite of MemoryStore (and the hashing embedder), run once per backend by memory.test.ts. */
 import { expect, it } from 'vitest';
 import { EMBEDDING_DIM } from '../../param.js';
+import { cosine, type Embedder, HashingEmbedder } from '../../util/embedder.js';
 import type { Suite } from '../testing/backends.case.js';
-import { cosine, type Embedder, HashingEmbedder } from './embedder.js';
 import { MemoryStore } from './memory-store.js';
 
 const FACTS = [

@@ -7,10 +7,10 @@
 
 import { KernelError } from '../../errors.js';
 import { EMBEDDING_DIM, SQL_INSERT_BATCH_ROWS as UPSERT_BATCH } from '../../param.js';
+import { cosine } from '../../util/embedder.js';
 import { logger } from '../../util/log.js';
 import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
-import { cosine } from '../memory/embedder.js';
 import { num, parseVector, vectorParam } from '../sql.js';
 import { checkEmbedding, cosineDistanceSql } from './exact.js';
 

@@ -4,8 +4,8 @@
  */
 import { expect, it } from 'vitest';
 import { EMBEDDING_DIM } from '../../param.js';
+import { cosine } from '../../util/embedder.js';
 import { mulberry32 } from '../../util/random.js';
-import { cosine } from '../memory/embedder.js';
 import type { Suite } from '../testing/backends.case.js';
 import { VectorStore } from './vector-store.js';
 
