@@ -122,6 +122,24 @@ function cycles(g: Map<string, string[]>): string[][] {
   return out;
 }
 
+/**
+ * Who may build a ToolExecutor: src/io itself (the class), the kernel's device layer (the one executor of a
+ * kernel, which the API's tool route uses too), the io bench suite (a standalone executor is what it
+ * measures) and tests. Anyone else building one would make a second door with its own hooks and audit.
+ */
+const EXECUTOR_BUILDERS = new Set(['src/kernel/device-binding.ts', 'src/bench/suites/io.ts']);
+
+function executorViolations(files: { f: string; text: string }[]): string[] {
+  return files
+    .filter(({ f }) => !f.startsWith('src/io/'))
+    .filter(({ f, text }) =>
+      /\bnew ToolExecutor\(/.test(text)
+        ? true
+        : /\bcreateToolExecutor\(/.test(text) && !EXECUTOR_BUILDERS.has(f) && !f.endsWith('.test.ts'),
+    )
+    .map(({ f }) => `${f} builds a ToolExecutor: call the kernel’s (kernel.devices.callFromOutside)`);
+}
+
 describe('architecture', () => {
   const graph = buildGraph();
 
@@ -146,6 +164,23 @@ describe('architecture', () => {
       .filter(({ text }) => text.split('\n').length > 500);
     const header = (text: string) => (text.startsWith('/**') ? text.slice(0, text.indexOf('*/')) : '');
     expect(long.filter(({ text }) => !/\n \* Size: \S/.test(header(text))).map(({ f }) => f)).toEqual([]);
+  });
+
+  it('builds tool executors only where allowed: one per kernel, so every tool call passes its hooks once', () => {
+    const all = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory() ? all(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+      );
+    const files = [...all(SRC), ...all(resolve(SRC, '../test'))].map((f) => ({
+      f: relative(resolve(SRC, '..'), f),
+      text: readFileSync(f, 'utf8'),
+    }));
+    expect(executorViolations(files)).toEqual([]);
+    expect(
+      executorViolations([{ f: 'src/api/routes/io.ts', text: 'const e = createToolExecutor({})' }]),
+    ).toEqual([
+      'src/api/routes/io.ts builds a ToolExecutor: call the kernel’s (kernel.devices.callFromOutside)',
+    ]);
   });
 
   it('catches a forbidden import and a cycle when one is added', () => {

@@ -73,6 +73,15 @@ class Refusal extends Error {
   }
 }
 
+/**
+ * The way to get an executor outside src/io/: a kernel builds exactly one (src/kernel/device-binding.ts) and
+ * every tool call of the kernel — a process's step, the API's `POST /tools/:name/call` — goes through it;
+ * a harness or bench builds its own standalone one here. test/architecture.test.ts holds that line.
+ */
+export function createToolExecutor(opts: ToolExecutorOptions): ToolExecutor {
+  return new ToolExecutor(opts);
+}
+
 export class ToolExecutor {
   readonly registry: ToolRegistry;
   readonly sandbox: Sandbox;

@@ -10,6 +10,7 @@ export { COMMON_CLI_TOOLS } from './common-cli-tools.js';
 export { createToolContext, type SyscallTable, syscallPort, type ToolContextOptions } from './context.js';
 export {
   type AuditSink,
+  createToolExecutor,
   type OutputPager,
   type ToolCallRequest,
   ToolExecutor,

@@ -10,7 +10,7 @@ import type { AosConfig } from '../config/schema.js';
 import type { HookBus } from '../hooks/bus.js';
 import { builtinTools } from '../io/builtin/index.js';
 import { cliToolsFromConfig } from '../io/cli-tools-config.js';
-import { ToolExecutor } from '../io/executor.js';
+import { createToolExecutor, type ToolExecutor } from '../io/executor.js';
 import { SqlIdempotencyStore } from '../io/idempotency.js';
 import { McpManager } from '../io/mcp/manager.js';
 import { ToolRegistry } from '../io/registry.js';
@@ -98,7 +98,7 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
   // A server that fails to start is reported by `aos mcp list` / the API, not fatal to boot.
   if (k.config.mcp.servers.length) await mcp.start(k.config.mcp.servers);
 
-  const executor = new ToolExecutor({
+  const executor = createToolExecutor({
     registry,
     sandbox,
     audit: k.storage.audit,

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { builtinTools } from '../io/builtin/index.js';
 import { createToolContext } from '../io/context.js';
-import { ToolExecutor } from '../io/executor.js';
+import { createToolExecutor, type ToolExecutor } from '../io/executor.js';
 import { ToolRegistry } from '../io/registry.js';
 import type { ToolResult } from '../io/tool.js';
 import { createStorage, type Storage } from '../storage/storage.js';
@@ -48,7 +48,7 @@ describe.skipIf(skip !== undefined)(
 
     beforeAll(async () => {
       storage = await createStorage('memory://');
-      exec = new ToolExecutor({
+      exec = createToolExecutor({
         registry: new ToolRegistry().registerAll(builtinTools()),
         sandbox,
         audit: storage.audit,

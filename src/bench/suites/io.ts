@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { calculatorTool } from '../../io/builtin/calculator.js';
 import { builtinTools } from '../../io/builtin/index.js';
 import { createToolContext } from '../../io/context.js';
-import { ToolExecutor } from '../../io/executor.js';
+import { createToolExecutor } from '../../io/executor.js';
 import { MemoryIdempotencyStore } from '../../io/idempotency.js';
 import { ToolRegistry } from '../../io/registry.js';
 import { AuditAnchors, verifyWithAnchors } from '../../security/anchors.js';
@@ -44,7 +44,7 @@ async function inProcessOverhead(ctx: BenchContext): Promise<BenchCase> {
   const n = ctx.quick ? 500 : 5000;
   const ws = mkdtempSync(join(tmpdir(), 'aos-bench-io-'));
   const sandbox = new NoSandbox({ quiet: true });
-  const exec = new ToolExecutor({
+  const exec = createToolExecutor({
     registry: new ToolRegistry().registerAll(builtinTools()),
     sandbox,
     idempotency: new MemoryIdempotencyStore(),
@@ -75,7 +75,7 @@ async function inProcessOverhead(ctx: BenchContext): Promise<BenchCase> {
 async function sandboxOverhead(ctx: BenchContext, sandbox: Sandbox, label: string): Promise<BenchCase> {
   const n = ctx.quick ? 20 : 200;
   const ws = mkdtempSync(join(tmpdir(), 'aos-bench-io-'));
-  const exec = new ToolExecutor({ registry: new ToolRegistry().registerAll(builtinTools()), sandbox });
+  const exec = createToolExecutor({ registry: new ToolRegistry().registerAll(builtinTools()), sandbox });
   const tctx = createToolContext({ pid: 1, workspace: ws, sandbox, policy });
   const baseline = await collect(n, () => spawnTrue());
   const ours = await collect(
@@ -102,8 +102,8 @@ async function auditedCalls(ctx: BenchContext): Promise<BenchCase> {
     const ws = mkdtempSync(join(tmpdir(), 'aos-bench-io-'));
     const sandbox = new NoSandbox({ quiet: true });
     const registry = new ToolRegistry().registerAll(builtinTools());
-    const plain = new ToolExecutor({ registry, sandbox });
-    const audited = new ToolExecutor({ registry, sandbox, audit: storage.audit });
+    const plain = createToolExecutor({ registry, sandbox });
+    const audited = createToolExecutor({ registry, sandbox, audit: storage.audit });
     const tctx = createToolContext({ pid: 1, workspace: ws, sandbox, policy });
     const call = { id: 'x', name: 'calculator', arguments: '{"expression":"1+2"}' };
     const baseline = await collect(n, () => plain.execute(call, tctx));
