@@ -5,13 +5,13 @@
  * (state is already committed step by step); a second signal exits at once.
  */
 import type { Command } from 'commander';
-import { DEMO_AGENTS, spawnDemoAgents } from '../../api/demo.js';
 import { VERSION } from '../../api/routes/system.js';
 import { createServer } from '../../api/server.js';
 import { KernelError } from '../../errors.js';
 import { GatewayRuntime } from '../../gateway/program.js';
 import { createKernel } from '../../kernel/kernel.js';
 import { setLogLevel } from '../../util/log.js';
+import { DEMO_AGENTS, spawnDemoAgents } from '../demo-agents.js';
 import { style } from '../format.js';
 
 interface StartOpts {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel } from '../kernel/kernel.js';
-import { DEMO_AGENTS, spawnDemoAgents } from './demo.js';
+import { DEMO_AGENTS, spawnDemoAgents } from './demo-agents.js';
 
 let k: Kernel | undefined;
 afterAll(async () => {
