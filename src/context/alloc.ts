@@ -97,6 +97,7 @@ export function allocPage(
     ...(extra.reasoning ? { reasoning: extra.reasoning } : {}),
     ...(extra.reasoningBlocks?.length ? { reasoningBlocks: extra.reasoningBlocks } : {}),
     ...(extra.isError ? { isError: true } : {}),
+    ...(extra.call ? { call: extra.call } : {}),
   };
   const limit = largeLimit(ctx);
   // safeCountTokens estimates texts beyond CTX_COUNT_MAX_CHARS instead of tokenizing them.

@@ -6,7 +6,7 @@
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
 import { hashingEmbedding } from '../util/embedder.js';
-import type { Page } from './page.js';
+import { callLabel, type Page } from './page.js';
 import type { Replacer, UnitView } from './replacer.js';
 import { clipTokens, extractiveSummary, type SpanPage } from './summarizer.js';
 import { type Entry, entryTokens, makeStub, type ProcContext, stubEntry, type Unit } from './table.js';
@@ -99,11 +99,15 @@ export function spanPages(ctx: ProcContext, run: readonly Entry[]): SpanPage[] {
       continue;
     }
     for (const p of e.unit.pages) {
-      const content = ctx.pending.get(p.id)?.content ?? p.content;
+      let content = ctx.pending.get(p.id)?.content ?? p.content;
+      // A tool-calling turn is its calls: the summariser must see what was asked, not a bare "[assistant]".
+      if (p.kind === 'assistant' && p.toolCalls?.length)
+        content = `${content.trim() ? `${content.trim()}\n` : ''}called ${p.toolCalls.map((c) => callLabel(c)).join(', ')}`;
       out.push({
         id: p.id,
         kind: p.kind,
         ...(p.name ? { name: p.name } : {}),
+        ...(p.call ? { call: p.call } : {}),
         content,
         tokens: p.fullTokens ?? p.tokens,
       });

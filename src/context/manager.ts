@@ -36,6 +36,7 @@ import {
 import {
   APPEND_KINDS,
   type AppendKind,
+  callLabel,
   checkImportance,
   contentText,
   DEFAULT_IMPORTANCE,
@@ -130,6 +131,12 @@ function embedOf(cache: WeakMap<Page, Float32Array>, p: Page): Float32Array {
     cache.set(p, v);
   }
   return v;
+}
+
+/** The label of the call a result answers (tool name + key arguments), kept on the result page for stubs. */
+function callOf(owner: { pages: Page[] }, id: string | undefined): { call?: string } {
+  const c = owner.pages[0]?.toolCalls?.find((x) => x.id === id);
+  return c ? { call: callLabel(c) } : {};
 }
 
 export class ContextManager {
@@ -279,6 +286,7 @@ export class ContextManager {
           ? { reasoningBlocks: input.reasoningBlocks.map((b) => ({ ...b })) }
           : {}),
         ...(input.isError && !orphan ? { isError: true } : {}),
+        ...(owner && !orphan ? callOf(owner, input.toolCallId) : {}),
       },
     );
     if (owner && !orphan) owner.pages.push(page);

@@ -40,6 +40,8 @@ export interface Page {
   reasoningBlocks?: ReasoningBlock[];
   /** Tool results: the tool failed. */
   isError?: boolean;
+  /** Tool results: the call they answer with its key arguments (`read_file(path=a.txt)`), for stubs. */
+  call?: string;
   /** Tokens this page occupies when rendered (content + reasoning + tool calls + message framing). */
   tokens: number;
   /** Tokens of the full content when the page is a head+tail view of a larger text. */
@@ -181,14 +183,59 @@ export function oneLine(text: string, maxChars = 120): string {
   return clipped.replace(/\s+/g, ' ');
 }
 
+/** Arguments that say what a call was about, in this order of preference. */
+const KEY_ARGS = [
+  'path',
+  'file',
+  'filename',
+  'file_path',
+  'url',
+  'uri',
+  'dir',
+  'directory',
+  'command',
+  'cmd',
+  'query',
+  'q',
+  'expression',
+  'pattern',
+  'id',
+  'page_id',
+  'name',
+];
+
+/**
+ * A call with its key arguments — `read_file(path=src/a.ts)`, `http_get(url=https://…)` — so a stub or a
+ * summary still says which file or URL a paged-out result stands for.
+ */
+export function callLabel(c: Pick<ToolCall, 'name' | 'arguments'>, maxChars = 100): string {
+  let args: Record<string, unknown> = {};
+  try {
+    const v = JSON.parse(c.arguments) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) args = v as Record<string, unknown>;
+  } catch {
+    return c.name;
+  }
+  const keys = KEY_ARGS.filter((k) => typeof args[k] === 'string' || typeof args[k] === 'number');
+  const pick = keys.length
+    ? keys.slice(0, 2)
+    : Object.keys(args)
+        .filter((k) => typeof args[k] === 'string')
+        .slice(0, 1);
+  const clip = (v: string) => (v.length > 60 ? `${v.slice(0, 59)}…` : v);
+  const inner = pick.map((k) => `${k}=${clip(String(args[k]).replace(/\s+/g, ' '))}`).join(', ');
+  const out = `${c.name}(${inner})`;
+  return out.length > maxChars ? `${out.slice(0, maxChars - 2)}…)` : out;
+}
+
 export function describePage(
-  p: Pick<Page, 'id' | 'kind' | 'name' | 'toolCalls' | 'fullTokens' | 'tokens'>,
+  p: Pick<Page, 'id' | 'kind' | 'name' | 'toolCalls' | 'fullTokens' | 'tokens' | 'call'>,
 ): string {
   const what =
     p.kind === 'tool_result'
-      ? `tool_result ${p.name ?? ''}`.trim()
+      ? `tool_result ${p.call ?? p.name ?? ''}`.trim()
       : p.toolCalls?.length
-        ? `assistant → ${p.toolCalls.map((c) => c.name).join(', ')}`
+        ? `assistant → ${p.toolCalls.map((c) => callLabel(c)).join(', ')}`
         : p.kind;
   return `${p.id} ${what}, ${p.fullTokens ?? p.tokens} tokens`;
 }

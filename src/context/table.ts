@@ -8,7 +8,7 @@ import type { ToolCall, ToolSpec } from '../llm/model.js';
 import * as P from '../param.js';
 import { sha256Hex } from '../util/canonical.js';
 import type { PromptCacheModel } from './cache-model.js';
-import { describePage, messageTokens, oneLine, type Page, type PageKind } from './page.js';
+import { callLabel, describePage, messageTokens, oneLine, type Page, type PageKind } from './page.js';
 import type { StoredPage } from './store.js';
 import { buildStub, type StubEntry } from './summarizer.js';
 
@@ -160,7 +160,12 @@ export function makeStub(key: number, entries: StubEntry[], summary: string): St
 }
 
 export function stubEntry(p: Page): StubEntry {
-  return { id: p.id, label: describePage(p), line: oneLine(p.content), tokens: p.fullTokens ?? p.tokens };
+  // An assistant turn that only called tools has no text: its line says what it called.
+  const line =
+    p.kind === 'assistant' && !p.content.trim() && p.toolCalls?.length
+      ? `called ${p.toolCalls.map((c) => callLabel(c)).join(', ')}`
+      : oneLine(p.content);
+  return { id: p.id, label: describePage(p), line, tokens: p.fullTokens ?? p.tokens };
 }
 
 /** Finds the unit an arriving tool result belongs to (newest first); null when its call was evicted. */

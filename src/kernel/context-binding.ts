@@ -7,7 +7,7 @@
 import { contextManagerFromConfig } from '../context/from-config.js';
 import type { ContextManager } from '../context/manager.js';
 import { SqlPageStore } from '../context/sql-page-store.js';
-import { ExtractiveSummarizer, type SpanPage, type Summarizer } from '../context/summarizer.js';
+import { ExtractiveSummarizer, type SpanPage, type Summarizer, spanLine } from '../context/summarizer.js';
 import { KernelError } from '../errors.js';
 import { CTX_SUMMARY_SPAN_MAX_CHARS } from '../param.js';
 import { logger } from '../util/log.js';
@@ -45,10 +45,7 @@ export class ModelSummarizer implements Summarizer {
   ): Promise<string> {
     const pc = this.k.procs.get(Number(opts.pid));
     if (!pc || this.k.models.describe(pc.pcb.model).simulated) return this.fallback.summarize(pages, opts);
-    const span = pages
-      .map((p) => `[${p.kind}${p.name ? ` ${p.name}` : ''}] ${p.content}`)
-      .join('\n\n')
-      .slice(0, CTX_SUMMARY_SPAN_MAX_CHARS);
+    const span = pages.map(spanLine).join('\n\n').slice(0, CTX_SUMMARY_SPAN_MAX_CHARS);
     const req = {
       messages: [
         {

@@ -21,39 +21,54 @@ const POLICY = { allowed_tools: ['calculator', 'recall', 'final_answer'] };
 // Long assistant turns fill a small window, so early turns are paged out to storage and come back by recall.
 const PAD = Array.from({ length: 200 }, (_, i) => `note${i}`).join(' ');
 
-/** Counts to ROUNDS one calculator call per step, recalls the first paged-out result, then answers. */
+/** A paged-out calculator result in a stub: the call it answered (with its expression), then its value. */
+const STUB_LINE = /tool_result calculator\(expression=\d+\+1\), \d+ tokens: (\d+)/g;
+/** The same in a stub's summary: `calculator(expression=2+1) returned: 3`. */
+const SUMMARY_LINE = /calculator\(expression=\d+\+1\) returned: (\d+)/g;
+
+/**
+ * Counts to ROUNDS one calculator call per step, recalls the first paged-out result, then answers. It reads
+ * paged-out turns the way a model must: by what their stubs say they stand for (call and arguments).
+ */
 function script(req: SimRequest): ScriptedTurn {
   const tools = req.messages.filter((m) => m.role === 'tool');
   const lastAssistant = [...req.messages]
     .reverse()
     .find((m) => m.role === 'assistant' && m.toolCalls?.length);
   const lastCall = lastAssistant?.toolCalls?.[0]?.name;
-  // The count so far: the newest calculator result, whether it is resident or listed in a paged-out stub.
+  // The count so far: the newest calculator result, whether it is resident or listed in a paged-out stub
+  // (a stub names the call it stands for: `tool_result calculator(expression=2+1), 12 tokens: 3`).
   const text = req.messages.map((m) => m.content).join('\n');
   const values = [
     ...tools.filter((t) => t.name === 'calculator').map((t) => Number(t.content.trim())),
-    ...[...text.matchAll(/tool_result calculator, \d+ tokens: (\d+)/g)].map((m) => Number(m[1])),
+    ...[...text.matchAll(STUB_LINE), ...text.matchAll(SUMMARY_LINE)].map((m) => Number(m[1])),
   ];
   const v = Math.max(0, ...values);
-  if (lastCall === 'recall') {
-    const recalled = tools.at(-1)!.content.split('\n').slice(1).join(' ').trim();
-    return {
-      toolCalls: [{ name: 'final_answer', arguments: { answer: `counted ${v}; recalled ${recalled}` } }],
-    };
+  // Recalled already: the result is resident, or — when the window filled again — its stub names it.
+  const recall =
+    lastCall === 'recall'
+      ? tools.at(-1)!.content
+      : /tool_result recall\(page_id=[^)\s]+\), \d+ tokens: (.*)/.exec(text)?.[1];
+  if (recall !== undefined) {
+    const what = /calculator\(expression=[^)]*\)/.exec(recall)?.[0] ?? 'nothing';
+    return { toolCalls: [{ name: 'final_answer', arguments: { answer: `counted ${v}; recalled ${what}` } }] };
   }
   if (v < ROUNDS)
     return {
       text: `Step ${v + 1}. ${v < 2 ? PAD : ''}`,
       toolCalls: [{ name: 'calculator', arguments: { expression: `${v}+1` } }],
     };
-  const paged = /- (\S+) tool_result calculator, \d+ tokens: /.exec(text)?.[1];
+  const paged = new RegExp(`- (\\S+) ${STUB_LINE.source}`).exec(text)?.[1];
   if (paged) return { toolCalls: [{ name: 'recall', arguments: { page_id: paged } }] };
   return { toolCalls: [{ name: 'final_answer', arguments: { answer: `counted ${v}; nothing paged out` } }] };
 }
 
-/** A small window (with the simulator's own model) so the agent's context really swaps. */
+/**
+ * A small window (with the simulator's own model) so the agent's context really swaps: small enough that
+ * calculator results are paged out, large enough that the recall turn stays resident until the answer.
+ */
 function smallWindow(base: ModelResolver): ModelResolver {
-  return { ...base, describe: (n) => ({ ...base.describe(n), contextWindow: 1300, maxOutputTokens: 200 }) };
+  return { ...base, describe: (n) => ({ ...base.describe(n), contextWindow: 1350, maxOutputTokens: 200 }) };
 }
 
 /** Consumes one message per step; finishes with every body it read, in order, once it has `want`. */
