@@ -15,6 +15,7 @@ export const PG_POOL_MAX = 10; // connections in the PostgresDriver pool
 export const PG_CONNECT_TIMEOUT_MS = 5_000; // fail fast when the server is down
 export const SQL_INSERT_BATCH_ROWS = 200; // memories / vectors written per multi-row INSERT
 export const MIGRATION_LOCK_KEY = 0x414f535f; // pg_advisory_xact_lock key guarding migrations ("AOS_")
+export const AUDIT_LOCK_CLASS = 0x41554454; // advisory-lock class of audit streams ("AUDT"; the second key is hashtext(stream))
 export const PGLITE_LOCK_FILE = 'kernel.lock'; // lockfile inside the PGlite data dir
 export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated PGlite that new databases start from
 // PGlite runs inside the kernel's process: its buffer pool is our RSS. initdb sizes shared_buffers for a
@@ -48,6 +49,11 @@ export const EMBED_MAX_INPUTS = 2_048; // inputs per llm.embed call (the OpenAI 
 export const SIM_TTFT_MS = 0; // simulator: default time to first token
 export const SIM_PER_TOKEN_MS = 0; // simulator: default delay per output token
 export const SIM_MAX_CONCURRENCY = 64; // simulator: requests served at once; the rest queue
+export const SIM_MAX_TOOL_ROUNDS = 8; // simulator policy: it answers after this many tool rounds, whatever is left
+export const SIM_BODY_LIMIT_BYTES = 32 * 1024 * 1024; // simulator: request bodies above this are refused (413)
+export const SIM_PROMPT_MEMO_MAX = 20_000; // simulator: distinct prompt segments whose token encoding is remembered
+export const ANTHROPIC_MIN_THINKING_TOKENS = 1_024; // Anthropic's smallest extended-thinking budget_tokens (the API refuses less)
+export const ANTHROPIC_THINKING_ANSWER_TOKENS = 1_024; // max_tokens room kept above the thinking budget for the answer
 
 // ── kernel / scheduler ────────────────────────────────────────────────────────────────────────────
 export const PRIORITY_MIN = 0; // most urgent (as in the seeds)
@@ -77,6 +83,8 @@ export const KILL_GRACE_MS = 5_000; // graceful kill before it is forced
 export const MAX_SPAWN_DEPTH = 8; // agents spawning agents: generations below a top-level process
 export const MAX_LIVE_CHILDREN = 64; // live children one process may have at once
 export const MAX_LIVE_PROCESSES = 100_000; // live processes one kernel adopts
+export const REACT_OBSERVATION_MAX_CHARS = 4_000; // a tool result as the ReAct step record (and lastObservation) keeps it
+export const PREVIEW_MAX_CHARS = 2_000; // text kept of a long string in syscall audit results, events and session records
 
 // ── context ───────────────────────────────────────────────────────────────────────────────────────
 export const OUTPUT_RESERVE_TOKENS = 4_096; // window space kept free for the model's answer
@@ -89,6 +97,8 @@ export const CTX_MESSAGE_OVERHEAD_TOKENS = 4; // per-message framing tokens (rol
 export const CTX_LARGE_OUTPUT_TOKENS = 4_096; // tool outputs above this become a paged head+tail view
 export const CTX_LARGE_OUTPUT_FRACTION = 0.1; // ... or above this fraction of the budget, whichever is smaller
 export const CTX_COUNT_MAX_CHARS = 400_000; // texts longer than this are estimated (chars/4), not tokenized
+export const CTX_COUNT_RUN_CHARS = 16; // a long letter run is tokenized in chunks this long (BPE is quadratic on one long pre-token)
+export const CTX_HEAD_TAIL_MARKER_TOKENS = 80; // room a head+tail view keeps for its omission marker
 export const CTX_STUB_MAX_TOKENS = 400; // a stub (ids + one-line summaries) never exceeds this
 export const CTX_SUMMARY_MAX_TOKENS = 200; // summariser output cap per evicted span
 export const CTX_RECALL_MAX_TOKENS = 3_000; // one recall returns at most this many tokens (read more by offset)
@@ -122,6 +132,9 @@ export const TOOL_RATE_PER_MINUTE = 600; // default per-tool call rate (token bu
 export const TOOL_CIRCUIT_FAILURES = 5; // consecutive tool failures that open its circuit
 export const TOOL_CIRCUIT_OPEN_MS = 30_000; // open circuit duration before a half-open probe
 export const HTTP_FETCH_MAX_REDIRECTS = 5; // http_fetch follows at most this many redirects (each re-checked)
+export const TOOL_READ_FILE_MAX_BYTES = 512 * 1024; // read_file reads at most this much of a file (page through the rest by offset)
+export const TOOL_HTTP_MAX_BODY_BYTES = 2 * 1024 * 1024; // http_fetch stops reading a response body past this
+export const SANDBOX_PROXY_PORT = 3128; // in-sandbox loopback port of the network-allowlist proxy (HTTP(S)_PROXY)
 export const AUDIT_ANCHOR_INTERVAL_MS = 60_000; // signed anchor of the audit chain heads written this often
 export const AUDIT_ANCHOR_FILE = 'audit-anchors.jsonl'; // under the data dir, outside the database
 export const AUDIT_KEY_FILE = 'keys/audit-ed25519.pem'; // anchor signing key under the data dir, mode 0600
@@ -175,3 +188,7 @@ export const LESSONS_MIN_SIMILARITY = 0.35;
 export const LESSON_MIN_CONFIDENCE = 0.2;
 /** Tasks whose embeddings are at least this similar form one task family (analysis by `family`). */
 export const TASK_FAMILY_SIMILARITY = 0.35;
+/** Model-written lessons (src/learning/model-distill.ts): at most this many per run, each this long, from a transcript this long. */
+export const MODEL_LESSONS_MAX = 3;
+export const MODEL_LESSON_MAX_CHARS = 300;
+export const MODEL_LESSON_TRANSCRIPT_MAX_CHARS = 12_000;

@@ -140,6 +140,18 @@ function executorViolations(files: { f: string; text: string }[]): string[] {
     .map(({ f }) => `${f} builds a ToolExecutor: call the kernel’s (kernel.devices.callFromOutside)`);
 }
 
+/** Numeric constants that define something (a hash, a format, a statistic), so they are not in param.ts. */
+const NOT_LIMITS = new Set([
+  'util/embedder.ts: TRIGRAM_WEIGHT', // part of the hashing-v1 embedding: changing it changes stored vectors
+  'util/embedder.ts: SEED', // FNV-1a offset basis
+  'util/embedder.ts: SIGN_SEED', // the second FNV-1a's seed (hashing-v1)
+  'util/embedder.ts: PRIME', // FNV-1a prime
+  'gateway/journal.ts: COLUMNS', // columns of one gateway_journal row
+  'api/route.ts: INT_MAX', // PostgreSQL int4 maximum
+  'cli/commands/approvals.ts: SHORT_ID', // characters of an approval id the CLI shows (a format)
+  'learning/ab.ts: Z95', // the normal quantile of a 95 % interval
+]);
+
 describe('architecture', () => {
   const graph = buildGraph();
 
@@ -181,6 +193,18 @@ describe('architecture', () => {
     ).toEqual([
       'src/api/routes/io.ts builds a ToolExecutor: call the kernel’s (kernel.devices.callFromOutside)',
     ]);
+  });
+
+  it('keeps every limit in src/param.ts: a numeric constant elsewhere is a definition, not a limit', () => {
+    const stray = sourceFiles(SRC)
+      .map((f) => relative(SRC, f))
+      .filter((f) => f !== 'param.ts' && !f.startsWith('bench/')) // bench suites: workload shapes, not limits
+      .flatMap((f) =>
+        [...readFileSync(join(SRC, f), 'utf8').matchAll(/^(?:export )?const ([A-Z][A-Z0-9_]+) = \(?[0-9]/gm)]
+          .map((m) => `${f}: ${m[1]}`)
+          .filter((x) => !NOT_LIMITS.has(x)),
+      );
+    expect(stray).toEqual([]);
   });
 
   it('catches a forbidden import and a cycle when one is added', () => {

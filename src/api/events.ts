@@ -52,7 +52,7 @@ interface Client {
   lastWrite: number;
 }
 
-function clip(s: string, n = 2000): string {
+function clip(s: string, n = P.PREVIEW_MAX_CHARS): string {
   return s.length > n ? `${s.slice(0, n)}… [${s.length - n} more chars]` : s;
 }
 

@@ -15,7 +15,7 @@ const modelEntry = z.strictObject({
   context_window: z.number().int().positive().optional(),
   max_output_tokens: z.number().int().positive().optional(),
   /** Anthropic extended thinking: tokens the model may think before answering (≥ 1024; absent = off). */
-  thinking_budget_tokens: z.number().int().min(1024).optional(),
+  thinking_budget_tokens: z.number().int().min(P.ANTHROPIC_MIN_THINKING_TOKENS).optional(),
   /** Models (names from llms.models or the catalogue) tried in order when this one is unavailable. */
   fallbacks: z.array(z.string().min(1)).optional(),
 });

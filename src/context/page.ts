@@ -70,7 +70,6 @@ export const DEFAULT_IMPORTANCE: Record<PageKind, number> = {
 // punctuation and spaces into short pieces, so JSON, URLs and base64 are fine). Such runs are counted in
 // short chunks; js-tiktoken takes ~1 ms for 100 identical letters and ~20 s for 20,000.
 const LONG_RUN = /[\p{L}\p{M}]{64,}/gu;
-const RUN_CHUNK = 16;
 
 /**
  * Token count that stays fast on hostile text. Long letter runs are counted in 16-character chunks (a
@@ -84,7 +83,8 @@ export function safeCountTokens(text: string): number {
   LONG_RUN.lastIndex = 0;
   let n = 0;
   const rest = text.replace(LONG_RUN, (run) => {
-    for (let i = 0; i < run.length; i += RUN_CHUNK) n += countTokens(run.slice(i, i + RUN_CHUNK));
+    for (let i = 0; i < run.length; i += P.CTX_COUNT_RUN_CHARS)
+      n += countTokens(run.slice(i, i + P.CTX_COUNT_RUN_CHARS));
     return ' ';
   });
   return n + countTokens(rest);
@@ -139,8 +139,7 @@ export function headTail(
   maxTokens: number,
   marker: (omittedChars: number, headChars: number) => string,
 ): HeadTail {
-  const markerBudget = 80;
-  const room = Math.max(16, maxTokens - markerBudget);
+  const room = Math.max(16, maxTokens - P.CTX_HEAD_TAIL_MARKER_TOKENS);
   let headTok = Math.floor(room * 0.6);
   let tailTok = room - headTok;
   // Start from ~3 chars per token and shrink until the exact count fits.

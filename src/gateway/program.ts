@@ -15,7 +15,7 @@ import { KernelError } from '../errors.js';
 import { type AgentProgram, continueWith, done, type StepRecord } from '../kernel/program.js';
 import type { SyscallResults } from '../kernel/syscalls.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
-import { GATEWAY_SESSION_IDLE_MS } from '../param.js';
+import { GATEWAY_SESSION_IDLE_MS, PREVIEW_MAX_CHARS } from '../param.js';
 import type { Dialect, EmbedCall, GatewayCall } from './call.js';
 
 export interface GatewayState {
@@ -197,7 +197,12 @@ function recordOf(job: Job, o: CallOutcome | null, err: unknown): StepRecord {
     messages: job.call.chat.messages.length,
     stream: job.call.stream,
     ...(r
-      ? { text: r.content.slice(0, 2000), finish: r.finishReason, usage: r.usage, costUsd: r.costUsd }
+      ? {
+          text: r.content.slice(0, PREVIEW_MAX_CHARS),
+          finish: r.finishReason,
+          usage: r.usage,
+          costUsd: r.costUsd,
+        }
       : {}),
     ...(calls.length ? { toolCalls: calls } : {}),
     ...(o ? { replayed: o.replayed, ms: Math.round(o.ms * 100) / 100 } : {}),

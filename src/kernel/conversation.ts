@@ -7,7 +7,7 @@
  *     (Kernel.restore into 'same' at the final step discards nothing).
  */
 import { KernelError } from '../errors.js';
-import { MAX_USER_MESSAGE_CHARS } from '../param.js';
+import { MAX_USER_MESSAGE_CHARS, PREVIEW_MAX_CHARS } from '../param.js';
 import type { ProcessState } from '../storage/state/types.js';
 import type { KernelCore } from './core.js';
 import { infoOf } from './lifecycle.js';
@@ -76,7 +76,12 @@ export async function sendMessage(
         stream: `proc:${pid}`,
         kind: 'proc.message',
         actor: from,
-        payload: { messageId: id, chars: text.length, text: text.slice(0, 2000), continues: !live },
+        payload: {
+          messageId: id,
+          chars: text.length,
+          text: text.slice(0, PREVIEW_MAX_CHARS),
+          continues: !live,
+        },
       },
       tx,
     );

@@ -6,7 +6,11 @@
  */
 import { KernelError } from '../errors.js';
 import type { ChatResponse } from '../llm/model.js';
-import { DEFAULT_MAX_STEPS, REACT_MAX_MALFORMED as MAX_MALFORMED } from '../param.js';
+import {
+  DEFAULT_MAX_STEPS,
+  REACT_MAX_MALFORMED as MAX_MALFORMED,
+  REACT_OBSERVATION_MAX_CHARS,
+} from '../param.js';
 import { type AgentProgram, continueWith, done, fail, type StepRecord } from './program.js';
 import { USER_TOPIC } from './syscalls.js';
 
@@ -171,11 +175,14 @@ export const reactProgram: AgentProgram<ReactState & { system: string }> = {
       record.toolCalls!.push({
         ...call,
         ok: out.ok,
-        output: out.output.length > 4000 ? `${out.output.slice(0, 4000)}…` : out.output,
+        output:
+          out.output.length > REACT_OBSERVATION_MAX_CHARS
+            ? `${out.output.slice(0, REACT_OBSERVATION_MAX_CHARS)}…`
+            : out.output,
       });
       observations.push(out.output);
     }
-    next.lastObservation = observations.join('\n').slice(0, 4000);
+    next.lastObservation = observations.join('\n').slice(0, REACT_OBSERVATION_MAX_CHARS);
     next.ctx = ctx.export();
     if (answer !== null) return done(next, answer, { ...record, kind: 'answer', text: answer });
     if ((next.turns ? next.turnSteps! : next.steps) >= next.maxSteps) {

@@ -5,6 +5,7 @@
  */
 import { addUsage, type ProcessUsage } from '../abi.js';
 import { KernelError } from '../errors.js';
+import { PREVIEW_MAX_CHARS } from '../param.js';
 import { commit } from './commit.js';
 import { contextHandle } from './context-handle.js';
 import type { KernelCore } from './core.js';
@@ -187,7 +188,9 @@ function auditResult(name: SyscallName, result: unknown): unknown {
 
 function truncateDeep(v: unknown, depth = 0): unknown {
   if (typeof v === 'string')
-    return v.length > 2000 ? `${v.slice(0, 2000)}… [${v.length - 2000} more chars]` : v;
+    return v.length > PREVIEW_MAX_CHARS
+      ? `${v.slice(0, PREVIEW_MAX_CHARS)}… [${v.length - PREVIEW_MAX_CHARS} more chars]`
+      : v;
   if (v === null || typeof v !== 'object' || depth > 6) return v;
   if (Array.isArray(v)) return v.slice(0, 50).map((x) => truncateDeep(x, depth + 1));
   const out: Record<string, unknown> = {};

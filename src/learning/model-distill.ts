@@ -8,12 +8,10 @@
  */
 // The first line of the request's system prompt, which is also how the project's simulator recognises it.
 import { DISTILL_MARKER } from '../llm/simulated/distill.js';
+import { MODEL_LESSON_MAX_CHARS, MODEL_LESSON_TRANSCRIPT_MAX_CHARS, MODEL_LESSONS_MAX } from '../param.js';
 import type { Lesson, LessonKind } from './lessons.js';
 import type { Trajectory } from './trajectory.js';
 
-export const MODEL_LESSONS_MAX = 3;
-const LESSON_MAX_CHARS = 300;
-const TRANSCRIPT_MAX_CHARS = 12_000;
 const KINDS: readonly LessonKind[] = ['correction', 'recipe', 'pitfall'];
 
 export { DISTILL_MARKER };
@@ -34,7 +32,7 @@ export function transcript(t: Trajectory): string {
   }
   if (t.result !== null && t.result !== undefined)
     lines.push(`answer: ${clip(typeof t.result === 'string' ? t.result : JSON.stringify(t.result), 400)}`);
-  return clip(lines.join('\n'), TRANSCRIPT_MAX_CHARS);
+  return clip(lines.join('\n'), MODEL_LESSON_TRANSCRIPT_MAX_CHARS);
 }
 
 export function distillRequest(t: Trajectory): {
@@ -65,7 +63,7 @@ export function parseModelLessons(text: string, t: Trajectory): Lesson[] {
     // eslint-style control-character strip: the text goes into later prompts and terminals
     const body = m[2]!.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
     if (!KINDS.includes(kind) || body.length < 8) continue;
-    const lesson = clip(body, LESSON_MAX_CHARS);
+    const lesson = clip(body, MODEL_LESSON_MAX_CHARS);
     if (seen.has(lesson)) continue;
     seen.add(lesson);
     out.push({

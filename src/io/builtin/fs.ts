@@ -7,6 +7,7 @@
 import { join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { KernelError } from '../../errors.js';
+import { TOOL_READ_FILE_MAX_BYTES } from '../../param.js';
 import { sha256Hex } from '../../util/canonical.js';
 import { defineTool, type ToolContext } from '../tool.js';
 import {
@@ -18,8 +19,6 @@ import {
   type VerifiedDir,
   writeVerified,
 } from './fs-safe.js';
-
-const MAX_READ_BYTES = 512 * 1024;
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -67,7 +66,7 @@ export const readFileTool = defineTool({
     const f = await openRegularForRead(ctx.policy, args.path, ctx.workspace);
     let buf: Buffer;
     try {
-      buf = await readPrefix(f, MAX_READ_BYTES);
+      buf = await readPrefix(f, TOOL_READ_FILE_MAX_BYTES);
     } finally {
       await f.fh.close();
     }

@@ -12,8 +12,6 @@ import * as P from '../../param.js';
 import type { SecurityPolicy } from '../../security/policy.js';
 import { defineTool } from '../tool.js';
 
-const MAX_BODY = 2 * 1024 * 1024;
-
 export async function checkUrl(policy: SecurityPolicy, raw: string): Promise<URL> {
   let url: URL;
   try {
@@ -84,7 +82,7 @@ export const httpFetchTool = defineTool({
         const { done, value } = await reader.read();
         if (done) break;
         size += value.length;
-        if (size > MAX_BODY) {
+        if (size > P.TOOL_HTTP_MAX_BODY_BYTES) {
           truncated = true;
           await reader.cancel();
           break;

@@ -7,6 +7,7 @@
  * newest are kept). Text blocks are never empty or whitespace only: the API answers 400 to those.
  */
 import { KernelError } from '../../errors.js';
+import { ANTHROPIC_MIN_THINKING_TOKENS, ANTHROPIC_THINKING_ANSWER_TOKENS } from '../../param.js';
 import type { ChatMessage, ChatRequest, ModelOptions, ToolChoice } from '../model.js';
 import { reasoningEchoed, rulesFor } from '../wire-rules.js';
 
@@ -45,7 +46,6 @@ function toolChoice(c: ToolChoice): Block {
 
 const RULES = rulesFor('anthropic');
 /** Least budget_tokens the API accepts for extended thinking. */
-const MIN_THINKING_BUDGET = 1024;
 
 /** Placeholder for a text the API would refuse as blank (a blank task, a whitespace-only reply). */
 const BLANK = '(empty)';
@@ -112,12 +112,12 @@ export function buildMessagesBody(
   }
   if (turns[0]?.role !== 'user')
     turns.unshift({ role: 'user', content: [{ type: 'text', text: '(start)' }] });
-  const budget = Math.max(MIN_THINKING_BUDGET, opts.thinkingBudget ?? 0);
+  const budget = Math.max(ANTHROPIC_MIN_THINKING_TOKENS, opts.thinkingBudget ?? 0);
   const wanted = req.maxOutputTokens ?? opts.maxOutputTokens ?? maxTokens;
   const body: Record<string, unknown> = {
     model,
     // budget_tokens must stay below max_tokens: the answer gets its own room on top of the thinking.
-    max_tokens: thinking ? Math.max(wanted, budget + 1024) : wanted,
+    max_tokens: thinking ? Math.max(wanted, budget + ANTHROPIC_THINKING_ANSWER_TOKENS) : wanted,
     messages: turns,
   };
   if (thinking) body.thinking = { type: 'enabled', budget_tokens: budget };

@@ -6,6 +6,7 @@
  * the same conversation and seed give the same turn. It is rules, not a language model, and says so: a task
  * beyond its rules gets a plain "beyond the simulator's rules" answer (./knowledge.ts), never a guess.
  */
+import { SIM_MAX_TOOL_ROUNDS } from '../../param.js';
 import { sha256Hex } from '../../util/canonical.js';
 import { findModel } from '../catalog.js';
 import type { ChatMessage, ToolCall, ToolSpec } from '../model.js';
@@ -22,7 +23,6 @@ export interface SimTurn {
 
 export type Policy = (req: SimRequest, seed: number) => SimTurn;
 
-const MAX_TOOL_ROUNDS = 8; // the policy answers after this many tool rounds, whatever is left
 const FINISH_TOOLS = ['final_answer', 'finish', 'answer', 'submit'];
 const ARITH =
   /(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?(?:\s*(?:[-+*/^%×÷]|\*\*)\s*(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?)+/g;
@@ -172,7 +172,7 @@ export const reactPolicy: Policy = (req, seed) => {
     findModel(req.model)?.capabilities.reasoning === true || /reason|think|r1|minimax-m/i.test(req.model);
   const plan: Array<{ tool: ToolSpec; args: Record<string, unknown> }> = [];
 
-  if (seen.rounds < MAX_TOOL_ROUNDS && !seen.calls.some((c) => FINISH_TOOLS.includes(c.name))) {
+  if (seen.rounds < SIM_MAX_TOOL_ROUNDS && !seen.calls.some((c) => FINISH_TOOLS.includes(c.name))) {
     const sh = tools.find((t) => SHELL_TOOLS.test(t.name));
     if (sh) {
       for (const m of task.matchAll(COMMAND)) {

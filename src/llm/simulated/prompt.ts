@@ -4,11 +4,11 @@
  * BPE tokenizer (../tokenizer.ts). Encoding per segment keeps the token sequence prefix-stable (appending a
  * message never changes the tokens of earlier ones) and lets repeated segments hit a memo instead of BPE.
  */
+import { SIM_PROMPT_MEMO_MAX } from '../../param.js';
 import { canonicalJson } from '../../util/canonical.js';
 import { encode } from '../tokenizer.js';
 import type { PromptBlock } from './prefix-cache.js';
 
-const MEMO_MAX = 20_000; // distinct segments whose encoding is remembered
 const memo = new Map<string, number[]>();
 
 export function encodeSegment(value: unknown): number[] {
@@ -16,7 +16,7 @@ export function encodeSegment(value: unknown): number[] {
   const hit = memo.get(text);
   if (hit) return hit;
   const toks = encode(text);
-  if (memo.size >= MEMO_MAX) memo.delete(memo.keys().next().value as string);
+  if (memo.size >= SIM_PROMPT_MEMO_MAX) memo.delete(memo.keys().next().value as string);
   memo.set(text, toks);
   return toks;
 }

@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { KernelError } from '../../errors.js';
-import { SIM_EMBEDDING_DIM } from '../../param.js';
+import { SIM_BODY_LIMIT_BYTES, SIM_EMBEDDING_DIM } from '../../param.js';
 import { hashingEmbedding } from '../../util/embedder.js';
 import { CATALOG } from '../catalog.js';
 import { findPreset, type Preset } from '../presets.js';
@@ -39,7 +39,6 @@ export interface SimulatorHandle {
 }
 
 const DEFAULT_PRESET = findPreset('simulated')!;
-const MAX_BODY = 32 * 1024 * 1024; // the simulator refuses request bodies above this
 
 function readBody(req: IncomingMessage): Promise<Loose> {
   return new Promise((resolve, reject) => {
@@ -47,7 +46,8 @@ function readBody(req: IncomingMessage): Promise<Loose> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) reject(new SimHttpError(413, 'request body too large', 'invalid_request_error'));
+      if (size > SIM_BODY_LIMIT_BYTES)
+        reject(new SimHttpError(413, 'request body too large', 'invalid_request_error'));
       else parts.push(c);
     });
     req.on('end', () => {

@@ -10,6 +10,7 @@
  * `<think>` (the real one only reasons worse).
  */
 import { createHash } from 'node:crypto';
+import { ANTHROPIC_MIN_THINKING_TOKENS } from '../../param.js';
 import type { ChatMessage, ToolSpec } from '../model.js';
 import type { Preset } from '../presets.js';
 import { rulesFor, thinks } from '../wire-rules.js';
@@ -177,8 +178,10 @@ function checkAnthropicRules(body: Loose): boolean {
   const thinking = th?.type === 'enabled';
   if (!thinking) return false;
   const budget = Number(th.budget_tokens);
-  if (!(budget >= 1024))
-    throw bad('thinking.enabled.budget_tokens: Input should be greater than or equal to 1024');
+  if (!(budget >= ANTHROPIC_MIN_THINKING_TOKENS))
+    throw bad(
+      `thinking.enabled.budget_tokens: Input should be greater than or equal to ${ANTHROPIC_MIN_THINKING_TOKENS}`,
+    );
   if (!(Number(body.max_tokens) > budget))
     throw bad(
       '`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size',

@@ -61,7 +61,6 @@ const ETC_FILES = [
   'protocols',
   'services',
 ];
-const PROXY_PORT = 3128;
 const PROXY_SOCKET = '/run/aos-proxy.sock';
 
 let bwrapChecked: string | null = null;
@@ -194,7 +193,7 @@ export class BubblewrapSandbox implements Sandbox {
         cleanups.push(() => proxy.close());
         if (id) chownSync(sock, id.uid, id.gid);
         a.push('--bind', sock, PROXY_SOCKET);
-        const url = `http://127.0.0.1:${PROXY_PORT}`;
+        const url = `http://127.0.0.1:${P.SANDBOX_PROXY_PORT}`;
         Object.assign(env, {
           HTTP_PROXY: url,
           HTTPS_PROXY: url,
@@ -207,8 +206,8 @@ export class BubblewrapSandbox implements Sandbox {
         inner = [
           '/bin/sh',
           '-c',
-          `socat TCP-LISTEN:${PROXY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${PROXY_SOCKET} & ` +
-            `i=0; while [ $i -lt 100 ] && ! (echo > /dev/tcp/127.0.0.1/${PROXY_PORT}) 2>/dev/null; do i=$((i+1)); sleep 0.02; done; "$@"; rc=$?; kill %1 2>/dev/null; exit $rc`,
+          `socat TCP-LISTEN:${P.SANDBOX_PROXY_PORT},bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:${PROXY_SOCKET} & ` +
+            `i=0; while [ $i -lt 100 ] && ! (echo > /dev/tcp/127.0.0.1/${P.SANDBOX_PROXY_PORT}) 2>/dev/null; do i=$((i+1)); sleep 0.02; done; "$@"; rc=$?; kill %1 2>/dev/null; exit $rc`,
           'sh',
           ...inner,
         ];

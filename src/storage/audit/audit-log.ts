@@ -58,9 +58,6 @@ export interface VerifyResult {
 /** prev_hash of the first entry of every stream. */
 export const GENESIS_HASH = '';
 
-/** Advisory-lock class for audit streams (the second key is hashtext(stream)). */
-const AUDIT_LOCK_CLASS = 0x41554454; // "AUDT"
-
 export function auditHash(
   prevHash: string,
   e: { stream: string; seq: number; ts: Date | string; kind: string; actor: string; payload: unknown },
@@ -142,7 +139,7 @@ export class AuditLog {
     const e = await inTx(this.driver, tx, async (q) => {
       // One connection (PGlite) serialises every transaction already: the lock is for pools and nodes.
       if (this.driver.capabilities.multipleConnections)
-        await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [AUDIT_LOCK_CLASS, entry.stream]);
+        await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [P.AUDIT_LOCK_CLASS, entry.stream]);
       const ts = new Date(); // millisecond precision survives timestamptz exactly
       // The head this log last wrote is a guess that saves reading it: the insert only happens when that
       // row is still the stream's head (a rolled-back or foreign append makes it miss, and we read the head).
