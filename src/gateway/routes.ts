@@ -370,19 +370,32 @@ export function gatewayApiRoutes(gw: Gateway): AnyRoute[] {
       tenantScoped: true,
       tag: 'gateway',
       summary:
-        'Live gateway sessions (a tenant key sees its own), with their pid, queue and prefix-cache figures',
+        'Gateway sessions (a tenant key sees its own): live ones with their pid, queue and prefix-cache figures; ' +
+        'with ?all=true also the journaled sessions whose process has idled out (live: false, pid: null)',
+      query: z.object({ all: z.enum(['true', 'false']).optional() }),
       response: z.object({
         items: z.array(z.record(z.string(), z.unknown())),
         stats: z.record(z.string(), z.unknown()),
       }),
-      async handler({ principal }) {
+      async handler({ principal, query }) {
         const tenant = principal.tenant ?? null;
         const counts = await gw.journal.sessionCounts(tenant);
-        const items = gw.listSessions(tenant).map((s) => ({
+        const zero = { calls: 0, replayed: 0, errors: 0 };
+        const live = gw.listSessions(tenant);
+        const items: Array<Record<string, unknown>> = live.map((s) => ({
           ...s,
-          journal: counts.get(`${s.tenant}/${s.session}`) ?? { calls: 0, replayed: 0, errors: 0 },
+          live: true,
+          journal: counts.get(`${s.tenant}/${s.session}`) ?? zero,
           cachedRatio: s.cache.input ? s.cache.predictedCached / s.cache.input : 0,
         }));
+        if (query.all === 'true') {
+          const seen = new Set(live.map((s) => `${s.tenant}/${s.session}`));
+          for (const [key, journal] of counts) {
+            if (seen.has(key)) continue;
+            const slash = key.indexOf('/');
+            items.push({ tenant: key.slice(0, slash), session: key.slice(slash + 1), pid: null, live: false, journal });
+          }
+        }
         return { items, stats: tenant ? {} : { ...gw.stats } };
       },
     }),
