@@ -393,7 +393,13 @@ export function gatewayApiRoutes(gw: Gateway): AnyRoute[] {
           for (const [key, journal] of counts) {
             if (seen.has(key)) continue;
             const slash = key.indexOf('/');
-            items.push({ tenant: key.slice(0, slash), session: key.slice(slash + 1), pid: null, live: false, journal });
+            items.push({
+              tenant: key.slice(0, slash),
+              session: key.slice(slash + 1),
+              pid: null,
+              live: false,
+              journal,
+            });
           }
         }
         return { items, stats: tenant ? {} : { ...gw.stats } };
