@@ -7,12 +7,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig } from '../config/load.js';
-import type { AosConfig } from '../config/schema.js';
+import { peekServerLocation, type ServerLocation } from '../config/peek.js';
 import { KernelError } from '../errors.js';
 import type { Kernel, ProcessInfo } from '../kernel/kernel.js';
 import { CLI_PROBE_TIMEOUT_MS, CLI_REQUEST_TIMEOUT_MS } from '../param.js';
 import { setLogLevel } from '../util/log.js';
+import { type HttpAnswer, httpText } from './http.js';
 
 export type { ProcessInfo } from '../kernel/kernel.js';
 
@@ -96,7 +96,7 @@ export interface ConnectOptions {
 }
 
 /** The URL a local server for this config would answer at. */
-export function serverUrl(config: AosConfig, env: NodeJS.ProcessEnv = process.env): string {
+export function serverUrl(config: ServerLocation, env: NodeJS.ProcessEnv = process.env): string {
   if (env.AOS_URL) return env.AOS_URL.replace(/\/+$/, '');
   const host =
     config.server.host === '0.0.0.0' || config.server.host === '::' ? '127.0.0.1' : config.server.host;
@@ -105,7 +105,7 @@ export function serverUrl(config: AosConfig, env: NodeJS.ProcessEnv = process.en
 }
 
 /** The admin token: `$AOS_TOKEN`, else `<data_dir>/admin.token` (written by `aos start`), else null. */
-export function readToken(config: AosConfig, env: NodeJS.ProcessEnv = process.env): string | null {
+export function readToken(config: ServerLocation, env: NodeJS.ProcessEnv = process.env): string | null {
   if (env.AOS_TOKEN) return env.AOS_TOKEN.trim();
   const file = resolve(config.data_dir, 'admin.token');
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : null;
@@ -118,7 +118,7 @@ export function readToken(config: AosConfig, env: NodeJS.ProcessEnv = process.en
  */
 export async function serverClient(o: ConnectOptions = {}): Promise<HttpClient | null> {
   const env = o.env ?? process.env;
-  const { config } = loadConfig({ ...(o.configPath ? { path: o.configPath } : {}), env });
+  const config = await locate(o, env);
   const url = (o.url ?? serverUrl(config, env)).replace(/\/+$/, '');
   if (!(await probe(url))) return null;
   const token = o.token ?? readToken(config, env);
@@ -134,19 +134,21 @@ export async function serverClient(o: ConnectOptions = {}): Promise<HttpClient |
 /** Connects to a running server when one answers, else opens the kernel in-process (read-only use). */
 export async function connect(o: ConnectOptions = {}): Promise<KernelClient> {
   const env = o.env ?? process.env;
-  const { config, file } = loadConfig({ ...(o.configPath ? { path: o.configPath } : {}), env });
-  const url = (o.url ?? serverUrl(config, env)).replace(/\/+$/, '');
-  const token = o.token ?? readToken(config, env);
+  const where = await locate(o, env);
+  const url = (o.url ?? serverUrl(where, env)).replace(/\/+$/, '');
+  const token = o.token ?? readToken(where, env);
   if (await probe(url)) {
     if (!token) {
       throw new KernelError(
         'EPERM',
-        `a server answers at ${url} but no token was found; set AOS_TOKEN or check ${resolve(config.data_dir, 'admin.token')} (written by \`aos start\`)`,
+        `a server answers at ${url} but no token was found; set AOS_TOKEN or check ${resolve(where.data_dir, 'admin.token')} (written by \`aos start\`)`,
       );
     }
     return new HttpClient(url, token);
   }
   if (o.requireServer) throw noServer(url);
+  const { loadConfig } = await import('../config/load.js');
+  const { config, file } = loadConfig({ ...(o.configPath ? { path: o.configPath } : {}), env });
   setLogLevel('warn'); // boot chatter (migrations) would bury a listing
   const { createKernel } = await import('../kernel/kernel.js');
   const kernel = await createKernel({
@@ -166,6 +168,19 @@ export async function connect(o: ConnectOptions = {}): Promise<KernelClient> {
   return new LocalClient(kernel, url, config.storage.url);
 }
 
+/**
+ * Where the server for this config listens and where its token is: read without validating the whole
+ * config (peek.ts) — the path every command against a running server takes; on anything unexpected the
+ * full loader runs and names the error.
+ */
+async function locate(o: ConnectOptions, env: NodeJS.ProcessEnv): Promise<ServerLocation> {
+  const path = o.configPath ? { path: o.configPath } : {};
+  const peeked = await peekServerLocation({ ...path, env });
+  if (peeked) return peeked;
+  const { loadConfig } = await import('../config/load.js');
+  return loadConfig({ ...path, env }).config;
+}
+
 function noServer(url: string): KernelError {
   return new KernelError(
     'ESTATE',
@@ -175,8 +190,7 @@ function noServer(url: string): KernelError {
 
 async function probe(url: string): Promise<boolean> {
   try {
-    const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(CLI_PROBE_TIMEOUT_MS) });
-    await res.body?.cancel();
+    const res = await httpText('GET', `${url}/api/v1/health`, { timeoutMs: CLI_PROBE_TIMEOUT_MS });
     // any HTTP answer means a server is there (401 is still our server, just without a token)
     return res.status < 500 || res.status === 503;
   } catch {
@@ -208,16 +222,15 @@ export class HttpClient implements KernelClient {
     path: string,
     body?: unknown,
   ): Promise<{ json: unknown; text: string }> {
-    let res: Response;
+    let res: HttpAnswer;
     try {
-      res = await fetch(`${this.target}/api/v1${path}`, {
-        method,
+      res = await httpText(method, `${this.target}/api/v1${path}`, {
         headers: {
           authorization: `Bearer ${this.token}`,
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
         },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(CLI_REQUEST_TIMEOUT_MS),
+        timeoutMs: CLI_REQUEST_TIMEOUT_MS,
       });
     } catch (err) {
       throw new KernelError(
@@ -226,14 +239,14 @@ export class HttpClient implements KernelClient {
         { cause: err },
       );
     }
-    const text = await res.text();
+    const text = res.text;
     let json: unknown = null;
     try {
       json = text ? JSON.parse(text) : null;
     } catch {
       json = null;
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       const e = (json as { error?: { code?: string; message?: string } } | null)?.error;
       if (res.status === 401 || res.status === 403) {
         throw new KernelError(

@@ -9,6 +9,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { KernelError } from '../errors.js';
 import { CONFIG_FILE } from '../param.js';
+import { interpolateEnv } from './peek.js';
 import { type AosConfig, configSchema } from './schema.js';
 
 export interface LoadConfigOptions {
@@ -24,27 +25,6 @@ export interface LoadedConfig {
   file: string | null;
   /** Environment variables referenced but unset (and without a default). */
   unsetEnv: string[];
-}
-
-const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
-
-export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, unset: Set<string>): unknown {
-  if (typeof value === 'string') {
-    return value.replace(ENV_REF, (_m, name: string, def: string | undefined) => {
-      const v = env[name];
-      if (v !== undefined && v !== '') return v;
-      if (def !== undefined) return def;
-      unset.add(name);
-      return '';
-    });
-  }
-  if (Array.isArray(value)) return value.map((v) => interpolateEnv(v, env, unset));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = interpolateEnv(v, env, unset);
-    return out;
-  }
-  return value;
 }
 
 export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {

@@ -6,9 +6,15 @@
  *   the kernel, the HTTP server and every driver and SDK at import time.
  * - cli-help: `aos --help` as a whole process (all command modules registered), against `aos ps --help`,
  *   which loads one command's module — the path a command takes.
+ * - cli ps vs server: `aos ps` as a whole process against a running `aos start` (the path a user's command
+ *   takes: locate the server, one REST call, print the table), against `aos ps` with no server (it opens the
+ *   storage itself). Wall and CPU time of the child (CPU read by a preload at exit).
  * - node-floor: an empty `node -e` run, the floor under every figure here.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type BenchCase, defineBench } from '../harness.js';
@@ -60,6 +66,59 @@ async function processMs(args: readonly string[]): Promise<number> {
   return performance.now() - t0;
 }
 
+interface ProcSample {
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** One CLI process: wall time from outside, CPU time (user + system) reported by a preload at its exit. */
+async function cliOnce(args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProcSample> {
+  const cpuFile = join(cwd, '.cpu');
+  const preload = join(cwd, '.cpu-preload.mjs');
+  writeFileSync(
+    preload,
+    `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => { const c = process.cpuUsage(); writeFileSync(${JSON.stringify(cpuFile)}, String((c.user + c.system) / 1000)); });\n`,
+  );
+  const t0 = performance.now();
+  await run(process.execPath, ['--import', `file://${preload}`, ...args], { cwd, env });
+  const wallMs = performance.now() - t0;
+  return { wallMs, cpuMs: Number(readFileSync(cpuFile, 'utf8')) };
+}
+
+/** `aos start` on memory:// in `dir` with a few finished processes; resolves its URL and a stop(). */
+async function startServer(cli: string, dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(
+    process.execPath,
+    [cli, 'start', '--port', '0', '--storage', 'memory://', '--no-demo'],
+    {
+      cwd: dir,
+      env: { ...process.env, AOS_LOG: 'silent', AOS_URL: '', AOS_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /dashboard\s+(http:\/\/[^/\s]+)\//.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`aos start exited (${code}):\n${out}`)));
+  });
+  const token = readFileSync(join(dir, '.aos/admin.token'), 'utf8').trim();
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  for (let i = 0; i < 10; i++) {
+    const body = JSON.stringify({ name: `bench-${i}`, task: `What is ${i} + 1?` });
+    await fetch(`${url}/api/v1/processes`, { method: 'POST', headers, body }).then((r) => r.text());
+  }
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGINT');
+    });
+  return { url, stop };
+}
+
 export const startupBench = defineBench({
   name: 'startup',
   subsystem: 'packaging',
@@ -84,7 +143,46 @@ export const startupBench = defineBench({
       one.push(await processMs([cli, 'ps', '--help']));
       floor.push(await processMs(['-e', '0']));
     }
+    ctx.log(`aos ps against a running aos start, and with no server (storage opened), ${n} processes each`);
+    const viaServer: ProcSample[] = [];
+    const direct: ProcSample[] = [];
+    const serverDir = mkdtempSync(join(tmpdir(), 'aos-bench-ps-'));
+    const localDir = mkdtempSync(join(tmpdir(), 'aos-bench-ps-local-'));
+    const server = await startServer(cli, serverDir);
+    try {
+      const toServer = { ...process.env, AOS_LOG: 'silent', AOS_URL: server.url, AOS_TOKEN: '' };
+      // nothing answers at this URL: the command opens the PGlite storage in localDir itself
+      const noServer = { ...process.env, AOS_LOG: 'silent', AOS_URL: 'http://127.0.0.1:9', AOS_TOKEN: '' };
+      await cliOnce([cli, 'ps'], serverDir, toServer);
+      await cliOnce([cli, 'ps'], localDir, noServer); // creates and migrates the data dir once
+      for (let i = 0; i < n; i++) {
+        viaServer.push(await cliOnce([cli, 'ps'], serverDir, toServer));
+        direct.push(await cliOnce([cli, 'ps'], localDir, noServer));
+      }
+    } finally {
+      await server.stop();
+      rmSync(serverDir, { recursive: true, force: true });
+      rmSync(localDir, { recursive: true, force: true });
+    }
     const cases: BenchCase[] = [
+      {
+        name: 'cli ps vs server wall',
+        unit: 'ms',
+        ours: { label: 'aos ps against a running aos start', samples: viaServer.map((s) => s.wallMs) },
+        baseline: { label: 'aos ps with no server (opens storage)', samples: direct.map((s) => s.wallMs) },
+        target: { ours: 'median < 300 ms' },
+        notes:
+          'whole process, node start-up included; 10 processes in the table; wall time holds machine load',
+      },
+      {
+        name: 'cli ps vs server cpu',
+        unit: 'ms',
+        ours: { label: 'aos ps against a running aos start', samples: viaServer.map((s) => s.cpuMs) },
+        baseline: { label: 'aos ps with no server (opens storage)', samples: direct.map((s) => s.cpuMs) },
+        target: { ours: 'median < 300 ms' },
+        notes:
+          'user + system CPU of the same processes: what the command costs, whatever else the machine runs',
+      },
       {
         name: 'import-root wall',
         unit: 'ms',

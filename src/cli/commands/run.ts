@@ -1,15 +1,11 @@
 /** `aos run "<task>"`: one agent, its steps shown live, exit code 0 when it answers and 1 when it fails. */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load.js';
 import { KernelError } from '../../errors.js';
 import type { ProcessInfo } from '../../kernel/info.js';
-import { createKernel } from '../../kernel/kernel.js';
-import { findProfile } from '../../kernel/profiles.js';
 import type { StepRecord } from '../../kernel/program.js';
-import { CLI_PROBE_TIMEOUT_MS } from '../../param.js';
 import { setLogLevel } from '../../util/log.js';
 import { ApprovalPrompter } from '../approval-prompt.js';
-import { HttpClient, type PendingApprovalView, readToken, type ServerEvent, serverUrl } from '../client.js';
+import { type HttpClient, type PendingApprovalView, type ServerEvent, serverClient } from '../client.js';
 import { style, termSafe, writeOut } from '../format.js';
 
 interface RunOpts {
@@ -56,6 +52,11 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
   // A running `aos start` owns the storage: hand the agent to it rather than fight over the data dir.
   const server = opts.storage ? null : await findServer(configPath);
   if (server) return runOnServer(server, task, opts, configPath);
+  // the kernel only when it runs here: handing the agent to a server needs none of it
+  const [{ createKernel }, { findProfile }] = await Promise.all([
+    import('../../kernel/kernel.js'),
+    import('../../kernel/profiles.js'),
+  ]);
   const kernel = await createKernel({
     ...(configPath ? { configPath } : {}),
     ...(opts.storage ? { storage: opts.storage } : {}),
@@ -144,18 +145,9 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
   }
 }
 
-async function findServer(configPath?: string): Promise<HttpClient | null> {
-  const { config } = loadConfig(configPath ? { path: configPath } : {});
-  const url = serverUrl(config);
-  const token = readToken(config);
-  if (!token) return null;
-  try {
-    const res = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(CLI_PROBE_TIMEOUT_MS) });
-    await res.body?.cancel();
-    return res.ok ? new HttpClient(url, token) : null;
-  } catch {
-    return null;
-  }
+/** The server running on this config, if one answers (located and probed as every client command does). */
+function findServer(configPath?: string): Promise<HttpClient | null> {
+  return serverClient(configPath ? { configPath } : {});
 }
 
 /** The same live view, fed by the server's event stream; the process runs inside the server's kernel. */

@@ -55,7 +55,7 @@ export function acquireDirLock(dataDir: string): DirLock {
   for (let attempt = 0; attempt < 3; attempt++) {
     if (heldHere.has(path)) throw locked(dataDir, path, me);
     try {
-      const fd = openSync(path, 'wx', 0o644);
+      const fd = openSync(path, 'wx', 0o600);
       try {
         writeSync(fd, JSON.stringify(me));
       } finally {
