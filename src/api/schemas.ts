@@ -251,6 +251,12 @@ export const memorySearchQuery = z.object({
   mode: z.enum(['hybrid', 'vector', 'text']).default('hybrid'),
 });
 
+export const memoryListQuery = z.object({
+  owner: z.string().min(1).max(200).default('api'),
+  namespace: z.string().min(1).max(200).optional(),
+  limit: limitField,
+});
+
 export const memoryRecordSchema = z.object({
   id: z.string(),
   owner: z.string(),

@@ -42,14 +42,16 @@ interface Res {
   text: string;
 }
 
+/** The route a request reached: as in Fastify, a static segment wins over a parameter (/memory/search, /memory/:id). */
 function routeKey(method: string, url: string): string | null {
   const path = url.split('?')[0]!;
-  for (const r of server.routes) {
-    if (r.method !== method) continue;
-    const re = new RegExp(`^${r.path.replace(/:[A-Za-z_]+/g, '[^/]+')}$`);
-    if (re.test(path)) return `${r.method} ${r.path}`;
-  }
-  return null;
+  const params = (p: string) => (p.match(/:/g) ?? []).length;
+  const hits = server.routes
+    .filter(
+      (r) => r.method === method && new RegExp(`^${r.path.replace(/:[A-Za-z_]+/g, '[^/]+')}$`).test(path),
+    )
+    .sort((a, b) => params(a.path) - params(b.path));
+  return hits[0] ? `${hits[0].method} ${hits[0].path}` : null;
 }
 
 async function call(
@@ -777,6 +779,23 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
       'EINVAL',
     );
     expectError(await call('GET', '/api/v1/memory/search', { token: tok.viewer }), 400, 'EINVAL');
+    // list, inspect, delete: a deleted memory is no longer listed, fetched or found
+    const listed = await call('GET', '/api/v1/memory?owner=team', { token: tok.viewer });
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.body.items.map((m: { content: string }) => m.content)).toEqual([
+      'Lunch is at noon.',
+      'The deploy key rotates every Tuesday.',
+    ]);
+    const one = await call('GET', `/api/v1/memory/${a.body.id}`, { token: tok.viewer });
+    expect(one.body).toMatchObject({ id: a.body.id, owner: 'team', content: a.body.content });
+    expectError(await call('DELETE', `/api/v1/memory/${a.body.id}`, { token: tok.viewer }), 403);
+    const del = await call('DELETE', `/api/v1/memory/${a.body.id}`, { token: tok.operator });
+    expect(del.status, del.text).toBe(200);
+    expect(del.body.id).toBe(a.body.id);
+    expectError(await call('GET', `/api/v1/memory/${a.body.id}`, { token: tok.viewer }), 404, 'ENOTFOUND');
+    expectError(await call('DELETE', `/api/v1/memory/${a.body.id}`, { token: tok.operator }), 404);
+    const after = await call('GET', '/api/v1/memory/search?q=deploy%20key&owner=team', { token: tok.viewer });
+    expect(after.body.items.map((m: { id: string }) => m.id)).not.toContain(a.body.id);
   });
 
   it('lists the audit log with a cursor and verifies the chains', async () => {
@@ -844,10 +863,12 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
         501,
       );
       expectError(await call('DELETE', '/api/v1/mcp/servers/fs', { token: tok.admin }), 501);
+      expectError(await call('POST', '/api/v1/mcp/servers/fs/reconnect', { token: tok.admin }), 501);
       covered
         .add('GET /api/v1/mcp/servers')
         .add('POST /api/v1/mcp/servers')
-        .add('DELETE /api/v1/mcp/servers/:name');
+        .add('DELETE /api/v1/mcp/servers/:name')
+        .add('POST /api/v1/mcp/servers/:name/reconnect');
     } else {
       expect(r.status).toBe(200);
       expect(r.body.items).toEqual([]);
@@ -870,6 +891,22 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
         'EEXIST',
       );
       expectError(await call('DELETE', '/api/v1/mcp/servers/no-such', { token: tok.admin }), 404);
+      // reconnect: a fresh server process, the same tools registered again
+      const pid0 = (kernel.tools as unknown as { mcp: { get(n: string): { pid: number | null } } }).mcp.get(
+        'fs',
+      ).pid;
+      const re = await call('POST', '/api/v1/mcp/servers/fs/reconnect', { token: tok.admin });
+      expect(re.status, re.text).toBe(200);
+      expect(re.body).toMatchObject({ name: 'fs', state: 'connected', reconnects: 1 });
+      expect(re.body.tools).toContain('fs.read_file');
+      const pid1 = (kernel.tools as unknown as { mcp: { get(n: string): { pid: number | null } } }).mcp.get(
+        'fs',
+      ).pid;
+      expect(pid1).not.toBe(pid0);
+      const again = await call('GET', '/api/v1/tools', { token: tok.viewer });
+      expect(again.body.items.map((t: { name: string }) => t.name)).toContain('fs.read_file');
+      expectError(await call('POST', '/api/v1/mcp/servers/fs/reconnect', { token: tok.operator }), 403);
+      expectError(await call('POST', '/api/v1/mcp/servers/no-such/reconnect', { token: tok.admin }), 404);
       const del = await call('DELETE', '/api/v1/mcp/servers/fs', { token: tok.admin });
       const canRemove =
         typeof (kernel.tools as unknown as { mcp: { remove?: unknown } }).mcp.remove === 'function';

@@ -22,6 +22,7 @@ interface McpPort {
   status(): Array<Record<string, unknown> & { name: string }>;
   start(specs: unknown[]): Promise<Array<Record<string, unknown> & { name: string }>>;
   remove?(name: string): Promise<unknown>;
+  reconnect?(name: string): Promise<(Record<string, unknown> & { name: string }) | null>;
 }
 
 function mcpOf(k: Kernel): McpPort {
@@ -192,6 +193,77 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
           );
         await m.remove(params.name);
         return { items: m.status() };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/mcp/servers/:name/reconnect',
+      access: 'admin',
+      tag: 'tools',
+      summary:
+        'Drop an MCP server connection and connect again (a fresh process for stdio); its tools are re-registered',
+      description:
+        'Answers the status after the attempt: `state` is `connected`, or `disconnected` with `error`.',
+      params: S.nameParams,
+      response: S.mcpStatusSchema,
+      async handler({ params }) {
+        const m = mcpOf(k);
+        if (!m.status().some((s) => s.name === params.name))
+          throw new KernelError('ENOTFOUND', `no MCP server "${params.name}"`);
+        if (!m.reconnect)
+          throw new KernelError(
+            'EUNSUPPORTED',
+            "this kernel's MCP manager cannot reconnect servers at run time",
+          );
+        const st = await m.reconnect(params.name);
+        if (!st) throw new KernelError('ENOTFOUND', `no MCP server "${params.name}"`);
+        return st;
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/memory',
+      access: 'viewer',
+      tag: 'memory',
+      summary: "An owner's memories, newest first (agents store as owner agent:<name>)",
+      query: S.memoryListQuery,
+      response: S.listOf(S.memoryRecordSchema),
+      async handler({ query }) {
+        const items = await k.storage.memory.list({
+          owner: query.owner,
+          limit: query.limit,
+          ...(query.namespace ? { namespace: query.namespace } : {}),
+        });
+        return { items };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/memory/:id',
+      access: 'viewer',
+      tag: 'memory',
+      summary: 'One memory: content, owner, namespace, metadata (provenance of lessons), created',
+      params: S.idParams,
+      response: S.memoryRecordSchema,
+      async handler({ params }) {
+        const m = await k.storage.memory.get(params.id);
+        if (!m) throw new KernelError('ENOTFOUND', `no memory "${params.id}"`);
+        return m;
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/api/v1/memory/:id',
+      access: 'operator',
+      tag: 'memory',
+      summary: 'Delete one memory (it is no longer found or recalled)',
+      params: S.idParams,
+      response: S.memoryRecordSchema,
+      async handler({ params }) {
+        const m = await k.storage.memory.get(params.id);
+        if (!m) throw new KernelError('ENOTFOUND', `no memory "${params.id}"`);
+        await k.storage.memory.delete(params.id);
+        return m;
       },
     }),
     route({

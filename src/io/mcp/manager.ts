@@ -69,6 +69,25 @@ export class McpManager {
     return true;
   }
 
+  /**
+   * Drops a server's connection and connects it again (a fresh process for stdio), re-registering its
+   * tools: what an operator does after fixing what the server's error named. Resolves with its status,
+   * connected or not (the error is in it); null when the name is unknown.
+   */
+  async reconnect(name: string): Promise<McpServerStatus | null> {
+    const c = this.conns.get(name);
+    if (!c) return null;
+    this.registry.unregisterNamespace(name);
+    await c.close();
+    try {
+      await c.connect();
+      this.registry.registerAll(c.tools());
+    } catch (err) {
+      log.warn(`mcp server ${c.name} not available: ${(err as Error).message}`);
+    }
+    return this.status().find((s) => s.name === name) ?? null;
+  }
+
   get(name: string): McpServerConnection | undefined {
     return this.conns.get(name);
   }
