@@ -10,6 +10,7 @@ import { learningBench } from './suites/learning.js';
 import { llmBench } from './suites/llm.js';
 import { peersBench } from './suites/peers.js';
 import { schedulerBench } from './suites/scheduler.js';
+import { securityBench } from './suites/security.js';
 import { startupBench } from './suites/startup.js';
 import { storageBench } from './suites/storage.js';
 
@@ -20,6 +21,7 @@ export const SUITES: BenchSuite[] = [
   contextBench,
   llmBench,
   ioBench,
+  securityBench,
   apiBench,
   gatewayBench,
   startupBench,

@@ -6,14 +6,16 @@
  * (it is not part of a policy, so neither a spawn nor a checkpoint carries it). The sandbox masks the same
  * paths wherever a bind would expose them. Known secret values (provider keys, the admin token) are
  * registered with the redactor, so they are masked in any encoding the redactor knows.
- * The data dir itself is made 0700 (o+x kept where the MCP launcher needs traverse) with files 0600 —
- * PGlite writes 0666 — and every loose file found at boot is named in a warning.
+ * The data dir itself is made 0700 with files 0600 — PGlite writes 0666 — and every loose file found at
+ * boot is named in a warning; a shared directory (/, /tmp, a home) is refused as data dir (ECONFIG).
  */
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { KernelError } from '../errors.js';
 import { logger } from '../util/log.js';
 import { addKnownSecret } from '../util/redact.js';
+import { sharedDirReason } from './sandbox/identity.js';
 
 const log = logger('security');
 
@@ -122,16 +124,26 @@ export function guardKernelSecrets(o: KernelSecretsInput): void {
 }
 
 /**
- * Makes the data dir private: the dir 0700 (its o+x kept: the MCP launcher grants traverse-only), every
- * file under it 0600 and every directory 0700, except `mcp/` (servers' own state, owned by the sandbox
- * uid). Returns the loose paths it found (and fixed), named in one warning.
+ * Makes the data dir private: the dir 0700, every file under it 0600 and every directory 0700, except
+ * `mcp/` (servers' own state, owned by the sandbox uid). Returns the loose paths it found (and fixed),
+ * named in one warning. A shared directory is refused with ECONFIG before anything changes: the walk
+ * would make other programs' files owner-only (a data_dir of /tmp or $HOME).
  */
 export function secureDataDir(dataDir: string): string[] {
+  if (existsSync(dataDir)) {
+    const why = sharedDirReason(dataDir);
+    if (why)
+      throw new KernelError(
+        'ECONFIG',
+        `data_dir ${dataDir} cannot be the kernel's data dir: ${why}, and the kernel makes its data dir private (0700, every file in it 0600), which would change other programs' files; set data_dir to a directory of its own (e.g. ${join(dataDir, 'aos-data')})`,
+        { details: { path: dataDir } },
+      );
+  }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const loose: string[] = [];
   const top = lstatSync(dataDir);
   const topMode = top.mode & 0o777;
-  const wantTop = (topMode & 0o700) | (topMode & 0o001);
+  const wantTop = topMode & 0o700;
   if (topMode !== wantTop) {
     loose.push(`${dataDir} (${topMode.toString(8)})`);
     chmodSync(dataDir, wantTop);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ToolOutcome } from '../../src/kernel/syscalls.js';
-import { type AttackCall, bootRig, type Rig, shellData, whileProbing } from './harness.js';
+import { type AttackCall, bootRig, PROBE_TIMEOUT_MS, type Rig, shellData, whileProbing } from './harness.js';
 
 let rig: Rig;
 let secretDir: string;
@@ -134,7 +134,7 @@ describe('red team: file tools (bubblewrap, kernel as root)', () => {
       // The tools still worked when the names were not being swapped under them.
       const reads = out.filter((_, i) => i % 8 === 0 || i % 8 === 1);
       expect(reads.some((o) => o.ok && o.output.includes('inside'))).toBe(true);
-      expect(worstMs).toBeLessThan(1000);
+      expect(worstMs).toBeLessThan(PROBE_TIMEOUT_MS);
     },
   );
 
@@ -173,7 +173,7 @@ describe('red team: file tools (bubblewrap, kernel as root)', () => {
     }
     expect(zero?.ok).toBe(false);
     expect(zero?.output).toMatch(/not a regular file \(character device\)/);
-    expect(r.worstMs).toBeLessThan(1000);
+    expect(r.worstMs).toBeLessThan(PROBE_TIMEOUT_MS);
   });
 
   test('binary files are data: "binary file, N bytes" or base64 on request, and the step commits', async () => {

@@ -3,12 +3,24 @@
  * Attacks through the kernel (`io.tool_call` → shell) on real bubblewrap, with the kernel running as root
  * on this machine: change a host-wide sysctl, plant a setuid-root binary, reach PostgreSQL and the
  * kernel's own API on loopback even with network_allow ['*']. Each is blocked, audited, and the kernel's
- * /health answers within 1 s throughout.
+ * /health answers throughout (its latency distribution is printed; `npm run bench security` measures it).
+ * The last test attacks from a checkout under a 0700 directory, which bwrap (as root) can now bind.
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bootRig, type Rig, shellData, whileProbing } from './harness.js';
+import { bootRig, PROBE_TIMEOUT_MS, type Rig, shellData, whileProbing } from './harness.js';
 
 const SYSCTL = '/proc/sys/kernel/printk_ratelimit_burst';
 
@@ -46,7 +58,7 @@ describe('red team: sandbox escape (bubblewrap, kernel as root)', () => {
     expect(
       audit.some((e) => e.kind === 'io.tool_call' && (e.payload as { tool: string }).tool === 'shell'),
     ).toBe(true);
-    expect(worstMs).toBeLessThan(1000);
+    expect(worstMs).toBeLessThan(PROBE_TIMEOUT_MS);
   });
 
   test('a setuid file made inside is not setuid-root on the host', async () => {
@@ -83,6 +95,97 @@ describe('red team: sandbox escape (bubblewrap, kernel as root)', () => {
     const refusals = audit.filter((e) => e.kind === 'net.refused');
     expect(refusals.length).toBeGreaterThanOrEqual(3);
     for (const r of refusals) expect((r.payload as { decision: string }).decision).toBe('deny');
-    expect(worstMs).toBeLessThan(1000);
+    expect(worstMs).toBeLessThan(PROBE_TIMEOUT_MS);
+  });
+});
+
+/** A dependency-free MCP stdio server (newline-delimited JSON-RPC): one tool that reports who runs it. */
+const MCP_SERVER = `
+import { createInterface } from 'node:readline';
+import { readFileSync } from 'node:fs';
+const send = (m) => process.stdout.write(JSON.stringify(m) + '\\n');
+createInterface({ input: process.stdin }).on('line', (line) => {
+  const m = JSON.parse(line);
+  if (m.method === 'initialize')
+    send({ jsonrpc: '2.0', id: m.id, result: { protocolVersion: m.params.protocolVersion,
+      capabilities: { tools: {} }, serverInfo: { name: 'who', version: '1.0.0' } } });
+  else if (m.method === 'tools/list')
+    send({ jsonrpc: '2.0', id: m.id, result: { tools: [{ name: 'whoami', description: 'uid and a project file',
+      inputSchema: { type: 'object', properties: {} }, annotations: { readOnlyHint: true } }] } });
+  else if (m.method === 'tools/call')
+    send({ jsonrpc: '2.0', id: m.id, result: { content: [{ type: 'text',
+      text: 'uid=' + process.getuid() + ' ' + readFileSync(new URL('./data.txt', import.meta.url), 'utf8') }] } });
+  else if (m.id !== undefined) send({ jsonrpc: '2.0', id: m.id, result: {} });
+});
+`;
+
+describe('red team: a checkout under a 0700 directory (kernel as root)', () => {
+  let rig: Rig;
+  let priv: string;
+  beforeAll(async () => {
+    // Like a project in /root or a `mktemp -d`: root's 0700 directory above the workspace and the server.
+    priv = realpathSync(mkdtempSync(join(tmpdir(), 'aos-red-0700-')));
+    chmodSync(priv, 0o700);
+    const ws = join(priv, 'proj', 'workspace');
+    const server = join(priv, 'proj', 'mcp', 'server.mjs');
+    mkdirSync(ws, { recursive: true });
+    mkdirSync(dirname(server));
+    writeFileSync(server, MCP_SERVER);
+    writeFileSync(join(dirname(server), 'data.txt'), 'project-file-read');
+    rig = await bootRig({
+      sandbox: 'bubblewrap',
+      workspace: ws,
+      config: { mcp: { servers: [{ name: 'who', command: 'node', args: [server] }] } },
+    });
+  });
+  afterAll(async () => {
+    await rig?.close();
+    if (priv) rmSync(priv, { recursive: true, force: true });
+  });
+
+  test('a sandboxed command and a sandboxed MCP server work there, as the sandbox uid', async () => {
+    const { out } = await rig.attack([
+      { name: 'shell', args: { command: 'echo made > out.txt && id -u && pwd' } },
+      { name: 'who.whoami', args: {} },
+    ]);
+    const d = shellData(out[0]!);
+    expect(d.exit_code, d.stderr).toBe(0);
+    expect(d.stdout).toContain('64000');
+    expect(readFileSync(join(rig.workspace, 'out.txt'), 'utf8')).toBe('made\n');
+    expect(statSync(join(rig.workspace, 'out.txt')).uid).toBe(64_000);
+    expect(out[1]?.ok, out[1]?.output).toBe(true);
+    expect(out[1]?.output).toContain('uid=64000 project-file-read');
+    // The kernel did not loosen the private directory to get there.
+    expect(statSync(priv).mode & 0o777).toBe(0o700);
+  });
+
+  test('the attacks still fail from there: sysctl, setuid-root, loopback, the private directory itself', async () => {
+    const before = readFileSync(SYSCTL, 'utf8').trim();
+    const { out } = await rig.attack(
+      [
+        {
+          name: 'shell',
+          args: {
+            command: [
+              `echo ${Number(before) + 7} > ${SYSCTL}`,
+              'cp /usr/bin/id ./suid2 && chmod 4755 ./suid2',
+              `(exec 3<>/dev/tcp/127.0.0.1/5432 && echo PG-OPEN) 2>/dev/null || echo pg-closed`,
+              `ls -A ${priv} | wc -l`,
+              `touch ${priv}/planted 2>&1 || echo no-plant`,
+            ].join('; '),
+          },
+        },
+      ],
+      { network_allow: ['*'] },
+    );
+    const after = readFileSync(SYSCTL, 'utf8').trim();
+    if (after !== before) writeFileSync(SYSCTL, before);
+    expect(after).toBe(before);
+    const d = shellData(out[0]!);
+    expect(d.stdout).toContain('pg-closed');
+    expect(d.stdout).not.toContain('PG-OPEN');
+    expect(existsSync(join(priv, 'planted'))).toBe(false);
+    const st = statSync(join(rig.workspace, 'suid2'));
+    expect(st.uid).not.toBe(0);
   });
 });

@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -160,6 +160,36 @@ describe('red team: secrets (bubblewrap, kernel as root, admin level, allowed_pa
     expect(lstatSync(join(dir, 'planted.db')).mode & 0o777).toBe(0o600);
     rmSync(dir, { recursive: true, force: true });
     rmSync(ws, { recursive: true, force: true });
+  });
+
+  test('a shared directory as data_dir is a config error, and nothing in it changes', async () => {
+    // A stand-in for /tmp (never /tmp itself: a regression would make it 0700): sticky, world-writable,
+    // with another program's readable file in it.
+    const shared = mkdtempSync(join(tmpdir(), 'aos-red-shared-'));
+    chmodSync(shared, 0o1777);
+    writeFileSync(join(shared, 'someone-elses.txt'), 'x', { mode: 0o644 });
+    chmodSync(join(shared, 'someone-elses.txt'), 0o644);
+    const ws = mkdtempSync(join(tmpdir(), 'aos-red-ws-'));
+    try {
+      await expect(
+        createKernel({
+          storage: 'memory://',
+          config: {
+            data_dir: shared,
+            security: { sandbox: 'none', workspace: ws },
+            server: { demo_agents: false },
+          },
+          plugins: false,
+        }),
+      ).rejects.toThrow(
+        /ECONFIG|cannot be the kernel's data dir: .*sticky.*set data_dir to a directory of its own/,
+      );
+      expect(lstatSync(shared).mode & 0o7777).toBe(0o1777);
+      expect(lstatSync(join(shared, 'someone-elses.txt')).mode & 0o777).toBe(0o644);
+    } finally {
+      rmSync(shared, { recursive: true, force: true });
+      rmSync(ws, { recursive: true, force: true });
+    }
   });
 });
 

@@ -10,7 +10,7 @@
  *   XDG_DATA_HOME / XDG_STATE_HOME and the known per-server variables (MEMORY_FILE_PATH), unless the
  *   entry's `env` sets them.
  */
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -113,13 +113,8 @@ export function resolveLaunch(
   const writePaths: string[] = [];
   if (o.dataDir) {
     const dir = resolve(o.dataDir, 'mcp', spec.name);
+    // bwrap binds it as root, so the data dir above it stays 0700 (security/sandbox/identity.ts).
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    if (process.getuid?.() === 0) {
-      // As root the sandbox runs as an unprivileged uid (security/sandbox/identity.ts), which must be able
-      // to reach the bind source: traverse-only (o+x) on the data dir and mcp/, no listing, no reading —
-      // the token and key files in it stay 0600.
-      for (const d of [resolve(o.dataDir), resolve(o.dataDir, 'mcp')]) chmodSync(d, statSync(d).mode | 0o001);
-    }
     writePaths.push(dir);
     env.XDG_DATA_HOME ??= dir;
     env.XDG_STATE_HOME ??= dir;

@@ -1,17 +1,20 @@
 /**
- * BubblewrapSandbox: drives `bwrap` directly. Each command gets fresh user/pid/ipc/uts/net namespaces, no
+ * BubblewrapSandbox: drives `bwrap` directly. Each command gets fresh pid/ipc/uts/net/cgroup namespaces, no
  * capabilities, no_new_privs, a minimal read-only root (/usr plus a short list of /etc files; no /home,
  * /root, /etc/shadow), a read-only /proc/sys, a private /tmp, and only the request's paths bound in (every
- * mount nosuid,nodev). As root, bwrap itself runs as an unprivileged uid (./identity.ts): inside a user
- * namespace uid 0 would still be host root for every file it touches. Limits: `prlimit` inside (CPU, file
- * size, and address space / process count when no cgroup can do it), a per-command pids+memory cgroup when
- * the kernel runs as root, and a wall-clock kill of the whole PID namespace. Network: always a fresh, empty
- * network namespace; when hosts are allowed (even `*`) the only route out is the kernel's allowlisting
- * proxy (./proxy.ts), which never connects to a loopback or private address unless one is named literally.
+ * mount nosuid,nodev). As root, bwrap sets the mounts up with the host's privilege — no user namespace,
+ * so it can bind a checkout under a 0700 home — and the command itself is started inside through
+ * `setpriv` as an unprivileged uid (./identity.ts): inside a user namespace uid 0 would still be host root
+ * for every file it touches. As an ordinary user, bwrap's user namespace maps the user. Limits: `prlimit`
+ * inside (CPU, file size, and address space / process count when no cgroup can do it), a per-command
+ * pids+memory cgroup when the kernel runs as root, and a wall-clock kill of the whole PID namespace.
+ * Network: always a fresh, empty network namespace; when hosts are allowed (even `*`) the only route out
+ * is the kernel's allowlisting proxy (./proxy.ts), which never connects to a loopback or private address
+ * unless one is named literally. The mount table (binds, traversable parents, masks) is ./mounts.ts.
  * We do not use @anthropic-ai/sandbox-runtime: its current releases need Node >= 22.12 and zod 3.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
@@ -24,15 +27,15 @@ import type {
   SandboxResult,
   WrappedCommand,
 } from '../sandbox.js';
-import { fixedDenyList } from '../secrets.js';
 import { createCommandCgroup, joinScript } from './cgroup.js';
 import {
   dropPrivilegeArgs,
   prepareWritable,
   type SandboxIdentity,
+  SETUP_CAPS,
   sandboxIdentity,
-  unreachableAncestor,
 } from './identity.js';
+import { addMasks, hiddenAncestor, MountPlan, planBinds } from './mounts.js';
 import { startAllowlistProxy } from './proxy.js';
 import { runSupervised } from './run.js';
 
@@ -69,8 +72,15 @@ let bwrapChecked: string | null = null;
 export function checkBubblewrap(bin = 'bwrap'): void {
   if (bwrapChecked === bin) return;
   try {
-    const drop = dropPrivilegeArgs(sandboxIdentity());
-    const argv = [...drop, bin, ...isolationArgs(), ...rootArgs(), '--', '/usr/bin/true'];
+    const id = sandboxIdentity();
+    const argv = [
+      bin,
+      ...isolationArgs(id),
+      ...rootMounts().args,
+      '--',
+      ...dropPrivilegeArgs(id),
+      '/usr/bin/true',
+    ];
     execFileSync(argv[0] as string, argv.slice(1), {
       stdio: 'pipe',
       timeout: 10_000,
@@ -132,41 +142,31 @@ export class BubblewrapSandbox implements Sandbox {
     try {
       const id = sandboxIdentity();
       for (const p of req.writePaths ?? []) prepareWritable(resolve(p), id);
-      for (const p of [...(req.readPaths ?? []), ...(req.writePaths ?? []), req.cwd]) {
-        const blocked = unreachableAncestor(p, id);
+      const binds = planBinds(req.readPaths ?? [], req.writePaths ?? [], id);
+      for (const p of [...binds.map((b) => b.dest), resolve(req.cwd)]) {
+        const blocked = hiddenAncestor(p, binds, id);
         if (blocked)
           throw new KernelError(
             'ESANDBOX',
-            `the sandbox runs commands as uid ${id!.uid} (the kernel runs as root), which cannot enter ${blocked} on the way to ${resolve(p)}; make it traversable (chmod o+x ${blocked}) or keep the workspace, tools and MCP servers outside it`,
-            { details: { path: resolve(p), blocked, uid: id!.uid } },
+            `the sandbox runs commands as uid ${id!.uid} (the kernel runs as root), which cannot enter ${blocked} on the way to ${p}: it is inside a bound tree that keeps the host's mode; make it traversable (chmod o+x ${blocked}) or keep the workspace outside that tree`,
+            { details: { path: p, blocked, uid: id!.uid } },
           );
       }
       const cg = createCommandCgroup(req.limits);
       if (cg) cleanups.push(() => cg.release());
-      const a: string[] = ['--new-session', ...isolationArgs()];
+      const a: string[] = ['--new-session', ...isolationArgs(id)];
       a.push('--hostname', 'aos-sandbox');
-      a.push(...rootArgs());
+      const plan = rootMounts();
       // The Node runtime that started us, when it lives outside /usr (nvm, volta, a tarball).
       const nodePrefix = dirname(dirname(process.execPath));
-      if (!nodePrefix.startsWith('/usr')) a.push('--ro-bind', nodePrefix, nodePrefix);
-      // /proc/sys (sysctls, core_pattern) read-only even where the uid could write it.
-      a.push('--proc', '/proc', '--ro-bind', '/proc/sys', '/proc/sys');
-      a.push('--dev', '/dev', '--tmpfs', '/tmp', '--dir', '/run', '--dir', '/var/tmp');
-      const binds: Array<[string, boolean]> = [
-        ...(req.readPaths ?? []).map((p) => [resolve(p), false] as [string, boolean]),
-        ...(req.writePaths ?? []).map((p) => [resolve(p), true] as [string, boolean]),
-      ];
+      if (!nodePrefix.startsWith('/usr')) plan.bind(nodePrefix, nodePrefix, 'ro');
       // Parents before children, so a read-only parent does not hide a writable child.
-      binds.sort((x, y) => x[0].length - y[0].length);
-      for (const [p, rw] of binds) a.push(rw ? '--bind' : '--ro-bind', p, p);
+      for (const b of binds) plan.bind(b.src, b.dest, b.rw ? 'rw' : 'ro');
       // The kernel's and the user's secrets stay hidden even when a bind contains them (allowed_paths '/').
-      a.push(
-        ...maskArgs(
-          binds.map(([p]) => p),
-          id,
-        ),
-      );
-      a.push('--chdir', resolve(req.cwd));
+      addMasks(plan, binds);
+      // As root, bwrap keeps no capability that could enter the workspace (the uid's 0700 directory): the
+      // command changes into it itself, once it is the sandbox uid (env -C).
+      a.push(...plan.args, '--chdir', id ? '/' : resolve(req.cwd));
 
       const env: Record<string, string> = {
         PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin',
@@ -180,12 +180,9 @@ export class BubblewrapSandbox implements Sandbox {
       let inner: string[] = [req.command, ...req.args];
       // No --share-net, ever: host loopback (databases, the kernel's API) must not be in reach.
       if (network.length > 0) {
+        // Root's 0700 directory (bwrap binds as root); the socket itself belongs to the sandbox uid.
         const dir = mkdtempSync(join(tmpdir(), 'aos-proxy-'));
         cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        if (id) {
-          chownSync(dir, id.uid, id.gid);
-          chmodSync(dir, 0o700);
-        }
         const sock = join(dir, 'proxy.sock');
         const proxy = await startAllowlistProxy(sock, network, {
           ...(req.onNetworkRefused ? { onRefused: req.onNetworkRefused } : {}),
@@ -216,10 +213,12 @@ export class BubblewrapSandbox implements Sandbox {
       }
       a.push(
         '--',
+        ...dropPrivilegeArgs(id),
+        ...(id ? ['env', '-C', resolve(req.cwd), '--'] : []),
         ...prlimitArgs(req.limits, { pids: !!cg?.enforcesPids, memory: !!cg?.enforcesMemory }),
         ...inner,
       );
-      const direct = [...dropPrivilegeArgs(id), this.bin, ...a];
+      const direct = [this.bin, ...a];
       const outer = cg
         ? ['/bin/sh', ['-c', joinScript(cg.procsFiles), 'sh', ...direct]]
         : [direct[0] as string, direct.slice(1)];
@@ -238,57 +237,37 @@ export class BubblewrapSandbox implements Sandbox {
   }
 }
 
-/** Mounts over every denied path inside a bound tree: an empty tmpfs on a directory, /dev/null on a file. */
-function maskArgs(bound: readonly string[], id: SandboxIdentity | null): string[] {
-  const inside = (p: string, root: string) => p !== root && p.startsWith(root === '/' ? '/' : `${root}/`);
-  const out: string[] = [];
-  for (const m of [...new Set(fixedDenyList())].sort()) {
-    if (!bound.some((b) => inside(m, b))) continue;
-    // As root, commands run as the sandbox uid: what that uid cannot even reach needs no mask (and bwrap,
-    // running as that uid, could not mount over it).
-    if (id && !reachableBy(m, id)) continue;
-    let st: ReturnType<typeof lstatSync>;
-    try {
-      st = lstatSync(m);
-    } catch {
-      continue;
-    }
-    if (st.isSymbolicLink()) continue;
-    if (st.isDirectory()) out.push('--tmpfs', m);
-    else out.push('--ro-bind', '/dev/null', m);
-  }
-  return out;
+/**
+ * Namespaces and privileges: every namespace fresh (network included), no capabilities. As root there is
+ * no user namespace (bwrap mounts with the host's privilege) and bwrap keeps only what the command's
+ * setpriv needs to become the sandbox uid (SETUP_CAPS); as a user, bwrap's user namespace maps the user.
+ */
+function isolationArgs(id: SandboxIdentity | null): string[] {
+  const a = ['--die-with-parent'];
+  if (!id) return [...a, '--unshare-all', '--unshare-user', '--cap-drop', 'ALL'];
+  a.push('--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try');
+  a.push('--cap-drop', 'ALL');
+  for (const c of SETUP_CAPS) a.push('--cap-add', c);
+  return a;
 }
 
-/** Whether every directory above `p` lets `id` through (owner with u+x, or o+x). */
-function reachableBy(p: string, id: SandboxIdentity): boolean {
-  for (let d = dirname(p); ; d = dirname(d)) {
-    try {
-      const st = lstatSync(d);
-      if (!(st.uid === id.uid ? st.mode & 0o100 : st.mode & 0o001)) return false;
-    } catch {
-      return false;
-    }
-    if (d === '/') return true;
-  }
-}
-
-/** Namespaces and privileges: every namespace fresh (network included), no capabilities, no nested userns. */
-function isolationArgs(): string[] {
-  return ['--die-with-parent', '--unshare-all', '--unshare-user', '--cap-drop', 'ALL'];
-}
-
-/** Root filesystem: /usr read-only, the merged-/usr symlinks, a short list of /etc files. */
-function rootArgs(): string[] {
-  const a = ['--ro-bind', '/usr', '/usr'];
+/**
+ * Root filesystem: /usr read-only, the merged-/usr symlinks, a short list of /etc files, a fresh /proc
+ * with /proc/sys (sysctls, core_pattern) read-only, /dev, and world-writable (sticky) tmpfs /tmp.
+ */
+function rootMounts(): MountPlan {
+  const plan = new MountPlan().bind('/usr', '/usr', 'ro');
   for (const d of ['bin', 'sbin', 'lib', 'lib32', 'lib64', 'libx32']) {
     const p = `/${d}`;
     if (!existsSync(p)) continue;
-    if (lstatSync(p).isSymbolicLink()) a.push('--symlink', `usr/${d}`, p);
-    else a.push('--ro-bind', p, p);
+    if (lstatSync(p).isSymbolicLink()) plan.symlink(`usr/${d}`, p);
+    else plan.bind(p, p, 'ro');
   }
-  for (const f of ETC_FILES) a.push('--ro-bind-try', `/etc/${f}`, `/etc/${f}`);
-  return a;
+  for (const f of ETC_FILES) plan.bind(`/etc/${f}`, `/etc/${f}`, 'ro-try');
+  plan.special('--proc', '/proc').bind('/proc/sys', '/proc/sys', 'ro');
+  plan.special('--dev', '/dev').tmpfs('/dev/shm', '1777').tmpfs('/tmp', '1777');
+  plan.dir('/run').dir('/var').dir('/var/tmp', '1777');
+  return plan;
 }
 
 /** `prlimit` prefix; process count and memory only where no cgroup enforces them. */

@@ -13,7 +13,9 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { BubblewrapSandbox } from './bubblewrap.js';
-import { prepareWritable, sharedDirReason, unreachableAncestor } from './identity.js';
+import { prepareWritable, sharedDirReason, swappableAncestor } from './identity.js';
+
+const LIMITS = { memoryMb: 256, cpuSeconds: 10, processes: 32, fileSizeMb: 4, wallSeconds: 10 };
 
 const root = process.getuid?.() === 0;
 const made: string[] = [];
@@ -81,34 +83,84 @@ describe('sandbox identity: which directories may be handed to the sandbox uid',
     },
   );
 
-  test.skipIf(!root)(
-    'as root: a bind source under a directory the sandbox uid cannot enter is named, not a silent exit',
-    async () => {
-      const id = { uid: 64_125, gid: 64_125 };
-      const priv = dir('aos-id-0700-');
-      chmodSync(priv, 0o700);
-      const ws = join(priv, 'ws');
-      mkdirSync(ws);
-      expect(unreachableAncestor(ws, id)).toBe(priv);
-      expect(unreachableAncestor(ws, null)).toBeNull();
-      let sandbox: BubblewrapSandbox | null = null;
-      try {
-        sandbox = new BubblewrapSandbox();
-      } catch {}
-      if (sandbox) {
-        const limits = {
-          wallSeconds: 10,
-          cpuSeconds: 10,
-          memoryMb: 256,
-          maxProcesses: 16,
-          maxOutputBytes: 65_536,
-        };
-        await expect(
-          sandbox.exec({ command: '/bin/true', args: [], cwd: ws, writePaths: [ws], limits } as never),
-        ).rejects.toThrow(/cannot enter .*aos-id-0700-.*chmod o\+x/);
-      }
-      chmodSync(priv, 0o711);
-      expect(unreachableAncestor(ws, id)).toBeNull();
-    },
-  );
+  test('a bind source is swappable when the sandbox uid may change a directory on its way', () => {
+    const id = { uid: 64_126, gid: 64_126 };
+    const top = dir('aos-id-swap-');
+    mkdirSync(join(top, 'a', 'b'), { recursive: true });
+    expect(swappableAncestor(join(top, 'a', 'b'), id)).toBeNull(); // root's, and /tmp is sticky
+    expect(swappableAncestor(join(top, 'a', 'b'), null)).toBeNull();
+    if (!root) return;
+    chownSync(join(top, 'a'), id.uid, id.gid);
+    expect(swappableAncestor(join(top, 'a', 'b'), id)).toBe(join(top, 'a'));
+    chownSync(join(top, 'a'), 0, 0);
+    chmodSync(join(top, 'a'), 0o777); // world-writable, not sticky
+    expect(swappableAncestor(join(top, 'a', 'b'), id)).toBe(join(top, 'a'));
+    chmodSync(join(top, 'a'), 0o1777); // sticky: only an entry's owner may rename it
+    expect(swappableAncestor(join(top, 'a', 'b'), id)).toBeNull();
+  });
 });
+
+describe.skipIf(!root)(
+  'sandbox as root: bwrap mounts with privilege, the command runs as the sandbox uid',
+  () => {
+    let sandbox: BubblewrapSandbox | null = null;
+    try {
+      sandbox = new BubblewrapSandbox();
+    } catch {}
+    const run = (cmd: string, extra: Record<string, unknown>) =>
+      sandbox!.exec({ command: '/bin/bash', args: ['-c', cmd], limits: LIMITS, ...extra } as never);
+
+    test.skipIf(!sandbox)(
+      'a workspace and a tool under a 0700 directory work, as the sandbox uid',
+      async () => {
+        const priv = dir('aos-id-0700-');
+        chmodSync(priv, 0o700);
+        const ws = join(priv, 'proj', 'ws');
+        const tools = join(priv, 'proj', 'tools');
+        mkdirSync(ws, { recursive: true });
+        mkdirSync(tools);
+        writeFileSync(join(tools, 'tool.sh'), 'echo tool-ran');
+        const r = await run(`bash ${tools}/tool.sh && id -u && echo made > ${ws}/out && ls -ld ${priv}`, {
+          cwd: ws,
+          writePaths: [ws],
+          readPaths: [tools],
+        });
+        expect(r.stderr).toBe('');
+        expect(r.exitCode).toBe(0);
+        expect(r.stdout).toContain('tool-ran');
+        expect(r.stdout).toContain('64000');
+        expect(lstatSync(join(ws, 'out')).uid).toBe(64_000);
+        // The host directory keeps its mode: the kernel never loosens it.
+        expect(lstatSync(priv).mode & 0o777).toBe(0o700);
+      },
+    );
+
+    test.skipIf(!sandbox)('a bind source the sandbox uid could swap for a link is refused', async () => {
+      const top = dir('aos-id-swapbind-');
+      const ws = join(top, 'ws');
+      mkdirSync(join(ws, 'inner'), { recursive: true });
+      const other = join(top, 'other');
+      mkdirSync(join(other, 'pkg'), { recursive: true });
+      chownSync(other, 64_000, 64_000); // as if another command's workspace
+      await expect(
+        run('true', { cwd: ws, writePaths: [ws], readPaths: [join(other, 'pkg')] }),
+      ).rejects.toThrow(/ESANDBOX|may change .*other/);
+      // Inside the command's own writable tree, the source is simply visible as it is.
+      const r = await run('ls -d inner', { cwd: ws, writePaths: [ws], readPaths: [join(ws, 'inner')] });
+      expect(r.exitCode).toBe(0);
+    });
+
+    test.skipIf(!sandbox)(
+      'a path hidden by a bound tree with the host mode on the way is named',
+      async () => {
+        const priv = dir('aos-id-hidden-');
+        chmodSync(priv, 0o700);
+        const ws = join(priv, 'ws');
+        mkdirSync(ws);
+        await expect(run('true', { cwd: ws, writePaths: [ws], readPaths: ['/'] })).rejects.toThrow(
+          /cannot enter .*aos-id-hidden-.*chmod o\+x/,
+        );
+      },
+    );
+  },
+);

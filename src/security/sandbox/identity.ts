@@ -2,10 +2,14 @@
  * Who a sandboxed command is on the host. A kernel running as an ordinary user needs nothing more: bwrap's
  * user namespace maps its uid. A kernel running as root must never hand root to a command — inside a user
  * namespace uid 0 is still host uid 0 for every file it touches (a setuid file it makes is setuid-root on
- * the host). So as root, bwrap itself is started through `setpriv` as SANDBOX_UID with no groups, an empty
- * capability bounding set and no_new_privs; the workspaces it may write are owned by that uid.
+ * the host). So as root, bwrap sets up the sandbox with the host's privilege (no user namespace: it can
+ * bind any source, a checkout under a 0700 home included), and the command is started inside it through
+ * `setpriv` as SANDBOX_UID with no groups, no capabilities (bounding set emptied) and no_new_privs; the
+ * workspaces it may write are owned by that uid. Because bwrap resolves bind sources as root, a source
+ * whose path the sandbox uid could change (a directory it owns on the way) is refused (swappableAncestor):
+ * another sandboxed command could swap a component for a link and have root bind what it points at.
  */
-import { lchownSync, lstatSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { lchownSync, lstatSync, readdirSync, realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
@@ -24,7 +28,12 @@ export function sandboxIdentity(): SandboxIdentity | null {
   return { uid, gid: uid };
 }
 
-/** argv prefix that drops to the identity before bwrap runs (empty when the kernel is not root). */
+/**
+ * argv prefix run inside the sandbox, after bwrap's privileged setup, that becomes the identity for good:
+ * uid and gid, no supplementary groups, empty inheritable, ambient and bounding capability sets (the uid
+ * change clears the rest), no_new_privs. Empty when the kernel is not root. bwrap must leave it
+ * CAP_SETUID, CAP_SETGID and CAP_SETPCAP (setupCaps) and nothing else.
+ */
 export function dropPrivilegeArgs(id: SandboxIdentity | null): string[] {
   if (!id) return [];
   return [
@@ -33,11 +42,15 @@ export function dropPrivilegeArgs(id: SandboxIdentity | null): string[] {
     `--regid=${id.gid}`,
     '--clear-groups',
     '--inh-caps=-all',
+    '--ambient-caps=-all',
     '--bounding-set=-all',
     '--no-new-privs',
     '--',
   ];
 }
+
+/** The capabilities bwrap (run as root) keeps for the command's setpriv: just enough to drop to the uid. */
+export const SETUP_CAPS = ['CAP_SETUID', 'CAP_SETGID', 'CAP_SETPCAP'] as const;
 
 /**
  * Directories that are never handed to the sandbox identity: shared or system places whose ownership other
@@ -111,30 +124,45 @@ export function prepareWritable(dir: string, id: SandboxIdentity | null): void {
   walk(dir, 0);
 }
 
+/** Whether `id` may change the entries of directory `st` (rename, unlink, create: swap one for a link). */
+function writableBy(st: { uid: number; gid: number; mode: number }, id: SandboxIdentity): boolean {
+  if (st.uid === id.uid) return true;
+  if (st.gid === id.gid && st.mode & 0o020) return true;
+  // World-writable without the sticky bit: anyone may rename anything in it. Sticky (/tmp): only an
+  // entry's owner may, and no sticky shared directory is ever made writable inside the sandbox.
+  return (st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0;
+}
+
 /**
- * The first directory on the way to `path` that the identity cannot enter, or null when it can reach it.
- * bwrap starts as the identity (no groups), so a bind source under a private directory (a 0700 home such
- * as /root, a 0700 mktemp dir) cannot be bound and the command would die with nothing but "exited".
+ * The first directory on the way to `real` (a path without symlinks) whose entries the identity could
+ * change, or null. bwrap binds sources as root, so such a directory would let one sandboxed command
+ * replace a later command's bind source with a link to anything on the host.
  */
-export function unreachableAncestor(path: string, id: SandboxIdentity | null): string | null {
+export function swappableAncestor(real: string, id: SandboxIdentity | null): string | null {
   if (!id) return null;
-  let dir = resolve(path);
-  const chain: string[] = [];
-  for (;;) {
-    chain.unshift(dir);
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  for (const d of chain.slice(0, -1)) {
-    let st: ReturnType<typeof statSync>;
+  for (let d = dirname(real); ; d = dirname(d)) {
+    let st: ReturnType<typeof lstatSync>;
     try {
-      st = statSync(d);
+      st = lstatSync(d);
     } catch {
       return null; // a missing path is reported by whoever needs it
     }
-    const bit = st.uid === id.uid ? 0o100 : st.gid === id.gid ? 0o010 : 0o001;
-    if (!(st.mode & bit)) return d;
+    if (writableBy(st, id)) return d;
+    if (d === '/' || dirname(d) === d) return null;
   }
-  return null;
+}
+
+/** Whether `id` may enter a directory with this owner and mode (no supplementary groups). */
+export function enterableBy(st: { uid: number; gid: number; mode: number }, id: SandboxIdentity): boolean {
+  const bit = st.uid === id.uid ? 0o100 : st.gid === id.gid ? 0o010 : 0o001;
+  return (st.mode & bit) !== 0;
+}
+
+/** The real path of `p` (symlinks resolved), or its absolute form when it does not exist. */
+export function realOrResolved(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return resolve(p);
+  }
 }

@@ -8,10 +8,12 @@ import type { Sandbox } from '../sandbox.js';
 import { BubblewrapSandbox } from './bubblewrap.js';
 import { DockerSandbox } from './docker.js';
 import { NoSandbox } from './none.js';
+import { warmSpawner } from './run.js';
 
 export type SandboxKind = 'auto' | 'bubblewrap' | 'none' | 'docker';
 
 export function createSandbox(kind: SandboxKind = 'auto', opts: { dockerImage?: string } = {}): Sandbox {
+  warmSpawner();
   switch (kind) {
     case 'bubblewrap':
       return new BubblewrapSandbox();
