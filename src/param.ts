@@ -14,6 +14,7 @@ export const CONFIG_FILE = 'config.yaml'; // looked up in the working directory
 export const PG_POOL_MAX = 10; // connections in the PostgresDriver pool
 export const PG_CONNECT_TIMEOUT_MS = 5_000; // fail fast when the server is down
 export const SQL_INSERT_BATCH_ROWS = 200; // memories / vectors written per multi-row INSERT
+export const REEMBED_BATCH_ROWS = 100; // memories re-embedded per batch by `aos memory reembed` (one request, one UPDATE)
 export const MIGRATION_LOCK_KEY = 0x414f535f; // pg_advisory_xact_lock key guarding migrations ("AOS_")
 export const AUDIT_LOCK_CLASS = 0x41554454; // advisory-lock class of audit streams ("AUDT"; the second key is hashtext(stream))
 export const PGLITE_LOCK_FILE = 'kernel.lock'; // lockfile inside the PGlite data dir
@@ -30,6 +31,10 @@ export const TERMINATED_RETAIN_MS = 7 * 24 * 3600_000; // terminated processes' 
 export const LEASE_TTL_MS = 15_000; // default named-lease period (database clock)
 export const RRF_K = 60; // reciprocal-rank-fusion constant for hybrid memory search
 export const VECTOR_SEARCH_CANDIDATES = 50; // per-arm candidates fused by hybrid search
+export const MEM_TEXT_POOL_ROWS = 2_000; // rows the full-text arm ranks at most (picked by the query's rarest terms)
+export const MEM_TEXT_DF_TTL_MS = 60_000; // how long a query term's counted document frequency is reused
+export const MEM_TEXT_DF_CACHE_MAX = 10_000; // (owner, term) frequencies a memory store keeps before it forgets them all
+export const HNSW_MAX_DIM = 2_000; // pgvector's HNSW limit for \`vector\`: a model with more dimensions is searched exactly
 export const HNSW_EF_SEARCH = 64; // pgvector hnsw.ef_search; must be >= VECTOR_SEARCH_CANDIDATES or HNSW returns fewer
 
 // ── llm ───────────────────────────────────────────────────────────────────────────────────────────
@@ -44,8 +49,11 @@ export const CIRCUIT_OPEN_MS = 30_000; // how long the circuit stays open before
 export const SIM_DEFAULT_PORT = 7979; // `aos sim-llm` default port
 export const ANTHROPIC_DEFAULT_MAX_TOKENS = 8_192; // max_tokens sent to Anthropic when the request names none (the API requires one)
 export const SIM_CACHE_MAX_PREFIXES = 200_000; // simulator: cached prefix blocks kept (LRU) before eviction
-export const SIM_EMBEDDING_DIM = 256; // simulator /v1/embeddings default dimension (hashing embedding)
+export const SIM_CONCEPT_RESIDUE_WEIGHT = 0.35; // simulator embeddings: an uncovered word's weight next to a concept's (1)
+export const SIM_EMBEDDING_DIM = 256; // simulator /v1/embeddings default dimension (concept lexicon)
 export const EMBED_MAX_INPUTS = 2_048; // inputs per llm.embed call (the OpenAI embeddings API limit)
+export const EMBED_BATCH_DEFAULT = 64; // texts per request of a configured memory embedder (embeddings.batch_size)
+export const EMBED_BATCH_QWEN = 10; // DashScope's text-embedding-v3 limit per request
 export const SIM_TTFT_MS = 0; // simulator: default time to first token
 export const SIM_PER_TOKEN_MS = 0; // simulator: default delay per output token
 export const SIM_MAX_CONCURRENCY = 64; // simulator: requests served at once; the rest queue

@@ -272,6 +272,19 @@ export const memoryHitSchema = memoryRecordSchema.extend({
   textRank: z.number().nullable(),
 });
 
+export const memoryEmbeddingsSchema = z.object({
+  /** `lexical`: the hashing embedder (words, not meanings); `provider`: config's `embeddings:` model. */
+  embedder: z.object({ model: z.string(), kind: z.enum(['provider', 'lexical', 'custom']) }),
+  /** Memories per model that made their vector (`null`: stored without one). */
+  models: z.array(z.object({ model: z.string().nullable(), count: z.number().int() })),
+  /** Memories whose vector another model made: invisible to the vector arm until re-embedded. */
+  stale: z.number().int(),
+});
+
+export const memoryReembedBody = z.strictObject({ owner: z.string().min(1).max(200).optional() });
+
+export const memoryReembedSchema = z.object({ reembedded: z.number().int(), model: z.string() });
+
 export const approvalSchema = z.object({
   id: z.string(),
   pid: z.number().int(),

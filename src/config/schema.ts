@@ -151,6 +151,23 @@ export const configSchema = z.strictObject({
     })
     .default({ models: [] }),
   default_model: z.string().optional(),
+  /**
+   * The embedding model behind memory search, recall-by-query and prefetch (docs/context.md). Absent: the
+   * local lexical hashing embedder. Vectors carry the model's id; `aos memory reembed` moves old ones over.
+   */
+  embeddings: z
+    .strictObject({
+      /** A preset with an embeddings API: openai, qwen, ollama, vllm, siliconflow, together, simulated, … */
+      provider: z.string().min(1),
+      model: z.string().min(1),
+      base_url: z.string().url().optional(),
+      api_key: z.string().optional(),
+      /** Ask the model for this many dimensions (OpenAI text-embedding-3, Qwen text-embedding-v3/v4). */
+      dimensions: z.number().int().positive().max(16_000).optional(),
+      /** Texts per request (DashScope's text-embedding-v3 takes at most 10). */
+      batch_size: z.number().int().positive().max(P.EMBED_MAX_INPUTS).optional(),
+    })
+    .optional(),
   storage: z
     .strictObject({
       url: z

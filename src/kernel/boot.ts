@@ -14,10 +14,12 @@ import { createKernelMetrics, type KernelMetrics } from '../metrics/registry.js'
 import { AuditAnchors } from '../security/anchors.js';
 import { guardKernelSecrets } from '../security/secrets.js';
 import { createStorage, type Storage } from '../storage/storage.js';
+import type { Embedder } from '../util/embedder.js';
 import { createContextManager } from './context-binding.js';
 import type { KernelCore } from './core.js';
 import { Cpu } from './cpu.js';
 import { createToolRuntime, type ToolRuntime } from './device-binding.js';
+import { memoryEmbedder } from './embeddings.js';
 import { createModelResolver, type ModelResolver } from './model-resolver.js';
 import { ProcessTable } from './process-table.js';
 import { type AgentProgram, ProgramRegistry } from './program.js';
@@ -34,6 +36,8 @@ export interface KernelOptions {
   nodeId?: string;
   /** Model lookup; defaults to the configured providers, falling back to the simulator. */
   models?: ModelResolver;
+  /** The memory embedder; defaults to config's `embeddings:` model, else the lexical hashing embedder. */
+  embedder?: Embedder;
   programs?: Array<AgentProgram<any>>;
   /** Resume live processes found in storage (default true). */
   recover?: boolean;
@@ -75,6 +79,7 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
   const url = opts.storage ?? c.config.storage.url;
   c.storage = await createStorage(url, {
     dataDir: c.config.data_dir,
+    embedder: opts.embedder ?? memoryEmbedder(c.config, c.configFile), // embeddings: section, else lexical
     snapshotEverySteps: c.config.storage.snapshot_every_steps,
   }); // driver + migrations + the five stores
   guardKernelSecrets({

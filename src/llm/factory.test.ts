@@ -97,7 +97,7 @@ describe('embeddings through the factory', () => {
     const [a] = await viaHttp.embed(['kernel pages and caches']);
     const [b] = await local.embed(['kernel pages and caches']);
     expect(a).toHaveLength(32);
-    for (let i = 0; i < 32; i++) expect(a![i]).toBeCloseTo(b![i]!, 6); // same hashing embedder both ways
+    for (let i = 0; i < 32; i++) expect(a![i]).toBeCloseTo(b![i]!, 6); // same concept-lexicon embedder both ways
     expect(() => f.embeddings({ provider: 'anthropic', model: 'x', api_key: 'k' })).toThrow(
       /no embeddings API/,
     );

@@ -168,7 +168,7 @@ describe('vendor quirks', () => {
     expect(msgs[1]!.content.map((c) => c.input)).toEqual([{ expression: '1+1' }, { expression: '2+2' }]);
   });
 
-  it('embeddings: deterministic hashing vectors through the SDK (base64 by default)', async () => {
+  it('embeddings: deterministic concept-lexicon vectors through the SDK (base64 by default)', async () => {
     const p = new OpenAiCompatibleProvider({
       preset: preset('openai'),
       apiKey: 'k',

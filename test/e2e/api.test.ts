@@ -796,6 +796,18 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
     expectError(await call('DELETE', `/api/v1/memory/${a.body.id}`, { token: tok.operator }), 404);
     const after = await call('GET', '/api/v1/memory/search?q=deploy%20key&owner=team', { token: tok.viewer });
     expect(after.body.items.map((m: { id: string }) => m.id)).not.toContain(a.body.id);
+    // the embedder and its vectors: this kernel embeds with the lexical hashing embedder, nothing is stale
+    const e = await call('GET', '/api/v1/memory/embeddings', { token: tok.viewer });
+    expect(e.status, e.text).toBe(200);
+    expect(e.body).toMatchObject({ embedder: { model: 'hashing-v1-256', kind: 'lexical' }, stale: 0 });
+    const r = await call('POST', '/api/v1/memory/reembed', { token: tok.admin, body: {} });
+    expect(r.status, r.text).toBe(200);
+    expect(r.body).toEqual({ reembedded: 0, model: 'hashing-v1-256' });
+    expectError(
+      await call('POST', '/api/v1/memory/reembed', { token: tok.operator, body: {} }),
+      403,
+      'EPERM',
+    );
   });
 
   it('lists the audit log with a cursor and verifies the chains', async () => {

@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import { fullToolName } from '../../io/tool.js';
+import { embedderInfo } from '../../kernel/embeddings.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import type { Pcb } from '../../kernel/pcb.js';
 import { isLive } from '../../kernel/pcb.js';
@@ -302,6 +303,35 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
           ...(query.namespace ? { namespace: query.namespace } : {}),
         });
         return { items };
+      },
+    }),
+    route({
+      method: 'GET',
+      path: '/api/v1/memory/embeddings',
+      access: 'viewer',
+      tag: 'memory',
+      summary:
+        "The memory embedder (config `embeddings:`, else the lexical one) and how many memories each model's vectors hold",
+      response: S.memoryEmbeddingsSchema,
+      async handler() {
+        const m = k.storage.memory;
+        const e = embedderInfo(m.embedder);
+        const models = await m.modelCounts();
+        const stale = models.filter((c) => c.model !== e.model).reduce((n, c) => n + c.count, 0);
+        return { embedder: { model: e.model, kind: e.kind }, models, stale };
+      },
+    }),
+    route({
+      method: 'POST',
+      path: '/api/v1/memory/reembed',
+      access: 'admin',
+      tag: 'memory',
+      summary:
+        "Re-embed every memory another model's vectors hold with the configured embedder (`aos memory reembed`)",
+      body: S.memoryReembedBody,
+      response: S.memoryReembedSchema,
+      async handler({ body }) {
+        return k.storage.memory.reembed(body.owner ? { owner: body.owner } : {});
       },
     }),
     route({

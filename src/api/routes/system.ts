@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { embedderInfo } from '../../kernel/embeddings.js';
 import type { Kernel } from '../../kernel/kernel.js';
 import { LLMProviderFactory } from '../../llm/factory.js';
 import { REDACTED, redactString } from '../../util/redact.js';
@@ -51,10 +52,22 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
       path: '/api/v1/health',
       access: 'public',
       tag: 'system',
-      summary: 'Liveness (no auth)',
-      response: z.object({ ok: z.boolean(), version: z.string(), uptimeMs: z.number() }),
+      summary: 'Liveness (no auth), and which embedder memory search uses',
+      response: z.object({
+        ok: z.boolean(),
+        version: z.string(),
+        uptimeMs: z.number(),
+        /** `lexical`: the hashing embedder (words, not meanings); `provider`: config's `embeddings:` model. */
+        memory: z.object({ embedder: z.string(), kind: z.enum(['provider', 'lexical', 'custom']) }),
+      }),
       async handler() {
-        return { ok: true, version: VERSION, uptimeMs: Date.now() - startedAt };
+        const e = embedderInfo(k.storage.memory.embedder);
+        return {
+          ok: true,
+          version: VERSION,
+          uptimeMs: Date.now() - startedAt,
+          memory: { embedder: e.model, kind: e.kind },
+        };
       },
     }),
     route({

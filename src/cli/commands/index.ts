@@ -28,6 +28,7 @@ export const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Pro
   { names: ['shell'], load: () => import('./shell.js') },
   { names: ['tools'], load: () => import('./tools.js') },
   { names: ['mcp'], load: () => import('./mcp.js') },
+  { names: ['memory'], load: () => import('./memory.js') },
   { names: ['trajectories', 'analyze', 'lessons', 'profile', 'eval'], load: () => import('./learning.js') },
 ];
 

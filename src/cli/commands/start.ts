@@ -9,7 +9,8 @@ import { VERSION } from '../../api/routes/system.js';
 import { createServer } from '../../api/server.js';
 import { KernelError } from '../../errors.js';
 import { GatewayRuntime } from '../../gateway/program.js';
-import { createKernel } from '../../kernel/kernel.js';
+import { embedderInfo } from '../../kernel/embeddings.js';
+import { createKernel, type Kernel } from '../../kernel/kernel.js';
 import { setLogLevel } from '../../util/log.js';
 import { DEMO_AGENTS, spawnDemoAgents } from '../demo-agents.js';
 import { style } from '../format.js';
@@ -95,6 +96,7 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
   out(
     `  model      ${model}${simulated ? style.yellow(' (built-in simulator: rule-based, not a language model — configure a provider key to use a real one)') : ''}`,
   );
+  out(`  memory     ${await memoryLine(kernel)}`);
   if (simulated && kernel.config.server.demo_agents && opts.demo !== false) {
     const pids = await spawnDemoAgents(kernel);
     out(
@@ -102,4 +104,19 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
     );
   }
   out(style.dim('Ctrl-C stops the kernel.'));
+}
+
+/** The memory embedder and whether it is semantic; memories another model embedded are named with the fix. */
+async function memoryLine(kernel: Kernel): Promise<string> {
+  const m = kernel.storage.memory;
+  const info = embedderInfo(m.embedder);
+  const counts = await m.modelCounts().catch(() => []);
+  const stale = counts.filter((c) => c.model !== info.model).reduce((n, c) => n + c.count, 0);
+  const what =
+    info.kind === 'lexical'
+      ? `${info.model} ${style.yellow('(lexical: matches words, not meanings — set embeddings: in config.yaml for a semantic model)')}`
+      : `${info.model} (semantic${info.baseUrl ? `, ${info.baseUrl}` : ''})`;
+  return stale
+    ? `${what}\n             ${style.yellow(`${stale} memories were embedded by another model: run \`aos memory reembed\``)}`
+    : what;
 }

@@ -1,6 +1,6 @@
 /**
  * The LLM simulator over HTTP (node:http, loopback): OpenAI `/v1/chat/completions` (stream and not, tools),
- * `/v1/models`, `/v1/embeddings` (hashing embeddings — lexical, not semantic) and Anthropic `/v1/messages`.
+ * `/v1/models`, `/v1/embeddings` (a concept lexicon, not a model: ./concepts.ts) and Anthropic `/v1/messages`.
  * A path prefix `/p/<preset>` selects a vendor dialect (usage fields, reasoning, strictness), so one server
  * stands in for every preset: `http://127.0.0.1:PORT/p/deepseek/v1` answers like DeepSeek would.
  * It is a simulator: responses name a `sim-` model and the fingerprint `simulator`, and carry the header
@@ -10,10 +10,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { KernelError } from '../../errors.js';
 import { SIM_BODY_LIMIT_BYTES, SIM_EMBEDDING_DIM } from '../../param.js';
-import { hashingEmbedding } from '../../util/embedder.js';
 import { CATALOG } from '../catalog.js';
 import { findPreset, type Preset } from '../presets.js';
 import { countTokens } from '../tokenizer.js';
+import { conceptEmbedding } from './concepts.js';
 import { pause, SimEngine, SimHttpError, type SimOutcome, type SimulatorOptions } from './engine.js';
 import { anthropicPromptBlocks, openAiPromptTokens } from './prompt.js';
 import { anthropicEvents, anthropicMessage, type Chunk, openAiChunks, openAiCompletion } from './render.js';
@@ -222,7 +222,7 @@ async function handle(
         object: 'list',
         model: `sim-${String(body.model ?? 'embedding')}`,
         data: texts.map((t, index) => {
-          const v = hashingEmbedding(t, dim);
+          const v = conceptEmbedding(t, dim);
           return { object: 'embedding', index, embedding: b64 ? toBase64(v) : v };
         }),
         usage: { prompt_tokens: tokens, total_tokens: tokens },

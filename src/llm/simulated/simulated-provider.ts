@@ -6,7 +6,6 @@
  */
 import { KernelError } from '../../errors.js';
 import { LLM_REQUEST_TIMEOUT_MS, SIM_EMBEDDING_DIM } from '../../param.js';
-import { hashingEmbedding } from '../../util/embedder.js';
 import { callSignal, toKernelError } from '../errors.js';
 import type {
   ChatRequest,
@@ -19,6 +18,7 @@ import type {
 import { buildChatBody } from '../openai-compatible/wire.js';
 import { findPreset } from '../presets.js';
 import { assembleResponse } from '../response.js';
+import { conceptEmbedding } from './concepts.js';
 import { pause, SimEngine, SimHttpError, type SimOutcome, type SimulatorOptions } from './engine.js';
 import { openAiPromptTokens } from './prompt.js';
 import { pieces, simModelName } from './render.js';
@@ -51,7 +51,7 @@ export class SimulatedProvider implements ModelProvider {
   }
 
   embeddings(id: string, dimensions = SIM_EMBEDDING_DIM): EmbeddingModel {
-    return { id, dimensions, embed: async (texts) => texts.map((t) => hashingEmbedding(t, dimensions)) };
+    return { id, dimensions, embed: async (texts) => texts.map((t) => conceptEmbedding(t, dimensions)) };
   }
 }
 

@@ -83,9 +83,50 @@ export const memoryCases: Suite = (ctx) => {
     await expect(m.search({ owner: o, query: 'x', k: 0 })).rejects.toMatchObject({ code: 'EINVAL' });
   });
 
-  it('refuses an embedder of the wrong dimension', () => {
-    const bad: Embedder = { dimensions: 3, name: 'tiny', embed: async (t) => t.map(() => [1, 0, 0]) };
-    expect(() => new MemoryStore(ctx().driver, { embedder: bad })).toThrow(/EMBEDDING_DIM/);
+  it("keeps each model's vectors apart: another model's are found by text only, until reembed", async () => {
+    // A 3-dimensional toy model: x = mentions billing, y = mentions PostgreSQL, z = the rest.
+    const toy = (name: string): Embedder => ({
+      dimensions: 3,
+      name,
+      embed: async (ts) => ts.map((t) => [/billing/i.test(t) ? 1 : 0, /postgres/i.test(t) ? 1 : 0, 0.1]),
+    });
+    const o = owner();
+    const lexical = new MemoryStore(ctx().driver);
+    await lexical.storeMany(FACTS.map((content) => ({ owner: o, content })));
+    const a = new MemoryStore(ctx().driver, { embedder: toy(`toy-${o}`) });
+    expect(await a.modelCounts(o)).toEqual([{ model: `hashing-v1-${EMBEDDING_DIM}`, count: FACTS.length }]);
+    // No toy vector exists yet: the vector arm finds nothing, the text arm still does.
+    const before = await a.search({ owner: o, query: 'billing database', k: 3 });
+    expect(before.length).toBeGreaterThan(0);
+    expect(before.every((h) => h.vectorRank === null)).toBe(true);
+    expect(await a.search({ owner: o, query: 'billing database', k: 3, mode: 'vector' })).toEqual([]);
+    expect(await a.reembed({ owner: o })).toEqual({ reembedded: FACTS.length, model: `toy-${o}` });
+    expect(await a.modelCounts(o)).toEqual([{ model: `toy-${o}`, count: FACTS.length }]);
+    const v = await a.search({ owner: o, query: 'postgres billing', k: 2, mode: 'vector' });
+    expect(v.map((h) => h.content)).toEqual([FACTS[5], FACTS[2]]); // both mention billing and PostgreSQL
+    expect((await a.reembed({ owner: o })).reembedded).toBe(0); // nothing left to move
+    // …and the lexical store no longer compares its vectors with the toy model's.
+    expect(await lexical.search({ owner: o, query: 'billing', k: 3, mode: 'vector' })).toEqual([]);
+  });
+
+  it('refuses an embedder whose vectors change dimension or hold non-finite values', async () => {
+    let n = 3;
+    const shifty: Embedder = {
+      dimensions: 0,
+      name: `shifty-${owner()}`,
+      embed: async (ts) => ts.map(() => Array.from({ length: n++ }, () => 1)),
+    };
+    const m = new MemoryStore(ctx().driver, { embedder: shifty });
+    await expect(
+      m.storeMany([
+        { owner: owner(), content: 'a' },
+        { owner: owner(), content: 'b' },
+      ]),
+    ).rejects.toMatchObject({ code: 'EINVAL' });
+    const nan: Embedder = { dimensions: 2, name: 'nan', embed: async (ts) => ts.map(() => [1, Number.NaN]) };
+    await expect(
+      new MemoryStore(ctx().driver, { embedder: nan }).store({ owner: 'x', content: 'a' }),
+    ).rejects.toThrow(/non-finite/);
   });
 };
 

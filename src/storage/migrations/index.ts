@@ -20,6 +20,7 @@ import { m008ApiTokens } from './008_api_tokens.js';
 import { m009Gateway } from './009_gateway.js';
 import { m010Durability } from './010_durability.js';
 import { m011Nodes } from './011_nodes.js';
+import { m012EmbeddingModels } from './012_embedding_models.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -38,6 +39,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m009Gateway,
   m010Durability,
   m011Nodes,
+  m012EmbeddingModels,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */
