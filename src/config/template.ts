@@ -35,6 +35,16 @@ llms:
 # the simulator and says so.
 default_model: "deepseek-chat"
 
+# The embedding model behind memory search (docs/storage.md). Without this section memory uses the local
+# lexical hashing embedder: it matches words, not meanings (no synonyms, no other language).
+# embeddings:
+#   provider: openai              # openai, qwen, ollama, vllm, siliconflow, together, … (not anthropic)
+#   model: text-embedding-3-small
+#   # base_url: http://127.0.0.1:11434/v1   # Ollama, vLLM, any OpenAI-compatible /v1/embeddings
+#   # dimensions: 1024            # OpenAI text-embedding-3 and Qwen v3/v4 can return fewer dimensions
+#   # batch_size: 10              # texts per request (default 64; 10 for qwen)
+# After changing the model, \`aos memory reembed\` re-embeds the memories the old one made.
+
 storage:
   # pglite://PATH (embedded, default), memory:// (embedded, not persisted) or postgres://user@host:5432/db
   url: "\${AOS_STORAGE_URL:-pglite://./.aos/data}"

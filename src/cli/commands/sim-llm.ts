@@ -46,7 +46,9 @@ export function register(program: Command): void {
       });
       const out = process.stdout;
       out.write(`LLM simulator (rule-based, NOT a language model) listening on ${sim.url}\n`);
-      out.write(`  OpenAI:    ${sim.url}/v1   (chat/completions, models, embeddings)\n`);
+      out.write(
+        `  OpenAI:    ${sim.url}/v1   (chat/completions, models, embeddings: a concept lexicon, not a model)\n`,
+      );
       out.write(`  Anthropic: ${sim.url}      (/v1/messages)\n`);
       out.write(
         `  Per-vendor dialects: ${sim.url}/p/<preset>/v1 — ${PRESETS.filter(
