@@ -1,8 +1,11 @@
 /**
  * The hook bus. Plugins and embedders observe and steer the kernel here: before-hooks may veto an
  * operation (throw, or return { veto }) or replace its arguments (return { args }); after-hooks observe.
- * Event names follow the syscall names (`syscall.before` carries `name`), plus lifecycle events. The seeds'
- * hook names (Hooks.BEFORE_AGENT_SPAWN …) map onto them.
+ * Every syscall has a before- and an after-hook named after it (`mem.store.before`, `io.tool_call.after`),
+ * each fired exactly once per call, typed with that syscall's arguments (the kernel adds those types in
+ * src/kernel/syscall-hooks.ts); `syscall.before/after` fire for every syscall, plus lifecycle events. Older
+ * names are aliases (HOOK_ALIASES: `tool.before` is `io.tool_call.before`, `llm.after` is `llm.chat.after`
+ * and `llm.embed.after`), and the seeds' hook names (Hooks.BEFORE_AGENT_SPAWN …) map onto them.
  */
 import { KernelError } from '../errors.js';
 import { logger } from '../util/log.js';
@@ -31,9 +34,11 @@ export interface HookEvents {
   'proc.state': { pid: number; from: string; to: string; waitOn?: string };
   'proc.step': { pid: number; stepNo: number; kind: string; record: unknown };
   'proc.exit': { pid: number; state: string; reason: string | null; result: unknown };
+  /** Alias of `llm.chat.before`. */
   'llm.before': { pid: number; model: string; messages: number; tools: number; purpose?: string };
   /** One delta of a streamed model call (text, reasoning or a tool-call fragment), as it arrives. */
   'llm.delta': { pid: number; stepNo: number; delta: { type: string; [k: string]: unknown } };
+  /** Alias of `llm.chat.after` and `llm.embed.after`. */
   'llm.after': {
     pid: number;
     model: string;
@@ -42,7 +47,12 @@ export interface HookEvents {
     error?: KernelError;
     purpose?: string;
   };
+  /** A tool call (an agent's `io.tool_call`, or the API's): fired by the executor with the parsed arguments. */
+  'io.tool_call.before': { pid: number; tool: string; args: unknown };
+  'io.tool_call.after': { pid: number; tool: string; ok: boolean; output: string; ms: number };
+  /** Alias of `io.tool_call.before`. */
   'tool.before': { pid: number; tool: string; args: unknown };
+  /** Alias of `io.tool_call.after`. */
   'tool.after': { pid: number; tool: string; ok: boolean; output: string; ms: number };
   'mem.page_fault': { pid: number; pageId?: string; query?: string };
   'approval.pending': { pid: number; id: string; tool: string };
@@ -60,10 +70,10 @@ export const Hooks = {
   AFTER_AGENT_SPAWN: 'proc.spawn.after',
   BEFORE_SYSCALL: 'syscall.before',
   AFTER_SYSCALL: 'syscall.after',
-  BEFORE_LLM_CALL: 'llm.before',
+  BEFORE_LLM_CALL: 'llm.chat.before',
   AFTER_LLM_CALL: 'llm.after',
-  BEFORE_TOOL_CALL: 'tool.before',
-  AFTER_TOOL_CALL: 'tool.after',
+  BEFORE_TOOL_CALL: 'io.tool_call.before',
+  AFTER_TOOL_CALL: 'io.tool_call.after',
   ON_STATE_CHANGE: 'proc.state',
   ON_STEP: 'proc.step',
   ON_AGENT_EXIT: 'proc.exit',
@@ -71,33 +81,36 @@ export const Hooks = {
   ON_APPROVAL_PENDING: 'approval.pending',
 } as const satisfies Record<string, HookName>;
 
-const BEFORE: ReadonlySet<HookName> = new Set([
-  'syscall.before',
-  'proc.spawn.before',
-  'llm.before',
-  'tool.before',
-]);
+/** Earlier names of syscall-named hooks: a handler on an alias is a handler on the names it stands for. */
+export const HOOK_ALIASES: Readonly<Partial<Record<HookName, readonly HookName[]>>> = {
+  'tool.before': ['io.tool_call.before'],
+  'tool.after': ['io.tool_call.after'],
+  'llm.before': ['llm.chat.before'],
+  'llm.after': ['llm.chat.after', 'llm.embed.after'],
+};
+
+const names = (name: HookName): readonly HookName[] => HOOK_ALIASES[name] ?? [name];
 
 export class HookBus {
   private readonly handlers = new Map<HookName, Array<{ fn: HookFn<HookName>; owner: string }>>();
 
   on<K extends HookName>(name: K, fn: HookFn<K>, owner = 'anonymous'): () => void {
-    const list = this.handlers.get(name) ?? [];
     const entry = { fn: fn as HookFn<HookName>, owner };
-    list.push(entry);
-    this.handlers.set(name, list);
+    for (const n of names(name)) this.handlers.set(n, [...(this.handlers.get(n) ?? []), entry]);
     return () => {
-      const l = this.handlers.get(name);
-      if (l)
-        this.handlers.set(
-          name,
-          l.filter((e) => e !== entry),
-        );
+      for (const n of names(name)) {
+        const l = this.handlers.get(n);
+        if (l)
+          this.handlers.set(
+            n,
+            l.filter((e) => e !== entry),
+          );
+      }
     };
   }
 
   has(name: HookName): boolean {
-    return (this.handlers.get(name)?.length ?? 0) > 0;
+    return names(name).some((n) => (this.handlers.get(n)?.length ?? 0) > 0);
   }
 
   /**
@@ -105,9 +118,11 @@ export class HookBus {
    * hook vetoes. A hook that throws a non-KernelError vetoes too: a broken guard must not fail open.
    */
   async before<K extends HookName>(name: K, event: HookEvents[K]): Promise<HookEvents[K]> {
-    if (!BEFORE.has(name)) throw new KernelError('EINVAL', `${name} is not a before-hook`);
+    const [canonical, ...more] = names(name);
+    if (!canonical!.endsWith('.before') || more.length)
+      throw new KernelError('EINVAL', `${name} is not a before-hook`);
     let cur = event;
-    for (const { fn, owner } of this.handlers.get(name) ?? []) {
+    for (const { fn, owner } of this.handlers.get(canonical!) ?? []) {
       let out: unknown;
       try {
         out = await fn(cur);
@@ -127,7 +142,7 @@ export class HookBus {
 
   /** Fires after-hooks; their failures are logged, never propagated into the kernel's control flow. */
   emit<K extends HookName>(name: K, event: HookEvents[K]): void {
-    for (const { fn, owner } of this.handlers.get(name) ?? []) {
+    for (const { fn, owner } of names(name).flatMap((n) => this.handlers.get(n) ?? [])) {
       try {
         const r = fn(event);
         if (r instanceof Promise)

@@ -109,11 +109,17 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     // The one place a tool call's hooks fire: once per call, with the parsed arguments.
     hooks: {
       before: (ev) =>
-        k.hooks.has('tool.before')
-          ? k.hooks.before('tool.before', ev).then((e) => ({ args: e.args }))
+        k.hooks.has('io.tool_call.before')
+          ? k.hooks.before('io.tool_call.before', ev).then((e) => ({ args: e.args }))
           : undefined,
       after: (ev) =>
-        k.hooks.emit('tool.after', { pid: ev.pid, tool: ev.tool, ok: ev.ok, output: ev.output, ms: ev.ms }),
+        k.hooks.emit('io.tool_call.after', {
+          pid: ev.pid,
+          tool: ev.tool,
+          ok: ev.ok,
+          output: ev.output,
+          ms: ev.ms,
+        }),
     },
   });
 

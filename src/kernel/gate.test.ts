@@ -10,9 +10,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from '../api/server.js';
 import type { AosConfigInput } from '../config/schema.js';
+import { HOOK_ALIASES } from '../hooks/bus.js';
 import { createSimulator, type SimulatorHandle } from '../llm/simulated/server.js';
 import { createKernel, type Kernel } from './kernel.js';
 import { type AgentProgram, continueWith, done } from './program.js';
+import { SYSCALL_ARGS } from './syscalls.js';
 
 let sim: SimulatorHandle;
 const dirs: string[] = [];
@@ -124,6 +126,114 @@ describe('the gate: tool.before', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+/** Makes every syscall exactly once, in one step (a failing one is fine: its hooks fire all the same). */
+const everySyscall: AgentProgram<{ child?: number }> = {
+  name: 'every-syscall',
+  init: () => ({}),
+  async step(_s, sys) {
+    const calls: Array<[string, unknown]> = [
+      ['llm.chat', { messages: [{ role: 'user', content: 'say hello' }] }],
+      ['llm.embed', { model: 'sim-embed', input: ['hello'] }],
+      ['io.tools', {}],
+      ['io.tool_call', { id: 'c1', name: 'calculator', arguments: '{"expression":"1+1"}' }],
+      ['mem.store', { content: 'the kernel remembers' }],
+      ['mem.search', { query: 'kernel' }],
+      ['mem.recall', { query: 'kernel' }],
+      ['proc.spawn', { name: 'child', task: 'nothing', program: 'noop' }],
+      ['ipc.send', { to: sys.pid, body: 'hi' }],
+      ['ipc.recv', { timeoutMs: 0 }],
+      ['ipc.kv_cas', { key: 'k', expectedVersion: null, value: 1 }],
+      ['ipc.kv_get', { key: 'k' }],
+    ];
+    let child = 0;
+    for (const [name, args] of calls) {
+      const r = await sys.call(name as never, args as never).catch((e: unknown) => ({ error: e }));
+      if (name === 'proc.spawn') child = (r as unknown as { pid: number }).pid;
+    }
+    await sys.call('proc.wait', { pid: child });
+    await sys.call('proc.status', { pid: child });
+    return done({ child }, 'ok');
+  },
+};
+const noop: AgentProgram<object> = { name: 'noop', init: () => ({}), step: async (s) => done(s, 'ok') };
+
+/** A plugin counting, per hook name, the events it sees for `pid` (the hook names come from the test). */
+function counterPlugin(dir: string, hookNames: string[]): string {
+  const file = join(dir, 'counter.mjs');
+  writeFileSync(
+    file,
+    `export default {
+  name: 'counter',
+  setup(kernel) {
+    const counts = (globalThis.__aosHookCounts = {});
+    for (const n of ${JSON.stringify(hookNames)})
+      kernel.hooks.on(n, (e) => {
+        const pid = e.pid ?? e.parentPid; // proc.spawn.before names the caller as parentPid
+        counts[n] ??= {};
+        counts[n][pid] = (counts[n][pid] ?? 0) + 1;
+      });
+  },
+};
+`,
+  );
+  return file;
+}
+
+describe('the gate: hooks named after the syscalls', () => {
+  it('fires each syscall’s .before and .after exactly once per call, and the old names as aliases', async () => {
+    const syscalls = Object.keys(SYSCALL_ARGS);
+    const named = syscalls.flatMap((n) => [`${n}.before`, `${n}.after`]);
+    const aliases = Object.keys(HOOK_ALIASES);
+    const dir = tempDir('aos-gate-hooks-');
+    sim.engine.script(null);
+    const k = await boot({ plugins: [counterPlugin(dir, [...named, ...aliases, 'syscall.before'])] }, [
+      everySyscall,
+      noop,
+    ]);
+    const pid = await k.spawn({ name: 'all', task: 'every syscall', program: 'every-syscall' });
+    expect((await k.wait(pid)).result).toBe('ok');
+    const counts = (globalThis as { __aosHookCounts?: Record<string, Record<number, number>> })
+      .__aosHookCounts!;
+    const of = (n: string) => counts[n]?.[pid] ?? 0;
+    expect(Object.fromEntries(named.map((n) => [n, of(n)]))).toEqual(
+      Object.fromEntries(named.map((n) => [n, 1])),
+    );
+    expect(of('syscall.before')).toBe(syscalls.length);
+    // an alias is its names: tool.* once per tool call, llm.before once per chat, llm.after per chat + embed
+    expect(Object.fromEntries(aliases.map((n) => [n, of(n)]))).toEqual({
+      'tool.before': 1,
+      'tool.after': 1,
+      'llm.before': 1,
+      'llm.after': 2,
+    });
+  });
+
+  it('lets a syscall’s before-hook rewrite its arguments and veto it, typed by the syscall', async () => {
+    const k = await boot({}, [everySyscall, noop]);
+    const offStore = k.hooks.on('mem.store.before', (e) => ({
+      args: { ...e, args: { ...e.args, content: `${e.args.content} (rewritten)` } },
+    }));
+    const offKv = k.hooks.on('ipc.kv_cas.before', () => ({ veto: 'no shared state today' }));
+    const kvAfter: unknown[] = [];
+    const offKvAfter = k.hooks.on('ipc.kv_cas.after', (e) => void kvAfter.push(e.error?.code));
+    sim.engine.script(null);
+    const pid = await k.spawn({ name: 'all', task: 'every syscall', program: 'every-syscall' });
+    await k.wait(pid);
+    offStore();
+    offKv();
+    offKvAfter();
+    const stored = await k.storage.audit.list({ stream: `proc:${pid}`, limit: 1000 });
+    expect(stored.find((e) => e.kind === 'mem.store')?.payload).toMatchObject({
+      args: { content: 'the kernel remembers (rewritten)' },
+    });
+    expect(stored.find((e) => e.kind === 'ipc.kv_cas')?.payload).toMatchObject({
+      ok: false,
+      error: { code: 'EDENIED' },
+    });
+    expect(kvAfter).toEqual(['EDENIED']);
   });
 });
 

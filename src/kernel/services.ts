@@ -23,6 +23,7 @@ import { account } from './syscall-gate.js';
 import {
   type MailMessage,
   type ProcStatus,
+  parseSyscallArgs,
   type StepContext,
   type KernelServices as SyscallHandlers,
   USER_TOPIC,
@@ -100,8 +101,13 @@ export function createServices(k: KernelCore): KernelServices {
   return {
     wakeMailbox,
 
-    async 'llm.embed'(pcb, step, args) {
+    async 'llm.embed'(pcb, step, args, caller) {
       const pc = k.procs.live(pcb.pid);
+      const purpose = caller.purpose ? { purpose: caller.purpose } : {};
+      if (k.hooks.has('llm.embed.before')) {
+        const ev = { pid: pcb.pid, name: 'llm.embed' as const, args, model: args.model, ...purpose };
+        args = parseSyscallArgs('llm.embed', (await k.hooks.before('llm.embed.before', ev)).args);
+      }
       const em = embedder(args.model, args.dimensions);
       const t0 = performance.now();
       const vectors = await em.embed(args.input, step.signal);
@@ -111,7 +117,15 @@ export function createServices(k: KernelCore): KernelServices {
       const price = findModel(args.model)?.price?.input ?? 0;
       const costUsd = (tokens * price) / 1_000_000;
       account(k, pc, { tokensIn: tokens, apiCalls: 1, cost: costUsd, llmMs: ms }, args.model);
-      k.hooks.emit('llm.after', { pid: pcb.pid, model: args.model, usage: null, ms, purpose: 'embed' });
+      k.hooks.emit('llm.embed.after', {
+        pid: pcb.pid,
+        name: 'llm.embed',
+        model: args.model,
+        usage: null,
+        tokens,
+        ms,
+        ...purpose,
+      });
       return { model: args.model, vectors, tokens, costUsd };
     },
 
@@ -119,21 +133,25 @@ export function createServices(k: KernelCore): KernelServices {
       const pc = k.procs.live(pcb.pid);
       const model = k.models.resolve(pcb.model);
       const purpose = caller.purpose ? { purpose: caller.purpose } : {};
-      if (k.hooks.has('llm.before')) {
-        await k.hooks.before('llm.before', {
+      if (k.hooks.has('llm.chat.before')) {
+        const ev = await k.hooks.before('llm.chat.before', {
           pid: pcb.pid,
+          name: 'llm.chat',
+          args,
           model: pcb.model,
           messages: args.messages.length,
           tools: args.tools?.length ?? 0,
           ...purpose,
         });
+        args = parseSyscallArgs('llm.chat', ev.args);
       }
       const { stream: _stream, ...request } = args;
       const slot = await journalSlot(k, pc, step, request);
       if (slot.replay) {
         // The interrupted run of this step already had this answer (and is charged for it): no second call.
-        k.hooks.emit('llm.after', {
+        k.hooks.emit('llm.chat.after', {
           pid: pcb.pid,
+          name: 'llm.chat',
           model: pcb.model,
           usage: slot.replay.usage,
           ms: 0,
@@ -165,7 +183,14 @@ export function createServices(k: KernelCore): KernelServices {
         const ms = performance.now() - t0;
         await slot.record(res.usage, res.costUsd, ms, res);
         account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model);
-        k.hooks.emit('llm.after', { pid: pcb.pid, model: pcb.model, usage: res.usage, ms, ...purpose });
+        k.hooks.emit('llm.chat.after', {
+          pid: pcb.pid,
+          name: 'llm.chat',
+          model: pcb.model,
+          usage: res.usage,
+          ms,
+          ...purpose,
+        });
         return res;
       } catch (err) {
         const kerr = KernelError.wrap(err, 'EPROVIDER', `model ${pcb.model}`);
@@ -180,8 +205,9 @@ export function createServices(k: KernelCore): KernelServices {
           callUsage(usage, { cost: partial?.costUsd ?? 0, llmMs: performance.now() - t0 }),
           pcb.model,
         );
-        k.hooks.emit('llm.after', {
+        k.hooks.emit('llm.chat.after', {
           pid: pcb.pid,
+          name: 'llm.chat',
           model: pcb.model,
           usage: null,
           ms: performance.now() - t0,
@@ -198,7 +224,7 @@ export function createServices(k: KernelCore): KernelServices {
       const pc = k.procs.live(pcb.pid);
       const callIndex = step.callIndex++;
       account(k, pc, { toolCalls: 1 }, pcb.model);
-      // tool.before (with parsed arguments) and tool.after fire once, in the executor (./device-binding.ts).
+      // io.tool_call.before (parsed arguments) and .after fire once, in the executor (./device-binding.ts).
       return blocked(pcb, { on: 'tool', name: args.name }, () => k.tools.execute(pc, step, callIndex, args));
     },
 

@@ -1,6 +1,7 @@
 /**
  * The syscall gate: what a step function's `sys.call(name, args)` goes through. Validation (zod), the
- * before-hooks (veto or rewrite), the mechanism, accounting, the audit entry (buffered into the step's
+ * before-hooks (veto or rewrite: `syscall.before`, then the one named after the syscall — ./syscall-hooks.ts
+ * says which fire at their mechanism instead), the mechanism, accounting, the audit entry (buffered into the step's
  * commit) and the preemption points before and after. Mechanisms live in ./services.ts.
  */
 import { addUsage, type ProcessUsage } from '../abi.js';
@@ -12,6 +13,7 @@ import type { KernelCore } from './core.js';
 import { preemptionPoint } from './lifecycle.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './process-table.js';
+import { MECHANISM_HOOKED } from './syscall-hooks.js';
 import {
   BLOCKING,
   parseSyscallArgs,
@@ -54,13 +56,20 @@ export async function invoke<K extends SyscallName>(
   await preemptionPoint(k, pc);
   const purpose = caller.purpose ? { purpose: caller.purpose } : {};
   let args = parseSyscallArgs(name, rawArgs);
-  if (k.hooks.has('syscall.before')) {
-    const ev = await k.hooks.before('syscall.before', { pid: pc.pcb.pid, name, args, ...purpose });
-    args = parseSyscallArgs(name, ev.args);
-  }
-  const t0 = performance.now();
+  const gateHooked = !MECHANISM_HOOKED.has(name);
   const handler = k.services[name] as (p: Pcb, s: StepContext, a: unknown, c: Caller) => Promise<unknown>;
+  let t0 = performance.now();
   try {
+    // A veto is a refused syscall: audited and seen by the after-hooks like any other failure.
+    if (k.hooks.has('syscall.before')) {
+      const ev = await k.hooks.before('syscall.before', { pid: pc.pcb.pid, name, args, ...purpose });
+      args = parseSyscallArgs(name, ev.args);
+    }
+    if (gateHooked && named(k).has(`${name}.before`)) {
+      const ev = await named(k).before(`${name}.before`, { pid: pc.pcb.pid, name, args, ...purpose });
+      args = parseSyscallArgs(name, ev.args);
+    }
+    t0 = performance.now();
     const result = await handler(pc.pcb, step, args, caller);
     const ms = performance.now() - t0;
     k.metrics.syscalls.inc({ name, outcome: 'ok' });
@@ -79,6 +88,7 @@ export async function invoke<K extends SyscallName>(
       });
     }
     k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, result, ms, ...purpose });
+    if (gateHooked) named(k).emit(`${name}.after`, { pid: pc.pcb.pid, name, args, result, ms, ...purpose });
     if (!BLOCKING.has(name)) await preemptionPoint(k, pc);
     return result as SyscallResults[K];
   } catch (err) {
@@ -96,6 +106,8 @@ export async function invoke<K extends SyscallName>(
       },
     });
     k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, error: kerr, ms, ...purpose });
+    if (gateHooked)
+      named(k).emit(`${name}.after`, { pid: pc.pcb.pid, name, args, error: kerr, ms, ...purpose });
     throw err;
   }
 }
@@ -123,6 +135,15 @@ export async function invokeOutside<K extends SyscallName>(
   const res = await invoke(k, pc, step, name, args, caller);
   await commit(k, pc, { effects: step });
   return res;
+}
+
+/** The bus as the gate addresses a syscall's own hooks: by a name computed from the syscall's. */
+function named(k: KernelCore): {
+  has(name: string): boolean;
+  before(name: string, ev: unknown): Promise<{ args: unknown }>;
+  emit(name: string, ev: unknown): void;
+} {
+  return k.hooks as never;
 }
 
 /** Accounts one call's usage to the process, the step being built, its time slice and the metrics. */
