@@ -51,6 +51,8 @@ interface Backend {
 /** AOS_BENCH_STORAGE_BACKENDS=pglite,postgres and AOS_BENCH_MEMORY_SIZES=10000,100000 narrow a run. */
 const WANT = (process.env.AOS_BENCH_STORAGE_BACKENDS ?? 'pglite,postgres').split(',');
 const SIZES = process.env.AOS_BENCH_MEMORY_SIZES?.split(',').map(Number);
+/** AOS_BENCH_STORAGE_CASES=memory (of step,audit,claim,lease,memory) runs only those cases. */
+const CASES = (process.env.AOS_BENCH_STORAGE_CASES ?? 'step,audit,claim,lease,memory').split(',');
 
 async function backends(ctx: BenchContext): Promise<Backend[]> {
   const out: Backend[] = [];
@@ -366,11 +368,12 @@ export const storageBench = defineBench({
     const cases: BenchCase[] = [];
     for (const b of await backends(ctx)) {
       try {
-        ctx.log(`${b.label}: step write, audit append, queue claim, lease renew`);
-        cases.push(await stepWrite(b, ctx));
-        cases.push(await auditAppend(b, ctx));
-        cases.push(await queueClaim(b, ctx));
-        cases.push(await leaseRenew(b, ctx));
+        ctx.log(`${b.label}: ${CASES.join(', ')}`);
+        if (CASES.includes('step')) cases.push(await stepWrite(b, ctx));
+        if (CASES.includes('audit')) cases.push(await auditAppend(b, ctx));
+        if (CASES.includes('claim')) cases.push(await queueClaim(b, ctx));
+        if (CASES.includes('lease')) cases.push(await leaseRenew(b, ctx));
+        if (!CASES.includes('memory')) continue;
         for (const size of SIZES ?? (ctx.quick ? [2_000] : [10_000, 100_000])) {
           ctx.log(`${b.label}: memory search at ${size}`);
           cases.push(...(await memorySearch(b, ctx, size)));
