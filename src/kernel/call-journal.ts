@@ -73,38 +73,52 @@ export async function journalSlot(
     );
   }
   if (replayable) return { replay: parse(replayable.response) as ChatResponse, record: async () => {} };
-  const attempt = last ? Number(last.attempt) + 1 : 1;
+  const first = last ? Number(last.attempt) + 1 : 1;
   return {
     replay: null,
     async record(usage, costUsd, ms, response) {
-      const r = await k.storage.driver.query(
-        `INSERT INTO llm_calls (pid, step_no, call_index, attempt, request_hash, model, response, usage, cost, rerun)
-         SELECT $1::integer, $2::integer, $3::integer, $4::integer, $5::text, $6::text, $7::jsonb, $8::jsonb,
-           $9::double precision, $10::boolean
-         WHERE EXISTS (SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $11::bigint
-           AND (lease_expires_at IS NULL OR lease_expires_at > now()))
-         ON CONFLICT DO NOTHING`,
-        [
-          pcb.pid,
-          step.stepNo,
-          index,
-          attempt,
-          requestHash,
-          pcb.model,
-          response === null ? null : jsonbText(response),
-          jsonbText({ ...usage, ms: Math.round(ms) }),
-          costUsd,
-          attempt > 1,
-          pcb.leaseEpoch,
-        ],
-      );
-      if (r.rowCount === 0) {
-        throw new KernelError(
-          'EFENCED',
-          `pid ${pcb.pid}: the model call journal refused step ${step.stepNo}'s call ${index}: this node no longer holds the process's lease`,
-          { details: { pid: pcb.pid, stepNo: step.stepNo, expectEpoch: pcb.leaseEpoch } },
+      // The attempt number read above can be taken meanwhile (an earlier incarnation of this process on
+      // this node recorded its own call after it): a conflict is the next attempt, not a lost lease.
+      for (let attempt = first; attempt < first + 8; attempt++) {
+        const r = await k.storage.driver.query(
+          `INSERT INTO llm_calls (pid, step_no, call_index, attempt, request_hash, model, response, usage, cost, rerun)
+           SELECT $1::integer, $2::integer, $3::integer, $4::integer, $5::text, $6::text, $7::jsonb, $8::jsonb,
+             $9::double precision, $10::boolean
+           WHERE EXISTS (SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $11::bigint
+             AND (lease_expires_at IS NULL OR lease_expires_at > now()))
+           ON CONFLICT DO NOTHING`,
+          [
+            pcb.pid,
+            step.stepNo,
+            index,
+            attempt,
+            requestHash,
+            pcb.model,
+            response === null ? null : jsonbText(response),
+            jsonbText({ ...usage, ms: Math.round(ms) }),
+            costUsd,
+            attempt > 1,
+            pcb.leaseEpoch,
+          ],
         );
+        if (r.rowCount === 1) return;
+        const held = await k.storage.driver.query(
+          `SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $2::bigint
+             AND (lease_expires_at IS NULL OR lease_expires_at > now())`,
+          [pcb.pid, pcb.leaseEpoch],
+        );
+        if (held.rows.length === 0) {
+          throw new KernelError(
+            'EFENCED',
+            `pid ${pcb.pid}: the model call journal refused step ${step.stepNo}'s call ${index}: this node no longer holds the process's lease`,
+            { details: { pid: pcb.pid, stepNo: step.stepNo, expectEpoch: pcb.leaseEpoch } },
+          );
+        }
       }
+      throw new KernelError(
+        'ECONFLICT',
+        `pid ${pcb.pid}: step ${step.stepNo}'s call ${index} could not be journaled: attempts ${first}–${first + 7} are all taken`,
+      );
     },
   };
 }

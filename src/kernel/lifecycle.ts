@@ -139,6 +139,8 @@ export async function reap(core: KernelCore, pid: number): Promise<void> {
 
 /** This node stops running a process (another node owns it now); its state stays as committed. */
 export function forget(core: KernelCore, pc: ProcControl): void {
+  // Only this incarnation: after a re-claim the table holds a newer one of the same pid, which runs on.
+  if (core.procs.get(pc.pcb.pid) !== pc) return;
   core.cpu.forget(pc.pcb.pid);
   core.procs.remove(pc.pcb.pid);
 }

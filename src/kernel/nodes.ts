@@ -103,7 +103,11 @@ export class NodeAgent {
       // Only processes this node ran before the heartbeat's statement are judged by its answer: one
       // spawned or claimed meanwhile is not in it and is still ours.
       const before = new Map(this.core.procs.all().map((pc) => [pc, pc.pcb.leaseEpoch]));
-      const held = await this.store.heartbeat(this.core.nodeId, this.leaseMs);
+      const held = await this.store.heartbeat(
+        this.core.nodeId,
+        this.leaseMs,
+        [...before.keys()].map((pc) => pc.pcb.pid),
+      );
       for (const [pc, epoch] of before) {
         if (this.core.procs.get(pc.pcb.pid) !== pc || pc.pcb.leaseEpoch !== epoch) continue;
         if (!isLive(pc.pcb.state) || held.get(pc.pcb.pid) === epoch) continue;

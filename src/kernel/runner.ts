@@ -89,6 +89,14 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
         return;
       }
       if (core.stopping) return;
+      // The lease ran out under the step (a late heartbeat, a paused node) or another node holds it now:
+      // the step is void — its writes were refused — and the process is not this node's to fail. Stop;
+      // whoever claims it next (another node, or this one) runs it on from its last committed step.
+      if (KernelError.is(err, 'EFENCED') || KernelError.is(pc.abort.signal.reason, 'EFENCED')) {
+        log.warn(`pid ${pcb.pid}: ${(err as Error).message}; this node stops running it`);
+        forget(core, pc);
+        return;
+      }
       // A provider outage parks the process: nothing of this step is committed, it is retried later.
       const outage = parkableProviderError(err);
       if (outage) {

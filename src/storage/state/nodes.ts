@@ -41,17 +41,19 @@ export class NodeStore {
   }
 
   /**
-   * One heartbeat: renews every lease this node holds and returns them (pid → epoch). A process that is
-   * not in the answer is no longer this node's to run.
+   * One heartbeat: renews the lease of every process this node holds and still runs (`running`: the pids
+   * it drives; a lease it holds for a process it no longer drives is left to run out, so another node, or
+   * this one, claims the process) and returns them (pid → epoch). A process that is not in the answer is
+   * no longer this node's to run.
    */
-  async heartbeat(node: string, leaseMs: number): Promise<Map<number, number>> {
+  async heartbeat(node: string, leaseMs: number, running: readonly number[]): Promise<Map<number, number>> {
     return this.driver.transaction(async (q) => {
       const { rows } = await q.query<Row>(
         `UPDATE processes SET lease_expires_at = now() + $2 * interval '1 millisecond'
-         WHERE owner_node = $1 AND state IN ${LIVE}
+         WHERE owner_node = $1 AND state IN ${LIVE} AND pid = ANY($3::integer[])
            AND COALESCE(lease_expires_at, updated_at + $2 * interval '1 millisecond') > now()
          RETURNING pid, lease_epoch`,
-        [node, leaseMs],
+        [node, leaseMs, [...running]],
       );
       await q.query(`UPDATE nodes SET heartbeat_at = now(), processes = $2, state = 'up' WHERE id = $1`, [
         node,
