@@ -67,3 +67,23 @@ test('a declared CLI tool runs in the sandbox and returns exit code, stdout, std
     (await exec.execute({ id: '3', name: 'wc', arguments: JSON.stringify({ text: 'a\nb\n' }) }, ctx)).data,
   ).toMatchObject({ stdout: '2\n' });
 });
+
+test('cli.git_status does not run code a process planted in the repository (core.fsmonitor, hooks)', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const { existsSync, writeFileSync } = await import('node:fs');
+  const ws = mkdtempSync(join(tmpdir(), 'aos-cli-git-'));
+  execFileSync('git', ['init', '-q', ws]);
+  writeFileSync(join(ws, 'a.txt'), 'a\n');
+  // What a hostile process can write into the shared workspace: a config that runs its payload.
+  writeFileSync(
+    join(ws, '.git', 'config'),
+    '[core]\n\trepositoryformatversion = 0\n\tfsmonitor = "touch PWNED-fsmonitor; false"\n\thooksPath = .git/evil\n',
+  );
+  const reg = new ToolRegistry().register(COMMON_CLI_TOOLS.git_status());
+  const exec = new ToolExecutor({ registry: reg, sandbox });
+  const ctx = createToolContext({ pid: 1, workspace: ws, sandbox });
+  const r = await exec.execute({ id: '1', name: 'cli.git_status', arguments: '{}' }, ctx);
+  expect(r.ok, r.output).toBe(true);
+  expect(r.output).toContain('a.txt');
+  expect(existsSync(join(ws, 'PWNED-fsmonitor'))).toBe(false);
+});
