@@ -128,7 +128,7 @@ export class ToolExecutor {
       const argsHash = sha256Hex(canonicalJson({ tool: toolName, args }));
       // Kernel-effect tools are exactly-once at the syscall layer; every other call keeps a record.
       const records = tool.kernelEffects ? undefined : this.o.idempotency;
-      const prev = records ? await records.lookup(key) : undefined;
+      const prev = records && !ctx.fresh ? await records.lookup(key) : undefined;
       if (prev && (prev.tool !== toolName || prev.argsHash !== argsHash)) {
         throw new Refusal(
           'ECONFLICT',

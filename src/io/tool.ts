@@ -31,6 +31,11 @@ export interface ToolContext {
   /** Who the audit names as the caller (default `pid:<pid>`; an API call names its token, `api:<name>`). */
   actor?: string;
   /**
+   * The caller knows no record can exist under this key yet (the kernel spawned the process or committed
+   * its previous step itself, and this attempt is the step's first): the executor skips looking it up.
+   */
+  fresh?: boolean;
+  /**
    * Appends an entry to the process's audit stream while the tool runs (a refused connection, a denied
    * path inside a tool). Set by the executor; absent when the executor has no audit log.
    */

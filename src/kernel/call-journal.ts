@@ -48,11 +48,15 @@ export async function journalSlot(
   const index = positions.get(step) ?? 0;
   positions.set(step, index + 1);
   const requestHash = sha256Hex(canonicalJson({ model: pcb.model, request }));
-  const { rows } = await k.storage.driver.query<Row>(
-    `SELECT attempt, request_hash, response, usage, cost FROM llm_calls
-     WHERE pid = $1 AND step_no = $2 AND call_index = $3 ORDER BY attempt`,
-    [pcb.pid, step.stepNo, index],
-  );
+  // A step's first attempt after a commit on this node has nothing journaled (ProcControl.recordsClean).
+  const { rows } =
+    pc.freshStep === step
+      ? { rows: [] as Row[] }
+      : await k.storage.driver.query<Row>(
+          `SELECT attempt, request_hash, response, usage, cost FROM llm_calls
+           WHERE pid = $1 AND step_no = $2 AND call_index = $3 ORDER BY attempt`,
+          [pcb.pid, step.stepNo, index],
+        );
   const last = rows[rows.length - 1];
   const replayable = last && last.response !== null && last.request_hash === requestHash ? last : null;
   // Everything the interrupted run spent is charged now: the replayed call as the call, the rest as spend.

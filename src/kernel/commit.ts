@@ -60,51 +60,69 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
       `pid ${pcb.pid} is no longer run by this node; its step is not committed`,
     );
   }
-  await storage.driver.transaction(async (tx) => {
-    if (c.step) {
-      await storage.state.commitStep(
-        {
-          pid: pcb.pid,
-          stepNo: e.stepNo,
-          kind: c.step.record.kind,
-          record: c.step.record,
-          usage: c.step.usage,
-          processPatch: c.exit
-            ? {
-                ...processPatch(pcb),
-                state: c.exit.state,
-                result: c.exit.result,
-                exitReason: c.exit.exitReason,
-              }
-            : { ...processPatch(pcb), state: c.step.state },
-          expectEpoch: pcb.leaseEpoch,
-        },
-        tx,
-      );
-    } else if (c.process) {
-      await storage.state.updateProcess(pcb.pid, c.process, { expectEpoch: pcb.leaseEpoch }, tx);
+  const stepInput = c.step && {
+    pid: pcb.pid,
+    stepNo: e.stepNo,
+    kind: c.step.record.kind,
+    record: c.step.record,
+    usage: c.step.usage,
+    processPatch: c.exit
+      ? {
+          ...processPatch(pcb),
+          state: c.exit.state,
+          result: c.exit.result,
+          exitReason: c.exit.exitReason,
+        }
+      : { ...processPatch(pcb), state: c.step.state },
+    expectEpoch: pcb.leaseEpoch,
+  };
+  // The common step (no mail, no acks, no exit) on one connection: one statement, one round trip.
+  let done = false;
+  if (
+    stepInput &&
+    !c.exit &&
+    !e.outbox.length &&
+    !e.acks.length &&
+    !storage.driver.capabilities.multipleConnections
+  ) {
+    const chain = storage.audit.chain(
+      `proc:${pid}`,
+      e.auditEntries.map((a) => ({ kind: a.kind, actor: c.actor ?? `pid:${pid}`, payload: a.payload })),
+    );
+    if (chain) {
+      done = (await storage.state.commitStepChained(stepInput, chain.rows)) !== false;
+      if (done) chain.committed();
+      else chain.missed();
     }
-    for (const m of e.outbox) {
-      await storage.coordination.send(
-        { from: pid, to: String(m.to), ...(m.topic ? { topic: m.topic } : {}), body: m.body },
-        tx,
-      );
-    }
-    if (e.acks.length) await storage.coordination.ack(pid, e.acks, tx, c.step ? e.stepNo : undefined);
-    for (const a of e.auditEntries) {
-      await storage.audit.append(
-        { stream: `proc:${pid}`, kind: a.kind, actor: c.actor ?? `pid:${pid}`, payload: a.payload },
-        tx,
-      );
-    }
-    if (c.exit) {
-      const x = exitEntry(c.exit, e.stepNo, pcb.usage);
-      await storage.audit.append(
-        { stream: `proc:${pid}`, kind: x.kind, actor: 'kernel', payload: x.payload },
-        tx,
-      );
-    }
-  });
+  }
+  if (!done)
+    await storage.driver.transaction(async (tx) => {
+      if (stepInput) {
+        await storage.state.commitStep(stepInput, tx);
+      } else if (c.process) {
+        await storage.state.updateProcess(pcb.pid, c.process, { expectEpoch: pcb.leaseEpoch }, tx);
+      }
+      for (const m of e.outbox) {
+        await storage.coordination.send(
+          { from: pid, to: String(m.to), ...(m.topic ? { topic: m.topic } : {}), body: m.body },
+          tx,
+        );
+      }
+      if (e.acks.length) await storage.coordination.ack(pid, e.acks, tx, c.step ? e.stepNo : undefined);
+      for (const a of e.auditEntries) {
+        await storage.audit.append(
+          { stream: `proc:${pid}`, kind: a.kind, actor: c.actor ?? `pid:${pid}`, payload: a.payload },
+          tx,
+        );
+      }
+      if (c.exit) {
+        const x = exitEntry(c.exit, e.stepNo, pcb.usage);
+        await storage.audit.append(
+          { stream: `proc:${pid}`, kind: x.kind, actor: 'kernel', payload: x.payload },
+          tx,
+        );
+      }
+    });
   if (c.step) {
     core.metrics.stepCommitSeconds.observe((performance.now() - t0) / 1000);
     pcb.stepNo = e.stepNo;

@@ -160,6 +160,7 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
         stepNo: step.stepNo,
         callIndex,
         idempotencyKey: idempotencyKey(pcb.pid, step.stepNo, callIndex),
+        fresh: pc.freshStep === step,
         policy: policyFor(pcb),
         workspace,
         sandbox,

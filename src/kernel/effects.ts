@@ -44,10 +44,14 @@ export async function onceInStep<R>(
   positions.set(step, n + 1);
   const key = `${pcb.pid}:${step.stepNo}:k${n}`;
   const argsHash = sha256Hex(canonicalJson({ name, args: args ?? null }));
-  const prev = await k.storage.driver.query<{ tool: string; args_hash: string; result: unknown }>(
-    "SELECT tool, args_hash, result FROM tool_calls WHERE key = $1 AND state = 'done'",
-    [key],
-  );
+  // A step's first attempt after a commit on this node has no records (ProcControl.recordsClean).
+  const prev =
+    pc.freshStep === step
+      ? { rows: [] }
+      : await k.storage.driver.query<{ tool: string; args_hash: string; result: unknown }>(
+          "SELECT tool, args_hash, result FROM tool_calls WHERE key = $1 AND state = 'done'",
+          [key],
+        );
   const rec = prev.rows[0];
   if (rec) {
     if (rec.tool !== name || rec.args_hash !== argsHash) {

@@ -23,9 +23,7 @@ const log = logger('kernel');
 export const CLAIM_CHANNEL = 'aos_claim';
 
 /** Whether this storage makes the kernel a node (a server several kernels can share). */
-export function isClustered(core: Pick<KernelCore, 'storage'>): boolean {
-  return core.storage.driver.kind === 'postgres';
-}
+export { isClustered } from './cluster.js';
 
 export class NodeAgent {
   readonly store: NodeStore;

@@ -41,6 +41,17 @@ export interface ProcControl {
   userMail: boolean;
   /** Consecutive provider outages that parked this process (the backoff exponent; 0 after a good step). */
   parkAttempts: number;
+  /**
+   * A single-node kernel spawned the process or committed its last step, so no model-call journal row or
+   * effect record exists for the next step (rows for step N+1 are only written by a run that began after
+   * step N committed; a restore deletes the later ones). False for a process loaded from storage (boot,
+   * restore), after a step attempt that did not commit, and always on nodes (another node may have taken
+   * the process over and run the step). The runner turns it into `freshStep`.
+   */
+  recordsClean: boolean;
+  /** The step in flight when it is that step's first attempt on a clean record (see recordsClean): its
+   *  journal slots and effect records are not read back, since there is nothing to read. */
+  freshStep: StepContext | null;
 }
 
 export class ProcessTable {
@@ -133,6 +144,8 @@ export class ProcessTable {
       startedAt: Date.now(),
       userMail: false,
       parkAttempts: 0,
+      recordsClean: false,
+      freshStep: null,
     };
     this.procs.set(row.pid, pc);
     if (isLive(pcb.state)) this.liveProcs += 1;

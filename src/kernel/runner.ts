@@ -10,6 +10,7 @@ import { KernelError, KernelPanic } from '../errors.js';
 import { learningOn, modelLessonsAtExit } from '../learning/process-hooks.js';
 import { KILL_GRACE_MS } from '../param.js';
 import { logger } from '../util/log.js';
+import { isClustered } from './cluster.js';
 import { commit } from './commit.js';
 import type { KernelCore } from './core.js';
 import { exitProcess, forget, KilledSignal, park, planExit, preemptionPoint } from './lifecycle.js';
@@ -75,6 +76,9 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
     };
     pc.stepUsage = newUsage();
     pc.step = step;
+    // Until this step commits, records of it may exist (an attempt that does not commit leaves them).
+    pc.freshStep = pc.recordsClean ? step : null;
+    pc.recordsClean = false;
     procs.setState(pc, 'running');
     let res: StepResult<unknown>;
     try {
@@ -142,6 +146,10 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
 
     // 5. exit, or account the time slice and yield
     pc.parkAttempts = 0;
+    // Step N committed here, and (one node) nobody else runs it: no run can have written records of step
+    // N+1. With nodes, a node paused past its lease may not know yet that another took the process and ran
+    // that step already: it must read what the other wrote.
+    pc.recordsClean = !isClustered(core);
     if (exit) {
       // Learning: the process's own model writes lessons about its run, through the gate, charged to it.
       const written = learningOn(core.config.learning, pcb.programState)

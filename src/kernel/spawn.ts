@@ -11,6 +11,7 @@ import { MAX_LIVE_CHILDREN, MAX_LIVE_PROCESSES, MAX_SPAWN_DEPTH, PRIORITY_DEFAUL
 import type { Queryable } from '../storage/driver.js';
 import type { ProcessRow } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
+import { isClustered } from './cluster.js';
 import type { KernelCore } from './core.js';
 import { applyProfile } from './profiles.js';
 import { startLoop } from './runner.js';
@@ -98,6 +99,8 @@ export async function prepareSpawn(
     pid: row.pid,
     start() {
       const pc = core.procs.adopt(row, core.models.defaultModel());
+      // Created just now, and no other node can run it: nothing of it is journaled yet.
+      pc.recordsClean = !isClustered(core);
       core.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
       startLoop(core, pc);
     },

@@ -16,6 +16,7 @@ import { redact } from '../../util/redact.js';
 import { storableString } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { inTx, num } from '../sql.js';
+import type { ChainedAuditRows } from '../state/types.js';
 
 export interface AuditEntryInput {
   stream: string;
@@ -70,6 +71,24 @@ export function auditHash(
 }
 
 type Row = Record<string, unknown>;
+
+/** Per driver and stream, the tail of the appends made outside a transaction (see append). */
+const tails = new WeakMap<object, Map<string, Promise<unknown>>>();
+
+function serial<T>(driver: object, stream: string, fn: () => Promise<T>): Promise<T> {
+  let m = tails.get(driver);
+  if (!m) {
+    m = new Map();
+    tails.set(driver, m);
+  }
+  const run = (m.get(stream) ?? Promise.resolve()).then(fn, fn);
+  const tail = run.catch(() => undefined);
+  m.set(stream, tail);
+  void tail.then(() => {
+    if (m.get(stream) === tail) m.delete(stream);
+  });
+  return run;
+}
 
 /** `hash + size + preview` of a value too large to keep whole in a chain row. */
 function digest(text: string): string {
@@ -136,7 +155,12 @@ export class AuditLog {
       actor: storableString(input.actor),
     };
     const payload = auditPayload(input.payload);
-    const e = await inTx(this.driver, tx, async (q) => {
+    // On one connection (PGlite) the append needs no transaction of its own: its insert is one statement
+    // that checks the head it extends (BEGIN and COMMIT were two of its three round trips). Appends to one
+    // stream queue behind each other in this process, so only a transaction that appended in between can
+    // make the insert miss; then the head is read again. Pools and nodes lock the stream in a transaction.
+    const single = !tx && !this.driver.capabilities.multipleConnections;
+    const body = async (q: Queryable) => {
       // One connection (PGlite) serialises every transaction already: the lock is for pools and nodes.
       if (this.driver.capabilities.multipleConnections)
         await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [P.AUDIT_LOCK_CLASS, entry.stream]);
@@ -187,12 +211,17 @@ export class AuditLog {
             hash,
           };
         }
-        // Under the lock (or the single connection) a head just read cannot be stale.
-        if (attempt > 0) panic(`audit append to ${entry.stream}: the head just read is not the head`);
+        // Under the lock (or in a transaction on the single connection) a head just read cannot be stale;
+        // outside one, another append may have landed in between: read again.
+        if (attempt > (single ? P.AUDIT_APPEND_RETRIES : 0))
+          panic(`audit append to ${entry.stream}: the head just read is not the head`);
         this.guess.delete(entry.stream);
         head = null;
       }
-    });
+    };
+    const e = single
+      ? await serial(this.driver, entry.stream, () => body(this.driver))
+      : await inTx(this.driver, tx, body);
     const note = () => {
       const cur = this.written.get(e.stream);
       if (!cur || e.seq > cur.seq) this.written.set(e.stream, { seq: e.seq, hash: e.hash });
@@ -200,6 +229,46 @@ export class AuditLog {
     if (!tx) note();
     else tx.afterCommit?.(note);
     return e;
+  }
+
+  /**
+   * Entries for one stream, hashed onto the head this log last wrote, for a caller that writes them inside
+   * its own single statement (the step commit, ../state/state-store.ts commitStepChained) which checks the
+   * head first. null when this log knows no head for the stream (append the usual way). After the
+   * statement: `committed()` when it wrote them, `missed()` when the head had moved.
+   */
+  chain(
+    stream: string,
+    entries: { kind: string; actor: string; payload: unknown }[],
+  ): { rows: ChainedAuditRows; committed(): void; missed(): void } | null {
+    const s = storableString(stream);
+    const head = this.guess.get(s);
+    if (!head) return null;
+    const ts = new Date();
+    let cur = head;
+    const rows = entries.map((x) => {
+      const kind = storableString(x.kind);
+      const actor = storableString(x.actor);
+      const payload = auditPayload(x.payload);
+      const seq = cur.seq + 1;
+      const hash = auditHash(cur.hash, { stream: s, seq, ts, kind, actor, payload });
+      const row = { stream: s, seq, ts: ts.toISOString(), kind, actor, payload, prev_hash: cur.hash, hash };
+      cur = { seq, hash };
+      return row;
+    });
+    const tail = cur;
+    return {
+      rows: { stream: s, head: { ...head }, rowsJson: JSON.stringify(rows) },
+      committed: () => {
+        if (!rows.length) return;
+        this.guess.set(s, tail);
+        const w = this.written.get(s);
+        if (!w || tail.seq > w.seq) this.written.set(s, tail);
+      },
+      missed: () => {
+        this.guess.delete(s);
+      },
+    };
   }
 
   /** Heads this process is known to have committed (see `written`). */

@@ -2,6 +2,8 @@
  * The state role: process table, per-step log, snapshots, retention, and agents' shared kv. A step commits
  * once: (pid, step_no) is unique, and the step row, the process row and any periodic snapshot are written
  * in one transaction. Writers that hold a lease pass expectEpoch; a row owned by a newer epoch is EFENCED.
+ * Size: Over 500 lines because the step commit has two shapes (in a transaction, and one statement on a
+ * single connection) that share the process-patch SQL and the refusal diagnosis; restore and rows are apart.
  */
 import { KernelError } from '../../errors.js';
 import { SNAPSHOT_EVERY_STEPS, STEP_LOG_RETAIN_SNAPSHOTS, TERMINATED_RETAIN_MS } from '../../param.js';
@@ -15,6 +17,7 @@ export type { RestoreInput, RestoreResult } from './restore.js';
 export { jsonParam, toProcess } from './rows.js';
 
 import {
+  type ChainedAuditRows,
   type CommitStepInput,
   type CommitStepResult,
   type CreateProcessInput,
@@ -187,30 +190,96 @@ export class StateStore {
       throw new KernelError('EINVAL', `commitStep: stepNo must be an integer >= 1, got ${input.stepNo}`);
     }
     return inTx(this.driver, tx, async (q) => {
-      const ins = await q.query(
-        `INSERT INTO steps (pid, step_no, kind, record, usage) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb)
-         ON CONFLICT (pid, step_no) DO NOTHING`,
-        [input.pid, input.stepNo, input.kind, jsonbText(input.record ?? null), jsonbText(input.usage ?? {})],
+      // One statement: the fenced process update and the step row that depends on it (one round trip, and
+      // nothing of the row read back — the caller holds it). A refused step throws, and the transaction it
+      // runs in rolls back whatever the statement did.
+      const u = this.patchSql(input.pid, { ...input.processPatch, stepNo: input.stepNo }, input.expectEpoch);
+      const params = [...u.params, input.stepNo, input.kind, jsonbText(input.record ?? null)];
+      params.push(jsonbText(input.usage ?? {}));
+      const n = u.params.length;
+      const { rows } = await q.query<Row>(
+        `WITH p AS (UPDATE processes SET ${u.sets} WHERE ${u.where} RETURNING pid),
+         s AS (INSERT INTO steps (pid, step_no, kind, record, usage)
+           SELECT pid, $${n + 1}::integer, $${n + 2}::text, $${n + 3}::jsonb, $${n + 4}::jsonb FROM p
+           ON CONFLICT (pid, step_no) DO NOTHING RETURNING step_no)
+         SELECT (SELECT count(*) FROM p)::integer AS updated, (SELECT count(*) FROM s)::integer AS inserted`,
+        params,
       );
-      if (ins.rowCount === 0) {
-        throw new KernelError(
-          'ECONFLICT',
-          `step ${input.stepNo} of pid ${input.pid} is already committed; a step commits once (another node ` +
-            `or a retry got there first — reload the process and continue from its step_no)`,
-          { details: { pid: input.pid, stepNo: input.stepNo } },
-        );
-      }
-      const process = await this.applyPatch(
-        q,
-        input.pid,
-        { ...input.processPatch, stepNo: input.stepNo },
-        input.expectEpoch,
-      );
+      if (!num(rows[0]?.updated)) await this.refused(q, input.pid, input.expectEpoch);
+      if (!num(rows[0]?.inserted)) throw this.conflict(input);
       let snapshotId: number | null = null;
       if (input.stepNo % this.snapshotEverySteps === 0)
         snapshotId = await this.snapshot(q, input.pid, 'periodic');
-      return { process, snapshotId };
+      return { snapshotId };
     });
+  }
+
+  /**
+   * The whole step commit as ONE statement outside any transaction — process row (fenced), step row, the
+   * step's audit rows and the periodic snapshot when due — for a single-connection driver, where one
+   * statement is one round trip and atomic by itself. Writes nothing unless everything holds: the epoch,
+   * the step not yet committed, and the audit head the rows were chained onto. Returns false (nothing
+   * written) when that head moved — the caller appends the usual way; throws ECONFLICT, EFENCED or ENOPROC
+   * like commitStep.
+   */
+  async commitStepChained(
+    input: CommitStepInput,
+    audit: ChainedAuditRows,
+  ): Promise<CommitStepResult | false> {
+    if (!Number.isInteger(input.stepNo) || input.stepNo < 1) {
+      throw new KernelError('EINVAL', `commitStep: stepNo must be an integer >= 1, got ${input.stepNo}`);
+    }
+    const u = this.patchSql(input.pid, { ...input.processPatch, stepNo: input.stepNo }, input.expectEpoch);
+    const n = u.params.length;
+    const params = [...u.params, input.stepNo, input.kind, jsonbText(input.record ?? null)];
+    params.push(jsonbText(input.usage ?? {}), audit.stream, audit.head.seq, audit.head.hash, audit.rowsJson);
+    const [S, K, R, U, ST, HS, HH, A] = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `$${n + i}`);
+    const due = input.stepNo % this.snapshotEverySteps === 0;
+    const { rows } = await this.driver.query<Row>(
+      `WITH p AS (
+         UPDATE processes SET ${u.sets} WHERE ${u.where}
+           AND NOT EXISTS (SELECT 1 FROM steps WHERE pid = $1 AND step_no = ${S}::integer)
+           AND NOT EXISTS (SELECT 1 FROM audit_log WHERE stream = ${ST}::text AND seq > ${HS}::bigint)
+           AND (${HS}::bigint = 0 OR EXISTS (SELECT 1 FROM audit_log
+                WHERE stream = ${ST}::text AND seq = ${HS}::bigint AND hash = ${HH}::text))
+         RETURNING ${due ? '*' : 'pid'}),
+       s AS (INSERT INTO steps (pid, step_no, kind, record, usage)
+         SELECT pid, ${S}::integer, ${K}::text, ${R}::jsonb, ${U}::jsonb FROM p RETURNING step_no),
+       a AS (INSERT INTO audit_log (stream, seq, ts, kind, actor, payload, prev_hash, hash)
+         SELECT v.stream, v.seq, v.ts, v.kind, v.actor, v.payload, v.prev_hash, v.hash
+         FROM p, jsonb_to_recordset(${A}::jsonb) AS v(stream text, seq bigint, ts timestamptz, kind text,
+           actor text, payload jsonb, prev_hash text, hash text)
+         ORDER BY v.seq RETURNING id)${
+           due
+             ? `,
+       sn AS (INSERT INTO snapshots (pid, step_no, program_state, process, reason)
+         SELECT pid, step_no, program_state, to_jsonb(p) - 'program_state', 'periodic' FROM p RETURNING id)`
+             : ''
+         }
+       SELECT (SELECT count(*) FROM s)::integer AS inserted${due ? ', (SELECT id FROM sn) AS snapshot_id' : ''},
+         (SELECT count(*) FROM a)::integer AS audited`,
+      params,
+    );
+    if (num(rows[0]?.inserted)) return { snapshotId: due ? num(rows[0]?.snapshot_id) : null };
+    // Nothing was written: say why.
+    const why = await this.driver.query<Row>(
+      `SELECT EXISTS (SELECT 1 FROM steps WHERE pid = $1 AND step_no = $2) AS committed,
+         NOT EXISTS (SELECT 1 FROM audit_log WHERE stream = $3 AND seq > $4)
+           AND ($4 = 0 OR EXISTS (SELECT 1 FROM audit_log WHERE stream = $3 AND seq = $4 AND hash = $5)) AS head`,
+      [input.pid, input.stepNo, audit.stream, audit.head.seq, audit.head.hash],
+    );
+    if (why.rows[0]?.committed === true) throw this.conflict(input);
+    if (why.rows[0]?.head !== true) return false;
+    return this.refused(this.driver, input.pid, input.expectEpoch);
+  }
+
+  private conflict(input: CommitStepInput): KernelError {
+    return new KernelError(
+      'ECONFLICT',
+      `step ${input.stepNo} of pid ${input.pid} is already committed; a step commits once (another node ` +
+        `or a retry got there first — reload the process and continue from its step_no)`,
+      { details: { pid: input.pid, stepNo: input.stepNo } },
+    );
   }
 
   async listSteps(pid: number, opts: { after?: number; limit?: number } = {}): Promise<StepRow[]> {
@@ -357,6 +426,21 @@ export class StateStore {
     patch: ProcessPatch,
     expectEpoch?: number,
   ): Promise<ProcessRow> {
+    const u = this.patchSql(pid, patch, expectEpoch);
+    const { rows } = await q.query<Row>(
+      `UPDATE processes SET ${u.sets} WHERE ${u.where} RETURNING *`,
+      u.params,
+    );
+    if (rows[0]) return toProcess(rows[0]);
+    return this.refused(q, pid, expectEpoch);
+  }
+
+  /** SET list, WHERE clause (pid = $1, fenced by the epoch when given) and parameters of a process patch. */
+  private patchSql(
+    pid: number,
+    patch: ProcessPatch,
+    expectEpoch?: number,
+  ): { sets: string; where: string; params: unknown[] } {
     const sets: string[] = ['updated_at = now()'];
     const params: unknown[] = [pid];
     for (const [k, v] of Object.entries(patch)) {
@@ -374,11 +458,11 @@ export class StateStore {
       params.push(expectEpoch);
       where += ` AND lease_epoch = $${params.length} AND (lease_expires_at IS NULL OR lease_expires_at > now())`;
     }
-    const { rows } = await q.query<Row>(
-      `UPDATE processes SET ${sets.join(', ')} WHERE ${where} RETURNING *`,
-      params,
-    );
-    if (rows[0]) return toProcess(rows[0]);
+    return { sets: sets.join(', '), where, params };
+  }
+
+  /** Why a fenced process update matched no row: throws ENOPROC or EFENCED. */
+  private async refused(q: Queryable, pid: number, expectEpoch?: number): Promise<never> {
     const cur = await q.query<Row>(
       'SELECT lease_epoch, owner_node, lease_expires_at <= now() AS expired FROM processes WHERE pid = $1',
       [pid],

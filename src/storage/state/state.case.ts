@@ -1,6 +1,7 @@
 /** Conformance suite of StateStore, run once per backend by state.test.ts. */
 import { expect, it } from 'vitest';
 import { KernelError } from '../../errors.js';
+import { AuditLog } from '../audit/audit-log.js';
 import type { Suite } from '../testing/backends.case.js';
 import { StateStore } from './state-store.js';
 
@@ -57,7 +58,7 @@ export const stateCases: Suite = (ctx) => {
         processPatch: { programState: { at: i }, usage: { ...p.usage, tokensIn: 10 * i } },
         expectEpoch: 1,
       });
-      expect(r.process.stepNo).toBe(i);
+      expect((await s.getProcess(p.pid))?.stepNo).toBe(i);
       expect(r.snapshotId === null).toBe(i % 5 !== 0);
     }
     // a duplicate step is refused and writes nothing (the process row is untouched too)
@@ -89,6 +90,59 @@ export const stateCases: Suite = (ctx) => {
     expect(snap?.programState).toEqual({ at: 10 });
     expect(snap?.process.pid).toBe(p.pid);
     expect(snap?.reason).toBe('periodic');
+  });
+
+  it('a one-statement step commit writes step, process, audit rows and snapshot together, or nothing', async () => {
+    const s = store();
+    const audit = new AuditLog(ctx().driver);
+    const p = await s.createProcess({ name: 'chained', leaseEpoch: 2 });
+    const stream = `proc:${p.pid}`;
+    expect(audit.chain(stream, [])).toBeNull(); // no head known yet: the caller appends the usual way
+    await audit.append({ stream, kind: 'proc.spawn', actor: 'kernel', payload: {} });
+    const input = (stepNo: number, extra: object = {}) => ({
+      pid: p.pid,
+      stepNo,
+      kind: 'llm',
+      record: { stepNo },
+      processPatch: { programState: { at: stepNo }, state: 'ready' as const },
+      expectEpoch: 2,
+      ...extra,
+    });
+    for (let i = 1; i <= 5; i++) {
+      const c = audit.chain(stream, [
+        { kind: 'llm.chat', actor: `pid:${p.pid}`, payload: { i } },
+        { kind: 'note', actor: `pid:${p.pid}`, payload: { i, also: true } },
+      ]);
+      const r = await s.commitStepChained(input(i), c!.rows);
+      expect(r).not.toBe(false);
+      c!.committed();
+      expect((r as { snapshotId: number | null }).snapshotId === null).toBe(i !== 5);
+    }
+    const snap = await s.latestSnapshot(p.pid);
+    expect(snap).toMatchObject({ stepNo: 5, programState: { at: 5 }, reason: 'periodic' });
+    expect(snap?.process).toMatchObject({ pid: p.pid, step_no: 5, lease_epoch: 2 });
+    expect(snap?.process).not.toHaveProperty('program_state');
+    const rows = await audit.list({ stream });
+    expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: 11 }, (_, i) => i + 1));
+    expect((await audit.verify({ stream })).ok).toBe(true);
+    expect(audit.writtenHeads()).toContainEqual({ stream, seq: 11, hash: rows[10]!.hash });
+    // Each refusal writes nothing at all: a moved head, a fenced writer, a step already committed.
+    const other = new AuditLog(ctx().driver);
+    const stale = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 6 }])!;
+    await other.append({ stream, kind: 'foreign', actor: 'api', payload: {} });
+    expect(await s.commitStepChained(input(6), stale.rows)).toBe(false);
+    stale.missed();
+    expect(audit.chain(stream, [])).toBeNull();
+    await audit.append({ stream, kind: 'k', actor: 'a', payload: 'reads the head again' });
+    const fenced = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 6 }])!;
+    await expect(s.commitStepChained(input(6, { expectEpoch: 1 }), fenced.rows)).rejects.toMatchObject({
+      code: 'EFENCED',
+    });
+    await expect(s.commitStepChained(input(5), fenced.rows)).rejects.toMatchObject({ code: 'ECONFLICT' });
+    expect((await s.listSteps(p.pid)).map((x) => x.stepNo)).toEqual([1, 2, 3, 4, 5]);
+    expect((await s.getProcess(p.pid))?.stepNo).toBe(5);
+    expect((await audit.list({ stream })).length).toBe(13);
+    expect((await audit.verify({ stream })).ok).toBe(true);
   });
 
   it('commitStep joins a caller transaction and rolls back with it', async () => {

@@ -108,8 +108,18 @@ export interface CommitStepInput {
   expectEpoch?: number;
 }
 
+/**
+ * Audit rows a one-statement step commit writes (../audit/audit-log.ts chain()): already hashed onto the
+ * head the audit log last wrote, which the statement checks is still the head before it writes anything.
+ */
+export interface ChainedAuditRows {
+  stream: string;
+  head: { seq: number; hash: string };
+  /** JSON array of { stream, seq, ts, kind, actor, payload, prev_hash, hash }. */
+  rowsJson: string;
+}
+
 export interface CommitStepResult {
-  process: ProcessRow;
   /** Id of the periodic snapshot written with this step, if one was due. */
   snapshotId: number | null;
 }
