@@ -18,6 +18,8 @@ export const REEMBED_BATCH_ROWS = 100; // memories re-embedded per batch by `aos
 export const MIGRATION_LOCK_KEY = 0x414f535f; // pg_advisory_xact_lock key guarding migrations ("AOS_")
 export const AUDIT_LOCK_CLASS = 0x41554454; // advisory-lock class of audit streams ("AUDT"; the second key is hashtext(stream))
 export const PGLITE_LOCK_FILE = 'kernel.lock'; // lockfile inside the PGlite data dir
+export const PGLITE_LOCK_REFRESH_MS = 2_000; // the holder touches the lockfile this often (from a worker thread)
+export const PGLITE_LOCK_STALE_MS = 15_000; // a lock from another pid namespace untouched this long is stale
 export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated PGlite that new databases start from
 // PGlite runs inside the kernel's process: its buffer pool is our RSS. initdb sizes shared_buffers for a
 // server (128MB); an embedded kernel's working set (process rows, the step log's tail, audit heads) fits in
@@ -43,6 +45,8 @@ export const LLM_MAX_RETRIES = 4; // on 429 / 5xx / network errors
 export const LLM_RETRY_BASE_MS = 500; // exponential backoff base, with full jitter
 export const LLM_RETRY_MAX_MS = 30_000; // cap on one backoff wait (Retry-After may not exceed it)
 export const PROVIDER_PARK_BASE_MS = 2_000; // first wait of a process parked on a provider outage (doubles, jittered)
+export const STORAGE_PARK_BASE_MS = 500; // first wait of a process parked on a storage outage (doubles)
+export const STORAGE_PARK_MAX_MS = 15_000; // cap on that wait (disk full, connection lost: retried until storage answers)
 export const PROVIDER_PARK_MAX_MS = 120_000; // cap on that wait when the provider names no Retry-After
 export const CIRCUIT_FAILURE_THRESHOLD = 5; // consecutive failures that open a provider's circuit
 export const CIRCUIT_OPEN_MS = 30_000; // how long the circuit stays open before a half-open probe

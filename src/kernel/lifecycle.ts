@@ -83,16 +83,13 @@ export async function exitProcess(
   written: readonly Lesson[] = [],
   committed?: ExitPlan,
 ): Promise<void> {
-  const { procs, storage } = core;
+  const { procs } = core;
   const pcb = pc.pcb;
   if (!isLive(pcb.state)) return;
   const plan = committed ?? planExit(core, pc, outcome, result, reason);
-  core.cpu.forget(pcb.pid);
-  pcb.result = plan.result;
-  pcb.exitReason = plan.exitReason;
-  procs.setState(pc, 'zombie');
-  if (plan.state === 'terminated') procs.setState(pc, 'terminated');
   if (!committed) {
+    // Committed before the PCB changes: a storage outage here leaves the process live, to be parked and
+    // reloaded (./storage-park.ts), never a zombie in memory that storage still calls running.
     await commit(core, pc, {
       effects: {
         stepNo: pcb.stepNo,
@@ -100,19 +97,19 @@ export async function exitProcess(
         acks: [],
         auditEntries: [exitEntry(plan, pcb.stepNo, pcb.usage)],
       },
-      process: { ...processPatch(pcb), state: pcb.state },
+      process: { ...processPatch(pcb), result: plan.result, exitReason: plan.exitReason, state: plan.state },
       actor: 'kernel',
     });
   }
-  await storage.state
-    .checkpoint(pcb.pid, 'exit')
-    .catch((e) => log.warn(`exit snapshot of ${pcb.pid} failed: ${String(e)}`));
-  if (core.context.has(pcb.pid)) await core.context.close(pcb.pid, { keepSwap: true }).catch(() => undefined);
-  if (learningOn(core.config.learning, pcb.programState)) {
-    // The lesson writer's model call (after the exit committed with the final step) is charged too.
-    if (committed) await storage.state.updateProcess(pcb.pid, { usage: pcb.usage });
-    await learnFromExit(core.learning, pcb.pid, pcb.programState, written);
-  }
+  core.cpu.forget(pcb.pid);
+  pcb.result = plan.result;
+  pcb.exitReason = plan.exitReason;
+  procs.setState(pc, 'zombie');
+  if (plan.state === 'terminated') procs.setState(pc, 'terminated');
+  // The exit is committed: what follows is housekeeping, and a failure there must not leave waiters hanging.
+  await afterExit(core, pc, committed !== undefined, written).catch((e) =>
+    log.warn(`after the exit of ${pcb.pid}: ${String(e)}`),
+  );
   core.hooks.emit('proc.exit', {
     pid: pcb.pid,
     state: pcb.state,
@@ -121,11 +118,33 @@ export async function exitProcess(
   });
   // Orphaned zombies are reaped: nobody is left to collect them.
   for (const child of procs.all()) {
-    if (child.pcb.parentPid === pcb.pid && child.pcb.state === 'zombie') await reap(core, child.pcb.pid);
+    if (child.pcb.parentPid === pcb.pid && child.pcb.state === 'zombie') {
+      await reap(core, child.pcb.pid).catch((e) => log.warn(`reaping ${child.pcb.pid}: ${String(e)}`));
+    }
   }
   // Terminated processes leave the in-memory table (storage keeps them): a long-running kernel stays small.
   if (pcb.state === 'terminated') procs.remove(pcb.pid);
   procs.exited(pcb.pid, statusOf(pcb));
+}
+
+/** Exit snapshot, context close, lessons: best effort once the exit is committed. */
+async function afterExit(
+  core: KernelCore,
+  pc: ProcControl,
+  committedWithStep: boolean,
+  written: readonly Lesson[],
+): Promise<void> {
+  const { storage } = core;
+  const pcb = pc.pcb;
+  await storage.state
+    .checkpoint(pcb.pid, 'exit')
+    .catch((e) => log.warn(`exit snapshot of ${pcb.pid} failed: ${String(e)}`));
+  if (core.context.has(pcb.pid)) await core.context.close(pcb.pid, { keepSwap: true }).catch(() => undefined);
+  if (learningOn(core.config.learning, pcb.programState)) {
+    // The lesson writer's model call (after the exit committed with the final step) is charged too.
+    if (committedWithStep) await storage.state.updateProcess(pcb.pid, { usage: pcb.usage });
+    await learnFromExit(core.learning, pcb.pid, pcb.programState, written);
+  }
 }
 
 /** Collects a zombie child (zombie → terminated). */

@@ -16,6 +16,8 @@ export type WaitReason =
   | { on: 'ratelimit'; until: number }
   /** Parked on a provider outage (429, 5xx, refused, open circuit) until `until`, then the step is retried. */
   | { on: 'provider'; provider: string; model: string; until: number; reason: string }
+  /** Parked on a storage outage (disk full, connection lost) until `until`, then reloaded from its row. */
+  | { on: 'storage'; until: number; reason: string }
   /** Queued for an LLM slot of its model (the scheduler's run queue): `since` is when it joined. */
   | { on: 'slot'; model: string; since: number };
 
@@ -106,5 +108,7 @@ export function describeWait(w: WaitReason | null): string {
       return `provider:${w.provider} ${w.model} until ${new Date(w.until).toISOString()} — ${w.reason}`;
     case 'slot':
       return 'slot';
+    case 'storage':
+      return `storage until ${new Date(w.until).toISOString()} — ${w.reason}`;
   }
 }

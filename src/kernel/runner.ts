@@ -18,6 +18,7 @@ import { isLive } from './pcb.js';
 import { checkProcessBudget } from './process-budget.js';
 import type { ProcControl } from './process-table.js';
 import { parkableProviderError, parkOnProvider, waitOutPark } from './provider-park.js';
+import { parkOnStorage, transientStorageError } from './storage-park.js';
 import { invokeOutside, makeSys } from './syscall-gate.js';
 
 const log = logger('kernel');
@@ -32,7 +33,20 @@ export function startLoop(core: KernelCore, pc: ProcControl): void {
   });
 }
 
+/** The loop, restarted from the last commit after a storage outage parked it (./storage-park.ts). */
 async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
+  for (;;) {
+    try {
+      return await runSteps(core, pc);
+    } catch (err) {
+      const outage = transientStorageError(err);
+      if (!outage || core.stopping) throw err;
+      if (!(await parkOnStorage(core, pc, outage))) return;
+    }
+  }
+}
+
+async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
   const { procs, metrics } = core;
   const pcb = pc.pcb;
   const program = core.programs.get(pcb.program);
@@ -101,6 +115,8 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
         forget(core, pc);
         return;
       }
+      // A storage outage is not the program's failure: runProcess parks the process and redoes the step.
+      if (transientStorageError(err)) throw err;
       // A provider outage parks the process: nothing of this step is committed, it is retried later.
       const outage = parkableProviderError(err);
       if (outage) {

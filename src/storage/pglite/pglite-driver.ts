@@ -139,7 +139,7 @@ export class PgliteDriver implements StorageDriver {
   static async open(opts: PgliteOptions = {}): Promise<PgliteDriver> {
     const schema = opts.schema ?? 'public';
     ident(schema);
-    const lock = opts.dataDir ? acquireDirLock(opts.dataDir) : null;
+    const lock = opts.dataDir ? await acquireDirLock(opts.dataDir) : null;
     const location = opts.dataDir ? `pglite://${opts.dataDir}` : 'memory://';
     let db: PGlite;
     try {

@@ -102,6 +102,15 @@ export class PostgresDriver implements StorageDriver {
       throw connectError(err, this.location);
     });
     const location = this.location;
+    let broken = false;
+    // A checked-out client has no pool listener: a connection lost between two statements (a server restart,
+    // pg_terminate_backend) would be an uncaught 'error' that kills the kernel. The next statement fails
+    // with the reason instead, and the client is dropped from the pool.
+    const lost = (err: Error) => {
+      broken = true;
+      log.warn(`connection lost inside a transaction: ${err.message}`, { location });
+    };
+    client.on('error', lost);
     const committed: Array<() => void> = [];
     const tx: Queryable = {
       afterCommit: (f) => committed.push(f),
@@ -114,7 +123,6 @@ export class PostgresDriver implements StorageDriver {
         }
       },
     };
-    let broken = false;
     try {
       await client.query('BEGIN');
       const out = await fn(tx);
@@ -129,6 +137,7 @@ export class PostgresDriver implements StorageDriver {
       }
       throw wrap(err, location);
     } finally {
+      client.off('error', lost);
       client.release(broken);
     }
   }
