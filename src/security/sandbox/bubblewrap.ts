@@ -88,10 +88,18 @@ export function checkBubblewrap(bin = 'bwrap'): void {
     bwrapChecked = bin;
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
+    const stderr = String((err as { stderr?: unknown }).stderr ?? '')
+      .trim()
+      .split('\n')[0];
+    // Inside a container the usual cause is the runtime's masks over /proc (and Docker's seccomp profile).
+    const inContainer = existsSync('/run/.containerenv') || existsSync('/.dockerenv');
+    const fix = inContainer
+      ? 'inside a container, start it with --security-opt systempaths=unconfined (podman: or unmask=/proc/*; Docker also needs --security-opt seccomp=unconfined), see docs/deploy.md'
+      : 'install the "bubblewrap" package and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)';
     throw new KernelError(
       'ESANDBOX',
-      `bubblewrap cannot create a sandbox here (${msg.split('\n')[0]}); install the "bubblewrap" package and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), or set security.sandbox: none`,
-      { cause: err },
+      `bubblewrap cannot create a sandbox here (${stderr || msg.split('\n')[0]}); ${fix}, or set security.sandbox: none`,
+      { cause: err, details: { inContainer } },
     );
   }
 }
