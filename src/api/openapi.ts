@@ -216,12 +216,3 @@ export function openApiMarkdown(doc: Json): string {
     .replace(/\n{3,}/g, '\n\n')
     .trim()}\n`;
 }
-
-export function docsPage(): string {
-  return `<!doctype html><html><head><meta charset="utf-8"><title>agent-os-kernel API</title>
-<style>body{font:14px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}code,pre{background:#f4f4f4;padding:.1rem .3rem}h3{margin-top:1.5rem}.m{display:inline-block;min-width:4rem;font-weight:bold}</style></head>
-<body><h1>agent-os-kernel API</h1><p>The OpenAPI 3.1 document: <a href="/docs/openapi.json">/docs/openapi.json</a> (load it into any OpenAPI viewer).</p><div id="r">loading…</div>
-<script>fetch('/docs/openapi.json').then(r=>r.json()).then(d=>{const e=document.getElementById('r');e.innerHTML='';
-for(const [p,ops] of Object.entries(d.paths))for(const [m,o] of Object.entries(ops)){const h=document.createElement('h3');h.innerHTML='<span class="m">'+m.toUpperCase()+'</span><code></code>';h.querySelector('code').textContent=p;e.appendChild(h);
-const s=document.createElement('p');s.textContent=o.summary+' — role: '+(o['x-required-role']||'public');e.appendChild(s);}});</script></body></html>`;
-}

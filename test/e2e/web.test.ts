@@ -3,11 +3,22 @@
  * + API on 127.0.0.1:0 with memory:// storage and the simulator (slowed so runs are visible live). Logs in
  * with the admin token, spawns an agent from the form and watches it finish in the live table, opens its
  * page (steps, context memory map), then approves a tool call that the agent's policy says to ask about.
- * Screenshots go to test-artifacts/web/.
+ * Screenshots go to test-artifacts/web/; `UPDATE_DOCS_IMG=1` also writes the numbered ones to
+ * docs/img/dashboard-<name>.png (the pictures docs/dashboard.md shows).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, createServer } from '../../src/api/server.js';
@@ -18,6 +29,7 @@ import { SimulatedProvider } from '../../src/llm/simulated/simulated-provider.js
 const root = new URL('../../', import.meta.url).pathname;
 const CHROMIUM = process.env.AOS_CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = join(root, 'test-artifacts', 'web');
+const DOCS_IMG = process.env.UPDATE_DOCS_IMG === '1' ? join(root, 'docs', 'img') : null;
 const FLAGS = [
   '--headless',
   '--no-sandbox',
@@ -38,7 +50,11 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
   let profile: string;
   let token: string;
 
-  const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+  const shot = async (name: string) => {
+    await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+    if (DOCS_IMG && /^\d/.test(name))
+      copyFileSync(join(SHOTS, `${name}.png`), join(DOCS_IMG, `dashboard-${name}.png`));
+  };
 
   beforeAll(async () => {
     if (!existsSync(join(root, 'web/dist/index.html'))) {
@@ -158,6 +174,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     await page.goto(`${server.url}/#/proc/${pid}`);
     await expect.poll(() => answers.count(), { timeout: 30_000 }).toBe(3);
     expect(await answers.nth(2).textContent()).toContain('chat-approved');
+    expect(await answers.nth(2).textContent()).not.toMatch(/error|denied/i); // the command ran
     const turns = await chat.locator('li.turn').allTextContents();
     expect(turns.length).toBe(6);
   });
@@ -208,9 +225,175 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect((await kernel.get(pid)).exitReason).toContain('kill');
   });
 
+  it('the process list tells done, failed and killed apart, in words and colour', async () => {
+    // a step budget of 1 for a task that needs two steps (calculator, then the answer): it fails
+    const failed = await kernel.spawn({
+      name: 'over-budget',
+      task: 'What is 17 * 23 + 4?',
+      budgets: { maxSteps: 1 },
+    });
+    expect((await kernel.wait(failed, 30_000)).exitReason).toBeTruthy();
+    const all = (await kernel.status()).processes;
+    const done = all.find((p) => p.name === 'needs-approval')!.pid;
+    const killed = all.find((p) => p.name === 'to-kill')!.pid;
+    await page.goto(`${server.url}/#/processes`);
+    const badge = (pid: number) => page.locator(`tr[data-pid="${pid}"] .result`);
+    await badge(failed).waitFor();
+    const seen: Record<string, { word: string; colour: string }> = {};
+    for (const [what, pid] of [
+      ['done', done],
+      ['failed', failed],
+      ['killed', killed],
+    ] as const) {
+      expect(await badge(pid).getAttribute('data-outcome')).toBe(what);
+      const word = (await badge(pid).locator('b').textContent()) ?? '';
+      // the word's pill colour (a function: evaluate() runs it with the element)
+      const colour = await badge(pid)
+        .locator('b')
+        .evaluate(
+          (el) =>
+            (
+              globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }
+            ).getComputedStyle(el).backgroundColor,
+        );
+      seen[what] = { word, colour: String(colour) };
+    }
+    expect(seen.done!.word).toBe('done');
+    expect(seen.failed!.word).toBe('failed');
+    expect(seen.killed!.word).toBe('killed');
+    expect(seen.done!.colour).not.toBe(seen.failed!.colour);
+    // the answer of a done process and the reason of a failed one are in the row itself
+    expect(await badge(done).textContent()).toContain('42');
+    expect(await badge(failed).textContent()).toMatch(/step|budget/i);
+    await shot('02-processes');
+  });
+
+  it('MCP servers: adds one with its environment, lists its tools, reconnects and removes it', async () => {
+    // a stdio MCP server whose one tool answers with an environment variable the form sets
+    const req = createRequire(join(root, 'package.json'));
+    const sdk = (p: string) => pathToFileURL(req.resolve(`@modelcontextprotocol/sdk/${p}`)).href;
+    const script = join(dataDir, 'greet-mcp.mjs');
+    writeFileSync(
+      script,
+      `import { McpServer } from ${JSON.stringify(sdk('server/mcp.js'))};
+import { StdioServerTransport } from ${JSON.stringify(sdk('server/stdio.js'))};
+const s = new McpServer({ name: 'greet', version: '1.0.0' });
+s.registerTool('whoami', { description: 'says GREETING', inputSchema: {} }, async () => ({
+  content: [{ type: 'text', text: 'GREETING=' + process.env.GREETING }],
+}));
+await s.connect(new StdioServerTransport());
+`,
+    );
+    await page.goto(`${server.url}/#/tools`);
+    const form = page.locator('[data-testid=mcp-form]');
+    await form.locator('input[name=mcpName]').fill('greet');
+    await form.locator('input[name=command]').fill(process.execPath);
+    await form.locator('textarea[name=args]').fill(script);
+    await form.locator('textarea[name=env]').fill('GREETING=hello-from-the-form');
+    // the script lives in this test's 0700 temp dir, which the sandbox uid cannot enter
+    await form.locator('input[name=sandbox]').uncheck();
+    await form.locator('button[type=submit]').click();
+    await expect
+      .poll(() => page.locator('[data-testid=mcp-result]').textContent(), { timeout: 30_000 })
+      .toContain('greet: connected, 1 tools');
+    const row = page.locator('tr[data-server=greet]');
+    expect(await row.getAttribute('data-state')).toBe('connected');
+    await row.locator('button:has-text("tools")').click();
+    expect(await page.locator('[data-testid=mcp-tools]').textContent()).toContain('greet.whoami');
+    await page.waitForSelector('td.mono:has-text("greet.whoami")'); // and in the tools table
+    const called = await fetch(`${server.url}/api/v1/tools/greet.whoami/call`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ arguments: {} }),
+    });
+    expect(await called.text()).toContain('GREETING=hello-from-the-form');
+    await shot('11-mcp');
+    await row.locator('button:has-text("Reconnect")').click();
+    await expect
+      .poll(
+        async () =>
+          `${await page.locator('[data-testid=mcp-result]').textContent()}${await page
+            .locator('[data-testid=mcp] [role=alert]')
+            .textContent()
+            .catch(() => '')}`,
+        { timeout: 30_000 },
+      )
+      .toContain('greet: reconnected — connected, 1 tools');
+    await expect.poll(() => row.locator('td').nth(5).textContent()).toBe('1'); // reconnects
+    page.once('dialog', (d) => void d.accept());
+    await row.locator('button:has-text("Remove")').click();
+    await row.waitFor({ state: 'detached' });
+    await page.waitForSelector('td.mono:has-text("greet.whoami")', { state: 'detached' });
+    expect((await kernel.devices.registry.list()).map((t) => t.name)).not.toContain('whoami');
+  });
+
+  it('API tokens: creates one with a role (secret shown once), shows its last use, revokes it', async () => {
+    await page.goto(`${server.url}/#/tokens`);
+    const form = page.locator('[data-testid=token-form]');
+    await form.locator('input[name=tokenName]').fill('ci-bot');
+    await form.locator('select[name=role]').selectOption('viewer');
+    await form.locator('button[type=submit]').click();
+    const secret = ((await page.locator('[data-testid=token-secret] pre').textContent()) ?? '').trim();
+    expect(secret).toMatch(/^aos_/);
+    const row = page.locator('tr[data-token=ci-bot]');
+    expect(await row.locator('.pill').textContent()).toBe('viewer');
+    expect(await row.locator('.last-used').textContent()).toBe('never');
+    const as = (t: string, path: string, method = 'GET') =>
+      fetch(`${server.url}/api/v1${path}`, { method, headers: { authorization: `Bearer ${t}` } });
+    expect(((await (await as(secret, '/whoami')).json()) as { role: string }).role).toBe('viewer');
+    expect((await as(secret, '/processes/1/kill', 'POST')).status).toBe(403); // a viewer cannot act
+    await page.reload();
+    await expect.poll(() => row.locator('.last-used').textContent()).not.toBe('never');
+    await shot('12-tokens');
+    page.once('dialog', (d) => void d.accept());
+    await row.locator('button:has-text("Revoke")').click();
+    await expect.poll(() => row.getAttribute('data-state')).toBe('revoked');
+    expect((await as(secret, '/whoami')).status).toBe(401);
+  });
+
+  it('memory: lists an owner, searches with the rank of each arm, inspects one in full and deletes it', async () => {
+    const keep = await kernel.storage.memory.store({
+      owner: 'team',
+      content: 'The deploy key rotates every Tuesday at 09:00 UTC; ask #ops for the new one.',
+      metadata: { source: 'browser test' },
+    });
+    await kernel.storage.memory.store({ owner: 'team', content: 'Lunch is at noon in the big room.' });
+    await page.goto(`${server.url}/#/memory`);
+    const form = page.locator('[data-testid=memory-form]');
+    await form.locator('input[name=owner]').fill('team');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=memories] tbody tr').count()).toBe(2);
+    await form.locator('input[name=q]').fill('when does the deploy key rotate');
+    await form.locator('button[type=submit]').click();
+    const first = page.locator('[data-testid=memories] tbody tr').first();
+    await expect.poll(() => first.getAttribute('data-memory')).toBe(keep.id);
+    expect(await first.textContent()).toMatch(/#1/); // its rank in an arm
+    await first.click();
+    const detail = page.locator('[data-testid=memory-detail]');
+    expect(await detail.locator('[data-testid=memory-content]').textContent()).toBe(keep.content);
+    expect(await detail.textContent()).toContain('browser test');
+    await shot('13-memory');
+    page.once('dialog', (d) => void d.accept());
+    await detail.locator('button:has-text("Delete")').click();
+    await detail.waitFor({ state: 'detached' });
+    expect(await kernel.storage.memory.get(keep.id)).toBeNull();
+    const hits = await kernel.storage.memory.search({ owner: 'team', query: 'deploy key' });
+    expect(hits.map((h) => h.id)).not.toContain(keep.id);
+  });
+
   it('lays out at 1100, 1440 and 1920 px: no page overflows sideways, the header stays on one line', async () => {
     const pid = (await kernel.status()).processes.find((p) => p.state === 'terminated')!.pid;
-    const pages = ['processes', `proc/${pid}`, 'scheduler', 'approvals', 'tools', 'audit', 'metrics'];
+    const pages = [
+      'processes',
+      `proc/${pid}`,
+      'scheduler',
+      'approvals',
+      'tools',
+      'memory',
+      'audit',
+      'tokens',
+      'metrics',
+    ];
     const problems: string[] = [];
     for (const width of [1100, 1440, 1920]) {
       await page.setViewportSize({ width, height: 900 });
@@ -242,7 +425,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     await page.setViewportSize({ width: 1440, height: 900 });
     await page.goto(`${server.url}/#/processes`);
     expect(problems).toEqual([]);
-  });
+  }, 300_000); // 27 page loads with screenshots: a hang guard for a loaded machine, not a speed bound
 
   it('shows the scheduler, tools, a verified audit chain and the charts', async () => {
     await page.click('a[href="#/scheduler"]');
