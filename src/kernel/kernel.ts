@@ -1,7 +1,7 @@
 /**
  * The kernel as its users see it: the verbs of DESIGN §1 — spawn, run, status, suspend/resume/kill,
  * checkpoint, restore, shutdown (+ the seeds' aliases) — and read-only views of the subsystems (devices,
- * approvals, process table, storage, learning). Everything else lives behind the KernelCore (./core.ts):
+ * approvals, process table, memory, audit, mail, storage, learning). Everything else lives behind the KernelCore (./core.ts):
  * boot order in ./boot.ts, the step loop in ./runner.ts, the syscall gate in ./syscall-gate.ts, the one
  * commit path in ./commit.ts, lifecycle in ./lifecycle.ts and ./spawn.ts. Nothing inside calls back here.
  */
@@ -25,6 +25,14 @@ import { bootCore, Core, type KernelOptions } from './boot.js';
 import { type SendResult, sendMessage } from './conversation.js';
 import type { Cpu } from './cpu.js';
 import type { ToolRuntime } from './device-binding.js';
+import {
+  type AuditFacade,
+  auditFacade,
+  type MailFacade,
+  type MemoryFacade,
+  mailFacade,
+  memoryFacade,
+} from './facades.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo } from './info.js';
 import { infoOf, waitFor } from './lifecycle.js';
 import type { ModelResolver } from './model-resolver.js';
@@ -60,6 +68,9 @@ export class Kernel {
 
   private constructor(private readonly opts: KernelOptions) {
     this.core = new Core(opts.nodeId ?? `${hostname()}:${process.pid}`);
+    this.memory = memoryFacade(this.core);
+    this.audit = auditFacade(this.core);
+    this.mail = mailFacade(this.core);
   }
 
   static async create(opts: KernelOptions = {}): Promise<Kernel> {
@@ -135,6 +146,12 @@ export class Kernel {
   get approvals(): ToolRuntime['approvals'] {
     return this.core.tools.approvals;
   }
+  /** Long-term memory: list, get, search; store/delete/reembed audited with the caller (./facades.ts). */
+  readonly memory: MemoryFacade;
+  /** The audit log: list, verify (chains, anchors), anchor now, a process's timeline. */
+  readonly audit: AuditFacade;
+  /** Processes' mailboxes: a process's messages, and those waiting for it. */
+  readonly mail: MailFacade;
   /** Trajectories, analysis, lessons and evals over this kernel's storage (src/learning). */
   get learning(): Learning {
     return this.core.learning;

@@ -91,7 +91,7 @@ export function conversationRoutes(k: Kernel): AnyRoute[] {
           if (s.kind === 'answer' && typeof r.text === 'string')
             items.push({ role: 'assistant', text: r.text, stepNo: s.stepNo, at, pending: false });
         }
-        for (const m of await k.storage.coordination.peek(String(params.pid), { topic: USER_TOPIC })) {
+        for (const m of await k.mail.waiting(params.pid, { topic: USER_TOPIC })) {
           const b = m.body as { text?: unknown } | string | null;
           const text = typeof b === 'string' ? b : typeof b?.text === 'string' ? b.text : '';
           if (text) items.push({ role: 'user', text, stepNo: null, at: iso(m.createdAt), pending: true });

@@ -3,7 +3,6 @@
  * approvals inbox. Tool calls from the API go through the kernel's own executor (hooks, policy, approval,
  * sandbox, output cap, audit), attributed to the caller's token.
  */
-import { resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import { fullToolName } from '../../io/tool.js';
 import { embedderInfo } from '../../kernel/embeddings.js';
@@ -11,8 +10,6 @@ import type { Kernel } from '../../kernel/kernel.js';
 import type { Pcb } from '../../kernel/pcb.js';
 import { isLive } from '../../kernel/pcb.js';
 import { API_TOOL_CALL_TIMEOUT_MS } from '../../param.js';
-import { verifyWithAnchors } from '../../security/anchors.js';
-import { processTimeline } from '../../security/replay.js';
 import type { Principal } from '../auth.js';
 import { defaultPolicy, narrowPolicy, widenings } from '../role-policy.js';
 import { type AnyRoute, route } from '../route.js';
@@ -96,11 +93,6 @@ async function callTool(
       signal: AbortSignal.timeout(API_TOOL_CALL_TIMEOUT_MS),
     },
   );
-}
-
-/** Where this kernel's anchors and signing key live (the data dir, as `aos audit` reads it). */
-function anchorDir(k: Kernel): string {
-  return resolve(k.config.data_dir);
 }
 
 export function ioRoutes(k: Kernel): AnyRoute[] {
@@ -230,7 +222,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       query: S.memoryListQuery,
       response: S.listOf(S.memoryRecordSchema),
       async handler({ query }) {
-        const items = await k.storage.memory.list({
+        const items = await k.memory.list({
           owner: query.owner,
           limit: query.limit,
           ...(query.namespace ? { namespace: query.namespace } : {}),
@@ -247,7 +239,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       params: S.idParams,
       response: S.memoryRecordSchema,
       async handler({ params }) {
-        const m = await k.storage.memory.get(params.id);
+        const m = await k.memory.get(params.id);
         if (!m) throw new KernelError('ENOTFOUND', `no memory "${params.id}"`);
         return m;
       },
@@ -260,11 +252,8 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       summary: 'Delete one memory (it is no longer found or recalled)',
       params: S.idParams,
       response: S.memoryRecordSchema,
-      async handler({ params }) {
-        const m = await k.storage.memory.get(params.id);
-        if (!m) throw new KernelError('ENOTFOUND', `no memory "${params.id}"`);
-        await k.storage.memory.delete(params.id);
-        return m;
+      async handler({ params, principal }) {
+        return k.memory.delete(params.id, { actor: `api:${principal.name}` });
       },
     }),
     route({
@@ -276,13 +265,16 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       body: S.memoryBody,
       status: 201,
       response: S.memoryRecordSchema,
-      async handler({ body }) {
-        return k.storage.memory.store({
-          owner: body.owner,
-          content: body.content,
-          ...(body.namespace ? { namespace: body.namespace } : {}),
-          ...(body.metadata ? { metadata: body.metadata } : {}),
-        });
+      async handler({ body, principal }) {
+        return k.memory.store(
+          {
+            owner: body.owner,
+            content: body.content,
+            ...(body.namespace ? { namespace: body.namespace } : {}),
+            ...(body.metadata ? { metadata: body.metadata } : {}),
+          },
+          { actor: `api:${principal.name}` },
+        );
       },
     }),
     route({
@@ -295,7 +287,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       query: S.memorySearchQuery,
       response: S.listOf(S.memoryHitSchema),
       async handler({ query }) {
-        const items = await k.storage.memory.search({
+        const items = await k.memory.search({
           owner: query.owner,
           query: query.q,
           k: query.k,
@@ -314,7 +306,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
         "The memory embedder (config `embeddings:`, else the lexical one) and how many memories each model's vectors hold",
       response: S.memoryEmbeddingsSchema,
       async handler() {
-        const m = k.storage.memory;
+        const m = k.memory;
         const e = embedderInfo(m.embedder);
         const models = await m.modelCounts();
         const stale = models.filter((c) => c.model !== e.model).reduce((n, c) => n + c.count, 0);
@@ -330,8 +322,8 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
         "Re-embed every memory another model's vectors hold with the configured embedder (`aos memory reembed`)",
       body: S.memoryReembedBody,
       response: S.memoryReembedSchema,
-      async handler({ body }) {
-        return k.storage.memory.reembed(body.owner ? { owner: body.owner } : {});
+      async handler({ body, principal }) {
+        return k.memory.reembed(body.owner ? { owner: body.owner } : {}, { actor: `api:${principal.name}` });
       },
     }),
     route({
@@ -343,7 +335,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       query: S.auditQuery,
       response: S.listOf(S.auditEntrySchema, { next: true }),
       async handler({ query }) {
-        const items = await k.storage.audit.list({
+        const items = await k.audit.list({
           after: query.after,
           limit: query.limit,
           ...(query.stream ? { stream: query.stream } : {}),
@@ -361,10 +353,10 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       body: S.auditVerifyBody,
       response: S.verifyResultSchema,
       async handler({ body }) {
-        if (!body.anchors) return k.storage.audit.verify(body.stream ? { stream: body.stream } : {});
-        if (body.stream)
-          throw new KernelError('EINVAL', 'anchors: true checks every stream; leave "stream" out');
-        return verifyWithAnchors(k.storage.audit, k.storage.driver, { dataDir: anchorDir(k) });
+        return k.audit.verify({
+          ...(body.stream ? { stream: body.stream } : {}),
+          ...(body.anchors ? { anchors: true } : {}),
+        });
       },
     }),
     route({
@@ -375,14 +367,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       summary: 'Sign the current chain heads now and append them to the anchor file outside the database',
       response: S.anchorResultSchema,
       async handler() {
-        if (!k.anchors)
-          throw new KernelError(
-            'ESTATE',
-            'this kernel keeps no anchors: its storage is memory://, whose chain is gone when it stops',
-          );
-        const a = await k.anchors.anchor({ force: true });
-        if (!a) throw new KernelError('EBACKEND', 'the anchor was not written');
-        return { ts: a.ts, keyId: a.keyId, heads: a.heads.length, file: k.anchors.anchorFile };
+        return k.audit.anchor();
       },
     }),
     route({
@@ -398,7 +383,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
           throw new KernelError('ENOPROC', `no process ${params.pid}; GET /api/v1/processes lists them`, {
             details: { pid: params.pid },
           });
-        return { items: await processTimeline(k.storage.audit, params.pid) };
+        return { items: await k.audit.timeline(params.pid) };
       },
     }),
     route({

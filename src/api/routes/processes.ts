@@ -277,7 +277,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       response: S.listOf(S.mailSchema),
       async handler({ params, query }) {
         await requireRow(k, params.pid);
-        const mail = await k.storage.coordination.list(String(params.pid), {
+        const mail = await k.mail.list(params.pid, {
           limit: query.limit,
           offset: query.offset,
         });
@@ -296,7 +296,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       response: S.listOf(S.auditEntrySchema, { next: true }),
       async handler({ params, query }) {
         await requireRow(k, params.pid);
-        const items = await k.storage.audit.list({
+        const items = await k.audit.list({
           stream: `proc:${params.pid}`,
           after: query.after,
           limit: query.limit,

@@ -61,7 +61,7 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
         memory: z.object({ embedder: z.string(), kind: z.enum(['provider', 'lexical', 'custom']) }),
       }),
       async handler() {
-        const e = embedderInfo(k.storage.memory.embedder);
+        const e = embedderInfo(k.memory.embedder);
         return {
           ok: true,
           version: VERSION,

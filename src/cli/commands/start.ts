@@ -108,7 +108,7 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
 
 /** The memory embedder and whether it is semantic; memories another model embedded are named with the fix. */
 async function memoryLine(kernel: Kernel): Promise<string> {
-  const m = kernel.storage.memory;
+  const m = kernel.memory;
   const info = embedderInfo(m.embedder);
   const counts = await m.modelCounts().catch(() => []);
   const stale = counts.filter((c) => c.model !== info.model).reduce((n, c) => n + c.count, 0);
