@@ -104,6 +104,8 @@ describe('red team: secrets (bubblewrap, kernel as root, admin level, allowed_pa
     const nd = shellData(n.out[0] as ToolOutcome);
     expect(nd.stdout).toMatch(/PATH=/);
     expect(nd.stdout).not.toContain(KEY);
+    // …and not the kernel user's home either: bash would run that user's ~/.bashrc in every command
+    expect(nd.stdout).not.toContain(`HOME=${homedir()}\n`);
   });
 
   test('secrets are redacted with a mark saying what was removed, base64 of the admin token included', async () => {

@@ -3,6 +3,7 @@
  * No filesystem or network isolation — it warns loudly once per process, and its capability flags say so.
  */
 import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import * as P from '../../param.js';
 import { logger } from '../../util/log.js';
 import type {
@@ -52,7 +53,10 @@ export class NoSandbox implements Sandbox {
   }
 
   async exec(req: SandboxRequest): Promise<SandboxResult> {
-    const env = minimalHostEnv(req.env ?? {});
+    // HOME is the command's own directory, never the kernel user's: bash sources ~/.bashrc when its
+    // stdin is a socket (ours is), so a host HOME ran the operator's shell start-up in every agent command
+    // (on this machine: pyenv's rehash lock, left by a killed shell, hung every command for 60 s).
+    const env = { ...minimalHostEnv(), HOME: req.cwd ?? tmpdir(), ...(req.env ?? {}) };
     // One-shot commands also get an address-space cap; long-lived wraps (Node MCP servers) cannot.
     const pre = this.prlimit ? prlimitArgs(req.limits, { pids: false, memory: false }) : [];
     const argv = [...pre, req.command, ...req.args];
