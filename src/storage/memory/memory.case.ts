@@ -103,7 +103,8 @@ export const memoryCases: Suite = (ctx) => {
     expect(await a.reembed({ owner: o })).toEqual({ reembedded: FACTS.length, model: `toy-${o}` });
     expect(await a.modelCounts(o)).toEqual([{ model: `toy-${o}`, count: FACTS.length }]);
     const v = await a.search({ owner: o, query: 'postgres billing', k: 2, mode: 'vector' });
-    expect(v.map((h) => h.content)).toEqual([FACTS[5], FACTS[2]]); // both mention billing and PostgreSQL
+    // both mention billing and PostgreSQL; their order is the toy embedder's near-tie, not the point
+    expect(v.map((h) => h.content).sort()).toEqual([FACTS[5], FACTS[2]].sort());
     expect((await a.reembed({ owner: o })).reembedded).toBe(0); // nothing left to move
     // …and the lexical store no longer compares its vectors with the toy model's.
     expect(await lexical.search({ owner: o, query: 'billing', k: 3, mode: 'vector' })).toEqual([]);
