@@ -38,6 +38,7 @@ import {
 import { addMasks, hiddenAncestor, MountPlan, planBinds } from './mounts.js';
 import { startAllowlistProxy } from './proxy.js';
 import { runSupervised } from './run.js';
+import { seccompFile } from './seccomp.js';
 
 /** /etc entries a program needs to run (users, DNS, TLS roots, dynamic linker); nothing secret. */
 const ETC_FILES = [
@@ -68,26 +69,39 @@ const PROXY_SOCKET = '/run/aos-proxy.sock';
 
 let bwrapChecked: string | null = null;
 
-/** Verifies bwrap exists and can create namespaces here; throws ESANDBOX with the fix otherwise. */
+/**
+ * Verifies bwrap exists and can build the sandbox real commands get: the same launcher (seccomp filter on
+ * a descriptor), the same namespaces, root mounts (a fresh /proc included: inside a container whose /proc
+ * is masked, that is what fails), privilege drop and prlimit. The probe command checks the filter took:
+ * it succeeds only if making a setuid file is refused. Throws ESANDBOX with the fix otherwise.
+ */
 export function checkBubblewrap(bin = 'bwrap'): void {
   if (bwrapChecked === bin) return;
   try {
     const id = sandboxIdentity();
-    const argv = [
-      bin,
-      ...isolationArgs(id),
+    const probe = 'touch /tmp/p && ! chmod u+s /tmp/p 2>/dev/null';
+    const a = [
+      ...sessionArgs(id),
       ...rootMounts().args,
+      '--chdir',
+      '/',
       '--',
       ...dropPrivilegeArgs(id),
-      '/usr/bin/true',
+      ...(id ? ['env', '-C', '/', '--'] : []),
+      'prlimit',
+      '--core=0',
+      '--',
+      '/bin/sh',
+      '-c',
+      probe,
     ];
-    execFileSync(argv[0] as string, argv.slice(1), {
-      stdio: 'pipe',
-      timeout: 10_000,
-    });
+    const [cmd, args] = launcher(bin, a, []);
+    execFileSync(cmd, args, { stdio: 'pipe', timeout: 10_000 });
     bwrapChecked = bin;
   } catch (err) {
+    if (err instanceof KernelError) throw err;
     const msg = err instanceof Error ? err.message : String(err);
+    const status = (err as { status?: unknown }).status;
     const stderr = String((err as { stderr?: unknown }).stderr ?? '')
       .trim()
       .split('\n')[0];
@@ -96,12 +110,32 @@ export function checkBubblewrap(bin = 'bwrap'): void {
     const fix = inContainer
       ? 'inside a container, start it with --security-opt systempaths=unconfined (podman: or unmask=/proc/*; Docker also needs --security-opt seccomp=unconfined), see docs/deploy.md'
       : 'install the "bubblewrap" package and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)';
+    const why =
+      stderr ||
+      (status === 1
+        ? 'its seccomp filter did not take: a setuid file could be made inside'
+        : msg.split('\n')[0]);
     throw new KernelError(
       'ESANDBOX',
-      `bubblewrap cannot create a sandbox here (${stderr || msg.split('\n')[0]}); ${fix}, or set security.sandbox: none`,
+      `bubblewrap cannot create a sandbox here (${why}); ${fix}, or set security.sandbox: none`,
       { cause: err, details: { inContainer } },
     );
   }
+}
+
+/**
+ * How bwrap is started, for the probe and every command alike: a shell opens the seccomp program on
+ * descriptor 3 (`bwrap --seccomp 3` reads it from there), joins the command's cgroups when there are
+ * any (race-free: before exec, see ./cgroup.ts), and execs bwrap.
+ */
+function launcher(bin: string, bwrapArgs: string[], procsFiles: readonly string[]): [string, string[]] {
+  const script = `exec 3<"$1" || exit 126; shift; ${procsFiles.length > 0 ? joinScript(procsFiles) : 'exec "$@"'}`;
+  return ['/bin/sh', ['-c', script, 'sh', seccompFile(), bin, '--seccomp', '3', ...bwrapArgs]];
+}
+
+/** Namespaces, privileges and session of every command (the probe's too). */
+function sessionArgs(id: SandboxIdentity | null): string[] {
+  return ['--new-session', ...isolationArgs(id), '--hostname', 'aos-sandbox'];
 }
 
 export interface BubblewrapOptions {
@@ -162,8 +196,7 @@ export class BubblewrapSandbox implements Sandbox {
       }
       const cg = createCommandCgroup(req.limits);
       if (cg) cleanups.push(() => cg.release());
-      const a: string[] = ['--new-session', ...isolationArgs(id)];
-      a.push('--hostname', 'aos-sandbox');
+      const a: string[] = sessionArgs(id);
       const plan = rootMounts();
       // The Node runtime that started us, when it lives outside /usr (nvm, volta, a tarball).
       const nodePrefix = dirname(dirname(process.execPath));
@@ -226,13 +259,10 @@ export class BubblewrapSandbox implements Sandbox {
         ...prlimitArgs(req.limits, { pids: !!cg?.enforcesPids, memory: !!cg?.enforcesMemory }),
         ...inner,
       );
-      const direct = [this.bin, ...a];
-      const outer = cg
-        ? ['/bin/sh', ['-c', joinScript(cg.procsFiles), 'sh', ...direct]]
-        : [direct[0] as string, direct.slice(1)];
+      const [command, args] = launcher(this.bin, a, cg?.procsFiles ?? []);
       return {
-        command: outer[0] as string,
-        args: outer[1] as string[],
+        command,
+        args,
         env,
         cwd: resolve(req.cwd),
         cleanup,
