@@ -18,7 +18,7 @@ import { idempotencyKey, type ToolContext, type ToolResult } from '../io/tool.js
 import type { ToolSpec } from '../llm/model.js';
 import { ApprovalManager } from '../security/approvals.js';
 import { SecurityPolicy, type SecurityPolicyOptions } from '../security/policy.js';
-import { createSandbox } from '../security/sandbox/select.js';
+import { chooseSandbox, type SandboxStatus } from '../security/sandbox/select.js';
 import type { Sandbox } from '../security/sandbox.js';
 import type { Storage } from '../storage/storage.js';
 import type { Pcb } from './pcb.js';
@@ -30,6 +30,8 @@ export interface ToolRuntime {
   readonly executor: ToolExecutor;
   readonly approvals: ApprovalManager;
   readonly sandbox: Sandbox;
+  /** Which sandbox was chosen, whether it isolates, and the warning when it does not (health, banner). */
+  readonly sandboxStatus: SandboxStatus;
   readonly workspace: string;
   /** MCP servers from `mcp.servers`; their tools are registered as `server.tool`. */
   readonly mcp: McpManager;
@@ -66,7 +68,23 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
   const sec = k.config.security;
   const workspace = resolve(sec.workspace);
   mkdirSync(workspace, { recursive: true });
-  const sandbox = createSandbox(sec.sandbox);
+  const { sandbox, status: sandboxStatus } = chooseSandbox(sec.sandbox);
+  if (sandboxStatus.fallbackReason) {
+    // Never silent: a boot that fell back to running commands unisolated is on the record (stream
+    // `kernel`); an explicit `sandbox: none` is the config's choice, reported by health and the banner.
+    await k.storage.audit.append({
+      stream: 'kernel',
+      kind: 'sandbox.fallback',
+      actor: 'kernel',
+      payload: {
+        configured: sandboxStatus.configured,
+        chosen: sandboxStatus.name,
+        isolated: false,
+        reason: sandboxStatus.fallbackReason,
+        warning: sandboxStatus.warning,
+      },
+    });
+  }
   // built-ins, then the agent-native CLI tools config declares (cli.<name>)
   const registry = new ToolRegistry()
     .registerAll(builtinTools())
@@ -141,6 +159,7 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     executor,
     approvals,
     sandbox,
+    sandboxStatus,
     workspace,
     mcp,
     policyFor,

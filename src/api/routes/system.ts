@@ -52,21 +52,25 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
       path: '/api/v1/health',
       access: 'public',
       tag: 'system',
-      summary: 'Liveness (no auth), and which embedder memory search uses',
+      summary: 'Liveness (no auth), which embedder memory search uses, and whether commands are isolated',
       response: z.object({
         ok: z.boolean(),
         version: z.string(),
         uptimeMs: z.number(),
         /** `lexical`: the hashing embedder (words, not meanings); `provider`: config's `embeddings:` model. */
         memory: z.object({ embedder: z.string(), kind: z.enum(['provider', 'lexical', 'custom']) }),
+        /** The sandbox commands run in; `warning` says why they are not isolated (e.g. auto fell back to none). */
+        sandbox: z.object({ name: z.string(), isolated: z.boolean(), warning: z.string().nullable() }),
       }),
       async handler() {
         const e = embedderInfo(k.memory.embedder);
+        const sb = k.devices.sandboxStatus;
         return {
           ok: true,
           version: VERSION,
           uptimeMs: Date.now() - startedAt,
           memory: { embedder: e.model, kind: e.kind },
+          sandbox: { name: sb.name, isolated: sb.isolated, warning: sb.warning },
         };
       },
     }),

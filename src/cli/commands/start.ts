@@ -78,25 +78,9 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  const model = kernel.models.defaultModel();
-  const simulated = kernel.models.describe(model).simulated;
   const out = (s: string) => process.stdout.write(`${s}\n`);
-  out(
-    `${style.bold(`agent-os-kernel ${VERSION}`)}  node ${kernel.nodeId}  storage ${kernel.storage.driver.location}`,
-  );
-  out(`  dashboard  ${style.cyan(`${server.url}/`)}`);
-  out(`  API        ${server.url}/api/v1   (OpenAPI: ${server.url}/docs, events: /api/v1/events)`);
-  out(`  metrics    ${server.url}/metrics`);
-  out(
-    `  admin token: in ${style.bold(server.adminTokenFile)}${server.adminTokenCreated ? ' (created now)' : ''} — paste it into the dashboard login, or`,
-  );
-  out(
-    `             curl -H "Authorization: Bearer $(cat ${server.adminTokenFile})" ${server.url}/api/v1/processes`,
-  );
-  out(
-    `  model      ${model}${simulated ? style.yellow(' (built-in simulator: rule-based, not a language model — configure a provider key to use a real one)') : ''}`,
-  );
-  out(`  memory     ${await memoryLine(kernel)}`);
+  for (const line of await startBanner(kernel, server)) out(line);
+  const simulated = kernel.models.describe(kernel.models.defaultModel()).simulated;
   if (simulated && kernel.config.server.demo_agents && opts.demo !== false) {
     const pids = await spawnDemoAgents(kernel);
     out(
@@ -104,6 +88,36 @@ export async function start(opts: StartOpts, configPath?: string): Promise<void>
     );
   }
   out(style.dim('Ctrl-C stops the kernel.'));
+}
+
+/** What `aos start` prints about the running kernel: where to reach it, the model, memory, the sandbox. */
+export async function startBanner(
+  kernel: Kernel,
+  server: { url: string; adminTokenFile: string; adminTokenCreated: boolean },
+): Promise<string[]> {
+  const model = kernel.models.defaultModel();
+  const simulated = kernel.models.describe(model).simulated;
+  return [
+    `${style.bold(`agent-os-kernel ${VERSION}`)}  node ${kernel.nodeId}  storage ${kernel.storage.driver.location}`,
+    `  dashboard  ${style.cyan(`${server.url}/`)}`,
+    `  API        ${server.url}/api/v1   (OpenAPI: ${server.url}/docs, events: /api/v1/events)`,
+    `  metrics    ${server.url}/metrics`,
+    `  admin token: in ${style.bold(server.adminTokenFile)}${server.adminTokenCreated ? ' (created now)' : ''} — paste it into the dashboard login, or`,
+    `             curl -H "Authorization: Bearer $(cat ${server.adminTokenFile})" ${server.url}/api/v1/processes`,
+    `  model      ${model}${simulated ? style.yellow(' (built-in simulator: rule-based, not a language model — configure a provider key to use a real one)') : ''}`,
+    `  memory     ${await memoryLine(kernel)}`,
+    `  sandbox    ${sandboxLine(kernel)}`,
+  ];
+}
+
+/** The sandbox and whether commands are isolated; a fallback to none is shown with its reason. */
+function sandboxLine(kernel: Kernel): string {
+  const s = kernel.devices.sandboxStatus;
+  if (s.isolated) {
+    const how = s.name === 'bubblewrap' ? 'own namespaces, no capabilities, seccomp' : 'container';
+    return `${s.name} (commands isolated: ${how})`;
+  }
+  return `${s.name} ${style.yellow(`— commands are NOT isolated: ${s.warning}`)}`;
 }
 
 /** The memory embedder and whether it is semantic; memories another model embedded are named with the fix. */

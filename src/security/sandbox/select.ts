@@ -1,6 +1,8 @@
 /**
- * Picks the sandbox named by `security.sandbox`: `auto` = bubblewrap when it works here, else none (with
- * the loud warning); `bubblewrap` / `docker` fail with the fix when unavailable.
+ * Picks the sandbox named by `security.sandbox`: `auto` = bubblewrap when it works here, else none;
+ * `bubblewrap` / `docker` fail with the fix when unavailable. The choice is never silent: it comes with a
+ * status (name, whether commands are isolated, and a warning when they are not) that the kernel audits at
+ * boot and reports on /api/v1/health and in the `aos start` banner.
  */
 import { KernelError } from '../../errors.js';
 import { logger } from '../../util/log.js';
@@ -12,26 +14,60 @@ import { warmSpawner } from './run.js';
 
 export type SandboxKind = 'auto' | 'bubblewrap' | 'none' | 'docker';
 
-export function createSandbox(kind: SandboxKind = 'auto', opts: { dockerImage?: string } = {}): Sandbox {
+export interface SandboxStatus {
+  /** The sandbox commands run in. */
+  name: string;
+  /** What config asked for. */
+  configured: SandboxKind;
+  /** Commands see only their paths and have no network of their own (filesystem + network isolation). */
+  isolated: boolean;
+  /** `auto` could not use bubblewrap: why (bwrap's own words), else null. */
+  fallbackReason: string | null;
+  /** What an operator must know, or null when commands are isolated. */
+  warning: string | null;
+}
+
+export function chooseSandbox(
+  kind: SandboxKind = 'auto',
+  opts: { dockerImage?: string } = {},
+): { sandbox: Sandbox; status: SandboxStatus } {
   warmSpawner();
+  let sandbox: Sandbox;
+  let fallbackReason: string | null = null;
   switch (kind) {
     case 'bubblewrap':
-      return new BubblewrapSandbox();
+      sandbox = new BubblewrapSandbox();
+      break;
     case 'docker':
-      return new DockerSandbox(opts.dockerImage ? { image: opts.dockerImage } : {});
+      sandbox = new DockerSandbox(opts.dockerImage ? { image: opts.dockerImage } : {});
+      break;
     case 'none':
-      return new NoSandbox();
+      sandbox = new NoSandbox();
+      break;
     case 'auto':
       try {
-        return new BubblewrapSandbox();
+        sandbox = new BubblewrapSandbox();
       } catch (err) {
-        logger('sandbox').warn(`bubblewrap unavailable: ${err instanceof Error ? err.message : String(err)}`);
-        return new NoSandbox();
+        fallbackReason = err instanceof Error ? err.message : String(err);
+        sandbox = new NoSandbox();
       }
+      break;
     default:
       throw new KernelError(
         'ECONFIG',
         `security.sandbox "${String(kind)}" is not one of auto, bubblewrap, none, docker`,
       );
   }
+  const isolated = sandbox.capabilities.filesystemIsolation && sandbox.capabilities.networkIsolation;
+  const warning = fallbackReason
+    ? `security.sandbox is auto and bubblewrap is unavailable (${fallbackReason}) — commands run on the host, not isolated (rlimits only: they see the host's files and network). Make bubblewrap work, or set security.sandbox: none to choose this explicitly.`
+    : isolated
+      ? null
+      : `security.sandbox is ${kind}: commands run without filesystem or network isolation.`;
+  if (fallbackReason) logger('sandbox').warn(warning as string);
+  return { sandbox, status: { name: sandbox.name, configured: kind, isolated, fallbackReason, warning } };
+}
+
+export function createSandbox(kind: SandboxKind = 'auto', opts: { dockerImage?: string } = {}): Sandbox {
+  return chooseSandbox(kind, opts).sandbox;
 }
