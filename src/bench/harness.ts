@@ -6,7 +6,7 @@
  * Numbers live here and in the JSON, never in unit tests.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { KernelError } from '../errors.js';
@@ -147,6 +147,8 @@ export interface MachineInfo {
   node: string;
   platform: string;
   arch: string;
+  /** 1/5/15-minute load averages (os.loadavg, what `uptime` prints) when the suite started and ended. */
+  load?: { start: number[]; end: number[] };
 }
 
 export function machineInfo(): MachineInfo {
@@ -200,6 +202,7 @@ export async function runBenches(
   for (const suite of suites) {
     out(`\n── ${suite.name} (${suite.subsystem})${quick ? ' --quick' : ''} ──`);
     const t0 = performance.now();
+    const loadStart = loadavg().map((x) => round(x));
     const extra: Record<string, unknown> = {};
     const cases = await suite.run({
       quick,
@@ -214,12 +217,15 @@ export async function runBenches(
       quick,
       date: new Date().toISOString(),
       durationMs: Math.round(performance.now() - t0),
-      machine: machineInfo(),
+      machine: { ...machineInfo(), load: { start: loadStart, end: loadavg().map((x) => round(x)) } },
       cases: cases.map(summarise),
       ...(Object.keys(extra).length ? { extra } : {}),
     };
     results.push(res);
     for (const line of table(res)) out(line);
+    out(
+      `  load average ${loadStart.join(' ')} at start, ${res.machine.load?.end.join(' ')} at end (${res.machine.cores} cores)`,
+    );
     if (opts.write !== false) {
       mkdirSync(dir, { recursive: true });
       const file = join(dir, `${suite.name}${quick ? '.quick' : ''}.json`);

@@ -4,6 +4,7 @@
  * `final_answer` tool's argument, or plain text when the model calls no tool. State is plain JSON: the
  * context manager's exported page table travels inside it, so any step can be checkpointed and resumed.
  */
+import { USER_TOPIC } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { ChatResponse } from '../llm/model.js';
 import {
@@ -12,7 +13,6 @@ import {
   REACT_OBSERVATION_MAX_CHARS,
 } from '../param.js';
 import { type AgentProgram, continueWith, done, fail, type StepRecord } from './program.js';
-import { USER_TOPIC } from './syscalls.js';
 
 export interface ReactState {
   task: string;

@@ -174,8 +174,8 @@ export function parseSyscallArgs<K extends SyscallName>(
   return res.data as z.output<(typeof SYSCALL_ARGS)[K]>;
 }
 
-/** The mailbox topic of messages from a user (conversations); the sender is `user:<name>`. */
-export const USER_TOPIC = 'user';
+/** The mailbox topic of messages from a user (conversations); defined in the ABI leaf. */
+export { USER_TOPIC } from '../abi.js';
 
 /** Syscalls during which the process is blocked (state `waiting`) and holds no LLM slot. */
 export const BLOCKING: ReadonlySet<SyscallName> = new Set(['proc.wait', 'ipc.recv']);

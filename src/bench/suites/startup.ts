@@ -9,6 +9,9 @@
  * - cli ps vs server: `aos ps` as a whole process against a running `aos start` (the path a user's command
  *   takes: locate the server, one REST call, print the table), against `aos ps` with no server (it opens the
  *   storage itself). Wall and CPU time of the child (CPU read by a preload at exit).
+ * - import-root vs previous build: when `AOS_BENCH_BASELINE_DIST` names another build's `dist/` (e.g. the
+ *   previous commit's, built into a temp dir with this node_modules linked beside it), the same import of
+ *   both, interleaved — before and after a change, in one run.
  * - node-floor: an empty `node -e` run, the floor under every figure here.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -128,10 +131,15 @@ export const startupBench = defineBench({
     const ours: ImportSample[] = [];
     const eager: ImportSample[] = [];
     ctx.log(`import('agent-os-kernel') against the 0.1 eager graph, ${n} fresh processes each, interleaved`);
+    const baseDist = process.env.AOS_BENCH_BASELINE_DIST;
+    const baseRoot = baseDist ? join(baseDist, 'index.js') : undefined;
+    const previous: ImportSample[] = [];
     await importOnce([root]); // warm the page cache so the first sample is not a disk read
+    if (baseRoot) await importOnce([baseRoot]);
     for (let i = 0; i < n; i++) {
       ours.push(await importOnce([root]));
       eager.push(await importOnce(EAGER_GRAPH));
+      if (baseRoot) previous.push(await importOnce([baseRoot]));
     }
     ctx.log(`aos --help and aos ps --help, ${n} processes each`);
     const cli = dist('cli/main.js');
@@ -205,6 +213,32 @@ export const startupBench = defineBench({
         target: { ours: 'median < 150 ms' },
         notes: 'user + system CPU time of the same imports: insensitive to other load on the machine',
       },
+      ...(baseDist
+        ? [
+            {
+              name: 'import-root cpu vs previous build',
+              unit: 'ms',
+              ours: { label: "import('agent-os-kernel') of this build", samples: ours.map((s) => s.cpuMs) },
+              baseline: {
+                label: `the same import of ${baseDist}`,
+                samples: previous.map((s) => s.cpuMs),
+              },
+              target: { ours: 'median < 150 ms' },
+              notes: 'AOS_BENCH_BASELINE_DIST: before and after a change, interleaved in one run',
+            },
+            {
+              name: 'import-root wall vs previous build',
+              unit: 'ms',
+              ours: { label: "import('agent-os-kernel') of this build", samples: ours.map((s) => s.wallMs) },
+              baseline: {
+                label: `the same import of ${baseDist}`,
+                samples: previous.map((s) => s.wallMs),
+              },
+              target: { ours: 'median < 150 ms' },
+              notes: 'wall time holds machine load; read beside the CPU case',
+            } satisfies BenchCase,
+          ]
+        : []),
       {
         name: 'cli one command',
         unit: 'ms',
