@@ -21,6 +21,7 @@ import { m009Gateway } from './009_gateway.js';
 import { m010Durability } from './010_durability.js';
 import { m011Nodes } from './011_nodes.js';
 import { m012EmbeddingModels } from './012_embedding_models.js';
+import { m013MemoryTextIndex } from './013_memory_text_index.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -40,6 +41,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m010Durability,
   m011Nodes,
   m012EmbeddingModels,
+  m013MemoryTextIndex,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */
