@@ -148,7 +148,7 @@ export interface MachineInfo {
   platform: string;
   arch: string;
   /** 1/5/15-minute load averages (os.loadavg, what `uptime` prints) when the suite started and ended. */
-  load?: { start: number[]; end: number[] };
+  load?: { start: string; end: string };
 }
 
 export function machineInfo(): MachineInfo {
@@ -202,7 +202,11 @@ export async function runBenches(
   for (const suite of suites) {
     out(`\n── ${suite.name} (${suite.subsystem})${quick ? ' --quick' : ''} ──`);
     const t0 = performance.now();
-    const loadStart = loadavg().map((x) => round(x));
+    const loadNow = () =>
+      loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ');
+    const loadStart = loadNow();
     const extra: Record<string, unknown> = {};
     const cases = await suite.run({
       quick,
@@ -217,15 +221,13 @@ export async function runBenches(
       quick,
       date: new Date().toISOString(),
       durationMs: Math.round(performance.now() - t0),
-      machine: { ...machineInfo(), load: { start: loadStart, end: loadavg().map((x) => round(x)) } },
+      machine: { ...machineInfo(), load: { start: loadStart, end: loadNow() } },
       cases: cases.map(summarise),
       ...(Object.keys(extra).length ? { extra } : {}),
     };
     results.push(res);
     for (const line of table(res)) out(line);
-    out(
-      `  load average ${loadStart.join(' ')} at start, ${res.machine.load?.end.join(' ')} at end (${res.machine.cores} cores)`,
-    );
+    out(`  load average ${loadStart} at start, ${res.machine.load?.end} at end (${res.machine.cores} cores)`);
     if (opts.write !== false) {
       mkdirSync(dir, { recursive: true });
       const file = join(dir, `${suite.name}${quick ? '.quick' : ''}.json`);
