@@ -97,6 +97,7 @@ export const MAX_LIVE_CHILDREN = 64; // live children one process may have at on
 export const MAX_LIVE_PROCESSES = 100_000; // live processes one kernel adopts
 export const REACT_OBSERVATION_MAX_CHARS = 4_000; // a tool result as the ReAct step record (and lastObservation) keeps it
 export const PREVIEW_MAX_CHARS = 2_000; // text kept of a long string in syscall audit results, events and session records
+export const TRACE_AUDIT_LIMIT = 20_000; // audit entries read for one process's trace (GET /processes/:pid/trace)
 
 // ── context ───────────────────────────────────────────────────────────────────────────────────────
 export const OUTPUT_RESERVE_TOKENS = 4_096; // window space kept free for the model's answer

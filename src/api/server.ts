@@ -36,6 +36,7 @@ import { learningRoutes } from './routes/learning.js';
 import { processRoutes } from './routes/processes.js';
 import { schedulerQueueRoutes } from './routes/scheduler-queue.js';
 import { systemRoutes, VERSION } from './routes/system.js';
+import { traceRoutes } from './routes/trace.js';
 import { findDashboard, mountDashboard } from './static.js';
 import { noteBoot } from './summary.js';
 
@@ -236,6 +237,7 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
     ...(gateway ? gatewayApiRoutes(gateway) : []),
     ...systemRoutes(kernel, tokens, startedAt),
     ...processRoutes(kernel),
+    ...traceRoutes(kernel),
     ...conversationRoutes(kernel),
     ...schedulerQueueRoutes(kernel),
     ...ioRoutes(kernel),

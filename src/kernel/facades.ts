@@ -89,6 +89,8 @@ export function mailFacade(core: KernelCore) {
     list: (pid: number, o: { limit?: number; offset?: number } = {}) => box().list(String(pid), o),
     /** Messages waiting for a process (not yet taken), oldest first. */
     waiting: (pid: number, o: { limit?: number; topic?: string } = {}) => box().peek(String(pid), o),
+    /** Who wrote to whom (pids as strings, users as `user:<name>`), with undelivered counts. */
+    edges: (o: { limit?: number } = {}) => box().edges(o),
   };
 }
 

@@ -33,6 +33,7 @@ import {
   mailFacade,
   memoryFacade,
 } from './facades.js';
+import { type ForkOptions, type ForkResult, forkPoints, forkProcess } from './fork.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo } from './info.js';
 import { infoOf, waitFor } from './lifecycle.js';
 import type { ModelResolver } from './model-resolver.js';
@@ -48,6 +49,7 @@ const log = logger('kernel');
 
 export type { KernelOptions } from './boot.js';
 export type { SendResult } from './conversation.js';
+export type { ForkOptions, ForkResult } from './fork.js';
 export type { ProcessInfo } from './info.js';
 export type { SpawnOptions } from './spawn.js';
 
@@ -295,6 +297,19 @@ export class Kernel {
    */
   send(pid: number, text: string, from = 'user'): Promise<SendResult> {
     return sendMessage(this.core, pid, text, from);
+  }
+
+  /**
+   * Fork from a step: a new process from the snapshot of `stepNo` (optionally with a user message that
+   * replaces the turn the source took next); the source is untouched. ENOTFOUND lists the forkable steps.
+   */
+  fork(pid: number, o: ForkOptions): Promise<ForkResult> {
+    return forkProcess(this.core, pid, o);
+  }
+
+  /** The steps of a process a fork can start from, with their checkpoint ids. */
+  forkPoints(pid: number): Promise<Map<number, { checkpointId: number; reason: string }>> {
+    return forkPoints(this.core, pid);
   }
 
   /** Seed-compatible alias. */

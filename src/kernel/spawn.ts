@@ -7,7 +7,13 @@ import { rebindContextStates } from '../context/snapshot.js';
 import { KernelError } from '../errors.js';
 import type { Arms } from '../learning/ab.js';
 import { lessonArgs } from '../learning/process-hooks.js';
-import { MAX_LIVE_CHILDREN, MAX_LIVE_PROCESSES, MAX_SPAWN_DEPTH, PRIORITY_DEFAULT } from '../param.js';
+import {
+  MAX_LIVE_CHILDREN,
+  MAX_LIVE_PROCESSES,
+  MAX_SPAWN_DEPTH,
+  PREVIEW_MAX_CHARS,
+  PRIORITY_DEFAULT,
+} from '../param.js';
 import type { Queryable } from '../storage/driver.js';
 import type { ProcessRow } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
@@ -132,6 +138,14 @@ function checkSpawnLimits(core: KernelCore, parentPid: number | null): void {
   }
 }
 
+export interface RestoreOptions {
+  name?: string;
+  priority?: number;
+  into?: 'new' | 'same';
+  /** A user message the restored process takes at its first step (a fork with an edited message). */
+  message?: { text: string; from: string };
+}
+
 /**
  * Starts a process from any checkpoint: a new pid by default (also while the original runs: a fork), or
  * `into: 'same'` to rewind an exited process. Program state, step number, context pages, usage and
@@ -140,7 +154,7 @@ function checkSpawnLimits(core: KernelCore, parentPid: number | null): void {
 export async function restoreProcess(
   core: KernelCore,
   checkpointId: number,
-  o: { name?: string; priority?: number; into?: 'new' | 'same' } = {},
+  o: RestoreOptions = {},
 ): Promise<number> {
   if (core.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; restore refused');
   const { storage } = core;
@@ -153,6 +167,8 @@ export async function restoreProcess(
         ...(o.priority !== undefined ? { priority: o.priority } : {}),
         ownerNode: core.nodeId,
         rebind: rebindContextStates,
+        // a fork's own message replaces the user turns the source took after the snapshot
+        ...(o.message && (o.into ?? 'new') === 'new' ? { skipMailTopic: USER_TOPIC } : {}),
       },
       tx,
     );
@@ -169,10 +185,28 @@ export async function restoreProcess(
           discardedSteps: r.discardedSteps,
           mail: r.mail,
           pages: r.pages,
+          ...(o.message ? { message: true } : {}),
         },
       },
       tx,
     );
+    if (o.message) {
+      // In the restore's transaction, so the process's first step already sees it as a user turn.
+      const { text, from } = o.message;
+      const id = await storage.coordination.send(
+        { from: `user:${from}`, to: String(r.process.pid), topic: USER_TOPIC, body: { text, from } },
+        tx,
+      );
+      await storage.audit.append(
+        {
+          stream: `proc:${r.process.pid}`,
+          kind: 'proc.message',
+          actor: from,
+          payload: { messageId: id, chars: text.length, text: text.slice(0, PREVIEW_MAX_CHARS), fork: true },
+        },
+        tx,
+      );
+    }
     return r;
   });
   const row = res.process;

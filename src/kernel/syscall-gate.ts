@@ -80,6 +80,7 @@ export async function invoke<K extends SyscallName>(
         kind: name,
         payload: {
           ...purpose,
+          stepNo: step.stepNo,
           args: auditArgs(name, args),
           ok: true,
           ms: Math.round(ms * 100) / 100,
@@ -99,6 +100,7 @@ export async function invoke<K extends SyscallName>(
       kind: name,
       payload: {
         ...purpose,
+        stepNo: step.stepNo,
         args: auditArgs(name, args),
         ok: false,
         ms: Math.round(ms * 100) / 100,

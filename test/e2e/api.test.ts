@@ -517,7 +517,15 @@ describe('api: processes', () => {
       const url = rt.path.replace(':pid', '99999');
       const r = await call(rt.method, url, {
         token: tok.admin,
-        ...(rt.method === 'GET' ? {} : { body: rt.path.endsWith('/messages') ? { text: 'hello' } : {} }),
+        ...(rt.method === 'GET'
+          ? {}
+          : {
+              body: rt.path.endsWith('/messages')
+                ? { text: 'hello' }
+                : rt.path.endsWith('/fork')
+                  ? { stepNo: 1 }
+                  : {},
+            }),
       });
       expectError(r, 404, 'ENOPROC');
     }
@@ -619,6 +627,54 @@ describe('api: processes', () => {
       await call('POST', '/api/v1/checkpoints/abc/restore', { token: tok.operator, body: {} }),
       400,
       'EINVAL',
+    );
+  });
+
+  it('traces a process, forks it from a step (404 names the forkable ones), and lists the process tree', async () => {
+    const tr = await call('GET', `/api/v1/processes/${pid}/trace`, { token: tok.viewer });
+    expect(tr.status).toBe(200);
+    const steps = tr.body.steps as Array<{
+      stepNo: number;
+      toolCalls: Array<{ name: string; auditId: number | null }>;
+      usage: { tokensIn: number };
+      fork: { checkpointId: number } | null;
+      audit: Array<{ id: number; kind: string }>;
+    }>;
+    expect(steps.length).toBeGreaterThan(1);
+    const first = steps[0]!;
+    expect(first.usage.tokensIn).toBeGreaterThan(0);
+    expect(first.audit.map((a) => a.kind)).toContain('llm.chat');
+    const called = first.toolCalls.find((c) => c.name !== 'final_answer');
+    if (called) expect(first.audit.map((a) => a.id)).toContain(called.auditId);
+    const forkable = steps.filter((s) => s.fork).map((s) => s.stepNo);
+    expect(forkable.length).toBeGreaterThan(0);
+    const notForkable = steps.find((s) => !s.fork)!.stepNo;
+    const refused = await call('POST', `/api/v1/processes/${pid}/fork`, {
+      token: tok.operator,
+      body: { stepNo: notForkable },
+    });
+    expectError(refused, 404, 'ENOTFOUND');
+    expect(refused.body.error.message).toContain(`forkable steps: ${forkable.join(', ')}`);
+    expect(refused.body.error.message).toContain('snapshot_every_steps');
+    const fk = await call('POST', `/api/v1/processes/${pid}/fork`, {
+      token: tok.operator,
+      body: { stepNo: forkable[0], message: 'And what is 35 * 2?' },
+    });
+    expect(fk.status).toBe(201);
+    expect(fk.body.stepNo).toBe(forkable[0]);
+    await waitExit(fk.body.pid);
+    const forked = await call('GET', `/api/v1/processes/${fk.body.pid}`, { token: tok.viewer });
+    expect(forked.body.exitReason).toBeNull();
+    expect(String(forked.body.result)).toContain('70');
+    expect(
+      (await call('POST', `/api/v1/processes/${pid}/fork`, { token: tok.viewer, body: { stepNo: 1 } }))
+        .status,
+    ).toBe(403);
+    const tree = await call('GET', '/api/v1/processes/tree', { token: tok.viewer });
+    expect(tree.status).toBe(200);
+    expect(tree.body.nodes.map((n: { pid: number }) => n.pid)).toContain(fk.body.pid);
+    expect(tree.body.mail).toContainEqual(
+      expect.objectContaining({ to: String(fk.body.pid), count: 1, pending: 0 }),
     );
   });
 

@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ApiServer, createServer } from '../../src/api/server.js';
 import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
 import { resolverFromProvider } from '../../src/kernel/model-resolver.js';
+import { type AgentProgram, continueWith, done } from '../../src/kernel/program.js';
 import { SimulatedProvider } from '../../src/llm/simulated/simulated-provider.js';
 
 const root = new URL('../../', import.meta.url).pathname;
@@ -40,6 +41,24 @@ const FLAGS = [
 ];
 
 const haveChromium = existsSync(CHROMIUM);
+
+/**
+ * Step 1 spawns a ReAct child whose task needs the shell (so it waits on an approval) and writes to it (the
+ * mail leaves with the step's commit); step 2 waits for the child.
+ */
+const parent: AgentProgram<{ task: string; child: number | null }> = {
+  name: 'parent',
+  init: ({ task }) => ({ task, child: null }),
+  async step(s, sys) {
+    if (s.child === null) {
+      const { pid } = await sys.call('proc.spawn', { name: 'child', task: s.task, program: 'react' });
+      await sys.call('ipc.send', { to: pid, topic: 'note', body: { from: 'parent', text: 'hello child' } });
+      return continueWith({ ...s, child: pid });
+    }
+    const st = await sys.call('proc.wait', { pid: s.child });
+    return done(s, st.exitReason ?? st.result);
+  },
+};
 
 describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
   let kernel: Kernel;
@@ -75,6 +94,7 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
       models: resolverFromProvider(new SimulatedProvider({ latency: { ttftMs: 400 } })),
       recover: false,
       plugins: false,
+      programs: [parent],
     });
     server = await createServer(kernel, {
       host: '127.0.0.1',
@@ -177,6 +197,66 @@ describe.skipIf(!haveChromium)('dashboard in headless Chromium', () => {
     expect(await answers.nth(2).textContent()).not.toMatch(/error|denied/i); // the command ran
     const turns = await chat.locator('li.turn').allTextContents();
     expect(turns.length).toBe(6);
+  });
+
+  it('the full trace: prompt delta, tool arguments and results with their audit ids, tokens, cost, latency', async () => {
+    const pid = Number(/#\/proc\/(\d+)/.exec(page.url())?.[1]);
+    await page.goto(`${server.url}/#/proc/${pid}`);
+    const first = page.locator('[data-testid=timeline] li.step[data-step="1"]');
+    await first.waitFor();
+    const call = first.locator('.call[data-tool=calculator]');
+    expect(await call.locator('pre.args').textContent()).toContain('17 * 23 + 4');
+    expect(await call.locator('pre.out').textContent()).toContain('395');
+    // the audit id shown is the executor's entry for this very call
+    const shown = Number(/audit #(\d+)/.exec((await call.textContent()) ?? '')?.[1]);
+    const entries = await kernel.audit.list({ stream: `proc:${pid}`, limit: 1000 });
+    const entry = entries.find((e) => e.id === shown);
+    expect(entry?.kind).toBe('io.tool_call');
+    expect(JSON.stringify(entry?.payload)).toContain('17 * 23 + 4');
+    const usage = (await first.locator('[data-testid=step-usage]').textContent()) ?? '';
+    const stored = (await kernel.steps(pid))[0]!.usage as { tokensIn: number; tokensOut: number };
+    expect(usage).toContain(`in ${stored.tokensIn}`);
+    expect(usage).toContain(`out ${stored.tokensOut}`);
+    expect(usage).toMatch(/cache hit (\d+%|—)/);
+    expect(usage).toMatch(/\$[\d.]+/);
+    expect(usage).toMatch(/\d+ ms/);
+    // step 2's prompt grew by the calculator's result
+    const second = page.locator('[data-testid=timeline] li.step[data-step="2"]');
+    await second.locator('[data-testid=prompt-delta] summary').click();
+    expect(await second.locator('[data-testid=prompt-delta]').textContent()).toMatch(
+      /tool calculator[\s\S]*395/,
+    );
+    expect(await second.locator('[data-testid=prompt-delta] summary').textContent()).toMatch(/\(\+\d+\)/);
+    await shot('14-trace');
+  });
+
+  it('forks from a step with an edited next message: the fork answers the edited question', async () => {
+    const source = Number(/#\/proc\/(\d+)/.exec(page.url())?.[1]);
+    // step 2 ended the first turn (its exit snapshot); the source was then asked "And what is 395 - 5?"
+    const step = page.locator('[data-testid=timeline] li.step[data-step="2"]');
+    await step.locator('button[data-fork="2"]').click();
+    const form = step.locator('[data-testid=fork-form]');
+    const box = form.locator('textarea[name=forkMessage]');
+    expect(await box.inputValue()).toBe('And what is 395 - 5?');
+    await box.fill('And what is 395 + 5?');
+    await shot('15-fork');
+    await form.locator('button[type=submit]').click();
+    await page.waitForURL((u) => /#\/proc\/\d+$/.test(u.hash) && !u.hash.endsWith(`/${source}`));
+    const fork = Number(/#\/proc\/(\d+)/.exec(page.url())?.[1]);
+    expect(fork).not.toBe(source);
+    await expect
+      .poll(() => page.locator('[data-testid=result]').textContent(), { timeout: 30_000 })
+      .toContain('400');
+    const st = await kernel.wait(fork, 30_000);
+    expect(st.exitReason).toBeNull();
+    expect(String(st.result)).toContain('395 + 5 = 400');
+    // the fork took the edited message only: not the source's own follow-ups (390, the shell)
+    const turns = (await kernel.steps(fork)).flatMap((s) => (s.record as { user?: string[] }).user ?? []);
+    expect(turns).toEqual(['And what is 395 + 5?']);
+    expect((await kernel.steps(fork))[0]!.stepNo).toBe(3); // numbered on from the snapshot's step
+    expect(String((await kernel.get(source)).result)).toContain('chat-approved'); // the source is untouched
+    await page.waitForSelector('[data-testid=timeline] li.step[data-step="3"]');
+    await shot('16-fork-answer');
   });
 
   it('approves a pending tool call from the approvals inbox and the agent finishes', async () => {
@@ -381,11 +461,12 @@ await s.connect(new StdioServerTransport());
     expect(hits.map((h) => h.id)).not.toContain(keep.id);
   });
 
-  it('lays out at 1100, 1440 and 1920 px: no page overflows sideways, the header stays on one line', async () => {
+  it('lays out at 1100, 1400 and 1920 px: no page or table overflows sideways, the header stays on one line', async () => {
     const pid = (await kernel.status()).processes.find((p) => p.state === 'terminated')!.pid;
     const pages = [
       'processes',
       `proc/${pid}`,
+      'tree',
       'scheduler',
       'approvals',
       'tools',
@@ -395,7 +476,7 @@ await s.connect(new StdioServerTransport());
       'metrics',
     ];
     const problems: string[] = [];
-    for (const width of [1100, 1440, 1920]) {
+    for (const width of [1100, 1400, 1920]) {
       await page.setViewportSize({ width, height: 900 });
       for (const p of pages) {
         await page.goto(`${server.url}/#/${p}`);
@@ -408,24 +489,41 @@ await s.connect(new StdioServerTransport());
           const wide = [...document.querySelectorAll('main .card')]
             .filter((c) => c.scrollWidth > c.clientWidth + 1)
             .map((c) => (c.querySelector('h2')?.textContent ?? c.className).trim().slice(0, 40));
+          const tables = [...document.querySelectorAll('main table')]
+            .filter((t) => t.getBoundingClientRect().right > document.documentElement.clientWidth + 1
+              || t.scrollWidth > t.parentElement.clientWidth + 1)
+            .map((t) => (t.closest('.card')?.querySelector('h2')?.textContent ?? 'table').trim().slice(0, 40));
+          const nav = document.querySelector('.bar nav');
           return {
+            tables,
+            navWraps: nav ? nav.scrollHeight > 40 : false,
             scroll: document.documentElement.scrollWidth,
             inner: window.innerWidth,
             barHeight: bar ? bar.offsetHeight : 0,
             wide,
           };
-        })()`)) as { scroll: number; inner: number; barHeight: number; wide: string[] };
+        })()`)) as {
+          scroll: number;
+          inner: number;
+          barHeight: number;
+          wide: string[];
+          tables: string[];
+          navWraps: boolean;
+        };
         if (m.scroll > m.inner) problems.push(`${width} ${p}: page ${m.scroll} px wide in ${m.inner}`);
         // one line of the header is ~46 px; a wrapped one is twice that
         if (m.barHeight > 60) problems.push(`${width} ${p}: header wraps (${m.barHeight} px high)`);
+        if (m.navWraps) problems.push(`${width} ${p}: the tabs wrap`);
         for (const w of m.wide) problems.push(`${width} ${p}: card "${w}" overflows`);
+        for (const t of m.tables) problems.push(`${width} ${p}: table in "${t}" overflows`);
         await shot(`layout-${width}-${p.replace('/', '-')}`);
+        if (p.startsWith('proc/')) await shot(`17-layout-${width}`);
       }
     }
     await page.setViewportSize({ width: 1440, height: 900 });
     await page.goto(`${server.url}/#/processes`);
     expect(problems).toEqual([]);
-  }, 300_000); // 27 page loads with screenshots: a hang guard for a loaded machine, not a speed bound
+  }, 300_000); // 30 page loads with screenshots: a hang guard for a loaded machine, not a speed bound
 
   it('shows the scheduler, tools, a verified audit chain and the charts', async () => {
     await page.click('a[href="#/scheduler"]');
@@ -484,5 +582,71 @@ await s.connect(new StdioServerTransport());
     );
     await page.waitForSelector('[data-testid=evals] tbody tr >> nth=1');
     expect(await page.locator('figure.chart', { hasText: 'pass rate' }).textContent()).toContain('100%');
+  });
+  it('the process tree: a parent waiting on its child, the child waiting on an approval, the mail between them', async () => {
+    const root = await kernel.spawn({
+      name: 'tree-parent',
+      task: 'Run `echo from-the-child` in the shell',
+      program: 'parent',
+    });
+    await expect
+      .poll(async () => (await kernel.status()).processes.find((p) => p.parentPid === root)?.waitOn ?? '', {
+        timeout: 30_000,
+      })
+      .toMatch(/^approval/);
+    const child = (await kernel.status()).processes.find((p) => p.parentPid === root)!.pid;
+    await page.goto(`${server.url}/#/processes`);
+    await page.click('[data-testid=tree-link]');
+    const parentRow = page.locator(`[data-testid=tree] tr[data-pid="${root}"]`);
+    const childRow = page.locator(`[data-testid=tree] tr[data-pid="${child}"]`);
+    await childRow.waitFor();
+    expect(await childRow.getAttribute('data-parent')).toBe(String(root));
+    expect(Number(await childRow.getAttribute('data-depth'))).toBe(
+      Number(await parentRow.getAttribute('data-depth')) + 1,
+    );
+    await expect.poll(() => parentRow.locator('.state').getAttribute('data-wait')).toBe(`child:${child}`);
+    expect(await childRow.locator('.state').getAttribute('data-wait')).toMatch(/^approval:/);
+    expect((await parentRow.locator('td.sent').textContent())?.trim()).toBe('1');
+    expect((await childRow.locator('td.received').textContent())?.trim()).toMatch(/^1/);
+    const edge = page.locator(`[data-testid=mail-edges] tr[data-from="${root}"][data-to="${child}"]`);
+    expect(await edge.locator('td').nth(2).textContent()).toBe('1');
+    await shot('18-tree');
+  });
+
+  it('the tool runner: a form from the schema, run under a chosen process’s policy, the audit entry shown', async () => {
+    // a live process whose policy allows the shell only (parked on approving it)
+    const locked = await kernel.spawn({
+      name: 'shell-only',
+      task: 'Run `echo locked` in the shell',
+      policy: { allowed_tools: ['shell'], ask_tools: ['shell'] },
+    });
+    await expect
+      .poll(async () => (await kernel.get(locked)).waitOn, { timeout: 30_000 })
+      .toMatch(/^approval/);
+    await page.goto(`${server.url}/#/tools`);
+    await page.click('tr[data-tool=calculator]');
+    const runner = page.locator('[data-testid=tool-runner]');
+    const field = runner.locator('[name=arg-expression]');
+    await field.fill('6 * 7');
+    // under no process: the configured default policy allows it
+    await runner.locator('button[type=submit]').click();
+    await expect.poll(() => runner.locator('[data-testid=tool-result]').textContent()).toContain('42');
+    const okId = Number(await runner.locator('[data-testid=tool-audit]').getAttribute('data-audit'));
+    const api = await kernel.audit.list({ stream: 'api', limit: 1000 });
+    expect(api.find((e) => e.id === okId)?.kind).toBe('io.tool_call');
+    // under the shell-only process: its policy refuses the calculator, and the refusal is in its stream
+    await expect.poll(() => runner.locator(`select[name=runAs] option[value="${locked}"]`).count()).toBe(1);
+    await runner.locator('select[name=runAs]').selectOption(String(locked));
+    await runner.locator('button[type=submit]').click();
+    await expect
+      .poll(() => runner.locator('[data-testid=tool-result]').textContent())
+      .toContain('refused or failed');
+    const refusedId = Number(await runner.locator('[data-testid=tool-audit]').getAttribute('data-audit'));
+    const mine = await kernel.audit.list({ stream: `proc:${locked}`, limit: 1000 });
+    const refused = mine.find((e) => e.id === refusedId);
+    expect(refused?.kind).toBe('io.tool_error');
+    expect((refused?.payload as { tool: string }).tool).toBe('calculator');
+    await shot('19-tool-runner');
+    await kernel.kill(locked);
   });
 });

@@ -25,7 +25,7 @@ export async function infoOf(k: Kernel, row: ProcessRow): Promise<ProcessInfo> {
   return k.procs.get(row.pid) ? k.get(row.pid) : rowInfo(row);
 }
 
-async function requireRow(k: Kernel, pid: number): Promise<ProcessRow> {
+export async function requireRow(k: Kernel, pid: number): Promise<ProcessRow> {
   const row = await k.storage.state.getProcess(pid);
   if (!row)
     throw new KernelError('ENOPROC', `no process ${pid}; GET /api/v1/processes lists them`, {

@@ -31,6 +31,14 @@ export interface QueueItem {
   claimedBy: string | null;
 }
 
+/** Mail between two parties, summed (the process tree's arrows). */
+export interface MailEdge {
+  from: string;
+  to: string;
+  count: number;
+  pending: number;
+}
+
 export interface MailMessage {
   id: number;
   from: string;
@@ -241,6 +249,21 @@ export class Coordination {
       [to, opts.limit ?? 100, opts.offset ?? 0],
     );
     return rows.map(toMessage);
+  }
+
+  /** Who wrote to whom: message counts per (sender, recipient), with how many wait undelivered. */
+  async edges(opts: { limit?: number } = {}): Promise<MailEdge[]> {
+    const { rows } = await this.driver.query<Row>(
+      `SELECT sender, recipient, count(*) AS n, count(*) FILTER (WHERE delivered_at IS NULL) AS pending
+         FROM mailbox GROUP BY sender, recipient ORDER BY max(id) DESC LIMIT $1`,
+      [opts.limit ?? 1000],
+    );
+    return rows.map((r) => ({
+      from: String(r.sender),
+      to: String(r.recipient),
+      count: num(r.n),
+      pending: num(r.pending),
+    }));
   }
 
   /**

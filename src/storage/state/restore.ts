@@ -34,6 +34,11 @@ export interface RestoreInput {
   ownerNode?: string | null;
   /** Rewrites references to the source pid inside the program state (context page tables). */
   rebind?: (programState: unknown, fromPid: number, toPid: number) => unknown;
+  /**
+   * A new pid is not handed the source's mail of this topic (a fork with an edited user message: the
+   * message the source took after the snapshot is replaced, not repeated).
+   */
+  skipMailTopic?: string;
 }
 
 export interface RestoreResult {
@@ -147,8 +152,9 @@ export async function restoreSnapshot(q: Queryable, input: RestoreInput): Promis
     `INSERT INTO mailbox (sender, recipient, topic, body, created_at)
      SELECT sender, $2, topic, body, created_at FROM mailbox
       WHERE recipient = $1 AND (delivered_at IS NULL OR delivered_step > $3)
+        AND ($4::text IS NULL OR topic IS DISTINCT FROM $4)
       ORDER BY id`,
-    [String(sourcePid), String(pid), stepNo],
+    [String(sourcePid), String(pid), stepNo, input.skipMailTopic ?? null],
   );
   return {
     process: toProcess(done[0]!),
