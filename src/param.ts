@@ -147,6 +147,7 @@ export const TOOL_CIRCUIT_OPEN_MS = 30_000; // open circuit duration before a ha
 export const HTTP_FETCH_MAX_REDIRECTS = 5; // http_fetch follows at most this many redirects (each re-checked)
 export const TOOL_READ_FILE_MAX_BYTES = 512 * 1024; // read_file reads at most this much of a file (page through the rest by offset)
 export const TOOL_HTTP_MAX_BODY_BYTES = 2 * 1024 * 1024; // http_fetch stops reading a response body past this
+export const GIT_CONFIG_MAX_BYTES = 256 * 1024; // a workspace's .git/config the git tools read (the rest is ignored)
 export const SANDBOX_PROXY_PORT = 3128; // in-sandbox loopback port of the network-allowlist proxy (HTTP(S)_PROXY)
 export const AUDIT_ANCHOR_INTERVAL_MS = 60_000; // signed anchor of the audit chain heads written this often
 export const AUDIT_ANCHOR_FILE = 'audit-anchors.jsonl'; // under the data dir, outside the database

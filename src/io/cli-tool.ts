@@ -11,6 +11,15 @@
 import type { z } from 'zod';
 import { KernelError } from '../errors.js';
 import { runInSandbox } from './builtin/exec.js';
+import {
+  driverOverrides,
+  GIT_SAFE_ARGS,
+  GIT_SAFE_ENV,
+  parseGitConfig,
+  privateGitDirCommand,
+  readRepoConfig,
+  safeGitConfig,
+} from './git-safe.js';
 import { defineTool, type Permission, type Tool } from './tool.js';
 
 export interface CliToolDeclaration<S extends z.ZodObject> {
@@ -33,32 +42,6 @@ export interface CliToolDeclaration<S extends z.ZodObject> {
 }
 
 const PLACEHOLDER = /\{([a-zA-Z_][a-zA-Z0-9_]*)\}/g;
-
-/**
- * git reads code to run from the repository it inspects (core.fsmonitor runs on every `git status`, hooks,
- * pagers, ssh commands), and the workspace is the agents' to write: a planted .git/config would run under
- * whichever process calls the tool next. Command-line `-c` wins over the repository's config; system and
- * global config are not read at all.
- */
-const GIT_SAFE_ARGS = [
-  '-c',
-  'core.fsmonitor=false',
-  '-c',
-  'core.hooksPath=/dev/null',
-  '-c',
-  'core.pager=cat',
-  '-c',
-  'core.sshCommand=false',
-  '-c',
-  'protocol.ext.allow=never',
-];
-const GIT_SAFE_ENV = {
-  GIT_CONFIG_NOSYSTEM: '1',
-  GIT_CONFIG_GLOBAL: '/dev/null',
-  GIT_TERMINAL_PROMPT: '0',
-  GIT_OPTIONAL_LOCKS: '0',
-  GIT_PAGER: 'cat',
-};
 
 export function buildArgv(template: readonly string[], values: Record<string, unknown>): string[] {
   const out: string[] = [];
@@ -128,13 +111,25 @@ export function defineCliTool<S extends z.ZodObject>(d: CliToolDeclaration<S>): 
     ...(d.timeoutMs ? { timeoutMs: d.timeoutMs } : { timeoutMs: 3_700_000 }),
     async run(args, ctx) {
       const values = args as Record<string, unknown>;
-      const git = d.command === 'git' || d.command.endsWith('/git');
-      const argv = [...(git ? GIT_SAFE_ARGS : []), ...buildArgv(d.args, values)];
       const stdin = d.stdinFrom ? values[d.stdinFrom] : undefined;
-      return runInSandbox(ctx, d.command, argv, {
+      const io = {
         network: d.network ?? false,
-        ...(git ? { env: GIT_SAFE_ENV } : {}),
         ...(stdin !== undefined ? { stdin: typeof stdin === 'string' ? stdin : JSON.stringify(stdin) } : {}),
+      };
+      const argv = buildArgv(d.args, values);
+      if (!(d.command === 'git' || d.command.endsWith('/git'))) return runInSandbox(ctx, d.command, argv, io);
+      // git runs no program the repository names (./git-safe.ts): read-only tools never read its config.
+      const entries = parseGitConfig(await readRepoConfig(ctx));
+      if (d.writes === false) {
+        const p = privateGitDirCommand(safeGitConfig(entries));
+        return runInSandbox(ctx, p.command, [...p.args, ...GIT_SAFE_ARGS, ...argv], {
+          ...io,
+          env: { ...GIT_SAFE_ENV, ...p.env },
+        });
+      }
+      return runInSandbox(ctx, d.command, [...GIT_SAFE_ARGS, ...driverOverrides(entries), ...argv], {
+        ...io,
+        env: GIT_SAFE_ENV,
       });
     },
   });
