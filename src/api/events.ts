@@ -3,7 +3,9 @@
  * least one client listens (and unsubscribes when the last one leaves), fans events out to clients,
  * sends a `metrics` tick every API_SSE_METRICS_MS and a heartbeat comment when a stream is idle. A client
  * that stops reading is disconnected once its buffer passes API_SSE_MAX_BUFFER_BYTES.
- * Filters: `?types=proc.step,proc.exit` and `?pid=N`.
+ * Filters: `?types=proc.step,proc.exit` and `?pid=N`. Token deltas (`llm.delta`, one event per streamed
+ * fragment, and `llm.restart`) are opt-in — `?types=…,llm.delta` or `?deltas=1` — so the default stream
+ * is not flooded; the hub listens to them only while a client asked.
  */
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -24,9 +26,14 @@ export const EVENT_TYPES = [
   'tool.after',
   'mem.page_fault',
   'approval.pending',
+  'llm.delta',
+  'llm.restart',
   'metrics',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+/** Sent only to clients that name them (or pass `deltas=1`). */
+export const OPT_IN_TYPES: ReadonlySet<EventType> = new Set(['llm.delta', 'llm.restart']);
+const DEFAULT_TYPES = EVENT_TYPES.filter((t) => !OPT_IN_TYPES.has(t));
 const HOOKED = EVENT_TYPES.filter((t): t is Exclude<EventType, 'metrics'> => t !== 'metrics');
 
 export const eventsQuery = z.object({
@@ -43,6 +50,10 @@ export const eventsQuery = z.object({
     .positive()
     .optional()
     .describe('only events of this process (metrics ticks still arrive)'),
+  deltas: z
+    .enum(['0', '1', 'true', 'false'])
+    .optional()
+    .describe('1: add llm.delta (streamed tokens as they arrive) and llm.restart to the chosen types'),
 });
 
 interface Client {
@@ -80,6 +91,8 @@ function wire(type: EventType, ev: unknown): string {
 export class EventHub {
   private readonly clients = new Set<Client>();
   private unsubs: Array<() => void> = [];
+  /** Unsubscribers of the opt-in hooks, held while at least one client wants them. */
+  private optIn: Array<() => void> = [];
   private metricsTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private seq = 0;
@@ -94,6 +107,7 @@ export class EventHub {
     const c: Client = { res, types, pid, lastWrite: Date.now() };
     this.clients.add(c);
     if (this.clients.size === 1) this.start();
+    this.syncOptIn();
     return () => this.remove(c);
   }
 
@@ -108,10 +122,26 @@ export class EventHub {
   private remove(c: Client): void {
     if (!this.clients.delete(c)) return;
     if (this.clients.size === 0) this.stop();
+    else this.syncOptIn();
+  }
+
+  /** Listens to llm.delta/llm.restart only while a client wants them: no listener, no per-token work. */
+  private syncOptIn(): void {
+    const wanted = [...this.clients].some((c) => [...OPT_IN_TYPES].some((t) => c.types.has(t)));
+    if (wanted && this.optIn.length === 0) {
+      for (const t of HOOKED.filter((x) => OPT_IN_TYPES.has(x)))
+        this.optIn.push(
+          this.k.hooks.on(
+            t,
+            (ev: HookEvents[typeof t]) => this.broadcast(t, ev, (ev as { pid?: number }).pid),
+            'api.events',
+          ),
+        );
+    } else if (!wanted) for (const u of this.optIn.splice(0)) u();
   }
 
   private start(): void {
-    for (const t of HOOKED) {
+    for (const t of HOOKED.filter((x) => !OPT_IN_TYPES.has(x))) {
       this.unsubs.push(
         this.k.hooks.on(
           t,
@@ -128,6 +158,7 @@ export class EventHub {
 
   private stop(): void {
     for (const u of this.unsubs.splice(0)) u();
+    for (const u of this.optIn.splice(0)) u();
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.metricsTimer = this.heartbeatTimer = null;
@@ -185,17 +216,19 @@ export function eventRoutes(
       access: 'viewer',
       tag: 'events',
       summary:
-        'Server-sent events: proc.state, proc.step, proc.exit, tool.after, mem.page_fault, approval.pending, metrics',
+        'Server-sent events: proc.state, proc.step, proc.exit, tool.after, mem.page_fault, approval.pending, metrics; opt-in llm.delta, llm.restart',
       description:
         'text/event-stream. Authenticate with the Authorization header, or `?token=` (EventSource cannot set headers). ' +
-        'Each event: `id`, `event` (the type) and `data` (JSON). `metrics` carries the /metrics/summary body every 2 s; a comment line is sent as a heartbeat on idle streams.',
+        'Each event: `id`, `event` (the type) and `data` (JSON). `metrics` carries the /metrics/summary body every 2 s; a comment line is sent as a heartbeat on idle streams. ' +
+        'Streamed tokens are opt-in (`?deltas=1`, or name `llm.delta` in `types`): `llm.delta` `{pid, stepNo, attempt, delta: {type: text|reasoning|tool_call, …}}` as each fragment arrives, before the step commits; `llm.restart` `{pid, stepNo, attempt, reason, final}` when a cut stream is made again (drop what you showed).',
       query: eventsQuery,
       produces: 'text/event-stream',
       tokenInQuery: true,
       async handler({ query, req, reply }) {
         const types = new Set<EventType>(
-          query.types ? (query.types.split(',').map((t) => t.trim()) as EventType[]) : EVENT_TYPES,
+          query.types ? (query.types.split(',').map((t) => t.trim()) as EventType[]) : DEFAULT_TYPES,
         );
+        if (query.deltas === '1' || query.deltas === 'true') for (const t of OPT_IN_TYPES) types.add(t);
         reply.hijack();
         const res = reply.raw;
         res.writeHead(200, {

@@ -80,10 +80,12 @@ export interface KernelClient {
   /** Tool calls waiting for a human, oldest first. Approvals live in the running kernel only. */
   approvals(): Promise<PendingApprovalView[]>;
   decide(id: string, d: Decision, reason?: string): Promise<{ id: string; decision: string; by: string }>;
-  /** Server-sent events until `signal` aborts; resolves when the stream ends. */
-  events(onEvent: (e: ServerEvent) => void, signal: AbortSignal): Promise<void>;
+  /** Server-sent events until `signal` aborts; `deltas` adds llm.delta/llm.restart, `pid` filters. */
+  events(onEvent: (e: ServerEvent) => void, signal: AbortSignal, o?: EventsOptions): Promise<void>;
   close(): Promise<void>;
 }
+
+export type EventsOptions = { deltas?: boolean; pid?: number };
 
 export interface ConnectOptions {
   configPath?: string;
@@ -313,10 +315,11 @@ export class HttpClient implements KernelClient {
     );
   }
 
-  async events(onEvent: (e: ServerEvent) => void, signal: AbortSignal): Promise<void> {
+  async events(onEvent: (e: ServerEvent) => void, signal: AbortSignal, o: EventsOptions = {}): Promise<void> {
     let res: Response;
+    const qs = `?${new URLSearchParams({ ...(o.deltas ? { deltas: '1' } : {}), ...(o.pid ? { pid: `${o.pid}` } : {}) })}`;
     try {
-      res = await fetch(`${this.target}/api/v1/events`, {
+      res = await fetch(`${this.target}/api/v1/events${qs}`, {
         headers: { authorization: `Bearer ${this.token}`, accept: 'text/event-stream' },
         signal,
       });

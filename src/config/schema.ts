@@ -18,6 +18,8 @@ const modelEntry = z.strictObject({
   thinking_budget_tokens: z.number().int().min(P.ANTHROPIC_MIN_THINKING_TOKENS).optional(),
   /** Models (names from llms.models or the catalogue) tried in order when this one is unavailable. */
   fallbacks: z.array(z.string().min(1)).optional(),
+  /** Agent steps stream from this model (default: llms.stream for its provider, else true). */
+  stream: z.boolean().optional(),
 });
 
 const rateLimit = z.strictObject({
@@ -133,6 +135,12 @@ export const configSchema = z.strictObject({
   llms: z
     .strictObject({
       models: z.array(modelEntry).default([]),
+      /**
+       * Whether agent steps stream from the provider (tokens on the event stream as they arrive): true or
+       * false for every provider, or per provider name (`{ ollama: false }`, others stay on). A model's own
+       * `stream:` wins. Internal calls (summaries, lessons) never stream.
+       */
+      stream: z.union([z.boolean(), z.record(z.string().min(1), z.boolean())]).default(true),
       /** Retries inside one model call before the error reaches the scheduler (which then parks the process). */
       retry: z
         .strictObject({
@@ -149,7 +157,7 @@ export const configSchema = z.strictObject({
         })
         .optional(),
     })
-    .default({ models: [] }),
+    .default({ models: [], stream: true }),
   default_model: z.string().optional(),
   /**
    * The embedding model behind memory search, recall-by-query and prefetch (docs/context.md). Absent: the

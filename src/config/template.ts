@@ -30,6 +30,9 @@ llms:
       provider: "qwen"
     - name: "sim-react"
       provider: "simulated"
+  # Agent steps stream (tokens live in aos run, aos logs -f, the dashboard); off everywhere with false,
+  # per provider with a map, per model with "stream: false" on its entry.
+  # stream: { ollama: false }
 
 # Used when a process does not name a model. With no key configured for it, the kernel falls back to
 # the simulator and says so.

@@ -255,7 +255,8 @@ export function gatewayProgram(queues: SessionQueues, host: SessionHost): AgentP
           host.useModel(sys.pid, job.call.model);
           const response = await sys.call('llm.chat', {
             ...job.call.chat,
-            ...(job.onEvent ? { stream: true } : {}),
+            // The client holds every delta it was sent: a cut stream fails its call instead of restarting.
+            ...(job.onEvent ? { stream: true, onCut: 'fail' } : { stream: false }),
           } as never);
           outcome = { response, replayed: false, ms: performance.now() - t0 };
         }

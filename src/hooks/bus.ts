@@ -36,8 +36,21 @@ export interface HookEvents {
   'proc.exit': { pid: number; state: string; reason: string | null; result: unknown };
   /** Alias of `llm.chat.before`. */
   'llm.before': { pid: number; model: string; messages: number; tools: number; purpose?: string };
-  /** One delta of a streamed model call (text, reasoning or a tool-call fragment), as it arrives. */
-  'llm.delta': { pid: number; stepNo: number; delta: { type: string; [k: string]: unknown } };
+  /**
+   * One delta of a streamed model call (text, reasoning or a tool-call fragment), as it arrives. `attempt`
+   * counts whole-call restarts within the step (1 = the first).
+   */
+  'llm.delta': {
+    pid: number;
+    stepNo: number;
+    attempt?: number;
+    delta: { type: string; [k: string]: unknown };
+  };
+  /**
+   * A streamed call was cut after deltas went out: they are void. `final: false` — the call is being made
+   * again now (attempt n); `final: true` — the error went up (the step is parked or fails, never committed).
+   */
+  'llm.restart': { pid: number; stepNo: number; attempt: number; reason: string; final: boolean };
   /** Alias of `llm.chat.after` and `llm.embed.after`. */
   'llm.after': {
     pid: number;

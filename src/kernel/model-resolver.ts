@@ -24,6 +24,8 @@ export interface ModelInfo {
 export interface ModelResolver {
   resolve(name: string): Model;
   describe(name: string): ModelInfo;
+  /** Whether agent steps on this model stream (config `stream:` per model, `llms.stream` per provider). */
+  streams(name: string): boolean;
   defaultModel(): string;
   names(): string[];
 }
@@ -44,6 +46,7 @@ export function createModelResolver(config: AosConfig): ModelResolver {
   const registry = LLMProviderFactory.fromConfig(config);
   return {
     resolve: (name) => registry.get(name),
+    streams: (name) => registry.streams(name),
     describe(name) {
       const i = registry.info(name);
       return {
@@ -72,6 +75,7 @@ export function resolverFromProvider(provider: ModelProvider, defaultModel = 'si
       return m;
     },
     describe: (name) => infoFor(name, provider.name),
+    streams: () => true,
     defaultModel: () => defaultModel,
     names: () => [...new Set([defaultModel, ...cache.keys()])],
   };
@@ -83,6 +87,7 @@ export function chainResolvers(primary: ModelResolver, fallback: ModelResolver):
   return {
     resolve: (name) => owner(name).resolve(name),
     describe: (name) => owner(name).describe(name),
+    streams: (name) => owner(name).streams(name),
     defaultModel: () => primary.defaultModel(),
     names: () => [...new Set([...primary.names(), ...fallback.names()])],
   };

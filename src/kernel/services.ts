@@ -8,7 +8,13 @@ import { resolve } from 'node:path';
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import { LLMProviderFactory } from '../llm/factory.js';
-import { type ChatRequest, callUsage, type EmbeddingModel, type Model } from '../llm/model.js';
+import {
+  type ChatRequest,
+  type ChatResponse,
+  callUsage,
+  type EmbeddingModel,
+  type Model,
+} from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
 import { IPC_RECV_DEFAULT_LIMIT, MEM_SEARCH_DEFAULT_K } from '../param.js';
 import { sha256Hex } from '../util/canonical.js';
@@ -17,6 +23,7 @@ import { journalSlot } from './call-journal.js';
 import type { KernelCore } from './core.js';
 import { onceInStep } from './effects.js';
 import { infoOf, reap, waitFor } from './lifecycle.js';
+import { streamedCall } from './llm-stream.js';
 import { isLive, type Pcb, type WaitReason } from './pcb.js';
 import { prepareSpawn } from './spawn.js';
 import { account } from './syscall-gate.js';
@@ -67,9 +74,6 @@ export function createServices(k: KernelCore): KernelServices {
     return em;
   };
 
-  const streamed = (model: Model, req: ChatRequest, pid: number, stepNo: number) =>
-    streamedWith(k, model, req, pid, stepNo);
-
   const wakeMailbox = (pid: number): void => {
     const set = mailWaiters.get(pid);
     if (!set) return;
@@ -116,7 +120,13 @@ export function createServices(k: KernelCore): KernelServices {
       for (const t of args.input) tokens += countTokens(t);
       const price = findModel(args.model)?.price?.input ?? 0;
       const costUsd = (tokens * price) / 1_000_000;
-      account(k, pc, { tokensIn: tokens, apiCalls: 1, cost: costUsd, llmMs: ms }, args.model);
+      account(
+        k,
+        pc,
+        { tokensIn: tokens, apiCalls: 1, cost: costUsd, llmMs: ms },
+        args.model,
+        caller.purpose ?? 'embed',
+      );
       k.hooks.emit('llm.embed.after', {
         pid: pcb.pid,
         name: 'llm.embed',
@@ -145,7 +155,7 @@ export function createServices(k: KernelCore): KernelServices {
         });
         args = parseSyscallArgs('llm.chat', ev.args);
       }
-      const { stream: _stream, ...request } = args;
+      const { stream: _stream, onCut: _onCut, ...request } = args;
       const slot = await journalSlot(k, pc, step, request);
       if (slot.replay) {
         // The interrupted run of this step already had this answer (and is charged for it): no second call.
@@ -167,8 +177,11 @@ export function createServices(k: KernelCore): KernelServices {
           : await pending;
       const t0 = performance.now();
       let usage = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 };
+      // Agent steps stream by default (config can turn it off per model or provider); internal calls
+      // (summaries, lessons) have no one watching their tokens and do not.
+      const { stream: wanted, onCut, ...chatArgs } = args;
+      const stream = wanted ?? (!caller.purpose && k.models.streams(pcb.model));
       try {
-        const { stream, ...chatArgs } = args;
         const req = {
           ...chatArgs,
           // An internal caller's prompt shares no prefix with the agent's: its own cache key.
@@ -177,12 +190,15 @@ export function createServices(k: KernelCore): KernelServices {
             : `${cacheKey}-${pcb.pid}`,
           signal: step.signal,
           tags: { pid: pcb.pid, step: step.stepNo, ...purpose },
+          ...(stream && onCut !== 'fail' ? { restartable: true } : {}),
         } as Parameters<typeof model.chat>[0];
-        const res = stream ? await streamed(model, req, pcb.pid, step.stepNo) : await model.chat(req);
+        const res = stream
+          ? await streamedCall(k, model, req, { pid: pcb.pid, stepNo: step.stepNo, model: pcb.model, t0 })
+          : await model.chat(req);
         usage = res.usage;
         const ms = performance.now() - t0;
         await slot.record(res.usage, res.costUsd, ms, res);
-        account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model);
+        account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model, caller.purpose);
         k.hooks.emit('llm.chat.after', {
           pid: pcb.pid,
           name: 'llm.chat',
@@ -204,6 +220,7 @@ export function createServices(k: KernelCore): KernelServices {
           pc,
           callUsage(usage, { cost: partial?.costUsd ?? 0, llmMs: performance.now() - t0 }),
           pcb.model,
+          caller.purpose,
         );
         k.hooks.emit('llm.chat.after', {
           pid: pcb.pid,
@@ -412,15 +429,6 @@ export function createServices(k: KernelCore): KernelServices {
  */
 export function promptCacheKeyPrefix(k: KernelCore): string {
   return `aos-${sha256Hex(`${hostname()}|${resolve(k.config.data_dir)}|${k.nodeId}`).slice(0, 12)}`;
-}
-
-/** A streamed call: every delta goes out on the hook bus as it arrives; the assembled response is the result. */
-async function streamedWith(k: KernelCore, model: Model, req: ChatRequest, pid: number, stepNo: number) {
-  for await (const ev of model.stream(req)) {
-    if (ev.type === 'done') return ev.response;
-    if (k.hooks.has('llm.delta')) k.hooks.emit('llm.delta', { pid, stepNo, delta: ev });
-  }
-  throw new KernelError('EPROVIDER', `model ${model.id}: the stream ended without a final response`);
 }
 
 /** Long-term memory belongs to the agent's name, so a restarted or restored agent keeps what it learned. */

@@ -148,19 +148,27 @@ function named(k: KernelCore): {
   return k.hooks as never;
 }
 
-/** Accounts one call's usage to the process, the step being built, its time slice and the metrics. */
+/**
+ * Accounts one call's usage to the process, the step being built, its time slice and the metrics. One
+ * token vocabulary everywhere (CLI, API, dashboard, Prometheus): input is every prompt token, cached or
+ * not; cached is the subset of input the provider served from its cache; output. `purpose` names an
+ * internal caller (summary, lesson, …); a process's own calls are `agent`.
+ */
 export function account(
   k: Pick<KernelCore, 'metrics'>,
   pc: ProcControl,
   d: Partial<ProcessUsage>,
   model: string,
+  purpose = 'agent',
 ): void {
   addUsage(pc.pcb.usage, d);
   addUsage(pc.stepUsage, d);
   pc.slice.tokens += (d.tokensIn ?? 0) + (d.tokensOut ?? 0);
-  k.metrics.tokens.inc({ kind: 'input', model }, (d.tokensIn ?? 0) - (d.tokensCached ?? 0));
-  k.metrics.tokens.inc({ kind: 'cached', model }, d.tokensCached ?? 0);
-  k.metrics.tokens.inc({ kind: 'output', model }, d.tokensOut ?? 0);
+  if (d.tokensIn !== undefined || d.tokensOut !== undefined) {
+    k.metrics.tokens.inc({ kind: 'input', model, purpose }, d.tokensIn ?? 0);
+    k.metrics.tokens.inc({ kind: 'cached', model, purpose }, d.tokensCached ?? 0);
+    k.metrics.tokens.inc({ kind: 'output', model, purpose }, d.tokensOut ?? 0);
+  }
   if (d.cost) k.metrics.costUsd.inc({ model }, d.cost);
 }
 

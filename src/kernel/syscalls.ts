@@ -49,8 +49,17 @@ export const SYSCALL_ARGS = {
     toolChoice: z.union([z.enum(['auto', 'none', 'required']), z.object({ name: z.string() })]).optional(),
     temperature: z.number().min(0).max(2).optional(),
     maxOutputTokens: z.number().int().positive().optional(),
-    /** Stream from the provider; deltas go out as `llm.delta` hook events while the call runs. */
+    /**
+     * Stream from the provider; deltas go out as `llm.delta` hook events while the call runs. Absent: on
+     * for a process's own calls unless config turns it off for the model (llms.stream), off for internal ones.
+     */
     stream: z.boolean().optional(),
+    /**
+     * What a stream cut after its first delta does: `restart` (default) makes the whole call again
+     * (`llm.restart` tells watchers to drop what they saw); `fail` raises at once (the gateway: its client
+     * already holds the deltas).
+     */
+    onCut: z.enum(['restart', 'fail']).optional(),
   }),
   /** Embeddings of `input` by a configured (or catalogued) embedding model: accounted as input tokens. */
   'llm.embed': z.object({

@@ -169,3 +169,31 @@ describe('ModelRegistry (fromConfig)', () => {
     expect(err(() => reg.get('claude-haiku-4-5')).message).toContain('ANTHROPIC_API_KEY');
   });
 });
+
+describe('streaming switch (llms.stream, llms.models[].stream)', () => {
+  const cfg = (llms: Record<string, unknown>) => parseConfig({ llms }, 'test').config;
+  const models = [
+    { name: 'deepseek-chat', provider: 'deepseek' },
+    { name: 'qwen-turbo', provider: 'qwen', stream: true },
+    { name: 'gpt-4o', provider: 'openai', stream: false },
+  ];
+  it('streams by default; a provider map turns one provider off; a model entry wins', () => {
+    const on = LLMProviderFactory.fromConfig(cfg({ models }), { env: {} });
+    expect(['deepseek-chat', 'qwen-turbo', 'gpt-4o'].map((m) => on.streams(m))).toEqual([true, true, false]);
+    const map = LLMProviderFactory.fromConfig(cfg({ models, stream: { deepseek: false, qwen: false } }), {
+      env: {},
+    });
+    expect(['deepseek-chat', 'qwen-turbo', 'sim-react'].map((m) => map.streams(m))).toEqual([
+      false,
+      true,
+      true,
+    ]);
+    const off = LLMProviderFactory.fromConfig(cfg({ models, stream: false }), { env: {} });
+    expect(['deepseek-chat', 'qwen-turbo'].map((m) => off.streams(m))).toEqual([false, true]);
+  });
+  it('a provider name that is not one is an error naming the key', () => {
+    expect(() =>
+      LLMProviderFactory.fromConfig(cfg({ models, stream: { deepsek: false } }), { env: {} }),
+    ).toThrow(/llms\.stream\.deepsek: "deepsek" is not a provider; use one of: .*deepseek/);
+  });
+});

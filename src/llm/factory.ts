@@ -256,6 +256,16 @@ export class ModelRegistry {
     readonly factory: LLMProviderFactory,
     readonly config: AosConfig,
   ) {
+    const st = config.llms.stream;
+    if (st && typeof st === 'object')
+      for (const name of Object.keys(st)) {
+        if (!findPreset(name))
+          throw new KernelError(
+            'ECONFIG',
+            `llms.stream.${name}: "${name}" is not a provider; use one of: ${presetNames().join(', ')}`,
+            { details: { key: `llms.stream.${name}` } },
+          );
+      }
     for (const e of config.llms.models) {
       presetOrThrow(e.provider);
       if (this.entries.has(e.name))
@@ -325,6 +335,24 @@ export class ModelRegistry {
     const m = this.factory.createChain(cfgs);
     this.cache.set(n, m);
     return m;
+  }
+
+  /**
+   * Whether agent steps on this model stream: the model's `stream:`, else `llms.stream` (for its provider
+   * when that is a map), else on. Every preset's wire streams (OpenAI-compatible with include_usage,
+   * Anthropic's event stream, the simulator).
+   */
+  streams(name: string): boolean {
+    const e = this.entryFor(name);
+    if (e.stream !== undefined) return e.stream;
+    const st = this.config.llms.stream;
+    if (typeof st === 'boolean') return st;
+    const preset = presetOrThrow(e.provider);
+    for (const n of [e.provider, preset.name, ...(preset.aliases ?? [])]) {
+      const v = st?.[n];
+      if (v !== undefined) return v;
+    }
+    return true;
   }
 
   info(name: string): ModelInfo {

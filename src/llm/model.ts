@@ -62,6 +62,12 @@ export interface ChatRequest {
   timeoutMs?: number;
   /** Opaque tags for logs and audit (pid, step). Never sent to the provider. */
   tags?: Record<string, string | number>;
+  /**
+   * Streams only: a stream cut after its first delta is retried as a whole call (a `restart` event tells
+   * the consumer to drop what it received) instead of failing. Only for consumers that can take a delta
+   * back — the kernel's event stream can, a gateway client already holding the text cannot.
+   */
+  restartable?: boolean;
 }
 
 /**
@@ -113,6 +119,11 @@ export type StreamEvent =
   | { type: 'text'; delta: string }
   | { type: 'reasoning'; delta: string }
   | { type: 'tool_call'; index: number; id?: string; name?: string; argumentsDelta: string }
+  /**
+   * A restartable stream was cut after it had yielded deltas: everything received since the call began is
+   * void, and the whole call is being made again (attempt n, 1-based, of the retry policy).
+   */
+  | { type: 'restart'; attempt: number; error: { code: string; message: string } }
   | { type: 'done'; response: ChatResponse };
 
 export interface Model {

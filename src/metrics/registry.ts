@@ -13,7 +13,9 @@ export interface KernelMetrics {
   schedLatency: Histogram;
   syscalls: Counter<'name' | 'outcome'>;
   syscallSeconds: Histogram<'name'>;
-  tokens: Counter<'kind' | 'model'>;
+  tokens: Counter<'kind' | 'model' | 'purpose'>;
+  ttft: Histogram<'model'>;
+  streamRestarts: Counter<'model'>;
   steps: Counter;
   preemptions: Counter;
   quotaDenials: Counter<'kind'>;
@@ -71,8 +73,21 @@ export function createKernelMetrics(opts: { defaultMetrics?: boolean } = {}): Ke
     }),
     tokens: new Counter({
       name: 'aos_llm_tokens_total',
-      help: 'Tokens by kind (input, cached, output)',
-      labelNames: ['kind', 'model'],
+      help: 'Model tokens by kind: input = every prompt token (cached or not, as `tokens in` in the CLI and API), cached = the cached subset of input, output; purpose = agent (a process step) or the internal caller (summary, lesson, embed, …)',
+      labelNames: ['kind', 'model', 'purpose'],
+      registers: r,
+    }),
+    ttft: new Histogram({
+      name: 'aos_llm_ttft_seconds',
+      help: 'Time to first token of a streamed model call (from the request to its first delta)',
+      labelNames: ['model'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: r,
+    }),
+    streamRestarts: new Counter({
+      name: 'aos_llm_stream_restarts_total',
+      help: 'Streamed model calls cut after their first delta and made again as a whole (never committed half)',
+      labelNames: ['model'],
       registers: r,
     }),
     steps: new Counter({ name: 'aos_steps_total', help: 'Committed steps', registers: r }),

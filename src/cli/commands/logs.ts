@@ -1,10 +1,12 @@
 /**
  * `aos logs <pid> [-f]`: a process's step timeline (thoughts, tool calls, results). With -f it follows the
- * server's event stream: each `proc.step` for the pid fetches the new steps, `proc.exit` ends the follow.
+ * server's event stream: tokens print as the model streams them (./live-tokens.ts), each `proc.step` for
+ * the pid fetches the new steps, `proc.exit` ends the follow.
  */
 import type { Command } from 'commander';
 import { connect, type KernelClient, type ProcessInfo, parseId, type StepItem } from '../client.js';
 import { style, termSafe, writeOut } from '../format.js';
+import { type DeltaEvent, LiveTokens, type RestartEvent } from '../live-tokens.js';
 import { describeCall, SHORT_ID } from './approvals.js';
 import { clientOpts, colorState } from './ps.js';
 
@@ -38,10 +40,12 @@ export async function showLogs(
   const info = await c.getProcess(pid);
   if (!o.json) out(`${header(info)}\n`);
   let last = 0;
+  const live = new LiveTokens(out);
   const flush = async () => {
     for (const s of await c.steps(pid)) {
       if (s.stepNo <= last) continue;
       last = s.stepNo;
+      live.end();
       out(o.json ? `${JSON.stringify(s)}\n` : renderStepItem(s));
     }
   };
@@ -55,7 +59,9 @@ export async function showLogs(
     if (key === lastWait) return;
     lastWait = key;
     if (!key || o.json) return;
-    out(`${await waitLine(c, pid, state, waitOn)}\n`);
+    const line = await waitLine(c, pid, state, waitOn);
+    live.end();
+    out(`${line}\n`);
   };
   if (LIVE.has(info.state)) await showWait(info.state, info.waitOn);
   if (!o.follow || !LIVE.has(info.state)) {
@@ -73,6 +79,7 @@ export async function showLogs(
       const now = await c.getProcess(pid);
       if (LIVE.has(now.state)) await showWait(now.state, now.waitOn);
       if (final || !LIVE.has(now.state)) {
+        live.end();
         if (!o.json) out(`${footer(now)}\n`);
         ac.abort();
       }
@@ -82,16 +89,22 @@ export async function showLogs(
   // the stream can miss an exit that happens before it connects; a slow tick closes that gap
   const tick = setInterval(() => void refresh(false).catch(() => undefined), 2_000);
   try {
-    await c.events((e) => {
-      if (Number(e.data.pid) !== pid) return;
-      if (
-        e.event === 'proc.step' ||
-        e.event === 'proc.exit' ||
-        e.event === 'proc.state' ||
-        e.event === 'approval.pending'
-      )
-        void refresh(false).catch(() => undefined);
-    }, ac.signal);
+    await c.events(
+      (e) => {
+        if (Number(e.data.pid) !== pid) return;
+        if (!o.json && e.event === 'llm.delta') return live.delta(e.data as unknown as DeltaEvent);
+        if (!o.json && e.event === 'llm.restart') return live.restart(e.data as unknown as RestartEvent);
+        if (
+          e.event === 'proc.step' ||
+          e.event === 'proc.exit' ||
+          e.event === 'proc.state' ||
+          e.event === 'approval.pending'
+        )
+          void refresh(false).catch(() => undefined);
+      },
+      ac.signal,
+      { deltas: !o.json, pid },
+    );
     await busy;
   } finally {
     clearInterval(tick);

@@ -7,6 +7,7 @@ import { setLogLevel } from '../../util/log.js';
 import { ApprovalPrompter } from '../approval-prompt.js';
 import { type HttpClient, type PendingApprovalView, type ServerEvent, serverClient } from '../client.js';
 import { style, termSafe, writeOut } from '../format.js';
+import { type DeltaEvent, LiveTokens, type RestartEvent } from '../live-tokens.js';
 
 interface RunOpts {
   model?: string;
@@ -100,11 +101,24 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
         })),
       );
     });
+    // Tokens as they stream, then each step's summary once it commits.
+    const live = new LiveTokens(out);
+    if (!opts.json && !opts.quiet) {
+      kernel.hooks.on('llm.delta', (e) => {
+        if (e.pid === pidRef) live.delta(e);
+      });
+      kernel.hooks.on('llm.restart', (e) => {
+        if (e.pid === pidRef) live.restart(e);
+      });
+    }
     kernel.hooks.on('proc.step', (e) => {
       if (e.pid !== pidRef) return;
       if (opts.json)
         out(`${JSON.stringify({ event: 'step', pid: e.pid, step: e.stepNo, record: e.record })}\n`);
-      else if (!opts.quiet) out(renderStep(e.stepNo, maxSteps, e.record as StepRecord));
+      else if (!opts.quiet) {
+        live.end();
+        out(renderStep(e.stepNo, maxSteps, e.record as StepRecord));
+      }
     });
     const pid = await kernel.spawn({
       ...(opts.agent ? { agent: opts.agent } : { name: 'cli' }),
@@ -116,6 +130,7 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
     });
     pidRef = pid;
     const st = await kernel.wait(pid);
+    live.end();
     const p = await kernel.get(pid);
     const ok = st.exitReason === null && (st.state === 'terminated' || st.state === 'zombie');
     if (opts.json) {
@@ -177,17 +192,28 @@ async function runOnServer(
   const exit = new Promise<void>((r) => {
     exited = r;
   });
+  const live = new LiveTokens(out);
   const handle = (e: ServerEvent) => {
     if (e.data.pid !== pid) return;
-    if (e.event === 'proc.step') {
+    if (e.event === 'llm.delta') live.delta(e.data as unknown as DeltaEvent);
+    else if (e.event === 'llm.restart') live.restart(e.data as unknown as RestartEvent);
+    else if (e.event === 'proc.step') {
       const record = (e.data.record ?? { kind: 'step' }) as StepRecord;
       if (opts.json) out(`${JSON.stringify({ event: 'step', pid, step: e.data.stepNo, record })}\n`);
-      else if (!opts.quiet) out(renderStep(Number(e.data.stepNo), maxSteps, record));
+      else if (!opts.quiet) {
+        live.end();
+        out(renderStep(Number(e.data.stepNo), maxSteps, record));
+      }
     } else if (e.event === 'approval.pending') void offerPending().catch(() => undefined);
-    else if (e.event === 'proc.exit') exited();
+    else if (e.event === 'proc.exit') {
+      live.end();
+      exited();
+    }
   };
   const ac = new AbortController();
-  const stream = client.events((e) => (pid ? handle(e) : early.push(e)), ac.signal).catch(() => undefined);
+  const stream = client
+    .events((e) => (pid ? handle(e) : early.push(e)), ac.signal, { deltas: !opts.json && !opts.quiet })
+    .catch(() => undefined);
   try {
     pid = (
       await client.request<{ pid: number }>('POST', '/processes', {

@@ -55,13 +55,16 @@ export class CircuitBreaker {
     this.opts.onChange?.(s, this.name);
   }
 
-  /** Call before each attempt: throws ECIRCUIT while open (or while a half-open probe is in flight). */
-  before(): void {
+  /**
+   * Call before each attempt: throws ECIRCUIT while open (or while a half-open probe is in flight). True
+   * when this attempt is the half-open probe.
+   */
+  before(): boolean {
     const s = this.state;
-    if (s === 'closed') return;
+    if (s === 'closed') return false;
     if (s === 'half_open' && !this.probing) {
       this.probing = true;
-      return;
+      return true;
     }
     const retryAfterMs = s === 'open' ? Math.max(0, this.openMs - (this.now() - this.openedAt)) : this.openMs;
     throw new KernelError(
@@ -72,6 +75,11 @@ export class CircuitBreaker {
         details: { provider: this.name, state: s, failures: this.failures, retryAfterMs },
       },
     );
+  }
+
+  /** The probe ended without an outcome (its caller stopped listening): the next call may probe. */
+  abandon(): void {
+    this.probing = false;
   }
 
   success(): void {

@@ -3,6 +3,7 @@
  * current one is unavailable — circuit open, rate limited past its retries, provider errors, timeouts —
  * but not when the caller aborted or the request itself is invalid (every model would refuse it alike).
  * The response's `model`/`provider` tell which one served; the error of an exhausted chain lists them all.
+ * A stream that already yielded moves on only when the request is `restartable` (after a `restart` event).
  */
 import { KernelError, type KernelErrorCode } from '../../errors.js';
 import type { ChatRequest, ChatResponse, Model, StreamEvent } from '../model.js';
@@ -64,9 +65,14 @@ export class FallbackModel implements Model {
         }
         return;
       } catch (e) {
-        if (yielded) throw e;
+        if (yielded && !req.restartable) throw e;
         const fatal = this.next(i, e, errors);
         if (fatal) throw fatal;
+        // The next model starts over: what this one streamed is void.
+        if (yielded) {
+          const err = errors[errors.length - 1]!;
+          yield { type: 'restart', attempt: 1, error: { code: err.code, message: err.message } };
+        }
       }
     }
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../../errors.js';
 import { CircuitBreaker } from './circuit.js';
+import { ResilientModel } from './resilient-model.js';
 import { backoffMs, resolveRetry } from './retry.js';
 
 describe('retry backoff', () => {
@@ -53,5 +54,63 @@ describe('CircuitBreaker', () => {
     b.failure(new KernelError('EPROVIDER', 'x', { details: { status: 400 } }));
     b.failure(new KernelError('EINVAL', 'malformed'));
     expect(b.state).toBe('closed');
+  });
+});
+
+describe('ResilientModel streams', () => {
+  const fail = new KernelError('EPROVIDER', 'x', { retryable: true, details: { status: 500 } });
+  const response = {
+    model: 'm',
+    provider: 'p',
+    content: 'ok',
+    toolCalls: [],
+    finishReason: 'stop' as const,
+    usage: { input: 1, cachedInput: 0, cacheWrite: 0, output: 1, reasoning: 0 },
+    costUsd: 0,
+    latencyMs: 0,
+  };
+  const model = (script: Array<'cut' | 'ok'>) => {
+    let n = 0;
+    return {
+      id: 'm',
+      provider: 'p',
+      chat: async () => response,
+      async *stream() {
+        const mode = script[n++] ?? 'ok';
+        yield { type: 'text' as const, delta: 'partial ' };
+        if (mode === 'cut') throw fail;
+        yield { type: 'done' as const, response };
+      },
+    };
+  };
+  const consume = async (m: ResilientModel, restartable: boolean) => {
+    const seen: string[] = [];
+    for await (const ev of m.stream({ messages: [{ role: 'user', content: 'q' }], restartable })) {
+      seen.push(ev.type);
+      if (ev.type === 'done') return seen; // a consumer that stops at the answer, as the kernel does
+    }
+    return seen;
+  };
+  it('a half-open probe that streams to the end closes the circuit even when the consumer stops at done', async () => {
+    let now = 0;
+    const b = new CircuitBreaker('p', { threshold: 1, openMs: 100, now: () => now });
+    b.failure(fail);
+    now = 100;
+    const m = new ResilientModel(model(['ok']), b, { maxRetries: 0 });
+    expect(await consume(m, false)).toEqual(['text', 'done']);
+    expect(b.state).toBe('closed');
+  });
+  it('a cut after output fails a plain stream, and restarts a restartable one under the same retry budget', async () => {
+    const sleep = async () => undefined;
+    await expect(
+      consume(new ResilientModel(model(['cut']), new CircuitBreaker('p'), { maxRetries: 2, sleep }), false),
+    ).rejects.toThrow(KernelError);
+    const m = new ResilientModel(model(['cut', 'ok']), new CircuitBreaker('p'), { maxRetries: 2, sleep });
+    expect(await consume(m, true)).toEqual(['text', 'restart', 'text', 'done']);
+    const spent = new ResilientModel(model(['cut', 'cut']), new CircuitBreaker('p'), {
+      maxRetries: 1,
+      sleep,
+    });
+    await expect(consume(spent, true)).rejects.toMatchObject({ details: { attempts: 2 } });
   });
 });

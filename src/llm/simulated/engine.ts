@@ -300,6 +300,7 @@ export class SimEngine {
     if ((scripted && 'hang' in scripted) || kind === 'timeout') hang = true;
     if (
       (scripted && 'malformed' in scripted && scripted.malformed === 'truncated_stream') ||
+      (scripted && 'cut' in scripted && scripted.cut === true) ||
       kind === 'truncated_stream'
     )
       truncate = true;

@@ -6,11 +6,13 @@
 import type { ChatMessage, ToolSpec } from '../model.js';
 
 export type ScriptedTurn =
-  | { text: string; reasoning?: string }
+  /** `cut`: the answer is cut off halfway (a stream stops after some deltas, a body mid-JSON). */
+  | { text: string; reasoning?: string; cut?: true }
   | {
       toolCalls: Array<{ name: string; arguments: Record<string, unknown> | string; id?: string }>;
       text?: string;
       reasoning?: string;
+      cut?: true;
     }
   | { error: { status: number; message?: string; retryAfterMs?: number } }
   /** tool_arguments: a tool call whose arguments are cut-off JSON; truncated_stream: the body stops mid-way. */

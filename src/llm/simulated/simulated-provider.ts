@@ -185,7 +185,7 @@ class SimulatedModel implements Model {
         for (const ev of shown) {
           if (call.signal.aborted) throw toKernelError(new Error('aborted'), ctx);
           yield ev;
-          const d = ev.type === 'tool_call' ? ev.argumentsDelta : ev.type === 'done' ? '' : ev.delta;
+          const d = ev.type === 'tool_call' ? ev.argumentsDelta : 'delta' in ev ? ev.delta : '';
           await pause(engine.perTokenMs * Math.max(1, Math.ceil(d.length / 4)), call.signal);
         }
         if (o.hang) {
