@@ -7,6 +7,7 @@
 import { mkdtempSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { type ApiServer, createServer } from '../../src/api/server.js';
 import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
 import { resolverFromProvider } from '../../src/kernel/model-resolver.js';
@@ -76,7 +77,10 @@ export async function bootRig(
   const workspace = o.workspace ?? realpathSync(mkdtempSync(join(tmpdir(), 'aos-red-ws-')));
   const kernel = await createKernel({
     // 'pglite:data-dir' puts the database under the data dir, as `aos start` does.
-    storage: o.storage === 'pglite:data-dir' ? `pglite://${join(dataDir, 'db')}` : (o.storage ?? 'memory://'),
+    // AOS_RED_STORAGE=pglite:data-dir runs the suite on the on-disk database `aos start` uses.
+    storage: ((s) => (s === 'pglite:data-dir' ? `pglite://${join(dataDir, 'db')}` : s))(
+      o.storage ?? process.env.AOS_RED_STORAGE ?? 'memory://',
+    ),
     config: {
       data_dir: dataDir,
       security: {
@@ -137,6 +141,10 @@ export async function whileProbing<T>(
 ): Promise<{ result: T; worstMs: number; probes: number[] }> {
   const probes: number[] = [];
   let stop = false;
+  // The event loop's own delay, beside the probes' latency: a slow probe with a small loop delay is the
+  // machine not scheduling this process, not the kernel blocking.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const loop = (async () => {
     while (!stop) {
       probes.push(await rig.health());
@@ -148,8 +156,9 @@ export async function whileProbing<T>(
     probes.push(await rig.health());
     const s = [...probes].sort((a, b) => a - b);
     const q = (f: number) => (s[Math.min(s.length - 1, Math.ceil(f * s.length) - 1)] ?? 0).toFixed(0);
+    loopDelay.disable();
     console.info(
-      `[health during ${label}] ${s.length} probes, ms: p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${q(1)}`,
+      `[health during ${label}] ${s.length} probes, ms: p50 ${q(0.5)} p90 ${q(0.9)} p99 ${q(0.99)} max ${q(1)}; event-loop delay p99 ${(loopDelay.percentile(99) / 1e6).toFixed(0)} max ${(loopDelay.max / 1e6).toFixed(0)} ms`,
     );
     return { result, worstMs: s[s.length - 1] ?? 0, probes };
   } finally {

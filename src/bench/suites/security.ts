@@ -7,6 +7,9 @@
  *   - sandbox start: `/bin/true` on BubblewrapSandbox (as root: bwrap mounts with privilege, setpriv
  *     drops to the sandbox uid inside, a pids+memory cgroup) against the same command spawned without a
  *     sandbox by the same supervisor;
+ *   - seccomp filter: the same bare bwrap command line with and without `--seccomp` (./security/sandbox/
+ *     seccomp.ts), for /bin/true (loading the program) and for a shell creating 2000 files (every
+ *     openat passes the filter's mode rule);
  *   - event-loop stall per command: the longest the kernel's event loop stood still while one command
  *     ran, with a kernel-sized heap (600 MB touched), for a spawn from the kernel's own process
  *     (child_process.spawn forks it) against the spawner process (./security/sandbox/run.ts).
@@ -22,6 +25,7 @@ import { SecurityPolicy } from '../../security/policy.js';
 import { BubblewrapSandbox } from '../../security/sandbox/bubblewrap.js';
 import { NoSandbox } from '../../security/sandbox/none.js';
 import { runSupervised } from '../../security/sandbox/run.js';
+import { seccompFile } from '../../security/sandbox/seccomp.js';
 import type { Sandbox } from '../../security/sandbox.js';
 import { type BenchCase, type BenchContext, collect, defineBench } from '../harness.js';
 
@@ -144,6 +148,49 @@ async function sandboxStart(ctx: BenchContext, bwrap: Sandbox): Promise<BenchCas
   }
 }
 
+/** The filter's own cost: one bare bwrap command line, with and without `--seccomp 3`. */
+async function seccompCost(ctx: BenchContext): Promise<BenchCase[]> {
+  const n = ctx.quick ? 20 : 100;
+  const bare = ['--ro-bind', '/usr', '/usr', '--symlink', 'usr/bin', '/bin', '--symlink', 'usr/lib', '/lib'];
+  bare.push('--symlink', 'usr/lib64', '/lib64', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp');
+  bare.push('--unshare-all', '--die-with-parent');
+  const run = (filter: boolean, cmd: string[]) => async () => {
+    const args = filter
+      ? ['-c', 'exec 3<"$1"; shift; exec "$@"', 'sh', seccompFile(), 'bwrap', '--seccomp', '3', ...bare]
+      : ['-c', 'exec "$@"', 'sh', 'bwrap', ...bare];
+    const r = await runSupervised('/bin/sh', [...args, '--', ...cmd], {
+      env: { PATH: '/usr/bin:/bin' },
+      timeoutMs: 30_000,
+      maxOutputBytes: 65_536,
+    });
+    if (r.exitCode !== 0) throw new Error(`bwrap failed: ${r.stderr}`);
+  };
+  const cases: BenchCase[] = [];
+  const loop = ['/bin/sh', '-c', 'i=0; while [ $i -lt 2000 ]; do : > /tmp/f$i; i=$((i+1)); done'];
+  for (const [what, cmd] of [
+    ['/bin/true', ['/bin/true']],
+    ['2000 file creations (sh)', loop],
+  ] as const) {
+    const baseline: number[] = [];
+    const ours: number[] = [];
+    for (let i = 0; i < n; i++) {
+      baseline.push(...(await collect(1, run(false, [...cmd]), { warmup: i === 0 ? 2 : 0 })));
+      ours.push(...(await collect(1, run(true, [...cmd]), { warmup: i === 0 ? 2 : 0 })));
+    }
+    cases.push({
+      name: `seccomp filter: bwrap ${what}, ${n} commands`,
+      unit: 'ms',
+      baseline: { label: 'bwrap without --seccomp', samples: baseline },
+      ours: {
+        label: "bwrap --seccomp 3 (the kernel's filter: setuid modes, devices, user namespaces)",
+        samples: ours,
+      },
+      notes: 'ratio = baseline ÷ ours: what the filter adds per command (interleaved runs)',
+    });
+  }
+  return cases;
+}
+
 /** Runs `fn` while a 1 ms timer watches the event loop; returns the longest gap between ticks (ms). */
 async function stallDuring(fn: () => Promise<unknown>): Promise<number> {
   let last = performance.now();
@@ -220,6 +267,8 @@ export const securityBench = defineBench({
     if (bwrap) {
       ctx.log('security: sandbox start');
       cases.push(await sandboxStart(ctx, bwrap));
+      ctx.log('security: seccomp filter cost');
+      cases.push(...(await seccompCost(ctx)));
     }
     ctx.log('security: event-loop stall per command');
     cases.push(await eventLoopStall(ctx));

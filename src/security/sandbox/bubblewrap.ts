@@ -282,7 +282,8 @@ export class BubblewrapSandbox implements Sandbox {
  */
 function isolationArgs(id: SandboxIdentity | null): string[] {
   const a = ['--die-with-parent'];
-  if (!id) return [...a, '--unshare-all', '--unshare-user', '--cap-drop', 'ALL'];
+  // --disable-userns: bwrap's own guard against a nested user namespace (the seccomp filter refuses it too).
+  if (!id) return [...a, '--unshare-all', '--unshare-user', '--disable-userns', '--cap-drop', 'ALL'];
   a.push('--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try');
   a.push('--cap-drop', 'ALL');
   for (const c of SETUP_CAPS) a.push('--cap-add', c);
