@@ -238,6 +238,15 @@ export class ContextManager {
     else await this.store.deleteProcess(ctx.pid);
   }
 
+  /**
+   * Drops a process's live context without writing anything. A step that does not commit (a storage or
+   * provider outage, a lost lease) must leave no trace: the next step imports the context from the
+   * committed program state, which carries the page table and every page not yet in the store.
+   */
+  discard(pid: number | string): void {
+    this.procs.delete(String(pid));
+  }
+
   has(pid: number | string): boolean {
     return this.procs.has(String(pid));
   }

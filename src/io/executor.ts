@@ -63,6 +63,23 @@ export interface ToolCallRequest {
   arguments: string;
 }
 
+/**
+ * A failure of the kernel's own bookkeeping around a call (its idempotency record, its audit entry), not of
+ * the tool: it is never handed to the model as the call's outcome. It leaves `execute` as the storage error
+ * it wraps, so the step that made the call does not commit (a storage outage parks the process and the
+ * step is redone, replaying whatever the records say happened).
+ */
+class KernelFault extends Error {
+  constructor(readonly fault: unknown) {
+    super(fault instanceof Error ? fault.message : String(fault));
+  }
+}
+
+const kernelSide = <T>(p: Promise<T>): Promise<T> =>
+  p.catch((err: unknown) => {
+    throw new KernelFault(err);
+  });
+
 class Refusal extends Error {
   constructor(
     readonly code: KernelErrorCode,
@@ -128,7 +145,7 @@ export class ToolExecutor {
       const argsHash = sha256Hex(canonicalJson({ tool: toolName, args }));
       // Kernel-effect tools are exactly-once at the syscall layer; every other call keeps a record.
       const records = tool.kernelEffects ? undefined : this.o.idempotency;
-      const prev = records && !ctx.fresh ? await records.lookup(key) : undefined;
+      const prev = records && !ctx.fresh ? await kernelSide(records.lookup(key)) : undefined;
       if (prev && (prev.tool !== toolName || prev.argsHash !== argsHash)) {
         throw new Refusal(
           'ECONFLICT',
@@ -138,14 +155,14 @@ export class ToolExecutor {
       }
       if (prev?.state === 'done') {
         result = { ...prev.result, replayed: true, durationMs: performance.now() - started };
-        await this.finish(ctx, toolName, args, result, { decision, replayed: true });
+        await kernelSide(this.finish(ctx, toolName, args, result, { decision, replayed: true }));
         return result;
       }
       if (prev?.state === 'intent' && !tool.idempotent) {
         // Started before a crash, never finished: it may or may not have had its effect. Never repeat it.
         result = interrupted(toolName, key, prev.attempts, started);
-        await records!.put({ key, tool: toolName, argsHash, result });
-        await this.finish(ctx, toolName, args, result, { decision, interrupted: true });
+        await kernelSide(records!.put({ key, tool: toolName, argsHash, result }));
+        await kernelSide(this.finish(ctx, toolName, args, result, { decision, interrupted: true }));
         return result;
       }
       if (verdict.decision === 'ask') {
@@ -175,15 +192,15 @@ export class ToolExecutor {
         stepNo: ctx.stepNo,
         callIndex: ctx.callIndex,
       };
-      if (records && !tool.idempotent) await records.intend(intent);
+      if (records && !tool.idempotent) await kernelSide(records.intend(intent));
       const runCtx: ToolContext = {
         ...this.withAudit(ctx, toolName),
         ...(records
           ? {
               recordPlan: async (plan: unknown) => {
-                if (tool!.idempotent && !planned) await records.intend(intent);
+                if (tool!.idempotent && !planned) await kernelSide(records.intend(intent));
                 planned = true;
-                await records.plan(key, plan);
+                await kernelSide(records.plan(key, plan));
               },
             }
           : {}),
@@ -195,8 +212,9 @@ export class ToolExecutor {
       const out = tool.output ? checkOutput(tool, data) : data;
       result = await this.shape(ctx, toolName, out, started);
       if (records && (!tool.idempotent || planned))
-        await records.put({ key, tool: toolName, argsHash, result });
+        await kernelSide(records.put({ key, tool: toolName, argsHash, result }));
     } catch (err) {
+      if (err instanceof KernelFault) throw err.fault;
       result = failure(err, key, started);
       if (
         ran &&

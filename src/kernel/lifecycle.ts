@@ -160,8 +160,21 @@ export async function reap(core: KernelCore, pid: number): Promise<void> {
 export function forget(core: KernelCore, pc: ProcControl): void {
   // Only this incarnation: after a re-claim the table holds a newer one of the same pid, which runs on.
   if (core.procs.get(pc.pcb.pid) !== pc) return;
+  voidStep(core, pc);
   core.cpu.forget(pc.pcb.pid);
   core.procs.remove(pc.pcb.pid);
+}
+
+/**
+ * A step of `pc` did not commit and will be redone (here after an outage, or wherever the process is
+ * claimed next): nothing it did may outlive it in memory either. Its program state is the committed one
+ * (a step's result replaces it only on the way to the commit, and a failed commit reloads the stored row);
+ * the live context is dropped, so the redone step imports it from that state instead of seeing the void
+ * step's model reply, tool results or user messages.
+ */
+export function voidStep(core: KernelCore, pc: ProcControl): void {
+  pc.step = null;
+  core.context.discard(pc.pcb.pid);
 }
 
 /** Resolves with the process's status once it has exited (at once when it already has). */

@@ -13,7 +13,7 @@ import { logger } from '../util/log.js';
 import { isClustered } from './cluster.js';
 import { commit } from './commit.js';
 import type { KernelCore } from './core.js';
-import { exitProcess, forget, KilledSignal, park, planExit, preemptionPoint } from './lifecycle.js';
+import { exitProcess, forget, KilledSignal, park, planExit, preemptionPoint, voidStep } from './lifecycle.js';
 import { isLive } from './pcb.js';
 import { checkProcessBudget } from './process-budget.js';
 import type { ProcControl } from './process-table.js';
@@ -120,6 +120,7 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
       // A provider outage parks the process: nothing of this step is committed, it is retried later.
       const outage = parkableProviderError(err);
       if (outage) {
+        voidStep(core, pc);
         if (pcb.state === 'waiting') procs.setState(pc, 'running');
         await parkOnProvider(core, pc, outage);
         continue;

@@ -16,7 +16,7 @@ import { sqlState } from '../storage/sql.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
 import { statusOfRow } from './info.js';
-import { forget } from './lifecycle.js';
+import { forget, voidStep } from './lifecycle.js';
 import { isLive, parseProviderWait } from './pcb.js';
 import type { ProcControl } from './process-table.js';
 
@@ -38,9 +38,11 @@ const TRANSIENT_TEXT =
 /** The storage error `err` is (or wraps), when it is one that passes with time. */
 export function transientStorageError(err: unknown): KernelError | null {
   if (!(err instanceof KernelError) || err.code !== 'EBACKEND') return null;
-  const state = sqlState(err);
-  if (state && (TRANSIENT_STATES.has(state) || state.startsWith('08'))) return err;
+  // Anywhere in the chain: a layer that adds what it was doing (the audit entry of a tool call, say) wraps
+  // the driver's error, and the wrapped cause still says whether time will mend it.
   for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const state = sqlState(e);
+    if (state && (TRANSIENT_STATES.has(state) || state.startsWith('08'))) return err;
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && TRANSIENT_ERRNO.has(code)) return err;
     if (e !== err && e instanceof Error && TRANSIENT_TEXT.test(e.message)) return err;
@@ -55,7 +57,7 @@ export function transientStorageError(err: unknown): KernelError | null {
  */
 export async function parkOnStorage(core: KernelCore, pc: ProcControl, err: KernelError): Promise<boolean> {
   const pcb = pc.pcb;
-  pc.step = null;
+  voidStep(core, pc);
   for (let attempt = 0; ; attempt++) {
     const ms = Math.min(STORAGE_PARK_MAX_MS, STORAGE_PARK_BASE_MS * 2 ** Math.min(attempt, 20));
     const reason = (attempt === 0 ? err.message : 'storage still unavailable')
