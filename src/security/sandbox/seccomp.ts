@@ -191,10 +191,19 @@ let written: string | null = null;
  */
 export function seccompFile(): string {
   if (written && existsSync(written)) return written;
-  const dir = mkdtempSync(join(tmpdir(), 'aos-seccomp-'));
-  chmodSync(dir, 0o700);
-  const f = join(dir, 'filter.bpf');
-  writeFileSync(f, seccompProgram(nativeArch()), { mode: 0o600 });
-  written = f;
-  return f;
+  const program = seccompProgram(nativeArch());
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'aos-seccomp-'));
+    chmodSync(dir, 0o700);
+    const f = join(dir, 'filter.bpf');
+    writeFileSync(f, program, { mode: 0o600 });
+    written = f;
+    return f;
+  } catch (err) {
+    throw new KernelError(
+      'ESANDBOX',
+      `cannot write the sandbox's seccomp filter under ${tmpdir()} (${(err as Error).message}); set TMPDIR to a directory the kernel's user can write`,
+      { cause: err },
+    );
+  }
 }
