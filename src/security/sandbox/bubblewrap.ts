@@ -282,8 +282,10 @@ export class BubblewrapSandbox implements Sandbox {
  */
 function isolationArgs(id: SandboxIdentity | null): string[] {
   const a = ['--die-with-parent'];
-  // --disable-userns: bwrap's own guard against a nested user namespace (the seccomp filter refuses it too).
-  if (!id) return [...a, '--unshare-all', '--unshare-user', '--disable-userns', '--cap-drop', 'ALL'];
+  // No --disable-userns: it writes /proc/sys/user/max_user_namespaces, read-only where a container mounts
+  // /proc/sys read-only (podman, Docker by default);
+  // the seccomp filter refuses a nested user namespace in both modes (./seccomp.ts).
+  if (!id) return [...a, '--unshare-all', '--unshare-user', '--cap-drop', 'ALL'];
   a.push('--unshare-ipc', '--unshare-pid', '--unshare-net', '--unshare-uts', '--unshare-cgroup-try');
   a.push('--cap-drop', 'ALL');
   for (const c of SETUP_CAPS) a.push('--cap-add', c);
