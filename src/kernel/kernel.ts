@@ -35,13 +35,13 @@ import {
 } from './facades.js';
 import { type ForkOptions, type ForkResult, forkPoints, forkProcess } from './fork.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo } from './info.js';
-import { infoOf, waitFor } from './lifecycle.js';
+import { hasUserMail, infoOf, waitFor } from './lifecycle.js';
 import type { ModelResolver } from './model-resolver.js';
 import { isClustered, NodeAgent } from './nodes.js';
 import type { ProcessTable } from './process-table.js';
 import type { ProgramRegistry } from './program.js';
 import { scheduleForcedKill, startLoop } from './runner.js';
-import { hasUserMail, recover, restoreProcess, type SpawnOptions, spawnProcess } from './spawn.js';
+import { recover, restoreProcess, type SpawnOptions, spawnProcess } from './spawn.js';
 import { type Caller, invokeOutside } from './syscall-gate.js';
 import type { SyscallName } from './syscalls.js';
 

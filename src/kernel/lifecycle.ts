@@ -3,7 +3,7 @@
  * parent collects it, terminated when nobody will), reaping, and waiting on an exit. Spawning and restoring
  * are in ./spawn.ts; the step loop that calls these is ./runner.ts.
  */
-import type { ProcStatus } from '../abi.js';
+import { type ProcStatus, USER_TOPIC } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { Lesson } from '../learning/lessons.js';
 import { learnFromExit, learningOn } from '../learning/process-hooks.js';
@@ -175,6 +175,15 @@ export function forget(core: KernelCore, pc: ProcControl): void {
 export function voidStep(core: KernelCore, pc: ProcControl): void {
   pc.step = null;
   core.context.discard(pc.pcb.pid);
+}
+
+/**
+ * Whether a user's message waits, unread, for `pid`. Also the way back for the `userMail` hint after a void
+ * step: its poll cleared the hint, but the messages it took were never acknowledged, so the redone step
+ * must take them again.
+ */
+export async function hasUserMail(core: KernelCore, pid: number): Promise<boolean> {
+  return (await core.storage.coordination.peek(String(pid), { limit: 1, topic: USER_TOPIC })).length > 0;
 }
 
 /** Resolves with the process's status once it has exited (at once when it already has). */

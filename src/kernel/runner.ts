@@ -13,7 +13,16 @@ import { logger } from '../util/log.js';
 import { isClustered } from './cluster.js';
 import { commit } from './commit.js';
 import type { KernelCore } from './core.js';
-import { exitProcess, forget, KilledSignal, park, planExit, preemptionPoint, voidStep } from './lifecycle.js';
+import {
+  exitProcess,
+  forget,
+  hasUserMail,
+  KilledSignal,
+  park,
+  planExit,
+  preemptionPoint,
+  voidStep,
+} from './lifecycle.js';
 import { isLive } from './pcb.js';
 import { checkProcessBudget } from './process-budget.js';
 import type { ProcControl } from './process-table.js';
@@ -121,6 +130,7 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
       const outage = parkableProviderError(err);
       if (outage) {
         voidStep(core, pc);
+        pc.userMail ||= await hasUserMail(core, pcb.pid);
         if (pcb.state === 'waiting') procs.setState(pc, 'running');
         await parkOnProvider(core, pc, outage);
         continue;

@@ -19,6 +19,7 @@ import type { ProcessRow } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
 import { isClustered } from './cluster.js';
 import type { KernelCore } from './core.js';
+import { hasUserMail } from './lifecycle.js';
 import { applyProfile } from './profiles.js';
 import { startLoop } from './runner.js';
 import { USER_TOPIC } from './syscalls.js';
@@ -234,6 +235,3 @@ export async function recover(core: KernelCore): Promise<void> {
 }
 
 /** Whether user mail waits for `pid` (after recovery or a restore, where no send set the hint). */
-export async function hasUserMail(core: KernelCore, pid: number): Promise<boolean> {
-  return (await core.storage.coordination.peek(String(pid), { limit: 1, topic: USER_TOPIC })).length > 0;
-}

@@ -16,7 +16,7 @@ import { sqlState } from '../storage/sql.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
 import { statusOfRow } from './info.js';
-import { forget, voidStep } from './lifecycle.js';
+import { forget, hasUserMail, voidStep } from './lifecycle.js';
 import { isLive, parseProviderWait } from './pcb.js';
 import type { ProcControl } from './process-table.js';
 
@@ -72,6 +72,7 @@ export async function parkOnStorage(core: KernelCore, pc: ProcControl, err: Kern
     if (core.stopping) return false;
     try {
       const row = await core.storage.state.getProcess(pcb.pid);
+      pc.userMail ||= await hasUserMail(core, pcb.pid);
       log.info(
         `pid ${pcb.pid}: storage answers again after ${attempt + 1} attempt(s); resuming from step ${row?.stepNo}`,
       );

@@ -60,6 +60,7 @@ beforeAll(async () => {
       data_dir: join(dir, 'data'),
       storage: { url: 'memory://' },
       security: { sandbox: 'none', workspace: join(dir, 'ws') },
+      scheduler: { provider_retry_base_ms: 20, provider_retry_max_ms: 200 },
       agents: [
         {
           name: 'calc-bot',
@@ -134,6 +135,38 @@ describe('conversations over HTTP', () => {
     const follow = conv.body.items.find((t: { text: string }) => t.text === 'Then what is 40 + 2?');
     expect(follow).toMatchObject({ role: 'user', pending: false });
     expect(follow.stepNo).toBeGreaterThan(0);
+  });
+
+  it('a follow-up whose step meets a provider outage is taken once and acknowledged by the step that answers it', async () => {
+    const task = 'What is 5 * 5?';
+    const { body } = await api('POST', '/processes', { name: 'outage', task });
+    expect((await exited(body.pid)).exitReason).toBeNull();
+    // The step that takes the follow-up fails at its model call and is parked; it is void, and so is the
+    // user turn it had appended: the redone step takes the (still unacknowledged) message again, once.
+    sim.engine.outage({ status: 500 });
+    const parked = new Promise<void>((resolve) => {
+      const off = kernel.hooks.on('proc.state', (e) => {
+        if (e.pid === body.pid && e.to === 'waiting' && e.waitOn?.startsWith('provider:')) {
+          off();
+          resolve();
+        }
+      });
+    });
+    try {
+      const follow = 'And what is 25 + 1?';
+      expect((await api('POST', `/processes/${body.pid}/messages`, { text: follow })).status).toBe(202);
+      await parked;
+      sim.engine.outage(null);
+      const p = await exited(body.pid);
+      expect(p.exitReason).toBeNull();
+      expect(String(p.result)).toContain('25 + 1 = 26');
+      const prompt = lastPrompt(task);
+      expect(prompt.filter((m) => m.role === 'user' && m.content === follow)).toHaveLength(1);
+      // and the message was acknowledged by the step that answered it: nothing is left to be taken again
+      expect(await kernel.storage.coordination.peek(String(body.pid), { topic: 'user' })).toEqual([]);
+    } finally {
+      sim.engine.outage(null);
+    }
   });
 
   it('spawns by profile name: its system prompt, tools, budgets and priority apply', async () => {
