@@ -60,10 +60,10 @@ export type StepResult<S> =
   | { kind: 'done'; state: S; result: unknown; record?: StepRecord }
   | { kind: 'fail'; state: S; error: string; record?: StepRecord };
 
-/** A message as the receiving process sees it (`ipc.recv`). */
 /** The mailbox topic of messages from a user (conversations); the sender is `user:<name>`. */
 export const USER_TOPIC = 'user';
 
+/** A message as the receiving process sees it (`ipc.recv`). */
 export interface MailMessage {
   id: number | string;
   from: number | null;

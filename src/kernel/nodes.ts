@@ -12,6 +12,7 @@ import { KernelError } from '../errors.js';
 import { MAX_LIVE_PROCESSES } from '../param.js';
 import { NodeStore } from '../storage/state/nodes.js';
 import { logger } from '../util/log.js';
+import { pidAlive } from '../util/process.js';
 import type { KernelCore } from './core.js';
 import { forget } from './lifecycle.js';
 import { isLive } from './pcb.js';
@@ -159,14 +160,5 @@ export class NodeAgent {
     await this.unlisten?.().catch(() => undefined);
     const n = await this.store.leave(this.core.nodeId);
     if (n) await this.core.storage.driver.notify(CLAIM_CHANNEL, this.core.nodeId).catch(() => undefined);
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

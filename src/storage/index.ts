@@ -18,8 +18,10 @@ export {
   Coordination,
   type Lease,
   MAILBOX_CHANNEL,
-  type MailMessage,
   type QueueItem,
+  type StoredMail,
+  /** @deprecated the stored row is `StoredMail`; `MailMessage` (agent-os-kernel) is what `ipc.recv` returns. */
+  type StoredMail as MailMessage,
 } from './coordination/coordination.js';
 export type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from './driver.js';
 export {

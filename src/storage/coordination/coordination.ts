@@ -39,7 +39,8 @@ export interface MailEdge {
   pending: number;
 }
 
-export interface MailMessage {
+/** A mailbox row as storage holds it (the receiving process sees `MailMessage` of src/abi.ts). */
+export interface StoredMail {
   id: number;
   from: string;
   to: string;
@@ -220,7 +221,7 @@ export class Coordination {
   }
 
   /** Takes up to limit undelivered messages for `to`, oldest first, marking them delivered atomically. */
-  async recv(to: string, opts: { limit?: number } = {}): Promise<MailMessage[]> {
+  async recv(to: string, opts: { limit?: number } = {}): Promise<StoredMail[]> {
     const { rows } = await this.driver.query<Row>(
       `UPDATE mailbox m SET delivered_at = now()
        FROM (SELECT id FROM mailbox WHERE recipient = $1 AND delivered_at IS NULL
@@ -233,7 +234,7 @@ export class Coordination {
   }
 
   /** Undelivered messages for `to` (optionally one topic), without taking them. */
-  async peek(to: string, opts: { limit?: number; topic?: string } = {}): Promise<MailMessage[]> {
+  async peek(to: string, opts: { limit?: number; topic?: string } = {}): Promise<StoredMail[]> {
     const { rows } = await this.driver.query<Row>(
       `SELECT * FROM mailbox WHERE recipient = $1 AND delivered_at IS NULL AND ($3::text IS NULL OR topic = $3)
        ORDER BY id LIMIT $2`,
@@ -243,7 +244,7 @@ export class Coordination {
   }
 
   /** Every message sent to `to`, newest first, delivered or not (what an operator inspects). */
-  async list(to: string, opts: { limit?: number; offset?: number } = {}): Promise<MailMessage[]> {
+  async list(to: string, opts: { limit?: number; offset?: number } = {}): Promise<StoredMail[]> {
     const { rows } = await this.driver.query<Row>(
       'SELECT * FROM mailbox WHERE recipient = $1 ORDER BY id DESC LIMIT $2 OFFSET $3',
       [to, opts.limit ?? 100, opts.offset ?? 0],
@@ -308,7 +309,7 @@ function toItem(r: Row): QueueItem {
   };
 }
 
-function toMessage(r: Row): MailMessage {
+function toMessage(r: Row): StoredMail {
   return {
     id: num(r.id),
     from: String(r.sender),

@@ -29,6 +29,7 @@ import { Worker } from 'node:worker_threads';
 import { KernelError } from '../../errors.js';
 import { PGLITE_LOCK_FILE, PGLITE_LOCK_REFRESH_MS, PGLITE_LOCK_STALE_MS } from '../../param.js';
 import { logger } from '../../util/log.js';
+import { pidAlive } from '../../util/process.js';
 
 const log = logger('storage.lock');
 
@@ -94,16 +95,6 @@ export function procStartOf(pid: number | 'self'): string | undefined {
   const stat = readOr(() => readFileSync(`/proc/${pid}/stat`, 'utf8'));
   if (!stat) return undefined;
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the pid exists but belongs to someone else — alive.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function readLock(path: string): LockInfo | null {
