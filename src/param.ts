@@ -98,6 +98,8 @@ export const MAX_LIVE_PROCESSES = 100_000; // live processes one kernel adopts
 export const REACT_OBSERVATION_MAX_CHARS = 4_000; // a tool result as the ReAct step record (and lastObservation) keeps it
 export const PREVIEW_MAX_CHARS = 2_000; // text kept of a long string in syscall audit results, events and session records
 export const TRACE_AUDIT_LIMIT = 20_000; // audit entries read for one process's trace (GET /processes/:pid/trace)
+export const KERNEL_VERSION = '0.1.0'; // the package version, as spans and the OpenTelemetry resource report it
+export const OTEL_EXPORT_DELAY_MS = 1_000; // OpenTelemetry batch export interval (telemetry.otlp_endpoint)
 
 // ── context ───────────────────────────────────────────────────────────────────────────────────────
 export const OUTPUT_RESERVE_TOKENS = 4_096; // window space kept free for the model's answer

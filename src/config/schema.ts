@@ -278,6 +278,18 @@ export const configSchema = z.strictObject({
       ]),
     )
     .default([]),
+  /**
+   * OpenTelemetry traces (docs/kernel.md#tracing): a span per step, model call and tool call with the
+   * GenAI semantic-convention attributes, exported over OTLP/HTTP (JSON) to `otlp_endpoint`. Off unless set.
+   */
+  telemetry: z
+    .strictObject({
+      /** e.g. http://127.0.0.1:4318/v1/traces (a collector, Jaeger, Tempo, Phoenix, Langfuse…). */
+      otlp_endpoint: z.string().url().optional(),
+      headers: z.record(z.string(), z.string()).default({}),
+      service_name: z.string().min(1).default('agent-os-kernel'),
+    })
+    .prefault({}),
   /** Experience accumulation (docs/learning.md): lessons distilled at exit, offered to similar tasks. */
   learning: z
     .strictObject({

@@ -111,4 +111,11 @@ agents: []
 
 plugins: []
   # - ./plugins/my-plugin.mjs
+
+# OpenTelemetry traces (off unless otlp_endpoint is set): a span per step, model call and tool call with the
+# GenAI semantic-convention attributes, sent over OTLP/HTTP (JSON) to a collector, Jaeger, Tempo, Phoenix…
+# telemetry:
+#   otlp_endpoint: "http://127.0.0.1:4318/v1/traces"
+#   headers: { authorization: "Bearer \${OTLP_TOKEN}" }
+#   service_name: agent-os-kernel
 `;

@@ -309,6 +309,7 @@ export class ToolExecutor {
             durationMs: Math.round(result.durationMs * 1000) / 1000,
             sandbox: this.sandbox.name,
             ...extra,
+            ...ctx.auditTags,
           },
         })
         .catch((err: unknown) => {

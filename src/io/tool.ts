@@ -30,6 +30,8 @@ export interface ToolContext {
   sys: SyscallPort;
   /** Who the audit names as the caller (default `pid:<pid>`; an API call names its token, `api:<name>`). */
   actor?: string;
+  /** Fields the call's audit entry carries besides its own (the call's OpenTelemetry span ids). */
+  auditTags?: Record<string, unknown>;
   /**
    * The caller knows no record can exist under this key yet (the kernel spawned the process or committed
    * its previous step itself, and this attempt is the step's first): the executor skips looking it up.

@@ -11,6 +11,8 @@ import type { ContextManager } from '../context/manager.js';
 import { HookBus } from '../hooks/bus.js';
 import { Learning } from '../learning/learning.js';
 import { createKernelMetrics, type KernelMetrics } from '../metrics/registry.js';
+import { type KernelTracer, noTracer } from '../metrics/tracing.js';
+import { KERNEL_VERSION } from '../param.js';
 import { AuditAnchors } from '../security/anchors.js';
 import { guardKernelSecrets } from '../security/secrets.js';
 import { createStorage, type Storage } from '../storage/storage.js';
@@ -50,6 +52,7 @@ export class Core implements KernelCore {
   readonly hooks = new HookBus();
   readonly programs = new ProgramRegistry();
   readonly metrics: KernelMetrics = createKernelMetrics();
+  tracer: KernelTracer = noTracer;
   readonly procs: ProcessTable;
   config!: AosConfig;
   configFile: string | null = null;
@@ -89,6 +92,18 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
     plugins: c.config.plugins,
     apiKeys: c.config.api_keys,
   }); // data dir, config, plugins denied to every policy; data dir 0700/0600; secret values redacted
+  const otlp = c.config.telemetry.otlp_endpoint;
+  if (otlp) {
+    // loaded only when configured: with tracing off no OpenTelemetry module is imported
+    const { createOtelTracer } = await import('../metrics/otel.js');
+    c.tracer = await createOtelTracer({
+      endpoint: otlp,
+      headers: c.config.telemetry.headers,
+      serviceName: c.config.telemetry.service_name,
+      serviceVersion: KERNEL_VERSION,
+      nodeId: c.nodeId,
+    }); // OpenTelemetry spans per step, model call, tool call, exported over OTLP/HTTP
+  }
   c.models = opts.models ?? createModelResolver(c.config); // providers, catalogue, simulator
   c.cpu = new Cpu(c.config, c.metrics, c.models); // scheduler: slots, queue, rate limits
   c.context = createContextManager(c); // pages, replacement, swap to storage, model summaries

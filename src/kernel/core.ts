@@ -11,6 +11,7 @@ import type { ContextManager } from '../context/manager.js';
 import type { HookBus } from '../hooks/bus.js';
 import type { Learning } from '../learning/learning.js';
 import type { KernelMetrics } from '../metrics/registry.js';
+import type { KernelTracer } from '../metrics/tracing.js';
 import type { AuditAnchors } from '../security/anchors.js';
 import type { Storage } from '../storage/storage.js';
 import type { Cpu } from './cpu.js';
@@ -35,6 +36,8 @@ export interface KernelCore {
   readonly services: KernelServices & { wakeMailbox(pid: number): void };
   readonly hooks: HookBus;
   readonly metrics: KernelMetrics;
+  /** Spans per step, model call and tool call; `noTracer` unless telemetry.otlp_endpoint is set. */
+  readonly tracer: KernelTracer;
   readonly programs: ProgramRegistry;
   readonly procs: ProcessTable;
   readonly learning: Learning;

@@ -42,6 +42,7 @@ export interface ToolRuntime {
     step: StepContext,
     callIndex: number,
     call: { id: string; name: string; arguments: string },
+    auditTags?: Record<string, unknown>,
   ): Promise<ToolOutcome>;
   /**
    * A tool call from outside a step (the API): the same executor — hooks, policy, approval, sandbox,
@@ -172,7 +173,7 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
         return policy.checkTool(full, tool.permissions).decision !== 'deny';
       });
     },
-    async execute(pc, step, callIndex, call) {
+    async execute(pc, step, callIndex, call, auditTags) {
       const pcb = pc.pcb;
       const res = await executor.execute(call, {
         pid: pcb.pid,
@@ -185,6 +186,7 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
         sandbox,
         signal: step.signal,
         sys: { call: (name, args) => k.sysFor(pc, step).call(name as never, args as never) },
+        ...(auditTags ? { auditTags } : {}),
       });
       return {
         ok: res.ok,

@@ -345,6 +345,7 @@ export class Kernel {
     if (c.tools) await c.tools.close();
     if (c.anchors) await c.anchors.stop().catch((e) => log.warn(`final audit anchor failed: ${String(e)}`));
     c.hooks.emit('kernel.shutdown', { nodeId: c.nodeId });
+    await c.tracer.shutdown().catch((e) => log.warn(`trace export at shutdown failed: ${String(e)}`));
     if (c.storage) await c.storage.close();
   }
 }

@@ -10,6 +10,7 @@ import { newUsage, type ProcessUsage, type ProcStatus, type StepContext } from '
 import { KernelError, panic } from '../errors.js';
 import type { HookBus } from '../hooks/bus.js';
 import type { KernelMetrics } from '../metrics/registry.js';
+import type { TraceSpan } from '../metrics/tracing.js';
 import type { ProcessRow } from '../storage/state/types.js';
 import {
   describeWait,
@@ -32,6 +33,8 @@ export interface ProcControl {
   loop: Promise<void> | null;
   /** Usage accrued by the in-flight step (committed with it). */
   stepUsage: ProcessUsage;
+  /** The in-flight step's span (tracing on), parent of its model and tool calls' spans. */
+  stepSpan: TraceSpan | null;
   /** The in-flight step, while one runs: internal callers (the summariser) buffer their effects into it. */
   step: StepContext | null;
   /** Steps and tokens since the process last yielded (time-slice accounting). */
@@ -139,6 +142,7 @@ export class ProcessTable {
       abort: new AbortController(),
       loop: null,
       stepUsage: newUsage(),
+      stepSpan: null,
       step: null,
       slice: { steps: 0, tokens: 0 },
       startedAt: Date.now(),

@@ -8,6 +8,7 @@
 import { newUsage, type StepContext, type StepRecord, type StepResult } from '../abi.js';
 import { KernelError, KernelPanic } from '../errors.js';
 import { learningOn, modelLessonsAtExit } from '../learning/process-hooks.js';
+import type { TraceSpan } from '../metrics/tracing.js';
 import { KILL_GRACE_MS } from '../param.js';
 import { logger } from '../util/log.js';
 import { isClustered } from './cluster.js';
@@ -103,11 +104,13 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
     pc.freshStep = pc.recordsClean ? step : null;
     pc.recordsClean = false;
     procs.setState(pc, 'running');
+    pc.stepSpan = core.tracer.enabled ? startStepSpan(core, pc, step.stepNo) : null;
     let res: StepResult<unknown>;
     try {
       res = await program.step(pcb.programState, makeSys(core, pc, step));
     } catch (err) {
       pc.step = null;
+      endStepSpan(pc, null, err instanceof Error ? err.message : String(err));
       if (err instanceof KernelPanic) throw err;
       if (err instanceof KilledSignal || (pc.killReason !== null && KernelError.is(err, 'EABORTED'))) {
         // Abandoned cleanly: nothing of this step is committed.
@@ -162,6 +165,7 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
         ...(exit ? { exit } : {}),
       });
     } catch (err) {
+      endStepSpan(pc, null, `commit: ${err instanceof Error ? err.message : String(err)}`);
       if (KernelError.is(err, 'EFENCED') || KernelError.is(err, 'ECONFLICT')) {
         // Another node owns this process now (or already committed this step): stop, do not write twice.
         log.warn(`pid ${pcb.pid}: ${(err as Error).message}; this node stops running it`);
@@ -170,6 +174,8 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
       }
       throw err;
     }
+
+    endStepSpan(pc, res, res.kind === 'fail' ? res.error : undefined);
 
     // 5. exit, or account the time slice and yield
     pc.parkAttempts = 0;
@@ -220,4 +226,42 @@ function lessonWriter(core: KernelCore, pc: ProcControl) {
   if (core.models.describe(pc.pcb.model).simulated) return null;
   return (req: { messages: Array<{ role: 'system' | 'user'; content: string }>; maxOutputTokens: number }) =>
     invokeOutside(core, pc.pcb.pid, 'llm.chat', req, { purpose: 'learning' });
+}
+
+/** The step's span: a root span in the process's trace (GenAI `invoke_agent`), its calls its children. */
+function startStepSpan(core: KernelCore, pc: ProcControl, stepNo: number): TraceSpan {
+  const p = pc.pcb;
+  return core.tracer.step(
+    { pid: p.pid, createdAt: p.createdAt, name: p.name },
+    {
+      'gen_ai.operation.name': 'invoke_agent',
+      'gen_ai.agent.name': p.name,
+      'gen_ai.agent.id': String(p.pid),
+      'gen_ai.conversation.id': String(p.pid),
+      'gen_ai.request.model': p.model,
+      'aos.pid': p.pid,
+      'aos.program': p.program,
+      'aos.step_no': stepNo,
+      'aos.audit.stream': `proc:${p.pid}`,
+      'aos.node': core.nodeId,
+    },
+  );
+}
+
+/** Ends the step's span with what the step cost (committed or not) and how it ended. */
+function endStepSpan(pc: ProcControl, res: StepResult<unknown> | null, error?: string): void {
+  const span = pc.stepSpan;
+  if (!span) return;
+  pc.stepSpan = null;
+  const u = pc.stepUsage;
+  span.set({
+    'gen_ai.usage.input_tokens': u.tokensIn,
+    'gen_ai.usage.output_tokens': u.tokensOut,
+    'gen_ai.usage.cache_read.input_tokens': u.tokensCached,
+    'aos.usage.cost_usd': u.cost,
+    'aos.usage.llm_ms': u.llmMs,
+    'aos.usage.tool_calls': u.toolCalls,
+    'aos.step.outcome': res ? res.kind : 'abandoned',
+  });
+  span.end(error);
 }

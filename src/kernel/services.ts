@@ -237,12 +237,14 @@ export function createServices(k: KernelCore): KernelServices {
       }
     },
 
-    async 'io.tool_call'(pcb, step, args) {
+    async 'io.tool_call'(pcb, step, args, caller) {
       const pc = k.procs.live(pcb.pid);
       const callIndex = step.callIndex++;
       account(k, pc, { toolCalls: 1 }, pcb.model);
       // io.tool_call.before (parsed arguments) and .after fire once, in the executor (./device-binding.ts).
-      return blocked(pcb, { on: 'tool', name: args.name }, () => k.tools.execute(pc, step, callIndex, args));
+      return blocked(pcb, { on: 'tool', name: args.name }, () =>
+        k.tools.execute(pc, step, callIndex, args, caller.auditTags),
+      );
     },
 
     async 'io.tools'(pcb, _step, args) {

@@ -6,6 +6,7 @@
  */
 import { addUsage, type ProcessUsage } from '../abi.js';
 import { KernelError } from '../errors.js';
+import { spanRef } from '../metrics/tracing.js';
 import { PREVIEW_MAX_CHARS } from '../param.js';
 import { commit } from './commit.js';
 import { contextHandle } from './context-handle.js';
@@ -22,6 +23,7 @@ import {
   type SyscallName,
   type SyscallResults,
 } from './syscalls.js';
+import { endCallSpan, startCallSpan, TRACED } from './trace-spans.js';
 
 /**
  * Who is asking, when it is not the process's own program: an internal caller (the context summariser,
@@ -29,6 +31,8 @@ import {
  */
 export interface Caller {
   purpose?: string;
+  /** Fields the mechanism's own audit entries carry (the call's span ids, tracing on). */
+  auditTags?: Record<string, unknown>;
 }
 
 export function makeSys(k: KernelCore, pc: ProcControl, step: StepContext): Sys {
@@ -59,6 +63,11 @@ export async function invoke<K extends SyscallName>(
   const gateHooked = !MECHANISM_HOOKED.has(name);
   const handler = k.services[name] as (p: Pcb, s: StepContext, a: unknown, c: Caller) => Promise<unknown>;
   let t0 = performance.now();
+  // tracing on: the call's span, named in its audit entry (and in the executor's, for a tool call)
+  const span =
+    k.tracer.enabled && TRACED.has(name) ? startCallSpan(k, pc, step, name, rawArgs, caller.purpose) : null;
+  const tags = span ? { otel: spanRef(span) } : null;
+  if (tags) caller = { ...caller, auditTags: tags };
   try {
     // A veto is a refused syscall: audited and seen by the after-hooks like any other failure.
     if (k.hooks.has('syscall.before')) {
@@ -85,9 +94,11 @@ export async function invoke<K extends SyscallName>(
           ok: true,
           ms: Math.round(ms * 100) / 100,
           result: auditResult(name, result),
+          ...tags,
         },
       });
     }
+    if (span) endCallSpan(span, name, result);
     k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, result, ms, ...purpose });
     if (gateHooked) named(k).emit(`${name}.after`, { pid: pc.pcb.pid, name, args, result, ms, ...purpose });
     if (!BLOCKING.has(name)) await preemptionPoint(k, pc);
@@ -105,8 +116,10 @@ export async function invoke<K extends SyscallName>(
         ok: false,
         ms: Math.round(ms * 100) / 100,
         error: kerr.toJSON(),
+        ...tags,
       },
     });
+    if (span) endCallSpan(span, name, undefined, `${kerr.code}: ${kerr.message}`);
     k.hooks.emit('syscall.after', { pid: pc.pcb.pid, name, args, error: kerr, ms, ...purpose });
     if (gateHooked)
       named(k).emit(`${name}.after`, { pid: pc.pcb.pid, name, args, error: kerr, ms, ...purpose });

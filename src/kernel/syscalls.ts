@@ -144,7 +144,7 @@ export type KernelServices = {
     pcb: Pcb,
     step: StepContext,
     args: z.output<(typeof SYSCALL_ARGS)[K]>,
-    caller: { purpose?: string },
+    caller: { purpose?: string; auditTags?: Record<string, unknown> },
   ) => Promise<SyscallResults[K]>;
 };
 
