@@ -1,6 +1,6 @@
 /**
  * The gateway's HTTP face, mounted on the kernel's Fastify server (src/api/server.ts): POST
- * /v1/chat/completions (OpenAI), POST /v1/messages (Anthropic), GET /v1/models, POST /v1/embeddings, and
+ * /v1/chat/completions and POST /v1/responses (OpenAI), POST /v1/messages (Anthropic), GET /v1/models, POST /v1/embeddings, and
  * GET /api/v1/gateway/sessions. Keys are the kernel's API tokens, presented the way each SDK sends them
  * (`Authorization: Bearer` or `x-api-key`); a caller never needs, and never sees, a provider key. Errors use
  * each vendor's own shape and status, with Retry-After / retry-after-ms on 429 and `x-should-retry: false`
@@ -35,6 +35,7 @@ import {
   openAiError,
   parseOpenAiChat,
 } from './openai-wire.js';
+import { parseResponsesRequest, ResponsesEventer, responsesObject } from './responses-wire.js';
 
 const log = logger('gateway');
 type Loose = Record<string, unknown>;
@@ -150,14 +151,18 @@ function resultHeaders(r: CallResult, requestId: string): Record<string, string>
   return h;
 }
 
-/** Runs one chat call in either dialect, streaming or not. */
+/** The three chat endpoints: OpenAI chat completions, OpenAI responses, Anthropic messages. */
+type ChatApi = 'chat' | 'responses' | 'messages';
+
+/** Runs one chat call in any of the dialects, streaming or not. */
 async function chat(
   gw: Gateway,
   tokens: TokenStore,
-  dialect: Dialect,
+  api: ChatApi,
   req: FastifyRequest,
   reply: FastifyReply,
 ): Promise<unknown> {
+  const dialect: Dialect = api === 'messages' ? 'anthropic' : 'openai';
   let call: GatewayCall;
   let principal: Principal;
   try {
@@ -165,13 +170,18 @@ async function chat(
     const body = req.body;
     if (!body || typeof body !== 'object' || Array.isArray(body))
       throw new KernelError('EINVAL', 'the request body must be a JSON object');
-    call = dialect === 'openai' ? parseOpenAiChat(body as Loose) : parseAnthropicMessages(body as Loose);
+    call =
+      api === 'chat'
+        ? parseOpenAiChat(body as Loose)
+        : api === 'responses'
+          ? parseResponsesRequest(body as Loose)
+          : parseAnthropicMessages(body as Loose);
   } catch (err) {
     return sendError(reply, err, dialect);
   }
   const requestId = newId('req_');
   const created = Math.floor(Date.now() / 1000);
-  const id = dialect === 'openai' ? newId('chatcmpl-') : newId('msg_');
+  const id = api === 'chat' ? newId('chatcmpl-') : api === 'responses' ? newId('resp_') : newId('msg_');
   const ac = new AbortController();
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) ac.abort();
@@ -194,9 +204,11 @@ async function chat(
     try {
       const r = await gw.call(call, ctxBase);
       for (const [k, v] of Object.entries(resultHeaders(r, requestId))) reply.header(k, v);
-      return dialect === 'openai'
+      return api === 'chat'
         ? openAiCompletion(r.response, id, call.model, created)
-        : anthropicMessage(r.response, id, call.model);
+        : api === 'responses'
+          ? responsesObject(r.response, id, req.body as Loose, created)
+          : anthropicMessage(r.response, id, call.model);
     } catch (err) {
       return sendError(reply, err, dialect);
     }
@@ -208,6 +220,7 @@ async function chat(
   let est = 0;
   if (dialect === 'anthropic') for (const m of call.chat.messages) est += countTokens(m.content);
   const an = new AnthropicEventer(id, call.model, est);
+  const rs = new ResponsesEventer(id, req.body as Loose, created);
   const emitted = { text: false, tools: false };
   let open = false;
   const openStream = (extra: Record<string, string> = {}) => {
@@ -226,6 +239,7 @@ async function chat(
   const writeOpenAi = (chunks: Loose[]) => {
     for (const c of chunks) raw.write(`data: ${JSON.stringify(c)}\n\n`);
   };
+  // Anthropic and Responses events both go out as `event:` + `data:`
   const writeAnthropic = (events: Array<{ event: string; data: Loose }>) => {
     for (const e of events) raw.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
   };
@@ -234,7 +248,8 @@ async function chat(
     openStream();
     if (ev.type === 'text' && ev.delta) emitted.text = true;
     if (ev.type === 'tool_call') emitted.tools = true;
-    if (dialect === 'openai') writeOpenAi(oa.event(ev));
+    if (api === 'chat') writeOpenAi(oa.event(ev));
+    else if (api === 'responses') writeAnthropic(rs.event(ev));
     else writeAnthropic(an.event(ev));
   };
   let result: CallResult;
@@ -243,17 +258,21 @@ async function chat(
   } catch (err) {
     if (!open) return sendError(reply, err, dialect);
     const { body } = wireError(err, dialect);
-    if (dialect === 'openai') raw.write(`data: ${JSON.stringify(body)}\n\n`);
+    if (api === 'responses') {
+      const e = (body.error ?? {}) as { message?: string; code?: string };
+      writeAnthropic(rs.failed(e.message ?? 'error', e.code ?? 'server_error'));
+    } else if (dialect === 'openai') raw.write(`data: ${JSON.stringify(body)}\n\n`);
     else raw.write(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
     raw.end();
     return reply;
   }
   openStream(resultHeaders(result, requestId));
   const r: ChatResponse = result.response;
-  if (dialect === 'openai') {
+  if (api === 'chat') {
     writeOpenAi(oa.finish(r, emitted));
     raw.write('data: [DONE]\n\n');
-  } else writeAnthropic(an.finish(r, emitted));
+  } else if (api === 'responses') writeAnthropic(rs.finish(r, emitted));
+  else writeAnthropic(an.finish(r, emitted));
   raw.end();
   return reply;
 }
@@ -346,8 +365,9 @@ async function embeddings(gw: Gateway, tokens: TokenStore, req: FastifyRequest, 
 /** Registers the wire endpoints on `app` (they speak the vendors' shapes, so they are not kernel routes). */
 export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, tokens: TokenStore): void {
   const opts = { bodyLimit: GATEWAY_BODY_LIMIT_BYTES };
-  app.post('/v1/chat/completions', opts, (req, reply) => chat(gw, tokens, 'openai', req, reply));
-  app.post('/v1/messages', opts, (req, reply) => chat(gw, tokens, 'anthropic', req, reply));
+  app.post('/v1/chat/completions', opts, (req, reply) => chat(gw, tokens, 'chat', req, reply));
+  app.post('/v1/responses', opts, (req, reply) => chat(gw, tokens, 'responses', req, reply));
+  app.post('/v1/messages', opts, (req, reply) => chat(gw, tokens, 'messages', req, reply));
   app.get('/v1/models', async (req, reply) => {
     const dialect: Dialect = req.headers['anthropic-version'] ? 'anthropic' : 'openai';
     try {
