@@ -288,7 +288,7 @@ export const gatewayBench = defineBench({
           unit: 'count',
           ours: { label: 'HTTP 429 answers the callers saw', samples: [caller429] },
           target: { ours: 'max <= 0' },
-          notes: `statuses ${JSON.stringify(res.statuses)}; provider 429s ${after.rateLimited - before.rateLimited}`,
+          notes: `statuses ${JSON.stringify(res.statuses)}; provider 429s ${after.rateLimited - before.rateLimited}${res.errors.length ? `; first errors: ${res.errors.slice(0, 3).join(' | ')}` : ''}`,
         });
         cases.push({
           name: `share of the provider's ${rpm} rpm used (steady state)`,
