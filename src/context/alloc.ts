@@ -29,11 +29,13 @@ export function newProcContext(init: {
   tools: readonly ToolSpec[];
   cacheRule: CacheRule;
   price: Price | null;
+  model?: string | null;
 }): ProcContext {
   const tools = canonicalTools(init.tools);
   const toolsJson = tools.length ? canonicalJson(tools) : '';
   return {
     pid: init.pid,
+    model: init.model ?? null,
     window: init.window,
     reserve: init.reserve,
     budget: init.budget,

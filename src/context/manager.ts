@@ -148,7 +148,8 @@ export class ContextManager {
   private readonly outputReserve: number;
   private readonly procs = new Map<string, ProcContext>();
   /** Closed processes' metrics, folded into one record (global totals keep counting them). */
-  private closed: ContextMetrics[] = [];
+  /** Closed processes' figures, folded per model ('' = opened without a model). */
+  private closed = new Map<string, ContextMetrics>();
   private readonly embeddings = new WeakMap<Page, Float32Array>();
 
   constructor(opts: ContextManagerOptions = {}) {
@@ -200,6 +201,7 @@ export class ContextManager {
       reserve,
       budget,
       tools: opts.tools ?? [],
+      model: opts.model ?? null,
       cacheRule: opts.cacheRule ?? (entry?.provider === 'anthropic' ? 'anthropic' : 'openai'),
       price: price
         ? { input: price.input, cachedInput: price.cachedInput, cacheWrite: price.cacheWrite }
@@ -232,7 +234,10 @@ export class ContextManager {
   /** Closes a process's context. Its swap space is deleted unless `keepSwap` (a suspended process). */
   async close(pid: number | string, opts: { keepSwap?: boolean } = {}): Promise<void> {
     const ctx = this.ctx(pid);
-    this.closed = [foldClosed([...this.closed, computeMetrics(ctx, rawTokens(ctx))])];
+    const key = ctx.model ?? '';
+    const prev = this.closed.get(key);
+    const m = computeMetrics(ctx, rawTokens(ctx));
+    this.closed.set(key, foldClosed(prev ? [prev, m] : [m]));
     this.procs.delete(String(pid));
     if (opts.keepSwap) await this.store.put(ctx.pid, [...ctx.pending.values()]);
     else await this.store.deleteProcess(ctx.pid);
@@ -481,9 +486,26 @@ export class ContextManager {
 
   globalMetrics(): GlobalContextMetrics {
     return sumMetrics(
-      [...[...this.procs.values()].map((c) => computeMetrics(c, rawTokens(c))), ...this.closed],
+      [...[...this.procs.values()].map((c) => computeMetrics(c, rawTokens(c))), ...this.closed.values()],
       this.procs.size,
     );
+  }
+
+  /** Open and closed processes' figures summed per model (contexts opened without a model: `unknown`). */
+  modelMetrics(): Map<string, GlobalContextMetrics> {
+    const by = new Map<string, { all: ContextMetrics[]; open: number }>();
+    const slot = (model: string) => {
+      const g = by.get(model) ?? { all: [], open: 0 };
+      by.set(model, g);
+      return g;
+    };
+    for (const c of this.procs.values()) {
+      const g = slot(c.model ?? 'unknown');
+      g.all.push(computeMetrics(c, rawTokens(c)));
+      g.open++;
+    }
+    for (const [model, m] of this.closed) slot(model || 'unknown').all.push(m);
+    return new Map([...by].map(([model, g]) => [model, sumMetrics(g.all, g.open)]));
   }
 
   pids(): string[] {

@@ -17,6 +17,8 @@ export interface LatencySummary {
 
 export interface ContextMetrics {
   pid: string;
+  /** The process's model (null: opened without one). */
+  model?: string | null;
   budget: number;
   window: number;
   renders: number;
@@ -107,6 +109,7 @@ export function computeMetrics(ctx: ProcContext, raw: number): ContextMetrics {
   const totals = ctx.cache.totals;
   return {
     pid: String(ctx.pid),
+    model: ctx.model,
     budget: ctx.budget,
     window: ctx.window,
     renders: c.renders,
@@ -195,6 +198,7 @@ export function foldClosed(all: readonly ContextMetrics[]): ContextMetrics {
   const samples = all.flatMap((m) => m.swapInSamples).slice(-1024);
   return {
     pid: 'closed',
+    model: all[0]?.model ?? null,
     budget: 0,
     window: 0,
     renders: g.renders,
@@ -238,6 +242,8 @@ export interface ContextMetricsSource {
   pids(): string[];
   metrics(pid: string): ContextMetrics;
   globalMetrics(): GlobalContextMetrics;
+  /** Open and closed processes' figures summed per model. */
+  modelMetrics(): Map<string, GlobalContextMetrics>;
 }
 
 /**
@@ -308,6 +314,37 @@ export function registerContextMetrics(registry: Registry, cm: ContextMetricsSou
       this.set(cm.globalMetrics().cache.openaiHitRatio);
     },
   });
+  // Per model, open and closed processes together: what an operator compares providers by.
+  const perModel: [string, string, (m: GlobalContextMetrics) => number][] = [
+    [
+      'aos_context_model_prefix_hit_ratio',
+      "prompt-cache hit ratio of the model's prompts under OpenAI rules (Anthropic models: breakpoint reads), computed in-process",
+      (m) => (m.cache.anthropicRead > 0 ? m.cache.anthropicHitRatio : m.cache.openaiHitRatio),
+    ],
+    ['aos_context_model_page_faults', 'recalls and prefetches (page faults)', (m) => m.faults],
+    ['aos_context_model_fault_rate', 'page faults per rendered request', (m) => m.faultRate],
+    ['aos_context_model_swap_ins', 'pages read back from the store (swap-ins)', (m) => m.swapIn.count],
+    ['aos_context_model_swap_in_p99_seconds', 'p99 latency of a swap-in', (m) => m.swapIn.p99Ms / 1000],
+    [
+      'aos_context_model_utilisation',
+      'mean prompt tokens / budget over rendered requests',
+      (m) => m.meanUtilisation,
+    ],
+    ['aos_context_model_evictions', 'eviction events (each a chunk)', (m) => m.evictionEvents],
+    ['aos_context_model_renders', 'prompts rendered', (m) => m.renders],
+  ];
+  for (const [name, help, read] of perModel) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['model'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [model, m] of cm.modelMetrics()) this.set({ model }, read(m));
+      },
+    });
+  }
 }
 
 /** Counts one rendered request: utilisation and input cost under the process's cache rule. */

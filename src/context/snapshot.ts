@@ -49,6 +49,8 @@ interface ContextStateV1 {
   cacheRule: CacheRule;
   price: Price | null;
   counters: Counters;
+  /** The process's model (absent in states written before context metrics went per model). */
+  model?: string | null;
   /** Absent since the hot-path pass: both are derived (canonical tools, system + pinned), not stored. */
   systemText?: string;
   systemTokens: number;
@@ -103,6 +105,7 @@ export function exportContext(ctx: ProcContext): ContextStateV1 {
     cacheRule: ctx.cacheRule,
     price: ctx.price,
     counters: ctx.counters,
+    model: ctx.model,
   } satisfies ContextStateV1);
 }
 
@@ -140,6 +143,7 @@ export function importContext(pid: number | string, state: unknown): ProcContext
   );
   return {
     pid: st.pid,
+    model: st.model ?? null,
     window: st.window,
     reserve: st.reserve,
     budget: st.budget,

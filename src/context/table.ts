@@ -91,6 +91,8 @@ export function newCounters(): Counters {
 
 export interface ProcContext {
   pid: number | string;
+  /** The model the process runs on (metrics per model); null when opened without one. */
+  model: string | null;
   window: number;
   reserve: number;
   budget: number;

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../config/load.js';
 import type { AosConfig, AosConfigInput } from '../config/schema.js';
 import type { ContextManager } from '../context/manager.js';
+import { registerContextMetrics } from '../context/metrics.js';
 import { HookBus } from '../hooks/bus.js';
 import { Learning } from '../learning/learning.js';
 import { createKernelMetrics, type KernelMetrics } from '../metrics/registry.js';
@@ -107,6 +108,7 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
   c.models = opts.models ?? createModelResolver(c.config); // providers, catalogue, simulator
   c.cpu = new Cpu(c.config, c.metrics, c.models); // scheduler: slots, queue, rate limits
   c.context = createContextManager(c); // pages, replacement, swap to storage, model summaries
+  registerContextMetrics(c.metrics.registry, c.context); // /metrics: aos_context_* per process and per model
   c.tools = await createToolRuntime({ ...hostOf(c), sysFor: (pc, step) => makeSys(c, pc, step) }); // registry, sandbox, executor, approvals, MCP
   if (!url.startsWith('memory://')) {
     // An in-memory database leaves nothing to anchor: its chain is gone when the kernel stops.

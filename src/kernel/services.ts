@@ -8,13 +8,7 @@ import { resolve } from 'node:path';
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import { LLMProviderFactory } from '../llm/factory.js';
-import {
-  type ChatRequest,
-  type ChatResponse,
-  callUsage,
-  type EmbeddingModel,
-  type Model,
-} from '../llm/model.js';
+import { callUsage, type EmbeddingModel } from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
 import { IPC_RECV_DEFAULT_LIMIT, MEM_SEARCH_DEFAULT_K } from '../param.js';
 import { sha256Hex } from '../util/canonical.js';

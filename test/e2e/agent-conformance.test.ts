@@ -27,15 +27,23 @@ interface Case {
   preset: string;
   model: string;
   thinkingBudget?: number;
+  /** Agent steps stream (the default) or make plain calls (`stream: false` on the model). */
+  stream: boolean;
 }
 
-const CASES: Case[] = [
+const DIALECTS: Array<Omit<Case, 'stream'>> = [
   ...PRESETS.map((p) => ({ label: p.name, preset: p.name, model: p.defaultModel })),
   { label: 'deepseek thinking', preset: 'deepseek', model: 'deepseek-reasoner' },
   { label: 'kimi thinking', preset: 'kimi', model: 'kimi-k2-thinking' },
   { label: 'kimi-cn thinking', preset: 'kimi-cn', model: 'kimi-k2-thinking' },
   { label: 'anthropic thinking', preset: 'anthropic', model: 'claude-sonnet-4-5', thinkingBudget: 2048 },
 ];
+// Every dialect twice: streamed (each vendor's chunk format, usage from its final event) and not.
+const CASES: Case[] = DIALECTS.flatMap((d) => [
+  { ...d, stream: true },
+  { ...d, label: `${d.label} (no stream)`, stream: false },
+]);
+const keyOf = (c: Case) => `${c.preset}|${c.model}|${c.stream ? 'stream' : 'plain'}`;
 
 /** Tool results seen since the task: the agent's progress, whatever the dialect. */
 function progress(req: SimRequest): number {
@@ -73,14 +81,15 @@ describe('agent-loop conformance: a 10-step tool task on every preset dialect ov
   let dir: string;
   // Cases run side by side on one simulator: requests are told apart by preset and model.
   const bodies = new Map<string, Loose[]>();
-  const plays = new Map(CASES.map((c) => [`${c.preset}|${c.model}`, scenario(c)]));
+  const plays = new Map(CASES.map((c) => [keyOf(c), scenario(c)]));
 
   beforeAll(async () => {
     sim = await createSimulator({ latency: { ttftMs: 0, perTokenMs: 0 } });
-    sim.engine.script((req) => plays.get(`${req.preset}|${req.model}`)?.(req));
+    const mode = (stream: boolean) => (stream ? 'stream' : 'plain');
+    sim.engine.script((req) => plays.get(`${req.preset}|${req.model}|${mode(req.stream)}`)?.(req));
     const record = sim.engine.record.bind(sim.engine);
     sim.engine.record = (route, preset, body) => {
-      const key = `${preset}|${String(body.model)}`;
+      const key = `${preset}|${String(body.model)}|${mode(body.stream === true)}`;
       if (route !== '/v1/embeddings') bodies.get(key)?.push(body);
       record(route, preset, body);
     };
@@ -98,7 +107,7 @@ describe('agent-loop conformance: a 10-step tool task on every preset dialect ov
   for (const c of CASES) {
     it.concurrent(`${c.label} (${c.model})`, async () => {
       const seen: Loose[] = [];
-      bodies.set(`${c.preset}|${c.model}`, seen);
+      bodies.set(keyOf(c), seen);
       const kernel = await createKernel({
         storage: 'memory://',
         plugins: false,
@@ -114,6 +123,7 @@ describe('agent-loop conformance: a 10-step tool task on every preset dialect ov
                 base_url: sim.urlFor(c.preset),
                 api_key: 'sk-conformance',
                 max_output_tokens: 1500,
+                stream: c.stream,
                 ...(c.thinkingBudget
                   ? { thinking_budget_tokens: c.thinkingBudget, max_output_tokens: 4096 }
                   : {}),
@@ -123,6 +133,16 @@ describe('agent-loop conformance: a 10-step tool task on every preset dialect ov
           security: { sandbox: 'none', workspace: join(dir, 'workspace') },
           server: { demo_agents: false },
         },
+      });
+      const deltas: Array<{ stepNo: number; type: string; text: string; name?: string }> = [];
+      kernel.hooks.on('llm.delta', (e) => {
+        const d = e.delta as { type: string; delta?: string; argumentsDelta?: string; name?: string };
+        deltas.push({
+          stepNo: e.stepNo,
+          type: d.type,
+          text: d.delta ?? d.argumentsDelta ?? '',
+          ...(d.name ? { name: d.name } : {}),
+        });
       });
       try {
         const pid = await kernel.spawn({
@@ -141,6 +161,35 @@ describe('agent-loop conformance: a 10-step tool task on every preset dialect ov
         // Exactly one request per step: no request was refused and retried.
         expect(seen.length).toBe(FILES + 1);
         expect(st.result).toBe(`read ${FILES - 1} files`);
+        // Usage came through in this dialect (streamed: from its final chunk or message_delta).
+        const usage = (await kernel.get(pid)).usage;
+        expect(usage.apiCalls).toBe(FILES + 1);
+        expect(usage.tokensIn).toBeGreaterThan(0);
+        expect(usage.tokensOut).toBeGreaterThan(0);
+        for (const b of seen) expect(b.stream === true, 'stream flag on the wire').toBe(c.stream);
+        if (c.stream) {
+          if (rulesFor(c.preset).errorShape !== 'anthropic')
+            for (const b of seen) expect(b.stream_options).toEqual({ include_usage: true });
+          // Each step's tool call arrived in fragments that assemble to the call the step made.
+          for (let step = 1; step <= FILES + 1; step++) {
+            const calls = deltas.filter((d) => d.stepNo === step && d.type === 'tool_call');
+            expect(calls.map((d) => d.name ?? '').join('')).toBe(
+              step <= FILES ? 'read_file' : 'final_answer',
+            );
+            expect(() => JSON.parse(calls.map((d) => d.text).join(''))).not.toThrow();
+            // A thinking model's reasoning streamed too (Anthropic's signed thinking block included).
+            const anthropic = rulesFor(c.preset).errorShape === 'anthropic';
+            if (anthropic ? c.thinkingBudget : thinks(rulesFor(c.preset), c.model)) {
+              const reasoning = deltas
+                .filter((d) => d.stepNo === step && d.type === 'reasoning')
+                .map((d) => d.text)
+                .join('');
+              expect(reasoning.trim()).toMatch(/^Step \d+: /);
+            }
+          }
+          const ttft = await kernel.metrics.registry.getSingleMetricAsString('aos_llm_ttft_seconds');
+          expect(ttft).toContain(`aos_llm_ttft_seconds_count{model="${c.model}"} ${FILES + 1}`);
+        } else expect(deltas).toEqual([]);
       } finally {
         await kernel.shutdown();
       }

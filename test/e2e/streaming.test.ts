@@ -36,7 +36,7 @@ const MODEL = 'gpt-4o';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON bodies
 async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${server.url}${path.startsWith('/metrics') ? '' : '/api/v1'}${path}`, {
+  const res = await fetch(`${server.url}${path === '/metrics' ? '' : '/api/v1'}${path}`, {
     method,
     headers: {
       authorization: `Bearer ${token}`,
@@ -44,7 +44,7 @@ async function api(method: string, path: string, body?: unknown): Promise<any> {
     },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
-  return path.startsWith('/metrics') ? res.text() : res.json();
+  return path === '/metrics' ? res.text() : res.json();
 }
 
 /** Reads the kernel's event stream into `events` until `stop` is aborted. */
@@ -222,6 +222,21 @@ describe('agent steps stream', () => {
       p.usage.tokensOut,
     );
     expect(series(/aos_llm_ttft_seconds_count\{model="gpt-4o"\} (\d+)/)).toBe(2);
+    // One vocabulary: the API summary's input tokens are the counter's input (every prompt token).
+    const summary = await api('GET', '/metrics/summary');
+    expect(summary.tokens).toEqual({
+      input: p.usage.tokensIn,
+      cached: p.usage.tokensCached,
+      output: p.usage.tokensOut,
+    });
+    expect(series(/aos_llm_tokens_total\{kind="cached",model="gpt-4o",purpose="agent"\} (\d+)/)).toBe(
+      p.usage.tokensCached,
+    );
+    // The context figures per model: two prompts rendered, their hit ratio, faults, swap-ins, utilisation.
+    expect(series(/aos_context_model_renders\{model="gpt-4o"\} (\d+)/)).toBe(2);
+    for (const name of ['prefix_hit_ratio', 'page_faults', 'swap_ins', 'utilisation'])
+      expect(metrics).toMatch(new RegExp(`aos_context_model_${name}\\{model="gpt-4o"\\} [0-9.e-]+`));
+    expect(series(/aos_context_model_utilisation\{model="gpt-4o"\} ([0-9.e-]+)/)).toBeGreaterThan(0);
     // The default stream carried the steps but no token deltas.
     expect(plain.some((e) => e.event === 'proc.step')).toBe(true);
     expect(plain.filter((e) => e.event.startsWith('llm.'))).toEqual([]);

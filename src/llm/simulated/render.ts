@@ -102,6 +102,8 @@ export function openAiChunks(
   includeUsage: boolean,
 ): { chunks: Chunk[]; final: Chunk[] } {
   const created = Math.floor(Date.now() / 1000);
+  // With include_usage, OpenAI sends `usage: null` on every chunk but the last (Kimi: inside the choice).
+  const nullUsage = includeUsage && !preset.quirks.streamUsageInChoice ? { usage: null } : {};
   const wrap = (delta: Loose, finish: string | null = null, extra: Loose = {}): Loose => ({
     id,
     object: 'chat.completion.chunk',
@@ -109,6 +111,7 @@ export function openAiChunks(
     model: simModelName(model),
     system_fingerprint: SIM_FINGERPRINT,
     choices: [{ index: 0, delta, logprobs: null, finish_reason: finish, ...extra }],
+    ...nullUsage,
   });
   const chunks: Chunk[] = [{ data: wrap({ role: 'assistant', content: '' }), tokens: 0 }];
   const mode = reasoningMode(preset);

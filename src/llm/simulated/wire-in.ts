@@ -5,7 +5,7 @@
  * without its `reasoning_content`; Anthropic with thinking on refuses a final assistant turn that does not
  * open with its (correctly signed) thinking block, whitespace-only text blocks and more than 4
  * `cache_control` markers; Groq/Gemini/OpenAI refuse `name` on tool messages; MiniMax rejects temperature
- * outside (0, 1]. Stricter than the real thing in two places, so a leak is caught: the simulated Ollama
+ * outside (0, 1]; every OpenAI-style endpoint refuses `stream_options` without `stream: true`. Stricter than the real thing in two places, so a leak is caught: the simulated Ollama
  * rejects `tool_choice` (real Ollama ignores it) and MiniMax-M2 refuses a tool-call turn that lost its
  * `<think>` (the real one only reasons worse).
  */
@@ -76,6 +76,8 @@ export function openAiToSim(body: Loose, preset: Preset): SimRequest {
   if (typeof body.model !== 'string' || !body.model) throw bad('you must provide a model parameter');
   if (!Array.isArray(body.messages) || body.messages.length === 0)
     throw bad("'messages' must be a non-empty array");
+  if (body.stream_options !== undefined && body.stream !== true)
+    throw bad("The 'stream_options' parameter is only allowed when 'stream' is enabled.", 'invalid_value');
   const rules = rulesFor(preset);
   const thinking = thinks(rules, body.model);
   const max = rules.maxCacheBreakpoints;
