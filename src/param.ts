@@ -90,6 +90,15 @@ export const AGING_MS = 5_000; // waiting this long raises a ready class one pri
 export const DEFAULT_EST_REQUEST_TOKENS = 4_096; // tokens reserved for a call whose size the caller did not estimate
 export const RATE_WINDOW_MS = 60_000; // provider RPM/TPM limits hold over every window this long
 export const RATE_BURST_MS = 1_000; // a rate bucket holds this much of the limit; the rest of a window's limit is refill (steady pace = limit × 59/60)
+export const GRANT_CHUNK = 0.02; // a node leases this part of a cluster-wide limit at a time (at least what the call needs)
+export const GRANT_HOLD_MS = 1_000; // a node takes from a leased grant this long, then gives back what it did not use
+export const GRANT_RETRY_MIN_MS = 20; // a refused lease is asked again no sooner than this…
+export const GRANT_RETRY_MAX_MS = 1_000; // …and no later than this (a node's release may free room any moment)
+export const GRANT_RETRY_OPEN_MS = 200; // asked again after this when only other nodes' open grants fill the pool
+export const GRANT_GC_MS = 600_000; // released grants older than a window plus this are deleted
+export const FANOUT_FLUSH_MS = 50; // a node publishes its process events to the other nodes in batches this often
+export const FANOUT_PAYLOAD_BYTES = 7_000; // one NOTIFY payload at most (PostgreSQL refuses 8000 bytes and more)
+export const FANOUT_CLIP_CHARS = 500; // long strings of an oversize event are clipped to this for other nodes
 export const GLOBAL_RATE_LIMIT_KEY = 'global'; // scheduler.rate_limits key that limits all providers together
 export const KILL_GRACE_MS = 5_000; // graceful kill before it is forced
 export const MAX_SPAWN_DEPTH = 8; // agents spawning agents: generations below a top-level process

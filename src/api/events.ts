@@ -150,6 +150,12 @@ export class EventHub {
         ),
       );
     }
+    // Other nodes' processes too: one kernel to the user, whichever node serves the stream.
+    const remote = this.k.node?.events.subscribe((t, ev) => {
+      if ((HOOKED as readonly string[]).includes(t))
+        this.broadcast(t as (typeof HOOKED)[number], ev, (ev as { pid?: number }).pid);
+    });
+    if (remote) this.unsubs.push(remote);
     this.metricsTimer = setInterval(() => void this.tick(), P.API_SSE_METRICS_MS);
     this.metricsTimer.unref();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), Math.min(P.API_SSE_HEARTBEAT_MS, 5_000));

@@ -285,6 +285,30 @@ export const memoryReembedBody = z.strictObject({ owner: z.string().min(1).max(2
 
 export const memoryReembedSchema = z.object({ reembedded: z.number().int(), model: z.string() });
 
+export const nodesSchema = z.object({
+  /** The node serving this request. */
+  self: z.string(),
+  /** false on embedded storage (PGlite): one kernel, no cluster. */
+  clustered: z.boolean(),
+  items: z.array(
+    z.object({
+      id: z.string(),
+      host: z.string(),
+      pid: z.number().int().nullable(),
+      startedAt: z.string(),
+      heartbeatAt: z.string(),
+      leaseMs: z.number().int(),
+      state: z.enum(['up', 'left']),
+      /** Live processes whose lease it holds. */
+      processes: z.number().int(),
+      /** Heartbeat within one lease period. */
+      alive: z.boolean(),
+    }),
+  ),
+  /** Cluster-wide limits (provider RPM/TPM, fixed slot counts): the limit and what all nodes use of it now. */
+  limits: z.array(z.object({ name: z.string(), limit: z.number(), windowMs: z.number(), used: z.number() })),
+});
+
 export const approvalSchema = z.object({
   id: z.string(),
   pid: z.number().int(),

@@ -8,6 +8,7 @@
  * `MemoryIdempotencyStore` for tests and single runs; `SqlIdempotencyStore` on the kernel's storage (table
  * `tool_calls`, migrations 007 and 010).
  */
+import { KernelError } from '../errors.js';
 import type { Queryable } from '../storage/driver.js';
 import { jsonbText } from '../util/storable.js';
 import type { ToolResult } from './tool.js';
@@ -90,8 +91,17 @@ type Row = {
 
 const parse = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : v);
 
+/**
+ * `epochOf` (on a node of a cluster) gives the lease epoch this writer holds for a pid: every intent and
+ * result is then written only while the process row still carries that epoch and an unexpired lease, so a
+ * node that was paused past its lease, or lost the process to another node, writes no record (EFENCED).
+ * Calls from outside any process (`api:` keys) are not fenced.
+ */
 export class SqlIdempotencyStore implements IdempotencyStore {
-  constructor(private readonly db: Queryable) {}
+  constructor(
+    private readonly db: Queryable,
+    private readonly epochOf?: (pid: number) => number | undefined,
+  ) {}
 
   async get(key: string): Promise<IdempotencyRecord | undefined> {
     const r = await this.lookup(key);
@@ -112,12 +122,26 @@ export class SqlIdempotencyStore implements IdempotencyStore {
   }
 
   async intend(rec: IntentInput): Promise<void> {
-    await this.db.query(
+    const pid = rec.pid ?? pidOf(rec.key);
+    const params = [rec.key, pid, rec.tool, rec.argsHash, rec.stepNo ?? null, rec.callIndex ?? null];
+    const epoch = this.fence(rec.key, pid);
+    if (epoch === undefined) {
+      await this.db.query(
+        `INSERT INTO tool_calls AS t (key, pid, tool, args_hash, result, state, step_no, call_index)
+         VALUES ($1, $2, $3, $4, NULL, 'intent', $5, $6)
+         ON CONFLICT (key) DO UPDATE SET attempts = t.attempts + 1 WHERE t.state = 'intent'`,
+        params,
+      );
+      return;
+    }
+    const r = await this.db.query(
       `INSERT INTO tool_calls AS t (key, pid, tool, args_hash, result, state, step_no, call_index)
-       VALUES ($1, $2, $3, $4, NULL, 'intent', $5, $6)
+       SELECT $1::text, $2::bigint, $3::text, $4::text, NULL, 'intent', $5::integer, $6::integer
+       WHERE ${fenced('$2', '$7')}
        ON CONFLICT (key) DO UPDATE SET attempts = t.attempts + 1 WHERE t.state = 'intent'`,
-      [rec.key, rec.pid ?? pidOf(rec.key), rec.tool, rec.argsHash, rec.stepNo ?? null, rec.callIndex ?? null],
+      [...params, epoch],
     );
+    if (r.rowCount === 0) await this.checkFence(pid as number, epoch);
   }
 
   async plan(key: string, plan: unknown): Promise<void> {
@@ -128,13 +152,48 @@ export class SqlIdempotencyStore implements IdempotencyStore {
   }
 
   async put(rec: IdempotencyRecord): Promise<void> {
-    await this.db.query(
-      `INSERT INTO tool_calls AS t (key, pid, tool, args_hash, result, state) VALUES ($1, $2, $3, $4, $5::jsonb, 'done')
+    const pid = pidOf(rec.key);
+    const params = [rec.key, pid, rec.tool, rec.argsHash, jsonbText(rec.result)];
+    const epoch = this.fence(rec.key, pid);
+    if (epoch === undefined) {
+      await this.db.query(
+        `INSERT INTO tool_calls AS t (key, pid, tool, args_hash, result, state) VALUES ($1, $2, $3, $4, $5::jsonb, 'done')
+         ON CONFLICT (key) DO UPDATE SET result = EXCLUDED.result, state = 'done' WHERE t.state = 'intent'`,
+        params,
+      );
+      return;
+    }
+    const r = await this.db.query(
+      `INSERT INTO tool_calls AS t (key, pid, tool, args_hash, result, state)
+       SELECT $1::text, $2::bigint, $3::text, $4::text, $5::jsonb, 'done' WHERE ${fenced('$2', '$6')}
        ON CONFLICT (key) DO UPDATE SET result = EXCLUDED.result, state = 'done' WHERE t.state = 'intent'`,
-      [rec.key, pidOf(rec.key), rec.tool, rec.argsHash, jsonbText(rec.result)],
+      [...params, epoch],
+    );
+    if (r.rowCount === 0) await this.checkFence(pid as number, epoch);
+  }
+
+  /** The epoch to fence a write of `key` with, or undefined (no fencing: one node, or an API call). */
+  private fence(key: string, pid: number | null): number | undefined {
+    if (!this.epochOf || pid === null || key.startsWith('api:')) return undefined;
+    return this.epochOf(pid);
+  }
+
+  /** A fenced write that wrote nothing: EFENCED when the lease is the reason (else the record existed). */
+  private async checkFence(pid: number, epoch: number): Promise<void> {
+    const { rows } = await this.db.query<{ ok: boolean }>(`SELECT ${fenced('$1', '$2')} AS ok`, [pid, epoch]);
+    if (rows[0]?.ok) return;
+    throw new KernelError(
+      'EFENCED',
+      `pid ${pid}: this node no longer holds lease epoch ${epoch} (taken over, or its lease ran out): ` +
+        'the tool call record is not written and the node must stop driving the process',
+      { details: { pid, expectEpoch: epoch } },
     );
   }
 }
+
+/** The writer still holds the process: its epoch and an unexpired lease (pid and epoch parameters). */
+const fenced = (pid: string, epoch: string) => `EXISTS (SELECT 1 FROM processes WHERE pid = ${pid}::bigint
+  AND lease_epoch = ${epoch}::bigint AND (lease_expires_at IS NULL OR lease_expires_at > now()))`;
 
 function pidOf(key: string): number | null {
   const pid = Number(key.split(':')[0]);

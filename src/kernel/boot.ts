@@ -3,6 +3,7 @@
  * KernelCore (./core.ts) the internals share; the user-facing Kernel (./kernel.ts) wraps it, then loads
  * plugins and recovers live processes.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../config/load.js';
@@ -78,7 +79,7 @@ export class Core implements KernelCore {
 }
 
 export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> {
-  const c = core ?? new Core(opts.nodeId ?? `${hostname()}:${process.pid}`);
+  const c = core ?? new Core(opts.nodeId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`);
   loadConfiguration(c, opts); // config.yaml or inline options, validated
   const url = opts.storage ?? c.config.storage.url;
   c.storage = await createStorage(url, {
@@ -106,7 +107,12 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
     }); // OpenTelemetry spans per step, model call, tool call, exported over OTLP/HTTP
   }
   c.models = opts.models ?? createModelResolver(c.config); // providers, catalogue, simulator
-  c.cpu = new Cpu(c.config, c.metrics, c.models); // scheduler: slots, queue, rate limits
+  c.cpu = new Cpu(
+    c.config,
+    c.metrics,
+    c.models,
+    c.storage.driver.kind === 'postgres' ? { driver: c.storage.driver, nodeId: c.nodeId } : undefined,
+  ); // scheduler: slots, queue, rate limits (shared by all nodes on a server)
   c.context = createContextManager(c); // pages, replacement, swap to storage, model summaries
   registerContextMetrics(c.metrics.registry, c.context); // /metrics: aos_context_* per process and per model
   c.tools = await createToolRuntime({ ...hostOf(c), sysFor: (pc, step) => makeSys(c, pc, step) }); // registry, sandbox, executor, approvals, MCP
@@ -125,7 +131,14 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
 }
 
 function hostOf(c: Core) {
-  return { config: c.config, configFile: c.configFile, storage: c.storage, hooks: c.hooks, procs: c.procs };
+  return {
+    config: c.config,
+    configFile: c.configFile,
+    storage: c.storage,
+    hooks: c.hooks,
+    procs: c.procs,
+    nodeId: c.nodeId,
+  };
 }
 
 function loadConfiguration(c: Core, opts: KernelOptions): void {

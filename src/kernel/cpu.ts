@@ -11,6 +11,9 @@ import type { KernelMetrics } from '../metrics/registry.js';
 import { schedulerOptionsFromConfig } from '../scheduler/config.js';
 import { Dispatcher } from '../scheduler/dispatcher.js';
 import { type Grant, Scheduler } from '../scheduler/scheduler.js';
+import { SharedQuota } from '../scheduler/shared-quota.js';
+import { RateGrantStore } from '../storage/coordination/rate-grants.js';
+import type { StorageDriver } from '../storage/driver.js';
 import type { ModelResolver } from './model-resolver.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './process-table.js';
@@ -25,9 +28,22 @@ export class Cpu {
     config: AosConfig,
     private readonly metrics: KernelMetrics,
     private readonly models: ModelResolver,
+    /** On a cluster: rate limits and fixed slot counts are pools shared by all nodes (DESIGN §6). */
+    cluster?: { driver: StorageDriver; nodeId: string },
   ) {
+    const grants = cluster ? new RateGrantStore(cluster.driver, cluster.nodeId) : null;
+    const base = schedulerOptionsFromConfig(config);
     this.scheduler = new Scheduler({
-      ...schedulerOptionsFromConfig(config),
+      ...base,
+      ...(grants
+        ? {
+            rateLimiter: {
+              ...base.rateLimiter,
+              shared: (name, limit, windowMs) =>
+                new SharedQuota(name, limit, windowMs, grants, () => this.dispatcher.pump()),
+            },
+          }
+        : {}),
       hooks: {
         onDispatch: (s) => metrics.schedLatency.observe(s.waitedMs / 1000),
         onQuotaDenied: (d) => metrics.quotaDenials.inc({ kind: d.kind }),
@@ -116,6 +132,11 @@ export class Cpu {
 
   close(): void {
     this.dispatcher.close();
+  }
+
+  /** Gives this node's part of the cluster-wide limits back (after its last call finished). */
+  closeShared(): Promise<void> {
+    return this.scheduler.closeShared();
   }
 
   private updateGauges(): void {

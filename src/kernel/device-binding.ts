@@ -20,10 +20,14 @@ import { ApprovalManager } from '../security/approvals.js';
 import { SecurityPolicy, type SecurityPolicyOptions } from '../security/policy.js';
 import { chooseSandbox, type SandboxStatus } from '../security/sandbox/select.js';
 import type { Sandbox } from '../security/sandbox.js';
+import { ControlStore } from '../storage/state/controls.js';
 import type { Storage } from '../storage/storage.js';
+import { logger } from '../util/log.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl, ProcessTable } from './process-table.js';
 import type { StepContext, Sys, ToolOutcome } from './syscalls.js';
+
+const log = logger('kernel.devices');
 
 export interface ToolRuntime {
   readonly registry: ToolRegistry;
@@ -62,6 +66,7 @@ export interface DeviceHost {
   readonly storage: Storage;
   readonly hooks: HookBus;
   readonly procs: ProcessTable;
+  readonly nodeId: string;
   sysFor(pc: ProcControl, step: StepContext): Sys;
 }
 
@@ -92,17 +97,23 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     .registerAll(cliToolsFromConfig(k.config.cli_tools));
   const policies = new Map<number, SecurityPolicy>();
 
+  // On a node, pending approvals are listed on every node (src/kernel/control.ts decides them anywhere).
+  const shared = k.storage.driver.kind === 'postgres' ? new ControlStore(k.storage.driver) : null;
   const approvals = new ApprovalManager({
     audit: k.storage.audit,
     timeoutMs: sec.approval_timeout_s * 1000,
-    onPending: (p) => {
+    onPending: async (p) => {
       const pc = k.procs.get(p.pid);
       if (pc && pc.pcb.state === 'waiting') k.procs.setState(pc, 'waiting', { on: 'approval', id: p.id });
+      await shared
+        ?.putApproval({ ...p, node: k.nodeId })
+        .catch((e) => log.warn(`approval ${p.id} not listed for other nodes: ${String(e)}`));
       k.hooks.emit('approval.pending', { pid: p.pid, id: p.id, tool: p.tool });
     },
-    onDecided: (p) => {
+    onDecided: async (p) => {
       const pc = k.procs.get(p.pid);
       if (pc && pc.pcb.state === 'waiting') k.procs.setState(pc, 'waiting', { on: 'tool', name: p.tool });
+      await shared?.dropApproval(p.id).catch(() => undefined);
     },
   });
 
@@ -122,7 +133,11 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     sandbox,
     audit: k.storage.audit,
     approvals,
-    idempotency: new SqlIdempotencyStore(k.storage.driver),
+    // On a node, a tool call's intent and result land only under the lease the writer holds (fencing).
+    idempotency: new SqlIdempotencyStore(
+      k.storage.driver,
+      k.storage.driver.kind === 'postgres' ? (pid) => k.procs.get(pid)?.pcb.leaseEpoch : undefined,
+    ),
     // A call from the API without a process is audited in the `api` stream.
     auditStream: (pid) => (pid ? `proc:${pid}` : 'api'),
     // The one place a tool call's hooks fire: once per call, with the parsed arguments.

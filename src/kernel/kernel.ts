@@ -5,6 +5,7 @@
  * boot order in ./boot.ts, the step loop in ./runner.ts, the syscall gate in ./syscall-gate.ts, the one
  * commit path in ./commit.ts, lifecycle in ./lifecycle.ts and ./spawn.ts. Nothing inside calls back here.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { ProcStatus } from '../abi.js';
@@ -15,13 +16,18 @@ import type { HookBus } from '../hooks/bus.js';
 import { loadPlugins } from '../hooks/plugins.js';
 import type { Learning } from '../learning/learning.js';
 import { ProfileOptimizer } from '../learning/optimizer.js';
+import { tokenizerName } from '../llm/tokenizer.js';
 import type { KernelMetrics } from '../metrics/registry.js';
 import { KILL_GRACE_MS } from '../param.js';
 import type { AuditAnchors } from '../security/anchors.js';
+import type { PendingApproval } from '../security/approvals.js';
+import { RateGrantStore } from '../storage/coordination/rate-grants.js';
+import type { NodeRow } from '../storage/state/nodes.js';
 import type { ProcessState } from '../storage/state/types.js';
 import type { Storage } from '../storage/storage.js';
 import { logger } from '../util/log.js';
 import { bootCore, Core, type KernelOptions } from './boot.js';
+import { ClusterControl, killHere, resumeHere, suspendHere } from './control.js';
 import { type SendResult, sendMessage } from './conversation.js';
 import type { Cpu } from './cpu.js';
 import type { ToolRuntime } from './device-binding.js';
@@ -38,9 +44,10 @@ import { infoFromPcb, infoFromRow, type ProcessInfo } from './info.js';
 import { hasUserMail, infoOf, waitFor } from './lifecycle.js';
 import type { ModelResolver } from './model-resolver.js';
 import { isClustered, NodeAgent } from './nodes.js';
+import { isLive } from './pcb.js';
 import type { ProcessTable } from './process-table.js';
 import type { ProgramRegistry } from './program.js';
-import { scheduleForcedKill, startLoop } from './runner.js';
+import { startLoop } from './runner.js';
 import { recover, restoreProcess, type SpawnOptions, spawnProcess } from './spawn.js';
 import { type Caller, invokeOutside } from './syscall-gate.js';
 import type { SyscallName } from './syscalls.js';
@@ -52,6 +59,21 @@ export type { SendResult } from './conversation.js';
 export type { ForkOptions, ForkResult } from './fork.js';
 export type { ProcessInfo } from './info.js';
 export type { SpawnOptions } from './spawn.js';
+
+export interface ClusterView {
+  self: string;
+  clustered: boolean;
+  items: NodeRow[];
+  limits: Array<{ name: string; limit: number; windowMs: number; used: number }>;
+}
+
+/** The approvals view: this node's pending list (sync), every node's, and decisions that reach any node. */
+export interface Approvals {
+  pending(pid?: number): PendingApproval[];
+  all(pid?: number): Promise<PendingApproval[]>;
+  approve(id: string, by: string, reason?: string): Promise<void>;
+  deny(id: string, by: string, reason?: string): Promise<void>;
+}
 
 export interface KernelStatus {
   nodeId: string;
@@ -69,7 +91,9 @@ export class Kernel {
   private readonly bootedAt = Date.now();
 
   private constructor(private readonly opts: KernelOptions) {
-    this.core = new Core(opts.nodeId ?? `${hostname()}:${process.pid}`);
+    // Unique per kernel process: two containers may share a hostname and both be pid 1, and a restarted
+    // kernel may reuse a pid; the random part keeps their node rows (and leases) apart.
+    this.core = new Core(opts.nodeId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`);
     this.memory = memoryFacade(this.core);
     this.audit = auditFacade(this.core);
     this.mail = mailFacade(this.core);
@@ -86,6 +110,9 @@ export class Kernel {
       }
       k.hooks.emit('kernel.boot', { nodeId: k.nodeId });
       if (isClustered(k.core)) {
+        // The tokenizer's first load blocks the event loop for a while (0.5 s, seconds on a loaded machine):
+        // done before the node holds any lease, or its first heartbeat could come after the lease ran out.
+        tokenizerName();
         // a node: register, heartbeat leases, claim processes nobody holds (recovery is a claim)
         k.node = new NodeAgent(k.core, k.config.storage.lease_s * 1000);
         await k.node.start(opts.recover !== false);
@@ -144,9 +171,16 @@ export class Kernel {
   get tools(): ToolRuntime {
     return this.core.tools;
   }
-  /** Tool calls waiting for a human decision. */
-  get approvals(): ToolRuntime['approvals'] {
-    return this.core.tools.approvals;
+  /** Tool calls waiting for a human decision — on every node, and decided wherever they were asked. */
+  get approvals(): Approvals {
+    const control = this.node?.control ?? new ClusterControl(this.core);
+    const local = this.core.tools.approvals;
+    return {
+      pending: (pid) => local.pending(pid),
+      all: (pid) => control.pending(pid),
+      approve: (id, by, reason) => control.decide(id, 'approve', by, reason),
+      deny: (id, by, reason) => control.decide(id, 'deny', by, reason),
+    };
   }
   /** Long-term memory: list, get, search; store/delete/reembed audited with the caller (./facades.ts). */
   readonly memory: MemoryFacade;
@@ -214,6 +248,16 @@ export class Kernel {
     };
   }
 
+  /** The nodes on this storage (health, load) and the cluster-wide limits; one entry on embedded storage. */
+  async nodes(): Promise<ClusterView> {
+    if (!this.node) return { self: this.nodeId, clustered: false, items: [], limits: [] };
+    const [items, limits] = await Promise.all([
+      this.node.store.list(),
+      new RateGrantStore(this.core.storage.driver, this.nodeId).pools(),
+    ]);
+    return { self: this.nodeId, clustered: true, items, limits };
+  }
+
   /** Seed-compatible: the process table as text. */
   async printStatus(out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
     const s = await this.status();
@@ -236,13 +280,21 @@ export class Kernel {
     return infoOf(this.core, pid);
   }
 
+  /** Suspends the process at its next preemption point, on whichever node runs it. */
   async suspend(pid: number): Promise<void> {
-    const pc = this.core.procs.live(pid);
-    if (pc.pcb.state !== 'suspended') pc.suspendRequested = true;
+    const pc = this.core.procs.get(pid);
+    if (pc) return suspendHere(this.core.procs.live(pid));
+    await this.remote(pid, 'suspend', 'suspended');
   }
 
   async resume(pid: number): Promise<void> {
     let pc = this.core.procs.get(pid);
+    if (!pc && this.node) {
+      // Another node runs it, or nobody does yet (a suspended process is claimed like any other): the
+      // request reaches whoever runs it.
+      await this.remote(pid, 'resume', 'resumed');
+      return;
+    }
     if (!pc) {
       // Suspended and not running here (after a restart): adopt it and let its loop park until woken.
       const row = await this.core.storage.state.getProcess(pid);
@@ -253,23 +305,43 @@ export class Kernel {
       pc.userMail = await hasUserMail(this.core, pid);
       startLoop(this.core, pc);
     }
-    pc.suspendRequested = false;
-    for (const w of pc.resumeWaiters.splice(0)) w();
+    resumeHere(pc);
   }
 
-  /** Graceful first: the current step finishes or is abandoned cleanly; in-flight calls are aborted after `graceMs`. */
+  /**
+   * Graceful first: the current step finishes or is abandoned cleanly; in-flight calls are aborted after
+   * `graceMs`. A process another node runs is killed there; this waits for its exit either way.
+   */
   async kill(pid: number, reason = 'killed by request', graceMs = KILL_GRACE_MS): Promise<ProcStatus> {
-    const pc = this.core.procs.live(pid);
-    pc.killReason = reason;
-    if (pc.pcb.state === 'suspended' || pc.pcb.state === 'new' || pc.pcb.waitOn?.on === 'provider')
-      for (const w of pc.resumeWaiters.splice(0)) w();
-    this.core.cpu.cancel(pid);
-    const timer = scheduleForcedKill(pc, graceMs);
+    const pc = this.core.procs.get(pid);
+    if (!pc) {
+      await this.remote(pid, 'kill', 'killed', { reason });
+      return this.wait(pid);
+    }
+    const timer = killHere(this.core, this.core.procs.live(pid), reason, graceMs);
     try {
       return await this.wait(pid);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** A verb for a process this node does not run: a request to its node (clustered), else ENOPROC/ESTATE. */
+  private async remote(
+    pid: number,
+    verb: 'kill' | 'suspend' | 'resume',
+    done: string,
+    arg: Record<string, unknown> = {},
+  ): Promise<void> {
+    if (!this.node)
+      throw new KernelError('ENOPROC', `no live process ${pid} on this node`, { details: { pid } });
+    const row = await this.core.storage.state.getProcess(pid);
+    if (!row) throw new KernelError('ENOPROC', `no process ${pid}`, { details: { pid } });
+    if (!isLive(row.state))
+      throw new KernelError('ESTATE', `process ${pid} is ${row.state}; it cannot be ${done}`, {
+        details: { pid, state: row.state },
+      });
+    await this.node.control.request(pid, verb, arg);
   }
 
   /** Writes an explicit snapshot of the process's committed state; returns its checkpoint id. */
@@ -338,6 +410,7 @@ export class Kernel {
     }
     c.cpu?.close();
     await Promise.allSettled(c.procs.all().map((pc) => pc.loop));
+    await c.cpu?.closeShared().catch((e) => log.warn(`returning shared limits failed: ${String(e)}`));
     // hand this node's processes back at once: another node claims them without waiting out the lease
     if (this.node) await this.node.stop().catch((e) => log.warn(`node leave failed: ${String(e)}`));
     for (const t of this.teardowns.reverse())

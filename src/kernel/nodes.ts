@@ -13,7 +13,9 @@ import { MAX_LIVE_PROCESSES } from '../param.js';
 import { NodeStore } from '../storage/state/nodes.js';
 import { logger } from '../util/log.js';
 import { pidAlive } from '../util/process.js';
+import { ClusterControl, CONTROL_CHANNEL } from './control.js';
 import type { KernelCore } from './core.js';
+import { EventFanout } from './fanout.js';
 import { forget } from './lifecycle.js';
 import { isLive } from './pcb.js';
 import { startLoop } from './runner.js';
@@ -28,12 +30,17 @@ export { isClustered } from './cluster.js';
 
 export class NodeAgent {
   readonly store: NodeStore;
+  /** Control verbs for processes on other nodes, and requests for this node's (./control.ts). */
+  readonly control: ClusterControl;
+  /** This node's process events to every node's API, and theirs to ours (./fanout.ts). */
+  readonly events: EventFanout;
   /** Processes this node took from storage (claims), and processes it lost to another holder. */
   takeovers = 0;
   lost = 0;
   private beatTimer: NodeJS.Timeout | null = null;
   private claimTimer: NodeJS.Timeout | null = null;
   private unlisten: (() => Promise<void>) | null = null;
+  private unlistenControl: (() => Promise<void>) | null = null;
   private beating = false;
   private queue: Promise<unknown> = Promise.resolve();
   private claiming: Promise<void> | null = null;
@@ -44,6 +51,8 @@ export class NodeAgent {
     readonly leaseMs: number,
   ) {
     this.store = new NodeStore(core.storage.driver);
+    this.control = new ClusterControl(core);
+    this.events = new EventFanout(core);
   }
 
   /** Registers the node and starts the heartbeat; `claim` also starts claiming (recovery). */
@@ -55,6 +64,15 @@ export class NodeAgent {
       leaseMs: this.leaseMs,
     });
     await this.reapDeadNeighbours();
+    await this.events.start();
+    const schema = this.core.storage.driver.schema;
+    this.unlistenControl = await this.core.storage.driver
+      .listen(CONTROL_CHANNEL, (payload) => {
+        const [s, pid] = [payload.slice(0, payload.lastIndexOf(':')), Number(payload.split(':').pop())];
+        if (s === schema && this.core.procs.get(pid))
+          void this.serially(() => this.control.applyPending([pid]));
+      })
+      .catch(() => null);
     this.beatTimer = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.leaseMs / 3)));
     this.beatTimer.unref();
     if (!claim) return;
@@ -117,6 +135,8 @@ export class NodeAgent {
         );
         forget(this.core, pc);
       }
+      // Control requests from other nodes (a missed NOTIFY is caught here, one heartbeat late).
+      await this.control.applyPending();
     } catch (err) {
       log.warn(`node heartbeat failed: ${(err as Error).message}`);
     } finally {
@@ -132,15 +152,20 @@ export class NodeAgent {
         const room = MAX_LIVE_PROCESSES - this.core.procs.liveCount();
         if (room <= 0) return;
         const rows = await this.store.claim(this.core.nodeId, this.leaseMs, Math.min(room, 100));
+        const adopted = [];
         for (const row of rows) {
           if (this.core.stopping) return;
           const old = this.core.procs.get(row.pid);
           if (old) forget(this.core, old); // our own earlier incarnation, fenced by the new epoch
-          const pc = this.core.procs.adopt(row, this.core.models.defaultModel());
+          adopted.push(this.core.procs.adopt(row, this.core.models.defaultModel()));
           this.takeovers += 1;
           log.info(`pid ${row.pid}: claimed at epoch ${row.leaseEpoch} (step ${row.stepNo})`);
-          if (row.state !== 'suspended') startLoop(this.core, pc);
         }
+        // Requests made while nobody ran these processes (kill, resume, …) apply before they run.
+        await this.control.applyPending(rows.map((r) => r.pid)).catch((e) => log.warn(String(e)));
+        // A suspended process gets its loop too: it parks at its first preemption point until resumed
+        // (without a loop, a resume — here or from another node — would wake nobody).
+        for (const pc of adopted) if (this.core.procs.get(pc.pcb.pid) === pc) startLoop(this.core, pc);
       } catch (err) {
         log.warn(`claiming processes failed: ${(err as Error).message}`);
       } finally {
@@ -158,6 +183,8 @@ export class NodeAgent {
     if (this.claimTimer) clearInterval(this.claimTimer);
     await this.claiming;
     await this.unlisten?.().catch(() => undefined);
+    await this.unlistenControl?.().catch(() => undefined);
+    await this.events.stop();
     const n = await this.store.leave(this.core.nodeId);
     if (n) await this.core.storage.driver.notify(CLAIM_CHANNEL, this.core.nodeId).catch(() => undefined);
   }

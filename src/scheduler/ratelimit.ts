@@ -20,6 +20,7 @@
  */
 import { KernelError } from '../errors.js';
 import { GLOBAL_RATE_LIMIT_KEY, RATE_BURST_MS, RATE_WINDOW_MS } from '../param.js';
+import type { QuotaHandle, SharedQuota, SharedQuotaFactory } from './shared-quota.js';
 
 export interface RateLimit {
   /** Requests per minute. */
@@ -31,6 +32,8 @@ export interface RateLimit {
 export interface RateLimiterOptions {
   windowMs?: number;
   burstMs?: number;
+  /** On a cluster: each limit is also a pool shared by every node (./shared-quota.ts). */
+  shared?: SharedQuotaFactory;
 }
 
 interface Entry {
@@ -39,6 +42,8 @@ interface Entry {
   amount: number;
   /** In flight: counted in the window until it finishes, whatever its age. */
   open: boolean;
+  /** Its part of the cluster-wide pool, when the limit is shared. */
+  share?: QuotaHandle;
 }
 
 /** One limit on one quantity (requests or tokens) per sliding window. */
@@ -55,6 +60,8 @@ export class RateLimiter {
   private inWindow = 0;
   /** Amount reserved by calls not yet reconciled. */
   private inFlight = 0;
+  /** The cluster-wide pool of this limit (null on one node): a call needs a grant of it too. */
+  readonly shared: SharedQuota | null;
 
   constructor(
     readonly name: string,
@@ -74,6 +81,7 @@ export class RateLimiter {
     this.ratePerMs = (limit - this.burst) / this.windowMs;
     this.tokens = this.burst;
     this.last = Number.NEGATIVE_INFINITY;
+    this.shared = opts.shared ? opts.shared(name, limit, this.windowMs) : null;
   }
 
   /** Amount in flight plus finished in the window ending at `now` (after expiring old entries). */
@@ -113,6 +121,8 @@ export class RateLimiter {
       }
       t = Math.max(t, at);
     }
+    // The cluster's pool: no grant covering it here yet — a lease is under way, its arrival is the event.
+    if (t <= now && this.shared && !this.shared.canTake(amount)) return Number.POSITIVE_INFINITY;
     return t;
   }
 
@@ -122,7 +132,9 @@ export class RateLimiter {
     this.expire(now);
     this.tokens -= amount;
     this.inFlight += amount;
-    return { t: now, amount, open: true };
+    const e: Entry = { t: now, amount, open: true };
+    if (this.shared) e.share = this.shared.take(amount);
+    return e;
   }
 
   /**
@@ -136,6 +148,10 @@ export class RateLimiter {
     // A refund may lift the bucket above its capacity (up to one window's limit): those tokens were taken
     // but never used, and capping them away would leave the limit under-used. The log still caps the window.
     if (delta !== 0) this.tokens = Math.min(Math.max(this.burst, this.limit), this.tokens - delta);
+    if (entry.share) {
+      this.shared?.settle(entry.share, actual);
+      delete entry.share;
+    }
     if (entry.open) {
       this.inFlight = Math.max(0, this.inFlight - entry.amount);
       entry.open = false;
@@ -248,6 +264,14 @@ export class RateLimits {
   reconcile(ticket: RateTicket, actual: { tokens: number; requests: number }, now: number): void {
     for (const r of ticket.requests) r.limiter.reconcile(r.entry, actual.requests, now);
     for (const r of ticket.tokens) r.limiter.reconcile(r.entry, actual.tokens, now);
+  }
+
+  /** Gives the cluster-wide grants back (shutdown). */
+  async close(): Promise<void> {
+    const all: Promise<void>[] = [];
+    for (const e of this.byScope.values())
+      for (const l of [e.rpm, e.tpm]) if (l?.shared) all.push(l.shared.close());
+    await Promise.all(all);
   }
 
   /** Usage of every limiter in the current window, for dashboards: `{ 'deepseek.tpm': { used, limit } }`. */

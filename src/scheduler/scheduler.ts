@@ -30,6 +30,7 @@ import {
   type SchedRecord,
 } from './policy.js';
 import { type RateLimiter, RateLimits, type RateTicket } from './ratelimit.js';
+import type { QuotaHandle, SharedQuota } from './shared-quota.js';
 import { autoSlots, ewma } from './slots.js';
 import type {
   CallUsage,
@@ -70,6 +71,8 @@ interface Lane {
   queue: RunQueue;
   /** `${pid}:${limiter}` of the last denial, so a head waiting on a limiter counts one denial, not one per poll. */
   denied: string | null;
+  /** A fixed slot count on a cluster: the count holds for all nodes together (./shared-quota.ts). */
+  shared: SharedQuota | null;
 }
 
 interface Held {
@@ -77,6 +80,7 @@ interface Held {
   lane: Lane;
   ticket: RateTicket;
   startedAt: number;
+  slotShare: QuotaHandle | null;
 }
 
 export function createPolicy(
@@ -121,7 +125,7 @@ export class Scheduler {
   private queued = 0;
   private counters = { dispatches: 0, preemptions: 0, rpm: 0, tpm: 0 };
 
-  constructor(opts: SchedulerOptions = {}) {
+  constructor(private readonly opts: SchedulerOptions = {}) {
     const agingMs = positive(opts.agingMs ?? P.AGING_MS, 'agingMs');
     this.policy =
       typeof opts.policy === 'object' ? opts.policy : createPolicy(opts.policy ?? 'fair', agingMs);
@@ -256,6 +260,7 @@ export class Scheduler {
     this.queued--;
     lane.denied = null;
     const ticket = this.limits.reserve(rec.provider, rec.estTokens, t);
+    const slotShare = lane.shared ? lane.shared.take(1) : null;
     const slotIndex = lane.freeIdx.pop() as number;
     lane.busy++;
     const grant: Grant = {
@@ -267,7 +272,7 @@ export class Scheduler {
       estTokens: rec.estTokens,
       waitedMs: t - rec.enqueuedAt,
     };
-    this.held.set(grant.slot, { grant, lane, ticket, startedAt: t });
+    this.held.set(grant.slot, { grant, lane, ticket, startedAt: t, slotShare });
     rec.state = 'running';
     this.policy.started(rec);
     this.counters.dispatches++;
@@ -297,6 +302,7 @@ export class Scheduler {
     h.lane.busy--;
     if (h.grant.slotIndex < h.lane.capacity) h.lane.freeIdx.push(h.grant.slotIndex); // capacity may have shrunk
     this.limits.reconcile(h.ticket, { tokens, requests: usage.apiCalls ?? 1 }, t);
+    if (h.slotShare) h.lane.shared?.settle(h.slotShare, 0);
     if (h.lane.auto) {
       h.lane.auto.latencyMs = ewma(h.lane.auto.latencyMs, t - h.startedAt);
       h.lane.auto.tokensPerCall = ewma(h.lane.auto.tokensPerCall, Math.max(1, tokens));
@@ -396,6 +402,14 @@ export class Scheduler {
     return this.queued;
   }
 
+  /** Gives every cluster-wide grant back (shutdown): the other nodes may use the whole limit at once. */
+  async closeShared(): Promise<void> {
+    await Promise.all([
+      this.limits.close(),
+      ...[...this.lanes.values()].map((l) => l.shared?.close() ?? Promise.resolve()),
+    ]);
+  }
+
   /** Configures a model's slot count up front (otherwise a lane is created on first use). */
   setSlots(model: string, slots: number): void {
     positiveInt(slots, `slots.${model}`);
@@ -468,6 +482,8 @@ export class Scheduler {
     const heads: { lane: Lane; rec: SchedRecord; rank: Rank }[] = [];
     for (const lane of this.lanes.values()) {
       if (lane.busy >= lane.capacity || lane.freeIdx.length === 0 || lane.queue.size === 0) continue;
+      // A cluster-wide slot count: a slot here needs a unit of the shared pool (a lease wakes us up).
+      if (lane.shared && !lane.shared.canTake(1)) continue;
       const h = lane.queue.peek(now);
       if (h) heads.push({ lane, rec: h.rec, rank: h.rank });
     }
@@ -539,6 +555,10 @@ export class Scheduler {
         freeIdx: [],
         queue: this.policy.createQueue(),
         denied: null,
+        shared:
+          fixed !== null && this.opts.rateLimiter?.shared
+            ? this.opts.rateLimiter.shared(`${model}.slots`, fixed, 0)
+            : null,
       };
       this.resize(lane, fixed ?? this.autoCapacity(lane, estTokens ?? P.DEFAULT_EST_REQUEST_TOKENS));
       this.lanes.set(model, lane);

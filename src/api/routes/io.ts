@@ -394,7 +394,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       summary: 'Tool calls waiting for a human decision',
       response: S.listOf(S.approvalSchema),
       async handler() {
-        return { items: k.approvals.pending() };
+        return { items: await k.approvals.all() };
       },
     }),
     route({

@@ -43,7 +43,8 @@ async function requireLive(k: Kernel, pid: number, verb: string): Promise<void> 
     throw new KernelError('ESTATE', `process ${pid} is ${state}; it cannot be ${verb}`, {
       details: { pid, state },
     });
-  if (!pc)
+  // On a cluster the verb reaches the process on whichever node runs it (src/kernel/control.ts).
+  if (!pc && !k.node)
     throw new KernelError(
       'ESTATE',
       `process ${pid} is not running on this node (owner ${row.ownerNode ?? 'none'})`,
@@ -166,7 +167,7 @@ export function processRoutes(k: Kernel): AnyRoute[] {
         const row = await requireRow(k, params.pid);
         const state = k.procs.get(params.pid) ? (await k.get(params.pid)).state : row.state;
         // Resuming a live process that is not suspended is a no-op; an exited one cannot be resumed.
-        if (!isLive(state) || (!k.procs.get(params.pid) && state !== 'suspended')) {
+        if (!isLive(state) || (!k.procs.get(params.pid) && !k.node && state !== 'suspended')) {
           throw new KernelError('ESTATE', `process ${params.pid} is ${state}, not suspended`, {
             details: { pid: params.pid, state },
           });

@@ -90,6 +90,17 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
     }),
     route({
       method: 'GET',
+      path: '/api/v1/nodes',
+      access: 'viewer',
+      tag: 'system',
+      summary: 'The kernel nodes on this storage with their health and load, and the cluster-wide limits',
+      response: S.nodesSchema,
+      async handler() {
+        return k.nodes();
+      },
+    }),
+    route({
+      method: 'GET',
       path: '/api/v1/whoami',
       access: 'viewer',
       tag: 'auth',

@@ -22,6 +22,7 @@ import { m010Durability } from './010_durability.js';
 import { m011Nodes } from './011_nodes.js';
 import { m012EmbeddingModels } from './012_embedding_models.js';
 import { m013MemoryTextIndex } from './013_memory_text_index.js';
+import { m014Cluster } from './014_cluster.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -42,6 +43,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m011Nodes,
   m012EmbeddingModels,
   m013MemoryTextIndex,
+  m014Cluster,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */
