@@ -142,7 +142,9 @@ describe('nodes on one PostgreSQL', () => {
 
   it('a node killed with SIGKILL: the other takes its processes over from the last committed step', async () => {
     await withSchema(async (url, ws) => {
-      const a = startNode(url, ws, { spawn: 6, steps: 10, total: 6, latencyMs: 40 });
+      // slow enough that node A is still mid-run when the 12th step line reaches the test (a node now loads its
+      // tokenizer before it runs anything, so its first steps are fast)
+      const a = startNode(url, ws, { spawn: 6, steps: 10, total: 6, latencyMs: 250 });
       await a.seen((l) => l === 'READY');
       const b = startNode(url, ws, { spawn: 0, steps: 10, total: 6, latencyMs: 5 });
       await b.seen((l) => l === 'READY');
