@@ -7,12 +7,13 @@ import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { PGlite, Transaction } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { KernelError } from '../../errors.js';
 import { HNSW_EF_SEARCH, PGLITE_LOCK_FILE, PGLITE_SETTINGS, PGLITE_TEMPLATE_ENV } from '../../param.js';
 import type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from '../driver.js';
 import { backendError, ident } from '../sql.js';
 import { acquireDirLock, type DirLock } from './lockfile.js';
+import { type ProtocolModules, Statements } from './statements.js';
 
 export interface PgliteOptions {
   /** Directory for the database files; omitted = in-memory (lost on close). */
@@ -125,15 +126,18 @@ export class PgliteDriver implements StorageDriver {
   readonly schema: string;
   private readonly mutex = new Mutex();
   private closed = false;
+  private readonly statements: Statements;
 
   private constructor(
     private readonly db: PGlite,
     private readonly lock: DirLock | null,
     location: string,
     schema: string,
+    protocol: ProtocolModules,
   ) {
     this.location = location;
     this.schema = schema;
+    this.statements = new Statements(db as unknown as ConstructorParameters<typeof Statements>[0], protocol);
   }
 
   static async open(opts: PgliteOptions = {}): Promise<PgliteDriver> {
@@ -142,12 +146,15 @@ export class PgliteDriver implements StorageDriver {
     const lock = opts.dataDir ? await acquireDirLock(opts.dataDir) : null;
     const location = opts.dataDir ? `pglite://${opts.dataDir}` : 'memory://';
     let db: PGlite;
+    let protocol: ProtocolModules;
     try {
       // Loaded here, not at module top: importing the package must not cost a kernel on Postgres anything
-      const [{ PGlite }, { vector }] = await Promise.all([
+      const [pglite, { vector }] = await Promise.all([
         import('@electric-sql/pglite'),
         import('@electric-sql/pglite-pgvector'),
       ]);
+      const { PGlite } = pglite;
+      protocol = { serialize: pglite.protocol.serialize, parse: pglite.parse };
       let loadDataDir: Blob | undefined;
       if (opts.template && opts.dataDir && isFreshDir(opts.dataDir)) {
         cpSync(join(opts.template, 'data'), opts.dataDir, { recursive: true });
@@ -184,12 +191,12 @@ export class PgliteDriver implements StorageDriver {
       lock?.release();
       throw backendError(err, location);
     }
-    return new PgliteDriver(db, lock, location, schema);
+    return new PgliteDriver(db, lock, location, schema, protocol);
   }
 
   query<R = Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<QueryResult<R>> {
     this.assertOpen();
-    return this.mutex.run(() => run<R>(this.db, sql, params, this.location));
+    return this.mutex.run(() => this.run<R>(sql, params, false));
   }
 
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
@@ -197,9 +204,11 @@ export class PgliteDriver implements StorageDriver {
     const committed: Array<() => void> = [];
     return this.mutex
       .run(() =>
-        this.db.transaction(async (t: Transaction) => {
+        // PGlite's transaction sends BEGIN and COMMIT (or ROLLBACK when fn throws); our statements run on
+        // its one backend in between, through the prepared path like every other statement.
+        this.db.transaction(async () => {
           const tx: Queryable = {
-            query: <R>(sql: string, params: readonly unknown[] = []) => run<R>(t, sql, params, this.location),
+            query: <R>(sql: string, params: readonly unknown[] = []) => this.run<R>(sql, params, true),
             afterCommit: (f) => committed.push(f),
           };
           return fn(tx);
@@ -239,23 +248,17 @@ export class PgliteDriver implements StorageDriver {
     }
   }
 
+  private async run<R>(sql: string, params: readonly unknown[], inTx: boolean): Promise<QueryResult<R>> {
+    try {
+      return await this.statements.run<R>(sql, params, inTx);
+    } catch (err) {
+      throw backendError(err, this.location, sql);
+    }
+  }
+
   private assertOpen(): void {
     if (this.closed) {
       throw new KernelError('ESTATE', `storage ${this.location} is closed; open it again with openStorage()`);
     }
-  }
-}
-
-async function run<R>(
-  q: Pick<PGlite, 'query'> | Transaction,
-  sql: string,
-  params: readonly unknown[],
-  location: string,
-): Promise<QueryResult<R>> {
-  try {
-    const res = await q.query<R>(sql, params as unknown[]);
-    return { rows: res.rows, rowCount: res.affectedRows ?? res.rows.length };
-  } catch (err) {
-    throw backendError(err, location, sql);
   }
 }
