@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../errors.js';
+import { PG_CONNECT_TIMEOUT_MS } from '../param.js';
 import { MIGRATIONS, migrate, migrationChecksum } from './migrations/index.js';
 import type { Migration } from './migrations/migration.js';
 import { openStorage, parseStorageUrl } from './open.js';
@@ -121,4 +122,30 @@ describe.skipIf(why !== null && !ci)(`migrations [postgres]${why ? ` — skipped
       await Promise.all([a.close(), b.close()]);
     }
   });
+});
+
+describe.skipIf(why !== null && !ci)(`the pool [postgres]${why ? ` — skipped: ${why}` : ''}`, () => {
+  it('a statement waits for a busy pool instead of failing after the connect timeout', async () => {
+    if (why) throw new Error(`CI requires the PostgreSQL run: ${why}`);
+    // One connection, held by a transaction for longer than PG_CONNECT_TIMEOUT_MS: the second statement
+    // queues for it (200 agents on 10 connections under load); before, it failed "timeout exceeded".
+    const d = await openStorage(TEST_PG_URL, { migrate: false, poolMax: 1 });
+    try {
+      let release!: () => void;
+      const held = new Promise<void>((r) => {
+        release = r;
+      });
+      const tx = d.transaction(async (q) => {
+        await q.query('SELECT 1');
+        await held;
+      });
+      const waiting = d.query<{ n: number }>('SELECT 2 AS n');
+      await new Promise((r) => setTimeout(r, PG_CONNECT_TIMEOUT_MS + 1_000));
+      release();
+      await tx;
+      expect((await waiting).rows[0]?.n).toBe(2);
+    } finally {
+      await d.close();
+    }
+  }, 30_000);
 });

@@ -52,8 +52,22 @@ export class PostgresDriver implements StorageDriver {
       options: `-c search_path=${ident(schema)},public`,
       application_name: 'agent-os-kernel',
     };
-    const { Pool } = await loadPg();
-    const pool = new Pool({ ...config, max: opts.poolMax ?? PG_POOL_MAX });
+    const { Pool, Client } = await loadPg();
+    // The connect timeout is for reaching the server, not for waiting on a busy pool: pg applies one
+    // connectionTimeoutMillis to both, so 200 agents sharing 10 connections on a loaded machine failed their
+    // spawns with "timeout exceeded when trying to connect" while the server was fine. The pool's queue waits;
+    // each new connection still gives up after PG_CONNECT_TIMEOUT_MS.
+    class TimedClient extends Client {
+      constructor(c: pg.ClientConfig = {}) {
+        super({ ...c, connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS });
+      }
+    }
+    const pool = new Pool({
+      ...config,
+      connectionTimeoutMillis: 0,
+      Client: TimedClient,
+      max: opts.poolMax ?? PG_POOL_MAX,
+    });
     pool.on('error', (err) => log.warn(`idle connection error: ${err.message}`, { location }));
     let vectorOk = false;
     try {
