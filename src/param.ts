@@ -24,6 +24,7 @@ export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated P
 // PGlite runs inside the kernel's process: its buffer pool is our RSS. initdb sizes shared_buffers for a
 // server (128MB); an embedded kernel's working set (process rows, the step log's tail, audit heads) fits in
 // 16MB, and the data dir's files are in the OS page cache anyway. Measured: reopen RSS 301 → 180 MiB.
+export const PGLITE_PREPARED_MAX = 256; // named prepared statements PGlite's backend keeps (LRU): the kernel's SQL texts, parsed and planned once
 export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'temp_buffers=2MB', 'maintenance_work_mem=16MB'];
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)
 export const EMBED_MAX_CHARS = 20_000; // head of a text the local hashing embedding reads; enough to characterise it
@@ -36,6 +37,8 @@ export const VECTOR_SEARCH_CANDIDATES = 50; // per-arm candidates fused by hybri
 export const MEM_TEXT_POOL_ROWS = 2_000; // rows the full-text arm ranks at most (picked by the query's rarest terms)
 export const MEM_TEXT_DF_TTL_MS = 60_000; // how long a query term's counted document frequency is reused
 export const MEM_TEXT_DF_CACHE_MAX = 10_000; // (owner, term) frequencies a memory store keeps before it forgets them all
+export const MEM_EXACT_CACHE_MAX_FLOATS = 32 * 2 ** 20; // floats (4 B each) of memory vectors held in process for exact search without pgvector (100k × 256 = 25.6M)
+export const MEM_EXACT_CACHE_FETCH_ROWS = 5_000; // memory vectors read per statement while that copy catches up with the table
 export const HNSW_MAX_DIM = 2_000; // pgvector's HNSW limit for \`vector\`: a model with more dimensions is searched exactly
 export const HNSW_EF_SEARCH = 64; // pgvector hnsw.ef_search; must be >= VECTOR_SEARCH_CANDIDATES or HNSW returns fewer
 

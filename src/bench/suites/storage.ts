@@ -321,7 +321,7 @@ async function memorySearch(b: Backend, ctx: BenchContext, size: number): Promis
     },
     opts,
   );
-  const mode = d.capabilities.vector ? 'HNSW' : 'exact fallback (no pgvector)';
+  const mode = d.capabilities.vector ? 'HNSW' : 'exact over an in-process copy (no pgvector)';
   const k = size >= 1000 ? `${size / 1000}k` : String(size);
   return [
     {

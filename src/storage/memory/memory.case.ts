@@ -1,7 +1,9 @@
 /** Conformance suite of MemoryStore (and the hashing embedder), run once per backend by memory.test.ts. */
 import { expect, it } from 'vitest';
 import { EMBEDDING_DIM } from '../../param.js';
+import { sha256Hex } from '../../util/canonical.js';
 import { cosine, type Embedder, HashingEmbedder } from '../../util/embedder.js';
+import { mulberry32 } from '../../util/random.js';
 import type { Suite } from '../testing/backends.case.js';
 import { MemoryStore } from './memory-store.js';
 
@@ -132,6 +134,73 @@ export const memoryCases: Suite = (ctx) => {
     expect((await m.search({ owner: o, query: 'w1', mode: 'text' })).map((h) => h.content)).toEqual([
       'note w1 about topic t1',
     ]);
+  });
+
+  it('without pgvector, the in-process exact arm agrees with the SQL scan and sees every change another node makes', async (t) => {
+    if (ctx().driver.capabilities.vector) t.skip('pgvector is installed here: HNSW serves the vector arm');
+    const o = owner();
+    const other = (await ctx().openAnother()) ?? ctx().driver; // a second node's connection where there is one
+    // Vectors with no ties (a PRNG seeded by the text), so both scans must agree on the order itself.
+    const embedder: Embedder = {
+      dimensions: 16,
+      name: `random-${o}`,
+      embed: async (ts) =>
+        ts.map((t) => {
+          const r = mulberry32(Number.parseInt(sha256Hex(t).slice(0, 8), 16));
+          return Array.from({ length: 16 }, () => r() - 0.5);
+        }),
+    };
+    const node = new MemoryStore(ctx().driver, { embedder }); // searches through its in-process copy
+    const sql = new MemoryStore(ctx().driver, { embedder, exactCache: false }); // the reference: SQL's scan
+    const writer = new MemoryStore(other, { embedder });
+    try {
+      const topics = [
+        'billing invoices',
+        'kubernetes pods',
+        'postgres vacuum',
+        'coffee machine',
+        'deploy keys',
+      ];
+      const made = await writer.storeMany(
+        Array.from({ length: 60 }, (_, i) => ({
+          owner: o,
+          namespace: i % 2 ? 'odd' : 'even',
+          content: `${topics[i % 5]} note ${i} ${topics[(i * 3) % 5]}`,
+        })),
+      );
+      const ids = async (m: MemoryStore, query: string, namespace?: string) =>
+        (await m.search({ owner: o, query, k: 8, mode: 'vector', ...(namespace ? { namespace } : {}) })).map(
+          (h) => h.id,
+        );
+      for (const q of ['billing', 'postgres vacuum settings', 'coffee kubernetes']) {
+        expect(await ids(node, q)).toEqual(await ids(sql, q));
+        expect(await ids(node, q, 'odd')).toEqual(await ids(sql, q, 'odd'));
+      }
+      // stored by the other node: found by the next search
+      const fresh = await writer.store({ owner: o, content: 'zanzibar quartz harmonica' });
+      expect((await ids(node, 'zanzibar quartz harmonica'))[0]).toBe(fresh.id);
+      // replaced by the other node (same id, new text): the old vector is gone
+      await writer.store({ id: fresh.id, owner: o, content: 'billing invoices overdue' });
+      expect(await ids(node, 'zanzibar quartz harmonica')).not.toContain(fresh.id);
+      expect(await ids(node, 'billing invoices overdue')).toEqual(await ids(sql, 'billing invoices overdue'));
+      // moved to another namespace, deleted, and a whole owner wiped: each seen
+      await writer.store({ id: made[0]!.id, owner: o, namespace: 'odd', content: made[0]!.content });
+      expect(await ids(node, made[0]!.content, 'even')).not.toContain(made[0]!.id);
+      expect(await ids(node, made[0]!.content, 'odd')).toContain(made[0]!.id);
+      expect(await writer.delete(made[1]!.id)).toBe(true);
+      const after = await ids(node, made[1]!.content);
+      expect(after).not.toContain(made[1]!.id);
+      expect(after).toEqual(await ids(sql, made[1]!.content)); // and its place went to the next nearest
+      expect(await ids(node, 'billing')).toEqual(await ids(sql, 'billing'));
+      // most rows deleted: the copy drops them, so the nearest candidates are live ones
+      for (const m of made.slice(2, 57)) await writer.delete(m.id);
+      expect((await ids(node, 'billing')).length).toBe(5);
+      expect(await ids(node, 'billing')).toEqual(await ids(sql, 'billing'));
+      await writer.deleteOwner(o);
+      expect(await ids(node, 'billing')).toEqual([]);
+    } finally {
+      if (other !== ctx().driver) await other.close();
+    }
   });
 
   it('refuses an embedder whose vectors change dimension or hold non-finite values', async () => {

@@ -23,6 +23,7 @@ import { m011Nodes } from './011_nodes.js';
 import { m012EmbeddingModels } from './012_embedding_models.js';
 import { m013MemoryTextIndex } from './013_memory_text_index.js';
 import { m014Cluster } from './014_cluster.js';
+import { m015MemoryRev } from './015_memory_rev.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -44,6 +45,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m012EmbeddingModels,
   m013MemoryTextIndex,
   m014Cluster,
+  m015MemoryRev,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */
