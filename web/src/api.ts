@@ -96,6 +96,25 @@ export function subscribe(
   return () => es.close();
 }
 
+/**
+ * One process's streamed tokens as they arrive (the opt-in `llm.delta` / `llm.restart` events) and its
+ * step commits, on their own EventSource so the main stream stays light.
+ */
+export function subscribeTokens(pid: number, onEvent: (type: string, data: any) => void): () => void {
+  const q = `token=${encodeURIComponent(auth.token)}&pid=${pid}&types=llm.delta,llm.restart,proc.step`;
+  const es = new EventSource(`/api/v1/events?${q}`);
+  for (const t of ['llm.delta', 'llm.restart', 'proc.step']) {
+    es.addEventListener(t, (m) => {
+      try {
+        onEvent(t, JSON.parse((m as MessageEvent).data));
+      } catch {
+        /* dropped */
+      }
+    });
+  }
+  return () => es.close();
+}
+
 export interface Usage {
   tokensIn: number;
   tokensCached: number;
