@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
+import { logger } from '../../util/log.js';
 import type { ResourceLimits } from '../policy.js';
 import type {
   Sandbox,
@@ -66,6 +67,7 @@ const ETC_FILES = [
   'services',
 ];
 const PROXY_SOCKET = '/run/aos-proxy.sock';
+const log = logger('sandbox');
 
 let bwrapChecked: string | null = null;
 
@@ -81,7 +83,6 @@ export function checkBubblewrap(bin = 'bwrap'): void {
     const id = sandboxIdentity();
     const probe = 'touch /tmp/p && ! chmod u+s /tmp/p 2>/dev/null';
     const a = [
-      ...sessionArgs(id),
       ...rootMounts().args,
       '--chdir',
       '/',
@@ -95,8 +96,22 @@ export function checkBubblewrap(bin = 'bwrap'): void {
       '-c',
       probe,
     ];
-    const [cmd, args] = launcher(bin, a, []);
-    execFileSync(cmd, args, { stdio: 'pipe', timeout: 10_000 });
+    const run = () => {
+      const [cmd, args] = launcher(bin, [...sessionArgs(id), ...a], []);
+      execFileSync(cmd, args, { stdio: 'pipe', timeout: 10_000 });
+    };
+    try {
+      run();
+    } catch (err) {
+      // A container's seccomp profile (podman's default) refuses sethostname without CAP_SYS_ADMIN: the
+      // sandbox then keeps the container's hostname (its UTS namespace is still its own).
+      if (!/Can't set hostname/.test(String((err as { stderr?: unknown }).stderr ?? ''))) throw err;
+      setHostname = false;
+      run();
+      log.info(
+        'bwrap cannot set a hostname here (sethostname refused): sandboxes keep the hostname they start with',
+      );
+    }
     bwrapChecked = bin;
   } catch (err) {
     if (err instanceof KernelError) throw err;
@@ -133,9 +148,12 @@ function launcher(bin: string, bwrapArgs: string[], procsFiles: readonly string[
   return ['/bin/sh', ['-c', script, 'sh', seccompFile(), bin, '--seccomp', '3', ...bwrapArgs]];
 }
 
+/** Whether bwrap may name the sandbox's UTS namespace (the probe finds out). */
+let setHostname = true;
+
 /** Namespaces, privileges and session of every command (the probe's too). */
 function sessionArgs(id: SandboxIdentity | null): string[] {
-  return ['--new-session', ...isolationArgs(id), '--hostname', 'aos-sandbox'];
+  return ['--new-session', ...isolationArgs(id), ...(setHostname ? ['--hostname', 'aos-sandbox'] : [])];
 }
 
 export interface BubblewrapOptions {
