@@ -15,9 +15,10 @@
 import type { GatewayConfig, GatewayTenantConfig } from '../config/schema.js';
 import { KernelError, panic } from '../errors.js';
 import type { Kernel } from '../kernel/kernel.js';
+import { parkableProviderError, parkDelayMs } from '../kernel/provider-park.js';
 import type { SyscallResults } from '../kernel/syscalls.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
-import { GATEWAY_PREFIX_MESSAGES } from '../param.js';
+import { GATEWAY_PREFIX_MESSAGES, PREVIEW_MAX_CHARS } from '../param.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
 import { type CacheReport, SessionCache } from './cache-watch.js';
@@ -95,6 +96,8 @@ export interface GatewayStats {
   replayed: number;
   errors: number;
   queueTimeouts: number;
+  /** Calls that waited out a provider outage (circuit open, 5xx, 429, timeout) instead of failing. */
+  outageWaits: number;
   refused: number;
   waiting: number;
 }
@@ -121,6 +124,7 @@ export class Gateway {
     replayed: 0,
     errors: 0,
     queueTimeouts: 0,
+    outageWaits: 0,
     refused: 0,
     waiting: 0,
   };
@@ -169,6 +173,31 @@ export class Gateway {
         else if (!idle && pc.pcb.state === 'waiting') kernel.procs.setState(pc, 'running');
       },
       settle: (pid, job, outcome, err) => this.settle(pid, job, outcome, err),
+      outage: (pid, err, attempt) => {
+        const e = parkableProviderError(err);
+        const pc = kernel.procs.get(pid);
+        if (!e || !pc) return null;
+        const sc = this.kernel.config.scheduler;
+        const ms = parkDelayMs(e, attempt, {
+          baseMs: sc.provider_retry_base_ms,
+          maxMs: sc.provider_retry_max_ms,
+        });
+        this.stats.outageWaits++;
+        if (pc.pcb.state === 'running')
+          kernel.procs.setState(pc, 'waiting', {
+            on: 'provider',
+            provider: String(e.details.provider),
+            model: pc.pcb.model,
+            until: Date.now() + ms,
+            reason: `${e.code}: ${e.message}`.slice(0, PREVIEW_MAX_CHARS),
+          });
+        return ms;
+      },
+      outageOver: (pid) => {
+        const pc = kernel.procs.get(pid);
+        if (pc && pc.pcb.state === 'waiting' && pc.pcb.waitOn?.on === 'provider')
+          kernel.procs.setState(pc, 'running');
+      },
     };
     this.host = host;
     this.runtime.attach(host);
@@ -358,12 +387,14 @@ export class Gateway {
         ...(ctx.onEvent
           ? {
               onEvent: (ev: StreamEvent) => {
+                job.streamed = true;
                 leftQueue();
                 ctx.onEvent?.(ev);
               },
             }
           : {}),
         withdrawn: null,
+        deadline: t0 + this.cfg.queue_timeout_ms,
         picked: false,
         resolve: (o) => {
           if (timer) clearTimeout(timer);

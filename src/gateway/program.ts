@@ -13,7 +13,7 @@
  */
 import { KernelError } from '../errors.js';
 import { type AgentProgram, continueWith, done, type StepRecord } from '../kernel/program.js';
-import type { SyscallResults } from '../kernel/syscalls.js';
+import type { Sys, SyscallResults } from '../kernel/syscalls.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
 import { GATEWAY_SESSION_IDLE_MS, PREVIEW_MAX_CHARS } from '../param.js';
 import type { Dialect, EmbedCall, GatewayCall } from './call.js';
@@ -49,6 +49,10 @@ export interface Job {
   onEvent?: (ev: StreamEvent) => void;
   /** Set by the gateway when the call waited too long for a slot and was withdrawn from the run queue. */
   withdrawn: KernelError | null;
+  /** performance.now() past which the caller is not kept waiting (its queue time, gateway.queue_timeout_ms). */
+  deadline: number;
+  /** A delta went out to a streaming caller: the call can no longer be retried behind its back. */
+  streamed?: boolean;
   picked: boolean;
   resolve(o: CallOutcome): void;
   reject(err: unknown): void;
@@ -71,6 +75,13 @@ export interface SessionHost {
   idle(pid: number, idle: boolean): void;
   /** After the step's answer went out: journal it (awaited before the step commits, off the caller's path). */
   settle(pid: number, job: Job, outcome: CallOutcome | null, err: unknown): Promise<void>;
+  /**
+   * A provider outage the call can wait out (circuit open, 5xx, 429, timeout): how long to wait before
+   * attempt `attempt + 1` (the process shows waiting(provider) meanwhile); null when the error is not one.
+   */
+  outage(pid: number, err: unknown, attempt: number): number | null;
+  /** The wait is over: the process runs again. */
+  outageOver(pid: number): void;
 }
 
 export class SessionQueues {
@@ -210,6 +221,51 @@ function recordOf(job: Job, o: CallOutcome | null, err: unknown): StepRecord {
   };
 }
 
+/**
+ * The model call, waiting out a provider outage within the caller's queue time: the caller waits (as a
+ * native process parks in waiting(provider)) instead of getting the outage as an error. Past its deadline,
+ * or once a streaming caller has been sent a delta, the error is the caller's (503 + Retry-After for an
+ * open circuit). Each attempt is its own audited llm.chat.
+ */
+async function chatThroughOutages(job: Job, sys: Sys, host: SessionHost): Promise<ChatResponse> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await sys.call('llm.chat', {
+        ...job.call.chat,
+        // The client holds every delta it was sent: a cut stream fails its call instead of restarting.
+        ...(job.onEvent ? { stream: true, onCut: 'fail' } : { stream: false }),
+      } as never);
+    } catch (err) {
+      const wait = job.withdrawn || job.streamed ? null : host.outage(sys.pid, err, attempt);
+      if (wait === null) throw err;
+      if (performance.now() + wait > job.deadline) {
+        host.outageOver(sys.pid);
+        throw err;
+      }
+      try {
+        await sleepUnless(wait, sys.signal);
+      } finally {
+        host.outageOver(sys.pid);
+      }
+    }
+  }
+}
+
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new KernelError('EABORTED', 'aborted'));
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(new KernelError('EABORTED', 'aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** A kill or shutdown unwinding the step: not the call's own failure, so it must propagate to the runner. */
 function isUnwind(err: unknown, job: Job): boolean {
   if (job.withdrawn) return false;
@@ -253,11 +309,7 @@ export function gatewayProgram(queues: SessionQueues, host: SessionHost): AgentP
           outcome = { response: job.replay, replayed: true, ms: performance.now() - t0 };
         } else {
           host.useModel(sys.pid, job.call.model);
-          const response = await sys.call('llm.chat', {
-            ...job.call.chat,
-            // The client holds every delta it was sent: a cut stream fails its call instead of restarting.
-            ...(job.onEvent ? { stream: true, onCut: 'fail' } : { stream: false }),
-          } as never);
+          const response = await chatThroughOutages(job, sys, host);
           outcome = { response, replayed: false, ms: performance.now() - t0 };
         }
         job.resolve(outcome);
@@ -300,6 +352,8 @@ export class GatewayRuntime {
       useModel: (pid, model) => this.host?.useModel(pid, model),
       idle: (pid, idle) => this.host?.idle(pid, idle),
       settle: async (pid, job, outcome, err) => this.host?.settle(pid, job, outcome, err),
+      outage: (pid, err, attempt) => this.host?.outage(pid, err, attempt) ?? null,
+      outageOver: (pid) => this.host?.outageOver(pid),
     };
     this.program = gatewayProgram(this.queues, forward);
     runtimes.set(this.program, this);

@@ -67,7 +67,15 @@ function wireError(
     code = err.code;
     message = err.message;
   } else if (err instanceof KernelError) {
-    status = err.code === 'EUNSUPPORTED' ? 400 : err.code === 'EPROVIDER' ? 502 : httpStatus(err.code);
+    // a provider outage is the upstream's (502/503/504), never the gateway's own 500
+    status =
+      err.code === 'EUNSUPPORTED'
+        ? 400
+        : err.code === 'EPROVIDER'
+          ? 502
+          : err.code === 'ECIRCUIT'
+            ? 503
+            : httpStatus(err.code);
     code = err.code;
     message = err.message;
     if (typeof err.details.param === 'string') param = err.details.param;

@@ -27,6 +27,8 @@ export async function gatewayFixture(
     gateway?: AosConfigInput['gateway'];
     scheduler?: AosConfigInput['scheduler'];
     sim?: Parameters<typeof createSimulator>[0];
+    /** The provider client's retry and circuit settings (llms.retry, llms.circuit). */
+    resilience?: Pick<NonNullable<AosConfigInput['llms']>, 'retry' | 'circuit'>;
   } = {},
 ): Promise<GatewayFixture> {
   const sim = await createSimulator(o.sim ?? {});
@@ -52,6 +54,7 @@ export async function gatewayFixture(
             api_key: 'sk-ant-provider-secret',
           },
         ],
+        ...o.resilience,
       },
       security: { sandbox: 'none', workspace: join(dir, 'workspace') },
       server: { demo_agents: false },
