@@ -13,6 +13,7 @@ import { schedulerBench } from './suites/scheduler.js';
 import { securityBench } from './suites/security.js';
 import { startupBench } from './suites/startup.js';
 import { storageBench } from './suites/storage.js';
+import { streamBench } from './suites/stream.js';
 
 export const SUITES: BenchSuite[] = [
   storageBench,
@@ -20,6 +21,7 @@ export const SUITES: BenchSuite[] = [
   kernelBench,
   contextBench,
   llmBench,
+  streamBench,
   ioBench,
   securityBench,
   apiBench,
