@@ -281,5 +281,16 @@ describe('the gate: the context summariser', () => {
     const info = await k.get(pid);
     expect(info.usage.apiCalls).toBe(8 + summaries.length);
     expect(chats).toHaveLength(8 + summaries.length);
+    // Prometheus tells them apart by purpose, in the process's vocabulary: the purposes sum to tokensIn.
+    const input = (await k.metrics.tokens.get()).values.filter((v) => v.labels.kind === 'input');
+    const by = Object.fromEntries(input.map((v) => [String(v.labels.purpose), v.value]));
+    expect(by.summary).toBeGreaterThan(0);
+    expect(by.agent).toBeGreaterThan(0);
+    expect(by.agent! + by.summary!).toBe(info.usage.tokensIn);
+    // Internal calls do not stream; the agent's own do.
+    const ttft = (await k.metrics.ttft.get()).values.find(
+      (v) => v.metricName === 'aos_llm_ttft_seconds_count',
+    );
+    expect(ttft?.value).toBe(8);
   });
 });
