@@ -377,4 +377,31 @@ describe.skipIf(!existsSync(CLI))('the terminal prints tokens as they stream', (
     expect(out).not.toContain('\x1b[2J');
     expect(out).toMatch(/answer: Streaming words/);
   }, 90_000);
+
+  it('`aos run` with its own kernel (no server) prints tokens live the same way', async () => {
+    const cfg = join(dir, 'local.yaml');
+    writeFileSync(
+      cfg,
+      [
+        `data_dir: ${join(dir, 'local-data')}`,
+        `default_model: ${MODEL}`,
+        'llms:',
+        '  models:',
+        `    - { name: ${MODEL}, provider: openai, base_url: "${sim.urlFor('openai')}", api_key: sk-local }`,
+        'security:',
+        '  sandbox: none',
+        `  workspace: ${join(dir, 'ws')}`,
+        '',
+      ].join('\n'),
+    );
+    const answer = 'Local kernel streaming straight to the terminal.';
+    sim.engine.script([{ text: answer }]);
+    const c = cli('-c', cfg, 'run', 'stream locally', '--storage', 'memory://');
+    expect(await c.exited, c.err()).toBe(0);
+    const out = c.out();
+    expect(out).not.toContain('on the kernel at'); // it ran here, not on the server
+    const live = out.indexOf(`[step 1 …] ${answer}`);
+    expect(live, out).toBeGreaterThanOrEqual(0);
+    expect(out.indexOf('[step 1/20]')).toBeGreaterThan(live);
+  }, 90_000);
 });

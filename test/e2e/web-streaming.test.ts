@@ -50,6 +50,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard: live tokens in the process vi
         storage: { url: 'memory://' },
         security: { sandbox: 'none', workspace: join(dir, 'ws') },
         server: { demo_agents: false },
+        scheduler: { provider_retry_base_ms: 20, provider_retry_max_ms: 100 },
       },
       models: resolverFromProvider(sim),
       recover: false,
@@ -110,6 +111,37 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard: live tokens in the process vi
     const p = await api('GET', `/processes/${pid}`);
     expect({ state: p.state, stepNo: p.stepNo }).toEqual({ state: 'running', stepNo: 0 });
     await page.screenshot({ path: join(SHOTS, 'live-tokens.png') });
+    await api('POST', `/processes/${pid}/kill`, {});
+  }, 120_000);
+
+  it('a cut stream starts over on screen: the cut words go, the card says so, the new attempt streams', async () => {
+    sim.engine.outage({ status: 429, retryAfterMs: 600_000 });
+    const { pid } = await api('POST', '/processes', { name: 'cut', task: 'get cut off' });
+    await expect
+      .poll(async () => (await api('GET', `/processes/${pid}`)).waitOn as string, { timeout: 30_000 })
+      .toMatch(/^provider:/);
+    // back to the list (the previous process page's token stream closes), then to this process
+    await page.goto(`${server.url}/#/`);
+    await page.waitForSelector('[data-testid=proc-table]');
+    await expect.poll(() => server.events.size, { timeout: 30_000 }).toBe(1);
+    await page.goto(`${server.url}/#/proc/${pid}`);
+    await page.waitForSelector('[data-testid=chat]');
+    await expect.poll(() => server.events.size, { timeout: 30_000 }).toBe(2);
+    sim.engine.outage(null);
+    // The first answer is cut halfway (the step is abandoned and parked); the retry streams and holds.
+    sim.engine.script([
+      { text: 'These first words belong to an attempt that will be cut off before it ends', cut: true },
+      { hang: true, partialText: 'The second attempt streams from the start' },
+    ]);
+    await api('POST', `/processes/${pid}/resume`, {});
+    const live = page.locator('[data-testid=live-tokens]');
+    await expect
+      .poll(() => live.locator('[data-testid=live-text]').textContent(), { timeout: 30_000 })
+      .toContain('The second attempt streams from the start');
+    const shown = await live.textContent();
+    expect(shown).toContain('stream cut');
+    expect(shown).not.toContain('These first words');
+    expect((await api('GET', `/processes/${pid}`)).stepNo).toBe(0);
     await api('POST', `/processes/${pid}/kill`, {});
   }, 120_000);
 });
