@@ -56,6 +56,8 @@ describe('README', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('simulator — not a real model');
     expect(r.stdout).toContain('[step 1/20]');
+    expect(r.stdout.indexOf('[step 1 …] → calculator')).toBeLessThan(r.stdout.indexOf('[step 1/20]'));
+    expect(r.stdout).toContain('[step 1 …] → calculator');
     expect(r.stdout).toContain('calculator(');
     expect(r.stdout).toMatch(/answer: .*395/s);
   }, 120_000);
