@@ -179,7 +179,11 @@ export const API_BODY_LIMIT_BYTES = 1_048_576; // request bodies above this are 
 export const API_JSON_MAX_DEPTH = 64; // request JSON nested deeper than this is a 400
 export const API_REQUEST_TIMEOUT_MS = 30_000; // a request (headers + body) must arrive within this
 export const API_HEADERS_TIMEOUT_MS = 10_000; // request headers must arrive within this
-export const API_KEEPALIVE_TIMEOUT_MS = 5_000; // an idle keep-alive connection is closed after this
+// An idle keep-alive connection is closed after this. Longer than any client's own idle limit (undici ~4 s,
+// the SDKs' agents) and than an event-loop stall on a loaded machine: a server whose timer fires late, in
+// the same turn as a request that arrived in time, closes the socket under it ("other side closed").
+export const API_KEEPALIVE_TIMEOUT_MS = 65_000;
+export const SIM_KEEPALIVE_TIMEOUT_MS = 65_000; // the same for the simulator's HTTP server (aos sim-llm)
 export const API_PAGE_DEFAULT = 50; // items per page when a listing names no limit
 export const API_PAGE_MAX = 1_000; // largest `limit` a listing accepts
 export const API_TOKEN_FILE = 'admin.token'; // first-start admin token, under the data dir, mode 0600

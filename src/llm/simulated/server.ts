@@ -9,7 +9,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { KernelError } from '../../errors.js';
-import { SIM_BODY_LIMIT_BYTES, SIM_EMBEDDING_DIM } from '../../param.js';
+import { SIM_BODY_LIMIT_BYTES, SIM_EMBEDDING_DIM, SIM_KEEPALIVE_TIMEOUT_MS } from '../../param.js';
 import { CATALOG } from '../catalog.js';
 import { findPreset, type Preset } from '../presets.js';
 import { countTokens } from '../tokenizer.js';
@@ -289,7 +289,7 @@ export async function createSimulator(opts: SimulatorServerOptions = {}): Promis
   const server: Server = createServer((req, res) => {
     void handle(engine, req, res, () => ++n);
   });
-  server.keepAliveTimeout = 5_000;
+  server.keepAliveTimeout = SIM_KEEPALIVE_TIMEOUT_MS;
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
