@@ -2,6 +2,7 @@
 import { KernelError } from '../errors.js';
 import type { BenchSuite } from './harness.js';
 import { apiBench } from './suites/api.js';
+import { clusterBench } from './suites/cluster.js';
 import { contextBench } from './suites/context.js';
 import { gatewayBench } from './suites/gateway.js';
 import { ioBench } from './suites/io.js';
@@ -26,6 +27,7 @@ export const SUITES: BenchSuite[] = [
   securityBench,
   apiBench,
   gatewayBench,
+  clusterBench,
   startupBench,
   learningBench,
   peersBench,

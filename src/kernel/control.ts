@@ -18,8 +18,7 @@ import { scheduleForcedKill } from './runner.js';
 
 const log = logger('kernel');
 
-/** NOTIFY channel: a control request for a process; the payload is `<schema>:<pid>`. */
-export const CONTROL_CHANNEL = 'aos_control';
+export { CONTROL_CHANNEL } from '../storage/state/controls.js';
 
 /** Kill, locally: graceful first (the step finishes or is abandoned), in-flight calls aborted after graceMs. */
 export function killHere(core: KernelCore, pc: ProcControl, reason: string, graceMs = KILL_GRACE_MS) {
@@ -53,9 +52,6 @@ export class ClusterControl {
   /** Asks whoever runs `pid` (now or next) to apply `verb`. */
   async request(pid: number, verb: ControlVerb, arg: Record<string, unknown> = {}): Promise<void> {
     await this.store.request(pid, verb, arg, this.core.nodeId);
-    await this.core.storage.driver
-      .notify(CONTROL_CHANNEL, `${this.core.storage.driver.schema}:${pid}`)
-      .catch(() => undefined); // only a hint: the owner's next heartbeat reads the request anyway
   }
 
   /** Applies the requests for processes this node runs (all of them, or `pids`). */

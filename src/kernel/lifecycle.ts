@@ -7,7 +7,9 @@ import { type ProcStatus, USER_TOPIC } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { Lesson } from '../learning/lessons.js';
 import { learnFromExit, learningOn } from '../learning/process-hooks.js';
+import { ControlStore } from '../storage/state/controls.js';
 import { logger } from '../util/log.js';
+import { isClustered } from './cluster.js';
 import { commit, type ExitPlan, exitEntry, processPatch } from './commit.js';
 import type { KernelCore } from './core.js';
 import { infoFromPcb, infoFromRow, type ProcessInfo, statusOf, statusOfRow } from './info.js';
@@ -27,7 +29,9 @@ export class KilledSignal extends Error {
 export async function preemptionPoint(core: KernelCore, pc: ProcControl): Promise<void> {
   if (pc.killReason !== null) throw new KilledSignal(pc.killReason);
   if (core.stopping) throw new KilledSignal('kernel shutdown');
-  if (pc.suspendRequested) await park(core, pc);
+  // A process adopted in `suspended` whose resume arrived before its loop started (a claim applies pending
+  // control requests first) is not asked to park, but must still leave `suspended` the way park() does.
+  if (pc.suspendRequested || pc.pcb.state === 'suspended') await park(core, pc);
   if (pc.killReason !== null) throw new KilledSignal(pc.killReason);
 }
 
@@ -36,18 +40,47 @@ export async function park(core: KernelCore, pc: ProcControl, reason?: string): 
   const { procs, storage } = core;
   if (pc.pcb.state !== 'suspended') {
     procs.setState(pc, 'suspended');
-    await storage.state.updateProcess(pc.pcb.pid, {
-      state: 'suspended',
-      ...(reason ? { exitReason: reason } : {}),
-    });
+    await storage.state.updateProcess(
+      pc.pcb.pid,
+      { state: 'suspended', ...(reason ? { exitReason: reason } : {}) },
+      fence(core, pc),
+    );
   }
   while (pc.suspendRequested && pc.killReason === null && !core.stopping) {
     await new Promise<void>((r) => pc.resumeWaiters.push(r));
   }
   if (pc.killReason === null && !core.stopping) {
+    // Stored first: a write refused by the lease (EFENCED) leaves this incarnation `suspended` and resumed,
+    // which forget() hands on as a resume to whoever holds the process now.
+    await storage.state.updateProcess(pc.pcb.pid, { state: 'ready', exitReason: null }, fence(core, pc));
     procs.setState(pc, 'ready');
-    await storage.state.updateProcess(pc.pcb.pid, { state: 'ready', exitReason: null });
   }
+}
+
+/**
+ * A fenced incarnation may have taken a control request (kill, suspend, resume) that it could not commit:
+ * the request is filed again for whoever holds the process now (src/kernel/control.ts), never lost.
+ */
+function refileControls(core: KernelCore, pc: ProcControl): void {
+  if (!isClustered(core)) return;
+  const { pcb } = pc;
+  const r =
+    pc.killReason !== null
+      ? { verb: 'kill' as const, arg: { reason: pc.killReason } }
+      : pcb.state === 'suspended' && !pc.suspendRequested
+        ? { verb: 'resume' as const, arg: {} }
+        : pc.suspendRequested && pcb.state !== 'suspended'
+          ? { verb: 'suspend' as const, arg: {} }
+          : null;
+  if (!r) return;
+  void new ControlStore(core.storage.driver)
+    .request(pcb.pid, r.verb, r.arg, core.nodeId)
+    .catch((e) => log.warn(`pid ${pcb.pid}: ${r.verb} could not be handed on: ${String(e)}`));
+}
+
+/** On a node, a process row is written only under the lease this incarnation holds. */
+function fence(core: KernelCore, pc: ProcControl): { expectEpoch?: number } {
+  return isClustered(core) ? { expectEpoch: pc.pcb.leaseEpoch } : {};
 }
 
 /** Decides how a process exits (zombie for a live parent, else terminated) without changing it yet. */
@@ -160,6 +193,7 @@ export async function reap(core: KernelCore, pid: number): Promise<void> {
 export function forget(core: KernelCore, pc: ProcControl): void {
   // Only this incarnation: after a re-claim the table holds a newer one of the same pid, which runs on.
   if (core.procs.get(pc.pcb.pid) !== pc) return;
+  refileControls(core, pc);
   voidStep(core, pc);
   core.cpu.forget(pc.pcb.pid);
   core.procs.remove(pc.pcb.pid);

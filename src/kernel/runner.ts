@@ -65,6 +65,12 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
     try {
       await preemptionPoint(core, pc);
     } catch (err) {
+      if (KernelError.is(err, 'EFENCED')) {
+        // parked or woken under a lease this node no longer holds: whoever holds it now runs the process
+        log.warn(`pid ${pcb.pid}: ${(err as Error).message}; this node stops running it`);
+        forget(core, pc);
+        return;
+      }
       if (!(err instanceof KilledSignal)) throw err;
       if (err.reason !== 'kernel shutdown') await exitProcess(core, pc, 'killed', null, err.reason);
       return;

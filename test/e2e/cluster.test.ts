@@ -9,10 +9,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
 import { createStorage } from '../../src/storage/storage.js';
-import { adminToken, until, withCluster } from './cluster-harness.js';
+import { adminToken, PG_URL, until, withCluster } from './cluster-harness.js';
 
 async function api(base: string, token: string, method: string, path: string, body?: unknown) {
   const res = await fetch(`${base}${path}`, {
@@ -87,7 +88,23 @@ describe('one kernel over two nodes', () => {
         const r = await api(a.url, token, 'GET', `/api/v1/processes/${counter}`);
         return r.body.state === 'suspended' ? r.body : undefined;
       });
+      // its lease runs out while it is suspended (a late heartbeat on a loaded machine) and the resume is
+      // sent at once: whichever incarnation takes the request — the one losing the lease, or the one that
+      // claims the process next (it starts parked) — the resume is not lost
+      const sql = new pg.Client({ connectionString: PG_URL });
+      await sql.connect();
+      const schema = new URL(c.url).searchParams.get('schema');
+      const before = await sql.query(`SELECT lease_epoch FROM ${schema}.processes WHERE pid = $1`, [counter]);
+      await sql.query(
+        `UPDATE ${schema}.processes SET lease_expires_at = now() - interval '1 second' WHERE pid = $1`,
+        [counter],
+      );
       expect((await api(a.url, token, 'POST', `/api/v1/processes/${counter}/resume`)).status).toBe(200);
+      await until('the suspended process claimed again', async () => {
+        const r = await sql.query(`SELECT lease_epoch FROM ${schema}.processes WHERE pid = $1`, [counter]);
+        return Number(r.rows[0].lease_epoch) > Number(before.rows[0].lease_epoch) ? true : undefined;
+      });
+      await sql.end();
       await until('the counter stepping again', async () => {
         const r = await api(a.url, token, 'GET', `/api/v1/processes/${counter}`);
         return r.body.state !== 'suspended' && r.body.stepNo > parked.stepNo ? true : undefined;
@@ -98,9 +115,10 @@ describe('one kernel over two nodes', () => {
       expect(killed.status, JSON.stringify(killed.body)).toBe(200);
       expect(killed.body.state).toBe('terminated');
       expect(killed.body.exitReason).toContain('stop it from node A');
-      // it ran on node B the whole time: every step line was printed there, none on A
-      expect(a.lines.filter((l) => l.startsWith(`STEP ${counter} `))).toHaveLength(0);
-      expect(b.lines.filter((l) => l.startsWith(`STEP ${counter} `)).length).toBeGreaterThan(parked.stepNo);
+      // every committed step was printed once, on whichever node ran it
+      expect([...a.lines, ...b.lines].filter((l) => l.startsWith(`STEP ${counter} `)).length).toBeGreaterThan(
+        parked.stepNo,
+      );
       // no step committed twice
       const s = await createStorage(c.url);
       try {

@@ -11,6 +11,9 @@ import { num } from '../sql.js';
 
 type Row = Record<string, unknown>;
 
+/** NOTIFY channel: a control request for a process; the payload is `<schema>:<pid>`. */
+export const CONTROL_CHANNEL = 'aos_control';
+
 export type ControlVerb = 'kill' | 'suspend' | 'resume' | 'approve' | 'deny';
 
 export interface ControlRow {
@@ -38,7 +41,18 @@ const parse = (v: unknown): unknown => (typeof v === 'string' ? JSON.parse(v) : 
 export class ControlStore {
   constructor(private readonly driver: StorageDriver) {}
 
+  /** Files the request and wakes the owner (the NOTIFY is only a hint: owners also poll). */
   async request(pid: number, verb: ControlVerb, arg: Record<string, unknown>, byNode: string): Promise<void> {
+    await this.file(pid, verb, arg, byNode);
+    await this.driver.notify(CONTROL_CHANNEL, `${this.driver.schema}:${pid}`).catch(() => undefined);
+  }
+
+  private async file(
+    pid: number,
+    verb: ControlVerb,
+    arg: Record<string, unknown>,
+    byNode: string,
+  ): Promise<void> {
     await this.driver.query(
       'INSERT INTO proc_controls (pid, verb, arg, by_node) VALUES ($1, $2, $3::jsonb, $4)',
       [pid, verb, jsonbText(arg), byNode],
