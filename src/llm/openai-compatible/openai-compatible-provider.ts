@@ -14,6 +14,7 @@ import type {
 } from 'openai/resources/chat/completions';
 import { KernelError } from '../../errors.js';
 import { LLM_REQUEST_TIMEOUT_MS } from '../../param.js';
+import { logger } from '../../util/log.js';
 import { wireModelId } from '../catalog.js';
 import { callSignal, toKernelError } from '../errors.js';
 import type {
@@ -31,6 +32,8 @@ import { assembleResponse, mapFinishReason } from '../response.js';
 import { splitThink, ThinkSplitter } from '../think.js';
 import { normaliseOpenAiUsage } from '../usage.js';
 import { buildChatBody } from './wire.js';
+
+const log = logger('llm');
 
 export interface OpenAiCompatibleOptions {
   preset: Preset;
@@ -153,6 +156,11 @@ class OpenAiCompatibleModel implements Model {
     } finally {
       call.dispose();
     }
+    return this.fromCompletion(res, startedAt);
+  }
+
+  /** A whole (non-streamed) completion as the kernel's response. */
+  private fromCompletion(res: ChatCompletion, startedAt: number): ChatResponse {
     const choice = res.choices?.[0];
     if (!choice) {
       throw new KernelError('EPROVIDER', `${this.provider}/${this.id} returned no choices`, {
@@ -208,7 +216,25 @@ class OpenAiCompatibleModel implements Model {
     let rawUsage: Loose | undefined;
     const calls: Array<{ id: string; name: string; arguments: string }> = [];
     try {
-      const stream = await (await this.p.client()).chat.completions.create(body, { signal: call.signal });
+      const { data: stream, response: raw } = await (await this.p.client()).chat.completions
+        .create(body, { signal: call.signal })
+        .withResponse();
+      const type = raw.headers.get('content-type') ?? '';
+      if (!type.includes('event-stream') && type.includes('json')) {
+        // The server ignored `stream: true` (some OpenAI-compatible servers and proxies do) and answered
+        // with a whole completion: read it as one, instead of taking an empty event stream for a cut.
+        log.warnOnce(
+          `no-stream:${this.p.baseUrl}`,
+          `${this.provider} (${this.p.baseUrl}) answered a streamed request with a whole JSON completion: reading it whole (set stream: false for this model to skip asking)`,
+        );
+        const response = this.fromCompletion((await raw.json()) as ChatCompletion, startedAt);
+        if (response.reasoning) yield { type: 'reasoning', delta: response.reasoning };
+        if (response.content) yield { type: 'text', delta: response.content };
+        for (const [index, tc] of response.toolCalls.entries())
+          yield { type: 'tool_call', index, id: tc.id, name: tc.name, argumentsDelta: tc.arguments };
+        yield { type: 'done', response };
+        return;
+      }
       for await (const chunk of stream as AsyncIterable<ChatCompletionChunk>) {
         const c = chunk as unknown as Loose;
         if (typeof c.model === 'string' && c.model) wireModel = c.model;
