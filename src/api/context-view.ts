@@ -49,7 +49,8 @@ function commonPrefix(a: readonly string[], b: readonly string[]): number {
 
 /** Describes an exported context state (kernel.context.exportState(pid) or programState.ctx). */
 export function describeContextState(pid: number, state: unknown, loaded: boolean): ContextView {
-  const ctx: ProcContext = importContext(pid, state);
+  const ctx: ProcContext = importContext(pid, state, undefined, { view: true });
+  const toolsCount = ctx.tools.length || ((state as { toolsCount?: number }).toolsCount ?? 0);
   const rendered = renderContext(ctx);
   const last = (state as { cache?: { last?: { hashes?: string[] } | null } }).cache?.last;
   const shared = last?.hashes
@@ -70,14 +71,14 @@ export function describeContextState(pid: number, state: unknown, loaded: boolea
     return hit;
   };
 
-  if (ctx.tools.length > 0) {
+  if (ctx.toolsHash) {
     pages.push({
       id: 'tools',
       kind: 'tools',
       tokens: ctx.toolsTokens,
       resident: true,
       pinned: true,
-      summary: `${ctx.tools.length} tool schemas`,
+      summary: `${toolsCount} tool schemas`,
       cachedPrefix: next(),
     });
   }

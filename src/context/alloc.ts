@@ -21,6 +21,11 @@ import {
 import { canonicalTools, systemText } from './render.js';
 import { type CacheRule, newCounters, type Price, type ProcContext } from './table.js';
 
+/** The tool list's reference in checkpoints and its prompt segment's hash ('' for no tools). */
+export function toolsHashOf(toolsJson: string): string {
+  return toolsJson ? sha256Hex(toolsJson).slice(0, 32) : '';
+}
+
 export function newProcContext(init: {
   pid: number | string;
   window: number;
@@ -41,6 +46,8 @@ export function newProcContext(init: {
     budget: init.budget,
     tools,
     toolsJson,
+    toolsHash: toolsHashOf(toolsJson),
+    toolsByRef: false,
     toolsTokens: tools.length ? safeCountTokens(toolsJson) : 0,
     system: null,
     task: null,

@@ -321,6 +321,45 @@ describe('ContextManager checkpoints, calibration, seeds API', () => {
     expect(cm3.render(12, { record: false }).messages[0]).toEqual(rendered.messages[0]);
   });
 
+  it('a tool list the kernel derives travels by hash: same render on import, a changed list taken with its new bytes', () => {
+    const cm = new ContextManager();
+    cm.open(14, { contextWindow: 3000, system: 'sys', tools: TOOLS, toolsByRef: true, task: 'task' });
+    cm.append(14, { kind: 'user', content: 'hello' });
+    const before = JSON.stringify(cm.render(14, { record: false }));
+    const state = JSON.parse(JSON.stringify(cm.exportState(14))) as Record<string, unknown>;
+    expect(state.tools).toBeUndefined();
+    expect(state).toMatchObject({ toolsHash: expect.stringMatching(/^[0-9a-f]{32}$/), toolsCount: 2 });
+    expect(JSON.stringify(state)).not.toContain('"zeta"');
+    // The list is given again (any order, any key order): byte-identical render, and the reference stays.
+    const cm2 = new ContextManager();
+    cm2.importState(14, state, { tools: [...TOOLS].reverse() });
+    expect(JSON.stringify(cm2.render(14, { record: false }))).toBe(before);
+    expect((cm2.exportState(14) as Record<string, unknown>).tools).toBeUndefined();
+    // Without the list: a clear error naming the fix.
+    expect(() => new ContextManager().importState(14, state)).toThrow(/pass the process's tools/);
+    // The configuration changed since: the current list is what is offered (and counted), not the old one.
+    const cm3 = new ContextManager();
+    const fewer = TOOLS.slice(1);
+    cm3.importState(14, state, { tools: fewer });
+    expect(cm3.render(14, { record: false }).tools.map((t) => t.name)).toEqual(['alpha']);
+    // A state that carries its list (the earlier format, keys reordered as JSONB does) renders the same
+    // bytes, and switches to the reference when the kernel derives the same list.
+    const cm4 = new ContextManager();
+    const jsonbOrder = TOOLS.map((t) => ({
+      parameters: t.parameters,
+      name: t.name,
+      description: t.description,
+    }));
+    const { toolsHash: _h, toolsCount: _c, ...old } = state;
+    cm4.importState(14, { ...old, tools: jsonbOrder }, { tools: TOOLS });
+    expect(JSON.stringify(cm4.render(14, { record: false }))).toBe(before);
+    expect((cm4.exportState(14) as Record<string, unknown>).tools).toBeUndefined();
+    // …and keeps carrying it when the program chose its own list.
+    const cm5 = new ContextManager();
+    cm5.importState(14, { ...old, tools: TOOLS }, { tools: fewer });
+    expect((cm5.exportState(14) as { tools?: unknown[] }).tools).toHaveLength(2);
+  });
+
   it('calibrates the estimate with provider-reported usage', () => {
     const cm = new ContextManager();
     cm.open(13, { contextWindow: 10_000, system: 'sys', task: 'task' });

@@ -74,6 +74,11 @@ export interface OpenOptions {
   outputReserve?: number;
   system?: string;
   tools?: ToolSpec[];
+  /**
+   * `tools` is the list the kernel derives for the process (`io.tools`): checkpoints carry only its hash,
+   * and importState is given the list again (`{ tools }`).
+   */
+  toolsByRef?: boolean;
   task?: string;
   pinned?: string[];
   /** USD per 1M tokens; default from the catalogue, else costs are reported relative (input price = 1). */
@@ -207,6 +212,7 @@ export class ContextManager {
         ? { input: price.input, cachedInput: price.cachedInput, cacheWrite: price.cacheWrite }
         : null,
     });
+    ctx.toolsByRef = opts.toolsByRef === true;
     if (opts.system) ctx.system = allocPage(ctx, this.clock(), 'system', opts.system, {});
     if (opts.task) ctx.task = allocPage(ctx, this.clock(), 'task', opts.task, {});
     for (const text of opts.pinned ?? []) ctx.pinned.push(allocPage(ctx, this.clock(), 'pinned', text, {}));
@@ -471,9 +477,12 @@ export class ContextManager {
     return exportContext(this.ctx(pid));
   }
 
-  /** Restores a context exported by exportState (replacing an open one for the same pid). */
-  importState(pid: number | string, state: unknown): void {
-    const ctx = importContext(pid, state);
+  /**
+   * Restores a context exported by exportState (replacing an open one for the same pid). `tools`: the list
+   * the kernel derives for the process now (`io.tools`); a state that refers to its tools by hash needs it.
+   */
+  importState(pid: number | string, state: unknown, opts: { tools?: readonly ToolSpec[] } = {}): void {
+    const ctx = importContext(pid, state, opts.tools);
     this.procs.set(String(pid), ctx);
   }
 

@@ -107,8 +107,8 @@ export function renderContext(ctx: ProcContext): Rendered {
   const messages: ChatMessage[] = [];
   const segments: Segment[] = [];
   let raw = 0;
-  if (ctx.tools.length > 0) {
-    segments.push({ hash: sha256Hex(ctx.toolsJson).slice(0, 32), tokens: ctx.toolsTokens });
+  if (ctx.toolsHash) {
+    segments.push({ hash: ctx.toolsHash, tokens: ctx.toolsTokens });
     raw += ctx.toolsTokens;
   }
   const push = (key: object, m: ChatMessage, tokens: number) => {
@@ -151,7 +151,7 @@ export function renderContext(ctx: ProcContext): Rendered {
     }
     for (const p of results.values()) push(p, pageMessage(p), p.tokens);
   }
-  placeBreakpoints(messages, segments, staticMessages, ctx.tools.length > 0 ? 1 : 0);
+  placeBreakpoints(messages, segments, staticMessages, ctx.toolsHash ? 1 : 0);
   return { messages, segments, rawTokens: raw, staticTokens };
 }
 

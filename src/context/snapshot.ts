@@ -1,15 +1,20 @@
 /**
  * Checkpoint form of a process's page table: plain JSON (embeddings quantised to int8, base64), stored in
  * the process's checkpoint by the kernel — on every step, so nothing derivable is in it (the canonical tools
- * JSON and the system text are rebuilt on import). Text already written to the page store is referenced by id only;
- * text still in the write-behind queue travels in the state, so a restore loses nothing.
+ * JSON and the system text are rebuilt on import). A tool list the kernel derives for the process
+ * (`toolsByRef`, the ReAct agent's `io.tools`) is referenced by its hash only — it was most of every step's
+ * state — and importContext is given the list again; states that carry `tools` (written before, or by a
+ * program with its own list) import as they are. Text already written to the page store is referenced by
+ * id only; text still in the write-behind queue travels in the state, so a restore loses nothing.
  */
 import { KernelError } from '../errors.js';
 import type { ToolSpec } from '../llm/model.js';
 import { canonicalJson } from '../util/canonical.js';
+import { logger } from '../util/log.js';
+import { toolsHashOf } from './alloc.js';
 import { type CacheTotals, PromptCacheModel } from './cache-model.js';
-import type { Page } from './page.js';
-import { systemText } from './render.js';
+import { type Page, safeCountTokens } from './page.js';
+import { canonicalTools, systemText } from './render.js';
 import type { StoredPage } from './store.js';
 import type { StubEntry } from './summarizer.js';
 import {
@@ -22,6 +27,8 @@ import {
   type SwappedInfo,
 } from './table.js';
 
+const log = logger('context');
+
 type SwappedJson = Omit<SwappedInfo, 'embedding'> & { e: string };
 type EntryJson =
   | { t: 'unit'; key: number; pages: Page[] }
@@ -33,7 +40,12 @@ interface ContextStateV1 {
   window: number;
   reserve: number;
   budget: number;
-  tools: ToolSpec[];
+  /** Absent when the list is referenced by toolsHash (the kernel derives it; importState is given it). */
+  tools?: ToolSpec[];
+  /** sha256 (32 hex) of the canonical tools JSON: the reference when `tools` is absent. */
+  toolsHash?: string;
+  /** How many tools the reference stands for (describes a state without its list). */
+  toolsCount?: number;
   toolsTokens: number;
   system: Page | null;
   task: Page | null;
@@ -80,7 +92,9 @@ export function exportContext(ctx: ProcContext): ContextStateV1 {
     window: ctx.window,
     reserve: ctx.reserve,
     budget: ctx.budget,
-    tools: ctx.tools,
+    ...(ctx.toolsByRef && ctx.tools.length
+      ? { toolsHash: ctx.toolsHash, toolsCount: ctx.tools.length }
+      : { tools: ctx.tools }),
     toolsTokens: ctx.toolsTokens,
     system: ctx.system,
     task: ctx.task,
@@ -109,7 +123,18 @@ export function exportContext(ctx: ProcContext): ContextStateV1 {
   } satisfies ContextStateV1);
 }
 
-export function importContext(pid: number | string, state: unknown): ProcContext {
+/**
+ * `derivedTools`: the tool list the kernel derives for the process now. A state that refers to its list by
+ * hash takes it (a different list — the configuration changed since — is taken too, with a warning: the
+ * offered tools must be the ones that run); a state carrying the same list switches to the reference.
+ * `view`: the context is only described (src/api/context-view.ts), a reference may stay without its list.
+ */
+export function importContext(
+  pid: number | string,
+  state: unknown,
+  derivedTools?: readonly ToolSpec[],
+  opts: { view?: boolean } = {},
+): ProcContext {
   const s = state as Partial<ContextStateV1> | null;
   if (
     !s ||
@@ -130,7 +155,20 @@ export function importContext(pid: number | string, state: unknown): ProcContext
       `importState(${String(pid)}): the state belongs to process ${String(s.pid)}`,
     );
   }
+  if (!s.tools && typeof s.toolsHash !== 'string') {
+    throw new KernelError(
+      'EINVAL',
+      `importState(${String(pid)}): the state has neither a tool list nor a toolsHash (was it produced by exportState?)`,
+    );
+  }
+  if (!s.tools && !derivedTools && !opts.view) {
+    throw new KernelError(
+      'EINVAL',
+      `importState(${String(pid)}): the state refers to its tool list by hash ${String(s.toolsHash)}; pass the process's tools (importState(pid, state, { tools }), the io.tools list)`,
+    );
+  }
   const st = clone(s as ContextStateV1);
+  const tools = resolveTools(pid, st, derivedTools);
   const cache = new PromptCacheModel();
   cache.importState(st.cache);
   const swapped = new Map(
@@ -147,9 +185,7 @@ export function importContext(pid: number | string, state: unknown): ProcContext
     window: st.window,
     reserve: st.reserve,
     budget: st.budget,
-    tools: st.tools,
-    toolsJson: st.toolsJson ?? (st.tools.length ? canonicalJson(st.tools) : ''),
-    toolsTokens: st.toolsTokens,
+    ...tools,
     system: st.system,
     task: st.task,
     pinned: st.pinned,
@@ -177,6 +213,48 @@ export function importContext(pid: number | string, state: unknown): ProcContext
     counters: st.counters,
     order: null,
     busy: false,
+  };
+}
+
+function resolveTools(
+  pid: number | string,
+  st: ContextStateV1,
+  derived: readonly ToolSpec[] | undefined,
+): Pick<ProcContext, 'tools' | 'toolsJson' | 'toolsHash' | 'toolsByRef' | 'toolsTokens'> {
+  if (!st.tools && !derived) {
+    // Described only (the API's memory map): the reference stands in for the list it names.
+    return {
+      tools: [],
+      toolsJson: '',
+      toolsHash: st.toolsHash ?? '',
+      toolsByRef: true,
+      toolsTokens: st.toolsTokens,
+    };
+  }
+  const mine = derived ? canonicalTools(derived) : null;
+  const mineJson = mine?.length ? canonicalJson(mine) : '';
+  if (st.tools) {
+    // Canonical again: a JSONB column hands the schemas back with its own key order, and the objects are
+    // what the model is sent — the bytes of the cached prefix.
+    const stored = canonicalTools(st.tools);
+    const toolsJson = st.toolsJson ?? (stored.length ? canonicalJson(stored) : '');
+    const toolsHash = toolsHashOf(toolsJson);
+    const byRef = mine !== null && toolsJson !== '' && mineJson === toolsJson;
+    return { tools: stored, toolsJson, toolsHash, toolsByRef: byRef, toolsTokens: st.toolsTokens };
+  }
+  const tools = mine ?? [];
+  const toolsHash = toolsHashOf(mineJson);
+  if (toolsHash === st.toolsHash)
+    return { tools, toolsJson: mineJson, toolsHash, toolsByRef: true, toolsTokens: st.toolsTokens };
+  log.warn(
+    `importState(${String(pid)}): the process's tools changed since its checkpoint (${st.toolsCount ?? '?'} tools, ${st.toolsHash} → ${tools.length} tools, ${toolsHash || 'none'}); it continues with the current list, so its prompt-cache prefix changes once`,
+  );
+  return {
+    tools,
+    toolsJson: mineJson,
+    toolsHash,
+    toolsByRef: true,
+    toolsTokens: mineJson ? safeCountTokens(mineJson) : 0,
   };
 }
 

@@ -98,6 +98,13 @@ export interface ProcContext {
   budget: number;
   tools: ToolSpec[];
   toolsJson: string;
+  /** sha256 of toolsJson (32 hex), '' without tools: the prompt segment's hash and the checkpoint's reference. */
+  toolsHash: string;
+  /**
+   * The tool list is the one the kernel derives for the process (`io.tools`): checkpoints then carry only
+   * toolsHash, and importState is given the list again (manager.importState `tools`).
+   */
+  toolsByRef: boolean;
   toolsTokens: number;
   system: Page | null;
   task: Page | null;

@@ -3,7 +3,9 @@
  * rendering, paging. A thin handle over the context manager (src/context) bound to one pid.
  */
 import type { ContextManager } from '../context/manager.js';
+import { canonicalTools } from '../context/render.js';
 import type { ChatMessage, LlmUsage, ReasoningBlock, ToolCall, ToolSpec } from '../llm/model.js';
+import { canonicalJson } from '../util/canonical.js';
 import type { ModelResolver } from './model-resolver.js';
 import type { Pcb } from './pcb.js';
 
@@ -27,7 +29,16 @@ export interface ContextHandle {
   observeUsage(usage: LlmUsage, renderedTokens: number): void;
 }
 
-export function contextHandle(cm: ContextManager, models: ModelResolver, pcb: Pcb): ContextHandle {
+/**
+ * `derivedTools`: the process's tool list as `io.tools` gives it. A context opened with that list keeps only
+ * its hash in checkpoints (the list was most of every step's state) and is given it again on import.
+ */
+export function contextHandle(
+  cm: ContextManager,
+  models: ModelResolver,
+  pcb: Pcb,
+  derivedTools: () => ToolSpec[],
+): ContextHandle {
   const pid = pcb.pid;
   return {
     isOpen: () => cm.has(pid),
@@ -39,11 +50,12 @@ export function contextHandle(cm: ContextManager, models: ModelResolver, pcb: Pc
         contextWindow: info.contextWindow,
         system: o.system,
         tools: o.tools,
+        toolsByRef: o.tools.length > 0 && sameTools(o.tools, derivedTools()),
         task: o.task,
         ...(o.pinned ? { pinned: o.pinned } : {}),
       });
     },
-    import: (state) => cm.importState(pid, state),
+    import: (state) => cm.importState(pid, state, { tools: derivedTools() }),
     export: () => cm.exportState(pid),
     prepare: (currentStep) => cm.prepare(pid, { currentStep }),
     render() {
@@ -54,4 +66,8 @@ export function contextHandle(cm: ContextManager, models: ModelResolver, pcb: Pc
     appendToolResult: (p) => void cm.appendToolResult(pid, p),
     observeUsage: (usage, renderedTokens) => cm.observeUsage(pid, usage, renderedTokens),
   };
+}
+
+function sameTools(a: readonly ToolSpec[], b: readonly ToolSpec[]): boolean {
+  return canonicalJson(canonicalTools(a)) === canonicalJson(canonicalTools(b));
 }

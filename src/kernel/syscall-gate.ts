@@ -40,7 +40,7 @@ export function makeSys(k: KernelCore, pc: ProcControl, step: StepContext): Sys 
     pid: pc.pcb.pid,
     stepNo: step.stepNo,
     signal: step.signal,
-    context: contextHandle(k.context, k.models, pc.pcb),
+    context: contextHandle(k.context, k.models, pc.pcb, () => k.tools.specsFor(pc.pcb)),
     get userMessages() {
       return pc.userMail;
     },
