@@ -33,6 +33,7 @@ import { type AnyRoute, mountRoutes, route } from './route.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { ioRoutes } from './routes/io.js';
 import { learningRoutes } from './routes/learning.js';
+import { pluginRoutes } from './routes/plugins.js';
 import { processRoutes } from './routes/processes.js';
 import { schedulerQueueRoutes } from './routes/scheduler-queue.js';
 import { systemRoutes, VERSION } from './routes/system.js';
@@ -236,6 +237,7 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
   const routes: AnyRoute[] = [
     ...(gateway ? gatewayApiRoutes(gateway) : []),
     ...systemRoutes(kernel, tokens, startedAt),
+    ...pluginRoutes(kernel),
     ...processRoutes(kernel),
     ...traceRoutes(kernel),
     ...conversationRoutes(kernel),

@@ -13,17 +13,26 @@ export interface KernelPlugin<K = unknown> {
 
 export type PluginSpec = string | { module: string; options?: Record<string, unknown> };
 
+let fresh = 0;
+
+/**
+ * `fresh`: import a file module anew (a plugin added at run time after its file changed; ESM caches by
+ * URL, so the URL gets a version query). Package names are imported as they are.
+ */
 export async function loadPlugins<K>(
   specs: PluginSpec[],
   kernel: K,
   baseDir: string,
+  opts: { fresh?: boolean } = {},
 ): Promise<Array<{ name: string; teardown?: () => void | Promise<void> }>> {
   const loaded: Array<{ name: string; teardown?: () => void | Promise<void> }> = [];
   for (const spec of specs) {
     const mod = typeof spec === 'string' ? spec : spec.module;
     const options = typeof spec === 'string' ? {} : (spec.options ?? {});
-    const target =
-      mod.startsWith('.') || mod.startsWith('/') ? pathToFileURL(resolve(baseDir, mod)).href : mod;
+    const file = mod.startsWith('.') || mod.startsWith('/');
+    const target = file
+      ? `${pathToFileURL(resolve(baseDir, mod)).href}${opts.fresh ? `?v=${Date.now()}-${++fresh}` : ''}`
+      : mod;
     let ns: Record<string, unknown>;
     try {
       ns = (await import(target)) as Record<string, unknown>;

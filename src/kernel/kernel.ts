@@ -13,7 +13,6 @@ import type { AosConfig } from '../config/schema.js';
 import type { ContextManager } from '../context/manager.js';
 import { KernelError } from '../errors.js';
 import type { HookBus } from '../hooks/bus.js';
-import { loadPlugins } from '../hooks/plugins.js';
 import type { Learning } from '../learning/learning.js';
 import { ProfileOptimizer } from '../learning/optimizer.js';
 import { tokenizerName } from '../llm/tokenizer.js';
@@ -45,6 +44,7 @@ import { hasUserMail, infoOf, waitFor } from './lifecycle.js';
 import type { ModelResolver } from './model-resolver.js';
 import { isClustered, NodeAgent } from './nodes.js';
 import { isLive } from './pcb.js';
+import { PluginHost } from './plugin-host.js';
 import type { ProcessTable } from './process-table.js';
 import type { ProgramRegistry } from './program.js';
 import { startLoop } from './runner.js';
@@ -85,7 +85,8 @@ export interface KernelStatus {
 
 export class Kernel {
   private readonly core: Core;
-  private teardowns: Array<() => void | Promise<void>> = [];
+  /** Plugins from config and those added at run time (./plugin-host.ts). */
+  plugins!: PluginHost<Kernel>;
   /** This kernel as a cluster node (storage on a PostgreSQL server); null on PGlite and memory://. */
   node: NodeAgent | null = null;
   private readonly bootedAt = Date.now();
@@ -103,11 +104,13 @@ export class Kernel {
     const k = new Kernel(opts);
     try {
       await bootCore(opts, k.core); // config → storage → models → cpu → context → devices → anchors → syscalls
-      if (opts.plugins !== false && k.config.plugins.length > 0) {
-        const base = k.configFile ? dirname(k.configFile) : process.cwd();
-        for (const p of await loadPlugins(k.config.plugins, k, base))
-          if (p.teardown) k.teardowns.push(p.teardown);
-      }
+      k.plugins = new PluginHost(
+        k,
+        k.configFile ? dirname(k.configFile) : process.cwd(),
+        () => k.core.storage?.audit,
+      );
+      if (opts.plugins !== false)
+        for (const spec of k.config.plugins) await k.plugins.add(spec, { source: 'config' });
       k.hooks.emit('kernel.boot', { nodeId: k.nodeId });
       if (isClustered(k.core)) {
         // The tokenizer's first load blocks the event loop for a while (0.5 s, seconds on a loaded machine):
@@ -413,8 +416,7 @@ export class Kernel {
     await c.cpu?.closeShared().catch((e) => log.warn(`returning shared limits failed: ${String(e)}`));
     // hand this node's processes back at once: another node claims them without waiting out the lease
     if (this.node) await this.node.stop().catch((e) => log.warn(`node leave failed: ${String(e)}`));
-    for (const t of this.teardowns.reverse())
-      await Promise.resolve(t()).catch((e) => log.warn(`plugin teardown failed: ${String(e)}`));
+    await this.plugins?.closeAll();
     if (c.tools) await c.tools.close();
     if (c.anchors) await c.anchors.stop().catch((e) => log.warn(`final audit anchor failed: ${String(e)}`));
     c.hooks.emit('kernel.shutdown', { nodeId: c.nodeId });

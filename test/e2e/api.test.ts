@@ -1271,6 +1271,25 @@ describe('api: learning', () => {
   });
 });
 
+describe('api: plugins', () => {
+  it('an admin lists, loads and unloads a plugin; viewers list, operators cannot load', async () => {
+    const file = join(dataDir, 'api-plugin.mjs');
+    writeFileSync(
+      file,
+      "export default { name: 'api-plugin', setup(k) { k.hooks.on('proc.exit', () => {}); } };",
+    );
+    expect((await call('GET', '/api/v1/plugins', { token: tok.viewer })).body.items).toEqual([]);
+    expectError(await call('POST', '/api/v1/plugins', { token: tok.operator, body: { module: file } }), 403);
+    const added = await call('POST', '/api/v1/plugins', { token: tok.admin, body: { module: file } });
+    expect(added.status, added.text).toBe(201);
+    expect(added.body).toMatchObject({ name: 'api-plugin', source: 'runtime', hooks: 1 });
+    expectError(await call('POST', '/api/v1/plugins', { token: tok.admin, body: { module: '' } }), 400);
+    const gone = await call('DELETE', '/api/v1/plugins/api-plugin', { token: tok.admin });
+    expect(gone.status, gone.text).toBe(200);
+    expectError(await call('DELETE', '/api/v1/plugins/api-plugin', { token: tok.admin }), 404, 'ENOTFOUND');
+  });
+});
+
 describe('api: coverage', () => {
   it('every route had a successful request in this file', () => {
     covered.add('GET /api/v1/events'); // streamed over a real socket above (inject cannot read a stream)

@@ -29,6 +29,7 @@ export const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Pro
   { names: ['tools'], load: () => import('./tools.js') },
   { names: ['mcp'], load: () => import('./mcp.js') },
   { names: ['memory'], load: () => import('./memory.js') },
+  { names: ['plugins'], load: () => import('./plugins.js') },
   { names: ['trajectories', 'analyze', 'lessons', 'profile', 'eval'], load: () => import('./learning.js') },
 ];
 
