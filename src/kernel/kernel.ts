@@ -19,14 +19,9 @@ import { tokenizerName } from '../llm/tokenizer.js';
 import type { KernelMetrics } from '../metrics/registry.js';
 import { KILL_GRACE_MS } from '../param.js';
 import type { AuditAnchors } from '../security/anchors.js';
-import type { PendingApproval } from '../security/approvals.js';
-import { RateGrantStore } from '../storage/coordination/rate-grants.js';
-import type { NodeRow } from '../storage/state/nodes.js';
-import type { ProcessState } from '../storage/state/types.js';
 import type { Storage } from '../storage/storage.js';
 import { logger } from '../util/log.js';
 import { bootCore, Core, type KernelOptions } from './boot.js';
-import { ClusterControl, killHere, resumeHere, suspendHere } from './control.js';
 import { type SendResult, sendMessage } from './conversation.js';
 import type { Cpu } from './cpu.js';
 import type { ToolRuntime } from './device-binding.js';
@@ -39,15 +34,25 @@ import {
   memoryFacade,
 } from './facades.js';
 import { type ForkOptions, type ForkResult, forkPoints, forkProcess } from './fork.js';
-import { infoFromPcb, infoFromRow, type ProcessInfo } from './info.js';
-import { hasUserMail, infoOf, waitFor } from './lifecycle.js';
+import type { ProcessInfo } from './info.js';
+import { infoOf, waitFor } from './lifecycle.js';
 import type { ModelResolver } from './model-resolver.js';
 import { isClustered, NodeAgent } from './nodes.js';
-import { isLive } from './pcb.js';
 import { PluginHost } from './plugin-host.js';
+import {
+  type Approvals,
+  approvalsView,
+  type ClusterView,
+  clusterView,
+  type KernelStatus,
+  kernelStatus,
+  resumeProcess,
+  startKill,
+  statusTable,
+  suspendProcess,
+} from './proc-verbs.js';
 import type { ProcessTable } from './process-table.js';
 import type { ProgramRegistry } from './program.js';
-import { startLoop } from './runner.js';
 import { recover, restoreProcess, type SpawnOptions, spawnProcess } from './spawn.js';
 import { type Caller, invokeOutside } from './syscall-gate.js';
 import type { SyscallName } from './syscalls.js';
@@ -58,30 +63,8 @@ export type { KernelOptions } from './boot.js';
 export type { SendResult } from './conversation.js';
 export type { ForkOptions, ForkResult } from './fork.js';
 export type { ProcessInfo } from './info.js';
+export type { Approvals, ClusterView, KernelStatus } from './proc-verbs.js';
 export type { SpawnOptions } from './spawn.js';
-
-export interface ClusterView {
-  self: string;
-  clustered: boolean;
-  items: NodeRow[];
-  limits: Array<{ name: string; limit: number; windowMs: number; used: number }>;
-}
-
-/** The approvals view: this node's pending list (sync), every node's, and decisions that reach any node. */
-export interface Approvals {
-  pending(pid?: number): PendingApproval[];
-  all(pid?: number): Promise<PendingApproval[]>;
-  approve(id: string, by: string, reason?: string): Promise<void>;
-  deny(id: string, by: string, reason?: string): Promise<void>;
-}
-
-export interface KernelStatus {
-  nodeId: string;
-  uptimeMs: number;
-  processes: ProcessInfo[];
-  counts: Record<ProcessState, number>;
-  scheduler: ReturnType<Cpu['snapshot']>;
-}
 
 export class Kernel {
   private readonly core: Core;
@@ -91,7 +74,7 @@ export class Kernel {
   node: NodeAgent | null = null;
   private readonly bootedAt = Date.now();
 
-  private constructor(private readonly opts: KernelOptions) {
+  private constructor(readonly opts: KernelOptions) {
     // Unique per kernel process: two containers may share a hostname and both be pid 1, and a restarted
     // kernel may reuse a pid; the random part keeps their node rows (and leases) apart.
     this.core = new Core(opts.nodeId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`);
@@ -176,14 +159,7 @@ export class Kernel {
   }
   /** Tool calls waiting for a human decision — on every node, and decided wherever they were asked. */
   get approvals(): Approvals {
-    const control = this.node?.control ?? new ClusterControl(this.core);
-    const local = this.core.tools.approvals;
-    return {
-      pending: (pid) => local.pending(pid),
-      all: (pid) => control.pending(pid),
-      approve: (id, by, reason) => control.decide(id, 'approve', by, reason),
-      deny: (id, by, reason) => control.decide(id, 'deny', by, reason),
-    };
+    return approvalsView(this.core, this.node);
   }
   /** Long-term memory: list, get, search; store/delete/reembed audited with the caller (./facades.ts). */
   readonly memory: MemoryFacade;
@@ -234,49 +210,18 @@ export class Kernel {
     return waitFor(this.core, pid, timeoutMs);
   }
 
-  async status(): Promise<KernelStatus> {
-    const rows = await this.core.storage.state.listProcesses({ limit: 1000 });
-    const processes = rows.map((r) => {
-      const pc = this.core.procs.get(r.pid);
-      return pc ? infoFromPcb(pc.pcb) : infoFromRow(r);
-    });
-    const counts = { new: 0, ready: 0, running: 0, waiting: 0, suspended: 0, zombie: 0, terminated: 0 };
-    for (const p of processes) counts[p.state] += 1;
-    return {
-      nodeId: this.nodeId,
-      uptimeMs: Date.now() - this.bootedAt,
-      processes,
-      counts,
-      scheduler: this.core.cpu.snapshot(),
-    };
+  status(): Promise<KernelStatus> {
+    return kernelStatus(this.core, this.bootedAt);
   }
 
   /** The nodes on this storage (health, load) and the cluster-wide limits; one entry on embedded storage. */
-  async nodes(): Promise<ClusterView> {
-    if (!this.node) return { self: this.nodeId, clustered: false, items: [], limits: [] };
-    const [items, limits] = await Promise.all([
-      this.node.store.list(),
-      new RateGrantStore(this.core.storage.driver, this.nodeId).pools(),
-    ]);
-    return { self: this.nodeId, clustered: true, items, limits };
+  nodes(): Promise<ClusterView> {
+    return clusterView(this.core, this.node);
   }
 
   /** Seed-compatible: the process table as text. */
   async printStatus(out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
-    const s = await this.status();
-    const counts = Object.entries(s.counts).filter(([, n]) => n);
-    out(
-      `node ${s.nodeId}  processes ${s.processes.length}  ${counts.map(([k, n]) => `${k}=${n}`).join(' ')}\n`,
-    );
-    out(
-      `${'PID'.padEnd(6)}${'STATE'.padEnd(12)}${'PRI'.padEnd(5)}${'STEP'.padEnd(6)}${'TOKENS'.padEnd(9)}NAME\n`,
-    );
-    for (const p of s.processes) {
-      const tok = p.usage.tokensIn + p.usage.tokensOut;
-      out(
-        `${String(p.pid).padEnd(6)}${p.state.padEnd(12)}${String(p.priority).padEnd(5)}${String(p.stepNo).padEnd(6)}${String(tok).padEnd(9)}${p.name}\n`,
-      );
-    }
+    out(statusTable(await this.status()));
   }
 
   get(pid: number): Promise<ProcessInfo> {
@@ -284,31 +229,12 @@ export class Kernel {
   }
 
   /** Suspends the process at its next preemption point, on whichever node runs it. */
-  async suspend(pid: number): Promise<void> {
-    const pc = this.core.procs.get(pid);
-    if (pc) return suspendHere(this.core.procs.live(pid));
-    await this.remote(pid, 'suspend', 'suspended');
+  suspend(pid: number): Promise<void> {
+    return suspendProcess(this.core, this.node, pid);
   }
 
-  async resume(pid: number): Promise<void> {
-    let pc = this.core.procs.get(pid);
-    if (!pc && this.node) {
-      // Another node runs it, or nobody does yet (a suspended process is claimed like any other): the
-      // request reaches whoever runs it.
-      await this.remote(pid, 'resume', 'resumed');
-      return;
-    }
-    if (!pc) {
-      // Suspended and not running here (after a restart): adopt it and let its loop park until woken.
-      const row = await this.core.storage.state.getProcess(pid);
-      if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
-      if (row.state !== 'suspended')
-        throw new KernelError('ESTATE', `process ${pid} is ${row.state}, not suspended`);
-      pc = this.core.procs.adopt(row, this.core.models.defaultModel());
-      pc.userMail = await hasUserMail(this.core, pid);
-      startLoop(this.core, pc);
-    }
-    resumeHere(pc);
+  resume(pid: number): Promise<void> {
+    return resumeProcess(this.core, this.node, pid);
   }
 
   /**
@@ -316,35 +242,12 @@ export class Kernel {
    * `graceMs`. A process another node runs is killed there; this waits for its exit either way.
    */
   async kill(pid: number, reason = 'killed by request', graceMs = KILL_GRACE_MS): Promise<ProcStatus> {
-    const pc = this.core.procs.get(pid);
-    if (!pc) {
-      await this.remote(pid, 'kill', 'killed', { reason });
-      return this.wait(pid);
-    }
-    const timer = killHere(this.core, this.core.procs.live(pid), reason, graceMs);
+    const timer = await startKill(this.core, this.node, pid, reason, graceMs);
     try {
       return await this.wait(pid);
     } finally {
-      clearTimeout(timer);
+      if (timer) clearTimeout(timer);
     }
-  }
-
-  /** A verb for a process this node does not run: a request to its node (clustered), else ENOPROC/ESTATE. */
-  private async remote(
-    pid: number,
-    verb: 'kill' | 'suspend' | 'resume',
-    done: string,
-    arg: Record<string, unknown> = {},
-  ): Promise<void> {
-    if (!this.node)
-      throw new KernelError('ENOPROC', `no live process ${pid} on this node`, { details: { pid } });
-    const row = await this.core.storage.state.getProcess(pid);
-    if (!row) throw new KernelError('ENOPROC', `no process ${pid}`, { details: { pid } });
-    if (!isLive(row.state))
-      throw new KernelError('ESTATE', `process ${pid} is ${row.state}; it cannot be ${done}`, {
-        details: { pid, state: row.state },
-      });
-    await this.node.control.request(pid, verb, arg);
   }
 
   /** Writes an explicit snapshot of the process's committed state; returns its checkpoint id. */
