@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -53,6 +54,14 @@ test.skipIf(skip !== null)(
     chownSync(ws, UID, UID);
     const script = join(base, 'run.mjs');
     writeFileSync(script, SCRIPT);
+    // The built sandbox, copied where that user can read it: the checkout itself may sit under a directory
+    // only root can enter (a fresh clone in a mktemp dir is 0700). It imports node builtins only.
+    const pkg = join(base, 'pkg');
+    cpSync(join(root, 'dist'), join(pkg, 'dist'), {
+      recursive: true,
+      filter: (f) => !f.includes('/dist/web'),
+    });
+    writeFileSync(join(pkg, 'package.json'), '{ "type": "module" }\n');
     const out = execFileSync(
       'setpriv',
       [
@@ -64,7 +73,7 @@ test.skipIf(skip !== null)(
         `HOME=${home}`,
         process.execPath,
         script,
-        DIST,
+        join(pkg, 'dist/security/sandbox/bubblewrap.js'),
         ws,
       ],
       { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
