@@ -31,8 +31,10 @@ describe.skipIf(unreachable !== null && !process.env.CI)(
       return (amount: number) =>
         new Promise<ReturnType<SharedQuota['take']>>((resolve) => {
           const tryTake = () => {
-            if (q.quota!.canTake(amount)) resolve(q.quota!.take(amount));
-            else q.wake = tryTake;
+            if (q.quota!.canTake(amount)) {
+              q.wake = () => {}; // taken once: a later onChange must not take again for this call
+              resolve(q.quota!.take(amount));
+            } else q.wake = tryTake;
           };
           tryTake();
         });
@@ -67,6 +69,21 @@ describe.skipIf(unreachable !== null && !process.env.CI)(
       expect(pool?.used).toBe(20);
       for (const n of nodes) await n.quota.close();
       void attempts; // the rest waits for the window; nothing more is granted within it
+    });
+
+    it('close() waits for every release, including those a settle started, and a lease landing after close goes back', async () => {
+      const a = node('n1', 'test.close', 10, 60_000);
+      const h = await a.take(1); // a grant of 1 (2 % of 10, at least the call)
+      a.quota.settle(h, 1); // spent: sealed, its release starts here and is not awaited
+      const late = node('n2', 'test.close', 10, 60_000);
+      expect(late.quota.canTake(1)).toBe(false); // starts a lease…
+      await late.quota.close(); // …that lands after close
+      await a.quota.close();
+      await new Promise((r) => setTimeout(r, 300));
+      const { rows } = await db.driver.query<{ node: string; open: boolean }>(
+        "SELECT node, open FROM rate_grants WHERE pool = 'test.close' ORDER BY id",
+      );
+      expect(rows.filter((r) => r.open)).toEqual([]);
     });
 
     it('slots (no window): a unit comes back when its call finishes; idle nodes give their share back', async () => {

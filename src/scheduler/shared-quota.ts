@@ -60,6 +60,8 @@ export class SharedQuota {
   private retryTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Releases sent and not yet answered: close() waits for them, so a closed quota holds nothing. */
+  private readonly releasing = new Set<Promise<void>>();
   /** Leases granted and refused (for stats and tests). */
   readonly stats = { leases: 0, refusals: 0, released: 0 };
 
@@ -107,7 +109,9 @@ export class SharedQuota {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     for (const g of this.grants) g.sealed = true;
-    await Promise.all(this.grants.map((g) => this.maybeRelease(g)));
+    for (const g of this.grants) this.maybeRelease(g);
+    // Every release in flight, including those settle() started before close (not awaited there).
+    await Promise.all([...this.releasing]);
   }
 
   /** Amount this node holds and has not spent (for stats). */
@@ -146,7 +150,11 @@ export class SharedQuota {
     let retryInMs: number | null = null;
     try {
       const r = await this.backend.lease(this.name, this.limit, this.windowMs, need, want);
-      if ('id' in r) {
+      if ('id' in r && this.closed) {
+        // Closed while the lease was on its way: the grant goes straight back.
+        this.stats.leases++;
+        await this.backend.release(r.id, 0);
+      } else if ('id' in r) {
         this.stats.leases++;
         // Grants too small for this call are sealed: the new one serves it, the old ones go back.
         for (const g of this.grants) if (!g.sealed && g.amount - g.used < need) g.sealed = true;
@@ -210,10 +218,15 @@ export class SharedQuota {
     this.grants = this.grants.filter((x) => x !== g);
     this.stats.released++;
     const spent = this.windowMs > 0 ? Math.max(0, g.used) : 0;
-    return this.backend.release(g.id, spent).catch((err: unknown) => {
-      // Left open in the pool: it counts until this node's heartbeat is a lease (+ a window) old.
-      log.warn(`releasing grant ${g.id} of ${this.name} failed: ${(err as Error).message}`);
-    });
+    const p: Promise<void> = this.backend
+      .release(g.id, spent)
+      .catch((err: unknown) => {
+        // Left open in the pool: it counts until this node's heartbeat is a lease (+ a window) old.
+        log.warn(`releasing grant ${g.id} of ${this.name} failed: ${(err as Error).message}`);
+      })
+      .finally(() => this.releasing.delete(p));
+    this.releasing.add(p);
+    return p;
   }
 }
 
