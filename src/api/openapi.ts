@@ -164,7 +164,7 @@ export function openApiMarkdown(doc: Json): string {
     '',
     '## Limits (what is not built)',
     '',
-    '- `DELETE /mcp/servers/{name}` answers 501 `EUNSUPPORTED` for an existing server: the MCP manager cannot remove a server at run time yet (edit `mcp.servers` and restart). All MCP routes answer 501 when a kernel is embedded without an MCP manager.',
+    '- MCP servers added or removed through the API are saved to the config file the kernel started from (`saved_to`); a kernel configured inline keeps them until it stops. All MCP routes answer 501 when a kernel is embedded without an MCP manager.',
     '- No TLS: for access from other machines put a TLS-terminating proxy in front, and set `server.host` deliberately.',
     '- A verified token is cached per node for 5 s: a token revoked through another node stays usable here for up to that long.',
     '- `POST /tools/{name}/call` without `pid` cannot run tools that make syscalls (memory, IPC, spawn); pass the pid of a live process.',

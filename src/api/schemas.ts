@@ -236,6 +236,14 @@ export const mcpStatusSchema = z.object({
   reconnects: z.number().int(),
 });
 
+/** What the config file says after an MCP add or remove (see `POST /mcp/servers`). */
+const savedTo = {
+  saved_to: z.string().nullable(),
+  save_error: z.string().optional(),
+};
+export const mcpAddedSchema = mcpStatusSchema.extend(savedTo);
+export const mcpRemovedSchema = z.object({ items: z.array(mcpStatusSchema), ...savedTo });
+
 export const memoryBody = z.strictObject({
   content: z.string().min(1).max(200_000),
   owner: z.string().min(1).max(200).default('api'),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDocument } from 'yaml';
-import { appendMcpServer } from './edit.js';
+import { appendMcpServer, removeMcpServer } from './edit.js';
 import { parseConfigText } from './load.js';
 import { CONFIG_TEMPLATE } from './template.js';
 
@@ -30,5 +30,52 @@ describe('appendMcpServer keeps the file as the user wrote it', () => {
     const bare = appendMcpServer('mcp:\n  # nothing yet\nplugins: []\n', entry);
     expect((parseDocument(bare).toJS() as { mcp: { servers: unknown[] } }).mcp.servers).toHaveLength(1);
     expect(bare).toContain('# nothing yet');
+  });
+});
+
+describe('removeMcpServer takes out one entry and nothing else', () => {
+  const file = [
+    '# top',
+    'mcp:',
+    '  # servers we use',
+    '  servers:',
+    '    - name: fs # files',
+    '      command: npx',
+    '      args: [a, b]',
+    '    # memory one',
+    '    - name: mem',
+    '      command: node',
+    '# tail comment',
+    'plugins: []',
+    '',
+  ].join('\n');
+  const names = (t: string) => parseConfigText(t, 'x').config.mcp.servers.map((s) => s.name);
+
+  it('removes the first, the last and then the only entry; comments stay, the file still loads', () => {
+    const noFs = removeMcpServer(file, 'fs');
+    expect(names(noFs)).toEqual(['mem']);
+    expect(noFs).toBe(file.replace('    - name: fs # files\n      command: npx\n      args: [a, b]\n', ''));
+    const noMem = removeMcpServer(file, 'mem');
+    expect(names(noMem)).toEqual(['fs']);
+    expect(noMem).toContain('# memory one'); // a comment above the entry is the user's, it stays
+    expect(noMem).toContain('# tail comment');
+    const none = removeMcpServer(noMem, 'fs');
+    expect(names(none)).toEqual([]);
+    expect(none).toContain('  servers: []\n');
+    expect(none).toContain('# servers we use');
+    expect(none).toContain('# tail comment\nplugins: []');
+  });
+
+  it('leaves a file without that name byte-identical, and edits a flow list', () => {
+    expect(removeMcpServer(file, 'nope')).toBe(file);
+    expect(removeMcpServer('data_dir: ./x\n', 'fs')).toBe('data_dir: ./x\n');
+    const flow = removeMcpServer(
+      'mcp:\n  servers: [{name: a, command: x}, {name: b, command: y}] # two\n',
+      'a',
+    );
+    expect(names(flow)).toEqual(['b']);
+    expect(flow).toContain('# two');
+    const appended = appendMcpServer(file, entry);
+    expect(removeMcpServer(appended, 'memory')).toBe(file);
   });
 });

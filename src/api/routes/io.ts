@@ -3,6 +3,7 @@
  * approvals inbox. Tool calls from the API go through the kernel's own executor (hooks, policy, approval,
  * sandbox, output cap, audit), attributed to the caller's token.
  */
+import { forgetMcpServer, mcpEntry, saveMcpServer } from '../../config/edit.js';
 import { KernelError } from '../../errors.js';
 import { fullToolName } from '../../io/tool.js';
 import { embedderInfo } from '../../kernel/embeddings.js';
@@ -11,7 +12,7 @@ import type { Pcb } from '../../kernel/pcb.js';
 import { isLive } from '../../kernel/pcb.js';
 import { API_TOOL_CALL_TIMEOUT_MS } from '../../param.js';
 import type { Principal } from '../auth.js';
-import { defaultPolicy, narrowPolicy, widenings } from '../role-policy.js';
+import { defaultPolicy, widenings } from '../role-policy.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
 
@@ -21,6 +22,20 @@ interface McpPort {
   start(specs: unknown[]): Promise<Array<Record<string, unknown> & { name: string }>>;
   remove?(name: string): Promise<unknown>;
   reconnect?(name: string): Promise<(Record<string, unknown> & { name: string }) | null>;
+}
+
+/** Applies an edit to the kernel's config file, if it has one; the outcome in the answer's terms. */
+function persist(
+  k: Kernel,
+  edit: (file: string) => unknown,
+): { saved_to: string | null; save_error?: string } {
+  if (!k.configFile) return { saved_to: null };
+  try {
+    edit(k.configFile);
+    return { saved_to: k.configFile };
+  } catch (err) {
+    return { saved_to: null, save_error: `${k.configFile}: ${(err as Error).message}` };
+  }
 }
 
 function mcpOf(k: Kernel): McpPort {
@@ -148,9 +163,11 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       access: 'admin',
       tag: 'tools',
       summary: 'Connect an MCP server and register its tools',
+      description:
+        'When the kernel was started from a config file, the server is also saved to its `mcp.servers` (comments and layout kept), so it is there after a restart: `saved_to` names the file (null for a kernel configured inline; `save_error` says why saving failed — the server still runs).',
       body: S.mcpServerBody,
       status: 201,
-      response: S.mcpStatusSchema,
+      response: S.mcpAddedSchema,
       async handler({ body }) {
         const m = mcpOf(k);
         if (m.status().some((s) => s.name === body.name)) {
@@ -164,7 +181,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
         const all = await m.start([body]);
         const st = all.find((s) => s.name === body.name);
         if (!st) throw new KernelError('EBACKEND', `MCP server "${body.name}" was not registered`);
-        return st;
+        return { ...st, ...persist(k, (file) => saveMcpServer(file, mcpEntry(body), { replace: true })) };
       },
     }),
     route({
@@ -173,8 +190,10 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
       access: 'admin',
       tag: 'tools',
       summary: 'Disconnect an MCP server and unregister its tools',
+      description:
+        "It is also taken out of the config file's `mcp.servers` when the kernel was started from one (`saved_to`), so it does not come back at the next start.",
       params: S.nameParams,
-      response: S.listOf(S.mcpStatusSchema),
+      response: S.mcpRemovedSchema,
       async handler({ params }) {
         const m = mcpOf(k);
         if (!m.status().some((s) => s.name === params.name))
@@ -185,7 +204,7 @@ export function ioRoutes(k: Kernel): AnyRoute[] {
             "this kernel's MCP manager cannot remove servers at run time; edit mcp.servers and restart",
           );
         await m.remove(params.name);
-        return { items: m.status() };
+        return { items: m.status(), ...persist(k, (file) => forgetMcpServer(file, params.name)) };
       },
     }),
     route({

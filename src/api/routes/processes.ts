@@ -10,7 +10,7 @@ import type { Kernel, ProcessInfo } from '../../kernel/kernel.js';
 import { isLive } from '../../kernel/pcb.js';
 import type { ProcessRow, ProcessState } from '../../storage/state/types.js';
 import { describeContextState, EMPTY_CONTEXT } from '../context-view.js';
-import { defaultPolicy, narrowPolicy, widenings } from '../role-policy.js';
+import { defaultPolicy, narrowPolicy } from '../role-policy.js';
 import { type AnyRoute, route } from '../route.js';
 import * as S from '../schemas.js';
 

@@ -2,12 +2,11 @@
  * `aos mcp list` connects to every server in `mcp.servers` and shows its state and tools;
  * `aos mcp add <name> [--url URL | -- command args…]` appends a server to config.yaml (comments kept).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseDocument } from 'yaml';
-import { appendMcpServer } from '../../config/edit.js';
-import { loadConfig, parseConfigText } from '../../config/load.js';
+import { saveMcpServer } from '../../config/edit.js';
+import { loadConfig } from '../../config/load.js';
 import { KernelError } from '../../errors.js';
 import { McpManager } from '../../io/mcp/manager.js';
 import { ToolRegistry } from '../../io/registry.js';
@@ -97,15 +96,7 @@ export function register(program: Command): void {
             };
         if (o.timeoutMs) entry.timeout_ms = Number(o.timeoutMs);
         if (o.env.length) entry.env = parseEnv(o.env);
-        const before = existsSync(file) ? readFileSync(file, 'utf8') : '';
-        const current = parseDocument(before).toJS() as {
-          mcp?: { servers?: Array<{ name: string }> };
-        } | null;
-        if (current?.mcp?.servers?.some((s) => s.name === name))
-          throw new KernelError('EEXIST', `mcp server "${name}" is already in ${file}`);
-        const text = appendMcpServer(before, entry);
-        parseConfigText(text, file); // refuse to write a config that would not load
-        writeFileSync(file, text, { mode: 0o600 });
+        saveMcpServer(file, entry); // EEXIST when the name is taken; comments kept
         process.stdout.write(`added mcp server ${name} to ${file}; check it with \`aos mcp list\`\n`);
       },
     );
