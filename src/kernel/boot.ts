@@ -4,6 +4,7 @@
  * plugins and recovers live processes.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { loadConfig, parseConfig } from '../config/load.js';
@@ -82,6 +83,7 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
   const c = core ?? new Core(opts.nodeId ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`);
   loadConfiguration(c, opts); // config.yaml or inline options, validated
   const url = opts.storage ?? c.config.storage.url;
+  mkdirSync(c.config.data_dir, { recursive: true, mode: 0o700 }); // private before anything is written in it
   c.storage = await createStorage(url, {
     dataDir: c.config.data_dir,
     embedder: opts.embedder ?? memoryEmbedder(c.config, c.configFile), // embeddings: section, else lexical

@@ -141,14 +141,19 @@ export function secureDataDir(dataDir: string): string[] {
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const loose: string[] = [];
+  // Whether another user could reach the files: only through a directory on the way that was open to
+  // them. Inside a private directory a file's own mode is moot — PGlite creates its files 0644/0666 and
+  // they are made 0600 anyway, silently; a warning is for what others could actually have read or written.
+  let reachable = false;
   const top = lstatSync(dataDir);
   const topMode = top.mode & 0o777;
   const wantTop = topMode & 0o700;
   if (topMode !== wantTop) {
     loose.push(`${dataDir} (${topMode.toString(8)})`);
+    if (topMode & 0o011) reachable = true;
     chmodSync(dataDir, wantTop);
   }
-  const walk = (dir: string, depth: number) => {
+  const walk = (dir: string, depth: number, open: boolean) => {
     if (depth > 32) return;
     for (const name of readdirSync(dir)) {
       const p = join(dir, name);
@@ -159,21 +164,24 @@ export function secureDataDir(dataDir: string): string[] {
       if (st.isDirectory()) {
         if (mode & 0o077) {
           loose.push(`${p}/ (${mode.toString(8)})`);
+          if (open) reachable = true;
           chmodSync(p, mode & 0o700);
         }
-        walk(p, depth + 1);
+        walk(p, depth + 1, open && (mode & 0o011) !== 0);
       } else if (mode & 0o077) {
         loose.push(`${p} (${mode.toString(8)})`);
+        if (open) reachable = true;
         chmodSync(p, mode & 0o600);
       }
     }
   };
-  if (existsSync(dataDir)) walk(dataDir, 0);
+  if (existsSync(dataDir)) walk(dataDir, 0, (topMode & 0o011) !== 0);
   if (loose.length) {
     const shown = loose.slice(0, 20).join(', ');
-    log.warn(
-      `data dir ${dataDir} had ${loose.length} file(s) other users could read or write: ${shown}${loose.length > 20 ? `, … (${loose.length - 20} more)` : ''}; they are now owner-only (0600 files, 0700 directories)`,
-    );
+    const msg = `data dir ${dataDir} had ${loose.length} file(s) with modes open to other users: ${shown}${loose.length > 20 ? `, … (${loose.length - 20} more)` : ''}; they are now owner-only (0600 files, 0700 directories)`;
+    if (reachable)
+      log.warn(`${msg}. Other users could reach them until now: rotate the admin token if that matters`);
+    else log.debug(`${msg} (inside a private directory: nobody else could reach them)`);
   }
   return loose;
 }

@@ -136,9 +136,11 @@ describe('red team: secrets (bubblewrap, kernel as root, admin level, allowed_pa
     walk(rig.dataDir);
     expect(loose.slice(0, 5)).toEqual([]);
     expect(lstatSync(rig.dataDir).mode & 0o077).toBe(0);
-    // a data dir with a loose file: the boot warning names it, and it is fixed
+    // a data dir other users could enter, with a loose file: the boot warning names it, and it is fixed
     const dir = mkdtempSync(join(tmpdir(), 'aos-red-loose-'));
+    chmodSync(dir, 0o755);
     writeFileSync(join(dir, 'planted.db'), 'x', { mode: 0o666 });
+    chmodSync(join(dir, 'planted.db'), 0o666);
     const lines: string[] = [];
     setLogSink((level, _scope, msg) => {
       if (level === 'warn') lines.push(msg);
@@ -160,6 +162,30 @@ describe('red team: secrets (bubblewrap, kernel as root, admin level, allowed_pa
     }
     expect(lines.join('\n')).toContain(join(dir, 'planted.db'));
     expect(lstatSync(join(dir, 'planted.db')).mode & 0o777).toBe(0o600);
+    expect(lstatSync(dir).mode & 0o777).toBe(0o700);
+    // a private data dir: files PGlite made 0644 are fixed without a warning on every start (nobody else
+    // could reach them), which a new user saw on each command
+    lines.length = 0;
+    writeFileSync(join(dir, 'pg_internal.init'), 'x', { mode: 0o644 });
+    setLogSink((level, _scope, msg) => {
+      if (level === 'warn' && msg.includes('data dir')) lines.push(msg);
+    });
+    try {
+      const k = await createKernel({
+        storage: 'memory://',
+        config: {
+          data_dir: dir,
+          security: { sandbox: 'none', workspace: ws },
+          server: { demo_agents: false },
+        },
+        plugins: false,
+      });
+      await k.shutdown();
+    } finally {
+      setLogSink(null);
+    }
+    expect(lines).toEqual([]);
+    expect(lstatSync(join(dir, 'pg_internal.init')).mode & 0o777).toBe(0o600);
     rmSync(dir, { recursive: true, force: true });
     rmSync(ws, { recursive: true, force: true });
   });

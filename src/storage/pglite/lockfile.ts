@@ -145,7 +145,7 @@ export function judgeLock(holder: LockInfo | null, me: LockInfo): Verdict {
 export async function acquireDirLock(dataDir: string, timing: LockTiming = {}): Promise<DirLock> {
   const refreshMs = timing.refreshMs ?? PGLITE_LOCK_REFRESH_MS;
   const staleMs = timing.staleMs ?? PGLITE_LOCK_STALE_MS;
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // private from the start: PGlite's files go in it
   const path = join(dataDir, PGLITE_LOCK_FILE);
   const me = selfIdentity();
   for (let attempt = 0; attempt < 3; attempt++) {
