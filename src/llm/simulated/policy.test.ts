@@ -71,4 +71,18 @@ describe('reactPolicy', () => {
     }
     expect(steps).toBe(2); // both sums in parallel, then the file
   });
+
+  it('runs the command a task names after a colon when nothing is backticked', () => {
+    const shell = tool('shell', { command: 'string' });
+    for (const [task, cmd] of [
+      ['run the shell command: echo hi-from-shell', 'echo hi-from-shell'],
+      ['Please execute: ls -la /tmp.', 'ls -la /tmp'],
+      ['run `uname -a` please', 'uname -a'],
+    ] as const) {
+      const t = reactPolicy(req([{ role: 'user', content: task }], [shell, ...TOOLS]), 1);
+      expect(t.toolCalls.map((c) => [c.name, JSON.parse(c.arguments)])).toEqual([
+        ['shell', { command: cmd }],
+      ]);
+    }
+  });
 });

@@ -28,7 +28,17 @@ const ARITH =
   /(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?(?:\s*(?:[-+*/^%×÷]|\*\*)\s*(?:[a-z]{2,6}\(|\()?-?\d+(?:\.\d+)?\)?)+/g;
 /** A command the task quotes in backticks: `ls -la`, run by a shell tool when one is offered. */
 const COMMAND = /`([^`\n]+)`/g;
+/** …or names after a colon: "run the shell command: echo hi", "execute: ls -la" (to the end of the line). */
+const COMMAND_AFTER = /\b(?:command|run|execute|exec)\s*:\s*([^\n`]*[^\s.`])\.?\s*$/im;
 const SHELL_TOOLS = /^(shell|bash|sh|exec|run_command|terminal)$/i;
+
+/** The commands a task asks a shell to run: backticked ones, else one after "command:" / "run:". */
+function commandsIn(task: string): string[] {
+  const quoted = [...task.matchAll(COMMAND)].map((m) => m[1]!.trim());
+  if (quoted.length) return quoted;
+  const after = COMMAND_AFTER.exec(task)?.[1]?.trim();
+  return after ? [after] : [];
+}
 const LISTERS = ['list_dir', 'list_directory', 'ls', 'fs_list'];
 const PATH = /(?:^|[\s"'`(])((?:\.{1,2}\/|\/|~\/)?[\w@.-]+(?:\/[\w@.-]+)*\/?)(?=$|[\s"'`),;:!?])/g;
 
@@ -175,8 +185,8 @@ export const reactPolicy: Policy = (req, seed) => {
   if (seen.rounds < SIM_MAX_TOOL_ROUNDS && !seen.calls.some((c) => FINISH_TOOLS.includes(c.name))) {
     const sh = tools.find((t) => SHELL_TOOLS.test(t.name));
     if (sh) {
-      for (const m of task.matchAll(COMMAND)) {
-        const args = argsFor(sh, m[1]!.trim(), task);
+      for (const cmd of commandsIn(task)) {
+        const args = argsFor(sh, cmd, task);
         if (!called(sh.name, args)) {
           plan.push({ tool: sh, args });
           break; // one command per round: the next may depend on this one's output
@@ -184,7 +194,7 @@ export const reactPolicy: Policy = (req, seed) => {
       }
     }
     // what the shell runs is not also arithmetic or a path for the other rules
-    const plain = sh ? task.replace(COMMAND, ' ') : task;
+    const plain = sh ? task.replace(COMMAND, ' ').replace(COMMAND_AFTER, ' ') : task;
     const calc = tools.find((t) => /calc|math|arith/i.test(t.name));
     if (calc && plan.length === 0) {
       for (const m of plain.match(ARITH) ?? []) {
