@@ -206,6 +206,7 @@ export const GATEWAY_JOURNAL_BATCH_ROWS = 500; // journal rows per group INSERT 
 // ── cli / web ─────────────────────────────────────────────────────────────────────────────────────
 export const CLI_PROBE_TIMEOUT_MS = 1_500; // how long the CLI waits for a server's /health before using the library
 export const CLI_REQUEST_TIMEOUT_MS = 30_000; // one REST call from the CLI (kill waits for the step to end)
+export const CLI_RECONNECT_MS = 120_000; // `aos run` waits this long for a kernel that stopped answering (a restart) before giving up
 export const CLI_TOP_REFRESH_MS = 1_000; // `aos top` redraws its clock and waiting times this often
 export const CLI_TOP_COALESCE_MS = 100; // `aos top`: events within this window make one fetch and one redraw
 export const CLI_TOP_RESYNC_MS = 15_000; // `aos top`: a full listing this often, in case the stream dropped something
