@@ -11,7 +11,7 @@ export const DEFAULT_PORT = 7878; // API + dashboard + /metrics
 export const CONFIG_FILE = 'config.yaml'; // looked up in the working directory
 
 // ── storage ───────────────────────────────────────────────────────────────────────────────────────
-export const PG_POOL_MAX = 10; // connections in the PostgresDriver pool
+export const PG_POOL_MAX = 20; // connections in the PostgresDriver pool (10 were all busy at 200 agents, 13 queued)
 export const PG_CONNECT_TIMEOUT_MS = 5_000; // fail fast when the server is down
 export const SQL_INSERT_BATCH_ROWS = 200; // memories / vectors written per multi-row INSERT
 export const REEMBED_BATCH_ROWS = 100; // memories re-embedded per batch by `aos memory reembed` (one request, one UPDATE)
