@@ -24,6 +24,7 @@ export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated P
 // PGlite runs inside the kernel's process: its buffer pool is our RSS. initdb sizes shared_buffers for a
 // server (128MB); an embedded kernel's working set (process rows, the step log's tail, audit heads) fits in
 // 16MB, and the data dir's files are in the OS page cache anyway. Measured: reopen RSS 301 → 180 MiB.
+export const PGLITE_YIELD_MS = 10; // queued PGlite statements run this long, then let the event loop take a turn
 export const PGLITE_PREPARED_MAX = 256; // named prepared statements PGlite's backend keeps (LRU): the kernel's SQL texts, parsed and planned once
 export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'temp_buffers=2MB', 'maintenance_work_mem=16MB'];
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)
