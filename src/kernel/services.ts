@@ -8,12 +8,13 @@ import { resolve } from 'node:path';
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import { LLMProviderFactory } from '../llm/factory.js';
-import { callUsage, type EmbeddingModel } from '../llm/model.js';
+import { callUsage, type EmbeddingModel, type LlmUsage } from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
 import { IPC_RECV_DEFAULT_LIMIT, MEM_SEARCH_DEFAULT_K } from '../param.js';
+import type { BudgetSpend } from '../storage/coordination/budget-grants.js';
 import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
-import { journalSlot } from './call-journal.js';
+import { type JournalSlot, journalSlot } from './call-journal.js';
 import type { KernelCore } from './core.js';
 import { onceInStep } from './effects.js';
 import { infoOf, reap, waitFor } from './lifecycle.js';
@@ -93,6 +94,30 @@ export function createServices(k: KernelCore): KernelServices {
     }
   }
 
+  /** Reserves a call's estimate of its budgets; an exhausted one pauses the process in waiting(budget). */
+  async function reserveBudget(pcb: Pcb, est: { tokens: number; costUsd: number }, signal: AbortSignal) {
+    const pc = k.procs.live(pcb.pid);
+    // A gateway caller is answered EQUOTA at once, as for the gateway's own quotas; a process pauses.
+    const refuse = pcb.program === 'gateway';
+    return k.cpu.budgets.reserve(pcb, est, {
+      signal,
+      refuse,
+      onWait: (pool, reason) => {
+        if (pcb.state !== 'running') return;
+        k.procs.setState(pc, 'waiting', { on: 'budget', pool, reason });
+      },
+      onResume: () => {
+        if (pcb.state === 'waiting' && pcb.waitOn?.on === 'budget') k.procs.setState(pc, 'running');
+      },
+    });
+  }
+
+  /** A journaled call's spend is written with its journal row; any other call's on its own. */
+  async function recordSpend(slot: JournalSlot, spent: BudgetSpend[], record: () => Promise<void>) {
+    await record();
+    if (!slot.journaled && spent.length) await k.cpu.budgets.spendDirect(spent);
+  }
+
   /** Messages taken by this step are acknowledged in its commit; until then they are only leased to it. */
   const taken = new WeakMap<StepContext, Set<string>>();
 
@@ -107,13 +132,27 @@ export function createServices(k: KernelCore): KernelServices {
         args = parseSyscallArgs('llm.embed', (await k.hooks.before('llm.embed.before', ev)).args);
       }
       const em = embedder(args.model, args.dimensions);
-      const t0 = performance.now();
-      const vectors = await em.embed(args.input, step.signal);
-      const ms = performance.now() - t0;
       let tokens = 0;
       for (const t of args.input) tokens += countTokens(t);
       const price = findModel(args.model)?.price?.input ?? 0;
       const costUsd = (tokens * price) / 1_000_000;
+      // Its tokens are known before the call: that is what it reserves and spends of the budgets.
+      const budget = await reserveBudget(pcb, { tokens, costUsd }, step.signal);
+      const t0 = performance.now();
+      let vectors: number[][];
+      try {
+        vectors = await em.embed(args.input, step.signal);
+      } catch (err) {
+        k.cpu.budgets.settle(budget, null);
+        throw err;
+      }
+      const ms = performance.now() - t0;
+      const spent = k.cpu.budgets.spendOf(budget, { tokens, costUsd });
+      try {
+        await k.cpu.budgets.spendDirect(spent);
+      } finally {
+        k.cpu.budgets.settle(budget, spent);
+      }
       account(
         k,
         pc,
@@ -163,8 +202,14 @@ export function createServices(k: KernelCore): KernelServices {
         });
         return slot.replay;
       }
+      // Kernel-wide and tenant budgets: the call's estimate is reserved before it is made (./budgets.ts).
+      const budget = await reserveBudget(pcb, k.cpu.estimate(pcb.model, args), step.signal);
+      let spent: BudgetSpend[] | null = null;
       // Granted at once, or queued: then the process is waiting(slot), not running, until its turn.
-      const pending = k.cpu.acquire(pc, args, step.signal);
+      const pending = k.cpu.acquire(pc, args, step.signal).catch((err: unknown) => {
+        k.cpu.budgets.settle(budget, null);
+        throw err;
+      });
       const grant =
         pcb.state === 'running' && k.cpu.queued(pcb.pid)
           ? await blocked(pcb, { on: 'slot', model: pcb.model, since: Date.now() }, () => pending)
@@ -191,7 +236,8 @@ export function createServices(k: KernelCore): KernelServices {
           : await model.chat(req);
         usage = res.usage;
         const ms = performance.now() - t0;
-        await slot.record(res.usage, res.costUsd, ms, res);
+        spent = k.cpu.budgets.spendOf(budget, budgetSpend(res.usage, res.costUsd));
+        await recordSpend(slot, spent, () => slot.record(res.usage, res.costUsd, ms, res, spent ?? []));
         account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model, caller.purpose);
         k.hooks.emit('llm.chat.after', {
           pid: pcb.pid,
@@ -207,8 +253,13 @@ export function createServices(k: KernelCore): KernelServices {
         // A malformed answer still cost tokens: account what the provider reported.
         const partial = kerr.details.response as { usage?: typeof usage; costUsd?: number } | undefined;
         if (partial?.usage) usage = partial.usage;
-        if (partial?.usage)
-          await slot.record(usage, partial.costUsd ?? 0, performance.now() - t0, null).catch(() => undefined);
+        if (partial?.usage && spent === null) {
+          const part = k.cpu.budgets.spendOf(budget, budgetSpend(usage, partial.costUsd ?? 0));
+          spent = part;
+          await recordSpend(slot, part, () =>
+            slot.record(usage, partial.costUsd ?? 0, performance.now() - t0, null, part),
+          ).catch(() => undefined);
+        }
         account(
           k,
           pc,
@@ -228,6 +279,7 @@ export function createServices(k: KernelCore): KernelServices {
         throw kerr;
       } finally {
         k.cpu.release(grant, usage, pcb);
+        k.cpu.budgets.settle(budget, spent);
       }
     },
 
@@ -423,7 +475,12 @@ export function createServices(k: KernelCore): KernelServices {
  * instance and distinct between kernels (a bare pid would give every fresh kernel's first agent the key
  * "1", routing all users' and nodes' first agents to one cache). Documented in docs/llm.md.
  */
-export function promptCacheKeyPrefix(k: KernelCore): string {
+export /** What a call spent as budgets count it: input (cached included) + output tokens, and its cost. */
+function budgetSpend(u: LlmUsage, costUsd: number): { tokens: number; costUsd: number } {
+  return { tokens: u.input + u.output, costUsd };
+}
+
+function promptCacheKeyPrefix(k: KernelCore): string {
   return `aos-${sha256Hex(`${hostname()}|${resolve(k.config.data_dir)}|${k.nodeId}`).slice(0, 12)}`;
 }
 
