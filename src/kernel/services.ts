@@ -8,13 +8,14 @@ import { resolve } from 'node:path';
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import { LLMProviderFactory } from '../llm/factory.js';
-import { callUsage, type EmbeddingModel, type LlmUsage } from '../llm/model.js';
+import { callUsage, type EmbeddingModel } from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
 import { IPC_RECV_DEFAULT_LIMIT, MEM_SEARCH_DEFAULT_K } from '../param.js';
 import type { BudgetSpend } from '../storage/coordination/budget-grants.js';
 import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
-import { type JournalSlot, journalSlot } from './call-journal.js';
+import { budgetBinding, budgetSpend } from './budget-binding.js';
+import { journalSlot } from './call-journal.js';
 import type { KernelCore } from './core.js';
 import { onceInStep } from './effects.js';
 import { infoOf, reap, waitFor } from './lifecycle.js';
@@ -43,6 +44,7 @@ export type KernelServices = SyscallHandlers & {
 export function createServices(k: KernelCore): KernelServices {
   const mailWaiters = new Map<number, Set<() => void>>();
   const cacheKey = promptCacheKeyPrefix(k);
+  const { reserveBudget, recordSpend } = budgetBinding(k);
   const embedders = new Map<string, EmbeddingModel>();
   /** The embedding model named `name`: a configured model's provider, else the catalogue's, else `sim-*`. */
   const embedder = (name: string, dimensions: number | undefined): EmbeddingModel => {
@@ -92,30 +94,6 @@ export function createServices(k: KernelCore): KernelServices {
     } finally {
       if (pcb.state === 'waiting') k.procs.setState(pc, 'running');
     }
-  }
-
-  /** Reserves a call's estimate of its budgets; an exhausted one pauses the process in waiting(budget). */
-  async function reserveBudget(pcb: Pcb, est: { tokens: number; costUsd: number }, signal: AbortSignal) {
-    const pc = k.procs.live(pcb.pid);
-    // A gateway caller is answered EQUOTA at once, as for the gateway's own quotas; a process pauses.
-    const refuse = pcb.program === 'gateway';
-    return k.cpu.budgets.reserve(pcb, est, {
-      signal,
-      refuse,
-      onWait: (pool, reason) => {
-        if (pcb.state !== 'running') return;
-        k.procs.setState(pc, 'waiting', { on: 'budget', pool, reason });
-      },
-      onResume: () => {
-        if (pcb.state === 'waiting' && pcb.waitOn?.on === 'budget') k.procs.setState(pc, 'running');
-      },
-    });
-  }
-
-  /** A journaled call's spend is written with its journal row; any other call's on its own. */
-  async function recordSpend(slot: JournalSlot, spent: BudgetSpend[], record: () => Promise<void>) {
-    await record();
-    if (!slot.journaled && spent.length) await k.cpu.budgets.spendDirect(spent);
   }
 
   /** Messages taken by this step are acknowledged in its commit; until then they are only leased to it. */
@@ -475,12 +453,7 @@ export function createServices(k: KernelCore): KernelServices {
  * instance and distinct between kernels (a bare pid would give every fresh kernel's first agent the key
  * "1", routing all users' and nodes' first agents to one cache). Documented in docs/llm.md.
  */
-export /** What a call spent as budgets count it: input (cached included) + output tokens, and its cost. */
-function budgetSpend(u: LlmUsage, costUsd: number): { tokens: number; costUsd: number } {
-  return { tokens: u.input + u.output, costUsd };
-}
-
-function promptCacheKeyPrefix(k: KernelCore): string {
+export function promptCacheKeyPrefix(k: KernelCore): string {
   return `aos-${sha256Hex(`${hostname()}|${resolve(k.config.data_dir)}|${k.nodeId}`).slice(0, 12)}`;
 }
 
