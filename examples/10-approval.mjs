@@ -58,7 +58,8 @@ try {
   }
   const st = await kernel.wait(pid);
   console.log(`answer: ${st.result}`);
-  console.log(`workspace now holds: ${readdirSync(workspace).join(', ')}`);
+  // Each process works in a directory of its own under the configured root (<workspace>/proc/<pid>).
+  console.log(`workspace now holds: ${readdirSync((await kernel.get(pid)).workspace).join(', ')}`);
 
   await new AuditAnchors(kernel.storage.audit, { dataDir }).anchor();
   const v = await verifyWithAnchors(kernel.storage.audit, kernel.storage.driver, { dataDir });

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { AgentOptimizer, createKernel, TrajectoryRecorder } from 'agent-os-kernel';
 
 const workspace = mkdtempSync(join(tmpdir(), 'aos-learning-'));
-mkdirSync(join(workspace, 'data'));
+// The six runs share a named workspace (<workspace>/shared/inventory); by default each would get its own.
+const shared = join(workspace, 'shared', 'inventory');
+mkdirSync(join(shared, 'data'), { recursive: true });
 const kernel = await createKernel({
   storage: 'memory://',
   config: { security: { workspace } },
@@ -16,11 +18,12 @@ const kernel = await createKernel({
 
 // Six runs of "Agent1": the file is in data/, the task says notes/; three runs get only 2 steps.
 for (let i = 1; i <= 6; i++) {
-  writeFileSync(join(workspace, 'data', `inventory-${i}.txt`), `apples: ${i * 3}\n`);
+  writeFileSync(join(shared, 'data', `inventory-${i}.txt`), `apples: ${i * 3}\n`);
   await kernel.spawn({
     name: 'Agent1',
     task: `Read notes/inventory-${i}.txt and report how many apples it lists.`,
     args: { maxSteps: i % 2 ? 2 : 8 },
+    workspace: 'inventory',
   });
 }
 await kernel.run();

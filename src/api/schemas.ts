@@ -68,9 +68,12 @@ export const processInfoSchema = z.object({
   usage: usageSchema,
   result: z.unknown(),
   exitReason: z.string().nullable(),
+  /** The directory its tools work in: its own, or a shared one it names (docs/security.md#workspaces). */
+  workspace: z.string(),
 });
 
 export const pidSchema = z.object({ pid: z.number().int() });
+export const workspaceRemoved = z.object({ pid: z.number().int(), path: z.string(), removed: z.boolean() });
 export const checkpointSchema = z.object({ checkpointId: z.number().int() });
 
 export const budgetsSchema = z.strictObject({
@@ -93,6 +96,11 @@ export const spawnBody = z.strictObject({
   program: z.string().min(1).optional(),
   budgets: budgetsSchema.optional(),
   policy: z.record(z.string(), z.unknown()).optional(),
+  /** Work in the shared workspace of this name (the same as policy.workspace); absent: its own. */
+  workspace: z
+    .string()
+    .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/)
+    .optional(),
   args: z.unknown().optional(),
 });
 
@@ -293,16 +301,6 @@ export const memoryReembedBody = z.strictObject({ owner: z.string().min(1).max(2
 
 export const memoryReembedSchema = z.object({ reembedded: z.number().int(), model: z.string() });
 
-/** Kernel-wide and tenant budgets (scheduler.budget, gateway.tenants): all nodes together. */
-const budgetsViewSchema = z.array(
-  z.object({
-    name: z.string().describe('kernel:tokens, kernel:cost, tenant:<name>:tokens|cost|calls'),
-    limit: z.number(),
-    used: z.number().describe('spent plus what calls in flight on live nodes have reserved'),
-    spent: z.number(),
-  }),
-);
-
 export const nodesSchema = z.object({
   /** The node serving this request. */
   self: z.string(),
@@ -325,7 +323,6 @@ export const nodesSchema = z.object({
   ),
   /** Cluster-wide limits (provider RPM/TPM, fixed slot counts): the limit and what all nodes use of it now. */
   limits: z.array(z.object({ name: z.string(), limit: z.number(), windowMs: z.number(), used: z.number() })),
-  budgets: budgetsViewSchema,
 });
 
 export const approvalSchema = z.object({
@@ -372,7 +369,6 @@ export const summarySchema = z.object({
   runQueue: z.number(),
   pendingApprovals: z.number(),
   steps: z.number(),
-  budgets: budgetsViewSchema,
 });
 
 export const tokenBody = z.strictObject({

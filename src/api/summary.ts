@@ -18,8 +18,6 @@ export interface Summary {
   runQueue: number;
   pendingApprovals: number;
   steps: number;
-  /** Kernel-wide and tenant budgets, all nodes together (the cluster's total on any node). */
-  budgets: Array<{ name: string; limit: number; used: number; spent: number }>;
 }
 
 const bootedAt = new WeakMap<Kernel, number>();
@@ -81,6 +79,5 @@ export async function summarize(k: Kernel): Promise<Summary> {
     runQueue: sched.runQueue,
     pendingApprovals: k.tools.approvals.pending().length,
     steps,
-    budgets: await k.cpu.budgets.store.pools(),
   };
 }

@@ -16,6 +16,8 @@ import { type HttpAnswer, httpText } from './http.js';
 
 export type { ProcessInfo } from '../kernel/kernel.js';
 
+type WorkspaceRemoved = { pid: number; path: string; removed: boolean };
+
 export interface StepItem {
   stepNo: number;
   kind: string;
@@ -75,6 +77,7 @@ export interface KernelClient {
   spawn(o: { name: string; task: string; priority?: number; model?: string }): Promise<number>;
   control(pid: number, action: ProcAction): Promise<Record<string, unknown>>;
   restore(checkpointId: number, o?: { into?: 'new' | 'same'; name?: string }): Promise<number>;
+  removeWorkspace(pid: number): Promise<WorkspaceRemoved>;
   /** A user message to a process (a conversation turn); `continued` when it restarted an exited one. */
   message(pid: number, text: string): Promise<{ continued: boolean; state: string }>;
   /** Tool calls waiting for a human, oldest first. Approvals live in the running kernel only. */
@@ -293,6 +296,10 @@ export class HttpClient implements KernelClient {
     return this.request<Record<string, unknown>>('POST', `/processes/${pid}/${action}`, {});
   }
 
+  removeWorkspace(pid: number) {
+    return this.request<WorkspaceRemoved>('DELETE', `/processes/${pid}/workspace`);
+  }
+
   async restore(checkpointId: number, o: { into?: 'new' | 'same'; name?: string } = {}) {
     return (await this.request<{ pid: number }>('POST', `/checkpoints/${checkpointId}/restore`, o)).pid;
   }
@@ -434,6 +441,7 @@ export class LocalClient implements KernelClient {
   restore(): Promise<number> {
     throw noServer(this.url);
   }
+  removeWorkspace = (): Promise<WorkspaceRemoved> => Promise.reject(noServer(this.url));
   message(): Promise<{ continued: boolean; state: string }> {
     throw noServer(this.url);
   }

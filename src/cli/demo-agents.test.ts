@@ -26,7 +26,7 @@ describe('demo agents', () => {
     });
     const pids = await spawnDemoAgents(k);
     expect(pids).toHaveLength(DEMO_AGENTS.filter((a) => !a.after).length);
-    expect(readdirSync(workspace)).toContain('WELCOME.md');
+    expect(readdirSync(join(workspace, 'shared', 'demo'))).toContain('WELCOME.md');
     for (const pid of pids) await k.wait(pid, 30_000);
     while (recalled === null) await new Promise((r) => setTimeout(r, 10));
     await k.wait(recalled, 30_000);

@@ -23,6 +23,9 @@ export interface DemoAgent {
   after?: string;
 }
 
+/** The shared workspace the listing demo works in (`<security.workspace>/shared/demo`). */
+const DEMO_WORKSPACE = 'demo';
+
 export const DEMO_AGENTS: readonly DemoAgent[] = [
   {
     name: 'demo-calculator',
@@ -33,7 +36,8 @@ export const DEMO_AGENTS: readonly DemoAgent[] = [
   {
     name: 'demo-workspace',
     task: 'List up to 20 entries of ./ and tell me what the workspace contains.',
-    policy: { allowed_tools: ['list_dir', 'read_file', 'final_answer'] },
+    // A named workspace, so the welcome note seeded there is what it lists (its own would be empty).
+    policy: { allowed_tools: ['list_dir', 'read_file', 'final_answer'], workspace: DEMO_WORKSPACE },
   },
   {
     name: 'demo-remember',
@@ -50,8 +54,9 @@ export const DEMO_AGENTS: readonly DemoAgent[] = [
 
 const WELCOME = `# Welcome to agent-os-kernel
 
-This directory is the agents' workspace (security.workspace in config.yaml): file tools read and write here,
-and sandboxed commands run here. The demo agent "demo-workspace" lists it.
+This directory is a shared workspace (security.workspace in config.yaml, then shared/demo): file tools of the
+processes that name it (policy workspace: demo) read and write here, and their sandboxed commands run here.
+Every other process works in a directory of its own, proc/<pid>. The demo agent "demo-workspace" lists it.
 `;
 
 /** Seeds an empty workspace with a welcome note, so the listing demo has something to show. */
@@ -66,7 +71,7 @@ export async function spawnDemoAgents(
   k: Kernel,
   agents: readonly DemoAgent[] = DEMO_AGENTS,
 ): Promise<number[]> {
-  seedWorkspace(k.tools.workspace);
+  seedWorkspace(k.tools.workspaceOf({ pid: 0, policy: { workspace: DEMO_WORKSPACE } }).path);
   const pids = new Map<string, number>();
   const spawn = (a: DemoAgent) =>
     k.spawn({

@@ -91,8 +91,8 @@ default_model: "deepseek-chat"
     const tpl = parseConfigText(CONFIG_TEMPLATE, 'template', env).config.security;
     expect(none.ask_tools).toEqual(['shell']);
     expect(empty).toEqual(none);
-    // the template also lists the workspace, which the kernel adds to allowed_paths anyway
-    expect({ ...tpl.default_policy, allowed_paths: [] }).toEqual({ ...none, allowed_paths: [] });
-    expect(tpl.default_policy.allowed_paths).toEqual([tpl.workspace]);
+    // no workspace among allowed_paths: a process's own is given apart, the root would be every process's
+    expect(tpl.default_policy).toEqual(none);
+    expect(tpl.shared_workspace).toBe(false);
   });
 });

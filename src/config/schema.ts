@@ -46,6 +46,14 @@ const policySection = z.strictObject({
   max_processes: z.number().int().positive().default(64),
   max_file_size_mb: z.number().int().positive().default(64),
   max_wall_seconds: z.number().int().positive().default(60),
+  /** A shared workspace's name (`<security.workspace>/shared/<name>`); absent: one workspace per process. */
+  workspace: z
+    .string()
+    .regex(
+      /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/,
+      "a name: letters, digits, '_', '.', '-' (1–64, not starting with '.')",
+    )
+    .optional(),
 });
 
 /** One `cli_tools:` entry: a name from the shipped set (git_log, git_status, jq) or a declaration. */
@@ -229,13 +237,6 @@ export const configSchema = z.strictObject({
       time_slice_tokens: z.number().int().positive().default(P.TIME_SLICE_TOKENS),
       aging_ms: z.number().int().positive().default(P.AGING_MS),
       rate_limits: z.record(z.string(), rateLimit).default({}),
-      /** Budgets of all processes together — of all nodes together on a cluster; exhausted, processes pause. */
-      budget: z
-        .strictObject({
-          max_tokens: z.number().int().positive().optional(),
-          max_cost_usd: z.number().positive().optional(),
-        })
-        .prefault({}),
       /** A process parked on a provider outage retries after base·2^n ms (jittered), at most max (Retry-After wins). */
       provider_retry_base_ms: z.number().int().positive().default(P.PROVIDER_PARK_BASE_MS),
       provider_retry_max_ms: z.number().int().positive().default(P.PROVIDER_PARK_MAX_MS),
@@ -258,7 +259,10 @@ export const configSchema = z.strictObject({
   security: z
     .strictObject({
       sandbox: z.enum(['auto', 'bubblewrap', 'none', 'docker']).default('auto'),
+      /** Where workspaces live: `proc/<pid>/` per process, `shared/<name>/` for named ones (docs/security.md). */
       workspace: z.string().default('./workspace'),
+      /** true: every process works in `workspace` itself, as before per-process workspaces (one agent's files are every agent's). */
+      shared_workspace: z.boolean().default(false),
       default_policy: policySection.prefault({}),
       approval_timeout_s: z
         .number()

@@ -79,10 +79,12 @@ context:
 
 security:
   sandbox: auto          # auto | bubblewrap | none | docker
-  workspace: ./workspace # tools' working directory; writes outside it are refused
+  workspace: ./workspace # where workspaces live: each process works in ./workspace/proc/<pid>/ (kept after exit
+                         # until 'aos workspace rm <pid>'); policy 'workspace: <name>' shares ./workspace/shared/<name>/
+  shared_workspace: false  # true: every process works in ./workspace itself (before per-process workspaces)
   default_policy:
     permission_level: standard   # readonly | standard | elevated | admin
-    allowed_paths: ["./workspace"]
+    allowed_paths: []            # readable besides the process's workspace (other processes' workspaces never are)
     blocked_paths: ["~/.ssh", "/etc/shadow"]
     network_allow: []            # domains tools may reach, e.g. ["api.github.com"]
     ask_tools: ["shell"]         # tools that wait for a human approval
@@ -96,7 +98,7 @@ mcp:
   servers: []
   # - name: filesystem
   #   command: npx
-  #   args: ["@modelcontextprotocol/server-filesystem", "./workspace"]
+  #   args: ["@modelcontextprotocol/server-filesystem", "./workspace"]  # runs once per process workspace, with that one
 
 # Named agent profiles: \`aos run --agent NAME "…"\`, \`aos chat --agent NAME\`, \`agent: NAME\` in the API and
 # the dashboard's spawn form. Every key but name is optional; explicit spawn options win.

@@ -4,7 +4,6 @@
  * checks policy, asks for approval, runs in the sandbox, caps output and audits.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { AosConfig } from '../config/schema.js';
 import type { HookBus } from '../hooks/bus.js';
@@ -15,6 +14,7 @@ import { SqlIdempotencyStore } from '../io/idempotency.js';
 import { McpManager } from '../io/mcp/manager.js';
 import { ToolRegistry } from '../io/registry.js';
 import { idempotencyKey, type ToolContext, type ToolResult } from '../io/tool.js';
+import { type WorkspaceInfo, Workspaces } from '../io/workspaces.js';
 import type { ToolSpec } from '../llm/model.js';
 import { ApprovalManager } from '../security/approvals.js';
 import { SecurityPolicy, type SecurityPolicyOptions } from '../security/policy.js';
@@ -36,7 +36,11 @@ export interface ToolRuntime {
   readonly sandbox: Sandbox;
   /** Which sandbox was chosen, whether it isolates, and the warning when it does not (health, banner). */
   readonly sandboxStatus: SandboxStatus;
+  /** The workspace root (`security.workspace`); a process works in `workspaceOf(pcb)` below it. */
   readonly workspace: string;
+  readonly workspaces: Workspaces;
+  /** Where `pcb` works: its own `proc/<pid>`, a named `shared/<name>`, or the root (shared_workspace). */
+  workspaceOf(pcb: Pick<Pcb, 'pid' | 'policy'>): WorkspaceInfo;
   /** MCP servers from `mcp.servers`; their tools are registered as `server.tool`. */
   readonly mcp: McpManager;
   policyFor(pcb: Pcb): SecurityPolicy;
@@ -72,8 +76,9 @@ export interface DeviceHost {
 
 export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
   const sec = k.config.security;
-  const workspace = resolve(sec.workspace);
-  mkdirSync(workspace, { recursive: true });
+  const workspaces = new Workspaces(sec.workspace, sec.shared_workspace);
+  workspaces.init();
+  const workspace = workspaces.root;
   const { sandbox, status: sandboxStatus } = chooseSandbox(sec.sandbox);
   if (sandboxStatus.fallbackReason) {
     // Never silent: a boot that fell back to running commands unisolated is on the record (stream
@@ -117,10 +122,42 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     },
   });
 
-  const defaults = new SecurityPolicy({ ...sec.default_policy, allowed_paths: [workspace] });
+  const defaults = new SecurityPolicy({ ...sec.default_policy, allowed_paths: [] });
+  const policyFor = (pcb: Pick<Pcb, 'pid' | 'policy'>): SecurityPolicy => {
+    let p = policies.get(pcb.pid);
+    if (!p) {
+      // The workspace is never among allowed_paths: resolvePath and the sandbox get it apart, per call.
+      p = new SecurityPolicy({
+        ...sec.default_policy,
+        allowed_paths: sec.default_policy.allowed_paths.map((x) => resolve(x)),
+        ...(pcb.policy as SecurityPolicyOptions),
+      });
+      policies.set(pcb.pid, p);
+    }
+    return p;
+  };
+  // From the stored policy alone (no SecurityPolicy built): process listings ask it for every row.
+  const workspaceOf = (pcb: Pick<Pcb, 'pid' | 'policy'>): WorkspaceInfo =>
+    workspaces.of(pcb.pid, {
+      workspace: (pcb.policy as { workspace?: string }).workspace ?? sec.default_policy.workspace,
+    });
+  // Made at spawn; made again before a call if it is gone (a process another node spawned, a removal).
+  const made = new Set<string>();
+  const workDir = (pcb: Pick<Pcb, 'pid' | 'policy'>): string => {
+    const ws = workspaceOf(pcb);
+    if (!made.has(ws.path)) {
+      workspaces.ensure(ws);
+      made.add(ws.path);
+    }
+    return ws.path;
+  };
+  // pid 0 is the API's own: tool calls without a process, and MCP servers' tool discovery.
+  const apiWorkspace = workspaceOf({ pid: 0, policy: {} });
+  workspaces.ensure(apiWorkspace);
   const mcp = new McpManager(registry, {
     sandbox,
-    workspace,
+    workspace: apiWorkspace.path,
+    workspaceRoot: workspace,
     limits: defaults.limits,
     dataDir: resolve(k.config.data_dir),
     packageRoots: [k.configFile ? dirname(k.configFile) : process.cwd(), process.cwd()],
@@ -157,19 +194,6 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     },
   });
 
-  const policyFor = (pcb: Pcb): SecurityPolicy => {
-    let p = policies.get(pcb.pid);
-    if (!p) {
-      p = new SecurityPolicy({
-        ...sec.default_policy,
-        allowed_paths: [workspace, ...sec.default_policy.allowed_paths.map((x) => resolve(x))],
-        ...(pcb.policy as SecurityPolicyOptions),
-      });
-      policies.set(pcb.pid, p);
-    }
-    return p;
-  };
-
   return {
     registry,
     executor,
@@ -177,6 +201,8 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     sandbox,
     sandboxStatus,
     workspace,
+    workspaces,
+    workspaceOf,
     mcp,
     policyFor,
     specsFor(pcb, filter) {
@@ -197,7 +223,7 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
         idempotencyKey: idempotencyKey(pcb.pid, step.stepNo, callIndex),
         fresh: pc.freshStep === step,
         policy: policyFor(pcb),
-        workspace,
+        workspace: workDir(pcb),
         sandbox,
         signal: step.signal,
         sys: { call: (name, args) => k.sysFor(pc, step).call(name as never, args as never) },
@@ -221,7 +247,7 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
           callIndex: 0,
           idempotencyKey: `api:${id}`,
           policy: policyFor(o.pcb),
-          workspace,
+          workspace: workDir(o.pcb),
           sandbox,
           signal: o.signal,
           sys: o.sys,

@@ -18,9 +18,22 @@ export interface ProcessInfo {
   usage: Pcb['usage'];
   result: unknown;
   exitReason: string | null;
+  /** The directory its tools work in (docs/security.md#workspaces). */
+  workspace: string;
 }
 
-export function infoFromPcb(pcb: Pcb): ProcessInfo {
+/** Where a process works, as the device layer decides (ToolRuntime.workspaceOf). */
+export type WorkspaceOf = (p: { pid: number; policy: Record<string, unknown> }) => { path: string };
+
+function pathOf(ws: WorkspaceOf, p: { pid: number; policy: Record<string, unknown> }): string {
+  try {
+    return ws(p).path;
+  } catch {
+    return ''; // a stored policy naming no valid workspace: its tool calls fail saying so
+  }
+}
+
+export function infoFromPcb(pcb: Pcb, ws: WorkspaceOf): ProcessInfo {
   return {
     pid: pcb.pid,
     parentPid: pcb.parentPid,
@@ -35,10 +48,11 @@ export function infoFromPcb(pcb: Pcb): ProcessInfo {
     usage: pcb.usage,
     result: pcb.result,
     exitReason: pcb.exitReason,
+    workspace: pathOf(ws, pcb),
   };
 }
 
-export function infoFromRow(row: ProcessRow): ProcessInfo {
+export function infoFromRow(row: ProcessRow, ws: WorkspaceOf): ProcessInfo {
   return {
     pid: row.pid,
     parentPid: row.parentPid,
@@ -53,6 +67,7 @@ export function infoFromRow(row: ProcessRow): ProcessInfo {
     usage: row.usage,
     result: row.result,
     exitReason: row.exitReason,
+    workspace: pathOf(ws, row),
   };
 }
 

@@ -46,6 +46,7 @@ import {
   clusterView,
   type KernelStatus,
   kernelStatus,
+  removeWorkspace,
   resumeProcess,
   startKill,
   statusTable,
@@ -288,6 +289,11 @@ export class Kernel {
   /** The steps of a process a fork can start from, with their checkpoint ids. */
   forkPoints(pid: number): Promise<Map<number, { checkpointId: number; reason: string }>> {
     return forkPoints(this.core, pid);
+  }
+
+  /** Deletes an exited process's own workspace (kept after exit until this); `actor` is audited. */
+  removeWorkspace(pid: number, actor?: string) {
+    return removeWorkspace(this.core, pid, actor);
   }
 
   /** Seed-compatible alias. */

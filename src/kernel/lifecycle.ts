@@ -288,8 +288,8 @@ const sleep = (ms: number) => new Promise<null>((r) => setTimeout(() => r(null),
 /** A process as callers see it: the live PCB on this node, else the stored row. */
 export async function infoOf(core: KernelCore, pid: number): Promise<ProcessInfo> {
   const pc = core.procs.get(pid);
-  if (pc) return infoFromPcb(pc.pcb);
+  if (pc) return infoFromPcb(pc.pcb, core.tools.workspaceOf);
   const row = await core.storage.state.getProcess(pid);
   if (!row) throw new KernelError('ENOPROC', `no process ${pid}`);
-  return infoFromRow(row);
+  return infoFromRow(row, core.tools.workspaceOf);
 }

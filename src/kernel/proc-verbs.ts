@@ -23,11 +23,7 @@ export interface ClusterView {
   clustered: boolean;
   items: NodeRow[];
   limits: Array<{ name: string; limit: number; windowMs: number; used: number }>;
-  /** Kernel-wide and tenant budgets, all nodes together: used = spent + reserved by calls in flight. */
-  budgets: BudgetView[];
 }
-
-export type BudgetView = { name: string; limit: number; used: number; spent: number };
 
 /** The approvals view: this node's pending list (sync), every node's, and decisions that reach any node. */
 export interface Approvals {
@@ -49,13 +45,12 @@ export function approvalsView(core: KernelCore, node: NodeAgent | null): Approva
 }
 
 export async function clusterView(core: KernelCore, node: NodeAgent | null): Promise<ClusterView> {
-  const budgets = await core.cpu.budgets.store.pools();
-  if (!node) return { self: core.nodeId, clustered: false, items: [], limits: [], budgets };
+  if (!node) return { self: core.nodeId, clustered: false, items: [], limits: [] };
   const [items, limits] = await Promise.all([
     node.store.list(),
     new RateGrantStore(core.storage.driver, core.nodeId).pools(),
   ]);
-  return { self: core.nodeId, clustered: true, items, limits, budgets };
+  return { self: core.nodeId, clustered: true, items, limits };
 }
 
 /** Suspends the process at its next preemption point, on whichever node runs it. */
@@ -126,8 +121,6 @@ export interface KernelStatus {
   processes: ProcessInfo[];
   counts: Record<ProcessState, number>;
   scheduler: ReturnType<Cpu['snapshot']>;
-  /** Kernel-wide and tenant budgets, all nodes together. */
-  budgets: BudgetView[];
 }
 
 /** Every process in storage (live ones as this node holds them), the counts per state, the scheduler. */
@@ -135,7 +128,7 @@ export async function kernelStatus(core: KernelCore, bootedAt: number): Promise<
   const rows = await core.storage.state.listProcesses({ limit: 1000 });
   const processes = rows.map((r) => {
     const pc = core.procs.get(r.pid);
-    return pc ? infoFromPcb(pc.pcb) : infoFromRow(r);
+    return pc ? infoFromPcb(pc.pcb, core.tools.workspaceOf) : infoFromRow(r, core.tools.workspaceOf);
   });
   const counts = { new: 0, ready: 0, running: 0, waiting: 0, suspended: 0, zombie: 0, terminated: 0 };
   for (const p of processes) counts[p.state] += 1;
@@ -145,7 +138,6 @@ export async function kernelStatus(core: KernelCore, bootedAt: number): Promise<
     processes,
     counts,
     scheduler: core.cpu.snapshot(),
-    budgets: await core.cpu.budgets.store.pools(),
   };
 }
 
@@ -165,4 +157,35 @@ export function statusTable(s: {
     `${'PID'.padEnd(6)}${'STATE'.padEnd(12)}${'PRI'.padEnd(5)}${'STEP'.padEnd(6)}${'TOKENS'.padEnd(9)}NAME\n` +
     rows.join('')
   );
+}
+
+/**
+ * Removes an exited process's own workspace (workspaces outlive their process, for inspection). A live
+ * process's is refused (ESTATE), a shared one too (EINVAL: other processes work in it); audited.
+ */
+export async function removeWorkspace(
+  core: KernelCore,
+  pid: number,
+  actor = 'user',
+): Promise<{ pid: number; path: string; removed: boolean }> {
+  const row = await core.storage.state.getProcess(pid);
+  if (!row) throw new KernelError('ENOPROC', `no process ${pid}`, { details: { pid } });
+  const ws = core.tools.workspaceOf(row);
+  if (isLive(row.state))
+    throw new KernelError(
+      'ESTATE',
+      `process ${pid} is ${row.state}; its workspace ${ws.path} is in use (kill it first)`,
+      {
+        details: { pid, state: row.state },
+      },
+    );
+  const removed = await core.tools.workspaces.remove(ws);
+  if (removed)
+    await core.storage.audit.append({
+      stream: `proc:${pid}`,
+      kind: 'workspace.remove',
+      actor,
+      payload: { path: ws.path },
+    });
+  return { pid, path: ws.path, removed };
 }

@@ -38,6 +38,8 @@ export interface SpawnOptions {
   model?: string;
   program?: string;
   policy?: Record<string, unknown>;
+  /** Work in the shared workspace of this name (as `policy.workspace`); absent: a workspace of its own. */
+  workspace?: string;
   budgets?: { maxTokens?: number; maxCostUsd?: number; maxSteps?: number; maxWallMs?: number };
   args?: unknown;
   parentPid?: number | null;
@@ -60,7 +62,11 @@ export async function prepareSpawn(
   tx?: Queryable,
 ): Promise<{ pid: number; start(): void }> {
   if (core.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; spawn refused');
-  const o = await applyProfile(core, spawnOpts);
+  const profiled = await applyProfile(core, spawnOpts);
+  const o =
+    profiled.workspace === undefined
+      ? profiled
+      : { ...profiled, policy: { ...(profiled.policy ?? {}), workspace: profiled.workspace } };
   const program = core.programs.get(o.program ?? 'react');
   const model = o.model ?? core.models.defaultModel();
   core.models.resolve(model); // fail now, not at the first step, when the model is unknown
@@ -79,6 +85,7 @@ export async function prepareSpawn(
     );
   }
   checkSpawnLimits(core, req.parentPid);
+  core.tools.workspaceOf({ pid: 0, policy: o.policy ?? {} }); // EINVAL now for a bad workspace name
   const args = await lessonArgs(core.learning, core.config.learning, program.name, req.task, o.args);
   const create = async (q: Queryable): Promise<ProcessRow> => {
     const row = await core.storage.state.createProcess(
@@ -106,6 +113,7 @@ export async function prepareSpawn(
     pid: row.pid,
     start() {
       const pc = core.procs.adopt(row, core.models.defaultModel());
+      core.tools.workspaces.ensure(core.tools.workspaceOf(row)); // its own directory, unless it shares one
       // Created just now, and no other node can run it: nothing of it is journaled yet.
       pc.recordsClean = !isClustered(core);
       core.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
@@ -159,58 +167,76 @@ export async function restoreProcess(
 ): Promise<number> {
   if (core.stopping) throw new KernelError('ESTATE', 'the kernel is shutting down; restore refused');
   const { storage } = core;
-  const res = await storage.driver.transaction(async (tx) => {
-    const r = await storage.state.restore(
-      {
-        snapshotId: checkpointId,
-        into: o.into ?? 'new',
-        ...(o.name !== undefined ? { name: o.name } : {}),
-        ...(o.priority !== undefined ? { priority: o.priority } : {}),
-        ownerNode: core.nodeId,
-        rebind: rebindContextStates,
-        // a fork's own message replaces the user turns the source took after the snapshot
-        ...(o.message && (o.into ?? 'new') === 'new' ? { skipMailTopic: USER_TOPIC } : {}),
-      },
-      tx,
-    );
-    await storage.audit.append(
-      {
-        stream: `proc:${r.process.pid}`,
-        kind: 'proc.restore',
-        actor: 'kernel',
-        payload: {
-          checkpoint: checkpointId,
-          from: r.sourcePid,
+  // A fork runs alongside its source: it works on a copy of the source's own workspace (a shared one
+  // stays shared), made before the fork exists, so a workspace too large to copy refuses the restore.
+  const snap = (o.into ?? 'new') === 'new' ? await storage.state.getSnapshot(checkpointId) : null;
+  const src = snap ? await storage.state.getProcess(snap.pid) : null;
+  const staged = src ? await core.tools.workspaces.stageFork(core.tools.workspaceOf(src)) : null;
+  const res = await storage.driver
+    .transaction(async (tx) => {
+      const r = await storage.state.restore(
+        {
+          snapshotId: checkpointId,
           into: o.into ?? 'new',
-          stepNo: r.stepNo,
-          discardedSteps: r.discardedSteps,
-          mail: r.mail,
-          pages: r.pages,
-          ...(o.message ? { message: true } : {}),
+          ...(o.name !== undefined ? { name: o.name } : {}),
+          ...(o.priority !== undefined ? { priority: o.priority } : {}),
+          ownerNode: core.nodeId,
+          rebind: rebindContextStates,
+          // a fork's own message replaces the user turns the source took after the snapshot
+          ...(o.message && (o.into ?? 'new') === 'new' ? { skipMailTopic: USER_TOPIC } : {}),
         },
-      },
-      tx,
-    );
-    if (o.message) {
-      // In the restore's transaction, so the process's first step already sees it as a user turn.
-      const { text, from } = o.message;
-      const id = await storage.coordination.send(
-        { from: `user:${from}`, to: String(r.process.pid), topic: USER_TOPIC, body: { text, from } },
         tx,
       );
       await storage.audit.append(
         {
           stream: `proc:${r.process.pid}`,
-          kind: 'proc.message',
-          actor: from,
-          payload: { messageId: id, chars: text.length, text: text.slice(0, PREVIEW_MAX_CHARS), fork: true },
+          kind: 'proc.restore',
+          actor: 'kernel',
+          payload: {
+            checkpoint: checkpointId,
+            from: r.sourcePid,
+            into: o.into ?? 'new',
+            stepNo: r.stepNo,
+            discardedSteps: r.discardedSteps,
+            mail: r.mail,
+            pages: r.pages,
+            ...(staged ? { workspaceCopy: { files: staged.files, bytes: staged.bytes } } : {}),
+            ...(o.message ? { message: true } : {}),
+          },
         },
         tx,
       );
-    }
-    return r;
-  });
+      if (o.message) {
+        // In the restore's transaction, so the process's first step already sees it as a user turn.
+        const { text, from } = o.message;
+        const id = await storage.coordination.send(
+          { from: `user:${from}`, to: String(r.process.pid), topic: USER_TOPIC, body: { text, from } },
+          tx,
+        );
+        await storage.audit.append(
+          {
+            stream: `proc:${r.process.pid}`,
+            kind: 'proc.message',
+            actor: from,
+            payload: {
+              messageId: id,
+              chars: text.length,
+              text: text.slice(0, PREVIEW_MAX_CHARS),
+              fork: true,
+            },
+          },
+          tx,
+        );
+      }
+      return r;
+    })
+    .catch((err: unknown) => {
+      staged?.discard();
+      throw err;
+    });
   const row = res.process;
+  if (staged) staged.place(core.tools.workspaceOf(row));
+  else core.tools.workspaces.ensure(core.tools.workspaceOf(row));
   core.programs.get(row.program); // ENOTFOUND, clearly, for a program this kernel does not have
   core.procs.remove(row.pid); // a rewound zombie: its old control block is history
   const pc = core.procs.adopt(row, core.models.defaultModel());
@@ -228,6 +254,7 @@ export async function recover(core: KernelCore): Promise<void> {
   for (const row of rows) {
     if (core.procs.get(row.pid)) continue;
     const pc = core.procs.adopt(row, core.models.defaultModel());
+    core.tools.workspaces.ensure(core.tools.workspaceOf(row));
     pc.userMail = await hasUserMail(core, row.pid);
     if (row.state !== 'suspended') startLoop(core, pc);
   }

@@ -60,6 +60,9 @@ export function widenings(base: SecurityPolicy, p: SecurityPolicy): string[] {
           out.push(`allowed_tools adds ${t}`);
   }
   for (const a of base.askTools) if (!p.askTools.includes(a)) out.push(`ask_tools drops ${a}`);
+  // Joining a shared workspace sees (and can plant files for) every process in it: only the configured one.
+  if (p.workspace !== undefined && p.workspace !== base.workspace)
+    out.push(`workspace "${p.workspace}" joins a shared workspace the configured policy does not name`);
   for (const [, key] of LIMITS)
     if (p.limits[key] > base.limits[key]) out.push(`${key} ${p.limits[key]} is above ${base.limits[key]}`);
   return out;

@@ -10,7 +10,7 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
 import { type Permission, toolMatches } from './permissions.js';
-import { fixedDenyList, isProcessProcPath, protectedPaths } from './secrets.js';
+import { fixedDenyList, foreignWorkspace, isProcessProcPath, protectedPaths } from './secrets.js';
 
 export type PermissionLevel = 'readonly' | 'standard' | 'elevated' | 'admin';
 export const PERMISSION_LEVELS: readonly PermissionLevel[] = ['readonly', 'standard', 'elevated', 'admin'];
@@ -52,7 +52,15 @@ export interface SecurityPolicyOptions {
   max_processes?: number;
   max_file_size_mb?: number;
   max_wall_seconds?: number;
+  /**
+   * A named workspace shared with every process that names it (`<security.workspace>/shared/<name>`);
+   * absent: the process works in a directory of its own (`<security.workspace>/proc/<pid>`).
+   */
+  workspace?: string;
 }
+
+/** What a shared workspace may be called: one path component, no dots first (so never `.` or `..`). */
+export const WORKSPACE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/;
 
 export type ToolDecision = { decision: 'allow' | 'ask' | 'deny'; reason: string };
 
@@ -64,6 +72,8 @@ export class SecurityPolicy {
   readonly allowedTools: readonly string[] | undefined;
   readonly askTools: readonly string[];
   readonly limits: Readonly<ResourceLimits>;
+  /** The shared workspace this process works in, or undefined for a workspace of its own. */
+  readonly workspace: string | undefined;
 
   constructor(opts: SecurityPolicyOptions = {}) {
     const level = opts.permission_level ?? 'standard';
@@ -81,6 +91,15 @@ export class SecurityPolicy {
     this.networkAllow = (opts.network_allow ?? []).map((d) => d.toLowerCase().trim());
     this.allowedTools = opts.allowed_tools;
     this.askTools = opts.ask_tools ?? [];
+    if (
+      opts.workspace !== undefined &&
+      (typeof opts.workspace !== 'string' || !WORKSPACE_NAME.test(opts.workspace))
+    )
+      throw new KernelError(
+        'EINVAL',
+        `workspace must name a shared workspace (letters, digits, '_', '.', '-'; 1–64, not starting with '.'), got ${JSON.stringify(opts.workspace)}`,
+      );
+    this.workspace = opts.workspace;
     const num = (v: number | undefined, def: number, key: string) => {
       if (v === undefined) return def;
       if (!Number.isFinite(v) || v <= 0)
@@ -97,7 +116,10 @@ export class SecurityPolicy {
   }
 
   /** The policy as the seeds' snake_case options (for checkpoints and child processes). */
-  toJSON(): Required<Omit<SecurityPolicyOptions, 'allowed_tools'>> & { allowed_tools?: string[] } {
+  toJSON(): Required<Omit<SecurityPolicyOptions, 'allowed_tools' | 'workspace'>> & {
+    allowed_tools?: string[];
+    workspace?: string;
+  } {
     return {
       permission_level: this.level,
       allowed_paths: [...this.allowedPaths],
@@ -110,6 +132,7 @@ export class SecurityPolicy {
       max_processes: this.limits.processes,
       max_file_size_mb: this.limits.fileSizeMb,
       max_wall_seconds: this.limits.wallSeconds,
+      ...(this.workspace !== undefined ? { workspace: this.workspace } : {}),
     };
   }
 
@@ -161,6 +184,14 @@ export class SecurityPolicy {
         'EPERM',
         `access to ${path} is blocked by policy at every level: ${secret} holds the kernel's or the user's secrets, and no policy can lift that`,
         { details: { path, resolved: real, rule: 'kernel_secrets' } },
+      );
+    }
+    const foreign = foreignWorkspace(real, ws) ?? foreignWorkspace(abs, ws);
+    if (foreign) {
+      throw new KernelError(
+        'EPERM',
+        `access to ${path} is blocked by policy at every level: it is in another process's workspace (${foreign}); processes share files only through a named workspace (policy workspace: <name>)`,
+        { details: { path, resolved: real, rule: 'other_workspace' } },
       );
     }
     const blocked = this.blockedPaths.find((b) => within(real, b) || within(abs, b));

@@ -77,6 +77,30 @@ export function protectPaths(paths: Iterable<string>): void {
   for (const p of paths) if (p) protectedRoots.add(resolve(p));
 }
 
+const workspaceContainers = new Set<string>();
+
+/**
+ * Registers the directories that hold processes' workspaces (`<root>/proc`, `<root>/shared`): a path in
+ * one of them is refused to every process, at every level, unless it lies in the process's own
+ * workspace, and the sandbox masks them wherever a bind would expose them.
+ */
+export function registerWorkspaceContainers(paths: Iterable<string>): void {
+  for (const p of paths) workspaceContainers.add(resolve(p));
+}
+
+/** Where workspaces are kept (see registerWorkspaceContainers). */
+export function workspaceContainerPaths(): string[] {
+  return [...workspaceContainers];
+}
+
+/** The container `real` (resolved) lies in when it is another process's workspace, else null. */
+export function foreignWorkspace(real: string, ownWorkspace: string): string | null {
+  const inside = (p: string, root: string) => p === root || p.startsWith(`${root}/`);
+  for (const c of workspaceContainers)
+    if (inside(real, c) && !inside(real, ownWorkspace) && !inside(c, ownWorkspace)) return c;
+  return null;
+}
+
 /** Paths the kernel registered at boot (data dirs, config files, plugin files). */
 export function protectedPaths(): string[] {
   return [...protectedRoots];

@@ -195,7 +195,7 @@ describe('api: auth', () => {
   it('nodes: on embedded storage one kernel, no cluster, and says which node answered', async () => {
     const r = await call('GET', '/api/v1/nodes', { token: tok.viewer });
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ self: kernel.nodeId, clustered: false, items: [], limits: [], budgets: [] });
+    expect(r.body).toEqual({ self: kernel.nodeId, clustered: false, items: [], limits: [] });
   });
 
   it('whoami names the token and its role', async () => {
@@ -708,6 +708,24 @@ describe('api: processes', () => {
     });
     expect(k.status).toBe(200);
     expect(['terminated', 'zombie']).toContain(k.body.state);
+    // Its workspace outlives it until removed; a viewer may not remove it.
+    const info = await call('GET', `/api/v1/processes/${live}`, { token: tok.viewer });
+    expect(info.body.workspace).toBe(join(workspace, 'proc', String(live)));
+    expect((await call('DELETE', `/api/v1/processes/${live}/workspace`, { token: tok.viewer })).status).toBe(
+      403,
+    );
+    for (
+      let i = 0;
+      i < 100 &&
+      !['terminated', 'zombie'].includes(
+        (await call('GET', `/api/v1/processes/${live}`, { token: tok.viewer })).body.state,
+      );
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 50));
+    const rm = await call('DELETE', `/api/v1/processes/${live}/workspace`, { token: tok.operator });
+    expect(rm.status, rm.text).toBe(200);
+    expect(rm.body).toEqual({ pid: live, path: join(workspace, 'proc', String(live)), removed: true });
   });
 });
 
@@ -780,7 +798,8 @@ describe('api: tools, approvals, memory, audit, mcp', () => {
     expect(ok.body).toMatchObject({ decision: 'approved', by: 'api:ops' });
     const done = await pending;
     expect(done.body.ok, done.text).toBe(true);
-    expect(readFileSync(join(workspace, 'a.txt'), 'utf8')).toBe('hello');
+    // A call without a pid works in the API's own workspace, proc/0.
+    expect(readFileSync(join(workspace, 'proc', '0', 'a.txt'), 'utf8')).toBe('hello');
     expectError(
       await call('POST', `/api/v1/approvals/${ap.id}/approve`, { token: tok.operator, body: {} }),
       404,

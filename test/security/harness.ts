@@ -69,8 +69,14 @@ export async function bootRig(
     storage?: string;
     defaultPolicy?: Record<string, unknown>;
     config?: Record<string, unknown>;
-    /** The workspace (a fresh temp dir when absent). */
+    /** The workspace root (a fresh temp dir when absent). */
     workspace?: string;
+    /**
+     * One workspace per process, as configured by default (true), or every process in the root itself
+     * (false, `security.shared_workspace: true`): the classes that attack the host from one process plant
+     * and check files in `rig.workspace`; the workspace-isolation class runs per process.
+     */
+    perProcess?: boolean;
   } = {},
 ): Promise<Rig> {
   const dataDir = realpathSync(mkdtempSync(join(tmpdir(), 'aos-red-data-')));
@@ -86,6 +92,7 @@ export async function bootRig(
       security: {
         sandbox: o.sandbox ?? 'bubblewrap',
         workspace,
+        shared_workspace: o.perProcess !== true,
         // Approvals are their own class (src/security/approvals.test.ts): here the hostile calls run.
         default_policy: o.defaultPolicy ?? { ask_tools: [] },
       },

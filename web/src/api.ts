@@ -139,6 +139,8 @@ export interface Proc {
   usage: Usage;
   result: unknown;
   exitReason: string | null;
+  /** The directory its tools work in (its own proc/<pid>, or a shared one). */
+  workspace?: string;
 }
 
 export const LIVE_STATES = new Set(['new', 'ready', 'running', 'waiting', 'suspended']);

@@ -18,11 +18,12 @@ import * as S from '../schemas.js';
 const LIVE_STATES: ProcessState[] = ['new', 'ready', 'running', 'waiting', 'suspended'];
 
 /** A stored process row as the API shows it (the kernel's own view). */
-export const rowInfo = infoFromRow;
+export const rowInfo = (k: Pick<Kernel, 'tools'>, row: ProcessRow): ProcessInfo =>
+  infoFromRow(row, k.tools.workspaceOf);
 
 /** The in-memory view of a process this node runs, else the stored row. */
 export async function infoOf(k: Kernel, row: ProcessRow): Promise<ProcessInfo> {
-  return k.procs.get(row.pid) ? k.get(row.pid) : rowInfo(row);
+  return k.procs.get(row.pid) ? k.get(row.pid) : rowInfo(k, row);
 }
 
 export async function requireRow(k: Kernel, pid: number): Promise<ProcessRow> {
@@ -107,10 +108,11 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       response: S.pidSchema,
       async handler({ body, principal }) {
         // Below admin, a spawn's policy can only tighten the configured one (src/security/policy-narrow.ts).
+        const requested = body.workspace
+          ? { ...(body.policy ?? {}), workspace: body.workspace }
+          : body.policy;
         const policy =
-          body.policy && principal.role !== 'admin'
-            ? narrowPolicy(defaultPolicy(k), body.policy)
-            : body.policy;
+          requested && principal.role !== 'admin' ? narrowPolicy(defaultPolicy(k), requested) : requested;
         const pid = await k.spawn({
           ...(body.name ? { name: body.name } : {}),
           task: body.task,
@@ -137,6 +139,20 @@ export function processRoutes(k: Kernel): AnyRoute[] {
       response: S.processInfoSchema,
       async handler({ params }) {
         return infoOf(k, await requireRow(k, params.pid));
+      },
+    }),
+    route({
+      method: 'DELETE',
+      path: '/api/v1/processes/:pid/workspace',
+      tenantScoped: true,
+      access: 'operator',
+      tag: 'processes',
+      summary:
+        "Delete an exited process's own workspace (kept after exit for inspection); 409 while it is live, 400 for a shared one",
+      params: S.pidParams,
+      response: S.workspaceRemoved,
+      async handler({ params, principal }) {
+        return k.removeWorkspace(params.pid, `api:${principal.name}`);
       },
     }),
     route({

@@ -247,7 +247,7 @@ export function traceRoutes(k: Kernel): AnyRoute[] {
         ]);
         const nodes = await Promise.all(
           rows.map(async (r) => {
-            const i = k.procs.get(r.pid) ? await k.get(r.pid) : infoFromRow(r);
+            const i = k.procs.get(r.pid) ? await k.get(r.pid) : infoFromRow(r, k.tools.workspaceOf);
             return {
               pid: i.pid,
               parentPid: i.parentPid,

@@ -39,7 +39,7 @@ export const apiBench = defineBench({
       ctx.log('listing 50 of 200 processes: HTTP vs library');
       const lib = await collect(n, async () => {
         const rows = await k.storage.state.listProcesses({ limit: 50, offset: 0 });
-        JSON.stringify(rows.map(rowInfo));
+        JSON.stringify(rows.map((r) => rowInfo(k, r)));
       });
       const http = await collect(n, async () => {
         const r = await fetch(`${server.url}/api/v1/processes?limit=50`, { headers: auth });

@@ -25,6 +25,7 @@ export const COMMANDS: ReadonlyArray<{ names: readonly string[]; load: () => Pro
   { names: ['chat', 'send', 'agents'], load: () => import('./chat.js') },
   { names: ['logs'], load: () => import('./logs.js') },
   { names: ['checkpoint', 'restore'], load: () => import('./checkpoint.js') },
+  { names: ['workspace'], load: () => import('./workspace.js') },
   { names: ['shell'], load: () => import('./shell.js') },
   { names: ['tools'], load: () => import('./tools.js') },
   { names: ['mcp'], load: () => import('./mcp.js') },

@@ -12,19 +12,22 @@ export function register(program: Command): void {
     .option('-s, --state <state>', `only processes in this state (${STATES.join(', ')})`)
     .option('-n, --limit <n>', 'at most this many rows', '100')
     .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option('-w, --workspace', "add a WORKSPACE column: the directory each process's tools work in")
     .option('--json', 'print { items, total } as JSON')
-    .action(async (opts: { state?: string; limit: string; url?: string; json?: boolean }) => {
-      if (opts.state && !STATES.includes(opts.state)) {
-        const { KernelError } = await import('../../errors.js');
-        throw new KernelError('EINVAL', `--state must be one of ${STATES.join(', ')}, got "${opts.state}"`);
-      }
-      const limit = parseId(opts.limit, '--limit');
-      await withClient(clientOpts(program, opts), async (c) => {
-        const page = await c.listProcesses({ ...(opts.state ? { state: opts.state } : {}), limit });
-        if (opts.json) process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
-        else writeOut(processTable(page.items, page.total));
-      });
-    });
+    .action(
+      async (opts: { state?: string; limit: string; url?: string; json?: boolean; workspace?: boolean }) => {
+        if (opts.state && !STATES.includes(opts.state)) {
+          const { KernelError } = await import('../../errors.js');
+          throw new KernelError('EINVAL', `--state must be one of ${STATES.join(', ')}, got "${opts.state}"`);
+        }
+        const limit = parseId(opts.limit, '--limit');
+        await withClient(clientOpts(program, opts), async (c) => {
+          const page = await c.listProcesses({ ...(opts.state ? { state: opts.state } : {}), limit });
+          if (opts.json) process.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+          else writeOut(processTable(page.items, page.total, { workspace: opts.workspace === true }));
+        });
+      },
+    );
 }
 
 /** Options every client command passes to connect(). */
@@ -110,8 +113,10 @@ export const PROCESS_HEADERS = [
   'RESULT',
 ];
 
-export function processTable(items: ProcessInfo[], total: number): string {
+export function processTable(items: ProcessInfo[], total: number, o: { workspace?: boolean } = {}): string {
   if (items.length === 0) return 'no processes (spawn one with `aos run "<task>"` or from `aos shell`)\n';
   const more = total > items.length ? style.dim(`… ${total - items.length} more (use --limit)\n`) : '';
-  return table(PROCESS_HEADERS, processRows(items)) + more;
+  if (!o.workspace) return table(PROCESS_HEADERS, processRows(items)) + more;
+  const rows = processRows(items).map((r, i) => [...r.slice(0, -1), items[i]!.workspace, r.at(-1)!]);
+  return table([...PROCESS_HEADERS.slice(0, -1), 'WORKSPACE', 'RESULT'], rows) + more;
 }

@@ -39,6 +39,13 @@ export interface McpConnectionOptions {
   sandbox: Sandbox;
   /** The workspace: the sandboxed server's cwd, bound read-write. */
   workspace: string;
+  /**
+   * The root workspaces live under (`security.workspace`). When set and a call comes from a process whose
+   * workspace differs, a stdio server runs once per workspace (its cwd and bind that workspace, an
+   * argument naming the root or this connection's workspace replaced by it): one process's filesystem
+   * server never sees another's files.
+   */
+  workspaceRoot?: string;
   limits: ResourceLimits;
   connectTimeoutMs?: number;
   /** The kernel's data dir: a sandboxed server gets `<dataDir>/mcp/<name>/` to write its state in. */
@@ -68,6 +75,8 @@ export class McpServerConnection {
   /** Successful connections after the first one. */
   reconnects = 0;
   private everConnected = false;
+  /** A stdio server's instances for other workspaces, least recently used first. */
+  private readonly perWorkspace = new Map<string, McpServerConnection>();
 
   constructor(
     readonly spec: McpServerSpec,
@@ -157,7 +166,12 @@ export class McpServerConnection {
       });
     }
     const { StdioClientTransport } = await import('@modelcontextprotocol/sdk/client/stdio.js');
-    const args = (this.spec.args ?? []).map((a) => absolutiseIfPath(a));
+    // An argument naming the workspace root (the filesystem server's allowed directory) names this
+    // connection's workspace instead: a server never gets every process's workspace.
+    const root = this.o.workspaceRoot === undefined ? null : resolve(this.o.workspaceRoot);
+    const args = (this.spec.args ?? [])
+      .map((a) => absolutiseIfPath(a))
+      .map((a) => (root !== null && a === root ? resolve(this.o.workspace) : a));
     if (!existsSync(this.o.workspace)) {
       throw new KernelError(
         'ENOTFOUND',
@@ -228,8 +242,35 @@ export class McpServerConnection {
       permissions: perms,
       idempotent: t.annotations?.readOnlyHint === true,
       timeoutMs: (this.spec.timeout_ms ?? P.MCP_CALL_TIMEOUT_MS) + 1_000,
-      run: (args: unknown, ctx) => this.call(t.name, args as Record<string, unknown>, ctx.signal),
+      run: (args: unknown, ctx) =>
+        this.forWorkspace(ctx.workspace).call(t.name, args as Record<string, unknown>, ctx.signal),
     };
+  }
+
+  /** The connection that serves a call made in `workspace` (this one, or the server started there). */
+  forWorkspace(workspace: string): McpServerConnection {
+    const ws = resolve(workspace);
+    if (this.kind() !== 'stdio' || this.o.workspaceRoot === undefined || ws === resolve(this.o.workspace))
+      return this;
+    let c = this.perWorkspace.get(ws);
+    if (c) {
+      this.perWorkspace.delete(ws); // re-insert: most recently used last
+    } else {
+      const swap = new Set([resolve(this.o.workspace), resolve(this.o.workspaceRoot)]);
+      const args = (this.spec.args ?? []).map((a) => {
+        const abs = absolutiseIfPath(a);
+        return swap.has(abs) ? ws : a;
+      });
+      const { workspaceRoot: _root, ...o } = this.o;
+      c = new McpServerConnection({ ...this.spec, args }, { ...o, workspace: ws });
+      while (this.perWorkspace.size >= P.MCP_WORKSPACE_SERVERS_MAX) {
+        const [oldWs, old] = this.perWorkspace.entries().next().value as [string, McpServerConnection];
+        this.perWorkspace.delete(oldWs);
+        void old.close();
+      }
+    }
+    this.perWorkspace.set(ws, c);
+    return c;
   }
 
   /** tools/call with timeout and reconnect-on-failure. Tool-level errors (isError) become ETOOL. */
@@ -291,7 +332,9 @@ export class McpServerConnection {
   }
 
   async close(): Promise<void> {
-    await this.closeClient();
+    const others = [...this.perWorkspace.values()];
+    this.perWorkspace.clear();
+    await Promise.all([this.closeClient(), ...others.map((c) => c.close())]);
   }
 }
 

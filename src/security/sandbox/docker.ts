@@ -5,7 +5,7 @@
  * whether one answers.
  */
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
 import type {
@@ -15,6 +15,7 @@ import type {
   SandboxResult,
   WrappedCommand,
 } from '../sandbox.js';
+import { prepareWritable, type SandboxIdentity, sandboxIdentity } from './identity.js';
 import { runSupervised } from './run.js';
 
 export interface DockerOptions {
@@ -68,33 +69,12 @@ export class DockerSandbox implements Sandbox {
   }
 
   async wrap(req: Omit<SandboxRequest, 'stdin' | 'maxOutputBytes' | 'signal'>): Promise<WrappedCommand> {
-    const l = req.limits;
-    const a = [
-      'run',
-      '--rm',
-      '-i',
-      '--read-only',
-      '--tmpfs',
-      '/tmp',
-      '--cap-drop',
-      'ALL',
-      '--security-opt',
-      'no-new-privileges',
-    ];
-    a.push('--network', (req.network ?? []).includes('*') ? 'bridge' : 'none');
-    a.push('--memory', `${Math.floor(l.memoryMb)}m`, '--memory-swap', `${Math.floor(l.memoryMb)}m`);
-    a.push('--pids-limit', String(Math.floor(l.processes)));
-    a.push(
-      '--ulimit',
-      `cpu=${Math.ceil(l.cpuSeconds)}`,
-      '--ulimit',
-      `fsize=${Math.floor(l.fileSizeMb * 1024 * 1024)}`,
-    );
-    for (const p of req.readPaths ?? []) a.push('-v', `${resolve(p)}:${resolve(p)}:ro`);
-    for (const p of req.writePaths ?? []) a.push('-v', `${resolve(p)}:${resolve(p)}:rw`);
-    a.push('-w', resolve(req.cwd));
-    for (const [k, v] of Object.entries(req.env ?? {})) a.push('-e', `${k}=${v}`);
-    a.push(this.image, req.command, ...req.args);
+    const id = sandboxIdentity();
+    // As root the container runs as the sandbox uid, which must own what it may write (as with bubblewrap).
+    for (const p of req.writePaths ?? []) prepareWritable(resolve(p), id);
+    const a = dockerRunArgs(req, this.image, id ?? ownIdentity(), {
+      podman: basename(this.bin) === 'podman',
+    });
     return {
       command: this.bin,
       args: a,
@@ -103,4 +83,55 @@ export class DockerSandbox implements Sandbox {
       cleanup: async () => {},
     };
   }
+}
+
+/** The kernel's own uid and gid: without --user a container runs as the image's user, root by default. */
+function ownIdentity(): SandboxIdentity {
+  return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+}
+
+/**
+ * `docker run` arguments for one command. Never the image's root: `--user` is the sandbox uid when the
+ * kernel is root (else the kernel's own uid) — a root inside the container owns the files it makes in the
+ * bound workspace as host root, so `chmod u+s` on one left a setuid-root file on the host. No
+ * capabilities, no_new_privs, a read-only root, tmpfs /tmp nosuid,nodev, and (podman, which accepts mount
+ * options on -v) the bound paths nosuid,nodev.
+ */
+export function dockerRunArgs(
+  req: Omit<SandboxRequest, 'stdin' | 'maxOutputBytes' | 'signal'>,
+  image: string,
+  id: SandboxIdentity,
+  o: { podman?: boolean } = {},
+): string[] {
+  const l = req.limits;
+  const a = [
+    'run',
+    '--rm',
+    '-i',
+    '--read-only',
+    '--tmpfs',
+    '/tmp:rw,nosuid,nodev,exec',
+    '--user',
+    `${id.uid}:${id.gid}`,
+    '--cap-drop',
+    'ALL',
+    '--security-opt',
+    'no-new-privileges',
+  ];
+  a.push('--network', (req.network ?? []).includes('*') ? 'bridge' : 'none');
+  a.push('--memory', `${Math.floor(l.memoryMb)}m`, '--memory-swap', `${Math.floor(l.memoryMb)}m`);
+  a.push('--pids-limit', String(Math.floor(l.processes)));
+  a.push(
+    '--ulimit',
+    `cpu=${Math.ceil(l.cpuSeconds)}`,
+    '--ulimit',
+    `fsize=${Math.floor(l.fileSizeMb * 1024 * 1024)}`,
+  );
+  const extra = o.podman ? ',nosuid,nodev' : '';
+  for (const p of req.readPaths ?? []) a.push('-v', `${resolve(p)}:${resolve(p)}:ro${extra}`);
+  for (const p of req.writePaths ?? []) a.push('-v', `${resolve(p)}:${resolve(p)}:rw${extra}`);
+  a.push('-w', resolve(req.cwd));
+  for (const [k, v] of Object.entries(req.env ?? {})) a.push('-e', `${k}=${v}`);
+  a.push(image, req.command, ...req.args);
+  return a;
 }

@@ -10,7 +10,7 @@
 import { lstatSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
-import { fixedDenyList } from '../secrets.js';
+import { fixedDenyList, workspaceContainerPaths } from '../secrets.js';
 import { enterableBy, realOrResolved, type SandboxIdentity, swappableAncestor } from './identity.js';
 
 export interface Bind {
@@ -148,11 +148,16 @@ export function hiddenAncestor(
   return null;
 }
 
-/** Mounts over every denied path inside a bound tree: an empty tmpfs on a directory, /dev/null on a file. */
+/**
+ * Mounts over every denied path inside a bound tree: an empty tmpfs on a directory, /dev/null on a file.
+ * Other processes' workspaces (`<root>/proc`, `<root>/shared`) are denied paths too; a bind of this
+ * command's that lies under a masked directory (its own workspace under `<root>/proc`, with `<root>` or
+ * `/` among allowed_paths) is bound again on top of the mask.
+ */
 export function addMasks(plan: MountPlan, binds: readonly Bind[]): void {
   const seen = new Set<string>();
   const hidden: string[] = [];
-  for (const m of [...new Set(fixedDenyList())].sort()) {
+  for (const m of [...new Set([...fixedDenyList(), ...workspaceContainerPaths()])].sort()) {
     if (hidden.some((h) => within(m, h))) continue; // already under an empty tmpfs
     for (const b of binds) {
       if (m === b.src || !within(m, b.src)) continue;
@@ -169,6 +174,9 @@ export function addMasks(plan: MountPlan, binds: readonly Bind[]): void {
       if (st.isDirectory()) {
         plan.tmpfs(dest, '0755');
         hidden.push(m);
+        for (const inner of binds)
+          if (inner.dest !== dest && within(inner.dest, dest))
+            plan.bind(inner.src, inner.dest, inner.rw ? 'rw' : 'ro');
       } else plan.bind('/dev/null', dest, 'dev-null');
     }
   }
