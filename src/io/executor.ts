@@ -234,12 +234,19 @@ export class ToolExecutor {
     if (ran && this.o.limiter) this.o.limiter.record(toolName, result.ok);
     // A path or host the tool itself refused (EPERM) is a denial, whatever the tool-level verdict was.
     if (ran && result.error?.code === 'EPERM') decision = 'deny';
-    await this.finish(ctx, toolName, args, result, {
-      decision,
-      ...(approval ? { approval } : {}),
-      // a re-run after a crash is audited as such, never as a second original
-      ...(rerun ? { rerun: true, attempt: rerun + 1 } : {}),
-    });
+    await this.finish(
+      ctx,
+      toolName,
+      args,
+      result,
+      {
+        decision,
+        ...(approval ? { approval } : {}),
+        // a re-run after a crash is audited as such, never as a second original
+        ...(rerun ? { rerun: true, attempt: rerun + 1 } : {}),
+      },
+      tool?.pure === true,
+    );
     return result;
   }
 
@@ -288,39 +295,40 @@ export class ToolExecutor {
     args: unknown,
     result: ToolResult,
     extra: Record<string, unknown>,
+    pure = false,
   ): Promise<void> {
     if (this.o.audit) {
       const stream = this.o.auditStream?.(ctx.pid) ?? `proc:${ctx.pid}`;
-      await this.o.audit
-        .append({
-          stream,
-          kind: result.ok ? 'io.tool_call' : 'io.tool_error',
-          actor: ctx.actor ?? `pid:${ctx.pid}`,
-          payload: {
-            tool,
-            args: args ?? null,
-            stepNo: ctx.stepNo,
-            callIndex: ctx.callIndex,
-            idempotencyKey: ctx.idempotencyKey,
-            ok: result.ok,
-            output: capText(result.output, 4096).text,
-            truncated: result.truncated,
-            error: result.error ?? null,
-            durationMs: Math.round(result.durationMs * 1000) / 1000,
-            sandbox: this.sandbox.name,
-            ...extra,
-            ...ctx.auditTags,
-          },
-        })
-        .catch((err: unknown) => {
-          // No effect without its entry: when the entry cannot be written the call fails, and so does the
-          // step that made it (it is not committed; a retry replays the recorded result and audits it).
-          throw new KernelError(
-            'EBACKEND',
-            `the audit entry of ${tool} could not be written (${(err as Error).message}); the call is failed so it cannot pass unaudited`,
-            { cause: err, details: { tool, rule: 'audit' } },
-          );
-        });
+      const kind = result.ok ? 'io.tool_call' : 'io.tool_error';
+      const payload = {
+        tool,
+        args: args ?? null,
+        stepNo: ctx.stepNo,
+        callIndex: ctx.callIndex,
+        idempotencyKey: ctx.idempotencyKey,
+        ok: result.ok,
+        output: capText(result.output, 4096).text,
+        truncated: result.truncated,
+        error: result.error ?? null,
+        durationMs: Math.round(result.durationMs * 1000) / 1000,
+        sandbox: this.sandbox.name,
+        ...extra,
+        ...ctx.auditTags,
+      };
+      // A pure tool had no effect to audit before its step commits: the entry is committed with the step.
+      if (pure && ctx.stepAudit && !ctx.actor) ctx.stepAudit({ kind, payload });
+      else
+        await this.o.audit
+          .append({ stream, kind, actor: ctx.actor ?? `pid:${ctx.pid}`, payload })
+          .catch((err: unknown) => {
+            // No effect without its entry: when the entry cannot be written the call fails, and so does the
+            // step that made it (it is not committed; a retry replays the recorded result and audits it).
+            throw new KernelError(
+              'EBACKEND',
+              `the audit entry of ${tool} could not be written (${(err as Error).message}); the call is failed so it cannot pass unaudited`,
+              { cause: err, details: { tool, rule: 'audit' } },
+            );
+          });
     }
     if (this.o.hooks?.after) {
       try {

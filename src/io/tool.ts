@@ -49,6 +49,11 @@ export interface ToolContext {
   recordPlan?(plan: unknown): Promise<void>;
   /** The plan an interrupted earlier attempt of this same call recorded (a re-run of an idempotent tool). */
   priorPlan?: unknown;
+  /**
+   * The caller's step commit, for the entry of a `pure` tool's call: set by the kernel for a call made
+   * inside a step, whose commit writes the entry with the step (see Tool.pure).
+   */
+  stepAudit?(entry: { kind: string; payload: Record<string, unknown> }): void;
 }
 
 export interface Tool<I = unknown, O = unknown> {
@@ -70,6 +75,14 @@ export interface Tool<I = unknown, O = unknown> {
    * (committed with the step, or recorded with their effect): the executor keeps no record for it.
    */
   kernelEffects?: boolean;
+  /**
+   * No effect outside its result: it computes from its arguments alone (no files, network, commands,
+   * syscalls). Its call's audit entry is then committed with the step that made the call instead of
+   * written at once — one write fewer per call, and nothing is lost: a step that never commits left no
+   * effect of the call to account for. A claim, like `idempotent`: the kernel cannot check a plugin's or
+   * an MCP tool's `run`, so declare it only for code that provably touches nothing.
+   */
+  pure?: boolean;
   /** Pre-built JSON Schema for the arguments (MCP tools bring their own); otherwise derived from `input`. */
   jsonSchema?: Record<string, unknown>;
   run(args: I, ctx: ToolContext): Promise<O>;

@@ -227,6 +227,8 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
         sandbox,
         signal: step.signal,
         sys: { call: (name, args) => k.sysFor(pc, step).call(name as never, args as never) },
+        // a pure tool's entry is committed with this step (Tool.pure), in the order the calls were made
+        stepAudit: (entry) => step.auditEntries.push(entry),
         ...(auditTags ? { auditTags } : {}),
       });
       return {

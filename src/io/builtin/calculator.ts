@@ -196,6 +196,7 @@ export const calculatorTool = defineTool({
   input: z.object({ expression: z.string().min(1).describe('e.g. "2 * (3 + 4) ^ 2 / sqrt(16)"') }),
   permissions: [],
   idempotent: true,
+  pure: true,
   async run(args) {
     const v = evaluate(args.expression);
     return String(Number.isInteger(v) ? v : Number(v.toPrecision(15)));

@@ -1,0 +1,115 @@
+/**
+ * What a step writes, and when: a pure tool's call (the calculator) is audited with the step that made it —
+ * in the step's one commit, after the model call that asked for it — while an effectful tool's entry is
+ * written the moment the call ends, so a step that never commits still leaves it. Through the agent loop,
+ * against the project's simulator over HTTP (official OpenAI SDK).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createSimulator, type SimulatorHandle } from '../llm/simulated/server.js';
+import { createKernel, type Kernel } from './kernel.js';
+
+let sim: SimulatorHandle;
+const dirs: string[] = [];
+const kernels: Kernel[] = [];
+
+beforeAll(async () => {
+  sim = await createSimulator();
+});
+afterEach(async () => {
+  await Promise.all(kernels.splice(0).map((k) => k.shutdown()));
+});
+afterAll(async () => {
+  await sim?.close();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function boot(): Promise<Kernel> {
+  const dir = mkdtempSync(join(tmpdir(), 'aos-stepw-'));
+  dirs.push(dir);
+  const k = await createKernel({
+    storage: 'memory://',
+    plugins: false,
+    config: {
+      data_dir: dir,
+      security: { sandbox: 'none', workspace: join(dir, 'ws') },
+      default_model: 'gpt-sim',
+      llms: {
+        models: [{ name: 'gpt-sim', provider: 'openai', base_url: sim.urlFor('openai'), api_key: 'sk-t' }],
+      },
+      server: { demo_agents: false },
+    },
+  });
+  kernels.push(k);
+  return k;
+}
+
+/**
+ * audit_log INSERTs the kernel sends as statements of their own, outside any transaction — not with a step
+ * commit (its one statement, or its transaction).
+ */
+function auditWrites(k: Kernel): { alone: number } {
+  const n = { alone: 0 };
+  const d = k.storage.driver as unknown as { query: (sql: string, p?: unknown[]) => unknown };
+  const q = d.query.bind(d);
+  d.query = (sql, p) => {
+    if (/^\s*INSERT INTO audit_log/.test(sql)) n.alone++;
+    return q(sql, p);
+  };
+  return n;
+}
+
+describe('step writes: a pure tool is audited with its step', () => {
+  it('commits the calculator call’s entry with the step, after the model call that asked for it', async () => {
+    sim.engine.script([
+      { toolCalls: [{ name: 'calculator', arguments: { expression: '6*7' } }] },
+      { toolCalls: [{ name: 'calculator', arguments: { expression: '42+1' } }] },
+      { text: 'It is 43.' },
+    ]);
+    const k = await boot();
+    const writes = auditWrites(k);
+    const pid = await k.spawn({ name: 'calc', task: 'What is 6*7, plus one?' });
+    const st = await k.wait(pid);
+    expect(st.state).toBe('terminated');
+    expect(st.result).toBe('It is 43.');
+    // no statement of its own for either call: both entries went out with their steps' commits
+    expect(writes.alone).toBe(0);
+    const entries = await k.audit.list({ stream: `proc:${pid}` });
+    const steps = entries
+      .filter((e) => e.kind === 'llm.chat' || e.kind === 'io.tool_call')
+      .map((e) => `${(e.payload as { stepNo: number }).stepNo}:${e.kind}`);
+    // in the order things happened: each step's model call, then the tool call it asked for
+    expect(steps).toEqual(['1:llm.chat', '1:io.tool_call', '2:llm.chat', '2:io.tool_call', '3:llm.chat']);
+    const calls = entries.filter((e) => e.kind === 'io.tool_call').map((e) => e.payload);
+    expect(calls).toMatchObject([
+      { tool: 'calculator', args: { expression: '6*7' }, ok: true, output: '42', callIndex: 0 },
+      { tool: 'calculator', args: { expression: '42+1' }, ok: true, output: '43' },
+    ]);
+    expect((await k.audit.verify({ stream: `proc:${pid}` })).ok).toBe(true);
+  });
+
+  it('writes an effectful tool’s entry at once: a step killed before its commit still leaves it', async () => {
+    sim.engine.script([
+      { toolCalls: [{ name: 'write_file', arguments: { path: 'note.txt', content: 'hello' } }] },
+      { text: 'done' },
+    ]);
+    const k = await boot();
+    const writes = auditWrites(k);
+    let pid = 0;
+    // killed while its step is still running, right after the tool call: that step never commits
+    k.hooks.on('io.tool_call.after', () => {
+      void k.kill(pid);
+    });
+    pid = await k.spawn({ name: 'writer', task: 'Write hello to note.txt' });
+    const st = await k.wait(pid);
+    expect(st.state).not.toBe('running');
+    expect((await k.storage.state.listSteps(pid)).filter((s) => s.kind !== 'exit')).toEqual([]);
+    const entries = await k.audit.list({ stream: `proc:${pid}` });
+    expect(entries.filter((e) => e.kind === 'io.tool_call').map((e) => e.payload)).toMatchObject([
+      { tool: 'write_file', ok: true },
+    ]);
+    expect(writes.alone).toBeGreaterThanOrEqual(1);
+  });
+});
