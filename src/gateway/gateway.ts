@@ -81,6 +81,11 @@ interface Session {
   tenantState: TenantState;
 }
 
+/** A call's request identity and prefix-cache report, computed on first use (Gateway.prepare). */
+type Prepared = (() => { hash: string; occurrence: number; cache: CacheReport | null }) & {
+  replayed: boolean;
+};
+
 interface TenantState {
   name: string;
   cfg: GatewayTenantConfig | undefined;
@@ -309,7 +314,6 @@ export class Gateway {
         null,
         { session: sessionId },
       );
-    const hash = embed ? sha256Hex(canonicalJson({ embed })) : requestHash(call);
     const estTokens = embed ? embedEstimate(embed) : estimate(call);
     if (tenant.used === null) tenant.used = await this.journal.tenantUsage(tenant.name);
     this.checkTenantBudget(tenant, estTokens);
@@ -331,17 +335,22 @@ export class Gateway {
         let session = await this.session(key, tenant, sessionId, call, ctx);
         this.checkSessionBudget(session, estTokens);
         session.replay ||= ctx.replay === true || this.cfg.replay;
-        const occurrence = session.seen.get(hash) ?? 0;
-        session.seen.set(hash, occurrence + 1);
-        const replay =
-          session.replay && !embed
-            ? await this.journal.lookup(tenant.name, sessionId, hash, occurrence)
-            : null;
-        const cache = replay || embed ? null : session.cache.observe(call.chat);
+        // What reads the whole conversation (its request hash, the prefix-cache model with its tokenizer) is
+        // not needed to forward the call: unless a replay must be looked up first, it runs after the call
+        // went out, while the model works (setImmediate: after the step's microtasks sent the request).
+        const prep = this.prepare(session, call, embed);
+        let replay: ChatResponse | null = null;
+        if (session.replay && !embed) {
+          prep.replayed = true; // the hash first, without observing the cache
+          const { hash, occurrence } = prep();
+          replay = await this.journal.lookup(tenant.name, sessionId, hash, occurrence);
+          prep.replayed = replay !== null;
+        }
+        setImmediate(prep);
         session.reservedTokens += estTokens;
         tenant.reservedTokens += estTokens;
         try {
-          const outcome = await this.enqueue(session, call, hash, replay, ctx, t0, release, embed, (s) => {
+          const outcome = await this.enqueue(session, call, prep, replay, ctx, t0, release, embed, (s) => {
             session = s;
           });
           const queuedMs = Math.max(0, performance.now() - t0 - outcome.ms);
@@ -351,7 +360,7 @@ export class Gateway {
             replayed: outcome.replayed,
             pid: session.pid,
             session: sessionId,
-            cache,
+            cache: prep().cache,
             queuedMs,
           };
         } finally {
@@ -366,10 +375,33 @@ export class Gateway {
     }
   }
 
+  /**
+   * The call's request hash and its occurrence in the session (replay matches the k-th with the k-th),
+   * computed once, on first use — in arrival order, since each call uses it at once for a replay lookup or
+   * queues its setImmediate on arrival — then the prefix-cache observation (none for a replayed or an
+   * embeddings call: the provider never sees it).
+   */
+  private prepare(session: Session, call: GatewayCall, embed: EmbedCall | undefined): Prepared {
+    let id: { hash: string; occurrence: number } | null = null;
+    let cache: CacheReport | null | undefined;
+    const prep = (() => {
+      id ??= (() => {
+        const hash = embed ? sha256Hex(canonicalJson({ embed })) : requestHash(call);
+        const occurrence = session.seen.get(hash) ?? 0;
+        session.seen.set(hash, occurrence + 1);
+        return { hash, occurrence };
+      })();
+      if (cache === undefined && !prep.replayed) cache = embed ? null : session.cache.observe(call.chat);
+      return { ...id, cache: cache ?? null };
+    }) as Prepared;
+    prep.replayed = false;
+    return prep;
+  }
+
   private enqueue(
     first: Session,
     call: GatewayCall,
-    hash: string,
+    prep: () => { hash: string },
     replay: ChatResponse | null,
     ctx: CallContext,
     t0: number,
@@ -382,7 +414,7 @@ export class Gateway {
       const job: Job = {
         call,
         ...(embed ? { embed } : {}),
-        hash,
+        hash: () => prep().hash,
         replay,
         ...(ctx.onEvent
           ? {
@@ -720,7 +752,7 @@ export class Gateway {
         tenant: s.tenant,
         session: s.id,
         pid,
-        requestHash: job.hash,
+        requestHash: job.hash(),
         dialect: job.embed ? 'embeddings' : job.call.dialect,
         model: job.call.model,
         response: r,

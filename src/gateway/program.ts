@@ -42,7 +42,8 @@ export interface Job {
   call: GatewayCall;
   /** Set for an embeddings call: the step makes `llm.embed` instead of `llm.chat`. */
   embed?: EmbedCall;
-  hash: string;
+  /** The request hash (computed off the call's path, on first use). */
+  hash(): string;
   /** A journaled answer found before queueing: served as a step without a model call. */
   replay: ChatResponse | null;
   /** Streaming callers get the deltas as they arrive. */
@@ -204,7 +205,7 @@ function recordOf(job: Job, o: CallOutcome | null, err: unknown): StepRecord {
     kind: o ? (o.replayed ? 'gateway.replay' : 'gateway.call') : 'gateway.error',
     dialect: job.call.dialect,
     model: job.call.model,
-    requestHash: job.hash,
+    requestHash: job.hash(),
     messages: job.call.chat.messages.length,
     stream: job.call.stream,
     ...(r

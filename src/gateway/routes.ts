@@ -244,12 +244,30 @@ async function chat(
       ...extra,
     });
   };
+  // Events go out together: the deltas of one network read from the provider arrive in one turn of the
+  // event loop, and become one socket write (at the end of the turn) instead of one write per chunk.
+  let pending = '';
+  const flush = () => {
+    if (!pending) return;
+    const text = pending;
+    pending = '';
+    if (!raw.destroyed) raw.write(text);
+  };
+  const send = (text: string) => {
+    if (!pending) process.nextTick(flush);
+    pending += text;
+  };
   const writeOpenAi = (chunks: Loose[]) => {
-    for (const c of chunks) raw.write(`data: ${JSON.stringify(c)}\n\n`);
+    for (const c of chunks) send(`data: ${JSON.stringify(c)}\n\n`);
   };
   // Anthropic and Responses events both go out as `event:` + `data:`
   const writeAnthropic = (events: Array<{ event: string; data: Loose }>) => {
-    for (const e of events) raw.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+    for (const e of events) send(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+  };
+  const end = () => {
+    const text = pending;
+    pending = '';
+    raw.end(text);
   };
   const onEvent = (ev: StreamEvent) => {
     if (ac.signal.aborted) return;
@@ -269,19 +287,19 @@ async function chat(
     if (api === 'responses') {
       const e = (body.error ?? {}) as { message?: string; code?: string };
       writeAnthropic(rs.failed(e.message ?? 'error', e.code ?? 'server_error'));
-    } else if (dialect === 'openai') raw.write(`data: ${JSON.stringify(body)}\n\n`);
-    else raw.write(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
-    raw.end();
+    } else if (dialect === 'openai') send(`data: ${JSON.stringify(body)}\n\n`);
+    else send(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
+    end();
     return reply;
   }
   openStream(resultHeaders(result, requestId));
   const r: ChatResponse = result.response;
   if (api === 'chat') {
     writeOpenAi(oa.finish(r, emitted));
-    raw.write('data: [DONE]\n\n');
+    send('data: [DONE]\n\n');
   } else if (api === 'responses') writeAnthropic(rs.finish(r, emitted));
   else writeAnthropic(an.finish(r, emitted));
-  raw.end();
+  end();
   return reply;
 }
 

@@ -204,6 +204,56 @@ describe('Scheduler: weighted fair share', () => {
     expect(Math.abs(share - 0.5) / 0.5).toBeLessThan(0.02);
   });
 
+  it('groups share equally from the first call: a flood of newcomers does not take the start-up round', () => {
+    // The gateway bench's case, counted from the start: 150 sessions of one tenant and 50 of another start
+    // together against a provider limited to 1200 rpm; each session makes one call at a time (60 ms, then
+    // 5 ms until its next call arrives), with time slices on. Per-process vruntime × the group's size
+    // served every newcomer's first calls in arrival order: the quiet tenant had 24 % of the first 20 s.
+    const { s, clock } = fake({ slotsPerModel: 256, rateLimits: { p: { rpm: 1200 } } });
+    const procs = Array.from({ length: 200 }, (_, i) => ({
+      pid: i + 1,
+      group: i % 4 === 3 ? 'quiet' : 'flood',
+    }));
+    const arrivals: Array<{ at: number; p: (typeof procs)[number]; continuing: boolean }> = procs.map(
+      (p, i) => ({ at: i * 0.5, p, continuing: false }),
+    );
+    const inflight: Array<{ g: Grant; end: number; p: (typeof procs)[number] }> = [];
+    const slice = new Map<number, number>();
+    const served = { flood: 0, quiet: 0 };
+    while (clock.t < 20_000) {
+      for (let g = s.dispatch(); g; g = s.dispatch()) {
+        const grant = g;
+        inflight.push({ g: grant, end: clock.t + 60, p: procs[grant.pid - 1]! });
+      }
+      inflight.sort((x, y) => x.end - y.end);
+      arrivals.sort((x, y) => x.at - y.at);
+      const next = Math.min(
+        inflight[0]?.end ?? Infinity,
+        arrivals[0]?.at ?? Infinity,
+        s.nextWakeAt() ?? Infinity,
+      );
+      clock.t = Math.max(clock.t, next);
+      if ((inflight[0]?.end ?? Infinity) <= clock.t) {
+        const c = inflight.shift()!;
+        s.release(c.g.slot, { tokensIn: 50, tokensOut: 50 });
+        served[c.p.group as 'flood' | 'quiet']++;
+        const n = (slice.get(c.p.pid) ?? 0) + 1;
+        const expired = s.timeSliceExpired(c.p.pid, { steps: n, tokens: n * 100 });
+        slice.set(c.p.pid, expired ? 0 : n);
+        arrivals.push({ at: clock.t + 5, p: c.p, continuing: !expired });
+      } else if ((arrivals[0]?.at ?? Infinity) <= clock.t) {
+        const a = arrivals.shift()!;
+        s.enqueue(
+          { pid: a.p.pid, priority: 50, group: a.p.group, model: 'm', provider: 'p', estTokens: 1100 },
+          { continuing: a.continuing },
+        );
+      }
+    }
+    expect(served.quiet + served.flood).toBeGreaterThan(350);
+    const share = served.quiet / (served.quiet + served.flood);
+    expect(Math.abs(share - 0.5) / 0.5).toBeLessThan(0.02);
+  });
+
   it('a newcomer starts at the class minimum vruntime and cannot monopolise', () => {
     const { s, clock } = fake({ slotsPerModel: 1 });
     const procs = [

@@ -115,8 +115,6 @@ export class Scheduler {
   private readonly limits: RateLimits;
   private readonly hooks: SchedulerHooks;
   private readonly records = new Map<Pid, SchedRecord>();
-  /** Members of each fair-share group that are ready or running (see SchedEntity.group). */
-  private readonly groups = new Map<string, number>();
   private readonly lanes = new Map<string, Lane>();
   private readonly held = new Map<number, Held>();
   private readonly waits = new WaitGraph();
@@ -190,7 +188,6 @@ export class Scheduler {
     const parent = rec.parentPid === null ? undefined : this.records.get(rec.parentPid);
     this.policy.place(rec, parent);
     rec.state = 'ready';
-    this.contend(rec, +1);
     this.lane(rec.model, rec.provider, rec.estTokens).queue.push(rec, now);
     this.queued++;
     if (lifts) this.recompute(this.waits.downstream(rec.pid));
@@ -202,7 +199,6 @@ export class Scheduler {
     if (rec?.state !== 'ready') return false;
     this.lane(rec.model).queue.remove(pid);
     rec.state = 'idle';
-    this.contend(rec, -1);
     this.queued--;
     return true;
   }
@@ -212,7 +208,6 @@ export class Scheduler {
     const rec = this.records.get(pid);
     if (!rec) return;
     this.remove(pid);
-    if (rec.state === 'running') this.contend(rec, -1); // its slot is released later, without the record
     const affected = new Set<Pid>();
     for (const h of this.waits.drop(pid)) for (const p of this.waits.downstream(h)) affected.add(p);
     this.policy.forget(rec);
@@ -235,13 +230,6 @@ export class Scheduler {
       q.push(rec, rec.enqueuedAt);
     }
     this.recompute(this.waits.downstream(pid));
-  }
-
-  private contend(rec: SchedRecord, d: 1 | -1): void {
-    if (rec.group === null) return;
-    const n = (this.groups.get(rec.group) ?? 0) + d;
-    if (n > 0) this.groups.set(rec.group, n);
-    else this.groups.delete(rec.group);
   }
 
   // ── dispatch and release ──────────────────────────────────────────────────────────────────────────
@@ -310,13 +298,9 @@ export class Scheduler {
     }
     const rec = this.records.get(h.grant.pid);
     if (!rec) return { pid: h.grant.pid, vruntime: 0 };
-    // A group's members split its share: each call is charged × the members contending right now.
-    const share = rec.group === null ? 1 : Math.max(1, this.groups.get(rec.group) ?? 1);
-    if (rec.state === 'running') {
-      rec.state = 'idle';
-      this.contend(rec, -1);
-    }
-    this.policy.charge(rec, tokens * share);
+    // A group's members split its share: the policy charges the group (FairPolicy: one tag per group).
+    if (rec.state === 'running') rec.state = 'idle';
+    this.policy.charge(rec, tokens);
     return { pid: rec.pid, vruntime: rec.vruntime };
   }
 

@@ -41,7 +41,8 @@ class NaiveSortQueue implements FairLaneQueue {
   remove(pid: Pid): boolean {
     const i = this.entries.findIndex((e) => e.rec.pid === pid);
     if (i < 0) return false;
-    this.entries.splice(i, 1);
+    const [e] = this.entries.splice(i, 1);
+    if (e) this.policy.unqueued(e.rec);
     return true;
   }
 
@@ -72,6 +73,12 @@ class NaiveSortQueue implements FairLaneQueue {
 
   *records(): IterableIterator<SchedRecord> {
     for (const e of this.entries) yield e.rec;
+  }
+
+  regroup(group: string): void {
+    for (const e of this.entries)
+      if (e.rec.group === group && this.policy.grouped(e.rec, e.cls))
+        e.key = this.policy.groupVruntime(group);
   }
 
   classHead(cls: number): { key: number; rec: SchedRecord } | undefined {
