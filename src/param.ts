@@ -11,7 +11,7 @@ export const DEFAULT_PORT = 7878; // API + dashboard + /metrics
 export const CONFIG_FILE = 'config.yaml'; // looked up in the working directory
 
 // ── storage ───────────────────────────────────────────────────────────────────────────────────────
-export const PG_POOL_MAX = 10; // connections in the PostgresDriver pool
+export const PG_POOL_MAX = 20; // connections in the PostgresDriver pool (10 were all busy at 200 agents, 13 queued)
 export const PG_CONNECT_TIMEOUT_MS = 5_000; // fail fast when the server is down
 export const SQL_INSERT_BATCH_ROWS = 200; // memories / vectors written per multi-row INSERT
 export const REEMBED_BATCH_ROWS = 100; // memories re-embedded per batch by `aos memory reembed` (one request, one UPDATE)
@@ -24,6 +24,7 @@ export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated P
 // PGlite runs inside the kernel's process: its buffer pool is our RSS. initdb sizes shared_buffers for a
 // server (128MB); an embedded kernel's working set (process rows, the step log's tail, audit heads) fits in
 // 16MB, and the data dir's files are in the OS page cache anyway. Measured: reopen RSS 301 → 180 MiB.
+export const PGLITE_YIELD_MS = 10; // queued PGlite statements run this long, then let the event loop take a turn
 export const PGLITE_PREPARED_MAX = 256; // named prepared statements PGlite's backend keeps (LRU): the kernel's SQL texts, parsed and planned once
 export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'temp_buffers=2MB', 'maintenance_work_mem=16MB'];
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)
@@ -98,6 +99,9 @@ export const GRANT_HOLD_MS = 1_000; // a node takes from a leased grant this lon
 export const GRANT_RETRY_MIN_MS = 20; // a refused lease is asked again no sooner than this…
 export const GRANT_RETRY_MAX_MS = 1_000; // …and no later than this (a node's release may free room any moment)
 export const GRANT_RETRY_OPEN_MS = 200; // asked again after this when only other nodes' open grants fill the pool
+export const BUDGET_CHUNK = 0.02; // a node reserves this part of a cluster-wide budget at a time (at least what the call needs)
+export const BUDGET_HOLD_MS = 1_000; // a node takes from a reserved budget chunk this long, then gives back what it did not spend
+export const BUDGET_RETRY_MS = 2_000; // a process paused on an exhausted kernel-wide or tenant budget asks again this often
 export const GRANT_GC_MS = 600_000; // released grants older than a window plus this are deleted
 export const FANOUT_FLUSH_MS = 50; // a node publishes its process events to the other nodes in batches this often
 export const FANOUT_PAYLOAD_BYTES = 7_000; // one NOTIFY payload at most (PostgreSQL refuses 8000 bytes and more)
@@ -210,6 +214,7 @@ export const GATEWAY_JOURNAL_BATCH_ROWS = 500; // journal rows per group INSERT 
 // ── cli / web ─────────────────────────────────────────────────────────────────────────────────────
 export const CLI_PROBE_TIMEOUT_MS = 1_500; // how long the CLI waits for a server's /health before using the library
 export const CLI_REQUEST_TIMEOUT_MS = 30_000; // one REST call from the CLI (kill waits for the step to end)
+export const CLI_RECONNECT_MS = 120_000; // `aos run` waits this long for a kernel that stopped answering (a restart) before giving up
 export const CLI_TOP_REFRESH_MS = 1_000; // `aos top` redraws its clock and waiting times this often
 export const CLI_TOP_COALESCE_MS = 100; // `aos top`: events within this window make one fetch and one redraw
 export const CLI_TOP_RESYNC_MS = 15_000; // `aos top`: a full listing this often, in case the stream dropped something

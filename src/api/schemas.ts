@@ -301,6 +301,16 @@ export const memoryReembedBody = z.strictObject({ owner: z.string().min(1).max(2
 
 export const memoryReembedSchema = z.object({ reembedded: z.number().int(), model: z.string() });
 
+/** Kernel-wide and tenant budgets (scheduler.budget, gateway.tenants): all nodes together. */
+const budgetsViewSchema = z.array(
+  z.object({
+    name: z.string().describe('kernel:tokens, kernel:cost, tenant:<name>:tokens|cost|calls'),
+    limit: z.number(),
+    used: z.number().describe('spent plus what calls in flight on live nodes have reserved'),
+    spent: z.number(),
+  }),
+);
+
 export const nodesSchema = z.object({
   /** The node serving this request. */
   self: z.string(),
@@ -323,6 +333,7 @@ export const nodesSchema = z.object({
   ),
   /** Cluster-wide limits (provider RPM/TPM, fixed slot counts): the limit and what all nodes use of it now. */
   limits: z.array(z.object({ name: z.string(), limit: z.number(), windowMs: z.number(), used: z.number() })),
+  budgets: budgetsViewSchema,
 });
 
 export const approvalSchema = z.object({
@@ -369,6 +380,7 @@ export const summarySchema = z.object({
   runQueue: z.number(),
   pendingApprovals: z.number(),
   steps: z.number(),
+  budgets: budgetsViewSchema,
 });
 
 export const tokenBody = z.strictObject({

@@ -18,6 +18,8 @@ export interface Summary {
   runQueue: number;
   pendingApprovals: number;
   steps: number;
+  /** Kernel-wide and tenant budgets, all nodes together (the cluster's total on any node). */
+  budgets: Array<{ name: string; limit: number; used: number; spent: number }>;
 }
 
 const bootedAt = new WeakMap<Kernel, number>();
@@ -79,5 +81,6 @@ export async function summarize(k: Kernel): Promise<Summary> {
     runQueue: sched.runQueue,
     pendingApprovals: k.tools.approvals.pending().length,
     steps,
+    budgets: await k.cpu.budgets.store.pools(),
   };
 }

@@ -237,6 +237,13 @@ export const configSchema = z.strictObject({
       time_slice_tokens: z.number().int().positive().default(P.TIME_SLICE_TOKENS),
       aging_ms: z.number().int().positive().default(P.AGING_MS),
       rate_limits: z.record(z.string(), rateLimit).default({}),
+      /** Budgets of all processes together — of all nodes together on a cluster; exhausted, processes pause. */
+      budget: z
+        .strictObject({
+          max_tokens: z.number().int().positive().optional(),
+          max_cost_usd: z.number().positive().optional(),
+        })
+        .prefault({}),
       /** A process parked on a provider outage retries after base·2^n ms (jittered), at most max (Retry-After wins). */
       provider_retry_base_ms: z.number().int().positive().default(P.PROVIDER_PARK_BASE_MS),
       provider_retry_max_ms: z.number().int().positive().default(P.PROVIDER_PARK_MAX_MS),

@@ -114,6 +114,7 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
     c.metrics,
     c.models,
     c.storage.driver.kind === 'postgres' ? { driver: c.storage.driver, nodeId: c.nodeId } : undefined,
+    { driver: c.storage.driver, nodeId: c.nodeId },
   ); // scheduler: slots, queue, rate limits (shared by all nodes on a server)
   c.context = createContextManager(c); // pages, replacement, swap to storage, model summaries
   registerContextMetrics(c.metrics.registry, c.context); // /metrics: aos_context_* per process and per model

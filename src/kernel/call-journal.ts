@@ -11,6 +11,7 @@
 import type { StepContext } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { ChatResponse, LlmUsage } from '../llm/model.js';
+import { type BudgetSpend, spendParams, spendSql } from '../storage/coordination/budget-grants.js';
 import { sha256Hex } from '../util/canonical.js';
 import { jsonbText } from '../util/storable.js';
 import type { KernelCore } from './core.js';
@@ -22,8 +23,19 @@ const positions = new WeakMap<StepContext, number>();
 export interface JournalSlot {
   /** A response journaled by an interrupted run of this step, to be used instead of a new call. */
   readonly replay: ChatResponse | null;
-  /** Journals the new call's response (or, when it failed, what it cost) as soon as it is known. */
-  record(usage: LlmUsage, costUsd: number, ms: number, response: ChatResponse | null): Promise<void>;
+  /** Whether record() writes a journal row (a call inside a step in flight); else its spend is written apart. */
+  readonly journaled: boolean;
+  /**
+   * Journals the new call's response (or, when it failed, what it cost) as soon as it is known, and in
+   * the same statement its spend of the budgets it reserved (../storage/coordination/budget-grants.ts).
+   */
+  record(
+    usage: LlmUsage,
+    costUsd: number,
+    ms: number,
+    response: ChatResponse | null,
+    spend?: readonly BudgetSpend[],
+  ): Promise<void>;
 }
 
 type Row = {
@@ -34,7 +46,7 @@ type Row = {
   cost: number | string;
 };
 
-const NO_JOURNAL: JournalSlot = { replay: null, record: async () => {} };
+const NO_JOURNAL: JournalSlot = { replay: null, journaled: false, record: async () => {} };
 
 /** Opens the journal slot of the next model call of this step (outside a step in flight: no journal). */
 export async function journalSlot(
@@ -80,21 +92,27 @@ export async function journalSlot(
       pcb.model,
     );
   }
-  if (replayable) return { replay: parse(replayable.response) as ChatResponse, record: async () => {} };
+  if (replayable)
+    return { replay: parse(replayable.response) as ChatResponse, journaled: true, record: async () => {} };
   const first = last ? Number(last.attempt) + 1 : 1;
   return {
     replay: null,
-    async record(usage, costUsd, ms, response) {
+    journaled: true,
+    async record(usage, costUsd, ms, response, spend = []) {
       // The attempt number read above can be taken meanwhile (an earlier incarnation of this process on
       // this node recorded its own call after it): a conflict is the next attempt, not a lost lease.
       for (let attempt = first; attempt < first + 8; attempt++) {
-        const r = await k.storage.driver.query(
-          `INSERT INTO llm_calls (pid, step_no, call_index, attempt, request_hash, model, response, usage, cost, rerun)
+        const insert = `INSERT INTO llm_calls (pid, step_no, call_index, attempt, request_hash, model, response, usage, cost, rerun)
            SELECT $1::integer, $2::integer, $3::integer, $4::integer, $5::text, $6::text, $7::jsonb, $8::jsonb,
              $9::double precision, $10::boolean
            WHERE EXISTS (SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $11::bigint
              AND (lease_expires_at IS NULL OR lease_expires_at > now()))
-           ON CONFLICT DO NOTHING`,
+           ON CONFLICT DO NOTHING`;
+        // With budgets: the spend moves from reserved to spent only if the row was written (no row, no spend).
+        const r = await k.storage.driver.query<{ n: number | string }>(
+          spend.length
+            ? `WITH ins AS (${insert} RETURNING 1), ${spendSql(12, 'ins')} SELECT count(*) AS n FROM ins`
+            : insert,
           [
             pcb.pid,
             step.stepNo,
@@ -107,9 +125,10 @@ export async function journalSlot(
             costUsd,
             attempt > 1,
             pcb.leaseEpoch,
+            ...(spend.length ? spendParams(spend) : []),
           ],
         );
-        if (r.rowCount === 1) return;
+        if (spend.length ? Number(r.rows[0]?.n) === 1 : r.rowCount === 1) return;
         const held = await k.storage.driver.query(
           `SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $2::bigint
              AND (lease_expires_at IS NULL OR lease_expires_at > now())`,

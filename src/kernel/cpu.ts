@@ -14,12 +14,15 @@ import { type Grant, Scheduler } from '../scheduler/scheduler.js';
 import { SharedQuota } from '../scheduler/shared-quota.js';
 import { RateGrantStore } from '../storage/coordination/rate-grants.js';
 import type { StorageDriver } from '../storage/driver.js';
+import { KernelBudgets } from './budgets.js';
 import type { ModelResolver } from './model-resolver.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './process-table.js';
 
 export class Cpu {
   readonly scheduler: Scheduler;
+  /** Kernel-wide and per-tenant budgets, reserved per call from pools every node shares (./budgets.ts). */
+  readonly budgets: KernelBudgets;
   private readonly dispatcher: Dispatcher;
   /** Set by the runner between steps: the next call continues an unexpired time slice. */
   readonly continuing = new Set<number>();
@@ -29,8 +32,11 @@ export class Cpu {
     private readonly metrics: KernelMetrics,
     private readonly models: ModelResolver,
     /** On a cluster: rate limits and fixed slot counts are pools shared by all nodes (DESIGN §6). */
-    cluster?: { driver: StorageDriver; nodeId: string },
+    cluster: { driver: StorageDriver; nodeId: string } | undefined,
+    /** Where budgets are kept (every driver: on one node as on many). */
+    storage: { driver: StorageDriver; nodeId: string },
   ) {
+    this.budgets = new KernelBudgets(config, storage.driver, storage.nodeId);
     const grants = cluster ? new RateGrantStore(cluster.driver, cluster.nodeId) : null;
     const base = schedulerOptionsFromConfig(config);
     this.scheduler = new Scheduler({
@@ -60,10 +66,7 @@ export class Cpu {
   ): Promise<Grant> {
     const pcb = pc.pcb;
     const info = this.models.describe(pcb.model);
-    // Upper-bound estimate (≈3 chars per token) so TPM reservations never undercount; reconciled on release.
-    let chars = 0;
-    for (const m of req.messages) chars += m.content.length;
-    const estTokens = Math.ceil(chars / 3) + (req.maxOutputTokens ?? Math.min(info.maxOutputTokens, 4096));
+    const estTokens = this.estimate(pcb.model, req).tokens;
     const continuing = this.continuing.delete(pcb.pid);
     const grant = this.dispatcher.acquire(
       {
@@ -85,6 +88,21 @@ export class Cpu {
     } finally {
       this.updateGauges();
     }
+  }
+
+  /**
+   * Upper-bound estimate of a call (≈3 chars per token, plus its whole output allowance) so TPM and budget
+   * reservations never undercount; reconciled when the call is settled.
+   */
+  estimate(
+    model: string,
+    req: { messages: Array<{ content: string }>; maxOutputTokens?: number | undefined },
+  ): { tokens: number; costUsd: number } {
+    const info = this.models.describe(model);
+    let chars = 0;
+    for (const m of req.messages) chars += m.content.length;
+    const out = req.maxOutputTokens ?? Math.min(info.maxOutputTokens, 4096);
+    return this.budgets.estimate(model, info.provider, Math.ceil(chars / 3), out);
   }
 
   /** Whether `pid` sits in the run queue waiting for a slot (acquire() called, not yet granted). */
@@ -135,8 +153,8 @@ export class Cpu {
   }
 
   /** Gives this node's part of the cluster-wide limits back (after its last call finished). */
-  closeShared(): Promise<void> {
-    return this.scheduler.closeShared();
+  async closeShared(): Promise<void> {
+    await Promise.all([this.scheduler.closeShared(), this.budgets.close()]);
   }
 
   private updateGauges(): void {

@@ -18,6 +18,8 @@ export type WaitReason =
   | { on: 'provider'; provider: string; model: string; until: number; reason: string }
   /** Parked on a storage outage (disk full, connection lost) until `until`, then reloaded from its row. */
   | { on: 'storage'; until: number; reason: string }
+  /** Paused on an exhausted kernel-wide or tenant budget (shared by all nodes) until room comes back. */
+  | { on: 'budget'; pool: string; reason: string }
   /** Queued for an LLM slot of its model (the scheduler's run queue): `since` is when it joined. */
   | { on: 'slot'; model: string; since: number };
 
@@ -108,6 +110,8 @@ export function describeWait(w: WaitReason | null): string {
       return `provider:${w.provider} ${w.model} until ${new Date(w.until).toISOString()} — ${w.reason}`;
     case 'slot':
       return 'slot';
+    case 'budget':
+      return `budget:${w.pool} — ${w.reason}`;
     case 'storage':
       return `storage until ${new Date(w.until).toISOString()} — ${w.reason}`;
   }

@@ -23,7 +23,11 @@ export interface ClusterView {
   clustered: boolean;
   items: NodeRow[];
   limits: Array<{ name: string; limit: number; windowMs: number; used: number }>;
+  /** Kernel-wide and tenant budgets, all nodes together: used = spent + reserved by calls in flight. */
+  budgets: BudgetView[];
 }
+
+export type BudgetView = { name: string; limit: number; used: number; spent: number };
 
 /** The approvals view: this node's pending list (sync), every node's, and decisions that reach any node. */
 export interface Approvals {
@@ -45,12 +49,13 @@ export function approvalsView(core: KernelCore, node: NodeAgent | null): Approva
 }
 
 export async function clusterView(core: KernelCore, node: NodeAgent | null): Promise<ClusterView> {
-  if (!node) return { self: core.nodeId, clustered: false, items: [], limits: [] };
+  const budgets = await core.cpu.budgets.store.pools();
+  if (!node) return { self: core.nodeId, clustered: false, items: [], limits: [], budgets };
   const [items, limits] = await Promise.all([
     node.store.list(),
     new RateGrantStore(core.storage.driver, core.nodeId).pools(),
   ]);
-  return { self: core.nodeId, clustered: true, items, limits };
+  return { self: core.nodeId, clustered: true, items, limits, budgets };
 }
 
 /** Suspends the process at its next preemption point, on whichever node runs it. */
@@ -121,6 +126,8 @@ export interface KernelStatus {
   processes: ProcessInfo[];
   counts: Record<ProcessState, number>;
   scheduler: ReturnType<Cpu['snapshot']>;
+  /** Kernel-wide and tenant budgets, all nodes together. */
+  budgets: BudgetView[];
 }
 
 /** Every process in storage (live ones as this node holds them), the counts per state, the scheduler. */
@@ -138,6 +145,7 @@ export async function kernelStatus(core: KernelCore, bootedAt: number): Promise<
     processes,
     counts,
     scheduler: core.cpu.snapshot(),
+    budgets: await core.cpu.budgets.store.pools(),
   };
 }
 

@@ -11,8 +11,10 @@ import { LLMProviderFactory } from '../llm/factory.js';
 import { callUsage, type EmbeddingModel } from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
 import { IPC_RECV_DEFAULT_LIMIT, MEM_SEARCH_DEFAULT_K } from '../param.js';
+import type { BudgetSpend } from '../storage/coordination/budget-grants.js';
 import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
+import { budgetBinding, budgetSpend } from './budget-binding.js';
 import { journalSlot } from './call-journal.js';
 import type { KernelCore } from './core.js';
 import { onceInStep } from './effects.js';
@@ -42,6 +44,7 @@ export type KernelServices = SyscallHandlers & {
 export function createServices(k: KernelCore): KernelServices {
   const mailWaiters = new Map<number, Set<() => void>>();
   const cacheKey = promptCacheKeyPrefix(k);
+  const { reserveBudget, recordSpend } = budgetBinding(k);
   const embedders = new Map<string, EmbeddingModel>();
   /** The embedding model named `name`: a configured model's provider, else the catalogue's, else `sim-*`. */
   const embedder = (name: string, dimensions: number | undefined): EmbeddingModel => {
@@ -107,13 +110,27 @@ export function createServices(k: KernelCore): KernelServices {
         args = parseSyscallArgs('llm.embed', (await k.hooks.before('llm.embed.before', ev)).args);
       }
       const em = embedder(args.model, args.dimensions);
-      const t0 = performance.now();
-      const vectors = await em.embed(args.input, step.signal);
-      const ms = performance.now() - t0;
       let tokens = 0;
       for (const t of args.input) tokens += countTokens(t);
       const price = findModel(args.model)?.price?.input ?? 0;
       const costUsd = (tokens * price) / 1_000_000;
+      // Its tokens are known before the call: that is what it reserves and spends of the budgets.
+      const budget = await reserveBudget(pcb, { tokens, costUsd }, step.signal);
+      const t0 = performance.now();
+      let vectors: number[][];
+      try {
+        vectors = await em.embed(args.input, step.signal);
+      } catch (err) {
+        k.cpu.budgets.settle(budget, null);
+        throw err;
+      }
+      const ms = performance.now() - t0;
+      const spent = k.cpu.budgets.spendOf(budget, { tokens, costUsd });
+      try {
+        await k.cpu.budgets.spendDirect(spent);
+      } finally {
+        k.cpu.budgets.settle(budget, spent);
+      }
       account(
         k,
         pc,
@@ -163,8 +180,14 @@ export function createServices(k: KernelCore): KernelServices {
         });
         return slot.replay;
       }
+      // Kernel-wide and tenant budgets: the call's estimate is reserved before it is made (./budgets.ts).
+      const budget = await reserveBudget(pcb, k.cpu.estimate(pcb.model, args), step.signal);
+      let spent: BudgetSpend[] | null = null;
       // Granted at once, or queued: then the process is waiting(slot), not running, until its turn.
-      const pending = k.cpu.acquire(pc, args, step.signal);
+      const pending = k.cpu.acquire(pc, args, step.signal).catch((err: unknown) => {
+        k.cpu.budgets.settle(budget, null);
+        throw err;
+      });
       const grant =
         pcb.state === 'running' && k.cpu.queued(pcb.pid)
           ? await blocked(pcb, { on: 'slot', model: pcb.model, since: Date.now() }, () => pending)
@@ -191,7 +214,8 @@ export function createServices(k: KernelCore): KernelServices {
           : await model.chat(req);
         usage = res.usage;
         const ms = performance.now() - t0;
-        await slot.record(res.usage, res.costUsd, ms, res);
+        spent = k.cpu.budgets.spendOf(budget, budgetSpend(res.usage, res.costUsd));
+        await recordSpend(slot, spent, () => slot.record(res.usage, res.costUsd, ms, res, spent ?? []));
         account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model, caller.purpose);
         k.hooks.emit('llm.chat.after', {
           pid: pcb.pid,
@@ -207,8 +231,13 @@ export function createServices(k: KernelCore): KernelServices {
         // A malformed answer still cost tokens: account what the provider reported.
         const partial = kerr.details.response as { usage?: typeof usage; costUsd?: number } | undefined;
         if (partial?.usage) usage = partial.usage;
-        if (partial?.usage)
-          await slot.record(usage, partial.costUsd ?? 0, performance.now() - t0, null).catch(() => undefined);
+        if (partial?.usage && spent === null) {
+          const part = k.cpu.budgets.spendOf(budget, budgetSpend(usage, partial.costUsd ?? 0));
+          spent = part;
+          await recordSpend(slot, part, () =>
+            slot.record(usage, partial.costUsd ?? 0, performance.now() - t0, null, part),
+          ).catch(() => undefined);
+        }
         account(
           k,
           pc,
@@ -228,6 +257,7 @@ export function createServices(k: KernelCore): KernelServices {
         throw kerr;
       } finally {
         k.cpu.release(grant, usage, pcb);
+        k.cpu.budgets.settle(budget, spent);
       }
     },
 

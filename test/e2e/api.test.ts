@@ -195,7 +195,7 @@ describe('api: auth', () => {
   it('nodes: on embedded storage one kernel, no cluster, and says which node answered', async () => {
     const r = await call('GET', '/api/v1/nodes', { token: tok.viewer });
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ self: kernel.nodeId, clustered: false, items: [], limits: [] });
+    expect(r.body).toEqual({ self: kernel.nodeId, clustered: false, items: [], limits: [], budgets: [] });
   });
 
   it('whoami names the token and its role', async () => {

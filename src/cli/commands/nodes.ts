@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
+import { BudgetGrantStore } from '../../storage/coordination/budget-grants.js';
 import { NodeStore } from '../../storage/state/nodes.js';
 import { createStorage } from '../../storage/storage.js';
 import { style, table, writeOut } from '../format.js';
@@ -27,8 +28,10 @@ export function register(program: Command): void {
           return;
         }
         const items = await new NodeStore(storage.driver).list();
+        // Read from outside any node: reservations count while their node is alive.
+        const budgets = await new BudgetGrantStore(storage.driver, '').pools();
         if (opts.json) {
-          process.stdout.write(`${JSON.stringify({ items }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ items, budgets }, null, 2)}\n`);
           return;
         }
         const now = Date.now();
@@ -47,8 +50,24 @@ export function register(program: Command): void {
             ]),
           )}\n${items.length} node(s), ${items.filter((n) => n.alive).length} up\n`,
         );
+        if (budgets.length)
+          writeOut(
+            `\n${table(
+              ['BUDGET (all nodes)', 'LIMIT', 'USED', 'SPENT'],
+              budgets.map((b) => [
+                b.name,
+                fmtBudget(b.name, b.limit),
+                fmtBudget(b.name, b.used),
+                fmtBudget(b.name, b.spent),
+              ]),
+            )}\n`,
+          );
       } finally {
         await storage.close();
       }
     });
+}
+
+function fmtBudget(name: string, n: number): string {
+  return name.endsWith(':cost') ? `$${n.toFixed(4)}` : String(Math.round(n));
 }

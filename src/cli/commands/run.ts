@@ -3,9 +3,16 @@ import type { Command } from 'commander';
 import { KernelError } from '../../errors.js';
 import type { ProcessInfo } from '../../kernel/info.js';
 import type { StepRecord } from '../../kernel/program.js';
+import { CLI_RECONNECT_MS } from '../../param.js';
 import { setLogLevel } from '../../util/log.js';
 import { ApprovalPrompter } from '../approval-prompt.js';
-import { type HttpClient, type PendingApprovalView, type ServerEvent, serverClient } from '../client.js';
+import {
+  type HttpClient,
+  type PendingApprovalView,
+  type ServerEvent,
+  type StepItem,
+  serverClient,
+} from '../client.js';
 import { style, termSafe, writeOut } from '../format.js';
 import { type DeltaEvent, LiveTokens, type RestartEvent } from '../live-tokens.js';
 
@@ -193,27 +200,42 @@ async function runOnServer(
     exited = r;
   });
   const live = new LiveTokens(out);
+  let lastStep = 0;
+  const showStep = (stepNo: number, record: StepRecord) => {
+    if (stepNo <= lastStep) return; // already shown (a catch-up after a reconnect overlaps the stream)
+    lastStep = stepNo;
+    if (opts.json) out(`${JSON.stringify({ event: 'step', pid, step: stepNo, record })}\n`);
+    else if (!opts.quiet) {
+      live.end();
+      out(renderStep(stepNo, maxSteps, record));
+    }
+  };
   const handle = (e: ServerEvent) => {
     if (e.data.pid !== pid) return;
     if (e.event === 'llm.delta') live.delta(e.data as unknown as DeltaEvent);
     else if (e.event === 'llm.restart') live.restart(e.data as unknown as RestartEvent);
-    else if (e.event === 'proc.step') {
-      const record = (e.data.record ?? { kind: 'step' }) as StepRecord;
-      if (opts.json) out(`${JSON.stringify({ event: 'step', pid, step: e.data.stepNo, record })}\n`);
-      else if (!opts.quiet) {
-        live.end();
-        out(renderStep(Number(e.data.stepNo), maxSteps, record));
-      }
-    } else if (e.event === 'approval.pending') void offerPending().catch(() => undefined);
+    else if (e.event === 'proc.step')
+      showStep(Number(e.data.stepNo), (e.data.record ?? { kind: 'step' }) as StepRecord);
+    else if (e.event === 'approval.pending') void offerPending().catch(() => undefined);
     else if (e.event === 'proc.exit') {
       live.end();
       exited();
     }
   };
+  // The event stream is the live view; it is opened again after the kernel comes back from a restart.
   const ac = new AbortController();
-  const stream = client
-    .events((e) => (pid ? handle(e) : early.push(e)), ac.signal, { deltas: !opts.json && !opts.quiet })
-    .catch(() => undefined);
+  let streamUp = false;
+  let stream: Promise<void> = Promise.resolve();
+  const openStream = () => {
+    streamUp = true;
+    stream = client
+      .events((e) => (pid ? handle(e) : early.push(e)), ac.signal, { deltas: !opts.json && !opts.quiet })
+      .catch(() => undefined)
+      .finally(() => {
+        streamUp = false;
+      });
+  };
+  openStream();
   try {
     pid = (
       await client.request<{ pid: number }>('POST', '/processes', {
@@ -226,13 +248,39 @@ async function runOnServer(
       })
     ).pid;
     for (const e of early.splice(0)) handle(e);
-    // The event stream is the live view; polling is the backstop if it drops.
+    // Polling is the backstop if the stream drops. A kernel that stops answering (killed, restarting under
+    // a supervisor) is waited for: the process is durable and goes on when the kernel is back.
+    let downSince: number | null = null;
     for (;;) {
       const done = await Promise.race([
         exit.then(() => true),
         new Promise<boolean>((r) => setTimeout(() => r(false), 2000)),
       ]);
-      const p = await client.getProcess(pid);
+      let p: ProcessInfo;
+      try {
+        p = await client.getProcess(pid);
+      } catch (err) {
+        if (!unreachable(err)) throw err;
+        if (downSince === null) {
+          downSince = Date.now();
+          live.end();
+          process.stderr.write(
+            `aos: the kernel at ${client.target} stopped answering (${(err as Error).message.split('; ')[0]}); pid ${pid} is durable — waiting up to ${CLI_RECONNECT_MS / 1000} s for the kernel to come back (Ctrl-C stops waiting, the agent goes on)\n`,
+          );
+        } else if (Date.now() - downSince > CLI_RECONNECT_MS) throw err;
+        continue;
+      }
+      if (downSince !== null || !streamUp) {
+        if (downSince !== null) process.stderr.write(`aos: the kernel is back; following pid ${pid} again\n`);
+        downSince = null;
+        // what committed while we could not see it, then the live view again
+        const missed = await client.request<{ items: StepItem[] }>(
+          'GET',
+          `/processes/${pid}/steps?after=${lastStep}&limit=1000`,
+        );
+        for (const s of missed.items) showStep(s.stepNo, s.record as StepRecord);
+        if (!streamUp) openStream();
+      }
       if (done || p.state === 'zombie' || p.state === 'terminated') return report(p);
       // backstop for an approval.pending event the stream missed
       if (p.state === 'waiting' && p.waitOn.startsWith('approval'))
@@ -265,6 +313,11 @@ async function runOnServer(
     }
     return ok ? 0 : 1;
   }
+}
+
+/** The kernel did not answer at all (connection refused or reset), as opposed to answering an error. */
+function unreachable(err: unknown): boolean {
+  return err instanceof KernelError && err.code === 'EBACKEND' && err.cause !== undefined;
 }
 
 function clip(s: string, n = 300): string {

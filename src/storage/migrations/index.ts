@@ -24,6 +24,7 @@ import { m012EmbeddingModels } from './012_embedding_models.js';
 import { m013MemoryTextIndex } from './013_memory_text_index.js';
 import { m014Cluster } from './014_cluster.js';
 import { m015MemoryRev } from './015_memory_rev.js';
+import { m016Budgets } from './016_budgets.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -46,6 +47,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m013MemoryTextIndex,
   m014Cluster,
   m015MemoryRev,
+  m016Budgets,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */

@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { PGlite } from '@electric-sql/pglite';
 import { KernelError } from '../../errors.js';
-import { HNSW_EF_SEARCH, PGLITE_LOCK_FILE, PGLITE_SETTINGS, PGLITE_TEMPLATE_ENV } from '../../param.js';
+import {
+  HNSW_EF_SEARCH,
+  PGLITE_LOCK_FILE,
+  PGLITE_SETTINGS,
+  PGLITE_TEMPLATE_ENV,
+  PGLITE_YIELD_MS,
+} from '../../param.js';
 import type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from '../driver.js';
 import { backendError, ident } from '../sql.js';
 import { acquireDirLock, type DirLock } from './lockfile.js';
@@ -102,16 +108,39 @@ async function initdbToTar(): Promise<Blob | undefined> {
   }
 }
 
-/** FIFO mutex: PGlite has one backend, so the kernel's statements must not interleave with a transaction. */
-class Mutex {
+/**
+ * FIFO mutex: PGlite has one backend, so the kernel's statements must not interleave with a transaction.
+ * PGlite runs a statement synchronously in WASM and the next queued one starts in a microtask, so a long
+ * queue ran in one turn of the event loop: 200 agents' statements stalled it for 7–15 s (no socket read,
+ * no timer, no health probe in between). After PGLITE_YIELD_MS of statements the next one waits for a turn.
+ */
+export class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  private queued = 0;
+  private sliceStart = 0;
+
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = this.tail.then(fn);
+    if (this.queued++ === 0) this.sliceStart = performance.now();
+    const result = this.tail.then(() => this.turn()).then(fn);
     this.tail = result.then(
-      () => undefined,
-      () => undefined,
+      () => this.done(),
+      () => this.done(),
     );
     return result;
+  }
+
+  private turn(): Promise<void> | undefined {
+    if (performance.now() - this.sliceStart < PGLITE_YIELD_MS) return undefined;
+    return new Promise<void>((resolve) =>
+      setImmediate(() => {
+        this.sliceStart = performance.now();
+        resolve();
+      }),
+    );
+  }
+
+  private done(): void {
+    this.queued--;
   }
 }
 
