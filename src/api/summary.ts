@@ -79,7 +79,8 @@ export async function summarize(k: Kernel): Promise<Summary> {
     },
     slots: { busy, total: slots, byModel: sched.slots },
     runQueue: sched.runQueue,
-    pendingApprovals: k.tools.approvals.pending().length,
+    // every node's (the approvals table on a cluster), as GET /approvals lists them
+    pendingApprovals: (await k.approvals.all()).length,
     steps,
     budgets: await k.cpu.budgets.store.pools(),
   };

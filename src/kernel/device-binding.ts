@@ -23,7 +23,7 @@ import type { Sandbox } from '../security/sandbox.js';
 import { ControlStore } from '../storage/state/controls.js';
 import type { Storage } from '../storage/storage.js';
 import { logger } from '../util/log.js';
-import type { Pcb } from './pcb.js';
+import { describeWait, type Pcb } from './pcb.js';
 import type { ProcControl, ProcessTable } from './process-table.js';
 import type { StepContext, Sys, ToolOutcome } from './syscalls.js';
 
@@ -102,23 +102,54 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     .registerAll(cliToolsFromConfig(k.config.cli_tools));
   const policies = new Map<number, SecurityPolicy>();
 
-  // On a node, pending approvals are listed on every node (src/kernel/control.ts decides them anywhere).
+  // On a node, pending approvals are listed on every node (src/kernel/control.ts decides them anywhere),
+  // and the wait is written to the process row, so every node shows waiting(approval) — not the state of
+  // the last commit — while a human decides (fenced by the lease: a node that lost the process writes nothing).
   const shared = k.storage.driver.kind === 'postgres' ? new ControlStore(k.storage.driver) : null;
+  const rowWrites = new Map<string, Promise<void>>();
+  const writeWait = (pc: ProcControl, waitOn: string | null): Promise<void> =>
+    k.storage.state
+      .updateProcess(
+        pc.pcb.pid,
+        { state: waitOn ? 'waiting' : 'running', waitOn },
+        { expectEpoch: pc.pcb.leaseEpoch },
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => {
+          log.warn(`pid ${pc.pcb.pid}: its approval wait not stored for other nodes: ${String(e)}`);
+        },
+      );
   const approvals = new ApprovalManager({
     audit: k.storage.audit,
     timeoutMs: sec.approval_timeout_s * 1000,
     onPending: async (p) => {
       const pc = k.procs.get(p.pid);
-      if (pc && pc.pcb.state === 'waiting') k.procs.setState(pc, 'waiting', { on: 'approval', id: p.id });
-      await shared
-        ?.putApproval({ ...p, node: k.nodeId })
-        .catch((e) => log.warn(`approval ${p.id} not listed for other nodes: ${String(e)}`));
+      const mine = pc && pc.pcb.state === 'waiting';
+      if (mine) k.procs.setState(pc, 'waiting', { on: 'approval', id: p.id });
+      if (shared) {
+        await shared
+          .putApproval({ ...p, node: k.nodeId })
+          .catch((e) => log.warn(`approval ${p.id} not listed for other nodes: ${String(e)}`));
+        if (mine) {
+          const w = writeWait(pc, describeWait({ on: 'approval', id: p.id }));
+          rowWrites.set(p.id, w);
+          await w;
+        }
+      }
       k.hooks.emit('approval.pending', { pid: p.pid, id: p.id, tool: p.tool });
     },
     onDecided: async (p) => {
       const pc = k.procs.get(p.pid);
-      if (pc && pc.pcb.state === 'waiting') k.procs.setState(pc, 'waiting', { on: 'tool', name: p.tool });
-      await shared?.dropApproval(p.id).catch(() => undefined);
+      const mine = pc && pc.pcb.state === 'waiting';
+      if (mine) k.procs.setState(pc, 'waiting', { on: 'tool', name: p.tool });
+      if (!shared) return;
+      await shared.dropApproval(p.id).catch(() => undefined);
+      // After the pending write (a decision may come while it is in flight): the row is in its step again.
+      const pending = rowWrites.get(p.id);
+      rowWrites.delete(p.id);
+      if (pending) await pending;
+      if (mine && pending) await writeWait(pc, null);
     },
   });
 

@@ -25,14 +25,32 @@ export class KilledSignal extends Error {
   }
 }
 
-/** Called at every preemption point: parks a suspended process, unwinds a killed one. */
+/**
+ * Called at every preemption point: parks a suspended process, unwinds a killed one, and stops one this
+ * node no longer runs (EFENCED: its lease went to another node while it ran or waited here).
+ */
 export async function preemptionPoint(core: KernelCore, pc: ProcControl): Promise<void> {
+  assertOurs(core, pc);
   if (pc.killReason !== null) throw new KilledSignal(pc.killReason);
   if (core.stopping) throw new KilledSignal('kernel shutdown');
   // A process adopted in `suspended` whose resume arrived before its loop started (a claim applies pending
   // control requests first) is not asked to park, but must still leave `suspended` the way park() does.
   if (pc.suspendRequested || pc.pcb.state === 'suspended') await park(core, pc);
+  assertOurs(core, pc);
   if (pc.killReason !== null) throw new KilledSignal(pc.killReason);
+}
+
+/** Whether this incarnation is still the one this node runs (forget() drops it when the lease is lost). */
+export function isOurs(core: Pick<KernelCore, 'procs'>, pc: ProcControl): boolean {
+  return core.procs.get(pc.pcb.pid) === pc;
+}
+
+function assertOurs(core: KernelCore, pc: ProcControl): void {
+  if (isOurs(core, pc)) return;
+  throw new KernelError(
+    'EFENCED',
+    `pid ${pc.pcb.pid} is no longer run by this node (node ${core.nodeId} lost its lease)`,
+  );
 }
 
 /** Parks a process whose suspension was requested until resume (or kill) wakes it. */
@@ -46,9 +64,11 @@ export async function park(core: KernelCore, pc: ProcControl, reason?: string): 
       fence(core, pc),
     );
   }
-  while (pc.suspendRequested && pc.killReason === null && !core.stopping) {
+  while (pc.suspendRequested && pc.killReason === null && !core.stopping && isOurs(core, pc)) {
     await new Promise<void>((r) => pc.resumeWaiters.push(r));
   }
+  // Dropped while parked (forget() wakes the waiters): the new owner resumes it, this node writes nothing.
+  if (!isOurs(core, pc)) return;
   if (pc.killReason === null && !core.stopping) {
     // Stored first: a write refused by the lease (EFENCED) leaves this incarnation `suspended` and resumed,
     // which forget() hands on as a resume to whoever holds the process now.
@@ -197,6 +217,8 @@ export function forget(core: KernelCore, pc: ProcControl): void {
   voidStep(core, pc);
   core.cpu.forget(pc.pcb.pid);
   core.procs.remove(pc.pcb.pid);
+  // A loop parked here (suspended, waiting out a provider outage) wakes, finds the process gone, stops.
+  for (const w of pc.resumeWaiters.splice(0)) w();
 }
 
 /**

@@ -2,14 +2,22 @@
  * This kernel as a node of a cluster (storage on a PostgreSQL server; PGlite stays single-node behind its
  * lockfile). The node registers itself, and every period/3 one heartbeat renews the leases of all the
  * processes it runs; a process whose lease it no longer holds (taken over after a pause, or expired) is
- * aborted and dropped here at once — its commits would be fenced anyway. Every period/2, on a NOTIFY hint
- * and at boot, it claims runnable processes nobody holds (a dead node's, a departed node's, unowned ones)
- * in scheduler order and resumes them from their last committed step. Shutdown hands its processes back
- * at once. Storage: src/storage/state/nodes.ts.
+ * aborted and dropped here at once — its commits would be fenced anyway. At boot, on a NOTIFY hint, when
+ * the earliest lease another node holds runs out (database clock: its last heartbeat + period; claimed a
+ * grace of period/4 later, 1 s at most) and at least every period/2, it claims
+ * runnable processes nobody holds (a dead node's, a departed node's, unowned ones) in scheduler order and
+ * resumes them from their last committed step: a killed node's processes move 1.25 lease periods after its
+ * last heartbeat at most, not up to 1.5. Shutdown hands its processes back at once.
+ * Storage: src/storage/state/nodes.ts.
  */
 import { hostname } from 'node:os';
 import { KernelError } from '../errors.js';
-import { MAX_LIVE_PROCESSES } from '../param.js';
+import {
+  CLAIM_GRACE_FRACTION,
+  CLAIM_GRACE_MAX_MS,
+  CLAIM_MIN_DELAY_MS,
+  MAX_LIVE_PROCESSES,
+} from '../param.js';
 import { NodeStore } from '../storage/state/nodes.js';
 import { logger } from '../util/log.js';
 import { pidAlive } from '../util/process.js';
@@ -37,6 +45,8 @@ export class NodeAgent {
   /** Processes this node took from storage (claims), and processes it lost to another holder. */
   takeovers = 0;
   lost = 0;
+  /** The claim path's and the heartbeat's database time (ms) and counts: what being a node costs. */
+  readonly cost = { claims: 0, claimMs: 0, beats: 0, beatMs: 0 };
   private beatTimer: NodeJS.Timeout | null = null;
   private claimTimer: NodeJS.Timeout | null = null;
   private unlisten: (() => Promise<void>) | null = null;
@@ -79,8 +89,6 @@ export class NodeAgent {
     this.unlisten = await this.core.storage.driver
       .listen(CLAIM_CHANNEL, () => void this.claim())
       .catch(() => null);
-    this.claimTimer = setInterval(() => void this.claim(), Math.max(50, Math.floor(this.leaseMs / 2)));
-    this.claimTimer.unref();
     await this.claim();
   }
 
@@ -116,6 +124,7 @@ export class NodeAgent {
   }
 
   private async beatNow(): Promise<void> {
+    const t0 = performance.now();
     try {
       // Only processes this node ran before the heartbeat's statement are judged by its answer: one
       // spawned or claimed meanwhile is not in it and is still ours.
@@ -141,6 +150,8 @@ export class NodeAgent {
       log.warn(`node heartbeat failed: ${(err as Error).message}`);
     } finally {
       this.beating = false;
+      this.cost.beats += 1;
+      this.cost.beatMs += performance.now() - t0;
     }
   }
 
@@ -148,10 +159,15 @@ export class NodeAgent {
   claim(): Promise<void> {
     if (this.stopped || this.core.stopping) return Promise.resolve();
     this.claiming ??= this.serially(async () => {
+      const t0 = performance.now();
+      let next: number | null = null;
       try {
         const room = MAX_LIVE_PROCESSES - this.core.procs.liveCount();
         if (room <= 0) return;
-        const rows = await this.store.claim(this.core.nodeId, this.leaseMs, Math.min(room, 100));
+        const limit = Math.min(room, 100);
+        const rows = await this.store.claim(this.core.nodeId, this.leaseMs, limit, this.graceMs);
+        // A full batch may leave more to take: claim again soon; else sleep until the next lease ends.
+        next = rows.length < limit ? await this.store.nextExpiryMs(this.core.nodeId, this.graceMs) : 0;
         const adopted = [];
         for (const row of rows) {
           if (this.core.stopping) return;
@@ -170,9 +186,32 @@ export class NodeAgent {
         log.warn(`claiming processes failed: ${(err as Error).message}`);
       } finally {
         this.claiming = null;
+        this.cost.claims += 1;
+        this.cost.claimMs += performance.now() - t0;
+        this.scheduleClaim(next);
       }
     });
     return this.claiming;
+  }
+
+  /** How long after a lease ends this node takes its process (period/4, at most CLAIM_GRACE_MAX_MS). */
+  get graceMs(): number {
+    return Math.min(CLAIM_GRACE_MAX_MS, Math.floor(this.leaseMs * CLAIM_GRACE_FRACTION));
+  }
+
+  /**
+   * The next claim: a grace (period/4) after the earliest lease another node holds ends (a holder whose
+   * heartbeat came late stops at its next preemption point; its writes are fenced from the expiry on, but
+   * an effect it started just before — a file written after its intent was recorded — must not overlap the
+   * new owner's redo), and within period/2.
+   */
+  private scheduleClaim(claimableInMs: number | null): void {
+    if (this.stopped || this.core.stopping) return;
+    const poll = Math.max(50, Math.floor(this.leaseMs / 2));
+    const ms = claimableInMs === null ? poll : Math.min(poll, claimableInMs + CLAIM_MIN_DELAY_MS);
+    if (this.claimTimer) clearTimeout(this.claimTimer);
+    this.claimTimer = setTimeout(() => void this.claim(), Math.max(CLAIM_MIN_DELAY_MS, ms));
+    this.claimTimer.unref();
   }
 
   /** Graceful shutdown: stop the timers and hand every process back at once. */
@@ -180,7 +219,7 @@ export class NodeAgent {
     if (this.stopped) return;
     this.stopped = true;
     if (this.beatTimer) clearInterval(this.beatTimer);
-    if (this.claimTimer) clearInterval(this.claimTimer);
+    if (this.claimTimer) clearTimeout(this.claimTimer);
     await this.claiming;
     await this.unlisten?.().catch(() => undefined);
     await this.unlistenControl?.().catch(() => undefined);

@@ -10,7 +10,9 @@
  */
 import { KernelError, type KernelErrorCode } from '../errors.js';
 import { logger } from '../util/log.js';
+import { isClustered } from './cluster.js';
 import type { KernelCore } from './core.js';
+import { isOurs } from './lifecycle.js';
 import { describeWait, type WaitReason } from './pcb.js';
 import type { ProcControl } from './process-table.js';
 
@@ -57,7 +59,12 @@ export async function parkOnProvider(core: KernelCore, pc: ProcControl, err: Ker
     reason: err.message.replace(/\s+/g, ' ').slice(0, 200),
   };
   core.procs.setState(pc, 'waiting', wait);
-  await core.storage.state.updateProcess(pc.pcb.pid, { state: 'waiting', waitOn: describeWait(wait) });
+  // Fenced on a node: a lease lost meanwhile refuses the write (EFENCED), and the runner stops the loop.
+  await core.storage.state.updateProcess(
+    pc.pcb.pid,
+    { state: 'waiting', waitOn: describeWait(wait) },
+    fenceOf(core, pc),
+  );
   log.warn(`pid ${pc.pcb.pid} parked on ${wait.provider} for ${ms} ms: ${wait.reason}`);
   await waitOutPark(core, pc);
 }
@@ -82,8 +89,15 @@ export async function waitOutPark(core: KernelCore, pc: ProcControl): Promise<vo
       pc.resumeWaiters.push(done);
     });
   }
-  // Shutdown leaves the row as it is (still parked); the next kernel picks the wait up.
-  if (core.stopping || pc.pcb.state !== 'waiting') return;
+  // Shutdown leaves the row as it is (still parked); the next kernel picks the wait up. A process this
+  // node lost while it waited is the new owner's: nothing is written (the runner's next preemption point
+  // stops the loop) — an unfenced 'ready' here could revive a process the new owner already finished.
+  if (core.stopping || pc.pcb.state !== 'waiting' || !isOurs(core, pc)) return;
   core.procs.setState(pc, 'ready');
-  await core.storage.state.updateProcess(pc.pcb.pid, { state: 'ready', waitOn: null });
+  await core.storage.state.updateProcess(pc.pcb.pid, { state: 'ready', waitOn: null }, fenceOf(core, pc));
+}
+
+/** On a node, the process row is written only under the lease this incarnation holds. */
+function fenceOf(core: KernelCore, pc: ProcControl): { expectEpoch?: number } {
+  return isClustered(core) ? { expectEpoch: pc.pcb.leaseEpoch } : {};
 }

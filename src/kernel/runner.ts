@@ -49,6 +49,13 @@ async function runProcess(core: KernelCore, pc: ProcControl): Promise<void> {
     try {
       return await runSteps(core, pc);
     } catch (err) {
+      // Fenced anywhere in the loop (a parked process's write refused, a wait ended by the lease's loss):
+      // another node runs the process now; this loop stops without writing.
+      if (KernelError.is(err, 'EFENCED') && !core.stopping) {
+        log.warn(`pid ${pc.pcb.pid}: ${(err as Error).message}; this node stops running it`);
+        forget(core, pc);
+        return;
+      }
       const outage = transientStorageError(err);
       if (!outage || core.stopping) throw err;
       if (!(await parkOnStorage(core, pc, outage))) return;

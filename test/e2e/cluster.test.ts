@@ -2,7 +2,8 @@
  * One kernel to the user, and limits that hold for the whole cluster — two or three kernel nodes as
  * separate OS processes on one PostgreSQL schema, driven over their HTTP APIs:
  * - an approval asked by a process on node B is listed and approved through node A, and the process
- *   goes on to finish its step (it used to stay at step 0); node A's event stream shows node B's steps;
+ *   goes on to finish its step (it used to stay at step 0); meanwhile A shows it waiting(approval) and
+ *   counts the approval in its summary (it showed B's last commit and counted only its own approvals); node A's event stream shows node B's steps;
  *   suspend, resume and kill through node A reach the process on node B; `GET /nodes` on A lists both.
  * - three nodes against the simulator's rpm limit never make it answer 429 (each node's own limiter
  *   allowed the full limit: three nodes made three times the limit), and the limit is used.
@@ -72,6 +73,14 @@ describe('one kernel over two nodes', () => {
         return r.body.items.find((x: { pid: number }) => x.pid === asker);
       });
       expect(pending.tool).toBe('write_file');
+      // A shows the process as B has it: waiting on that approval (it showed its last commit, `ready`),
+      // and counts the approval in its summary (it counted its own only: 0)
+      const seenOnA = await api(a.url, token, 'GET', `/api/v1/processes/${asker}`);
+      expect(seenOnA.body.state, JSON.stringify(seenOnA.body)).toBe('waiting');
+      expect(seenOnA.body.waitOn).toBe(`approval:${pending.id}`);
+      const summary = await api(a.url, token, 'GET', '/api/v1/metrics/summary');
+      expect(summary.body.pendingApprovals).toBe(1);
+      expect(summary.body.processes.byState.waiting).toBeGreaterThanOrEqual(1);
       const decided = await api(a.url, token, 'POST', `/api/v1/approvals/${pending.id}/approve`, {});
       expect(decided.status, JSON.stringify(decided.body)).toBe(200);
       const finished = await until('the approved process to finish', async () => {

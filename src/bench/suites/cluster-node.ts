@@ -2,7 +2,7 @@
  * One kernel node as its own OS process, for the `cluster` bench suite (./cluster.ts): argv[2] is JSON
  * `{ url, dataDir, ws, leaseS, simUrl, rpm?, agents, steps }`. It spawns `agents` processes of a program
  * whose every step is one model call, prints `READY`, one `STEP <pid> <step>` line per committed step, and
- * shuts down gracefully on SIGTERM.
+ * shuts down gracefully on SIGTERM, after one `STATS <json>` line: its claim path's and heartbeat's database time.
  */
 import { createKernel } from '../../kernel/kernel.js';
 import { continueWith, done } from '../../kernel/program.js';
@@ -63,5 +63,8 @@ for (let i = 0; i < o.agents; i++)
   });
 process.stdout.write('READY\n');
 process.on('SIGTERM', () => {
+  process.stdout.write(
+    `STATS ${JSON.stringify({ ...kernel.node?.cost, takeovers: kernel.node?.takeovers })}\n`,
+  );
   void kernel.shutdown().then(() => process.exit(0));
 });

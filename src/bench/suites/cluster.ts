@@ -4,7 +4,13 @@
  * the HTTP simulator in this process.
  * - throughput with 1, 2 and 3 nodes: 300 agents × 10 steps (one model call each), 200 ms model latency,
  *   no provider limit: calls/s from the first committed step to the last, against the ideal
- *   (in-flight capacity ÷ latency = min(agents, slots × nodes) ÷ 200 ms);
+ *   (in-flight capacity ÷ latency = min(agents, slots × nodes) ÷ 200 ms); and what being a node costs
+ *   per committed step: the database time of the claim path (claims + next-expiry reads) and of the
+ *   heartbeats, as the nodes counted it;
+ * - the claim statement itself on a table of 10,000 live processes (half held by another node, half free
+ *   to take): one claim, and the next-expiry read a claimer runs after it (DESIGN §5: claim < 10 ms).
+ * AOS_BENCH_CLUSTER_CASES=failover,claim (of throughput,claim,failover,tight) narrows a run: such a run
+ * writes cluster.json too, so give it another --out.
  * - failover: two nodes running agents, a random one SIGKILLed ≥ 20 times (restarted each time): the time
  *   from the kill to the first committed step of one of its processes on the other node, against the
  *   target lease + 1 s (the bench uses a 2 s lease; the default is 15 s);
@@ -18,8 +24,10 @@ import { join } from 'node:path';
 import { createSimulator, type SimulatorHandle } from '../../llm/simulated/server.js';
 import * as P from '../../param.js';
 import { openStorage } from '../../storage/open.js';
+import { NodeStore } from '../../storage/state/nodes.js';
 import { type BenchCase, type BenchContext, defineBench } from '../harness.js';
 
+const CASES = (process.env.AOS_BENCH_CLUSTER_CASES ?? 'throughput,claim,failover,tight').split(',');
 const NODE = new URL('./cluster-node.js', import.meta.url).pathname;
 const PG_URL =
   process.env.AOS_BENCH_PG_URL ?? process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -29,6 +37,15 @@ interface Step {
   node: string;
   pid: number;
   step: number;
+}
+
+/** A node's own counters, printed on SIGTERM (./cluster-node.ts). */
+interface NodeCost {
+  claims: number;
+  claimMs: number;
+  beats: number;
+  beatMs: number;
+  takeovers: number;
 }
 
 interface Node {
@@ -41,6 +58,9 @@ interface Node {
 class Run {
   readonly steps: Step[] = [];
   readonly nodes = new Map<string, Node>();
+  readonly costs = new Map<string, NodeCost>();
+  /** When each node logged a claim of a pid (failover: kill → claim → first step, split). */
+  readonly claims: Array<{ t: number; node: string; pid: number }> = [];
   private listeners: Array<(s: Step) => void> = [];
   private constructor(
     readonly url: string,
@@ -57,11 +77,15 @@ class Run {
     return new Run(url, schema, dir);
   }
 
-  start(name: string, o: { leaseS: number; simUrl: string; rpm?: number; agents: number; steps: number }) {
+  start(
+    name: string,
+    o: { leaseS: number; simUrl: string; rpm?: number; agents: number; steps: number },
+    logClaims = false,
+  ) {
     const cfg = { url: this.url, dataDir: join(this.dir, `data-${name}`), ws: join(this.dir, 'ws'), ...o };
     const child = spawn(process.execPath, [NODE, JSON.stringify(cfg)], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, AOS_LOG: 'error' },
+      env: { ...process.env, AOS_LOG: logClaims ? 'info' : 'error' },
     });
     let buf = '';
     let readyResolve!: () => void;
@@ -70,7 +94,11 @@ class Run {
     });
     let err = '';
     child.stderr!.on('data', (d: Buffer) => {
-      err = (err + d.toString()).slice(-4000);
+      const text = d.toString();
+      err = (err + text).slice(-4000);
+      const t = Date.now();
+      for (const m of text.matchAll(/pid (\d+): claimed at epoch/g))
+        this.claims.push({ t, node: name, pid: Number(m[1]) });
     });
     child.stdout!.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -80,6 +108,7 @@ class Run {
         buf = buf.slice(i + 1);
         i = buf.indexOf('\n');
         if (line === 'READY') readyResolve();
+        else if (line.startsWith('STATS ')) this.costs.set(name, JSON.parse(line.slice(6)) as NodeCost);
         else if (line.startsWith('STEP ')) {
           const [, pid, step] = line.split(' ');
           const s = { t: Date.now(), node: name, pid: Number(pid), step: Number(step) };
@@ -169,8 +198,9 @@ async function throughput(
 ) {
   return withSim({ latencyMs }, async (sim) => {
     const run = await Run.open(`tp${nodes}`);
+    let r: { perSec: number; ideal: number };
+    const total = agents * steps;
     try {
-      const total = agents * steps;
       const done = run.next(() => run.steps.length >= total, 600_000);
       const per = Math.floor(agents / nodes);
       const started = [];
@@ -192,11 +222,55 @@ async function throughput(
       ctx.log(
         `throughput ${nodes} node(s): ${perSec.toFixed(0)} calls/s (ideal ${ideal}), ${sim.stats.completed} calls`,
       );
-      return { perSec, ideal };
+      r = { perSec, ideal };
     } finally {
       await run.close();
     }
+    // The nodes' counters arrive with their graceful shutdown (close): summed over nodes, per step.
+    const c = [...run.costs.values()];
+    const sum = (k: keyof NodeCost) => c.reduce((a, x) => a + x[k], 0);
+    const cost = {
+      nodesReporting: c.length,
+      claims: sum('claims'),
+      claimMsPerStep: sum('claimMs') / total,
+      beats: sum('beats'),
+      beatMsPerStep: sum('beatMs') / total,
+    };
+    ctx.log(`node cost ${nodes} node(s): ${JSON.stringify(cost)}`);
+    return { ...r, cost };
   });
+}
+
+/** The claim statement and the next-expiry read on 10,000 live processes: ms per call. */
+async function claimStatement(ctx: BenchContext, n: number) {
+  const run = await Run.open('claim');
+  const d = await openStorage(run.url);
+  try {
+    await d.query(
+      `INSERT INTO processes (name, state, owner_node, lease_expires_at, vruntime)
+       SELECT 'p' || g, 'ready', CASE WHEN g % 2 = 0 THEN 'other' END,
+              CASE WHEN g % 2 = 0 THEN now() + interval '1 hour' END, g % 97
+         FROM generate_series(1, 10000) g`,
+    );
+    await d.query('ANALYZE processes');
+    const store = new NodeStore(d);
+    const claim: number[] = [];
+    const next: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let t = performance.now();
+      const got = await store.claim('bench', 2_000, 1);
+      claim.push(performance.now() - t);
+      if (got.length !== 1) throw new Error(`claim ${i} took ${got.length} processes`);
+      t = performance.now();
+      await store.nextExpiryMs('bench');
+      next.push(performance.now() - t);
+    }
+    ctx.log(`claim statement: ${n} claims on 10,000 live processes`);
+    return { claim, next };
+  } finally {
+    await d.close();
+    await run.close();
+  }
 }
 
 /** Two nodes; `kills` times a random one is SIGKILLed: ms to the first step of its processes elsewhere. */
@@ -205,8 +279,9 @@ async function failover(ctx: BenchContext, kills: number, leaseS: number) {
     const run = await Run.open('failover');
     const o = { leaseS, simUrl: sim.urlFor('openai'), agents: 10, steps: 1_000_000 };
     const samples: number[] = [];
+    const toClaim: number[] = [];
     try {
-      await Promise.all([run.start('a', o).ready, run.start('b', o).ready]);
+      await Promise.all([run.start('a', o, true).ready, run.start('b', o, true).ready]);
       let seed = 11;
       for (let k = 0; k < kills; k++) {
         // let both nodes run a little, then pick the victim among nodes that hold processes
@@ -223,11 +298,15 @@ async function failover(ctx: BenchContext, kills: number, leaseS: number) {
         node.child.kill('SIGKILL');
         const took = await run.next((s) => s.node !== victim && theirs.has(s.pid), 120_000);
         samples.push(took.t - killedAt);
+        ctx.log(`failover kill ${k + 1}/${kills} (node ${victim}): ${took.t - killedAt} ms`);
+        const claimed = run.claims.find((c) => c.t >= killedAt && c.node !== victim && theirs.has(c.pid));
+        toClaim.push(claimed ? claimed.t - killedAt : Number.NaN);
         await node.exited;
-        await run.start(victim, { ...o, agents: 0 }).ready;
+        await run.start(victim, { ...o, agents: 0 }, true).ready;
       }
       ctx.log(`failover: ${kills} kills, samples ${samples.map((x) => Math.round(x)).join(' ')} ms`);
-      return samples;
+      ctx.log(`failover: kill → claim ${toClaim.map((x) => Math.round(x)).join(' ')} ms`);
+      return { samples, toClaim };
     } finally {
       await run.close();
     }
@@ -278,7 +357,29 @@ export const clusterBench = defineBench({
     const cases: BenchCase[] = [];
     const agents = ctx.quick ? 60 : 300;
     const latencyMs = 200;
-    for (const n of [1, 2, 3]) {
+    const cs = CASES.includes('claim') ? await claimStatement(ctx, ctx.quick ? 50 : 500) : null;
+    if (cs)
+      cases.push({
+        name: 'claim statement: one process from 10,000 live (5,000 free, 5,000 held by another node)',
+        unit: 'ms',
+        ours: {
+          label: 'NodeStore.claim(limit 1), FOR UPDATE SKIP LOCKED, scheduler order',
+          samples: cs.claim,
+        },
+        target: { ours: 'p99 < 10 ms' },
+        notes:
+          'PostgreSQL server on loopback; each claim takes the next process in (priority, vruntime) order',
+      });
+    if (cs)
+      cases.push({
+        name: 'next-expiry read after a claim: the earliest lease another node holds (10,000 live processes)',
+        unit: 'ms',
+        ours: { label: 'NodeStore.nextExpiryMs (the nodes table)', samples: cs.next },
+        notes: 'what a claimer reads to sleep until the next lease ends (instead of polling every period/2)',
+      });
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+    const cycleMs = cs ? med(cs.claim) + med(cs.next) : Number.NaN;
+    for (const n of CASES.includes('throughput') ? [1, 2, 3] : []) {
       const r = await throughput(ctx, n, agents, 10, latencyMs);
       ctx.record(`throughput_${n}`, r);
       cases.push({
@@ -288,23 +389,39 @@ export const clusterBench = defineBench({
         baseline: { label: 'ideal: min(agents, slots × nodes) ÷ latency', samples: [r.ideal] },
         notes: `ratio to ideal ${(r.perSec / r.ideal).toFixed(3)}; each node its own OS process, no provider limit (slots auto = ${P.AUTO_SLOTS_MAX} per node); 2 shared cores`,
       });
+      const claimsPerStep = r.cost.claims / (agents * 10);
+      cases.push({
+        name: `the claim path's cost per committed step, ${n} node(s): claims per step × one claim cycle`,
+        unit: 'ms/step',
+        ours: { label: `${n} node(s), summed over nodes`, samples: [claimsPerStep * cycleMs] },
+        notes: `${r.cost.claims} claims by ${r.cost.nodesReporting} node(s) for ${agents * 10} steps (${claimsPerStep.toFixed(4)} per step) × ${cycleMs.toFixed(2)} ms per claim cycle (claim + next-expiry read, medians of the claim-statement case on 10,000 live processes); heartbeats: ${r.cost.beats} (${(r.cost.beats / (agents * 10)).toFixed(4)} per step). Wall time the nodes measured around them, event-loop waits on 2 loaded cores included: claims ${r.cost.claimMsPerStep.toFixed(3)}, heartbeats ${r.cost.beatMsPerStep.toFixed(3)} ms/step. Default 15 s lease: a claim at least every 7.5 s, a beat every 5 s; both async, off the step's path (a step waits for neither); a process is claimed once, not per step`,
+      });
     }
     const leaseS = 2;
     const kills = ctx.quick ? 5 : 20;
-    const f = await failover(ctx, kills, leaseS);
-    cases.push({
-      name: `failover: SIGKILL → first step of a taken-over process on the other node (${kills} kills)`,
-      unit: 'ms',
-      ours: {
-        label: `2 nodes, lease ${leaseS} s (bench setting; default ${P.LEASE_TTL_MS / 1000} s)`,
-        samples: f,
-      },
-      target: { ours: `p99 <= ${leaseS * 1000 + 1000} ms` },
-      notes:
-        'the step includes its model call (50 ms simulator latency); a random node holding processes is killed each time and restarted after the takeover',
-    });
+    const f = CASES.includes('failover') ? await failover(ctx, kills, leaseS) : null;
+    if (f)
+      cases.push({
+        name: `failover: SIGKILL → first step of a taken-over process on the other node (${kills} kills)`,
+        unit: 'ms',
+        ours: {
+          label: `2 nodes, lease ${leaseS} s (bench setting; default ${P.LEASE_TTL_MS / 1000} s)`,
+          samples: f.samples,
+        },
+        target: { ours: `p99 <= ${leaseS * 1000 + 1000} ms` },
+        notes:
+          "the step includes its model call (50 ms simulator latency); a random node holding processes is killed each time and restarted after the takeover; the surviving node claims lease/4 after the dead node's earliest lease ends (database clock; the grace lets a late, not dead, holder stop first), polls at most lease/2 apart",
+      });
+    if (f)
+      cases.push({
+        name: `failover, first part: SIGKILL → the other node claims one of its processes (${kills} kills)`,
+        unit: 'ms',
+        ours: { label: `2 nodes, lease ${leaseS} s`, samples: f.toClaim.filter((x) => Number.isFinite(x)) },
+        notes:
+          'when the survivor logged the claim (its stderr, read here); the lease ends between lease × 2/3 and lease after the kill (heartbeat every lease/3), the claim comes lease/4 later; the rest of the failover time is the first step itself',
+      });
     const rpm = 600;
-    for (const n of [1, 3]) {
+    for (const n of CASES.includes('tight') ? [1, 3] : []) {
       const r = await tight(ctx, n, rpm, agents, latencyMs);
       ctx.record(`tight_${n}`, r);
       cases.push({

@@ -85,7 +85,9 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
       );
     }
     let pidRef = 0;
-    // The approvals of this run live in this process: only its terminal can answer them.
+    // The approvals of this run: only its terminal can answer them. On a cluster (a postgres:// storage)
+    // its process may have moved to another node, which then asks: the list and the decision are the
+    // cluster's (kernel.approvals), woken by this node's hook and by the other nodes' fanned-out events.
     const prompter = new ApprovalPrompter(
       {
         mode: interactive(opts) ? 'ask' : 'deny',
@@ -95,18 +97,23 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
       },
       (id, d, reason) =>
         d === 'approve'
-          ? kernel.tools.approvals.approve(id, 'cli:aos-run', reason)
-          : kernel.tools.approvals.deny(id, 'cli:aos-run', reason),
+          ? kernel.approvals.approve(id, 'cli:aos-run', reason)
+          : kernel.approvals.deny(id, 'cli:aos-run', reason),
     );
-    kernel.hooks.on('approval.pending', (e) => {
-      if (e.pid !== pidRef) return;
-      void prompter.offer(
-        kernel.tools.approvals.pending(e.pid).map((p) => ({
+    const offerPending = async (pid: number) => {
+      if (pid !== pidRef) return;
+      const items = await kernel.approvals.all(pid);
+      await prompter.offer(
+        items.map((p) => ({
           ...p,
           createdAt: p.createdAt.toISOString(),
           expiresAt: p.expiresAt.toISOString(),
         })),
       );
+    };
+    kernel.hooks.on('approval.pending', (e) => void offerPending(e.pid));
+    kernel.node?.events.subscribe((type, e) => {
+      if (type === 'approval.pending') void offerPending((e as { pid: number }).pid);
     });
     // Tokens as they stream, then each step's summary once it commits.
     const live = new LiveTokens(out);

@@ -63,21 +63,53 @@ export class NodeStore {
     });
   }
 
-  /** Takes up to `limit` runnable processes nobody holds, in scheduler order; each gets a new epoch. */
-  async claim(node: string, leaseMs: number, limit: number, tx?: Queryable): Promise<ProcessRow[]> {
+  /**
+   * Takes up to `limit` runnable processes nobody holds, in scheduler order; each gets a new epoch. A lease
+   * that ran out is taken only `graceMs` after it did (a handed-back process, owner NULL, at once): time for
+   * a holder that is late, not dead, to notice and stop before the new owner redoes its step.
+   */
+  async claim(
+    node: string,
+    leaseMs: number,
+    limit: number,
+    graceMs = 0,
+    tx?: Queryable,
+  ): Promise<ProcessRow[]> {
     const { rows } = await (tx ?? this.driver).query<Row>(
       `UPDATE processes p SET owner_node = $1, lease_epoch = p.lease_epoch + 1,
          lease_expires_at = now() + $2 * interval '1 millisecond', updated_at = now()
        FROM (SELECT pid FROM processes
              WHERE state IN ${LIVE}
                AND (owner_node IS NULL
-                    OR COALESCE(lease_expires_at, updated_at + $2 * interval '1 millisecond') <= now())
+                    OR COALESCE(lease_expires_at, updated_at + $2 * interval '1 millisecond')
+                         <= now() - $4 * interval '1 millisecond')
              ORDER BY priority, vruntime, pid LIMIT $3 FOR UPDATE SKIP LOCKED) c
        WHERE p.pid = c.pid
        RETURNING p.*`,
-      [node, leaseMs, limit],
+      [node, leaseMs, limit, graceMs],
     );
     return rows.map(toProcess).sort((a, b) => a.priority - b.priority || a.vruntime - b.vruntime);
+  }
+
+  /**
+   * Milliseconds (database clock) until the earliest lease another live node holds runs out (+ `graceMs`: when
+   * claim() will take it), or null when
+   * no other node is up: a claimer sleeps that long instead of polling, so a dead node's processes are
+   * taken over when its leases end, not up to a poll period later. Read from the nodes table (a row per
+   * node, not per process): a heartbeat renews its node's leases to heartbeat_at + lease_ms in the same
+   * transaction, so that is when they end if no heartbeat follows (a process the node claimed after its
+   * last heartbeat ends a little later, and is found by the next poll).
+   */
+  async nextExpiryMs(node: string, graceMs = 0): Promise<number | null> {
+    const { rows } = await this.driver.query<Row>(
+      `SELECT EXTRACT(EPOCH FROM min(e) - now()) * 1000 AS ms FROM (
+         SELECT heartbeat_at + (lease_ms + $2) * interval '1 millisecond' AS e FROM nodes
+          WHERE id <> $1 AND state = 'up') x
+        WHERE e > now()`,
+      [node, graceMs],
+    );
+    const ms = rows[0]?.ms;
+    return ms === null || ms === undefined ? null : Math.max(0, Number(ms));
   }
 
   /** Graceful shutdown: hands every process back at once (no lease wait) and marks the node gone. */
