@@ -117,7 +117,10 @@ describe('aos run across a kernel restart', () => {
     const auth = { authorization: `Bearer ${admin}` };
     let pending: Array<{ id: string; pid: number }> = [];
     for (let i = 0; i < 600 && pending.length === 0; i++) {
-      pending = (await (await fetch(`${api}/approvals`, { headers: auth })).json()).items;
+      const body = (await (await fetch(`${api}/approvals`, { headers: auth })).json()) as {
+        items: typeof pending;
+      };
+      pending = body.items;
       if (pending.length === 0) await new Promise((r) => setTimeout(r, 200));
     }
     expect(pending).toHaveLength(1);
