@@ -268,8 +268,11 @@ export const configSchema = z.strictObject({
       sandbox: z.enum(['auto', 'bubblewrap', 'none', 'docker']).default('auto'),
       /** Where workspaces live: `proc/<pid>/` per process, `shared/<name>/` for named ones (docs/security.md). */
       workspace: z.string().default('./workspace'),
-      /** true: every process works in `workspace` itself, as before per-process workspaces (one agent's files are every agent's). */
-      shared_workspace: z.boolean().default(false),
+      /**
+       * true (the default this release): every process works in `workspace` itself (one agent's files are every
+       * agent's); false: each process in its own `workspace/proc/<pid>` (docs/security.md, Workspaces).
+       */
+      shared_workspace: z.boolean().default(true),
       default_policy: policySection.prefault({}),
       approval_timeout_s: z
         .number()
