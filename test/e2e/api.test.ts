@@ -106,7 +106,12 @@ beforeAll(async () => {
     storage: 'memory://',
     config: {
       data_dir: dataDir,
-      security: { sandbox: 'none', workspace, default_policy: { ask_tools: ['write_file'] } },
+      security: {
+        sandbox: 'none',
+        workspace,
+        shared_workspace: false,
+        default_policy: { ask_tools: ['write_file'] },
+      },
       api_keys: { openai: 'sk-test-secret-value-0123456789abcdef' },
     },
     models: resolverFromProvider(new SimulatedProvider()),
