@@ -226,6 +226,13 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
       expect(answer).toBeDefined();
       expect(String(info?.result)).toContain(answer!);
     }
+    // aos workspace rm goes to the server: here every process shares one workspace, which it will not delete
+    const shared = aos('workspace', 'rm', String(orig));
+    expect(shared.status).toBe(2); // EINVAL
+    expect(shared.stderr).toContain('security.shared_workspace');
+    const none = aos('workspace', 'rm', '99999', '--json');
+    expect(none.status).toBe(1);
+    expect(none.stderr).toContain('no process 99999');
     const bad = aos('kill', 'abc');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('pid must be a positive integer');

@@ -4,15 +4,9 @@
  * An id may be abbreviated to any unique prefix — the 8 characters `aos ps` and `aos approvals` show.
  */
 import type { Command } from 'commander';
-import {
-  connect,
-  type Decision,
-  type KernelClient,
-  matchApproval,
-  type PendingApprovalView,
-} from '../client.js';
+import { type Decision, type KernelClient, matchApproval, type PendingApprovalView } from '../client.js';
 import { style, table, termSafe } from '../format.js';
-import { clientOpts } from './ps.js';
+import { printAnswer, URL_OPTION, withServer } from './server-options.js';
 
 /** How many characters of an approval id the CLI shows; any unique prefix is accepted back. */
 export const SHORT_ID = 8;
@@ -21,17 +15,14 @@ export function register(program: Command): void {
   program
     .command('approvals')
     .description('tool calls waiting for a human decision (approve with `aos approve <id>`)')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .option('--json', 'print the pending approvals as JSON')
     .action(async (opts: { url?: string; json?: boolean }) => {
-      const c = await connect({ ...clientOpts(program, opts), requireServer: true });
-      try {
+      await withServer(program, opts, async (c) => {
         const items = await c.approvals();
         if (opts.json) process.stdout.write(`${JSON.stringify({ items }, null, 2)}\n`);
         else process.stdout.write(approvalsTable(items));
-      } finally {
-        await c.close();
-      }
+      });
     });
 
   for (const d of ['approve', 'deny'] as const) {
@@ -44,17 +35,13 @@ export function register(program: Command): void {
       )
       .argument('<id>', 'approval id or a unique prefix of it (see `aos approvals`)')
       .option('-r, --reason <text>', 'why (audited, and shown to the agent on deny)')
-      .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+      .option(...URL_OPTION)
       .option('--json', 'print the decision as JSON')
       .action(async (id: string, opts: { reason?: string; url?: string; json?: boolean }) => {
-        const c = await connect({ ...clientOpts(program, opts), requireServer: true });
-        try {
+        await withServer(program, opts, async (c) => {
           const res = await decide(c, id, d, opts.reason);
-          if (opts.json) process.stdout.write(`${JSON.stringify(res)}\n`);
-          else process.stdout.write(`${decidedLine(res.approval, d)}\n`);
-        } finally {
-          await c.close();
-        }
+          printAnswer(opts, res, decidedLine(res.approval, d));
+        });
       });
   }
 }

@@ -13,6 +13,7 @@ import { processTimeline, type TimelineEntry } from '../../security/replay.js';
 import { createStorage, type Storage } from '../../storage/storage.js';
 import { type HttpClient, parseId, serverClient } from '../client.js';
 import { style } from '../format.js';
+import { clientOpts, URL_OPTION } from './server-options.js';
 
 interface Opts {
   storage?: string;
@@ -24,8 +25,7 @@ interface Opts {
 /** The running server, unless the user pointed at a storage or data dir of their own. */
 async function server(program: Command, o: Opts): Promise<HttpClient | null> {
   if (o.storage || o.dataDir) return null;
-  const configPath = program.opts().config as string | undefined;
-  return serverClient({ ...(configPath ? { configPath } : {}), ...(o.url ? { url: o.url } : {}) });
+  return serverClient(clientOpts(program, o));
 }
 
 async function open(program: Command, o: Opts): Promise<{ storage: Storage; dataDir: string }> {
@@ -41,7 +41,7 @@ export function register(program: Command): void {
     c
       .option('--storage <url>', 'storage URL (default from config)')
       .option('--data-dir <dir>', 'data dir holding the anchor key and file (default from config)')
-      .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+      .option(...URL_OPTION)
       .option('--json', 'machine-readable output');
 
   common(

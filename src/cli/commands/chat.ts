@@ -19,7 +19,7 @@ import {
   type TurnEnd,
 } from '../conversation.js';
 import { style, table } from '../format.js';
-import { clientOpts } from './ps.js';
+import { clientOpts, URL_OPTION } from './server-options.js';
 
 interface ChatOpts {
   url?: string;
@@ -40,7 +40,7 @@ export function register(program: Command): void {
     .option('-m, --model <name>', 'model (default: the profile, else default_model)')
     .option('--name <name>', 'process name (default: the profile name, else "chat")')
     .option('--max-steps <n>', 'step limit per turn', '20')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .action(async (pidArg: string | undefined, opts: ChatOpts) => {
       const pid = pidArg === undefined ? null : parseId(pidArg);
       const backend = await open(program, opts);
@@ -58,7 +58,7 @@ export function register(program: Command): void {
     .argument('<text>', 'the message')
     .option('--no-wait', 'return once the message is delivered, without waiting for the answer')
     .option('--json', 'print { pid, continued, state, result, exitReason } as JSON')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .action(async (pidArg: string, text: string, opts: { wait: boolean; json?: boolean; url?: string }) => {
       const pid = parseId(pidArg);
       if (!text.trim()) throw new KernelError('EINVAL', 'the message is empty');

@@ -8,7 +8,8 @@ import { connect, type KernelClient, type ProcessInfo, parseId, type StepItem } 
 import { style, termSafe, writeOut } from '../format.js';
 import { type DeltaEvent, LiveTokens, type RestartEvent } from '../live-tokens.js';
 import { describeCall, SHORT_ID } from './approvals.js';
-import { clientOpts, colorState } from './ps.js';
+import { colorState } from './ps.js';
+import { clientOpts, URL_OPTION } from './server-options.js';
 
 export function register(program: Command): void {
   program
@@ -16,7 +17,7 @@ export function register(program: Command): void {
     .description("a process's step timeline; -f follows it live until the process exits")
     .argument('<pid>', 'process id (see `aos ps`)')
     .option('-f, --follow', 'keep printing new steps as they happen (needs `aos start`)')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .option('--json', 'one JSON step per line')
     .action(async (pidArg: string, opts: { follow?: boolean; url?: string; json?: boolean }) => {
       const pid = parseId(pidArg);

@@ -10,6 +10,7 @@ import { embedderInfo, memoryEmbedder } from '../../kernel/embeddings.js';
 import { createStorage, type Storage } from '../../storage/storage.js';
 import { type HttpClient, serverClient } from '../client.js';
 import { style } from '../format.js';
+import { clientOpts, URL_OPTION } from './server-options.js';
 
 interface Opts {
   storage?: string;
@@ -26,8 +27,7 @@ interface Status {
 
 async function server(program: Command, o: Opts): Promise<HttpClient | null> {
   if (o.storage) return null;
-  const configPath = program.opts().config as string | undefined;
-  return serverClient({ ...(configPath ? { configPath } : {}), ...(o.url ? { url: o.url } : {}) });
+  return serverClient(clientOpts(program, o));
 }
 
 async function open(program: Command, o: Opts): Promise<Storage> {
@@ -50,7 +50,7 @@ export function register(program: Command): void {
   const common = (c: Command) =>
     c
       .option('--storage <url>', 'open this storage directly (default: the running server, else config)')
-      .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+      .option(...URL_OPTION)
       .option('--json', 'machine-readable output');
 
   common(cmd.command('status').description('the embedder and the memories per embedding model')).action(

@@ -11,12 +11,12 @@ import { KernelError } from '../../errors.js';
 import type { PluginInfo } from '../../kernel/plugin-host.js';
 import { type HttpClient, serverClient } from '../client.js';
 import { table, termSafe, writeOut } from '../format.js';
+import { clientOpts, URL_OPTION } from './server-options.js';
 
 type Opts = { url?: string; json?: boolean };
 
 async function server(program: Command, o: Opts): Promise<HttpClient> {
-  const configPath = program.opts().config as string | undefined;
-  const c = await serverClient({ ...(configPath ? { configPath } : {}), ...(o.url ? { url: o.url } : {}) });
+  const c = await serverClient(clientOpts(program, o));
   if (!c) {
     throw new KernelError(
       'ESTATE',
@@ -47,7 +47,7 @@ export function register(program: Command): void {
   cmd
     .command('list', { isDefault: true })
     .description('loaded plugins, from config or added at run time')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .option('--json', 'print { items } as JSON')
     .action(list);
   cmd
@@ -55,7 +55,7 @@ export function register(program: Command): void {
     .description('load a plugin (a file path or a package name) into the running kernel (admin token)')
     .argument('<module>', 'path to an ES module exporting { name, setup(kernel) }, or a package name')
     .option('-o, --option <key=value...>', 'options handed to setup(kernel, options)')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .option('--json', 'print the plugin as JSON')
     .action(async (module: string, o: Opts & { option?: string[] }) => {
       // a file here (guard.mjs, ./guard.mjs, /abs/guard.mjs) is sent as its absolute path; else a package name
@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .command('remove')
     .description('unload a plugin: its hooks are unregistered and its teardown runs (admin token)')
     .argument('<name>', 'the plugin name (see `aos plugins`)')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .option('--json', 'print the removed plugin as JSON')
     .action(async (name: string, o: Opts) => {
       const c = await server(program, o);

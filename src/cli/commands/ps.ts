@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { type ProcessInfo, parseId, withClient } from '../client.js';
 import { style, table, writeOut } from '../format.js';
+import { clientOpts, URL_OPTION } from './server-options.js';
 
 const STATES = ['new', 'ready', 'running', 'waiting', 'suspended', 'zombie', 'terminated'];
 
@@ -11,7 +12,7 @@ export function register(program: Command): void {
     .description('list processes (from a running server, else from storage)')
     .option('-s, --state <state>', `only processes in this state (${STATES.join(', ')})`)
     .option('-n, --limit <n>', 'at most this many rows', '100')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .option('-w, --workspace', "add a WORKSPACE column: the directory each process's tools work in")
     .option('--json', 'print { items, total } as JSON')
     .action(
@@ -28,12 +29,6 @@ export function register(program: Command): void {
         });
       },
     );
-}
-
-/** Options every client command passes to connect(). */
-export function clientOpts(program: Command, opts: { url?: string }) {
-  const configPath = program.opts().config as string | undefined;
-  return { ...(configPath ? { configPath } : {}), ...(opts.url ? { url: opts.url } : {}) };
 }
 
 export function colorState(s: string): string {

@@ -13,7 +13,8 @@ import { connect, type KernelClient, parseId } from '../client.js';
 import { style } from '../format.js';
 import { approvalsTable, decide, decidedLine } from './approvals.js';
 import { showLogs } from './logs.js';
-import { clientOpts, processTable } from './ps.js';
+import { processTable } from './ps.js';
+import { clientOpts, URL_OPTION } from './server-options.js';
 import { frame } from './top.js';
 
 const HELP: Array<[string, string]> = [
@@ -39,7 +40,7 @@ export function register(program: Command): void {
   program
     .command('shell')
     .description('interactive kernel shell (kernel-cli): ps, spawn, kill, logs, status …')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .action(async (opts: { url?: string }) => {
       const co = clientOpts(program, opts);
       const { config } = loadConfig(co.configPath ? { path: co.configPath } : {});

@@ -6,27 +6,25 @@
 import type { Command } from 'commander';
 import { CLI_TOP_COALESCE_MS, CLI_TOP_REFRESH_MS, CLI_TOP_RESYNC_MS } from '../../param.js';
 
-import { connect, type KernelClient, type ProcessInfo, type SchedulerView } from '../client.js';
+import type { KernelClient, ProcessInfo, SchedulerView } from '../client.js';
 import { style } from '../format.js';
-import { clientOpts, fmtTokens, PROCESS_HEADERS, processRows } from './ps.js';
+import { fmtTokens, PROCESS_HEADERS, processRows } from './ps.js';
+import { URL_OPTION, withServer } from './server-options.js';
 
 export function register(program: Command): void {
   program
     .command('top')
     .description('live, full-screen process table (q to quit)')
-    .option('--url <url>', 'server URL (default from config, or $AOS_URL)')
+    .option(...URL_OPTION)
     .option('--once', 'print one frame and exit (for scripts and dumb terminals)')
     .action(async (opts: { url?: string; once?: boolean }) => {
-      const c = await connect({ ...clientOpts(program, opts), requireServer: true });
-      try {
+      await withServer(program, opts, async (c) => {
         if (opts.once || !process.stdout.isTTY) {
           process.stdout.write(await frame(c, process.stdout.columns || 160, 1_000));
           return;
         }
         await live(c);
-      } finally {
-        await c.close();
-      }
+      });
     });
 }
 
