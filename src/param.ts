@@ -174,6 +174,7 @@ export const TOOL_READ_FILE_MAX_BYTES = 512 * 1024; // read_file reads at most t
 export const TOOL_HTTP_MAX_BODY_BYTES = 2 * 1024 * 1024; // http_fetch stops reading a response body past this
 export const GIT_CONFIG_MAX_BYTES = 256 * 1024; // a workspace's .git/config the git tools read (the rest is ignored)
 export const SANDBOX_PROXY_PORT = 3128; // in-sandbox loopback port of the network-allowlist proxy (HTTP(S)_PROXY)
+export const CONTAINER_NPROC_MAX = 32_768; // RLIMIT_NPROC given to a podman container (conmon's own limit; the cap is --pids-limit)
 export const AUDIT_ANCHOR_INTERVAL_MS = 60_000; // signed anchor of the audit chain heads written this often
 export const AUDIT_ANCHOR_FILE = 'audit-anchors.jsonl'; // under the data dir, outside the database
 export const AUDIT_KEY_FILE = 'keys/audit-ed25519.pem'; // anchor signing key under the data dir, mode 0600

@@ -266,6 +266,15 @@ export const configSchema = z.strictObject({
   security: z
     .strictObject({
       sandbox: z.enum(['auto', 'bubblewrap', 'none', 'docker']).default('auto'),
+      /** The `docker` sandbox's engine and image (docs/security.md, DockerSandbox). */
+      container: z
+        .strictObject({
+          /** `docker`, `podman`, or a path to either client. */
+          engine: z.string().min(1).default('docker'),
+          /** Present in the engine's storage (commands never pull). */
+          image: z.string().min(1).default('debian:stable-slim'),
+        })
+        .prefault({}),
       /** Where workspaces live: `proc/<pid>/` per process, `shared/<name>/` for named ones (docs/security.md). */
       workspace: z.string().default('./workspace'),
       /**

@@ -79,6 +79,9 @@ context:
 
 security:
   sandbox: auto          # auto | bubblewrap | none | docker
+  container:             # the docker sandbox: engine client and image (must be present; commands never pull)
+    engine: docker       # docker | podman | a path to either
+    image: debian:stable-slim
   workspace: ./workspace # where agents work; with shared_workspace: false each process works in ./workspace/proc/<pid>/
                          # (kept after exit until 'aos workspace rm <pid>'); policy 'workspace: <name>' shares ./workspace/shared/<name>/
   shared_workspace: true   # false: each process in its own ./workspace/proc/<pid>/ (recommended; see docs/security.md)

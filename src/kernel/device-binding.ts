@@ -79,7 +79,10 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
   const workspaces = new Workspaces(sec.workspace, sec.shared_workspace);
   workspaces.init();
   const workspace = workspaces.root;
-  const { sandbox, status: sandboxStatus } = chooseSandbox(sec.sandbox);
+  const { sandbox, status: sandboxStatus } = chooseSandbox(sec.sandbox, {
+    dockerImage: sec.container.image,
+    engine: sec.container.engine,
+  });
   if (sandboxStatus.fallbackReason) {
     // Never silent: a boot that fell back to running commands unisolated is on the record (stream
     // `kernel`); an explicit `sandbox: none` is the config's choice, reported by health and the banner.

@@ -167,6 +167,32 @@ export class SecurityPolicy {
     if (typeof path !== 'string' || path.length === 0)
       throw new KernelError('EINVAL', 'path must be a non-empty string');
     if (path.includes('\0')) throw new KernelError('EINVAL', 'path contains a NUL byte');
+    const { ws, abs, real } = this.denyAtEveryLevel(path, workspace);
+    if (this.level === 'admin') return real;
+    const roots = mode === 'read' || this.level === 'elevated' ? [ws, ...this.allowedPaths] : [ws];
+    if (mode === 'write' && !this.permits('fs.write')) {
+      throw new KernelError('EPERM', `permission level "${this.level}" cannot write files (${path})`, {
+        details: { path, rule: 'permission_level' },
+      });
+    }
+    if (!roots.some((r) => within(real, r))) {
+      const why = real !== abs ? ` (it resolves through a symlink to ${real})` : '';
+      throw new KernelError(
+        'EPERM',
+        `${mode} access to ${path} is outside the allowed paths${why}; allowed for ${mode}: ${roots.join(', ')}`,
+        { details: { path, resolved: real, rule: 'allowed_paths', mode } },
+      );
+    }
+    return real;
+  }
+
+  /**
+   * The denials that hold at every level, whatever allowed_paths say: per-process /proc entries, the
+   * kernel's and the user's secrets, other processes' workspaces, blocked_paths. Throws EPERM naming the
+   * rule; returns the resolved forms. Also what the `none` sandbox checks for each path a command names
+   * before it starts (src/io/builtin/named-paths.ts).
+   */
+  denyAtEveryLevel(path: string, workspace: string): { ws: string; abs: string; real: string } {
     const expanded = path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : path;
     const ws = realRoot(workspace);
     const abs = isAbsolute(expanded) ? resolve(expanded) : resolve(ws, expanded);
@@ -200,22 +226,7 @@ export class SecurityPolicy {
         details: { path, resolved: real, rule: 'blocked_paths' },
       });
     }
-    if (this.level === 'admin') return real;
-    const roots = mode === 'read' || this.level === 'elevated' ? [ws, ...this.allowedPaths] : [ws];
-    if (mode === 'write' && !this.permits('fs.write')) {
-      throw new KernelError('EPERM', `permission level "${this.level}" cannot write files (${path})`, {
-        details: { path, rule: 'permission_level' },
-      });
-    }
-    if (!roots.some((r) => within(real, r))) {
-      const why = real !== abs ? ` (it resolves through a symlink to ${real})` : '';
-      throw new KernelError(
-        'EPERM',
-        `${mode} access to ${path} is outside the allowed paths${why}; allowed for ${mode}: ${roots.join(', ')}`,
-        { details: { path, resolved: real, rule: 'allowed_paths', mode } },
-      );
-    }
-    return real;
+    return { ws, abs, real };
   }
 
   /**

@@ -65,7 +65,9 @@ export interface Rig {
 
 export async function bootRig(
   o: {
-    sandbox?: 'bubblewrap' | 'none' | 'auto';
+    sandbox?: 'bubblewrap' | 'none' | 'auto' | 'docker';
+    /** The docker sandbox's engine and image (security.container). */
+    container?: { engine: string; image: string };
     storage?: string;
     defaultPolicy?: Record<string, unknown>;
     config?: Record<string, unknown>;
@@ -91,6 +93,7 @@ export async function bootRig(
       data_dir: dataDir,
       security: {
         sandbox: o.sandbox ?? 'bubblewrap',
+        ...(o.container ? { container: o.container } : {}),
         workspace,
         shared_workspace: o.perProcess !== true,
         // Approvals are their own class (src/security/approvals.test.ts): here the hostile calls run.

@@ -108,6 +108,16 @@ describe('red team: secrets (bubblewrap, kernel as root, admin level, allowed_pa
     expect(nd.stdout).not.toContain(`HOME=${homedir()}\n`);
   });
 
+  test('an allowed path that is itself a denied one is masked whole (the data dir, /etc/ssh)', async () => {
+    // /etc/ssh is world-readable on the host, so uid 64000 would list it were it bound as it is
+    const { out } = await rig.attack(
+      [{ name: 'shell', args: { command: `ls -A /etc/ssh | wc -l; ls -A ${rig.dataDir} | wc -l` } }],
+      { ...wide, allowed_paths: ['/etc/ssh', rig.dataDir] },
+    );
+    const d = shellData(out[0] as ToolOutcome);
+    expect(d.stdout.split('\n').slice(0, 2), JSON.stringify(d).slice(0, 600)).toEqual(['0', '0']);
+  });
+
   test('secrets are redacted with a mark saying what was removed, base64 of the admin token included', async () => {
     const b64 = Buffer.from(token).toString('base64');
     const { pid } = await rig.attack([

@@ -8,6 +8,7 @@ import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
 import type { SandboxResult } from '../../security/sandbox.js';
 import type { ToolContext } from '../tool.js';
+import { checkNamedPaths } from './named-paths.js';
 
 export interface CommandOutcome {
   exit_code: number | null;
@@ -23,6 +24,8 @@ export async function runInSandbox(
   opts: { stdin?: string; timeoutS?: number; network?: boolean; env?: Record<string, string> } = {},
 ): Promise<CommandOutcome> {
   const pol = ctx.policy;
+  // Without isolation, the paths the command names are all that can be checked (./named-paths.ts).
+  if (!ctx.sandbox.capabilities.filesystemIsolation) checkNamedPaths(pol, ctx.workspace, [command, ...args]);
   const write = pol.permits('fs.write');
   const wall = Math.min(opts.timeoutS ?? pol.limits.wallSeconds, pol.limits.wallSeconds);
   // Every connection the proxy refuses is audited as a deny before the tool's result is returned.

@@ -148,19 +148,26 @@ export function hiddenAncestor(
   return null;
 }
 
+/** A mount over a denied path inside a bound tree: an empty directory, or /dev/null over a file. */
+export interface Mask {
+  dest: string;
+  dir: boolean;
+}
+
 /**
- * Mounts over every denied path inside a bound tree: an empty tmpfs on a directory, /dev/null on a file.
- * Other processes' workspaces (`<root>/proc`, `<root>/shared`) are denied paths too; a bind of this
- * command's that lies under a masked directory (its own workspace under `<root>/proc`, with `<root>` or
- * `/` among allowed_paths) is bound again on top of the mask.
+ * Where the request's binds expose a denied path (the fixed deny list, the kernel's own files, other
+ * processes' workspaces `<root>/proc` and `<root>/shared`), in order; nothing under a masked directory is
+ * masked again. Shared by bubblewrap (addMasks) and the container sandbox (./docker.ts).
  */
-export function addMasks(plan: MountPlan, binds: readonly Bind[]): void {
+export function maskTargets(binds: readonly Bind[]): Mask[] {
   const seen = new Set<string>();
   const hidden: string[] = [];
+  const out: Mask[] = [];
   for (const m of [...new Set([...fixedDenyList(), ...workspaceContainerPaths()])].sort()) {
     if (hidden.some((h) => within(m, h))) continue; // already under an empty tmpfs
     for (const b of binds) {
-      if (m === b.src || !within(m, b.src)) continue;
+      // a bind that IS a denied path is masked whole (allowed_paths naming the data dir or ~/.ssh)
+      if (!within(m, b.src)) continue;
       const dest = b.dest + m.slice(b.src.length);
       if (seen.has(dest)) continue;
       let st: ReturnType<typeof lstatSync>;
@@ -171,13 +178,27 @@ export function addMasks(plan: MountPlan, binds: readonly Bind[]): void {
       }
       if (st.isSymbolicLink()) continue;
       seen.add(dest);
-      if (st.isDirectory()) {
-        plan.tmpfs(dest, '0755');
-        hidden.push(m);
-        for (const inner of binds)
-          if (inner.dest !== dest && within(inner.dest, dest))
-            plan.bind(inner.src, inner.dest, inner.rw ? 'rw' : 'ro');
-      } else plan.bind('/dev/null', dest, 'dev-null');
+      if (st.isDirectory()) hidden.push(m);
+      out.push({ dest, dir: st.isDirectory() });
     }
+  }
+  return out;
+}
+
+/**
+ * Mounts over every denied path inside a bound tree: an empty tmpfs on a directory, /dev/null on a file.
+ * A bind of this command's that lies under a masked directory (its own workspace under `<root>/proc`, with
+ * `<root>` or `/` among allowed_paths) is bound again on top of the mask.
+ */
+export function addMasks(plan: MountPlan, binds: readonly Bind[]): void {
+  for (const m of maskTargets(binds)) {
+    if (!m.dir) {
+      plan.bind('/dev/null', m.dest, 'dev-null');
+      continue;
+    }
+    plan.tmpfs(m.dest, '0755');
+    for (const inner of binds)
+      if (inner.dest !== m.dest && within(inner.dest, m.dest))
+        plan.bind(inner.src, inner.dest, inner.rw ? 'rw' : 'ro');
   }
 }

@@ -27,9 +27,13 @@ export interface SandboxStatus {
   warning: string | null;
 }
 
+/** What `none` cannot do, said wherever it is reported (health, banner, the boot's audit entry). */
+const NONE_LIMITS =
+  "they see the host's files and network and can read and write whatever the kernel's user can, other processes' workspaces included; only the paths a command names are checked before it starts, which is no boundary";
+
 export function chooseSandbox(
   kind: SandboxKind = 'auto',
-  opts: { dockerImage?: string } = {},
+  opts: { dockerImage?: string; engine?: string } = {},
 ): { sandbox: Sandbox; status: SandboxStatus } {
   warmSpawner();
   let sandbox: Sandbox;
@@ -39,7 +43,10 @@ export function chooseSandbox(
       sandbox = new BubblewrapSandbox();
       break;
     case 'docker':
-      sandbox = new DockerSandbox(opts.dockerImage ? { image: opts.dockerImage } : {});
+      sandbox = new DockerSandbox({
+        ...(opts.dockerImage ? { image: opts.dockerImage } : {}),
+        ...(opts.engine ? { engine: opts.engine } : {}),
+      });
       break;
     case 'none':
       sandbox = new NoSandbox();
@@ -60,14 +67,17 @@ export function chooseSandbox(
   }
   const isolated = sandbox.capabilities.filesystemIsolation && sandbox.capabilities.networkIsolation;
   const warning = fallbackReason
-    ? `security.sandbox is auto and bubblewrap is unavailable (${fallbackReason}) — commands run on the host, not isolated (rlimits only: they see the host's files and network). Make bubblewrap work, or set security.sandbox: none to choose this explicitly.`
+    ? `security.sandbox is auto and bubblewrap is unavailable (${fallbackReason}) — commands run on the host, not isolated (rlimits only: ${NONE_LIMITS}). Make bubblewrap work, or set security.sandbox: none to choose this explicitly.`
     : isolated
       ? null
-      : `security.sandbox is ${kind}: commands run without filesystem or network isolation.`;
+      : `security.sandbox is ${kind}: commands run on the host without filesystem or network isolation (${NONE_LIMITS}).`;
   if (fallbackReason) logger('sandbox').warn(warning as string);
   return { sandbox, status: { name: sandbox.name, configured: kind, isolated, fallbackReason, warning } };
 }
 
-export function createSandbox(kind: SandboxKind = 'auto', opts: { dockerImage?: string } = {}): Sandbox {
+export function createSandbox(
+  kind: SandboxKind = 'auto',
+  opts: { dockerImage?: string; engine?: string } = {},
+): Sandbox {
   return chooseSandbox(kind, opts).sandbox;
 }
