@@ -1,6 +1,8 @@
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, sha256Hex } from './canonical.js';
 import { HashingEmbedder, hashingEmbedding } from './embedder.js';
+import { onLines } from './lines.js';
 import { addKnownSecret, redact, redactString } from './redact.js';
 
 describe('canonicalJson', () => {
@@ -69,5 +71,18 @@ describe('hashingEmbedding', () => {
     const head = 'alpha beta gamma '.repeat(2_000);
     expect(hashingEmbedding(head + 'omega '.repeat(10_000))).toEqual(hashingEmbedding(head));
     expect(hashingEmbedding('zeta eta')).toEqual(hashingEmbedding('zeta eta'));
+  });
+});
+
+describe('onLines', () => {
+  it('frames lines however the bytes are chunked, a multi-byte character split across chunks included', () => {
+    const stream = new PassThrough();
+    const lines: string[] = [];
+    onLines(stream, (l) => lines.push(l));
+    const bytes = Buffer.from('READY\nSTEP 1 2\nnaïve → ok\n\ntail', 'utf8');
+    for (let i = 0; i < bytes.length; i++) stream.write(bytes.subarray(i, i + 1)); // one byte a chunk
+    expect(lines).toEqual(['READY', 'STEP 1 2', 'naïve → ok', '']);
+    stream.write('\n');
+    expect(lines.at(-1)).toBe('tail');
   });
 });

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStorage } from '../../src/storage/storage.js';
+import { onLines } from '../../src/util/lines.js';
 
 const CHILD = new URL('./fixtures/crash-child.mjs', import.meta.url).pathname;
 const AGENTS = 6;
@@ -24,17 +25,8 @@ function runChild(
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, AOS_LOG: 'error', AOS_DATA_DIR: dataDir },
   });
-  let buf = '';
   let err = '';
-  child.stdout!.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i = buf.indexOf('\n');
-    while (i >= 0) {
-      onLine(buf.slice(0, i), child);
-      buf = buf.slice(i + 1);
-      i = buf.indexOf('\n');
-    }
-  });
+  onLines(child.stdout!, (line) => onLine(line, child));
   child.stderr!.on('data', (d: Buffer) => {
     err += d.toString();
   });

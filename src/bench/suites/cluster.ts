@@ -25,6 +25,7 @@ import { createSimulator, type SimulatorHandle } from '../../llm/simulated/serve
 import * as P from '../../param.js';
 import { openStorage } from '../../storage/open.js';
 import { NodeStore } from '../../storage/state/nodes.js';
+import { onLines } from '../../util/lines.js';
 import { type BenchCase, type BenchContext, defineBench } from '../harness.js';
 
 const CASES = (process.env.AOS_BENCH_CLUSTER_CASES ?? 'throughput,claim,failover,tight').split(',');
@@ -87,7 +88,6 @@ class Run {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, AOS_LOG: logClaims ? 'info' : 'error' },
     });
-    let buf = '';
     let readyResolve!: () => void;
     const ready = new Promise<void>((r) => {
       readyResolve = r;
@@ -100,21 +100,14 @@ class Run {
       for (const m of text.matchAll(/pid (\d+): claimed at epoch/g))
         this.claims.push({ t, node: name, pid: Number(m[1]) });
     });
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      let i = buf.indexOf('\n');
-      while (i >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        i = buf.indexOf('\n');
-        if (line === 'READY') readyResolve();
-        else if (line.startsWith('STATS ')) this.costs.set(name, JSON.parse(line.slice(6)) as NodeCost);
-        else if (line.startsWith('STEP ')) {
-          const [, pid, step] = line.split(' ');
-          const s = { t: Date.now(), node: name, pid: Number(pid), step: Number(step) };
-          this.steps.push(s);
-          for (const l of this.listeners) l(s);
-        }
+    onLines(child.stdout!, (line) => {
+      if (line === 'READY') readyResolve();
+      else if (line.startsWith('STATS ')) this.costs.set(name, JSON.parse(line.slice(6)) as NodeCost);
+      else if (line.startsWith('STEP ')) {
+        const [, pid, step] = line.split(' ');
+        const s = { t: Date.now(), node: name, pid: Number(pid), step: Number(step) };
+        this.steps.push(s);
+        for (const l of this.listeners) l(s);
       }
     });
     const exited = new Promise<void>((r) =>
