@@ -200,10 +200,15 @@ export const API_PAGE_DEFAULT = 50; // items per page when a listing names no li
 export const API_PAGE_MAX = 1_000; // largest `limit` a listing accepts
 export const API_TOKEN_FILE = 'admin.token'; // first-start admin token, under the data dir, mode 0600
 export const API_TOKEN_CACHE_MS = 5_000; // a verified token is trusted this long before it is looked up again
+export const API_TOKEN_USED_FLUSH_MS = 5_000; // tokens' last_used_at is written in batches this often, off the requests' path
 export const API_SSE_HEARTBEAT_MS = 15_000; // comment line on idle event streams (keeps proxies from closing them)
 export const API_SSE_METRICS_MS = 2_000; // `metrics` event tick on the event stream
 export const API_SSE_MAX_BUFFER_BYTES = 1_048_576; // a client that falls this far behind is disconnected
 export const API_SSE_EVENT_MAX_BYTES = 65_536; // a larger step record is sent as a stub (fetch it from /steps)
+export const API_SSE_REPLAY_PROC_BYTES = 262_144; // each process's recent events kept for reconnecting / late SSE clients
+export const API_SSE_REPLAY_PROC_EVENTS = 8_192; // … and at most this many of them (oldest dropped first)
+export const API_SSE_REPLAY_TOTAL_BYTES = 16_777_216; // all processes' kept events together (least recently active dropped first)
+export const API_SSE_REPLAY_PROCS = 1_024; // processes whose recent events are kept
 export const API_TOOL_CALL_TIMEOUT_MS = 60_000; // POST /tools/:name/call gives up after this
 
 // ── gateway ───────────────────────────────────────────────────────────────────────────────────────

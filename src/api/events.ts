@@ -5,7 +5,8 @@
  * that stops reading is disconnected once its buffer passes API_SSE_MAX_BUFFER_BYTES.
  * Filters: `?types=proc.step,proc.exit` and `?pid=N`. Token deltas (`llm.delta`, one event per streamed
  * fragment, and `llm.restart`) are opt-in — `?types=…,llm.delta` or `?deltas=1` — so the default stream
- * is not flooded; the hub listens to them only while a client asked.
+ * is not flooded. Every process event is kept a while (./event-replay.ts): a client reconnecting with
+ * `Last-Event-ID` (or `?after=`) gets what it missed, a late one the streamed calls in flight from their start.
  */
 import type { ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -14,6 +15,7 @@ import type { Kernel } from '../kernel/kernel.js';
 import * as P from '../param.js';
 import { logger } from '../util/log.js';
 import { redactString } from '../util/redact.js';
+import { EventReplay, type ReplayLimits } from './event-replay.js';
 import { type AnyRoute, route } from './route.js';
 import { summarize } from './summary.js';
 
@@ -54,6 +56,13 @@ export const eventsQuery = z.object({
     .enum(['0', '1', 'true', 'false'])
     .optional()
     .describe('1: add llm.delta (streamed tokens as they arrive) and llm.restart to the chosen types'),
+  after: z
+    .string()
+    .max(64)
+    .optional()
+    .describe(
+      'replay from after this event id (what the Last-Event-ID header does; EventSource sends it when it reconnects)',
+    ),
 });
 
 interface Client {
@@ -90,66 +99,74 @@ function wire(type: EventType, ev: unknown): string {
 
 export class EventHub {
   private readonly clients = new Set<Client>();
+  /** Local hook listeners: always on, so the replay buffer holds what a late subscriber needs. */
+  private readonly hooked: Array<() => void> = [];
+  /** Listeners held while at least one client listens (other nodes' events, timers). */
   private unsubs: Array<() => void> = [];
-  /** Unsubscribers of the opt-in hooks, held while at least one client wants them. */
-  private optIn: Array<() => void> = [];
   private metricsTimer: NodeJS.Timeout | null = null;
   private heartbeatTimer: NodeJS.Timeout | null = null;
-  private seq = 0;
+  readonly replay: EventReplay;
 
-  constructor(private readonly k: Kernel) {}
-
-  get size(): number {
-    return this.clients.size;
-  }
-
-  add(res: ServerResponse, types: Set<EventType>, pid: number | undefined): () => void {
-    const c: Client = { res, types, pid, lastWrite: Date.now() };
-    this.clients.add(c);
-    if (this.clients.size === 1) this.start();
-    this.syncOptIn();
-    return () => this.remove(c);
-  }
-
-  /** Ends every stream (server shutdown). */
-  closeAll(): void {
-    for (const c of [...this.clients]) {
-      c.res.end();
-      this.remove(c);
-    }
-  }
-
-  private remove(c: Client): void {
-    if (!this.clients.delete(c)) return;
-    if (this.clients.size === 0) this.stop();
-    else this.syncOptIn();
-  }
-
-  /** Listens to llm.delta/llm.restart only while a client wants them: no listener, no per-token work. */
-  private syncOptIn(): void {
-    const wanted = [...this.clients].some((c) => [...OPT_IN_TYPES].some((t) => c.types.has(t)));
-    if (wanted && this.optIn.length === 0) {
-      for (const t of HOOKED.filter((x) => OPT_IN_TYPES.has(x)))
-        this.optIn.push(
-          this.k.hooks.on(
-            t,
-            (ev: HookEvents[typeof t]) => this.broadcast(t, ev, (ev as { pid?: number }).pid),
-            'api.events',
-          ),
-        );
-    } else if (!wanted) for (const u of this.optIn.splice(0)) u();
-  }
-
-  private start(): void {
-    for (const t of HOOKED.filter((x) => !OPT_IN_TYPES.has(x))) {
-      this.unsubs.push(
+  constructor(
+    private readonly k: Kernel,
+    limits?: ReplayLimits,
+  ) {
+    this.replay = new EventReplay((type, ev) => wire(type as EventType, ev), limits);
+    for (const t of HOOKED)
+      this.hooked.push(
         this.k.hooks.on(
           t,
           (ev: HookEvents[typeof t]) => this.broadcast(t, ev, (ev as { pid?: number }).pid),
           'api.events',
         ),
       );
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /**
+   * A new subscriber: first what it missed (after `lastEventId`, or the streamed calls in flight), then the
+   * live events — in one synchronous turn, so no event falls between the two.
+   */
+  add(
+    res: ServerResponse,
+    types: Set<EventType>,
+    pid: number | undefined,
+    lastEventId: string | null = null,
+  ): () => void {
+    const { frames, gap } = this.replay.plan({
+      after: lastEventId,
+      pid,
+      wants: (t) => types.has(t as EventType),
+    });
+    if (gap)
+      res.write(
+        `event: events.gap\ndata: ${JSON.stringify({ ...gap, pid: pid ?? null, hint: 'read the steps (GET /api/v1/processes/{pid}/steps) for what was missed' })}\n\n`,
+      );
+    if (frames.length) res.write(frames.join(''));
+    const c: Client = { res, types, pid, lastWrite: Date.now() };
+    this.clients.add(c);
+    if (this.clients.size === 1) this.start();
+    return () => this.remove(c);
+  }
+
+  /** Ends every stream and stops listening (server shutdown). */
+  closeAll(): void {
+    for (const c of [...this.clients]) {
+      c.res.end();
+      this.remove(c);
     }
+    for (const u of this.hooked.splice(0)) u();
+  }
+
+  private remove(c: Client): void {
+    if (!this.clients.delete(c)) return;
+    if (this.clients.size === 0) this.stop();
+  }
+
+  private start(): void {
     // Other nodes' processes too: one kernel to the user, whichever node serves the stream.
     const remote = this.k.node?.events.subscribe((t, ev) => {
       if ((HOOKED as readonly string[]).includes(t))
@@ -164,7 +181,6 @@ export class EventHub {
 
   private stop(): void {
     for (const u of this.unsubs.splice(0)) u();
-    for (const u of this.optIn.splice(0)) u();
     if (this.metricsTimer) clearInterval(this.metricsTimer);
     if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.metricsTimer = this.heartbeatTimer = null;
@@ -187,12 +203,11 @@ export class EventHub {
   }
 
   private broadcast(type: EventType, ev: unknown, pid: number | undefined): void {
-    let frame: string | null = null;
+    const e = this.replay.record(type, ev, pid);
     for (const c of this.clients) {
       if (!c.types.has(type)) continue;
       if (c.pid !== undefined && type !== 'metrics' && pid !== c.pid) continue;
-      frame ??= `id: ${++this.seq}\nevent: ${type}\ndata: ${wire(type, ev)}\n\n`;
-      this.write(c, frame);
+      this.write(c, this.replay.frameOf(e));
     }
   }
 
@@ -226,7 +241,8 @@ export function eventRoutes(
       description:
         'text/event-stream. Authenticate with the Authorization header, or `?token=` (EventSource cannot set headers). ' +
         'Each event: `id`, `event` (the type) and `data` (JSON). `metrics` carries the /metrics/summary body every 2 s; a comment line is sent as a heartbeat on idle streams. ' +
-        'Streamed tokens are opt-in (`?deltas=1`, or name `llm.delta` in `types`): `llm.delta` `{pid, stepNo, attempt, delta: {type: text|reasoning|tool_call, …}}` as each fragment arrives, before the step commits; `llm.restart` `{pid, stepNo, attempt, reason, final}` when a cut stream is made again (drop what you showed).',
+        'Streamed tokens are opt-in (`?deltas=1`, or name `llm.delta` in `types`): `llm.delta` `{pid, stepNo, attempt, delta: {type: text|reasoning|tool_call, …}}` as each fragment arrives, before the step commits; `llm.restart` `{pid, stepNo, attempt, reason, final}` when a cut stream is made again (drop what you showed). ' +
+        'Replay: a client that reconnects with `Last-Event-ID` (EventSource does) or `?after=<id>` first gets the kept events after that id that its filter selects; one that connects without an id, deltas on, first gets the deltas of each streamed call in flight since it began. The kernel keeps the recent events of each process (bounded); when what a client asked for is no longer kept, or the id is from another kernel run or node, it gets an `events.gap` event `{lastEventId, reason, pid, hint}` first.',
       query: eventsQuery,
       produces: 'text/event-stream',
       tokenInQuery: true,
@@ -245,7 +261,10 @@ export function eventRoutes(
           ...corsHeaders(req.headers.origin),
         });
         res.write(`retry: 3000\n: connected to agent-os-kernel events\n\n`);
-        const remove = hub.add(res, types, query.pid);
+        const header = req.headers['last-event-id'];
+        const lastEventId =
+          query.after ?? (typeof header === 'string' && header ? header.slice(0, 64) : null);
+        const remove = hub.add(res, types, query.pid, lastEventId);
         req.raw.on('close', remove);
         res.on('close', remove);
       },

@@ -336,6 +336,7 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
       hub.closeAll();
       gateway?.close();
       await app.close();
+      await tokens.close();
     },
   };
 }

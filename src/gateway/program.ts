@@ -277,6 +277,8 @@ function isUnwind(err: unknown, job: Job): boolean {
 export function gatewayProgram(queues: SessionQueues, host: SessionHost): AgentProgram<GatewayState> {
   return {
     name: 'gateway',
+    // Each answer goes to its HTTP caller as soon as llm.chat returns; the journal row follows (../kernel/call-journal.ts).
+    forwardsAnswers: true,
     init({ args }) {
       const a = (args ?? {}) as { tenant?: string; session?: string; dialect?: Dialect };
       if (!a.session) throw new KernelError('EINVAL', 'a gateway process needs args.session');

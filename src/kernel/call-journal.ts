@@ -6,6 +6,11 @@
  * call that cannot be replayed (the request changed, or only partial usage came back) is charged to the
  * re-run as spend and the new call is journaled as a re-run (`rerun`, next `attempt`). Rows are keyed
  * (pid, step, call index within the step, attempt) and fenced by the process's lease epoch.
+ *
+ * A program that hands each answer straight out of the kernel (AgentProgram.forwardsAnswers: the gateway,
+ * whose caller gets the answer the moment llm.chat returns) does not wait for its row: the write is left
+ * in flight (deferRecord) and the step's commit waits for it (journalWritten). A crash in that window
+ * loses the row — the call's spend record and its step replay; what that costs is in docs/gateway.md.
  */
 
 import type { StepContext } from '../abi.js';
@@ -19,6 +24,24 @@ import type { ProcControl } from './process-table.js';
 import { account } from './syscall-gate.js';
 
 const positions = new WeakMap<StepContext, number>();
+/** Journal writes a step left in flight (deferRecord), which its commit waits for (journalWritten). */
+const inFlight = new WeakMap<StepContext, Array<Promise<void>>>();
+
+/** Leaves a journal write in flight; the step's commit waits for it (a failure fails the commit). */
+export function deferRecord(step: StepContext, write: Promise<void>): void {
+  write.catch(() => undefined); // awaited at commit; until then it must not count as unhandled
+  const list = inFlight.get(step);
+  if (list) list.push(write);
+  else inFlight.set(step, [write]);
+}
+
+/** Waits for the journal writes the step left in flight (before the step commits). */
+export async function journalWritten(step: StepContext): Promise<void> {
+  const list = inFlight.get(step);
+  if (!list) return;
+  inFlight.delete(step);
+  await Promise.all(list);
+}
 
 export interface JournalSlot {
   /** A response journaled by an interrupted run of this step, to be used instead of a new call. */
@@ -63,7 +86,13 @@ export async function journalSlot(
   // messages rendered by the same code from the same state, so the same request gives the same text —
   // without sorting every message's keys on every call (that was ~3 % of an agent step's CPU). A request
   // that serialises differently (another kernel version) is only not replayed: called again, as a re-run.
-  const requestHash = sha256Hex(JSON.stringify({ model: pcb.model, request }));
+  // Computed when first needed: a fresh step needs it only to write its row, after the answer came.
+  const model = pcb.model;
+  let hash: string | null = null;
+  const requestHash = (): string => {
+    if (hash === null) hash = sha256Hex(JSON.stringify({ model, request }));
+    return hash;
+  };
   // A step's first attempt after a commit on this node has nothing journaled (ProcControl.recordsClean).
   const { rows } =
     pc.freshStep === step
@@ -74,7 +103,7 @@ export async function journalSlot(
           [pcb.pid, step.stepNo, index],
         );
   const last = rows[rows.length - 1];
-  const replayable = last && last.response !== null && last.request_hash === requestHash ? last : null;
+  const replayable = last && last.response !== null && last.request_hash === requestHash() ? last : null;
   // Everything the interrupted run spent is charged now: the replayed call as the call, the rest as spend.
   for (const r of rows) {
     const u = parse(r.usage) as Partial<LlmUsage> & { ms?: number };
@@ -118,8 +147,8 @@ export async function journalSlot(
             step.stepNo,
             index,
             attempt,
-            requestHash,
-            pcb.model,
+            requestHash(),
+            model,
             response === null ? null : jsonbText(response),
             jsonbText({ ...usage, ms: Math.round(ms) }),
             costUsd,

@@ -25,6 +25,11 @@ export interface AgentProgram<S = unknown> {
    * next, and an exited process of this program can be continued by one.
    */
   readonly conversational?: boolean;
+  /**
+   * Hands every model answer out of the kernel the moment llm.chat returns (the gateway's callers): the
+   * call's journal row (llm_calls) is then written off that path, and the step's commit waits for it.
+   */
+  readonly forwardsAnswers?: boolean;
   /** Initial state from the spawn request. Must be JSON-serialisable. */
   init(input: ProgramInit): S | Promise<S>;
   step(state: S, sys: Sys): Promise<StepResult<S>>;

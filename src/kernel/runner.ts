@@ -11,6 +11,7 @@ import { learningOn, modelLessonsAtExit } from '../learning/process-hooks.js';
 import type { TraceSpan } from '../metrics/tracing.js';
 import { KILL_GRACE_MS } from '../param.js';
 import { logger } from '../util/log.js';
+import { journalWritten } from './call-journal.js';
 import { isClustered } from './cluster.js';
 import { commit } from './commit.js';
 import type { KernelCore } from './core.js';
@@ -172,6 +173,7 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
           ? planExit(core, pc, 'failed', null, res.error)
           : undefined;
     try {
+      await journalWritten(step); // the model calls' journal rows a forwarding program left in flight
       await commit(core, pc, {
         effects: step,
         step: { record, usage: pc.stepUsage, state: res.kind === 'continue' ? 'ready' : pcb.state },

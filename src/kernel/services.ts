@@ -15,7 +15,7 @@ import type { BudgetSpend } from '../storage/coordination/budget-grants.js';
 import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
 import { budgetBinding, budgetSpend } from './budget-binding.js';
-import { journalSlot } from './call-journal.js';
+import { deferRecord, journalSlot } from './call-journal.js';
 import type { KernelCore } from './core.js';
 import { onceInStep } from './effects.js';
 import { infoOf, reap, waitFor } from './lifecycle.js';
@@ -215,7 +215,13 @@ export function createServices(k: KernelCore): KernelServices {
         usage = res.usage;
         const ms = performance.now() - t0;
         spent = k.cpu.budgets.spendOf(budget, budgetSpend(res.usage, res.costUsd));
-        await recordSpend(slot, spent, () => slot.record(res.usage, res.costUsd, ms, res, spent ?? []));
+        const recorded = recordSpend(slot, spent, () =>
+          slot.record(res.usage, res.costUsd, ms, res, spent ?? []),
+        );
+        // A program that forwards the answer out of the kernel at once (the gateway) does not wait for the
+        // journal row on its caller's path: the step's commit waits for it instead (./call-journal.ts).
+        if (slot.journaled && k.programs.get(pcb.program).forwardsAnswers) deferRecord(step, recorded);
+        else await recorded;
         account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model, caller.purpose);
         k.hooks.emit('llm.chat.after', {
           pid: pcb.pid,

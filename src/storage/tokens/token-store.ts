@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { KernelError } from '../../errors.js';
-import { API_TOKEN_CACHE_MS } from '../../param.js';
+import { API_TOKEN_CACHE_MS, API_TOKEN_USED_FLUSH_MS } from '../../param.js';
 import { sha256Hex } from '../../util/canonical.js';
 import type { StorageDriver } from '../driver.js';
 
@@ -58,6 +58,14 @@ function toInfo(r: Row): TokenInfo {
 export class TokenStore {
   /** hash → principal and when it was verified; revocation on this node clears it at once. */
   private readonly cache = new Map<string, { p: Principal; at: number }>();
+  /** Reads in flight, by token hash (concurrent requests with one token share one). */
+  private readonly lookups = new Map<string, Promise<Principal | null>>();
+  /** Bumped by revoke(): a read that started before it must not cache its answer. */
+  private epoch = 0;
+  /** Token id → the last time it was used, not yet written (flushUsed). */
+  private readonly used = new Map<string, number>();
+  private flushTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(private readonly driver: StorageDriver) {}
 
@@ -108,6 +116,7 @@ export class TokenStore {
   }
 
   async list(): Promise<TokenInfo[]> {
+    await this.flushUsed();
     const { rows } = await this.driver.query<Row>('SELECT * FROM api_tokens ORDER BY created_at, id');
     return rows.map(toInfo);
   }
@@ -119,6 +128,7 @@ export class TokenStore {
     );
     if (!rows[0]) throw new KernelError('ENOTFOUND', `no token ${id}; GET /api/v1/tokens lists them`);
     this.cache.clear();
+    this.epoch++;
     return toInfo(rows[0]);
   }
 
@@ -129,29 +139,93 @@ export class TokenStore {
     return rows.length > 0;
   }
 
-  /** The principal of a presented token, or null when it is unknown or revoked. */
+  /**
+   * The principal of a presented token, or null when it is unknown or revoked. A request never waits for a
+   * write: a verified token is served from the cache for API_TOKEN_CACHE_MS and looked up again in the
+   * background once half of that has passed (so a steadily used token is never looked up on a request's
+   * path, and a revocation on another node is seen within API_TOKEN_CACHE_MS as before); concurrent
+   * lookups of one token share one read; `last_used_at` is written in batches (API_TOKEN_USED_FLUSH_MS).
+   */
   async verify(token: string): Promise<Principal | null> {
     if (!token.startsWith('aos_')) return null;
     const h = hashToken(token);
     const hit = this.cache.get(h);
-    if (hit && Date.now() - hit.at < API_TOKEN_CACHE_MS) return hit.p;
-    const { rows } = await this.driver.query<Row>(
-      'UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL RETURNING id, name, role, token_hash, tenant',
-      [h],
-    );
-    const r = rows[0];
-    // The lookup is by hash; the compare is constant-time anyway, for defence in depth.
-    if (!r || !timingSafeEqual(Buffer.from(String(r.token_hash)), Buffer.from(h))) {
-      this.cache.delete(h);
-      return null;
+    const now = Date.now();
+    if (hit && now - hit.at < API_TOKEN_CACHE_MS) {
+      if (now - hit.at >= API_TOKEN_CACHE_MS / 2 && !this.lookups.has(h))
+        this.lookup(h).catch(() => undefined); // refreshed ahead; a failed refresh expires as before
+      this.noteUsed(hit.p.id, now);
+      return hit.p;
     }
-    const p: Principal = {
-      id: String(r.id),
-      name: String(r.name),
-      role: String(r.role) as Role,
-      tenant: (r.tenant as string | null) ?? null,
-    };
-    this.cache.set(h, { p, at: Date.now() });
+    const p = await this.lookup(h);
+    if (p) this.noteUsed(p.id, Date.now());
     return p;
+  }
+
+  /** One read per token at a time: the row, into the cache (or out of it, when revoked or unknown). */
+  private lookup(h: string): Promise<Principal | null> {
+    const running = this.lookups.get(h);
+    if (running) return running;
+    const p: Promise<Principal | null> = this.read(h).finally(() => {
+      if (this.lookups.get(h) === p) this.lookups.delete(h);
+    });
+    this.lookups.set(h, p);
+    return p;
+  }
+
+  private async read(h: string): Promise<Principal | null> {
+    for (;;) {
+      const epoch = this.epoch;
+      const { rows } = await this.driver.query<Row>(
+        'SELECT id, name, role, token_hash, tenant FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL',
+        [h],
+      );
+      if (epoch !== this.epoch) continue; // a revocation on this node while it read: read again
+      const r = rows[0];
+      // The lookup is by hash; the compare is constant-time anyway, for defence in depth.
+      if (!r || !timingSafeEqual(Buffer.from(String(r.token_hash)), Buffer.from(h))) {
+        this.cache.delete(h);
+        return null;
+      }
+      const p: Principal = {
+        id: String(r.id),
+        name: String(r.name),
+        role: String(r.role) as Role,
+        tenant: (r.tenant as string | null) ?? null,
+      };
+      this.cache.set(h, { p, at: Date.now() });
+      return p;
+    }
+  }
+
+  private noteUsed(id: string, at: number): void {
+    this.used.set(id, at);
+    if (this.flushTimer || this.closed) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = null;
+      this.flushUsed().catch(() => undefined);
+    }, API_TOKEN_USED_FLUSH_MS);
+    this.flushTimer.unref();
+  }
+
+  /** Writes the pending last-used times (one statement per token used since the last write). */
+  async flushUsed(): Promise<void> {
+    if (!this.used.size) return;
+    const batch = [...this.used];
+    this.used.clear();
+    for (const [id, at] of batch)
+      await this.driver.query(
+        `UPDATE api_tokens SET last_used_at = greatest(coalesce(last_used_at, to_timestamp(0)), to_timestamp($2::double precision / 1000))
+          WHERE id = $1`,
+        [id, at],
+      );
+  }
+
+  /** Stops the batched writes, writing what is pending (the server calls this before the kernel stops). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = null;
+    await this.flushUsed().catch(() => undefined);
   }
 }
