@@ -7,9 +7,13 @@
  *   - sandbox start: `/bin/true` on BubblewrapSandbox (as root: bwrap mounts with privilege, setpriv
  *     drops to the sandbox uid inside, a pids+memory cgroup) against the same command spawned without a
  *     sandbox by the same supervisor;
+ *     (with AOS_BENCH_CONTAINER_ENGINE set, the same for the docker sandbox on that engine);
  *   - seccomp filter: the same bare bwrap command line with and without `--seccomp` (./security/sandbox/
  *     seccomp.ts), for /bin/true (loading the program) and for a shell creating 2000 files (every
  *     openat passes the filter's mode rule);
+ *   - health probe under attack: GET /api/v1/health on an idle kernel against the same probe every 50 ms
+ *     while five attacker processes (fork bomb, memory bomb, sysctl writes, file flood + setuid, output
+ *     flood) run through the kernel's syscalls on bubblewrap — the done-when's "answers within 1 s";
  *   - event-loop stall per command: the longest the kernel's event loop stood still while one command
  *     ran, with a kernel-sized heap (600 MB touched), for a spawn from the kernel's own process
  *     (child_process.spawn forks it) against the spawner process (./security/sandbox/run.ts).
@@ -19,10 +23,16 @@ import { promises as fs, mkdirSync, mkdtempSync, realpathSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createServer } from '../../api/server.js';
 import { editFileTool, readFileTool, writeFileTool } from '../../io/builtin/fs.js';
 import { createToolContext } from '../../io/context.js';
+import { createKernel } from '../../kernel/kernel.js';
+import { resolverFromProvider } from '../../kernel/model-resolver.js';
+import { type AgentProgram, continueWith, done } from '../../kernel/program.js';
+import { SimulatedProvider } from '../../llm/simulated/simulated-provider.js';
 import { SecurityPolicy } from '../../security/policy.js';
 import { BubblewrapSandbox } from '../../security/sandbox/bubblewrap.js';
+import { DockerSandbox } from '../../security/sandbox/docker.js';
 import { NoSandbox } from '../../security/sandbox/none.js';
 import { runSupervised } from '../../security/sandbox/run.js';
 import { seccompFile } from '../../security/sandbox/seccomp.js';
@@ -110,8 +120,8 @@ async function fileTools(ctx: BenchContext): Promise<BenchCase[]> {
   }
 }
 
-async function sandboxStart(ctx: BenchContext, bwrap: Sandbox): Promise<BenchCase> {
-  const n = ctx.quick ? 20 : 150;
+async function sandboxStart(ctx: BenchContext, bwrap: Sandbox, label?: string): Promise<BenchCase> {
+  const n = label ? (ctx.quick ? 5 : 30) : ctx.quick ? 20 : 150;
   const ws = realpathSync(mkdtempSync(join(tmpdir(), 'aos-bench-sec-')));
   try {
     const baseline = await collect(n, () =>
@@ -131,14 +141,15 @@ async function sandboxStart(ctx: BenchContext, bwrap: Sandbox): Promise<BenchCas
       { budgetMs: 90_000 },
     );
     return {
-      name: `sandbox start: /bin/true on bubblewrap, ${ours.length} commands`,
+      name: `sandbox start: /bin/true on ${bwrap.name}, ${ours.length} commands`,
       unit: 'ms',
       baseline: { label: '/bin/true without a sandbox (same supervisor, same spawner)', samples: baseline },
       ours: {
         label:
-          process.getuid?.() === 0
+          label ??
+          (process.getuid?.() === 0
             ? 'bubblewrap as root (namespaces, mounts, cgroup) + setpriv to the sandbox uid + prlimit'
-            : 'bubblewrap in a user namespace + prlimit',
+            : 'bubblewrap in a user namespace + prlimit'),
         samples: ours,
       },
       notes: 'ratio = baseline ÷ ours: the start cost of isolation per command',
@@ -251,6 +262,95 @@ async function eventLoopStall(ctx: BenchContext): Promise<BenchCase> {
   }
 }
 
+/** Runs one shell command per step, through the kernel's syscall gate, as a hijacked model would. */
+const attacker: AgentProgram<{ i: number; calls: string[] }> = {
+  name: 'bench-attacker',
+  init: ({ args }) => ({ i: 0, calls: (args as { calls: string[] }).calls }),
+  async step(s, sys) {
+    await sys.call('io.tool_call', {
+      id: `c${s.i}`,
+      name: 'shell',
+      arguments: JSON.stringify({ command: s.calls[s.i] }),
+    });
+    const next = { ...s, i: s.i + 1 };
+    return next.i >= next.calls.length ? done(next, next.i) : continueWith(next, { kind: 'attack' });
+  },
+};
+
+/** Red-team shell attacks, each repeated by its own process while /health is probed. */
+const ATTACKS = [
+  'bomb() { bomb | bomb & }; bomb; sleep 1', // fork bomb under the pids limit
+  'head -c 400M /dev/zero | tail -c 1 >/dev/null', // tail holds a line of 400 MB: the memory limit
+  'echo 9 > /proc/sys/kernel/printk_ratelimit_burst; echo core > /proc/sys/kernel/core_pattern; true',
+  'for i in $(seq 300); do echo x > f$i; done; cp /usr/bin/id s && chmod 4755 s; rm -f f* s',
+  'yes | head -c 20M >/dev/null; (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; true',
+];
+
+/**
+ * The done-when of the trust boundary: a health probe answers within 1 s during the attacks. /health over
+ * loopback HTTP on an idle kernel (baseline), then every 50 ms while one process per attack above runs it
+ * `rounds` times on the configured sandbox (bubblewrap when it works).
+ */
+async function healthUnderAttack(ctx: BenchContext, sandbox: 'bubblewrap' | 'none'): Promise<BenchCase> {
+  const rounds = ctx.quick ? 2 : 8;
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'aos-bench-red-')));
+  const k = await createKernel({
+    storage: 'memory://',
+    config: {
+      data_dir: join(dir, 'data'),
+      security: { sandbox, workspace: join(dir, 'ws'), default_policy: { ask_tools: [] } },
+      server: { demo_agents: false },
+    } as never,
+    models: resolverFromProvider(new SimulatedProvider({})),
+    programs: [attacker],
+    plugins: false,
+  });
+  const server = await createServer(k, { host: '127.0.0.1', port: 0, dashboardDir: null });
+  const probe = async () => {
+    const r = await fetch(`${server.url}/api/v1/health`, { signal: AbortSignal.timeout(10_000) });
+    await r.text();
+  };
+  try {
+    const idle = await collect(ctx.quick ? 50 : 200, probe);
+    const pids = await Promise.all(
+      ATTACKS.map((cmd) =>
+        k.spawn({
+          name: 'bench-attacker',
+          task: 'attack',
+          program: 'bench-attacker',
+          args: { calls: Array.from({ length: rounds }, () => cmd) },
+          policy: { max_processes: 32, max_memory_mb: 128, max_wall_seconds: 10 },
+        }),
+      ),
+    );
+    let running = true;
+    const finished = Promise.all(pids.map((pid) => k.wait(pid))).finally(() => {
+      running = false;
+    });
+    const during: number[] = [];
+    while (running) {
+      const t0 = performance.now();
+      await probe();
+      during.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await finished;
+    return {
+      name: `health probe during ${ATTACKS.length} attacking processes × ${rounds} rounds (${sandbox}), ${during.length} probes`,
+      unit: 'ms',
+      baseline: { label: 'GET /api/v1/health, idle kernel', samples: idle },
+      ours: { label: 'GET /api/v1/health every 50 ms while the attacks run', samples: during },
+      target: { ours: 'max < 1000 ms' },
+      notes:
+        'fork bomb, memory bomb, sysctl and core_pattern writes, file flood + setuid attempt, output flood + loopback connect; ratio = idle ÷ under attack',
+    };
+  } finally {
+    await server.close();
+    await k.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export const securityBench = defineBench({
   name: 'security',
   subsystem: 'security',
@@ -270,6 +370,23 @@ export const securityBench = defineBench({
       ctx.log('security: seccomp filter cost');
       cases.push(...(await seccompCost(ctx)));
     }
+    // The docker sandbox on an engine that is configured here (e.g. the red-team suite's podman):
+    // AOS_BENCH_CONTAINER_ENGINE=podman AOS_BENCH_CONTAINER_IMAGE=<present image>, engine env as for the kernel.
+    const engine = process.env.AOS_BENCH_CONTAINER_ENGINE;
+    if (engine) {
+      const image = process.env.AOS_BENCH_CONTAINER_IMAGE ?? 'debian:stable-slim';
+      ctx.log(`security: sandbox start on ${engine} (${image})`);
+      const docker = new DockerSandbox({ engine, image });
+      cases.push(
+        await sandboxStart(
+          ctx,
+          docker,
+          `${engine} run --rm: a container per command (--network none, --user, masks)`,
+        ),
+      );
+    }
+    ctx.log('security: health probe during the red-team attacks');
+    cases.push(await healthUnderAttack(ctx, bwrap ? 'bubblewrap' : 'none'));
     ctx.log('security: event-loop stall per command');
     cases.push(await eventLoopStall(ctx));
     return cases;
