@@ -12,9 +12,10 @@ import { createServer } from '../api/server.js';
 import type { AosConfigInput } from '../config/schema.js';
 import { HOOK_ALIASES } from '../hooks/bus.js';
 import { createSimulator, type SimulatorHandle } from '../llm/simulated/server.js';
-import { createKernel, type Kernel } from './kernel.js';
+import type { Kernel } from './kernel.js';
 import { type AgentProgram, continueWith, done } from './program.js';
 import { SYSCALL_ARGS } from './syscalls.js';
+import { bootTestKernel, openAiModel } from './testing/test-kernel.js';
 
 let sim: SimulatorHandle;
 const dirs: string[] = [];
@@ -57,24 +58,17 @@ export default {
 
 async function boot(extra: Partial<AosConfigInput> = {}, programs: Array<AgentProgram<any>> = []) {
   const dir = tempDir('aos-gate-');
-  const k = await createKernel({
-    storage: 'memory://',
+  const url = sim.urlFor('openai');
+  const t = await bootTestKernel({
+    dir,
+    plugins: true,
     config: {
-      data_dir: dir,
-      security: { sandbox: 'none', workspace: tempDir('aos-gate-ws-') },
       default_model: 'gpt-sim',
       llms: {
         models: [
-          { name: 'gpt-sim', provider: 'openai', base_url: sim.urlFor('openai'), api_key: 'sk-test' },
+          openAiModel('gpt-sim', url, 'sk-test'),
           // a small window, so a few notes make the context compact
-          {
-            name: 'gpt-small',
-            provider: 'openai',
-            base_url: sim.urlFor('openai'),
-            api_key: 'sk-test',
-            context_window: 1600,
-            max_output_tokens: 200,
-          },
+          { ...openAiModel('gpt-small', url, 'sk-test'), context_window: 1600, max_output_tokens: 200 },
         ],
       },
       plugins: [recorderPlugin(dir)],
@@ -82,8 +76,8 @@ async function boot(extra: Partial<AosConfigInput> = {}, programs: Array<AgentPr
     },
     programs,
   });
-  kernels.push(k);
-  return k;
+  kernels.push(t.kernel);
+  return t.kernel;
 }
 
 function seen(): Array<{ pid: number; tool: string; args: unknown }> {

@@ -4,46 +4,33 @@
  * written the moment the call ends, so a step that never commits still leaves it. Through the agent loop,
  * against the project's simulator over HTTP (official OpenAI SDK).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type SimulatorHandle } from '../llm/simulated/server.js';
-import { createKernel, type Kernel } from './kernel.js';
+import type { Kernel } from './kernel.js';
+import { bootTestKernel, openAiModel, type TestKernel } from './testing/test-kernel.js';
 
 let sim: SimulatorHandle;
-const dirs: string[] = [];
-const kernels: Kernel[] = [];
+const kernels: TestKernel[] = [];
 
 beforeAll(async () => {
   sim = await createSimulator();
 });
 afterEach(async () => {
-  await Promise.all(kernels.splice(0).map((k) => k.shutdown()));
+  await Promise.all(kernels.splice(0).map((k) => k.close()));
 });
 afterAll(async () => {
   await sim?.close();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 async function boot(): Promise<Kernel> {
-  const dir = mkdtempSync(join(tmpdir(), 'aos-stepw-'));
-  dirs.push(dir);
-  const k = await createKernel({
-    storage: 'memory://',
-    plugins: false,
+  const t = await bootTestKernel({
     config: {
-      data_dir: dir,
-      security: { sandbox: 'none', workspace: join(dir, 'ws') },
       default_model: 'gpt-sim',
-      llms: {
-        models: [{ name: 'gpt-sim', provider: 'openai', base_url: sim.urlFor('openai'), api_key: 'sk-t' }],
-      },
-      server: { demo_agents: false },
+      llms: { models: [openAiModel('gpt-sim', sim.urlFor('openai'), 'sk-t')] },
     },
   });
-  kernels.push(k);
-  return k;
+  kernels.push(t);
+  return t.kernel;
 }
 
 /**

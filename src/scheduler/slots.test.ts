@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createKernel } from '../kernel/kernel.js';
+import { chatCompletionJson, listenLoopback } from '../kernel/testing/fake-server.js';
+import { bootTestKernel, openAiModel } from '../kernel/testing/test-kernel.js';
 import { AUTO_SLOTS_MAX, AUTO_SLOTS_MIN } from '../param.js';
 import { Scheduler } from './scheduler.js';
 import { autoSlots } from './slots.js';
@@ -67,16 +65,7 @@ describe('slots_per_model: auto', () => {
         const answer = () => {
           inFlight--;
           res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(
-            JSON.stringify({
-              id: 'x',
-              object: 'chat.completion',
-              created: 0,
-              model: 'm',
-              choices: [{ index: 0, message: { role: 'assistant', content: 'done' }, finish_reason: 'stop' }],
-              usage: { prompt_tokens: 10, completion_tokens: 1, total_tokens: 11 },
-            }),
-          );
+          res.end(chatCompletionJson('done', { prompt: 10, completion: 1 }));
         };
         parked.push(answer);
         if (parked.length >= agents) for (const a of parked.splice(0)) a();
@@ -85,21 +74,9 @@ describe('slots_per_model: auto', () => {
     const timer = setInterval(() => {
       for (const a of parked.splice(0)) a();
     }, 10_000);
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    const dir = mkdtempSync(join(tmpdir(), 'aos-slots-'));
-    const k = await createKernel({
-      storage: 'memory://',
-      plugins: false,
-      config: {
-        data_dir: dir,
-        default_model: 'm',
-        llms: {
-          models: [{ name: 'm', provider: 'openai', base_url: `http://127.0.0.1:${port}/v1`, api_key: 'k' }],
-        },
-        security: { sandbox: 'none', workspace: join(dir, 'ws') },
-        server: { demo_agents: false },
-      },
+    const url = await listenLoopback(server);
+    const { kernel: k, close } = await bootTestKernel({
+      config: { default_model: 'm', llms: { models: [openAiModel('m', url)] } },
     });
     try {
       const pids: number[] = [];
@@ -109,9 +86,8 @@ describe('slots_per_model: auto', () => {
       expect(k.cpu.snapshot().slots.m).toMatchObject({ total: AUTO_SLOTS_MAX, auto: { basis: 'none' } });
     } finally {
       clearInterval(timer);
-      await k.shutdown();
+      await close();
       server.close();
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -14,8 +14,8 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createKernel } from '../../src/kernel/kernel.js';
 import type { ToolOutcome } from '../../src/kernel/syscalls.js';
+import { bootTestKernel } from '../../src/kernel/testing/test-kernel.js';
 import { setLogSink } from '../../src/util/log.js';
 import { bootRig, type Rig, shellData } from './harness.js';
 
@@ -157,16 +157,7 @@ describe('red team: secrets (bubblewrap, kernel as root, admin level, allowed_pa
     });
     const ws = mkdtempSync(join(tmpdir(), 'aos-red-ws-'));
     try {
-      const k = await createKernel({
-        storage: 'memory://',
-        config: {
-          data_dir: dir,
-          security: { sandbox: 'none', workspace: ws },
-          server: { demo_agents: false },
-        },
-        plugins: false,
-      });
-      await k.shutdown();
+      await (await bootTestKernel({ dir, config: { security: { workspace: ws } } })).close();
     } finally {
       setLogSink(null);
     }
@@ -181,16 +172,7 @@ describe('red team: secrets (bubblewrap, kernel as root, admin level, allowed_pa
       if (level === 'warn' && msg.includes('data dir')) lines.push(msg);
     });
     try {
-      const k = await createKernel({
-        storage: 'memory://',
-        config: {
-          data_dir: dir,
-          security: { sandbox: 'none', workspace: ws },
-          server: { demo_agents: false },
-        },
-        plugins: false,
-      });
-      await k.shutdown();
+      await (await bootTestKernel({ dir, config: { security: { workspace: ws } } })).close();
     } finally {
       setLogSink(null);
     }
@@ -209,17 +191,7 @@ describe('red team: secrets (bubblewrap, kernel as root, admin level, allowed_pa
     chmodSync(join(shared, 'someone-elses.txt'), 0o644);
     const ws = mkdtempSync(join(tmpdir(), 'aos-red-ws-'));
     try {
-      await expect(
-        createKernel({
-          storage: 'memory://',
-          config: {
-            data_dir: shared,
-            security: { sandbox: 'none', workspace: ws },
-            server: { demo_agents: false },
-          },
-          plugins: false,
-        }),
-      ).rejects.toThrow(
+      await expect(bootTestKernel({ dir: shared, config: { security: { workspace: ws } } })).rejects.toThrow(
         /ECONFIG|cannot be the kernel's data dir: .*sticky.*set data_dir to a directory of its own/,
       );
       expect(lstatSync(shared).mode & 0o7777).toBe(0o1777);
