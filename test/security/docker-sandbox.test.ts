@@ -8,7 +8,8 @@
  * network_allow ['*']), read the kernel's secrets with the data dir among allowed_paths, and check the
  * container's identity (non-root, no capabilities, no_new_privs, read-only root) and limits (pids, memory,
  * wall clock — the container is removed, not left running). /health is probed throughout.
- * Skipped, with the reason, only where podman, runc or debootstrap is missing or the kernel is not root.
+ * Then the conformance suite every sandbox runs, on the same engine and image. Skipped, with the reason,
+ * only where podman, runc or debootstrap is missing or the kernel is not root.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +29,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ToolOutcome } from '../../src/kernel/syscalls.js';
+import { DockerSandbox } from '../../src/security/sandbox/docker.js';
+import { sandboxConformance } from '../../src/security/sandbox/sandbox.case.js';
 import { type Podman, podmanSandboxImage, podmanUnavailable } from '../e2e/fixtures/podman.js';
 import { bootRig, PROBE_TIMEOUT_MS, type Rig, shellData, whileProbing } from './harness.js';
 
@@ -36,6 +39,8 @@ const SYSCTL = '/proc/sys/kernel/printk_ratelimit_burst';
 const KEY = `sk-redteam${randomBytes(12).toString('hex')}`;
 const log = (s: string) => process.stderr.write(`[docker sandbox] ${s}\n`);
 const skip = podmanUnavailable();
+/** Set once the first describe has made (or found) the image. */
+let image = '';
 
 function listen(host: string, body: string): Promise<Server> {
   const srv = createServer((_req, res) => res.end(body));
@@ -59,17 +64,14 @@ describe.skipIf(skip !== null)(
     let wide: Server; // a host service bound to every interface (PostgreSQL with listen_addresses '*')
     let loop: Server; // a host service on loopback only
     let outside: string;
-    const saved: Record<string, string | undefined> = {};
 
     beforeAll(async () => {
       const t0 = Date.now();
       const img = await podmanSandboxImage(join(ROOT, 'Dockerfile'), log);
       pm = img.pm;
       log(`image ${img.image} ready in ${Math.round((Date.now() - t0) / 1000)} s (${pm.driver} storage)`);
-      for (const [k, v] of Object.entries(img.engineEnv)) {
-        saved[k] = process.env[k];
-        process.env[k] = v;
-      }
+      Object.assign(process.env, img.engineEnv);
+      image = img.image;
       process.env.OPENAI_API_KEY = KEY;
       wide = await listen('0.0.0.0', 'WIDE-SERVICE');
       loop = await listen('127.0.0.1', 'LOOPBACK-SERVICE');
@@ -84,10 +86,7 @@ describe.skipIf(skip !== null)(
       wide?.close();
       loop?.close();
       delete process.env.OPENAI_API_KEY;
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
+      // the engine's configuration stays for the conformance suite below (this file runs in its own process)
       if (outside) rmSync(outside, { recursive: true, force: true });
     });
 
@@ -279,4 +278,11 @@ describe.skipIf(skip !== null)(
       expect(() => execFileSync('pgrep', ['-u', '64000', '-f', 'sleep 300'])).toThrow();
     });
   },
+);
+
+// The conformance suite every sandbox runs (src/security/sandbox/sandbox.case.ts), on the same engine and image.
+sandboxConformance(
+  'docker on podman',
+  () => new DockerSandbox({ engine: 'podman', image }),
+  skip ?? undefined,
 );
