@@ -84,11 +84,12 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     engine: sec.container.engine,
   });
   if (sandboxStatus.fallbackReason) {
-    // Never silent: a boot that fell back to running commands unisolated is on the record (stream
-    // `kernel`); an explicit `sandbox: none` is the config's choice, reported by health and the banner.
+    // Never silent: a boot where `auto` found no working bubblewrap (so every command is refused) is on
+    // the record (stream `kernel`); an explicit `sandbox: none` is the config's choice, reported by health
+    // and the banner.
     await k.storage.audit.append({
       stream: 'kernel',
-      kind: 'sandbox.fallback',
+      kind: 'sandbox.unavailable',
       actor: 'kernel',
       payload: {
         configured: sandboxStatus.configured,

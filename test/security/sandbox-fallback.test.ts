@@ -1,12 +1,13 @@
 /**
  * The `none` sandbox is never chosen silently. `security.sandbox: auto` on a machine where bubblewrap
  * cannot build a sandbox (here: a `bwrap` first on PATH that fails the way a container's masked /proc
- * makes the real one fail) falls back to running commands on the host — and says so where an operator
- * looks: GET /api/v1/health (no token needed), the `aos start` banner, and an audit entry of the boot.
- * The same kernel with bubblewrap working reports it as isolated, with no warning and no entry.
+ * makes the real one fail) refuses every command — it never runs one on the host — and says so where an
+ * operator looks: GET /api/v1/health (no token needed), the `aos start` banner, the refused call's own
+ * error (with both fixes), and an audit entry of the boot. The same kernel with bubblewrap working
+ * reports it as isolated, with no warning and no entry.
  * (This file runs in its own worker: the fake bwrap on PATH and the probe's cache stay here.)
  */
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -22,13 +23,13 @@ async function health(rig: Rig): Promise<Health> {
   return (await (await fetch(`${rig.server.url}/api/v1/health`)).json()) as Health;
 }
 
-describe('sandbox: auto falls back to none loudly', () => {
+describe('sandbox: auto without bubblewrap refuses commands, loudly', () => {
   let rig: Rig;
   afterAll(async () => {
     await rig?.close();
   });
 
-  test('bubblewrap failing: health, banner and the audit say commands are not isolated', async () => {
+  test('bubblewrap failing: commands are refused, never run on the host; health, banner, audit say why', async () => {
     // What `bwrap` answers inside a container that masks /proc.
     const bin = mkdtempSync(join(tmpdir(), 'aos-fakebwrap-'));
     writeFileSync(
@@ -51,23 +52,34 @@ describe('sandbox: auto falls back to none loudly', () => {
 
     const h = await health(rig);
     expect(h.ok).toBe(true);
-    expect(h.sandbox.name).toBe('none');
+    expect(h.sandbox.name).toBe('unavailable');
     expect(h.sandbox.isolated).toBe(false);
-    expect(h.sandbox.warning).toMatch(/bubblewrap is unavailable.*Can't mount proc.*not isolated/s);
+    expect(h.sandbox.warning).toMatch(/commands are refused.*Can't mount proc/s);
+    expect(h.sandbox.warning).toMatch(/apt-get install bubblewrap/);
     expect(h.sandbox.warning).toMatch(/security\.sandbox: none/);
 
     const banner = (await startBanner(rig.kernel, rig.server)).join('\n');
-    expect(banner).toMatch(/sandbox\s+none .*NOT isolated/);
+    expect(banner).toMatch(/sandbox\s+unavailable .*commands are refused/);
     expect(banner).toContain("Can't mount proc");
 
     const entries = await rig.kernel.audit.list({ stream: 'kernel', limit: 100 });
-    const fb = entries.find((e) => e.kind === 'sandbox.fallback');
-    expect(fb?.payload).toMatchObject({ configured: 'auto', chosen: 'none', isolated: false });
+    const fb = entries.find((e) => e.kind === 'sandbox.unavailable');
+    expect(fb?.payload).toMatchObject({ configured: 'auto', chosen: 'unavailable', isolated: false });
     expect(JSON.stringify(fb?.payload)).toContain("Can't mount proc");
 
-    // And it is what runs: a command sees the host (no sandbox uid).
-    const { out } = await rig.attack([{ name: 'shell', args: { command: 'id -u' } }]);
-    expect(shellData(out[0]!).stdout.trim()).toBe(String(process.getuid?.()));
+    // And it is what happens: the command does not run on the host (before: it did, as the kernel's
+    // user), the agent gets the refusal with the fix, and the agent goes on (its next call works).
+    const marker = join(bin, 'ran-on-host');
+    const { out } = await rig.attack([
+      { name: 'shell', args: { command: `touch ${marker}; id -u` } },
+      { name: 'write_file', args: { path: 'after.txt', content: 'still here' } },
+    ]);
+    expect(existsSync(marker)).toBe(false);
+    expect(out[0]!.ok).toBe(false);
+    expect(out[0]!.output).toMatch(/ESANDBOX|commands are refused/);
+    expect(out[0]!.output).toMatch(/security\.sandbox: none/);
+    expect(shellData(out[0]!).stdout).not.toContain(String(process.getuid?.()));
+    expect(out[1]!.ok).toBe(true);
   });
 
   // After the failing probe (a failure is not cached), the real bwrap is found again.

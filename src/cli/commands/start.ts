@@ -110,13 +110,14 @@ export async function startBanner(
   ];
 }
 
-/** The sandbox and whether commands are isolated; a fallback to none is shown with its reason. */
+/** The sandbox and whether commands are isolated; `auto` without bubblewrap (commands refused) shows why. */
 function sandboxLine(kernel: Kernel): string {
   const s = kernel.devices.sandboxStatus;
   if (s.isolated) {
     const how = s.name === 'bubblewrap' ? 'own namespaces, no capabilities, seccomp' : 'container';
     return `${s.name} (commands isolated: ${how})`;
   }
+  if (s.name === 'unavailable') return `${s.name} ${style.yellow(`— ${s.warning}`)}`;
   return `${s.name} ${style.yellow(`— commands are NOT isolated: ${s.warning}`)}`;
 }
 

@@ -1,5 +1,6 @@
 /**
- * Picks the sandbox named by `security.sandbox`: `auto` = bubblewrap when it works here, else none;
+ * Picks the sandbox named by `security.sandbox`: `auto` = bubblewrap when it works here, else every
+ * command is refused (UnavailableSandbox: the host is never used unless the config says `none`);
  * `bubblewrap` / `docker` fail with the fix when unavailable. The choice is never silent: it comes with a
  * status (name, whether commands are isolated, and a warning when they are not) that the kernel audits at
  * boot and reports on /api/v1/health and in the `aos start` banner.
@@ -11,6 +12,7 @@ import { BubblewrapSandbox } from './bubblewrap.js';
 import { DockerSandbox } from './docker.js';
 import { NoSandbox } from './none.js';
 import { warmSpawner } from './run.js';
+import { UnavailableSandbox } from './unavailable.js';
 
 export type SandboxKind = 'auto' | 'bubblewrap' | 'none' | 'docker';
 
@@ -21,7 +23,7 @@ export interface SandboxStatus {
   configured: SandboxKind;
   /** Commands see only their paths and have no network of their own (filesystem + network isolation). */
   isolated: boolean;
-  /** `auto` could not use bubblewrap: why (bwrap's own words), else null. */
+  /** `auto` could not use bubblewrap (so commands are refused): why, in bwrap's own words; else null. */
   fallbackReason: string | null;
   /** What an operator must know, or null when commands are isolated. */
   warning: string | null;
@@ -56,7 +58,7 @@ export function chooseSandbox(
         sandbox = new BubblewrapSandbox();
       } catch (err) {
         fallbackReason = err instanceof Error ? err.message : String(err);
-        sandbox = new NoSandbox();
+        sandbox = new UnavailableSandbox(fallbackReason);
       }
       break;
     default:
@@ -67,7 +69,7 @@ export function chooseSandbox(
   }
   const isolated = sandbox.capabilities.filesystemIsolation && sandbox.capabilities.networkIsolation;
   const warning = fallbackReason
-    ? `security.sandbox is auto and bubblewrap is unavailable (${fallbackReason}) — commands run on the host, not isolated (rlimits only: ${NONE_LIMITS}). Make bubblewrap work, or set security.sandbox: none to choose this explicitly.`
+    ? UnavailableSandbox.message(fallbackReason)
     : isolated
       ? null
       : `security.sandbox is ${kind}: commands run on the host without filesystem or network isolation (${NONE_LIMITS}).`;
