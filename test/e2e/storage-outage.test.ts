@@ -6,11 +6,11 @@
  * last committed step and all answer correctly, each step committed once. Only this test's own role is cut
  * off: other tests on the same server are untouched. No timing assumptions: the test waits for states.
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
-import { pgUnreachableReason, TEST_PG_URL } from '../../src/storage/testing/backends.case.js';
+import { pgUnreachableReason } from '../../src/storage/testing/backends.case.js';
+import { type OutageRole, outageRole } from './pg-outage.js';
 
 const TASKS: Array<[string, string]> = [
   ['What is 17 * 23?', '391'],
@@ -18,44 +18,29 @@ const TASKS: Array<[string, string]> = [
   ['What is 1000 - 1?', '999'],
   ['What is 12 * 12?', '144'],
 ];
-const tag = `${process.pid}_${Date.now().toString(36)}`;
-const ROLE = `aos_outage_${tag}`;
-const SCHEMA = `aos_outage_${tag}`;
 const unreachable = await pgUnreachableReason();
 
 describe.skipIf(unreachable !== null)(
   `a lost database parks agents, it does not fail them${unreachable ? ` (skipped: ${unreachable})` : ''}`,
   () => {
-    let admin: pg.Client;
+    let db: OutageRole;
     let sim: SimulatorHandle;
     let k: Kernel | undefined;
 
     beforeAll(async () => {
-      admin = new pg.Client({ connectionString: TEST_PG_URL });
-      await admin.connect();
-      const db = (await admin.query('SELECT current_database() AS d')).rows[0].d as string;
-      await admin.query(`CREATE ROLE ${ROLE} LOGIN`);
-      await admin.query(`GRANT CREATE ON DATABASE "${db}" TO ${ROLE}`);
+      db = await outageRole('aos_outage');
       sim = await createSimulator({ latency: { ttftMs: 30, perTokenMs: 0 } });
     });
 
     afterAll(async () => {
       await k?.shutdown().catch(() => undefined);
       await sim?.close();
-      await admin.query(`ALTER ROLE ${ROLE} CONNECTION LIMIT -1`).catch(() => undefined);
-      await admin.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`).catch(() => undefined);
-      await admin.query(`DROP OWNED BY ${ROLE}`).catch(() => undefined);
-      await admin.query(`DROP ROLE IF EXISTS ${ROLE}`).catch(() => undefined);
-      await admin.end();
+      await db?.drop([db.role]);
     });
 
     it('agents wait in waiting(storage) while the database is gone and all answer once it is back', async () => {
-      const u = new URL(TEST_PG_URL);
-      u.username = ROLE;
-      u.password = '';
-      u.searchParams.set('schema', SCHEMA);
       const kernel = await createKernel({
-        storage: u.toString(),
+        storage: db.url(db.role),
         config: {
           default_model: 'gpt-4o',
           llms: {
@@ -86,11 +71,10 @@ describe.skipIf(unreachable !== null)(
 
       // The outage: new connections refused, every open one terminated (in-flight queries fail with 57P01).
       await firstSteps;
-      await admin.query(`ALTER ROLE ${ROLE} CONNECTION LIMIT 0`);
-      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [ROLE]);
+      await db.cut();
       outage = true;
       await allParked;
-      await admin.query(`ALTER ROLE ${ROLE} CONNECTION LIMIT -1`);
+      await db.restore();
       const results = await Promise.all(pids.map((p) => kernel.wait(p, 120_000)));
       for (const [i, r] of results.entries()) {
         expect(r.exitReason ?? null, `pid ${pids[i]}: ${JSON.stringify(r)}`).toBeNull();
@@ -98,8 +82,8 @@ describe.skipIf(unreachable !== null)(
       }
       expect(parked.size).toBeGreaterThanOrEqual(1);
       // every step committed once, contiguous from 1
-      const rows = await admin.query(
-        `SELECT pid, array_agg(step_no ORDER BY step_no) AS steps FROM ${SCHEMA}.steps GROUP BY pid`,
+      const rows = await db.admin.query(
+        `SELECT pid, array_agg(step_no ORDER BY step_no) AS steps FROM ${db.role}.steps GROUP BY pid`,
       );
       for (const r of rows.rows as Array<{ pid: number; steps: number[] }>) {
         expect(r.steps.map(Number)).toEqual(r.steps.map((_, i) => i + 1));

@@ -8,51 +8,36 @@
  * defect this guards: the live context kept the void step's assistant turn and tool results, so the redone
  * step showed the model its own earlier reply and answered differently.)
  */
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
-import { pgUnreachableReason, TEST_PG_URL } from '../../src/storage/testing/backends.case.js';
+import { pgUnreachableReason } from '../../src/storage/testing/backends.case.js';
+import { type OutageRole, outageRole } from './pg-outage.js';
 
 const TASKS = ['What is 17 * 23? Then also compute 17 + 1.', 'What is 41 + 59? Then also compute 2 * 50.'];
-const tag = `${process.pid}_${Date.now().toString(36)}`;
-const ROLE = `aos_void_${tag}`;
 const unreachable = await pgUnreachableReason();
 
 describe.skipIf(unreachable !== null)(
   `a void step leaves no trace in the redone step${unreachable ? ` (skipped: ${unreachable})` : ''}`,
   () => {
-    let admin: pg.Client;
+    let db: OutageRole;
     let sim: SimulatorHandle;
     const kernels: Kernel[] = [];
 
     beforeAll(async () => {
-      admin = new pg.Client({ connectionString: TEST_PG_URL });
-      await admin.connect();
-      const db = (await admin.query('SELECT current_database() AS d')).rows[0].d as string;
-      await admin.query(`CREATE ROLE ${ROLE} LOGIN`);
-      await admin.query(`GRANT CREATE ON DATABASE "${db}" TO ${ROLE}`);
+      db = await outageRole('aos_void');
       sim = await createSimulator({ latency: { ttftMs: 0, perTokenMs: 0 } });
     });
 
     afterAll(async () => {
       for (const k of kernels) await k.shutdown().catch(() => undefined);
       await sim?.close();
-      await admin.query(`ALTER ROLE ${ROLE} CONNECTION LIMIT -1`).catch(() => undefined);
-      for (const s of ['ref', 'cut'])
-        await admin.query(`DROP SCHEMA IF EXISTS ${ROLE}_${s} CASCADE`).catch(() => {});
-      await admin.query(`DROP OWNED BY ${ROLE}`).catch(() => undefined);
-      await admin.query(`DROP ROLE IF EXISTS ${ROLE}`).catch(() => undefined);
-      await admin.end();
+      await db?.drop(['ref', 'cut'].map((s) => `${db.role}_${s}`));
     });
 
     async function boot(schema: string): Promise<Kernel> {
-      const u = new URL(TEST_PG_URL);
-      u.username = ROLE;
-      u.password = '';
-      u.searchParams.set('schema', `${ROLE}_${schema}`);
       const k = await createKernel({
-        storage: u.toString(),
+        storage: db.url(`${db.role}_${schema}`),
         config: {
           default_model: 'gpt-4o',
           llms: {
@@ -107,14 +92,11 @@ describe.skipIf(unreachable !== null)(
         calls.set(e.pid, (calls.get(e.pid) ?? 0) + 1);
         if (calls.get(e.pid) !== 2) return;
         cut = true;
-        await admin.query(`ALTER ROLE ${ROLE} CONNECTION LIMIT 0`);
-        await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1', [
-          ROLE,
-        ]);
+        await db.cut();
       });
       const pids = await Promise.all(TASKS.map((task, i) => k.spawn({ name: `ref-${i}`, task })));
       await cutDone;
-      await admin.query(`ALTER ROLE ${ROLE} CONNECTION LIMIT -1`);
+      await db.restore();
       const got = await outcome(k, pids);
       expect(cut).toBe(true);
       expect(parked).toBeGreaterThanOrEqual(1);
