@@ -183,7 +183,7 @@ export const AUDIT_PREVIEW_CHARS = 1_024; // the preview kept of such a string
 export const AUDIT_ARRAY_MAX = 256; // array elements (and object keys) kept per level of an audit payload
 export const AUDIT_DEPTH_MAX = 24; // nesting an audit payload keeps; deeper values become a marker
 export const AUDIT_HEAD_CACHE_MAX = 10_000; // stream heads an audit log remembers to skip reading them (a guess, checked by the insert)
-export const AUDIT_APPEND_RETRIES = 16; // an append outside a transaction on one connection re-reads a head another append moved, at most this often
+export const AUDIT_APPEND_RETRIES = 16; // an append re-reads a head another append moved (one connection: outside a transaction; a pool: a step commit without the lock), at most this often
 export const AUDIT_PAYLOAD_MAX_BYTES = 65_536; // a bounded payload still larger than this is stored as hash + size + preview
 
 // ── api ───────────────────────────────────────────────────────────────────────────────────────────

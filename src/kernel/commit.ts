@@ -7,7 +7,10 @@
  */
 import type { ProcessUsage, StepContext, StepRecord } from '../abi.js';
 import { KernelError } from '../errors.js';
-import type { ProcessPatch, ProcessState } from '../storage/state/types.js';
+import { applyDelta, type DeltaOp, diffState } from '../storage/state/delta.js';
+import { JsonText } from '../storage/state/rows.js';
+import type { CommitStepInput, ProcessPatch, ProcessState } from '../storage/state/types.js';
+import { jsonbText } from '../util/storable.js';
 import type { KernelCore } from './core.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './process-table.js';
@@ -60,7 +63,7 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
       `pid ${pcb.pid} is no longer run by this node; its step is not committed`,
     );
   }
-  const stepInput = c.step && {
+  const stepInput: CommitStepInput | undefined = c.step && {
     pid: pcb.pid,
     stepNo: e.stepNo,
     kind: c.step.record.kind,
@@ -76,15 +79,17 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
       : { ...processPatch(pcb), state: c.step.state },
     expectEpoch: pcb.leaseEpoch,
   };
-  // The common step (no mail, no acks, no exit) on one connection: one statement, one round trip.
+  // What the step changed in the program state, or its whole state (see stateWrite); stored after the commit.
+  const written = stepInput ? stateWrite(core, pcb, e.stepNo, !!c.exit) : null;
+  if (stepInput && written) {
+    if (written.delta) {
+      delete stepInput.processPatch!.programState;
+      stepInput.stateDelta = written.delta;
+    } else stepInput.processPatch!.programState = new JsonText(written.whole!);
+  }
+  // The common step (no mail, no acks, no exit): one statement, one round trip, on either driver.
   let done = false;
-  if (
-    stepInput &&
-    !c.exit &&
-    !e.outbox.length &&
-    !e.acks.length &&
-    !storage.driver.capabilities.multipleConnections
-  ) {
+  if (stepInput && !c.exit && !e.outbox.length && !e.acks.length) {
     const chain = storage.audit.chain(
       `proc:${pid}`,
       e.auditEntries.map((a) => ({ kind: a.kind, actor: c.actor ?? `pid:${pid}`, payload: a.payload })),
@@ -123,6 +128,11 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
         );
       }
     });
+  if (written) {
+    pcb.storedState = written.delta
+      ? applyDelta(pcb.storedState, JSON.parse(written.delta) as DeltaOp[])
+      : JSON.parse(written.whole!);
+  } else if (c.process?.programState !== undefined) pcb.storedState = undefined; // whole next step
   if (c.step) {
     core.metrics.stepCommitSeconds.observe((performance.now() - t0) / 1000);
     pcb.stepNo = e.stepNo;
@@ -135,6 +145,25 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
     });
   }
   for (const m of e.outbox) core.services.wakeMailbox(m.to);
+}
+
+/**
+ * How a step writes its program state: the ops that changed it since the stored state (its JSON text),
+ * or the whole state's JSON text — when no stored state is known, when the step exits, when its periodic
+ * snapshot is due (so a state is at most snapshot_every_steps − 1 deltas from a whole one), or when the
+ * new state is not of the stored one's kind.
+ */
+function stateWrite(
+  core: CommitCore,
+  pcb: Pcb,
+  stepNo: number,
+  exit: boolean,
+): { delta?: string; whole?: string } {
+  if (!exit && pcb.storedState !== undefined && !core.storage.state.fullStateDue(stepNo)) {
+    const ops = diffState(pcb.storedState, pcb.programState);
+    if (ops) return { delta: jsonbText(ops) };
+  }
+  return { whole: jsonbText(pcb.programState ?? null) };
 }
 
 /** The PCB's fields as the process row stores them. */

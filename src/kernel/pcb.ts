@@ -50,6 +50,11 @@ export interface Pcb {
   stepNo: number;
   // program: the step function's serialisable state and outcome
   programState: unknown;
+  /**
+   * The program state as storage holds it after the last commit (plain JSON, never handed to the program):
+   * what the next step's delta is taken against (../storage/state/delta.ts). Undefined: write it whole.
+   */
+  storedState?: unknown;
   result: unknown;
   exitReason: string | null;
   policy: Record<string, unknown>;

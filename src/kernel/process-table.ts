@@ -11,6 +11,7 @@ import { KernelError, panic } from '../errors.js';
 import type { HookBus } from '../hooks/bus.js';
 import type { KernelMetrics } from '../metrics/registry.js';
 import type { TraceSpan } from '../metrics/tracing.js';
+import { storedCopy } from '../storage/state/delta.js';
 import type { ProcessRow } from '../storage/state/types.js';
 import {
   describeWait,
@@ -128,6 +129,7 @@ export class ProcessTable {
       budgets: row.budgets as Pcb['budgets'],
       stepNo: row.stepNo,
       programState: row.programState,
+      storedState: storedCopy(row.programState),
       result: row.result,
       exitReason: row.exitReason,
       policy: row.policy,

@@ -13,6 +13,7 @@ import { newUsage } from '../abi.js';
 import { KernelError } from '../errors.js';
 import { STORAGE_PARK_BASE_MS, STORAGE_PARK_MAX_MS } from '../param.js';
 import { sqlState } from '../storage/sql.js';
+import { storedCopy } from '../storage/state/delta.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
 import { statusOfRow } from './info.js';
@@ -112,6 +113,7 @@ function reload(
   }
   pcb.stepNo = row.stepNo;
   pcb.programState = row.programState;
+  pcb.storedState = storedCopy(row.programState);
   pcb.usage = { ...newUsage(), ...row.usage };
   pcb.vruntime = row.vruntime;
   pcb.result = row.result;

@@ -158,43 +158,71 @@ async function kernelWorker(job: WorkerJob): Promise<void> {
       failures,
       scheduler: slots,
       statementsPerStep: Math.round((100 * sql.total()) / calls) / 100,
-      topStatements: sql.top(12).map(([s, n]) => `${(n / calls).toFixed(2)}/step  ${s}`),
+      bytesPerStep: Math.round(sql.bytes() / calls),
+      topStatements: sql
+        .top(12)
+        .map(
+          ([s, e]) =>
+            `${(e.n / calls).toFixed(2)}/step ${Math.round(e.bytes / calls)} B ${(e.ms / calls).toFixed(2)} ms  ${s}`,
+        ),
     },
   });
 }
 
-/** Counts the statements the kernel sends (outside and inside transactions), by their first 90 chars. */
+/**
+ * Counts the statements the kernel sends (outside and inside transactions), by their first 90 chars, with
+ * the bytes of their parameters (what a step writes to the database) and their time until answered.
+ */
 function countStatements(d: object) {
-  const by = new Map<string, number>();
-  const note = (sql: string) => {
+  const by = new Map<string, { n: number; bytes: number; ms: number }>();
+  const note = (sql: string, params?: readonly unknown[]) => {
     const key = sql.replace(/\s+/g, ' ').trim().slice(0, 90);
-    by.set(key, (by.get(key) ?? 0) + 1);
+    const e = by.get(key) ?? { n: 0, bytes: 0, ms: 0 };
+    by.set(key, e);
+    e.n++;
+    for (const v of params ?? []) e.bytes += paramBytes(v);
+    const t0 = performance.now();
+    return (x: unknown) => {
+      e.ms += performance.now() - t0;
+      return x;
+    };
   };
   const drv = d as unknown as {
-    query: (sql: string, p?: unknown[]) => unknown;
+    query: (sql: string, p?: unknown[]) => Promise<unknown>;
     transaction: (fn: (tx: { query: (sql: string, p?: unknown[]) => unknown }) => unknown) => unknown;
   };
   const q = drv.query.bind(drv);
   const t = drv.transaction.bind(drv);
   drv.query = (sql, p) => {
-    note(sql);
-    return q(sql, p);
+    const end = note(sql, p);
+    return q(sql, p).then(end);
   };
   drv.transaction = (fn) =>
     t((tx) => {
       note('BEGIN … COMMIT');
       return fn({
         query: (sql, p) => {
-          note(sql);
-          return tx.query(sql, p);
+          const end = note(sql, p);
+          return (tx.query(sql, p) as Promise<unknown>).then(end);
         },
       });
     });
+  const sum = (f: (e: { n: number; bytes: number; ms: number }) => number) =>
+    [...by.values()].reduce((a, e) => a + f(e), 0);
   return {
     reset: () => by.clear(),
-    total: () => [...by.values()].reduce((a, b) => a + b, 0),
-    top: (n: number) => [...by].sort((a, b) => b[1] - a[1]).slice(0, n),
+    total: () => sum((e) => e.n),
+    bytes: () => sum((e) => e.bytes),
+    top: (n: number) => [...by].sort((a, b) => b[1].n - a[1].n).slice(0, n),
   };
+}
+
+function paramBytes(v: unknown): number {
+  if (v === null || v === undefined) return 0;
+  if (typeof v === 'string') return Buffer.byteLength(v);
+  if (v instanceof Uint8Array) return v.byteLength;
+  if (typeof v === 'object') return Buffer.byteLength(JSON.stringify(v));
+  return String(v).length;
 }
 
 async function bareWorker(job: WorkerJob): Promise<void> {

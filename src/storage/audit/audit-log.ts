@@ -193,7 +193,7 @@ export class AuditLog {
            SELECT $1, $2::bigint, $3, $4, $5, $6::jsonb, $7, $8
            WHERE NOT EXISTS (SELECT 1 FROM audit_log WHERE stream = $1 AND seq >= $2::bigint)
              AND ($2::bigint = 1 OR EXISTS (SELECT 1 FROM audit_log WHERE stream = $1 AND seq = $2::bigint - 1 AND hash = $7))
-           RETURNING id`,
+           ON CONFLICT (stream, seq) DO NOTHING RETURNING id`,
           [entry.stream, seq, ts, entry.kind, entry.actor, JSON.stringify(payload), prevHash, hash],
         );
         if (ins.rows[0]) {
@@ -212,8 +212,10 @@ export class AuditLog {
           };
         }
         // Under the lock (or in a transaction on the single connection) a head just read cannot be stale;
-        // outside one, another append may have landed in between: read again.
-        if (attempt > (single ? P.AUDIT_APPEND_RETRIES : 0))
+        // outside one, another append may have landed in between: read again. A step commit's one statement
+        // (../state/state-store.ts commitStepChained) appends without the lock: its row, committed while
+        // this insert waited on the key, makes this one miss once, and the head is read again.
+        if (attempt > P.AUDIT_APPEND_RETRIES)
           panic(`audit append to ${entry.stream}: the head just read is not the head`);
         this.guess.delete(entry.stream);
         head = null;

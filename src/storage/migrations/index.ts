@@ -25,6 +25,7 @@ import { m013MemoryTextIndex } from './013_memory_text_index.js';
 import { m014Cluster } from './014_cluster.js';
 import { m015MemoryRev } from './015_memory_rev.js';
 import { m016Budgets } from './016_budgets.js';
+import { m017StateDeltas } from './017_state_deltas.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -48,6 +49,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m014Cluster,
   m015MemoryRev,
   m016Budgets,
+  m017StateDeltas,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */

@@ -8,7 +8,7 @@
  */
 import type { Queryable, StorageDriver } from '../driver.js';
 import { num } from '../sql.js';
-import { toProcess } from './rows.js';
+import { stateDeltasColumn, toProcess } from './rows.js';
 import type { ProcessRow } from './types.js';
 
 type Row = Record<string, unknown>;
@@ -85,7 +85,7 @@ export class NodeStore {
                          <= now() - $4 * interval '1 millisecond')
              ORDER BY priority, vruntime, pid LIMIT $3 FOR UPDATE SKIP LOCKED) c
        WHERE p.pid = c.pid
-       RETURNING p.*`,
+       RETURNING p.*, ${stateDeltasColumn('p')}`,
       [node, leaseMs, limit, graceMs],
     );
     return rows.map(toProcess).sort((a, b) => a.priority - b.priority || a.vruntime - b.vruntime);

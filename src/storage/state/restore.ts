@@ -90,7 +90,7 @@ export async function restoreSnapshot(q: Queryable, input: RestoreInput): Promis
     );
     const { rows } = await q.query<Row>(
       `UPDATE processes SET state = 'ready', wait_on = NULL, step_no = $2, program_state = $3::jsonb,
-         result = NULL, exit_reason = NULL, restored_from = $4, lease_epoch = lease_epoch + 1,
+         state_step = $2, result = NULL, exit_reason = NULL, restored_from = $4, lease_epoch = lease_epoch + 1,
          owner_node = $5, priority = COALESCE($6, priority), name = COALESCE($7, name), updated_at = now()
        WHERE pid = $1 RETURNING *`,
       [
@@ -138,7 +138,7 @@ export async function restoreSnapshot(q: Queryable, input: RestoreInput): Promis
     ? input.rebind(snap.program_state ?? null, sourcePid, pid)
     : (snap.program_state ?? null);
   const { rows: done } = await q.query<Row>(
-    'UPDATE processes SET program_state = $2::jsonb WHERE pid = $1 RETURNING *',
+    'UPDATE processes SET program_state = $2::jsonb, state_step = step_no WHERE pid = $1 RETURNING *',
     [pid, jsonParam(programState)],
   );
   const pages = await q.query(

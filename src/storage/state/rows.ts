@@ -1,6 +1,7 @@
 /** Row mapping of the state role's tables (snake_case columns → camelCase records). */
 import { jsonbText } from '../../util/storable.js';
 import { num } from '../sql.js';
+import { applyDeltas, type DeltaOp } from './delta.js';
 import {
   type ProcessRow,
   type ProcessState,
@@ -11,8 +12,29 @@ import {
 
 type Row = Record<string, unknown>;
 
+/** JSON text already made by jsonbText (a state whose text the caller also needs): passed as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 export function jsonParam(v: unknown): string | null {
+  if (v instanceof JsonText) return v.text === 'null' ? null : v.text;
   return v === undefined || v === null ? null : jsonbText(v);
+}
+
+/**
+ * The deltas of the steps after the row's full state, in step order, as a `state_deltas` column: every
+ * query whose rows become ProcessRows selects it (`alias` names the processes table in that query).
+ */
+export const stateDeltasColumn = (alias: string) =>
+  `(SELECT jsonb_agg(s.state_delta ORDER BY s.step_no) FROM steps s WHERE s.pid = ${alias}.pid
+     AND s.step_no > ${alias}.state_step AND s.state_delta IS NOT NULL) AS state_deltas`;
+
+/** program_state with the steps' deltas after it applied: the process's state as of its step_no. */
+export function programStateOf(r: Row): unknown {
+  const base = r.program_state ?? null;
+  const deltas = r.state_deltas as DeltaOp[][] | null | undefined;
+  return deltas?.length ? applyDeltas(base, deltas) : base;
 }
 
 export function toProcess(r: Row): ProcessRow {
@@ -30,7 +52,7 @@ export function toProcess(r: Row): ProcessRow {
     budgets: (r.budgets ?? {}) as Record<string, unknown>,
     usage: { ...ZERO_USAGE, ...((r.usage ?? {}) as object) },
     stepNo: num(r.step_no),
-    programState: r.program_state ?? null,
+    programState: programStateOf(r),
     result: r.result ?? null,
     exitReason: (r.exit_reason as string | null) ?? null,
     checkpointId: r.checkpoint_id === null || r.checkpoint_id === undefined ? null : num(r.checkpoint_id),

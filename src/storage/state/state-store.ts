@@ -9,12 +9,12 @@ import { KernelError } from '../../errors.js';
 import { SNAPSHOT_EVERY_STEPS, STEP_LOG_RETAIN_SNAPSHOTS, TERMINATED_RETAIN_MS } from '../../param.js';
 import { jsonbText } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
-import { inTx, num } from '../sql.js';
+import { inTx, num, sqlState } from '../sql.js';
 import { type RestoreInput, type RestoreResult, restoreSnapshot } from './restore.js';
-import { jsonParam, toProcess, toSnapshot } from './rows.js';
+import { jsonParam, programStateOf, stateDeltasColumn, toProcess, toSnapshot } from './rows.js';
 
 export type { RestoreInput, RestoreResult } from './restore.js';
-export { jsonParam, toProcess } from './rows.js';
+export { JsonText, jsonParam, toProcess } from './rows.js';
 
 import {
   type ChainedAuditRows,
@@ -39,6 +39,8 @@ export interface StateStoreOptions {
 }
 
 type Row = Record<string, unknown>;
+
+const UNIQUE_VIOLATION = '23505';
 
 /** camelCase patch field → column, and whether the column is jsonb. */
 const COLUMNS: Record<keyof ProcessPatch, [string, boolean]> = {
@@ -111,7 +113,10 @@ export class StateStore {
   }
 
   async getProcess(pid: number, tx?: Queryable): Promise<ProcessRow | null> {
-    const { rows } = await (tx ?? this.driver).query<Row>('SELECT * FROM processes WHERE pid = $1', [pid]);
+    const { rows } = await (tx ?? this.driver).query<Row>(
+      `SELECT p.*, ${stateDeltasColumn('p')} FROM processes p WHERE pid = $1`,
+      [pid],
+    );
     return rows[0] ? toProcess(rows[0]) : null;
   }
 
@@ -120,8 +125,8 @@ export class StateStore {
   ): Promise<ProcessRow[]> {
     for (const s of opts.states ?? []) checkState(s);
     const { rows } = await this.driver.query<Row>(
-      `SELECT * FROM processes WHERE ($1::text[] IS NULL OR state = ANY($1::text[]))
-       ORDER BY pid LIMIT $2 OFFSET $3`,
+      `SELECT p.*, ${stateDeltasColumn('p')} FROM processes p
+       WHERE ($1::text[] IS NULL OR state = ANY($1::text[])) ORDER BY pid LIMIT $2 OFFSET $3`,
       [opts.states ?? null, opts.limit ?? 1000, opts.offset ?? 0],
     );
     return rows.map(toProcess);
@@ -195,32 +200,37 @@ export class StateStore {
       // runs in rolls back whatever the statement did.
       const u = this.patchSql(input.pid, { ...input.processPatch, stepNo: input.stepNo }, input.expectEpoch);
       const params = [...u.params, input.stepNo, input.kind, jsonbText(input.record ?? null)];
-      params.push(jsonbText(input.usage ?? {}));
+      params.push(jsonbText(input.usage ?? {}), stateDeltaParam(input));
       const n = u.params.length;
       const { rows } = await q.query<Row>(
         `WITH p AS (UPDATE processes SET ${u.sets} WHERE ${u.where} RETURNING pid),
-         s AS (INSERT INTO steps (pid, step_no, kind, record, usage)
-           SELECT pid, $${n + 1}::integer, $${n + 2}::text, $${n + 3}::jsonb, $${n + 4}::jsonb FROM p
-           ON CONFLICT (pid, step_no) DO NOTHING RETURNING step_no)
+         s AS (INSERT INTO steps (pid, step_no, kind, record, usage, state_delta)
+           SELECT pid, $${n + 1}::integer, $${n + 2}::text, $${n + 3}::jsonb, $${n + 4}::jsonb, $${n + 5}::jsonb
+           FROM p ON CONFLICT (pid, step_no) DO NOTHING RETURNING step_no)
          SELECT (SELECT count(*) FROM p)::integer AS updated, (SELECT count(*) FROM s)::integer AS inserted`,
         params,
       );
       if (!num(rows[0]?.updated)) await this.refused(q, input.pid, input.expectEpoch);
       if (!num(rows[0]?.inserted)) throw this.conflict(input);
       let snapshotId: number | null = null;
-      if (input.stepNo % this.snapshotEverySteps === 0)
-        snapshotId = await this.snapshot(q, input.pid, 'periodic');
+      if (this.fullStateDue(input.stepNo))
+        snapshotId = await this.snapshot(
+          q,
+          input.pid,
+          'periodic',
+          input.processPatch?.programState !== undefined,
+        );
       return { snapshotId };
     });
   }
 
   /**
-   * The whole step commit as ONE statement outside any transaction — process row (fenced), step row, the
-   * step's audit rows and the periodic snapshot when due — for a single-connection driver, where one
-   * statement is one round trip and atomic by itself. Writes nothing unless everything holds: the epoch,
-   * the step not yet committed, and the audit head the rows were chained onto. Returns false (nothing
-   * written) when that head moved — the caller appends the usual way; throws ECONFLICT, EFENCED or ENOPROC
-   * like commitStep.
+   * The whole step commit as ONE statement outside any transaction — process row (fenced), step row with
+   * its state delta, the step's audit rows and the periodic snapshot when due — one round trip, atomic by
+   * itself, on either driver. Writes nothing unless everything holds: the epoch, the step not yet
+   * committed, and the audit head the rows were chained onto. Returns false (nothing written) when that
+   * head moved or, on a pool, a concurrent writer took a key first — the caller commits in a transaction;
+   * throws ECONFLICT, EFENCED or ENOPROC like commitStep.
    */
   async commitStepChained(
     input: CommitStepInput,
@@ -229,22 +239,29 @@ export class StateStore {
     if (!Number.isInteger(input.stepNo) || input.stepNo < 1) {
       throw new KernelError('EINVAL', `commitStep: stepNo must be an integer >= 1, got ${input.stepNo}`);
     }
+    const due = this.fullStateDue(input.stepNo);
+    if (due && input.stateDelta !== undefined) {
+      throw new KernelError(
+        'EINVAL',
+        `commitStepChained: step ${input.stepNo} of pid ${input.pid} is snapshotted, so it must carry its whole ` +
+          'program state (processPatch.programState), not a delta',
+      );
+    }
     const u = this.patchSql(input.pid, { ...input.processPatch, stepNo: input.stepNo }, input.expectEpoch);
     const n = u.params.length;
     const params = [...u.params, input.stepNo, input.kind, jsonbText(input.record ?? null)];
     params.push(jsonbText(input.usage ?? {}), audit.stream, audit.head.seq, audit.head.hash, audit.rowsJson);
-    const [S, K, R, U, ST, HS, HH, A] = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => `$${n + i}`);
-    const due = input.stepNo % this.snapshotEverySteps === 0;
-    const { rows } = await this.driver.query<Row>(
-      `WITH p AS (
+    params.push(stateDeltaParam(input));
+    const [S, K, R, U, ST, HS, HH, A, D] = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `$${n + i}`);
+    const sql = `WITH p AS (
          UPDATE processes SET ${u.sets} WHERE ${u.where}
            AND NOT EXISTS (SELECT 1 FROM steps WHERE pid = $1 AND step_no = ${S}::integer)
            AND NOT EXISTS (SELECT 1 FROM audit_log WHERE stream = ${ST}::text AND seq > ${HS}::bigint)
            AND (${HS}::bigint = 0 OR EXISTS (SELECT 1 FROM audit_log
                 WHERE stream = ${ST}::text AND seq = ${HS}::bigint AND hash = ${HH}::text))
          RETURNING ${due ? '*' : 'pid'}),
-       s AS (INSERT INTO steps (pid, step_no, kind, record, usage)
-         SELECT pid, ${S}::integer, ${K}::text, ${R}::jsonb, ${U}::jsonb FROM p RETURNING step_no),
+       s AS (INSERT INTO steps (pid, step_no, kind, record, usage, state_delta)
+         SELECT pid, ${S}::integer, ${K}::text, ${R}::jsonb, ${U}::jsonb, ${D}::jsonb FROM p RETURNING step_no),
        a AS (INSERT INTO audit_log (stream, seq, ts, kind, actor, payload, prev_hash, hash)
          SELECT v.stream, v.seq, v.ts, v.kind, v.actor, v.payload, v.prev_hash, v.hash
          FROM p, jsonb_to_recordset(${A}::jsonb) AS v(stream text, seq bigint, ts timestamptz, kind text,
@@ -257,9 +274,17 @@ export class StateStore {
              : ''
          }
        SELECT (SELECT count(*) FROM s)::integer AS inserted${due ? ', (SELECT id FROM sn) AS snapshot_id' : ''},
-         (SELECT count(*) FROM a)::integer AS audited`,
-      params,
-    );
+         (SELECT count(*) FROM a)::integer AS audited`;
+    let rows: Row[];
+    try {
+      ({ rows } = await this.driver.query<Row>(sql, params));
+    } catch (err) {
+      // On a pool, a writer that committed between this statement's snapshot and its inserts (the same
+      // step from another node, an audit entry on the same stream) makes a unique key refuse them: the
+      // statement wrote nothing, and the caller commits the usual way, under the stream's lock.
+      if (sqlState(err) === UNIQUE_VIOLATION) return false;
+      throw err;
+    }
     if (num(rows[0]?.inserted)) return { snapshotId: due ? num(rows[0]?.snapshot_id) : null };
     // Nothing was written: say why.
     const why = await this.driver.query<Row>(
@@ -271,6 +296,14 @@ export class StateStore {
     if (why.rows[0]?.committed === true) throw this.conflict(input);
     if (why.rows[0]?.head !== true) return false;
     return this.refused(this.driver, input.pid, input.expectEpoch);
+  }
+
+  /**
+   * Whether step `stepNo` writes the whole program state (and a periodic snapshot of it): every
+   * snapshotEverySteps-th step, so a state is never more than that many deltas from a full one.
+   */
+  fullStateDue(stepNo: number): boolean {
+    return stepNo % this.snapshotEverySteps === 0;
   }
 
   private conflict(input: CommitStepInput): KernelError {
@@ -340,8 +373,9 @@ export class StateStore {
 
   /**
    * Retention. Per process, steps at or before the `retainSnapshots`-th newest snapshot are covered by it and
-   * deleted, as are older periodic snapshots (explicit checkpoints and exit snapshots stay while the process
-   * does). Terminated processes untouched for `terminatedRetainMs` go with all their rows.
+   * deleted (never a step whose state delta the process row still needs: one after its whole state), as are
+   * older periodic snapshots (explicit checkpoints and exit snapshots stay while the process does).
+   * Terminated processes untouched for `terminatedRetainMs` go with all their rows.
    */
   prune(
     opts: { now?: Date; retainSnapshots?: number; terminatedRetainMs?: number } = {},
@@ -356,7 +390,9 @@ export class StateStore {
            SELECT pid, step_no, row_number() OVER (PARTITION BY pid ORDER BY step_no DESC, id DESC) AS rn
            FROM snapshots),
          edge AS (SELECT pid, step_no FROM ranked WHERE rn = $1)
-         DELETE FROM steps s USING edge WHERE s.pid = edge.pid AND s.step_no <= edge.step_no`,
+         DELETE FROM steps s USING edge, processes p
+         WHERE s.pid = edge.pid AND s.step_no <= edge.step_no
+           AND p.pid = s.pid AND (s.state_delta IS NULL OR s.step_no <= p.state_step)`,
         [keep],
       );
       const snaps = await q.query(
@@ -428,7 +464,7 @@ export class StateStore {
   ): Promise<ProcessRow> {
     const u = this.patchSql(pid, patch, expectEpoch);
     const { rows } = await q.query<Row>(
-      `UPDATE processes SET ${u.sets} WHERE ${u.where} RETURNING *`,
+      `UPDATE processes SET ${u.sets} WHERE ${u.where} RETURNING *, ${stateDeltasColumn('processes')}`,
       u.params,
     );
     if (rows[0]) return toProcess(rows[0]);
@@ -450,6 +486,14 @@ export class StateStore {
       if (k === 'state') checkState(v as ProcessState);
       params.push(col[1] ? jsonParam(v) : v);
       sets.push(`${col[0]} = $${params.length}${col[1] ? '::jsonb' : ''}`);
+    }
+    if (patch.programState !== undefined) {
+      // A whole state: the steps' deltas before it are history, not part of it.
+      if (patch.stepNo === undefined) sets.push('state_step = step_no');
+      else {
+        params.push(patch.stepNo);
+        sets.push(`state_step = $${params.length}::integer`);
+      }
     }
     let where = 'pid = $1';
     if (expectEpoch !== undefined) {
@@ -483,7 +527,24 @@ export class StateStore {
     );
   }
 
-  private async snapshot(q: Queryable, pid: number, reason: SnapshotReason): Promise<number> {
+  /**
+   * Snapshot of the process row. `whole`: the caller just wrote the whole state; otherwise the state is
+   * made whole first (the base with the deltas after it, written back as the new base under a row lock)
+   * when steps after the base carry deltas.
+   */
+  private async snapshot(q: Queryable, pid: number, reason: SnapshotReason, whole = false): Promise<number> {
+    if (!whole) {
+      const { rows: cur } = await q.query<Row>(
+        `SELECT p.program_state, ${stateDeltasColumn('p')} FROM processes p WHERE pid = $1 FOR UPDATE`,
+        [pid],
+      );
+      if (cur[0] && (cur[0].state_deltas as unknown[] | null)?.length) {
+        await q.query('UPDATE processes SET program_state = $2::jsonb, state_step = step_no WHERE pid = $1', [
+          pid,
+          jsonParam(programStateOf(cur[0])),
+        ]);
+      }
+    }
     const { rows } = await q.query<Row>(
       `INSERT INTO snapshots (pid, step_no, program_state, process, reason)
        SELECT pid, step_no, program_state, to_jsonb(p) - 'program_state', $2 FROM processes p WHERE pid = $1
@@ -493,6 +554,17 @@ export class StateStore {
     if (!rows[0]) throw new KernelError('ENOPROC', `no process with pid ${pid}`, { details: { pid } });
     return num(rows[0].id);
   }
+}
+
+function stateDeltaParam(input: CommitStepInput): string | null {
+  if (input.stateDelta === undefined) return null;
+  if (input.processPatch?.programState !== undefined) {
+    throw new KernelError(
+      'EINVAL',
+      `commitStep: step ${input.stepNo} of pid ${input.pid} carries both a whole program state and a delta; pass one`,
+    );
+  }
+  return input.stateDelta;
 }
 
 function checkState(s: string): void {

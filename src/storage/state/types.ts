@@ -106,6 +106,12 @@ export interface CommitStepInput {
   processPatch?: ProcessPatch;
   /** Lease epoch the writer holds; a different epoch on the row means it was fenced off (EFENCED). */
   expectEpoch?: number;
+  /**
+   * What the step changed in the program state (JSON text of ./delta.ts ops against the state as of the
+   * previous step), stored in the step row instead of the whole state in the process row; then
+   * processPatch carries no programState. A step whose periodic snapshot is due carries its whole state.
+   */
+  stateDelta?: string;
 }
 
 /**
