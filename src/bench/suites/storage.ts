@@ -3,6 +3,8 @@
  * schema when reachable):
  *   - checkpointed step write: ours = StateStore.commitStep (step row + process row, snapshot every K);
  *     baseline = the seeds' approach, the whole accumulated history re-written as one blob per step;
+ *   - step commit with a state that grows 1 KB a step: ours = its delta in the step row, baseline = the
+ *     whole state in the process row every step;
  *   - audit append: ours = hash-chained AuditLog.append; baseline = a plain INSERT without a chain;
  *   - queue claim: ours = FOR UPDATE SKIP LOCKED claim + complete; baseline = SELECT then UPDATE;
  *   - lease renew: ours only (database-clock lease with epoch);
@@ -19,8 +21,12 @@ import type { StorageDriver } from '../../storage/driver.js';
 import type { MemoryStore } from '../../storage/memory/memory-store.js';
 import { sqlLiteral, vectorIndexName, vectorIndexSql } from '../../storage/memory/vector-index.js';
 import { ident, vectorParam } from '../../storage/sql.js';
+import { applyDelta, type DeltaOp, diffState, storedCopy } from '../../storage/state/delta.js';
+import { JsonText } from '../../storage/state/rows.js';
+import type { ProcessPatch } from '../../storage/state/types.js';
 import { createStorage, type Storage } from '../../storage/storage.js';
 import { words } from '../../util/embedder.js';
+import { jsonbText } from '../../util/storable.js';
 import { mulberry32 as rng } from '../../util/random.js';
 import { type BenchCase, type BenchContext, collect, defineBench } from '../harness.js';
 
@@ -52,7 +58,7 @@ interface Backend {
 const WANT = (process.env.AOS_BENCH_STORAGE_BACKENDS ?? 'pglite,postgres').split(',');
 const SIZES = process.env.AOS_BENCH_MEMORY_SIZES?.split(',').map(Number);
 /** AOS_BENCH_STORAGE_CASES=memory (of step,audit,claim,lease,memory) runs only those cases. */
-const CASES = (process.env.AOS_BENCH_STORAGE_CASES ?? 'step,audit,claim,lease,memory').split(',');
+const CASES = (process.env.AOS_BENCH_STORAGE_CASES ?? 'step,state,audit,claim,lease,memory').split(',');
 
 async function backends(ctx: BenchContext): Promise<Backend[]> {
   const out: Backend[] = [];
@@ -136,6 +142,68 @@ async function stepWrite(b: Backend, ctx: BenchContext): Promise<BenchCase> {
     ours: { label: 'commitStep (step row + process row; snapshot every 10)', samples: ours },
     baseline: { label: 'whole history blob per step (seeds)', samples: baseline },
     target: { seed: 'p99 < 50 ms', ours: 'p99 < 5 ms' },
+  };
+}
+
+/**
+ * A step commit as the kernel makes it for an agent whose state grows by one 1 KB page a step (a ReAct
+ * context): ours = the step's delta in its step row (the whole state every 10th step), baseline = the whole
+ * state in the process row every step (before issue 17's delta pass). Interleaved step by step, the same
+ * states on both sides; ms per commit includes the JS that makes the parameters (diff, JSON).
+ */
+async function stateCommit(b: Backend, ctx: BenchContext): Promise<BenchCase> {
+  const n = ctx.quick ? 120 : 300;
+  const st = b.storage.state;
+  const whole = await st.createProcess({ name: 'bench-whole', leaseEpoch: 1, programState: { pages: [] } });
+  const delta = await st.createProcess({ name: 'bench-delta', leaseEpoch: 1, programState: { pages: [] } });
+  let state: { pages: Array<{ id: number; text: string }>; step: number } = { pages: [], step: 0 };
+  let stored = storedCopy(state);
+  const ours: number[] = [];
+  const baseline: number[] = [];
+  const bytes = { ours: 0, baseline: 0 };
+  const commit = (pid: number, stepNo: number, patch: ProcessPatch, stateDelta?: string) =>
+    st.commitStep({
+      pid,
+      stepNo,
+      kind: 'react',
+      record: { kind: 'react', step: stepNo },
+      usage: { tokensIn: 100, tokensOut: 20 },
+      processPatch: { ...patch, vruntime: stepNo * 120 },
+      expectEpoch: 1,
+      ...(stateDelta ? { stateDelta } : {}),
+    });
+  for (let i = 1; i <= n; i++) {
+    state = { ...state, step: i, pages: [...state.pages, { id: i, text: `page ${i} `.repeat(110) }] };
+    let t0 = performance.now();
+    const text = jsonbText(state);
+    bytes.baseline += text.length;
+    await commit(whole.pid, i, { programState: new JsonText(text) });
+    baseline.push(performance.now() - t0);
+    t0 = performance.now();
+    if (st.fullStateDue(i)) {
+      const full = jsonbText(state);
+      bytes.ours += full.length;
+      await commit(delta.pid, i, { programState: new JsonText(full) });
+      stored = JSON.parse(full);
+    } else {
+      const d = jsonbText(diffState(stored, state));
+      bytes.ours += d.length;
+      await commit(delta.pid, i, {}, d);
+      stored = applyDelta(stored, JSON.parse(d) as DeltaOp[]);
+    }
+    ours.push(performance.now() - t0);
+  }
+  const same =
+    JSON.stringify((await st.getProcess(delta.pid))?.programState) ===
+    JSON.stringify((await st.getProcess(whole.pid))?.programState);
+  return {
+    name: `step commit, state growing 1 KB/step to ${n} KB [${b.label}]`,
+    unit: 'ms',
+    ours: { label: 'state delta in the step row (whole every 10th step)', samples: ours },
+    baseline: { label: 'whole state in the process row every step', samples: baseline },
+    notes:
+      `state bytes written per step: ours ${Math.round(bytes.ours / n)} B, baseline ${Math.round(bytes.baseline / n)} B; ` +
+      `both rebuild the same state: ${same}`,
   };
 }
 
@@ -370,6 +438,7 @@ export const storageBench = defineBench({
       try {
         ctx.log(`${b.label}: ${CASES.join(', ')}`);
         if (CASES.includes('step')) cases.push(await stepWrite(b, ctx));
+        if (CASES.includes('state')) cases.push(await stateCommit(b, ctx));
         if (CASES.includes('audit')) cases.push(await auditAppend(b, ctx));
         if (CASES.includes('claim')) cases.push(await queueClaim(b, ctx));
         if (CASES.includes('lease')) cases.push(await leaseRenew(b, ctx));
