@@ -26,8 +26,8 @@ import { JsonText } from '../../storage/state/rows.js';
 import type { ProcessPatch } from '../../storage/state/types.js';
 import { createStorage, type Storage } from '../../storage/storage.js';
 import { words } from '../../util/embedder.js';
-import { jsonbText } from '../../util/storable.js';
 import { mulberry32 as rng } from '../../util/random.js';
+import { jsonbText } from '../../util/storable.js';
 import { type BenchCase, type BenchContext, collect, defineBench } from '../harness.js';
 
 const BENCH_INDEX_BUILD_MEM = '256MB'; // maintenance_work_mem for the one HNSW build after a bulk load
