@@ -641,13 +641,7 @@ export class Gateway {
     try {
       this.kernel.models.describe(model);
     } catch {
-      throw new GatewayError(
-        'ENOTFOUND',
-        `The model \`${model}\` does not exist or is not configured; GET /v1/models lists them (llms.models in config.yaml)`,
-        404,
-        null,
-        { param: 'model' },
-      );
+      throw unknownModel(model);
     }
   }
 
@@ -765,6 +759,17 @@ export class Gateway {
       })
       .catch((e) => log.warn(`journal write for pid ${pid} failed: ${String(e)}`));
   }
+}
+
+/** 404 for a model the kernel does not serve, in the words OpenAI uses (the SDKs show it as is). */
+export function unknownModel(model: string): GatewayError {
+  return new GatewayError(
+    'ENOTFOUND',
+    `The model \`${model}\` does not exist or is not configured; GET /v1/models lists them (llms.models in config.yaml)`,
+    404,
+    null,
+    { param: 'model' },
+  );
 }
 
 function quota(message: string): GatewayError {

@@ -26,7 +26,7 @@ import {
   parseAnthropicMessages,
 } from './anthropic-wire.js';
 import type { Dialect, GatewayCall } from './call.js';
-import { type CallResult, type Gateway, GatewayError } from './gateway.js';
+import { type CallResult, type Gateway, GatewayError, unknownModel } from './gateway.js';
 import {
   float32Base64,
   OpenAiChunker,
@@ -303,7 +303,8 @@ async function chat(
   return reply;
 }
 
-function modelList(k: Kernel): Loose {
+/** The configured models under their names and aliases, as both SDKs read a model object. */
+function models(k: Kernel): Loose[] {
   const names = k.models.names();
   const now = Math.floor(Date.now() / 1000);
   const seen = new Set<string>();
@@ -332,6 +333,11 @@ function modelList(k: Kernel): Loose {
     push(n, n);
     for (const a of findModel(n)?.aliases ?? []) push(a, n);
   }
+  return data;
+}
+
+function modelList(k: Kernel): Loose {
+  const data = models(k);
   return {
     object: 'list',
     data,
@@ -395,7 +401,7 @@ export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, token
   app.post('/v1/responses', opts, (req, reply) => chat(gw, tokens, 'responses', req, reply));
   app.post('/v1/messages', opts, (req, reply) => chat(gw, tokens, 'messages', req, reply));
   app.get('/v1/models', async (req, reply) => {
-    const dialect: Dialect = req.headers['anthropic-version'] ? 'anthropic' : 'openai';
+    const dialect = dialectOf(req);
     try {
       await principalOf(tokens, req, 'viewer');
       return modelList(k);
@@ -404,6 +410,67 @@ export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, token
     }
   });
   app.post('/v1/embeddings', opts, (req, reply) => embeddings(gw, tokens, req, reply));
+  // GET /v1/models/{id} (models.retrieve in both SDKs)
+  app.get('/v1/models/:model', async (req, reply) => {
+    const dialect = dialectOf(req);
+    try {
+      await principalOf(tokens, req, 'viewer');
+      const id = (req.params as { model: string }).model;
+      const m = models(k).find((x) => x.id === id);
+      if (!m) throw unknownModel(id);
+      return m;
+    } catch (err) {
+      return sendError(reply, err, dialect);
+    }
+  });
+  // POST /v1/messages/count_tokens (Anthropic messages.countTokens): the prompt as the kernel's tokenizer counts it
+  app.post('/v1/messages/count_tokens', opts, async (req, reply) => {
+    try {
+      await principalOf(tokens, req, 'operator');
+      const body = req.body;
+      if (!body || typeof body !== 'object' || Array.isArray(body))
+        throw new KernelError('EINVAL', 'the request body must be a JSON object');
+      // the same parser as a call (same errors), without the fields only a call has
+      const { thinking: _thinking, ...rest } = body as Loose;
+      const call = parseAnthropicMessages({ ...rest, max_tokens: 1 });
+      try {
+        k.models.describe(call.model);
+      } catch {
+        throw unknownModel(call.model);
+      }
+      return { input_tokens: promptTokens(call) };
+    } catch (err) {
+      return sendError(reply, err, 'anthropic');
+    }
+  });
+  // Anything else under /v1 is an endpoint the gateway does not offer: say so in the caller's dialect
+  // (not the dashboard's page, which an SDK would take for a successful answer).
+  app.all('/v1/*', async (req, reply) =>
+    sendError(
+      reply,
+      new HttpError(
+        404,
+        'ENOTFOUND',
+        `the gateway does not offer ${req.method} ${req.url.split('?')[0]}; it serves /v1/chat/completions, /v1/responses, /v1/messages (+ /count_tokens), /v1/models and /v1/embeddings`,
+      ),
+      dialectOf(req),
+    ),
+  );
+}
+
+function dialectOf(req: FastifyRequest): Dialect {
+  return req.headers['anthropic-version'] ? 'anthropic' : 'openai';
+}
+
+/** Tokens of a call's prompt (messages, tool calls, tool definitions) by the kernel's tokenizer. */
+function promptTokens(call: GatewayCall): number {
+  let n = 0;
+  for (const m of call.chat.messages) {
+    n += countTokens(m.content) + 4; // a few tokens of framing per message
+    if (m.toolCalls?.length) n += countTokens(JSON.stringify(m.toolCalls));
+  }
+  if (call.chat.tools?.length) n += countTokens(JSON.stringify(call.chat.tools));
+  return n;
 }
 
 /** Kernel-API routes of the gateway (they take part in auth, validation and the OpenAPI document). */

@@ -206,3 +206,55 @@ describe('gateway: the official @anthropic-ai/sdk client', () => {
     expect(e400.error?.error?.type).toBe('invalid_request_error');
   });
 });
+
+describe('gateway: the rest of the SDKs’ surface', () => {
+  it('models.retrieve answers the model object in both SDKs, and 404 in their shapes for an unknown one', async () => {
+    // Before: GET /v1/models/{id} fell through to the dashboard's page, which both SDKs took for a 200 answer.
+    const m = await openai().models.retrieve('gpt-sim');
+    expect(m).toMatchObject({ id: 'gpt-sim', object: 'model', owned_by: 'openai' });
+    const a = await anthropic().models.retrieve('claude-sim');
+    expect(a).toMatchObject({ id: 'claude-sim', type: 'model' });
+    await expect(openai().models.retrieve('nope')).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+    const e = await anthropic()
+      .models.retrieve('nope')
+      .catch((x) => x);
+    expect(e).toBeInstanceOf(Anthropic.NotFoundError);
+    expect(e.error?.error?.type).toBe('not_found_error');
+  });
+
+  it('messages.countTokens counts the prompt; tools and system count too', async () => {
+    const messages = [{ role: 'user' as const, content: 'What is 12 * 7?' }];
+    const bare = await anthropic().messages.countTokens({ model: 'claude-sim', messages });
+    expect(bare.input_tokens).toBeGreaterThan(0);
+    const more = await anthropic().messages.countTokens({
+      model: 'claude-sim',
+      system: 'You are a calculator agent.',
+      messages,
+      tools: [
+        {
+          name: 'calculator',
+          description: 'Evaluates an arithmetic expression',
+          input_schema: { type: 'object', properties: { expression: { type: 'string' } } },
+        },
+      ],
+    });
+    expect(more.input_tokens).toBeGreaterThan(bare.input_tokens);
+    // Counting calls no model.
+    const before = f.sim.engine.stats.requests;
+    await anthropic().messages.countTokens({ model: 'claude-sim', messages });
+    expect(f.sim.engine.stats.requests).toBe(before);
+  });
+
+  it('an endpoint the gateway does not offer is a 404 in the caller’s dialect, naming what it serves', async () => {
+    const e = await openai()
+      .completions.create({ model: 'gpt-sim', prompt: 'hi' })
+      .catch((x) => x);
+    expect(e).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(String(e.message)).toContain('/v1/chat/completions');
+    const b = await anthropic()
+      .messages.batches.list()
+      .catch((x) => x);
+    expect(b).toBeInstanceOf(Anthropic.NotFoundError);
+    expect(b.error?.error?.type).toBe('not_found_error');
+  });
+});
