@@ -5,6 +5,8 @@
  * (`Authorization: Bearer` or `x-api-key`); a caller never needs, and never sees, a provider key. Errors use
  * each vendor's own shape and status, with Retry-After / retry-after-ms on 429 and `x-should-retry: false`
  * where retrying cannot help (exhausted quota), so the SDKs' built-in retry does the right thing.
+ *
+ * Size: Over 500 lines because every /v1 endpoint's HTTP edge (auth, dialect errors, streaming) lives here; the wire formats are already apart.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
