@@ -19,6 +19,18 @@ export interface StartOptions {
   maxSteps?: number;
 }
 
+/** What start() asks for, the same over HTTP (POST /processes) and in process (kernel.spawn). */
+function spawnRequest(o: StartOptions) {
+  return {
+    task: o.task,
+    ...(o.name ? { name: o.name } : {}),
+    ...(o.agent ? { agent: o.agent } : {}),
+    ...(o.system ? { system: o.system } : {}),
+    ...(o.model ? { model: o.model } : {}),
+    ...(o.maxSteps ? { args: { maxSteps: o.maxSteps } } : {}),
+  };
+}
+
 export interface TurnEnd {
   info: ProcessInfo;
   ok: boolean;
@@ -61,14 +73,7 @@ export class ServerConversation implements ConversationBackend {
   }
 
   async start(o: StartOptions): Promise<number> {
-    const body = {
-      task: o.task,
-      ...(o.name ? { name: o.name } : {}),
-      ...(o.agent ? { agent: o.agent } : {}),
-      ...(o.system ? { system: o.system } : {}),
-      ...(o.model ? { model: o.model } : {}),
-      ...(o.maxSteps ? { args: { maxSteps: o.maxSteps } } : {}),
-    };
+    const body = spawnRequest(o);
     const pid = (await this.client.request<{ pid: number }>('POST', '/processes', body)).pid;
     this.turnFrom.set(pid, 0);
     return pid;
@@ -144,14 +149,7 @@ export class LocalConversation implements ConversationBackend {
   ) {}
 
   start(o: StartOptions): Promise<number> {
-    return this.kernel.spawn({
-      task: o.task,
-      ...(o.name ? { name: o.name } : {}),
-      ...(o.agent ? { agent: o.agent } : {}),
-      ...(o.system ? { system: o.system } : {}),
-      ...(o.model ? { model: o.model } : {}),
-      ...(o.maxSteps ? { args: { maxSteps: o.maxSteps } } : {}),
-    });
+    return this.kernel.spawn(spawnRequest(o));
   }
 
   async send(pid: number, text: string): Promise<boolean> {
