@@ -8,6 +8,7 @@
  *   called, so importing this module without vitest is fine.
  */
 import type { PageStore } from './context/store.js';
+import { Workspaces } from './io/workspaces.js';
 import type { ConformanceTarget } from './llm/provider.case.js';
 import type { Sandbox } from './security/sandbox.js';
 import type { DriverUnderTest } from './storage/testing/conformance.case.js';
@@ -52,4 +53,18 @@ export async function pageStoreConformance(
     import('./context/page-store.case.js'),
   ]);
   describe(`${title}: PageStore conformance`, () => pageStoreCases(makeStore, opts));
+}
+
+/**
+ * Where process `pid`'s tools work under the workspace root `root` (`security.workspace`), as the kernel
+ * decides it: `<root>/proc/<pid>` (the default), `<root>/shared/<name>` when its policy names a shared
+ * workspace, `<root>` itself with `security.shared_workspace: true`. For a live kernel,
+ * `(await kernel.get(pid)).workspace` says the same.
+ */
+export function workspacePath(
+  root: string,
+  pid: number,
+  o: { workspace?: string; sharedWorkspace?: boolean } = {},
+): string {
+  return new Workspaces(root, o.sharedWorkspace ?? false, null).of(pid, { workspace: o.workspace }).path;
 }

@@ -7,7 +7,7 @@
  * test/e2e/context-traces.test.ts to check that the kernel's computed hit ratio matches what the simulator
  * reports. It lives with the benches because it drives the whole kernel.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContextMetrics } from '../context/metrics.js';
@@ -70,27 +70,23 @@ export interface TraceResult {
 
 const TOPICS = ['scheduler', 'storage', 'context', 'audit', 'sandbox', 'provider', 'budget', 'cache'];
 
-/** Writes the workspace: `src/<topic>/<name>.ts|md` files of lognormal token sizes; returns their paths. */
-export function generateWorkspace(dir: string, rnd: () => number, o: TraceOptions): string[] {
+/** The agent's workspace: `src/<topic>/<name>.ts|md` files of lognormal token sizes (path → content). */
+export function generateWorkspace(rnd: () => number, o: TraceOptions): Record<string, string> {
   const n = o.files ?? 48;
   const median = o.medianFileTokens ?? 350;
   const hugeShare = o.hugeShare ?? 0.03;
   const hugeIndex = Math.floor(rnd() * n);
-  const paths: string[] = [];
+  const files: Record<string, string> = {};
   for (let i = 0; i < n; i++) {
     const topic = TOPICS[i % TOPICS.length] ?? 'misc';
     const rel = `src/${topic}/${topic}_${i}.${i % 3 === 0 ? 'md' : 'ts'}`;
     const huge = i === hugeIndex || rnd() < hugeShare;
     const tokens = huge ? 20_000 + Math.floor(rnd() * 100_000) : lognormal(rnd, median, 1.1);
-    mkdirSync(join(dir, 'src', topic), { recursive: true });
     // ~0.8 words per token for this vocabulary; a header line makes files distinguishable.
-    writeFileSync(
-      join(dir, rel),
-      `// ${rel}: ${topic} notes\n${words(rnd, Math.round(tokens * 0.8), [topic, `${topic}_${i}`])}\n`,
-    );
-    paths.push(rel);
+    files[rel] =
+      `// ${rel}: ${topic} notes\n${words(rnd, Math.round(tokens * 0.8), [topic, `${topic}_${i}`])}\n`;
   }
-  return paths;
+  return files;
 }
 
 /** Page ids listed in the stubs of a request ("- <pid>.<seq> …" lines under a "[context: …" head). */
@@ -201,9 +197,10 @@ export async function recordTrace(o: TraceOptions): Promise<TraceResult> {
   const ws = mkdtempSync(join(tmpdir(), 'aos-ctx-trace-'));
   const t0 = performance.now();
   try {
-    const files = generateWorkspace(ws, rnd, o);
+    // given to the process at spawn: they land in its own workspace (<ws>/proc/<pid>)
+    const workspace = generateWorkspace(rnd, o);
     const provider = new SimulatedProvider({
-      scenario: traceScenario(o, files),
+      scenario: traceScenario(o, Object.keys(workspace)),
       latency: { ttftMs: 0, perTokenMs: 0 },
     });
     const base = resolverFromProvider(provider, 'sim-trace');
@@ -255,6 +252,7 @@ export async function recordTrace(o: TraceOptions): Promise<TraceResult> {
         name: `trace-${o.replacer}`,
         task: `Survey the workspace's ${TOPICS.join(', ')} notes and report what they say.`,
         args: { maxSteps: o.steps + 5 },
+        files: workspace,
       });
       const st = await k.wait(pid);
       const kernel = last as ContextMetrics | null;

@@ -93,6 +93,9 @@ default_model: "deepseek-chat"
     expect(empty).toEqual(none);
     // no workspace among allowed_paths: a process's own is given apart, the root would be every process's
     expect(tpl.default_policy).toEqual(none);
-    expect(tpl.shared_workspace).toBe(true); // the same default with and without a config file
+    // a workspace per process, with and without a config file
+    expect(tpl.shared_workspace).toBe(false);
+    expect(loadConfig({ cwd: '/nonexistent-dir', env: {} }).config.security.shared_workspace).toBe(false);
+    expect(parseConfigText('{}', 'empty', env).config.security.shared_workspace).toBe(false);
   });
 });

@@ -278,10 +278,10 @@ export const configSchema = z.strictObject({
       /** Where workspaces live: `proc/<pid>/` per process, `shared/<name>/` for named ones (docs/security.md). */
       workspace: z.string().default('./workspace'),
       /**
-       * true (the default this release): every process works in `workspace` itself (one agent's files are every
-       * agent's); false: each process in its own `workspace/proc/<pid>` (docs/security.md, Workspaces).
+       * false (the default): each process works in its own `workspace/proc/<pid>`; true: every process in
+       * `workspace` itself, as before per-process workspaces (one agent's files are every agent's).
        */
-      shared_workspace: z.boolean().default(true),
+      shared_workspace: z.boolean().default(false),
       default_policy: policySection.prefault({}),
       approval_timeout_s: z
         .number()

@@ -82,9 +82,9 @@ security:
   container:             # the docker sandbox: engine client and image (must be present; commands never pull)
     engine: docker       # docker | podman | a path to either
     image: debian:stable-slim
-  workspace: ./workspace # where agents work; with shared_workspace: false each process works in ./workspace/proc/<pid>/
-                         # (kept after exit until 'aos workspace rm <pid>'); policy 'workspace: <name>' shares ./workspace/shared/<name>/
-  shared_workspace: true   # false: each process in its own ./workspace/proc/<pid>/ (recommended; see docs/security.md)
+  workspace: ./workspace # where workspaces live: each process works in ./workspace/proc/<pid>/ (kept after exit
+                         # until 'aos workspace rm <pid>'; 'aos ps -w' shows it); policy 'workspace: <name>' shares ./workspace/shared/<name>/
+  shared_workspace: false  # true: every process works in ./workspace itself (before per-process workspaces)
   default_policy:
     permission_level: standard   # readonly | standard | elevated | admin
     allowed_paths: []            # readable besides the process's workspace (other processes' workspaces never are)

@@ -14,18 +14,22 @@
 import { randomUUID } from 'node:crypto';
 import {
   chownSync,
+  closeSync,
   constants,
   existsSync,
+  fchownSync,
   lchownSync,
   lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   realpathSync,
   renameSync,
   rmSync,
+  writeSync,
 } from 'node:fs';
 import { chmod, copyFile, lchown, lstat, mkdir, readdir, readlink, rm, symlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { KernelError } from '../errors.js';
 import * as P from '../param.js';
 import { type SecurityPolicy, WORKSPACE_NAME } from '../security/policy.js';
@@ -116,6 +120,49 @@ export class Workspaces {
   }
 
   /**
+   * Writes `files` (relative path → content) into `ws` before its process's first step — an eval suite's
+   * files, a test's fixtures. Never through a link: a symlinked directory or file on the way (a shared
+   * workspace's, planted by an agent) is refused (EPERM), so a seed lands nowhere but in the workspace.
+   * Owned by the sandbox uid when the kernel is root, like the directory.
+   */
+  seed(ws: WorkspaceInfo, files: Readonly<Record<string, string>>): void {
+    this.ensure(ws);
+    for (const [rel, content] of Object.entries(files)) {
+      const parts = checkSeedPath(rel).split(sep);
+      let dir = ws.path;
+      for (const part of parts.slice(0, -1)) {
+        dir = join(dir, part);
+        if (!existsSync(dir)) {
+          mkdirSync(dir, { mode: 0o755 });
+          if (this.id) lchownSync(dir, this.id.uid, this.id.gid);
+        } else if (!lstatSync(dir).isDirectory()) {
+          throw new KernelError(
+            'EPERM',
+            `seed file ${rel}: ${dir} is not a directory (a link is never followed)`,
+          );
+        }
+      }
+      let fd: number;
+      try {
+        fd = openSync(
+          join(dir, parts.at(-1)!),
+          constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+          0o644,
+        );
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ELOOP') throw err;
+        throw new KernelError('EPERM', `seed file ${rel} is a link in ${ws.path} (a link is never followed)`);
+      }
+      try {
+        if (this.id) fchownSync(fd, this.id.uid, this.id.gid);
+        writeSync(fd, content);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  }
+
+  /**
    * A fork's copy of its source's own workspace, staged in `proc/.fork-*` before the fork exists (a copy
    * refused for its size refuses the fork); `place()` then names it after the new pid. Null when the
    * source's workspace is shared (the fork shares it too).
@@ -194,4 +241,18 @@ export class Workspaces {
     await rm(ws.path, { recursive: true, force: true });
     return true;
   }
+}
+
+/**
+ * A seed file's path, normalised: relative, inside the workspace, naming a file. EINVAL naming the fix
+ * otherwise (checked at spawn, before the process exists).
+ */
+export function checkSeedPath(rel: string): string {
+  const n = normalize(rel);
+  if (!rel || isAbsolute(rel) || n === '.' || n === '..' || n.startsWith(`..${sep}`) || n.endsWith(sep))
+    throw new KernelError(
+      'EINVAL',
+      `file ${JSON.stringify(rel)} is not a file path inside the workspace: give a relative path such as "data/notes.txt"`,
+    );
+  return n;
 }

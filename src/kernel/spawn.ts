@@ -3,8 +3,10 @@
  * recovered from storage at boot. Each ends the same way: the row is adopted into the process table and
  * its step loop (./runner.ts) starts.
  */
+import { rmSync } from 'node:fs';
 import { rebindContextStates } from '../context/snapshot.js';
 import { KernelError } from '../errors.js';
+import { checkSeedPath } from '../io/workspaces.js';
 import type { Arms } from '../learning/ab.js';
 import { lessonArgs } from '../learning/process-hooks.js';
 import {
@@ -43,6 +45,11 @@ export interface SpawnOptions {
   budgets?: { maxTokens?: number; maxCostUsd?: number; maxSteps?: number; maxWallMs?: number };
   args?: unknown;
   parentPid?: number | null;
+  /**
+   * Files to put in its workspace before its first step (relative path → content): an eval suite's files,
+   * a test's fixtures. With a workspace of its own, only this process sees them.
+   */
+  files?: Readonly<Record<string, string>>;
 }
 
 export async function spawnProcess(core: KernelCore, spawnOpts: SpawnOptions): Promise<number> {
@@ -86,6 +93,7 @@ export async function prepareSpawn(
   }
   checkSpawnLimits(core, req.parentPid);
   core.tools.workspaceOf({ pid: 0, policy: o.policy ?? {} }); // EINVAL now for a bad workspace name
+  for (const f of Object.keys(o.files ?? {})) checkSeedPath(f);
   const args = await lessonArgs(core.learning, core.config.learning, program.name, req.task, o.args);
   const create = async (q: Queryable): Promise<ProcessRow> => {
     const row = await core.storage.state.createProcess(
@@ -104,7 +112,9 @@ export async function prepareSpawn(
       q,
     );
     const programState = await program.init({ pid: row.pid, name: row.name, task: row.task, args });
-    return core.storage.state.updateProcess(row.pid, { programState, state: 'ready' }, {}, q);
+    const ready = await core.storage.state.updateProcess(row.pid, { programState, state: 'ready' }, {}, q);
+    if (o.files) seedFiles(core, ready, o.files);
+    return ready;
   };
   const row = tx ? await create(tx) : await core.storage.driver.transaction(create);
   const arms = (o.args as { ab?: Arms } | undefined)?.ab;
@@ -120,6 +130,17 @@ export async function prepareSpawn(
       startLoop(core, pc);
     },
   };
+}
+
+/** A spawn's files, in its transaction: a seed that fails leaves no process, and no directory of its own. */
+function seedFiles(core: KernelCore, row: ProcessRow, files: Readonly<Record<string, string>>): void {
+  const ws = core.tools.workspaceOf(row);
+  try {
+    core.tools.workspaces.seed(ws, files);
+  } catch (err) {
+    if (ws.kind === 'own') rmSync(ws.path, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 /** Fork-bomb guards: an agent that keeps spawning copies of itself hits EQUOTA, not the machine's memory. */

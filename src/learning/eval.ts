@@ -4,8 +4,8 @@
  * latency, with the previous run of the same suite beside it (regressions marked). Suites are YAML
  * (schema below, documented in docs/learning.md); results append to <data_dir>/evals/<suite>.jsonl.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { KernelError } from '../errors.js';
@@ -41,7 +41,7 @@ export const EvalSuiteSchema = z
     concurrency: z.number().int().positive().max(256).default(4),
     repeat: z.number().int().positive().max(100).default(1),
     max_steps: z.number().int().positive().optional(),
-    /** Files to create in the kernel's workspace before the tasks run (path → content). */
+    /** Files put in each task run's workspace before it starts (path → content). */
     files: z.record(z.string(), z.string()).default({}),
     tasks: z
       .array(
@@ -119,7 +119,14 @@ export interface EvalReport {
 
 /** What eval needs of a kernel: its user verbs and its learning layer. */
 export interface EvalHost {
-  spawn(o: { name: string; task: string; model?: string; args?: unknown }): Promise<number>;
+  /** `files` go into the process's workspace before its first step (each task's run sees a fresh copy). */
+  spawn(o: {
+    name: string;
+    task: string;
+    model?: string;
+    args?: unknown;
+    files?: Readonly<Record<string, string>>;
+  }): Promise<number>;
   wait(pid: number): Promise<unknown>;
   readonly learning: Learning;
 }
@@ -252,25 +259,17 @@ export interface EvalOptions {
   model?: string;
   /** Where results accumulate (<dir>/<suite>.jsonl); null keeps no history. */
   historyDir?: string | null;
-  /** The kernel's workspace, for the suite's `files`. */
-  workspace?: string;
   onRun?: (r: EvalRun) => void;
 }
 
 export async function runEval(host: EvalHost, suite: EvalSuite, o: EvalOptions = {}): Promise<EvalReport> {
   const startedAt = new Date().toISOString();
-  if (Object.keys(suite.files).length) {
-    if (!o.workspace)
-      throw new KernelError('EINVAL', `suite ${suite.name} has files but no workspace was given`);
-    const ws = resolve(o.workspace);
-    for (const [rel, content] of Object.entries(suite.files)) {
-      const p = resolve(ws, rel);
-      if (!p.startsWith(`${ws}/`))
-        throw new KernelError('EINVAL', `suite ${suite.name}: file ${rel} is outside the workspace`);
-      mkdirSync(dirname(p), { recursive: true });
-      writeFileSync(p, content);
-    }
+  // Checked once, before any task runs (each spawn checks them again, src/io/workspaces.ts checkSeedPath).
+  for (const rel of Object.keys(suite.files)) {
+    if (isAbsolute(rel) || !resolve('/ws', rel).startsWith('/ws/'))
+      throw new KernelError('EINVAL', `suite ${suite.name}: file ${rel} is outside the workspace`);
   }
+  const files = Object.keys(suite.files).length ? suite.files : undefined;
   const repeat = o.repeat ?? suite.repeat;
   const model = o.model ?? suite.model;
   const jobs: Array<{ task: EvalSuite['tasks'][number]; rep: number }> = [];
@@ -287,6 +286,7 @@ export async function runEval(host: EvalHost, suite: EvalSuite, o: EvalOptions =
         task: task.task,
         ...(model ? { model } : {}),
         ...(maxSteps ? { args: { maxSteps } } : {}),
+        ...(files ? { files } : {}),
       });
       await host.wait(pid);
       const latencyMs = performance.now() - t0;

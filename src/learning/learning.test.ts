@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,11 +29,15 @@ afterAll(async () => {
 });
 const boot = async () => shared;
 
-/** The learning family's obstacle: the task names notes/<f>, the file lives in data/<f>. */
-function plant(workspace: string, n: number) {
-  mkdirSync(join(workspace, 'data'), { recursive: true });
-  writeFileSync(join(workspace, 'data', `inventory-${n}.txt`), `apples: ${10 + n}\npears: ${n}\n`);
-  return `Read notes/inventory-${n}.txt and report how many apples it lists.`;
+/**
+ * The learning family's obstacle: the task names notes/<f>, the file lives in data/<f> — put in the
+ * process's own workspace at spawn (`files`), so no other run sees it.
+ */
+function inventory(n: number) {
+  return {
+    task: `Read notes/inventory-${n}.txt and report how many apples it lists.`,
+    files: { [`data/inventory-${n}.txt`]: `apples: ${10 + n}\npears: ${n}\n` },
+  };
 }
 
 describe('learning: trajectories are a view over the step log', () => {
@@ -93,13 +97,13 @@ describe("learning: the seeds' recorder and optimizer", () => {
 
 describe('learning: analysis names causes with numbers', () => {
   it('ranks step-limit failures and tool errors from real runs and suggests the exact max_steps', async () => {
-    const { k, workspace, learning } = await boot();
+    const { k, learning } = await boot();
     const pids: number[] = [];
     // The missing-file obstacle takes 4 steps the long way round: max 2 fails, max 8 succeeds.
     for (let i = 0; i < 3; i++)
-      pids.push(await k.spawn({ name: 'inv', task: plant(workspace, i), args: { maxSteps: 2 } }));
+      pids.push(await k.spawn({ name: 'inv', ...inventory(i), args: { maxSteps: 2 } }));
     for (let i = 3; i < 5; i++)
-      pids.push(await k.spawn({ name: 'inv', task: plant(workspace, i), args: { maxSteps: 8 } }));
+      pids.push(await k.spawn({ name: 'inv', ...inventory(i), args: { maxSteps: 8 } }));
     await k.run();
     const a = await learning.analyze('inv');
     expect(a.finished).toBe(5);
@@ -119,8 +123,8 @@ describe('learning: analysis names causes with numbers', () => {
 
 describe('learning: lessons make the next run cheaper', () => {
   it('distils a directory correction from a long run; a similar task given the lesson takes the short way', async () => {
-    const { k, workspace, learning } = await boot();
-    const first = await k.spawn({ name: 'inv', task: plant(workspace, 11) });
+    const { k, learning } = await boot();
+    const first = await k.spawn({ name: 'inv', ...inventory(11) });
     await k.wait(first);
     const t1 = await learning.trajectory(first);
     expect(t1.success).toBe(true);
@@ -131,15 +135,15 @@ describe('learning: lessons make the next run cheaper', () => {
     );
     await learning.onExit(first);
 
-    const task2 = plant(workspace, 17);
-    const lessons = await learning.lessonsFor(task2);
+    const task2 = inventory(17);
+    const lessons = await learning.lessonsFor(task2.task);
     expect(lessons.map((l) => l.kind)).toContain('correction');
     expect(lessons[0]!.similarity).toBeGreaterThan(0.35);
     expect(await learning.lessonsFor('Translate this poem into French, keep the rhyme.')).toEqual([]);
 
     const second = await k.spawn({
       name: 'inv',
-      task: task2,
+      ...task2,
       args: { system: `${REACT_SYSTEM_PROMPT}\n\n${lessonsPage(lessons)}` },
     });
     await k.wait(second);
@@ -163,10 +167,9 @@ describe('learning: lessons make the next run cheaper', () => {
 
 describe('learning: suggestions change a profile only through an operator, audited and revertible', () => {
   it('records apply and revert in the audit log with the evidence, and the profile folds only changes in force', async () => {
-    const { k, workspace, learning } = await boot();
-    for (let i = 30; i < 33; i++)
-      await k.spawn({ name: 'opt', task: plant(workspace, i), args: { maxSteps: 2 } });
-    await k.spawn({ name: 'opt', task: plant(workspace, 33), args: { maxSteps: 8 } });
+    const { k, learning } = await boot();
+    for (let i = 30; i < 33; i++) await k.spawn({ name: 'opt', ...inventory(i), args: { maxSteps: 2 } });
+    await k.spawn({ name: 'opt', ...inventory(33), args: { maxSteps: 8 } });
     await k.run();
     const s = (await learning.analyze('opt')).suggestions.find((x) => x.id === 'raise-max-steps')!;
     expect(s.change.value).toBe(6);
@@ -202,10 +205,10 @@ describe('learning: the kernel learns at exit and teaches at spawn when learning
       plugins: false,
     });
     try {
-      const first = await k.spawn({ name: 'inv', task: plant(workspace, 41) });
+      const first = await k.spawn({ name: 'inv', ...inventory(41) });
       await k.wait(first);
       expect((await k.learning.trajectory(first)).totals.steps).toBe(4);
-      const second = await k.spawn({ name: 'inv', task: plant(workspace, 42) });
+      const second = await k.spawn({ name: 'inv', ...inventory(42) });
       await k.wait(second);
       const t2 = await k.learning.trajectory(second);
       expect(t2.success).toBe(true);
@@ -218,7 +221,7 @@ describe('learning: the kernel learns at exit and teaches at spawn when learning
       const used = lessons.find((l) => l.kind === 'correction')!;
       expect(used).toMatchObject({ uses: 1, wins: 1 });
       // Lessons are per tenant: another tenant's similar task gets none.
-      expect(await k.learning.lessonsFor(plant(workspace, 43), { tenant: 'acme' })).toEqual([]);
+      expect(await k.learning.lessonsFor(inventory(43).task, { tenant: 'acme' })).toEqual([]);
     } finally {
       await k.shutdown();
     }
@@ -227,8 +230,8 @@ describe('learning: the kernel learns at exit and teaches at spawn when learning
 
 describe("learning: lessons written by the process's own model", () => {
   it('the model reads the run and writes lessons; they are stored beside the extractive ones, marked as its own', async () => {
-    const { k, workspace, learning } = await boot();
-    const pid = await k.spawn({ name: 'inv-model', task: plant(workspace, 61) });
+    const { k, learning } = await boot();
+    const pid = await k.spawn({ name: 'inv-model', ...inventory(61) });
     const st = await k.wait(pid);
     const sim = new SimulatedProvider();
     let asked = '';
@@ -291,7 +294,7 @@ describe("learning: at exit the process's own model writes lessons through the g
       plugins: false,
     });
     try {
-      const first = await k.spawn({ name: 'inv', task: plant(workspace, 71) });
+      const first = await k.spawn({ name: 'inv', ...inventory(71) });
       const st = await k.wait(first);
       expect(st.exitReason).toBeNull();
       const chats = (await k.storage.audit.list({ stream: `proc:${first}`, limit: 1000 })).filter(
@@ -308,7 +311,7 @@ describe("learning: at exit the process's own model writes lessons through the g
       const written = lessons.filter((l) => l.origin === 'model');
       expect(written.map((l) => l.kind)).toContain('correction');
       expect(written.every((l) => l.pid === first)).toBe(true);
-      const second = await k.spawn({ name: 'inv', task: plant(workspace, 72) });
+      const second = await k.spawn({ name: 'inv', ...inventory(72) });
       await k.wait(second);
       expect((await k.learning.trajectory(second)).totals.steps).toBe(2);
     } finally {
@@ -331,14 +334,14 @@ describe('learning: profiles — a switch per profile, and changes tried on a sh
     });
     try {
       expect(k.config.learning.enabled).toBe(false);
-      const first = await k.spawn({ agent: 'inv-agent', task: plant(workspace, 81) });
+      const first = await k.spawn({ agent: 'inv-agent', ...inventory(81) });
       await k.wait(first);
       expect((await k.learning.trajectory(first)).profile).toBe('inv-agent');
-      const taught = await k.spawn({ agent: 'inv-agent', task: plant(workspace, 82) });
+      const taught = await k.spawn({ agent: 'inv-agent', ...inventory(82) });
       await k.wait(taught);
       expect((await k.learning.trajectory(taught)).totals.steps).toBe(2);
       // without the profile, learning stays off: no lessons in the prompt, the long way round
-      const plain = await k.spawn({ name: 'inv', task: plant(workspace, 83) });
+      const plain = await k.spawn({ name: 'inv', ...inventory(83) });
       await k.wait(plain);
       expect((await k.learning.trajectory(plain)).totals.steps).toBe(4);
 
@@ -355,8 +358,7 @@ describe('learning: profiles — a switch per profile, and changes tried on a sh
         { share: 0.5 },
       );
       const pids: number[] = [];
-      for (let i = 0; i < 10; i++)
-        pids.push(await k.spawn({ agent: 'inv-agent', task: plant(workspace, 90 + i) }));
+      for (let i = 0; i < 10; i++) pids.push(await k.spawn({ agent: 'inv-agent', ...inventory(90 + i) }));
       for (const p of pids) await k.wait(p);
       const r = await k.learning.abReport(change.id);
       expect(r.runs).toBe(10);
@@ -367,7 +369,7 @@ describe('learning: profiles — a switch per profile, and changes tried on a sh
       const analysis = await k.learning.analyze({ profile: 'inv-agent' });
       expect(analysis.runs).toBe(12);
       await k.profileOptimizer.revert('inv-agent', 'test', change.id);
-      const after = await k.spawn({ agent: 'inv-agent', task: plant(workspace, 99) });
+      const after = await k.spawn({ agent: 'inv-agent', ...inventory(99) });
       expect((await k.wait(after)).exitReason).toBeNull();
     } finally {
       await k.shutdown();

@@ -92,7 +92,10 @@ describe('approval end to end through the kernel', () => {
       await k.tools.approvals.approve(pending[0]!.id, 'alice');
       const st = await k.wait(pid);
       expect(st.result).toBe('deployed');
-      expect(readFileSync(join(ws, 'deploy.txt'), 'utf8')).toBe('v2');
+      // in the process's own workspace (<ws>/proc/<pid>), which its view names
+      const own = (await k.get(pid)).workspace;
+      expect(own).toBe(join(ws, 'proc', String(pid)));
+      expect(readFileSync(join(own, 'deploy.txt'), 'utf8')).toBe('v2');
       const kinds = (await k.storage.audit.list({ stream: `proc:${pid}` })).map(
         (a) => `${a.kind}/${a.actor}`,
       );

@@ -7,7 +7,7 @@
  * does not refuse but a correct client keeps (is_error on failed Anthropic tool results, reasoning dropped
  * where the vendor drops it, max_tokens as configured).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +21,12 @@ type Loose = Record<string, unknown>;
 
 const FILES = 10;
 const MISSING = 4; // the fifth read names a file that does not exist: a failed tool result
+/** The agent's files, put in its own workspace at spawn. */
+const NOTES = Object.fromEntries(
+  Array.from({ length: FILES }, (_, i) => i)
+    .filter((i) => i !== MISSING)
+    .map((i) => [`notes/f${i}.txt`, `file ${i} says ${i * i}\n`]),
+);
 
 interface Case {
   label: string;
@@ -94,10 +100,6 @@ describe('agent-loop conformance: a 10-step tool task on every preset dialect ov
       record(route, preset, body);
     };
     dir = mkdtempSync(join(tmpdir(), 'aos-conf-'));
-    mkdirSync(join(dir, 'workspace', 'notes'), { recursive: true });
-    for (let i = 0; i < FILES; i++)
-      if (i !== MISSING)
-        writeFileSync(join(dir, 'workspace', 'notes', `f${i}.txt`), `file ${i} says ${i * i}\n`);
   });
   afterAll(async () => {
     await sim?.close();
@@ -130,7 +132,8 @@ describe('agent-loop conformance: a 10-step tool task on every preset dialect ov
               },
             ],
           },
-          security: { sandbox: 'none', workspace: join(dir, 'workspace') },
+          // a root per case: the kernels run at once, each with its own pid 1
+          security: { sandbox: 'none', workspace: join(dir, `ws-${c.label.replace(/\W+/g, '-')}`) },
           server: { demo_agents: false },
         },
       });
@@ -149,6 +152,7 @@ describe('agent-loop conformance: a 10-step tool task on every preset dialect ov
           name: 'conformance',
           task: `Read the ten files notes/f0.txt … notes/f9.txt and report what they say.`,
           model: c.model,
+          files: NOTES,
         });
         const st = await kernel.wait(pid);
         expect(

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStorage } from '../../src/storage/storage.js';
+import { workspacePath } from '../../src/testing.js';
 
 const CHILD = new URL('./fixtures/chaos-child.mjs', import.meta.url).pathname;
 const AGENTS = 20;
@@ -98,7 +99,7 @@ interface Figures {
 
 async function chaos(storage: string, dir: string): Promise<Figures> {
   const ws = join(dir, 'ws');
-  mkdirSync(join(ws, 'files'), { recursive: true });
+  mkdirSync(ws, { recursive: true });
   let kills = 0;
   let restarts = 0;
   let mode: 'start' | 'resume' = 'start';
@@ -152,14 +153,14 @@ async function chaos(storage: string, dir: string): Promise<Figures> {
       // mail: every step read exactly the message its previous step sent
       expect(st.mail, `pid ${p.pid} mail`).toEqual(Array.from({ length: STEPS - 1 }, (_, i) => [i + 1]));
       // write_file (idempotent by content): every line exactly once, in order
-      const lines = readFileSync(join(ws, 'files', `agent-${p.pid}.log`), 'utf8')
+      const lines = readFileSync(join(workspacePath(ws, p.pid), 'files', `agent-${p.pid}.log`), 'utf8')
         .trim()
         .split('\n');
       const want = Array.from({ length: STEPS }, (_, i) => `${p.pid} ${i + 1}`);
       duplicates += lines.length - new Set(lines).size;
       expect(lines, `pid ${p.pid} write_file lines`).toEqual(want);
       // shell (not idempotent): at most once; a missing line only where the agent was told "outcome unknown"
-      const shellFile = join(ws, 'files', `shell-${p.pid}.log`);
+      const shellFile = join(workspacePath(ws, p.pid), 'files', `shell-${p.pid}.log`);
       const sh = existsSync(shellFile) ? readFileSync(shellFile, 'utf8').trim().split('\n') : [];
       duplicates += sh.length - new Set(sh).size;
       expect(sh.length, `pid ${p.pid} shell lines`).toBe(new Set(sh).size);

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
 import { createStorage } from '../../src/storage/storage.js';
+import { workspacePath } from '../../src/testing.js';
 import { type NodeProc, until, withCluster } from './cluster-harness.js';
 
 const AGENTS_PER_NODE = 10;
@@ -123,7 +124,7 @@ describe('multi-node chaos', () => {
           const st = await s.state.listSteps(p.pid, { limit: 1000 });
           expect(st.map((x) => x.stepNo)).toEqual(Array.from({ length: STEPS }, (_, i) => i + 1));
           // the side effect of (pid, step, call 0): exactly once each
-          const lines = readFileSync(join(c.ws, 'files', `agent-${p.pid}.log`), 'utf8')
+          const lines = readFileSync(join(workspacePath(c.ws, p.pid), 'files', `agent-${p.pid}.log`), 'utf8')
             .trim()
             .split('\n');
           expect(lines, `pid ${p.pid} side effects`).toEqual(

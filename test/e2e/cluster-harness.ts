@@ -43,7 +43,7 @@ export async function withCluster(prefix: string, fn: (c: Cluster) => Promise<vo
   const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}schema=${schema}`;
   const dir = mkdtempSync(join(tmpdir(), `aos-${prefix}-`));
   const ws = join(dir, 'ws');
-  mkdirSync(join(ws, 'files'), { recursive: true });
+  mkdirSync(ws, { recursive: true });
   const nodes: NodeProc[] = [];
   try {
     // migrate once up front, so nodes do not race on a fresh schema's first boot

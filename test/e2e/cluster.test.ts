@@ -14,6 +14,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
 import { createStorage } from '../../src/storage/storage.js';
+import { workspacePath } from '../../src/testing.js';
 import { adminToken, PG_URL, until, withCluster } from './cluster-harness.js';
 
 async function api(base: string, token: string, method: string, path: string, body?: unknown) {
@@ -89,7 +90,9 @@ describe('one kernel over two nodes', () => {
       });
       expect(finished.result).toBe('written');
       expect(finished.stepNo).toBe(1);
-      expect(readFileSync(join(c.ws, 'files', `agent-${asker}.log`), 'utf8')).toBe(`${asker} 1\n`);
+      expect(readFileSync(join(workspacePath(c.ws, asker), 'files', `agent-${asker}.log`), 'utf8')).toBe(
+        `${asker} 1\n`,
+      );
 
       // suspend through A: the process on B parks; resume through A: it steps on; kill through A
       expect((await api(a.url, token, 'POST', `/api/v1/processes/${counter}/suspend`)).status).toBe(200);

@@ -214,8 +214,12 @@ describe('conversations over HTTP', () => {
 });
 
 describe('the simulator: the README example and the dashboard sample tasks, honest and helpful', () => {
-  const ask = async (task: string) => {
-    const { body } = await api('POST', '/processes', { name: 'sample', task });
+  const ask = async (task: string, workspace?: string) => {
+    const { body } = await api('POST', '/processes', {
+      name: 'sample',
+      task,
+      ...(workspace ? { workspace } : {}),
+    });
     return exited(body.pid);
   };
 
@@ -225,11 +229,14 @@ describe('the simulator: the README example and the dashboard sample tasks, hone
   });
 
   it('lists the workspace for "list the files" and says how many there are', async () => {
-    const ws = join(dir, 'ws');
+    // The files are the user's, in a workspace shared by name (an admin's spawn may name one): a process
+    // of its own would start in an empty proc/<pid>.
+    const ws = join(dir, 'ws', 'shared', 'listing');
     mkdirSync(join(ws, 'notes'), { recursive: true });
     writeFileSync(join(ws, 'a.txt'), 'a');
     writeFileSync(join(ws, 'b.md'), 'b');
-    const p = await ask('List the files in the workspace and say how many there are.');
+    const p = await ask('List the files in the workspace and say how many there are.', 'listing');
+    expect(p.workspace).toBe(ws);
     expect(p.exitReason).toBeNull();
     expect(String(p.result)).toContain(
       'The workspace has 3 entries (2 files, 1 directory): a.txt, b.md, notes/',

@@ -18,7 +18,7 @@ import {
   done,
   resolverFromProvider,
 } from '../../src/index.js';
-import { SimulatedProvider } from '../../src/testing.js';
+import { SimulatedProvider, workspacePath } from '../../src/testing.js';
 
 const PG_URL = process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const STEPS = 8;
@@ -37,6 +37,7 @@ const counter: AgentProgram<{ n: number }> = {
         path: `files/agent-${sys.pid}.log`,
         content: `${sys.pid} ${n}\n`,
         append: true,
+        create_dirs: true,
       }),
     });
     if (!w.ok) throw new Error(`write_file: ${w.output}`);
@@ -58,7 +59,7 @@ describe('a node whose leases ran out', () => {
 
   it('stops driving them and claims them again: every agent finishes, no step or line twice', async () => {
     const ws = join(dir, 'ws');
-    mkdirSync(join(ws, 'files'), { recursive: true });
+    mkdirSync(ws, { recursive: true });
     const kernel = await createKernel({
       storage: url,
       config: {
@@ -100,7 +101,7 @@ describe('a node whose leases ran out', () => {
         expect(st.result, `pid ${pid}`).toBe(STEPS);
         const steps = await kernel.storage.state.listSteps(pid, { limit: 100 });
         expect(steps.map((s) => s.stepNo)).toEqual(Array.from({ length: STEPS }, (_, j) => j + 1));
-        const lines = readFileSync(join(ws, 'files', `agent-${pid}.log`), 'utf8')
+        const lines = readFileSync(join(workspacePath(ws, pid), 'files', `agent-${pid}.log`), 'utf8')
           .trim()
           .split('\n');
         expect(lines, `pid ${pid} file lines`).toEqual(

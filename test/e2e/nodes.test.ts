@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStorage } from '../../src/storage/storage.js';
+import { workspacePath } from '../../src/testing.js';
 
 const CHILD = new URL('./fixtures/node-child.mjs', import.meta.url).pathname;
 const PG_URL = process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -77,7 +78,7 @@ async function withSchema(fn: (url: string, ws: string) => Promise<void>): Promi
   const schema = `aos_nodes_${process.pid}_${Date.now().toString(36)}`;
   const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}schema=${schema}`;
   const dir = mkdtempSync(join(tmpdir(), 'aos-nodes-'));
-  mkdirSync(join(dir, 'ws', 'files'), { recursive: true });
+  mkdirSync(join(dir, 'ws'), { recursive: true });
   try {
     // migrate once up front, so the two nodes do not race on a fresh schema's first boot
     await (await createStorage(url)).close();
@@ -105,7 +106,7 @@ async function checkWorld(url: string, ws: string, nodes: Node[], agents: number
       expect(p.result, `pid ${p.pid}: ${p.exitReason}`).toBe(n);
       const st = await s.state.listSteps(p.pid, { limit: 1000 });
       expect(st.map((x) => x.stepNo)).toEqual(Array.from({ length: n }, (_, i) => i + 1));
-      const lines = readFileSync(join(ws, 'files', `agent-${p.pid}.log`), 'utf8')
+      const lines = readFileSync(join(workspacePath(ws, p.pid), 'files', `agent-${p.pid}.log`), 'utf8')
         .trim()
         .split('\n');
       expect(lines, `pid ${p.pid} file lines`).toEqual(

@@ -60,5 +60,7 @@ describe('README', () => {
     expect(r.stdout).toContain('[step 1 …] → calculator');
     expect(r.stdout).toContain('calculator(');
     expect(r.stdout).toMatch(/answer: .*395/s);
+    // and where its files are: its own workspace
+    expect(r.stdout).toContain('files: ./workspace/proc/1\n');
   }, 120_000);
 });

@@ -448,7 +448,6 @@ export function register(program: Command): void {
             ...(o.concurrency ? { concurrency: Number(o.concurrency) } : {}),
             ...(o.model ? { model: o.model } : {}),
             historyDir: resolve(config.data_dir, 'evals'),
-            workspace: resolve(config.security.workspace),
             ...(o.json
               ? {}
               : {

@@ -1,4 +1,5 @@
 /** `aos run "<task>"`: one agent, its steps shown live, exit code 0 when it answers and 1 when it fails. */
+import { isAbsolute, relative, sep } from 'node:path';
 import type { Command } from 'commander';
 import { KernelError } from '../../errors.js';
 import type { ProcessInfo } from '../../kernel/info.js';
@@ -149,7 +150,7 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
     const ok = st.exitReason === null && (st.state === 'terminated' || st.state === 'zombie');
     if (opts.json) {
       out(
-        `${JSON.stringify({ event: 'exit', pid, ok, result: st.result, exitReason: st.exitReason, usage: p.usage, steps: p.stepNo })}\n`,
+        `${JSON.stringify({ event: 'exit', pid, ok, result: st.result, exitReason: st.exitReason, usage: p.usage, steps: p.stepNo, workspace: p.workspace })}\n`,
       );
     } else if (opts.quiet) {
       out(ok ? `${termSafe(String(st.result))}\n` : '');
@@ -164,6 +165,7 @@ export async function runTask(task: string, opts: RunOpts, configPath?: string):
           ? `${style.green('answer:')} ${termSafe(String(st.result))}\n`
           : `${style.red('failed:')} ${termSafe(String(st.exitReason))}\n`,
       );
+      out(filesLine(p.workspace));
     }
     return ok ? 0 : 1;
   } catch (err) {
@@ -302,7 +304,7 @@ async function runOnServer(
     const ok = p.exitReason === null;
     if (opts.json)
       out(
-        `${JSON.stringify({ event: 'exit', pid, ok, result: p.result, exitReason: p.exitReason, usage: p.usage, steps: p.stepNo })}\n`,
+        `${JSON.stringify({ event: 'exit', pid, ok, result: p.result, exitReason: p.exitReason, usage: p.usage, steps: p.stepNo, workspace: p.workspace })}\n`,
       );
     else if (opts.quiet) {
       if (ok) out(`${termSafe(String(p.result))}\n`);
@@ -317,9 +319,18 @@ async function runOnServer(
           ? `${style.green('answer:')} ${termSafe(String(p.result))}\n`
           : `${style.red('failed:')} ${termSafe(String(p.exitReason))}\n`,
       );
+      out(filesLine(p.workspace));
     }
     return ok ? 0 : 1;
   }
+}
+
+/** Where the process's files are (its workspace, kept after exit until `aos workspace rm <pid>`). */
+function filesLine(workspace: string): string {
+  if (!workspace) return '';
+  const rel = relative(process.cwd(), workspace);
+  const shown = rel && !rel.startsWith('..') && !isAbsolute(rel) ? `.${sep}${rel}` : workspace;
+  return `${style.dim('files:')} ${termSafe(shown)}\n`;
 }
 
 /** The kernel did not answer at all (connection refused or reset), as opposed to answering an error. */
