@@ -65,6 +65,7 @@ export class TokenStore {
   /** Token id → the last time it was used, not yet written (flushUsed). */
   private readonly used = new Map<string, number>();
   private flushTimer: NodeJS.Timeout | null = null;
+  private flushing: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly driver: StorageDriver) {}
@@ -208,8 +209,17 @@ export class TokenStore {
     this.flushTimer.unref();
   }
 
-  /** Writes the pending last-used times (one statement per token used since the last write). */
-  async flushUsed(): Promise<void> {
+  /**
+   * Writes the pending last-used times (one statement per token used since the last write); resolves once
+   * every earlier write is stored too (a listing right after a timed write sees it).
+   */
+  flushUsed(): Promise<void> {
+    const run = this.flushing.then(() => this.writeUsed());
+    this.flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async writeUsed(): Promise<void> {
     if (!this.used.size) return;
     const batch = [...this.used];
     this.used.clear();
