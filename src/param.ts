@@ -27,6 +27,14 @@ export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated P
 export const PGLITE_YIELD_MS = 10; // queued PGlite statements run this long, then let the event loop take a turn
 export const PGLITE_PREPARED_MAX = 256; // named prepared statements PGlite's backend keeps (LRU): the kernel's SQL texts, parsed and planned once
 export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'temp_buffers=2MB', 'maintenance_work_mem=16MB'];
+// An embedded kernel's JS heap: V8 lets the old generation grow to up to 4× what survived the last full
+// collection before collecting again (its factor for a machine with a large heap limit). With 200 agents the
+// heap peaked at 175–232 MiB over ~55–75 MiB live: per-step garbage that outlived the young generation
+// (requests held across a model call's wait). A fixed factor of 1.3 keeps it near the live set. Applied
+// (v8.setFlagsFromString, process-wide) when a PGlite store opens, unless the process was started with its
+// own heap growth flag or AOS_HEAP_GROWING_PERCENT says otherwise (0 = V8's default). See docs/storage.md.
+export const PGLITE_HEAP_GROWING_PERCENT = 30;
+export const HEAP_GROWING_ENV = 'AOS_HEAP_GROWING_PERCENT';
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)
 export const EMBED_MAX_CHARS = 20_000; // head of a text the local hashing embedding reads; enough to characterise it
 export const SNAPSHOT_EVERY_STEPS = 10; // state snapshot every K steps

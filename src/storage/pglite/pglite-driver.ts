@@ -18,6 +18,7 @@ import {
 } from '../../param.js';
 import type { Queryable, QueryResult, StorageCapabilities, StorageDriver } from '../driver.js';
 import { backendError, ident } from '../sql.js';
+import { tightenHeapGrowth } from './heap-growth.js';
 import { acquireDirLock, type DirLock } from './lockfile.js';
 import { type ProtocolModules, Statements } from './statements.js';
 
@@ -172,6 +173,8 @@ export class PgliteDriver implements StorageDriver {
   static async open(opts: PgliteOptions = {}): Promise<PgliteDriver> {
     const schema = opts.schema ?? 'public';
     ident(schema);
+    // Before the lock: a bad AOS_HEAP_GROWING_PERCENT fails the open with nothing to release.
+    tightenHeapGrowth();
     const lock = opts.dataDir ? await acquireDirLock(opts.dataDir) : null;
     const location = opts.dataDir ? `pglite://${opts.dataDir}` : 'memory://';
     let db: PGlite;
