@@ -54,7 +54,9 @@ describe('embedded heap growth', () => {
 
   it('a bad AOS_HEAP_GROWING_PERCENT is refused, naming the variable and the values that work', () => {
     expect(() => tightenHeapGrowth({ [HEAP_GROWING_ENV]: 'lots' }, [])).toThrow(
-      new RegExp(`${HEAP_GROWING_ENV}=lots is not a whole percent.*${PGLITE_HEAP_GROWING_PERCENT}.*0 to leave`),
+      new RegExp(
+        `${HEAP_GROWING_ENV}=lots is not a whole percent.*${PGLITE_HEAP_GROWING_PERCENT}.*0 to leave`,
+      ),
     );
   });
 
