@@ -311,6 +311,18 @@ const budgetsViewSchema = z.array(
   }),
 );
 
+export const budgetParams = z.object({
+  pool: z.string().min(1).max(300).describe('kernel:tokens, kernel:cost, tenant:<name>:tokens|cost|calls'),
+});
+export const budgetLimitBody = z.strictObject({
+  limit: z.number().positive().describe('the new limit (tokens, USD or calls), for every node'),
+});
+export const budgetLimitSchema = z.object({
+  name: z.string(),
+  limit: z.number(),
+  used: z.number().describe('spent plus what calls in flight on live nodes have reserved'),
+});
+
 export const nodesSchema = z.object({
   /** The node serving this request. */
   self: z.string(),

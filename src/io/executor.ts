@@ -192,7 +192,12 @@ export class ToolExecutor {
         stepNo: ctx.stepNo,
         callIndex: ctx.callIndex,
       };
+      // A call with an effect starts only while the caller may make it (a node: under its lease, with a
+      // margin), checked before its intent is written and again after: the intent's answer may come late.
+      const guard = tool.pure || tool.kernelEffects ? undefined : ctx.beforeEffect;
+      if (guard) await kernelSide(guard());
       if (records && !tool.idempotent) await kernelSide(records.intend(intent));
+      if (guard && records && !tool.idempotent) await kernelSide(guard());
       const runCtx: ToolContext = {
         ...this.withAudit(ctx, toolName),
         ...(records
@@ -201,6 +206,7 @@ export class ToolExecutor {
                 if (tool!.idempotent && !planned) await kernelSide(records.intend(intent));
                 planned = true;
                 await kernelSide(records.plan(key, plan));
+                if (guard) await kernelSide(guard());
               },
             }
           : {}),

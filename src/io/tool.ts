@@ -47,6 +47,12 @@ export interface ToolContext {
    * before making it. Set by the executor when it keeps records.
    */
   recordPlan?(plan: unknown): Promise<void>;
+  /**
+   * Called right before the call's effect starts (after its intent is durable, and again after a plan is
+   * recorded); it throws to refuse — on a node, when this node no longer holds the process's lease with a
+   * margin (src/kernel/lease-guard.ts). Set by the kernel for a call inside a step.
+   */
+  beforeEffect?(): Promise<void>;
   /** The plan an interrupted earlier attempt of this same call recorded (a re-run of an idempotent tool). */
   priorPlan?: unknown;
   /**

@@ -25,6 +25,7 @@ import type { KernelCore } from './core.js';
 import { Cpu } from './cpu.js';
 import { createToolRuntime, type ToolRuntime } from './device-binding.js';
 import { memoryEmbedder } from './embeddings.js';
+import { holdLease } from './lease-guard.js';
 import { createModelResolver, type ModelResolver } from './model-resolver.js';
 import { ProcessTable } from './process-table.js';
 import { type AgentProgram, ProgramRegistry } from './program.js';
@@ -118,7 +119,11 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
   ); // scheduler: slots, queue, rate limits (shared by all nodes on a server)
   c.context = createContextManager(c); // pages, replacement, swap to storage, model summaries
   registerContextMetrics(c.metrics.registry, c.context); // /metrics: aos_context_* per process and per model
-  c.tools = await createToolRuntime({ ...hostOf(c), sysFor: (pc, step) => makeSys(c, pc, step) }); // registry, sandbox, executor, approvals, MCP
+  c.tools = await createToolRuntime({
+    ...hostOf(c),
+    sysFor: (pc, step) => makeSys(c, pc, step),
+    holdLease: (pc, what) => holdLease(c, pc, what),
+  }); // registry, sandbox, executor, approvals, MCP
   if (!url.startsWith('memory://')) {
     // An in-memory database leaves nothing to anchor: its chain is gone when the kernel stops.
     c.anchors = new AuditAnchors(c.storage.audit, {

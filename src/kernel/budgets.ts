@@ -129,7 +129,7 @@ export class KernelBudgets {
     try {
       for (;;) {
         const res: BudgetReservation = { holds: [], settled: false };
-        let refused: { l: Limit; used: number; need: number } | null = null;
+        let refused: { l: Limit; used: number; need: number; limit: number } | null = null;
         for (const l of limits) {
           const b = this.pool(l);
           const need = amountOf(l.kind, est);
@@ -137,24 +137,27 @@ export class KernelBudgets {
           for (let i = 0; !hold && i < 4; i++) {
             const r = await b.lease(need);
             if (r) {
-              refused = { l, used: r.used, need };
+              refused = { l, used: r.used, need, limit: b.limit };
               break;
             }
             hold = b.tryTake(need);
           }
           if (!hold) {
-            refused ??= { l, used: Number.NaN, need };
+            refused ??= { l, used: Number.NaN, need, limit: b.limit };
             break;
           }
           res.holds.push({ budget: b, hold, kind: l.kind });
         }
         if (!refused) return res;
         this.settle(res, null);
-        const { l, used, need } = refused;
-        const reason = `${l.key} exhausted: ${fmt(l.kind, used)} of ${fmt(l.kind, l.limit)} used on all nodes, ${fmt(l.kind, need)} needed for the next call`;
-        if (o.refuse)
-          throw new KernelError('EQUOTA', reason, { details: { pool: l.pool, limit: l.limit, used } });
-        if (!waiting) o.onWait(l.pool, `${reason}; raise ${l.key} to continue`);
+        const { l, used, need, limit } = refused;
+        const reason = `${l.key} exhausted: ${fmt(l.kind, used)} of ${fmt(l.kind, limit)} used on all nodes, ${fmt(l.kind, need)} needed for the next call`;
+        if (o.refuse) throw new KernelError('EQUOTA', reason, { details: { pool: l.pool, limit, used } });
+        if (!waiting)
+          o.onWait(
+            l.pool,
+            `${reason}; raise it (POST /api/v1/budgets/${l.pool}/limit, or ${l.key}) to continue`,
+          );
         waiting = true;
         await sleep(P.BUDGET_RETRY_MS, o.signal);
       }
@@ -197,8 +200,39 @@ export class KernelBudgets {
       b = new SharedBudget(l.pool, l.limit, this.store);
       this.pools.set(l.pool, b);
     }
-    b.limit = l.limit;
     return b;
+  }
+
+  /**
+   * An operator's new limit for one of the budgets the config declares (`pool` as listed by the API:
+   * kernel:tokens, tenant:<t>:cost, …): it holds for every node from its next lease on, and a process paused
+   * on the budget goes on within BUDGET_RETRY_MS. The config's number stays the default a changed config
+   * replaces.
+   */
+  async setLimit(pool: string, limit: number): Promise<{ name: string; limit: number; used: number }> {
+    const declared = this.declaredPools().get(pool);
+    if (declared === undefined) {
+      const known = [...this.declaredPools().keys()];
+      throw new KernelError(
+        'ENOTFOUND',
+        `no budget ${pool}: the config declares ${known.length ? known.join(', ') : 'none'} (scheduler.budget.max_tokens / max_cost_usd, gateway.tenants.<t>.max_tokens / max_cost_usd / max_calls); declare it there first`,
+      );
+    }
+    if (!Number.isFinite(limit) || limit <= 0)
+      throw new KernelError('EINVAL', `a budget limit must be a positive number, got ${limit}`);
+    const r = await this.store.setLimit(pool, limit, declared.limit);
+    const b = this.pools.get(pool);
+    if (b) b.limit = r.limit;
+    return { name: pool, ...r };
+  }
+
+  /** Every budget the config declares, by pool name. */
+  private declaredPools(): Map<string, Limit> {
+    const out = new Map<string, Limit>();
+    for (const l of this.limitsFor({ policy: {} } as Pcb)) out.set(l.pool, l);
+    for (const tenant of Object.keys(this.config.gateway.tenants))
+      for (const l of this.limitsFor({ policy: { tenant } } as unknown as Pcb)) out.set(l.pool, l);
+    return out;
   }
 }
 

@@ -72,6 +72,8 @@ export interface DeviceHost {
   readonly procs: ProcessTable;
   readonly nodeId: string;
   sysFor(pc: ProcControl, step: StepContext): Sys;
+  /** Resolves when `pc` may start an effect (a node: its lease held with a margin), else EFENCED. */
+  holdLease(pc: ProcControl, what: string): Promise<void>;
 }
 
 export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
@@ -261,6 +263,7 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
         workspace: workDir(pcb),
         sandbox,
         signal: step.signal,
+        beforeEffect: () => k.holdLease(pc, `tool call ${call.name}`),
         sys: { call: (name, args) => k.sysFor(pc, step).call(name as never, args as never) },
         // a pure tool's entry is committed with this step (Tool.pure), in the order the calls were made
         stepAudit: (entry) => step.auditEntries.push(entry),

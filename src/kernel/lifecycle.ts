@@ -213,6 +213,8 @@ export async function reap(core: KernelCore, pid: number): Promise<void> {
 export function forget(core: KernelCore, pc: ProcControl): void {
   // Only this incarnation: after a re-claim the table holds a newer one of the same pid, which runs on.
   if (core.procs.get(pc.pcb.pid) !== pc) return;
+  // Its row may still name this node (a lapsed lease nobody took yet): this node's claims look at it.
+  core.procs.released.set(pc.pcb.pid, performance.now() + 4 * core.config.storage.lease_s * 1000);
   refileControls(core, pc);
   voidStep(core, pc);
   core.cpu.forget(pc.pcb.pid);

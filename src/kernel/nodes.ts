@@ -16,6 +16,7 @@ import {
   CLAIM_GRACE_FRACTION,
   CLAIM_GRACE_MAX_MS,
   CLAIM_MIN_DELAY_MS,
+  CLAIM_SWEEP_EVERY,
   MAX_LIVE_PROCESSES,
 } from '../param.js';
 import { NodeStore } from '../storage/state/nodes.js';
@@ -24,6 +25,7 @@ import { pidAlive } from '../util/process.js';
 import { ClusterControl, CONTROL_CHANNEL } from './control.js';
 import type { KernelCore } from './core.js';
 import { EventFanout } from './fanout.js';
+import { noteLease } from './lease-guard.js';
 import { forget } from './lifecycle.js';
 import { isLive } from './pcb.js';
 import { startLoop } from './runner.js';
@@ -55,6 +57,8 @@ export class NodeAgent {
   private queue: Promise<unknown> = Promise.resolve();
   private claiming: Promise<void> | null = null;
   private stopped = false;
+  /** Claims made: every CLAIM_SWEEP_EVERY-th (the first, at boot, too) walks every live process. */
+  private claims = 0;
 
   constructor(
     private readonly core: KernelCore,
@@ -129,6 +133,7 @@ export class NodeAgent {
       // Only processes this node ran before the heartbeat's statement are judged by its answer: one
       // spawned or claimed meanwhile is not in it and is still ours.
       const before = new Map(this.core.procs.all().map((pc) => [pc, pc.pcb.leaseEpoch]));
+      const sentAt = performance.now();
       const held = await this.store.heartbeat(
         this.core.nodeId,
         this.leaseMs,
@@ -136,7 +141,11 @@ export class NodeAgent {
       );
       for (const [pc, epoch] of before) {
         if (this.core.procs.get(pc.pcb.pid) !== pc || pc.pcb.leaseEpoch !== epoch) continue;
-        if (!isLive(pc.pcb.state) || held.get(pc.pcb.pid) === epoch) continue;
+        if (held.get(pc.pcb.pid) === epoch) {
+          noteLease(this.core, pc, sentAt);
+          continue;
+        }
+        if (!isLive(pc.pcb.state)) continue;
         this.lost += 1;
         log.warn(`pid ${pc.pcb.pid}: this node no longer holds its lease; it stops running it here`);
         pc.abort.abort(
@@ -165,7 +174,16 @@ export class NodeAgent {
         const room = MAX_LIVE_PROCESSES - this.core.procs.liveCount();
         if (room <= 0) return;
         const limit = Math.min(room, 100);
-        const rows = await this.store.claim(this.core.nodeId, this.leaseMs, limit, this.graceMs);
+        const released = this.core.procs.released;
+        const now = performance.now();
+        for (const [pid, until] of released)
+          if (until < now || this.core.procs.get(pid)) released.delete(pid);
+        const sweep = this.claims++ % CLAIM_SWEEP_EVERY === 0;
+        const sentAt = performance.now();
+        const rows = await this.store.claim(this.core.nodeId, this.leaseMs, limit, this.graceMs, undefined, {
+          sweep,
+          released: [...released.keys()],
+        });
         // A full batch may leave more to take: claim again soon; else sleep until the next lease ends.
         next = rows.length < limit ? await this.store.nextExpiryMs(this.core.nodeId, this.graceMs) : 0;
         const adopted = [];
@@ -173,7 +191,9 @@ export class NodeAgent {
           if (this.core.stopping) return;
           const old = this.core.procs.get(row.pid);
           if (old) forget(this.core, old); // our own earlier incarnation, fenced by the new epoch
-          adopted.push(this.core.procs.adopt(row, this.core.models.defaultModel()));
+          const pc = this.core.procs.adopt(row, this.core.models.defaultModel());
+          noteLease(this.core, pc, sentAt);
+          adopted.push(pc);
           this.takeovers += 1;
           log.info(`pid ${row.pid}: claimed at epoch ${row.leaseEpoch} (step ${row.stepNo})`);
         }

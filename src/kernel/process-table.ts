@@ -56,6 +56,11 @@ export interface ProcControl {
   /** The step in flight when it is that step's first attempt on a clean record (see recordsClean): its
    *  journal slots and effect records are not read back, since there is nothing to read. */
   freshStep: StepContext | null;
+  /**
+   * On a node: performance.now() before which this node surely holds the process's lease (the last
+   * renewal's send time + the period; ./lease-guard.ts). 0: unknown — renewed before the next effect.
+   */
+  leaseUntil: number;
 }
 
 export class ProcessTable {
@@ -63,6 +68,12 @@ export class ProcessTable {
   private liveProcs = 0;
   private readonly exitWaiters = new Map<number, Array<(s: ProcStatus) => void>>();
   private readonly idleWaiters: Array<() => void> = [];
+  /**
+   * On a node: pids this node stopped driving while storage may still name it their owner (a lease it lost
+   * that nobody took yet), with the time (performance.now()) to stop looking: its claims look at these
+   * rows directly (src/storage/state/nodes.ts), besides unowned processes and those of dead nodes.
+   */
+  readonly released = new Map<number, number>();
 
   constructor(
     private readonly nodeId: string,
@@ -152,6 +163,7 @@ export class ProcessTable {
       parkAttempts: 0,
       recordsClean: false,
       freshStep: null,
+      leaseUntil: 0,
     };
     this.procs.set(row.pid, pc);
     if (isLive(pcb.state)) this.liveProcs += 1;

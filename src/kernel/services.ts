@@ -18,6 +18,7 @@ import { budgetBinding, budgetSpend } from './budget-binding.js';
 import { deferRecord, journalSlot } from './call-journal.js';
 import type { KernelCore } from './core.js';
 import { onceInStep } from './effects.js';
+import { holdLease } from './lease-guard.js';
 import { infoOf, reap, waitFor } from './lifecycle.js';
 import { streamedCall } from './llm-stream.js';
 import { isLive, type Pcb, type WaitReason } from './pcb.js';
@@ -199,6 +200,8 @@ export function createServices(k: KernelCore): KernelServices {
       const { stream: wanted, onCut, ...chatArgs } = args;
       const stream = wanted ?? (!caller.purpose && k.models.streams(pcb.model));
       try {
+        // After the wait for a slot, right before the call: a node that lost its lease meanwhile stops here.
+        await holdLease(k, pc, 'model call');
         const req = {
           ...chatArgs,
           // An internal caller's prompt shares no prefix with the agent's: its own cache key.

@@ -21,6 +21,7 @@ import type { ProcessRow } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
 import { isClustered } from './cluster.js';
 import type { KernelCore } from './core.js';
+import { leaseOf, noteLease } from './lease-guard.js';
 import { hasUserMail } from './lifecycle.js';
 import { applyProfile } from './profiles.js';
 import { startLoop } from './runner.js';
@@ -108,6 +109,7 @@ export async function prepareSpawn(
         policy: o.policy ?? {},
         budgets: o.budgets ?? {},
         ownerNode: core.nodeId,
+        ...leaseOf(core),
       },
       q,
     );
@@ -116,6 +118,9 @@ export async function prepareSpawn(
     if (o.files) seedFiles(core, ready, o.files);
     return ready;
   };
+  // The row's lease starts at its transaction's start (database clock), after this moment; in a parent's
+  // transaction, which began before, it is unknown here and renewed before the first effect.
+  const sentAt = tx ? null : performance.now();
   const row = tx ? await create(tx) : await core.storage.driver.transaction(create);
   const arms = (o.args as { ab?: Arms } | undefined)?.ab;
   if (arms) await core.learning.recordArms(row.pid, arms);
@@ -123,6 +128,7 @@ export async function prepareSpawn(
     pid: row.pid,
     start() {
       const pc = core.procs.adopt(row, core.models.defaultModel());
+      if (sentAt !== null) noteLease(core, pc, sentAt);
       core.tools.workspaces.ensure(core.tools.workspaceOf(row)); // its own directory, unless it shares one
       // Created just now, and no other node can run it: nothing of it is journaled yet.
       pc.recordsClean = !isClustered(core);
@@ -202,6 +208,7 @@ export async function restoreProcess(
           ...(o.name !== undefined ? { name: o.name } : {}),
           ...(o.priority !== undefined ? { priority: o.priority } : {}),
           ownerNode: core.nodeId,
+          ...leaseOf(core),
           rebind: rebindContextStates,
           // a fork's own message replaces the user turns the source took after the snapshot
           ...(o.message && (o.into ?? 'new') === 'new' ? { skipMailTopic: USER_TOPIC } : {}),

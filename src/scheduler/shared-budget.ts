@@ -16,12 +16,13 @@ const log = logger('scheduler.budget');
 
 /** The database side: one pool per budget, chunks per node. */
 export interface BudgetBackend {
+  /** `declared`: this node's config limit (its first lease), else null — the pool's own limit applies. */
   lease(
     pool: string,
-    limit: number,
+    declared: number | null,
     need: number,
     want: number,
-  ): Promise<{ id: number; amount: number } | { used: number; limit: number }>;
+  ): Promise<{ id: number; amount: number; limit: number } | { used: number; limit: number }>;
   release(id: number): Promise<void>;
 }
 
@@ -57,9 +58,12 @@ export class SharedBudget {
   /** The pool's use when this node last asked (for status). */
   lastSeen: { used: number; at: number } | null = null;
   readonly stats = { leases: 0, refusals: 0, released: 0, local: 0 };
+  /** Whether this node has told the pool its config's limit (its first lease does). */
+  private declared = false;
 
   constructor(
     readonly name: string,
+    /** The config's limit until the pool's is known; then the pool's, as of the last lease. */
     public limit: number,
     private readonly backend: BudgetBackend,
     private readonly clock: () => number = Date.now,
@@ -127,7 +131,10 @@ export class SharedBudget {
     for (const c of [...this.chunks]) if (c.remaining - c.held < need) this.seal(c);
     const want = Math.max(need, Math.ceil(this.limit * P.BUDGET_CHUNK));
     try {
-      const r = await this.backend.lease(this.name, this.limit, need, want);
+      const r = await this.backend.lease(this.name, this.declared ? null : this.limit, need, want);
+      this.declared = true;
+      // The limit in force is the pool's, shared by every node (an operator may have changed it).
+      if (Number.isFinite(r.limit) && r.limit > 0) this.limit = r.limit;
       if ('id' in r) {
         this.stats.leases++;
         const c: Chunk = {

@@ -113,6 +113,8 @@ beforeAll(async () => {
         default_policy: { ask_tools: ['write_file'] },
       },
       api_keys: { openai: 'sk-test-secret-value-0123456789abcdef' },
+      // a tenant no process here belongs to: its budget is set through the API below
+      gateway: { tenants: { audit: { max_calls: 10 } } },
     },
     models: resolverFromProvider(new SimulatedProvider()),
     programs: [sleeper],
@@ -201,6 +203,29 @@ describe('api: auth', () => {
     const r = await call('GET', '/api/v1/nodes', { token: tok.viewer });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ self: kernel.nodeId, clustered: false, items: [], limits: [], budgets: [] });
+  });
+
+  it('budgets: an admin sets a declared budget’s limit for every node; an undeclared one is 404', async () => {
+    const set = await call('POST', '/api/v1/budgets/tenant:audit:calls/limit', {
+      token: tok.admin,
+      body: { limit: 25 },
+    });
+    expect(set.status, set.text).toBe(200);
+    expect(set.body).toEqual({ name: 'tenant:audit:calls', limit: 25, used: 0 });
+    const nodes = await call('GET', '/api/v1/nodes', { token: tok.viewer });
+    expect(nodes.body.budgets).toEqual([{ name: 'tenant:audit:calls', limit: 25, used: 0, spent: 0 }]);
+    expectError(
+      await call('POST', '/api/v1/budgets/kernel:tokens/limit', { token: tok.admin, body: { limit: 5 } }),
+      404,
+      'ENOTFOUND',
+    );
+    expectError(
+      await call('POST', '/api/v1/budgets/tenant:audit:calls/limit', {
+        token: tok.operator,
+        body: { limit: 5 },
+      }),
+      403,
+    );
   });
 
   it('whoami names the token and its role', async () => {

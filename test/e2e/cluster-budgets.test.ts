@@ -137,6 +137,74 @@ describe('cluster-wide budgets', () => {
     }
   }, 200_000);
 
+  it('an operator raises a tenant’s budget through node A’s API: the agent paused on node B goes on, no restart', async () => {
+    const url = await freshSchema('braise');
+    const cfg = { gateway: { tenants: { t: { max_calls: 2 } } } };
+    const a = await node(url, cfg, [spender]);
+    const b = await node(url, cfg, [spender]);
+    const server = await createServer(a, { host: '127.0.0.1', port: 0, dashboardDir: null });
+    try {
+      const { token } = await server.tokens.create({ name: 'ops', role: 'admin' });
+      const post = async (path: string, body: unknown) => {
+        const res = await fetch(`${server.url}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      const pid = await b.spawn({
+        name: 'spender',
+        task: 'spend',
+        program: 'spender',
+        policy: { tenant: 't' },
+      });
+      const pausedAt = (calls: number) =>
+        until(`B's agent paused on the budget after ${calls} calls`, async () => {
+          const j = await journalTokens(url);
+          const p = (await b.status()).processes.find((x) => x.pid === pid);
+          return j.calls === calls && p?.state === 'waiting' && p.waitOn.startsWith('budget:tenant:t:calls')
+            ? j
+            : undefined;
+        });
+      await pausedAt(2);
+      // a budget the config does not declare: refused, naming where budgets are declared
+      const unknown = await post('/api/v1/budgets/tenant:nobody:calls/limit', { limit: 5 });
+      expect(unknown.status).toBe(404);
+      expect(String((unknown.body.error as { message: string }).message)).toContain('gateway.tenants');
+      const raised = await post('/api/v1/budgets/tenant:t:calls/limit', { limit: 5 });
+      expect(raised.status, JSON.stringify(raised.body)).toBe(200);
+      expect(raised.body).toMatchObject({ name: 'tenant:t:calls', limit: 5, used: 2 });
+      // B, which read 2 from its config at boot, goes on to the new limit and pauses there: 5 calls in all
+      await pausedAt(5);
+      await new Promise((r) => setTimeout(r, 3_000)); // past a retry period: still 5
+      expect((await journalTokens(url)).calls).toBe(5);
+      for (const k of [a, b]) {
+        const pool = (await k.nodes()).budgets.find((x) => x.name === 'tenant:t:calls');
+        expect(pool).toMatchObject({ limit: 5, spent: 5 });
+      }
+      // a node restarting with the same config leaves the operator's limit alone
+      const c = await node(url, cfg, [spender]);
+      const again = await c.spawn({
+        name: 'spender',
+        task: 'spend',
+        program: 'spender',
+        policy: { tenant: 't' },
+      });
+      await until('the new node’s agent paused on the same budget', async () => {
+        const p = (await c.status()).processes.find((x) => x.pid === again);
+        return p?.state === 'waiting' && p.waitOn.startsWith('budget:tenant:t:calls') ? true : undefined;
+      });
+      expect((await journalTokens(url)).calls).toBe(5);
+      expect((await c.nodes()).budgets.find((x) => x.name === 'tenant:t:calls')?.limit).toBe(5);
+      await c.shutdown();
+    } finally {
+      await server.close();
+      await a.shutdown();
+      await b.shutdown();
+    }
+  }, 200_000);
+
   describe('a tenant’s budget through the gateway on two nodes', () => {
     let sim: SimulatorHandle;
     afterAll(async () => {

@@ -114,12 +114,18 @@ describe('a parked process whose node lost its lease', () => {
     }
     throw new Error(`pid ${pid} never reached the state: ${JSON.stringify(await rowOf(pid))}`);
   };
-  /** Node A's lease on the process runs out (SQL: a pause past it) and B claims it. */
+  /**
+   * Node A's lease on the process runs out (SQL: a pause past it — its heartbeat is as old, so B's claim
+   * counts A as a node whose heartbeat stopped) and B claims it.
+   */
   const claimOnB = async (pid: number) => {
     await c.query(
       `UPDATE ${schema}.processes SET lease_expires_at = now() - interval '10 seconds' WHERE pid = $1`,
       [pid],
     );
+    await c.query(`UPDATE ${schema}.nodes SET heartbeat_at = now() - interval '10 minutes' WHERE id = $1`, [
+      a.nodeId,
+    ]);
     await b.node!.claim();
     expect(b.procs.get(pid), 'B claimed it').toBeDefined();
   };

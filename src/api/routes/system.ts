@@ -100,6 +100,27 @@ export function systemRoutes(k: Kernel, tokens: TokenStore, startedAt: number): 
       },
     }),
     route({
+      method: 'POST',
+      path: '/api/v1/budgets/:pool/limit',
+      access: 'admin',
+      tag: 'system',
+      summary:
+        "Set a budget's limit for every node at once (no restart): raised, paused processes go on; audited",
+      params: S.budgetParams,
+      body: S.budgetLimitBody,
+      response: S.budgetLimitSchema,
+      async handler({ params, body, principal }) {
+        const r = await k.cpu.budgets.setLimit(params.pool, body.limit);
+        await k.storage.audit.append({
+          stream: 'kernel',
+          kind: 'budget.limit',
+          actor: `api:${principal.name}`,
+          payload: { pool: r.name, limit: r.limit, used: r.used, node: k.nodeId },
+        });
+        return r;
+      },
+    }),
+    route({
       method: 'GET',
       path: '/api/v1/whoami',
       access: 'viewer',

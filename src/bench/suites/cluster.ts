@@ -234,7 +234,13 @@ async function throughput(
   });
 }
 
-/** The claim statement and the next-expiry read on 10,000 live processes: ms per call. */
+/**
+ * The claim statement and the next-expiry read on 10,000 live processes: ms per call. Each claim is made
+ * both ways, alternately on the same table (paired samples on a loaded machine): from the owner index
+ * (what a node runs) and as a sweep over every live process in scheduler order (what it ran before
+ * migration 018, and still runs every CLAIM_SWEEP_EVERY claims). Then the steady state of a cluster: all
+ * 10,000 held by a live node, nothing to take — what every node's periodic claim costs.
+ */
 async function claimStatement(ctx: BenchContext, n: number) {
   const run = await Run.open('claim');
   const d = await openStorage(run.url);
@@ -245,21 +251,38 @@ async function claimStatement(ctx: BenchContext, n: number) {
               CASE WHEN g % 2 = 0 THEN now() + interval '1 hour' END, g % 97
          FROM generate_series(1, 10000) g`,
     );
+    await d.query(`INSERT INTO nodes (id, host, pid, lease_ms) VALUES ('other', 'bench', 0, 3600000)`);
     await d.query('ANALYZE processes');
     const store = new NodeStore(d);
     const claim: number[] = [];
+    const sweep: number[] = [];
     const next: number[] = [];
     for (let i = 0; i < n; i++) {
-      let t = performance.now();
-      const got = await store.claim('bench', 2_000, 1);
-      claim.push(performance.now() - t);
-      if (got.length !== 1) throw new Error(`claim ${i} took ${got.length} processes`);
-      t = performance.now();
+      for (const mode of i % 2 ? ['sweep', 'index'] : ['index', 'sweep']) {
+        const t = performance.now();
+        const got = await store.claim('bench', 3_600_000, 1, 0, undefined, { sweep: mode === 'sweep' });
+        (mode === 'sweep' ? sweep : claim).push(performance.now() - t);
+        if (got.length !== 1) throw new Error(`claim ${i} (${mode}) took ${got.length} processes`);
+      }
+      const t = performance.now();
       await store.nextExpiryMs('bench');
       next.push(performance.now() - t);
     }
-    ctx.log(`claim statement: ${n} claims on 10,000 live processes`);
-    return { claim, next };
+    // Steady state: every live process held by a live node; a claim finds nothing to take.
+    await d.query(`UPDATE processes SET owner_node = 'other', lease_expires_at = now() + interval '1 hour'`);
+    await d.query('VACUUM ANALYZE processes');
+    const idle: number[] = [];
+    const idleSweep: number[] = [];
+    for (let i = 0; i < n; i++) {
+      for (const mode of i % 2 ? ['sweep', 'index'] : ['index', 'sweep']) {
+        const t = performance.now();
+        const got = await store.claim('bench', 3_600_000, 100, 0, undefined, { sweep: mode === 'sweep' });
+        (mode === 'sweep' ? idleSweep : idle).push(performance.now() - t);
+        if (got.length !== 0) throw new Error(`an idle claim took ${got.length} processes`);
+      }
+    }
+    ctx.log(`claim statement: ${n} claims each way on 10,000 live processes, then ${n} idle claims each way`);
+    return { claim, sweep, next, idle, idleSweep };
   } finally {
     await d.close();
     await run.close();
@@ -356,12 +379,25 @@ export const clusterBench = defineBench({
         name: 'claim statement: one process from 10,000 live (5,000 free, 5,000 held by another node)',
         unit: 'ms',
         ours: {
-          label: 'NodeStore.claim(limit 1), FOR UPDATE SKIP LOCKED, scheduler order',
+          label: 'NodeStore.claim(limit 1): candidates from the owner index (migration 018)',
           samples: cs.claim,
+        },
+        baseline: {
+          label: 'the same claim as a sweep over every live process (the statement before 018)',
+          samples: cs.sweep,
         },
         target: { ours: 'p99 < 10 ms' },
         notes:
-          'PostgreSQL server on loopback; each claim takes the next process in (priority, vruntime) order',
+          'PostgreSQL server on loopback; each claim takes the next process in (priority, vruntime) order; the two ways alternate on one table (paired); a claim is one autocommit UPDATE, so its time includes the commit (WAL flush)',
+      });
+    if (cs)
+      cases.push({
+        name: 'idle claim: 10,000 live processes all held by a live node, nothing to take (every node, every period/2)',
+        unit: 'ms',
+        ours: { label: 'NodeStore.claim(limit 100) from the owner index', samples: cs.idle },
+        baseline: { label: 'the sweep over every live process (before 018)', samples: cs.idleSweep },
+        target: { ours: 'p99 < 10 ms' },
+        notes: 'alternating, paired; the sweep reads each of the 10,000 rows to check its lease',
       });
     if (cs)
       cases.push({

@@ -44,6 +44,24 @@ export const budgetGrantCases: Suite = (ctx) => {
     expect((await view())?.spent).toBe(260);
   });
 
+  it('the limit is the pool’s, for every node: an operator’s stays until a config declares a new one', async () => {
+    const pool = uniq('tenant:t:calls');
+    const [a, b] = [uniq('a'), uniq('b')];
+    const nodes = new NodeStore(ctx().driver);
+    for (const id of [a, b]) await nodes.register({ id, host: 'h', pid: 1, leaseMs: 60_000 });
+    const sa = new BudgetGrantStore(ctx().driver, a);
+    const sb = new BudgetGrantStore(ctx().driver, b);
+    expect(await sa.lease(pool, 2, 2, 2)).toMatchObject({ amount: 2, limit: 2 });
+    expect(await sb.lease(pool, 2, 1, 1)).toEqual({ used: 2, limit: 2 });
+    // raised by an operator: b, which declared 2, gets room at once; declaring 2 again changes nothing
+    expect(await sa.setLimit(pool, 5, 2)).toEqual({ limit: 5, used: 2 });
+    expect(await sb.lease(pool, 2, 1, 1)).toMatchObject({ amount: 1, limit: 5 });
+    expect(await sb.lease(pool, null, 1, 1)).toMatchObject({ amount: 1, limit: 5 });
+    // a config that declares a new number replaces it
+    expect(await sa.lease(pool, 4, 1, 1)).toEqual({ used: 4, limit: 4 });
+    expect((await sa.pools()).find((p) => p.name === pool)?.limit).toBe(4);
+  });
+
   it('a dead node’s unspent reservation comes back; what it spent is kept', async () => {
     const pool = uniq('tenant:t:cost');
     const [a, b] = [uniq('a'), uniq('b')];

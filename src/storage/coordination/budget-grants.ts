@@ -55,19 +55,26 @@ export class BudgetGrantStore {
     private readonly node: string,
   ) {}
 
-  /** Reserves min(want, free) of `pool` (at least `need`), or says what is used of its limit. */
+  /**
+   * Reserves min(want, free) of `pool` (at least `need`), or says what is used of its limit. The limit is
+   * the pool row's (migration 019), the same for every node: `declared` is this node's config number, which
+   * creates the pool, and replaces its limit only when the config changed since a config last declared it
+   * (`cfg_lim`); an operator's limit (setLimit) stays until then. Both answers carry the limit in force.
+   */
   async lease(
     pool: string,
-    limit: number,
+    declared: number | null,
     need: number,
     want: number,
-  ): Promise<{ id: number; amount: number } | { used: number; limit: number }> {
+  ): Promise<{ id: number; amount: number; limit: number } | { used: number; limit: number }> {
     return this.driver.transaction(async (q) => {
-      await q.query(
-        `INSERT INTO budget_pools (name, lim) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET lim = EXCLUDED.lim, updated_at = now()`,
-        [pool, limit],
-      );
+      if (declared !== null)
+        await q.query(
+          `INSERT INTO budget_pools AS p (name, lim, cfg_lim) VALUES ($1, $2, $2)
+           ON CONFLICT (name) DO UPDATE SET lim = EXCLUDED.lim, cfg_lim = EXCLUDED.cfg_lim, updated_at = now()
+             WHERE p.cfg_lim IS DISTINCT FROM EXCLUDED.cfg_lim`,
+          [pool, declared],
+        );
       // Grants nobody writes any more go into the pool's own counter.
       await q.query(
         `WITH f AS (DELETE FROM budget_grants g WHERE g.pool = $1 AND (NOT g.open OR (g.node <> $2
@@ -77,11 +84,14 @@ export class BudgetGrantStore {
          UPDATE budget_pools SET spent = spent + (SELECT COALESCE(sum(spent), 0) FROM f) WHERE name = $1`,
         [pool, this.node, GRANT_GC_MS],
       );
+      // The pool row is locked for the rest of the transaction: two nodes never reserve past the limit.
       const { rows } = await q.query<Row>(
-        `SELECT ${used('$2')} AS used FROM budget_pools p WHERE p.name = $1`,
+        `SELECT p.lim, ${used('$2')} AS used FROM budget_pools p WHERE p.name = $1 FOR UPDATE`,
         [pool, this.node],
       );
-      const inUse = num(rows[0]?.used ?? 0);
+      if (!rows[0]) return { used: 0, limit: 0 };
+      const limit = num(rows[0].lim);
+      const inUse = num(rows[0].used ?? 0);
       const free = limit - inUse;
       if (need > free + 1e-9) return { used: inUse, limit };
       const amount = Math.min(Math.max(want, need), free);
@@ -89,8 +99,23 @@ export class BudgetGrantStore {
         'INSERT INTO budget_grants (pool, node, reserved) VALUES ($1, $2, $3) RETURNING id',
         [pool, this.node, amount],
       );
-      return { id: num(ins.rows[0]?.id), amount };
+      return { id: num(ins.rows[0]?.id), amount, limit };
     });
+  }
+
+  /**
+   * An operator's limit for `pool`, for every node from its next lease on (a process paused on the budget
+   * retries within BUDGET_RETRY_MS). `declared` is the config's number, recorded when the pool is new so
+   * the first lease does not take it for a config change. Returns the pool's use and its new limit.
+   */
+  async setLimit(pool: string, limit: number, declared: number): Promise<{ limit: number; used: number }> {
+    const { rows } = await this.driver.query<Row>(
+      `WITH up AS (INSERT INTO budget_pools AS p (name, lim, cfg_lim) VALUES ($1, $2, $3)
+         ON CONFLICT (name) DO UPDATE SET lim = EXCLUDED.lim, updated_at = now() RETURNING p.*)
+       SELECT p.lim, ${used('$4')} AS used FROM up p`,
+      [pool, limit, declared, this.node],
+    );
+    return { limit: num(rows[0]?.lim), used: num(rows[0]?.used ?? 0) };
   }
 
   /** The node gives the grant's unspent part back (its calls finished). */

@@ -26,6 +26,8 @@ import { m014Cluster } from './014_cluster.js';
 import { m015MemoryRev } from './015_memory_rev.js';
 import { m016Budgets } from './016_budgets.js';
 import { m017StateDeltas } from './017_state_deltas.js';
+import { m018ClaimOwnerIndex } from './018_claim_owner_index.js';
+import { m019BudgetLimits } from './019_budget_limits.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -50,6 +52,8 @@ export const MIGRATIONS: readonly Migration[] = [
   m015MemoryRev,
   m016Budgets,
   m017StateDeltas,
+  m018ClaimOwnerIndex,
+  m019BudgetLimits,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */

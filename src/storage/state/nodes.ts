@@ -64,9 +64,31 @@ export class NodeStore {
   }
 
   /**
+   * Renews one process's lease, only while this node still holds it (its epoch, unexpired: a lease that
+   * ended is never revived — another node may be claiming it). False: not held.
+   */
+  async renew(node: string, leaseMs: number, pid: number, epoch: number): Promise<boolean> {
+    const r = await this.driver.query(
+      `UPDATE processes SET lease_expires_at = now() + $3 * interval '1 millisecond'
+       WHERE pid = $1 AND owner_node = $2 AND lease_epoch = $4 AND state IN ${LIVE}
+         AND COALESCE(lease_expires_at, updated_at + $3 * interval '1 millisecond') > now()`,
+      [pid, node, leaseMs, epoch],
+    );
+    return r.rowCount === 1;
+  }
+
+  /**
    * Takes up to `limit` runnable processes nobody holds, in scheduler order; each gets a new epoch. A lease
    * that ran out is taken only `graceMs` after it did (a handed-back process, owner NULL, at once): time for
    * a holder that is late, not dead, to notice and stop before the new owner redoes its step.
+   *
+   * The candidates come from the owner index (migration 018), never from a walk over every live process:
+   * unowned ones, those of nodes whose heartbeat stopped (`up` rows older than their lease + grace), and
+   * `released` — pids this node itself stopped driving while it still owned them (a lost lease nobody took
+   * yet). `sweep` walks them all instead (the claim order index, each row's lease read): it also finds a
+   * lapsed lease held by a node that is up but does not claim (started without recovery), so a node sweeps
+   * at boot and every CLAIM_SWEEP_EVERY claims. Either way every candidate is checked again under its row
+   * lock, so two claimers never take one process.
    */
   async claim(
     node: string,
@@ -74,19 +96,35 @@ export class NodeStore {
     limit: number,
     graceMs = 0,
     tx?: Queryable,
+    o: { sweep?: boolean; released?: readonly number[] } = {},
   ): Promise<ProcessRow[]> {
+    const claimable = `state IN ${LIVE}
+               AND (owner_node IS NULL
+                    OR COALESCE(lease_expires_at, updated_at + $2 * interval '1 millisecond')
+                         <= now() - $4 * interval '1 millisecond')`;
+    const candidates = o.sweep
+      ? ''
+      : `pid = ANY(ARRAY(
+                 (SELECT pid FROM processes WHERE state IN ${LIVE} AND owner_node IS NULL
+                   ORDER BY owner_node, priority, vruntime, pid LIMIT 2 * $3)
+                 UNION ALL
+                 (SELECT x.pid FROM nodes n, LATERAL (
+                     SELECT pid, priority, vruntime FROM processes WHERE state IN ${LIVE} AND owner_node = n.id
+                      ORDER BY owner_node, priority, vruntime, pid LIMIT 2 * $3) x
+                   WHERE n.state = 'up' AND n.id <> $1
+                     AND n.heartbeat_at + (n.lease_ms + $4) * interval '1 millisecond' <= now()
+                   ORDER BY x.priority, x.vruntime, x.pid LIMIT 2 * $3)
+                 UNION ALL
+                 SELECT unnest($5::integer[]))) AND`;
     const { rows } = await (tx ?? this.driver).query<Row>(
       `UPDATE processes p SET owner_node = $1, lease_epoch = p.lease_epoch + 1,
          lease_expires_at = now() + $2 * interval '1 millisecond', updated_at = now()
        FROM (SELECT pid FROM processes
-             WHERE state IN ${LIVE}
-               AND (owner_node IS NULL
-                    OR COALESCE(lease_expires_at, updated_at + $2 * interval '1 millisecond')
-                         <= now() - $4 * interval '1 millisecond')
+             WHERE ${candidates} ${claimable}
              ORDER BY priority, vruntime, pid LIMIT $3 FOR UPDATE SKIP LOCKED) c
        WHERE p.pid = c.pid
        RETURNING p.*, ${stateDeltasColumn('p')}`,
-      [node, leaseMs, limit, graceMs],
+      o.sweep ? [node, leaseMs, limit, graceMs] : [node, leaseMs, limit, graceMs, [...(o.released ?? [])]],
     );
     return rows.map(toProcess).sort((a, b) => a.priority - b.priority || a.vruntime - b.vruntime);
   }

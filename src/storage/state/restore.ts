@@ -32,6 +32,8 @@ export interface RestoreInput {
   name?: string;
   priority?: number;
   ownerNode?: string | null;
+  /** The owner's lease from now (database clock), on a node. */
+  leaseMs?: number;
   /** Rewrites references to the source pid inside the program state (context page tables). */
   rebind?: (programState: unknown, fromPid: number, toPid: number) => unknown;
   /**
@@ -91,7 +93,8 @@ export async function restoreSnapshot(q: Queryable, input: RestoreInput): Promis
     const { rows } = await q.query<Row>(
       `UPDATE processes SET state = 'ready', wait_on = NULL, step_no = $2, program_state = $3::jsonb,
          state_step = $2, result = NULL, exit_reason = NULL, restored_from = $4, lease_epoch = lease_epoch + 1,
-         owner_node = $5, priority = COALESCE($6, priority), name = COALESCE($7, name), updated_at = now()
+         owner_node = $5, priority = COALESCE($6, priority), name = COALESCE($7, name), updated_at = now(),
+         lease_expires_at = now() + $8::integer * interval '1 millisecond'
        WHERE pid = $1 RETURNING *`,
       [
         sourcePid,
@@ -101,6 +104,7 @@ export async function restoreSnapshot(q: Queryable, input: RestoreInput): Promis
         input.ownerNode ?? null,
         input.priority ?? null,
         input.name ?? null,
+        input.leaseMs ?? null,
       ],
     );
     return {
@@ -115,8 +119,9 @@ export async function restoreSnapshot(q: Queryable, input: RestoreInput): Promis
 
   const { rows } = await q.query<Row>(
     `INSERT INTO processes (parent_pid, name, task, priority, state, model, program, policy, budgets, usage,
-       step_no, program_state, owner_node, lease_epoch, vruntime, restored_from)
-     VALUES (NULL, $1, $2, $3, 'ready', $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, NULL, $10, 0, $11, $12)
+       step_no, program_state, owner_node, lease_epoch, vruntime, restored_from, lease_expires_at)
+     VALUES (NULL, $1, $2, $3, 'ready', $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, NULL, $10, 0, $11, $12,
+       now() + $13::integer * interval '1 millisecond')
      RETURNING pid`,
     [
       input.name ?? `${String(p.name ?? source.name)}@${input.snapshotId}`,
@@ -131,6 +136,7 @@ export async function restoreSnapshot(q: Queryable, input: RestoreInput): Promis
       input.ownerNode ?? null,
       num(p.vruntime ?? 0),
       input.snapshotId,
+      input.leaseMs ?? null,
     ],
   );
   const pid = num(rows[0]!.pid);

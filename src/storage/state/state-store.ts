@@ -89,8 +89,9 @@ export class StateStore {
     const q = tx ?? this.driver;
     const { rows } = await q.query<Row>(
       `INSERT INTO processes (parent_pid, name, task, priority, state, model, program, policy, budgets, usage,
-         program_state, owner_node, lease_epoch, vruntime)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14)
+         program_state, owner_node, lease_epoch, vruntime, lease_expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10::jsonb, $11::jsonb, $12, $13, $14,
+         now() + $15::integer * interval '1 millisecond')
        RETURNING *`,
       [
         input.parentPid ?? null,
@@ -107,6 +108,7 @@ export class StateStore {
         input.ownerNode ?? null,
         input.leaseEpoch ?? 0,
         input.vruntime ?? 0,
+        input.leaseMs ?? null,
       ],
     );
     return toProcess(rows[0]!);

@@ -44,6 +44,8 @@ export interface CreateProcessInput {
   budgets?: Record<string, unknown>;
   programState?: unknown;
   ownerNode?: string | null;
+  /** The owner's lease from now (database clock), on a node; none: no lease (one node, unowned). */
+  leaseMs?: number;
   leaseEpoch?: number;
   vruntime?: number;
 }
