@@ -4,7 +4,7 @@
  * screen with `capture-pane`. Also `aos ps --json`, `aos logs`, and the errors when no server answers.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as netServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -226,10 +226,13 @@ describe.skipIf(!haveTmux || !existsSync(CLI))('aos shell and aos top in tmux', 
       expect(answer).toBeDefined();
       expect(String(info?.result)).toContain(answer!);
     }
-    // aos workspace rm goes to the server: here every process shares one workspace, which it will not delete
-    const shared = aos('workspace', 'rm', String(orig));
-    expect(shared.status).toBe(2); // EINVAL
-    expect(shared.stderr).toContain('security.shared_workspace');
+    // aos workspace rm goes to the server: each process has its own workspace (the default), which it deletes
+    const own = join(dir, 'ws', 'proc', String(orig));
+    mkdirSync(own, { recursive: true });
+    writeFileSync(join(own, 'left.txt'), 'x');
+    const removed = aos('workspace', 'rm', String(orig));
+    expect(removed.status, removed.stderr).toBe(0);
+    expect(existsSync(own)).toBe(false);
     const none = aos('workspace', 'rm', '99999', '--json');
     expect(none.status).toBe(1);
     expect(none.stderr).toContain('no process 99999');
