@@ -163,7 +163,10 @@ export class AuditLog {
     const body = async (q: Queryable) => {
       // One connection (PGlite) serialises every transaction already: the lock is for pools and nodes.
       if (this.driver.capabilities.multipleConnections)
-        await q.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [P.AUDIT_LOCK_CLASS, entry.stream]);
+        await q.query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || ':' || $2))", [
+          P.AUDIT_LOCK_CLASS,
+          entry.stream,
+        ]);
       const ts = new Date(); // millisecond precision survives timestamptz exactly
       // The head this log last wrote is a guess that saves reading it: the insert only happens when that
       // row is still the stream's head (a rolled-back or foreign append makes it miss, and we read the head).

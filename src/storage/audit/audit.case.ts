@@ -53,6 +53,36 @@ export const auditCases: Suite = (ctx) => {
     expect((await log.list({ stream })).length).toBe(1);
   });
 
+  it('a kernel in another schema of the same database never waits on this one’s audit lock', async () => {
+    if (
+      !(await ctx()
+        .openAnother()
+        .then(async (d) => (await d?.close(), d !== null)))
+    )
+      return; // PostgreSQL only
+    const { openTestPostgres } = await import('../testing/backends.case.js');
+    const elsewhere = await openTestPostgres();
+    try {
+      const stream = uniq('kernel');
+      // This schema holds the stream's lock in an open transaction until the other schema's append of a
+      // stream with the same name is done. A lock key without the schema made that append wait for this
+      // transaction, which waits for it: the test never ended (a SIGSTOPped node stalled every schema's
+      // audit this way and PostgreSQL ran out of connections).
+      await ctx().driver.transaction(async (tx) => {
+        await new AuditLog(ctx().driver).append({ stream, kind: 'k', actor: 'here', payload: {} }, tx);
+        const there = await new AuditLog(elsewhere.driver).append({
+          stream,
+          kind: 'k',
+          actor: 'there',
+          payload: {},
+        });
+        expect(there.seq).toBe(1);
+      });
+    } finally {
+      await elsewhere.drop();
+    }
+  });
+
   it('concurrent appends never fork a chain', async () => {
     const log = new AuditLog(ctx().driver);
     const other = await ctx().openAnother();

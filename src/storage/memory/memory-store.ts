@@ -298,7 +298,9 @@ export class MemoryStore {
       );
     } else {
       await this.driver.transaction(async (q) => {
-        await q.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`aos:memory-index:${model}`]);
+        await q.query("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':' || $1))", [
+          `aos:memory-index:${model}`,
+        ]);
         await q.query(sql);
       });
     }
