@@ -14,9 +14,8 @@
  * We do not use @anthropic-ai/sandbox-runtime: its current releases need Node >= 22.12 and zod 3.
  */
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync, lstatSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
 import { logger } from '../../util/log.js';
@@ -37,7 +36,7 @@ import {
   sandboxIdentity,
 } from './identity.js';
 import { addMasks, hiddenAncestor, MountPlan, planBinds } from './mounts.js';
-import { startAllowlistProxy } from './proxy.js';
+import { startSandboxProxy } from './proxy.js';
 import { runSupervised } from './run.js';
 import { seccompFile } from './seccomp.js';
 
@@ -240,14 +239,7 @@ export class BubblewrapSandbox implements Sandbox {
       // No --share-net, ever: host loopback (databases, the kernel's API) must not be in reach.
       if (network.length > 0) {
         // Root's 0700 directory (bwrap binds as root); the socket itself belongs to the sandbox uid.
-        const dir = mkdtempSync(join(tmpdir(), 'aos-proxy-'));
-        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        const sock = join(dir, 'proxy.sock');
-        const proxy = await startAllowlistProxy(sock, network, {
-          ...(req.onNetworkRefused ? { onRefused: req.onNetworkRefused } : {}),
-        });
-        cleanups.push(() => proxy.close());
-        if (id) chownSync(sock, id.uid, id.gid);
+        const sock = await startSandboxProxy(network, req.onNetworkRefused, id, cleanups);
         a.push('--bind', sock, PROXY_SOCKET);
         const url = `http://127.0.0.1:${P.SANDBOX_PROXY_PORT}`;
         Object.assign(env, {

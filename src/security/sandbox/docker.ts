@@ -20,9 +20,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { readFileSync, realpathSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
 import type {
@@ -34,7 +33,7 @@ import type {
 } from '../sandbox.js';
 import { prepareWritable, type SandboxIdentity, sandboxIdentity } from './identity.js';
 import { hiddenAncestor, maskTargets, planBinds } from './mounts.js';
-import { startAllowlistProxy } from './proxy.js';
+import { startSandboxProxy } from './proxy.js';
 import { runSupervised } from './run.js';
 
 export interface DockerOptions {
@@ -152,14 +151,7 @@ export class DockerSandbox implements Sandbox {
       const o: RunArgOptions = { podman: this.podman, name };
       const network = req.network ?? [];
       if (network.length > 0) {
-        const dir = mkdtempSync(join(tmpdir(), 'aos-proxy-'));
-        cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-        const sock = join(dir, 'proxy.sock');
-        const proxy = await startAllowlistProxy(sock, network, {
-          ...(req.onNetworkRefused ? { onRefused: req.onNetworkRefused } : {}),
-        });
-        cleanups.push(() => proxy.close());
-        if (sid) chownSync(sock, sid.uid, sid.gid);
+        const sock = await startSandboxProxy(network, req.onNetworkRefused, sid, cleanups);
         o.proxy = { socket: sock, bridge: socatBridge() };
       }
       const args = dockerRunArgs(req, this.image, sid ?? ownIdentity(), o);

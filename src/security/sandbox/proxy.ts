@@ -7,8 +7,11 @@
  * rebind). Every refusal is reported through `onRefused` so the caller audits it.
  */
 import { lookup } from 'node:dns/promises';
+import { chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { KernelError } from '../../errors.js';
 import { logger } from '../../util/log.js';
 import { SecurityPolicy } from '../policy.js';
@@ -25,6 +28,26 @@ export interface AllowlistProxy {
 
 export interface ProxyOptions {
   onRefused?: (ev: NetworkRefusal) => void;
+}
+
+/**
+ * The proxy a sandboxed command gets: its socket in a fresh 0700 directory of the kernel's user (the
+ * sandbox binds it in), owned by the sandbox uid when there is one. Its teardown (close, remove the
+ * directory) is pushed onto `cleanups`; returns the socket's path.
+ */
+export async function startSandboxProxy(
+  allow: readonly string[],
+  onRefused: ((ev: NetworkRefusal) => void) | undefined,
+  owner: { uid: number; gid: number } | null | undefined,
+  cleanups: Array<() => Promise<void> | void>,
+): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'aos-proxy-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = join(dir, 'proxy.sock');
+  const proxy = await startAllowlistProxy(sock, allow, onRefused ? { onRefused } : {});
+  cleanups.push(() => proxy.close());
+  if (owner) chownSync(sock, owner.uid, owner.gid);
+  return sock;
 }
 
 /** Checks name and port, then resolves and checks the addresses; returns the address to connect to. */
