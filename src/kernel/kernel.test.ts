@@ -140,6 +140,60 @@ describe('kernel: scheduling and lifecycle', () => {
     expect(st.result).toBe(6);
   });
 
+  it('suspends from a proc.step hook (a rule reacting to a step) and resumes to the answer', async () => {
+    const k = await boot({ latency: { ttftMs: 2 } }, { programs: [counter] });
+    const pid = await k.spawn({ name: 'c', task: 't', program: 'counter', args: { steps: 5 } });
+    const suspended = new Promise<void>((resolve) =>
+      k.hooks.on('proc.state', (e) => e.pid === pid && e.to === 'suspended' && resolve()),
+    );
+    let fired = false;
+    k.hooks.on('proc.step', (e) => {
+      if (e.pid !== pid || e.stepNo !== 2 || fired) return;
+      fired = true;
+      return k.suspend(pid);
+    });
+    await suspended;
+    const at = (await k.get(pid)).stepNo;
+    expect(at).toBeGreaterThanOrEqual(2);
+    expect((await k.storage.state.getProcess(pid))!.state).toBe('suspended');
+    await k.resume(pid);
+    const st = await k.wait(pid);
+    expect(st.state).toBe('terminated');
+    expect(st.exitReason ?? null).toBeNull();
+    expect(st.result).toBe(5);
+  });
+
+  it('a proc.step hook that suspends and resumes at once, or suspends on the last step, loses nothing', async () => {
+    const k = await boot({ latency: { ttftMs: 1 } }, { programs: [counter] });
+    const a = await k.spawn({ name: 'a', task: 't', program: 'counter', args: { steps: 4 } });
+    const b = await k.spawn({ name: 'b', task: 't', program: 'counter', args: { steps: 3 } });
+    k.hooks.on('proc.step', async (e) => {
+      if (e.pid === a) {
+        await k.suspend(a);
+        await k.resume(a);
+      }
+      if (e.pid === b && e.stepNo === 3) await k.suspend(b);
+    });
+    const sa = await k.wait(a);
+    expect([sa.state, sa.exitReason ?? null, sa.result]).toEqual(['terminated', null, 4]);
+    const sb = await k.wait(b);
+    expect([sb.state, sb.exitReason ?? null, sb.result]).toEqual(['terminated', null, 3]);
+  });
+
+  it('the built-in agent suspended from a proc.step hook resumes to its answer', async () => {
+    const k = await boot({ latency: { ttftMs: 1 } });
+    const pid = await k.spawn({ name: 'r', task: 'Add 2 and 3 with the calculator, then answer.' });
+    let n = 0;
+    k.hooks.on('proc.step', (e) => {
+      if (e.pid !== pid || n++ > 0) return;
+      void k.suspend(pid);
+      setTimeout(() => void k.resume(pid), 30);
+    });
+    const st = await k.wait(pid);
+    expect([st.state, st.exitReason ?? null]).toEqual(['terminated', null]);
+    expect(n).toBeGreaterThan(1);
+  });
+
   it('kills gracefully, then forcibly after the grace period', async () => {
     const k = await boot({ scenario: () => ({ hang: true }) }, { programs: [counter] });
     const pid = await k.spawn({ name: 'stuck', task: 't', program: 'counter', args: { steps: 2 } });
