@@ -164,6 +164,7 @@ export const SANDBOX_CPU_SECONDS = 30; // default RLIMIT_CPU of a sandboxed comm
 export const SANDBOX_MAX_PROCESSES = 64; // default process cap (pids cgroup, or RLIMIT_NPROC when not root)
 export const SANDBOX_FILE_SIZE_MB = 64; // default RLIMIT_FSIZE of a sandboxed command
 export const SANDBOX_WALL_SECONDS = 60; // wall-clock kill of a sandboxed command
+export const SANDBOX_CONTAINER_TIMEOUT_GRACE_S = 10; // podman --timeout = wall limit + this: a dead kernel's container still dies
 export const SANDBOX_KILL_GRACE_MS = 500; // SIGTERM → SIGKILL grace when a sandboxed command is stopped
 export const WORKSPACE_COPY_MAX_BYTES = 256 * 1024 * 1024; // a fork copies its source's workspace up to this size…
 export const WORKSPACE_COPY_MAX_ENTRIES = 20_000; // …and this many entries (else EQUOTA: share a named workspace)

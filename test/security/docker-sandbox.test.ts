@@ -11,7 +11,7 @@
  * Then the conformance suite every sandbox runs, on the same engine and image. Skipped, with the reason,
  * only where podman, runc or debootstrap is missing or the kernel is not root.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -24,12 +24,12 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ToolOutcome } from '../../src/kernel/syscalls.js';
-import { DockerSandbox } from '../../src/security/sandbox/docker.js';
+import { DockerSandbox, LABEL } from '../../src/security/sandbox/docker.js';
 import { sandboxConformance } from '../../src/security/sandbox/sandbox.case.js';
 import { type Podman, podmanSandboxImage, podmanUnavailable } from '../e2e/fixtures/podman.js';
 import { bootRig, PROBE_TIMEOUT_MS, type Rig, shellData, whileProbing } from './harness.js';
@@ -277,6 +277,94 @@ describe.skipIf(skip !== null)(
       // nothing of the killed command is still running on the host
       expect(() => execFileSync('pgrep', ['-u', '64000', '-f', 'sleep 300'])).toThrow();
     });
+  },
+);
+
+// A kernel that dies (SIGKILL, OOM) while a sandboxed command runs: its container must not run on.
+describe.skipIf(skip !== null)(
+  `docker sandbox: containers of a dead kernel${skip ? ` (skipped: ${skip})` : ''}`,
+  () => {
+    let pm: Podman;
+    beforeAll(async () => {
+      const img = await podmanSandboxImage(join(ROOT, 'Dockerfile'), log);
+      pm = img.pm;
+      Object.assign(process.env, img.engineEnv);
+      image = img.image;
+    }, 40 * 60_000);
+
+    const running = async (pid: number) =>
+      (await pm.run(['ps', '--filter', `label=${LABEL}=1`, '--format', '{{.Names}}']))
+        .split('\n')
+        .filter((n) => n.startsWith(`aos-sandbox-${pid}-`));
+
+    /** A kernel-like process that runs `sleep 300` in the sandbox (wall limit `wall` s), SIGKILLed once its container runs. */
+    async function killedKernelWithContainer(wall: number): Promise<number> {
+      const mod = join(ROOT, 'dist/security/sandbox/docker.js');
+      const script = `const { DockerSandbox } = await import(${JSON.stringify(mod)});
+        const s = new DockerSandbox({ engine: 'podman', image: ${JSON.stringify(image)} });
+        process.stdout.write('ready\\n');
+        await s.exec({ command: 'sleep', args: ['300'], cwd: '/tmp',
+          limits: { memoryMb: 64, cpuSeconds: 10, processes: 8, fileSizeMb: 1, wallSeconds: ${wall} } });`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: process.env,
+      });
+      try {
+        for (let i = 0; i < 600 && (await running(child.pid!)).length === 0; i++)
+          await new Promise((r) => setTimeout(r, 200));
+        expect(await running(child.pid!)).toHaveLength(1);
+      } finally {
+        child.kill('SIGKILL');
+      }
+      await new Promise((r) => child.once('exit', r));
+      return child.pid!;
+    }
+
+    test('the next kernel to boot removes them; a live kernel keeps its own', async () => {
+      // What a dead kernel leaves (its client killed before it could remove the container), made directly:
+      // killing the kernel leaves it only sometimes (podman proxies the client's signal to the command).
+      const gone = spawn('true');
+      await new Promise((r) => gone.once('exit', r));
+      const leftover = (pid: number) => [
+        'run',
+        '-d',
+        '--name',
+        `aos-sandbox-${pid}-1-${randomBytes(3).toString('hex')}`,
+        '--label',
+        `${LABEL}=1`,
+        '--label',
+        `io.agent-os-kernel.host=${hostname()}`,
+        image,
+        'sleep',
+        '300',
+      ];
+      await pm.run(leftover(gone.pid!));
+      await pm.run(leftover(process.pid)); // this (live) process's own
+      try {
+        expect(await running(gone.pid!)).toHaveLength(1);
+        const booted = new DockerSandbox({ engine: 'podman', image }); // boot reaps what dead kernels left
+        expect(await running(gone.pid!)).toEqual([]);
+        expect(await running(process.pid)).toHaveLength(1);
+        expect(booted.reapOrphans()).toEqual([]);
+      } finally {
+        await pm.run([
+          'rm',
+          '-f',
+          '--time',
+          '0',
+          ...(await running(process.pid)),
+          ...(await running(gone.pid!)),
+        ]);
+      }
+    }, 300_000);
+
+    test('on podman the container dies at its wall limit even if no kernel boots again', async () => {
+      const dead = await killedKernelWithContainer(3);
+      // --timeout = wall limit + SANDBOX_CONTAINER_TIMEOUT_GRACE_S: gone without anyone removing it
+      for (let i = 0; i < 300 && (await running(dead)).length > 0; i++)
+        await new Promise((r) => setTimeout(r, 500));
+      expect(await running(dead)).toEqual([]);
+    }, 300_000);
   },
 );
 

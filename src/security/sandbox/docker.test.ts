@@ -6,7 +6,8 @@
  * 0.0.0.0 answered, and every private range was routed).
  */
 import { describe, expect, test } from 'vitest';
-import { type Bridge, dockerRunArgs } from './docker.js';
+import { SANDBOX_CONTAINER_TIMEOUT_GRACE_S } from '../../param.js';
+import { type Bridge, dockerRunArgs, LABEL } from './docker.js';
 
 const req = {
   command: 'sh',
@@ -38,6 +39,22 @@ describe('DockerSandbox command line', () => {
     expect(p).toContain('/nonexistent-aos/opt/tool:/nonexistent-aos/opt/tool:ro,nosuid,nodev');
     const d = dockerRunArgs(req, 'img', { uid: 1000, gid: 1000 });
     expect(d).toContain('/nonexistent-aos/w/proc/7:/nonexistent-aos/w/proc/7:rw');
+  });
+
+  test('podman kills the container at its wall limit + grace by itself (a dead kernel cannot); both carry the labels', () => {
+    const p = dockerRunArgs(
+      req,
+      'img',
+      { uid: 1000, gid: 1000 },
+      { podman: true, name: 'aos-sandbox-1-1-abc' },
+    );
+    expect(p[p.indexOf('--timeout') + 1]).toBe(
+      String(Math.ceil(req.limits.wallSeconds) + SANDBOX_CONTAINER_TIMEOUT_GRACE_S),
+    );
+    expect(p).toContain(`${LABEL}=1`);
+    const d = dockerRunArgs(req, 'img', { uid: 1000, gid: 1000 }, { name: 'aos-sandbox-1-1-abc' });
+    expect(d).not.toContain('--timeout');
+    expect(d).toContain(`${LABEL}=1`);
   });
 
   test("no network of its own, even with network_allow ['*']: egress is the kernel's proxy, bridged inside", () => {

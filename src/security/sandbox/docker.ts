@@ -21,9 +21,11 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { KernelError } from '../../errors.js';
 import * as P from '../../param.js';
+import { logger } from '../../util/log.js';
 import type {
   Sandbox,
   SandboxCapabilities,
@@ -44,6 +46,9 @@ export interface DockerOptions {
 }
 
 const PROXY_SOCKET = '/run/aos-proxy.sock';
+/** Every sandbox container carries it (with HOST_LABEL): what `ps --filter` finds and reapOrphans removes. */
+export const LABEL = 'io.agent-os-kernel.sandbox';
+const HOST_LABEL = 'io.agent-os-kernel.host';
 const BRIDGE_DIR = '/run/aos-bridge';
 /** The engine's own configuration, passed to its client (never to the container). */
 const ENGINE_ENV =
@@ -56,6 +61,7 @@ export function engineEnv(): Record<string, string> {
 }
 
 let seq = 0;
+const log = logger('sandbox');
 
 export class DockerSandbox implements Sandbox {
   readonly name = 'docker';
@@ -81,6 +87,61 @@ export class DockerSandbox implements Sandbox {
         `the docker sandbox cannot start a container with ${this.engine} (${why}); start the engine, make the image present (${this.engine} pull ${this.image}) or set security.container.engine / image, or choose security.sandbox: bubblewrap`,
         { details: { engine: this.engine, image: this.image } },
       );
+    this.reapOrphans();
+  }
+
+  /**
+   * Removes the sandbox containers a dead kernel on this host left running (SIGKILL, OOM, power loss): a
+   * container's name carries its kernel's pid (containerName), its label this host's name. Only
+   * containers whose kernel pid no longer exists go; a live pid — this kernel, another kernel on the host,
+   * or a reused pid — keeps its containers. Returns the names removed.
+   */
+  reapOrphans(): string[] {
+    let names: string[];
+    try {
+      const out = execFileSync(
+        this.engine,
+        [
+          'ps',
+          '-a',
+          '--filter',
+          `label=${LABEL}=1`,
+          '--filter',
+          `label=${HOST_LABEL}=${hostname()}`,
+          '--format',
+          '{{.Names}}',
+        ],
+        { stdio: 'pipe', timeout: 60_000, env: engineEnv() },
+      );
+      names = out
+        .toString()
+        .split('\n')
+        .map((n) => n.trim())
+        .filter(Boolean);
+    } catch (err) {
+      log.warn(`could not list leftover sandbox containers: ${firstLine(err, 'ps failed')}`);
+      return [];
+    }
+    const dead = names.filter((n) => {
+      const pid = Number(/^aos-sandbox-(\d+)-/.exec(n)?.[1]);
+      return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
+    });
+    if (dead.length === 0) return [];
+    try {
+      execFileSync(this.engine, ['rm', '-f', '--time', '0', ...dead], {
+        stdio: 'pipe',
+        timeout: 120_000,
+        env: engineEnv(),
+      });
+      log.info(`removed ${dead.length} sandbox container(s) a dead kernel left running`, {
+        containers: dead,
+      });
+    } catch (err) {
+      log.warn(
+        `could not remove leftover sandbox containers ${dead.join(', ')}: ${firstLine(err, 'rm failed')}`,
+      );
+    }
+    return dead;
   }
 
   /** Null when the engine answers `info`; otherwise why not (its own words). */
@@ -184,6 +245,15 @@ function firstLine(err: unknown, fallback: string): string {
       .filter(Boolean)
       .pop() ?? fallback
   );
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function containerName(): string {
@@ -312,7 +382,11 @@ export function dockerRunArgs(
       `the container runs commands as uid ${id.uid}, which cannot enter ${blocked} on the way to ${cwd}; make it traversable (chmod o+x ${blocked}) or keep the workspace outside that tree`,
     );
   const a = ['run', '--rm', '-i', '--pull=never'];
-  if (o.name) a.push('--name', o.name, '--label', 'io.agent-os-kernel.sandbox=1');
+  if (o.name) a.push('--name', o.name, '--label', `${LABEL}=1`, '--label', `${HOST_LABEL}=${hostname()}`);
+  // podman's conmon kills the container at its wall limit even when the kernel that started it is gone
+  // (SIGKILL, OOM): without it a `sleep 300` of a dead kernel ran on. Docker has no such flag; its
+  // leftovers go at the next boot (reapOrphans).
+  if (o.podman) a.push('--timeout', String(Math.ceil(l.wallSeconds) + P.SANDBOX_CONTAINER_TIMEOUT_GRACE_S));
   a.push(
     '--read-only',
     '--user',
