@@ -69,6 +69,7 @@ export const PROVIDER_PARK_MAX_MS = 120_000; // cap on that wait when the provid
 export const CIRCUIT_FAILURE_THRESHOLD = 5; // consecutive failures that open a provider's circuit
 export const CIRCUIT_OPEN_MS = 30_000; // how long the circuit stays open before a half-open probe
 export const SIM_DEFAULT_PORT = 7979; // `aos sim-llm` default port
+export const TOKENIZER_MERGE_CACHE = 4_096; // pre-tokens that needed byte-pair merging, kept with their tokens (oldest dropped first)
 export const ANTHROPIC_DEFAULT_MAX_TOKENS = 8_192; // max_tokens sent to Anthropic when the request names none (the API requires one)
 export const SIM_CACHE_MAX_PREFIXES = 200_000; // simulator: cached prefix blocks kept (LRU) before eviction
 export const SIM_CONCEPT_RESIDUE_WEIGHT = 0.35; // simulator embeddings: an uncovered word's weight next to a concept's (1)
