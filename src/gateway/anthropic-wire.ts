@@ -8,28 +8,14 @@
 import { KernelError } from '../errors.js';
 import type { ChatMessage, ChatResponse, StreamEvent, ToolChoice, ToolSpec } from '../llm/model.js';
 import type { GatewayCall } from './call.js';
+import { defined, intField, MESSAGES_FIELDS, noopOnly, numberField, onlyKnown, stopField } from './fields.js';
 
 type Loose = Record<string, unknown>;
 
 const bad = (message: string, param: string | null = null) =>
   new KernelError('EINVAL', message, { details: { param } });
 
-const KNOWN = new Set([
-  'model',
-  'max_tokens',
-  'messages',
-  'system',
-  'tools',
-  'tool_choice',
-  'temperature',
-  'stream',
-  'metadata',
-  'stop_sequences',
-  'top_p',
-  'top_k',
-  'thinking',
-  'service_tier',
-]);
+const KNOWN = new Set<string>(Object.values(MESSAGES_FIELDS).flat());
 
 function textBlocks(blocks: Loose[], where: string): { text: string; breakpoint: boolean } {
   let text = '';
@@ -75,7 +61,22 @@ export function parseAnthropicMessages(body: Loose): GatewayCall {
     throw bad('max_tokens: Field required (a positive integer)', 'max_tokens');
   if (!Array.isArray(body.messages) || body.messages.length === 0)
     throw bad('messages: at least one message is required', 'messages');
-  for (const k of Object.keys(body)) if (!KNOWN.has(k)) throw bad(`${k}: Extra inputs are not permitted`, k);
+  onlyKnown(body, KNOWN, (k) => `${k}: Extra inputs are not permitted`);
+  noopOnly(
+    body,
+    'service_tier',
+    ['auto'],
+    "the kernel's scheduler sets a call's priority, not the vendor's tier: send x-aos-priority instead",
+  );
+  const meta = body.metadata as Loose | undefined | null;
+  if (meta !== undefined && meta !== null) {
+    if (typeof meta !== 'object' || Array.isArray(meta))
+      throw bad('metadata: Input should be an object', 'metadata');
+    for (const k of Object.keys(meta))
+      if (k !== 'user_id') throw bad(`metadata.${k}: Extra inputs are not permitted`, `metadata.${k}`);
+    if (meta.user_id !== undefined && meta.user_id !== null && typeof meta.user_id !== 'string')
+      throw bad('metadata.user_id: Input should be a valid string', 'metadata.user_id');
+  }
   const thinking = body.thinking as Loose | undefined;
   if (thinking && thinking.type !== 'disabled')
     throw new KernelError(
@@ -179,7 +180,11 @@ export function parseAnthropicMessages(body: Loose): GatewayCall {
   if (temperature !== undefined && (typeof temperature !== 'number' || temperature < 0 || temperature > 1))
     throw bad('temperature: Input should be between 0 and 1', 'temperature');
   const toolChoice = toolChoiceOf(body.tool_choice);
-  const meta = body.metadata as Loose | undefined;
+  const tc = body.tool_choice as Loose | undefined | null;
+  const dpu = tc?.disable_parallel_tool_use;
+  if (dpu !== undefined && typeof dpu !== 'boolean')
+    throw bad('tool_choice.disable_parallel_tool_use: Input should be a valid boolean', 'tool_choice');
+  const userId = typeof meta?.user_id === 'string' && meta.user_id ? meta.user_id : undefined;
   return {
     dialect: 'anthropic',
     model: body.model,
@@ -189,10 +194,15 @@ export function parseAnthropicMessages(body: Loose): GatewayCall {
       ...(toolChoice ? { toolChoice } : {}),
       ...(typeof temperature === 'number' ? { temperature } : {}),
       maxOutputTokens: body.max_tokens,
+      ...defined('stop', stopField(body, 'stop_sequences', { string: false })),
+      ...defined('topP', numberField(body, 'top_p', 0, 1)),
+      ...defined('topK', intField(body, 'top_k', 1)),
+      ...(dpu === true ? { parallelToolCalls: false } : {}),
+      ...defined('endUser', userId),
     },
     stream: body.stream === true,
     includeUsage: true,
-    hints: typeof meta?.user_id === 'string' ? { metadataUserId: meta.user_id } : {},
+    hints: userId ? { metadataUserId: userId } : {},
   };
 }
 
@@ -203,6 +213,8 @@ const STOP: Record<ChatResponse['finishReason'], string> = {
   content_filter: 'refusal',
   error: 'end_turn',
 };
+
+const stopReason = (r: ChatResponse) => (r.stopSequence ? 'stop_sequence' : STOP[r.finishReason]);
 
 /** Anthropic's input_tokens excludes cache reads and writes; the kernel's `input` includes them. */
 export function anthropicUsage(r: ChatResponse): Loose {
@@ -234,8 +246,8 @@ export function anthropicMessage(r: ChatResponse, id: string, model: string): Lo
     role: 'assistant',
     model,
     content,
-    stop_reason: STOP[r.finishReason],
-    stop_sequence: null,
+    stop_reason: stopReason(r),
+    stop_sequence: r.stopSequence ?? null,
     usage: anthropicUsage(r),
   };
 }
@@ -354,7 +366,7 @@ export class AnthropicEventer {
       event: 'message_delta',
       data: {
         type: 'message_delta',
-        delta: { stop_reason: STOP[r.finishReason], stop_sequence: null },
+        delta: { stop_reason: stopReason(r), stop_sequence: r.stopSequence ?? null },
         usage: {
           input_tokens: u.input_tokens,
           cache_creation_input_tokens: u.cache_creation_input_tokens,

@@ -3,7 +3,7 @@
  * Both wire modules (./openai-wire.ts, ./anthropic-wire.ts) parse into it and render out of the kernel's
  * ChatResponse / StreamEvent (src/llm/model.ts), so the pipeline in ./gateway.ts never sees a vendor's JSON.
  */
-import type { ChatMessage, ToolChoice, ToolSpec } from '../llm/model.js';
+import type { ChatMessage, ChatRequest, ToolChoice, ToolSpec } from '../llm/model.js';
 
 export type Dialect = 'openai' | 'anthropic';
 
@@ -14,6 +14,15 @@ export interface GatewayChat {
   toolChoice?: ToolChoice;
   temperature?: number;
   maxOutputTokens?: number;
+  stop?: string[];
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  reasoningEffort?: ChatRequest['reasoningEffort'];
+  parallelToolCalls?: boolean;
+  endUser?: string;
 }
 
 export interface GatewayCall {

@@ -8,46 +8,48 @@
 import { KernelError } from '../errors.js';
 import type { ChatMessage, ChatResponse, StreamEvent, ToolChoice, ToolSpec } from '../llm/model.js';
 import type { GatewayCall } from './call.js';
+import {
+  boolField,
+  CHAT_FIELDS,
+  defined,
+  EMBEDDING_FIELDS,
+  effortOf,
+  intField,
+  noopOnly,
+  numberField,
+  onlyKnown,
+  stopField,
+  stringField,
+} from './fields.js';
 
 type Loose = Record<string, unknown>;
 
 const bad = (message: string, param: string | null = null) =>
   new KernelError('EINVAL', message, { details: { param } });
 
-/** Accepted and not forwarded: hints with no effect on what a conforming model returns here. */
-const IGNORED = new Set([
-  'store',
-  'metadata',
-  'parallel_tool_calls',
-  'service_tier',
-  'top_p',
-  'frequency_penalty',
-  'presence_penalty',
-  'seed',
-  'logit_bias',
-  'stop',
-  'reasoning_effort',
-  'safety_identifier',
-  'verbosity',
-]);
-const KNOWN = new Set([
-  'model',
-  'messages',
-  'tools',
-  'tool_choice',
-  'temperature',
-  'max_tokens',
-  'max_completion_tokens',
-  'stream',
-  'stream_options',
-  'user',
-  'prompt_cache_key',
-  'n',
-  'response_format',
-  'logprobs',
-  'top_logprobs',
-  ...IGNORED,
-]);
+const KNOWN = new Set<string>(Object.values(CHAT_FIELDS).flat());
+
+/** The fields that only take their no-op value, with why another is refused (shared with /v1/responses). */
+export function openAiNoops(body: Loose): void {
+  noopOnly(
+    body,
+    'store',
+    [false],
+    'the gateway stores no completions (the kernel journals every call); omit store or send false',
+  );
+  noopOnly(
+    body,
+    'metadata',
+    [{}],
+    'metadata is kept only with stored completions, which the gateway does not offer; omit it',
+  );
+  noopOnly(
+    body,
+    'service_tier',
+    ['auto', 'default'],
+    "the kernel's scheduler sets a call's priority, not the vendor's tier: send x-aos-priority instead",
+  );
+}
 
 function textOf(content: unknown, where: string): string {
   if (content === null || content === undefined) return '';
@@ -82,13 +84,37 @@ export function parseOpenAiChat(body: Loose): GatewayCall {
   if (typeof body.model !== 'string' || !body.model) throw bad('you must provide a model parameter', 'model');
   if (!Array.isArray(body.messages) || body.messages.length === 0)
     throw bad("'messages' must be a non-empty array", 'messages');
-  for (const k of Object.keys(body))
-    if (!KNOWN.has(k)) throw bad(`Unrecognized request argument supplied: ${k}`, k);
-  if (body.n !== undefined && body.n !== 1) throw bad('the gateway returns one choice: n must be 1', 'n');
-  if (body.logprobs === true)
-    throw new KernelError('EUNSUPPORTED', 'logprobs are not supported by the gateway', {
-      details: { param: 'logprobs' },
-    });
+  onlyKnown(body, KNOWN, (k) => `Unrecognized request argument supplied: ${k}`);
+  noopOnly(body, 'n', [1], 'the gateway returns one choice: n must be 1');
+  noopOnly(body, 'logprobs', [false], 'logprobs are not forwarded by the gateway');
+  noopOnly(body, 'top_logprobs', [0], 'logprobs are not forwarded by the gateway');
+  noopOnly(
+    body,
+    'logit_bias',
+    [{}],
+    "logit_bias is not forwarded by the gateway (its token ids are one vendor tokenizer's)",
+  );
+  noopOnly(
+    body,
+    'verbosity',
+    [],
+    'verbosity is not forwarded by the gateway; ask for the length you want in the prompt',
+  );
+  openAiNoops(body);
+  const so = body.stream_options as Loose | undefined;
+  if (so !== undefined && so !== null) {
+    if (typeof so !== 'object' || Array.isArray(so))
+      throw bad('stream_options must be an object', 'stream_options');
+    for (const k of Object.keys(so))
+      if (k !== 'include_usage' && !(k === 'include_obfuscation' && so[k] === false))
+        throw new KernelError(
+          'EUNSUPPORTED',
+          `stream_options.${k} is not supported by the gateway (include_usage only)`,
+          {
+            details: { param: `stream_options.${k}` },
+          },
+        );
+  }
   const rf = body.response_format as Loose | undefined;
   if (rf && rf.type !== 'text')
     throw new KernelError(
@@ -152,7 +178,6 @@ export function parseOpenAiChat(body: Loose): GatewayCall {
   )
     throw bad('temperature must be a number between 0 and 2', 'temperature');
   const toolChoice = toolChoiceOf(body.tool_choice);
-  const so = body.stream_options as Loose | undefined;
   return {
     dialect: 'openai',
     model: body.model,
@@ -162,6 +187,12 @@ export function parseOpenAiChat(body: Loose): GatewayCall {
       ...(toolChoice ? { toolChoice } : {}),
       ...(typeof temperature === 'number' ? { temperature } : {}),
       ...(typeof maxOut === 'number' ? { maxOutputTokens: maxOut } : {}),
+      ...openAiSampling(body),
+      ...defined('stop', stopField(body, 'stop', { max: 4, string: true })),
+      ...defined('frequencyPenalty', numberField(body, 'frequency_penalty', -2, 2)),
+      ...defined('presencePenalty', numberField(body, 'presence_penalty', -2, 2)),
+      ...defined('seed', intField(body, 'seed')),
+      ...defined('reasoningEffort', effortOf(body.reasoning_effort, 'reasoning_effort')),
     },
     stream: body.stream === true,
     includeUsage: so?.include_usage === true,
@@ -169,6 +200,16 @@ export function parseOpenAiChat(body: Loose): GatewayCall {
       ...(typeof body.user === 'string' ? { user: body.user } : {}),
       ...(typeof body.prompt_cache_key === 'string' ? { promptCacheKey: body.prompt_cache_key } : {}),
     },
+  };
+}
+
+/** Fields both OpenAI dialects forward the same way: top_p, parallel_tool_calls, the end user's id. */
+export function openAiSampling(body: Loose): Partial<GatewayCall['chat']> {
+  return {
+    ...defined('topP', numberField(body, 'top_p', 0, 1)),
+    ...defined('parallelToolCalls', boolField(body, 'parallel_tool_calls')),
+    // safety_identifier is OpenAI's successor to user: either reaches the provider as its end-user id.
+    ...defined('endUser', stringField(body, 'safety_identifier') ?? stringField(body, 'user')),
   };
 }
 
@@ -350,6 +391,8 @@ export function openAiError(
   return { error: { message, type, param, code: wireCode, aos_code: code } };
 }
 
+const EMBEDDING_KNOWN = new Set<string>(Object.values(EMBEDDING_FIELDS).flat());
+
 export function openAiEmbeddingsInput(body: Loose): {
   model: string;
   texts: string[];
@@ -357,6 +400,14 @@ export function openAiEmbeddingsInput(body: Loose): {
   base64: boolean;
 } {
   if (typeof body.model !== 'string' || !body.model) throw bad('you must provide a model parameter', 'model');
+  onlyKnown(body, EMBEDDING_KNOWN, (k) => `Unrecognized request argument supplied: ${k}`);
+  noopOnly(
+    body,
+    'user',
+    [],
+    "the end user's id is not forwarded with embeddings (the llm.embed syscall has no field for it); omit it",
+  );
+  const dimensions = intField(body, 'dimensions', 1);
   const input = body.input;
   const texts =
     typeof input === 'string'
@@ -375,7 +426,7 @@ export function openAiEmbeddingsInput(body: Loose): {
   return {
     model: body.model,
     texts,
-    ...(typeof body.dimensions === 'number' ? { dimensions: body.dimensions } : {}),
+    ...defined('dimensions', dimensions),
     base64: fmt === 'base64',
   };
 }

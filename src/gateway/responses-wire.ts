@@ -11,6 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { KernelError } from '../errors.js';
 import type { ChatMessage, ChatResponse, StreamEvent, ToolChoice, ToolSpec } from '../llm/model.js';
 import type { GatewayCall } from './call.js';
+import { defined, effortOf, noopOnly, onlyKnown, RESPONSES_FIELDS } from './fields.js';
+import { openAiNoops, openAiSampling } from './openai-wire.js';
 
 type Loose = Record<string, unknown>;
 
@@ -19,39 +21,7 @@ const bad = (message: string, param: string | null = null) =>
 const unsupported = (message: string, param: string) =>
   new KernelError('EUNSUPPORTED', message, { details: { param } });
 
-/** Accepted and not forwarded: hints with no effect on what a conforming model returns here. */
-const IGNORED = new Set([
-  'store',
-  'metadata',
-  'parallel_tool_calls',
-  'service_tier',
-  'top_p',
-  'reasoning',
-  'truncation',
-  'safety_identifier',
-  'include',
-  'top_logprobs',
-  'background',
-  'max_tool_calls',
-  'stream_options',
-]);
-const KNOWN = new Set([
-  'model',
-  'input',
-  'instructions',
-  'tools',
-  'tool_choice',
-  'temperature',
-  'max_output_tokens',
-  'stream',
-  'user',
-  'prompt_cache_key',
-  'text',
-  'previous_response_id',
-  'conversation',
-  'prompt',
-  ...IGNORED,
-]);
+const KNOWN = new Set<string>(Object.values(RESPONSES_FIELDS).flat());
 
 /** Keys of calls that were not streamed (a replay): above any stream's tool-call index. */
 const UNSTREAMED = Number.MAX_SAFE_INTEGER / 2;
@@ -143,8 +113,57 @@ function messagesOf(input: unknown, instructions: unknown): ChatMessage[] {
 
 export function parseResponsesRequest(body: Loose): GatewayCall {
   if (typeof body.model !== 'string' || !body.model) throw bad('you must provide a model parameter', 'model');
-  for (const k of Object.keys(body))
-    if (!KNOWN.has(k)) throw bad(`Unrecognized request argument supplied: ${k}`, k);
+  onlyKnown(body, KNOWN, (k) => `Unrecognized request argument supplied: ${k}`);
+  openAiNoops(body);
+  noopOnly(
+    body,
+    'truncation',
+    ['disabled'],
+    "the gateway forwards the whole input and truncates nothing: send 'disabled' or omit it",
+  );
+  noopOnly(
+    body,
+    'include',
+    [[]],
+    'the gateway returns no extra output data (no encrypted reasoning, logprobs or tool sources); omit include',
+  );
+  noopOnly(body, 'top_logprobs', [0], 'logprobs are not forwarded by the gateway');
+  noopOnly(
+    body,
+    'background',
+    [false],
+    'background responses need stored responses, which the gateway does not keep',
+  );
+  noopOnly(
+    body,
+    'max_tool_calls',
+    [],
+    'max_tool_calls limits built-in tools, which the gateway does not offer; omit it',
+  );
+  const reasoning = body.reasoning as Loose | undefined | null;
+  if (reasoning !== undefined && reasoning !== null) {
+    if (typeof reasoning !== 'object' || Array.isArray(reasoning))
+      throw bad('reasoning must be an object', 'reasoning');
+    for (const k of Object.keys(reasoning))
+      if (k !== 'effort' && !((k === 'summary' || k === 'generate_summary') && reasoning[k] === null))
+        throw unsupported(
+          `reasoning.${k} is not supported by the gateway (reasoning.effort only: no reasoning items come back)`,
+          `reasoning.${k}`,
+        );
+  }
+  const text = body.text as Loose | undefined | null;
+  if (text && typeof text === 'object')
+    for (const k of Object.keys(text))
+      if (k !== 'format')
+        throw unsupported(
+          `text.${k} is not forwarded by the gateway; say what you want in the prompt`,
+          `text.${k}`,
+        );
+  const so = body.stream_options as Loose | undefined | null;
+  if (so && typeof so === 'object')
+    for (const k of Object.keys(so))
+      if (!(k === 'include_obfuscation' && so[k] === false))
+        throw unsupported(`stream_options.${k} is not supported by the gateway`, `stream_options.${k}`);
   for (const k of ['previous_response_id', 'conversation', 'prompt'] as const)
     if (body[k] !== undefined && body[k] !== null)
       throw unsupported(
@@ -190,6 +209,8 @@ export function parseResponsesRequest(body: Loose): GatewayCall {
       ...(toolChoice ? { toolChoice } : {}),
       ...(typeof temperature === 'number' ? { temperature } : {}),
       ...(typeof maxOut === 'number' ? { maxOutputTokens: maxOut } : {}),
+      ...openAiSampling(body),
+      ...defined('reasoningEffort', effortOf(reasoning?.effort, 'reasoning.effort')),
     },
     stream: body.stream === true,
     includeUsage: true,

@@ -49,6 +49,16 @@ export const SYSCALL_ARGS = {
     toolChoice: z.union([z.enum(['auto', 'none', 'required']), z.object({ name: z.string() })]).optional(),
     temperature: z.number().min(0).max(2).optional(),
     maxOutputTokens: z.number().int().positive().optional(),
+    // Sampling and output controls (ChatRequest in src/llm/model.ts: each provider maps or refuses them).
+    stop: z.array(z.string().min(1)).max(4).optional(),
+    topP: z.number().min(0).max(1).optional(),
+    topK: z.number().int().positive().optional(),
+    seed: z.number().int().optional(),
+    frequencyPenalty: z.number().min(-2).max(2).optional(),
+    presencePenalty: z.number().min(-2).max(2).optional(),
+    reasoningEffort: z.enum(['minimal', 'low', 'medium', 'high']).optional(),
+    parallelToolCalls: z.boolean().optional(),
+    endUser: z.string().min(1).optional(),
     /**
      * Stream from the provider; deltas go out as `llm.delta` hook events while the call runs. Absent: on
      * for a process's own calls unless config turns it off for the model (llms.stream), off for internal ones.

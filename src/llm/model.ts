@@ -56,6 +56,23 @@ export interface ChatRequest {
   toolChoice?: ToolChoice;
   temperature?: number;
   maxOutputTokens?: number;
+  /**
+   * Sampling and output controls a caller may set (the gateway forwards its callers' values). Each provider
+   * adapter maps them to its vendor's wire field, or refuses one its vendor has no field for (EUNSUPPORTED,
+   * naming it) — never drops it: stop → OpenAI `stop` / Anthropic `stop_sequences`; topP → `top_p`; topK →
+   * Anthropic `top_k`; seed, frequencyPenalty, presencePenalty, reasoningEffort → OpenAI's fields of those
+   * names; parallelToolCalls → OpenAI `parallel_tool_calls` / Anthropic `disable_parallel_tool_use`;
+   * endUser → OpenAI `user` / Anthropic `metadata.user_id`.
+   */
+  stop?: string[];
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  frequencyPenalty?: number;
+  presencePenalty?: number;
+  reasoningEffort?: 'minimal' | 'low' | 'medium' | 'high';
+  parallelToolCalls?: boolean;
+  endUser?: string;
   /** Routes requests with the same prefix to the same cache (OpenAI, Kimi). The kernel uses the pid. */
   promptCacheKey?: string;
   signal?: AbortSignal;
@@ -109,6 +126,8 @@ export interface ChatResponse {
   reasoningBlocks?: ReasoningBlock[];
   toolCalls: ToolCall[];
   finishReason: FinishReason;
+  /** finishReason `stop` because of one of the request's stop sequences, when the vendor says which (Anthropic). */
+  stopSequence?: string;
   usage: LlmUsage;
   /** Cost in USD from the model catalogue (0 when the model has no price). */
   costUsd: number;

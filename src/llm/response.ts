@@ -39,6 +39,8 @@ export interface Assembled {
   reasoningBlocks?: ReasoningBlock[];
   toolCalls: ToolCall[];
   finishReason: FinishReason;
+  /** The stop sequence that ended the output, when the vendor names it (Anthropic `stop_sequence`). */
+  stopSequence?: string | null;
   usage: LlmUsage;
   startedAt: number;
 }
@@ -69,6 +71,7 @@ export function assembleResponse(a: Assembled): ChatResponse {
     ...(a.reasoningBlocks?.length ? { reasoningBlocks: a.reasoningBlocks } : {}),
     toolCalls,
     finishReason: a.finishReason,
+    ...(a.stopSequence ? { stopSequence: a.stopSequence } : {}),
     usage: a.usage,
     costUsd: priced(a),
     latencyMs: performance.now() - a.startedAt,

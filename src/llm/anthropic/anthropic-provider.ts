@@ -145,6 +145,7 @@ class AnthropicModel implements Model {
       ...(reasoningBlocks.length ? { reasoningBlocks } : {}),
       toolCalls,
       finishReason: mapFinishReason(res.stop_reason, toolCalls.length > 0),
+      stopSequence: res.stop_reason === 'stop_sequence' ? res.stop_sequence : null,
       usage: normaliseAnthropicUsage(res.usage as unknown as Loose),
       startedAt,
     });
@@ -165,6 +166,7 @@ class AnthropicModel implements Model {
     let reasoning = '';
     let wireModel = '';
     let stop: string | null | undefined;
+    let stopSequence: string | null = null;
     let stopped = false;
     const usage: Loose = {};
     const calls: ToolCall[] = [];
@@ -225,6 +227,7 @@ class AnthropicModel implements Model {
           case 'message_delta': {
             const d = (e.delta ?? {}) as Loose;
             if (d.stop_reason) stop = String(d.stop_reason);
+            if (typeof d.stop_sequence === 'string') stopSequence = d.stop_sequence;
             // message_delta usage is cumulative; its non-null fields supersede message_start's.
             for (const [k, v] of Object.entries((e.usage ?? {}) as Loose))
               if (v !== null && v !== undefined) usage[k] = v;
@@ -268,6 +271,7 @@ class AnthropicModel implements Model {
         : {}),
       toolCalls: calls,
       finishReason: mapFinishReason(stop, calls.length > 0),
+      stopSequence: stop === 'stop_sequence' ? stopSequence : null,
       usage: normaliseAnthropicUsage(usage),
       startedAt,
     });

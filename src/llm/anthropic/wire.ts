@@ -45,6 +45,38 @@ function toolChoice(c: ToolChoice): Block {
 }
 
 const RULES = rulesFor('anthropic');
+
+/** ChatRequest fields the Messages API has no parameter for (OpenAI's names, as the caller knows them). */
+const NO_FIELD = [
+  ['seed', 'seed'],
+  ['frequencyPenalty', 'frequency_penalty'],
+  ['presencePenalty', 'presence_penalty'],
+  ['reasoningEffort', 'reasoning_effort'],
+] as const;
+
+/**
+ * The request's sampling and output controls → Messages fields: stop → `stop_sequences`, topP/topK →
+ * `top_p`/`top_k`, parallelToolCalls false → `tool_choice.disable_parallel_tool_use`, endUser →
+ * `metadata.user_id`. Those it has no field for are refused (EUNSUPPORTED naming them), never dropped.
+ */
+function sampling(body: Record<string, unknown>, req: ChatRequest): void {
+  // A zero penalty is OpenAI's default, no penalty at all: what Anthropic does anyway.
+  for (const [k, param] of NO_FIELD)
+    if (req[k] !== undefined && req[k] !== 0)
+      throw new KernelError(
+        'EUNSUPPORTED',
+        `${param} has no Anthropic Messages equivalent, so an Anthropic model cannot honour it; omit it or use an OpenAI model`,
+        { details: { param } },
+      );
+  if (req.stop?.length) body.stop_sequences = req.stop;
+  if (req.topP !== undefined) body.top_p = req.topP;
+  if (req.topK !== undefined) body.top_k = req.topK;
+  if (req.parallelToolCalls === false && req.tools?.length) {
+    const tc = (body.tool_choice as Block | undefined) ?? { type: 'auto' };
+    if (tc.type !== 'none') body.tool_choice = { ...tc, disable_parallel_tool_use: true };
+  }
+  if (req.endUser !== undefined) body.metadata = { user_id: req.endUser };
+}
 /** Least budget_tokens the API accepts for extended thinking. */
 
 /** Placeholder for a text the API would refuse as blank (a blank task, a whitespace-only reply). */
@@ -132,6 +164,7 @@ export function buildMessagesBody(
     const forced = req.toolChoice === 'required' || typeof req.toolChoice === 'object';
     if (req.toolChoice !== undefined && !(thinking && forced)) body.tool_choice = toolChoice(req.toolChoice);
   }
+  sampling(body, req);
   // Thinking is incompatible with a temperature other than 1: leave it out.
   if (req.temperature !== undefined && !thinking)
     body.temperature = Math.min(1, Math.max(0, req.temperature));

@@ -91,6 +91,29 @@ export function clampTemperature(t: number, preset: Preset): number {
   return r ? Math.min(r[1], Math.max(r[0], t)) : t;
 }
 
+/**
+ * The request's sampling and output controls → OpenAI's fields of those names (ChatRequest in ../model.ts).
+ * `topK` has no Chat Completions field: refused, never dropped.
+ */
+function sampling(body: Record<string, unknown>, req: ChatRequest, preset: Preset): void {
+  if (req.topK !== undefined)
+    throw new KernelError(
+      'EUNSUPPORTED',
+      `top_k is not a Chat Completions parameter (${preset.label}); use top_p or temperature, or an Anthropic model`,
+      { details: { param: 'top_k' } },
+    );
+  if (req.stop?.length) body.stop = req.stop;
+  if (req.topP !== undefined) body.top_p = req.topP;
+  if (req.seed !== undefined) body.seed = req.seed;
+  if (req.frequencyPenalty !== undefined) body.frequency_penalty = req.frequencyPenalty;
+  if (req.presencePenalty !== undefined) body.presence_penalty = req.presencePenalty;
+  if (req.reasoningEffort !== undefined) body.reasoning_effort = req.reasoningEffort;
+  // OpenAI refuses parallel_tool_calls on a request without tools.
+  if (req.parallelToolCalls !== undefined && req.tools?.length)
+    body.parallel_tool_calls = req.parallelToolCalls;
+  if (req.endUser !== undefined) body.user = req.endUser;
+}
+
 export function buildChatBody(
   model: string,
   req: ChatRequest,
@@ -114,6 +137,7 @@ export function buildChatBody(
   if (maxOut !== undefined) {
     body[preset.quirks.maxCompletionTokens ? 'max_completion_tokens' : 'max_tokens'] = maxOut;
   }
+  sampling(body, req, preset);
   if (req.promptCacheKey !== undefined && preset.quirks.promptCacheKey)
     body.prompt_cache_key = req.promptCacheKey;
   if (stream) {

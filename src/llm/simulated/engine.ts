@@ -335,6 +335,7 @@ export class SimEngine {
       };
     }
     turn ??= this.policy(req, this.seed);
+    if (req.stop?.length) turn = stopAt(turn, req.stop);
     let cachedTokens = 0;
     let breakpoints: BreakpointResult | undefined;
     if ('tokens' in prompt) cachedTokens = this.prefixCache.lookupAndStore(prompt.tokens, pool);
@@ -361,6 +362,24 @@ export class SimEngine {
       reasoningTokens,
     };
   }
+}
+
+/**
+ * A vendor's stop sequences: generation ends where the earliest one begins — the text is cut before it and
+ * nothing after it (no tool call) is produced.
+ */
+export function stopAt(turn: SimTurn, stop: string[]): SimTurn {
+  let at = -1;
+  let hit: string | undefined;
+  for (const s of stop) {
+    const i = s ? turn.content.indexOf(s) : -1;
+    if (i >= 0 && (at < 0 || i < at)) {
+      at = i;
+      hit = s;
+    }
+  }
+  if (hit === undefined) return turn;
+  return { ...turn, content: turn.content.slice(0, at), toolCalls: [], stopSequence: hit };
 }
 
 /** Sleeps `ms` (nothing at all when 0, so a zero-latency simulator adds no timer hops). */

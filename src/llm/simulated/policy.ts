@@ -19,6 +19,8 @@ export interface SimTurn {
   content: string;
   reasoning?: string;
   toolCalls: ToolCall[];
+  /** The request's stop sequence that ended `content` (cut before it, as a vendor does). */
+  stopSequence?: string;
 }
 
 export type Policy = (req: SimRequest, seed: number) => SimTurn;

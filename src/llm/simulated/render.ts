@@ -51,6 +51,9 @@ function reasoningMode(preset: Preset): 'hidden' | 'tags' | 'field' {
   return preset.name === 'openai' ? 'hidden' : 'field';
 }
 
+const stopReason = (o: SimOutcome) =>
+  o.turn.stopSequence !== undefined ? 'stop_sequence' : o.turn.toolCalls.length ? 'tool_use' : 'end_turn';
+
 const finishOf = (o: SimOutcome) => (o.turn.toolCalls.length ? 'tool_calls' : 'stop');
 
 export function openAiCompletion(o: SimOutcome, preset: Preset, model: string, id: string): Loose {
@@ -186,8 +189,8 @@ export function anthropicMessage(o: SimOutcome, model: string, id: string, think
     role: 'assistant',
     model: simModelName(model),
     content,
-    stop_reason: o.turn.toolCalls.length ? 'tool_use' : 'end_turn',
-    stop_sequence: null,
+    stop_reason: stopReason(o),
+    stop_sequence: o.turn.stopSequence ?? null,
     usage: anthropicUsage(o),
   };
 }
@@ -270,7 +273,7 @@ export function anthropicEvents(
   }
   const final = [
     ev('message_delta', {
-      delta: { stop_reason: o.turn.toolCalls.length ? 'tool_use' : 'end_turn', stop_sequence: null },
+      delta: { stop_reason: stopReason(o), stop_sequence: o.turn.stopSequence ?? null },
       usage: { output_tokens: o.outputTokens },
     }),
     ev('message_stop', {}),

@@ -33,6 +33,8 @@ export interface SimRequest {
   stream: boolean;
   /** Anthropic: the request enabled extended thinking (answers start with a signed thinking block). */
   thinking?: boolean;
+  /** OpenAI `stop` / Anthropic `stop_sequences`: the answer ends before the first one it contains. */
+  stop?: string[];
 }
 
 export type Scenario =

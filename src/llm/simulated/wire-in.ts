@@ -72,6 +72,16 @@ function text(content: unknown): string {
   return '';
 }
 
+/** OpenAI `stop` (a string or up to 4) / Anthropic `stop_sequences` (a list), validated as the vendors do. */
+function stopList(v: unknown, field: 'stop' | 'stop_sequences'): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  const list = field === 'stop' && typeof v === 'string' ? [v] : v;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string'))
+    throw bad(`${field}: Input should be a valid ${field === 'stop' ? 'string or ' : ''}list of strings`);
+  if (field === 'stop' && list.length > 4) throw bad(`Invalid 'stop': expected an array of at most 4 items`);
+  return list.length ? (list as string[]) : undefined;
+}
+
 export function openAiToSim(body: Loose, preset: Preset): SimRequest {
   if (typeof body.model !== 'string' || !body.model) throw bad('you must provide a model parameter');
   if (!Array.isArray(body.messages) || body.messages.length === 0)
@@ -144,7 +154,15 @@ export function openAiToSim(body: Loose, preset: Preset): SimRequest {
       parameters: (fn.parameters ?? {}) as Loose,
     };
   });
-  return { model: body.model, messages, tools, preset: preset.name, stream: body.stream === true };
+  const stop = stopList(body.stop, 'stop');
+  return {
+    model: body.model,
+    messages,
+    tools,
+    preset: preset.name,
+    stream: body.stream === true,
+    ...(stop ? { stop } : {}),
+  };
 }
 
 const EXPECTED_THINKING =
@@ -271,6 +289,7 @@ export function anthropicToSim(body: Loose): SimRequest {
       parameters: (t.input_schema ?? {}) as Loose,
     };
   });
+  const stop = stopList(body.stop_sequences, 'stop_sequences');
   return {
     model: body.model,
     messages,
@@ -278,5 +297,6 @@ export function anthropicToSim(body: Loose): SimRequest {
     preset: 'anthropic',
     stream: body.stream === true,
     ...(thinking ? { thinking } : {}),
+    ...(stop ? { stop } : {}),
   };
 }
