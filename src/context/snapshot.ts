@@ -10,6 +10,7 @@
 import { KernelError } from '../errors.js';
 import type { ToolSpec } from '../llm/model.js';
 import { canonicalJson } from '../util/canonical.js';
+import { jsonCopy } from '../util/json-copy.js';
 import { logger } from '../util/log.js';
 import { toolsHashOf } from './alloc.js';
 import { type CacheTotals, PromptCacheModel } from './cache-model.js';
@@ -83,7 +84,8 @@ function unq8(s: string): Float32Array {
   return v;
 }
 
-const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+// A plain-JSON copy (no text round trip): the state shares no object with the live page table.
+const clone = jsonCopy;
 
 export function exportContext(ctx: ProcContext): ContextStateV1 {
   return clone({

@@ -27,6 +27,12 @@ export class ToolRegistry {
   private readonly byName = new Map<string, AnyTool>();
   private readonly byWire = new Map<string, string>();
   private readonly schemaCache = new Map<string, Record<string, unknown>>();
+  private gen = 0;
+
+  /** Bumped by every registration and removal: a list derived from the registry is stale once it moves. */
+  get generation(): number {
+    return this.gen;
+  }
 
   register(tool: AnyTool, opts: { replace?: boolean } = {}): this {
     if (!NAME_OK.test(tool.name.replace(/\./g, '_'))) {
@@ -50,6 +56,7 @@ export class ToolRegistry {
     this.byName.set(full, tool);
     this.byWire.set(wire, full);
     this.schemaCache.delete(full);
+    this.gen++;
     return this;
   }
 
@@ -68,6 +75,7 @@ export class ToolRegistry {
       this.schemaCache.delete(full);
       n++;
     }
+    if (n) this.gen++;
     return n;
   }
 

@@ -17,10 +17,10 @@ import type { StepContext } from '../abi.js';
 import { KernelError } from '../errors.js';
 import type { ChatResponse, LlmUsage } from '../llm/model.js';
 import { type BudgetSpend, spendParams, spendSql } from '../storage/coordination/budget-grants.js';
-import { sha256Hex } from '../util/canonical.js';
 import { jsonbText } from '../util/storable.js';
 import type { KernelCore } from './core.js';
 import type { ProcControl } from './process-table.js';
+import { requestHash as hashRequest } from './request-hash.js';
 import { account } from './syscall-gate.js';
 
 const positions = new WeakMap<StepContext, number>();
@@ -86,11 +86,12 @@ export async function journalSlot(
   // messages rendered by the same code from the same state, so the same request gives the same text —
   // without sorting every message's keys on every call (that was ~3 % of an agent step's CPU). A request
   // that serialises differently (another kernel version) is only not replayed: called again, as a re-run.
+  // Hashed incrementally per process (./request-hash.ts: the messages after the previous call's only).
   // Computed when first needed: a fresh step needs it only to write its row, after the answer came.
   const model = pcb.model;
   let hash: string | null = null;
   const requestHash = (): string => {
-    if (hash === null) hash = sha256Hex(JSON.stringify({ model, request }));
+    if (hash === null) hash = hashRequest(pcb, model, request as { messages: readonly unknown[] });
     return hash;
   };
   // A step's first attempt after a commit on this node has nothing journaled (ProcControl.recordsClean).

@@ -16,6 +16,7 @@ import { ToolRegistry } from '../io/registry.js';
 import { idempotencyKey, type ToolContext, type ToolResult } from '../io/tool.js';
 import { type WorkspaceInfo, Workspaces } from '../io/workspaces.js';
 import type { ToolSpec } from '../llm/model.js';
+import * as P from '../param.js';
 import { ApprovalManager } from '../security/approvals.js';
 import { SecurityPolicy, type SecurityPolicyOptions } from '../security/policy.js';
 import { chooseSandbox, type SandboxStatus } from '../security/sandbox/select.js';
@@ -106,7 +107,12 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
   const registry = new ToolRegistry()
     .registerAll(builtinTools())
     .registerAll(cliToolsFromConfig(k.config.cli_tools));
-  const policies = new Map<number, SecurityPolicy>();
+  // One policy per distinct stored policy, not per process: building one resolves every blocked path
+  // (realpath), and processes mostly share theirs. Keyed by the stored policy's JSON, so a process whose
+  // policy is replaced gets the new one on its next call.
+  const policies = new Map<string, SecurityPolicy>();
+  // A policy's tool list (io.tools), per filter, until the registry changes (an MCP server's tools).
+  const specCache = new WeakMap<SecurityPolicy, { gen: number; byFilter: Map<string, ToolSpec[]> }>();
 
   // On a node, pending approvals are listed on every node (src/kernel/control.ts decides them anywhere),
   // and the wait is written to the process row, so every node shows waiting(approval) — not the state of
@@ -161,7 +167,8 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
 
   const defaults = new SecurityPolicy({ ...sec.default_policy, allowed_paths: [] });
   const policyFor = (pcb: Pick<Pcb, 'pid' | 'policy'>): SecurityPolicy => {
-    let p = policies.get(pcb.pid);
+    const key = JSON.stringify(pcb.policy ?? {});
+    let p = policies.get(key);
     if (!p) {
       // The workspace is never among allowed_paths: resolvePath and the sandbox get it apart, per call.
       p = new SecurityPolicy({
@@ -169,7 +176,8 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
         allowed_paths: sec.default_policy.allowed_paths.map((x) => resolve(x)),
         ...(pcb.policy as SecurityPolicyOptions),
       });
-      policies.set(pcb.pid, p);
+      if (policies.size >= P.POLICY_CACHE_MAX) policies.clear();
+      policies.set(key, p);
     }
     return p;
   };
@@ -244,12 +252,24 @@ export async function createToolRuntime(k: DeviceHost): Promise<ToolRuntime> {
     policyFor,
     specsFor(pcb, filter) {
       const policy = policyFor(pcb);
-      const allowed = policy.allowedTools;
-      return registry.specs((full, tool) => {
-        if (filter && !filter.includes(full)) return false;
-        if (allowed && !allowed.includes(full)) return false;
-        return policy.checkTool(full, tool.permissions).decision !== 'deny';
-      });
+      let cached = specCache.get(policy);
+      if (!cached || cached.gen !== registry.generation) {
+        cached = { gen: registry.generation, byFilter: new Map() };
+        specCache.set(policy, cached);
+      }
+      const fkey = filter ? JSON.stringify(filter) : '';
+      let specs = cached.byFilter.get(fkey);
+      if (!specs) {
+        const allowed = policy.allowedTools;
+        specs = registry.specs((full, tool) => {
+          if (filter && !filter.includes(full)) return false;
+          if (allowed && !allowed.includes(full)) return false;
+          return policy.checkTool(full, tool.permissions).decision !== 'deny';
+        });
+        cached.byFilter.set(fkey, specs);
+      }
+      // The caller's own copy of the list and its entries (a program may change what it is given).
+      return specs.map((s) => ({ ...s }));
     },
     async execute(pc, step, callIndex, call, auditTags) {
       const pcb = pc.pcb;

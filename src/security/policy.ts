@@ -86,7 +86,7 @@ export class SecurityPolicy {
     this.level = level;
     this.allowedPaths = (opts.allowed_paths ?? []).map((p) => realRoot(p));
     this.blockedPaths = [
-      ...new Set([...defaultBlockedPaths(), ...(opts.blocked_paths ?? [])].map((p) => realRoot(p))),
+      ...new Set([...defaultBlockedRoots(), ...(opts.blocked_paths ?? []).map((p) => realRoot(p))]),
     ];
     this.networkAllow = (opts.network_allow ?? []).map((d) => d.toLowerCase().trim());
     this.allowedTools = opts.allowed_tools;
@@ -338,6 +338,18 @@ export function isPrivateAddress(ip: string): boolean {
 }
 
 let denyCache: { key: string; roots: string[] } | null = null;
+let defaultCache: { key: string; roots: string[] } | null = null;
+
+/**
+ * defaultBlockedPaths() resolved, recomputed when the list changes — as kernelDenied() below resolves the
+ * same files for every path check: each policy built (one per process) resolved them again, ~2 ms.
+ */
+function defaultBlockedRoots(): string[] {
+  const raw = defaultBlockedPaths();
+  const key = raw.join('\0');
+  if (defaultCache?.key !== key) defaultCache = { key, roots: raw.map((p) => realRoot(p)) };
+  return defaultCache.roots;
+}
 
 /** The fixed deny list and the kernel's registered files, resolved (recomputed when one is added). */
 function kernelDenied(): string[] {

@@ -35,8 +35,11 @@ const omitted = (v: unknown) => v === undefined || typeof v === 'function' || ty
 export function diffState(base: unknown, next: unknown): DeltaOp[] | null {
   const ops: DeltaOp[] = [];
   const n = jsonish(next);
-  if (isRecord(base) && isRecord(n)) diffObject(base, n, [], ops);
-  else if (Array.isArray(base) && Array.isArray(n)) diffArray(base, n, [], ops);
+  // One path stack for the whole walk, copied only into an op: the walk allocates nothing per unchanged
+  // member (a path array per member was most of the diff's cost on a big, mostly unchanged state).
+  const path: DeltaPath = [];
+  if (isRecord(base) && isRecord(n)) diffObject(base, n, path, ops);
+  else if (Array.isArray(base) && Array.isArray(n)) diffArray(base, n, path, ops);
   else return null;
   return ops;
 }
@@ -48,29 +51,32 @@ function jsonish(v: unknown): unknown {
   return v;
 }
 
+/** `path` (the walk's stack) as it is now, for an op to keep. */
+const at = (path: DeltaPath): DeltaPath => path.slice();
+
 function diffValue(base: unknown, next: unknown, path: DeltaPath, ops: DeltaOp[]): void {
   const n = jsonish(next);
   if (n === base) return;
   if (Array.isArray(n)) {
     if (Array.isArray(base)) diffArray(base, n, path, ops);
-    else ops.push({ p: path, s: n });
+    else ops.push({ p: at(path), s: n });
     return;
   }
   if (isRecord(n)) {
     if (isRecord(base)) diffObject(base, n, path, ops);
-    else ops.push({ p: path, s: n });
+    else ops.push({ p: at(path), s: n });
     return;
   }
   if (typeof n === 'number' && !Number.isFinite(n)) {
-    if (base !== null) ops.push({ p: path, s: null });
+    if (base !== null) ops.push({ p: at(path), s: null });
     return;
   }
   if (omitted(n)) {
-    if (base !== null) ops.push({ p: path, s: null });
+    if (base !== null) ops.push({ p: at(path), s: null });
     return;
   }
   // a primitive that differs (=== failed), or a bigint/other that stringify will judge
-  ops.push({ p: path, s: n });
+  ops.push({ p: at(path), s: n });
 }
 
 function diffObject(
@@ -79,12 +85,23 @@ function diffObject(
   path: DeltaPath,
   ops: DeltaOp[],
 ): void {
-  for (const k of Object.keys(next)) {
+  let shared = 0;
+  for (const k in next) {
+    if (!Object.hasOwn(next, k)) continue;
     const v = next[k];
     if (omitted(v)) continue;
-    if (!Object.hasOwn(base, k)) ops.push({ p: [...path, k], s: jsonish(v) });
-    else diffValue(base[k], v, [...path, k], ops);
+    path.push(k);
+    if (!Object.hasOwn(base, k)) ops.push({ p: at(path), s: jsonish(v) });
+    else {
+      shared++;
+      diffValue(base[k], v, path, ops);
+    }
+    path.pop();
   }
+  // Every member of base was met above unless base has more members than the ones next kept.
+  let baseKeys = 0;
+  for (const k in base) if (Object.hasOwn(base, k)) baseKeys++;
+  if (baseKeys === shared) return;
   for (const k of Object.keys(base)) {
     if (!Object.hasOwn(next, k) || omitted(next[k])) ops.push({ p: [...path, k], d: 1 });
   }
@@ -92,11 +109,15 @@ function diffObject(
 
 function diffArray(base: unknown[], next: unknown[], path: DeltaPath, ops: DeltaOp[]): void {
   if (next.length < base.length) {
-    ops.push({ p: path, s: next });
+    ops.push({ p: at(path), s: next });
     return;
   }
-  for (let i = 0; i < base.length; i++) diffValue(base[i], next[i], [...path, i], ops);
-  if (next.length > base.length) ops.push({ p: path, a: next.slice(base.length) });
+  for (let i = 0; i < base.length; i++) {
+    path.push(i);
+    diffValue(base[i], next[i], path, ops);
+    path.pop();
+  }
+  if (next.length > base.length) ops.push({ p: at(path), a: next.slice(base.length) });
 }
 
 /**
