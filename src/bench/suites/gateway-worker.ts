@@ -30,6 +30,8 @@ export interface LoadJob {
   paired: boolean;
   /** Pause between a session's calls (an agent's own work between model calls). */
   thinkMs: number;
+  /** Take a snapshot of okByTenant this long after the start (fair share in the steady state). */
+  snapshotAtMs?: number;
 }
 
 export interface LoadResult {
@@ -38,6 +40,8 @@ export interface LoadResult {
   gateway: number[];
   /** Answered calls per tenant, and the moments (ms since start) they were answered. */
   okByTenant: Record<string, number>;
+  /** okByTenant at job.snapshotAtMs (absent without it). */
+  okByTenantAtSnapshot?: Record<string, number>;
   statuses: Record<string, number>;
   errors: string[];
   elapsedMs: number;
@@ -81,6 +85,11 @@ async function load(job: LoadJob): Promise<LoadResult> {
   const direct = new OpenAI({ baseURL: job.directUrl, apiKey: job.directKey, maxRetries: 0 });
   const t0 = performance.now();
   const expired = () => job.durationMs > 0 && performance.now() - t0 > job.durationMs;
+  const snap = job.snapshotAtMs
+    ? setTimeout(() => {
+        res.okByTenantAtSnapshot = { ...res.okByTenant };
+      }, job.snapshotAtMs)
+    : null;
   const note = (status: string) => {
     res.statuses[status] = (res.statuses[status] ?? 0) + 1;
   };
@@ -124,6 +133,7 @@ async function load(job: LoadJob): Promise<LoadResult> {
       }
     }),
   );
+  if (snap) clearTimeout(snap);
   res.elapsedMs = performance.now() - t0;
   return res;
 }
