@@ -11,6 +11,13 @@
  * whose caller gets the answer the moment llm.chat returns) does not wait for its row: the write is left
  * in flight (deferRecord) and the step's commit waits for it (journalWritten). A crash in that window
  * loses the row — the call's spend record and its step replay; what that costs is in docs/gateway.md.
+ *
+ * A native program's answer with no budget spend to move is held instead (hold): its row is written by the
+ * step's one-statement commit (../storage/state/state-store.ts commitStepChained, fenced like the step),
+ * or on its own before anything of the step can have an effect (writeHeld: the gate calls it before every
+ * syscall but a model call or a pure tool's, and the commit before any other way of committing). So the
+ * row is durable before any effect the answer led to; a crash before that loses only an answer nothing
+ * acted on — its step runs again and calls the model again, and that first call's spend is not recorded.
  */
 
 import type { StepContext } from '../abi.js';
@@ -19,6 +26,7 @@ import type { ChatResponse, LlmUsage } from '../llm/model.js';
 import { type BudgetSpend, spendParams, spendSql } from '../storage/coordination/budget-grants.js';
 import { jsonbText } from '../util/storable.js';
 import type { KernelCore } from './core.js';
+import { type HeldCall, holdCall } from './held-calls.js';
 import type { ProcControl } from './process-table.js';
 import { requestHash as hashRequest } from './request-hash.js';
 import { account } from './syscall-gate.js';
@@ -59,6 +67,11 @@ export interface JournalSlot {
     response: ChatResponse | null,
     spend?: readonly BudgetSpend[],
   ): Promise<void>;
+  /**
+   * Holds the new call's row (an answer, no budget spend) for the step's commit instead of writing it
+   * now; see the module comment. Only for a slot that is `journaled`.
+   */
+  hold(usage: LlmUsage, costUsd: number, ms: number, response: ChatResponse): void;
 }
 
 type Row = {
@@ -69,7 +82,14 @@ type Row = {
   cost: number | string;
 };
 
-const NO_JOURNAL: JournalSlot = { replay: null, journaled: false, record: async () => {} };
+const NO_JOURNAL: JournalSlot = {
+  replay: null,
+  journaled: false,
+  record: async () => {},
+  hold: () => {
+    throw new Error('journal: hold() on a call outside a step in flight');
+  },
+};
 
 /** Opens the journal slot of the next model call of this step (outside a step in flight: no journal). */
 export async function journalSlot(
@@ -123,11 +143,28 @@ export async function journalSlot(
     );
   }
   if (replayable)
-    return { replay: parse(replayable.response) as ChatResponse, journaled: true, record: async () => {} };
+    return {
+      replay: parse(replayable.response) as ChatResponse,
+      journaled: true,
+      record: async () => {},
+      hold: () => {},
+    };
   const first = last ? Number(last.attempt) + 1 : 1;
-  return {
+  const slot: JournalSlot = {
     replay: null,
     journaled: true,
+    hold(usage, costUsd, ms, response) {
+      const responseText = jsonbText(response);
+      const usageText = jsonbText({ ...usage, ms: Math.round(ms) });
+      const call: HeldCall = {
+        json:
+          `{"call_index":${index},"attempt":${first},"request_hash":"${requestHash()}",` +
+          `"model":${jsonbText(model)},"response":${responseText},"usage":${usageText},` +
+          `"cost":${Number.isFinite(costUsd) ? costUsd : 0},"rerun":${first > 1}}`,
+        write: () => slot.record(usage, costUsd, ms, response),
+      };
+      holdCall(step, call);
+    },
     async record(usage, costUsd, ms, response, spend = []) {
       // The attempt number read above can be taken meanwhile (an earlier incarnation of this process on
       // this node recorded its own call after it): a conflict is the next attempt, not a lost lease.
@@ -178,6 +215,7 @@ export async function journalSlot(
       );
     },
   };
+  return slot;
 }
 
 function parse(v: unknown): unknown {

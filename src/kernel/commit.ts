@@ -12,6 +12,7 @@ import { JsonText } from '../storage/state/rows.js';
 import type { CommitStepInput, ProcessPatch, ProcessState } from '../storage/state/types.js';
 import { jsonbText } from '../util/storable.js';
 import type { KernelCore } from './core.js';
+import { takeHeld } from './held-calls.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './process-table.js';
 
@@ -87,6 +88,8 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
       stepInput.stateDelta = written.delta;
     } else stepInput.processPatch!.programState = new JsonText(written.whole!);
   }
+  // The model calls' journal rows the step held (./held-calls.ts): in the step's statement, fenced with it.
+  const held = c.step ? takeHeld(e) : null;
   // The common step (no mail, no acks, no exit): one statement, one round trip, on either driver.
   let done = false;
   if (stepInput && !c.exit && !e.outbox.length && !e.acks.length) {
@@ -95,11 +98,13 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
       e.auditEntries.map((a) => ({ kind: a.kind, actor: c.actor ?? `pid:${pid}`, payload: a.payload })),
     );
     if (chain) {
-      done = (await storage.state.commitStepChained(stepInput, chain.rows)) !== false;
+      done = (await storage.state.commitStepChained(stepInput, chain.rows, held?.json)) !== false;
       if (done) chain.committed();
       else chain.missed();
     }
   }
+  // Any other commit writes the held rows first, each on its own, as a call does outside a step.
+  if (!done && held) for (const h of held.calls) await h.write();
   if (!done)
     await storage.driver.transaction(async (tx) => {
       if (stepInput) {

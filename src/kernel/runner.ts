@@ -15,6 +15,7 @@ import { journalWritten } from './call-journal.js';
 import { isClustered } from './cluster.js';
 import { commit } from './commit.js';
 import type { KernelCore } from './core.js';
+import { writeHeld } from './held-calls.js';
 import {
   exitProcess,
   forget,
@@ -132,6 +133,8 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
         await exitProcess(core, pc, 'killed', null, pc.killReason ?? (err as Error).message);
         return;
       }
+      // Answers the step got before it failed: journaled now, so its redo replays them (charged once).
+      if (!KernelError.is(err, 'EFENCED')) await writeHeld(step).catch(() => undefined);
       if (core.stopping) return;
       // The lease ran out under the step (a late heartbeat, a paused node) or another node holds it now:
       // the step is void — its writes were refused — and the process is not this node's to fail. Stop;

@@ -16,6 +16,7 @@ import { sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
 import { budgetBinding, budgetSpend } from './budget-binding.js';
 import { deferRecord, journalSlot } from './call-journal.js';
+import { isClustered } from './cluster.js';
 import type { KernelCore } from './core.js';
 import { onceInStep } from './effects.js';
 import { holdLease } from './lease-guard.js';
@@ -218,13 +219,15 @@ export function createServices(k: KernelCore): KernelServices {
         usage = res.usage;
         const ms = performance.now() - t0;
         spent = k.cpu.budgets.spendOf(budget, budgetSpend(res.usage, res.costUsd));
-        const recorded = recordSpend(slot, spent, () =>
-          slot.record(res.usage, res.costUsd, ms, res, spent ?? []),
-        );
-        // A program that forwards the answer out of the kernel at once (the gateway) does not wait for the
-        // journal row on its caller's path: the step's commit waits for it instead (./call-journal.ts).
-        if (slot.journaled && k.programs.get(pcb.program).forwardsAnswers) deferRecord(step, recorded);
-        else await recorded;
+        const forwards = k.programs.get(pcb.program).forwardsAnswers === true;
+        const rec = () => slot.record(res.usage, res.costUsd, ms, res, spent ?? []);
+        // No spend to move and no other node to redo the step: the row goes with the step's commit, or
+        // before its next effect (./held-calls.ts). A forwarding program (the gateway) does not wait for
+        // it on its caller's path: the step's commit waits for it instead (./call-journal.ts).
+        if (slot.journaled && !forwards && !spent.length && !isClustered(k))
+          slot.hold(res.usage, res.costUsd, ms, res);
+        else if (slot.journaled && forwards) deferRecord(step, recordSpend(slot, spent, rec));
+        else await recordSpend(slot, spent, rec);
         account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model, caller.purpose);
         k.hooks.emit('llm.chat.after', {
           pid: pcb.pid,

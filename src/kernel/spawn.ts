@@ -132,6 +132,7 @@ export async function prepareSpawn(
       core.tools.workspaces.ensure(core.tools.workspaceOf(row)); // its own directory, unless it shares one
       // Created just now, and no other node can run it: nothing of it is journaled yet.
       pc.recordsClean = !isClustered(core);
+      core.storage.audit.expectEmpty(`proc:${row.pid}`); // a new pid's stream: its first step in one statement
       core.hooks.emit('proc.spawn.after', { pid: row.pid, parentPid: req.parentPid, name: row.name });
       startLoop(core, pc);
     },

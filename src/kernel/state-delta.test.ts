@@ -123,7 +123,14 @@ function watchCommits(k: Kernel) {
   const q = d.query.bind(d);
   const t = d.transaction.bind(d);
   const note = (sql: string, p?: unknown[]) =>
-    cur.push({ sql, bytes: (p ?? []).reduce<number>((a, v) => a + (v == null ? 0 : String(v).length), 0) });
+    cur.push({
+      sql,
+      // the model calls' journal rows a PGlite commit carries are the answer's, not the state's: not counted
+      bytes: (p ?? []).reduce<number>(
+        (a, v) => a + (v == null || String(v).startsWith('[{"call_index"') ? 0 : String(v).length),
+        0,
+      ),
+    });
   d.query = (sql, p) => {
     note(sql, p);
     return q(sql, p);

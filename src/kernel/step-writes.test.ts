@@ -37,15 +37,25 @@ async function boot(): Promise<Kernel> {
  * audit_log INSERTs the kernel sends as statements of their own, outside any transaction — not with a step
  * commit (its one statement, or its transaction).
  */
-function auditWrites(k: Kernel): { alone: number } {
-  const n = { alone: 0 };
+function auditWrites(k: Kernel): { alone: number; journalAlone: number } {
+  const n = { alone: 0, journalAlone: 0 };
   const d = k.storage.driver as unknown as { query: (sql: string, p?: unknown[]) => unknown };
   const q = d.query.bind(d);
   d.query = (sql, p) => {
     if (/^\s*INSERT INTO audit_log/.test(sql)) n.alone++;
+    if (/^\s*INSERT INTO llm_calls/.test(sql)) n.journalAlone++;
     return q(sql, p);
   };
   return n;
+}
+
+/** The model-call journal rows of a process: `step:call` and whether the answer is kept. */
+async function journal(k: Kernel, pid: number): Promise<string[]> {
+  const { rows } = await k.storage.driver.query<Record<string, unknown>>(
+    'SELECT step_no, call_index, response IS NOT NULL AS kept FROM llm_calls WHERE pid = $1 ORDER BY step_no',
+    [pid],
+  );
+  return rows.map((r) => `${r.step_no}:${r.call_index}:${r.kept}`);
 }
 
 describe('step writes: a pure tool is audited with its step', () => {
@@ -63,6 +73,11 @@ describe('step writes: a pure tool is audited with its step', () => {
     expect(st.result).toBe('It is 43.');
     // no statement of its own for either call: both entries went out with their steps' commits
     expect(writes.alone).toBe(0);
+    // each step's model answer is journaled; those of the steps that ended in a pure tool's call or in a
+    // plain step went out with the step's one statement (only the final step's, committed with the
+    // process's exit in a transaction, is written on its own)
+    expect(await journal(k, pid)).toEqual(['1:0:true', '2:0:true', '3:0:true']);
+    expect(writes.journalAlone).toBe(1);
     const entries = await k.audit.list({ stream: `proc:${pid}` });
     const steps = entries
       .filter((e) => e.kind === 'llm.chat' || e.kind === 'io.tool_call')
@@ -98,5 +113,7 @@ describe('step writes: a pure tool is audited with its step', () => {
       { tool: 'write_file', ok: true },
     ]);
     expect(writes.alone).toBeGreaterThanOrEqual(1);
+    // the answer that led to the effect was journaled before the effect: the step's redo would replay it
+    expect(await journal(k, pid)).toEqual(['1:0:true']);
   });
 });

@@ -11,6 +11,7 @@ import { PREVIEW_MAX_CHARS } from '../param.js';
 import { commit } from './commit.js';
 import { contextHandle } from './context-handle.js';
 import type { KernelCore } from './core.js';
+import { holdsCalls, writeHeld } from './held-calls.js';
 import { preemptionPoint } from './lifecycle.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './process-table.js';
@@ -60,6 +61,9 @@ export async function invoke<K extends SyscallName>(
   await preemptionPoint(k, pc);
   const purpose = caller.purpose ? { purpose: caller.purpose } : {};
   let args = parseSyscallArgs(name, rawArgs);
+  // A model answer's journal row the step holds is durable before anything else the step does could act
+  // on it: only another model call or a pure tool's (no effect) may run before the step's commit writes it.
+  if (holdsCalls(step) && !effectless(k, name, args)) await writeHeld(step);
   const gateHooked = !MECHANISM_HOOKED.has(name);
   const handler = k.services[name] as (p: Pcb, s: StepContext, a: unknown, c: Caller) => Promise<unknown>;
   let t0 = performance.now();
@@ -125,6 +129,13 @@ export async function invoke<K extends SyscallName>(
       named(k).emit(`${name}.after`, { pid: pc.pcb.pid, name, args, error: kerr, ms, ...purpose });
     throw err;
   }
+}
+
+/** A model call, or a call of a tool that declares no effect (Tool.pure): nothing a held row must precede. */
+function effectless(k: KernelCore, name: SyscallName, args: unknown): boolean {
+  if (name === 'llm.chat') return true;
+  if (name !== 'io.tool_call') return false;
+  return k.tools.registry.resolve((args as { name: string }).name)?.pure === true;
 }
 
 /**

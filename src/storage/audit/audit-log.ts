@@ -276,6 +276,18 @@ export class AuditLog {
     };
   }
 
+  /**
+   * A stream that should be empty (a process just created: its pid is new): its head is guessed to be the
+   * genesis, so the process's first step commits in one statement without reading the head. Only a guess
+   * like any other: an append or a chained commit that finds rows there reads the head and goes on.
+   */
+  expectEmpty(stream: string): void {
+    const s = storableString(stream);
+    if (this.guess.has(s)) return;
+    if (this.guess.size >= P.AUDIT_HEAD_CACHE_MAX) this.guess.clear();
+    this.guess.set(s, { seq: 0, hash: GENESIS_HASH });
+  }
+
   /** Heads this process is known to have committed (see `written`). */
   writtenHeads(): AuditHead[] {
     return [...this.written].map(([stream, h]) => ({ stream, ...h }));

@@ -232,11 +232,15 @@ export class StateStore {
    * itself, on either driver. Writes nothing unless everything holds: the epoch, the step not yet
    * committed, and the audit head the rows were chained onto. Returns false (nothing written) when that
    * head moved or, on a pool, a concurrent writer took a key first — the caller commits in a transaction;
-   * throws ECONFLICT, EFENCED or ENOPROC like commitStep.
+   * throws ECONFLICT, EFENCED or ENOPROC like commitStep. `calls`: the step's model-call journal rows
+   * (JSON array of { call_index, attempt, request_hash, model, response, usage, cost, rerun }, see
+   * src/kernel/held-calls.ts), written only with the step; one whose key is taken makes it write nothing
+   * (false), and the caller writes them on their own.
    */
   async commitStepChained(
     input: CommitStepInput,
     audit: ChainedAuditRows,
+    calls?: string,
   ): Promise<CommitStepResult | false> {
     if (!Number.isInteger(input.stepNo) || input.stepNo < 1) {
       throw new KernelError('EINVAL', `commitStep: stepNo must be an integer >= 1, got ${input.stepNo}`);
@@ -254,7 +258,8 @@ export class StateStore {
     const params = [...u.params, input.stepNo, input.kind, jsonbText(input.record ?? null)];
     params.push(jsonbText(input.usage ?? {}), audit.stream, audit.head.seq, audit.head.hash, audit.rowsJson);
     params.push(stateDeltaParam(input));
-    const [S, K, R, U, ST, HS, HH, A, D] = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `$${n + i}`);
+    if (calls !== undefined) params.push(calls);
+    const [S, K, R, U, ST, HS, HH, A, D, C] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `$${n + i}`);
     const sql = `WITH p AS (
          UPDATE processes SET ${u.sets} WHERE ${u.where}
            AND NOT EXISTS (SELECT 1 FROM steps WHERE pid = $1 AND step_no = ${S}::integer)
@@ -269,6 +274,17 @@ export class StateStore {
          FROM p, jsonb_to_recordset(${A}::jsonb) AS v(stream text, seq bigint, ts timestamptz, kind text,
            actor text, payload jsonb, prev_hash text, hash text)
          ORDER BY v.seq RETURNING id)${
+           calls === undefined
+             ? ''
+             : `,
+       c AS (INSERT INTO llm_calls (pid, step_no, call_index, attempt, request_hash, model, response, usage,
+           cost, rerun)
+         SELECT p.pid, ${S}::integer, v.call_index, v.attempt, v.request_hash, v.model, v.response, v.usage,
+           v.cost, v.rerun
+         FROM p, jsonb_to_recordset(${C}::jsonb) AS v(call_index integer, attempt integer, request_hash text,
+           model text, response jsonb, usage jsonb, cost double precision, rerun boolean)
+         RETURNING 1)`
+         }${
            due
              ? `,
        sn AS (INSERT INTO snapshots (pid, step_no, program_state, process, reason)

@@ -145,6 +145,80 @@ export const stateCases: Suite = (ctx) => {
     expect((await audit.verify({ stream })).ok).toBe(true);
   });
 
+  it("a one-statement step commit writes the step's model-call journal rows with it, or none of them", async () => {
+    const s = store();
+    const audit = new AuditLog(ctx().driver);
+    const p = await s.createProcess({ name: 'journaled', leaseEpoch: 3 });
+    const stream = `proc:${p.pid}`;
+    audit.expectEmpty(stream); // a new pid: its first step chains onto the genesis without reading the head
+    const call = (index: number, attempt = 1) =>
+      JSON.stringify({
+        call_index: index,
+        attempt,
+        request_hash: `h${index}`,
+        model: 'm',
+        response: { content: `answer ${index}`, toolCalls: [] },
+        usage: { input: 10, output: 2, ms: 5 },
+        cost: 0.25,
+        rerun: attempt > 1,
+      });
+    const input = (stepNo: number, expectEpoch = 3) => ({
+      pid: p.pid,
+      stepNo,
+      kind: 'react',
+      record: { stepNo },
+      processPatch: { state: 'ready' as const },
+      stateDelta: '[]',
+      expectEpoch,
+    });
+    const calls = async () =>
+      (
+        await ctx().driver.query<Record<string, unknown>>(
+          'SELECT step_no, call_index, attempt, response, cost FROM llm_calls WHERE pid = $1 ORDER BY step_no, call_index',
+          [p.pid],
+        )
+      ).rows.map((r) => [Number(r.step_no), Number(r.call_index), Number(r.attempt), Number(r.cost)]);
+    const c1 = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 1 }])!;
+    expect(await s.commitStepChained(input(1), c1.rows, `[${call(0)},${call(1)}]`)).not.toBe(false);
+    c1.committed();
+    expect(await calls()).toEqual([
+      [1, 0, 1, 0.25],
+      [1, 1, 1, 0.25],
+    ]);
+    const { rows } = await ctx().driver.query<{ response: unknown }>(
+      'SELECT response FROM llm_calls WHERE pid = $1 AND call_index = 1',
+      [p.pid],
+    );
+    expect(rows[0]?.response).toEqual({ content: 'answer 1', toolCalls: [] });
+    // The lease moved (another node took the process): the whole commit is refused — no row of its calls.
+    await s.updateProcess(p.pid, { leaseEpoch: 4 });
+    const c2 = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 2 }])!;
+    await expect(s.commitStepChained(input(2), c2.rows, `[${call(0)}]`)).rejects.toMatchObject({
+      code: 'EFENCED',
+    });
+    expect(await calls()).toHaveLength(2);
+    expect((await s.listSteps(p.pid)).map((x) => x.stepNo)).toEqual([1]);
+    // A journal key already taken (an earlier run of the step recorded its call): nothing is written,
+    // and the caller writes the rows on their own (false, like a moved audit head).
+    await ctx().driver.query(
+      `INSERT INTO llm_calls (pid, step_no, call_index, attempt, request_hash, model, usage)
+       VALUES ($1, 2, 0, 1, 'h0', 'm', '{}')`,
+      [p.pid],
+    );
+    expect(await s.commitStepChained(input(2, 4), c2.rows, `[${call(0)}]`)).toBe(false);
+    expect((await s.listSteps(p.pid)).map((x) => x.stepNo)).toEqual([1]);
+    expect((await audit.list({ stream })).length).toBe(1);
+    expect(await s.commitStepChained(input(2, 4), c2.rows, `[${call(0, 2)}]`)).not.toBe(false);
+    c2.committed();
+    expect(await calls()).toEqual([
+      [1, 0, 1, 0.25],
+      [1, 1, 1, 0.25],
+      [2, 0, 1, 0],
+      [2, 0, 2, 0.25],
+    ]);
+    expect((await audit.verify({ stream })).ok).toBe(true);
+  });
+
   it('commitStep joins a caller transaction and rolls back with it', async () => {
     const s = store();
     const p = await s.createProcess({ name: 'tx' });
