@@ -109,6 +109,7 @@ export const DEFAULT_WEIGHT = 1; // fair-share weight of a process that names no
 export const TIME_SLICE_STEPS = 4; // a process yields after this many steps when peers are waiting
 export const TIME_SLICE_TOKENS = 32_000; // ... or after this many tokens, whichever comes first
 export const AGING_MS = 5_000; // waiting this long raises a ready class one priority level
+export const FAIR_REQUEST_TOKENS = 1_000; // fair share: what one call costs a share, in tokens, when only requests are limited (rpm, no tpm)
 export const DEFAULT_EST_REQUEST_TOKENS = 4_096; // tokens reserved for a call whose size the caller did not estimate
 export const RATE_WINDOW_MS = 60_000; // provider RPM/TPM limits hold over every window this long
 export const RATE_BURST_MS = 1_000; // a rate bucket holds this much of the limit; the rest of a window's limit is refill (steady pace = limit × 59/60)

@@ -254,6 +254,58 @@ describe('Scheduler: weighted fair share', () => {
     expect(Math.abs(share - 0.5) / 0.5).toBeLessThan(0.02);
   });
 
+  it('groups share the calls of a request-bound provider equally however long their calls are (dominant resource)', () => {
+    // The gateway bench, steady state: 150 sessions of one tenant and 50 of another against a provider
+    // limited to 1200 rpm (no token limit). A session's conversation grows with every call it is served,
+    // so the quiet tenant's sessions — served 3× as often each — send longer calls. Charging tokens gave
+    // the quiet tenant a third of the calls of a provider that counts requests; a call costs one request.
+    const run = (rateLimits: Record<string, { rpm?: number; tpm?: number }>) => {
+      const { s, clock } = fake({ slotsPerModel: 256, rateLimits });
+      const procs = Array.from({ length: 200 }, (_, i) => ({
+        pid: i + 1,
+        group: i % 4 === 3 ? 'quiet' : 'flood',
+      }));
+      const calls = new Map<number, number>();
+      const enq = (p: (typeof procs)[number]) =>
+        s.enqueue({ pid: p.pid, priority: 50, group: p.group, model: 'm', provider: 'p', estTokens: 1000 });
+      for (const p of procs) enq(p);
+      const served = { flood: 0, quiet: 0 };
+      const tokens = { flood: 0, quiet: 0 };
+      const inflight: Array<{ g: Grant; end: number; p: (typeof procs)[number] }> = [];
+      while (clock.t < 600_000) {
+        for (let g = s.dispatch(); g; g = s.dispatch()) {
+          const grant = g;
+          inflight.push({ g: grant, end: clock.t + 50, p: procs[grant.pid - 1]! });
+        }
+        inflight.sort((x, y) => x.end - y.end);
+        const c = inflight.shift();
+        if (!c) {
+          clock.t = s.nextWakeAt(clock.t) ?? clock.t + 10;
+          continue;
+        }
+        clock.t = Math.max(clock.t, c.end);
+        const n = (calls.get(c.p.pid) ?? 0) + 1;
+        calls.set(c.p.pid, n);
+        const used = 200 + 40 * n; // the conversation so far is sent again
+        s.release(c.g.slot, { tokensIn: used - 20, tokensOut: 20 });
+        if (clock.t > 60_000) {
+          served[c.p.group as 'flood' | 'quiet']++;
+          tokens[c.p.group as 'flood' | 'quiet'] += used;
+        }
+        enq(c.p);
+      }
+      return {
+        calls: served.quiet / (served.quiet + served.flood),
+        tokens: tokens.quiet / (tokens.quiet + tokens.flood),
+      };
+    };
+    const rpmOnly = run({ p: { rpm: 1200 } });
+    expect(Math.abs(rpmOnly.calls - 0.5) / 0.5).toBeLessThan(0.02);
+    // A token limit that binds (20k tpm is reached long before 1,200 calls a minute): tokens are shared.
+    const tpmBinds = run({ p: { rpm: 1200, tpm: 20_000 } });
+    expect(Math.abs(tpmBinds.tokens - 0.5) / 0.5).toBeLessThan(0.05);
+  });
+
   it('a newcomer starts at the class minimum vruntime and cannot monopolise', () => {
     const { s, clock } = fake({ slotsPerModel: 1 });
     const procs = [

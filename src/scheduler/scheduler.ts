@@ -296,11 +296,12 @@ export class Scheduler {
       h.lane.auto.tokensPerCall = ewma(h.lane.auto.tokensPerCall, Math.max(1, tokens));
       this.resize(h.lane, this.autoCapacity(h.lane, h.lane.auto.tokensPerCall));
     }
+    const cost = this.cost(h.grant.provider, tokens, usage.apiCalls ?? 1);
     const rec = this.records.get(h.grant.pid);
     if (!rec) return { pid: h.grant.pid, vruntime: 0 };
     // A group's members split its share: the policy charges the group (FairPolicy: one tag per group).
     if (rec.state === 'running') rec.state = 'idle';
-    this.policy.charge(rec, tokens);
+    this.policy.charge(rec, cost);
     return { pid: rec.pid, vruntime: rec.vruntime };
   }
 
@@ -522,6 +523,26 @@ export class Scheduler {
         q.push(rec, rec.enqueuedAt); // keeps its arrival time, so aging credit is not lost
       }
     }
+  }
+
+  /**
+   * What a finished call costs its process's share, in tokens of the resource that binds (dominant
+   * resource fairness): the policy shares tokens, but a provider that limits requests is spent by calls.
+   * With an rpm and a tpm limit a call costs max(tokens, requests × tpm / rpm) — its larger share of the
+   * two limits, in tokens; with an rpm limit only, requests × FAIR_REQUEST_TOKENS, so every call costs the
+   * same (a price that followed the calls' mean tokens tilted the share by which call moved it last);
+   * without an rpm limit, its tokens. Before, tokens alone: of two equal tenants on an rpm-bound
+   * provider the one whose conversations were longer (more tokens a call) got 37 % of the calls, not half.
+   */
+  private cost(provider: string, tokens: number, requests: number): number {
+    let rpm = Number.POSITIVE_INFINITY;
+    let tpm = Number.POSITIVE_INFINITY;
+    for (const l of this.limits.limitersFor(provider))
+      if (l.kind === 'rpm') rpm = Math.min(rpm, l.limiter.limit);
+      else tpm = Math.min(tpm, l.limiter.limit);
+    if (!Number.isFinite(rpm) || rpm <= 0) return tokens;
+    if (Number.isFinite(tpm)) return Math.max(tokens, (requests * tpm) / rpm);
+    return requests * P.FAIR_REQUEST_TOKENS;
   }
 
   private lane(model: string, provider?: string, estTokens?: number): Lane {
