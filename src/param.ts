@@ -25,6 +25,8 @@ export const PGLITE_TEMPLATE_ENV = 'AOS_PGLITE_TEMPLATE'; // dir of a migrated P
 // server (128MB); an embedded kernel's working set (process rows, the step log's tail, audit heads) fits in
 // 16MB, and the data dir's files are in the OS page cache anyway. Measured: reopen RSS 301 → 180 MiB.
 export const PGLITE_YIELD_MS = 10; // queued PGlite statements run this long, then let the event loop take a turn
+export const PGLITE_WORKER_DEFAULT = false; // storage.pglite_worker unset: PGlite on the kernel's thread (the worker costs +18-47 % CPU, +30 MiB peak RSS: docs/storage.md)
+export const PGLITE_WORKER_ENV = 'AOS_PGLITE_WORKER'; // 1/0: the default for storage.pglite_worker (config wins)
 export const PGLITE_PREPARED_MAX = 256; // named prepared statements PGlite's backend keeps (LRU): the kernel's SQL texts, parsed and planned once
 export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'temp_buffers=2MB', 'maintenance_work_mem=16MB'];
 // An embedded kernel's JS heap: V8 lets the old generation grow to up to 4× what survived the last full

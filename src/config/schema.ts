@@ -194,6 +194,8 @@ export const configSchema = z.strictObject({
         )
         .default(P.DEFAULT_STORAGE_URL),
       pool_max: z.number().int().positive().default(P.PG_POOL_MAX),
+      /** PGlite in a worker thread (its statements on another core); unset: AOS_PGLITE_WORKER, else false. */
+      pglite_worker: z.boolean().optional(),
       snapshot_every_steps: z.number().int().positive().default(P.SNAPSHOT_EVERY_STEPS),
       /** Process lease period of a node on a server URL: a dead node's processes move after this long. */
       lease_s: z

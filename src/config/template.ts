@@ -52,6 +52,7 @@ storage:
   # pglite://PATH (embedded, default), memory:// (embedded, not persisted) or postgres://user@host:5432/db
   url: "\${AOS_STORAGE_URL:-pglite://./.aos/data}"
   snapshot_every_steps: 10
+  # pglite_worker: false    # true: PGlite in a worker thread (statements on the second core, +CPU, +~30 MiB)
 
 server:
   host: 127.0.0.1        # loopback only; anything else exposes the API to your network

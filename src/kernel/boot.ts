@@ -89,6 +89,7 @@ export async function bootCore(opts: KernelOptions, core?: Core): Promise<Core> 
     dataDir: c.config.data_dir,
     embedder: opts.embedder ?? memoryEmbedder(c.config, c.configFile), // embeddings: section, else lexical
     snapshotEverySteps: c.config.storage.snapshot_every_steps,
+    pgliteWorker: c.config.storage.pglite_worker,
   }); // driver + migrations + the five stores
   guardKernelSecrets({
     dataDir: c.config.data_dir,

@@ -6,10 +6,12 @@
  */
 import { join, resolve } from 'node:path';
 import { KernelError } from '../errors.js';
+import { PGLITE_WORKER_DEFAULT, PGLITE_WORKER_ENV } from '../param.js';
 import { redactString } from '../util/redact.js';
 import type { StorageDriver } from './driver.js';
 import { migrate } from './migrations/index.js';
 import { PgliteDriver, pgliteTemplateFromEnv } from './pglite/pglite-driver.js';
+import { PgliteWorkerDriver } from './pglite/worker-driver.js';
 import { PostgresDriver } from './postgres/postgres-driver.js';
 
 export interface OpenStorageOptions {
@@ -20,6 +22,21 @@ export interface OpenStorageOptions {
   poolMax?: number;
   /** Apply pending migrations (default true). */
   migrate?: boolean;
+  /** PGlite in a worker thread (storage.pglite_worker); undefined: AOS_PGLITE_WORKER, else the default. */
+  pgliteWorker?: boolean;
+}
+
+/** Whether a PGlite store runs in a worker thread: the option, else AOS_PGLITE_WORKER (1/0), else the default. */
+export function pgliteWorkerWanted(opt: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (opt !== undefined) return opt;
+  const raw = env[PGLITE_WORKER_ENV];
+  if (raw === undefined || raw === '') return PGLITE_WORKER_DEFAULT;
+  if (raw === '1' || raw === 'true') return true;
+  if (raw === '0' || raw === 'false') return false;
+  throw new KernelError(
+    'ECONFIG',
+    `${PGLITE_WORKER_ENV}=${raw} is not 1 or 0: set it to 1 (worker thread), 0 (main thread), or unset it`,
+  );
 }
 
 export type ParsedStorageUrl =
@@ -66,7 +83,7 @@ export async function openStorage(url: string, opts: OpenStorageOptions = {}): P
           schema: opts.schema ?? p.schema,
           ...(opts.poolMax ? { poolMax: opts.poolMax } : {}),
         })
-      : await PgliteDriver.open({
+      : await (pgliteWorkerWanted(opts.pgliteWorker) ? PgliteWorkerDriver : PgliteDriver).open({
           ...(p.kind === 'pglite' ? { dataDir: p.dataDir } : {}),
           ...(opts.schema ? { schema: opts.schema } : {}),
           // A migrated template only stands in for migrations that would run anyway, in the schema it holds
