@@ -68,9 +68,15 @@ export function redactString(s: string): string {
   return out;
 }
 
-function fieldMark(key: string, v: unknown): string {
+/** The mark a secret-named field's value is replaced with. */
+export function fieldMark(key: string, v: unknown): string {
   const size = typeof v === 'string' ? `${v.length} chars` : Array.isArray(v) ? 'array' : typeof v;
   return redactionMark(`field ${key}, ${size}`);
+}
+
+/** Whether a member named `key` holding `v` is a secret field (masked whole): a secret name, a value set. */
+export function secretField(key: string, v: unknown): boolean {
+  return SECRET_KEY.test(key) && v !== null && v !== undefined && v !== '';
 }
 
 export function redact<T>(value: T, depth = 0): T {
@@ -80,10 +86,7 @@ export function redact<T>(value: T, depth = 0): T {
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1)) as unknown as T;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-    out[k] =
-      SECRET_KEY.test(k) && v !== null && v !== undefined && v !== ''
-        ? fieldMark(k, v)
-        : redact(v, depth + 1);
+    out[k] = secretField(k, v) ? fieldMark(k, v) : redact(v, depth + 1);
   }
   return out as T;
 }

@@ -12,7 +12,7 @@
 import { KernelError, panic } from '../../errors.js';
 import * as P from '../../param.js';
 import { canonicalJson, sha256Hex } from '../../util/canonical.js';
-import { redact } from '../../util/redact.js';
+import { fieldMark, redactString, secretField } from '../../util/redact.js';
 import { storableString } from '../../util/storable.js';
 import type { Queryable, StorageDriver } from '../driver.js';
 import { inTx, num } from '../sql.js';
@@ -102,28 +102,33 @@ function digest(text: string): string {
  * keep AUDIT_ARRAY_MAX entries; nesting stops at AUDIT_DEPTH_MAX; the result round-trips through jsonb.
  */
 export function auditPayload(payload: unknown): unknown {
+  // One walk that redacts (util/redact.ts: secret strings masked, secret-named fields replaced) and
+  // bounds at once — what bounding redact(payload)'s copy gave, without copying the payload twice.
+  const str = (s: string): string => (s.length > P.AUDIT_STRING_MAX_CHARS ? digest(s) : storableString(s));
   const walk = (v: unknown, depth: number): unknown => {
-    if (typeof v === 'string') return v.length > P.AUDIT_STRING_MAX_CHARS ? digest(v) : storableString(v);
+    if (typeof v === 'string') return str(redactString(v));
     if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
     if (typeof v === 'bigint') return v.toString();
     if (v === null || typeof v !== 'object') return v === undefined ? null : v;
-    if (v instanceof Date) return v.toISOString();
     if (depth >= P.AUDIT_DEPTH_MAX) return `[aos:nested deeper than ${P.AUDIT_DEPTH_MAX} levels]`;
     if (Array.isArray(v)) {
       const out = v.slice(0, P.AUDIT_ARRAY_MAX).map((x) => walk(x, depth + 1));
       if (v.length > P.AUDIT_ARRAY_MAX) out.push(`[aos:${v.length - P.AUDIT_ARRAY_MAX} more items]`);
       return out;
     }
+    // Any other object (a Date, a Map, a class instance) as redact copies it: its own enumerable members.
     const out: Record<string, unknown> = {};
     const keys = Object.keys(v as object);
     for (const k of keys.slice(0, P.AUDIT_ARRAY_MAX)) {
       const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) out[storableString(k.length > 256 ? digest(k) : k)] = walk(x, depth + 1);
+      if (x === undefined) continue;
+      const key = storableString(k.length > 256 ? digest(k) : k);
+      out[key] = secretField(k, x) ? str(fieldMark(k, x)) : walk(x, depth + 1);
     }
     if (keys.length > P.AUDIT_ARRAY_MAX) out['aos:more_keys'] = keys.length - P.AUDIT_ARRAY_MAX;
     return out;
   };
-  const bounded = walk(redact(payload ?? null), 0);
+  const bounded = walk(payload ?? null, 0);
   const text = JSON.stringify(bounded) ?? 'null';
   // Redact, then round-trip through JSON so what we hash is exactly what jsonb gives back.
   return Buffer.byteLength(text) > P.AUDIT_PAYLOAD_MAX_BYTES
