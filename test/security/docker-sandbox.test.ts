@@ -310,6 +310,13 @@ describe.skipIf(skip !== null)(
         env: process.env,
       });
       try {
+        // Past the constructor: its probe container (same name prefix) has come and gone.
+        await new Promise<void>((resolve, reject) => {
+          child.stdout!.on('data', (c: Buffer) => c.toString().includes('ready') && resolve());
+          child.once('exit', (code) =>
+            reject(new Error(`the kernel-like child exited ${code} before its command ran`)),
+          );
+        });
         for (let i = 0; i < 600 && (await running(child.pid!)).length === 0; i++)
           await new Promise((r) => setTimeout(r, 200));
         expect(await running(child.pid!)).toHaveLength(1);
@@ -359,8 +366,11 @@ describe.skipIf(skip !== null)(
     }, 300_000);
 
     test('on podman the container dies at its wall limit even if no kernel boots again', async () => {
-      const dead = await killedKernelWithContainer(3);
-      // --timeout = wall limit + SANDBOX_CONTAINER_TIMEOUT_GRACE_S: gone without anyone removing it
+      // A wall limit long enough that the (slow, loaded) engine shows the container before the kernel's own
+      // wall-clock kill would remove it: with 3 s, a CI run never saw it running.
+      const dead = await killedKernelWithContainer(20);
+      // --timeout = wall limit + SANDBOX_CONTAINER_TIMEOUT_GRACE_S: gone without anyone removing it (the
+      // code before left it running for its whole `sleep 300`, past this loop's 150 s)
       for (let i = 0; i < 300 && (await running(dead)).length > 0; i++)
         await new Promise((r) => setTimeout(r, 500));
       expect(await running(dead)).toEqual([]);
