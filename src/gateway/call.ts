@@ -3,27 +3,28 @@
  * Both wire modules (./openai-wire.ts, ./anthropic-wire.ts) parse into it and render out of the kernel's
  * ChatResponse / StreamEvent (src/llm/model.ts), so the pipeline in ./gateway.ts never sees a vendor's JSON.
  */
-import type { ChatMessage, ChatRequest, ToolChoice, ToolSpec } from '../llm/model.js';
+import type { ChatRequest } from '../llm/model.js';
 
 export type Dialect = 'openai' | 'anthropic';
 
 /** The llm.chat syscall's arguments, exactly as the gateway's program passes them through the gate. */
-export interface GatewayChat {
-  messages: ChatMessage[];
-  tools?: ToolSpec[];
-  toolChoice?: ToolChoice;
-  temperature?: number;
-  maxOutputTokens?: number;
-  stop?: string[];
-  topP?: number;
-  topK?: number;
-  seed?: number;
-  frequencyPenalty?: number;
-  presencePenalty?: number;
-  reasoningEffort?: ChatRequest['reasoningEffort'];
-  parallelToolCalls?: boolean;
-  endUser?: string;
-}
+export type GatewayChat = Pick<
+  ChatRequest,
+  | 'messages'
+  | 'tools'
+  | 'toolChoice'
+  | 'temperature'
+  | 'maxOutputTokens'
+  | 'stop'
+  | 'topP'
+  | 'topK'
+  | 'seed'
+  | 'frequencyPenalty'
+  | 'presencePenalty'
+  | 'reasoningEffort'
+  | 'parallelToolCalls'
+  | 'endUser'
+>;
 
 export interface GatewayCall {
   dialect: Dialect;

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { startCpuProfile } from '../profile.js';
 import { startFakeOpenAi } from './fake-openai.js';
 
 export interface WorkerJob {
@@ -54,7 +55,7 @@ export async function measure(
   runOne: (i: number) => Promise<boolean>,
 ): Promise<Omit<WorkerResult, 'peakRssMiB' | 'rssEndMiB'>> {
   for (let i = 0; i < job.warmup; i++) await runOne(-1 - i);
-  const profile = await startProfile();
+  const profile = await startCpuProfile(String(process.pid));
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   const c0 = process.cpuUsage();
@@ -88,26 +89,6 @@ export async function measure(
     perAgentCpuMs,
     loopDelayP99Ms: loop.percentile(99) / 1e6,
     loopDelayMaxMs: loop.max / 1e6,
-  };
-}
-
-/**
- * With AOS_BENCH_PROFILE=<dir>, a CPU profile of the measured run only (after warmup) is written there as
- * `<pid>.cpuprofile` (open it in Chrome DevTools): where a contestant's CPU goes, without startup noise.
- */
-async function startProfile(): Promise<(() => Promise<void>) | null> {
-  const dir = process.env.AOS_BENCH_PROFILE;
-  if (!dir) return null;
-  const { Session } = await import('node:inspector/promises');
-  const { writeFileSync } = await import('node:fs');
-  const s = new Session();
-  s.connect();
-  await s.post('Profiler.enable');
-  await s.post('Profiler.start');
-  return async () => {
-    const { profile } = await s.post('Profiler.stop');
-    writeFileSync(join(dir, `${process.pid}.cpuprofile`), JSON.stringify(profile));
-    s.disconnect();
   };
 }
 

@@ -22,6 +22,7 @@ import type { AosConfigInput } from '../../config/schema.js';
 import { createKernel, type Kernel } from '../../kernel/kernel.js';
 import type { SimulatorOptions } from '../../llm/simulated/engine.js';
 import { type BenchCase, defineBench } from '../harness.js';
+import { startCpuProfile } from '../profile.js';
 import type { LoadJob, LoadResult, LoadSession } from './gateway-worker.js';
 
 /** The simulated provider's time to first token, and an agent's own work between two model calls. */
@@ -43,26 +44,6 @@ function threadCpuMs(): number | null {
   } catch {
     return null;
   }
-}
-
-/**
- * With AOS_BENCH_PROFILE=<dir>, a CPU profile of the kernel thread during the measured non-stream run
- * (after warm-up) is written there as `gateway-nonstream.cpuprofile`: where a gateway call's CPU goes.
- */
-async function startProfile(): Promise<(() => Promise<void>) | null> {
-  const dir = process.env.AOS_BENCH_PROFILE;
-  if (!dir) return null;
-  const { Session } = await import('node:inspector/promises');
-  const { writeFileSync } = await import('node:fs');
-  const s = new Session();
-  s.connect();
-  await s.post('Profiler.enable');
-  await s.post('Profiler.start');
-  return async () => {
-    const { profile } = await s.post('Profiler.stop');
-    writeFileSync(join(dir, 'gateway-nonstream.cpuprofile'), JSON.stringify(profile));
-    s.disconnect();
-  };
 }
 
 interface Rig {
@@ -202,7 +183,7 @@ export const gatewayBench = defineBench({
         const calls = ctx.quick ? 6 : 30;
         ctx.log(`warm-up, then ${sessions} sessions × ${calls} paired calls (non-stream)`);
         await runLoad({ ...base, calls: 2, stream: false });
-        const stopProfile = await startProfile();
+        const stopProfile = await startCpuProfile('gateway-nonstream');
         const elu0 = performance.eventLoopUtilization();
         const cpu0 = threadCpuMs();
         const t0 = performance.now();
