@@ -47,6 +47,15 @@ function newId(prefix: string): string {
 }
 
 /** Status, body and headers of an error in the caller's dialect. */
+/**
+ * A provider's 400/413/422: the request's own fault. 401/403 (the kernel's key), 404 (the configured model
+ * id) and 408/409/429/5xx stay the upstream's: the operator's to fix or the caller's to retry.
+ */
+function refusedAsSent(err: KernelError): boolean {
+  const st = err.details.status;
+  return err.code === 'EPROVIDER' && (st === 400 || st === 413 || st === 422);
+}
+
 function wireError(
   err: unknown,
   dialect: Dialect,
@@ -68,6 +77,13 @@ function wireError(
     status = err.status;
     code = err.code;
     message = err.message;
+  } else if (err instanceof KernelError && refusedAsSent(err)) {
+    // The provider refused this request as sent (an unsupported parameter, a body too large): the caller's
+    // to fix, so its status and the vendor's words — not a 502 that reads as an outage to retry.
+    status = err.details.status as number;
+    code = 'EINVAL';
+    message = `${String(err.details.model)}: the provider refused the request as sent (HTTP ${status}): ${String(err.details.providerMessage)}`;
+    shouldRetry = false;
   } else if (err instanceof KernelError) {
     // a provider outage is the upstream's (502/503/504), never the gateway's own 500
     status =

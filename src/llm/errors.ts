@@ -5,6 +5,7 @@
  * our own signals, never guessed from an error message.
  */
 import { KernelError } from '../errors.js';
+import { redactString } from '../util/redact.js';
 
 export interface CallSignal {
   signal: AbortSignal;
@@ -68,7 +69,9 @@ function providerMessage(err: Record<string, unknown>): string {
   const inner =
     body && typeof body === 'object' ? (body.error as Record<string, unknown> | undefined) : undefined;
   const m = inner?.message ?? body?.message ?? err.message;
-  return typeof m === 'string' ? m : 'no message';
+  // Vendors echo the key they refused ("Incorrect API key provided: sk-…"): the message travels to logs,
+  // the audit log and API callers, so it never carries a secret the kernel knows or one that looks like a key.
+  return typeof m === 'string' ? redactString(m) : 'no message';
 }
 
 /** Any failure of one provider call → KernelError (EABORTED, ETIMEDOUT, ERATELIMIT, EPROVIDER). */

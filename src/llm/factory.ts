@@ -8,6 +8,7 @@
 import type { AosConfig, ModelConfigEntry } from '../config/schema.js';
 import { KernelError } from '../errors.js';
 import { logger } from '../util/log.js';
+import { addKnownSecret } from '../util/redact.js';
 import { AnthropicProvider } from './anthropic/anthropic-provider.js';
 import { type CatalogEntry, findModel } from './catalog.js';
 import type { EmbeddingModel, Model, ModelProvider } from './model.js';
@@ -118,6 +119,9 @@ export class LLMProviderFactory {
     const cacheKey = `${preset.name}|${baseUrl ?? ''}|${apiKey ?? ''}`;
     let p = this.providers.get(cacheKey);
     if (!p) {
+      // Every key a provider client holds is masked wherever it might surface (logs, audit, errors), whether
+      // it came from api_keys, an env var or a model's own api_key.
+      if (apiKey) addKnownSecret(apiKey, `${preset.name}-key`);
       p =
         preset.kind === 'anthropic'
           ? new AnthropicProvider({
