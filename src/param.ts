@@ -149,6 +149,7 @@ export const CTX_MESSAGE_OVERHEAD_TOKENS = 4; // per-message framing tokens (rol
 export const CTX_LARGE_OUTPUT_TOKENS = 4_096; // tool outputs above this become a paged head+tail view
 export const CTX_LARGE_OUTPUT_FRACTION = 0.1; // ... or above this fraction of the budget, whichever is smaller
 export const CTX_COUNT_MAX_CHARS = 400_000; // texts longer than this are estimated (chars/4), not tokenized
+export const CTX_TOOL_LISTS_CACHED = 32; // distinct tool lists whose canonical form, hash and tokens are kept (one per policy in practice)
 export const CTX_COUNT_RUN_CHARS = 16; // a long letter run is tokenized in chunks this long (BPE is quadratic on one long pre-token)
 export const CTX_HEAD_TAIL_MARKER_TOKENS = 80; // room a head+tail view keeps for its omission marker
 export const CTX_STUB_MAX_TOKENS = 400; // a stub (ids + one-line summaries) never exceeds this

@@ -18,13 +18,9 @@ import {
   safeCountTokens,
   toolCallTokens,
 } from './page.js';
-import { canonicalTools, systemText } from './render.js';
+import { systemText } from './render.js';
 import { type CacheRule, newCounters, type Price, type ProcContext } from './table.js';
-
-/** The tool list's reference in checkpoints and its prompt segment's hash ('' for no tools). */
-export function toolsHashOf(toolsJson: string): string {
-  return toolsJson ? sha256Hex(toolsJson).slice(0, 32) : '';
-}
+import { toolList } from './tool-list.js';
 
 export function newProcContext(init: {
   pid: number | string;
@@ -36,19 +32,18 @@ export function newProcContext(init: {
   price: Price | null;
   model?: string | null;
 }): ProcContext {
-  const tools = canonicalTools(init.tools);
-  const toolsJson = tools.length ? canonicalJson(tools) : '';
+  const list = toolList(init.tools);
   return {
     pid: init.pid,
     model: init.model ?? null,
     window: init.window,
     reserve: init.reserve,
     budget: init.budget,
-    tools,
-    toolsJson,
-    toolsHash: toolsHashOf(toolsJson),
+    tools: list.tools,
+    toolsJson: list.json,
+    toolsHash: list.hash,
     toolsByRef: false,
-    toolsTokens: tools.length ? safeCountTokens(toolsJson) : 0,
+    toolsTokens: list.tokens,
     system: null,
     task: null,
     pinned: [],

@@ -43,17 +43,6 @@ function messageHash(key: object, m: ChatMessage): string {
   return h;
 }
 
-/** Tools in a stable order with canonical (key-sorted) schemas, so their bytes never drift. */
-export function canonicalTools(tools: readonly ToolSpec[]): ToolSpec[] {
-  return [...tools]
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-    .map((t) => ({
-      name: t.name,
-      description: t.description,
-      parameters: JSON.parse(canonicalJson(t.parameters ?? {})),
-    }));
-}
-
 export function systemText(system: Page | null, pinned: readonly Page[]): string {
   const base = system?.content ?? '';
   if (pinned.length === 0) return base;

@@ -9,13 +9,11 @@
  */
 import { KernelError } from '../errors.js';
 import type { ToolSpec } from '../llm/model.js';
-import { canonicalJson } from '../util/canonical.js';
 import { jsonCopy } from '../util/json-copy.js';
 import { logger } from '../util/log.js';
-import { toolsHashOf } from './alloc.js';
 import { type CacheTotals, PromptCacheModel } from './cache-model.js';
-import { type Page, safeCountTokens } from './page.js';
-import { canonicalTools, systemText } from './render.js';
+import type { Page } from './page.js';
+import { systemText } from './render.js';
 import type { StoredPage } from './store.js';
 import type { StubEntry } from './summarizer.js';
 import {
@@ -27,6 +25,7 @@ import {
   type ProcContext,
   type SwappedInfo,
 } from './table.js';
+import { toolList, toolsHashOf } from './tool-list.js';
 
 const log = logger('context');
 
@@ -233,19 +232,21 @@ function resolveTools(
       toolsTokens: st.toolsTokens,
     };
   }
-  const mine = derived ? canonicalTools(derived) : null;
-  const mineJson = mine?.length ? canonicalJson(mine) : '';
+  const mineList = derived ? toolList(derived) : null;
+  const mine = mineList?.tools ?? null;
+  const mineJson = mineList?.json ?? '';
   if (st.tools) {
     // Canonical again: a JSONB column hands the schemas back with its own key order, and the objects are
     // what the model is sent — the bytes of the cached prefix.
-    const stored = canonicalTools(st.tools);
-    const toolsJson = st.toolsJson ?? (stored.length ? canonicalJson(stored) : '');
-    const toolsHash = toolsHashOf(toolsJson);
+    const storedList = toolList(st.tools);
+    const stored = storedList.tools;
+    const toolsJson = st.toolsJson ?? storedList.json;
+    const toolsHash = st.toolsJson === undefined ? storedList.hash : toolsHashOf(toolsJson);
     const byRef = mine !== null && toolsJson !== '' && mineJson === toolsJson;
     return { tools: stored, toolsJson, toolsHash, toolsByRef: byRef, toolsTokens: st.toolsTokens };
   }
   const tools = mine ?? [];
-  const toolsHash = toolsHashOf(mineJson);
+  const toolsHash = mineList?.hash ?? '';
   if (toolsHash === st.toolsHash)
     return { tools, toolsJson: mineJson, toolsHash, toolsByRef: true, toolsTokens: st.toolsTokens };
   log.warn(
@@ -256,7 +257,7 @@ function resolveTools(
     toolsJson: mineJson,
     toolsHash,
     toolsByRef: true,
-    toolsTokens: mineJson ? safeCountTokens(mineJson) : 0,
+    toolsTokens: mineList?.tokens ?? 0,
   };
 }
 

@@ -3,9 +3,8 @@
  * rendering, paging. A thin handle over the context manager (src/context) bound to one pid.
  */
 import type { ContextManager } from '../context/manager.js';
-import { canonicalTools } from '../context/render.js';
+import { toolList } from '../context/tool-list.js';
 import type { ChatMessage, LlmUsage, ReasoningBlock, ToolCall, ToolSpec } from '../llm/model.js';
-import { canonicalJson } from '../util/canonical.js';
 import type { ModelResolver } from './model-resolver.js';
 import type { Pcb } from './pcb.js';
 
@@ -69,5 +68,5 @@ export function contextHandle(
 }
 
 function sameTools(a: readonly ToolSpec[], b: readonly ToolSpec[]): boolean {
-  return canonicalJson(canonicalTools(a)) === canonicalJson(canonicalTools(b));
+  return toolList(a).json === toolList(b).json;
 }
