@@ -391,7 +391,8 @@ export class ContextManager {
     }
     return {
       messages: r.messages,
-      tools: ctx.tools.map((t) => ({ ...t })),
+      // A shared tool list is deep-frozen (./tool-list.ts): handed out as it is, checked once by the gate.
+      tools: Object.isFrozen(ctx.tools) ? ctx.tools : ctx.tools.map((t) => ({ ...t })),
       promptCacheKey: String(ctx.pid),
       tokens,
       stats: {

@@ -5,7 +5,7 @@
  * also yields a cache segment (hash + tokens) for ./cache-model.ts. Anthropic-style breakpoints close the
  * static prefix, roll at every CTX_BREAKPOINT_EVERY-th history message, and close the prompt.
  */
-import type { ChatMessage, ToolSpec } from '../llm/model.js';
+import type { ChatMessage } from '../llm/model.js';
 import * as P from '../param.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import type { Segment } from './cache-model.js';
@@ -48,6 +48,32 @@ export function systemText(system: Page | null, pinned: readonly Page[]): string
   if (pinned.length === 0) return base;
   const notes = pinned.map((p) => `[${p.id}] ${p.content}`).join('\n\n');
   return base ? `${base}\n\n## Pinned notes\n${notes}` : `## Pinned notes\n${notes}`;
+}
+
+const rendered = new WeakMap<object, ChatMessage>();
+
+/**
+ * The message of a page (or stub), made once and deep-frozen: a page's rendered fields never change (the
+ * hash above relies on it too), and the same object every render lets the syscall gate check it once
+ * (src/kernel/syscalls.ts parseChat) and the request hash compare it in O(1). Its tool calls and
+ * reasoning blocks are copies: the page's own arrays stay the page's.
+ */
+function cachedMessage(key: object, make: () => ChatMessage): ChatMessage {
+  let m = rendered.get(key);
+  if (m === undefined) {
+    m = make();
+    if (m.toolCalls)
+      m.toolCalls = Object.freeze(
+        m.toolCalls.map((c) => Object.freeze({ ...c })),
+      ) as ChatMessage['toolCalls'];
+    if (m.reasoningBlocks)
+      m.reasoningBlocks = Object.freeze(
+        m.reasoningBlocks.map((b) => Object.freeze({ ...b })),
+      ) as ChatMessage['reasoningBlocks'];
+    Object.freeze(m);
+    rendered.set(key, m);
+  }
+  return m;
 }
 
 /** Tool results live inside their assistant's unit (manager.append turns orphans into notes). */
@@ -110,25 +136,36 @@ export function renderContext(ctx: ProcContext): Rendered {
     segments.push({ hash: ctx.systemHash, tokens: ctx.systemTokens });
     raw += ctx.systemTokens;
   }
-  if (ctx.task) push(ctx.task, pageMessage(ctx.task), ctx.task.tokens);
+  const page = (p: Page) =>
+    push(
+      p,
+      cachedMessage(p, () => pageMessage(p)),
+      p.tokens,
+    );
+  if (ctx.task) page(ctx.task);
   const staticTokens = raw;
   const staticMessages = messages.length;
 
   for (const e of orderedEntries(ctx)) {
     if (e.t === 'stub') {
-      push(e.stub, { role: 'user', content: e.stub.text }, e.stub.tokens);
+      const stub = e.stub;
+      push(
+        stub,
+        cachedMessage(stub, () => ({ role: 'user', content: stub.text })),
+        stub.tokens,
+      );
       continue;
     }
     const pages = e.unit.pages;
     const head = pages[0];
     if (!head) continue;
-    push(head, pageMessage(head), head.tokens);
+    page(head);
     // Results in call order; a call without a result gets a fixed note so the pairing stays valid.
     const results = new Map(pages.slice(1).map((p) => [p.toolCallId ?? '', p]));
     for (const c of head.toolCalls ?? []) {
       const p = results.get(c.id);
       if (p) {
-        push(p, pageMessage(p), p.tokens);
+        page(p);
         results.delete(c.id);
       } else {
         push(
@@ -138,7 +175,7 @@ export function renderContext(ctx: ProcContext): Rendered {
         );
       }
     }
-    for (const p of results.values()) push(p, pageMessage(p), p.tokens);
+    for (const p of results.values()) page(p);
   }
   placeBreakpoints(messages, segments, staticMessages, ctx.toolsHash ? 1 : 0);
   return { messages, segments, rawTokens: raw, staticTokens };
@@ -159,7 +196,8 @@ function placeBreakpoints(
     const m = messages[i];
     const s = segments[i + segOffset];
     if (m && s) {
-      m.cacheBreakpoint = true;
+      messages[i] = { ...m, cacheBreakpoint: true }; // a copy: m may be a page's frozen message
+
       s.breakpoint = true;
     }
   };

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { MailMessage, ProcStatus, StepContext } from '../abi.js';
 import { KernelError } from '../errors.js';
-import type { ChatResponse } from '../llm/model.js';
+import type { ChatMessage, ChatResponse, ToolSpec } from '../llm/model.js';
 import { EMBED_MAX_INPUTS } from '../param.js';
 import type { ContextHandle } from './context-handle.js';
 import type { Pcb } from './pcb.js';
@@ -179,18 +179,105 @@ export function parseSyscallArgs<K extends SyscallName>(
 ): z.output<(typeof SYSCALL_ARGS)[K]> {
   const schema = SYSCALL_ARGS[name];
   if (!schema) throw new KernelError('EINVAL', `unknown syscall '${String(name)}'`);
+  if (name === 'llm.chat') return parseChat(args) as z.output<(typeof SYSCALL_ARGS)[K]>;
   const res = schema.safeParse(args);
-  if (!res.success) {
-    const issue = res.error.issues[0]!;
-    const path = issue.path.length ? issue.path.join('.') : '(arguments)';
-    throw new KernelError('EINVAL', `${name}: invalid argument '${path}': ${issue.message}`, {
-      details: {
-        syscall: name,
-        issues: res.error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
-      },
-    });
-  }
+  if (!res.success) throw invalid(name, res.error.issues);
   return res.data as z.output<(typeof SYSCALL_ARGS)[K]>;
+}
+
+function invalid(name: string, issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): KernelError {
+  const all = issues.map((i) => ({ path: [...prefix, ...i.path].map(String), message: i.message }));
+  const first = all[0]!;
+  const path = first.path.length ? first.path.join('.') : '(arguments)';
+  return new KernelError('EINVAL', `${name}: invalid argument '${path}': ${first.message}`, {
+    details: { syscall: name, issues: all },
+  });
+}
+
+/** llm.chat's arguments but its messages and tools, which parseChat checks (once each, when it can). */
+const chatOptions = SYSCALL_ARGS['llm.chat'].extend({
+  messages: z.array(z.unknown()).min(1),
+  tools: z.unknown().optional(),
+});
+const toolList = z.array(toolSpec);
+/** Deep-frozen messages already checked → their parsed (frozen) form. */
+const checked = new WeakMap<object, ChatMessage>();
+
+/**
+ * llm.chat's arguments, each message checked once: a step sends the whole conversation again, and all but
+ * its newest messages are the context's own deep-frozen objects (src/context/render.ts), which cannot have
+ * changed since they were checked — those come from `checked` (the same parsed object every call, which
+ * the request hash compares in O(1)). Any other message (a program's own array, a hook's rewrite, anything
+ * not frozen) is checked every time, as before.
+ */
+function parseChat(args: unknown): z.output<(typeof SYSCALL_ARGS)['llm.chat']> {
+  const res = onlyConversation(args) ? { success: true as const, data: args } : chatOptions.safeParse(args);
+  if (!res.success) throw invalid('llm.chat', res.error.issues);
+  const raw = res.data.messages;
+  const messages = new Array<ChatMessage>(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const m = raw[i];
+    const known = m !== null && typeof m === 'object' ? checked.get(m) : undefined;
+    if (known) {
+      messages[i] = known;
+      continue;
+    }
+    const r = message.safeParse(m);
+    if (!r.success) throw invalid('llm.chat', r.error.issues, ['messages', i]);
+    messages[i] = r.data;
+    if (deepFrozen(m)) checked.set(m as object, freezeMessage(r.data));
+  }
+  const { tools: rawTools, ...options } = res.data;
+  if (rawTools === undefined) return { ...options, messages };
+  return { ...options, messages, tools: checkTools(rawTools) };
+}
+
+/** `{ messages: [≥ 1], tools? }` and nothing else (a ReAct step's call): no option for zod to check. */
+function onlyConversation(args: unknown): args is { messages: unknown[]; tools?: unknown } {
+  if (args === null || typeof args !== 'object' || Object.getPrototypeOf(args) !== Object.prototype)
+    return false;
+  const a = args as Record<string, unknown>;
+  if (!Array.isArray(a.messages) || a.messages.length === 0) return false;
+  for (const k in a) if (k !== 'messages' && k !== 'tools') return false;
+  return true;
+}
+
+/** Frozen tool lists already checked → their parsed form (the context's list, src/context/tool-list.ts). */
+const checkedToolLists = new WeakMap<object, ToolSpec[]>();
+
+/** The parsed tool list: checked once for a frozen list whose specs and schemas are frozen (then reused). */
+function checkTools(raw: unknown): ToolSpec[] {
+  const known = raw !== null && typeof raw === 'object' ? checkedToolLists.get(raw) : undefined;
+  if (known) return known;
+  const r = toolList.safeParse(raw);
+  if (!r.success) throw invalid('llm.chat', r.error.issues, ['tools']);
+  const list = raw as ToolSpec[];
+  if (Object.isFrozen(list) && list.every((t) => Object.isFrozen(t) && Object.isFrozen(t.parameters))) {
+    for (const t of r.data) Object.freeze(t);
+    checkedToolLists.set(list, Object.freeze(r.data) as ToolSpec[]);
+  }
+  return r.data;
+}
+
+function freezeMessage(m: ChatMessage): ChatMessage {
+  for (const list of [m.toolCalls, m.reasoningBlocks]) {
+    if (!list) continue;
+    for (const x of list) Object.freeze(x);
+    Object.freeze(list);
+  }
+  return Object.freeze(m);
+}
+
+/** A message whose fields cannot change: it, its tool calls and reasoning blocks frozen. */
+function deepFrozen(m: unknown): boolean {
+  if (!Object.isFrozen(m)) return false;
+  const { toolCalls, reasoningBlocks } = m as { toolCalls?: unknown; reasoningBlocks?: unknown };
+  for (const list of [toolCalls, reasoningBlocks]) {
+    if (list === undefined) continue;
+    if (!Array.isArray(list) || !Object.isFrozen(list)) return false;
+    for (const x of list) if (x !== null && typeof x === 'object' && !Object.isFrozen(x)) return false;
+  }
+  return true;
 }
 
 /** The mailbox topic of messages from a user (conversations); defined in the ABI leaf. */
