@@ -37,6 +37,13 @@ export const PGLITE_SETTINGS = ['shared_buffers=16MB', 'temp_buffers=2MB', 'main
 // own heap growth flag or AOS_HEAP_GROWING_PERCENT says otherwise (0 = V8's default). See docs/storage.md.
 export const PGLITE_HEAP_GROWING_PERCENT = 30;
 export const HEAP_GROWING_ENV = 'AOS_HEAP_GROWING_PERCENT';
+// PGlite's WASM on V8's baseline compiler only (--liftoff-only, process-wide, set when a PGlite store opens
+// unless the process chose its own WASM tier flags). TurboFan's tier-up of PostgreSQL's hot functions left
+// 40–60 MiB in glibc's per-thread malloc arenas (compiler memory, freed, never returned): 200 live agents
+// peaked at 327–365 MiB with it, 283–287 without; step CPU the same within noise, single statements 5–15 %
+// slower (storage bench), initdb faster (2.8 vs 3.5 s). See docs/storage.md.
+export const PGLITE_WASM_LIFTOFF_ONLY = true;
+export const PGLITE_WASM_TIERUP_ENV = 'AOS_PGLITE_WASM_TIERUP'; // 1: let TurboFan recompile PGlite's hot functions (faster statements, more RSS)
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)
 export const EMBED_MAX_CHARS = 20_000; // head of a text the local hashing embedding reads; enough to characterise it
 export const SNAPSHOT_EVERY_STEPS = 10; // state snapshot every K steps

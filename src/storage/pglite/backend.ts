@@ -12,6 +12,7 @@ import { KernelError } from '../../errors.js';
 import { HNSW_EF_SEARCH, PGLITE_LOCK_FILE, PGLITE_SETTINGS, PGLITE_TEMPLATE_ENV } from '../../param.js';
 import { backendError, ident } from '../sql.js';
 import type { ProtocolModules } from './statements.js';
+import { PGLITE_CHILD_FLAGS } from './wasm-tier.js';
 
 export interface PgliteOptions {
   /** Directory for the database files; omitted = in-memory (lost on close). */
@@ -60,7 +61,7 @@ async function initdbOutOfProcess(dataDir: string): Promise<void> {
   const failed = await new Promise<string | null>((resolve) => {
     execFile(
       process.execPath,
-      ['--input-type=module', '-e', code, dataDir],
+      [...PGLITE_CHILD_FLAGS, '--input-type=module', '-e', code, dataDir],
       { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
       (err, _out, stderr) => resolve(err ? `${err.message} ${String(stderr).slice(-1000)}` : null),
     );
@@ -89,7 +90,7 @@ async function initdbToTar(): Promise<Blob | undefined> {
     const ok = await new Promise<boolean>((resolve) => {
       execFile(
         process.execPath,
-        ['--input-type=module', '-e', code, tar],
+        [...PGLITE_CHILD_FLAGS, '--input-type=module', '-e', code, tar],
         { timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
         (err) => resolve(!err),
       );

@@ -12,6 +12,7 @@ import { openBackend, type PgliteOptions } from './backend.js';
 import { tightenHeapGrowth } from './heap-growth.js';
 import { acquireDirLock, type DirLock } from './lockfile.js';
 import { type ProtocolModules, Statements } from './statements.js';
+import { pgliteWasmTier } from './wasm-tier.js';
 
 export { type PgliteOptions, pgliteTemplateFromEnv } from './backend.js';
 
@@ -79,8 +80,9 @@ export class PgliteDriver implements StorageDriver {
   static async open(opts: PgliteOptions = {}): Promise<PgliteDriver> {
     const schema = opts.schema ?? 'public';
     ident(schema);
-    // Before the lock: a bad AOS_HEAP_GROWING_PERCENT fails the open with nothing to release.
+    // Before the lock: a bad AOS_HEAP_GROWING_PERCENT or AOS_PGLITE_WASM_TIERUP fails with nothing to release.
     tightenHeapGrowth();
+    pgliteWasmTier();
     const lock = opts.dataDir ? await acquireDirLock(opts.dataDir) : null;
     const location = opts.dataDir ? `pglite://${opts.dataDir}` : 'memory://';
     let backend: Awaited<ReturnType<typeof openBackend>>;

@@ -16,6 +16,7 @@ import { backendError, ident } from '../sql.js';
 import type { PgliteOptions } from './backend.js';
 import { tightenHeapGrowth } from './heap-growth.js';
 import { acquireDirLock, type DirLock } from './lockfile.js';
+import { pgliteWasmTier } from './wasm-tier.js';
 import { type Reply, type Request, rebuildError } from './worker-protocol.js';
 
 const log = logger('storage');
@@ -63,7 +64,10 @@ export class PgliteWorkerDriver implements StorageDriver {
   static async open(opts: PgliteOptions = {}): Promise<PgliteWorkerDriver> {
     const schema = opts.schema ?? 'public';
     ident(schema);
-    tightenHeapGrowth(); // before the lock: a bad AOS_HEAP_GROWING_PERCENT fails with nothing to release
+    // Before the lock: a bad AOS_HEAP_GROWING_PERCENT or AOS_PGLITE_WASM_TIERUP fails with nothing to release.
+    // V8's flags are the process's: the worker's isolate compiles PGlite on Liftoff only too.
+    tightenHeapGrowth();
+    pgliteWasmTier();
     const lock = opts.dataDir ? await acquireDirLock(opts.dataDir) : null;
     const location = opts.dataDir ? `pglite://${opts.dataDir}` : 'memory://';
     const url = workerUrl();
