@@ -40,8 +40,8 @@ export const HEAP_GROWING_ENV = 'AOS_HEAP_GROWING_PERCENT';
 // PGlite's WASM on V8's baseline compiler only (--liftoff-only, process-wide, set when a PGlite store opens
 // unless the process chose its own WASM tier flags). TurboFan's tier-up of PostgreSQL's hot functions left
 // 40–60 MiB in glibc's per-thread malloc arenas (compiler memory, freed, never returned): 200 live agents
-// peaked at 327–365 MiB with it, 283–287 without; step CPU the same within noise, single statements 5–15 %
-// slower (storage bench), initdb faster (2.8 vs 3.5 s). See docs/storage.md.
+// peaked at 306–365 MiB with it, 280–287 without; the 200-agent run's CPU +5–7 %, one agent's step the same
+// within noise, single statements 5–15 % slower (storage bench), initdb faster (2.8 vs 3.5 s). See docs/storage.md.
 export const PGLITE_WASM_LIFTOFF_ONLY = true;
 export const PGLITE_WASM_TIERUP_ENV = 'AOS_PGLITE_WASM_TIERUP'; // 1: let TurboFan recompile PGlite's hot functions (faster statements, more RSS)
 export const EMBEDDING_DIM = 256; // dimension of stored embeddings (local hashing embedder)

@@ -31,7 +31,7 @@ export function pgliteWasmTier(
     throw new KernelError(
       'ECONFIG',
       `${PGLITE_WASM_TIERUP_ENV}=${raw} is not 1 or 0: set it to 1 (PGlite's hot functions recompiled by ` +
-        'TurboFan: ~10 % faster statements, +40–60 MiB RSS), 0 (Liftoff only, the default), or unset it',
+        'TurboFan: 5–15 % faster statements, +40–80 MiB RSS), 0 (Liftoff only, the default), or unset it',
     );
   }
   if (applied !== undefined) return applied;
