@@ -12,13 +12,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStorage } from '../../src/storage/storage.js';
 import { workspacePath } from '../../src/testing.js';
+import { withPgSchema } from './aos-start.js';
 
 const CHILD = new URL('./fixtures/chaos-child.mjs', import.meta.url).pathname;
 const AGENTS = 20;
 const STEPS = 10;
 const KILLS = 20;
 const STUCK_MS = 120_000;
-const PG_URL = process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 interface Run {
   code: number | null;
@@ -211,20 +211,12 @@ describe('chaos: random SIGKILLs of a single node with side-effecting agents', (
   }, 600_000);
 
   it('on PostgreSQL: zero repeated effects, zero steps past done, zero stuck processes', async () => {
-    const schema = `aos_chaos_${process.pid}_${Date.now().toString(36)}`;
-    const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}schema=${schema}`;
     const dir = mkdtempSync(join(tmpdir(), 'aos-chaos-pg-'));
     dirs.push(dir);
-    try {
+    await withPgSchema('aos_chaos', async (url) => {
       const f = await chaos(url, dir);
-      console.info(`chaos [postgres, schema ${schema}] ${JSON.stringify(f)}`);
+      console.info(`chaos [postgres, ${url.replace(/^.*schema=/, 'schema ')}] ${JSON.stringify(f)}`);
       expect(f.duplicates).toBe(0);
-    } finally {
-      const pg = await import('pg');
-      const c = new pg.default.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    });
   }, 600_000);
 });

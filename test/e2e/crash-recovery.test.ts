@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createStorage } from '../../src/storage/storage.js';
 import { onLines } from '../../src/util/lines.js';
+import { withPgSchema } from './aos-start.js';
 
 const CHILD = new URL('./fixtures/crash-child.mjs', import.meta.url).pathname;
 const AGENTS = 6;
 const STEPS = 25;
-const PG_URL = process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 function runChild(
   mode: 'start' | 'resume',
@@ -88,21 +88,11 @@ describe('crash recovery (SIGKILL mid-run)', () => {
   }, 180_000);
 
   it('on PostgreSQL: every agent finishes, steps contiguous, none twice', async () => {
-    const schema = `aos_crash_${process.pid}_${Date.now().toString(36)}`;
-    console.info(
-      `crash-recovery on PostgreSQL ${PG_URL.replace(/:[^:@/]*@/, '@')}, throwaway schema ${schema}`,
-    );
-    const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}schema=${schema}`;
     const dir = mkdtempSync(join(tmpdir(), 'aos-crash-pg-'));
     dirs.push(dir);
-    try {
+    await withPgSchema('aos_crash', async (url) => {
+      console.info(`crash-recovery on PostgreSQL ${url.replace(/:[^:@/]*@/, '@')}`);
       await crashAndRecover(url, dir);
-    } finally {
-      const pg = await import('pg');
-      const c = new pg.default.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    });
   }, 180_000);
 });

@@ -7,16 +7,15 @@
  * repeat of that request, the non-idempotent shell command does not run twice, and the task's answer
  * comes out. Counted at the provider (the simulator's request log), on PGlite and on PostgreSQL.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimRequest } from '../../src/llm/simulated/scenario.js';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
+import { startAos, stopAos, withPgSchema } from './aos-start.js';
 
-const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
-const PG_URL = process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ANSWER = 'The answer is 391.';
 
 interface Proc {
@@ -34,29 +33,6 @@ const children: ChildProcess[] = [];
 const dirs: string[] = [];
 /** The blocking shell commands still alive after their kernel was killed (sandbox none: they outlive it). */
 const orphans: number[] = [];
-
-function startKernel(config: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [MAIN, '--config', config, 'start', '--no-demo'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AOS_LOG: 'warn', NO_COLOR: '1' },
-  });
-  children.push(child);
-  let out = '';
-  let err = '';
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /API\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('exit', (code, signal) =>
-      reject(new Error(`aos start exited ${code ?? signal}:\n${out}\n${err}`)),
-    );
-  });
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   // Liveness, not speed: generous, and it names what it waited for.
@@ -91,7 +67,7 @@ async function run(storage: string): Promise<void> {
     ].join('\n'),
   );
   const before = seen.length;
-  let k = await startKernel(config);
+  let k = await startAos(config, children);
   const admin = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
   const api = (url: string, path: string, body?: unknown) =>
     fetch(`${url}/api/v1${path}`, {
@@ -112,9 +88,7 @@ async function run(storage: string): Promise<void> {
     existsSync(marker) ? Number(readFileSync(marker, 'utf8').trim().split('\n')[0]) || undefined : undefined,
   );
   orphans.push(shellPid);
-  const exited = new Promise((r) => k.child.once('exit', r));
-  k.child.kill('SIGKILL');
-  await exited;
+  await stopAos(k.child, 'SIGKILL');
   try {
     process.kill(shellPid, 'SIGKILL');
   } catch {
@@ -122,7 +96,7 @@ async function run(storage: string): Promise<void> {
   }
   expect(seen.slice(before)).toEqual(['user']);
 
-  k = await startKernel(config);
+  k = await startAos(config, children);
   const done = await until('the restarted agent to finish', async () => {
     const p = await api(k.url, `/processes/${pid}`);
     return p.body.state === 'terminated' || p.body.state === 'failed' ? p.body : undefined;
@@ -135,9 +109,7 @@ async function run(storage: string): Promise<void> {
   expect(done.usage.apiCalls).toBe(2);
   // The non-idempotent command ran once: the redo reported its outcome as unknown instead of re-running it.
   expect(readFileSync(marker, 'utf8').trim().split('\n')).toHaveLength(1);
-  const exit = new Promise((r) => k.child.once('exit', r));
-  k.child.kill('SIGTERM');
-  await exit;
+  await stopAos(k.child, 'SIGTERM');
 }
 
 beforeAll(async () => {
@@ -175,15 +147,6 @@ describe('a step redone after kill -9 replays its model answer from the journal'
   }, 180_000);
 
   it('on PostgreSQL: the same', async () => {
-    const schema = `aos_step_replay_${process.pid}_${Date.now().toString(36)}`;
-    try {
-      await run(`${PG_URL}${PG_URL.includes('?') ? '&' : '?'}schema=${schema}`);
-    } finally {
-      const pg = await import('pg');
-      const c = new pg.default.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await c.end();
-    }
+    await withPgSchema('aos_step_replay', run);
   }, 180_000);
 });
