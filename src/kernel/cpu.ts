@@ -56,6 +56,7 @@ export class Cpu {
       },
     });
     this.dispatcher = new Dispatcher(this.scheduler);
+    metrics.onCollect(() => this.updateGauges());
   }
 
   /** Waits for an LLM slot for `pc`'s model. The process is `ready` while it waits, `running` once granted. */
@@ -82,12 +83,7 @@ export class Cpu {
       },
       { continuing, signal },
     );
-    this.updateGauges();
-    try {
-      return await grant;
-    } finally {
-      this.updateGauges();
-    }
+    return await grant;
   }
 
   /**
@@ -113,7 +109,6 @@ export class Cpu {
   release(grant: Grant, usage: LlmUsage, pcb?: Pcb): void {
     const r = this.dispatcher.release(grant, { tokensIn: usage.input, tokensOut: usage.output });
     if (pcb && pcb.pid === r.pid) pcb.vruntime = r.vruntime;
-    this.updateGauges();
   }
 
   timeSliceExpired(pcb: Pcb, used: { steps: number; tokens: number }): boolean {
@@ -157,6 +152,7 @@ export class Cpu {
     await Promise.all([this.scheduler.closeShared(), this.budgets.close()]);
   }
 
+  /** The run queue and slot gauges, set when the metrics are read (metrics.onCollect). */
   private updateGauges(): void {
     const s = this.scheduler.stats();
     this.metrics.runQueue.set(s.runQueue);

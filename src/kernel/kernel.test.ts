@@ -124,6 +124,23 @@ describe('kernel: scheduling and lifecycle', () => {
     expect(grants).toEqual([first, high, low]);
   });
 
+  it('shows the run queue and busy slots in the metrics while processes wait for a slot', async () => {
+    const k = await boot({ latency: { ttftMs: 200 } }, { slots: 1, programs: [counter] });
+    for (const n of ['a', 'b', 'c'])
+      await k.spawn({ name: n, task: 't', program: 'counter', args: { steps: 1 } });
+    const gauge = async (name: string) =>
+      (await k.metrics.registry.getSingleMetric(name)!.get()).values.map((v) => v.value);
+    const t0 = Date.now();
+    while ((await gauge('aos_sched_run_queue_length'))[0] !== 2 && Date.now() - t0 < 5000)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(await gauge('aos_sched_run_queue_length')).toEqual([2]);
+    expect(await gauge('aos_sched_slots_busy')).toEqual([1]);
+    expect(await gauge('aos_sched_slots_total')).toEqual([1]);
+    await k.run({ timeoutMs: 10_000 });
+    expect(await gauge('aos_sched_run_queue_length')).toEqual([0]);
+    expect(await gauge('aos_sched_slots_busy')).toEqual([0]);
+  });
+
   it('suspends and resumes a process between steps', async () => {
     const k = await boot({ latency: { ttftMs: 10 } }, { programs: [counter] });
     const pid = await k.spawn({ name: 'c', task: 't', program: 'counter', args: { steps: 6 } });

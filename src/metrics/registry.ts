@@ -21,13 +21,23 @@ export interface KernelMetrics {
   quotaDenials: Counter<'kind'>;
   costUsd: Counter<'model'>;
   stepCommitSeconds: Histogram;
+  /**
+   * Sets gauges whose values another part holds (the scheduler's run queue and slots) when the registry
+   * is read (a scrape, a test's get()) instead of on every change: a step grants and frees a slot.
+   */
+  onCollect(fill: () => void): void;
 }
 
 export function createKernelMetrics(opts: { defaultMetrics?: boolean } = {}): KernelMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'aos_node_' });
   const r = [registry];
+  const fills: Array<() => void> = [];
+  const collect = () => {
+    for (const f of fills) f();
+  };
   return {
+    onCollect: (fill) => void fills.push(fill),
     registry,
     processes: new Gauge({
       name: 'aos_processes',
@@ -37,17 +47,20 @@ export function createKernelMetrics(opts: { defaultMetrics?: boolean } = {}): Ke
     }),
     runQueue: new Gauge({
       name: 'aos_sched_run_queue_length',
+      collect,
       help: 'Processes ready for an LLM slot',
       registers: r,
     }),
     slotsBusy: new Gauge({
       name: 'aos_sched_slots_busy',
+      collect,
       help: 'LLM slots in use',
       labelNames: ['model'],
       registers: r,
     }),
     slotsTotal: new Gauge({
       name: 'aos_sched_slots_total',
+      collect,
       help: 'LLM slots configured',
       labelNames: ['model'],
       registers: r,
