@@ -26,6 +26,8 @@ export interface WorkerJob {
   slots?: number;
   /** Model calls each agent should make (checked against the answers). */
   calls: number;
+  /** Kernel only: llms.stream (default true, as a default install); false measures the unstreamed path. */
+  stream?: boolean;
 }
 
 export interface WorkerResult {
@@ -109,7 +111,10 @@ async function kernelWorker(job: WorkerJob): Promise<void> {
     config: {
       data_dir: dir,
       default_model: 'gpt-fake',
-      llms: { models: [{ name: 'gpt-fake', provider: 'openai', base_url: job.url, api_key: 'sk-bench' }] },
+      llms: {
+        models: [{ name: 'gpt-fake', provider: 'openai', base_url: job.url, api_key: 'sk-bench' }],
+        ...(job.stream === false ? { stream: false } : {}),
+      },
       security: { sandbox: 'none', workspace: join(dir, 'workspace') },
       server: { demo_agents: false },
       ...(job.slots ? { scheduler: { slots_per_model: job.slots } } : {}),
