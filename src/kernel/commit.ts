@@ -90,13 +90,17 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
   }
   // The model calls' journal rows the step held (./held-calls.ts): in the step's statement, fenced with it.
   const held = c.step ? takeHeld(e) : null;
-  // The common step (no mail, no acks, no exit): one statement, one round trip, on either driver.
+  // The common step (no mail, no acks), a final one with its exit too: one statement, one round trip, on
+  // either driver — the exit's process row and its proc.exit entry are in the same statement.
   let done = false;
-  if (stepInput && !c.exit && !e.outbox.length && !e.acks.length) {
-    const chain = storage.audit.chain(
-      `proc:${pid}`,
-      e.auditEntries.map((a) => ({ kind: a.kind, actor: c.actor ?? `pid:${pid}`, payload: a.payload })),
-    );
+  if (stepInput && !e.outbox.length && !e.acks.length) {
+    const entries = e.auditEntries.map((a) => ({
+      kind: a.kind,
+      actor: c.actor ?? `pid:${pid}`,
+      payload: a.payload,
+    }));
+    if (c.exit) entries.push({ ...exitEntry(c.exit, e.stepNo, pcb.usage), actor: 'kernel' });
+    const chain = storage.audit.chain(`proc:${pid}`, entries);
     if (chain) {
       done = (await storage.state.commitStepChained(stepInput, chain.rows, held?.json)) !== false;
       if (done) chain.committed();

@@ -73,11 +73,10 @@ describe('step writes: a pure tool is audited with its step', () => {
     expect(st.result).toBe('It is 43.');
     // no statement of its own for either call: both entries went out with their steps' commits
     expect(writes.alone).toBe(0);
-    // each step's model answer is journaled; those of the steps that ended in a pure tool's call or in a
-    // plain step went out with the step's one statement (only the final step's, committed with the
-    // process's exit in a transaction, is written on its own)
+    // each step's model answer is journaled, every one with its step's one statement — the final step's
+    // too, which carries the process's exit (its row and its proc.exit entry) in the same statement
     expect(await journal(k, pid)).toEqual(['1:0:true', '2:0:true', '3:0:true']);
-    expect(writes.journalAlone).toBe(1);
+    expect(writes.journalAlone).toBe(0);
     const entries = await k.audit.list({ stream: `proc:${pid}` });
     const steps = entries
       .filter((e) => e.kind === 'llm.chat' || e.kind === 'io.tool_call')
@@ -89,6 +88,13 @@ describe('step writes: a pure tool is audited with its step', () => {
       { tool: 'calculator', args: { expression: '6*7' }, ok: true, output: '42', callIndex: 0 },
       { tool: 'calculator', args: { expression: '42+1' }, ok: true, output: '43' },
     ]);
+    const exit = entries.at(-1)!;
+    expect(exit).toMatchObject({
+      kind: 'proc.exit',
+      actor: 'kernel',
+      payload: { outcome: 'done', steps: 3 },
+    });
+    expect(entries.at(-2)?.kind).toBe('llm.chat');
     expect((await k.audit.verify({ stream: `proc:${pid}` })).ok).toBe(true);
   });
 
