@@ -42,8 +42,12 @@ import { parseResponsesRequest, ResponsesEventer, responsesObject } from './resp
 const log = logger('gateway');
 type Loose = Record<string, unknown>;
 
+/** Random per process, then a counter: unique ids without a call into the CSPRNG per id (they are not secrets). */
+const ID_BASE = randomBytes(9).toString('base64url');
+let idSeq = 0;
+
 function newId(prefix: string): string {
-  return `${prefix}${randomBytes(12).toString('base64url')}`;
+  return `${prefix}${ID_BASE}${(idSeq++).toString(36)}`;
 }
 
 /** Status, body and headers of an error in the caller's dialect. */

@@ -8,11 +8,12 @@
  * (pid, step, call index within the step, attempt) and fenced by the process's lease epoch.
  *
  * A program that hands each answer straight out of the kernel (AgentProgram.forwardsAnswers: the gateway,
- * whose caller gets the answer the moment llm.chat returns) does not wait for its row: the write is left
- * in flight (deferRecord) and the step's commit waits for it (journalWritten). A crash in that window
- * loses the row — the call's spend record and its step replay; what that costs is in docs/gateway.md.
+ * whose caller gets the answer the moment llm.chat returns) does not wait for its row: with budget spend
+ * to move the write is left in flight (deferRecord) and the step's commit waits for it (journalWritten);
+ * without, it is held like a native program's (below) — its step commits right after. A crash in that
+ * window loses the row — the call's spend record and its step replay; what that costs is in docs/gateway.md.
  *
- * A native program's answer with no budget spend to move is held instead (hold): its row is written by the
+ * An answer with no budget spend to move is held instead (hold): its row is written by the
  * step's one-statement commit (../storage/state/state-store.ts commitStepChained, fenced like the step),
  * or on its own before anything of the step can have an effect (writeHeld: the gate calls it before every
  * syscall but a model call or a pure tool's, and the commit before any other way of committing). So the

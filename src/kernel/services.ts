@@ -222,10 +222,9 @@ export function createServices(k: KernelCore): KernelServices {
         const forwards = k.programs.get(pcb.program).forwardsAnswers === true;
         const rec = () => slot.record(res.usage, res.costUsd, ms, res, spent ?? []);
         // No spend to move and no other node to redo the step: the row goes with the step's commit, or
-        // before its next effect (./held-calls.ts). A forwarding program (the gateway) does not wait for
-        // it on its caller's path: the step's commit waits for it instead (./call-journal.ts).
-        if (slot.journaled && !forwards && !spent.length && !isClustered(k))
-          slot.hold(res.usage, res.costUsd, ms, res);
+        // before its next effect (./held-calls.ts); the gateway's too (one statement per call). With spend,
+        // a forwarding program's row is written off its caller's path; its commit waits (./call-journal.ts).
+        if (slot.journaled && !spent.length && !isClustered(k)) slot.hold(res.usage, res.costUsd, ms, res);
         else if (slot.journaled && forwards) deferRecord(step, recordSpend(slot, spent, rec));
         else await recordSpend(slot, spent, rec);
         account(k, pc, callUsage(res.usage, { cost: res.costUsd, llmMs: ms }), pcb.model, caller.purpose);

@@ -4,6 +4,8 @@
  * - The kernel's model-call journal row (llm_calls) is written after the answer went out, and the session's
  *   step commits only once that row is stored: with the row's INSERT held, the caller still gets its answer,
  *   the step stays uncommitted, and once released the row and then the step are there.
+ * - A call's statements: its llm_calls row goes in the step's one-statement commit (held-calls), so a
+ *   session's call costs that statement and its share of the batched gateway journal INSERT — no more.
  * - An API key in steady use is never looked up on a call's path (a background refresh keeps it cached),
  *   its last use is written in batches, and a revoked key is refused at once.
  */
@@ -17,12 +19,14 @@ describe('gateway call path', () => {
   let hold: ((sql: string) => boolean) | null = null;
   let release: () => void = () => undefined;
   let heldGate: Promise<void> = Promise.resolve();
+  let seen: string[] | null = null;
   beforeAll(async () => {
     f = await gatewayFixture();
     const driver = f.kernel.storage.driver;
     const query = driver.query.bind(driver);
     // Statements the test chooses wait here, before storage sees them, until released.
     driver.query = (async (sql: string, params?: unknown[]) => {
+      seen?.push(sql);
       if (hold?.(sql)) {
         held.push(sql);
         await heldGate;
@@ -76,6 +80,48 @@ describe('gateway call path', () => {
     );
     expect(Number(rows[0]!.n)).toBe(1);
     expect(f.kernel.procs.get(pid)!.pcb.stepNo).toBe(1);
+  });
+
+  it('a call costs one statement for its llm_calls row and its step commit together, plus the journal row', async () => {
+    const client = new OpenAI({
+      baseURL: `${f.server.url}/v1`,
+      apiKey: f.admin,
+      maxRetries: 0,
+      defaultHeaders: { 'x-aos-session': 'statements' },
+    });
+    const ask = (content: string) =>
+      client.chat.completions
+        .create({ model: 'gpt-sim', messages: [{ role: 'user', content }] })
+        .withResponse();
+    const first = await ask('warm up');
+    const pid = Number(first.response.headers.get('x-aos-pid'));
+    const stepped = (no: number) =>
+      new Promise<void>((resolve) => {
+        if (f.kernel.procs.get(pid)!.pcb.stepNo >= no) return resolve();
+        const off = f.kernel.hooks.on('proc.step', (e) => {
+          if (e.pid !== pid || f.kernel.procs.get(pid)!.pcb.stepNo < no) return;
+          off();
+          resolve();
+        });
+      });
+    await stepped(1);
+    seen = [];
+    const r = await ask('and now?');
+    expect(Number(r.response.headers.get('x-aos-pid'))).toBe(pid);
+    await stepped(2);
+    await new Promise((r) => setTimeout(r, 50));
+    const stmts = seen;
+    seen = null;
+    const calls = stmts.filter((s) => s.includes('INSERT INTO llm_calls'));
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatch(/UPDATE processes/); // the same statement as the step's commit
+    expect(stmts.filter((s) => s.includes('INSERT INTO gateway_journal'))).toHaveLength(1);
+    expect(stmts).toHaveLength(2);
+    const { rows } = await f.kernel.storage.driver.query<{ n: number | string }>(
+      'SELECT count(*) AS n FROM llm_calls WHERE pid = $1 AND step_no = 2',
+      [pid],
+    );
+    expect(Number(rows[0]!.n)).toBe(1);
   });
 
   it('a key in use is not looked up on the path, its last use is written in batches, a revoked key is refused at once', async () => {
