@@ -1,8 +1,10 @@
 /**
- * Shared by the end-to-end tests that run the kernel as a user does: `aos start` in a child OS process
- * (so the test can SIGKILL it), and a throwaway PostgreSQL schema for a test's storage URL.
+ * Shared by the end-to-end tests that run the kernel as a user does: a config.yaml pointed at the simulator,
+ * `aos start` in a child OS process (so the test can SIGKILL it), and a throwaway PostgreSQL schema.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 export const PG_URL = process.env.AOS_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -11,6 +13,34 @@ export interface AosChild {
   child: ChildProcess;
   /** The server's base URL, e.g. http://127.0.0.1:40123 (the API is under /api/v1, the gateway under /v1). */
   url: string;
+}
+
+/**
+ * Writes `<dir>/config.yaml` for a child kernel whose one model, gpt-sim, is the simulator's OpenAI dialect at
+ * `openaiUrl`, with the API on a free loopback port and no demo agents; `security` lines replace the default
+ * `security: { sandbox: none }`. Returns the file's path.
+ */
+export function simConfig(
+  dir: string,
+  openaiUrl: string,
+  o: { storage: string; security?: string[] },
+): string {
+  const config = join(dir, 'config.yaml');
+  writeFileSync(
+    config,
+    [
+      `data_dir: ${dir}`,
+      `storage: { url: "${o.storage}" }`,
+      'server: { port: 0, demo_agents: false }',
+      ...(o.security ?? ['security: { sandbox: none }']),
+      'default_model: gpt-sim',
+      'llms:',
+      '  models:',
+      `    - { name: gpt-sim, provider: openai, base_url: "${openaiUrl}", api_key: sk-provider-secret }`,
+      '',
+    ].join('\n'),
+  );
+  return config;
 }
 
 /**

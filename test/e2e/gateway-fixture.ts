@@ -6,6 +6,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import OpenAI from 'openai';
 import { type ApiServer, createServer } from '../../src/api/server.js';
 import type { AosConfigInput } from '../../src/config/schema.js';
 import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
@@ -85,6 +86,16 @@ export async function gatewayFixture(
       await sim.close();
     },
   };
+}
+
+/** The official `openai` client on the fixture's gateway, no retries, in session `session`. */
+export function openaiClient(f: GatewayFixture, key: string, session: string): OpenAI {
+  return new OpenAI({
+    baseURL: `${f.server.url}/v1`,
+    apiKey: key,
+    maxRetries: 0,
+    defaultHeaders: { 'x-aos-session': session },
+  });
 }
 
 export const calculatorTool = {

@@ -8,7 +8,7 @@
  */
 import OpenAI from 'openai';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type GatewayFixture, gatewayFixture } from './gateway-fixture.js';
+import { type GatewayFixture, gatewayFixture, openaiClient } from './gateway-fixture.js';
 
 let f: GatewayFixture | null = null;
 afterEach(async () => {
@@ -26,14 +26,6 @@ const fixture = (queueTimeoutMs: number) =>
     },
   });
 
-const client = (fx: GatewayFixture, key: string, session: string) =>
-  new OpenAI({
-    baseURL: `${fx.server.url}/v1`,
-    apiKey: key,
-    maxRetries: 0,
-    defaultHeaders: { 'x-aos-session': session },
-  });
-
 describe('gateway: provider outages', () => {
   it('callers wait out a 503 outage (circuit open included) and all get 200 when it ends', async () => {
     f = await fixture(120_000);
@@ -41,7 +33,7 @@ describe('gateway: provider outages', () => {
     const key = await fx.token();
     fx.sim.engine.outage({ status: 503, forMs: 3_600_000 });
     const calls = Array.from({ length: 6 }, (_, i) =>
-      client(fx, key, `outage-${i}`)
+      openaiClient(fx, key, `outage-${i}`)
         .chat.completions.create({
           model: 'gpt-sim',
           messages: [{ role: 'user', content: `say hello ${i}` }],
@@ -88,7 +80,7 @@ describe('gateway: provider outages', () => {
     f.sim.engine.outage({ status: 503, forMs: 3_600_000 });
     const errs = await Promise.all(
       Array.from({ length: 5 }, (_, i) =>
-        client(f!, key, `late-${i}`)
+        openaiClient(f!, key, `late-${i}`)
           .chat.completions.create({ model: 'gpt-sim', messages: [{ role: 'user', content: 'hello' }] })
           .then(
             () => null,

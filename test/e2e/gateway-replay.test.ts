@@ -5,8 +5,8 @@
  * re-run from scratch: its finished calls are answered from the journal — ZERO provider calls for them,
  * counted at the simulator — and only the unfinished call reaches the model.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tool } from '@langchain/core/tools';
@@ -15,54 +15,17 @@ import { ChatOpenAI } from '@langchain/openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
+import { simConfig, startAos } from './aos-start.js';
 
-const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
 let sim: SimulatorHandle;
 let dir: string;
 let config: string;
 const children: ChildProcess[] = [];
 
-function startKernel(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [MAIN, '--config', config, 'start', '--no-demo'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, AOS_LOG: 'warn', NO_COLOR: '1' },
-  });
-  children.push(child);
-  let out = '';
-  let err = '';
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /API\s+(http:\/\/127\.0\.0\.1:\d+)\/api\/v1/.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    child.on('exit', (code, signal) =>
-      reject(new Error(`aos start exited ${code ?? signal}:\n${out}\n${err}`)),
-    );
-  });
-}
-
 beforeAll(async () => {
   sim = await createSimulator();
   dir = mkdtempSync(join(tmpdir(), 'aos-gw-replay-'));
-  config = join(dir, 'config.yaml');
-  writeFileSync(
-    config,
-    [
-      `data_dir: ${dir}`,
-      `storage: { url: "pglite://${join(dir, 'db')}" }`,
-      'server: { port: 0, demo_agents: false }',
-      'security: { sandbox: none }',
-      'default_model: gpt-sim',
-      'llms:',
-      '  models:',
-      `    - { name: gpt-sim, provider: openai, base_url: "${sim.urlFor('openai')}", api_key: sk-provider-secret }`,
-      '',
-    ].join('\n'),
-  );
+  config = simConfig(dir, sim.urlFor('openai'), { storage: `pglite://${join(dir, 'db')}` });
 });
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
@@ -101,7 +64,7 @@ const TASK = {
 
 describe('gateway: journal replay after kill -9', () => {
   it('replays the finished calls of a re-run agent with zero provider calls', async () => {
-    const first = await startKernel();
+    const first = await startAos(config, children);
     const admin = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
     const journaled = async (url: string) => {
       const r = await fetch(`${url}/api/v1/gateway/sessions`, {
@@ -125,7 +88,7 @@ describe('gateway: journal replay after kill -9', () => {
     expect(callsInRun1).toBe(2);
 
     // Run 2: a fresh kernel on the same data directory, the same agent from scratch.
-    const second = await startKernel();
+    const second = await startAos(config, children);
     const before = sim.engine.stats.requests;
     const run2 = agentFor(second.url, admin, async () => undefined);
     const out = await run2.invoke(TASK);

@@ -8,7 +8,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type GatewayFixture, gatewayFixture } from './gateway-fixture.js';
+import { type GatewayFixture, gatewayFixture, openaiClient } from './gateway-fixture.js';
 
 let f: GatewayFixture;
 /** The next status the simulator answers with (once), per the test. */
@@ -30,13 +30,7 @@ afterAll(async () => {
   await f?.close();
 });
 
-const openai = (key: string, session: string) =>
-  new OpenAI({
-    baseURL: `${f.server.url}/v1`,
-    apiKey: key,
-    maxRetries: 0,
-    defaultHeaders: { 'x-aos-session': session },
-  });
+const openai = (key: string, session: string) => openaiClient(f, key, session);
 
 describe('gateway: the provider refusing a request as sent', () => {
   it('OpenAI dialect: 400 with the vendor message, and the session goes on', async () => {

@@ -8,13 +8,13 @@
  * comes out. Counted at the provider (the simulator's request log), on PGlite and on PostgreSQL.
  */
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SimRequest } from '../../src/llm/simulated/scenario.js';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
-import { startAos, stopAos, withPgSchema } from './aos-start.js';
+import { simConfig, startAos, stopAos, withPgSchema } from './aos-start.js';
 
 const ANSWER = 'The answer is 391.';
 
@@ -48,24 +48,15 @@ async function run(storage: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'aos-step-replay-'));
   dirs.push(dir);
   const marker = join(dir, 'shell-ran');
-  const config = join(dir, 'config.yaml');
-  writeFileSync(
-    config,
-    [
-      `data_dir: ${dir}`,
-      `storage: { url: "${storage}" }`,
-      'server: { port: 0, demo_agents: false }',
+  const config = simConfig(dir, sim.urlFor('openai'), {
+    storage,
+    security: [
       'security:',
       '  sandbox: none',
       `  workspace: ${join(dir, 'ws')}`,
       '  default_policy: { ask_tools: [], max_wall_seconds: 600 }',
-      'default_model: gpt-sim',
-      'llms:',
-      '  models:',
-      `    - { name: gpt-sim, provider: openai, base_url: "${sim.urlFor('openai')}", api_key: sk-provider-secret }`,
-      '',
-    ].join('\n'),
-  );
+    ],
+  });
   const before = seen.length;
   let k = await startAos(config, children);
   const admin = readFileSync(join(dir, 'admin.token'), 'utf8').trim();
