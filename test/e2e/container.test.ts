@@ -113,7 +113,12 @@ describe.skipIf(skip !== null)(`the container image${skip ? ` (skipped: ${skip})
     if (!pm) return;
     const logs = await pm.run(['logs', NAME], { both: true }).catch(() => '');
     if (logs) log(`kernel log (tail):\n${logs.split('\n').slice(-15).join('\n')}`);
-    await pm.run(['rm', '-f', '-v', NAME, `${NAME}-nosb`]).catch(() => undefined);
+    // One name per `rm`: podman 4.3's `rm -f A B` with B absent (the -nosb container exists only if its test
+    // ran) removes neither and exits 0 — the kernel container outlived every run. Then nothing may be left.
+    for (const n of [NAME, `${NAME}-nosb`]) await pm.run(['rm', '-f', '-i', '-v', n]);
+    expect((await pm.run(['ps', '-a', '--filter', `name=^${NAME}`, '--format', '{{.Names}}'])).trim()).toBe(
+      '',
+    );
     // the cache keeps the base image and the newest build; older builds' layers go
     await pm.run(['image', 'prune', '-f']).catch(() => undefined);
   });

@@ -365,6 +365,24 @@ describe.skipIf(skip !== null)(
       }
     }, 300_000);
 
+    test('a leftover is removed even when another one listed with it is already gone', async () => {
+      // The reaper lists, then removes; a container whose own --timeout fires in between is gone by then.
+      // podman 4.3's `rm -f A GONE` removes neither and exits 0: A outlived the reaper (found in CI).
+      const gone = spawn('true');
+      await new Promise((r) => gone.once('exit', r));
+      const name = `aos-sandbox-${gone.pid}-1-${randomBytes(3).toString('hex')}`;
+      await pm.run(['create', '--name', name, '--label', `${LABEL}=1`, image, 'sleep', '300']);
+      try {
+        const s = new DockerSandbox({ engine: 'podman', image });
+        s.removeContainers([`aos-sandbox-${gone.pid}-9-gone`, name]);
+        expect(
+          (await pm.run(['ps', '-a', '--filter', `name=^${name}$`, '--format', '{{.Names}}'])).trim(),
+        ).toBe('');
+      } finally {
+        await pm.run(['rm', '-f', '-i', name]);
+      }
+    }, 300_000);
+
     test('on podman the container dies at its wall limit even if no kernel boots again', async () => {
       // A wall limit long enough that the (slow, loaded) engine shows the container before the kernel's own
       // wall-clock kill would remove it: with 3 s, a CI run never saw it running.

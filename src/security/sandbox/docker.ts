@@ -127,21 +127,34 @@ export class DockerSandbox implements Sandbox {
       return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
     });
     if (dead.length === 0) return [];
-    try {
-      execFileSync(this.engine, ['rm', '-f', '--time', '0', ...dead], {
-        stdio: 'pipe',
-        timeout: 120_000,
-        env: engineEnv(),
+    const removed = this.removeContainers(dead);
+    if (removed.length)
+      log.info(`removed ${removed.length} sandbox container(s) a dead kernel left running`, {
+        containers: removed,
       });
-      log.info(`removed ${dead.length} sandbox container(s) a dead kernel left running`, {
-        containers: dead,
-      });
-    } catch (err) {
-      log.warn(
-        `could not remove leftover sandbox containers ${dead.join(', ')}: ${firstLine(err, 'rm failed')}`,
-      );
-    }
     return dead;
+  }
+
+  /**
+   * Removes each named container with its own `rm -f` and returns those removed. One per call: podman 4.3's
+   * `rm -f A B` where B is already gone (a dead kernel's container whose own --timeout fired after the
+   * listing, and --rm took it) removes neither and exits 0.
+   */
+  removeContainers(names: readonly string[]): string[] {
+    const removed: string[] = [];
+    for (const name of names) {
+      try {
+        execFileSync(this.engine, ['rm', '-f', '--time', '0', name], {
+          stdio: 'pipe',
+          timeout: 120_000,
+          env: engineEnv(),
+        });
+        removed.push(name);
+      } catch (err) {
+        log.warn(`could not remove leftover sandbox container ${name}: ${firstLine(err, 'rm failed')}`);
+      }
+    }
+    return removed;
   }
 
   /** Null when the engine answers `info`; otherwise why not (its own words). */
