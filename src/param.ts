@@ -71,6 +71,7 @@ export const LLM_REQUEST_TIMEOUT_MS = 120_000; // per request
 export const LLM_MAX_RETRIES = 4; // on 429 / 5xx / network errors
 export const LLM_RETRY_BASE_MS = 500; // exponential backoff base, with full jitter
 export const LLM_RETRY_MAX_MS = 30_000; // cap on one backoff wait (Retry-After may not exceed it)
+export const LLM_SSE_MAX_EVENT_BYTES = 16 * 1024 * 1024; // one event of a streamed answer (a whole completion in one chunk fits)
 export const PROVIDER_PARK_BASE_MS = 2_000; // first wait of a process parked on a provider outage (doubles, jittered)
 export const STORAGE_PARK_BASE_MS = 500; // first wait of a process parked on a storage outage (doubles)
 export const STORAGE_PARK_MAX_MS = 15_000; // cap on that wait (disk full, connection lost: retried until storage answers)
