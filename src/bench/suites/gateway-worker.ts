@@ -30,6 +30,11 @@ export interface LoadJob {
   paired: boolean;
   /** Pause between a session's calls (an agent's own work between model calls). */
   thinkMs: number;
+  /**
+   * Sessions start spread evenly over this long (default thinkMs). Agents do not synchronise: spread over
+   * less than one cycle of a session (its calls + think), their calls bunch into part of each cycle.
+   */
+  spreadMs?: number;
   /** Take a snapshot of okByTenant this long after the start (fair share in the steady state). */
   snapshotAtMs?: number;
 }
@@ -102,8 +107,9 @@ async function load(job: LoadJob): Promise<LoadResult> {
         timeout: 600_000,
         defaultHeaders: { 'x-aos-session': s.session },
       });
-      // Sessions start spread over the first think period, as agents do.
-      if (job.thinkMs) await sleep((idx * job.thinkMs) / job.sessions.length);
+      // Sessions start spread over one cycle, as independent agents are.
+      const spread = job.spreadMs ?? job.thinkMs;
+      if (spread) await sleep((idx * spread) / job.sessions.length);
       const messages: Msg[] = [
         { role: 'system', content: `You are bench agent ${s.session}. Answer briefly.` },
         { role: 'user', content: `Task of ${s.session}: say hello.` },

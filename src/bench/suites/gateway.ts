@@ -11,6 +11,7 @@
  *    The same load through a bare pass-through proxy in the kernel's thread (node:http in, fetch out, no
  *    auth, no storage: the least any Node gateway adds) is the machine's floor — on this 2-vCPU VM one
  *    loopback hop that wakes an idle thread costs ~0.3-0.7 ms of writev, so the floor is not zero.
+ *    Sessions start spread over one whole cycle (direct call + gateway call + think), as independent agents.
  *    The simulator serves every request at once (a hosted API has no concurrency cap; its default cap of
  *    SIM_MAX_CONCURRENCY = 64 queued calls once 2/3 of 100 paired sessions were in flight, and that queue,
  *    not the gateway, was most of the "added" latency measured before).
@@ -222,6 +223,10 @@ export const gatewayBench = defineBench({
           durationMs: 0,
           paired: true,
           thinkMs: THINK_MS,
+          // One cycle of a session is a direct call, a gateway call and its think time: starts spread over
+          // the whole cycle, as independent agents are (over the think time alone, every gateway call fell
+          // into one third of each cycle — three times the average rate in bursts).
+          spreadMs: THINK_MS + 2 * LATENCY_TTFT_MS,
         };
         const viaFloor = { ...base, gatewayUrl: floor.url };
         const calls = ctx.quick ? 6 : 30;
