@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { KernelError } from '../errors.js';
 import { Gateway } from '../gateway/gateway.js';
-import { gatewayApiRoutes, mountGateway } from '../gateway/routes.js';
+import { gatewayApiRoutes, isGatewayPath, mountGateway, sendGatewayError } from '../gateway/routes.js';
 import type { Kernel } from '../kernel/kernel.js';
 import {
   API_BODY_LIMIT_BYTES,
@@ -216,6 +216,7 @@ export async function createServer(kernel: Kernel, opts: ServerOptions = {}): Pr
   });
 
   app.setErrorHandler((err, req, reply) => {
+    if (gateway && isGatewayPath(req.url)) return sendGatewayError(req, reply, err);
     const { status, body } = toHttpError(err);
     if (status >= 500 && status !== 501 && status !== 504)
       log.error(

@@ -108,8 +108,11 @@ function wireError(
     const fe = err as { statusCode?: number; message?: string };
     if (typeof fe?.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
       status = fe.statusCode;
-      code = 'EINVAL';
-      message = fe.message ?? 'bad request';
+      code = status === 413 ? 'EOVERFLOW' : 'EINVAL';
+      message =
+        status === 413
+          ? `the request body is over the gateway's limit of ${GATEWAY_BODY_LIMIT_BYTES} bytes; send a shorter conversation (trim or summarise old turns)`
+          : (fe.message ?? 'bad request');
     } else {
       status = 500;
       code = 'EINTERNAL';
@@ -478,6 +481,20 @@ export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, token
       dialectOf(req),
     ),
   );
+}
+
+/** Whether a request is the gateway's (its errors then answer in the vendor's shape, not the kernel API's). */
+export function isGatewayPath(url: string): boolean {
+  return url === '/v1' || url.startsWith('/v1/') || url.startsWith('/v1?');
+}
+
+/**
+ * An error raised before a gateway route ran — the body over its limit, not JSON, not UTF-8, a NUL in the
+ * text (the server's parser and hooks): in the caller's dialect, as the route's own errors are, so the
+ * official SDKs show its message instead of a body they cannot read.
+ */
+export function sendGatewayError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  return sendError(reply, err, dialectOf(req));
 }
 
 function dialectOf(req: FastifyRequest): Dialect {

@@ -6,6 +6,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GATEWAY_BODY_LIMIT_BYTES } from '../../src/param.js';
 import { calculatorTool, type GatewayFixture, gatewayFixture } from './gateway-fixture.js';
 
 let f: GatewayFixture;
@@ -204,6 +205,63 @@ describe('gateway: the official @anthropic-ai/sdk client', () => {
       .catch((e) => e);
     expect(e400).toBeInstanceOf(Anthropic.BadRequestError);
     expect(e400.error?.error?.type).toBe('invalid_request_error');
+  });
+});
+
+describe('gateway: errors raised before the route (body limit, parser, input hooks)', () => {
+  it('answer in the caller’s dialect, with what to fix, through both SDKs', async () => {
+    // Over the body limit: the official openai client reads our message, not a kernel-API body.
+    const big = await openai()
+      .chat.completions.create({
+        model: 'gpt-sim',
+        messages: [{ role: 'user', content: 'x'.repeat(GATEWAY_BODY_LIMIT_BYTES + 1) }],
+      })
+      .catch((e) => e);
+    expect(big).toBeInstanceOf(OpenAI.APIError);
+    expect(big.status).toBe(413);
+    expect(big.error).toMatchObject({ type: 'invalid_request_error' });
+    expect(big.message).toContain(`limit of ${GATEWAY_BODY_LIMIT_BYTES} bytes`);
+    // A NUL in the text (refused by the server's input hook for every route): Anthropic's error shape.
+    const nul = await anthropic()
+      .messages.create({
+        model: 'claude-sim',
+        max_tokens: 10,
+        messages: [{ role: 'user', content: 'a\u0000b' }],
+      })
+      .catch((e) => e);
+    expect(nul).toBeInstanceOf(Anthropic.BadRequestError);
+    expect(nul.error).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect(nul.error.error.message).toContain('NUL');
+    // Not JSON (no SDK sends that; curl can): OpenAI's shape, named.
+    for (const [path, headers, shape] of [
+      ['/v1/chat/completions', { authorization: `Bearer ${key}` }, 'openai'],
+      ['/v1/messages', { 'x-api-key': key, 'anthropic-version': '2023-06-01' }, 'anthropic'],
+    ] as const) {
+      const r = await fetch(`${f.server.url}${path}`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: '{"model": ',
+      });
+      expect(r.status).toBe(400);
+      const body = (await r.json()) as Record<string, unknown>;
+      if (shape === 'openai')
+        expect(body.error).toMatchObject({
+          type: 'invalid_request_error',
+          message: expect.stringContaining('not valid JSON'),
+        });
+      else
+        expect(body).toMatchObject({
+          type: 'error',
+          error: { type: 'invalid_request_error', message: expect.stringContaining('not valid JSON') },
+        });
+    }
+    // The kernel's own API keeps its shape.
+    const api = await fetch(`${f.server.url}/api/v1/processes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: '{"task": ',
+    });
+    expect(((await api.json()) as { error: { code: string } }).error.code).toBe('EINVAL');
   });
 });
 
