@@ -550,6 +550,17 @@ export class Gateway {
     return pending;
   }
 
+  /**
+   * A new session's priority: `x-aos-priority`, else the tenant's, else gateway.priority. A tenant's key may
+   * ask for less urgency than its tenant has, never more — else any tenant could put its sessions at 0 and
+   * take every slot before its neighbours; a kernel-wide key (no tenant) is the operator's own and is honoured.
+   */
+  private priorityOf(ctx: CallContext, tenant: TenantState): number {
+    const own = tenant.cfg?.priority ?? this.cfg.priority;
+    if (ctx.priority === undefined) return own;
+    return ctx.principal.tenant ? Math.max(ctx.priority, own) : ctx.priority;
+  }
+
   private async spawn(
     key: string,
     tenant: TenantState,
@@ -564,7 +575,7 @@ export class Gateway {
       task: `gateway session "${id}" of tenant ${tenant.name} (${call.dialect})`,
       program: 'gateway',
       model: call.model,
-      priority: ctx.priority ?? tenant.cfg?.priority ?? this.cfg.priority,
+      priority: this.priorityOf(ctx, tenant),
       policy: { tenant: tenant.name, gateway: { session: id, key: ctx.principal.id } },
       // In suspend mode the kernel's own between-step budget check parks the session (visible, resumable);
       // in error mode the gateway refuses before the call (./gateway.ts checkSessionBudget).

@@ -19,7 +19,7 @@ import type { Kernel } from '../kernel/kernel.js';
 import { findModel } from '../llm/catalog.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
-import { GATEWAY_BODY_LIMIT_BYTES } from '../param.js';
+import { GATEWAY_BODY_LIMIT_BYTES, PRIORITY_MAX, PRIORITY_MIN } from '../param.js';
 import { logger } from '../util/log.js';
 import {
   AnthropicEventer,
@@ -219,7 +219,12 @@ async function chat(
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) ac.abort();
   });
-  const prio = header(req, 'x-aos-priority');
+  let prio: number | undefined;
+  try {
+    prio = priorityHeader(req);
+  } catch (err) {
+    return sendError(reply, err, dialect);
+  }
   const ctxBase = {
     principal: {
       id: principal.id,
@@ -229,7 +234,7 @@ async function chat(
     },
     sessionHeader: header(req, 'x-aos-session'),
     replay: header(req, 'x-aos-replay') === '1',
-    ...(prio !== undefined && /^\d{1,2}$/.test(prio) ? { priority: Number(prio) } : {}),
+    ...(prio !== undefined ? { priority: prio } : {}),
     signal: ac.signal,
   };
 
@@ -384,7 +389,7 @@ async function embeddings(gw: Gateway, tokens: TokenStore, req: FastifyRequest, 
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) ac.abort();
     });
-    const prio = header(req, 'x-aos-priority');
+    const prio = priorityHeader(req);
     const r = await gw.embed(
       {
         model: input.model,
@@ -399,7 +404,7 @@ async function embeddings(gw: Gateway, tokens: TokenStore, req: FastifyRequest, 
           tenant: principal.tenant ?? null,
         },
         sessionHeader: header(req, 'x-aos-session'),
-        ...(prio !== undefined && /^\d{1,2}$/.test(prio) ? { priority: Number(prio) } : {}),
+        ...(prio !== undefined ? { priority: prio } : {}),
         signal: ac.signal,
       },
     );
@@ -481,6 +486,21 @@ export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, token
       dialectOf(req),
     ),
   );
+}
+
+/** `x-aos-priority`: absent, or an integer 0–99 (a value the kernel cannot honour is refused, not ignored). */
+function priorityHeader(req: FastifyRequest): number | undefined {
+  const v = header(req, 'x-aos-priority');
+  if (v === undefined) return undefined;
+  if (!/^\d{1,2}$/.test(v.trim()))
+    throw new GatewayError(
+      'EINVAL',
+      `x-aos-priority must be an integer from ${PRIORITY_MIN} (most urgent) to ${PRIORITY_MAX}, got "${v.slice(0, 20)}"`,
+      400,
+      null,
+      { param: 'x-aos-priority' },
+    );
+  return Number(v.trim());
 }
 
 /** Whether a request is the gateway's (its errors then answer in the vendor's shape, not the kernel API's). */

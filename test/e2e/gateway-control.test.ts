@@ -94,6 +94,32 @@ describe('gateway: tenants, suspend, kill, budgets', () => {
     expect(all.body.items.map((p: { pid: number }) => p.pid)).toEqual(expect.arrayContaining([pidA, pidB]));
   });
 
+  it('a tenant’s key cannot make its sessions more urgent than its tenant; a bad priority is refused', async () => {
+    const pidOf = async (apiKey: string, session: string, priority: string) => {
+      const r = await new OpenAI({
+        baseURL: `${f.server.url}/v1`,
+        apiKey,
+        maxRetries: 0,
+        defaultHeaders: { 'x-aos-session': session, 'x-aos-priority': priority },
+      }).chat.completions
+        .create({ model: 'gpt-sim', messages: ask('hi') })
+        .withResponse();
+      return Number(r.response.headers.get('x-aos-pid'));
+    };
+    const own = f.kernel.config.gateway.priority;
+    // Asking for 0 (most urgent) with tenant a's key gets tenant a's priority: it would otherwise take every
+    // slot before its neighbours' sessions.
+    expect((await f.kernel.get(await pidOf(keyA, 'prio-up', '0'))).priority).toBe(own);
+    // Less urgent than its tenant is the caller's to choose.
+    expect((await f.kernel.get(await pidOf(keyA, 'prio-down', String(own + 20)))).priority).toBe(own + 20);
+    // A kernel-wide key (the operator's own) is honoured.
+    const admin = await f.token({ role: 'admin' });
+    expect((await f.kernel.get(await pidOf(admin, 'prio-admin', '0'))).priority).toBe(0);
+    const bad = await pidOf(keyA, 'prio-bad', 'high').catch((e) => e);
+    expect(bad).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(bad.message).toContain('x-aos-priority must be an integer from 0');
+  });
+
   it('a suspended session’s call waits, and completes on resume', async () => {
     const c = client(keyA, 'pausable');
     const first = await c.chat.completions.create({ model: 'gpt-sim', messages: ask('one') }).withResponse();
