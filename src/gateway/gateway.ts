@@ -425,6 +425,7 @@ export class Gateway {
               },
             }
           : {}),
+        ...(ctx.signal ? { callerGone: ctx.signal } : {}),
         withdrawn: null,
         deadline: t0 + this.cfg.queue_timeout_ms,
         picked: false,
@@ -454,7 +455,11 @@ export class Gateway {
         ctx.signal?.addEventListener(
           'abort',
           () => {
-            if (!job.picked) this.withdrawJob(pid, job, new KernelError('EABORTED', 'the caller went away'));
+            const gone = new KernelError('EABORTED', 'the caller went away');
+            if (!job.picked) this.withdrawJob(pid, job, gone);
+            // In flight: the step's llm.chat was given ctx.signal (job.callerGone), which aborts the provider
+            // request; marked withdrawn first, so the step records the call's failure instead of unwinding.
+            else job.withdrawn ??= gone;
           },
           { once: true },
         );

@@ -48,6 +48,8 @@ export interface Job {
   replay: ChatResponse | null;
   /** Streaming callers get the deltas as they arrive. */
   onEvent?: (ev: StreamEvent) => void;
+  /** Fires when the caller went away (its connection closed before the answer): the model call is aborted. */
+  callerGone?: AbortSignal;
   /** Set by the gateway when the call waited too long for a slot and was withdrawn from the run queue. */
   withdrawn: KernelError | null;
   /** performance.now() past which the caller is not kept waiting (its queue time, gateway.queue_timeout_ms). */
@@ -231,11 +233,17 @@ function recordOf(job: Job, o: CallOutcome | null, err: unknown): StepRecord {
 async function chatThroughOutages(job: Job, sys: Sys, host: SessionHost): Promise<ChatResponse> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await sys.call('llm.chat', {
-        ...job.call.chat,
-        // The client holds every delta it was sent: a cut stream fails its call instead of restarting.
-        ...(job.onEvent ? { stream: true, onCut: 'fail' } : { stream: false }),
-      } as never);
+      return await sys.call(
+        'llm.chat',
+        {
+          ...job.call.chat,
+          // The client holds every delta it was sent: a cut stream fails its call instead of restarting.
+          ...(job.onEvent ? { stream: true, onCut: 'fail' } : { stream: false }),
+        } as never,
+        // A caller that went away stops its provider request: no tokens generated for no one, and the
+        // session's next call does not wait behind an answer nobody reads.
+        job.callerGone ? { signal: job.callerGone } : undefined,
+      );
     } catch (err) {
       const wait = job.withdrawn || job.streamed ? null : host.outage(sys.pid, err, attempt);
       if (wait === null) throw err;

@@ -2,7 +2,10 @@
  * Streamed model calls of process steps (the `llm.chat` syscall's streaming half, ./services.ts).
  */
 import { KernelError } from '../errors.js';
-import type { ChatRequest, ChatResponse, Model } from '../llm/model.js';
+import { findModel } from '../llm/catalog.js';
+import type { ChatRequest, ChatResponse, LlmUsage, Model } from '../llm/model.js';
+import { countTokens } from '../llm/tokenizer.js';
+import { costFor } from '../llm/usage.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
 
@@ -25,12 +28,15 @@ export async function streamedCall(
   let first = true;
   let attempt = 1;
   let shown = false;
+  // What this attempt streamed, for the usage of a stream that fails after its first delta (below).
+  let streamed: string[] = [];
   try {
     for await (const ev of model.stream(req)) {
       if (ev.type === 'done') return ev.response;
       if (ev.type === 'restart') {
         attempt = ev.attempt + 1;
         shown = false;
+        streamed = [];
         k.metrics.streamRestarts.inc({ model: modelName });
         log.warn(`pid ${pid} step ${stepNo}: stream cut, making the call again (${ev.error.message})`);
         k.hooks.emit('llm.restart', { pid, stepNo, attempt, reason: ev.error.message, final: false });
@@ -41,14 +47,46 @@ export async function streamedCall(
         k.metrics.ttft.observe({ model: modelName }, (performance.now() - t0) / 1000);
       }
       shown = true;
+      streamed.push(ev.type === 'tool_call' ? `${ev.name ?? ''}${ev.argumentsDelta}` : ev.delta);
       if (k.hooks.has('llm.delta')) k.hooks.emit('llm.delta', { pid, stepNo, attempt, delta: ev });
     }
   } catch (err) {
     if (shown) {
       const reason = err instanceof Error ? err.message : String(err);
       k.hooks.emit('llm.restart', { pid, stepNo, attempt, reason, final: true });
+      throw withStreamedUsage(err, model, req, streamed);
     }
     throw err;
   }
   throw new KernelError('EPROVIDER', `model ${model.id}: the stream ended without a final response`);
+}
+
+/**
+ * A stream that failed after its first delta (cut, aborted because the caller went away, timed out) was
+ * billed by the provider — the whole prompt, and the output generated so far — but reports no usage. Without
+ * an estimate, a caller that drops every stream just before its end would spend tokens no budget sees. The
+ * estimate (the kernel's tokenizer over the prompt and what streamed; no cache discount) rides on the error
+ * as details.partialUsage, which the llm.chat syscall charges like a reported one.
+ */
+function withStreamedUsage(err: unknown, model: Model, req: ChatRequest, streamed: string[]): unknown {
+  if (!(err instanceof KernelError) || err.details.response || err.details.partialUsage) return err;
+  let input = 0;
+  for (const m of req.messages) {
+    input += countTokens(m.content) + 4;
+    if (m.toolCalls?.length) input += countTokens(JSON.stringify(m.toolCalls));
+  }
+  if (req.tools?.length) input += countTokens(JSON.stringify(req.tools));
+  const usage: LlmUsage = {
+    input,
+    cachedInput: 0,
+    cacheWrite: 0,
+    output: countTokens(streamed.join('')),
+    reasoning: 0,
+  };
+  err.details.partialUsage = {
+    usage,
+    costUsd: costFor(usage, findModel(model.id, model.provider)),
+    estimated: true,
+  };
+  return err;
 }

@@ -37,6 +37,7 @@ import {
 export type { ProcStatus, StepContext, Sys } from './syscalls.js';
 
 const log = logger('kernel');
+type Priced = { usage: import('../llm/model.js').LlmUsage; costUsd: number };
 
 export type KernelServices = SyscallHandlers & {
   /** Wakes a process blocked in ipc.recv (called after the sender's step commits). */
@@ -209,7 +210,7 @@ export function createServices(k: KernelCore): KernelServices {
           promptCacheKey: caller.purpose
             ? `${cacheKey}-${pcb.pid}:${caller.purpose}`
             : `${cacheKey}-${pcb.pid}`,
-          signal: step.signal,
+          signal: caller.signal ? AbortSignal.any([step.signal, caller.signal]) : step.signal,
           tags: { pid: pcb.pid, step: step.stepNo, ...purpose },
           ...(stream && onCut !== 'fail' ? { restartable: true } : {}),
         } as Parameters<typeof model.chat>[0];
@@ -239,8 +240,8 @@ export function createServices(k: KernelCore): KernelServices {
         return res;
       } catch (err) {
         const kerr = KernelError.wrap(err, 'EPROVIDER', `model ${pcb.model}`);
-        // A malformed answer still cost tokens: account what the provider reported.
-        const partial = kerr.details.response as { usage?: typeof usage; costUsd?: number } | undefined;
+        // A malformed answer (or a stream failed after its first delta: ./llm-stream.ts) still cost tokens.
+        const partial = (kerr.details.response ?? kerr.details.partialUsage) as Partial<Priced> | undefined;
         if (partial?.usage) usage = partial.usage;
         if (partial?.usage && spent === null) {
           const part = k.cpu.budgets.spendOf(budget, budgetSpend(usage, partial.costUsd ?? 0));

@@ -32,6 +32,8 @@ import { endCallSpan, startCallSpan, TRACED } from './trace-spans.js';
  */
 export interface Caller {
   purpose?: string;
+  /** Cancels this call only (Sys.call's opts.signal); the step's own signal still applies. */
+  signal?: AbortSignal;
   /** Fields the mechanism's own audit entries carry (the call's span ids, tracing on). */
   auditTags?: Record<string, unknown>;
 }
@@ -45,7 +47,8 @@ export function makeSys(k: KernelCore, pc: ProcControl, step: StepContext): Sys 
     get userMessages() {
       return pc.userMail;
     },
-    call: (name, rawArgs) => invoke(k, pc, step, name, rawArgs),
+    call: (name, rawArgs, opts) =>
+      invoke(k, pc, step, name, rawArgs, opts?.signal ? { signal: opts.signal } : {}),
   };
 }
 

@@ -154,7 +154,7 @@ export type KernelServices = {
     pcb: Pcb,
     step: StepContext,
     args: z.output<(typeof SYSCALL_ARGS)[K]>,
-    caller: { purpose?: string; auditTags?: Record<string, unknown> },
+    caller: { purpose?: string; auditTags?: Record<string, unknown>; signal?: AbortSignal },
   ) => Promise<SyscallResults[K]>;
 };
 
@@ -170,7 +170,15 @@ export interface Sys {
    * with `ipc.recv({ topic: USER_TOPIC })`. A hint, so a program pays no mailbox query on other steps.
    */
   readonly userMessages: boolean;
-  call<K extends SyscallName>(name: K, args: SyscallArgs[K]): Promise<SyscallResults[K]>;
+  /**
+   * `opts.signal` cancels this one call (a model call's request to the provider is aborted; the call fails
+   * with EABORTED), not the step: what a program does when whoever the call was for has gone away.
+   */
+  call<K extends SyscallName>(name: K, args: SyscallArgs[K], opts?: CallOptions): Promise<SyscallResults[K]>;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
 }
 
 export function parseSyscallArgs<K extends SyscallName>(
