@@ -757,23 +757,26 @@ export class Gateway {
     }
     if (!s) return;
     const kerr = err ? KernelError.wrap(err, 'EPROVIDER', 'gateway call') : null;
-    await this.journal
-      .append({
-        tenant: s.tenant,
-        session: s.id,
-        pid,
-        requestHash: job.hash(),
-        dialect: job.embed ? 'embeddings' : job.call.dialect,
-        model: job.call.model,
-        response: r,
-        error: kerr ? { code: kerr.code, message: kerr.message } : null,
-        usage: r?.usage ?? null,
-        costUsd: outcome?.replayed ? 0 : (r?.costUsd ?? 0),
-        latencyMs: outcome?.ms ?? 0,
-        replayed: outcome?.replayed ?? false,
-        cache: s.cache.tally.lastBreak ? { lastBreak: s.cache.tally.lastBreak } : null,
-      })
-      .catch((e) => log.warn(`journal write for pid ${pid} failed: ${String(e)}`));
+    const entry = {
+      tenant: s.tenant,
+      session: s.id,
+      pid,
+      requestHash: job.hash(),
+      dialect: job.embed ? 'embeddings' : job.call.dialect,
+      model: job.call.model,
+      response: r,
+      error: kerr ? { code: kerr.code, message: kerr.message } : null,
+      usage: r?.usage ?? null,
+      costUsd: outcome?.replayed ? 0 : (r?.costUsd ?? 0),
+      latencyMs: outcome?.ms ?? 0,
+      replayed: outcome?.replayed ?? false,
+      cache: s.cache.tally.lastBreak ? { lastBreak: s.cache.tally.lastBreak } : null,
+    };
+    const failed = (e: unknown) => log.warn(`journal write for pid ${pid} failed: ${String(e)}`);
+    // The row rides the step's commit (one statement per call), which runs once this returns: not awaited.
+    const step = this.kernel.procs.get(pid)?.step;
+    if (step) this.journal.hold(step, entry).catch(failed);
+    else await this.journal.append(entry).catch(failed);
   }
 }
 

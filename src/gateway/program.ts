@@ -76,7 +76,7 @@ export interface SessionHost {
   useModel(pid: number, model: string): void;
   /** Marks the process idle (waiting on its next call) or busy again, for `aos ps`. */
   idle(pid: number, idle: boolean): void;
-  /** After the step's answer went out: journal it (awaited before the step commits, off the caller's path). */
+  /** After the step's answer went out: journal it (off the caller's path; its row rides the step's commit). */
   settle(pid: number, job: Job, outcome: CallOutcome | null, err: unknown): Promise<void>;
   /**
    * A provider outage the call can wait out (circuit open, 5xx, 429, timeout): how long to wait before

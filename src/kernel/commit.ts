@@ -12,7 +12,7 @@ import { JsonText } from '../storage/state/rows.js';
 import type { CommitStepInput, ProcessPatch, ProcessState } from '../storage/state/types.js';
 import { jsonbText } from '../util/storable.js';
 import type { KernelCore } from './core.js';
-import { takeHeld } from './held-calls.js';
+import { entriesStored, heldEntries, takeHeld } from './held-calls.js';
 import type { Pcb } from './pcb.js';
 import type { ProcControl } from './process-table.js';
 
@@ -90,6 +90,9 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
   }
   // The model calls' journal rows the step held (./held-calls.ts): in the step's statement, fenced with it.
   const held = c.step ? takeHeld(e) : null;
+  // The gateway journal rows the step holds: in the same statement or transaction, so a call is one
+  // statement and its row is stored with its step; left held if this commit fails (the runner writes them).
+  const gateway = c.step ? heldEntries(e) : null;
   // The common step (no mail, no acks), a final one with its exit too: one statement, one round trip, on
   // either driver — the exit's process row and its proc.exit entry are in the same statement.
   let done = false;
@@ -102,7 +105,8 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
     if (c.exit) entries.push({ ...exitEntry(c.exit, e.stepNo, pcb.usage), actor: 'kernel' });
     const chain = storage.audit.chain(`proc:${pid}`, entries);
     if (chain) {
-      done = (await storage.state.commitStepChained(stepInput, chain.rows, held?.json)) !== false;
+      done =
+        (await storage.state.commitStepChained(stepInput, chain.rows, held?.json, gateway?.json)) !== false;
       if (done) chain.committed();
       else chain.missed();
     }
@@ -113,6 +117,7 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
     await storage.driver.transaction(async (tx) => {
       if (stepInput) {
         await storage.state.commitStep(stepInput, tx);
+        for (const g of gateway?.entries ?? []) await g.insert(tx);
       } else if (c.process) {
         await storage.state.updateProcess(pcb.pid, c.process, { expectEpoch: pcb.leaseEpoch }, tx);
       }
@@ -137,6 +142,7 @@ export async function commit(core: CommitCore, pc: ProcControl, c: Commit): Prom
         );
       }
     });
+  if (gateway) entriesStored(e);
   if (written) {
     pcb.storedState = written.delta
       ? applyDelta(pcb.storedState, JSON.parse(written.delta) as DeltaOp[])

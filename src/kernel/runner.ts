@@ -15,7 +15,7 @@ import { journalWritten } from './call-journal.js';
 import { isClustered } from './cluster.js';
 import { commit } from './commit.js';
 import type { KernelCore } from './core.js';
-import { writeHeld } from './held-calls.js';
+import { writeEntries, writeHeld } from './held-calls.js';
 import {
   exitProcess,
   forget,
@@ -126,6 +126,8 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
     } catch (err) {
       pc.step = null;
       endStepSpan(pc, null, err instanceof Error ? err.message : String(err));
+      // Gateway journal rows the step held record answers already sent: written whatever became of it.
+      await writeEntries(core.storage.driver, step);
       if (err instanceof KernelPanic) throw err;
       if (err instanceof KilledSignal || (pc.killReason !== null && KernelError.is(err, 'EABORTED'))) {
         // Abandoned cleanly: nothing of this step is committed.
@@ -184,6 +186,8 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
       });
     } catch (err) {
       endStepSpan(pc, null, `commit: ${err instanceof Error ? err.message : String(err)}`);
+      // The gateway journal rows that were to ride the commit: on their own (./held-calls.ts).
+      await writeEntries(core.storage.driver, step);
       if (KernelError.is(err, 'EFENCED') || KernelError.is(err, 'ECONFLICT')) {
         // Another node owns this process now (or already committed this step): stop, do not write twice.
         log.warn(`pid ${pcb.pid}: ${(err as Error).message}; this node stops running it`);

@@ -2,6 +2,10 @@
  * A kernel with its HTTP server and the LLM simulator behind it, for the gateway's end-to-end tests: the
  * kernel's configured models are the simulator's OpenAI and Anthropic dialects over loopback HTTP, so every
  * call the gateway forwards is a real HTTP call the test can count at the simulator.
+ *
+ * Storage: embedded (memory://) by default; `storage: 'postgres'` — or AOS_TEST_GATEWAY_STORAGE=postgres
+ * for every gateway test — runs the kernel on a fresh schema of the test server (AOS_TEST_PG_URL), which
+ * makes it a cluster node (its model-call rows are written before its step commits), dropped at close.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +15,7 @@ import { type ApiServer, createServer } from '../../src/api/server.js';
 import type { AosConfigInput } from '../../src/config/schema.js';
 import { createKernel, type Kernel } from '../../src/kernel/kernel.js';
 import { createSimulator, type SimulatorHandle } from '../../src/llm/simulated/server.js';
+import { PG_URL } from './aos-start.js';
 
 export interface GatewayFixture {
   sim: SimulatorHandle;
@@ -30,12 +35,15 @@ export async function gatewayFixture(
     sim?: Parameters<typeof createSimulator>[0];
     /** The provider client's retry and circuit settings (llms.retry, llms.circuit). */
     resilience?: Pick<NonNullable<AosConfigInput['llms']>, 'retry' | 'circuit'>;
+    storage?: 'memory' | 'postgres';
   } = {},
 ): Promise<GatewayFixture> {
   const sim = await createSimulator(o.sim ?? {});
   const dir = mkdtempSync(join(tmpdir(), 'aos-gw-'));
+  const onPg = (o.storage ?? process.env.AOS_TEST_GATEWAY_STORAGE) === 'postgres';
+  const schema = onPg ? `aos_gw_${process.pid}_${Date.now().toString(36)}_${++fixtures}` : null;
   const kernel = await createKernel({
-    storage: 'memory://',
+    storage: schema ? `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}schema=${schema}` : 'memory://',
     plugins: false,
     config: {
       data_dir: dir,
@@ -84,9 +92,18 @@ export async function gatewayFixture(
       await server.close();
       await kernel.shutdown();
       await sim.close();
+      if (schema) {
+        const pg = await import('pg');
+        const c = new pg.default.Client({ connectionString: PG_URL });
+        await c.connect();
+        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+        await c.end();
+      }
     },
   };
 }
+
+let fixtures = 0;
 
 /** The official `openai` client on the fixture's gateway, no retries, in session `session`. */
 export function openaiClient(f: GatewayFixture, key: string, session: string): OpenAI {

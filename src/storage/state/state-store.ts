@@ -235,12 +235,16 @@ export class StateStore {
    * throws ECONFLICT, EFENCED or ENOPROC like commitStep. `calls`: the step's model-call journal rows
    * (JSON array of { call_index, attempt, request_hash, model, response, usage, cost, rerun }, see
    * src/kernel/held-calls.ts), written only with the step; one whose key is taken makes it write nothing
-   * (false), and the caller writes them on their own.
+   * (false), and the caller writes them on their own. `gateway`: the step's gateway journal rows (JSON
+   * array of { tenant, session, request_hash, dialect, model, response, error, usage, cost_usd,
+   * latency_ms, replayed, cache }, src/gateway/journal.ts), their pid the process's, written only with
+   * the step — so a gateway call is this one statement.
    */
   async commitStepChained(
     input: CommitStepInput,
     audit: ChainedAuditRows,
     calls?: string,
+    gateway?: string,
   ): Promise<CommitStepResult | false> {
     if (!Number.isInteger(input.stepNo) || input.stepNo < 1) {
       throw new KernelError('EINVAL', `commitStep: stepNo must be an integer >= 1, got ${input.stepNo}`);
@@ -258,8 +262,9 @@ export class StateStore {
     const params = [...u.params, input.stepNo, input.kind, jsonbText(input.record ?? null)];
     params.push(jsonbText(input.usage ?? {}), audit.stream, audit.head.seq, audit.head.hash, audit.rowsJson);
     params.push(stateDeltaParam(input));
-    if (calls !== undefined) params.push(calls);
-    const [S, K, R, U, ST, HS, HH, A, D, C] = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((i) => `$${n + i}`);
+    const [S, K, R, U, ST, HS, HH, A, D] = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `$${n + i}`);
+    const C = calls === undefined ? '' : `$${params.push(calls)}`;
+    const G = gateway === undefined ? '' : `$${params.push(gateway)}`;
     const sql = `WITH p AS (
          UPDATE processes SET ${u.sets} WHERE ${u.where}
            AND NOT EXISTS (SELECT 1 FROM steps WHERE pid = $1 AND step_no = ${S}::integer)
@@ -283,6 +288,18 @@ export class StateStore {
            v.cost, v.rerun
          FROM p, jsonb_to_recordset(${C}::jsonb) AS v(call_index integer, attempt integer, request_hash text,
            model text, response jsonb, usage jsonb, cost double precision, rerun boolean)
+         RETURNING 1)`
+         }${
+           gateway === undefined
+             ? ''
+             : `,
+       g AS (INSERT INTO gateway_journal (tenant, session, pid, request_hash, dialect, model, response, error,
+           usage, cost_usd, latency_ms, replayed, cache)
+         SELECT v.tenant, v.session, p.pid, v.request_hash, v.dialect, v.model, v.response, v.error, v.usage,
+           v.cost_usd, v.latency_ms, v.replayed, v.cache
+         FROM p, jsonb_to_recordset(${G}::jsonb) AS v(tenant text, session text, request_hash text,
+           dialect text, model text, response jsonb, error jsonb, usage jsonb, cost_usd double precision,
+           latency_ms double precision, replayed boolean, cache jsonb)
          RETURNING 1)`
          }${
            due

@@ -219,6 +219,86 @@ export const stateCases: Suite = (ctx) => {
     expect((await audit.verify({ stream })).ok).toBe(true);
   });
 
+  it("a one-statement step commit writes the step's gateway journal rows with it, or none of them", async () => {
+    const s = store();
+    const audit = new AuditLog(ctx().driver);
+    const p = await s.createProcess({ name: 'gateway', leaseEpoch: 2 });
+    const stream = `proc:${p.pid}`;
+    audit.expectEmpty(stream);
+    const row = (hash: string, answered: boolean) =>
+      JSON.stringify({
+        tenant: 't',
+        session: `s${p.pid}`,
+        request_hash: hash,
+        dialect: 'openai',
+        model: 'm',
+        response: answered ? { content: 'hi', toolCalls: [] } : null,
+        error: answered ? null : { code: 'EPROVIDER', message: 'down' },
+        usage: answered ? { input: 3, output: 1 } : {},
+        cost_usd: answered ? 0.5 : 0,
+        latency_ms: 12.5,
+        replayed: false,
+        cache: null,
+      });
+    const input = (stepNo: number, expectEpoch = 2) => ({
+      pid: p.pid,
+      stepNo,
+      kind: 'gateway.call',
+      record: { stepNo },
+      processPatch: { state: 'ready' as const },
+      stateDelta: '[]',
+      expectEpoch,
+    });
+    const journal = async () =>
+      (
+        await ctx().driver.query<Record<string, unknown>>(
+          `SELECT pid, request_hash, response IS NULL AS no_response, error IS NULL AS no_error, cache IS NULL
+             AS no_cache, cost_usd, latency_ms FROM gateway_journal WHERE session = $1 ORDER BY id`,
+          [`s${p.pid}`],
+        )
+      ).rows.map((r) => [
+        Number(r.pid),
+        r.request_hash,
+        r.no_response,
+        r.no_error,
+        r.no_cache,
+        Number(r.cost_usd),
+      ]);
+    const c1 = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 1 }])!;
+    expect(await s.commitStepChained(input(1), c1.rows, undefined, `[${row('a', true)}]`)).not.toBe(false);
+    c1.committed();
+    // JSON null is SQL NULL (the journal's reads test response / error IS NULL); the pid is the process's.
+    expect(await journal()).toEqual([[p.pid, 'a', false, true, true, 0.5]]);
+    // With model-call rows too, and a failed call's row.
+    const call = JSON.stringify({
+      call_index: 0,
+      attempt: 1,
+      request_hash: 'b',
+      model: 'm',
+      response: { content: 'x' },
+      usage: {},
+      cost: 0,
+      rerun: false,
+    });
+    const c2 = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 2 }])!;
+    expect(await s.commitStepChained(input(2), c2.rows, `[${call}]`, `[${row('b', false)}]`)).not.toBe(false);
+    c2.committed();
+    expect((await journal()).map((r) => r.slice(1, 4))).toEqual([
+      ['a', false, true],
+      ['b', true, false],
+    ]);
+    // The lease moved: the commit is refused, and none of its journal rows is written.
+    await s.updateProcess(p.pid, { leaseEpoch: 3 });
+    const c3 = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 3 }])!;
+    await expect(
+      s.commitStepChained(input(3), c3.rows, undefined, `[${row('c', true)}]`),
+    ).rejects.toMatchObject({
+      code: 'EFENCED',
+    });
+    expect(await journal()).toHaveLength(2);
+    expect((await s.listSteps(p.pid)).map((x) => x.stepNo)).toEqual([1, 2]);
+  });
+
   it('commitStep joins a caller transaction and rolls back with it', async () => {
     const s = store();
     const p = await s.createProcess({ name: 'tx' });
