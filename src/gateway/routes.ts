@@ -18,7 +18,7 @@ import { KernelError } from '../errors.js';
 import type { Kernel } from '../kernel/kernel.js';
 import { findModel } from '../llm/catalog.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
-import { countTokens } from '../llm/tokenizer.js';
+import { countTokens, promptTokens } from '../llm/tokenizer.js';
 import { GATEWAY_BODY_LIMIT_BYTES, PRIORITY_MAX, PRIORITY_MIN } from '../param.js';
 import { logger } from '../util/log.js';
 import {
@@ -468,7 +468,7 @@ export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, token
       } catch {
         throw unknownModel(call.model);
       }
-      return { input_tokens: promptTokens(call) };
+      return { input_tokens: promptTokens(call.chat) };
     } catch (err) {
       return sendError(reply, err, 'anthropic');
     }
@@ -519,17 +519,6 @@ export function sendGatewayError(req: FastifyRequest, reply: FastifyReply, err: 
 
 function dialectOf(req: FastifyRequest): Dialect {
   return req.headers['anthropic-version'] ? 'anthropic' : 'openai';
-}
-
-/** Tokens of a call's prompt (messages, tool calls, tool definitions) by the kernel's tokenizer. */
-function promptTokens(call: GatewayCall): number {
-  let n = 0;
-  for (const m of call.chat.messages) {
-    n += countTokens(m.content) + 4; // a few tokens of framing per message
-    if (m.toolCalls?.length) n += countTokens(JSON.stringify(m.toolCalls));
-  }
-  if (call.chat.tools?.length) n += countTokens(JSON.stringify(call.chat.tools));
-  return n;
 }
 
 /** Kernel-API routes of the gateway (they take part in auth, validation and the OpenAPI document). */

@@ -4,7 +4,7 @@
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import type { ChatRequest, ChatResponse, LlmUsage, Model } from '../llm/model.js';
-import { countTokens } from '../llm/tokenizer.js';
+import { countTokens, promptTokens } from '../llm/tokenizer.js';
 import { costFor } from '../llm/usage.js';
 import { logger } from '../util/log.js';
 import type { KernelCore } from './core.js';
@@ -70,14 +70,8 @@ export async function streamedCall(
  */
 function withStreamedUsage(err: unknown, model: Model, req: ChatRequest, streamed: string[]): unknown {
   if (!(err instanceof KernelError) || err.details.response || err.details.partialUsage) return err;
-  let input = 0;
-  for (const m of req.messages) {
-    input += countTokens(m.content) + 4;
-    if (m.toolCalls?.length) input += countTokens(JSON.stringify(m.toolCalls));
-  }
-  if (req.tools?.length) input += countTokens(JSON.stringify(req.tools));
   const usage: LlmUsage = {
-    input,
+    input: promptTokens(req),
     cachedInput: 0,
     cacheWrite: 0,
     output: countTokens(streamed.join('')),

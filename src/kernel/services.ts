@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 import { KernelError } from '../errors.js';
 import { findModel } from '../llm/catalog.js';
 import { LLMProviderFactory } from '../llm/factory.js';
-import { callUsage, type EmbeddingModel } from '../llm/model.js';
+import { callUsage, type EmbeddingModel, type LlmUsage } from '../llm/model.js';
 import { countTokens } from '../llm/tokenizer.js';
 import { IPC_RECV_DEFAULT_LIMIT, MEM_SEARCH_DEFAULT_K } from '../param.js';
 import type { BudgetSpend } from '../storage/coordination/budget-grants.js';
@@ -37,7 +37,7 @@ import {
 export type { ProcStatus, StepContext, Sys } from './syscalls.js';
 
 const log = logger('kernel');
-type Priced = { usage: import('../llm/model.js').LlmUsage; costUsd: number };
+type Priced = { usage: LlmUsage; costUsd: number };
 
 export type KernelServices = SyscallHandlers & {
   /** Wakes a process blocked in ipc.recv (called after the sender's step commits). */

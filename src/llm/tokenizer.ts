@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { TOKENIZER_MERGE_CACHE } from '../param.js';
 import { BytePairEncoder, compileRanks, type RankList } from './bpe.js';
+import type { ChatRequest } from './model.js';
 
 interface Encoder {
   name: string;
@@ -103,4 +104,15 @@ export function decode(tokens: number[]): string {
 
 export function countTokens(text: string): number {
   return text.length === 0 ? 0 : encoding().count(text);
+}
+
+/** Tokens of a prompt (messages with their tool calls, tool definitions), a few of framing per message. */
+export function promptTokens(chat: Pick<ChatRequest, 'messages' | 'tools'>): number {
+  let n = 0;
+  for (const m of chat.messages) {
+    n += countTokens(m.content) + 4;
+    if (m.toolCalls?.length) n += countTokens(JSON.stringify(m.toolCalls));
+  }
+  if (chat.tools?.length) n += countTokens(JSON.stringify(chat.tools));
+  return n;
 }
