@@ -456,7 +456,9 @@ export class Gateway {
           'abort',
           () => {
             const gone = new KernelError('EABORTED', 'the caller went away');
-            if (!job.picked) this.withdrawJob(pid, job, gone);
+            // Still queued (for its process, or for a slot and rate tokens): out of the queue now, so it
+            // takes no slot and spends no rate token for no one.
+            if (this.queued(pid, job)) this.withdrawJob(pid, job, gone);
             // In flight: the step's llm.chat was given ctx.signal (job.callerGone), which aborts the provider
             // request; marked withdrawn first, so the step records the call's failure instead of unwinding.
             else job.withdrawn ??= gone;
@@ -470,15 +472,18 @@ export class Gateway {
 
   /** Queue time is bounded: a call still waiting for its slot is withdrawn and answered 429 + Retry-After. */
   private withdraw(pid: number, job: Job, model: string, t0: number): void {
-    const sched = this.kernel.cpu.scheduler;
-    const waitingForSlot = !job.picked || sched.stateOf(pid) === 'ready';
-    if (!waitingForSlot) return; // it has its slot: the model is answering
+    if (!this.queued(pid, job)) return; // it has its slot: the model is answering
     this.stats.queueTimeouts++;
     const err = this.tooBusy(
       model,
       `the call waited ${Math.round(performance.now() - t0)} ms for a model slot and rate-limit tokens (gateway.queue_timeout_ms ${this.cfg.queue_timeout_ms})`,
     );
     this.withdrawJob(pid, job, err);
+  }
+
+  /** The call waits for its process, or for a slot and rate tokens: it can still leave the queue. */
+  private queued(pid: number, job: Job): boolean {
+    return !job.picked || this.kernel.cpu.scheduler.stateOf(pid) === 'ready';
   }
 
   private withdrawJob(pid: number, job: Job, err: KernelError): void {

@@ -75,3 +75,69 @@ it('a caller that leaves mid-stream stops the provider request, frees the sessio
   // The process is alive and serving: the abort was the call's, not a kill of the session.
   expect(proc.exitReason ?? null).toBeNull();
 }, 60_000);
+
+it('a caller that leaves while queued for a slot leaves the queue at once, not when the slot comes', async () => {
+  // One slot per model and a slow model: session a holds the slot for seconds, session b queues behind it.
+  const g = await gatewayFixture({
+    sim: { latency: { ttftMs: 4000, perTokenMs: 0 } },
+    scheduler: { slots_per_model: 1 },
+  });
+  try {
+    const k = await g.token();
+    const at = (session: string) =>
+      new OpenAI({
+        baseURL: `${g.server.url}/v1`,
+        apiKey: k,
+        maxRetries: 0,
+        defaultHeaders: { 'x-aos-session': session },
+      });
+    const pidOf = (name: string) =>
+      g.kernel.status().then((s) => s.processes.find((p) => p.name === `gw:default:${name}`)?.pid);
+    const until = async (cond: () => Promise<boolean>, what: string) => {
+      for (let i = 0; i < 3000; i++) {
+        if (await cond()) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`never happened: ${what}`);
+    };
+    let aAnswered = false;
+    const a = at('holds-slot')
+      .chat.completions.create({ model: 'gpt-sim', messages: [{ role: 'user', content: 'slow one' }] })
+      .then((r) => {
+        aAnswered = true;
+        return r;
+      });
+    await until(async () => g.sim.stats.requests === 1, 'session a reached the provider');
+    const ac = new AbortController();
+    const b = at('queued')
+      .chat.completions.create(
+        { model: 'gpt-sim', messages: [{ role: 'user', content: 'queued one' }] },
+        { signal: ac.signal },
+      )
+      .catch((e: unknown) => e);
+    let pidB: number | undefined;
+    await until(async () => {
+      pidB = await pidOf('queued');
+      return pidB !== undefined && g.kernel.cpu.scheduler.stateOf(pidB) === 'ready';
+    }, 'session b queued for the slot');
+    ac.abort();
+    await b;
+    // b's call is recorded as the caller's abort while a still holds the slot: it left the queue at once.
+    await until(async () => {
+      const r = await g.kernel.storage.driver.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM steps WHERE pid = $1 AND record->>'kind' = 'gateway.error'
+           AND record->'error'->>'code' = 'EABORTED'`,
+        [pidB],
+      );
+      return r.rows[0]!.n === 1;
+    }, "session b's abort recorded");
+    // (Asked of the provider, not of a's client: a's answer reaching its client can lag its slot's release.)
+    expect(g.sim.stats.completed).toBe(0);
+    expect(aAnswered).toBe(false);
+    expect((await a).choices[0]!.finish_reason).toBe('stop');
+    // The provider only ever saw a's request.
+    expect(g.sim.stats.requests).toBe(1);
+  } finally {
+    await g.close();
+  }
+}, 60_000);
