@@ -751,17 +751,25 @@ export class Gateway {
     if (outcome?.replayed) this.stats.replayed++;
     else if (r) this.stats.calls++;
     else this.stats.errors++;
-    if (r && !outcome?.replayed) {
+    const kerr = err ? KernelError.wrap(err, 'EPROVIDER', 'gateway call') : null;
+    // What the provider billed: the answer's usage, or for a call that failed midway (a stream cut or left
+    // by its caller) the kernel's estimate (../kernel/llm-stream.ts) — else dropping every stream before
+    // its end would spend tokens the tenant's quota never sees.
+    const billed = r
+      ? outcome?.replayed
+        ? null
+        : { usage: r.usage, costUsd: r.costUsd }
+      : ((kerr?.details.partialUsage as { usage: ChatResponse['usage']; costUsd: number } | undefined) ??
+        null);
+    if (r && !outcome?.replayed)
       this.latencyEwmaMs =
         this.latencyEwmaMs === 0 ? outcome!.ms : 0.9 * this.latencyEwmaMs + 0.1 * outcome!.ms;
-      if (tenant?.used) {
-        tenant.used.tokens += r.usage.input + r.usage.output;
-        tenant.used.costUsd += r.costUsd;
-        tenant.used.calls += 1;
-      }
+    if (billed && tenant?.used) {
+      tenant.used.tokens += billed.usage.input + billed.usage.output;
+      tenant.used.costUsd += billed.costUsd;
+      if (r) tenant.used.calls += 1;
     }
     if (!s) return;
-    const kerr = err ? KernelError.wrap(err, 'EPROVIDER', 'gateway call') : null;
     const entry = {
       tenant: s.tenant,
       session: s.id,
@@ -771,8 +779,8 @@ export class Gateway {
       model: job.call.model,
       response: r,
       error: kerr ? { code: kerr.code, message: kerr.message } : null,
-      usage: r?.usage ?? null,
-      costUsd: outcome?.replayed ? 0 : (r?.costUsd ?? 0),
+      usage: r?.usage ?? billed?.usage ?? null,
+      costUsd: billed?.costUsd ?? 0,
       latencyMs: outcome?.ms ?? 0,
       replayed: outcome?.replayed ?? false,
       cache: s.cache.tally.lastBreak ? { lastBreak: s.cache.tally.lastBreak } : null,

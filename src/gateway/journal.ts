@@ -199,14 +199,17 @@ export class CallJournal {
     return (typeof r === 'string' ? JSON.parse(r) : r) as ChatResponse;
   }
 
-  /** Settled usage of a tenant (live calls only: replays cost nothing), for its quotas after a restart. */
+  /**
+   * Settled usage of a tenant, for its quotas after a restart: live calls only (replays cost nothing), and a
+   * call that failed midway counts what it was billed; `calls` counts the answered ones.
+   */
   async tenantUsage(tenant: string): Promise<{ tokens: number; costUsd: number; calls: number }> {
     await this.flush();
     await this.landedFor(tenant);
     const { rows } = await this.driver.query<Row>(
-      `SELECT count(*) AS calls, coalesce(sum(cost_usd), 0) AS cost,
+      `SELECT count(*) FILTER (WHERE response IS NOT NULL) AS calls, coalesce(sum(cost_usd), 0) AS cost,
               coalesce(sum(((usage->>'input')::bigint) + ((usage->>'output')::bigint)), 0) AS tokens
-         FROM gateway_journal WHERE tenant = $1 AND replayed = false AND response IS NOT NULL`,
+         FROM gateway_journal WHERE tenant = $1 AND replayed = false`,
       [tenant],
     );
     const r = rows[0] ?? {};

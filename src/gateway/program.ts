@@ -326,6 +326,10 @@ export function gatewayProgram(queues: SessionQueues, host: SessionHost): AgentP
         job.resolve(outcome);
       } catch (err) {
         failure = job.withdrawn ?? err;
+        // What the provider billed for a call that failed midway (../kernel/llm-stream.ts) stays with the
+        // failure the caller is given, so the tenant's quota counts it too (Gateway.settle).
+        const billed = err instanceof KernelError ? err.details.partialUsage : undefined;
+        if (billed && failure instanceof KernelError) failure.details.partialUsage ??= billed;
         job.reject(failure);
         if (isUnwind(err, job)) {
           queues.done(sys.pid);

@@ -141,3 +141,53 @@ it('a caller that leaves while queued for a slot leaves the queue at once, not w
     await g.close();
   }
 }, 60_000);
+
+it('a tenant’s token quota counts what its abandoned streams were billed', async () => {
+  const g = await gatewayFixture({
+    sim: { latency: { ttftMs: 20, perTokenMs: 40 } },
+    gateway: { tenants: { t: { max_tokens: 5000 } } },
+  });
+  try {
+    const c = new OpenAI({
+      baseURL: `${g.server.url}/v1`,
+      apiKey: await g.token({ tenant: 't' }),
+      maxRetries: 0,
+      defaultHeaders: { 'x-aos-session': 'drops-streams' },
+    });
+    const ac = new AbortController();
+    const stream = await c.chat.completions.create(
+      {
+        model: 'gpt-sim',
+        messages: [{ role: 'user', content: 'Tell me a long story about the sea.' }],
+        max_tokens: 200,
+        stream: true,
+      },
+      { signal: ac.signal },
+    );
+    let deltas = 0;
+    try {
+      for await (const chunk of stream) if (chunk.choices[0]?.delta?.content && ++deltas === 2) ac.abort();
+    } catch {
+      // the SDK may surface the abort as an error or end quietly
+    }
+    const session = g.server.gateway!.listSessions('t').find((s) => s.session === 'drops-streams')!;
+    // The abandoned call's step, once committed (its settlement, quota included, comes before the commit).
+    const charged = async () => {
+      const { rows } = await g.kernel.storage.driver.query<{
+        usage: { tokensIn: number; tokensOut: number };
+      }>(`SELECT usage FROM steps WHERE pid = $1 AND record->>'kind' = 'gateway.error'`, [session.pid]);
+      return rows[0] ? rows[0].usage.tokensIn + rows[0].usage.tokensOut : 0;
+    };
+    for (let i = 0; i < 2000 && (await charged()) === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const billed = await charged();
+    expect(billed).toBeGreaterThan(0);
+    // A call too big for the quota is refused, and the refusal counts the abandoned stream's tokens.
+    const refused = await c.chat.completions
+      .create({ model: 'gpt-sim', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6000 })
+      .catch((e) => e);
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(refused.message).toContain(`token quota: ${billed} used`);
+  } finally {
+    await g.close();
+  }
+}, 60_000);
