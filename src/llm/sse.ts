@@ -9,7 +9,7 @@
  * headers, HTTP errors): only the reading of a 2xx event stream is ours, with `eventsource-parser` (the
  * WHATWG event-stream grammar) doing the parsing.
  */
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { EventSourceMessage } from 'eventsource-parser';
 import { LLM_SSE_MAX_EVENT_BYTES } from '../param.js';
 
 export type { EventSourceMessage };
@@ -22,6 +22,8 @@ export type { EventSourceMessage };
 export async function* sseEvents(
   body: ReadableStream<Uint8Array>,
 ): AsyncGenerator<EventSourceMessage[], void, undefined> {
+  // Loaded on the first stream, not with the kernel (importing the package root loads no dependency).
+  const { createParser } = await import('eventsource-parser');
   let batch: EventSourceMessage[] = [];
   let failure: Error | null = null;
   const parser = createParser({
