@@ -175,6 +175,7 @@ function recording(
   return {
     id: inner.id,
     provider: inner.provider,
+    validate: (req) => inner.validate(req),
     async chat(req) {
       before(req);
       const res = await inner.chat(req);

@@ -303,6 +303,11 @@ export class Gateway {
   async call(call: GatewayCall, ctx: CallContext, embed?: EmbedCall): Promise<CallResult> {
     const tenant = this.tenant(ctx.principal.tenant ?? 'default');
     this.checkModel(tenant, call.model, !embed);
+    // A request the model's adapter refuses is answered now, not after it queued behind the session, the
+    // tenant's cap, a slot and rate tokens (llm.chat runs the same check; with an llm.chat.before hook,
+    // which may rewrite the request, only there).
+    if (!embed && !this.kernel.hooks.has('llm.chat.before'))
+      this.kernel.models.resolve(call.model).validate(call.chat);
     const sessionId = this.sessionId(call, ctx);
     const key = `${tenant.name}/${sessionId}`;
     const killedReason = this.killed.get(key);

@@ -169,7 +169,8 @@ export function createServices(k: KernelCore): KernelServices {
         });
         args = parseSyscallArgs('llm.chat', ev.args);
       }
-      const { stream: _stream, onCut: _onCut, ...request } = args;
+      const { stream: wanted, onCut, ...request } = args;
+      model.validate(request); // the adapter's refusals, before budget, slot and rate tokens are taken
       const slot = await journalSlot(k, pc, step, request);
       if (slot.replay) {
         // The interrupted run of this step already had this answer (and is charged for it): no second call.
@@ -199,13 +200,12 @@ export function createServices(k: KernelCore): KernelServices {
       let usage = { input: 0, cachedInput: 0, cacheWrite: 0, output: 0, reasoning: 0 };
       // Agent steps stream by default (config can turn it off per model or provider); internal calls
       // (summaries, lessons) have no one watching their tokens and do not.
-      const { stream: wanted, onCut, ...chatArgs } = args;
       const stream = wanted ?? (!caller.purpose && k.models.streams(pcb.model));
       try {
         // After the wait for a slot, right before the call: a node that lost its lease meanwhile stops here.
         await holdLease(k, pc, 'model call');
         const req = {
-          ...chatArgs,
+          ...request,
           // An internal caller's prompt shares no prefix with the agent's: its own cache key.
           promptCacheKey: caller.purpose
             ? `${cacheKey}-${pcb.pid}:${caller.purpose}`

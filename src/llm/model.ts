@@ -151,6 +151,14 @@ export interface Model {
   chat(req: ChatRequest): Promise<ChatResponse>;
   /** Streams deltas; the last event is always `done` with the assembled response. */
   stream(req: ChatRequest): AsyncIterable<StreamEvent>;
+  /**
+   * Throws what chat() and stream() would refuse `req` with before sending anything (EUNSUPPORTED: a field
+   * this vendor has no parameter for; EINVAL: a request its wire cannot express), else returns. Pure — no
+   * I/O, no state — so the kernel runs it before a call reserves budget, an LLM slot and rate tokens and
+   * waits its turn for them (src/kernel/services.ts, src/gateway/gateway.ts). The adapter's body builder
+   * runs the same check, so the two cannot disagree; a wrapper asks the model it calls first.
+   */
+  validate(req: ChatRequest): void;
 }
 
 export interface EmbeddingModel {

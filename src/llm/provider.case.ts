@@ -288,5 +288,41 @@ export function providerConformance(t: ConformanceTarget): void {
       expect(e.details.status).toBe(400);
       expect(e.message).toContain('context too long');
     });
+
+    it('validate() refuses exactly what chat and stream refuse, before any request is sent', async () => {
+      // The field this adapter has no parameter for: Anthropic has no seed, Chat Completions no top_k.
+      const refused = ask('x', t.preset.kind === 'anthropic' ? { seed: 7 } : { topK: 5 });
+      const m = t.make();
+      const requests = t.engine().stats.requests;
+      let pre: unknown;
+      try {
+        m.validate(refused);
+      } catch (err) {
+        pre = err;
+      }
+      expect(pre).toBeInstanceOf(KernelError);
+      expect((pre as KernelError).code).toBe('EUNSUPPORTED');
+      const viaChat = await rejection(m.chat(refused));
+      const viaStream = await streamRejection(m, refused);
+      for (const e of [viaChat, viaStream]) {
+        expect(e.code).toBe((pre as KernelError).code);
+        expect(e.message).toBe((pre as KernelError).message);
+      }
+      expect(() => m.validate({ messages: [] })).toThrow(/messages is empty/);
+      expect(() =>
+        m.validate({
+          messages: [
+            { role: 'user', content: 'q' },
+            { role: 'tool', content: 'r' },
+          ],
+        }),
+      ).toThrow(/no toolCallId/);
+      // What it accepts, it accepts: the fields every adapter maps.
+      m.validate(ask('x', { topP: 0.5, stop: ['END'], endUser: 'u1', tools: TOOLS, toolChoice: 'auto' }));
+      // Wrappers ask the model they call.
+      expect(() => new ResilientModel(m, null).validate(refused)).toThrow((pre as KernelError).message);
+      expect(() => new FallbackModel([m, m]).validate(refused)).toThrow((pre as KernelError).message);
+      expect(t.engine().stats.requests).toBe(requests);
+    });
   });
 }

@@ -38,6 +38,7 @@ function counting(inner: ModelProvider): ModelProvider {
       return {
         id: m.id,
         provider: m.provider,
+        validate: (req) => m.validate(req),
         chat: (req) => (note(req), m.chat(req)),
         stream: (req) => (note(req), m.stream(req)),
       };

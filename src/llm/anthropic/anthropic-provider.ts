@@ -26,7 +26,7 @@ import type {
 } from '../model.js';
 import { assembleResponse, mapFinishReason } from '../response.js';
 import { normaliseAnthropicUsage } from '../usage.js';
-import { buildMessagesBody } from './wire.js';
+import { buildMessagesBody, checkMessagesRequest } from './wire.js';
 
 export interface AnthropicOptions {
   apiKey?: string;
@@ -97,6 +97,10 @@ class AnthropicModel implements Model {
       envKey: 'ANTHROPIC_API_KEY',
       baseUrl: this.p.baseUrl,
     };
+  }
+
+  validate(req: ChatRequest): void {
+    checkMessagesRequest(req);
   }
 
   async chat(req: ChatRequest): Promise<ChatResponse> {

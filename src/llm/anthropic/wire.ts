@@ -57,17 +57,9 @@ const NO_FIELD = [
 /**
  * The request's sampling and output controls → Messages fields: stop → `stop_sequences`, topP/topK →
  * `top_p`/`top_k`, parallelToolCalls false → `tool_choice.disable_parallel_tool_use`, endUser →
- * `metadata.user_id`. Those it has no field for are refused (EUNSUPPORTED naming them), never dropped.
+ * `metadata.user_id`. Those it has no field for were refused by checkMessagesRequest, never dropped.
  */
 function sampling(body: Record<string, unknown>, req: ChatRequest): void {
-  // A zero penalty is OpenAI's default, no penalty at all: what Anthropic does anyway.
-  for (const [k, param] of NO_FIELD)
-    if (req[k] !== undefined && req[k] !== 0)
-      throw new KernelError(
-        'EUNSUPPORTED',
-        `${param} has no Anthropic Messages equivalent, so an Anthropic model cannot honour it; omit it or use an OpenAI model`,
-        { details: { param } },
-      );
   if (req.stop?.length) body.stop_sequences = req.stop;
   if (req.topP !== undefined) body.top_p = req.topP;
   if (req.topK !== undefined) body.top_k = req.topK;
@@ -77,6 +69,33 @@ function sampling(body: Record<string, unknown>, req: ChatRequest): void {
   }
   if (req.endUser !== undefined) body.metadata = { user_id: req.endUser };
 }
+/**
+ * Everything this adapter refuses, checked before anything is built or sent (Model.validate; the body
+ * builder runs it first): an empty conversation, a tool result that names no call, and a field the
+ * Messages API has no parameter for. (Tool-call arguments that are not JSON are found by the builder's own
+ * parse: checking them here would parse every call of the conversation twice per request.)
+ */
+export function checkMessagesRequest(req: ChatRequest): void {
+  if (req.messages.length === 0)
+    throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
+  for (let i = 0; i < req.messages.length; i++) {
+    const m = req.messages[i]!;
+    if (m.role === 'tool' && !m.toolCallId)
+      throw new KernelError(
+        'EINVAL',
+        `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`,
+      );
+  }
+  // A zero penalty is OpenAI's default, no penalty at all: what Anthropic does anyway.
+  for (const [k, param] of NO_FIELD)
+    if (req[k] !== undefined && req[k] !== 0)
+      throw new KernelError(
+        'EUNSUPPORTED',
+        `${param} has no Anthropic Messages equivalent, so an Anthropic model cannot honour it; omit it or use an OpenAI model`,
+        { details: { param } },
+      );
+}
+
 /** Least budget_tokens the API accepts for extended thinking. */
 
 /** Placeholder for a text the API would refuse as blank (a blank task, a whitespace-only reply). */
@@ -89,8 +108,7 @@ export function buildMessagesBody(
   stream: boolean,
   opts: ModelOptions = {},
 ): Record<string, unknown> {
-  if (req.messages.length === 0)
-    throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
+  checkMessagesRequest(req);
   const thinking = opts.thinkingBudget !== undefined && opts.thinkingBudget > 0;
   const echo = reasoningEchoed(req.messages, thinking ? RULES.reasoning.echo : 'never');
   const marked = req.messages.flatMap((m, k) => (m.cacheBreakpoint ? [k] : []));
@@ -116,11 +134,6 @@ export function buildMessagesBody(
   for (; i < req.messages.length; i++) {
     const m = req.messages[i]!;
     if (m.role === 'tool') {
-      if (!m.toolCallId)
-        throw new KernelError(
-          'EINVAL',
-          `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`,
-        );
       const result: Block = { type: 'tool_result', tool_use_id: m.toolCallId };
       // An empty result is sent without content (a blank text block would be refused).
       if (m.content.trim() !== '') result.content = m.content;

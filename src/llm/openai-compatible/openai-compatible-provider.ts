@@ -31,7 +31,7 @@ import { assembleResponse, mapFinishReason } from '../response.js';
 import { sseEvents } from '../sse.js';
 import { splitThink, ThinkSplitter } from '../think.js';
 import { normaliseOpenAiUsage } from '../usage.js';
-import { buildChatBody } from './wire.js';
+import { buildChatBody, checkChatRequest } from './wire.js';
 
 const log = logger('llm');
 
@@ -135,6 +135,10 @@ class OpenAiCompatibleModel implements Model {
       envKey: this.p.preset.envKeys[0],
       baseUrl: this.p.baseUrl,
     };
+  }
+
+  validate(req: ChatRequest): void {
+    checkChatRequest(req, this.p.preset);
   }
 
   async chat(req: ChatRequest): Promise<ChatResponse> {

@@ -6,7 +6,7 @@
  * and Kimi get `prompt_cache_key`, Qwen gets at most 4 `cache_control` blocks, tool messages never carry
  * the non-standard `name`, and streaming always asks for usage.
  */
-import { KernelError } from '../../errors.js';
+import { KernelError, panic } from '../../errors.js';
 import type { ChatMessage, ChatRequest, ModelOptions, ToolChoice } from '../model.js';
 import type { Preset } from '../presets.js';
 import { reasoningEchoed, rulesFor, thinks } from '../wire-rules.js';
@@ -61,25 +61,55 @@ export function toWireMessages(messages: ChatMessage[], preset: Preset, model = 
         return out;
       }
       case 'tool': {
-        if (!m.toolCallId) {
-          throw new KernelError(
-            'EINVAL',
-            `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`,
-            {
-              details: { index: i },
-            },
-          );
-        }
         // No `name`: OpenAI's schema has none for tool messages and strict servers (Groq, Gemini) refuse it.
         return { role: 'tool', tool_call_id: m.toolCallId, content: m.content };
       }
       default:
-        throw new KernelError(
-          'EINVAL',
-          `messages[${i}].role "${String((m as ChatMessage).role)}" is not one of system, user, assistant, tool`,
-        );
+        return unreachable(m.role);
     }
   });
+}
+
+/** A role checkChatRequest let through that the switch above does not know: a bug here, not the caller's. */
+function unreachable(role: never): never {
+  return panic(`openai wire: message role "${String(role)}" passed checkChatRequest`);
+}
+
+/** Why messages[i] cannot be sent, or null: the checks of checkChatRequest that look at one message. */
+function messageRefusal(m: ChatMessage, i: number): KernelError | null {
+  if (m.role === 'tool' && !m.toolCallId)
+    return new KernelError(
+      'EINVAL',
+      `messages[${i}] has role "tool" but no toolCallId; set it to the id of the call it answers`,
+      { details: { index: i } },
+    );
+  if (m.role !== 'system' && m.role !== 'user' && m.role !== 'assistant' && m.role !== 'tool')
+    return new KernelError(
+      'EINVAL',
+      `messages[${i}].role "${String(m.role)}" is not one of system, user, assistant, tool`,
+      { details: { index: i } },
+    );
+  return null;
+}
+
+/**
+ * Everything this adapter refuses, checked before anything is built or sent (Model.validate; the body
+ * builder below runs it first): an empty or malformed conversation, and a field Chat Completions has no
+ * parameter for — `topK`, refused, never dropped.
+ */
+export function checkChatRequest(req: ChatRequest, preset: Preset): void {
+  if (req.messages.length === 0)
+    throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
+  for (let i = 0; i < req.messages.length; i++) {
+    const refusal = messageRefusal(req.messages[i]!, i);
+    if (refusal) throw refusal;
+  }
+  if (req.topK !== undefined)
+    throw new KernelError(
+      'EUNSUPPORTED',
+      `top_k is not a Chat Completions parameter (${preset.label}); use top_p or temperature, or an Anthropic model`,
+      { details: { param: 'top_k' } },
+    );
 }
 
 function wireToolChoice(c: ToolChoice): unknown {
@@ -93,15 +123,9 @@ export function clampTemperature(t: number, preset: Preset): number {
 
 /**
  * The request's sampling and output controls → OpenAI's fields of those names (ChatRequest in ../model.ts).
- * `topK` has no Chat Completions field: refused, never dropped.
+ * `topK` has no Chat Completions field: checkChatRequest refused it.
  */
-function sampling(body: Record<string, unknown>, req: ChatRequest, preset: Preset): void {
-  if (req.topK !== undefined)
-    throw new KernelError(
-      'EUNSUPPORTED',
-      `top_k is not a Chat Completions parameter (${preset.label}); use top_p or temperature, or an Anthropic model`,
-      { details: { param: 'top_k' } },
-    );
+function sampling(body: Record<string, unknown>, req: ChatRequest): void {
   if (req.stop?.length) body.stop = req.stop;
   if (req.topP !== undefined) body.top_p = req.topP;
   if (req.seed !== undefined) body.seed = req.seed;
@@ -121,8 +145,7 @@ export function buildChatBody(
   stream: boolean,
   defaults: ModelOptions = {},
 ): Record<string, unknown> {
-  if (req.messages.length === 0)
-    throw new KernelError('EINVAL', 'ChatRequest.messages is empty; send at least one message');
+  checkChatRequest(req, preset);
   const body: Record<string, unknown> = { model, messages: toWireMessages(req.messages, preset, model) };
   if (req.tools?.length) {
     body.tools = req.tools.map((t) => ({
@@ -137,7 +160,7 @@ export function buildChatBody(
   if (maxOut !== undefined) {
     body[preset.quirks.maxCompletionTokens ? 'max_completion_tokens' : 'max_tokens'] = maxOut;
   }
-  sampling(body, req, preset);
+  sampling(body, req);
   if (req.promptCacheKey !== undefined && preset.quirks.promptCacheKey)
     body.prompt_cache_key = req.promptCacheKey;
   if (stream) {

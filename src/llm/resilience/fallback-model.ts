@@ -28,6 +28,11 @@ export class FallbackModel implements Model {
     this.provider = chain[0]!.provider;
   }
 
+  /** The first model's check: a refusal (EUNSUPPORTED, EINVAL) does not fall through to the next. */
+  validate(req: ChatRequest): void {
+    this.chain[0]!.validate(req);
+  }
+
   private next(i: number, e: unknown, errors: KernelError[]): KernelError | null {
     const err = KernelError.wrap(e, 'EPROVIDER', `${this.chain[i]!.provider}/${this.chain[i]!.id}`);
     errors.push(err);

@@ -74,6 +74,7 @@ describe('ResilientModel streams', () => {
     return {
       id: 'm',
       provider: 'p',
+      validate: () => undefined,
       chat: async () => response,
       async *stream() {
         const mode = script[n++] ?? 'ok';

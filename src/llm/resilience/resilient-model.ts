@@ -30,6 +30,10 @@ export class ResilientModel implements Model {
     this.retry = resolveRetry(retry);
   }
 
+  validate(req: ChatRequest): void {
+    this.inner.validate(req);
+  }
+
   private async wait(attempt: number, err: KernelError, req: ChatRequest): Promise<boolean> {
     const ms = backoffMs(attempt, err, this.retry);
     if (ms === null) return false;

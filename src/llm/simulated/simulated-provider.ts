@@ -15,7 +15,7 @@ import type {
   ModelProvider,
   StreamEvent,
 } from '../model.js';
-import { buildChatBody } from '../openai-compatible/wire.js';
+import { buildChatBody, checkChatRequest } from '../openai-compatible/wire.js';
 import { findPreset } from '../presets.js';
 import { assembleResponse } from '../response.js';
 import { conceptEmbedding } from './concepts.js';
@@ -62,6 +62,10 @@ class SimulatedModel implements Model {
     readonly id: string,
   ) {
     this.provider = p.name;
+  }
+
+  validate(req: ChatRequest): void {
+    checkChatRequest(req, PRESET);
   }
 
   /** Runs one request through the engine up to the point where output would start flowing. */
