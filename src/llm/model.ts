@@ -132,6 +132,11 @@ export interface ChatResponse {
   /** Cost in USD from the model catalogue (0 when the model has no price). */
   costUsd: number;
   latencyMs: number;
+  /**
+   * The part of `usage` and `costUsd` the kernel estimated, no provider reported: the attempts of a
+   * restarted stream that were cut after their first delta (billed, never reported; src/kernel/llm-stream.ts).
+   */
+  estimated?: { usage: LlmUsage; costUsd: number; attempts: number };
 }
 
 export type StreamEvent =
