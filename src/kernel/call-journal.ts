@@ -30,7 +30,7 @@ import type { KernelCore } from './core.js';
 import { type HeldCall, holdCall } from './held-calls.js';
 import type { ProcControl } from './process-table.js';
 import { requestHash as hashRequest } from './request-hash.js';
-import { account } from './syscall-gate.js';
+import { account, auditResult } from './syscall-gate.js';
 
 const positions = new WeakMap<StepContext, number>();
 /** Journal writes a step left in flight (deferRecord), which its commit waits for (journalWritten). */
@@ -126,9 +126,25 @@ export async function journalSlot(
         );
   const last = rows[rows.length - 1];
   const replayable = last && last.response !== null && last.request_hash === requestHash() ? last : null;
-  // Everything the interrupted run spent is charged now: the replayed call as the call, the rest as spend.
+  // Everything the interrupted run spent is charged now: the replayed call as the call, the rest as spend —
+  // and each of the rest is audited now, in this step's entries: its own step never committed, so its
+  // llm.chat entry was lost with it (a gateway call answered, or a native call whose request changed,
+  // would otherwise be paid for and absent from the audit chain).
   for (const r of rows) {
     const u = parse(r.usage) as Partial<LlmUsage> & { ms?: number };
+    if (r !== replayable) {
+      const response = parse(r.response) as ChatResponse | null;
+      step.auditEntries.push({
+        kind: 'llm.chat',
+        payload: {
+          stepNo: step.stepNo,
+          recovered: { attempt: Number(r.attempt), requestHash: r.request_hash, cost: Number(r.cost) || 0 },
+          ok: response !== null,
+          ms: u.ms ?? 0,
+          ...(response ? { result: auditResult('llm.chat', response) } : { usage: u }),
+        },
+      });
+    }
     account(
       k,
       pc,

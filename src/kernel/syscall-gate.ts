@@ -212,7 +212,7 @@ function auditArgs(name: SyscallName, args: unknown): unknown {
   return truncateDeep(args);
 }
 
-function auditResult(name: SyscallName, result: unknown): unknown {
+export function auditResult(name: SyscallName, result: unknown): unknown {
   if (name === 'llm.chat') {
     const r = result as {
       content: string;

@@ -25,6 +25,12 @@ export interface GatewayFixture {
   dir: string;
   /** A new token (optionally a tenant's gateway key). */
   token(o?: { role?: 'viewer' | 'operator' | 'admin'; tenant?: string }): Promise<string>;
+  /**
+   * Waits until process `pid` has committed `steps` steps. A gateway call's answer goes out before its step
+   * commits (docs/gateway.md): on PGlite the commit is queued ahead of any later read, on PostgreSQL's pool a
+   * read can overtake it, so a test that reads the step log or the audit right after an answer waits here.
+   */
+  committed(pid: number, steps: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -87,6 +93,13 @@ export async function gatewayFixture(
         ...(t.tenant ? { tenant: t.tenant } : {}),
       });
       return token;
+    },
+    async committed(pid, steps) {
+      for (let i = 0; i < 500; i++) {
+        if ((await kernel.get(pid)).stepNo >= steps) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`pid ${pid} did not commit ${steps} steps in 10 s`);
     },
     async close() {
       await server.close();

@@ -61,6 +61,7 @@ describe('gateway: LangGraph.js agent', () => {
     const mine = f.server.gateway!.listSessions('acme').filter((s) => s.session === 'langgraph-run-1');
     expect(mine).toHaveLength(1);
     const pid = mine[0]!.pid;
+    await f.committed(pid, 3);
     const info = await f.kernel.get(pid);
     expect(info.program).toBe('gateway');
     expect(info.stepNo).toBe(3);

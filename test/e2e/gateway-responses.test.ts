@@ -69,6 +69,7 @@ describe('gateway: POST /v1/responses with the official openai client', () => {
     expect(r2.data.usage!.output_tokens).toBeGreaterThan(0);
     expect(r2.data.usage!.total_tokens).toBe(r2.data.usage!.input_tokens + r2.data.usage!.output_tokens);
     const pid = Number(r2.response.headers.get('x-aos-pid'));
+    await f.committed(pid, 2);
     const info = await f.kernel.get(pid);
     expect(info.program).toBe('gateway');
     expect(info.usage.apiCalls).toBe(2);

@@ -56,6 +56,7 @@ describe('gateway: the official openai client', () => {
     expect(r2.data.choices[0]!.message.content).toContain('84');
     expect(r2.data.usage!.prompt_tokens).toBeGreaterThan(0);
     const pid = Number(r2.response.headers.get('x-aos-pid'));
+    await f.committed(pid, 2);
     const info = await f.kernel.get(pid);
     expect(info.program).toBe('gateway');
     expect(info.usage.apiCalls).toBe(2);
