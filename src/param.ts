@@ -93,6 +93,8 @@ export const SIM_MAX_CONCURRENCY = 64; // simulator: requests served at once; th
 export const SIM_MAX_TOOL_ROUNDS = 8; // simulator policy: it answers after this many tool rounds, whatever is left
 export const SIM_BODY_LIMIT_BYTES = 32 * 1024 * 1024; // simulator: request bodies above this are refused (413)
 export const SIM_PROMPT_MEMO_MAX = 20_000; // simulator: distinct prompt segments whose token encoding is remembered
+export const SIM_JSON_FULL_DEPTH = 8; // simulator structured outputs: nesting past which only what a schema requires is produced (recursion ends)
+export const SIM_JSON_MAX_DEPTH = 64; // simulator structured outputs: nesting past which a schema's value is null
 export const ANTHROPIC_MIN_THINKING_TOKENS = 1_024; // Anthropic's smallest extended-thinking budget_tokens (the API refuses less)
 export const ANTHROPIC_THINKING_ANSWER_TOKENS = 1_024; // max_tokens room kept above the thinking budget for the answer
 

@@ -6,9 +6,25 @@
  * provider writes back as `cache_control` — the caller's breakpoints reach the vendor where it put them.
  */
 import { KernelError } from '../errors.js';
-import type { ChatMessage, ChatResponse, StreamEvent, ToolChoice, ToolSpec } from '../llm/model.js';
+import type {
+  ChatMessage,
+  ChatResponse,
+  ResponseFormat,
+  StreamEvent,
+  ToolChoice,
+  ToolSpec,
+} from '../llm/model.js';
 import type { GatewayCall } from './call.js';
-import { defined, intField, MESSAGES_FIELDS, noopOnly, numberField, onlyKnown, stopField } from './fields.js';
+import {
+  defined,
+  intField,
+  MESSAGES_FIELDS,
+  noopOnly,
+  numberField,
+  onlyKnown,
+  responseFormatField,
+  stopField,
+} from './fields.js';
 
 type Loose = Record<string, unknown>;
 
@@ -53,6 +69,21 @@ function toolChoiceOf(v: unknown): ToolChoice | undefined {
       if (typeof o.name === 'string') return { name: o.name };
   }
   throw bad("tool_choice must be {type:'auto'|'any'|'none'} or {type:'tool', name}", 'tool_choice');
+}
+
+/** Structured outputs (`output_config.format`, a JSON schema) → ChatRequest.responseFormat; effort is not forwarded. */
+function outputFormat(v: unknown): ResponseFormat | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw bad('output_config: Input should be an object', 'output_config');
+  for (const k of Object.keys(v))
+    if (k !== 'format')
+      throw new KernelError(
+        'EUNSUPPORTED',
+        `output_config.${k} is not forwarded by the gateway (output_config.format only); omit it`,
+        { details: { param: `output_config.${k}` } },
+      );
+  return responseFormatField((v as Loose).format, 'output_config.format', 'messages');
 }
 
 export function parseAnthropicMessages(body: Loose): GatewayCall {
@@ -199,6 +230,7 @@ export function parseAnthropicMessages(body: Loose): GatewayCall {
       ...defined('topK', intField(body, 'top_k', 1)),
       ...(dpu === true ? { parallelToolCalls: false } : {}),
       ...defined('endUser', userId),
+      ...defined('responseFormat', outputFormat(body.output_config)),
     },
     stream: body.stream === true,
     includeUsage: true,

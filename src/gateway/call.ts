@@ -24,6 +24,7 @@ export type GatewayChat = Pick<
   | 'reasoningEffort'
   | 'parallelToolCalls'
   | 'endUser'
+  | 'responseFormat'
 >;
 
 export interface GatewayCall {

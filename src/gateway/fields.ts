@@ -8,6 +8,7 @@
  * dialect's 400 (EINVAL: a bad value; EUNSUPPORTED: a value the gateway cannot honour).
  */
 import { KernelError } from '../errors.js';
+import type { ResponseFormat } from '../llm/model.js';
 
 type Loose = Record<string, unknown>;
 
@@ -37,20 +38,11 @@ export const CHAT_FIELDS = {
     'parallel_tool_calls',
     'user',
     'safety_identifier',
+    'response_format',
   ],
   /** model: the configured model; stream/stream_options: the reply's framing; prompt_cache_key: the session's cache key replaces it (and may name the session). */
   kernel: ['model', 'stream', 'stream_options', 'prompt_cache_key'],
-  noopOnly: [
-    'n',
-    'logprobs',
-    'top_logprobs',
-    'response_format',
-    'store',
-    'metadata',
-    'service_tier',
-    'logit_bias',
-    'verbosity',
-  ],
+  noopOnly: ['n', 'logprobs', 'top_logprobs', 'store', 'metadata', 'service_tier', 'logit_bias', 'verbosity'],
 } as const;
 /** Every field /v1/responses accepts, by what becomes of it . */
 export const RESPONSES_FIELDS = {
@@ -66,9 +58,10 @@ export const RESPONSES_FIELDS = {
     'reasoning',
     'user',
     'safety_identifier',
+    'text',
   ],
-  /** text: its format (text only) frames the reply; the rest as for chat completions. */
-  kernel: ['model', 'stream', 'stream_options', 'prompt_cache_key', 'text'],
+  /** As for chat completions. */
+  kernel: ['model', 'stream', 'stream_options', 'prompt_cache_key'],
   noopOnly: [
     'store',
     'metadata',
@@ -96,6 +89,7 @@ export const MESSAGES_FIELDS = {
     'top_p',
     'top_k',
     'metadata',
+    'output_config',
   ],
   kernel: ['model', 'stream'],
   noopOnly: ['thinking', 'service_tier'],
@@ -189,6 +183,51 @@ export function noopOnly(body: Loose, key: string, noop: readonly unknown[], why
 /** Refuses a key outside `known` with the dialect's own wording. */
 export function onlyKnown(body: Loose, known: ReadonlySet<string>, message: (k: string) => string): void {
   for (const k of Object.keys(body)) if (!known.has(k)) throw bad(message(k), k);
+}
+
+/**
+ * A response format in any dialect's shape → ChatRequest.responseFormat (undefined for text):
+ * `chat` — `response_format` {type, json_schema: {name, schema, strict?, description?}}; `responses` —
+ * `text.format` {type, name, schema, strict?, description?}; `messages` — Anthropic `output_config.format`
+ * {type: 'json_schema', schema} (no name on the wire: 'output'). `param` names the field in errors.
+ */
+export function responseFormatField(
+  v: unknown,
+  param: string,
+  shape: 'chat' | 'responses' | 'messages',
+): ResponseFormat | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw bad(`${param} must be an object`, param);
+  const o = v as Loose;
+  const types = shape === 'messages' ? ['json_schema'] : ['text', 'json_object', 'json_schema'];
+  if (!types.includes(o.type as string))
+    throw bad(`${param}.type must be ${types.map((t) => `'${t}'`).join(' or ')}`, `${param}.type`);
+  if (o.type === 'text') return undefined;
+  if (o.type === 'json_object') return { type: 'json_object' };
+  const js = (shape === 'chat' ? o.json_schema : o) as Loose | undefined;
+  const at = shape === 'chat' ? `${param}.json_schema` : param;
+  if (!js || typeof js !== 'object' || Array.isArray(js))
+    throw bad(`${at} is required for type 'json_schema'`, at);
+  const name = shape === 'messages' ? 'output' : js.name;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(name))
+    throw bad(`${at}.name must be 1-64 letters, digits, underscores or dashes`, `${at}.name`);
+  const schema = js.schema;
+  if (!schema || typeof schema !== 'object' || Array.isArray(schema))
+    throw bad(
+      `${at}.schema must be a JSON Schema object (the gateway forwards a schema, not JSON mode: use type 'json_object' for any object)`,
+      `${at}.schema`,
+    );
+  if (js.strict !== undefined && js.strict !== null && typeof js.strict !== 'boolean')
+    throw bad(`${at}.strict must be a boolean`, `${at}.strict`);
+  if (js.description !== undefined && js.description !== null && typeof js.description !== 'string')
+    throw bad(`${at}.description must be a string`, `${at}.description`);
+  return {
+    type: 'json_schema',
+    name,
+    schema: schema as Record<string, unknown>,
+    ...(typeof js.strict === 'boolean' ? { strict: js.strict } : {}),
+    ...(typeof js.description === 'string' ? { description: js.description } : {}),
+  };
 }
 
 /** `{ [key]: v }`, or nothing when v is undefined (exactOptionalPropertyTypes). */

@@ -18,6 +18,7 @@ import {
   noopOnly,
   numberField,
   onlyKnown,
+  responseFormatField,
   stopField,
   stringField,
 } from './fields.js';
@@ -115,13 +116,6 @@ export function parseOpenAiChat(body: Loose): GatewayCall {
           },
         );
   }
-  const rf = body.response_format as Loose | undefined;
-  if (rf && rf.type !== 'text')
-    throw new KernelError(
-      'EUNSUPPORTED',
-      `response_format ${String(rf.type)} is not supported by the gateway (structured outputs are not forwarded); ask for JSON in the prompt instead`,
-      { details: { param: 'response_format' } },
-    );
   const messages: ChatMessage[] = (body.messages as Loose[]).map((m, i) => {
     const where = `messages[${i}]`;
     const role = m?.role;
@@ -193,6 +187,7 @@ export function parseOpenAiChat(body: Loose): GatewayCall {
       ...defined('presencePenalty', numberField(body, 'presence_penalty', -2, 2)),
       ...defined('seed', intField(body, 'seed')),
       ...defined('reasoningEffort', effortOf(body.reasoning_effort, 'reasoning_effort')),
+      ...defined('responseFormat', responseFormatField(body.response_format, 'response_format', 'chat')),
     },
     stream: body.stream === true,
     includeUsage: so?.include_usage === true,

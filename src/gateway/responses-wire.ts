@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { KernelError } from '../errors.js';
 import type { ChatMessage, ChatResponse, StreamEvent, ToolChoice, ToolSpec } from '../llm/model.js';
 import type { GatewayCall } from './call.js';
-import { defined, effortOf, noopOnly, onlyKnown, RESPONSES_FIELDS } from './fields.js';
+import { defined, effortOf, noopOnly, onlyKnown, RESPONSES_FIELDS, responseFormatField } from './fields.js';
 import { openAiNoops, openAiSampling } from './openai-wire.js';
 
 type Loose = Record<string, unknown>;
@@ -152,7 +152,9 @@ export function parseResponsesRequest(body: Loose): GatewayCall {
         );
   }
   const text = body.text as Loose | undefined | null;
-  if (text && typeof text === 'object')
+  if (text !== undefined && text !== null && (typeof text !== 'object' || Array.isArray(text)))
+    throw bad('text must be an object', 'text');
+  if (text)
     for (const k of Object.keys(text))
       if (k !== 'format')
         throw unsupported(
@@ -170,12 +172,7 @@ export function parseResponsesRequest(body: Loose): GatewayCall {
         `${k} is not supported by the gateway: it stores no responses (the kernel's session is the state) — send the whole input each call`,
         k,
       );
-  const fmt = (body.text as Loose | undefined)?.format as Loose | undefined;
-  if (fmt && fmt.type !== 'text')
-    throw unsupported(
-      `text.format ${String(fmt.type)} is not supported by the gateway (structured outputs are not forwarded); ask for JSON in the prompt instead`,
-      'text.format',
-    );
+  const responseFormat = responseFormatField(text?.format, 'text.format', 'responses');
   const messages = messagesOf(body.input, body.instructions);
   const tools: ToolSpec[] = ((body.tools as Loose[] | undefined) ?? []).map((t, i) => {
     if (t?.type !== 'function' || typeof t.name !== 'string')
@@ -211,6 +208,7 @@ export function parseResponsesRequest(body: Loose): GatewayCall {
       ...(typeof maxOut === 'number' ? { maxOutputTokens: maxOut } : {}),
       ...openAiSampling(body),
       ...defined('reasoningEffort', effortOf(reasoning?.effort, 'reasoning.effort')),
+      ...defined('responseFormat', responseFormat),
     },
     stream: body.stream === true,
     includeUsage: true,
@@ -259,7 +257,7 @@ function envelope(
     service_tier: 'default',
     store: false,
     temperature: typeof body.temperature === 'number' ? body.temperature : 1,
-    text: { format: { type: 'text' }, verbosity: 'medium' },
+    text: { format: (body.text as Loose | undefined)?.format ?? { type: 'text' }, verbosity: 'medium' },
     tool_choice: body.tool_choice ?? 'auto',
     tools: Array.isArray(body.tools) ? body.tools : [],
     top_p: typeof body.top_p === 'number' ? body.top_p : 1,

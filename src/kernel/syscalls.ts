@@ -59,6 +59,19 @@ export const SYSCALL_ARGS = {
     reasoningEffort: z.enum(['minimal', 'low', 'medium', 'high']).optional(),
     parallelToolCalls: z.boolean().optional(),
     endUser: z.string().min(1).optional(),
+    /** Structured output: JSON mode, or JSON valid against a schema (ChatRequest.responseFormat). */
+    responseFormat: z
+      .discriminatedUnion('type', [
+        z.object({ type: z.literal('json_object') }),
+        z.object({
+          type: z.literal('json_schema'),
+          name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a name of 1-64 letters, digits, _ or -'),
+          schema: z.record(z.string(), z.unknown()),
+          strict: z.boolean().optional(),
+          description: z.string().optional(),
+        }),
+      ])
+      .optional(),
     /**
      * Stream from the provider; deltas go out as `llm.delta` hook events while the call runs. Absent: on
      * for a process's own calls unless config turns it off for the model (llms.stream), off for internal ones.

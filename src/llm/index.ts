@@ -23,6 +23,7 @@ export type {
   LlmUsage,
   Model,
   ModelProvider,
+  ResponseFormat,
   StreamEvent,
   ToolCall,
   ToolChoice,

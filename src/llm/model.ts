@@ -50,6 +50,22 @@ export interface ToolSpec {
 
 export type ToolChoice = 'auto' | 'none' | 'required' | { name: string };
 
+/**
+ * Structured output: the answer's content is JSON — any object (`json_object`, OpenAI's JSON mode) or one
+ * that validates against `schema` (`json_schema`, OpenAI's Structured Outputs). `name` identifies the schema
+ * to the vendor (OpenAI: ^[A-Za-z0-9_-]{1,64}$); `strict` asks for schema-constrained decoding where the
+ * vendor makes it optional; `description` tells the model what the format is for.
+ */
+export type ResponseFormat =
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema';
+      name: string;
+      schema: Record<string, unknown>;
+      strict?: boolean;
+      description?: string;
+    };
+
 export interface ChatRequest {
   messages: ChatMessage[];
   tools?: ToolSpec[];
@@ -73,6 +89,13 @@ export interface ChatRequest {
   reasoningEffort?: 'minimal' | 'low' | 'medium' | 'high';
   parallelToolCalls?: boolean;
   endUser?: string;
+  /**
+   * The answer's format (absent: text). Mapped like the fields above, per the vendor's rule in
+   * ./wire-rules.ts (`structured`): OpenAI-compatible → `response_format`; Anthropic → `output_config.format`
+   * (json_schema only). A type the vendor has no mode for is refused (EUNSUPPORTED naming response_format and
+   * what to send instead) — never dropped, never degraded to the other type.
+   */
+  responseFormat?: ResponseFormat;
   /** Routes requests with the same prefix to the same cache (OpenAI, Kimi). The kernel uses the pid. */
   promptCacheKey?: string;
   signal?: AbortSignal;

@@ -2,8 +2,9 @@
  * The provider conformance suite: one set of behaviours every Model must show, run once per preset (and for
  * Anthropic and the in-process simulator) against the simulator — over HTTP through the official SDK where
  * the provider has one. Plain, streaming, tool calls, usage per dialect with cached tokens, 429 + Retry-After,
- * circuit open/close, fallback, abort, timeout, malformed output. No timed assertions: retries use a
- * recording sleep and the circuit a fake clock.
+ * circuit open/close, fallback, abort, timeout, malformed output, structured outputs (each response format
+ * the vendor's rule names is answered in it, each other one refused before the call). No timed assertions:
+ * retries use a recording sleep and the circuit a fake clock.
  */
 import { describe, expect, it } from 'vitest';
 import { KernelError } from '../errors.js';
@@ -14,6 +15,7 @@ import { FallbackModel } from './resilience/fallback-model.js';
 import { ResilientModel } from './resilience/resilient-model.js';
 import type { SimEngine } from './simulated/engine.js';
 import { SimulatedProvider } from './simulated/simulated-provider.js';
+import { rulesFor } from './wire-rules.js';
 
 export interface ConformanceTarget {
   label: string;
@@ -278,6 +280,55 @@ export function providerConformance(t: ConformanceTarget): void {
       expect(e.code).toBe('EPROVIDER');
       expect(e.retryable).toBe(true);
       expect(e.details.reason === 'truncated_stream' || e.details.status === undefined).toBe(true);
+    });
+
+    it('structured outputs: each format the vendor offers is answered in it, the others refused naming response_format', async () => {
+      const rules = rulesFor(t.preset);
+      const schema = {
+        type: 'object',
+        properties: {
+          city: { type: 'string' },
+          score: { type: 'integer' },
+          tags: { type: 'array', items: { type: 'string', enum: ['a', 'b'] } },
+        },
+        required: ['city', 'score', 'tags'],
+        additionalProperties: false,
+      };
+      const formats = {
+        json_object: { type: 'json_object' },
+        json_schema: { type: 'json_schema', name: 'place', schema, strict: true },
+      } as const;
+      t.engine().script(null);
+      for (const [type, responseFormat] of Object.entries(formats)) {
+        const req = ask('Reply in JSON: where is the Eiffel Tower?', { responseFormat });
+        if (!rules.structured.formats.includes(type as keyof typeof formats)) {
+          const before = t.engine().stats.requests;
+          const e = await rejection(t.make().chat(req));
+          expect(e.code, type).toBe('EUNSUPPORTED');
+          expect(e.details.param).toBe('response_format');
+          expect(e.message).toContain(type);
+          expect(() => t.make().validate(req), 'validate() refuses it too').toThrow(e.message);
+          expect(t.engine().stats.requests, 'refused before the call').toBe(before);
+          continue;
+        }
+        t.make().validate(req);
+        for (const r of [await t.make().chat(req), (await collect(t.make(), req)).response]) {
+          const value = JSON.parse(r.content) as Record<string, unknown>;
+          expect(value, type).toBeTypeOf('object');
+          if (type === 'json_schema') {
+            expect(Object.keys(value).sort()).toEqual(['city', 'score', 'tags']);
+            expect(Number.isInteger(value.score)).toBe(true);
+            expect((value.tags as string[]).every((x) => x === 'a' || x === 'b')).toBe(true);
+          }
+        }
+      }
+      if (rules.structured.jsonWord) {
+        const e = await rejection(
+          t.make().chat(ask('Where is it?', { responseFormat: formats.json_object })),
+        );
+        expect(e.code).toBe('EPROVIDER');
+        expect(e.message).toContain('json');
+      }
     });
 
     it('maps a 400 to a non-retryable EPROVIDER carrying the provider message', async () => {

@@ -11,12 +11,22 @@
  *  - `tool_loop` (Anthropic extended thinking): thinking blocks, signatures unmodified, on the assistant
  *    turns since the last user text (the current tool loop); earlier turns drop them.
  *  - `all` (MiniMax M2, `<think>` in the content): the complete assistant message, think tags included.
+ *
+ * Structured outputs (`structured`): which response formats the vendor documents — JSON mode
+ * (`json_object`: any JSON object) and/or JSON Schema (`json_schema`: constrained to the caller's schema) —
+ * and whether JSON mode wants the word "json" in the messages (OpenAI, DeepSeek, Qwen answer 400 without
+ * it). A format the vendor lacks is refused before the call (refuseResponseFormat), naming what to send
+ * instead: JSON mode is never passed off as a schema, a schema never silently becomes JSON mode.
  */
+import { KernelError } from '../errors.js';
 import { CACHE_RULES } from './cache-rules.js';
+import type { ResponseFormat } from './model.js';
 import type { Preset } from './presets.js';
 
 export type ReasoningCarrier = 'none' | 'reasoning_content' | 'think_tags' | 'thinking_blocks';
 export type ReasoningEcho = 'never' | 'tool_turns' | 'tool_loop' | 'all';
+
+export type ResponseFormatType = ResponseFormat['type'];
 
 export interface WireRules {
   reasoning: {
@@ -34,18 +44,34 @@ export interface WireRules {
   noBlankText?: boolean;
   /** Shape of an error body: OpenAI's `{ error: { message, type, param, code } }` or Anthropic's. */
   errorShape: 'openai' | 'anthropic';
+  structured: {
+    /** The response formats the vendor documents (none: ask for JSON in the prompt). */
+    formats: readonly ResponseFormatType[];
+    /** JSON mode needs the word "json" somewhere in the messages (a 400 otherwise). */
+    jsonWord?: boolean;
+    doc?: string;
+  };
 }
+
+/** OpenAI's own rule; an OpenAI-compatible server the kernel has no preset rule for is assumed to follow it. */
+const OPENAI_STRUCTURED: WireRules['structured'] = {
+  formats: ['json_object', 'json_schema'],
+  jsonWord: true,
+  doc: 'https://platform.openai.com/docs/guides/structured-outputs',
+};
 
 const OPENAI_LIKE: WireRules = {
   reasoning: { carrier: 'reasoning_content', echo: 'never' },
   toolMessageName: 'accept',
   errorShape: 'openai',
+  structured: OPENAI_STRUCTURED,
 };
 
 const STRICT_OPENAI: WireRules = { ...OPENAI_LIKE, toolMessageName: 'reject' };
 
 const BY_PRESET: Record<string, WireRules> = {
   openai: { ...STRICT_OPENAI, reasoning: { carrier: 'none', echo: 'never' } },
+  simulated: OPENAI_LIKE,
   anthropic: {
     reasoning: {
       carrier: 'thinking_blocks',
@@ -57,6 +83,11 @@ const BY_PRESET: Record<string, WireRules> = {
     maxCacheBreakpoints: CACHE_RULES.anthropic.maxBreakpoints,
     noBlankText: true,
     errorShape: 'anthropic',
+    // output_config.format: a JSON schema only (no JSON mode); the schema is shaped by the SDK's own rule.
+    structured: {
+      formats: ['json_schema'],
+      doc: 'https://platform.claude.com/docs/en/build-with-claude/structured-outputs',
+    },
   },
   deepseek: {
     ...OPENAI_LIKE,
@@ -65,6 +96,11 @@ const BY_PRESET: Record<string, WireRules> = {
       echo: 'tool_turns',
       thinkingModels: /reasoner|thinking|deepseek-v3\.[2-9]|deepseek-v4/i,
       doc: 'https://api-docs.deepseek.com/guides/thinking_mode',
+    },
+    structured: {
+      formats: ['json_object'],
+      jsonWord: true,
+      doc: 'https://api-docs.deepseek.com/guides/json_mode',
     },
   },
   kimi: {
@@ -75,6 +111,10 @@ const BY_PRESET: Record<string, WireRules> = {
       thinkingModels: /thinking|kimi-k2\.5/i,
       doc: 'https://platform.moonshot.ai/docs/guide/use-kimi-k2-thinking-model',
     },
+    structured: {
+      formats: ['json_object'],
+      doc: 'https://platform.moonshot.ai/docs/guide/use-json-mode-feature-of-kimi-api',
+    },
   },
   minimax: {
     ...OPENAI_LIKE,
@@ -84,14 +124,73 @@ const BY_PRESET: Record<string, WireRules> = {
       thinkingModels: /minimax-m/i,
       doc: 'https://platform.minimax.io/docs/guides/text-m2-function-call',
     },
+    // Its OpenAI-compatible API documents no response_format.
+    structured: { formats: [], doc: 'https://platform.minimax.io/docs/api-reference/text-openai-api' },
   },
-  qwen: { ...OPENAI_LIKE, maxCacheBreakpoints: CACHE_RULES.anthropic.maxBreakpoints },
+  qwen: {
+    ...OPENAI_LIKE,
+    maxCacheBreakpoints: CACHE_RULES.anthropic.maxBreakpoints,
+    // json_schema on the models the page lists (qwen-plus, qwen-max, qwen-flash …); others answer 400.
+    structured: {
+      ...OPENAI_STRUCTURED,
+      doc: 'https://www.alibabacloud.com/help/en/model-studio/qwen-structured-output',
+    },
+  },
+  zhipu: {
+    ...OPENAI_LIKE,
+    structured: { formats: ['json_object'], doc: 'https://docs.z.ai/guides/capabilities/struct-output' },
+  },
+  siliconflow: {
+    ...OPENAI_LIKE,
+    structured: { formats: ['json_object'], doc: 'https://docs.siliconflow.cn/features/json_mode' },
+  },
+  // LM Studio documents a schema only (response_format json_schema), no JSON mode.
+  lmstudio: {
+    ...OPENAI_LIKE,
+    structured: {
+      formats: ['json_schema'],
+      doc: 'https://lmstudio.ai/docs/developer/openai-compat/structured-output',
+    },
+  },
   groq: STRICT_OPENAI,
   gemini: STRICT_OPENAI,
 };
 BY_PRESET['kimi-cn'] = BY_PRESET.kimi!;
 BY_PRESET['minimax-cn'] = BY_PRESET.minimax!;
 BY_PRESET['qwen-intl'] = BY_PRESET.qwen!;
+
+const FORMAT_NAME: Record<ResponseFormatType, string> = {
+  json_object: 'json_object (JSON mode)',
+  json_schema: 'json_schema (structured outputs)',
+};
+
+/**
+ * Refuses a response format the vendor has no mode for (EUNSUPPORTED, param response_format), saying what it
+ * does have. `label`: the vendor as the caller knows it (the preset's label).
+ */
+export function refuseResponseFormat(rules: WireRules, rf: ResponseFormat | undefined, label: string): void {
+  if (!rf || rules.structured.formats.includes(rf.type)) return;
+  const has = rules.structured.formats;
+  const instead =
+    has.length === 0
+      ? 'ask for JSON in the prompt and parse the text, or use a model whose vendor supports structured outputs'
+      : has.includes('json_object')
+        ? `send response_format {type: 'json_object'}${rules.structured.jsonWord ? ' (with the word "json" in a message)' : ''} and describe the fields in the prompt, or use a model whose vendor supports json_schema (OpenAI, Qwen, Gemini, vLLM, Ollama)`
+        : 'send a json_schema response_format naming the fields you want instead';
+  const offers = has.length
+    ? `it offers ${has.map((t) => FORMAT_NAME[t]).join(' and ')} only`
+    : 'it documents none';
+  throw new KernelError(
+    'EUNSUPPORTED',
+    `response_format ${rf.type} is not supported by ${label} (${offers}${rules.structured.doc ? `: ${rules.structured.doc}` : ''}); ${instead}`,
+    { details: { param: 'response_format' } },
+  );
+}
+
+/** Whether some message says "json" (any case): JSON mode's precondition where `structured.jsonWord`. */
+export function mentionsJson(messages: ReadonlyArray<{ content: string }>): boolean {
+  return messages.some((m) => /json/i.test(m.content));
+}
 
 export function rulesFor(preset: Pick<Preset, 'name'> | string): WireRules {
   const name = typeof preset === 'string' ? preset : preset.name;

@@ -108,6 +108,12 @@ const firstText = (b: Loose): unknown => {
   return Array.isArray(c) ? c.map((x: Loose) => x.text).join('') : c;
 };
 const maxOut = (b: Loose) => b.max_completion_tokens ?? b.max_tokens;
+const answerSchema = {
+  type: 'object',
+  properties: { answer: { type: 'string' } },
+  required: ['answer'],
+  additionalProperties: false,
+};
 
 const CHAT: Record<(typeof CHAT_FIELDS.forwarded)[number], Row> = {
   messages: { extra: {}, ...both(same(firstText, 'hi')) },
@@ -161,6 +167,16 @@ const CHAT: Record<(typeof CHAT_FIELDS.forwarded)[number], Row> = {
     'gpt-sim': same(at('user'), 'end-user-2'),
     'claude-sim': same(at('metadata', 'user_id'), 'end-user-2'),
   },
+  response_format: {
+    extra: {
+      response_format: {
+        type: 'json_schema',
+        json_schema: { name: 'answer', strict: true, schema: answerSchema },
+      },
+    },
+    'gpt-sim': same(at('response_format', 'json_schema', 'name'), 'answer'),
+    'claude-sim': same(at('output_config', 'format', 'schema', 'required'), ['answer']),
+  },
 };
 
 const RESPONSES: Record<(typeof RESPONSES_FIELDS.forwarded)[number], Row> = {
@@ -203,6 +219,11 @@ const RESPONSES: Record<(typeof RESPONSES_FIELDS.forwarded)[number], Row> = {
     'gpt-sim': same(at('user'), 'end-user-4'),
     'claude-sim': same(at('metadata', 'user_id'), 'end-user-4'),
   },
+  text: {
+    extra: { text: { format: { type: 'json_schema', name: 'answer', strict: true, schema: answerSchema } } },
+    'gpt-sim': same(at('response_format', 'json_schema', 'schema', 'required'), ['answer']),
+    'claude-sim': same(at('output_config', 'format', 'type'), 'json_schema'),
+  },
 };
 
 const MESSAGES: Record<(typeof MESSAGES_FIELDS.forwarded)[number], Row> = {
@@ -236,6 +257,11 @@ const MESSAGES: Record<(typeof MESSAGES_FIELDS.forwarded)[number], Row> = {
     'gpt-sim': same(at('user'), 'end-user-5'),
     'claude-sim': same(at('metadata', 'user_id'), 'end-user-5'),
   },
+  output_config: {
+    extra: { output_config: { format: { type: 'json_schema', schema: answerSchema } } },
+    'gpt-sim': same(at('response_format', 'json_schema', 'schema', 'required'), ['answer']),
+    'claude-sim': same(at('output_config', 'format', 'schema', 'properties'), answerSchema.properties),
+  },
 };
 
 /** Fields taken only at the value that changes nothing: [field, a refused value, the accepted no-op]. */
@@ -243,7 +269,6 @@ const CHAT_NOOPS: Array<[(typeof CHAT_FIELDS.noopOnly)[number], unknown, unknown
   ['n', 2, 1],
   ['logprobs', true, false],
   ['top_logprobs', 3, 0],
-  ['response_format', { type: 'json_object' }, { type: 'text' }],
   ['store', true, false],
   ['metadata', { run: 'a' }, {}],
   ['service_tier', 'flex', 'auto'],

@@ -42,6 +42,8 @@ export async function gatewayFixture(
     /** The provider client's retry and circuit settings (llms.retry, llms.circuit). */
     resilience?: Pick<NonNullable<AosConfigInput['llms']>, 'retry' | 'circuit'>;
     storage?: 'memory' | 'postgres';
+    /** More configured models, each on the simulator's dialect of its provider (e.g. deepseek). */
+    models?: Array<{ name: string; provider: string }>;
   } = {},
 ): Promise<GatewayFixture> {
   const sim = await createSimulator(o.sim ?? {});
@@ -68,6 +70,11 @@ export async function gatewayFixture(
             base_url: sim.urlFor('anthropic'),
             api_key: 'sk-ant-provider-secret',
           },
+          ...(o.models ?? []).map((m) => ({
+            ...m,
+            base_url: sim.urlFor(m.provider),
+            api_key: 'sk-provider-secret',
+          })),
         ],
         ...o.resilience,
       },

@@ -69,6 +69,27 @@ export class AnthropicProvider implements ModelProvider {
   }
 }
 
+/**
+ * A structured-output schema (output_config.format) shaped by the SDK's own rule, the one its parse helpers
+ * apply (transformJSONSchema): `additionalProperties: false` on every object, and the constraints the API
+ * does not take (minimum, maxLength, unsupported formats …) moved into the description. A schema written
+ * for OpenAI's strict mode (zodResponseFormat) is refused by the API as it is.
+ */
+async function vendorSchema(body: Loose): Promise<void> {
+  const format = (body.output_config as Loose | undefined)?.format as Loose | undefined;
+  if (!format) return;
+  const { transformJSONSchema } = await import('@anthropic-ai/sdk/lib/transform-json-schema');
+  try {
+    format.schema = transformJSONSchema(format.schema as Loose);
+  } catch (err) {
+    throw new KernelError(
+      'EINVAL',
+      `response_format's JSON schema cannot be sent to Anthropic: ${(err as Error).message}; give every sub-schema a type (or anyOf/enum/const)`,
+      { details: { param: 'response_format' }, cause: err },
+    );
+  }
+}
+
 class AnthropicModel implements Model {
   readonly provider: string;
   private readonly wireId: string;
@@ -112,6 +133,7 @@ class AnthropicModel implements Model {
       false,
       this.opts,
     ) as unknown as MessageCreateParamsNonStreaming;
+    await vendorSchema(body as unknown as Loose);
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
     let res: Message;
@@ -164,6 +186,7 @@ class AnthropicModel implements Model {
       true,
       this.opts,
     ) as unknown as MessageCreateParamsStreaming;
+    await vendorSchema(body as unknown as Loose);
     const timeoutMs = req.timeoutMs ?? this.p.defaultTimeoutMs;
     const call = callSignal(req.signal, timeoutMs);
     let content = '';

@@ -4,12 +4,13 @@
  * with `is_error: true`; assistant tool calls become `tool_use` blocks, preceded by their thinking blocks
  * (signatures unmodified) inside the current tool loop when extended thinking is on; `cacheBreakpoint`
  * puts `cache_control: ephemeral` on the message's last block, at most 4 per request (the first and the
- * newest are kept). Text blocks are never empty or whitespace only: the API answers 400 to those.
+ * newest are kept). Text blocks are never empty or whitespace only: the API answers 400 to those. A
+ * json_schema response format becomes `output_config.format`.
  */
 import { KernelError } from '../../errors.js';
 import { ANTHROPIC_MIN_THINKING_TOKENS, ANTHROPIC_THINKING_ANSWER_TOKENS } from '../../param.js';
 import type { ChatMessage, ChatRequest, ModelOptions, ToolChoice } from '../model.js';
-import { reasoningEchoed, rulesFor } from '../wire-rules.js';
+import { reasoningEchoed, refuseResponseFormat, rulesFor } from '../wire-rules.js';
 
 type Block = Record<string, unknown>;
 interface Turn {
@@ -68,12 +69,25 @@ function sampling(body: Record<string, unknown>, req: ChatRequest): void {
     if (tc.type !== 'none') body.tool_choice = { ...tc, disable_parallel_tool_use: true };
   }
   if (req.endUser !== undefined) body.metadata = { user_id: req.endUser };
+  // Structured outputs: a JSON schema → output_config.format (no JSON mode). The
+  // schema's name has no field (it only identifies it); its description goes into the schema, where Claude
+  // reads it. The provider shapes the schema by the SDK's rule before sending (./anthropic-provider.ts).
+  // (JSON mode was refused by checkMessagesRequest.)
+  const rf = req.responseFormat;
+  if (rf?.type === 'json_schema') {
+    const schema =
+      rf.description !== undefined && rf.schema.description === undefined
+        ? { ...rf.schema, description: rf.description }
+        : rf.schema;
+    body.output_config = { format: { type: 'json_schema', schema } };
+  }
 }
 /**
  * Everything this adapter refuses, checked before anything is built or sent (Model.validate; the body
- * builder runs it first): an empty conversation, a tool result that names no call, and a field the
- * Messages API has no parameter for. (Tool-call arguments that are not JSON are found by the builder's own
- * parse: checking them here would parse every call of the conversation twice per request.)
+ * builder runs it first): an empty conversation, a tool result that names no call, a field the Messages
+ * API has no parameter for, and JSON mode (structured outputs take a schema). (Tool-call arguments that
+ * are not JSON are found by the builder's own parse: checking them here would parse every call of the
+ * conversation twice per request.)
  */
 export function checkMessagesRequest(req: ChatRequest): void {
   if (req.messages.length === 0)
@@ -94,6 +108,7 @@ export function checkMessagesRequest(req: ChatRequest): void {
         `${param} has no Anthropic Messages equivalent, so an Anthropic model cannot honour it; omit it or use an OpenAI model`,
         { details: { param } },
       );
+  refuseResponseFormat(RULES, req.responseFormat, 'Anthropic');
 }
 
 /** Least budget_tokens the API accepts for extended thinking. */

@@ -9,7 +9,7 @@
 import { KernelError, panic } from '../../errors.js';
 import type { ChatMessage, ChatRequest, ModelOptions, ToolChoice } from '../model.js';
 import type { Preset } from '../presets.js';
-import { reasoningEchoed, rulesFor, thinks } from '../wire-rules.js';
+import { reasoningEchoed, refuseResponseFormat, rulesFor, thinks } from '../wire-rules.js';
 
 export type WireMessage = Record<string, unknown>;
 
@@ -94,8 +94,8 @@ function messageRefusal(m: ChatMessage, i: number): KernelError | null {
 
 /**
  * Everything this adapter refuses, checked before anything is built or sent (Model.validate; the body
- * builder below runs it first): an empty or malformed conversation, and a field Chat Completions has no
- * parameter for — `topK`, refused, never dropped.
+ * builder below runs it first): an empty or malformed conversation, a field Chat Completions has no
+ * parameter for — `topK`, refused, never dropped — and a response format the vendor has no mode for.
  */
 export function checkChatRequest(req: ChatRequest, preset: Preset): void {
   if (req.messages.length === 0)
@@ -110,6 +110,7 @@ export function checkChatRequest(req: ChatRequest, preset: Preset): void {
       `top_k is not a Chat Completions parameter (${preset.label}); use top_p or temperature, or an Anthropic model`,
       { details: { param: 'top_k' } },
     );
+  refuseResponseFormat(rulesFor(preset), req.responseFormat, preset.label);
 }
 
 function wireToolChoice(c: ToolChoice): unknown {
@@ -136,6 +137,28 @@ function sampling(body: Record<string, unknown>, req: ChatRequest): void {
   if (req.parallelToolCalls !== undefined && req.tools?.length)
     body.parallel_tool_calls = req.parallelToolCalls;
   if (req.endUser !== undefined) body.user = req.endUser;
+  responseFormat(body, req);
+}
+
+/**
+ * ChatRequest.responseFormat → `response_format` ({type:'json_object'} or {type:'json_schema', json_schema:
+ * {name, schema, strict?, description?}}); a format the vendor lacks (../wire-rules.ts) checkChatRequest
+ * refused.
+ */
+function responseFormat(body: Record<string, unknown>, req: ChatRequest): void {
+  const rf = req.responseFormat;
+  if (!rf) return;
+  if (rf.type === 'json_object') body.response_format = { type: 'json_object' };
+  else
+    body.response_format = {
+      type: 'json_schema',
+      json_schema: {
+        name: rf.name,
+        ...(rf.description !== undefined ? { description: rf.description } : {}),
+        schema: rf.schema,
+        ...(rf.strict !== undefined ? { strict: rf.strict } : {}),
+      },
+    };
 }
 
 export function buildChatBody(

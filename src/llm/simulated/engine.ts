@@ -8,6 +8,7 @@
 import { SIM_MAX_CONCURRENCY, SIM_PER_TOKEN_MS, SIM_TTFT_MS } from '../../param.js';
 import { mulberry32 } from '../../util/random.js';
 import { countTokens } from '../tokenizer.js';
+import { sampleJson } from './json-sample.js';
 import { type Policy, reactPolicy, type SimTurn } from './policy.js';
 import {
   BreakpointCache,
@@ -334,7 +335,12 @@ export class SimEngine {
         })),
       };
     }
-    turn ??= this.policy(req, this.seed);
+    // A scripted turn is played as written (a test may script JSON that breaks the schema); the policy's
+    // answer is shaped to the requested format, as a constrained decoder would.
+    if (!turn) {
+      turn = this.policy(req, this.seed);
+      if (req.responseFormat) turn = formatted(turn, req.responseFormat);
+    }
     if (req.stop?.length) turn = stopAt(turn, req.stop);
     let cachedTokens = 0;
     let breakpoints: BreakpointResult | undefined;
@@ -362,6 +368,16 @@ export class SimEngine {
       reasoningTokens,
     };
   }
+}
+
+/**
+ * A structured-output answer: the policy's text as `{"answer": …}` (JSON mode), or a value valid against
+ * the schema (./json-sample.ts). A turn that calls tools is left alone: the format binds the final answer.
+ */
+export function formatted(turn: SimTurn, rf: NonNullable<SimRequest['responseFormat']>): SimTurn {
+  if (turn.toolCalls.length) return turn;
+  const value = rf.type === 'json_object' ? { answer: turn.content } : sampleJson(rf.schema);
+  return { ...turn, content: JSON.stringify(value) };
 }
 
 /**

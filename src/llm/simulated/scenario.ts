@@ -35,6 +35,11 @@ export interface SimRequest {
   thinking?: boolean;
   /** OpenAI `stop` / Anthropic `stop_sequences`: the answer ends before the first one it contains. */
   stop?: string[];
+  /**
+   * OpenAI `response_format` / Anthropic `output_config.format`: the policy's answer comes back as JSON —
+   * an object carrying it (json_object), or a value valid against the schema (json_schema).
+   */
+  responseFormat?: { type: 'json_object' } | { type: 'json_schema'; schema: Record<string, unknown> };
 }
 
 export type Scenario =

@@ -5,15 +5,20 @@
  * without its `reasoning_content`; Anthropic with thinking on refuses a final assistant turn that does not
  * open with its (correctly signed) thinking block, whitespace-only text blocks and more than 4
  * `cache_control` markers; Groq/Gemini/OpenAI refuse `name` on tool messages; MiniMax rejects temperature
- * outside (0, 1]; every OpenAI-style endpoint refuses `stream_options` without `stream: true`. Stricter than the real thing in two places, so a leak is caught: the simulated Ollama
- * rejects `tool_choice` (real Ollama ignores it) and MiniMax-M2 refuses a tool-call turn that lost its
- * `<think>` (the real one only reasons worse).
+ * outside (0, 1]; every OpenAI-style endpoint refuses `stream_options` without `stream: true`. Structured
+ * outputs by the vendor's `structured` rule: a response_format type it lacks is refused (DeepSeek and Kimi:
+ * json_schema; LM Studio: json_object), JSON mode without the word "json" in the messages where the vendor
+ * says so (OpenAI, DeepSeek, Qwen), an OpenAI strict schema that leaves an object open or a property
+ * optional; Anthropic's output_config.format refuses an open object or a constraint it does not take
+ * (minimum, maxLength …). Stricter than the real thing in three places, so a leak is caught: the simulated
+ * Ollama rejects `tool_choice` (real Ollama ignores it), MiniMax-M2 refuses a tool-call turn that lost its
+ * `<think>` (the real one only reasons worse), and MiniMax refuses response_format (undocumented there).
  */
 import { createHash } from 'node:crypto';
 import { ANTHROPIC_MIN_THINKING_TOKENS } from '../../param.js';
 import type { ChatMessage, ToolSpec } from '../model.js';
 import type { Preset } from '../presets.js';
-import { rulesFor, thinks } from '../wire-rules.js';
+import { mentionsJson, type ResponseFormatType, rulesFor, thinks } from '../wire-rules.js';
 import { SimHttpError } from './engine.js';
 import type { SimRequest } from './scenario.js';
 
@@ -80,6 +85,95 @@ function stopList(v: unknown, field: 'stop' | 'stop_sequences'): string[] | unde
     throw bad(`${field}: Input should be a valid ${field === 'stop' ? 'string or ' : ''}list of strings`);
   if (field === 'stop' && list.length > 4) throw bad(`Invalid 'stop': expected an array of at most 4 items`);
   return list.length ? (list as string[]) : undefined;
+}
+
+/** A response_format type the vendor has no mode for, refused as that vendor does. */
+function unsupportedFormat(preset: Preset, type: ResponseFormatType): SimHttpError {
+  if (preset.dialect === 'deepseek')
+    return bad('This response_format type is unavailable now', 'invalid_request_error');
+  const formats = rulesFor(preset).structured.formats;
+  if (formats.length === 0)
+    return bad(
+      `invalid params, response_format is not supported (simulator: stricter than ${preset.label}, which documents none)`,
+    );
+  return bad(
+    `Invalid value: '${type}'. Supported values are: ${['text', ...formats].map((t) => `'${t}'`).join(', ')}.`,
+    'invalid_value',
+  );
+}
+
+/**
+ * OpenAI's strict-mode rule for a json_schema: every object closed (`additionalProperties: false`) and every
+ * property required. The first breach, in OpenAI's words, or undefined.
+ */
+function strictBreach(schema: unknown, name: string, path: string[] = []): string | undefined {
+  if (!schema || typeof schema !== 'object') return undefined;
+  const s = schema as Loose;
+  const at = `Invalid schema for response_format '${name}': In context=(${path.map((p) => `'${p}'`).join(', ')}), `;
+  const isObject = s.type === 'object' || (Array.isArray(s.type) && s.type.includes('object'));
+  if (isObject) {
+    if (s.additionalProperties !== false)
+      return `${at}'additionalProperties' is required to be supplied and to be false.`;
+    const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
+    for (const k of Object.keys((s.properties ?? {}) as Loose))
+      if (!required.has(k))
+        return `${at}'required' is required to be supplied and to be an array including every key in properties. Missing '${k}'.`;
+  }
+  const subs: Array<[string[], unknown]> = [];
+  for (const [k, v] of Object.entries((s.properties ?? {}) as Loose))
+    subs.push([[...path, 'properties', k], v]);
+  if (s.items) subs.push([[...path, 'items'], s.items]);
+  for (const key of ['anyOf', 'allOf'] as const)
+    if (Array.isArray(s[key]))
+      for (const [i, v] of (s[key] as unknown[]).entries()) subs.push([[...path, key, String(i)], v]);
+  for (const key of ['$defs', 'definitions'] as const)
+    for (const [k, v] of Object.entries((s[key] ?? {}) as Loose)) subs.push([[...path, key, k], v]);
+  for (const [p, v] of subs) {
+    const breach = strictBreach(v, name, p);
+    if (breach) return breach;
+  }
+  return undefined;
+}
+
+/** `response_format` as the vendor validates it (../wire-rules.ts `structured`); undefined for text. */
+function responseFormatOf(
+  body: Loose,
+  preset: Preset,
+  messages: ChatMessage[],
+): SimRequest['responseFormat'] {
+  const rf = body.response_format as Loose | undefined | null;
+  if (rf === undefined || rf === null) return undefined;
+  if (typeof rf !== 'object' || Array.isArray(rf))
+    throw bad("Invalid type for 'response_format': expected an object.", 'invalid_type');
+  if (rf.type === 'text') return undefined;
+  if (rf.type !== 'json_object' && rf.type !== 'json_schema')
+    throw bad(
+      `Invalid value: '${String(rf.type)}'. Supported values are: 'text', 'json_object' and 'json_schema'.`,
+      'invalid_value',
+    );
+  const rules = rulesFor(preset);
+  if (!rules.structured.formats.includes(rf.type)) throw unsupportedFormat(preset, rf.type);
+  if (rf.type === 'json_object') {
+    if (rules.structured.jsonWord && !mentionsJson(messages))
+      throw bad(
+        "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+      );
+    return { type: 'json_object' };
+  }
+  const js = rf.json_schema as Loose | undefined;
+  if (!js || typeof js !== 'object')
+    throw bad("Missing required parameter: 'response_format.json_schema'.", 'missing_required_parameter');
+  if (typeof js.name !== 'string' || !/^[a-zA-Z0-9_-]{1,64}$/.test(js.name))
+    throw bad(
+      "Invalid 'response_format.json_schema.name': string does not match pattern. Expected a string that matches the pattern '^[a-zA-Z0-9_-]+$'.",
+      'invalid_value',
+    );
+  const schema = (js.schema ?? {}) as Loose;
+  if (js.strict === true && (preset.name === 'openai' || preset.name === 'simulated')) {
+    const breach = strictBreach(schema, js.name);
+    if (breach) throw bad(breach, 'invalid_json_schema');
+  }
+  return { type: 'json_schema', schema };
 }
 
 export function openAiToSim(body: Loose, preset: Preset): SimRequest {
@@ -155,6 +249,7 @@ export function openAiToSim(body: Loose, preset: Preset): SimRequest {
     };
   });
   const stop = stopList(body.stop, 'stop');
+  const responseFormat = responseFormatOf(body, preset, messages);
   return {
     model: body.model,
     messages,
@@ -162,6 +257,7 @@ export function openAiToSim(body: Loose, preset: Preset): SimRequest {
     preset: preset.name,
     stream: body.stream === true,
     ...(stop ? { stop } : {}),
+    ...(responseFormat ? { responseFormat } : {}),
   };
 }
 
@@ -236,6 +332,77 @@ function checkAnthropicRules(body: Loose): boolean {
   return true;
 }
 
+/** String formats a structured-output schema may name (the rest are refused). */
+const ANTHROPIC_FORMATS = new Set([
+  'date-time',
+  'time',
+  'date',
+  'duration',
+  'email',
+  'hostname',
+  'uri',
+  'ipv4',
+  'ipv6',
+  'uuid',
+]);
+/** Constraints structured outputs do not take (https://platform.claude.com/docs/en/build-with-claude/structured-outputs). */
+const ANTHROPIC_UNSUPPORTED = [
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'minLength',
+  'maxLength',
+  'maxItems',
+];
+
+/** The first part of an output_config.format schema Anthropic refuses, or undefined. */
+function anthropicSchemaBreach(schema: unknown, path: string): string | undefined {
+  if (!schema || typeof schema !== 'object') return undefined;
+  const s = schema as Loose;
+  const isObject = s.type === 'object' || (Array.isArray(s.type) && s.type.includes('object'));
+  if (isObject && s.additionalProperties !== false)
+    return `${path}: For 'object' type, 'additionalProperties' must be explicitly set to false`;
+  for (const k of ANTHROPIC_UNSUPPORTED)
+    if (k in s) return `${path}: '${k}' is not supported in structured outputs schemas`;
+  if (typeof s.minItems === 'number' && s.minItems > 1)
+    return `${path}: 'minItems' values other than 0 or 1 are not supported`;
+  if (typeof s.format === 'string' && !ANTHROPIC_FORMATS.has(s.format))
+    return `${path}: string format '${s.format}' is not supported`;
+  const subs: Array<[string, unknown]> = [];
+  for (const [k, v] of Object.entries((s.properties ?? {}) as Loose))
+    subs.push([`${path}.properties.${k}`, v]);
+  if (s.items) subs.push([`${path}.items`, s.items]);
+  for (const key of ['anyOf', 'allOf'] as const)
+    if (Array.isArray(s[key]))
+      for (const [i, v] of (s[key] as unknown[]).entries()) subs.push([`${path}.${key}.${i}`, v]);
+  for (const [k, v] of Object.entries((s.$defs ?? {}) as Loose)) subs.push([`${path}.$defs.${k}`, v]);
+  for (const [p, v] of subs) {
+    const breach = anthropicSchemaBreach(v, p);
+    if (breach) return breach;
+  }
+  return undefined;
+}
+
+/** Anthropic `output_config.format` (structured outputs: a JSON schema); undefined when absent. */
+function outputFormatOf(body: Loose): SimRequest['responseFormat'] {
+  const oc = body.output_config as Loose | undefined | null;
+  if (oc === undefined || oc === null) return undefined;
+  if (typeof oc !== 'object' || Array.isArray(oc))
+    throw bad('output_config: Input should be a valid dictionary');
+  for (const k of Object.keys(oc))
+    if (k !== 'format' && k !== 'effort') throw bad(`output_config.${k}: Extra inputs are not permitted`);
+  const f = oc.format as Loose | undefined | null;
+  if (f === undefined || f === null) return undefined;
+  if (f.type !== 'json_schema') throw bad("output_config.format.type: Input should be 'json_schema'");
+  if (!f.schema || typeof f.schema !== 'object' || Array.isArray(f.schema))
+    throw bad('output_config.format.schema: Field required');
+  const breach = anthropicSchemaBreach(f.schema, 'output_config.format.schema');
+  if (breach) throw bad(breach);
+  return { type: 'json_schema', schema: f.schema as Loose };
+}
+
 export function anthropicToSim(body: Loose): SimRequest {
   if (typeof body.model !== 'string' || !body.model) throw bad('model: Field required');
   if (typeof body.max_tokens !== 'number') throw bad('max_tokens: Field required');
@@ -290,6 +457,7 @@ export function anthropicToSim(body: Loose): SimRequest {
     };
   });
   const stop = stopList(body.stop_sequences, 'stop_sequences');
+  const responseFormat = outputFormatOf(body);
   return {
     model: body.model,
     messages,
@@ -298,5 +466,6 @@ export function anthropicToSim(body: Loose): SimRequest {
     stream: body.stream === true,
     ...(thinking ? { thinking } : {}),
     ...(stop ? { stop } : {}),
+    ...(responseFormat ? { responseFormat } : {}),
   };
 }
