@@ -155,7 +155,12 @@ export class HookBus {
 
   /** Fires after-hooks; their failures are logged, never propagated into the kernel's control flow. */
   emit<K extends HookName>(name: K, event: HookEvents[K]): void {
-    for (const { fn, owner } of names(name).flatMap((n) => this.handlers.get(n) ?? [])) {
+    // A canonical name is its one list (per streamed delta: no array built); an alias, its names' lists.
+    const ns = names(name);
+    const list = ns.length === 1 ? this.handlers.get(ns[0]!) : ns.flatMap((n) => this.handlers.get(n) ?? []);
+    if (!list) return;
+    // The lists are replaced, never changed in place (on/off): a handler added by a handler runs next time.
+    for (const { fn, owner } of list) {
       try {
         const r = fn(event);
         if (r instanceof Promise)

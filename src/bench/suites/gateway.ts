@@ -282,10 +282,28 @@ export const gatewayBench = defineBench({
         ctx.log(
           `${sessions} sessions × ${calls} paired calls (stream, time to first token), gateway and floor`,
         );
+        const scpu0 = threadCpuMs();
         const stream = await runLoad({ ...base, calls, stream: true });
+        const scpu1 = threadCpuMs();
         failIfBroken(stream, 'stream');
+        const sfcpu0 = threadCpuMs();
         const bareStream = await runLoad({ ...viaFloor, calls, stream: true });
+        const sfcpu1 = threadCpuMs();
         failIfBroken(bareStream, 'stream via the floor proxy');
+        if (scpu0 !== null)
+          cases.push({
+            name: 'kernel thread CPU time per gateway call (stream)',
+            unit: 'ms',
+            baseline: {
+              label: 'the floor proxy: thread CPU ÷ calls',
+              samples: [perCall(sfcpu0, sfcpu1, Math.max(1, bareStream.gateway.length), 0)],
+            },
+            ours: {
+              label: 'CPU of the kernel thread ÷ calls (each answer streamed as ~85 chunks, relayed as they come)',
+              samples: [perCall(scpu0, scpu1, Math.max(1, stream.gateway.length), 0)],
+            },
+            notes: 'thread CPU from /proc',
+          });
         cases.push({
           name: `time to first token, ${sessions} sessions (stream)`,
           unit: 'ms',
