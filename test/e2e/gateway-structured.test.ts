@@ -138,6 +138,34 @@ describe('gateway: structured outputs', () => {
     expect(Array.isArray(parsed.tags)).toBe(true);
   });
 
+  it("a schema with draft-7 definitions reaches Anthropic as $defs (the SDK's transform keeps only those)", async () => {
+    const schema = {
+      type: 'object',
+      properties: { from: { $ref: '#/definitions/place' }, to: { $ref: '#/definitions/place' } },
+      required: ['from', 'to'],
+      additionalProperties: false,
+      definitions: {
+        place: {
+          type: 'object',
+          properties: { city: { type: 'string' } },
+          required: ['city'],
+          additionalProperties: false,
+        },
+      },
+    };
+    const r = await openai().chat.completions.parse({
+      model: 'claude-sim',
+      messages: ask,
+      response_format: { type: 'json_schema', json_schema: { name: 'trip', strict: true, schema } },
+    });
+    const parsed = r.choices[0]!.message.parsed as unknown as Record<string, { city: unknown }>;
+    expect(typeof parsed.from?.city).toBe('string');
+    expect(typeof parsed.to?.city).toBe('string');
+    const sent = ((lastBody().output_config as Loose).format as Loose).schema as Loose;
+    expect(Object.keys(sent.$defs as Loose)).toEqual(['place']);
+    expect(JSON.stringify(sent)).not.toContain('#/definitions/');
+  });
+
   it('responses.parse with zodTextFormat returns output_parsed that validates', async () => {
     const r = await openai().responses.parse({
       model: 'gpt-sim',

@@ -80,7 +80,7 @@ async function vendorSchema(body: Loose): Promise<void> {
   if (!format) return;
   const { transformJSONSchema } = await import('@anthropic-ai/sdk/lib/transform-json-schema');
   try {
-    format.schema = transformJSONSchema(format.schema as Loose);
+    format.schema = transformJSONSchema(withDefs(format.schema as Loose));
   } catch (err) {
     throw new KernelError(
       'EINVAL',
@@ -88,6 +88,29 @@ async function vendorSchema(body: Loose): Promise<void> {
       { details: { param: 'response_format' }, cause: err },
     );
   }
+}
+
+/**
+ * Draft-7 `definitions` (what zodResponseFormat and other OpenAI-side tools emit for a shared or recursive
+ * sub-schema) as `$defs`, the refs to them rewritten: the SDK's transform keeps `$defs` only, and would fold
+ * `definitions` into a description and leave its refs dangling.
+ */
+function withDefs(schema: Loose): Loose {
+  const defs = schema.definitions;
+  if (!defs || typeof defs !== 'object' || schema.$defs !== undefined) return schema;
+  const rewrite = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(rewrite);
+    if (!v || typeof v !== 'object') return v;
+    const out: Loose = {};
+    for (const [k, x] of Object.entries(v as Loose))
+      out[k] =
+        k === '$ref' && typeof x === 'string' && x.startsWith('#/definitions/')
+          ? `#/$defs/${x.slice('#/definitions/'.length)}`
+          : rewrite(x);
+    return out;
+  };
+  const { definitions, ...rest } = rewrite(schema) as Loose;
+  return { ...rest, $defs: definitions };
 }
 
 class AnthropicModel implements Model {
