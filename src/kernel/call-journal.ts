@@ -2,7 +2,8 @@
  * The model-call journal (table llm_calls). Every model response is written the moment it arrives, with its
  * usage and cost, committed on its own: a crash before the step commits loses no spend. When the step is
  * run again, a journaled response to the same request is replayed instead of calling the model twice, and
- * its spend is charged then (the first run's step never committed, so it was never charged). A journaled
+ * its spend is charged then (the first run's step never committed and its process's in-memory usage was
+ * lost — unless that run was this incarnation's, which charged it as it went: chargedHere). A journaled
  * call that cannot be replayed (the request changed, or only partial usage came back) is charged to the
  * re-run as spend and the new call is journaled as a re-run (`rerun`, next `attempt`). Rows are keyed
  * (pid, step, call index within the step, attempt) and fenced by the process's lease epoch.
@@ -33,6 +34,22 @@ import { requestHash as hashRequest } from './request-hash.js';
 import { account, auditResult } from './syscall-gate.js';
 
 const positions = new WeakMap<StepContext, number>();
+/**
+ * The journal rows of a process's current step that this incarnation (this ProcControl, in memory) wrote,
+ * and so already charged when the call returned or failed: a re-run of the step here — after a provider
+ * park, a failed commit — must not charge them again. A run elsewhere (another node, after a restart) has
+ * another ProcControl, whose in-memory usage never saw them, and charges them.
+ */
+const chargedHere = new WeakMap<ProcControl, { stepNo: number; rows: Set<string> }>();
+
+function noteCharged(pc: ProcControl, stepNo: number, index: number, attempt: number): void {
+  let c = chargedHere.get(pc);
+  if (!c || c.stepNo !== stepNo) {
+    c = { stepNo, rows: new Set() };
+    chargedHere.set(pc, c);
+  }
+  c.rows.add(`${index}:${attempt}`);
+}
 /** Journal writes a step left in flight (deferRecord), which its commit waits for (journalWritten). */
 const inFlight = new WeakMap<StepContext, Array<Promise<void>>>();
 
@@ -129,7 +146,9 @@ export async function journalSlot(
   // Everything the interrupted run spent is charged now: the replayed call as the call, the rest as spend —
   // and each of the rest is audited now, in this step's entries: its own step never committed, so its
   // llm.chat entry was lost with it (a gateway call answered, or a native call whose request changed,
-  // would otherwise be paid for and absent from the audit chain).
+  // would otherwise be paid for and absent from the audit chain). A run that was this incarnation's
+  // charged its calls as it went (chargedHere): audited now, not charged again.
+  const here = chargedHere.get(pc);
   for (const r of rows) {
     const u = parse(r.usage) as Partial<LlmUsage> & { ms?: number };
     if (r !== replayable) {
@@ -145,6 +164,7 @@ export async function journalSlot(
         },
       });
     }
+    if (here?.stepNo === step.stepNo && here.rows.has(`${index}:${Number(r.attempt)}`)) continue;
     account(
       k,
       pc,
@@ -181,6 +201,7 @@ export async function journalSlot(
         write: () => slot.record(usage, costUsd, ms, response),
       };
       holdCall(step, call);
+      noteCharged(pc, step.stepNo, index, first);
     },
     async record(usage, costUsd, ms, response, spend = []) {
       // The attempt number read above can be taken meanwhile (an earlier incarnation of this process on
@@ -212,7 +233,8 @@ export async function journalSlot(
             ...(spend.length ? spendParams(spend) : []),
           ],
         );
-        if (spend.length ? Number(r.rows[0]?.n) === 1 : r.rowCount === 1) return;
+        if (spend.length ? Number(r.rows[0]?.n) === 1 : r.rowCount === 1)
+          return noteCharged(pc, step.stepNo, index, attempt);
         const held = await k.storage.driver.query(
           `SELECT 1 FROM processes WHERE pid = $1::integer AND lease_epoch = $2::bigint
              AND (lease_expires_at IS NULL OR lease_expires_at > now())`,

@@ -61,10 +61,10 @@ async function run(turns: ScriptedTurn[]) {
   expect(st.exitReason).toBeNull();
   expect(st.result).toBe(ANSWER);
   const proc = await kernel.get(pid);
-  const calls = await kernel.storage.driver.query<{ response: Record<string, unknown> | null }>(
-    'SELECT response FROM llm_calls WHERE pid = $1',
-    [pid],
-  );
+  const calls = await kernel.storage.driver.query<{
+    response: Record<string, unknown> | null;
+    usage: { input: number; output: number };
+  }>('SELECT response, usage FROM llm_calls WHERE pid = $1 ORDER BY attempt', [pid]);
   return { usage: proc.usage, requests: sim.stats.requests - requests, calls: calls.rows };
 }
 
@@ -106,4 +106,32 @@ it('a stream cut mid-way and made again is charged both attempts: usage, cost an
   expect(est.costUsd).toBeLessThan(clean.usage.cost * 1.1);
   expect(u.cost - est.costUsd).toBeGreaterThan(0);
   expect(cut.calls[0]!.response!.costUsd).toBeCloseTo(u.cost, 10);
+}, 60_000);
+
+it('cuts past the retry budget: the failed call is charged every cut attempt, once', async () => {
+  const clean = await run([{ text: ANSWER }]);
+  const spentBefore = await spentTokens();
+  // max_retries 2: three cut attempts fail the call (the process parks on the provider); the step's re-run
+  // makes the call again and is answered.
+  const cut = await run([
+    { text: ANSWER, cut: true },
+    { text: ANSWER, cut: true },
+    { text: ANSWER, cut: true },
+    { text: ANSWER },
+  ]);
+  const spent = (await spentTokens()) - spentBefore;
+  expect(cut.requests).toBe(4);
+  // The failed call's row: the estimate of all three cut attempts (before: of its last one only).
+  expect(cut.calls).toHaveLength(2);
+  const failed = cut.calls[0]!;
+  expect(failed.response).toBeNull();
+  expect(failed.usage.input).toBeGreaterThan(clean.usage.tokensIn * 2.7);
+  expect(failed.usage.input).toBeLessThan(clean.usage.tokensIn * 3.3);
+  // The process is charged that row once — when the call failed — and the re-run's answer: the re-run
+  // read the row back and charged it again before (13547 input tokens for these ~7800, 3 api calls).
+  const u = cut.usage;
+  expect(u.apiCalls).toBe(2);
+  expect(u.tokensIn).toBe(failed.usage.input + (cut.calls[1]!.usage.input ?? 0));
+  expect(u.tokensOut).toBe(failed.usage.output + (cut.calls[1]!.usage.output ?? 0));
+  expect(spent).toBe(u.tokensIn + u.tokensOut);
 }, 60_000);
