@@ -18,7 +18,7 @@ import type { Kernel } from '../kernel/kernel.js';
 import { parkableProviderError, parkDelayMs } from '../kernel/provider-park.js';
 import type { SyscallResults } from '../kernel/syscalls.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
-import { GATEWAY_PREFIX_MESSAGES, PREVIEW_MAX_CHARS } from '../param.js';
+import { GATEWAY_LOCATE_CONCURRENCY, GATEWAY_PREFIX_MESSAGES, PREVIEW_MAX_CHARS } from '../param.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
 import { type CacheReport, SessionCache } from './cache-watch.js';
@@ -79,6 +79,8 @@ interface Session {
   replay: boolean;
   reservedTokens: number;
   tenantState: TenantState;
+  /** Set while the session's process is being handed to another node that got one of its calls. */
+  leaving?: Promise<void>;
 }
 
 /** A call's request identity and prefix-cache report, computed on first use (Gateway.prepare). */
@@ -136,6 +138,8 @@ export class Gateway {
   private readonly sessions = new Map<string, Session>();
   private readonly byPid = new Map<number, Session>();
   private readonly spawning = new Map<string, Promise<Session>>();
+  /** Cluster lookups of sessions new to this node, a few at a time (see GATEWAY_LOCATE_CONCURRENCY). */
+  private readonly locating = new Limiter(GATEWAY_LOCATE_CONCURRENCY);
   /** Sessions an operator killed: their calls get a clear error instead of a fresh process. */
   private readonly killed = new Map<string, string>();
   private readonly tenants = new Map<string, TenantState>();
@@ -207,6 +211,10 @@ export class Gateway {
     this.host = host;
     this.runtime.attach(host);
     this.adoptRecovered();
+    // On a cluster a session is one process wherever its calls arrive: a node that gets a call for a
+    // session another node runs asks for it (locate), and this node hands its own over when asked.
+    if (kernel.node)
+      this.unsubscribe.push(kernel.node.onRelease('gateway', (pc, to) => this.release(pc.pcb.pid, to)));
     this.unsubscribe.push(
       kernel.hooks.on(
         'llm.delta',
@@ -311,14 +319,7 @@ export class Gateway {
     const sessionId = this.sessionId(call, ctx);
     const key = `${tenant.name}/${sessionId}`;
     const killedReason = this.killed.get(key);
-    if (killedReason)
-      throw new GatewayError(
-        'ESTATE',
-        `session "${sessionId}" was ${killedReason}; its calls are refused — use another session (x-aos-session) to start over`,
-        409,
-        null,
-        { session: sessionId },
-      );
+    if (killedReason) throw this.killedError(sessionId, killedReason);
     const estTokens = embed ? embedEstimate(embed) : estimate(call);
     if (tenant.used === null) tenant.used = await this.journal.tenantUsage(tenant.name);
     this.checkTenantBudget(tenant, estTokens);
@@ -448,8 +449,18 @@ export class Gateway {
       const place = async () => {
         let s = first;
         for (let attempt = 0; !this.queues.push(s.pid, job); attempt++) {
+          // Being handed to another node: wait, then follow it there (locate takes it back).
+          if (s.leaving) {
+            await s.leaving;
+            attempt--;
+            if (performance.now() > job.deadline)
+              throw this.tooBusy(
+                call.model,
+                `session ${s.id} was moving between nodes for the whole queue time`,
+              );
+          } else if (attempt > 2)
+            throw new KernelError('ESTATE', `session ${s.id}: its process keeps exiting`);
           // The process is exiting (idle): the session continues in a new one.
-          if (attempt > 2) throw new KernelError('ESTATE', `session ${s.id}: its process keeps exiting`);
           this.forgetSession(s);
           s = await this.session(s.key, s.tenantState, s.id, call, ctx);
           moved(s);
@@ -559,10 +570,104 @@ export class Gateway {
     if (live) this.forgetSession(live);
     let pending = this.spawning.get(key);
     if (!pending) {
-      pending = this.spawn(key, tenant, id, call, ctx).finally(() => this.spawning.delete(key));
+      pending = (
+        this.kernel.node ? this.locate(key, tenant, id, call, ctx) : this.spawn(key, tenant, id, call, ctx)
+      ).finally(() => this.spawning.delete(key));
       this.spawning.set(key, pending);
     }
     return pending;
+  }
+
+  /**
+   * A session this node does not run yet, on a cluster: the one process of it wherever it runs, moved here
+   * (NodeAgent.takeOver: claimed if nobody holds it, else its node hands it over between two calls), or a
+   * new one — looked up and spawned under a lock on the session's key, so two nodes that get its first call
+   * at once do not both spawn. A session killed on another node is refused here too.
+   */
+  private async locate(
+    key: string,
+    tenant: TenantState,
+    id: string,
+    call: GatewayCall,
+    ctx: CallContext,
+  ): Promise<Session> {
+    const node = this.kernel.node!;
+    const deadline = performance.now() + this.cfg.queue_timeout_ms;
+    for (;;) {
+      this.adoptRecovered(); // claimed by this node since (a dead node's), not yet a session here
+      const live = this.sessions.get(key);
+      if (live && this.kernel.procs.get(live.pid)) {
+        if (!live.leaving) return live;
+        await live.leaving; // being handed away: ask for it back from its new node
+        continue;
+      }
+      const found = await this.locating.run(() =>
+        this.kernel.storage.driver.transaction(async (q) => {
+          await q.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+            `aos:gateway-session:${key}`,
+          ]);
+          const { rows } = await q.query<{ pid: number; state: string; exit_reason: string | null }>(
+            `SELECT pid, state, exit_reason FROM processes
+            WHERE program = 'gateway' AND policy->>'tenant' = $1 AND policy->'gateway'->>'session' = $2
+            ORDER BY pid DESC LIMIT 1`,
+            [tenant.name, id],
+          );
+          const last = rows[0];
+          if (last && ['new', 'ready', 'running', 'waiting', 'suspended'].includes(last.state))
+            return Number(last.pid);
+          const reason = last?.exit_reason ?? '';
+          if (reason.startsWith('killed') && reason !== 'killed: kernel shutdown') {
+            this.killed.set(key, reason);
+            throw this.killedError(id, reason);
+          }
+          // Spawned (and committed) before the lock is released: the next node to look finds it.
+          return this.spawn(key, tenant, id, call, ctx);
+        }),
+      );
+      if (typeof found !== 'number') return found;
+      const pc = await node.takeOver(found, deadline, ctx.signal);
+      if (!pc) continue; // it exited meanwhile: look again (a new one, or a kill to report)
+      this.adoptRecovered();
+      const s = this.sessions.get(key);
+      if (s?.pid === pc.pcb.pid) return s;
+      if (performance.now() > deadline)
+        throw new GatewayError(
+          'ESTATE',
+          `session "${id}": its process ${found} could not be taken over`,
+          503,
+        );
+    }
+  }
+
+  /**
+   * Another node got a call for this session: once the process is between calls (its queue empty, parked
+   * for the next one), its lease moves there and it stops here. Calls that arrive here meanwhile wait, then
+   * follow it (locate). Declined when the process is busy past the queue time (the asker times out).
+   */
+  private async release(pid: number, to: string): Promise<void> {
+    const s = this.byPid.get(pid);
+    if (!s || s.leaving) return;
+    let done!: () => void;
+    s.leaving = new Promise<void>((r) => {
+      done = r;
+    });
+    try {
+      this.queues.close(pid);
+      const until = performance.now() + this.cfg.queue_timeout_ms;
+      while (!(this.queues.depth(pid) === 0 && this.queues.idleWaiting(pid))) {
+        if (performance.now() > until || !this.kernel.procs.get(pid)) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const pc = this.kernel.procs.get(pid);
+      if (!pc || !(await this.kernel.node!.handOver(pc, to))) return;
+      this.byPid.delete(pid);
+      this.forgetSession(s);
+      this.queues.forget(pid);
+    } finally {
+      if (this.byPid.get(pid) === s) this.queues.reopen(pid);
+      s.leaving = undefined;
+      done();
+    }
   }
 
   /**
@@ -617,6 +722,16 @@ export class Gateway {
     this.byPid.set(pid, s);
     log.debug(`session ${key} → pid ${pid}`);
     return s;
+  }
+
+  private killedError(sessionId: string, reason: string): GatewayError {
+    return new GatewayError(
+      'ESTATE',
+      `session "${sessionId}" was ${reason}; its calls are refused — use another session (x-aos-session) to start over`,
+      409,
+      null,
+      { session: sessionId },
+    );
   }
 
   private forgetSession(s: Session): void {
@@ -828,4 +943,24 @@ function estimate(call: GatewayCall): number {
     chars += m.content.length + 16 + (m.toolCalls ? JSON.stringify(m.toolCalls).length : 0);
   if (call.chat.tools) chars += JSON.stringify(call.chat.tools).length;
   return Math.ceil(chars / 3) + (call.chat.maxOutputTokens ?? 1024);
+}
+
+/** At most `max` of run()'s functions at once; the rest wait in arrival order. */
+class Limiter {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly max: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
 }

@@ -110,6 +110,21 @@ export class SessionQueues {
     return true;
   }
 
+  /** Refuses new calls for a while (its process is being handed to another node); reopen() undoes it. */
+  close(pid: number): void {
+    this.q(pid).closed = true;
+  }
+
+  reopen(pid: number): void {
+    const q = this.queues.get(pid);
+    if (q) q.closed = false;
+  }
+
+  /** The process stopped here without exiting (handed to another node): nothing of it is kept. */
+  forget(pid: number): void {
+    this.queues.delete(pid);
+  }
+
   /** The process is parked in next(), waiting for a call. */
   idleWaiting(pid: number): boolean {
     return this.queues.get(pid)?.wake != null;

@@ -20,6 +20,7 @@ import {
   MAX_LIVE_PROCESSES,
 } from '../param.js';
 import { NodeStore } from '../storage/state/nodes.js';
+import type { ProcessRow } from '../storage/state/types.js';
 import { logger } from '../util/log.js';
 import { pidAlive } from '../util/process.js';
 import { ClusterControl, CONTROL_CHANNEL } from './control.js';
@@ -28,12 +29,25 @@ import { EventFanout } from './fanout.js';
 import { noteLease } from './lease-guard.js';
 import { forget } from './lifecycle.js';
 import { isLive } from './pcb.js';
+import type { ProcControl } from './process-table.js';
 import { startLoop } from './runner.js';
 
 const log = logger('kernel');
 
 /** NOTIFY channel: processes were handed back; nodes claim at once instead of at their next tick. */
 export const CLAIM_CHANNEL = 'aos_claim';
+/**
+ * NOTIFY channel: a node asks the holder of a process to hand it over (`<schema>:<pid>:<node>`). Only a
+ * hint: the asker repeats it while it waits, and gives up at its deadline.
+ */
+export const RELEASE_CHANNEL = 'aos_release';
+
+/**
+ * Decides, for one program, whether and when a process of it moves to node `to` that asked for it (a
+ * gateway session whose next call reached that node). Resolves when done or declined; the handing over
+ * itself is NodeAgent.handOver.
+ */
+export type Releaser = (pc: ProcControl, to: string) => Promise<void>;
 
 /** Whether this storage makes the kernel a node (a server several kernels can share). */
 export { isClustered } from './cluster.js';
@@ -53,6 +67,9 @@ export class NodeAgent {
   private claimTimer: NodeJS.Timeout | null = null;
   private unlisten: (() => Promise<void>) | null = null;
   private unlistenControl: (() => Promise<void>) | null = null;
+  private unlistenRelease: (() => Promise<void>) | null = null;
+  /** Per program: who decides on a request to hand one of its processes to another node. */
+  private readonly releasers = new Map<string, Releaser>();
   private beating = false;
   private queue: Promise<unknown> = Promise.resolve();
   private claiming: Promise<void> | null = null;
@@ -85,6 +102,17 @@ export class NodeAgent {
         const [s, pid] = [payload.slice(0, payload.lastIndexOf(':')), Number(payload.split(':').pop())];
         if (s === schema && this.core.procs.get(pid))
           void this.serially(() => this.control.applyPending([pid]));
+      })
+      .catch(() => null);
+    this.unlistenRelease = await this.core.storage.driver
+      .listen(RELEASE_CHANNEL, (payload) => {
+        // Node ids hold colons (host:pid:random): the asker is everything after the pid.
+        const [s, pid, ...rest] = payload.split(':');
+        const to = rest.join(':');
+        const pc = s === schema ? this.core.procs.get(Number(pid)) : undefined;
+        const releaser = pc ? this.releasers.get(pc.pcb.program) : undefined;
+        if (pc && releaser && to && to !== this.core.nodeId)
+          void releaser(pc, to).catch((err) => log.warn(`pid ${pid}: handing over to ${to}: ${String(err)}`));
       })
       .catch(() => null);
     this.beatTimer = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.leaseMs / 3)));
@@ -189,13 +217,7 @@ export class NodeAgent {
         const adopted = [];
         for (const row of rows) {
           if (this.core.stopping) return;
-          const old = this.core.procs.get(row.pid);
-          if (old) forget(this.core, old); // our own earlier incarnation, fenced by the new epoch
-          const pc = this.core.procs.adopt(row, this.core.models.defaultModel());
-          noteLease(this.core, pc, sentAt);
-          adopted.push(pc);
-          this.takeovers += 1;
-          log.info(`pid ${row.pid}: claimed at epoch ${row.leaseEpoch} (step ${row.stepNo})`);
+          adopted.push(this.adopt(row, sentAt));
         }
         // Requests made while nobody ran these processes (kill, resume, …) apply before they run.
         await this.control.applyPending(rows.map((r) => r.pid)).catch((e) => log.warn(String(e)));
@@ -212,6 +234,91 @@ export class NodeAgent {
       }
     });
     return this.claiming;
+  }
+
+  private adopt(row: ProcessRow, sentAt: number): ProcControl {
+    const old = this.core.procs.get(row.pid);
+    if (old) forget(this.core, old); // our own earlier incarnation, fenced by the new epoch
+    const pc = this.core.procs.adopt(row, this.core.models.defaultModel());
+    noteLease(this.core, pc, sentAt);
+    this.takeovers += 1;
+    log.info(`pid ${row.pid}: claimed at epoch ${row.leaseEpoch} (step ${row.stepNo})`);
+    return pc;
+  }
+
+  /** `program`'s processes may be asked for by other nodes; `releaser` decides (one per program). */
+  onRelease(program: string, releaser: Releaser): () => void {
+    this.releasers.set(program, releaser);
+    return () => {
+      if (this.releasers.get(program) === releaser) this.releasers.delete(program);
+    };
+  }
+
+  /**
+   * Hands `pc`, which this node runs, to node `to`: its lease moves in one fenced statement (a new epoch),
+   * then it stops here like a process whose lease was lost — its parked step abandoned, nothing of it
+   * committed. Call it at a point where the process has nothing in flight. False: the lease was not ours.
+   */
+  handOver(pc: ProcControl, to: string): Promise<boolean> {
+    return this.serially(async () => {
+      if (this.core.procs.get(pc.pcb.pid) !== pc) return false;
+      const moved = await this.store.transfer(
+        pc.pcb.pid,
+        this.core.nodeId,
+        pc.pcb.leaseEpoch,
+        to,
+        this.leaseMs,
+      );
+      if (!moved) return false;
+      log.info(`pid ${pc.pcb.pid}: handed over to node ${to}`);
+      pc.abort.abort(
+        new KernelError('EFENCED', `pid ${pc.pcb.pid}: handed over to node ${to}`, {
+          details: { handedOver: to },
+        }),
+      );
+      forget(this.core, pc);
+      return true;
+    });
+  }
+
+  /**
+   * Runs process `pid` here: claimed at once when nobody holds it (unowned, its holder dead, or handed to
+   * this node), else its holder is asked to hand it over (RELEASE_CHANNEL, repeated while waiting) and this
+   * waits — until `deadline` (performance.now()), then ETIMEDOUT naming the holder. Null: it is not live
+   * (it exited meanwhile). A process this node runs already is returned as it is.
+   */
+  async takeOver(pid: number, deadline: number, signal?: AbortSignal): Promise<ProcControl | null> {
+    const schema = this.core.storage.driver.schema;
+    let asked = Number.NEGATIVE_INFINITY;
+    for (let wait = 5; ; wait = Math.min(100, wait * 2)) {
+      const here = this.core.procs.get(pid);
+      if (here) return here;
+      signal?.throwIfAborted();
+      const sentAt = performance.now();
+      const row = await this.serially(() => this.store.claimOne(this.core.nodeId, this.leaseMs, pid));
+      if (row) {
+        const pc = this.adopt(row, sentAt);
+        await this.control.applyPending([pid]).catch((e) => log.warn(String(e)));
+        if (this.core.procs.get(pid) === pc) startLoop(this.core, pc);
+        return pc;
+      }
+      const h = await this.store.holder(pid);
+      if (!h?.live) return null;
+      if (performance.now() > deadline)
+        throw new KernelError(
+          'ETIMEDOUT',
+          `pid ${pid} runs on node ${h.owner}, which did not hand it over in time; route a session's calls ` +
+            'to one node (sticky by x-aos-session or API key) so it need not move',
+          { details: { pid, node: h.owner } },
+        );
+      if (performance.now() - asked > 250) {
+        asked = performance.now();
+        await this.core.storage.driver
+          .notify(RELEASE_CHANNEL, `${schema}:${pid}:${this.core.nodeId}`)
+          .catch(() => undefined);
+      }
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 
   /** How long after a lease ends this node takes its process (period/4, at most CLAIM_GRACE_MAX_MS). */
@@ -243,6 +350,7 @@ export class NodeAgent {
     await this.claiming;
     await this.unlisten?.().catch(() => undefined);
     await this.unlistenControl?.().catch(() => undefined);
+    await this.unlistenRelease?.().catch(() => undefined);
     await this.events.stop();
     const n = await this.store.leave(this.core.nodeId);
     if (n) await this.core.storage.driver.notify(CLAIM_CHANNEL, this.core.nodeId).catch(() => undefined);

@@ -142,7 +142,10 @@ async function runSteps(core: KernelCore, pc: ProcControl): Promise<void> {
       // the step is void — its writes were refused — and the process is not this node's to fail. Stop;
       // whoever claims it next (another node, or this one) runs it on from its last committed step.
       if (KernelError.is(err, 'EFENCED') || KernelError.is(pc.abort.signal.reason, 'EFENCED')) {
-        log.warn(`pid ${pcb.pid}: ${(err as Error).message}; this node stops running it`);
+        const reason = pc.abort.signal.reason as KernelError | undefined;
+        // Handed to another node on its request (NodeAgent.handOver logs it): planned, not a lost lease.
+        if (!reason?.details?.handedOver)
+          log.warn(`pid ${pcb.pid}: ${(err as Error).message}; this node stops running it`);
         forget(core, pc);
         return;
       }

@@ -56,6 +56,7 @@ it('a caller that leaves mid-stream stops the provider request, frees the sessio
     .withResponse();
   expect(next.data.choices[0]!.finish_reason).toBe('stop');
   const pid = Number(next.response.headers.get('x-aos-pid'));
+  await f.committed(pid, 2);
   const steps = await f.kernel.storage.driver.query<{
     record: { kind: string; error?: { code: string } };
     usage: { tokensIn: number; tokensOut: number };

@@ -299,7 +299,8 @@ export const gatewayBench = defineBench({
               samples: [perCall(sfcpu0, sfcpu1, Math.max(1, bareStream.gateway.length), 0)],
             },
             ours: {
-              label: 'CPU of the kernel thread ÷ calls (each answer streamed as ~85 chunks, relayed as they come)',
+              label:
+                'CPU of the kernel thread ÷ calls (each answer streamed as ~85 chunks, relayed as they come)',
               samples: [perCall(scpu0, scpu1, Math.max(1, stream.gateway.length), 0)],
             },
             notes: 'thread CPU from /proc',

@@ -78,6 +78,48 @@ export class NodeStore {
   }
 
   /**
+   * Hands process `pid` from `from` (which holds it at `epoch`) straight to node `to`: a new epoch, `to`'s
+   * lease from now. Nothing of the old holder's can commit after it (fenced); no other node can claim it
+   * meanwhile (it is held). False: `from` no longer held it.
+   */
+  async transfer(pid: number, from: string, epoch: number, to: string, leaseMs: number): Promise<boolean> {
+    const r = await this.driver.query(
+      `UPDATE processes SET owner_node = $3, lease_epoch = lease_epoch + 1,
+         lease_expires_at = now() + $5 * interval '1 millisecond', updated_at = now()
+       WHERE pid = $1 AND owner_node = $2 AND lease_epoch = $4 AND state IN ${LIVE}`,
+      [pid, from, to, epoch, leaseMs],
+    );
+    return r.rowCount === 1;
+  }
+
+  /**
+   * Takes process `pid` for `node` if nobody else holds it: unowned, handed to `node` (transfer), or its
+   * lease ended. Null: another node holds it, or it is not live. Its row, as claim() returns rows.
+   */
+  async claimOne(node: string, leaseMs: number, pid: number): Promise<ProcessRow | null> {
+    const { rows } = await this.driver.query<Row>(
+      `UPDATE processes p SET owner_node = $1, lease_epoch = p.lease_epoch + 1,
+         lease_expires_at = now() + $2 * interval '1 millisecond', updated_at = now()
+       WHERE p.pid = $3 AND p.state IN ${LIVE}
+         AND (p.owner_node IS NULL OR p.owner_node = $1
+              OR COALESCE(p.lease_expires_at, p.updated_at + $2 * interval '1 millisecond') <= now())
+       RETURNING p.*, ${stateDeltasColumn('p')}`,
+      [node, leaseMs, pid],
+    );
+    return rows[0] ? toProcess(rows[0]) : null;
+  }
+
+  /** Who holds `pid`: its owner and whether it is live; null when there is no such process. */
+  async holder(pid: number): Promise<{ owner: string | null; live: boolean } | null> {
+    const { rows } = await this.driver.query<Row>(
+      `SELECT owner_node, state IN ${LIVE} AS live FROM processes WHERE pid = $1`,
+      [pid],
+    );
+    const r = rows[0];
+    return r ? { owner: r.owner_node === null ? null : String(r.owner_node), live: Boolean(r.live) } : null;
+  }
+
+  /**
    * Takes up to `limit` runnable processes nobody holds, in scheduler order; each gets a new epoch. A lease
    * that ran out is taken only `graceMs` after it did (a handed-back process, owner NULL, at once): time for
    * a holder that is late, not dead, to notice and stop before the new owner redoes its step.
