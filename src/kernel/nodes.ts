@@ -295,7 +295,9 @@ export class NodeAgent {
       if (here) return here;
       signal?.throwIfAborted();
       const sentAt = performance.now();
-      const row = await this.serially(() => this.store.claimOne(this.core.nodeId, this.leaseMs, pid));
+      const row = await this.serially(() =>
+        this.store.claimOne(this.core.nodeId, this.leaseMs, pid, this.graceMs),
+      );
       if (row) {
         const pc = this.adopt(row, sentAt);
         await this.control.applyPending([pid]).catch((e) => log.warn(String(e)));

@@ -94,17 +94,19 @@ export class NodeStore {
 
   /**
    * Takes process `pid` for `node` if nobody else holds it: unowned, handed to `node` (transfer), or its
-   * lease ended. Null: another node holds it, or it is not live. Its row, as claim() returns rows.
+   * lease ended `graceMs` ago (as claim(): a late holder stops first). Null: another node holds it, or it
+   * is not live. Its row, as claim() returns rows.
    */
-  async claimOne(node: string, leaseMs: number, pid: number): Promise<ProcessRow | null> {
+  async claimOne(node: string, leaseMs: number, pid: number, graceMs = 0): Promise<ProcessRow | null> {
     const { rows } = await this.driver.query<Row>(
       `UPDATE processes p SET owner_node = $1, lease_epoch = p.lease_epoch + 1,
          lease_expires_at = now() + $2 * interval '1 millisecond', updated_at = now()
        WHERE p.pid = $3 AND p.state IN ${LIVE}
          AND (p.owner_node IS NULL OR p.owner_node = $1
-              OR COALESCE(p.lease_expires_at, p.updated_at + $2 * interval '1 millisecond') <= now())
+              OR COALESCE(p.lease_expires_at, p.updated_at + $2 * interval '1 millisecond')
+                   <= now() - $4 * interval '1 millisecond')
        RETURNING p.*, ${stateDeltasColumn('p')}`,
-      [node, leaseMs, pid],
+      [node, leaseMs, pid, graceMs],
     );
     return rows[0] ? toProcess(rows[0]) : null;
   }
