@@ -249,6 +249,9 @@ export const GATEWAY_PRIORITY = 50; // priority of gateway session processes unl
 export const GATEWAY_LOCATE_CONCURRENCY = 4; // cluster: sessions looked up (or spawned) at once per node, each holding a pooled connection under its key's lock while its spawn takes another (20 at once took all PG_POOL_MAX and deadlocked)
 export const GATEWAY_PREFIX_MESSAGES = 2; // messages hashed into the implicit session key (system + first user)
 export const GATEWAY_BODY_LIMIT_BYTES = 16_777_216; // agents send whole conversations: larger bodies than the REST API
+export const GATEWAY_RESPONSE_RETENTION_DAYS = 30; // a stored /v1/responses response (store omitted or true) is kept and chainable this long, as OpenAI keeps them
+export const GATEWAY_RESPONSE_PURGE_MS = 3_600_000; // expired stored responses are deleted this often (and when the gateway starts)
+export const GATEWAY_INPUT_ITEMS_LIMIT = 20; // GET /v1/responses/{id}/input_items page size unless ?limit= (1–100), as OpenAI's
 export const GATEWAY_JOURNAL_BATCH_ROWS = 500; // journal rows per group INSERT (13 parameters each; the protocol allows 65,535)
 
 // ── cli / web ─────────────────────────────────────────────────────────────────────────────────────

@@ -228,6 +228,8 @@ export const configSchema = z.strictObject({
       on_budget: z.enum(['error', 'suspend']).default('error'),
       session_budget: gatewayBudget.prefault({}),
       tenants: z.record(z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/), gatewayTenant).default({}),
+      /** How long a stored /v1/responses response (`store` omitted or true) is kept and chainable by `previous_response_id`. */
+      response_retention_days: z.number().positive().default(P.GATEWAY_RESPONSE_RETENTION_DAYS),
     })
     .prefault({}),
   scheduler: z

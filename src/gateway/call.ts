@@ -3,7 +3,8 @@
  * Both wire modules (./openai-wire.ts, ./anthropic-wire.ts) parse into it and render out of the kernel's
  * ChatResponse / StreamEvent (src/llm/model.ts), so the pipeline in ./gateway.ts never sees a vendor's JSON.
  */
-import type { ChatRequest } from '../llm/model.js';
+import type { ChatRequest, ChatResponse } from '../llm/model.js';
+import type { StoredResponse } from './response-store.js';
 
 export type Dialect = 'openai' | 'anthropic';
 
@@ -37,6 +38,11 @@ export interface GatewayCall {
   includeUsage: boolean;
   /** Body fields that may name the session when config.gateway.session_from allows them. */
   hints: { user?: string; promptCacheKey?: string; metadataUserId?: string };
+  /**
+   * A Responses API call to store (`store` omitted or true): its id, and the stored row its answer makes
+   * (rendered by the wire layer, so the gateway never sees the dialect's JSON).
+   */
+  store?: { id: string; record(r: ChatResponse): StoredResponse };
 }
 
 /** An embeddings call (POST /v1/embeddings): made through the gate as `llm.embed` by the session's process. */

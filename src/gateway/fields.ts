@@ -60,10 +60,9 @@ export const RESPONSES_FIELDS = {
     'safety_identifier',
     'text',
   ],
-  /** As for chat completions. */
-  kernel: ['model', 'stream', 'stream_options', 'prompt_cache_key'],
+  /** As for chat completions; store and previous_response_id: the gateway's stored responses (./response-store.ts). */
+  kernel: ['model', 'stream', 'stream_options', 'prompt_cache_key', 'store', 'previous_response_id'],
   noopOnly: [
-    'store',
     'metadata',
     'service_tier',
     'truncation',
@@ -71,7 +70,6 @@ export const RESPONSES_FIELDS = {
     'top_logprobs',
     'background',
     'max_tool_calls',
-    'previous_response_id',
     'conversation',
     'prompt',
   ],

@@ -18,7 +18,12 @@ import type { Kernel } from '../kernel/kernel.js';
 import { parkableProviderError, parkDelayMs } from '../kernel/provider-park.js';
 import type { SyscallResults } from '../kernel/syscalls.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
-import { GATEWAY_LOCATE_CONCURRENCY, GATEWAY_PREFIX_MESSAGES, PREVIEW_MAX_CHARS } from '../param.js';
+import {
+  GATEWAY_LOCATE_CONCURRENCY,
+  GATEWAY_PREFIX_MESSAGES,
+  GATEWAY_RESPONSE_PURGE_MS,
+  PREVIEW_MAX_CHARS,
+} from '../param.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { logger } from '../util/log.js';
 import { type CacheReport, SessionCache } from './cache-watch.js';
@@ -32,6 +37,7 @@ import {
   type SessionHost,
   type SessionQueues,
 } from './program.js';
+import { ResponseStore } from './response-store.js';
 
 const log = logger('gateway');
 
@@ -49,6 +55,11 @@ export interface CallContext {
   sessionHeader?: string | undefined;
   /** `x-aos-replay: 1`: this session's identical calls may be answered from the journal. */
   replay?: boolean;
+  /**
+   * The session of the response a Responses API call chains on (`previous_response_id`): the call goes
+   * there unless the caller names a session (header, or a body field config.gateway.session_from allows).
+   */
+  previousSession?: string | undefined;
   /** `x-aos-priority` (0–99), honoured when the session's process is created. */
   priority?: number | undefined;
   /** Streaming callers: deltas as they arrive, and the moment the call got its slot. */
@@ -125,6 +136,8 @@ export class GatewayError extends KernelError {
 export class Gateway {
   readonly queues: SessionQueues;
   readonly journal: CallJournal;
+  /** Stored Responses API responses (`store` omitted or true), for previous_response_id and GET. */
+  readonly responses: ResponseStore;
   readonly runtime: GatewayRuntime;
   readonly stats: GatewayStats = {
     calls: 0,
@@ -145,6 +158,7 @@ export class Gateway {
   private readonly tenants = new Map<string, TenantState>();
   private readonly unsubscribe: Array<() => void> = [];
   private latencyEwmaMs = 0;
+  private readonly purgeTimer: NodeJS.Timeout;
 
   private readonly host: SessionHost;
 
@@ -156,6 +170,16 @@ export class Gateway {
    */
   constructor(private readonly kernel: Kernel) {
     this.journal = new CallJournal(kernel.storage.driver);
+    this.responses = new ResponseStore(kernel.storage.driver);
+    // Expired stored responses are never found; this takes their rows away (at start, then periodically).
+    const purge = () =>
+      void this.responses
+        .purge()
+        .then((n) => n && log.debug(`purged ${n} expired stored responses`))
+        .catch((e: unknown) => log.warn(`purging expired stored responses failed: ${String(e)}`));
+    purge();
+    this.purgeTimer = setInterval(purge, GATEWAY_RESPONSE_PURGE_MS);
+    this.purgeTimer.unref();
     const registered = kernel.programs.names().includes('gateway')
       ? GatewayRuntime.of(kernel.programs.get('gateway'))
       : null;
@@ -252,6 +276,7 @@ export class Gateway {
   }
 
   close(): void {
+    clearInterval(this.purgeTimer);
     for (const u of this.unsubscribe.splice(0)) u();
     this.runtime.detach(this.host);
   }
@@ -553,6 +578,8 @@ export class Gateway {
         throw new GatewayError('EINVAL', 'the session id must be at most 200 printable characters', 400);
       return explicit;
     }
+    // A chained response continues in its previous response's session (process).
+    if (ctx.previousSession) return ctx.previousSession;
     // One process per key + conversation: the start of a conversation does not change while it grows.
     const head = call.chat.messages.slice(0, GATEWAY_PREFIX_MESSAGES).map((m) => [m.role, m.content]);
     return `auto-${sha256Hex(canonicalJson({ key: ctx.principal.id, head })).slice(0, 16)}`;
@@ -904,12 +931,22 @@ export class Gateway {
       latencyMs: outcome?.ms ?? 0,
       replayed: outcome?.replayed ?? false,
       cache: s.cache.tally.lastBreak ? { lastBreak: s.cache.tally.lastBreak } : null,
+      stored:
+        r && job.call.store
+          ? {
+              response: job.call.store.record(r),
+              ttlS: Math.round(this.cfg.response_retention_days * 86_400),
+            }
+          : null,
     };
     const failed = (e: unknown) => log.warn(`journal write for pid ${pid} failed: ${String(e)}`);
     // The row rides the step's commit (one statement per call), which runs once this returns: not awaited.
     const step = this.kernel.procs.get(pid)?.step;
-    if (step) this.journal.hold(step, entry).catch(failed);
-    else await this.journal.append(entry).catch(failed);
+    const stored = step ? this.journal.hold(step, entry) : this.journal.append(entry);
+    // The answer went out already: a chained call or a GET for it waits for its row (ResponseStore.get).
+    if (entry.stored) this.responses.landing(entry.stored.response.id, stored);
+    if (step) stored.catch(failed);
+    else await stored.catch(failed);
   }
 }
 

@@ -8,6 +8,9 @@
  * A call's row rides its step's commit (hold: one statement per call, the row stored with its step); a row
  * with no step to ride is group-written on its own (append). Reads wait for the rows of calls already
  * answered: a session's next call for its previous step's commit (a session's calls are sequential).
+ *
+ * A stored Responses API response (./response-store.ts) travels in its call's row (`stored`): the step
+ * commit's statement inserts it into gateway_responses too, so storing it costs no statement of its own.
  */
 import type { StepContext } from '../abi.js';
 import { holdEntry } from '../kernel/held-calls.js';
@@ -18,6 +21,7 @@ import { num } from '../storage/sql.js';
 import { canonicalJson, sha256Hex } from '../util/canonical.js';
 import { jsonbText } from '../util/storable.js';
 import type { GatewayCall } from './call.js';
+import type { StoredResponse } from './response-store.js';
 
 type Row = Record<string, unknown>;
 
@@ -35,6 +39,23 @@ export interface JournalEntry {
   latencyMs: number;
   replayed: boolean;
   cache: unknown;
+  /** A Responses API response to store with the row (`store` omitted or true), kept `ttlS` seconds. */
+  stored?: { response: StoredResponse; ttlS: number } | null;
+}
+
+/** The stored response as the commit's statement reads it from the row's JSON (state-store.ts). */
+function storedJson(e: JournalEntry): Record<string, unknown> | null {
+  if (!e.stored) return null;
+  const r = e.stored.response;
+  return {
+    id: r.id,
+    status: r.status,
+    input: r.input,
+    output: r.output,
+    request: r.request,
+    usage: r.usage,
+    ttl_s: e.stored.ttlS,
+  };
 }
 
 /** What identifies "the same request": the model and everything the model sees, not the dialect or stream flag. */
@@ -80,6 +101,7 @@ export class CallJournal {
         latency_ms: Number.isFinite(e.latencyMs) ? e.latencyMs : 0,
         replayed: e.replayed,
         cache: e.cache ?? null,
+        stored: storedJson(e),
       }),
       insert: (q) => this.insert(q, [e]),
       settled,
@@ -176,6 +198,32 @@ export class CallJournal {
          cost_usd, latency_ms, replayed, cache)
        VALUES ${values.join(',')}`,
       params,
+    );
+    const stored = entries.filter((e) => e.stored);
+    if (stored.length) await this.insertStored(q, stored);
+  }
+
+  /** The stored responses of `entries` (rows written without a step commit to ride: one more statement). */
+  private async insertStored(q: Queryable, entries: readonly JournalEntry[]): Promise<void> {
+    await q.query(
+      `INSERT INTO gateway_responses (tenant, id, session, pid, model, status, input, output, request, usage,
+         expires_at)
+       SELECT v.tenant, v.stored->>'id', v.session, v.pid, v.model, v.stored->>'status', v.stored->'input',
+         v.stored->'output', v.stored->'request', v.stored->'usage',
+         now() + (v.stored->>'ttl_s')::double precision * interval '1 second'
+       FROM jsonb_to_recordset($1::jsonb) AS v(tenant text, session text, pid integer, model text, stored jsonb)
+       ON CONFLICT (tenant, id) DO NOTHING`,
+      [
+        jsonbText(
+          entries.map((e) => ({
+            tenant: e.tenant,
+            session: e.session,
+            pid: e.pid,
+            model: e.model,
+            stored: storedJson(e),
+          })),
+        ),
+      ],
     );
   }
 

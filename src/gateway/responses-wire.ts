@@ -3,16 +3,21 @@
  * https://platform.openai.com/docs/api-reference/responses): request bodies → a GatewayCall over the same
  * chat path as /v1/chat/completions, ChatResponses → `response` objects, and stream events → the typed,
  * numbered server-sent events (`response.created` … `response.completed`) the official `openai` client
- * parses, including its `responses.stream()` accumulator. Stateless by design: the kernel's session is the
- * state, so `previous_response_id`, `conversation` and server-side tools are refused with a 400 naming
- * them (send the whole input, as with chat completions); pure hints are accepted and not forwarded.
+ * parses, including its `responses.stream()` accumulator. Responses are stored unless `store: false`
+ * (./response-store.ts): `previous_response_id` continues a stored one — its input and output items come
+ * before the new input, so the provider (any of them) gets the whole conversation, and the call goes to
+ * the previous response's session. `conversation`, `prompt`, `background` and server-side tools are
+ * refused with a 400 naming them; pure hints are accepted and not forwarded.
+ *
+ * Size: Over 500 lines because the dialect's request (with its stored chain), response object and numbered stream events share one set of item and envelope builders; the store itself is ./response-store.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { KernelError } from '../errors.js';
+import { KernelError, panic } from '../errors.js';
 import type { ChatMessage, ChatResponse, StreamEvent, ToolChoice, ToolSpec } from '../llm/model.js';
 import type { GatewayCall } from './call.js';
 import { defined, effortOf, noopOnly, onlyKnown, RESPONSES_FIELDS, responseFormatField } from './fields.js';
 import { openAiNoops, openAiSampling } from './openai-wire.js';
+import type { StoredResponse } from './response-store.js';
 
 type Loose = Record<string, unknown>;
 
@@ -27,6 +32,10 @@ const KNOWN = new Set<string>(Object.values(RESPONSES_FIELDS).flat());
 const UNSTREAMED = Number.MAX_SAFE_INTEGER / 2;
 
 const id = (prefix: string) => `${prefix}_${randomBytes(12).toString('hex')}`;
+
+/** An output item's id, from its response's: the same in the answer, its stream and a later GET. */
+const itemId = (kind: 'msg' | 'fc', respId: string, index: number) =>
+  `${kind}_${respId.slice(respId.indexOf('_') + 1)}_${index}`;
 
 function partsText(content: unknown, where: string): string {
   if (typeof content === 'string') return content;
@@ -52,19 +61,16 @@ function toolChoiceOf(v: unknown): ToolChoice | undefined {
   throw bad("tool_choice must be 'auto', 'none', 'required' or {type:'function', name}", 'tool_choice');
 }
 
-/** `input` (a string, or message / function_call / function_call_output items) → the kernel's messages. */
-function messagesOf(input: unknown, instructions: unknown): ChatMessage[] {
+/**
+ * Input items (message / function_call / function_call_output items) → the kernel's messages. The first
+ * `inherited` items are a previous response's (its input and output): errors name the caller's own items.
+ */
+function messagesOf(input: Loose[], instructions: unknown, inherited = 0): ChatMessage[] {
   const out: ChatMessage[] = [];
   if (typeof instructions === 'string' && instructions) out.push({ role: 'system', content: instructions });
-  if (typeof input === 'string') {
-    out.push({ role: 'user', content: input });
-    return out;
-  }
-  if (!Array.isArray(input) || input.length === 0)
-    throw bad("'input' must be a string or a non-empty array of items", 'input');
   const names = new Map<string, string>();
-  (input as Loose[]).forEach((item, i) => {
-    const where = `input[${i}]`;
+  input.forEach((item, i) => {
+    const where = i < inherited ? `previous_response_id's input[${i}]` : `input[${i - inherited}]`;
     const type = item?.type ?? (item?.role ? 'message' : undefined);
     if (type === 'message') {
       const role = item.role;
@@ -111,10 +117,80 @@ function messagesOf(input: unknown, instructions: unknown): ChatMessage[] {
   return out;
 }
 
-export function parseResponsesRequest(body: Loose): GatewayCall {
+/** The caller's `input` as stored input items: typed, content as parts, each with an id. */
+function inputItems(input: unknown, respId: string): Loose[] {
+  const sfx = respId.slice(respId.indexOf('_') + 1);
+  if (typeof input === 'string')
+    return [
+      {
+        id: `msg_${sfx}_in0`,
+        type: 'message',
+        role: 'user',
+        content: [{ type: 'input_text', text: input }],
+      },
+    ];
+  if (!Array.isArray(input) || input.length === 0)
+    throw bad("'input' must be a string or a non-empty array of items", 'input');
+  return (input as Loose[]).map((item, i) => {
+    if (!item || typeof item !== 'object' || Array.isArray(item))
+      throw bad(`input[${i}] must be an object`, `input[${i}]`);
+    const type = item.type ?? (item.role ? 'message' : undefined);
+    const out: Loose = { ...item, type };
+    if (type === 'message' && typeof item.content === 'string')
+      out.content = [{ type: item.role === 'assistant' ? 'output_text' : 'input_text', text: item.content }];
+    if (typeof out.id !== 'string') {
+      const kind = type === 'function_call' ? 'fc' : type === 'function_call_output' ? 'fco' : 'msg';
+      out.id = `${kind}_${sfx}_in${i}`;
+    }
+    return out;
+  });
+}
+
+/** The request parameters a response echoes (kept with a stored one for GET): everything but the input. */
+const ECHOED = [
+  'model',
+  'instructions',
+  'max_output_tokens',
+  'parallel_tool_calls',
+  'previous_response_id',
+  'prompt_cache_key',
+  'store',
+  'temperature',
+  'text',
+  'tool_choice',
+  'tools',
+  'top_p',
+  'user',
+  'metadata',
+] as const;
+
+/** A stored response a call chains on (previous_response_id): its input and output items. */
+export interface PreviousResponse {
+  input: Loose[];
+  output: Loose[];
+}
+
+/**
+ * A POST /v1/responses body → a GatewayCall. `respId` and `created` are the new response's; `previous` the
+ * stored response named by previous_response_id (the route looks it up in the caller's tenant).
+ */
+export function parseResponsesRequest(
+  body: Loose,
+  respId: string,
+  created: number,
+  previous: PreviousResponse | null = null,
+): GatewayCall {
   if (typeof body.model !== 'string' || !body.model) throw bad('you must provide a model parameter', 'model');
   onlyKnown(body, KNOWN, (k) => `Unrecognized request argument supplied: ${k}`);
-  openAiNoops(body);
+  const { store, ...rest } = body;
+  if (store !== undefined && store !== null && typeof store !== 'boolean')
+    throw bad('store must be a boolean', 'store');
+  const prevId = body.previous_response_id;
+  if (prevId !== undefined && prevId !== null && (typeof prevId !== 'string' || !prevId))
+    throw bad('previous_response_id must be a response id (a string)', 'previous_response_id');
+  if (typeof prevId === 'string' && !previous)
+    panic('gateway: a previous_response_id reached the parser without its stored response');
+  openAiNoops(rest);
   noopOnly(
     body,
     'truncation',
@@ -132,7 +208,7 @@ export function parseResponsesRequest(body: Loose): GatewayCall {
     body,
     'background',
     [false],
-    'background responses need stored responses, which the gateway does not keep',
+    'background responses are not offered by the gateway: make the call and wait (or stream) for its answer',
   );
   noopOnly(
     body,
@@ -166,14 +242,21 @@ export function parseResponsesRequest(body: Loose): GatewayCall {
     for (const k of Object.keys(so))
       if (!(k === 'include_obfuscation' && so[k] === false))
         throw unsupported(`stream_options.${k} is not supported by the gateway`, `stream_options.${k}`);
-  for (const k of ['previous_response_id', 'conversation', 'prompt'] as const)
+  for (const k of ['conversation', 'prompt'] as const)
     if (body[k] !== undefined && body[k] !== null)
       throw unsupported(
-        `${k} is not supported by the gateway: it stores no responses (the kernel's session is the state) — send the whole input each call`,
+        k === 'conversation'
+          ? 'conversation is not supported by the gateway: chain responses with previous_response_id, or send the whole input each call'
+          : 'prompt (stored prompt templates) is not supported by the gateway: send instructions and input',
         k,
       );
   const responseFormat = responseFormatField(text?.format, 'text.format', 'responses');
-  const messages = messagesOf(body.input, body.instructions);
+  const own = inputItems(body.input, respId);
+  // Chained: the previous response's input and output, then the new input (its instructions are not
+  // inherited — OpenAI's rule: a chained call says its own).
+  const items = previous ? [...previous.input, ...previous.output, ...own] : own;
+  const inherited = previous ? previous.input.length + previous.output.length : 0;
+  const messages = messagesOf(items, body.instructions, inherited);
   const tools: ToolSpec[] = ((body.tools as Loose[] | undefined) ?? []).map((t, i) => {
     if (t?.type !== 'function' || typeof t.name !== 'string')
       throw unsupported(
@@ -216,8 +299,40 @@ export function parseResponsesRequest(body: Loose): GatewayCall {
       ...(typeof body.user === 'string' ? { user: body.user } : {}),
       ...(typeof body.prompt_cache_key === 'string' ? { promptCacheKey: body.prompt_cache_key } : {}),
     },
+    ...(store === false
+      ? {}
+      : { store: { id: respId, record: (r) => stored(r, respId, body, created, items) } }),
   };
 }
+
+/** The stored row of an answered call: what GET returns and what a chained call continues from. */
+function stored(
+  r: ChatResponse,
+  respId: string,
+  body: Loose,
+  created: number,
+  input: Loose[],
+): StoredResponse {
+  const request: Loose = { created_at: created };
+  for (const k of ECHOED) if (body[k] !== undefined) request[k] = body[k];
+  return {
+    id: respId,
+    status: statusOf(r),
+    input,
+    output: outputItems(r, respId),
+    request,
+    usage: usageOf(r),
+  };
+}
+
+/** A stored response as GET /v1/responses/{id} returns it. */
+export function storedObject(row: StoredResponse): Loose {
+  const created = typeof row.request.created_at === 'number' ? row.request.created_at : 0;
+  const status = row.status === 'incomplete' ? 'incomplete' : 'completed';
+  return envelope(row.id, row.request, created, status, row.output, row.usage);
+}
+
+const statusOf = (r: ChatResponse) => (r.finishReason === 'length' ? 'incomplete' : 'completed');
 
 function usageOf(r: ChatResponse): Loose {
   return {
@@ -251,11 +366,11 @@ function envelope(
     model: body.model,
     output,
     parallel_tool_calls: body.parallel_tool_calls !== false,
-    previous_response_id: null,
+    previous_response_id: typeof body.previous_response_id === 'string' ? body.previous_response_id : null,
     prompt_cache_key: typeof body.prompt_cache_key === 'string' ? body.prompt_cache_key : null,
     reasoning: { effort: null, summary: null },
     service_tier: 'default',
-    store: false,
+    store: body.store !== false,
     temperature: typeof body.temperature === 'number' ? body.temperature : 1,
     text: { format: (body.text as Loose | undefined)?.format ?? { type: 'text' }, verbosity: 'medium' },
     tool_choice: body.tool_choice ?? 'auto',
@@ -285,13 +400,17 @@ const callItem = (itemId: string, c: { id: string; name: string; arguments: stri
   arguments: status === 'in_progress' ? '' : c.arguments,
 });
 
+/** A response's output items: its text, then its function calls (the order its stream announces them). */
+function outputItems(r: ChatResponse, respId: string): Loose[] {
+  const output: Loose[] = [];
+  if (r.content) output.push(messageItem(itemId('msg', respId, output.length), r.content, 'completed'));
+  for (const tc of r.toolCalls) output.push(callItem(itemId('fc', respId, output.length), tc, 'completed'));
+  return output;
+}
+
 /** A complete (non-streamed) response. */
 export function responsesObject(r: ChatResponse, respId: string, body: Loose, created: number): Loose {
-  const output: Loose[] = [];
-  if (r.content) output.push(messageItem(id('msg'), r.content, 'completed'));
-  for (const tc of r.toolCalls) output.push(callItem(id('fc'), tc, 'completed'));
-  const status = r.finishReason === 'length' ? 'incomplete' : 'completed';
-  return envelope(respId, body, created, status, output, usageOf(r));
+  return envelope(respId, body, created, statusOf(r), outputItems(r, respId), usageOf(r));
 }
 
 /**
@@ -355,15 +474,16 @@ export class ResponsesEventer {
 
   private openText(): Array<{ event: string; data: Loose }> {
     if (this.text) return [];
-    this.text = { itemId: id('msg'), index: this.outputs++, text: '' };
-    const { itemId, index } = this.text;
+    const index = this.outputs++;
+    const msgId = itemId('msg', this.respId, index);
+    this.text = { itemId: msgId, index, text: '' };
     return [
       this.ev('response.output_item.added', {
         output_index: index,
-        item: messageItem(itemId, '', 'in_progress'),
+        item: messageItem(msgId, '', 'in_progress'),
       }),
       this.ev('response.content_part.added', {
-        item_id: itemId,
+        item_id: msgId,
         output_index: index,
         content_index: 0,
         part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
@@ -392,9 +512,10 @@ export class ResponsesEventer {
     let s = this.calls.get(key);
     if (!s) {
       out.push(...this.closeText());
+      const index = this.outputs++;
       s = {
-        itemId: id('fc'),
-        index: this.outputs++,
+        itemId: itemId('fc', this.respId, index),
+        index,
         call: { id: c.id ?? id('call'), name: c.name ?? '', arguments: '' },
       };
       this.calls.set(key, s);

@@ -1,6 +1,7 @@
 /**
  * The gateway's HTTP face, mounted on the kernel's Fastify server (src/api/server.ts): POST
- * /v1/chat/completions and POST /v1/responses (OpenAI), POST /v1/messages (Anthropic), GET /v1/models, POST /v1/embeddings, and
+ * /v1/chat/completions and POST /v1/responses (OpenAI; stored responses: GET and DELETE /v1/responses/{id},
+ * GET /v1/responses/{id}/input_items), POST /v1/messages (Anthropic), GET /v1/models, POST /v1/embeddings, and
  * GET /api/v1/gateway/sessions. Keys are the kernel's API tokens, presented the way each SDK sends them
  * (`Authorization: Bearer` or `x-api-key`); a caller never needs, and never sees, a provider key. Errors use
  * each vendor's own shape and status, with Retry-After / retry-after-ms on 429 and `x-should-retry: false`
@@ -19,7 +20,7 @@ import type { Kernel } from '../kernel/kernel.js';
 import { findModel } from '../llm/catalog.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
 import { countTokens, promptTokens } from '../llm/tokenizer.js';
-import { GATEWAY_BODY_LIMIT_BYTES, PRIORITY_MAX, PRIORITY_MIN } from '../param.js';
+import { GATEWAY_BODY_LIMIT_BYTES, GATEWAY_INPUT_ITEMS_LIMIT, PRIORITY_MAX, PRIORITY_MIN } from '../param.js';
 import { logger } from '../util/log.js';
 import {
   AnthropicEventer,
@@ -37,7 +38,8 @@ import {
   openAiError,
   parseOpenAiChat,
 } from './openai-wire.js';
-import { parseResponsesRequest, ResponsesEventer, responsesObject } from './responses-wire.js';
+import type { StoredRow } from './response-store.js';
+import { parseResponsesRequest, ResponsesEventer, responsesObject, storedObject } from './responses-wire.js';
 
 const log = logger('gateway');
 type Loose = Record<string, unknown>;
@@ -128,6 +130,9 @@ function wireError(
   if (shouldRetry === false) headers['x-should-retry'] = 'false';
   const body =
     dialect === 'anthropic' ? anthropicError(status, message) : openAiError(status, code, message, param);
+  // An error OpenAI gives its own code (previous_response_not_found, or none for an unknown response id)
+  if (err instanceof GatewayError && 'wireCode' in err.details && dialect === 'openai')
+    (body.error as Loose).code = err.details.wireCode ?? null;
   return { status, body, headers };
 }
 
@@ -198,23 +203,25 @@ async function chat(
   const dialect: Dialect = api === 'messages' ? 'anthropic' : 'openai';
   let call: GatewayCall;
   let principal: Principal;
+  const created = Math.floor(Date.now() / 1000);
+  const id = api === 'chat' ? newId('chatcmpl-') : api === 'responses' ? newId('resp_') : newId('msg_');
+  let previous: StoredRow | null = null;
   try {
     principal = await principalOf(tokens, req, 'operator');
     const body = req.body;
     if (!body || typeof body !== 'object' || Array.isArray(body))
       throw new KernelError('EINVAL', 'the request body must be a JSON object');
+    if (api === 'responses') previous = await previousResponse(gw, principal, body as Loose);
     call =
       api === 'chat'
         ? parseOpenAiChat(body as Loose)
         : api === 'responses'
-          ? parseResponsesRequest(body as Loose)
+          ? parseResponsesRequest(body as Loose, id, created, previous)
           : parseAnthropicMessages(body as Loose);
   } catch (err) {
     return sendError(reply, err, dialect);
   }
   const requestId = newId('req_');
-  const created = Math.floor(Date.now() / 1000);
-  const id = api === 'chat' ? newId('chatcmpl-') : api === 'responses' ? newId('resp_') : newId('msg_');
   const ac = new AbortController();
   reply.raw.on('close', () => {
     if (!reply.raw.writableFinished) ac.abort();
@@ -233,6 +240,7 @@ async function chat(
       tenant: principal.tenant ?? null,
     },
     sessionHeader: header(req, 'x-aos-session'),
+    ...(previous ? { previousSession: previous.session } : {}),
     replay: header(req, 'x-aos-replay') === '1',
     ...(prio !== undefined ? { priority: prio } : {}),
     signal: ac.signal,
@@ -333,6 +341,111 @@ async function chat(
   return reply;
 }
 
+/** The tenant a key's stored responses live in (a key without one: the default tenant, as its calls). */
+const tenantOf = (p: Principal) => p.tenant ?? 'default';
+
+/**
+ * The stored response a POST /v1/responses chains on (previous_response_id), in the caller's tenant; an
+ * unknown, expired, deleted, unstored (store: false) or another tenant's id is OpenAI's 400.
+ */
+async function previousResponse(gw: Gateway, p: Principal, body: Loose): Promise<StoredRow | null> {
+  const prev = body.previous_response_id;
+  if (typeof prev !== 'string' || !prev) return null; // absent, null, or a bad type the parser names
+  const row = await gw.responses.get(tenantOf(p), prev);
+  if (!row)
+    throw new GatewayError(
+      'EINVAL',
+      `Previous response with id '${prev}' not found. (The gateway keeps responses made without store: false for gateway.response_retention_days, per tenant.)`,
+      400,
+      null,
+      { param: 'previous_response_id', wireCode: 'previous_response_not_found' },
+    );
+  return row;
+}
+
+/** GET / DELETE of an unknown stored response: OpenAI's 404. */
+function responseNotFound(id: string): GatewayError {
+  return new GatewayError('ENOTFOUND', `Response with id '${id}' not found.`, 404, null, {
+    param: null,
+    wireCode: null,
+  });
+}
+
+/** GET /v1/responses/{id}, DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items: tenant-scoped. */
+function mountStoredResponses(app: FastifyInstance, gw: Gateway, tokens: TokenStore): void {
+  const idOf = (req: FastifyRequest) => (req.params as { id: string }).id;
+  app.get('/v1/responses/:id', async (req, reply) => {
+    try {
+      const p = await principalOf(tokens, req, 'viewer');
+      const q = req.query as Record<string, unknown>;
+      if (q.stream === 'true')
+        throw new GatewayError(
+          'EUNSUPPORTED',
+          'streaming a stored response again is not supported by the gateway; GET it without stream',
+          400,
+          null,
+          { param: 'stream' },
+        );
+      const row = await gw.responses.get(tenantOf(p), idOf(req));
+      if (!row) throw responseNotFound(idOf(req));
+      return storedObject(row);
+    } catch (err) {
+      return sendError(reply, err, 'openai');
+    }
+  });
+  app.delete('/v1/responses/:id', async (req, reply) => {
+    try {
+      const p = await principalOf(tokens, req, 'operator');
+      if (!(await gw.responses.delete(tenantOf(p), idOf(req)))) throw responseNotFound(idOf(req));
+      return { id: idOf(req), object: 'response', deleted: true };
+    } catch (err) {
+      return sendError(reply, err, 'openai');
+    }
+  });
+  app.get('/v1/responses/:id/input_items', async (req, reply) => {
+    try {
+      const p = await principalOf(tokens, req, 'viewer');
+      const q = req.query as Record<string, unknown>;
+      const limit = q.limit === undefined ? GATEWAY_INPUT_ITEMS_LIMIT : Number(q.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100)
+        throw new GatewayError('EINVAL', 'limit must be an integer from 1 to 100', 400, null, {
+          param: 'limit',
+        });
+      const order = q.order ?? 'desc';
+      if (order !== 'asc' && order !== 'desc')
+        throw new GatewayError('EINVAL', "order must be 'asc' or 'desc'", 400, null, { param: 'order' });
+      const row = await gw.responses.get(tenantOf(p), idOf(req));
+      if (!row) throw responseNotFound(idOf(req));
+      const all = order === 'asc' ? row.input : [...row.input].reverse();
+      let from = 0;
+      if (typeof q.after === 'string' && q.after) {
+        const at = all.findIndex((it) => it.id === q.after);
+        if (at < 0)
+          throw new GatewayError(
+            'EINVAL',
+            `after: no input item '${q.after}' in response ${row.id}`,
+            400,
+            null,
+            {
+              param: 'after',
+            },
+          );
+        from = at + 1;
+      }
+      const data = all.slice(from, from + limit);
+      return {
+        object: 'list',
+        data,
+        first_id: (data[0]?.id as string | undefined) ?? null,
+        last_id: (data.at(-1)?.id as string | undefined) ?? null,
+        has_more: from + limit < all.length,
+      };
+    } catch (err) {
+      return sendError(reply, err, 'openai');
+    }
+  });
+}
+
 /** The configured models under their names and aliases, as both SDKs read a model object. */
 function models(k: Kernel): Loose[] {
   const names = k.models.names();
@@ -429,6 +542,7 @@ export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, token
   const opts = { bodyLimit: GATEWAY_BODY_LIMIT_BYTES };
   app.post('/v1/chat/completions', opts, (req, reply) => chat(gw, tokens, 'chat', req, reply));
   app.post('/v1/responses', opts, (req, reply) => chat(gw, tokens, 'responses', req, reply));
+  mountStoredResponses(app, gw, tokens);
   app.post('/v1/messages', opts, (req, reply) => chat(gw, tokens, 'messages', req, reply));
   app.get('/v1/models', async (req, reply) => {
     const dialect = dialectOf(req);
@@ -481,7 +595,7 @@ export function mountGateway(app: FastifyInstance, k: Kernel, gw: Gateway, token
       new HttpError(
         404,
         'ENOTFOUND',
-        `the gateway does not offer ${req.method} ${req.url.split('?')[0]}; it serves /v1/chat/completions, /v1/responses, /v1/messages (+ /count_tokens), /v1/models and /v1/embeddings`,
+        `the gateway does not offer ${req.method} ${req.url.split('?')[0]}; it serves /v1/chat/completions, /v1/responses (+ GET/DELETE /v1/responses/{id}, /input_items), /v1/messages (+ /count_tokens), /v1/models and /v1/embeddings`,
       ),
       dialectOf(req),
     ),

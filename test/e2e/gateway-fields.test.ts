@@ -276,7 +276,6 @@ const CHAT_NOOPS: Array<[(typeof CHAT_FIELDS.noopOnly)[number], unknown, unknown
   ['verbosity', 'low', null],
 ];
 const RESPONSES_NOOPS: Array<[(typeof RESPONSES_FIELDS.noopOnly)[number], unknown, unknown]> = [
-  ['store', true, false],
   ['metadata', { run: 'a' }, {}],
   ['service_tier', 'priority', 'default'],
   ['truncation', 'auto', 'disabled'],
@@ -284,7 +283,6 @@ const RESPONSES_NOOPS: Array<[(typeof RESPONSES_FIELDS.noopOnly)[number], unknow
   ['top_logprobs', 2, 0],
   ['background', true, false],
   ['max_tool_calls', 3, null],
-  ['previous_response_id', 'resp_123', null],
   ['conversation', 'conv_123', null],
   ['prompt', { id: 'pmpt_123' }, null],
 ];

@@ -2,7 +2,7 @@
  * POST /v1/responses with the official `openai` client's `client.responses.create` (stream and not) and its
  * `client.responses.stream()` accumulator, unmodified: a function-calling loop whose calls are the steps of
  * one kernel process, the typed numbered stream events, and errors in OpenAI's shape (including the
- * stateful parameters the gateway refuses by name).
+ * previous_response_id of a response it does not hold; stored responses: gateway-stored-responses.test.ts).
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,7 +117,7 @@ describe('gateway: POST /v1/responses with the official openai client', () => {
     expect(fc?.type === 'function_call' && JSON.parse(fc.arguments)).toEqual({ expression: '3 + 4' });
   });
 
-  it('answers errors in OpenAI shape: bad key 401, unknown model 404, stateful parameters 400 by name', async () => {
+  it('answers errors in OpenAI shape: bad key 401, unknown model 404, an unknown previous_response_id 400', async () => {
     await expect(
       openai(undefined, 'aos_not-a-real-token').responses.create({ model: 'gpt-sim', input: 'x' }),
     ).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
@@ -129,7 +129,8 @@ describe('gateway: POST /v1/responses with the official openai client', () => {
       .responses.create({ model: 'gpt-sim', input: 'x', previous_response_id: 'resp_123' })
       .catch((e) => e);
     expect(prev).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(prev.message).toContain('previous_response_id');
+    expect(prev.code).toBe('previous_response_not_found');
+    expect(prev.param).toBe('previous_response_id');
     const web = await openai()
       .responses.create({ model: 'gpt-sim', input: 'x', tools: [{ type: 'web_search' }] })
       .catch((e) => e);

@@ -28,6 +28,7 @@ import { m016Budgets } from './016_budgets.js';
 import { m017StateDeltas } from './017_state_deltas.js';
 import { m018ClaimOwnerIndex } from './018_claim_owner_index.js';
 import { m019BudgetLimits } from './019_budget_limits.js';
+import { m020GatewayResponses } from './020_gateway_responses.js';
 import type { Migration } from './migration.js';
 
 export type { Migration } from './migration.js';
@@ -54,6 +55,7 @@ export const MIGRATIONS: readonly Migration[] = [
   m017StateDeltas,
   m018ClaimOwnerIndex,
   m019BudgetLimits,
+  m020GatewayResponses,
 ];
 
 /** Over both capability variants, so a server that later gains pgvector does not look "changed". */

@@ -237,8 +237,9 @@ export class StateStore {
    * src/kernel/held-calls.ts), written only with the step; one whose key is taken makes it write nothing
    * (false), and the caller writes them on their own. `gateway`: the step's gateway journal rows (JSON
    * array of { tenant, session, request_hash, dialect, model, response, error, usage, cost_usd,
-   * latency_ms, replayed, cache }, src/gateway/journal.ts), their pid the process's, written only with
-   * the step — so a gateway call is this one statement.
+   * latency_ms, replayed, cache, stored }, src/gateway/journal.ts), their pid the process's, written only
+   * with the step — so a gateway call is this one statement; a row's `stored` (a Responses API response
+   * to keep, or null) goes to gateway_responses in the same statement.
    */
   async commitStepChained(
     input: CommitStepInput,
@@ -300,7 +301,15 @@ export class StateStore {
          FROM p, jsonb_to_recordset(${G}::jsonb) AS v(tenant text, session text, request_hash text,
            dialect text, model text, response jsonb, error jsonb, usage jsonb, cost_usd double precision,
            latency_ms double precision, replayed boolean, cache jsonb)
-         RETURNING 1)`
+         RETURNING 1),
+       gr AS (INSERT INTO gateway_responses (tenant, id, session, pid, model, status, input, output, request,
+           usage, expires_at)
+         SELECT v.tenant, v.stored->>'id', v.session, p.pid, v.model, v.stored->>'status', v.stored->'input',
+           v.stored->'output', v.stored->'request', v.stored->'usage',
+           now() + (v.stored->>'ttl_s')::double precision * interval '1 second'
+         FROM p, jsonb_to_recordset(${G}::jsonb) AS v(tenant text, session text, model text, stored jsonb)
+         WHERE v.stored IS NOT NULL AND jsonb_typeof(v.stored) = 'object'
+         ON CONFLICT (tenant, id) DO NOTHING RETURNING 1)`
          }${
            due
              ? `,

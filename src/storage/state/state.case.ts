@@ -299,6 +299,76 @@ export const stateCases: Suite = (ctx) => {
     expect((await s.listSteps(p.pid)).map((x) => x.stepNo)).toEqual([1, 2]);
   });
 
+  it("a gateway journal row's stored response (Responses API) rides the same statement, with its expiry, or is not written", async () => {
+    const s = store();
+    const audit = new AuditLog(ctx().driver);
+    const p = await s.createProcess({ name: 'gateway', leaseEpoch: 1 });
+    const stream = `proc:${p.pid}`;
+    audit.expectEmpty(stream);
+    const row = (hash: string, id: string | null) =>
+      JSON.stringify({
+        tenant: 't',
+        session: `r${p.pid}`,
+        request_hash: hash,
+        dialect: 'openai',
+        model: 'm',
+        response: { content: 'hi', toolCalls: [] },
+        error: null,
+        usage: { input: 3, output: 1 },
+        cost_usd: 0,
+        latency_ms: 1,
+        replayed: false,
+        cache: null,
+        stored: id
+          ? {
+              id,
+              status: 'completed',
+              input: [{ id: 'in0', type: 'message', role: 'user', content: [] }],
+              output: [{ id: 'o0', type: 'message', role: 'assistant', content: [] }],
+              request: { model: 'm', created_at: 1 },
+              usage: { input_tokens: 3 },
+              ttl_s: 3600,
+            }
+          : null,
+      });
+    const input = (stepNo: number, expectEpoch = 1) => ({
+      pid: p.pid,
+      stepNo,
+      kind: 'gateway.call',
+      record: { stepNo },
+      processPatch: { state: 'ready' as const },
+      stateDelta: '[]',
+      expectEpoch,
+    });
+    const stored = async () =>
+      (
+        await ctx().driver.query<Record<string, unknown>>(
+          `SELECT id, pid, session, status, input, expires_at > now() + interval '3500 seconds'
+             AND expires_at < now() + interval '3700 seconds' AS ttl
+             FROM gateway_responses WHERE tenant = 't' AND session = $1 ORDER BY id`,
+          [`r${p.pid}`],
+        )
+      ).rows.map((r) => [r.id, Number(r.pid), r.status, (r.input as unknown[]).length, r.ttl]);
+    const c1 = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 1 }])!;
+    expect(
+      await s.commitStepChained(
+        input(1),
+        c1.rows,
+        undefined,
+        `[${row('a', `resp_${p.pid}a`)},${row('b', null)}]`,
+      ),
+    ).not.toBe(false);
+    c1.committed();
+    expect(await stored()).toEqual([[`resp_${p.pid}a`, p.pid, 'completed', 1, true]]);
+    // fenced: neither the journal row nor its stored response
+    await s.updateProcess(p.pid, { leaseEpoch: 2 });
+    const c2 = audit.chain(stream, [{ kind: 'llm.chat', actor: 'x', payload: 2 }])!;
+    await expect(
+      s.commitStepChained(input(2), c2.rows, undefined, `[${row('c', `resp_${p.pid}c`)}]`),
+    ).rejects.toMatchObject({ code: 'EFENCED' });
+    expect(await stored()).toHaveLength(1);
+  });
+
   it('commitStep joins a caller transaction and rolls back with it', async () => {
     const s = store();
     const p = await s.createProcess({ name: 'tx' });
