@@ -247,6 +247,7 @@ export const GATEWAY_MAX_QUEUED = 1_000; // calls waiting kernel-wide beyond thi
 export const GATEWAY_SESSION_IDLE_MS = 600_000; // a session process with no call for this long exits (next call respawns)
 export const GATEWAY_PRIORITY = 50; // priority of gateway session processes unless the tenant or header sets one
 export const GATEWAY_LOCATE_CONCURRENCY = 4; // cluster: sessions looked up (or spawned) at once per node, each holding a pooled connection under its key's lock while its spawn takes another (20 at once took all PG_POOL_MAX and deadlocked)
+export const GATEWAY_RESPONSE_MISS_WAIT_MS = 1_000; // cluster: a stored response not found is looked up again this long (another node's answer goes out before its commit)
 export const GATEWAY_PREFIX_MESSAGES = 2; // messages hashed into the implicit session key (system + first user)
 export const GATEWAY_BODY_LIMIT_BYTES = 16_777_216; // agents send whole conversations: larger bodies than the REST API
 export const GATEWAY_RESPONSE_RETENTION_DAYS = 30; // a stored /v1/responses response (store omitted or true) is kept and chainable this long, as OpenAI keeps them

@@ -10,6 +10,7 @@
  * its own); the answer goes out before that commit, so a lookup first waits for the rows of answers
  * already sent (`landing`), as the journal's reads do. The wire shapes are ./responses-wire.ts's.
  */
+import { GATEWAY_RESPONSE_MISS_WAIT_MS } from '../param.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { num } from '../storage/sql.js';
 
@@ -71,12 +72,20 @@ export class ResponseStore {
   /** The tenant's unexpired stored response `id`, or null (unknown, another tenant's, expired, deleted). */
   async get(tenant: string, id: string): Promise<StoredRow | null> {
     await this.riding.get(id);
-    const { rows } = await this.driver.query<Row>(
-      `SELECT tenant, id, session, pid, model, status, input, output, request, usage FROM gateway_responses
-        WHERE tenant = $1 AND id = $2 AND expires_at > now()`,
-      [tenant, id],
-    );
-    return rows[0] ? rowOf(rows[0]) : null;
+    // On a cluster the answer may have come from another node whose step has not committed yet (the answer
+    // goes out first): a miss is looked up again for a moment before it is reported.
+    const until =
+      performance.now() + (this.driver.capabilities.multipleConnections ? GATEWAY_RESPONSE_MISS_WAIT_MS : 0);
+    for (;;) {
+      const { rows } = await this.driver.query<Row>(
+        `SELECT tenant, id, session, pid, model, status, input, output, request, usage FROM gateway_responses
+          WHERE tenant = $1 AND id = $2 AND expires_at > now()`,
+        [tenant, id],
+      );
+      if (rows[0]) return rowOf(rows[0]);
+      if (performance.now() >= until) return null;
+      await new Promise((r) => setTimeout(r, 25));
+    }
   }
 
   /** Deletes the tenant's stored response `id`; false when there was none to delete. */

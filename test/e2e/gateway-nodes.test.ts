@@ -147,6 +147,22 @@ describe('gateway on a cluster: one session, one process', () => {
     expect(await processesOf(a, 'to-kill')).toHaveLength(1);
   });
 
+  it('a response stored through one node chains through the other at once (previous_response_id)', async () => {
+    const [a, b] = nodes as [Node, Node];
+    for (let i = 0; i < 5; i++) {
+      const first = await client(a, `chain-${i}`).responses.create({
+        model: 'gpt-sim',
+        input: 'Remember 42.',
+      });
+      const next = await client(b, `chain-${i}`).responses.create({
+        model: 'gpt-sim',
+        input: 'What did I ask you to remember?',
+        previous_response_id: first.id,
+      });
+      expect(next.previous_response_id).toBe(first.id);
+    }
+  });
+
   it('when a node shuts down, its sessions continue on the node their next call reaches', async () => {
     const [a] = nodes as [Node, Node];
     const pid = await ask(a, 'failover', 'hello');
