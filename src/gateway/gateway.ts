@@ -15,6 +15,7 @@
 import type { GatewayConfig, GatewayTenantConfig } from '../config/schema.js';
 import { KernelError, panic } from '../errors.js';
 import type { Kernel } from '../kernel/kernel.js';
+import { isLive, type ProcessState } from '../kernel/pcb.js';
 import { parkableProviderError, parkDelayMs } from '../kernel/provider-park.js';
 import type { SyscallResults } from '../kernel/syscalls.js';
 import type { ChatResponse, StreamEvent } from '../llm/model.js';
@@ -256,8 +257,7 @@ export class Gateway {
           this.byPid.delete(e.pid);
           if (this.sessions.get(s.key) === s) this.sessions.delete(s.key);
           const reason = e.reason ?? 'exited';
-          if (reason.startsWith('killed') && reason !== 'killed: kernel shutdown')
-            this.killed.set(s.key, reason);
+          if (killedByOperator(reason)) this.killed.set(s.key, reason);
           this.queues.drop(
             e.pid,
             new GatewayError('ESTATE', `session "${s.id}" (pid ${e.pid}) ended: ${reason}`, 409, null, {
@@ -640,10 +640,9 @@ export class Gateway {
             [tenant.name, id],
           );
           const last = rows[0];
-          if (last && ['new', 'ready', 'running', 'waiting', 'suspended'].includes(last.state))
-            return Number(last.pid);
+          if (last && isLive(last.state as ProcessState)) return Number(last.pid);
           const reason = last?.exit_reason ?? '';
-          if (reason.startsWith('killed') && reason !== 'killed: kernel shutdown') {
+          if (killedByOperator(reason)) {
             this.killed.set(key, reason);
             throw this.killedError(id, reason);
           }
@@ -652,6 +651,14 @@ export class Gateway {
         }),
       );
       if (typeof found !== 'number') return found;
+      // Still run here but no longer a session of this gateway (exiting idle, or just handed away): wait for
+      // it to go, not round the loop at once.
+      if (this.kernel.procs.get(found) && this.byPid.has(found)) {
+        if (performance.now() > deadline)
+          throw new GatewayError('ESTATE', `session "${id}": its process ${found} did not stop`, 503);
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
       const pc = await node.takeOver(found, deadline, ctx.signal);
       if (!pc) continue; // it exited meanwhile: look again (a new one, or a kill to report)
       this.adoptRecovered();
@@ -980,6 +987,11 @@ function estimate(call: GatewayCall): number {
     chars += m.content.length + 16 + (m.toolCalls ? JSON.stringify(m.toolCalls).length : 0);
   if (call.chat.tools) chars += JSON.stringify(call.chat.tools).length;
   return Math.ceil(chars / 3) + (call.chat.maxOutputTokens ?? 1024);
+}
+
+/** An exit that refuses the session's later calls: a kill by an operator, not the kernel's shutdown. */
+function killedByOperator(reason: string): boolean {
+  return reason.startsWith('killed') && reason !== 'killed: kernel shutdown';
 }
 
 /** At most `max` of run()'s functions at once; the rest wait in arrival order. */
